@@ -1,0 +1,46 @@
+"""Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
+
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.activities.models import Activity
+from closeloop.crm.contacts.models import Contact
+from closeloop.crm.contracts.models import Contract
+from closeloop.crm.leads.models import Lead
+from closeloop.crm.opportunities.models import Opportunity, OpportunityProductLine, StageChange
+from closeloop.crm.orders.models import Order, OrderLine
+from closeloop.crm.products.models import Product, ProductLine
+from closeloop.crm.quotes.models import Quote, QuoteLine
+from closeloop.crm.referrals.models import Referral
+from closeloop.crm.tickets.models import Ticket
+from closeloop.db.base import Base
+from closeloop.db.idempotency import IdempotencyKey
+from closeloop.governance.audit.models import AuditEntry, AuditHead
+from closeloop.org.models import ApiToken, Organization, Region, User
+
+metadata = Base.metadata
+
+__all__ = [
+    "Account",
+    "Activity",
+    "ApiToken",
+    "AuditEntry",
+    "AuditHead",
+    "Contact",
+    "Contract",
+    "IdempotencyKey",
+    "Lead",
+    "Opportunity",
+    "OpportunityProductLine",
+    "Order",
+    "OrderLine",
+    "Organization",
+    "Product",
+    "ProductLine",
+    "Quote",
+    "QuoteLine",
+    "Referral",
+    "Region",
+    "StageChange",
+    "Ticket",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,195 @@
+"""Dependencies shared by the routers: the database, the calling actor, sessions, ETags."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from closeloop.core.actor import Actor
+from closeloop.core.errors import DomainError, Forbidden, PreconditionFailed, Unauthenticated
+from closeloop.crm.records import jsonable
+from closeloop.db.session import Database
+from closeloop.org import service as org_service
+from closeloop.org.models import User
+
+SESSION_USER_KEY = "user_id"
+SESSION_CSRF_KEY = "csrf"
+CSRF_HEADER = "x-csrf-token"
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+class TokenCache:
+    """Actors resolved from bearer tokens, kept for a few seconds so each request need not look them up.
+
+    A revocation in this process drops the entry at once; other processes notice within the TTL.
+    """
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, Actor]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def get(self, secret: str) -> Actor | None:
+        entry = self._entries.get(self.key(secret))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, secret: str, actor: Actor) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[self.key(secret)] = (time.monotonic() + self.ttl, actor)
+
+    def forget_token(self, token_id: int) -> None:
+        with self._lock:
+            for key in [k for k, (_, actor) in self._entries.items() if actor.token_id == token_id]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _actor_from_token(request: Request, database: Database, secret: str) -> Actor:
+    cache: TokenCache = request.app.state.token_cache
+    actor = cache.get(secret)
+    if actor is None:
+        with database.reading(None, system=True) as session:
+            found = org_service.resolve_token(session, secret)
+            if found is None:
+                raise Unauthenticated("The bearer token is unknown, expired or revoked")
+            token, user = found
+            actor = org_service.actor_for(session, user, token=token)
+        cache.put(secret, actor)
+    return actor
+
+
+def _actor_from_session(request: Request, database: Database) -> Actor | None:
+    session_data: dict[str, Any] = request.scope.get("session") or {}
+    user_id = session_data.get(SESSION_USER_KEY)
+    if user_id is None:
+        return None
+    if request.method in _UNSAFE:
+        expected = session_data.get(SESSION_CSRF_KEY)
+        sent = request.headers.get(CSRF_HEADER)
+        if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+            raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
+    with database.reading(None, system=True) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.is_active:
+            return None
+        return org_service.actor_for(session, user)
+
+
+def current_actor(request: Request, database: Annotated[Database, Depends(get_database)]) -> Actor:
+    """The caller: a bearer token (``Authorization: Bearer clk_…``) or a signed-in browser session."""
+    authorization = request.headers.get("authorization")
+    request_id: str | None = getattr(request.state, "request_id", None)
+    if authorization:
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("Use 'Authorization: Bearer <token>'")
+        return _actor_from_token(request, database, secret.strip()).with_request(request_id)
+    actor = _actor_from_session(request, database)
+    if actor is None:
+        raise Unauthenticated()
+    return actor.with_request(request_id)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def read_session(database: Annotated[Database, Depends(get_database)], actor: CurrentActor) -> Iterator[Session]:
+    with database.reading(actor) as session:
+        yield session
+
+
+def write_session(database: Annotated[Database, Depends(get_database)], actor: CurrentActor) -> Iterator[Session]:
+    """A write session; the route commits it once its service call succeeded."""
+    session = database.open(actor, write=True)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+
+def commit(session: Session) -> None:
+    """Commit the request's unit of work, mapping a lost concurrency race to 412."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise PreconditionFailed() from None
+
+
+def if_match(request: Request) -> int | None:
+    """The version named by ``If-Match`` (``"3"`` or ``W/"3"``); ``None`` when absent or ``*``."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise DomainError('If-Match must be an ETag this API issued, such as "3"', code="stale_version", status=412)
+    return int(value)
+
+
+ExpectedVersion = Annotated[int | None, Depends(if_match)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _default(value: Any) -> Any:
+    converted = jsonable(value)
+    if converted is value:
+        raise TypeError(f"cannot serialize {type(value).__name__}")
+    return converted
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=_default)
+
+
+def json_response(data: Any, *, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(data), status_code=status_code, media_type="application/json", headers=headers)
+
+
+__all__ = [
+    "CurrentActor",
+    "ExpectedVersion",
+    "ReadSession",
+    "WriteSession",
+    "commit",
+    "current_actor",
+    "dumps",
+    "etag",
+    "get_database",
+    "json_response",
+]

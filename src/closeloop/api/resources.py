@@ -1,0 +1,276 @@
+"""One router shape for every CRM record: list, create, read, patch, delete, restore, history, export.
+
+(No ``from __future__ import annotations`` here: the endpoints' annotations are built at run time.)
+"""
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from closeloop.api.deps import CurrentActor, ExpectedVersion, ReadSession, WriteSession, commit, etag, json_response
+from closeloop.api.idempotency import run_create
+from closeloop.api.schemas import AuditPage, page_model, read_model
+from closeloop.core.actor import Actor
+from closeloop.core.pagination import MAX_LIMIT
+from closeloop.crm import records
+from closeloop.crm.records import RecordType
+from closeloop.governance.audit import service as audit
+from closeloop.governance.audit.models import AuditEntry
+from closeloop.governance.fields import masked_fields
+from closeloop.governance.permissions import require
+
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The record's id")]
+
+
+@dataclass
+class RecordEndpoints:
+    """What the generic router needs to know about one record type."""
+
+    record_type: RecordType[Any]
+    create_schema: type[BaseModel]
+    update_schema: type[BaseModel]
+    create: Callable[..., Any]  # (session, actor, *, data) -> record
+    update: Callable[..., Any]  # (session, actor, *, record_id, data, expected_version) -> record
+    delete: Callable[..., None]  # (session, actor, *, record_id, expected_version)
+    read_extra: dict[str, Any] = field(default_factory=dict)
+    tag: str = ""
+    summary_noun: str = ""
+
+
+def record_body(session: Any, actor: Actor, record_type: RecordType[Any], record: Any) -> dict[str, Any]:
+    return records.serialize(session, actor, record_type, record)
+
+
+def record_response(
+    session: Any, actor: Actor, record_type: RecordType[Any], record: Any, status_code: int = 200
+) -> Response:
+    return json_response(
+        record_body(session, actor, record_type, record),
+        status_code=status_code,
+        headers={"ETag": etag(record.version)},
+    )
+
+
+def entry_body(entry: AuditEntry, hidden: frozenset[str]) -> dict[str, Any] | None:
+    """An audit entry as the caller may see it; ``None`` when every change it holds is masked."""
+    changes = {name: value for name, value in entry.changes.items() if name not in hidden}
+    if entry.changes and not changes:
+        return None
+    return {
+        "seq": entry.seq,
+        "occurred_at": entry.occurred_at,
+        "actor_kind": entry.actor_kind,
+        "actor_user_id": entry.actor_user_id,
+        "actor_token_id": entry.actor_token_id,
+        "actor_label": entry.actor_label,
+        "action": entry.action,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "changes": changes,
+        "request_id": entry.request_id,
+    }
+
+
+def _list_signature(record_type: RecordType[Any], endpoint: Callable[..., Any]) -> inspect.Signature:
+    base = [p for p in inspect.signature(endpoint).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    extra = []
+    for name, spec in record_type.filters.items():
+        description = f"Filter on {name} ({spec.kind.value}). Operators: {name}__gte, __lte, __in, … per type."
+        if spec.choices:
+            description += " One of: " + ", ".join(spec.choices) + "."
+        extra.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[str | None, Query(description=description)],
+            )
+        )
+    return inspect.Signature(base + extra)
+
+
+def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
+    """Register the standard endpoints of one record type on ``router``."""
+    record_type = spec.record_type
+    plural = record_type.plural
+    noun = record_type.noun
+    label = spec.summary_noun or noun.replace("_", " ")
+    tags: list[str | Any] = [spec.tag or plural]
+    read = read_model(record_type, extra=spec.read_extra)
+    page = page_model(read)
+    create_schema = spec.create_schema
+    update_schema = spec.update_schema
+
+    def list_records(
+        request: Request,
+        session: ReadSession,
+        actor: CurrentActor,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        sort: Annotated[
+            str | None, Query(description=f"Sort field, '-' for descending (default {record_type.default_sort})")
+        ] = None,
+        q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
+        **filters: Any,
+    ) -> Response:
+        result = records.list_page(session, actor, record_type, dict(request.query_params))
+        headers = {}
+        if result.next_cursor:
+            headers["Link"] = f'<{request.url.include_query_params(cursor=result.next_cursor)}>; rel="next"'
+        return json_response(
+            {
+                "items": records.serialize_many(session, actor, record_type, result.items),
+                "next_cursor": result.next_cursor,
+            },
+            headers=headers,
+        )
+
+    list_records.__signature__ = _list_signature(record_type, list_records)  # type: ignore[attr-defined]
+    router.add_api_route(
+        f"/{plural}",
+        list_records,
+        methods=["GET"],
+        tags=tags,
+        response_model=page,
+        summary=f"List {plural.replace('_', ' ')}",
+        operation_id=f"list_{plural}",
+        response_class=Response,
+        description="Cursor-paginated. Filters: `field=value` or `field__op=value` "
+        "with op in eq, ne, in, gt, gte, lt, lte, contains, startswith, isnull.",
+    )
+
+    def create_record(
+        request: Request,
+        session: WriteSession,
+        actor: CurrentActor,
+        body: Annotated[create_schema, Body()],  # type: ignore[valid-type]
+    ) -> Response:
+        def produce() -> tuple[int, Any, str | None, int | None]:
+            record = spec.create(session, actor, data=body)
+            return 201, record_body(session, actor, record_type, record), f"/api/v1/{plural}/{record.id}", record.id
+
+        return run_create(request, session, actor, body.model_dump(mode="json"), produce)  # type: ignore[attr-defined]
+
+    router.add_api_route(
+        f"/{plural}",
+        create_record,
+        methods=["POST"],
+        tags=tags,
+        response_model=read,
+        status_code=201,
+        summary=f"Create a {label}",
+        operation_id=f"create_{noun}",
+        response_class=Response,
+        description="Send `Idempotency-Key` to make retries safe.",
+    )
+
+    def get_record(request: Request, session: ReadSession, actor: CurrentActor, record_id: RecordId) -> Response:
+        record = records.get(session, actor, record_type, record_id)
+        if request.headers.get("if-none-match") == etag(record.version):
+            return Response(status_code=304, headers={"ETag": etag(record.version)})
+        return record_response(session, actor, record_type, record)
+
+    router.add_api_route(
+        f"/{plural}/{{record_id}}",
+        get_record,
+        methods=["GET"],
+        tags=tags,
+        response_model=read,
+        summary=f"Read a {label}",
+        operation_id=f"get_{noun}",
+        response_class=Response,
+    )
+
+    def patch_record(
+        session: WriteSession,
+        actor: CurrentActor,
+        record_id: RecordId,
+        expected_version: ExpectedVersion,
+        body: Annotated[update_schema, Body()],  # type: ignore[valid-type]
+    ) -> Response:
+        record = spec.update(session, actor, record_id=record_id, data=body, expected_version=expected_version)
+        response = record_response(session, actor, record_type, record)
+        commit(session)
+        return response
+
+    router.add_api_route(
+        f"/{plural}/{{record_id}}",
+        patch_record,
+        methods=["PATCH"],
+        tags=tags,
+        response_model=read,
+        summary=f"Change a {label}",
+        operation_id=f"update_{noun}",
+        response_class=Response,
+        description="Send `If-Match` with the ETag you read: a stale version answers 412.",
+    )
+
+    def delete_record(
+        session: WriteSession, actor: CurrentActor, record_id: RecordId, expected_version: ExpectedVersion
+    ) -> Response:
+        spec.delete(session, actor, record_id=record_id, expected_version=expected_version)
+        commit(session)
+        return Response(status_code=204)
+
+    router.add_api_route(
+        f"/{plural}/{{record_id}}",
+        delete_record,
+        methods=["DELETE"],
+        tags=tags,
+        status_code=204,
+        summary=f"Delete a {label}",
+        operation_id=f"delete_{noun}",
+        response_class=Response,
+        description="Soft delete: the record can be restored.",
+    )
+
+    def restore_record(session: WriteSession, actor: CurrentActor, record_id: RecordId) -> Response:
+        record = records.restore(session, actor, record_type, record_id)
+        response = record_response(session, actor, record_type, record)
+        commit(session)
+        return response
+
+    router.add_api_route(
+        f"/{plural}/{{record_id}}/restore",
+        restore_record,
+        methods=["POST"],
+        tags=tags,
+        response_model=read,
+        summary=f"Restore a deleted {label}",
+        operation_id=f"restore_{noun}",
+        response_class=Response,
+    )
+
+    def record_history(
+        session: ReadSession,
+        actor: CurrentActor,
+        record_id: RecordId,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    ) -> Response:
+        require(actor, "history:read")
+        record = records.get(session, actor, record_type, record_id)
+        hidden = masked_fields(actor.role, noun)
+        entries = audit.history(
+            session, actor, subject_type=noun, subject_id=record.id, limit=limit, before_seq=before_seq
+        )
+        items = [body for entry in entries if (body := entry_body(entry, hidden)) is not None]
+        next_cursor = str(entries[-1].seq) if len(entries) == limit else None
+        return json_response({"items": items, "next_cursor": next_cursor})
+
+    router.add_api_route(
+        f"/{plural}/{{record_id}}/history",
+        record_history,
+        methods=["GET"],
+        tags=tags,
+        response_model=AuditPage,
+        summary=f"Field history of a {label} (from the audit trail)",
+        operation_id=f"history_{noun}",
+        response_class=Response,
+        description="Newest first; pass `before_seq=<next_cursor>` for older entries.",
+    )

@@ -1,0 +1,1 @@
+"""The ``closeloop`` command line (Typer)."""

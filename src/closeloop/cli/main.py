@@ -1,0 +1,294 @@
+"""``closeloop``: serve, worker, migrate, demo, import, export, user, token, audit, funnel."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import date, timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from closeloop import __version__
+from closeloop.cli import data_commands, demo_commands
+from closeloop.cli.common import (
+    console,
+    database,
+    errors,
+    fail,
+    reports_errors,
+    resolve_actor,
+    resolve_organization,
+)
+from closeloop.config import settings
+from closeloop.core.clock import utcnow
+from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
+from closeloop.governance.audit import service as audit
+from closeloop.governance.permissions import Role
+from closeloop.org import service as org_service
+from closeloop.org.models import OrganizationKind, User
+
+app = typer.Typer(help="Closeloop: closed-loop sales management.", no_args_is_help=True, add_completion=False)
+user_app = typer.Typer(help="Users of an organization.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations (tenants and partners).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+app.add_typer(org_app, name="org")
+app.add_typer(data_commands.import_app, name="import")
+app.command("export")(data_commands.export)
+app.command("demo")(demo_commands.demo)
+
+OrgOption = Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")]
+AsOption = Annotated[str | None, typer.Option("--as", help="Act as this user (row scope and field masks apply)")]
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Option(help="Target revision")] = "head") -> None:
+    """Create or upgrade the database schema."""
+    from closeloop.db.migrate import upgrade
+
+    upgrade(settings.effective_database_url, revision)
+    console.print(f"database at {settings.effective_database_url.split('@')[-1]} is at {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = settings.host,
+    port: Annotated[int, typer.Option(help="Port")] = settings.port,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker/--no-worker", help="Start a background worker too")
+    ] = True,
+    workers: Annotated[int, typer.Option(help="Web worker processes")] = 1,
+) -> None:
+    """Serve the web workspace and the API (and, by default, one background worker)."""
+    import uvicorn
+
+    worker: subprocess.Popen[bytes] | None = None
+    if with_worker:
+        worker = subprocess.Popen([sys.executable, "-m", "closeloop.cli.main", "worker"], env=os.environ.copy())
+        console.print(f"background worker started (pid {worker.pid})")
+    try:
+        uvicorn.run(
+            "closeloop.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
+        )
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@app.command()
+def worker(
+    workers: Annotated[int, typer.Option(help="Worker threads")] = 2,
+) -> None:
+    """Run a background worker (a Huey consumer) until interrupted."""
+    from huey.consumer import Consumer
+
+    import closeloop.worker.tasks  # noqa: F401 - registers the tasks
+    from closeloop.worker.queue import huey
+
+    backend = "Redis" if settings.redis_url else f"SQLite ({settings.var_dir / 'queue.db'})"
+    console.print(f"worker: {workers} threads, queue on {backend}")
+    Consumer(huey, workers=workers, worker_type="thread", periodic=True, check_worker_health=True).run()
+
+
+@org_app.command("create")
+@reports_errors
+def org_create(
+    name: Annotated[str, typer.Argument(help="Display name")],
+    kind: Annotated[
+        OrganizationKind, typer.Option(help="seller, dealer, service_provider, logistics, supplier")
+    ] = OrganizationKind.SELLER,
+    partner_of: Annotated[str | None, typer.Option(help="For a partner: the seller it works with")] = None,
+    slug: Annotated[str | None, typer.Option(help="URL-safe short name")] = None,
+) -> None:
+    """Create an organization."""
+    db = database()
+    partner_of_id = resolve_organization(db, partner_of).id if partner_of else None
+    with db.unit_of_work(None, system=True) as session:
+        organization = org_service.create_organization(
+            session, name=name, kind=kind, partner_of_id=partner_of_id, slug=slug, label="cli"
+        )
+        console.print(f"created {organization.kind} organization {organization.slug} (id {organization.id})")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organizations."""
+    from sqlalchemy import select
+
+    from closeloop.org.models import Organization
+
+    with database().reading(None, system=True) as session:
+        table = Table("id", "slug", "name", "kind", "partner of")
+        for organization in session.scalars(select(Organization).order_by(Organization.id)):
+            table.add_row(
+                str(organization.id),
+                organization.slug,
+                organization.name,
+                organization.kind,
+                str(organization.partner_of_id or ""),
+            )
+    console.print(table)
+
+
+@user_app.command("add")
+@reports_errors
+def user_add(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    role: Annotated[Role, typer.Option(help="rep, manager, director, sales_vp, cfo, it_director, partner_user, admin")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name (default: the username)")] = None,
+    email: Annotated[str | None, typer.Option(help="Email")] = None,
+    manager: Annotated[str | None, typer.Option(help="Username of their manager")] = None,
+    region: Annotated[str | None, typer.Option(help="Region name (created if new)")] = None,
+    password: Annotated[str | None, typer.Option(help="Password (asked for when omitted)")] = None,
+    org: OrgOption = None,
+) -> None:
+    """Add a user to an organization."""
+    from sqlalchemy import select
+
+    db = database()
+    organization = resolve_organization(db, org)
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    actor = org_service.system_actor(organization.id, label="cli")
+    with db.unit_of_work(actor) as session:
+        manager_id = None
+        if manager:
+            manager_id = session.scalar(
+                select(User.id).where(User.username == manager, User.organization_id == organization.id)
+            )
+            if manager_id is None:
+                raise fail(f"no user '{manager}' in {organization.slug}")
+        region_id = org_service.ensure_region(session, actor, name=region).id if region else None
+        user = org_service.create_user(
+            session,
+            actor,
+            data=org_service.NewUser(
+                username=username,
+                display_name=name or username,
+                role=role,
+                password=password,
+                email=email,
+                manager_id=manager_id,
+                region_id=region_id,
+            ),
+        )
+        console.print(f"added {user.username} ({user.role}) to {organization.slug}")
+
+
+@token_app.command("create")
+@reports_errors
+def token_create(
+    username: Annotated[str, typer.Argument(help="Whose token")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    days: Annotated[int, typer.Option(help="Days until it expires (0 = never)")] = 90,
+) -> None:
+    """Issue a personal API token and print its secret (shown only once)."""
+    from sqlalchemy import select
+
+    db = database()
+    with db.unit_of_work(None, system=True) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise fail(f"no user '{username}'")
+        actor = org_service.system_actor(user.organization_id, label="cli")
+        expires_at = utcnow() + timedelta(days=days) if days > 0 else None
+        _, secret = org_service.issue_token(session, actor, user=user, name=name, expires_at=expires_at)
+    typer.echo(secret)
+
+
+@audit_app.command("verify")
+def audit_verify(org: OrgOption = None) -> None:
+    """Check every entry of the audit chain; exit 1 and list the breaks if any entry was edited,
+    removed or reordered."""
+    from sqlalchemy import select
+
+    from closeloop.org.models import Organization
+
+    db = database()
+    with db.reading(None, system=True) as session:
+        if org:
+            organizations = [org_service.find_organization(session, org)]
+        else:
+            organizations = list(session.scalars(select(Organization).order_by(Organization.id)))
+    broken = 0
+    for organization in organizations:
+        with db.reading(None, system=True) as session:
+            problems = list(audit.verify(session, organization.id))
+        if problems:
+            broken += len(problems)
+            for problem in problems:
+                errors.print(
+                    f"{organization.slug}: {problem.kind} at entry {problem.seq}: {problem.detail}", highlight=False
+                )
+        else:
+            console.print(f"{organization.slug}: audit chain intact")
+    if broken:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def funnel(
+    org: OrgOption = None,
+    as_user: AsOption = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD")] = None,
+    owner: Annotated[int | None, typer.Option(help="Owner user id")] = None,
+    region: Annotated[int | None, typer.Option(help="Region id")] = None,
+    product_line: Annotated[int | None, typer.Option(help="Product line id")] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry")] = None,
+) -> None:
+    """Print the closed-loop funnel: the same numbers as GET /api/v1/funnel."""
+    db = database()
+    organization = resolve_organization(db, org)
+    actor = resolve_actor(db, organization, as_user, label="cli")
+    try:
+        filters = FunnelFilters(
+            start=date.fromisoformat(start) if start else None,
+            end=date.fromisoformat(end) if end else None,
+            owner_id=owner,
+            region_id=region,
+            product_line_id=product_line,
+            industry=industry,
+        )
+    except ValueError as error:
+        raise fail(f"bad date: {error}", 2) from None
+    with db.reading(actor) as session:
+        result = measure_funnel(session, actor, filters=filters)
+    table = Table("step", "count", "from previous", "conversion", "median days", title=f"Funnel · {organization.name}")
+    for step in result.steps:
+        table.add_row(
+            step.step,
+            f"{step.count:,}",
+            "" if step.from_previous is None else f"{step.from_previous:,}",
+            "" if step.conversion_rate is None else f"{step.conversion_rate:.1%}",
+            "" if step.median_days_from_previous is None else f"{step.median_days_from_previous:g}",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

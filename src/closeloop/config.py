@@ -1,0 +1,58 @@
+"""Settings, read once from ``CLOSELOOP_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment. Safe defaults give the embedded mode: SQLite and a file queue."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOSELOOP_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=Path("./var"), description="Where the embedded database, queue and secret live")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<var_dir>/closeloop.db"
+    )
+    database_app_role: str = Field(
+        default="closeloop_app",
+        description="PostgreSQL role the app switches to when connected as a superuser, so row-level security applies",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL for the shared task queue; unset = SQLite queue")
+    secret_key: str | None = Field(
+        default=None, description="Signs session cookies; generated under var_dir when unset"
+    )
+    llm_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    https_only: bool = Field(default=False, description="Mark cookies Secure (set behind TLS)")
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 50 * 1_048_576
+    token_cache_seconds: float = 10.0
+    idempotency_hours: int = 24
+    default_locale: str = "zh_CN"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'closeloop.db').as_posix()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+settings = Settings()

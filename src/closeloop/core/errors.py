@@ -1,0 +1,75 @@
+"""Domain errors with stable codes; each adapter renders them once (problem+json, form message, exit code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One thing wrong with one field (``field`` is a dotted path such as ``lines.2.quantity``)."""
+
+    field: str
+    message: str
+    code: str = "invalid"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "code": self.code}
+
+
+@dataclass(eq=False)
+class DomainError(Exception):
+    """Base of every expected failure. ``status`` is the HTTP status an API adapter answers with."""
+
+    message: str
+    code: str = "error"
+    status: int = 400
+    problems: list[FieldProblem] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        details = "; ".join(f"{p.field}: {p.message}" for p in self.problems)
+        return f"{self.message} ({details})"
+
+
+class NotFound(DomainError):
+    def __init__(self, noun: str, identifier: object | None = None) -> None:
+        text = f"{noun} not found" if identifier is None else f"{noun} {identifier} not found"
+        super().__init__(text, code="not_found", status=404)
+
+
+class ValidationFailed(DomainError):
+    def __init__(self, problems: list[FieldProblem], message: str = "The request has invalid fields") -> None:
+        super().__init__(message, code="validation_failed", status=422, problems=problems)
+
+    @classmethod
+    def one(cls, field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
+        return cls([FieldProblem(field_name, message, code)], message=f"{field_name}: {message}")
+
+
+class Forbidden(DomainError):
+    def __init__(self, message: str, *, field_name: str | None = None) -> None:
+        problems = [FieldProblem(field_name, message, "forbidden")] if field_name else []
+        super().__init__(message, code="forbidden", status=403, problems=problems)
+
+
+class Unauthenticated(DomainError):
+    def __init__(self, message: str = "Authentication required") -> None:
+        super().__init__(message, code="unauthenticated", status=401)
+
+
+class Conflict(DomainError):
+    def __init__(self, message: str, *, code: str = "conflict", field_name: str | None = None) -> None:
+        problems = [FieldProblem(field_name, message, code)] if field_name else []
+        super().__init__(message, code=code, status=409, problems=problems)
+
+
+class PreconditionFailed(DomainError):
+    def __init__(self, message: str = "The record was changed by someone else; reload it and try again") -> None:
+        super().__init__(message, code="stale_version", status=412)

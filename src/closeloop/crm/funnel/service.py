@@ -1,0 +1,306 @@
+"""The closed-loop funnel (CRM-2): lead → opportunity → won → repurchase → referral.
+
+Each step is a subset of the one before, followed through the records' own links:
+
+* **lead** — leads received in the period;
+* **opportunity** — opportunities opened in the period (``from_previous`` of them came from those
+  leads; the rest entered the pipeline directly, as imported deals do);
+* **won** — those opportunities that were won;
+* **repurchase** — accounts of those wins that ordered again after their first win (an order not
+  belonging to a won opportunity);
+* **referral** — those repurchasing accounts that referred a new lead after repurchasing.
+
+Conversion is the share of the previous step that reached this one (for *opportunity*, the share of
+leads converted into one). Days are medians between the two steps' dates. The cohort respects the
+caller's row scope; later steps count the cohort's own accounts, whoever recorded their orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor
+from closeloop.core.errors import ValidationFailed
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.enums import OrderStatus, Stage
+from closeloop.crm.leads.models import Lead
+from closeloop.crm.opportunities.models import Opportunity, OpportunityProductLine
+from closeloop.crm.orders.models import Order
+from closeloop.crm.products.models import Product
+from closeloop.crm.referrals.models import Referral
+from closeloop.db.functions import days_between
+from closeloop.db.scope import AnySelect, tenant_clause, visibility_clause
+from closeloop.governance.permissions import require
+
+STEPS = ("lead", "opportunity", "won", "repurchase", "referral")
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelFilters:
+    """Which slice of the loop to measure. Dates are inclusive, in UTC."""
+
+    start: date | None = None
+    end: date | None = None
+    owner_id: int | None = None
+    region_id: int | None = None
+    product_line_id: int | None = None
+    industry: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.end < self.start:
+            raise ValidationFailed.one("end", "is before start")
+
+    @property
+    def start_at(self) -> datetime | None:
+        return datetime.combine(self.start, time.min, tzinfo=UTC) if self.start else None
+
+    @property
+    def end_before(self) -> datetime | None:
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC) if self.end else None
+
+
+@dataclass(slots=True)
+class FunnelStep:
+    step: str
+    count: int
+    from_previous: int | None = None
+    conversion_rate: float | None = None
+    median_days_from_previous: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Funnel:
+    filters: FunnelFilters
+    steps: list[FunnelStep]
+
+    def as_dict(self) -> dict[str, Any]:
+        filters = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(self.filters).items()}
+        return {"filters": filters, "steps": [asdict(step) for step in self.steps]}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _median(session: Session, days: AnySelect) -> float | None:
+    """Median of a one-column query of day counts, computed in the database on both dialects."""
+    subquery = days.subquery()
+    column = subquery.c[0]
+    total = session.scalar(select(func.count()).select_from(subquery).where(column.is_not(None))) or 0
+    if total == 0:
+        return None
+    ordered = select(column).where(column.is_not(None)).order_by(column)
+    lower = session.scalar(ordered.offset((total - 1) // 2).limit(1))
+    upper = session.scalar(ordered.offset(total // 2).limit(1))
+    if lower is None or upper is None:
+        return None
+    return round((float(lower) + float(upper)) / 2, 1)
+
+
+def _in_period(column: Any, filters: FunnelFilters) -> list[Any]:
+    clauses = []
+    if filters.start_at:
+        clauses.append(column >= filters.start_at)
+    if filters.end_before:
+        clauses.append(column < filters.end_before)
+    return clauses
+
+
+def lead_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    """``(lead_id, received_at, converted_opportunity_id)`` of the leads in the slice."""
+    clauses = [visibility_clause(actor, Lead), *_in_period(Lead.received_at, filters)]
+    if filters.owner_id is not None:
+        clauses.append(Lead.owner_id == filters.owner_id)
+    if filters.region_id is not None:
+        clauses.append(Lead.region_id == filters.region_id)
+    if filters.industry:
+        clauses.append(Lead.industry == filters.industry)
+    if filters.product_line_id is not None:
+        clauses.append(Lead.product_line_id == filters.product_line_id)
+    return select(Lead.id.label("lead_id"), Lead.received_at, Lead.converted_opportunity_id).where(*clauses)
+
+
+def opportunity_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    """``(opportunity_id, account_id, opened_at, closed_at, stage, source_lead_id)`` in the slice."""
+    clauses = [visibility_clause(actor, Opportunity), *_in_period(Opportunity.opened_at, filters)]
+    if filters.owner_id is not None:
+        clauses.append(Opportunity.owner_id == filters.owner_id)
+    if filters.region_id is not None or filters.industry:
+        account_clauses = [tenant_clause(actor.organization_id, Account), Account.id == Opportunity.account_id]
+        if filters.region_id is not None:
+            account_clauses.append(Account.region_id == filters.region_id)
+        if filters.industry:
+            account_clauses.append(Account.industry == filters.industry)
+        clauses.append(exists(select(Account.id).where(*account_clauses)))
+    if filters.product_line_id is not None:
+        clauses.append(
+            or_(
+                exists(
+                    select(OpportunityProductLine.opportunity_id).where(
+                        tenant_clause(actor.organization_id, OpportunityProductLine),
+                        OpportunityProductLine.opportunity_id == Opportunity.id,
+                        OpportunityProductLine.product_line_id == filters.product_line_id,
+                    )
+                ),
+                exists(
+                    select(Product.id).where(
+                        tenant_clause(actor.organization_id, Product),
+                        Product.id == Opportunity.product_id,
+                        Product.product_line_id == filters.product_line_id,
+                    )
+                ),
+            )
+        )
+    return select(
+        Opportunity.id.label("opportunity_id"),
+        Opportunity.account_id,
+        Opportunity.opened_at,
+        Opportunity.closed_at,
+        Opportunity.stage,
+        Opportunity.source_lead_id,
+    ).where(*clauses)
+
+
+def _won_accounts(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    cohort = opportunity_cohort(actor, filters).subquery("cohort")
+    return (
+        select(cohort.c.account_id, func.min(cohort.c.closed_at).label("first_win_at"))
+        .where(cohort.c.stage == Stage.WON.value, cohort.c.account_id.is_not(None), cohort.c.closed_at.is_not(None))
+        .group_by(cohort.c.account_id)
+    )
+
+
+def _repurchases(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    """``(account_id, first_win_at, first_repurchase_at)`` for won accounts that ordered again."""
+    won = _won_accounts(actor, filters).subquery("won_accounts")
+    winning = select(Opportunity.id).where(
+        tenant_clause(actor.organization_id, Opportunity),
+        Opportunity.id == Order.opportunity_id,
+        Opportunity.stage == Stage.WON.value,
+    )
+    return (
+        select(won.c.account_id, won.c.first_win_at, func.min(Order.ordered_at).label("first_repurchase_at"))
+        .join(Order, and_(Order.account_id == won.c.account_id, Order.ordered_at > won.c.first_win_at))
+        .where(
+            tenant_clause(actor.organization_id, Order),
+            Order.status != OrderStatus.CANCELLED.value,
+            or_(Order.opportunity_id.is_(None), ~exists(winning)),
+        )
+        .group_by(won.c.account_id, won.c.first_win_at)
+    )
+
+
+def _referrers(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    """``(account_id, first_repurchase_at, first_referral_at)`` for repurchasing accounts that referred."""
+    repurchased = _repurchases(actor, filters).subquery("repurchased")
+    return (
+        select(
+            repurchased.c.account_id,
+            repurchased.c.first_repurchase_at,
+            func.min(Referral.referred_at).label("first_referral_at"),
+        )
+        .join(
+            Referral,
+            and_(
+                Referral.referrer_account_id == repurchased.c.account_id,
+                Referral.referred_at > repurchased.c.first_repurchase_at,
+            ),
+        )
+        .where(tenant_clause(actor.organization_id, Referral))
+        .group_by(repurchased.c.account_id, repurchased.c.first_repurchase_at)
+    )
+
+
+def _count(session: Session, query: AnySelect) -> int:
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) -> Funnel:
+    """Count each step of the loop with its conversion and median days from the step before."""
+    require(actor, "funnel:read")
+    leads = lead_cohort(actor, filters).subquery("leads")
+    lead_count = _count(session, select(leads.c.lead_id))
+
+    converted = (
+        select(leads.c.lead_id, leads.c.received_at, Opportunity.opened_at)
+        .join(Opportunity, Opportunity.id == leads.c.converted_opportunity_id)
+        .where(tenant_clause(actor.organization_id, Opportunity))
+    ).subquery("converted")
+    converted_count = _count(session, select(converted.c.lead_id))
+    lead_days = _median(session, select(days_between(converted.c.opened_at, converted.c.received_at)))
+
+    opportunities = opportunity_cohort(actor, filters).subquery("opportunities")
+    opportunity_count = _count(session, select(opportunities.c.opportunity_id))
+    from_leads = _count(
+        session, select(opportunities.c.opportunity_id).where(opportunities.c.source_lead_id.is_not(None))
+    )
+
+    won_filter = opportunities.c.stage == Stage.WON.value
+    won_count = _count(session, select(opportunities.c.opportunity_id).where(won_filter))
+    lost_count = _count(
+        session, select(opportunities.c.opportunity_id).where(opportunities.c.stage == Stage.LOST.value)
+    )
+    won_days = _median(
+        session, select(days_between(opportunities.c.closed_at, opportunities.c.opened_at)).where(won_filter)
+    )
+    won_accounts = _count(session, _won_accounts(actor, filters))
+
+    repurchases = _repurchases(actor, filters).subquery("repurchases")
+    repurchase_count = _count(session, select(repurchases.c.account_id))
+    repurchase_days = _median(
+        session, select(days_between(repurchases.c.first_repurchase_at, repurchases.c.first_win_at))
+    )
+
+    referrers = _referrers(actor, filters).subquery("referrers")
+    referral_count = _count(session, select(referrers.c.account_id))
+    referral_days = _median(
+        session, select(days_between(referrers.c.first_referral_at, referrers.c.first_repurchase_at))
+    )
+
+    steps = [
+        FunnelStep("lead", lead_count),
+        FunnelStep(
+            "opportunity",
+            opportunity_count,
+            from_previous=converted_count,
+            conversion_rate=_rate(converted_count, lead_count),
+            median_days_from_previous=lead_days,
+            extra={"from_leads": from_leads, "entered_directly": opportunity_count - from_leads},
+        ),
+        FunnelStep(
+            "won",
+            won_count,
+            from_previous=won_count,
+            conversion_rate=_rate(won_count, opportunity_count),
+            median_days_from_previous=won_days,
+            extra={
+                "lost": lost_count,
+                "open": opportunity_count - won_count - lost_count,
+                "win_rate_of_closed": _rate(won_count, won_count + lost_count),
+                "won_accounts": won_accounts,
+            },
+        ),
+        FunnelStep(
+            "repurchase",
+            repurchase_count,
+            from_previous=repurchase_count,
+            conversion_rate=_rate(repurchase_count, won_accounts),
+            median_days_from_previous=repurchase_days,
+            extra={"unit": "account"},
+        ),
+        FunnelStep(
+            "referral",
+            referral_count,
+            from_previous=referral_count,
+            conversion_rate=_rate(referral_count, repurchase_count),
+            median_days_from_previous=referral_days,
+            extra={"unit": "account"},
+        ),
+    ]
+    return Funnel(filters=filters, steps=steps)

@@ -1,0 +1,116 @@
+"""Priced lines shared by quotes and orders: validation, amounts and their serialized form."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor
+from closeloop.core.errors import ValidationFailed
+from closeloop.core.money import quantize
+from closeloop.crm.products.models import Product
+from closeloop.crm.records import jsonable
+from closeloop.crm.schemas import Id, Money, Percent, Quantity, Schema
+from closeloop.db.scope import tenant_clause, visibility_clause
+
+
+class LineInput(Schema):
+    product_id: Id | None = None
+    description: Annotated[str, Field(max_length=300)] | None = None
+    quantity: Quantity
+    unit_price: Money | None = Field(default=None, description="Default: the product's list price")
+    discount_percent: Annotated[Percent, Field(ge=0)] | None = None
+
+
+def price_lines(
+    session: Session, actor: Actor, lines: Sequence[LineInput], *, allow_discount: bool
+) -> list[dict[str, Any]]:
+    """Check the products and compute each line's amount (quantity × unit price − discount, in cents)."""
+    if not lines:
+        raise ValidationFailed.one("lines", "needs at least one line", "required")
+    product_ids = {line.product_id for line in lines if line.product_id is not None}
+    prices: dict[int, Decimal | None] = {}
+    if product_ids:
+        prices = dict(
+            session.execute(
+                select(Product.id, Product.list_price).where(
+                    visibility_clause(actor, Product),
+                    Product.id.in_(product_ids),
+                )
+            )
+            .tuples()
+            .all()
+        )
+    priced: list[dict[str, Any]] = []
+    for index, line in enumerate(lines):
+        if line.product_id is not None and line.product_id not in prices:
+            raise ValidationFailed.one(
+                f"lines.{index}.product_id", f"no product {line.product_id} that you can see", "not_found"
+            )
+        if line.product_id is None and not line.description:
+            raise ValidationFailed.one(
+                f"lines.{index}.description", "a line without a product needs a description", "required"
+            )
+        unit_price = line.unit_price
+        if unit_price is None:
+            unit_price = prices.get(line.product_id) if line.product_id is not None else None
+            if unit_price is None:
+                raise ValidationFailed.one(
+                    f"lines.{index}.unit_price", "is required (the product has no list price)", "required"
+                )
+        if line.discount_percent and not allow_discount:
+            raise ValidationFailed.one(f"lines.{index}.discount_percent", "orders carry net prices; no discount")
+        discount = line.discount_percent or Decimal(0)
+        amount = quantize(line.quantity * unit_price * (Decimal(100) - discount) / Decimal(100))
+        row = {
+            "position": index + 1,
+            "product_id": line.product_id,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": unit_price,
+            "amount": amount,
+        }
+        if allow_discount:
+            row["discount_percent"] = discount
+        priced.append(row)
+    return priced
+
+
+def replace_lines(
+    session: Session, actor: Actor, line_model: Any, parent_column: str, parent_id: int, priced: list[dict[str, Any]]
+) -> None:
+    session.execute(
+        delete(line_model).where(
+            tenant_clause(actor.organization_id, line_model), getattr(line_model, parent_column) == parent_id
+        )
+    )
+    session.add_all(
+        line_model(organization_id=actor.organization_id, **{parent_column: parent_id}, **row) for row in priced
+    )
+
+
+def lines_of(
+    session: Session, actor: Actor, line_model: Any, parent_column: str, parents: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """``{"lines": [...]}`` for each parent, in one query."""
+    ids = [parent.id for parent in parents]
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if ids:
+        column = getattr(line_model, parent_column)
+        fields = [c.name for c in line_model.__table__.c if c.name not in ("organization_id", parent_column)]
+        for line in session.scalars(
+            select(line_model)
+            .where(tenant_clause(actor.organization_id, line_model), column.in_(ids))
+            .order_by(column, line_model.position)
+        ):
+            grouped[getattr(line, parent_column)].append({name: getattr(line, name) for name in fields})
+    return [{"lines": grouped.get(i, [])} for i in ids]
+
+
+__all__ = ["LineInput", "jsonable", "lines_of", "price_lines", "replace_lines"]

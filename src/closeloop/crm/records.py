@@ -1,0 +1,508 @@
+"""What every CRM record service shares: typed lookups through the scope door, validated writes
+that audit themselves, filtered keyset listing, and the one serializer that applies field masks.
+
+Aggregate services (``accounts/service.py`` …) call these with their :class:`RecordType`; the API,
+the web pages, exports and search all read through :func:`serialize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum, StrEnum
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from closeloop.core.actor import Actor, RowScope
+from closeloop.core.clock import as_utc, utcnow
+from closeloop.core.errors import FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
+from closeloop.db.base import RecordModel
+from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.governance.audit import service as audit
+from closeloop.governance.fields import check_writable, masked_fields, readable_fields
+from closeloop.governance.permissions import require
+from closeloop.org.models import Region, User
+
+M = TypeVar("M", bound=RecordModel)
+
+
+class Kind(StrEnum):
+    INT = "int"
+    STR = "str"
+    DECIMAL = "decimal"
+    DATE = "date"
+    DATETIME = "datetime"
+    BOOL = "bool"
+
+
+_OPS_BY_KIND: dict[Kind, frozenset[str]] = {
+    Kind.INT: frozenset({"eq", "ne", "in", "gt", "gte", "lt", "lte", "isnull"}),
+    Kind.STR: frozenset({"eq", "ne", "in", "contains", "startswith", "isnull"}),
+    Kind.DECIMAL: frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "isnull"}),
+    Kind.DATE: frozenset({"eq", "gt", "gte", "lt", "lte", "isnull"}),
+    Kind.DATETIME: frozenset({"gt", "gte", "lt", "lte", "isnull"}),
+    Kind.BOOL: frozenset({"eq", "isnull"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A column that lists may filter and sort on."""
+
+    kind: Kind
+    choices: tuple[str, ...] | None = None
+    sortable: bool = False
+
+
+@dataclass(frozen=True)
+class RecordType(Generic[M]):
+    """How one kind of record is listed, referenced, serialized and guarded."""
+
+    noun: str
+    plural: str
+    model: type[M]
+    read_fields: tuple[str, ...]
+    filters: Mapping[str, FieldSpec]
+    #: field → noun of the record it points to; the target must be visible to the writer
+    references: Mapping[str, str] = field(default_factory=dict)
+    #: columns searched by ``q`` (case-insensitive substring)
+    search_fields: tuple[str, ...] = ("name",)
+    default_sort: str = "-id"
+    #: extra keys added to the serialized forms of a batch of records (e.g. an order's lines), one
+    #: dict per record in order; it must apply field masks itself
+    expand: Callable[[Session, Actor, Sequence[Any]], list[dict[str, Any]]] | None = None
+
+    @property
+    def permission_prefix(self) -> str:
+        return self.plural
+
+    def column(self, name: str) -> InstrumentedAttribute[Any]:
+        column: InstrumentedAttribute[Any] = getattr(self.model, name)
+        return column
+
+
+_REGISTRY: dict[str, RecordType[Any]] = {}
+
+
+def register(record_type: RecordType[M]) -> RecordType[M]:
+    _REGISTRY[record_type.noun] = record_type
+    return record_type
+
+
+def record_type_for(noun: str) -> RecordType[Any]:
+    return _REGISTRY[noun]
+
+
+def all_record_types() -> list[RecordType[Any]]:
+    return list(_REGISTRY.values())
+
+
+# --- lookups ----------------------------------------------------------------------------------
+
+
+def get(session: Session, actor: Actor, record_type: RecordType[M], record_id: int) -> M:
+    """The record if ``actor`` may see it; otherwise *not found*, whether it exists elsewhere or not."""
+    require(actor, f"{record_type.plural}:read")
+    record = session.scalar(visible(actor, record_type.model).where(record_type.model.id == record_id))
+    if record is None:
+        raise NotFound(record_type.noun, record_id)
+    return record
+
+
+def check_references(session: Session, actor: Actor, record_type: RecordType[Any], values: Mapping[str, Any]) -> None:
+    """Each referenced record must exist and be visible to ``actor`` (else 422 naming the field)."""
+    problems: list[FieldProblem] = []
+    for field_name, noun in record_type.references.items():
+        target_id = values.get(field_name)
+        if target_id is None:
+            continue
+        if noun == "user":
+            statement = select(User.id).where(
+                tenant_clause(actor.organization_id, User), User.id == target_id, User.is_active.is_(True)
+            )
+        elif noun == "region":
+            statement = select(Region.id).where(tenant_clause(actor.organization_id, Region), Region.id == target_id)
+        else:
+            target = record_type_for(noun).model
+            statement = select(target.id).where(visibility_clause(actor, target), target.id == target_id)
+        if session.scalar(statement) is None:
+            problems.append(FieldProblem(field_name, f"no {noun} {target_id} that you can see", "not_found"))
+    if problems:
+        raise ValidationFailed(problems)
+
+
+def check_owner(actor: Actor, owner_id: int | None) -> None:
+    """An actor may hand a record only to someone inside its own reach."""
+    if owner_id is None or actor.scope is RowScope.ALL:
+        return
+    if owner_id not in actor.owner_ids:
+        raise ValidationFailed.one("owner_id", "you can only assign records to yourself or your team", "out_of_scope")
+
+
+def snapshot(record: Any, fields: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in fields}
+
+
+def _writable_columns(record_type: RecordType[Any]) -> tuple[str, ...]:
+    protected = {"id", "version", "created_at", "updated_at", "deleted_at", "organization_id"}
+    return tuple(name for name in record_type.read_fields if name not in protected)
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def flush(session: Session) -> None:
+    """Flush, turning a lost optimistic-concurrency race into *precondition failed*."""
+    try:
+        session.flush()
+    except StaleDataError:
+        raise PreconditionFailed() from None
+
+
+def create(
+    session: Session, actor: Actor, record_type: RecordType[M], values: Mapping[str, Any], *, action: str | None = None
+) -> M:
+    """Insert a record with ``values`` (already validated by its schema) and audit it."""
+    require(actor, f"{record_type.plural}:write")
+    check_writable(actor, record_type.noun, [k for k, v in values.items() if v is not None])
+    model = record_type.model
+    values = dict(values)
+    owner_column = getattr(model, "__owner_column__", None)
+    if owner_column is not None:
+        if (
+            owner_column not in values
+            and actor.user_id is not None
+            and not getattr(model, "__unowned_visible__", False)
+        ):
+            values[owner_column] = actor.user_id
+        check_owner(actor, values.get(owner_column))
+    check_references(session, actor, record_type, values)
+    record = model(organization_id=actor.organization_id, **values)
+    session.add(record)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        action or f"{record_type.noun}.created",
+        subject_type=record_type.noun,
+        subject_id=record.id,
+        changes=audit.diff(
+            {}, {k: v for k, v in snapshot(record, _writable_columns(record_type)).items() if v is not None}
+        ),
+    )
+    return record
+
+
+def update(
+    session: Session,
+    actor: Actor,
+    record_type: RecordType[M],
+    record: M,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
+    action: str | None = None,
+) -> M:
+    """Apply ``changes`` to ``record`` (seen through :func:`get`); audit what actually changed.
+
+    ``expected_version`` is the version the caller last read (If-Match); a newer one means someone
+    else changed the record first, and nothing is written.
+    """
+    require(actor, f"{record_type.plural}:write")
+    check_writable(actor, record_type.noun, changes.keys())
+    columns = record_type.model.__table__.c
+    for name, value in changes.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise ValidationFailed.one(name, "may not be empty", "required")
+    if expected_version is not None and record.version != expected_version:
+        raise PreconditionFailed()
+    owner_column = getattr(record_type.model, "__owner_column__", None)
+    if owner_column is not None and owner_column in changes:
+        check_owner(actor, changes[owner_column])
+    check_references(session, actor, record_type, changes)
+    before = snapshot(record, changes.keys())
+    for name, value in changes.items():
+        setattr(record, name, value)
+    difference = audit.diff(before, snapshot(record, changes.keys()))
+    if not difference:
+        return record
+    flush(session)
+    audit.record(
+        session,
+        actor,
+        action or f"{record_type.noun}.updated",
+        subject_type=record_type.noun,
+        subject_id=record.id,
+        changes=difference,
+    )
+    return record
+
+
+def delete(
+    session: Session, actor: Actor, record_type: RecordType[M], record: M, *, expected_version: int | None = None
+) -> None:
+    """Soft-delete: the record disappears from every query but stays restorable and in history."""
+    require(actor, f"{record_type.plural}:delete")
+    if expected_version is not None and record.version != expected_version:
+        raise PreconditionFailed()
+    record.deleted_at = utcnow()
+    flush(session)
+    audit.record(
+        session,
+        actor,
+        f"{record_type.noun}.deleted",
+        subject_type=record_type.noun,
+        subject_id=record.id,
+        changes={"deleted_at": [None, audit.json_safe(record.deleted_at)]},
+    )
+
+
+def restore(session: Session, actor: Actor, record_type: RecordType[M], record_id: int) -> M:
+    """Bring back a soft-deleted record the actor could see before."""
+    require(actor, f"{record_type.plural}:delete")
+    model = record_type.model
+    statement = visible(actor, model, include_deleted=True).where(model.id == record_id, model.deleted_at.is_not(None))
+    record = session.scalar(statement)
+    if record is None:
+        raise NotFound(f"deleted {record_type.noun}", record_id)
+    previous = record.deleted_at
+    record.deleted_at = None
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        f"{record_type.noun}.restored",
+        subject_type=record_type.noun,
+        subject_id=record.id,
+        changes={"deleted_at": [audit.json_safe(previous), None]},
+    )
+    return record
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+RESERVED_PARAMETERS = frozenset({"limit", "cursor", "sort", "q", "format"})
+_BUILTIN_SORTS = {"id": Kind.INT, "created_at": Kind.DATETIME, "updated_at": Kind.DATETIME}
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+def parse_value(kind: Kind, raw: str, *, parameter: str, choices: tuple[str, ...] | None = None) -> Any:
+    """Turn a query-string value into a typed value, or say precisely what is wrong with it."""
+    raw = raw.strip()
+    try:
+        if kind is Kind.INT:
+            return int(raw)
+        if kind is Kind.DECIMAL:
+            value = Decimal(raw)
+            if not value.is_finite():
+                raise ValueError
+            return value
+        if kind is Kind.DATE:
+            return date.fromisoformat(raw)
+        if kind is Kind.DATETIME:
+            return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+        if kind is Kind.BOOL:
+            lowered = raw.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError
+    except (ValueError, InvalidOperation):
+        expected = {
+            Kind.INT: "an integer",
+            Kind.DECIMAL: "a number",
+            Kind.DATE: "a date (YYYY-MM-DD)",
+            Kind.DATETIME: "an ISO 8601 date-time",
+            Kind.BOOL: "true or false",
+        }[kind]
+        raise ValidationFailed.one(parameter, f"'{raw}' is not {expected}") from None
+    if choices is not None and raw not in choices:
+        raise ValidationFailed.one(parameter, f"'{raw}' is not one of: {', '.join(choices)}")
+    return raw
+
+
+def _filter_clause(record_type: RecordType[Any], actor: Actor, parameter: str, raw: str) -> ColumnElement[bool]:
+    name, _, op = parameter.partition("__")
+    op = op or "eq"
+    spec = record_type.filters.get(name)
+    if spec is None:
+        known = ", ".join(sorted(record_type.filters))
+        raise ValidationFailed.one(parameter, f"is not a filter of {record_type.plural} (known: {known})", "unknown")
+    if name in masked_fields(actor.role, record_type.noun):
+        raise Forbidden(f"Your role ({actor.role}) may not filter on {record_type.noun}.{name}", field_name=parameter)
+    if op not in _OPS_BY_KIND[spec.kind]:
+        allowed = ", ".join(sorted(_OPS_BY_KIND[spec.kind]))
+        raise ValidationFailed.one(parameter, f"operator '{op}' does not apply to {name} (use: {allowed})", "unknown")
+    column = record_type.column(name)
+    if op == "isnull":
+        return column.is_(None) if parse_value(Kind.BOOL, raw, parameter=parameter) else column.is_not(None)
+    if op == "in":
+        values = [
+            parse_value(spec.kind, part, parameter=parameter, choices=spec.choices)
+            for part in raw.split(",")
+            if part.strip()
+        ]
+        if not values:
+            raise ValidationFailed.one(parameter, "needs at least one value")
+        return column.in_(values)
+    if op in {"contains", "startswith"}:
+        needle = raw.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{needle}%" if op == "contains" else f"{needle}%"
+        return column.ilike(pattern, escape="\\")
+    value = parse_value(spec.kind, raw, parameter=parameter, choices=spec.choices)
+    comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+        "eq": column.__eq__,
+        "ne": column.__ne__,
+        "gt": column.__gt__,
+        "gte": column.__ge__,
+        "lt": column.__lt__,
+        "lte": column.__le__,
+    }
+    return comparisons[op](value)
+
+
+@dataclass(frozen=True, slots=True)
+class SortSpec:
+    name: str
+    kind: Kind
+    descending: bool
+    nullable: bool
+
+    @property
+    def text(self) -> str:
+        return f"-{self.name}" if self.descending else self.name
+
+
+def _parse_sort(record_type: RecordType[Any], actor: Actor, raw: str | None) -> SortSpec:
+    text = (raw or record_type.default_sort).strip()
+    descending = text.startswith("-")
+    name = text.lstrip("-+")
+    spec = record_type.filters.get(name)
+    if name in _BUILTIN_SORTS:
+        kind = _BUILTIN_SORTS[name]
+    elif spec is not None and spec.sortable:
+        kind = spec.kind
+    else:
+        sortable = sorted({*_BUILTIN_SORTS, *(n for n, s in record_type.filters.items() if s.sortable)})
+        raise ValidationFailed.one("sort", f"cannot sort {record_type.plural} by '{name}' (use: {', '.join(sortable)})")
+    if name in masked_fields(actor.role, record_type.noun):
+        raise Forbidden(f"Your role ({actor.role}) may not sort on {record_type.noun}.{name}", field_name="sort")
+    nullable = bool(record_type.model.__table__.c[name].nullable)
+    return SortSpec(name, kind, descending, nullable)
+
+
+def build_query(
+    session: Session, actor: Actor, record_type: RecordType[M], params: Mapping[str, str]
+) -> tuple[Select[M], SortSpec]:
+    """The visible, filtered and ordered query for a list, export or search (no paging yet)."""
+    require(actor, f"{record_type.plural}:read")
+    statement = visible(actor, record_type.model)
+    for parameter, raw in params.items():
+        if parameter in RESERVED_PARAMETERS:
+            continue
+        statement = statement.where(_filter_clause(record_type, actor, parameter, raw))
+    query = (params.get("q") or "").strip()
+    if query:
+        needle = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            or_(*(record_type.column(name).ilike(needle, escape="\\") for name in record_type.search_fields))
+        )
+    sort = _parse_sort(record_type, actor, params.get("sort"))
+    column = record_type.column(sort.name)
+    id_column = record_type.model.id
+    ordering = column.desc() if sort.descending else column.asc()
+    if sort.nullable:
+        ordering = ordering.nulls_last()
+    if sort.name == "id":
+        statement = statement.order_by(ordering)
+    else:
+        statement = statement.order_by(ordering, id_column.desc() if sort.descending else id_column.asc())
+    return statement, sort
+
+
+def _after_cursor(record_type: RecordType[Any], sort: SortSpec, cursor: Cursor) -> ColumnElement[bool]:
+    id_column = record_type.model.id
+    after_id: ColumnElement[bool] = id_column < cursor.id if sort.descending else id_column > cursor.id
+    if sort.name == "id":
+        return after_id
+    column = record_type.column(sort.name)
+    if cursor.value is None:
+        return and_(column.is_(None), after_id)
+    value = parse_value(sort.kind, str(cursor.value), parameter="cursor")
+    beyond = column < value if sort.descending else column > value
+    clause = or_(beyond, and_(column == value, after_id))
+    if sort.nullable:
+        clause = or_(clause, column.is_(None))
+    return clause
+
+
+def list_page(session: Session, actor: Actor, record_type: RecordType[M], params: Mapping[str, str]) -> Page[M]:
+    """One page of records, filtered by ``params`` (``field``, ``field__op``, ``q``, ``sort``,
+    ``limit``, ``cursor``), with the cursor of the next page when there is one."""
+    statement, sort = build_query(session, actor, record_type, params)
+    raw_limit = params.get("limit")
+    limit = DEFAULT_LIMIT if raw_limit in (None, "") else parse_value(Kind.INT, str(raw_limit), parameter="limit")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed.one("limit", f"must be between 1 and {MAX_LIMIT}")
+    if params.get("cursor"):
+        cursor = Cursor.decode(params["cursor"], sort=sort.text)
+        statement = statement.where(_after_cursor(record_type, sort, cursor))
+    rows = list(session.scalars(statement.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = Cursor(sort.text, audit.json_safe(getattr(last, sort.name)), last.id).encode()
+    return Page(items=rows, next_cursor=next_cursor)
+
+
+def iterate(
+    session: Session, actor: Actor, record_type: RecordType[M], params: Mapping[str, str], *, batch: int = 1000
+) -> Iterable[M]:
+    """Every matching record, streamed (exports)."""
+    statement, _ = build_query(session, actor, record_type, params)
+    yield from session.scalars(statement.execution_options(yield_per=batch))
+
+
+# --- the one serializer -----------------------------------------------------------------------
+
+
+def visible_fields(actor: Actor, record_type: RecordType[Any]) -> tuple[str, ...]:
+    return readable_fields(actor.role, record_type.noun, record_type.read_fields)
+
+
+def serialize(session: Session | None, actor: Actor, record_type: RecordType[Any], record: Any) -> dict[str, Any]:
+    """The record as ``actor`` may see it: masked fields are absent, not null."""
+    return serialize_many(session, actor, record_type, [record])[0]
+
+
+def serialize_many(
+    session: Session | None, actor: Actor, record_type: RecordType[Any], records: Sequence[Any]
+) -> list[dict[str, Any]]:
+    fields = visible_fields(actor, record_type)
+    rows = [{name: getattr(record, name) for name in fields} for record in records]
+    if record_type.expand is not None and session is not None:
+        for row, expansion in zip(rows, record_type.expand(session, actor, records), strict=True):
+            row.update(expansion)
+    return rows
+
+
+def jsonable(value: Any) -> Any:
+    """A value ready for JSON, CSV or a template (money and dates as strings, enums as codes)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value

@@ -1,0 +1,50 @@
+"""Run the Alembic migrations programmatically (``closeloop migrate``, ``make run``, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from closeloop.db.engine import normalize_url
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def alembic_config(url: str) -> Config:
+    ini = ROOT / "alembic.ini"
+    if not ini.exists():
+        raise RuntimeError(f"alembic.ini not found at {ini}; run Closeloop from its source checkout (make install)")
+    config = Config(str(ini))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.cmd_opts = None
+    config.attributes["url"] = normalize_url(url)
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` up to ``revision``."""
+    config = alembic_config(url)
+    _with_url(config, url)
+    command.upgrade(config, revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    config = alembic_config(url)
+    _with_url(config, url)
+    command.downgrade(config, revision)
+
+
+def check(url: str) -> None:
+    """Raise if the models and the migrated schema differ (``alembic check``)."""
+    config = alembic_config(url)
+    _with_url(config, url)
+    command.check(config)
+
+
+def _with_url(config: Config, url: str) -> None:
+    # env.py reads ``-x url=...``; give it the same through the x arguments
+    import argparse
+
+    config.cmd_opts = argparse.Namespace(x=[f"url={normalize_url(url)}"])

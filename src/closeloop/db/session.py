@@ -1,0 +1,134 @@
+"""Units of work: a session bound to an actor's organization, committed by whoever opened it.
+
+Side effects registered with :func:`after_commit` run only once the transaction has committed,
+and are dropped on rollback (STYLE.md habit 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from closeloop.core.actor import Actor
+
+_AFTER_COMMIT = "closeloop.after_commit"
+
+
+class ReadSession(Session):
+    """A session for reads only; on SQLite it begins deferred, so readers never queue behind writers."""
+
+
+class WriteSession(Session):
+    """A session that writes; on SQLite it takes the write lock when it begins."""
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the session's transaction commits; drop it on rollback."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+@event.listens_for(Session, "after_begin")
+def _set_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    """Tell PostgreSQL whose rows this transaction may touch (the row-level security wall)."""
+    if connection.dialect.name != "postgresql":
+        return
+    organization_id = session.info.get("organization_id")
+    system = "on" if session.info.get("system") else "off"
+    connection.execute(
+        text("SELECT set_config('closeloop.organization_id', :org, true), set_config('closeloop.system', :sys, true)"),
+        {"org": "" if organization_id is None else str(organization_id), "sys": system},
+    )
+
+
+class Database:
+    """Engines and session factories for one database URL."""
+
+    def __init__(self, write_engine: Engine, read_engine: Engine | None = None) -> None:
+        self.write_engine = write_engine
+        self.read_engine = read_engine or write_engine
+        self._write = sessionmaker(write_engine, class_=WriteSession, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, class_=ReadSession, expire_on_commit=False)
+
+    @classmethod
+    def bound_to(cls, connection: Connection) -> Database:
+        """A database whose sessions all run inside ``connection``'s open transaction, each in a
+        savepoint: what a session commits, the outer transaction can still roll back (tests)."""
+        database = cls(connection.engine)
+        options: dict[str, Any] = {
+            "bind": connection,
+            "join_transaction_mode": "create_savepoint",
+            "expire_on_commit": False,
+        }
+        database._write = sessionmaker(class_=WriteSession, **options)
+        database._read = sessionmaker(class_=ReadSession, **options)
+        return database
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    def open(self, actor: Actor | None, *, write: bool, system: bool = False, **kw: Any) -> Session:
+        """Open a session for ``actor`` (or the system when ``system`` is true). The caller commits."""
+        if actor is None and not system:
+            raise ValueError("a session needs an actor, or system=True")
+        factory = self._write if write else self._read
+        session = factory(**kw)
+        session.info["organization_id"] = actor.organization_id if actor else None
+        session.info["system"] = system
+        session.info["actor"] = actor
+        return session
+
+    @contextmanager
+    def unit_of_work(self, actor: Actor | None, *, system: bool = False) -> Iterator[Session]:
+        """A write session committed when the block ends without error, rolled back otherwise."""
+        session = self.open(actor, write=True, system=system)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def reading(self, actor: Actor | None, *, system: bool = False) -> Iterator[Session]:
+        session = self.open(actor, write=False, system=system)
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def connect(url: str, *, app_role: str | None = None, **engine_options: Any) -> Database:
+    """Open a :class:`Database` for ``url``: on SQLite a deferred reader pool and an immediate writer pool."""
+    from closeloop.db.engine import build_engine, is_sqlite
+
+    if is_sqlite(url):
+        writer = build_engine(url, immediate=True, **engine_options)
+        reader = build_engine(url, immediate=False, **engine_options)
+        return Database(writer, reader)
+    return Database(build_engine(url, app_role=app_role, **engine_options))

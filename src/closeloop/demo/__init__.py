@@ -1,0 +1,1 @@
+"""The demo organization: a deterministic, realistic data set, and a large tenant for benchmarks."""

@@ -1,0 +1,1 @@
+"""Governance: the permission vocabulary, field-level security and the audit trail."""

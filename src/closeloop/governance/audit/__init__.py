@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail (GOV-8): append-only entries, hash-chained per organization."""

@@ -1,0 +1,247 @@
+"""Writing, reading and verifying the audit trail.
+
+Every create, update and delete calls :func:`record` in the same transaction as the change.
+Each entry's hash covers its content and the previous entry's hash, so editing, removing or
+reordering any entry breaks the chain from that point; ``audit_heads`` holds the newest link so
+that cutting off the tail is noticed too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor
+from closeloop.core.clock import as_utc, utcnow
+from closeloop.db.scope import tenant_clause
+from closeloop.governance.audit.models import AuditEntry, AuditHead
+
+GENESIS = "0" * 64
+_TAIL = "closeloop.audit_tail"
+
+Changes = dict[str, list[Any]]
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-representable form of a field value, identical after a round trip through either database."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> Changes:
+    """``{field: [before, after]}`` for the fields whose value differs."""
+    changes: Changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = json_safe(before.get(name)), json_safe(after.get(name))
+        if old != new:
+            changes[name] = [old, new]
+    return changes
+
+
+def _canonical(entry: AuditEntry) -> bytes:
+    payload = [
+        entry.hash_version,
+        entry.organization_id,
+        entry.seq,
+        as_utc(entry.occurred_at).isoformat(timespec="microseconds"),
+        entry.actor_kind,
+        entry.actor_user_id,
+        entry.actor_token_id,
+        entry.actor_label,
+        entry.action,
+        entry.subject_type,
+        entry.subject_id,
+        entry.changes,
+        entry.request_id,
+        entry.prev_hash,
+    ]
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def compute_hash(entry: AuditEntry) -> str:
+    return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+@dataclass
+class _Tail:
+    seq: int
+    hash: str
+    exists: bool
+
+
+def _tail(session: Session, organization_id: int) -> _Tail:
+    tails: dict[int, _Tail] = session.info.setdefault(_TAIL, {})
+    if organization_id in tails:
+        return tails[organization_id]
+    statement = select(AuditHead.seq, AuditHead.hash).where(tenant_clause(organization_id, AuditHead))
+    if session.get_bind().dialect.name == "postgresql":
+        # Writers of one organization's trail queue here; other organizations are not blocked.
+        statement = statement.with_for_update()
+    row = session.execute(statement).first()
+    tail = _Tail(row.seq, row.hash, True) if row else _Tail(0, GENESIS, False)
+    tails[organization_id] = tail
+    return tail
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    subject_type: str,
+    subject_id: int | None,
+    changes: Changes | None = None,
+    organization_id: int | None = None,
+) -> AuditEntry:
+    """Append an entry for ``action`` (``"noun.verb"``) on a subject, in the session's transaction."""
+    org = organization_id if organization_id is not None else actor.organization_id
+    tail = _tail(session, org)
+    entry = AuditEntry(
+        organization_id=org,
+        seq=tail.seq + 1,
+        occurred_at=utcnow(),
+        actor_kind=actor.kind.value,
+        actor_user_id=actor.user_id,
+        actor_token_id=actor.token_id,
+        actor_label=actor.label[:200],
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        changes=changes or {},
+        request_id=actor.request_id,
+        prev_hash=tail.hash,
+        hash_version=1,
+    )
+    entry.hash = compute_hash(entry)
+    session.add(entry)
+    tail.seq, tail.hash = entry.seq, entry.hash
+    return entry
+
+
+def write_heads(session: Session) -> None:
+    """Store each organization's newest link; called just before the transaction commits."""
+    tails: dict[int, _Tail] = session.info.pop(_TAIL, {})
+    for organization_id, tail in tails.items():
+        if tail.exists:
+            head = session.get(AuditHead, organization_id)
+            if head is not None and (head.seq, head.hash) != (tail.seq, tail.hash):
+                head.seq, head.hash = tail.seq, tail.hash
+        elif tail.seq > 0:
+            session.add(AuditHead(organization_id=organization_id, seq=tail.seq, hash=tail.hash))
+    if tails:
+        session.flush()
+
+
+def forget_tails(session: Session) -> None:
+    """Drop cached tails after a rollback, so the next entry reads the chain again."""
+    session.info.pop(_TAIL, None)
+
+
+def history(
+    session: Session,
+    actor: Actor,
+    *,
+    subject_type: str,
+    subject_id: int,
+    limit: int = 200,
+    before_seq: int | None = None,
+) -> list[AuditEntry]:
+    """Entries about one subject, newest first. The caller has already checked it may see the subject."""
+    statement = (
+        select(AuditEntry)
+        .where(tenant_clause(actor.organization_id, AuditEntry))
+        .where(AuditEntry.subject_type == subject_type, AuditEntry.subject_id == subject_id)
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    )
+    if before_seq is not None:
+        statement = statement.where(AuditEntry.seq < before_seq)
+    return list(session.scalars(statement))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    organization_id: int
+    seq: int
+    kind: str  # "edited" | "missing" | "reordered" | "truncated" | "head_mismatch"
+    detail: str
+
+
+def verify(session: Session, organization_id: int, *, batch: int = 5000) -> Iterator[ChainProblem]:
+    """Walk one organization's chain in order and yield every break found."""
+    expected_seq = 1
+    previous_hash = GENESIS
+    last_seq, last_hash = 0, GENESIS
+    statement = (
+        select(AuditEntry)
+        .where(tenant_clause(organization_id, AuditEntry))
+        .order_by(AuditEntry.seq)
+        .execution_options(yield_per=batch)
+    )
+    for entry in session.scalars(statement):
+        if entry.seq != expected_seq:
+            yield ChainProblem(
+                organization_id, expected_seq, "missing", f"entries {expected_seq}..{entry.seq - 1} are missing"
+            )
+        if compute_hash(entry) != entry.hash:
+            yield ChainProblem(
+                organization_id, entry.seq, "edited", f"entry {entry.seq} ({entry.action}) does not match its hash"
+            )
+        elif entry.prev_hash != previous_hash:
+            yield ChainProblem(
+                organization_id, entry.seq, "reordered", f"entry {entry.seq} does not follow the entry before it"
+            )
+        previous_hash = entry.hash
+        expected_seq = entry.seq + 1
+        last_seq, last_hash = entry.seq, entry.hash
+        session.expunge(entry)
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(tenant_clause(organization_id, AuditHead))
+    ).first()
+    if head is not None:
+        if head.seq > last_seq:
+            yield ChainProblem(
+                organization_id,
+                last_seq + 1,
+                "truncated",
+                f"entries {last_seq + 1}..{head.seq} were removed from the end",
+            )
+        elif head.seq == last_seq and head.hash != last_hash:
+            yield ChainProblem(
+                organization_id, last_seq, "head_mismatch", f"entry {last_seq} is not the entry the chain head recorded"
+            )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_heads_before_commit(session: Session) -> None:
+    if session.info.get(_TAIL):
+        write_heads(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_tails_on_rollback(session: Session, previous_transaction: Any) -> None:
+    forget_tails(session)

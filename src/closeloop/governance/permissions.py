@@ -1,0 +1,118 @@
+"""The permission vocabulary and what each role holds (STYLE.md habit 4).
+
+Permissions read ``"<resource>:<verb>"``. Row reach (own / team / all) comes with the role; field
+reach is in :mod:`closeloop.governance.fields`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from closeloop.core.actor import Actor, RowScope
+from closeloop.core.errors import Forbidden
+
+
+class Role(StrEnum):
+    REP = "rep"
+    MANAGER = "manager"
+    DIRECTOR = "director"
+    SALES_VP = "sales_vp"
+    CFO = "cfo"
+    IT_DIRECTOR = "it_director"
+    PARTNER_USER = "partner_user"
+    ADMIN = "admin"
+
+
+#: Records every seller-side role works with.
+CRM_RESOURCES = (
+    "accounts",
+    "contacts",
+    "leads",
+    "opportunities",
+    "quotes",
+    "contracts",
+    "orders",
+    "activities",
+    "tickets",
+    "referrals",
+)
+CATALOG_RESOURCES = ("products", "product_lines")
+
+
+def _grant(resources: tuple[str, ...], *verbs: str) -> set[str]:
+    return {f"{resource}:{verb}" for resource in resources for verb in verbs}
+
+
+_REP = (
+    _grant(CRM_RESOURCES, "read", "write")
+    | _grant(CATALOG_RESOURCES, "read")
+    | {"users:read", "funnel:read", "exports:run", "history:read"}
+)
+_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run"}
+_EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read"}
+_CFO = (
+    _grant(CRM_RESOURCES, "read")
+    | _grant(("quotes", "contracts", "orders"), "write")
+    | _grant(CATALOG_RESOURCES, "read")
+    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read"}
+)
+_IT = (
+    _grant(CRM_RESOURCES, "read")
+    | _grant(CATALOG_RESOURCES, "read")
+    | {"users:read", "users:manage", "audit:read", "audit:verify", "imports:run", "exports:run", "history:read"}
+)
+_PARTNER = (
+    _grant(
+        ("accounts", "contacts", "leads", "opportunities", "activities", "tickets", "orders", "referrals"),
+        "read",
+        "write",
+    )
+    | _grant(CATALOG_RESOURCES, "read")
+    | {"users:read", "funnel:read", "history:read"}
+)
+_ADMIN = (
+    _grant(CRM_RESOURCES, "read", "write", "delete")
+    | _grant(CATALOG_RESOURCES, "read", "write", "delete")
+    | {
+        "users:read",
+        "users:manage",
+        "organization:manage",
+        "audit:read",
+        "audit:verify",
+        "imports:run",
+        "exports:run",
+        "funnel:read",
+        "history:read",
+    }
+)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.REP: frozenset(_REP),
+    Role.MANAGER: frozenset(_MANAGER),
+    Role.DIRECTOR: frozenset(_MANAGER),
+    Role.SALES_VP: frozenset(_EXECUTIVE),
+    Role.CFO: frozenset(_CFO),
+    Role.IT_DIRECTOR: frozenset(_IT),
+    Role.PARTNER_USER: frozenset(_PARTNER),
+    Role.ADMIN: frozenset(_ADMIN),
+}
+
+ROLE_SCOPES: dict[Role, RowScope] = {
+    Role.REP: RowScope.OWN,
+    Role.MANAGER: RowScope.TEAM,
+    Role.DIRECTOR: RowScope.TEAM,
+    Role.SALES_VP: RowScope.ALL,
+    Role.CFO: RowScope.ALL,
+    Role.IT_DIRECTOR: RowScope.ALL,
+    Role.PARTNER_USER: RowScope.ALL,
+    Role.ADMIN: RowScope.ALL,
+}
+
+#: Every permission the product knows, for the permission-matrix tests and the docs.
+ALL_PERMISSIONS: frozenset[str] = frozenset().union(*ROLE_PERMISSIONS.values())
+
+
+def require(actor: Actor, permission: str) -> None:
+    """Raise :class:`Forbidden` unless ``actor`` holds ``permission``."""
+    if not actor.can(permission):
+        raise Forbidden(f"Your role ({actor.role}) does not allow {permission}")

@@ -1,0 +1,1 @@
+"""Importers, exporters, webhooks and connectors: how data enters and leaves Closeloop."""

@@ -1,0 +1,1 @@
+"""Organizations (tenants and partners), regions, users and their reporting lines, API tokens."""

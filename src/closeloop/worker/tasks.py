@@ -1,0 +1,58 @@
+"""Background tasks and schedules."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from huey import crontab
+from sqlalchemy import delete, select
+
+from closeloop.config import settings
+from closeloop.core.clock import utcnow
+from closeloop.db.idempotency import IdempotencyKey
+from closeloop.governance.audit import service as audit
+from closeloop.org import service as org_service
+from closeloop.org.models import Organization
+from closeloop.worker.queue import huey, worker_database
+
+log = logging.getLogger("closeloop.worker")
+
+
+def purge_idempotency_keys() -> int:
+    """Forget stored responses of idempotent requests older than the retention window (hourly)."""
+    cutoff = utcnow() - timedelta(hours=settings.idempotency_hours)
+    with worker_database().unit_of_work(None, system=True) as session:
+        result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
+        removed = int(getattr(result, "rowcount", 0) or 0)
+    log.info("purged %d idempotency keys", removed)
+    return removed
+
+
+def verify_audit_chains() -> dict[int, int]:
+    """Walk every organization's audit chain (nightly) and record any break in the trail itself."""
+    found: dict[int, int] = {}
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    for organization_id in organization_ids:
+        with database.reading(None, system=True) as session:
+            problems = list(audit.verify(session, organization_id))
+        found[organization_id] = len(problems)
+        if problems:
+            log.error("audit chain of organization %s has %d problems", organization_id, len(problems))
+            with database.unit_of_work(None, system=True) as session:
+                audit.record(
+                    session,
+                    org_service.system_actor(organization_id, label="audit verifier"),
+                    "audit.verification_failed",
+                    subject_type="organization",
+                    subject_id=organization_id,
+                    changes={"problems": [None, [f"{p.kind}@{p.seq}: {p.detail}" for p in problems[:50]]]},
+                )
+    return found
+
+
+# Huey's decorators are untyped; registering by call keeps the functions themselves typed.
+purge_idempotency_keys_task = huey.periodic_task(crontab(minute="17"))(purge_idempotency_keys)
+verify_audit_chains_task = huey.periodic_task(crontab(minute="40", hour="2"))(verify_audit_chains)
