@@ -1,0 +1,24 @@
+"""Why an import cannot start at all (as opposed to a row that is invalid, which is only reported)."""
+
+from __future__ import annotations
+
+from closeloop.core.errors import DomainError, FieldProblem
+
+
+class UnreadableFile(DomainError):
+    """The file cannot be read as a table: undecodable bytes, a broken workbook, no header row."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unreadable_file", status=422)
+
+
+class UnusableMapping(DomainError):
+    """The column mapping names unknown columns or fields, or leaves a required field unmapped."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        details = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        super().__init__(f"The column mapping cannot be used: {details}", code="unusable_mapping", status=422)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return self.message

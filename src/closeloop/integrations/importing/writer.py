@@ -1,0 +1,165 @@
+"""Set-based writes for imports: ids allocated up front, rows inserted and updated with one
+``executemany`` per table (or per set of changed columns), through the columns' own type
+conversions so that what is stored is exactly what the ORM would store.
+
+Statements are built from the tables' own (quoted) names, never from input; values are bound.
+These bypass the ORM's unit of work on purpose: a 10,000-row import is a handful of statements
+instead of 10,000 flushes. Callers keep the rules (validation, scoping, audit) — see ``engine``.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table, func, select, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+Converter = Callable[[Any], Any]
+
+
+def dialect_of(session: Session) -> Dialect:
+    return session.get_bind().dialect
+
+
+def lock_for_import(session: Session, organization_id: int, entity: str) -> None:
+    """Serialize imports of one entity in one organization until the transaction ends.
+
+    On SQLite the write transaction already holds the database's write lock; on PostgreSQL a
+    transaction-level advisory lock keeps two imports of the same file from both creating rows.
+    """
+    if dialect_of(session).name != "postgresql":
+        return
+    key = zlib.crc32(f"closeloop.import:{organization_id}:{entity}".encode()) - 2**31
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh primary keys for ``table``, reserved for this transaction.
+
+    PostgreSQL draws them from the column's sequence. SQLite assigns ``max(id) + 1`` onwards, as
+    it would itself: the write transaction holds the database lock, so no one else can take them.
+    (This reads only the largest id of the table — no tenant's rows.)
+    """
+    if count <= 0:
+        return []
+    if dialect_of(session).name == "postgresql":
+        rows = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": table.name, "count": count},
+        )
+        return sorted(int(row[0]) for row in rows)
+    start = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(start + 1, start + 1 + count))
+
+
+def _memoized(convert: Converter) -> Converter:
+    """Convert repeated identical objects (a batch's shared timestamp) once."""
+    last: list[Any] = [object(), None]
+
+    def memo(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return memo
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def converters(table: Table, columns: Sequence[str], dialect: Dialect) -> list[Converter | None]:
+    """Each column's bind conversion (money to cents, datetimes to UTC, JSON to text…), or ``None``."""
+    result: list[Converter | None] = []
+    for name in columns:
+        column_type = table.c[name].type
+        implementation = column_type.dialect_impl(dialect)
+        if isinstance(implementation, JSON):
+            result.append(_memoized(_json_text))  # the same document SQLAlchemy would store, written faster
+            continue
+        processor = implementation.bind_processor(dialect)
+        # shared values (the import's one timestamp, an empty custom-fields document) convert once
+        result.append(None if processor is None else _memoized(processor))
+    return result
+
+
+def parameters(
+    table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], dialect: Dialect
+) -> list[tuple[Any, ...]]:
+    """Each row's values in ``columns`` order, converted for the driver."""
+    pick = itemgetter(*columns)
+    convert = [(index, conv) for index, conv in enumerate(converters(table, columns, dialect)) if conv is not None]
+    params: list[tuple[Any, ...]] = []
+    append = params.append
+    for row in rows:
+        values = pick(row)
+        values = list(values) if len(columns) > 1 else [values]
+        for index, conv in convert:
+            value = values[index]
+            if value is not None:
+                values[index] = conv(value)
+        append(tuple(values))
+    return params
+
+
+def _placeholder(dialect: Dialect) -> str:
+    return "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``."""
+    if not rows:
+        return
+    dialect = dialect_of(session)
+    columns = list(rows[0])
+    params = parameters(table, columns, rows, dialect)
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    marker = _placeholder(dialect)
+    one = "(" + ", ".join([marker] * len(columns)) + ")"
+    # one executemany: psycopg pipelines it; sqlite3 reuses one prepared statement. Measured faster
+    # than multi-row VALUES statements and than INSERT … SELECT FROM unnest(arrays) on PostgreSQL.
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES {one}"  # noqa: S608
+    session.connection().exec_driver_sql(sql, params)
+
+
+def update_rows(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    versioned: bool = True,
+) -> int:
+    """``UPDATE … SET columns, version = version + 1 WHERE id = :id AND version = :version`` per row.
+
+    Each row holds ``id``, ``version`` (the version read when the import was planned) and the new
+    values of ``columns``. Returns how many rows matched; fewer than given means someone changed
+    a record meanwhile (the caller rolls back). ``versioned=False`` completes rows this same
+    transaction inserted (no version check, no bump).
+    """
+    if not rows:
+        return 0
+    dialect = dialect_of(session)
+    quote = dialect.identifier_preparer.quote
+    marker = _placeholder(dialect)
+    assignments = ", ".join(f"{quote(name)} = {marker}" for name in columns)
+    versioned = versioned and "version" in table.c
+    sql = f"UPDATE {quote(table.name)} SET {assignments}"  # noqa: S608
+    if versioned:
+        sql += f", {quote('version')} = {quote('version')} + 1"
+    sql += f" WHERE {quote('id')} = {marker}"
+    if versioned:
+        sql += f" AND {quote('version')} = {marker}"
+    params = parameters(table, [*columns, "id", *(["version"] if versioned else [])], rows, dialect)
+    result = session.connection().exec_driver_sql(sql, params)
+    return int(result.rowcount)
