@@ -1,10 +1,101 @@
-"""``closeloop demo`` (filled in with the demo-data module)."""
+"""``closeloop demo``: seed the demo organization (or, with ``--scale N``, a large tenant for benchmarks)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from closeloop.cli.common import console, database, reports_errors
+from closeloop.config import settings
+from closeloop.demo.people import SignIn
+from closeloop.demo.scale import seed_scale
+from closeloop.demo.seed import DEFAULT_SLUG, database_is_empty, demo_sign_ins, seed_demo
+from closeloop.demo.world import DEFAULT_SEED
+
+ScaleOption = Annotated[
+    int | None,
+    typer.Option(
+        "--scale", min=1, help="Build one large seller tenant with this many opportunities (and 5× activities)"
+    ),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data")]
+IfEmptyOption = Annotated[bool, typer.Option("--if-empty", help="Seed only when the database has no organization yet")]
+OrgOption = Annotated[
+    str | None, typer.Option("--org", help="Slug of the organization to create (default: demo, or demo-scale-N)")
+]
 
 
-def demo() -> None:
-    """Seed the demo organization."""
-    raise typer.Exit(1)
+@reports_errors
+def demo(
+    scale: ScaleOption = None,
+    seed: SeedOption = DEFAULT_SEED,
+    if_empty: IfEmptyOption = False,
+    org: OrgOption = None,
+) -> None:
+    """Seed a deterministic demo: a seller with its sales team, two dealers and a service provider,
+    two years of leads, deals, orders, referrals, interactions and tickets; then print the sign-ins."""
+    db = database()
+    if if_empty and not database_is_empty(db):
+        console.print("database already has data; skipping demo")
+        sign_ins = demo_sign_ins(db, slug=org or DEFAULT_SLUG)
+        if sign_ins and scale is None:
+            _print_sign_ins(sign_ins)
+        return
+    if scale is not None:
+        _seed_scale(scale, seed, org)
+        return
+    console.print(f"seeding the demo organization (seed {seed}) …")
+    result = seed_demo(db, seed=seed, slug=org or DEFAULT_SLUG)
+    tables = ("accounts", "contacts", "leads", "opportunities", "orders", "activities", "tickets")
+    table = Table("organization", *tables, title="Demo data")
+    for organization_id, name in result.names.items():
+        counts = result.counts.get(organization_id, {})
+        table.add_row(name, *(f"{counts.get(t, 0):,}" for t in tables))
+    console.print(table)
+    console.print(f"seeded in {result.seconds:.1f} s")
+    _print_sign_ins(result.sign_ins)
+
+
+def _seed_scale(opportunities: int, seed: int, slug: str | None) -> None:
+    last_shown: dict[str, float] = {}
+
+    def progress(table: str, written: int, expected: int | None, rate: float) -> None:
+        now = time.perf_counter()
+        if written != expected and now - last_shown.get(table, 0.0) < 5:
+            return
+        last_shown[table] = now
+        if table == "indexes":
+            console.print(f"  indexes: {written} / {expected} rebuilt", highlight=False)
+            return
+        total = f" / {expected:,}" if expected else ""
+        console.print(f"  {table}: {written:,}{total} rows ({rate:,.0f} rows/s)", highlight=False)
+
+    console.print(f"building a scale tenant with {opportunities:,} opportunities (seed {seed}) …")
+    result = seed_scale(database(), opportunities=opportunities, seed=seed, slug=slug, progress=progress)
+    table = Table("table", "rows", title=f"Scale tenant {result.slug} (organization {result.organization_id})")
+    for name, count in result.counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    total = sum(result.counts.values())
+    console.print(
+        f"loaded {total:,} rows in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s overall)",
+        highlight=False,
+    )
+    _print_sign_ins(result.sign_ins)
+
+
+def _print_sign_ins(sign_ins: Sequence[SignIn]) -> None:
+    table = Table(title="Demo sign-ins")
+    table.add_column("username", no_wrap=True, min_width=max((len(s.username) for s in sign_ins), default=8))
+    table.add_column("role", no_wrap=True)
+    table.add_column("password", no_wrap=True, min_width=max((len(s.password) for s in sign_ins), default=8))
+    table.add_column("organization")
+    for sign_in in sign_ins:
+        table.add_row(sign_in.username, sign_in.role.value, sign_in.password, sign_in.organization)
+    console.print(table)
+    base = f"http://127.0.0.1:{settings.port}"
+    console.print(f"Sign in at [bold]{base}[/] · API docs at {base}/api/docs", highlight=False)

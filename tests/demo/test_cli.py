@@ -1,0 +1,85 @@
+"""``closeloop demo``: what ``make run`` calls, and the benchmark tenant."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from closeloop.cli.main import app
+from closeloop.db.session import Database
+from closeloop.demo.people import DEMO_PASSWORD
+from closeloop.org.models import Organization
+from tests.factories import Tenant
+
+pytestmark = pytest.mark.committing
+
+SIGN_INS = [
+    ("demo.rep", "rep"),
+    ("demo.manager", "manager"),
+    ("demo.director", "director"),
+    ("demo.sales_vp", "sales_vp"),
+    ("demo.cfo", "cfo"),
+    ("demo.it_director", "it_director"),
+    ("demo.admin", "admin"),
+    ("demo.dealer", "partner_user"),
+    ("demo.dealer2", "partner_user"),
+    ("demo.service", "partner_user"),
+]
+
+
+def table_cells(output: str) -> list[list[str]]:
+    """The cells of every table row printed (with the empty edges of the row's border)."""
+    return [[cell.strip() for cell in line.split("│")] for line in output.splitlines() if line.startswith("│")]
+
+
+def sign_in_rows(output: str) -> list[tuple[str, str]]:
+    """(username, role) of each row of the printed sign-in table that gives the demo password."""
+    return [(cells[1], cells[2]) for cells in table_cells(output) if len(cells) > 4 and cells[3] == DEMO_PASSWORD]
+
+
+def organizations(db: Database) -> int:
+    with db.reading(None, system=True) as session:
+        return session.scalar(select(func.count()).select_from(Organization)) or 0
+
+
+def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(cli: CliRunner, db: Database) -> None:
+    first = cli.invoke(app, ["demo", "--if-empty"])
+    second = cli.invoke(app, ["demo", "--if-empty"])
+    again = cli.invoke(app, ["demo"])
+
+    assert first.exit_code == 0, first.output
+    assert sign_in_rows(first.stdout) == SIGN_INS
+    assert "Sign in at http://127.0.0.1:8000 · API docs at http://127.0.0.1:8000/api/docs" in first.stdout
+    assert second.exit_code == 0, second.output
+    assert second.stdout.startswith("database already has data; skipping demo\n")
+    assert sign_in_rows(second.stdout) == SIGN_INS
+    assert again.exit_code == 1
+    assert "An organization with slug 'demo' already exists" in again.stderr
+    assert organizations(db) == 4
+
+
+def test_demo_if_empty_leaves_a_database_with_other_organizations_alone(
+    cli: CliRunner, db: Database, tenant: Tenant
+) -> None:
+    result = cli.invoke(app, ["demo", "--if-empty"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "database already has data; skipping demo\n"
+    assert organizations(db) == 1
+
+
+def test_demo_scale_builds_the_tenant_and_reports_rows_and_time(cli: CliRunner, db: Database) -> None:
+    result = cli.invoke(app, ["demo", "--scale", "500", "--org", "bench-cli"])
+    counted = {cells[1]: cells[2] for cells in table_cells(result.stdout) if len(cells) == 4}
+
+    assert result.exit_code == 0, result.output
+    assert "building a scale tenant with 500 opportunities (seed 20261101)" in result.stdout
+    assert "activities: 2,500 / 2,500 rows" in result.stdout
+    assert counted["opportunities"] == "500"
+    assert counted["activities"] == "2,500"
+    assert "rows/s overall" in result.stdout
+    assert [username for username, _ in sign_in_rows(result.stdout)] == [
+        f"bench-cli.{role}" for role in ("rep", "manager", "director", "sales_vp", "cfo", "it_director", "admin")
+    ]
+    assert organizations(db) == 1

@@ -1,0 +1,374 @@
+"""The normal demo: what it contains, that it follows the product's rules, and that it is the same every time."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter, defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from closeloop.core.actor import Actor
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.activities.models import Activity
+from closeloop.crm.contacts.models import Contact
+from closeloop.crm.enums import ActivityKind, DecisionRole, Direction, LeadSource, LeadStatus, Stage, TicketStatus
+from closeloop.crm.funnel.service import STEPS, FunnelFilters, measure_funnel
+from closeloop.crm.leads.models import Lead
+from closeloop.crm.opportunities.models import Opportunity, StageChange
+from closeloop.crm.orders.models import Order, OrderLine
+from closeloop.crm.referrals.models import Referral
+from closeloop.crm.tickets.models import Ticket
+from closeloop.db.migrate import upgrade
+from closeloop.db.scope import visible, within_organization
+from closeloop.db.session import Database, connect
+from closeloop.demo import bulk
+from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES
+from closeloop.demo.seed import DemoResult, demo_sign_ins, seed_demo
+from closeloop.demo.world import ANCHOR, WINDOW_DAYS
+from closeloop.governance.audit import service as audit
+from closeloop.governance.audit.models import AuditEntry
+from closeloop.governance.permissions import Role
+from closeloop.org import service as org_service
+from closeloop.org.models import Organization, OrganizationKind, User
+from tests.conftest import Backend
+from tests.demo.conftest import fingerprint
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def rows_of(backend: Backend, organization_id: int, model: Any) -> list[Any]:
+    with backend.database.reading(None, system=True) as session:
+        return list(session.scalars(within_organization(organization_id, model).order_by(model.id)))
+
+
+def user_actor(backend: Backend, username: str) -> Actor:
+    with backend.database.reading(None, system=True) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        return org_service.actor_for(session, user)
+
+
+def test_the_tables_hold_exactly_what_seeding_reported(backend: Backend, demo: DemoResult) -> None:
+    with backend.database.reading(None, system=True) as session:
+        for organization_id, counts in demo.counts.items():
+            for name in bulk.TABLES:
+                model = bulk.MODELS[name]
+                found = session.scalar(
+                    select(func.count()).select_from(within_organization(organization_id, model).subquery())
+                )
+                assert found == counts.get(name, 0), (organization_id, name)
+
+
+def test_the_seller_has_over_2000_accounts_with_chinese_and_english_names(backend: Backend, demo: DemoResult) -> None:
+    accounts = rows_of(backend, demo.organization_id, Account)
+    chinese = [a for a in accounts if CHINESE.search(a.name)]
+    english = [a for a in accounts if a.name.isascii()]
+
+    assert len(accounts) >= 2000
+    assert len(chinese) + len(english) == len(accounts)
+    assert len(english) >= 300
+    assert len({a.name for a in accounts}) == len(accounts)
+    assert {a.tier for a in accounts} == {"A", "B", "C"}
+    assert {a.industry for a in accounts} == {"医院", "医疗器械", "分销", "零售药店", "制造", "第三方检验", "SaaS"}
+    assert all(a.region_id and a.province and a.city and a.address and a.owner_id for a in accounts)
+    assert sum(a.credit_line is not None for a in accounts) > len(accounts) * 0.8
+
+
+def test_every_stage_decision_role_lead_status_ticket_status_and_activity_kind_is_present(
+    backend: Backend, demo: DemoResult
+) -> None:
+    seller = demo.organization_id
+    assert {o.stage for o in rows_of(backend, seller, Opportunity)} == set(Stage)
+    assert {c.decision_role for c in rows_of(backend, seller, Contact)} == set(DecisionRole)
+    assert {lead.status for lead in rows_of(backend, seller, Lead)} == set(LeadStatus)
+    assert {lead.source for lead in rows_of(backend, seller, Lead)} == set(LeadSource) - {LeadSource.OTHER}
+    assert {t.status for t in rows_of(backend, seller, Ticket)} == set(TicketStatus)
+    assert {a.kind for a in rows_of(backend, seller, Activity)} == set(ActivityKind)
+
+
+def test_stage_history_walks_the_stages_in_order_and_ends_where_the_opportunity_is(
+    backend: Backend, demo: DemoResult
+) -> None:
+    seller = demo.organization_id
+    history = defaultdict(list)
+    for change in rows_of(backend, seller, StageChange):
+        history[change.opportunity_id].append(change)
+    order = [Stage.PROSPECTING, Stage.QUALIFICATION, Stage.PROPOSAL, Stage.NEGOTIATION]
+    for opportunity in rows_of(backend, seller, Opportunity):
+        changes = sorted(history[opportunity.id], key=lambda c: (c.changed_at, c.id))
+        first, last = changes[0], changes[-1]
+        assert (first.from_stage, first.to_stage, first.changed_at) == (None, Stage.PROSPECTING, opportunity.opened_at)
+        assert last.to_stage == opportunity.stage
+        assert last.changed_at == opportunity.stage_changed_at
+        for before, after in itertools.pairwise(changes):
+            assert after.from_stage == before.to_stage
+            assert after.duration_seconds == int((after.changed_at - before.changed_at).total_seconds())
+            if after.to_stage not in (Stage.WON, Stage.LOST):
+                assert order.index(after.to_stage) == order.index(after.from_stage) + 1
+        if opportunity.stage in (Stage.WON, Stage.LOST):
+            assert opportunity.closed_at == last.changed_at
+            assert (opportunity.lost_reason is not None) == (opportunity.stage == Stage.LOST)
+        else:
+            assert opportunity.closed_at is None
+            assert opportunity.lost_reason is None
+
+
+def test_lost_reasons_are_chinese_and_amounts_are_realistic(backend: Backend, demo: DemoResult) -> None:
+    opportunities = rows_of(backend, demo.organization_id, Opportunity)
+    lost = [o for o in opportunities if o.stage == Stage.LOST]
+
+    assert all(CHINESE.search(o.lost_reason) for o in lost)
+    assert len({o.lost_reason for o in lost}) == 10
+    assert all(o.currency == "CNY" and o.amount is not None and o.amount >= 1000 for o in opportunities)
+    assert all(o.margin is not None and 10 <= o.margin <= 80 for o in opportunities)
+    assert all(o.expected_close_date is not None for o in opportunities)
+
+
+def test_converted_leads_and_their_opportunities_point_at_each_other(backend: Backend, demo: DemoResult) -> None:
+    seller = demo.organization_id
+    leads = {lead.id: lead for lead in rows_of(backend, seller, Lead)}
+    contacts = {c.id: c for c in rows_of(backend, seller, Contact)}
+    opportunities = {o.id: o for o in rows_of(backend, seller, Opportunity)}
+    converted = [lead for lead in leads.values() if lead.status == LeadStatus.CONVERTED]
+
+    for lead in converted:
+        assert lead.converted_at is not None
+        assert lead.converted_at > lead.received_at
+        assert contacts[lead.converted_contact_id].account_id == lead.converted_account_id
+        assert contacts[lead.converted_contact_id].name == lead.name
+        if lead.converted_opportunity_id is not None:
+            opportunity = opportunities[lead.converted_opportunity_id]
+            assert opportunity.source_lead_id == lead.id
+            assert opportunity.account_id == lead.converted_account_id
+            assert opportunity.contact_id == lead.converted_contact_id
+            assert opportunity.opened_at == lead.converted_at
+    from_leads = [o for o in opportunities.values() if o.source_lead_id is not None]
+    assert len(from_leads) == sum(lead.converted_opportunity_id is not None for lead in converted)
+    assert all(leads[o.source_lead_id].converted_opportunity_id == o.id for o in from_leads)
+    unconverted = [lead for lead in leads.values() if lead.status != LeadStatus.CONVERTED]
+    assert all(lead.converted_account_id is None for lead in unconverted)
+    assert all(lead.disqualified_reason for lead in leads.values() if lead.status == LeadStatus.DISQUALIFIED)
+    assert any(lead.owner_id is None and lead.status == LeadStatus.NEW for lead in leads.values())
+
+
+def test_each_win_has_one_first_order_and_repurchases_come_later_without_an_opportunity(
+    backend: Backend, demo: DemoResult
+) -> None:
+    seller = demo.organization_id
+    opportunities = {o.id: o for o in rows_of(backend, seller, Opportunity)}
+    orders = rows_of(backend, seller, Order)
+    lines = defaultdict(list)
+    for line in rows_of(backend, seller, OrderLine):
+        lines[line.order_id].append(line)
+    first_orders = Counter(order.opportunity_id for order in orders if order.opportunity_id is not None)
+    won = {i for i, o in opportunities.items() if o.stage == Stage.WON}
+    first_win: dict[int, Any] = {}
+    for opportunity in opportunities.values():
+        if opportunity.stage == Stage.WON and opportunity.account_id is not None:
+            known = first_win.get(opportunity.account_id)
+            first_win[opportunity.account_id] = min(known or opportunity.closed_at, opportunity.closed_at)
+    repurchases = [order for order in orders if order.opportunity_id is None]
+
+    assert set(first_orders) == won
+    assert set(first_orders.values()) == {1}
+    for order in orders:
+        assert order.total == sum(line.amount for line in lines[order.id])
+        assert all(line.amount == line.quantity * line.unit_price for line in lines[order.id])
+        if order.opportunity_id is not None:
+            assert order.ordered_at >= opportunities[order.opportunity_id].closed_at
+            assert order.total == opportunities[order.opportunity_id].amount
+    assert len(repurchases) >= 300
+    assert all(order.ordered_at > first_win[order.account_id] for order in repurchases)
+    assert len({order.number for order in orders}) == len(orders)
+
+
+def test_referrals_follow_repurchases(backend: Backend, demo: DemoResult) -> None:
+    seller = demo.organization_id
+    leads = {lead.id: lead for lead in rows_of(backend, seller, Lead)}
+    referrals = rows_of(backend, seller, Referral)
+    first_repurchase: dict[int, Any] = {}
+    for order in rows_of(backend, seller, Order):
+        if order.opportunity_id is None and order.status != "cancelled":
+            known = first_repurchase.get(order.account_id)
+            first_repurchase[order.account_id] = min(known or order.ordered_at, order.ordered_at)
+
+    assert len(referrals) >= 50
+    assert all(leads[r.lead_id].source == LeadSource.REFERRAL for r in referrals)
+    assert all(leads[r.lead_id].received_at == r.referred_at for r in referrals)
+    after_repurchase = [
+        r
+        for r in referrals
+        if r.referrer_account_id in first_repurchase and r.referred_at > first_repurchase[r.referrer_account_id]
+    ]
+    assert len(after_repurchase) >= 50
+    assert sum(lead.source == LeadSource.REFERRAL for lead in leads.values()) == len(referrals)
+
+
+def test_the_funnel_on_the_demo_has_every_step(backend: Backend, demo: DemoResult) -> None:
+    vice_president = user_actor(backend, "demo.sales_vp")
+    with backend.database.reading(vice_president) as session:
+        funnel = measure_funnel(session, vice_president, filters=FunnelFilters())
+    counts = demo.counts[demo.organization_id]
+
+    assert [step.step for step in funnel.steps] == list(STEPS)
+    assert funnel.steps[0].count == counts["leads"]
+    assert funnel.steps[1].count == counts["opportunities"]
+    assert all(step.count > 0 for step in funnel.steps)
+    assert all(step.median_days_from_previous for step in funnel.steps[1:])
+
+
+def test_emails_are_answered_or_not_and_silent_accounts_go_quiet(backend: Backend, demo: DemoResult) -> None:
+    activities = rows_of(backend, demo.organization_id, Activity)
+    emails = [a for a in activities if a.kind == ActivityKind.EMAIL]
+    by_account = defaultdict(list)
+    for activity in activities:
+        if activity.account_id is not None:
+            by_account[activity.account_id].append(activity)
+
+    assert {(a.direction, a.is_replied) for a in emails} == {
+        (Direction.OUTBOUND, True),
+        (Direction.OUTBOUND, False),
+        (Direction.INBOUND, None),
+    }
+    assert all(a.replied_at > a.occurred_at for a in activities if a.is_replied)
+    assert all(a.occurred_at < ANCHOR and (a.replied_at is None or a.replied_at < ANCHOR) for a in activities)
+    assert len(demo.silent_account_ids) >= 20
+    for account_id in demo.silent_account_ids:
+        latest = sorted(by_account[account_id], key=lambda a: a.occurred_at)[-3:]
+        assert [(a.kind, a.direction, a.is_replied) for a in latest] == [
+            (ActivityKind.EMAIL, Direction.OUTBOUND, False)
+        ] * 3
+        assert ANCHOR - latest[-1].occurred_at >= timedelta(days=15)
+
+
+def test_contact_titles_are_confirmed_recently_or_long_ago(backend: Backend, demo: DemoResult) -> None:
+    contacts = rows_of(backend, demo.organization_id, Contact)
+    today = ANCHOR.date()
+    stale = [c for c in contacts if c.title_confirmed_on and today - c.title_confirmed_on > timedelta(days=180)]
+    fresh = [c for c in contacts if c.title_confirmed_on and today - c.title_confirmed_on <= timedelta(days=180)]
+
+    assert len(stale) > len(contacts) * 0.15
+    assert len(fresh) > len(contacts) * 0.4
+    assert any(c.title_confirmed_on is None for c in contacts)
+    assert all(c.title and c.email and c.mobile for c in contacts)
+
+
+def test_every_business_date_lies_in_the_two_years_before_the_anchor(backend: Backend, demo: DemoResult) -> None:
+    earliest = ANCHOR - timedelta(days=WINDOW_DAYS + 90)
+    with backend.database.reading(None, system=True) as session:
+        for column in (
+            Account.created_at,
+            Lead.received_at,
+            Opportunity.opened_at,
+            Opportunity.stage_changed_at,
+            StageChange.changed_at,
+            Order.ordered_at,
+            Activity.occurred_at,
+            Ticket.opened_at,
+            Referral.referred_at,
+        ):
+            low, high = session.execute(select(func.min(column), func.max(column))).one()
+            assert earliest <= low, column
+            assert high < ANCHOR, column
+
+
+def test_partners_are_two_dealers_and_a_service_provider_that_see_only_their_own_rows(
+    backend: Backend, demo: DemoResult
+) -> None:
+    with backend.database.reading(None, system=True) as session:
+        partners = list(
+            session.scalars(select(Organization).where(Organization.id.in_(demo.partner_ids)).order_by(Organization.id))
+        )
+    seller_accounts = {a.id for a in rows_of(backend, demo.organization_id, Account)}
+
+    assert [p.kind for p in partners] == [
+        OrganizationKind.DEALER,
+        OrganizationKind.DEALER,
+        OrganizationKind.SERVICE_PROVIDER,
+    ]
+    assert {p.partner_of_id for p in partners} == {demo.organization_id}
+    for partner, username in zip(partners, ("demo.dealer", "demo.dealer2", "demo.service"), strict=True):
+        actor = user_actor(backend, username)
+        with backend.database.reading(actor) as session:
+            accounts = list(session.scalars(visible(actor, Account)))
+            opportunities = list(session.scalars(visible(actor, Opportunity)))
+        assert actor.organization_id == partner.id
+        assert actor.role == Role.PARTNER_USER
+        assert len(accounts) == demo.counts[partner.id]["accounts"] > 0
+        assert len(opportunities) == demo.counts[partner.id]["opportunities"] > 0
+        assert not {a.id for a in accounts} & seller_accounts
+        assert {a.organization_id for a in accounts} == {partner.id}
+
+
+def test_the_sales_team_sees_its_own_slice(backend: Backend, demo: DemoResult) -> None:
+    rep, manager, vice_president = (user_actor(backend, f"demo.{n}") for n in ("rep", "manager", "sales_vp"))
+    with backend.database.reading(None, system=True) as session:
+        team = set(session.scalars(select(User.id).where(User.manager_id == manager.user_id)))
+    partner_accounts = {a.id for partner in demo.partner_ids for a in rows_of(backend, partner, Account)}
+    with backend.database.reading(rep) as session:
+        rep_accounts = list(session.scalars(visible(rep, Account)))
+    with backend.database.reading(manager) as session:
+        manager_accounts = list(session.scalars(visible(manager, Account)))
+    with backend.database.reading(vice_president) as session:
+        all_accounts = {a.id for a in session.scalars(visible(vice_president, Account))}
+
+    assert rep.user_id in team
+    assert len(team) >= 3
+    assert rep_accounts
+    assert {a.owner_id for a in rep_accounts} == {rep.user_id}
+    assert {a.owner_id for a in manager_accounts} <= team | {manager.user_id}
+    assert len(manager_accounts) > len(rep_accounts)
+    assert len(all_accounts) == demo.counts[demo.organization_id]["accounts"]
+    assert not all_accounts & partner_accounts
+
+
+def test_every_demo_organization_has_an_intact_audit_chain_with_one_summary_per_table(
+    backend: Backend, demo: DemoResult
+) -> None:
+    with backend.database.reading(None, system=True) as session:
+        for organization_id in (demo.organization_id, *demo.partner_ids):
+            assert list(audit.verify(session, organization_id)) == []
+            summaries = session.scalars(
+                within_organization(organization_id, AuditEntry)
+                .where(AuditEntry.action == "demo.seeded")
+                .order_by(AuditEntry.seq)
+            ).all()
+            assert [entry.changes for entry in summaries] == [
+                {name: [None, count]} for name, count in demo.counts[organization_id].items()
+            ]
+            assert {entry.subject_id for entry in summaries} == {organization_id}
+
+
+def test_each_printed_sign_in_can_sign_in_with_the_demo_password(backend: Backend, demo: DemoResult) -> None:
+    roles = [sign_in.role for sign_in in demo.sign_ins]
+
+    assert roles == [*SIGN_IN_ROLES, Role.PARTNER_USER, Role.PARTNER_USER]
+    assert demo_sign_ins(backend.database) == demo.sign_ins
+    with backend.database.unit_of_work(None, system=True) as session:
+        for sign_in in demo.sign_ins:
+            user = org_service.authenticate(session, username=sign_in.username, password=DEMO_PASSWORD)
+            assert user is not None, sign_in
+            assert user.role == sign_in.role.value
+            assert user.display_name == sign_in.display_name
+        assert org_service.authenticate(session, username="demo.rep", password="not-the-password") is None
+
+
+def test_seeding_again_with_the_same_seed_gives_the_same_data(
+    backend: Backend, demo: DemoResult, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'again.db'}"
+    upgrade(url)
+    again_database: Database = connect(url)
+    try:
+        again = seed_demo(again_database)
+        first = fingerprint(backend.database, [demo.organization_id, *demo.partner_ids])
+        second = fingerprint(again_database, [again.organization_id, *again.partner_ids])
+    finally:
+        again_database.dispose()
+
+    assert again.counts == demo.counts
+    assert first == second
