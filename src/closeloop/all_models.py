@@ -14,6 +14,7 @@ from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
 from closeloop.governance.audit.models import AuditEntry, AuditHead
+from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
 
 metadata = Base.metadata
@@ -27,6 +28,7 @@ __all__ = [
     "Contact",
     "Contract",
     "IdempotencyKey",
+    "ImportJob",
     "Lead",
     "Opportunity",
     "OpportunityProductLine",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from closeloop import __version__
 from closeloop.api import problems
-from closeloop.api.routers import auth, records, reports, users
+from closeloop.api.deps import reject_nul_characters
+from closeloop.api.routers import auth, imports, records, reports, users
 
 
 def create_api() -> FastAPI:
@@ -23,10 +24,12 @@ def create_api() -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(reject_nul_characters)],
     )
     problems.install(api)
     api.include_router(auth.router, prefix="/v1")
     api.include_router(users.router, prefix="/v1")
     api.include_router(reports.router, prefix="/v1")
+    api.include_router(imports.router, prefix="/v1")
     api.include_router(records.router, prefix="/v1")
     return api

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, Forbidden, PreconditionFailed, Unauthenticated
+from closeloop.core.errors import DomainError, Forbidden, PreconditionFailed, Unauthenticated, ValidationFailed
 from closeloop.crm.records import jsonable
 from closeloop.db.session import Database
 from closeloop.org import service as org_service
@@ -25,6 +25,15 @@ SESSION_USER_KEY = "user_id"
 SESSION_CSRF_KEY = "csrf"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def reject_nul_characters(request: Request) -> None:
+    """Refuse a query string holding a NUL character (422 naming the parameter): PostgreSQL cannot
+    compare text with one, and no real input holds one."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            parameter = name.replace("\x00", "") or "query"
+            raise ValidationFailed.one(parameter, "must not contain NUL characters", "invalid_character")
 
 
 def get_database(request: Request) -> Database:
@@ -154,7 +163,7 @@ def if_match(request: Request) -> int | None:
     if raw is None or raw.strip() == "*":
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise DomainError('If-Match must be an ETag this API issued, such as "3"', code="stale_version", status=412)
     return int(value)
 

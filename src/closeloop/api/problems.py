@@ -80,7 +80,16 @@ def validation_problems(errors: list[dict[str, Any]] | Any) -> list[FieldProblem
     for error in errors:
         message = str(error.get("msg", "is invalid"))
         message = message.removeprefix("Value error, ")
-        problems.append(FieldProblem(_field_path(error.get("loc", ())), message, str(error.get("type", "invalid"))))
+        location = error.get("loc", ())
+        if error.get("type") == "json_invalid":
+            # the location is the body and a character position, not a field
+            reason = (error.get("ctx") or {}).get("error", "")
+            position = location[-1] if len(location) > 1 else "?"
+            problems.append(
+                FieldProblem("body", f"is not valid JSON ({reason} at character {position})", "json_invalid")
+            )
+            continue
+        problems.append(FieldProblem(_field_path(location), message, str(error.get("type", "invalid"))))
     return problems
 
 

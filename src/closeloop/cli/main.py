@@ -26,6 +26,7 @@ from closeloop.cli.common import (
 from closeloop.config import settings
 from closeloop.core.clock import utcnow
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
+from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
@@ -79,6 +80,8 @@ def serve(
     if with_worker:
         worker = subprocess.Popen([sys.executable, "-m", "closeloop.cli.main", "worker"], env=os.environ.copy())
         console.print(f"background worker started (pid {worker.pid})")
+    shown = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104 - compared, not bound
+    console.print(f"Closeloop is serving at [bold]{shown}[/] · API docs at {shown}/api/docs · Ctrl-C to stop")
     try:
         uvicorn.run(
             "closeloop.app:create_app",
@@ -177,7 +180,7 @@ def user_add(
         manager_id = None
         if manager:
             manager_id = session.scalar(
-                select(User.id).where(User.username == manager, User.organization_id == organization.id)
+                select(User.id).where(tenant_clause(organization.id, User), User.username == manager)
             )
             if manager_id is None:
                 raise fail(f"no user '{manager}' in {organization.slug}")

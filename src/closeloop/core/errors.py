@@ -32,9 +32,9 @@ class DomainError(Exception):
         Exception.__init__(self, self.message)
 
     def __str__(self) -> str:
-        if not self.problems:
-            return self.message
         details = "; ".join(f"{p.field}: {p.message}" for p in self.problems)
+        if not details or details in self.message:
+            return self.message
         return f"{self.message} ({details})"
 
 

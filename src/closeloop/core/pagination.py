@@ -32,9 +32,9 @@ class Cursor:
             padded = token + "=" * (-len(token) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
             sort_name, value, row_id = data
-            if not isinstance(row_id, int) or not isinstance(sort_name, str):
+            if not isinstance(row_id, int) or not isinstance(sort_name, str) or not -(2**63) <= row_id < 2**63:
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
             raise ValidationFailed.one("cursor", "is not a cursor this API issued") from None
         if sort_name != sort:
             raise ValidationFailed.one("cursor", f"was issued for sort '{sort_name}', not '{sort}'")

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import ValidationFailed
-from closeloop.core.money import quantize
+from closeloop.core.money import MAX_AMOUNT, quantize
 from closeloop.crm.products.models import Product
 from closeloop.crm.records import jsonable
 from closeloop.crm.schemas import Id, Money, Percent, Quantity, Schema
 from closeloop.db.scope import tenant_clause, visibility_clause
+
+_THOUSANDTH = Decimal("0.001")
 
 
 class LineInput(Schema):
@@ -43,9 +45,7 @@ def price_lines(
                     visibility_clause(actor, Product),
                     Product.id.in_(product_ids),
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     priced: list[dict[str, Any]] = []
     for index, line in enumerate(lines):
@@ -68,17 +68,21 @@ def price_lines(
             raise ValidationFailed.one(f"lines.{index}.discount_percent", "orders carry net prices; no discount")
         discount = line.discount_percent or Decimal(0)
         amount = quantize(line.quantity * unit_price * (Decimal(100) - discount) / Decimal(100))
+        if amount > MAX_AMOUNT:
+            raise ValidationFailed.one(f"lines.{index}.quantity", f"makes the line amount larger than {MAX_AMOUNT}")
         row = {
             "position": index + 1,
             "product_id": line.product_id,
             "description": line.description,
-            "quantity": line.quantity,
-            "unit_price": unit_price,
+            "quantity": line.quantity.quantize(_THOUSANDTH),
+            "unit_price": quantize(unit_price),
             "amount": amount,
         }
         if allow_discount:
-            row["discount_percent"] = discount
+            row["discount_percent"] = quantize(discount)
         priced.append(row)
+    if sum((row["amount"] for row in priced), Decimal(0)) > MAX_AMOUNT:
+        raise ValidationFailed.one("lines", f"the lines add up to more than {MAX_AMOUNT}")
     return priced
 
 

@@ -14,16 +14,17 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
-from closeloop.core.errors import FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.db.base import RecordModel
 from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.db.types import ScaledDecimal
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import check_writable, masked_fields, readable_fields
 from closeloop.governance.permissions import require
@@ -82,6 +83,17 @@ class RecordType(Generic[M]):
     def permission_prefix(self) -> str:
         return self.plural
 
+    @property
+    def unique_fields(self) -> tuple[str, ...]:
+        """Columns unique among an organization's live records, read from the model's unique indexes."""
+        table: Table = self.model.__table__  # type: ignore[assignment]
+        names: list[str] = []
+        for index in table.indexes:
+            columns = [column.name for column in index.columns if column.name != "organization_id"]
+            if index.unique and len(columns) == 1:
+                names.append(columns[0])
+        return tuple(sorted(names))
+
     def column(self, name: str) -> InstrumentedAttribute[Any]:
         column: InstrumentedAttribute[Any] = getattr(self.model, name)
         return column
@@ -115,6 +127,12 @@ def get(session: Session, actor: Actor, record_type: RecordType[M], record_id: i
     return record
 
 
+def require_write(actor: Actor, record_type: RecordType[Any]) -> None:
+    """Refuse (403) an actor who may not write ``record_type``. Services whose own checks read the
+    database call it first, so a caller without the permission learns nothing from those checks."""
+    require(actor, f"{record_type.plural}:write")
+
+
 def check_references(session: Session, actor: Actor, record_type: RecordType[Any], values: Mapping[str, Any]) -> None:
     """Each referenced record must exist and be visible to ``actor`` (else 422 naming the field)."""
     problems: list[FieldProblem] = []
@@ -137,6 +155,36 @@ def check_references(session: Session, actor: Actor, record_type: RecordType[Any
         raise ValidationFailed(problems)
 
 
+def check_unique(
+    session: Session,
+    actor: Actor,
+    record_type: RecordType[Any],
+    values: Mapping[str, Any],
+    *,
+    own_id: int | None = None,
+) -> None:
+    """No other live record of the organization may hold the same value of a unique field (409 naming it).
+
+    The whole organization counts, not only what ``actor`` sees: the database's unique index does too.
+    """
+    model = record_type.model
+    for field_name in record_type.unique_fields:
+        value = values.get(field_name)
+        if value is None:
+            continue
+        statement = select(model.id).where(
+            tenant_clause(actor.organization_id, model), record_type.column(field_name) == value
+        )
+        if own_id is not None:
+            statement = statement.where(model.id != own_id)
+        if session.scalar(statement.limit(1)) is not None:
+            raise Conflict(
+                f"Another {record_type.noun.replace('_', ' ')} already has {field_name} '{value}'",
+                code="duplicate",
+                field_name=field_name,
+            )
+
+
 def check_owner(actor: Actor, owner_id: int | None) -> None:
     """An actor may hand a record only to someone inside its own reach."""
     if owner_id is None or actor.scope is RowScope.ALL:
@@ -147,6 +195,17 @@ def check_owner(actor: Actor, owner_id: int | None) -> None:
 
 def snapshot(record: Any, fields: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(record, name) for name in fields}
+
+
+def _as_stored(record_type: RecordType[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with decimals at their column's scale, so a record reads the same before and after
+    a round trip through the database (``"0"`` becomes ``"0.00"`` at once, not on the next read)."""
+    columns = record_type.model.__table__.c
+    stored = dict(values)
+    for name, value in values.items():
+        if isinstance(value, Decimal) and name in columns and isinstance(columns[name].type, ScaledDecimal):
+            stored[name] = columns[name].type.normalize(value)
+    return stored
 
 
 def _writable_columns(record_type: RecordType[Any]) -> tuple[str, ...]:
@@ -172,7 +231,7 @@ def create(
     require(actor, f"{record_type.plural}:write")
     check_writable(actor, record_type.noun, [k for k, v in values.items() if v is not None])
     model = record_type.model
-    values = dict(values)
+    values = _as_stored(record_type, values)
     owner_column = getattr(model, "__owner_column__", None)
     if owner_column is not None:
         if (
@@ -183,6 +242,7 @@ def create(
             values[owner_column] = actor.user_id
         check_owner(actor, values.get(owner_column))
     check_references(session, actor, record_type, values)
+    check_unique(session, actor, record_type, values)
     record = model(organization_id=actor.organization_id, **values)
     session.add(record)
     session.flush()
@@ -216,6 +276,7 @@ def update(
     """
     require(actor, f"{record_type.plural}:write")
     check_writable(actor, record_type.noun, changes.keys())
+    changes = _as_stored(record_type, changes)
     columns = record_type.model.__table__.c
     for name, value in changes.items():
         if value is None and name in columns and not columns[name].nullable:
@@ -226,6 +287,7 @@ def update(
     if owner_column is not None and owner_column in changes:
         check_owner(actor, changes[owner_column])
     check_references(session, actor, record_type, changes)
+    check_unique(session, actor, record_type, changes, own_id=record.id)
     before = snapshot(record, changes.keys())
     for name, value in changes.items():
         setattr(record, name, value)
@@ -271,6 +333,7 @@ def restore(session: Session, actor: Actor, record_type: RecordType[M], record_i
     record = session.scalar(statement)
     if record is None:
         raise NotFound(f"deleted {record_type.noun}", record_id)
+    check_unique(session, actor, record_type, snapshot(record, record_type.unique_fields), own_id=record.id)
     previous = record.deleted_at
     record.deleted_at = None
     session.flush()
@@ -315,7 +378,7 @@ def parse_value(kind: Kind, raw: str, *, parameter: str, choices: tuple[str, ...
             if lowered in _FALSE:
                 return False
             raise ValueError
-    except (ValueError, InvalidOperation):
+    except (ValueError, InvalidOperation, OverflowError):
         expected = {
             Kind.INT: "an integer",
             Kind.DECIMAL: "a number",
@@ -327,6 +390,25 @@ def parse_value(kind: Kind, raw: str, *, parameter: str, choices: tuple[str, ...
     if choices is not None and raw not in choices:
         raise ValidationFailed.one(parameter, f"'{raw}' is not one of: {', '.join(choices)}")
     return raw
+
+
+def _storable(record_type: RecordType[Any], name: str, value: Any, *, parameter: str) -> Any:
+    """``value`` if the column ``name`` could hold it; else a 422 naming ``parameter`` (a comparison
+    with an out-of-range number would fail in the database instead of matching nothing)."""
+    column_type = record_type.model.__table__.c[name].type
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationFailed.one(parameter, "must not contain NUL characters", "invalid_character")
+    if isinstance(value, Decimal) and isinstance(column_type, ScaledDecimal):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -column_type.scale:
+            raise ValidationFailed.one(parameter, f"'{value}' has more than {column_type.scale} decimal places")
+        if abs(value) * Decimal(10) ** column_type.scale >= 2**63:
+            raise ValidationFailed.one(parameter, f"'{value}' is out of range")
+    elif isinstance(value, int) and not isinstance(value, bool) and isinstance(column_type, Integer):
+        bits = 63 if isinstance(column_type, BigInteger) else 31
+        if not -(2**bits) <= value < 2**bits:
+            raise ValidationFailed.one(parameter, f"'{value}' is out of range")
+    return value
 
 
 def _filter_clause(record_type: RecordType[Any], actor: Actor, parameter: str, raw: str) -> ColumnElement[bool]:
@@ -346,7 +428,12 @@ def _filter_clause(record_type: RecordType[Any], actor: Actor, parameter: str, r
         return column.is_(None) if parse_value(Kind.BOOL, raw, parameter=parameter) else column.is_not(None)
     if op == "in":
         values = [
-            parse_value(spec.kind, part, parameter=parameter, choices=spec.choices)
+            _storable(
+                record_type,
+                name,
+                parse_value(spec.kind, part, parameter=parameter, choices=spec.choices),
+                parameter=parameter,
+            )
             for part in raw.split(",")
             if part.strip()
         ]
@@ -357,7 +444,9 @@ def _filter_clause(record_type: RecordType[Any], actor: Actor, parameter: str, r
         needle = raw.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{needle}%" if op == "contains" else f"{needle}%"
         return column.ilike(pattern, escape="\\")
-    value = parse_value(spec.kind, raw, parameter=parameter, choices=spec.choices)
+    value = _storable(
+        record_type, name, parse_value(spec.kind, raw, parameter=parameter, choices=spec.choices), parameter=parameter
+    )
     comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
         "eq": column.__eq__,
         "ne": column.__ne__,
@@ -436,7 +525,9 @@ def _after_cursor(record_type: RecordType[Any], sort: SortSpec, cursor: Cursor) 
     column = record_type.column(sort.name)
     if cursor.value is None:
         return and_(column.is_(None), after_id)
-    value = parse_value(sort.kind, str(cursor.value), parameter="cursor")
+    value = _storable(
+        record_type, sort.name, parse_value(sort.kind, str(cursor.value), parameter="cursor"), parameter="cursor"
+    )
     beyond = column < value if sort.descending else column > value
     clause = or_(beyond, and_(column == value, after_id))
     if sort.nullable:

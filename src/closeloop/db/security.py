@@ -41,6 +41,20 @@ def enable_row_level_security(bind: Connection, tables: Iterable[str], *, role: 
     grant_app_role(bind, role=role)
 
 
+def add_tenant_tables(bind: Connection, tables: Iterable[str], *, role: str = APP_ROLE) -> None:
+    """Put row-level security on tenant tables that a later migration adds (the ``organizations``
+    policy exists already), and grant the application role access to them and their sequences."""
+    if bind.dialect.name != "postgresql":
+        return
+    condition = f"({_SYSTEM} OR organization_id = {_ORG})"
+    for table in tables:
+        # table names come from the migration's own constant, never from input
+        bind.execute(text(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
+        bind.execute(text(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY"))
+        bind.execute(text(f"CREATE POLICY tenant_wall ON {table} USING {condition} WITH CHECK {condition}"))
+    grant_app_role(bind, role=role)
+
+
 _GRANT_TEMPLATE = """
         DO $$
         BEGIN

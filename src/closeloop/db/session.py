@@ -110,10 +110,13 @@ class Database:
 
     @contextmanager
     def reading(self, actor: Actor | None, *, system: bool = False) -> Iterator[Session]:
+        """A read session, rolled back at the end of the block. What it loaded stays readable
+        afterwards (detached as it was read, not expired by the rollback)."""
         session = self.open(actor, write=False, system=system)
         try:
             yield session
         finally:
+            session.expunge_all()
             session.rollback()
             session.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
@@ -55,6 +55,16 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         super().__init__(*args, **kwargs)
         self.scale = scale
         self._factor = Decimal(10) ** scale
+
+    def normalize(self, value: Decimal | int) -> Decimal:
+        """``value`` as the database gives it back: exactly ``scale`` decimal places. A value with
+        more places comes back unchanged (never rounded): storing it fails, as it should."""
+        exact = Decimal(value)
+        try:
+            padded = exact.quantize(Decimal(1).scaleb(-self.scale))
+        except InvalidOperation:
+            return exact
+        return padded if padded == exact else exact
 
     def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> int | None:
         if value is None:

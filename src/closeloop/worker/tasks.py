@@ -56,3 +56,19 @@ def verify_audit_chains() -> dict[int, int]:
 # Huey's decorators are untyped; registering by call keeps the functions themselves typed.
 purge_idempotency_keys_task = huey.periodic_task(crontab(minute="17"))(purge_idempotency_keys)
 verify_audit_chains_task = huey.periodic_task(crontab(minute="40", hour="2"))(verify_audit_chains)
+
+
+def run_import_job(job_id: int) -> None:
+    """Run one queued import job (``POST /api/v1/imports`` enqueues it once the job is committed)."""
+    from closeloop.integrations.importing.jobs import process_import_job
+
+    status = process_import_job(worker_database(), job_id)
+    log.info("import job %s: %s", job_id, status)
+
+
+run_import_job_task = huey.task(retries=0)(run_import_job)
+
+
+def enqueue_import_job(job_id: int) -> None:
+    """Queue :func:`run_import_job` for ``job_id``."""
+    run_import_job_task(job_id)

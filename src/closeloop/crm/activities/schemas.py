@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
 
 from closeloop.crm.enums import ActivityKind, Direction
-from closeloop.crm.schemas import Id, Schema, ShortText, Text
+from closeloop.crm.schemas import Id, Schema, ShortText, Text, Timestamp
 
 
 class ActivityFields(Schema):
     direction: Direction | None = None
     subject: ShortText | None = None
-    occurred_at: datetime | None = None
+    occurred_at: Timestamp | None = None
     user_id: Id | None = Field(default=None, description="Who had the interaction (default: you)")
     account_id: Id | None = None
     contact_id: Id | None = None
     opportunity_id: Id | None = None
     lead_id: Id | None = None
     is_replied: bool | None = Field(default=None, description="For outbound messages: did the customer answer?")
-    replied_at: datetime | None = None
+    replied_at: Timestamp | None = None
     duration_minutes: Annotated[int, Field(ge=0, le=24 * 60)] | None = None
     outcome: ShortText | None = None
     content_ref: (

@@ -80,6 +80,7 @@ def get_contract(session: Session, actor: Actor, *, contract_id: int) -> Contrac
 
 def create_contract(session: Session, actor: Actor, *, data: ContractCreate) -> Contract:
     """Create a contract; clauses are kept in order as written."""
+    records.require_write(actor, CONTRACTS)
     values = data.model_dump(exclude_unset=True)
     _check_active(values)
     if data.number:
@@ -98,6 +99,7 @@ def update_contract(
     expected_version: int | None = None,
 ) -> Contract:
     contract = get_contract(session, actor, contract_id=contract_id)
+    records.require_write(actor, CONTRACTS)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ContractUpdate) else dict(data)
     _check_active(changes, contract)
     if changes.get("number"):

@@ -61,7 +61,9 @@ class FunnelFilters:
 
     @property
     def end_before(self) -> datetime | None:
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC) if self.end else None
+        if self.end is None or self.end == date.max:
+            return None
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 @dataclass(slots=True)

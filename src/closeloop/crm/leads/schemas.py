@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -11,7 +10,7 @@ from closeloop.crm.accounts.schemas import AccountCreate
 from closeloop.crm.contacts.schemas import ContactCreate
 from closeloop.crm.enums import LeadSource, LeadStatus
 from closeloop.crm.opportunities.schemas import OpportunityCreate
-from closeloop.crm.schemas import Email, ExternalRef, Id, Phone, Schema, Text
+from closeloop.crm.schemas import Email, ExternalRef, Id, Phone, Schema, Text, Timestamp
 
 
 class LeadFields(Schema):
@@ -31,7 +30,7 @@ class LeadFields(Schema):
 
 class LeadCreate(LeadFields):
     name: Annotated[str, Field(min_length=1, max_length=120)]
-    received_at: datetime | None = None
+    received_at: Timestamp | None = None
 
 
 class LeadUpdate(LeadFields):

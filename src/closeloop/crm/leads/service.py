@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import Conflict, ValidationFailed
+from closeloop.core.errors import Conflict, NotFound, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.models import Account
@@ -102,6 +102,7 @@ def update_lead(
 ) -> Lead:
     """Change a lead. Conversion has its own call; disqualifying needs a reason."""
     lead = get_lead(session, actor, lead_id=lead_id)
+    records.require_write(actor, LEADS)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, LeadUpdate) else dict(data)
     status = changes.get("status")
     if status == LeadStatus.CONVERTED and lead.status != LeadStatus.CONVERTED:
@@ -118,6 +119,7 @@ def assign_lead(
 ) -> Lead:
     """Give a lead to a rep (or back to the inbox with ``None``)."""
     lead = get_lead(session, actor, lead_id=lead_id)
+    records.require_write(actor, LEADS)
     if lead.status == LeadStatus.CONVERTED:
         raise Conflict("A converted lead cannot be reassigned", field_name="owner_id")
     changes: dict[str, Any] = {"owner_id": owner_id}
@@ -151,14 +153,19 @@ def convert_lead(
     by the lead's owner, or by the converting user when the lead was unassigned.
     """
     lead = get_lead(session, actor, lead_id=lead_id)
+    require(actor, "leads:write")
     if lead.status == LeadStatus.CONVERTED:
         raise Conflict(f"Lead {lead.id} was already converted", code="already_converted")
     if lead.status == LeadStatus.DISQUALIFIED:
         raise Conflict(f"Lead {lead.id} is disqualified; requalify it before converting", code="disqualified")
-    require(actor, "leads:write")
     owner_id = lead.owner_id or actor.user_id
     if data.account_id is not None:
-        account = records.get(session, actor, account_service.ACCOUNTS, data.account_id)
+        try:
+            account = records.get(session, actor, account_service.ACCOUNTS, data.account_id)
+        except NotFound:  # a reference in the body, not the lead in the path: name the field
+            raise ValidationFailed.one(
+                "account_id", f"no account {data.account_id} that you can see", "not_found"
+            ) from None
     else:
         account_data = data.account or AccountCreate.model_validate(
             {

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import Field
 
 from closeloop.crm.enums import Stage
-from closeloop.crm.schemas import Currency, ExternalRef, Id, Money, Name, Percent, Schema, Text
+from closeloop.crm.schemas import Currency, ExternalRef, Id, Money, Name, Percent, Schema, Text, Timestamp
 
 LostReason = Annotated[str, Field(min_length=1, max_length=2000, examples=["价格高于竞品 15%"])]
 
@@ -31,7 +31,7 @@ class OpportunityCreate(OpportunityFields):
     name: Name
     stage: Stage = Stage.PROSPECTING
     currency: Currency = "CNY"
-    opened_at: datetime | None = Field(default=None, description="When the deal entered the pipeline (default: now)")
+    opened_at: Timestamp | None = Field(default=None, description="When the deal entered the pipeline (default: now)")
 
 
 class OpportunityUpdate(OpportunityFields):

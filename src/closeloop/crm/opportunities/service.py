@@ -22,7 +22,6 @@ from closeloop.crm.products.models import ProductLine
 from closeloop.crm.records import FieldSpec, Kind, RecordType
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
-from closeloop.governance.permissions import require
 
 
 def _product_line_ids(session: Session, actor: Actor, opportunities: Sequence[Any]) -> list[dict[str, Any]]:
@@ -142,6 +141,7 @@ def create_opportunity(
     session: Session, actor: Actor, *, data: OpportunityCreate, source_lead_id: int | None = None
 ) -> Opportunity:
     """Create an opportunity and the first entry of its stage history."""
+    records.require_write(actor, OPPORTUNITIES)
     values = data.model_dump(exclude_unset=True)
     if source_lead_id is not None:
         values["source_lead_id"] = source_lead_id
@@ -181,6 +181,7 @@ def move_stage(
     Moving to *lost* needs a lost reason; moving to *won* or *lost* closes the deal, reopening clears it.
     """
     opportunity = get_opportunity(session, actor, opportunity_id=opportunity_id)
+    records.require_write(actor, OPPORTUNITIES)
     return _move(session, actor, opportunity, Stage(stage), lost_reason, expected_version, {})
 
 
@@ -240,12 +241,19 @@ def update_opportunity(
 ) -> Opportunity:
     """Change an opportunity; a new stage goes through the same path as :func:`move_stage`."""
     opportunity = get_opportunity(session, actor, opportunity_id=opportunity_id)
+    records.require_write(actor, OPPORTUNITIES)
     if expected_version is not None and opportunity.version != expected_version:
         raise PreconditionFailed()
     changes = data.model_dump(exclude_unset=True) if isinstance(data, OpportunityUpdate) else dict(data)
     line_ids = changes.pop("product_line_ids", None)
+    current_lines: list[int] = []
     if line_ids is not None:
         line_ids = _check_product_lines(session, actor, line_ids)
+        current_lines = _product_line_ids(session, actor, [opportunity])[0]["product_line_ids"]
+        if current_lines == line_ids:
+            line_ids = None
+        else:
+            opportunity.updated_at = utcnow()  # the lines change: one version bump covers them and the fields
     stage = changes.pop("stage", None)
     lost_reason = changes.pop("lost_reason", None) if stage is not None else None
     if stage is not None:
@@ -257,20 +265,16 @@ def update_opportunity(
             raise ValidationFailed.one("lost_reason", "may not be empty on a lost opportunity", "required")
         records.update(session, actor, OPPORTUNITIES, opportunity, changes, expected_version=expected_version)
     if line_ids is not None:
-        current = _product_line_ids(session, actor, [opportunity])[0]["product_line_ids"]
-        if current != line_ids:
-            require(actor, "opportunities:write")
-            _set_product_lines(session, actor, opportunity, line_ids)
-            opportunity.updated_at = utcnow()  # bumps the version: the ETag changes with the lines
-            records.flush(session)
-            audit.record(
-                session,
-                actor,
-                "opportunity.updated",
-                subject_type="opportunity",
-                subject_id=opportunity.id,
-                changes={"product_line_ids": [current, line_ids]},
-            )
+        _set_product_lines(session, actor, opportunity, line_ids)
+        records.flush(session)
+        audit.record(
+            session,
+            actor,
+            "opportunity.updated",
+            subject_type="opportunity",
+            subject_id=opportunity.id,
+            changes={"product_line_ids": [current_lines, line_ids]},
+        )
     return opportunity
 
 

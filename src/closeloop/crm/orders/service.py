@@ -84,6 +84,7 @@ def get_order(session: Session, actor: Actor, *, order_id: int) -> Order:
 
 def place_order(session: Session, actor: Actor, *, data: OrderCreate) -> Order:
     """Record an order with its lines; the total is the sum of the lines."""
+    records.require_write(actor, ORDERS)
     values = data.model_dump(exclude_unset=True, exclude={"lines"})
     priced = price_lines(session, actor, data.lines, allow_discount=False)
     values["total"] = sum((row["amount"] for row in priced), Decimal(0))
@@ -109,6 +110,7 @@ def update_order(
 ) -> Order:
     """Change an order; new lines replace the old ones and the total follows."""
     order = get_order(session, actor, order_id=order_id)
+    records.require_write(actor, ORDERS)
     if expected_version is not None and order.version != expected_version:
         raise PreconditionFailed()
     if isinstance(data, OrderUpdate):
@@ -122,10 +124,11 @@ def update_order(
     priced = price_lines(session, actor, line_inputs, allow_discount=False) if line_inputs is not None else None
     if priced is not None:
         changes["total"] = sum((row["amount"] for row in priced), Decimal(0))
+    if priced is not None:
+        order.updated_at = utcnow()  # the lines change: one version bump covers them and the fields
     records.update(session, actor, ORDERS, order, changes)
     if priced is not None:
         replace_lines(session, actor, OrderLine, "order_id", order.id, priced)
-        order.updated_at = utcnow()
         records.flush(session)
         audit.record(
             session,

@@ -76,6 +76,7 @@ def _unique(session: Session, actor: Actor, model: Any, field: str, value: Any, 
 
 
 def create_product_line(session: Session, actor: Actor, *, data: ProductLineCreate) -> ProductLine:
+    records.require_write(actor, PRODUCT_LINES)
     _unique(session, actor, ProductLine, "name", data.name)
     return records.create(session, actor, PRODUCT_LINES, data.model_dump(exclude_unset=True))
 
@@ -89,6 +90,7 @@ def update_product_line(
     expected_version: int | None = None,
 ) -> ProductLine:
     line = records.get(session, actor, PRODUCT_LINES, product_line_id)
+    records.require_write(actor, PRODUCT_LINES)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ProductLineUpdate) else dict(data)
     _unique(session, actor, ProductLine, "name", changes.get("name"), line.id)
     return records.update(session, actor, PRODUCT_LINES, line, changes, expected_version=expected_version)
@@ -107,6 +109,7 @@ def delete_product_line(
 
 
 def create_product(session: Session, actor: Actor, *, data: ProductCreate) -> Product:
+    records.require_write(actor, PRODUCTS)
     _unique(session, actor, Product, "code", data.code)
     return records.create(session, actor, PRODUCTS, data.model_dump(exclude_unset=True))
 
@@ -120,6 +123,7 @@ def update_product(
     expected_version: int | None = None,
 ) -> Product:
     product = records.get(session, actor, PRODUCTS, product_id)
+    records.require_write(actor, PRODUCTS)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ProductUpdate) else dict(data)
     _unique(session, actor, Product, "code", changes.get("code"), product.id)
     return records.update(session, actor, PRODUCTS, product, changes, expected_version=expected_version)

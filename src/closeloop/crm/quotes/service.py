@@ -110,6 +110,7 @@ def get_quote(session: Session, actor: Actor, *, quote_id: int) -> Quote:
 
 def create_quote(session: Session, actor: Actor, *, data: QuoteCreate) -> Quote:
     """Create a quote with its lines; totals are computed, never typed."""
+    records.require_write(actor, QUOTES)
     values = data.model_dump(exclude_unset=True, exclude={"lines"})
     priced = price_lines(session, actor, data.lines, allow_discount=True)
     values.update(_totals(priced, data.discount_amount or Decimal(0)))
@@ -133,6 +134,7 @@ def update_quote(
 ) -> Quote:
     """Change a quote; new lines replace the old ones and the totals follow."""
     quote = get_quote(session, actor, quote_id=quote_id)
+    records.require_write(actor, QUOTES)
     if expected_version is not None and quote.version != expected_version:
         raise PreconditionFailed()
     if isinstance(data, QuoteUpdate):
@@ -148,10 +150,11 @@ def update_quote(
         current = priced if priced is not None else _lines(session, actor, [quote])[0]["lines"]
         discount = changes.get("discount_amount")
         changes.update(_totals(current, quote.discount_amount if discount is None else discount))
+    if priced is not None:
+        quote.updated_at = utcnow()  # the lines change: one version bump covers them and the fields
     records.update(session, actor, QUOTES, quote, changes)
     if priced is not None:
         replace_lines(session, actor, QuoteLine, "quote_id", quote.id, priced)
-        quote.updated_at = utcnow()
         records.flush(session)
         audit.record(
             session,

@@ -58,6 +58,7 @@ def get_referral(session: Session, actor: Actor, *, referral_id: int) -> Referra
 
 def record_referral(session: Session, actor: Actor, *, data: ReferralCreate) -> Referral:
     """Record that an account referred a lead; a lead has at most one referrer."""
+    records.require_write(actor, REFERRALS)
     values = data.model_dump(exclude_unset=True)
     values.setdefault("referred_at", utcnow())
     taken = session.scalar(

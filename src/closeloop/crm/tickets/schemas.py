@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from closeloop.crm.enums import TicketPriority, TicketStatus
-from closeloop.crm.schemas import Id, Name, Schema, Text
+from closeloop.crm.schemas import Id, Name, Schema, Text, Timestamp
 
 
 class TicketFields(Schema):
@@ -20,7 +18,7 @@ class TicketFields(Schema):
 
 class TicketCreate(TicketFields):
     subject: Name
-    opened_at: datetime | None = None
+    opened_at: Timestamp | None = None
 
 
 class TicketUpdate(TicketFields):

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event, select
+import orjson
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -62,8 +63,55 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> Changes:
     return changes
 
 
-def _canonical(entry: AuditEntry) -> bytes:
-    payload = [
+class _Chained(Protocol):
+    """What the hash covers: an :class:`AuditEntry`, or an entry about to be inserted in bulk."""
+
+    @property
+    def hash_version(self) -> int: ...
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def actor_kind(self) -> str: ...
+    @property
+    def actor_user_id(self) -> int | None: ...
+    @property
+    def actor_token_id(self) -> int | None: ...
+    @property
+    def actor_label(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject_type(self) -> str: ...
+    @property
+    def subject_id(self) -> int | None: ...
+    @property
+    def changes(self) -> dict[str, Any]: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def prev_hash(self) -> str: ...
+
+
+def _canonical(entry: _Chained) -> bytes:
+    return json.dumps(_payload(entry), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _canonical_fast(entry: _Chained) -> bytes:
+    """The same bytes as :func:`_canonical`, several times faster (for bulk appends). orjson writes
+    JSON-safe values exactly as ``json.dumps(sort_keys=True, ensure_ascii=False)`` with compact
+    separators does; what it refuses (integers beyond 64 bits) falls back to :func:`_canonical`."""
+    try:
+        return orjson.dumps(_payload(entry), option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return _canonical(entry)
+
+
+def _payload(entry: _Chained) -> list[Any]:
+    return [
         entry.hash_version,
         entry.organization_id,
         entry.seq,
@@ -79,10 +127,9 @@ def _canonical(entry: AuditEntry) -> bytes:
         entry.request_id,
         entry.prev_hash,
     ]
-    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def compute_hash(entry: AuditEntry) -> str:
+def compute_hash(entry: _Chained) -> str:
     return hashlib.sha256(_canonical(entry)).hexdigest()
 
 
@@ -140,6 +187,101 @@ def record(
     session.add(entry)
     tail.seq, tail.hash = entry.seq, entry.hash
     return entry
+
+
+@dataclass(slots=True)
+class _PendingEntry:
+    hash_version: int
+    organization_id: int
+    seq: int
+    occurred_at: datetime
+    actor_kind: str
+    actor_user_id: int | None
+    actor_token_id: int | None
+    actor_label: str
+    action: str
+    subject_type: str
+    subject_id: int | None
+    changes: dict[str, Any]
+    request_id: str | None
+    prev_hash: str
+    hash: str = ""
+
+
+#: (action, subject_type, subject_id, changes) of one entry written by :func:`record_many`
+EntrySpec = tuple[str, str, int | None, Changes]
+BulkInsert = Callable[[Session, Table, list[dict[str, Any]]], None]
+
+
+def _insert_with_core(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(table), rows)
+
+
+def record_many(
+    session: Session,
+    actor: Actor,
+    entries: Sequence[EntrySpec],
+    *,
+    organization_id: int | None = None,
+    bulk_insert: BulkInsert | None = None,
+) -> int:
+    """Append many entries in order, chained exactly as :func:`record` chains one (bulk imports).
+
+    The entries share one ``occurred_at``. ``bulk_insert`` may replace the default executemany
+    with a faster writer; it receives the audit table and one dict of column values per entry.
+    Returns the number of entries written.
+    """
+    if not entries:
+        return 0
+    org = organization_id if organization_id is not None else actor.organization_id
+    tail = _tail(session, org)
+    occurred_at = utcnow()
+    label = actor.label[:200]
+    kind = actor.kind.value
+    seq, previous = tail.seq, tail.hash
+    rows: list[dict[str, Any]] = []
+    for action, subject_type, subject_id, changes in entries:
+        seq += 1
+        entry = _PendingEntry(
+            1,
+            org,
+            seq,
+            occurred_at,
+            kind,
+            actor.user_id,
+            actor.token_id,
+            label,
+            action,
+            subject_type,
+            subject_id,
+            changes or {},
+            actor.request_id,
+            previous,
+        )
+        entry.hash = previous = hashlib.sha256(_canonical_fast(entry)).hexdigest()
+        rows.append(
+            {
+                "organization_id": org,
+                "seq": seq,
+                "occurred_at": occurred_at,
+                "actor_kind": kind,
+                "actor_user_id": actor.user_id,
+                "actor_token_id": actor.token_id,
+                "actor_label": label,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "changes": entry.changes,
+                "request_id": actor.request_id,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+                "hash_version": 1,
+            }
+        )
+    table: Table = AuditEntry.__table__  # type: ignore[assignment]
+    (bulk_insert or _insert_with_core)(session, table, rows)
+    tail.seq, tail.hash = seq, previous
+    return len(rows)
 
 
 def write_heads(session: Session) -> None:

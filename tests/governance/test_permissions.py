@@ -1,0 +1,662 @@
+"""The permission matrix of the API (STYLE.md habit 10): every route, called by every role of the
+tenant, by a partner organization's user and by another organization's admin.
+
+For each call the expected status follows from ``governance/permissions.py`` and the row scopes:
+403 for a missing permission, 404 for a record outside the caller's reach (another organization's
+record is always 404, never 403), 422 for a body that points at records the caller cannot see.
+Every JSON body any caller receives is searched for masked fields, and a refused write must leave
+the record and the tenant's audit trail exactly as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import func, select
+
+from closeloop.api.app import create_api
+from closeloop.api.routers import imports as imports_router
+from closeloop.config import settings
+from closeloop.core.actor import RowScope
+from closeloop.db.scope import tenant_clause
+from closeloop.db.session import Database
+from closeloop.governance.audit.models import AuditEntry
+from closeloop.governance.fields import FIELD_RULES
+from closeloop.governance.permissions import Role
+from closeloop.integrations.importing import jobs as import_jobs
+from closeloop.org import service as org_service
+from closeloop.org.models import User
+from tests.factories import Member, Tenant
+from tests.samples import SPEC_BY_PLURAL, Api, Body, RecordSpec, tag
+
+IMPORT_CSV = "客户名称,行业\n导入医院,hospital\n".encode()
+MASKED_KEYS = frozenset(name for rules in FIELD_RULES.values() for name in rules)
+FINANCE = frozenset({Role.SALES_VP, Role.CFO})
+CATALOGUE = frozenset({"products", "product_lines"})
+TENANT_ROLES = ("rep", "rep2", "manager", "director", "sales_vp", "cfo", "it_director", "admin")
+#: the one field of each masked noun that a finance role sets on the samples (so masks have something to hide)
+FINANCE_FIELDS: dict[str, Body] = {
+    "accounts": {"credit_line": "500000.00"},
+    "opportunities": {"margin": "25.50"},
+    "quotes": {"margin": "18.00"},
+}
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route the API application serves (documentation pages aside)."""
+    api = create_api()
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes: list[Any] = list(iter_route_contexts(api.routes))
+    except ImportError:  # FastAPI before route contexts: the routes are flat already
+        routes = list(api.routes)
+    found = set()
+    for route in routes:
+        if not getattr(route, "include_in_schema", False):
+            continue
+        for method in set(route.methods or ()) - {"HEAD", "OPTIONS"}:
+            found.add((method, route.path))
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+ROUTES = api_routes()
+
+
+# --- who calls ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    key: str
+    member: Member
+    #: "tenant" (the organization owning the records), "partner" or "foreign"
+    organization: str
+
+    @property
+    def role(self) -> Role:
+        return self.member.role
+
+    def can(self, *permissions: str) -> bool:
+        return all(self.member.actor.can(permission) for permission in permissions)
+
+    def sees_owned_by(self, owner_id: int) -> bool:
+        actor = self.member.actor
+        return self.organization == "tenant" and (actor.scope is RowScope.ALL or owner_id in actor.owner_ids)
+
+
+@dataclass
+class World:
+    """The tenant's records (owned by ``rep``, made by the sales VP so finance fields are set) and callers."""
+
+    client: TestClient
+    db: Database
+    tenant: Tenant
+    callers: list[Caller]
+    maker: Api
+    _samples: dict[str, Body] = field(default_factory=dict)
+    #: records shared by the callers a route refuses
+    shared: dict[str, Body] = field(default_factory=dict)
+    #: the status expected of the call being prepared
+    expected: dict[str, int] = field(default_factory=dict)
+    #: import jobs handed to the background worker
+    queued: list[int] = field(default_factory=list)
+
+    def refuses(self, caller: Caller) -> bool:
+        return self.expected.get(caller.key, 200) >= 400
+
+    @property
+    def rep(self) -> Member:
+        return self.tenant["rep"]
+
+    def api(self, caller: Caller) -> Api:
+        return Api(self.client, caller.member)
+
+    def new_record(self, plural: str) -> Body:
+        spec = SPEC_BY_PLURAL[plural]
+        body = {**spec.body(self.maker, 0, owner_id=self.rep.user_id), **FINANCE_FIELDS.get(plural, {})}
+        return self.maker.create(plural, body)
+
+    def sample(self, plural: str) -> Body:
+        """One record of ``plural`` shared by the read-only calls of a test."""
+        if plural not in self._samples:
+            self._samples[plural] = self.new_record(plural)
+        return self._samples[plural]
+
+    def new_deleted_record(self, plural: str) -> Body:
+        record = self.new_record(plural)
+        response = self.maker.request("DELETE", f"/{plural}/{record['id']}")
+        assert response.status_code == 204, response.text
+        return record
+
+    def new_token_of_rep(self) -> int:
+        with self.db.unit_of_work(None, system=True) as session:
+            user = session.get(User, self.rep.user_id)
+            assert user is not None
+            token, _ = org_service.issue_token(
+                session, org_service.system_actor(self.tenant.organization_id), user=user, name="spare"
+            )
+            return token.id
+
+    def import_job(self) -> int:
+        """An import job of the tenant, started by its admin (straight through the service: nothing is queued)."""
+        if "import_job" not in self._samples:
+            admin = self.tenant["admin"].actor
+            with self.db.unit_of_work(admin) as session:
+                job = import_jobs.create_import_job(
+                    session, admin, entity="accounts", file_name="客户.csv", data=IMPORT_CSV
+                )
+                self._samples["import_job"] = {"id": job.id}
+        return int(self._samples["import_job"]["id"])
+
+    def audit_count(self) -> int:
+        with self.db.reading(None, system=True) as session:
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(AuditEntry)
+                    .where(tenant_clause(self.tenant.organization_id, AuditEntry))
+                )
+                or 0
+            )
+
+
+@pytest.fixture
+def world(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    partner: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> World:
+    # uploads are stored under the var directory, and a started import is handed to the worker
+    monkeypatch.setattr(settings, "var_dir", tmp_path)
+    queued: list[int] = []
+    monkeypatch.setattr(imports_router, "enqueue_import", queued.append)
+    callers = [Caller(key, tenant[key], "tenant") for key in TENANT_ROLES]
+    callers.append(Caller("partner_user", partner["partner_user"], "partner"))
+    callers.append(Caller("other_admin", other_tenant["admin"], "foreign"))
+    return World(client, db, tenant, callers, Api(client, tenant["sales_vp"], reuse=True), queued=queued)
+
+
+# --- what each route expects --------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One prepared call: where, with what, and how to see afterwards whether anything changed."""
+
+    path: str
+    body: Any = None
+    #: reads the target as the sales VP (None when the route has no single target)
+    snapshot: Callable[[], Any] | None = None
+    #: a multipart upload instead of a JSON body: (files, form fields)
+    upload: tuple[dict[str, Any], dict[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to call a route as a caller, and what it must answer."""
+
+    writes: bool
+    prepare: Callable[[World, Caller], Call]
+    expect: Callable[[World, Caller], int]
+    #: extra checks on a successful answer (row scope of lists, nothing foreign in them)
+    verify: Callable[[World, Caller, Response], None] | None = None
+
+
+def _record_snapshot(world: World, plural: str, record_id: int, *, deleted: bool = False) -> Callable[[], Any]:
+    def snapshot() -> Any:
+        if deleted:
+            ids = world.maker.list_ids(plural)
+            return record_id in ids
+        response = world.maker.request("GET", f"/{plural}/{record_id}")
+        return response.status_code, response.json()
+
+    return snapshot
+
+
+def _refs_visible(world: World, caller: Caller, spec: RecordSpec) -> bool:
+    if not spec.references:
+        return True
+    return caller.sees_owned_by(world.rep.user_id)
+
+
+def _record_plans(plural: str) -> dict[tuple[str, str], Plan]:
+    """The seven routes every record type has."""
+    spec = SPEC_BY_PLURAL[plural]
+    read, write, delete = f"{plural}:read", f"{plural}:write", f"{plural}:delete"
+    base, item = f"/v1/{plural}", f"/v1/{plural}/{{record_id}}"
+
+    def sees(world: World, caller: Caller) -> bool:
+        if plural in CATALOGUE:
+            return caller.organization == "tenant"
+        return caller.sees_owned_by(world.rep.user_id)
+
+    def on_target(*before: str, after: tuple[str, ...] = (), success: int = 200) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can(*before):
+                return 403
+            if not sees(world, caller):
+                return 404
+            if not caller.can(*after):
+                return 403
+            return success
+
+        return expect
+
+    def shared(suffix: str = "") -> Callable[[World, Caller], Call]:
+        return lambda world, caller: Call(f"{item.replace('{record_id}', str(world.sample(plural)['id']))}{suffix}")
+
+    def fresh(body: Body | None = None, *, deleted: bool = False, suffix: str = "") -> Callable[[World, Caller], Call]:
+        """A record of its own for each caller the route lets through; one shared by those it refuses
+        (a refusal must change nothing, so they cannot disturb each other)."""
+
+        def prepare(world: World, caller: Caller) -> Call:
+            if world.refuses(caller):
+                key = f"refused {plural} {deleted}"
+                if key not in world.shared:
+                    world.shared[key] = world.new_deleted_record(plural) if deleted else world.new_record(plural)
+                record = world.shared[key]
+            else:
+                record = world.new_deleted_record(plural) if deleted else world.new_record(plural)
+            path = item.replace("{record_id}", str(record["id"])) + suffix
+            return Call(path, body, _record_snapshot(world, plural, record["id"], deleted=deleted))
+
+        return prepare
+
+    def list_expect(world: World, caller: Caller) -> int:
+        return 200 if caller.can(read) else 403
+
+    def list_verify(world: World, caller: Caller, response: Response) -> None:
+        ids = [record["id"] for record in response.json()["items"]]
+        assert (world.sample(plural)["id"] in ids) is sees(world, caller), (caller.key, ids)
+
+    def list_prepare(world: World, caller: Caller) -> Call:
+        world.sample(plural)
+        return Call(base)
+
+    def create_prepare(world: World, caller: Caller) -> Call:
+        body = spec.body(world.maker, 0, owner_id=world.rep.user_id)
+        if spec.owner_field is not None:
+            body.pop(spec.owner_field)
+        return Call(base, body, lambda: sorted(world.maker.list_ids(plural)))
+
+    def create_expect(world: World, caller: Caller) -> int:
+        if not caller.can(write):
+            return 403
+        return 201 if _refs_visible(world, caller, spec) else 422
+
+    def create_verify(world: World, caller: Caller, response: Response) -> None:
+        if response.status_code == 422:
+            named = {error["field"] for error in response.json()["errors"]}
+            assert named & set(spec.references), (caller.key, response.json())
+            assert {error["code"] for error in response.json()["errors"]} == {"not_found"}
+
+    return {
+        ("GET", base): Plan(False, list_prepare, list_expect, list_verify),
+        ("POST", base): Plan(True, create_prepare, create_expect, create_verify),
+        ("GET", item): Plan(False, shared(), on_target(read)),
+        ("PATCH", item): Plan(True, fresh(spec.change), on_target(read, after=(write,))),
+        ("DELETE", item): Plan(True, fresh(), on_target(read, after=(delete,), success=204)),
+        ("POST", f"{item}/restore"): Plan(True, fresh(deleted=True, suffix="/restore"), on_target(delete)),
+        ("GET", f"{item}/history"): Plan(False, shared("/history"), on_target("history:read", read)),
+    }
+
+
+def _same_organization(world: World, caller: Caller) -> bool:
+    return caller.organization == "tenant"
+
+
+def _other_plans() -> dict[tuple[str, str], Plan]:
+    def collection(*permissions: str, success: int = 200, body: Callable[[], Any] | None = None) -> Plan:
+        return Plan(
+            body is not None,
+            lambda world, caller: Call("", body() if body else None),
+            lambda world, caller: success if caller.can(*permissions) else 403,
+        )
+
+    def opportunity_route(suffix: str, *, writes: bool) -> Plan:
+        def prepare(world: World, caller: Caller) -> Call:
+            if not writes:
+                record = world.sample("opportunities")
+                return Call(f"/v1/opportunities/{record['id']}{suffix}")
+            record = world.new_record("opportunities")
+            return Call(
+                f"/v1/opportunities/{record['id']}{suffix}",
+                {"stage": "qualification"},
+                _record_snapshot(world, "opportunities", record["id"]),
+            )
+
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can("opportunities:read"):
+                return 403
+            if not caller.sees_owned_by(world.rep.user_id):
+                return 404
+            return 403 if writes and not caller.can("opportunities:write") else 200
+
+        return Plan(writes, prepare, expect)
+
+    def lead_route(suffix: str, body: Callable[[World], Body], success: int) -> Plan:
+        def prepare(world: World, caller: Caller) -> Call:
+            record = world.new_record("leads")
+            return Call(
+                f"/v1/leads/{record['id']}{suffix}", body(world), _record_snapshot(world, "leads", record["id"])
+            )
+
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can("leads:read"):
+                return 403
+            if not caller.sees_owned_by(world.rep.user_id):
+                return 404
+            return success if caller.can("leads:write") else 403
+
+        return Plan(True, prepare, expect)
+
+    def user_get(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/users/{world.rep.user_id}")
+
+    def user_patch(world: World, caller: Caller) -> Call:
+        def snapshot() -> Any:
+            return world.maker.request("GET", f"/v1/users/{world.rep.user_id}").json()
+
+        return Call(f"/v1/users/{world.rep.user_id}", {"display_name": f"代表 {tag()}"}, snapshot)
+
+    def user_patch_expect(world: World, caller: Caller) -> int:
+        if not caller.can("users:read") or caller.organization != "tenant":
+            return 404
+        return 200 if caller.key == "rep" or caller.can("users:manage") else 403
+
+    def users_verify(world: World, caller: Caller, response: Response) -> None:
+        ids = {user["id"] for user in response.json()["items"]}
+        assert (world.rep.user_id in ids) is _same_organization(world, caller)
+
+    def audit_verify(world: World, caller: Caller, response: Response) -> None:
+        tenant_users = {member.user_id for member in world.tenant.members.values()}
+        for entry in response.json()["items"]:
+            if caller.organization != "tenant":
+                assert entry["actor_user_id"] not in tenant_users
+                assert not (entry["subject_type"] == "user" and entry["subject_id"] in tenant_users)
+
+    def token_revoke(world: World, caller: Caller) -> Call:
+        token_id = world.new_token_of_rep()
+
+        def snapshot() -> Any:
+            response = world.maker.request("GET", "/v1/auth/tokens")
+            return [token for token in response.json()["items"] if token["id"] == token_id]
+
+        return Call(f"/v1/auth/tokens/{token_id}", None, snapshot)
+
+    def token_revoke_expect(world: World, caller: Caller) -> int:
+        if caller.organization == "tenant" and (caller.key == "rep" or caller.can("users:manage")):
+            return 204
+        return 404
+
+    def me_verify(world: World, caller: Caller, response: Response) -> None:
+        me = response.json()
+        assert me["user_id"] == caller.member.user_id
+        assert me["role"] == caller.role.value
+        assert me["permissions"] == sorted(caller.member.actor.permissions)
+
+    return {
+        ("GET", "/v1/users"): Plan(
+            False,
+            lambda world, caller: Call(""),
+            lambda world, caller: 200 if caller.can("users:read") else 403,
+            users_verify,
+        ),
+        ("GET", "/v1/users/{record_id}"): Plan(
+            False, user_get, lambda world, caller: 200 if _same_organization(world, caller) else 404
+        ),
+        ("POST", "/v1/users"): collection(
+            "users:manage",
+            success=201,
+            body=lambda: {"username": f"new-{tag()}", "display_name": "新同事", "role": "rep"},
+        ),
+        ("PATCH", "/v1/users/{record_id}"): Plan(True, user_patch, user_patch_expect),
+        ("GET", "/v1/users/me"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200, me_verify),
+        ("GET", "/v1/regions"): collection("users:read"),
+        ("POST", "/v1/regions"): collection("organization:manage", success=201, body=lambda: {"name": f"华南 {tag()}"}),
+        ("GET", "/v1/funnel"): collection("funnel:read"),
+        ("GET", "/v1/audit"): Plan(
+            False,
+            lambda world, caller: Call(""),
+            lambda world, caller: 200 if caller.can("audit:read") else 403,
+            audit_verify,
+        ),
+        ("GET", "/v1/auth/tokens"): collection(),
+        ("DELETE", "/v1/auth/tokens/{record_id}"): Plan(True, token_revoke, token_revoke_expect),
+        # Public: a wrong password is refused whoever asks, and the bearer header changes nothing.
+        ("POST", "/v1/auth/token"): Plan(
+            True,
+            lambda world, caller: Call("", {"username": caller.member.username, "password": "not-the-password"}),
+            lambda world, caller: 401,
+        ),
+        ("POST", "/v1/opportunities/{record_id}/stage"): opportunity_route("/stage", writes=True),
+        ("GET", "/v1/opportunities/{record_id}/stage-history"): opportunity_route("/stage-history", writes=False),
+        ("POST", "/v1/leads/{record_id}/assign"): lead_route(
+            "/assign", lambda world: {"owner_id": world.rep.user_id}, 200
+        ),
+        ("POST", "/v1/leads/{record_id}/convert"): lead_route("/convert", lambda world: {}, 201),
+    }
+
+
+def _integration_plans() -> dict[tuple[str, str], Plan]:
+    """Imports (uploads handled by a background job) and exports (file downloads)."""
+
+    def may_import(world: World, caller: Caller) -> int:
+        return 0 if caller.can("imports:run", "accounts:write") else 403
+
+    def upload(success: int, *, writes: bool) -> Plan:
+        def prepare(world: World, caller: Caller) -> Call:
+            def jobs_of_tenant() -> Any:
+                return world.maker.request("GET", "/v1/imports").json()
+
+            files = {"file": ("客户.csv", IMPORT_CSV, "text/csv")}
+            return Call("", snapshot=jobs_of_tenant if writes else None, upload=(files, {"entity": "accounts"}))
+
+        return Plan(writes, prepare, lambda world, caller: may_import(world, caller) or success)
+
+    def jobs_verify(world: World, caller: Caller, response: Response) -> None:
+        ids = [job["id"] for job in response.json()["items"]]
+        assert (world.import_job() in ids) is _same_organization(world, caller)
+
+    def jobs_prepare(world: World, caller: Caller) -> Call:
+        world.import_job()
+        return Call("")
+
+    def job_prepare(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/imports/{world.import_job()}")
+
+    def job_expect(world: World, caller: Caller) -> int:
+        if not caller.can("imports:run"):
+            return 403
+        return 200 if _same_organization(world, caller) else 404
+
+    def export_prepare(world: World, caller: Caller) -> Call:
+        world.sample("accounts")
+        return Call("/v1/exports/accounts")
+
+    def export_verify(world: World, caller: Caller, response: Response) -> None:
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert ("credit_line" in rows[0]) is (caller.role in FINANCE), (caller.key, rows[0])
+        names = [row[rows[0].index("name")] for row in rows[1:]]
+        assert (world.sample("accounts")["name"] in names) is caller.sees_owned_by(world.rep.user_id), caller.key
+
+    return {
+        ("POST", "/v1/imports"): upload(202, writes=True),
+        ("POST", "/v1/imports/preview"): upload(200, writes=False),
+        ("GET", "/v1/imports"): Plan(
+            False,
+            jobs_prepare,
+            lambda world, caller: 200 if caller.can("imports:run") else 403,
+            jobs_verify,
+        ),
+        ("GET", "/v1/imports/{job_id}"): Plan(False, job_prepare, job_expect),
+        ("GET", "/v1/exports/{entity}"): Plan(
+            False,
+            export_prepare,
+            lambda world, caller: 200 if caller.can("exports:run", "accounts:read") else 403,
+            export_verify,
+        ),
+    }
+
+
+PLANS: dict[tuple[str, str], Plan] = {}
+for _plural in SPEC_BY_PLURAL:
+    PLANS.update(_record_plans(_plural))
+PLANS.update(_other_plans())
+PLANS.update(_integration_plans())
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    missing = [f"{method} {path}" for method, path in ROUTES if (method, path) not in PLANS]
+    assert not missing, f"add these routes to the permission matrix: {missing}"
+
+
+# --- the matrix ---------------------------------------------------------------------------------
+
+
+def masked_keys_in(value: Any, path: str = "$") -> Iterator[str]:
+    """Paths of every key named like a masked field, anywhere in a JSON document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in MASKED_KEYS:
+                yield f"{path}.{key}"
+            yield from masked_keys_in(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from masked_keys_in(item, f"{path}[{index}]")
+
+
+def _call(world: World, caller: Caller, method: str, route: str, call: Call) -> Response:
+    path = call.path or route
+    if call.upload is not None:
+        files, fields = call.upload
+        response: Response = world.client.request(
+            method, f"/api{path}", files=files, data=fields, headers=caller.member.headers
+        )
+        return response
+    return world.api(caller).request(method, f"/api{path}", json=call.body)
+
+
+@pytest.mark.parametrize(
+    ("method", "route"),
+    [route for route in ROUTES if route in PLANS],
+    ids=[f"{m} {p}" for m, p in ROUTES if (m, p) in PLANS],
+)
+def test_route_answers_each_caller_as_its_permissions_say(world: World, method: str, route: str) -> None:
+    plan = PLANS[(method, route)]
+    outcomes: dict[str, int] = {}
+    for caller in world.callers:
+        expected = world.expected[caller.key] = plan.expect(world, caller)
+        call = plan.prepare(world, caller)
+        before = call.snapshot() if call.snapshot else None
+        entries_before = world.audit_count()
+        queued_before = len(world.queued)
+
+        response = _call(world, caller, method, route, call)
+
+        outcomes[caller.key] = response.status_code
+        assert response.status_code == expected, f"{caller.key}: {response.status_code} {response.text}"
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
+        if response.headers.get("content-type", "").endswith("json") and response.content:
+            document = response.json()
+            if caller.role not in FINANCE:
+                assert list(masked_keys_in(document)) == [], f"{caller.key} received masked fields"
+        if plan.verify is not None and response.status_code < 400:
+            plan.verify(world, caller, response)
+        if plan.writes and (response.status_code >= 400 or caller.organization != "tenant"):
+            # a refused write, or any write from outside: the tenant's data and trail are untouched
+            if call.snapshot is not None:
+                assert call.snapshot() == before, f"{caller.key} changed the record"
+            assert world.audit_count() == entries_before, f"{caller.key} added to the tenant's audit trail"
+        if response.status_code >= 400:
+            assert len(world.queued) == queued_before, f"{caller.key} queued work with a refused call"
+        elif response.status_code == 202:
+            assert world.queued[queued_before:] == [response.json()["id"]]
+    # another organization's admin holds every permission: it must never learn that a record exists
+    assert outcomes["other_admin"] != 403, outcomes
+
+
+def _finance_fields_case(plural: str) -> tuple[str, str]:
+    return plural, next(iter(FINANCE_FIELDS[plural]))
+
+
+@pytest.mark.parametrize(("plural", "field_name"), [_finance_fields_case(plural) for plural in FINANCE_FIELDS])
+def test_masked_fields_reach_only_finance_roles(world: World, plural: str, field_name: str) -> None:
+    record = world.sample(plural)
+    assert record[field_name] == FINANCE_FIELDS[plural][field_name]
+    world.maker.patch(plural, record["id"], {field_name: "1.00"})
+
+    for caller in world.callers[: len(TENANT_ROLES)]:
+        api = world.api(caller)
+        single = api.request("GET", f"/{plural}/{record['id']}")
+        listing = api.request("GET", f"/{plural}")
+        history = api.request("GET", f"/{plural}/{record['id']}/history")
+        audit = api.request("GET", "/audit", params={"subject_type": SPEC_BY_PLURAL[plural].noun})
+        for response in (single, listing, history, audit):
+            if response.status_code in (403, 404):
+                continue
+            assert response.status_code == 200, response.text
+            found = list(masked_keys_in(response.json()))
+            if caller.role in FINANCE:
+                assert found, f"{caller.key} should see {field_name} in {response.url}"
+            else:
+                assert found == [], f"{caller.key} sees {found} in {response.url}"
+        if caller.role in FINANCE:
+            assert single.json()[field_name] == "1.00"
+            changes = [item["changes"] for item in history.json()["items"] if field_name in item["changes"]]
+            assert changes[0][field_name] == [FINANCE_FIELDS[plural][field_name], "1.00"]
+        elif single.status_code == 200:
+            updates = [item for item in history.json()["items"] if item["action"].endswith(".updated")]
+            # the update touched only the masked field: the entry is left out altogether
+            assert updates == []
+
+
+@pytest.mark.parametrize("plural", list(FINANCE_FIELDS))
+def test_writing_a_masked_field_is_refused_and_changes_nothing(world: World, plural: str) -> None:
+    field_name = next(iter(FINANCE_FIELDS[plural]))
+    record = world.sample(plural)
+    entries = world.audit_count()
+
+    for key in ("rep", "manager", "admin"):
+        api = Api(world.client, world.tenant[key])
+        patched = api.patch(plural, record["id"], {field_name: "2.00"})
+        assert patched.status_code == 403, patched.text
+        assert patched.json()["errors"][0]["field"] == field_name
+        filtered = api.request("GET", f"/{plural}", params={f"{field_name}__gte": "0"})
+        assert filtered.status_code == 403
+        assert filtered.json()["errors"][0]["field"] == f"{field_name}__gte"
+        sorted_by = api.request("GET", f"/{plural}", params={"sort": field_name})
+        assert sorted_by.status_code == 403
+
+    assert world.maker.read(plural, record["id"])[field_name] == FINANCE_FIELDS[plural][field_name]
+    assert world.audit_count() == entries
+
+
+def test_lead_conversion_result_is_masked_like_each_record(world: World) -> None:
+    lead = world.new_record("leads")
+    rep = Api(world.client, world.rep)
+
+    response = rep.request("POST", f"/leads/{lead['id']}/convert", json={})
+
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert set(result) == {"lead", "account", "contact", "opportunity"}
+    assert list(masked_keys_in(result)) == []
+    vp_view = world.maker.read("accounts", result["account"]["id"])
+    assert vp_view["credit_line"] is None
+    assert re.fullmatch(r"/api/v1/accounts/\d+", response.headers["location"])
