@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from closeloop.api.app import Api
 from closeloop.app import create_app
 from closeloop.db.session import Database
 from tests.conftest import Backend
@@ -26,10 +27,8 @@ def app_for(backend: Backend, database: Database) -> FastAPI:
     app = _apps.get(backend.name)
     if app is None:
         app = _apps[backend.name] = create_app(database=database, config=test_settings())
-    for state in [
-        app.state,
-        *(route.app.state for route in app.routes if isinstance(route, Mount) and isinstance(route.app, FastAPI)),
-    ]:
+    api = next(route.app for route in app.routes if isinstance(route, Mount) and isinstance(route.app, Api))
+    for state in [app.state, api.state]:
         state.database = database
     app.state.token_cache.clear()
     return app

@@ -1,35 +1,100 @@
-"""The API application: routers under /api/v1, OpenAPI at /api/openapi.json."""
+"""The API application: routers under /api/v1, OpenAPI at /api/openapi.json.
+
+FastAPI matches a request against every route in turn, and its per-route cost is no longer small
+(a few microseconds each, paid on every request, growing with every route the product adds). So the
+API is served by one small FastAPI application per first path segment (``/v1/opportunities/…``,
+``/v1/users/…``), chosen by a dictionary lookup, while one application holding every route gives the
+OpenAPI description and the interactive docs. All of them share one ``state``, the same error
+rendering and the same dependencies: to a client it is one API.
+"""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.datastructures import State
+from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from closeloop import __version__
 from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
 from closeloop.api.routers import auth, imports, records, reports, users
 
+PREFIX = "/v1"
+DESCRIPTION = (
+    "REST API of Closeloop, the closed-loop sales platform. Authenticate with "
+    "`Authorization: Bearer <token>` (get one from `POST /api/v1/auth/token` or "
+    "`closeloop token create`). Errors are `application/problem+json` and name the field at fault. "
+    "Lists are cursor-paginated; PATCH and DELETE honour `If-Match`; POST honours `Idempotency-Key`."
+)
 
-def create_api() -> FastAPI:
-    """The API as its own FastAPI application, mounted by the composition root under ``/api``."""
-    api = FastAPI(
+
+def _routers() -> list[APIRouter]:
+    """Every router, in matching order (``/users/me`` before ``/users/{id}``)."""
+    return [auth.router, users.router, reports.router, imports.router, *records.routers.values()]
+
+
+def _application(routers: Iterable[APIRouter], *, described: bool) -> FastAPI:
+    application = FastAPI(
         title="Closeloop API",
         version=__version__,
-        description=(
-            "REST API of Closeloop, the closed-loop sales platform. Authenticate with "
-            "`Authorization: Bearer <token>` (get one from `POST /api/v1/auth/token` or "
-            "`closeloop token create`). Errors are `application/problem+json` and name the field at fault. "
-            "Lists are cursor-paginated; PATCH and DELETE honour `If-Match`; POST honours `Idempotency-Key`."
-        ),
-        openapi_url="/openapi.json",
-        docs_url="/docs",
+        description=DESCRIPTION,
+        openapi_url="/openapi.json" if described else None,
+        docs_url="/docs" if described else None,
         redoc_url=None,
         dependencies=[Depends(reject_nul_characters)],
     )
-    problems.install(api)
-    api.include_router(auth.router, prefix="/v1")
-    api.include_router(users.router, prefix="/v1")
-    api.include_router(reports.router, prefix="/v1")
-    api.include_router(imports.router, prefix="/v1")
-    api.include_router(records.router, prefix="/v1")
-    return api
+    problems.install(application)
+    for router in routers:
+        application.include_router(router, prefix=PREFIX)
+    return application
+
+
+def _first_segment(path: str) -> str:
+    """``opportunities`` for ``/v1/opportunities/7`` and for a router's ``/opportunities/{record_id}``."""
+    return path.removeprefix(PREFIX).lstrip("/").split("/", 1)[0]
+
+
+class Api:
+    """The API as one ASGI application, mounted by the composition root under ``/api``."""
+
+    def __init__(self) -> None:
+        routers = _routers()
+        self.described = _application(routers, described=True)
+        by_segment: dict[str, list[APIRouter]] = {}
+        for router in routers:
+            for route in router.routes:
+                segment = _first_segment(getattr(route, "path", ""))
+                if router not in by_segment.setdefault(segment, []):
+                    by_segment[segment].append(router)
+        self.segments = {segment: _application(group, described=False) for segment, group in by_segment.items()}
+        self.state = State()
+        for application in (self.described, *self.segments.values()):
+            application.state = self.state
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """Every route of the API (for introspection and tests)."""
+        return list(self.described.routes)
+
+    def openapi(self) -> dict[str, Any]:
+        return self.described.openapi()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        application = self.described
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if path.startswith(PREFIX + "/"):
+                application = self.segments.get(_first_segment(path), self.described)
+        await application(scope, receive, send)
+
+
+def create_api() -> Api:
+    """The API, to be mounted under ``/api``."""
+    return Api()

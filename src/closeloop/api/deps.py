@@ -6,18 +6,17 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, Forbidden, PreconditionFailed, Unauthenticated, ValidationFailed
+from closeloop.core.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
 from closeloop.crm.records import jsonable
-from closeloop.db.session import Database
+from closeloop.db.session import Database, commit
 from closeloop.org import service as org_service
 from closeloop.org.models import User
 
@@ -27,7 +26,7 @@ CSRF_HEADER = "x-csrf-token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def reject_nul_characters(request: Request) -> None:
+async def reject_nul_characters(request: Request) -> None:
     """Refuse a query string holding a NUL character (422 naming the parameter): PostgreSQL cannot
     compare text with one, and no real input holds one."""
     for name, value in request.query_params.multi_items():
@@ -36,9 +35,12 @@ def reject_nul_characters(request: Request) -> None:
             raise ValidationFailed.one(parameter, "must not contain NUL characters", "invalid_character")
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 class TokenCache:
@@ -78,30 +80,16 @@ class TokenCache:
             self._entries.clear()
 
 
-def _actor_from_token(request: Request, database: Database, secret: str) -> Actor:
-    cache: TokenCache = request.app.state.token_cache
-    actor = cache.get(secret)
-    if actor is None:
-        with database.reading(None, system=True) as session:
-            found = org_service.resolve_token(session, secret)
-            if found is None:
-                raise Unauthenticated("The bearer token is unknown, expired or revoked")
-            token, user = found
-            actor = org_service.actor_for(session, user, token=token)
-        cache.put(secret, actor)
-    return actor
+def _resolve_token(database: Database, secret: str) -> Actor:
+    with database.reading(None, system=True) as session:
+        found = org_service.resolve_token(session, secret)
+        if found is None:
+            raise Unauthenticated("The bearer token is unknown, expired or revoked")
+        token, user = found
+        return org_service.actor_for(session, user, token=token)
 
 
-def _actor_from_session(request: Request, database: Database) -> Actor | None:
-    session_data: dict[str, Any] = request.scope.get("session") or {}
-    user_id = session_data.get(SESSION_USER_KEY)
-    if user_id is None:
-        return None
-    if request.method in _UNSAFE:
-        expected = session_data.get(SESSION_CSRF_KEY)
-        sent = request.headers.get(CSRF_HEADER)
-        if not expected or not sent or not secrets.compare_digest(str(expected), sent):
-            raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
+def _resolve_user(database: Database, user_id: int) -> Actor | None:
     with database.reading(None, system=True) as session:
         user = session.get(User, user_id)
         if user is None or not user.is_active:
@@ -109,55 +97,52 @@ def _actor_from_session(request: Request, database: Database) -> Actor | None:
         return org_service.actor_for(session, user)
 
 
-def current_actor(request: Request, database: Annotated[Database, Depends(get_database)]) -> Actor:
-    """The caller: a bearer token (``Authorization: Bearer clk_…``) or a signed-in browser session."""
-    authorization = request.headers.get("authorization")
+def _check_csrf(request: Request, session_data: dict[str, Any]) -> None:
+    if request.method in _UNSAFE:
+        expected = session_data.get(SESSION_CSRF_KEY)
+        sent = request.headers.get(CSRF_HEADER)
+        if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+            raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
+
+
+async def current_actor(request: Request, database: DatabaseDep) -> Actor:
+    """The caller: a bearer token (``Authorization: Bearer clk_…``) or a signed-in browser session.
+
+    Resolved actors are cached for a few seconds, so most requests do not touch the database here;
+    a miss resolves in the thread pool, never on the event loop.
+    """
+    cache: TokenCache = request.app.state.token_cache
     request_id: str | None = getattr(request.state, "request_id", None)
+    authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             raise Unauthenticated("Use 'Authorization: Bearer <token>'")
-        return _actor_from_token(request, database, secret.strip()).with_request(request_id)
-    actor = _actor_from_session(request, database)
-    if actor is None:
+        actor = cache.get(secret)
+        if actor is None:
+            actor = await run_in_threadpool(_resolve_token, database, secret)
+            cache.put(secret, actor)
+        return actor.with_request(request_id)
+    session_data: dict[str, Any] = request.scope.get("session") or {}
+    user_id = session_data.get(SESSION_USER_KEY)
+    if not isinstance(user_id, int):
         raise Unauthenticated()
-    return actor.with_request(request_id)
+    _check_csrf(request, session_data)
+    key = f"session-user:{user_id}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = await run_in_threadpool(_resolve_user, database, user_id)
+        if cached is None:
+            raise Unauthenticated()
+        cache.put(key, cached)
+    return cached.with_request(request_id)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def read_session(database: Annotated[Database, Depends(get_database)], actor: CurrentActor) -> Iterator[Session]:
-    with database.reading(actor) as session:
-        yield session
-
-
-def write_session(database: Annotated[Database, Depends(get_database)], actor: CurrentActor) -> Iterator[Session]:
-    """A write session; the route commits it once its service call succeeded."""
-    session = database.open(actor, write=True)
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
-
-
-ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
-
-
-def commit(session: Session) -> None:
-    """Commit the request's unit of work, mapping a lost concurrency race to 412."""
-    from sqlalchemy.orm.exc import StaleDataError
-
-    try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise PreconditionFailed() from None
-
-
-def if_match(request: Request) -> int | None:
+async def if_match(request: Request) -> int | None:
     """The version named by ``If-Match`` (``"3"`` or ``W/"3"``); ``None`` when absent or ``*``."""
     raw = request.headers.get("if-match")
     if raw is None or raw.strip() == "*":
@@ -192,9 +177,8 @@ def json_response(data: Any, *, status_code: int = 200, headers: dict[str, str] 
 
 __all__ = [
     "CurrentActor",
+    "DatabaseDep",
     "ExpectedVersion",
-    "ReadSession",
-    "WriteSession",
     "commit",
     "current_actor",
     "dumps",

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, ExpectedVersion, ReadSession, WriteSession, commit, etag, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, json_response
 from closeloop.api.idempotency import run_create
 from closeloop.api.schemas import AuditPage, page_model, read_model
 from closeloop.core.actor import Actor
@@ -94,8 +94,9 @@ def _list_signature(record_type: RecordType[Any], endpoint: Callable[..., Any]) 
     return inspect.Signature(base + extra)
 
 
-def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
-    """Register the standard endpoints of one record type on ``router``."""
+def record_router(spec: RecordEndpoints) -> APIRouter:
+    """The standard endpoints of one record type, on a router of their own under ``/<plural>``
+    (so that matching a request checks the prefix once instead of every record route)."""
     record_type = spec.record_type
     plural = record_type.plural
     noun = record_type.noun
@@ -105,10 +106,11 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
     page = page_model(read)
     create_schema = spec.create_schema
     update_schema = spec.update_schema
+    router = APIRouter(prefix=f"/{plural}")
 
     def list_records(
         request: Request,
-        session: ReadSession,
+        database: DatabaseDep,
         actor: CurrentActor,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
@@ -118,21 +120,16 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
         q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
         **filters: Any,
     ) -> Response:
-        result = records.list_page(session, actor, record_type, dict(request.query_params))
+        with database.reading(actor) as session:
+            result = records.read_page(session, actor, record_type, dict(request.query_params))
         headers = {}
         if result.next_cursor:
             headers["Link"] = f'<{request.url.include_query_params(cursor=result.next_cursor)}>; rel="next"'
-        return json_response(
-            {
-                "items": records.serialize_many(session, actor, record_type, result.items),
-                "next_cursor": result.next_cursor,
-            },
-            headers=headers,
-        )
+        return json_response({"items": result.items, "next_cursor": result.next_cursor}, headers=headers)
 
     list_records.__signature__ = _list_signature(record_type, list_records)  # type: ignore[attr-defined]
     router.add_api_route(
-        f"/{plural}",
+        "",
         list_records,
         methods=["GET"],
         tags=tags,
@@ -146,18 +143,20 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
 
     def create_record(
         request: Request,
-        session: WriteSession,
+        database: DatabaseDep,
         actor: CurrentActor,
         body: Annotated[create_schema, Body()],  # type: ignore[valid-type]
     ) -> Response:
-        def produce() -> tuple[int, Any, str | None, int | None]:
-            record = spec.create(session, actor, data=body)
-            return 201, record_body(session, actor, record_type, record), f"/api/v1/{plural}/{record.id}", record.id
+        with database.writing(actor) as session:
 
-        return run_create(request, session, actor, body.model_dump(mode="json"), produce)  # type: ignore[attr-defined]
+            def produce() -> tuple[int, Any, str | None, int | None]:
+                record = spec.create(session, actor, data=body)
+                return 201, record_body(session, actor, record_type, record), f"/api/v1/{plural}/{record.id}", record.id
+
+            return run_create(request, session, actor, body.model_dump(mode="json"), produce)  # type: ignore[attr-defined]
 
     router.add_api_route(
-        f"/{plural}",
+        "",
         create_record,
         methods=["POST"],
         tags=tags,
@@ -169,14 +168,16 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
         description="Send `Idempotency-Key` to make retries safe.",
     )
 
-    def get_record(request: Request, session: ReadSession, actor: CurrentActor, record_id: RecordId) -> Response:
-        record = records.get(session, actor, record_type, record_id)
-        if request.headers.get("if-none-match") == etag(record.version):
-            return Response(status_code=304, headers={"ETag": etag(record.version)})
-        return record_response(session, actor, record_type, record)
+    def get_record(request: Request, database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
+        with database.reading(actor) as session:
+            body = records.read_one(session, actor, record_type, record_id)
+        tag = etag(body["version"])
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers={"ETag": tag})
+        return json_response(body, headers={"ETag": tag})
 
     router.add_api_route(
-        f"/{plural}/{{record_id}}",
+        "/{record_id}",
         get_record,
         methods=["GET"],
         tags=tags,
@@ -187,19 +188,20 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
     )
 
     def patch_record(
-        session: WriteSession,
+        database: DatabaseDep,
         actor: CurrentActor,
         record_id: RecordId,
         expected_version: ExpectedVersion,
         body: Annotated[update_schema, Body()],  # type: ignore[valid-type]
     ) -> Response:
-        record = spec.update(session, actor, record_id=record_id, data=body, expected_version=expected_version)
-        response = record_response(session, actor, record_type, record)
-        commit(session)
-        return response
+        with database.writing(actor) as session:
+            record = spec.update(session, actor, record_id=record_id, data=body, expected_version=expected_version)
+            response = record_response(session, actor, record_type, record)
+            commit(session)
+            return response
 
     router.add_api_route(
-        f"/{plural}/{{record_id}}",
+        "/{record_id}",
         patch_record,
         methods=["PATCH"],
         tags=tags,
@@ -211,14 +213,15 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
     )
 
     def delete_record(
-        session: WriteSession, actor: CurrentActor, record_id: RecordId, expected_version: ExpectedVersion
+        database: DatabaseDep, actor: CurrentActor, record_id: RecordId, expected_version: ExpectedVersion
     ) -> Response:
-        spec.delete(session, actor, record_id=record_id, expected_version=expected_version)
-        commit(session)
-        return Response(status_code=204)
+        with database.writing(actor) as session:
+            spec.delete(session, actor, record_id=record_id, expected_version=expected_version)
+            commit(session)
+            return Response(status_code=204)
 
     router.add_api_route(
-        f"/{plural}/{{record_id}}",
+        "/{record_id}",
         delete_record,
         methods=["DELETE"],
         tags=tags,
@@ -229,14 +232,15 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
         description="Soft delete: the record can be restored.",
     )
 
-    def restore_record(session: WriteSession, actor: CurrentActor, record_id: RecordId) -> Response:
-        record = records.restore(session, actor, record_type, record_id)
-        response = record_response(session, actor, record_type, record)
-        commit(session)
-        return response
+    def restore_record(database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
+        with database.writing(actor) as session:
+            record = records.restore(session, actor, record_type, record_id)
+            response = record_response(session, actor, record_type, record)
+            commit(session)
+            return response
 
     router.add_api_route(
-        f"/{plural}/{{record_id}}/restore",
+        "/{record_id}/restore",
         restore_record,
         methods=["POST"],
         tags=tags,
@@ -247,24 +251,25 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
     )
 
     def record_history(
-        session: ReadSession,
+        database: DatabaseDep,
         actor: CurrentActor,
         record_id: RecordId,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     ) -> Response:
-        require(actor, "history:read")
-        record = records.get(session, actor, record_type, record_id)
-        hidden = masked_fields(actor.role, noun)
-        entries = audit.history(
-            session, actor, subject_type=noun, subject_id=record.id, limit=limit, before_seq=before_seq
-        )
-        items = [body for entry in entries if (body := entry_body(entry, hidden)) is not None]
-        next_cursor = str(entries[-1].seq) if len(entries) == limit else None
-        return json_response({"items": items, "next_cursor": next_cursor})
+        with database.reading(actor) as session:
+            require(actor, "history:read")
+            record = records.get(session, actor, record_type, record_id)
+            hidden = masked_fields(actor.role, noun)
+            entries = audit.history(
+                session, actor, subject_type=noun, subject_id=record.id, limit=limit, before_seq=before_seq
+            )
+            items = [body for entry in entries if (body := entry_body(entry, hidden)) is not None]
+            next_cursor = str(entries[-1].seq) if len(entries) == limit else None
+            return json_response({"items": items, "next_cursor": next_cursor})
 
     router.add_api_route(
-        f"/{plural}/{{record_id}}/history",
+        "/{record_id}/history",
         record_history,
         methods=["GET"],
         tags=tags,
@@ -274,3 +279,4 @@ def add_record_routes(router: APIRouter, spec: RecordEndpoints) -> None:
         response_class=Response,
         description="Newest first; pass `before_seq=<next_cursor>` for older entries.",
     )
+    return router

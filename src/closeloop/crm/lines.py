@@ -100,10 +100,9 @@ def replace_lines(
 
 
 def lines_of(
-    session: Session, actor: Actor, line_model: Any, parent_column: str, parents: Sequence[Any]
+    session: Session, actor: Actor, line_model: Any, parent_column: str, ids: Sequence[int]
 ) -> list[dict[str, Any]]:
-    """``{"lines": [...]}`` for each parent, in one query."""
-    ids = [parent.id for parent in parents]
+    """``{"lines": [...]}`` for each parent id, in one query."""
     grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if ids:
         column = getattr(line_model, parent_column)

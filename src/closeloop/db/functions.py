@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float
+from sqlalchemy import Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -27,3 +27,28 @@ def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str
 def _days_between_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
     later, earlier = list(element.clauses)
     return f"(EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})) / 86400.0)"
+
+
+class id_list(FunctionElement[str]):
+    """The values of an integer column across a group, as ``"3,7,12"`` (order not guaranteed)."""
+
+    type = String()
+    inherit_cache = True
+    name = "id_list"
+
+
+@compiles(id_list, "sqlite")
+def _id_list_sqlite(element: id_list, compiler: Any, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return f"group_concat({compiler.process(column, **kw)}, ',')"
+
+
+@compiles(id_list, "postgresql")
+def _id_list_postgresql(element: id_list, compiler: Any, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return f"string_agg(CAST({compiler.process(column, **kw)} AS TEXT), ',')"
+
+
+def parse_id_list(value: str | None) -> list[int]:
+    """``"7,3"`` → ``[3, 7]``; ``None`` (no rows) → ``[]``."""
+    return sorted(int(part) for part in value.split(",")) if value else []

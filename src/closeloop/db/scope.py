@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, true
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.db.base import SoftDeleted
@@ -52,3 +52,31 @@ def visible(actor: Actor, model: type[T], *, include_deleted: bool = False) -> S
 def within_organization(organization_id: int, model: type[T]) -> Select[T]:
     """``SELECT model`` restricted to one organization, for system jobs that act for all its users."""
     return select(model).where(tenant_clause(organization_id, model))
+
+
+def is_scoped(actor: Actor, model: Any) -> bool:
+    """Whether ``actor``'s row scope narrows ``model`` below the whole organization."""
+    return actor.scope is not RowScope.ALL and getattr(model, "__owner_column__", None) is not None
+
+
+def visibility_template(model: Any, *, scoped: bool) -> ColumnElement[bool]:
+    """:func:`visibility_clause` with bind parameters instead of values, for statements that are
+    built once and reused on hot paths (their parameters come from :func:`scope_parameters`)."""
+    clause: ColumnElement[bool] = model.organization_id == bindparam("scope_organization_id")
+    if isinstance(model, type) and issubclass(model, SoftDeleted):
+        clause = and_(clause, model.deleted_at.is_(None))
+    if not scoped:
+        return clause
+    column = getattr(model, model.__owner_column__)
+    owned: ColumnElement[bool] = column.in_(bindparam("scope_owner_ids", expanding=True))
+    if getattr(model, "__unowned_visible__", False):
+        owned = or_(owned, column.is_(None))
+    return and_(clause, owned)
+
+
+def scope_parameters(actor: Actor, model: Any) -> dict[str, Any]:
+    """The values for :func:`visibility_template`'s parameters."""
+    parameters: dict[str, Any] = {"scope_organization_id": actor.organization_id}
+    if is_scoped(actor, model):
+        parameters["scope_owner_ids"] = sorted(actor.owner_ids)
+    return parameters

@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from closeloop.core.actor import Actor
+from closeloop.core.errors import PreconditionFailed
 
 _AFTER_COMMIT = "closeloop.after_commit"
 
@@ -24,6 +26,15 @@ class ReadSession(Session):
 
 class WriteSession(Session):
     """A session that writes; on SQLite it takes the write lock when it begins."""
+
+
+def commit(session: Session) -> None:
+    """Commit, turning a lost optimistic-concurrency race into *precondition failed* (412)."""
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise PreconditionFailed() from None
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
@@ -97,15 +108,28 @@ class Database:
 
     @contextmanager
     def unit_of_work(self, actor: Actor | None, *, system: bool = False) -> Iterator[Session]:
-        """A write session committed when the block ends without error, rolled back otherwise."""
+        """A write session committed when the block ends without error, rolled back otherwise.
+
+        A lost optimistic-concurrency race at commit becomes :class:`PreconditionFailed`.
+        """
         session = self.open(actor, write=True, system=system)
         try:
             yield session
-            session.commit()
+            commit(session)
         except BaseException:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def writing(self, actor: Actor | None, *, system: bool = False) -> Iterator[Session]:
+        """A write session the block commits itself (with :func:`commit`); rolled back if it does not."""
+        session = self.open(actor, write=True, system=system)
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()
 
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -41,6 +42,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        # SQLite hands back the stored text ("2026-11-01 10:00:00.123456", UTC): parse it in one
+        # C call instead of SQLAlchemy's parser followed by a second pass to attach the zone.
+        parse = datetime.fromisoformat
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                return parse(value).replace(tzinfo=UTC)
+            return self.process_result_value(value, dialect)
+
+        return process
+
 
 class ScaledDecimal(TypeDecorator[Decimal]):
     """An exact decimal stored as a scaled integer (money in cents, percentages in hundredths).
@@ -77,7 +94,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return (Decimal(value) / self._factor).quantize(Decimal(1).scaleb(-self.scale))
+        return Decimal(value).scaleb(-self.scale)  # exact: 12345 → 123.45, 100 → 1.00
 
 
 Money = ScaledDecimal(2)

@@ -72,14 +72,7 @@ def serialized_rows(
 ) -> Iterator[dict[str, Any]]:
     """The visible, filtered records, serialized (masks applied) in batches."""
     _start(session, actor, record_type, params)
-    batch: list[Any] = []
-    for record in records.iterate(session, actor, record_type, params, batch=BATCH):
-        batch.append(record)
-        if len(batch) == BATCH:
-            yield from records.serialize_many(session, actor, record_type, batch)
-            batch = []
-    if batch:
-        yield from records.serialize_many(session, actor, record_type, batch)
+    yield from records.read_all(session, actor, record_type, params, batch=BATCH)
 
 
 def _columns(actor: Actor, record_type: RecordType[Any], first: Mapping[str, Any] | None) -> list[str]:

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, ReadSession, WriteSession, commit, get_database, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.api.resources import RecordId
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Unauthenticated
 from closeloop.crm.schemas import Schema
 from closeloop.db.scope import visible
+from closeloop.db.session import Database
 from closeloop.org import service as org_service
 from closeloop.org.models import ApiToken, User
 
@@ -42,7 +43,7 @@ class TokenIssued(BaseModel):
     response_class=Response,
 )
 def create_token(request: Request, body: Annotated[TokenRequest, Body()]) -> Response:
-    database = get_database(request)
+    database: Database = request.app.state.database
     with database.unit_of_work(None, system=True) as session:
         user = org_service.authenticate(session, username=body.username, password=body.password)
         if user is None:
@@ -77,11 +78,12 @@ def _token_body(token: ApiToken) -> dict[str, object]:
     summary="Your tokens (all tokens with users:manage)",
     response_class=Response,
 )
-def list_tokens(session: ReadSession, actor: CurrentActor) -> Response:
-    statement = visible(actor, ApiToken).order_by(ApiToken.id.desc()).limit(500)
-    if not actor.can("users:manage"):
-        statement = statement.where(ApiToken.user_id == actor.user_id)
-    return json_response({"items": [_token_body(t) for t in session.scalars(statement)]})
+def list_tokens(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        statement = visible(actor, ApiToken).order_by(ApiToken.id.desc()).limit(500)
+        if not actor.can("users:manage"):
+            statement = statement.where(ApiToken.user_id == actor.user_id)
+        return json_response({"items": [_token_body(t) for t in session.scalars(statement)]})
 
 
 @router.delete(
@@ -91,11 +93,12 @@ def list_tokens(session: ReadSession, actor: CurrentActor) -> Response:
     summary="Revoke a token",
     response_class=Response,
 )
-def revoke_token(request: Request, session: WriteSession, actor: CurrentActor, record_id: RecordId) -> Response:
-    org_service.revoke_token(session, actor, token_id=record_id)
-    commit(session)
-    request.app.state.token_cache.forget_token(record_id)
-    return Response(status_code=204)
+def revoke_token(request: Request, database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
+    with database.writing(actor) as session:
+        org_service.revoke_token(session, actor, token_id=record_id)
+        commit(session)
+        request.app.state.token_cache.forget_token(record_id)
+        return Response(status_code=204)
 
 
 @router.get(
@@ -105,17 +108,18 @@ def revoke_token(request: Request, session: WriteSession, actor: CurrentActor, r
     summary="Who you are, and what you may do",
     response_class=Response,
 )
-def me(session: ReadSession, actor: CurrentActor) -> Response:
-    user = session.scalar(visible(actor, User).where(User.id == actor.user_id)) if actor.user_id else None
-    return json_response(
-        {
-            "user_id": actor.user_id,
-            "username": user.username if user else None,
-            "display_name": user.display_name if user else actor.label,
-            "organization_id": actor.organization_id,
-            "role": actor.role,
-            "scope": actor.scope.value,
-            "permissions": sorted(actor.permissions),
-            "token_id": actor.token_id,
-        }
-    )
+def me(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        user = session.scalar(visible(actor, User).where(User.id == actor.user_id)) if actor.user_id else None
+        return json_response(
+            {
+                "user_id": actor.user_id,
+                "username": user.username if user else None,
+                "display_name": user.display_name if user else actor.label,
+                "organization_id": actor.organization_id,
+                "role": actor.role,
+                "scope": actor.scope.value,
+                "permissions": sorted(actor.permissions),
+                "token_id": actor.token_id,
+            }
+        )

@@ -9,13 +9,13 @@ Exports live under ``/exports/{entity}``, not ``/{entity}/export``, which would 
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from closeloop.api.deps import CurrentActor, ReadSession, WriteSession, commit, get_database, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import ValidationFailed
-from closeloop.db.session import Database, after_commit
+from closeloop.db.session import after_commit
 from closeloop.integrations import exporting
 from closeloop.integrations.exporting import ExportFormat
 from closeloop.integrations.importing import jobs
@@ -60,7 +60,7 @@ def _mapping(raw: str | None) -> dict[str, str] | None:
     "at once, and nothing is stored.",
 )
 def start_import(
-    session: WriteSession,
+    database: DatabaseDep,
     actor: CurrentActor,
     file: Annotated[UploadFile, File(description="The CSV (UTF-8, GBK, UTF-16) or XLSX file")],
     entity: EntityForm,
@@ -69,23 +69,24 @@ def start_import(
     encoding: OptionalText = None,
     sheet: OptionalText = None,
 ) -> Response:
-    data = file.file.read()
-    job = jobs.create_import_job(
-        session,
-        actor,
-        entity=entity,
-        file_name=file.filename or "upload",
-        data=data,
-        mapping=_mapping(mapping),
-        dry_run=dry_run,
-        encoding=encoding or None,
-        sheet=sheet or None,
-    )
-    job_id = job.id
-    after_commit(session, lambda: enqueue_import(job_id))
-    body = jobs.job_body(job)
-    commit(session)
-    return json_response(body, status_code=202, headers={"Location": f"/api/v1/imports/{job_id}"})
+    with database.writing(actor) as session:
+        data = file.file.read()
+        job = jobs.create_import_job(
+            session,
+            actor,
+            entity=entity,
+            file_name=file.filename or "upload",
+            data=data,
+            mapping=_mapping(mapping),
+            dry_run=dry_run,
+            encoding=encoding or None,
+            sheet=sheet or None,
+        )
+        job_id = job.id
+        after_commit(session, lambda: enqueue_import(job_id))
+        body = jobs.job_body(job)
+        commit(session)
+        return json_response(body, status_code=202, headers={"Location": f"/api/v1/imports/{job_id}"})
 
 
 @router.post(
@@ -117,8 +118,9 @@ def preview_import(
 @router.get(
     "/imports", tags=["imports"], operation_id="list_imports", response_class=Response, summary="Recent imports"
 )
-def list_imports(session: ReadSession, actor: CurrentActor) -> Response:
-    return json_response({"items": [jobs.job_body(job) for job in jobs.list_import_jobs(session, actor)]})
+def list_imports(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        return json_response({"items": [jobs.job_body(job) for job in jobs.list_import_jobs(session, actor)]})
 
 
 @router.get(
@@ -128,8 +130,9 @@ def list_imports(session: ReadSession, actor: CurrentActor) -> Response:
     response_class=Response,
     summary="An import job: status, progress and report",
 )
-def get_import(session: ReadSession, actor: CurrentActor, job_id: JobId) -> Response:
-    return json_response(jobs.job_body(jobs.get_import_job(session, actor, job_id=job_id)))
+def get_import(database: DatabaseDep, actor: CurrentActor, job_id: JobId) -> Response:
+    with database.reading(actor) as session:
+        return json_response(jobs.job_body(jobs.get_import_job(session, actor, job_id=job_id)))
 
 
 @router.get(
@@ -144,7 +147,7 @@ def get_import(session: ReadSession, actor: CurrentActor, job_id: JobId) -> Resp
 def export_records(
     request: Request,
     actor: CurrentActor,
-    database: Annotated[Database, Depends(get_database)],
+    database: DatabaseDep,
     entity: Annotated[str, Path(description="accounts, contacts, leads, opportunities, …")],
     format: Annotated[ExportFormat, Query(description="csv or xlsx")] = ExportFormat.CSV,
 ) -> Response:

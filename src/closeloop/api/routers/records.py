@@ -5,9 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, ExpectedVersion, ReadSession, WriteSession, commit, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, json_response
 from closeloop.api.idempotency import run_create
-from closeloop.api.resources import RecordEndpoints, RecordId, add_record_routes, record_body, record_response
+from closeloop.api.resources import RecordEndpoints, RecordId, record_body, record_response, record_router
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
 from closeloop.crm.activities import service as activity_service
@@ -186,83 +186,90 @@ ENDPOINTS = [
 ]
 
 
-@router.post(
-    "/opportunities/{record_id}/stage",
+#: one router per record type, each under its own prefix; the record-specific actions join them
+routers = {spec.record_type.plural: record_router(spec) for spec in ENDPOINTS}
+
+
+@routers["opportunities"].post(
+    "/{record_id}/stage",
     tags=["opportunities"],
     operation_id="move_opportunity_stage",
     summary="Move an opportunity to another stage",
     response_class=Response,
 )
 def move_stage(
-    session: WriteSession,
+    database: DatabaseDep,
     actor: CurrentActor,
     record_id: RecordId,
     expected_version: ExpectedVersion,
     body: Annotated[StageMove, Body()],
 ) -> Response:
     """The same move the pipeline board makes: stage history and audit are written; *lost* needs a reason."""
-    opportunity = opportunity_service.move_stage(
-        session,
-        actor,
-        opportunity_id=record_id,
-        stage=body.stage,
-        lost_reason=body.lost_reason,
-        expected_version=expected_version,
-    )
-    response = record_response(session, actor, opportunity_service.OPPORTUNITIES, opportunity)
-    commit(session)
-    return response
+    with database.writing(actor) as session:
+        opportunity = opportunity_service.move_stage(
+            session,
+            actor,
+            opportunity_id=record_id,
+            stage=body.stage,
+            lost_reason=body.lost_reason,
+            expected_version=expected_version,
+        )
+        response = record_response(session, actor, opportunity_service.OPPORTUNITIES, opportunity)
+        commit(session)
+        return response
 
 
-@router.get(
-    "/opportunities/{record_id}/stage-history",
+@routers["opportunities"].get(
+    "/{record_id}/stage-history",
     tags=["opportunities"],
     operation_id="opportunity_stage_history",
     summary="Stage history of an opportunity",
     response_class=Response,
 )
-def stage_history(session: ReadSession, actor: CurrentActor, record_id: RecordId) -> Response:
-    changes = opportunity_service.stage_history(session, actor, opportunity_id=record_id)
-    return json_response(
-        {
-            "items": [
-                {
-                    "from_stage": c.from_stage,
-                    "to_stage": c.to_stage,
-                    "changed_by_id": c.changed_by_id,
-                    "changed_at": c.changed_at,
-                    "duration_seconds": c.duration_seconds,
-                }
-                for c in changes
-            ]
-        }
-    )
+def stage_history(database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
+    with database.reading(actor) as session:
+        changes = opportunity_service.stage_history(session, actor, opportunity_id=record_id)
+        return json_response(
+            {
+                "items": [
+                    {
+                        "from_stage": c.from_stage,
+                        "to_stage": c.to_stage,
+                        "changed_by_id": c.changed_by_id,
+                        "changed_at": c.changed_at,
+                        "duration_seconds": c.duration_seconds,
+                    }
+                    for c in changes
+                ]
+            }
+        )
 
 
-@router.post(
-    "/leads/{record_id}/assign",
+@routers["leads"].post(
+    "/{record_id}/assign",
     tags=["leads"],
     operation_id="assign_lead",
     summary="Assign a lead to a rep (or back to the inbox)",
     response_class=Response,
 )
 def assign_lead(
-    session: WriteSession,
+    database: DatabaseDep,
     actor: CurrentActor,
     record_id: RecordId,
     expected_version: ExpectedVersion,
     body: Annotated[LeadAssign, Body()],
 ) -> Response:
-    lead = lead_service.assign_lead(
-        session, actor, lead_id=record_id, owner_id=body.owner_id, expected_version=expected_version
-    )
-    response = record_response(session, actor, lead_service.LEADS, lead)
-    commit(session)
-    return response
+    with database.writing(actor) as session:
+        lead = lead_service.assign_lead(
+            session, actor, lead_id=record_id, owner_id=body.owner_id, expected_version=expected_version
+        )
+        response = record_response(session, actor, lead_service.LEADS, lead)
+        commit(session)
+        return response
 
 
-@router.post(
-    "/leads/{record_id}/convert",
+@routers["leads"].post(
+    "/{record_id}/convert",
     tags=["leads"],
     operation_id="convert_lead",
     status_code=201,
@@ -271,7 +278,7 @@ def assign_lead(
 )
 def convert_lead(
     request: Request,
-    session: WriteSession,
+    database: DatabaseDep,
     actor: CurrentActor,
     record_id: RecordId,
     expected_version: ExpectedVersion,
@@ -279,24 +286,26 @@ def convert_lead(
 ) -> Response:
     """All or nothing: if any part is invalid, nothing is created and the lead is unchanged."""
 
-    def produce() -> tuple[int, Any, str | None, int | None]:
-        result = lead_service.convert_lead(
-            session, actor, lead_id=record_id, data=body, expected_version=expected_version
-        )
-        payload = {
-            "lead": record_body(session, actor, lead_service.LEADS, result.lead),
-            "account": record_body(session, actor, account_service.ACCOUNTS, result.account),
-            "contact": record_body(session, actor, contact_service.CONTACTS, result.contact)
-            if result.contact
-            else None,
-            "opportunity": record_body(session, actor, opportunity_service.OPPORTUNITIES, result.opportunity)
-            if result.opportunity
-            else None,
-        }
-        return 201, payload, f"/api/v1/accounts/{result.account.id}", result.lead.id
+    with database.writing(actor) as session:
 
-    return run_create(request, session, actor, {"lead": record_id, **body.model_dump(mode="json")}, produce)
+        def produce() -> tuple[int, Any, str | None, int | None]:
+            result = lead_service.convert_lead(
+                session, actor, lead_id=record_id, data=body, expected_version=expected_version
+            )
+            payload = {
+                "lead": record_body(session, actor, lead_service.LEADS, result.lead),
+                "account": record_body(session, actor, account_service.ACCOUNTS, result.account),
+                "contact": record_body(session, actor, contact_service.CONTACTS, result.contact)
+                if result.contact
+                else None,
+                "opportunity": record_body(session, actor, opportunity_service.OPPORTUNITIES, result.opportunity)
+                if result.opportunity
+                else None,
+            }
+            return 201, payload, f"/api/v1/accounts/{result.account.id}", result.lead.id
+
+        return run_create(request, session, actor, {"lead": record_id, **body.model_dump(mode="json")}, produce)
 
 
-for _endpoints in ENDPOINTS:
-    add_record_routes(router, _endpoints)
+for _router in routers.values():
+    router.include_router(_router)

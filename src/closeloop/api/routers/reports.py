@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, ReadSession, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
 from closeloop.api.resources import entry_body
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.scope import tenant_clause
@@ -28,7 +28,7 @@ OptionalId = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
     summary="The closed loop: lead → opportunity → won → repurchase → referral",
 )
 def funnel(
-    session: ReadSession,
+    database: DatabaseDep,
     actor: CurrentActor,
     start: Annotated[date | None, Query(description="First day of the period (inclusive)")] = None,
     end: Annotated[date | None, Query(description="Last day of the period (inclusive)")] = None,
@@ -38,10 +38,16 @@ def funnel(
     industry: Annotated[str | None, Query(max_length=80)] = None,
 ) -> Response:
     """Counts, conversion from the previous step, and median days between steps, within your row scope."""
-    filters = FunnelFilters(
-        start=start, end=end, owner_id=owner_id, region_id=region_id, product_line_id=product_line_id, industry=industry
-    )
-    return json_response(measure_funnel(session, actor, filters=filters).as_dict())
+    with database.reading(actor) as session:
+        filters = FunnelFilters(
+            start=start,
+            end=end,
+            owner_id=owner_id,
+            region_id=region_id,
+            product_line_id=product_line_id,
+            industry=industry,
+        )
+        return json_response(measure_funnel(session, actor, filters=filters).as_dict())
 
 
 @router.get(
@@ -52,7 +58,7 @@ def funnel(
     summary="The organization's audit trail, newest first",
 )
 def audit_entries(
-    session: ReadSession,
+    database: DatabaseDep,
     actor: CurrentActor,
     action: Annotated[str | None, Query(max_length=80)] = None,
     subject_type: Annotated[str | None, Query(max_length=40)] = None,
@@ -61,23 +67,24 @@ def audit_entries(
     before_seq: OptionalId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
-    require(actor, "audit:read")
-    statement = select(AuditEntry).where(tenant_clause(actor.organization_id, AuditEntry))
-    if action:
-        statement = statement.where(AuditEntry.action == action)
-    if subject_type:
-        statement = statement.where(AuditEntry.subject_type == subject_type)
-    if subject_id is not None:
-        statement = statement.where(AuditEntry.subject_id == subject_id)
-    if actor_user_id is not None:
-        statement = statement.where(AuditEntry.actor_user_id == actor_user_id)
-    if before_seq is not None:
-        statement = statement.where(AuditEntry.seq < before_seq)
-    entries = list(session.scalars(statement.order_by(AuditEntry.seq.desc()).limit(limit)))
-    items = [
-        body
-        for entry in entries
-        if (body := entry_body(entry, masked_fields(actor.role, entry.subject_type))) is not None
-    ]
-    next_cursor = str(entries[-1].seq) if len(entries) == limit else None
-    return json_response({"items": items, "next_cursor": next_cursor})
+    with database.reading(actor) as session:
+        require(actor, "audit:read")
+        statement = select(AuditEntry).where(tenant_clause(actor.organization_id, AuditEntry))
+        if action:
+            statement = statement.where(AuditEntry.action == action)
+        if subject_type:
+            statement = statement.where(AuditEntry.subject_type == subject_type)
+        if subject_id is not None:
+            statement = statement.where(AuditEntry.subject_id == subject_id)
+        if actor_user_id is not None:
+            statement = statement.where(AuditEntry.actor_user_id == actor_user_id)
+        if before_seq is not None:
+            statement = statement.where(AuditEntry.seq < before_seq)
+        entries = list(session.scalars(statement.order_by(AuditEntry.seq.desc()).limit(limit)))
+        items = [
+            body
+            for entry in entries
+            if (body := entry_body(entry, masked_fields(actor.role, entry.subject_type))) is not None
+        ]
+        next_cursor = str(entries[-1].seq) if len(entries) == limit else None
+        return json_response({"items": items, "next_cursor": next_cursor})

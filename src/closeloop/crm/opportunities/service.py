@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -19,26 +18,23 @@ from closeloop.crm.enums import Stage
 from closeloop.crm.opportunities.models import Opportunity, OpportunityProductLine, StageChange
 from closeloop.crm.opportunities.schemas import OpportunityCreate, OpportunityUpdate
 from closeloop.crm.products.models import ProductLine
-from closeloop.crm.records import FieldSpec, Kind, RecordType
+from closeloop.crm.records import Computed, FieldSpec, Kind, RecordType
+from closeloop.db.functions import id_list, parse_id_list
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
 
 
-def _product_line_ids(session: Session, actor: Actor, opportunities: Sequence[Any]) -> list[dict[str, Any]]:
-    ids = [o.id for o in opportunities]
-    by_opportunity: dict[int, list[int]] = defaultdict(list)
-    if ids:
-        rows = session.execute(
-            select(OpportunityProductLine.opportunity_id, OpportunityProductLine.product_line_id)
-            .where(
-                tenant_clause(actor.organization_id, OpportunityProductLine),
-                OpportunityProductLine.opportunity_id.in_(ids),
-            )
-            .order_by(OpportunityProductLine.product_line_id)
-        )
-        for opportunity_id, line_id in rows:
-            by_opportunity[opportunity_id].append(line_id)
-    return [{"product_line_ids": by_opportunity.get(i, [])} for i in ids]
+def _product_line_ids_expression() -> ColumnElement[Any]:
+    """The ids of an opportunity's product lines, as one value per opportunity row."""
+    return (
+        select(id_list(OpportunityProductLine.product_line_id))
+        .where(OpportunityProductLine.opportunity_id == Opportunity.id)
+        .scalar_subquery()
+    )
+
+
+def _product_line_ids(session: Session, actor: Actor, opportunity_id: int) -> list[int]:
+    return parse_id_list(session.scalar(select(_product_line_ids_expression()).where(Opportunity.id == opportunity_id)))
 
 
 OPPORTUNITIES: RecordType[Opportunity] = records.register(
@@ -94,7 +90,7 @@ OPPORTUNITIES: RecordType[Opportunity] = records.register(
             "source_lead_id": "lead",
         },
         search_fields=("name", "external_ref"),
-        expand=_product_line_ids,
+        computed={"product_line_ids": Computed(_product_line_ids_expression, parse_id_list)},
     )
 )
 
@@ -249,7 +245,7 @@ def update_opportunity(
     current_lines: list[int] = []
     if line_ids is not None:
         line_ids = _check_product_lines(session, actor, line_ids)
-        current_lines = _product_line_ids(session, actor, [opportunity])[0]["product_line_ids"]
+        current_lines = _product_line_ids(session, actor, opportunity.id)
         if current_lines == line_ids:
             line_ids = None
         else:

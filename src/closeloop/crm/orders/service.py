@@ -23,8 +23,8 @@ from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
 
 
-def _lines(session: Session, actor: Actor, orders: Sequence[Any]) -> list[dict[str, Any]]:
-    return lines_of(session, actor, OrderLine, "order_id", orders)
+def _lines(session: Session, actor: Actor, ids: Sequence[int]) -> list[dict[str, Any]]:
+    return lines_of(session, actor, OrderLine, "order_id", ids)
 
 
 ORDERS: RecordType[Order] = records.register(

@@ -22,8 +22,8 @@ from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
 
 
-def _lines(session: Session, actor: Actor, quotes: Sequence[Any]) -> list[dict[str, Any]]:
-    return lines_of(session, actor, QuoteLine, "quote_id", quotes)
+def _lines(session: Session, actor: Actor, ids: Sequence[int]) -> list[dict[str, Any]]:
+    return lines_of(session, actor, QuoteLine, "quote_id", ids)
 
 
 QUOTES: RecordType[Quote] = records.register(
@@ -147,7 +147,7 @@ def update_quote(
         _check_number(session, actor, changes["number"], quote.id)
     priced = price_lines(session, actor, line_inputs, allow_discount=True) if line_inputs is not None else None
     if priced is not None or "discount_amount" in changes:
-        current = priced if priced is not None else _lines(session, actor, [quote])[0]["lines"]
+        current = priced if priced is not None else _lines(session, actor, [quote.id])[0]["lines"]
         discount = changes.get("discount_amount")
         changes.update(_totals(current, quote.discount_amount if discount is None else discount))
     if priced is not None:
