@@ -17,11 +17,12 @@ caller's row scope; later steps count the cohort's own accounts, whoever recorde
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -90,19 +91,13 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _median(session: Session, days: AnySelect) -> float | None:
-    """Median of a one-column query of day counts, computed in the database on both dialects."""
-    subquery = days.subquery()
-    column = subquery.c[0]
-    total = session.scalar(select(func.count()).select_from(subquery).where(column.is_not(None))) or 0
-    if total == 0:
-        return None
-    ordered = select(column).where(column.is_not(None)).order_by(column)
-    lower = session.scalar(ordered.offset((total - 1) // 2).limit(1))
-    upper = session.scalar(ordered.offset(total // 2).limit(1))
-    if lower is None or upper is None:
-        return None
-    return round((float(lower) + float(upper)) / 2, 1)
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _days(session: Session, query: AnySelect) -> list[float]:
+    """The non-null values of a one-column query of day counts."""
+    return [float(value) for value in session.scalars(query) if value is not None]
 
 
 def _in_period(column: Any, filters: FunnelFilters) -> list[Any]:
@@ -178,35 +173,32 @@ def _won_accounts(actor: Actor, filters: FunnelFilters) -> AnySelect:
     )
 
 
-def _repurchases(actor: Actor, filters: FunnelFilters) -> AnySelect:
-    """``(account_id, first_win_at, first_repurchase_at)`` for won accounts that ordered again."""
+def _loop_accounts(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    """One row per won account of the cohort: ``(account_id, days to first repurchase, days from that
+    repurchase to the first referral after it)``; the day counts are null where the step was not reached.
+
+    A repurchase is an order after the account's first win that does not belong to a won opportunity.
+    """
     won = _won_accounts(actor, filters).subquery("won_accounts")
     winning = select(Opportunity.id).where(
         tenant_clause(actor.organization_id, Opportunity),
         Opportunity.id == Order.opportunity_id,
         Opportunity.stage == Stage.WON.value,
     )
-    return (
-        select(won.c.account_id, won.c.first_win_at, func.min(Order.ordered_at).label("first_repurchase_at"))
+    repurchased = (
+        select(won.c.account_id, func.min(Order.ordered_at).label("first_repurchase_at"))
+        .select_from(won)
         .join(Order, and_(Order.account_id == won.c.account_id, Order.ordered_at > won.c.first_win_at))
         .where(
             tenant_clause(actor.organization_id, Order),
             Order.status != OrderStatus.CANCELLED.value,
             or_(Order.opportunity_id.is_(None), ~exists(winning)),
         )
-        .group_by(won.c.account_id, won.c.first_win_at)
-    )
-
-
-def _referrers(actor: Actor, filters: FunnelFilters) -> AnySelect:
-    """``(account_id, first_repurchase_at, first_referral_at)`` for repurchasing accounts that referred."""
-    repurchased = _repurchases(actor, filters).subquery("repurchased")
-    return (
-        select(
-            repurchased.c.account_id,
-            repurchased.c.first_repurchase_at,
-            func.min(Referral.referred_at).label("first_referral_at"),
-        )
+        .group_by(won.c.account_id)
+    ).subquery("repurchased")
+    referred = (
+        select(repurchased.c.account_id, func.min(Referral.referred_at).label("first_referral_at"))
+        .select_from(repurchased)
         .join(
             Referral,
             and_(
@@ -215,7 +207,17 @@ def _referrers(actor: Actor, filters: FunnelFilters) -> AnySelect:
             ),
         )
         .where(tenant_clause(actor.organization_id, Referral))
-        .group_by(repurchased.c.account_id, repurchased.c.first_repurchase_at)
+        .group_by(repurchased.c.account_id)
+    ).subquery("referred")
+    return (
+        select(
+            won.c.account_id,
+            days_between(repurchased.c.first_repurchase_at, won.c.first_win_at),
+            days_between(referred.c.first_referral_at, repurchased.c.first_repurchase_at),
+        )
+        .select_from(won)
+        .outerjoin(repurchased, repurchased.c.account_id == won.c.account_id)
+        .outerjoin(referred, referred.c.account_id == won.c.account_id)
     )
 
 
@@ -228,42 +230,35 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
     require(actor, "funnel:read")
     leads = lead_cohort(actor, filters).subquery("leads")
     lead_count = _count(session, select(leads.c.lead_id))
-
-    converted = (
-        select(leads.c.lead_id, leads.c.received_at, Opportunity.opened_at)
+    lead_days = _days(
+        session,
+        select(days_between(Opportunity.opened_at, leads.c.received_at))
+        .select_from(leads)
         .join(Opportunity, Opportunity.id == leads.c.converted_opportunity_id)
-        .where(tenant_clause(actor.organization_id, Opportunity))
-    ).subquery("converted")
-    converted_count = _count(session, select(converted.c.lead_id))
-    lead_days = _median(session, select(days_between(converted.c.opened_at, converted.c.received_at)))
+        .where(tenant_clause(actor.organization_id, Opportunity)),
+    )
+    converted_count = len(lead_days)
 
     opportunities = opportunity_cohort(actor, filters).subquery("opportunities")
-    opportunity_count = _count(session, select(opportunities.c.opportunity_id))
-    from_leads = _count(
-        session, select(opportunities.c.opportunity_id).where(opportunities.c.source_lead_id.is_not(None))
-    )
+    is_won = opportunities.c.stage == Stage.WON.value
+    totals = session.execute(
+        select(
+            func.count(),
+            func.count(opportunities.c.source_lead_id),
+            func.coalesce(func.sum(case((is_won, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((opportunities.c.stage == Stage.LOST.value, 1), else_=0)), 0),
+        )
+    ).one()
+    opportunity_count, from_leads, won_count, lost_count = (int(value) for value in totals)
+    won_days = _days(session, select(days_between(opportunities.c.closed_at, opportunities.c.opened_at)).where(is_won))
 
-    won_filter = opportunities.c.stage == Stage.WON.value
-    won_count = _count(session, select(opportunities.c.opportunity_id).where(won_filter))
-    lost_count = _count(
-        session, select(opportunities.c.opportunity_id).where(opportunities.c.stage == Stage.LOST.value)
-    )
-    won_days = _median(
-        session, select(days_between(opportunities.c.closed_at, opportunities.c.opened_at)).where(won_filter)
-    )
-    won_accounts = _count(session, _won_accounts(actor, filters))
-
-    repurchases = _repurchases(actor, filters).subquery("repurchases")
-    repurchase_count = _count(session, select(repurchases.c.account_id))
-    repurchase_days = _median(
-        session, select(days_between(repurchases.c.first_repurchase_at, repurchases.c.first_win_at))
-    )
-
-    referrers = _referrers(actor, filters).subquery("referrers")
-    referral_count = _count(session, select(referrers.c.account_id))
-    referral_days = _median(
-        session, select(days_between(referrers.c.first_referral_at, referrers.c.first_repurchase_at))
-    )
+    loop = session.execute(_loop_accounts(actor, filters)).all()
+    won_accounts = len(loop)
+    repurchase_days = [float(row[1]) for row in loop if row[1] is not None]
+    referral_days = [float(row[2]) for row in loop if row[2] is not None]
+    repurchase_count, referral_count = len(repurchase_days), len(referral_days)
+    lead_days_median, won_days_median = _median(lead_days), _median(won_days)
+    repurchase_days_median, referral_days_median = _median(repurchase_days), _median(referral_days)
 
     steps = [
         FunnelStep("lead", lead_count),
@@ -272,7 +267,7 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
             opportunity_count,
             from_previous=converted_count,
             conversion_rate=_rate(converted_count, lead_count),
-            median_days_from_previous=lead_days,
+            median_days_from_previous=lead_days_median,
             extra={"from_leads": from_leads, "entered_directly": opportunity_count - from_leads},
         ),
         FunnelStep(
@@ -280,7 +275,7 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
             won_count,
             from_previous=won_count,
             conversion_rate=_rate(won_count, opportunity_count),
-            median_days_from_previous=won_days,
+            median_days_from_previous=won_days_median,
             extra={
                 "lost": lost_count,
                 "open": opportunity_count - won_count - lost_count,
@@ -293,7 +288,7 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
             repurchase_count,
             from_previous=repurchase_count,
             conversion_rate=_rate(repurchase_count, won_accounts),
-            median_days_from_previous=repurchase_days,
+            median_days_from_previous=repurchase_days_median,
             extra={"unit": "account"},
         ),
         FunnelStep(
@@ -301,7 +296,7 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
             referral_count,
             from_previous=referral_count,
             conversion_rate=_rate(referral_count, repurchase_count),
-            median_days_from_previous=referral_days,
+            median_days_from_previous=referral_days_median,
             extra={"unit": "account"},
         ),
     ]

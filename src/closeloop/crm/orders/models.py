@@ -21,7 +21,9 @@ class Order(RecordModel, Owned):
     __noun__ = "order"
     __owner_column__ = "owner_id"
     __table_args__ = (
-        *tenant_indexes("orders", "account_id", "owner_id", "ordered_at"),
+        *tenant_indexes("orders", "owner_id", "ordered_at"),
+        # an account's orders in time order: repurchase detection in the funnel walks exactly this
+        Index("ix_orders_org_account_ordered", "organization_id", "account_id", "ordered_at"),
         Index(
             "uq_orders_org_number",
             "organization_id",

@@ -19,7 +19,8 @@ class Referral(RecordModel, Owned):
     __noun__ = "referral"
     __owner_column__ = "owner_id"
     __table_args__ = (
-        *tenant_indexes("referrals", "referrer_account_id", "owner_id", "referred_at"),
+        *tenant_indexes("referrals", "owner_id", "referred_at"),
+        Index("ix_referrals_org_referrer_referred", "organization_id", "referrer_account_id", "referred_at"),
         Index("ix_referrals_org_lead", "organization_id", "lead_id", unique=False),
     )
 
