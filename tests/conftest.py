@@ -23,6 +23,20 @@ from closeloop.db.security import APP_ROLE
 from closeloop.db.session import Database, connect
 
 POSTGRES_URL = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL")
+
+
+def shared_data(name: str) -> Path:
+    """A real data set from the shared folder: ``$CLOSELOOP_SHARED_DATA``, else ``../shared/data`` next
+    to the checkout, else the workplace's ``/work/shared/data`` (a clone may live anywhere)."""
+    candidates = [
+        *([Path(os.environ["CLOSELOOP_SHARED_DATA"])] if os.environ.get("CLOSELOOP_SHARED_DATA") else []),
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+        Path("/work/shared/data"),
+    ]
+    for base in candidates:
+        if (base / name).is_dir():
+            return base / name
+    return candidates[0] / name
 REDIS_URL = os.environ.get("CLOSELOOP_TEST_REDIS_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 

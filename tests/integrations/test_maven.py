@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import ColumnElement, func, select
 
@@ -17,8 +15,9 @@ from closeloop.governance.audit.models import AuditEntry
 from closeloop.integrations.importing.maven import import_maven_crm
 from closeloop.org import service as org_service
 from closeloop.org.models import Organization, Region, User
+from tests.conftest import shared_data
 
-MAVEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "maven-crm"
+MAVEN = shared_data("maven-crm")
 
 pytestmark = pytest.mark.skipif(not MAVEN.is_dir(), reason=f"the Maven data set is not at {MAVEN}")
 
