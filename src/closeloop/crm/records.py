@@ -575,31 +575,6 @@ def _limit(params: Mapping[str, str]) -> int:
     return int(limit)
 
 
-def list_page(session: Session, actor: Actor, record_type: RecordType[M], params: Mapping[str, str]) -> Page[M]:
-    """One page of records, filtered by ``params`` (``field``, ``field__op``, ``q``, ``sort``,
-    ``limit``, ``cursor``), with the cursor of the next page when there is one."""
-    statement, sort = build_query(session, actor, record_type, params)
-    limit = _limit(params)
-    if params.get("cursor"):
-        cursor = Cursor.decode(params["cursor"], sort=sort.text)
-        statement = statement.where(_after_cursor(record_type, sort, cursor))
-    rows = list(session.scalars(statement.limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = Cursor(sort.text, audit.json_safe(getattr(last, sort.name)), last.id).encode()
-    return Page(items=rows, next_cursor=next_cursor)
-
-
-def iterate(
-    session: Session, actor: Actor, record_type: RecordType[M], params: Mapping[str, str], *, batch: int = 1000
-) -> Iterable[M]:
-    """Every matching record, streamed (exports)."""
-    statement, _ = build_query(session, actor, record_type, params)
-    yield from session.scalars(statement.execution_options(yield_per=batch))
-
-
 # --- the one serializer -----------------------------------------------------------------------
 
 

@@ -107,12 +107,13 @@ class Database:
         return session
 
     @contextmanager
-    def unit_of_work(self, actor: Actor | None, *, system: bool = False) -> Iterator[Session]:
+    def unit_of_work(self, actor: Actor | None, *, system: bool = False, **options: Any) -> Iterator[Session]:
         """A write session committed when the block ends without error, rolled back otherwise.
 
         A lost optimistic-concurrency race at commit becomes :class:`PreconditionFailed`.
+        ``options`` go to the session (e.g. ``bind`` to run on a particular connection).
         """
-        session = self.open(actor, write=True, system=system)
+        session = self.open(actor, write=True, system=system, **options)
         try:
             yield session
             commit(session)

@@ -196,15 +196,8 @@ class Loader:
         """A committed unit of work for the tenant (on SQLite, on the tuned loading connection).
         Only the writer thread uses it while batches are queued: call :meth:`drain` first."""
         extra: dict[str, Any] = {"bind": self._connection} if self._connection is not None else {}
-        session = self.db.open(self.actor, write=True, **extra)
-        try:
+        with self.db.unit_of_work(self.actor, **extra) as session:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     @contextmanager
     def indexes_suspended(self, tables: Sequence[str]) -> Iterator[None]:
