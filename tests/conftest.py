@@ -37,6 +37,8 @@ def shared_data(name: str) -> Path:
         if (base / name).is_dir():
             return base / name
     return candidates[0] / name
+
+
 REDIS_URL = os.environ.get("CLOSELOOP_TEST_REDIS_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 
@@ -130,3 +132,13 @@ def _empty(backend: Backend) -> None:
         Path(f"{database_path}{suffix}").unlink(missing_ok=True)
     assert backend.template is not None
     shutil.copy(backend.template, database_path)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_throttle() -> Iterator[None]:
+    """Every test starts with no failed sign-ins counted (the throttle lives in the process)."""
+    from closeloop.org.throttle import throttle
+
+    throttle.reset()
+    yield
+    throttle.reset()

@@ -134,3 +134,43 @@ def test_another_organization_s_product_cannot_be_sold(api: Api, client: TestCli
     )
 
     assert_problem(response, 422, field="lines.0.product_id", code="not_found")
+
+
+def test_a_product_priced_in_another_currency_is_refused(api: Api, client: TestClient, tenant: Tenant) -> None:
+    admin = Api(client, tenant["admin"])
+    line = admin.create("product_lines", {"name": "进口设备", "code": "L-USD"})
+    dollars = admin.create(
+        "products",
+        {"name": "MRI", "code": "P-USD", "product_line_id": line["id"], "list_price": "900", "currency": "USD"},
+    )
+    account = new_account(api)
+    lines = [{"product_id": dollars["id"], "quantity": "1"}]
+
+    order = api.request("POST", "/orders", json={"account_id": account["id"], "currency": "CNY", "lines": lines})
+    quote = api.request("POST", "/quotes", json={"account_id": account["id"], "lines": lines})
+    in_dollars = api.create("orders", {"account_id": account["id"], "currency": "USD", "lines": lines})
+    switched = api.patch("orders", in_dollars["id"], {"currency": "EUR"})
+
+    assert_problem(order, 422, field="lines.0.product_id", code="currency_mismatch")
+    assert_problem(quote, 422, field="lines.0.product_id", code="currency_mismatch")
+    assert_problem(switched, 422, field="currency", code="currency_mismatch")
+    assert api.read("orders", in_dollars["id"])["currency"] == "USD"
+
+
+def test_the_creation_audit_entry_names_the_lines(
+    api: Api, catalogue: dict[str, Any], client: TestClient, tenant: Tenant
+) -> None:
+    account = new_account(api)
+    order = api.create(
+        "orders", {"account_id": account["id"], "lines": [{"product_id": catalogue["probe"]["id"], "quantity": "2"}]}
+    )
+
+    entries = (
+        Api(client, tenant["sales_vp"])
+        .request("GET", "/audit", params={"subject_type": "order", "subject_id": order["id"]})
+        .json()["items"]
+    )
+
+    created = next(entry for entry in entries if entry["action"] == "order.created")
+    (line,) = created["changes"]["lines"][1]
+    assert (line["product_id"], line["quantity"], line["amount"]) == (catalogue["probe"]["id"], "2.000", "17601.00")

@@ -143,3 +143,13 @@ def test_product_lines_change_with_one_version_and_one_audit_entry(
         ("opportunity.updated", ["amount"]),
         ("opportunity.updated", ["product_line_ids"]),
     ]
+
+
+def test_a_stale_move_to_the_current_stage_is_a_412_too(api: Api, opportunity: dict[str, Any]) -> None:
+    api.patch("opportunities", opportunity["id"], {"name": "改过的名字"})
+
+    stale = api.request(
+        "POST", f"/opportunities/{opportunity['id']}/stage", json={"stage": "prospecting"}, headers={"If-Match": '"1"'}
+    )
+
+    assert_problem(stale, 412)

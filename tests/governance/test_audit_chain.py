@@ -233,3 +233,9 @@ def test_the_database_refuses_to_change_or_remove_an_entry(db: Database, tenant:
         run_as_owner(db, actor, change)
     assert "the audit trail is append-only" in str(refused_to_owner.value)
     assert problems(db, tenant.organization_id) == []
+
+
+def test_a_removed_chain_head_is_reported(db: Database, tenant: Tenant, chain: list[int]) -> None:
+    tamper(db, "DELETE FROM audit_heads WHERE organization_id = :org", org=tenant.organization_id)
+
+    assert problems(db, tenant.organization_id) == [("head_missing", chain[0])]

@@ -60,6 +60,7 @@ def test_an_uploaded_file_is_imported_by_the_job_and_reported(
     assert accounts(db, tenant) == 0
 
     assert process_import_job(db, job["id"]) is ImportStatus.DONE
+    assert list((tmp_path / "imports" / str(tenant.organization_id)).iterdir()) == []  # the upload is not kept
 
     done = client.get(f"/api/v1/imports/{job['id']}", headers=manager.headers).json()
     assert done["status"] == "done"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -17,11 +17,9 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
 from closeloop.crm.records import jsonable
 from closeloop.db.session import Database, commit
+from closeloop.org import browser
 from closeloop.org import service as org_service
-from closeloop.org.models import User
 
-SESSION_USER_KEY = "user_id"
-SESSION_CSRF_KEY = "csrf"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -44,35 +42,62 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 class TokenCache:
-    """Actors resolved from bearer tokens, kept for a few seconds so each request need not look them up.
+    """Actors already resolved, kept for a few seconds so that most requests need not look them up:
+    bearer tokens by the SHA-256 of their secret, browser sessions by user and session version.
+    The two kinds live under different keys, so no value of one can ever stand for the other.
 
-    A revocation in this process drops the entry at once; other processes notice within the TTL.
+    A revocation in this process drops the entries at once; other processes notice within the TTL.
     """
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, Actor]] = {}
+        self._entries: dict[tuple[str, str], tuple[float, Actor]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(secret: str) -> str:
-        return hashlib.sha256(secret.encode()).hexdigest()
+    def _token_key(secret: str) -> tuple[str, str]:
+        return ("token", hashlib.sha256(secret.encode()).hexdigest())
 
-    def get(self, secret: str) -> Actor | None:
-        entry = self._entries.get(self.key(secret))
+    @staticmethod
+    def _session_key(user_id: int, session_version: int) -> tuple[str, str]:
+        return ("session", f"{user_id}:{session_version}")
+
+    def _get(self, key: tuple[str, str]) -> Actor | None:
+        entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, secret: str, actor: Actor) -> None:
+    def _put(self, key: tuple[str, str], actor: Actor) -> None:
+        if self.ttl <= 0:
+            return
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[self.key(secret)] = (time.monotonic() + self.ttl, actor)
+            self._entries[key] = (time.monotonic() + self.ttl, actor)
+
+    def token(self, secret: str) -> Actor | None:
+        return self._get(self._token_key(secret))
+
+    def put_token(self, secret: str, actor: Actor) -> None:
+        self._put(self._token_key(secret), actor)
+
+    def session(self, user_id: int, session_version: int) -> Actor | None:
+        return self._get(self._session_key(user_id, session_version))
+
+    def put_session(self, user_id: int, session_version: int, actor: Actor) -> None:
+        self._put(self._session_key(user_id, session_version), actor)
 
     def forget_token(self, token_id: int) -> None:
+        self._forget(lambda actor: actor.token_id == token_id)
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop every cached actor of a user (password changed, deactivated, role changed)."""
+        self._forget(lambda actor: actor.user_id == user_id)
+
+    def _forget(self, matches: Callable[[Actor], bool]) -> None:
         with self._lock:
-            for key in [k for k, (_, actor) in self._entries.items() if actor.token_id == token_id]:
+            for key in [k for k, (_, actor) in self._entries.items() if matches(actor)]:
                 del self._entries[key]
 
     def clear(self) -> None:
@@ -89,20 +114,14 @@ def _resolve_token(database: Database, secret: str) -> Actor:
         return org_service.actor_for(session, user, token=token)
 
 
-def _resolve_user(database: Database, user_id: int) -> Actor | None:
-    with database.reading(None, system=True) as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active:
-            return None
-        return org_service.actor_for(session, user)
+def _resolve_user(database: Database, user_id: int, session_version: int) -> Actor | None:
+    found = browser.resolve(database, user_id, session_version)
+    return found[1] if found else None
 
 
 def _check_csrf(request: Request, session_data: dict[str, Any]) -> None:
-    if request.method in _UNSAFE:
-        expected = session_data.get(SESSION_CSRF_KEY)
-        sent = request.headers.get(CSRF_HEADER)
-        if not expected or not sent or not secrets.compare_digest(str(expected), sent):
-            raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
+    if request.method in _UNSAFE and not browser.csrf_matches(session_data, request.headers.get(CSRF_HEADER)):
+        raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
 
 
 async def current_actor(request: Request, database: DatabaseDep) -> Actor:
@@ -119,23 +138,25 @@ async def current_actor(request: Request, database: DatabaseDep) -> Actor:
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise Unauthenticated("Use 'Authorization: Bearer <token>'")
-        actor = cache.get(secret)
+        if not secret.startswith(org_service.TOKEN_PREFIX):
+            raise Unauthenticated("The bearer token is unknown, expired or revoked")
+        actor = cache.token(secret)
         if actor is None:
             actor = await run_in_threadpool(_resolve_token, database, secret)
-            cache.put(secret, actor)
+            cache.put_token(secret, actor)
         return actor.with_request(request_id)
     session_data: dict[str, Any] = request.scope.get("session") or {}
-    user_id = session_data.get(SESSION_USER_KEY)
-    if not isinstance(user_id, int):
+    signed_in = browser.credentials(session_data)
+    if signed_in is None:
         raise Unauthenticated()
+    user_id, session_version = signed_in
     _check_csrf(request, session_data)
-    key = f"session-user:{user_id}"
-    cached = cache.get(key)
+    cached = cache.session(user_id, session_version)
     if cached is None:
-        cached = await run_in_threadpool(_resolve_user, database, user_id)
+        cached = await run_in_threadpool(_resolve_user, database, user_id, session_version)
         if cached is None:
             raise Unauthenticated()
-        cache.put(key, cached)
+        cache.put_session(user_id, session_version, cached)
     return cached.with_request(request_id)
 
 

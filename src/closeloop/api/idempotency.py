@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from closeloop.api.deps import commit, dumps, etag
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.core.errors import ValidationFailed
 from closeloop.db.idempotency import IdempotencyKey
 from closeloop.db.scope import tenant_clause
 
@@ -115,13 +115,12 @@ def run_create(
         session.flush()
         commit(session)
     except IntegrityError:
-        # Another request with the same key won the race: ours is rolled back, theirs is the answer.
+        # If another request with the same key won the race, ours is rolled back and theirs is the
+        # answer; any other constraint (a duplicate the service could not see yet) is the caller's.
         session.rollback()
         stored = _find(session, actor, key)
         if stored is None:
-            raise DomainError(
-                "A concurrent request with this Idempotency-Key failed; retry", code="conflict", status=409
-            ) from None
+            raise
         _check_same(stored, request, request_hash)
         return _replay(stored)
     return Response(encoded, status_code=status, media_type="application/json", headers=_headers(location, body))

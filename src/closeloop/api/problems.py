@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from closeloop.core.errors import DomainError, FieldProblem
+from closeloop.db.base import Base
 
 _log = logging.getLogger("closeloop.api")
 
@@ -93,6 +97,38 @@ def validation_problems(errors: list[dict[str, Any]] | Any) -> list[FieldProblem
     return problems
 
 
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)")
+_QUOTED_NAME = re.compile(r'"([A-Za-z0-9_]+)"')
+
+
+def _unique_columns(message: str) -> list[str] | None:
+    """The columns of the unique constraint a database error message names (SQLite or PostgreSQL)."""
+    found = _SQLITE_UNIQUE.search(message)
+    if found:
+        return [part.split(".")[-1] for part in found.group(1).split(", ")]
+    names = set(_QUOTED_NAME.findall(message))
+    for table in Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint) and constraint.name in names:
+                return [column.name for column in constraint.columns]
+    return None
+
+
+def integrity_problem(error: IntegrityError) -> tuple[str, list[FieldProblem]]:
+    """What a constraint the database enforced (a race the service checks missed) means to the caller."""
+    message = str(error.orig)
+    columns = _unique_columns(message)
+    if columns is not None:
+        fields = [c for c in columns if c != "organization_id"] or columns
+        return (
+            f"Another record already has this {', '.join(fields)}",
+            [FieldProblem(field, "is already taken", "duplicate") for field in fields],
+        )
+    if "foreign key" in message.lower():
+        return ("The change refers to a record that no longer exists, or removes one still referred to", [])
+    return ("The change conflicts with data stored meanwhile; reload and try again", [])
+
+
 def install(app: FastAPI) -> None:
     """Render domain errors, validation errors and HTTP errors as problem documents."""
 
@@ -106,6 +142,11 @@ def install(app: FastAPI) -> None:
             request_id=_request_id(request),
             extra=error.extra or None,
         )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, error: IntegrityError) -> Response:
+        detail, problems = integrity_problem(error)
+        return problem_response(409, "conflict", detail, problems=problems, request_id=_request_id(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:

@@ -31,27 +31,37 @@ class LineInput(Schema):
 
 
 def price_lines(
-    session: Session, actor: Actor, lines: Sequence[LineInput], *, allow_discount: bool
+    session: Session, actor: Actor, lines: Sequence[LineInput], *, allow_discount: bool, currency: str
 ) -> list[dict[str, Any]]:
-    """Check the products and compute each line's amount (quantity × unit price − discount, in cents)."""
+    """Check the products and compute each line's amount (quantity × unit price − discount, in cents).
+
+    A product priced in another currency than the document's is refused: amounts in different
+    currencies must never be added up into one total.
+    """
     if not lines:
         raise ValidationFailed.one("lines", "needs at least one line", "required")
     product_ids = {line.product_id for line in lines if line.product_id is not None}
     prices: dict[int, Decimal | None] = {}
+    currencies: dict[int, str] = {}
     if product_ids:
-        prices = dict(
-            session.execute(
-                select(Product.id, Product.list_price).where(
-                    visibility_clause(actor, Product),
-                    Product.id.in_(product_ids),
-                )
-            ).all()
-        )
+        for product_id, list_price, product_currency in session.execute(
+            select(Product.id, Product.list_price, Product.currency).where(
+                visibility_clause(actor, Product),
+                Product.id.in_(product_ids),
+            )
+        ):
+            prices[product_id], currencies[product_id] = list_price, product_currency
     priced: list[dict[str, Any]] = []
     for index, line in enumerate(lines):
         if line.product_id is not None and line.product_id not in prices:
             raise ValidationFailed.one(
                 f"lines.{index}.product_id", f"no product {line.product_id} that you can see", "not_found"
+            )
+        if line.product_id is not None and currencies[line.product_id] != currency:
+            raise ValidationFailed.one(
+                f"lines.{index}.product_id",
+                f"product {line.product_id} is priced in {currencies[line.product_id]}, the document in {currency}",
+                "currency_mismatch",
             )
         if line.product_id is None and not line.description:
             raise ValidationFailed.one(
@@ -86,6 +96,26 @@ def price_lines(
     return priced
 
 
+def check_lines_currency(
+    session: Session, actor: Actor, line_model: Any, parent_column: str, parent_id: int, currency: str
+) -> None:
+    """Refuse to change a document's currency while its stored lines hold products priced in another."""
+    other = session.scalar(
+        select(Product.currency)
+        .join(line_model, line_model.product_id == Product.id)
+        .where(
+            tenant_clause(actor.organization_id, line_model),
+            getattr(line_model, parent_column) == parent_id,
+            Product.currency != currency,
+        )
+        .limit(1)
+    )
+    if other is not None:
+        raise ValidationFailed.one(
+            "currency", f"its lines hold products priced in {other}; replace the lines too", "currency_mismatch"
+        )
+
+
 def replace_lines(
     session: Session, actor: Actor, line_model: Any, parent_column: str, parent_id: int, priced: list[dict[str, Any]]
 ) -> None:
@@ -116,4 +146,4 @@ def lines_of(
     return [{"lines": grouped.get(i, [])} for i in ids]
 
 
-__all__ = ["LineInput", "jsonable", "lines_of", "price_lines", "replace_lines"]
+__all__ = ["LineInput", "check_lines_currency", "jsonable", "lines_of", "price_lines", "replace_lines"]

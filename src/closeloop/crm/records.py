@@ -141,10 +141,15 @@ def all_record_types() -> list[RecordType[Any]]:
 # --- lookups ----------------------------------------------------------------------------------
 
 
-def get(session: Session, actor: Actor, record_type: RecordType[M], record_id: int) -> M:
-    """The record if ``actor`` may see it; otherwise *not found*, whether it exists elsewhere or not."""
+def get(session: Session, actor: Actor, record_type: RecordType[M], record_id: int, *, lock: bool = False) -> M:
+    """The record if ``actor`` may see it; otherwise *not found*, whether it exists elsewhere or not.
+
+    ``lock`` takes the row lock first (``SELECT … FOR UPDATE`` on PostgreSQL), for changes that
+    touch several records and must not interleave with a concurrent edit of this one.
+    """
     require(actor, f"{record_type.plural}:read")
-    record = session.scalar(visible(actor, record_type.model).where(record_type.model.id == record_id))
+    statement = visible(actor, record_type.model).where(record_type.model.id == record_id)
+    record = session.scalar(statement.with_for_update() if lock else statement)
     if record is None:
         raise NotFound(record_type.noun, record_id)
     return record
@@ -248,9 +253,19 @@ def flush(session: Session) -> None:
 
 
 def create(
-    session: Session, actor: Actor, record_type: RecordType[M], values: Mapping[str, Any], *, action: str | None = None
+    session: Session,
+    actor: Actor,
+    record_type: RecordType[M],
+    values: Mapping[str, Any],
+    *,
+    action: str | None = None,
+    related: Mapping[str, Any] | None = None,
 ) -> M:
-    """Insert a record with ``values`` (already validated by its schema) and audit it."""
+    """Insert a record with ``values`` (already validated by its schema) and audit it.
+
+    ``related`` names what the caller stores beside the row (its lines, its links), so that the
+    audit entry of the creation tells the whole record, not just its columns.
+    """
     require(actor, f"{record_type.plural}:write")
     check_writable(actor, record_type.noun, [k for k, v in values.items() if v is not None])
     model = record_type.model
@@ -276,7 +291,9 @@ def create(
         subject_type=record_type.noun,
         subject_id=record.id,
         changes=audit.diff(
-            {}, {k: v for k, v in snapshot(record, _writable_columns(record_type)).items() if v is not None}
+            {},
+            {k: v for k, v in snapshot(record, _writable_columns(record_type)).items() if v is not None}
+            | {k: v for k, v in (related or {}).items() if v},
         ),
     )
     return record

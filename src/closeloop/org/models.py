@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.core.money import DEFAULT_CURRENCY
@@ -67,6 +67,8 @@ class User(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
     locale: Mapped[str | None] = mapped_column(String(10), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: bumped by a password, role or activation change; browser sessions signed in under an older one end
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
 
 class ApiToken(IdentifiedBy, OrganizationScoped, Timestamped, Base):

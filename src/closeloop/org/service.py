@@ -16,9 +16,11 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.audit import service as audit
+from closeloop.governance.grants import require_grantable
 from closeloop.governance.permissions import ROLE_PERMISSIONS, ROLE_SCOPES, Role, require
 from closeloop.org.models import ApiToken, Organization, OrganizationKind, Region, User
-from closeloop.org.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from closeloop.org.passwords import hash_password, password_problem, verify_password
+from closeloop.org.throttle import throttle
 
 TOKEN_PREFIX = "clk_"  # noqa: S105 - the public prefix that marks a Closeloop token, not a secret
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,79}$")
@@ -126,11 +128,12 @@ class NewUser:
 def create_user(session: Session, actor: Actor, *, data: NewUser) -> User:
     """Add a user to the actor's organization. Needs ``users:manage``."""
     require(actor, "users:manage")
+    require_grantable(actor, data.role)
     problems = []
     if not _USERNAME.match(data.username):
         problems.append(("username", "use 2-80 letters, digits, dots, dashes, underscores or @"))
-    if data.password is not None and len(data.password) < MIN_PASSWORD_LENGTH:
-        problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    if data.password is not None and (problem := password_problem(data.password, username=data.username)):
+        problems.append(("password", problem))
     if not data.display_name.strip():
         problems.append(("display_name", "must not be empty"))
     if problems:
@@ -186,6 +189,29 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         return None
     if user is None or not user.is_active:
         return None
+    return user
+
+
+def sign_in(session: Session, *, username: str, password: str, client: str, via: str) -> User | None:
+    """:func:`authenticate`, throttled per username and client, recording the sign-in in the audit trail.
+
+    Raises :class:`~closeloop.org.throttle.TooManyAttempts` once either failed too often lately.
+    """
+    throttle.check(username, client)
+    user = authenticate(session, username=username, password=password)
+    if user is None:
+        throttle.failed(username, client)
+        return None
+    throttle.succeeded(username)
+    user.last_login_at = utcnow()
+    audit.record(
+        session,
+        actor_for(session, user),
+        "user.signed_in",
+        subject_type="user",
+        subject_id=user.id,
+        changes={"via": [None, via], "client": [None, client]},
+    )
     return user
 
 
@@ -296,24 +322,52 @@ def revoke_token(session: Session, actor: Actor, *, token_id: int) -> ApiToken:
     return token
 
 
-_SELF_SERVICE_FIELDS = frozenset({"display_name", "locale", "password", "email"})
+_SELF_SERVICE_FIELDS = frozenset({"display_name", "locale", "password", "current_password", "email"})
+#: changes after which every earlier browser session and token of the user stops working
+_ENDS_SESSIONS = frozenset({"password", "role", "is_active"})
 
 
 def update_user(
     session: Session, actor: Actor, *, user_id: int, changes: dict[str, object], expected_version: int | None = None
 ) -> User:
-    """Change a user. Anyone may change their own name, email, language and password;
-    everything else (role, manager, region, active) needs ``users:manage``."""
+    """Change a user. Anyone may change their own name, email, language and password (giving the
+    current one); everything else (role, manager, region, active, others' passwords) needs
+    ``users:manage``, and nobody grants a role — or takes over an account — above their own.
+
+    A new password, role or deactivation ends the user's browser sessions and revokes their tokens.
+    """
     user = session.scalar(visible(actor, User).where(User.id == user_id))
     if user is None:
         raise NotFound("user", user_id)
-    if user.id != actor.user_id or not set(changes) <= _SELF_SERVICE_FIELDS:
+    own = user.id == actor.user_id
+    if not own or not set(changes) <= _SELF_SERVICE_FIELDS:
         require(actor, "users:manage")
     if expected_version is not None and user.version != expected_version:
         raise PreconditionFailed()
     for name in ("display_name", "role", "is_active"):
         if name in changes and changes[name] is None:
             raise ValidationFailed.one(name, "may not be empty", "required")
+    current_password = changes.pop("current_password", None)
+    if "role" in changes:
+        role = Role(str(changes["role"]))
+        if own and role.value != user.role:
+            raise ValidationFailed.one("role", "you cannot change your own role")
+        require_grantable(actor, role)
+        changes["role"] = role.value
+    if not own and ("password" in changes or changes.get("is_active") is True):
+        require_grantable(actor, Role(user.role), field_name="password" if "password" in changes else "is_active")
+    if "password" in changes:
+        password = changes["password"]
+        if not isinstance(password, str):
+            raise ValidationFailed.one("password", "may not be empty", "required")
+        if problem := password_problem(password, username=user.username):
+            raise ValidationFailed.one("password", problem)
+        if (
+            own
+            and actor.kind is not ActorKind.SYSTEM
+            and not (isinstance(current_password, str) and verify_password(user.password_hash, current_password))
+        ):
+            raise ValidationFailed.one("current_password", "give your current password to set a new one")
     manager_id = changes.get("manager_id")
     if isinstance(manager_id, int):
         _check_manager(session, actor, user, manager_id)
@@ -326,26 +380,35 @@ def update_user(
         is None
     ):
         raise ValidationFailed.one("region_id", "no such region in your organization", "not_found")
-    if user.id == actor.user_id and changes.get("is_active") is False:
+    if own and changes.get("is_active") is False:
         raise ValidationFailed.one("is_active", "you cannot deactivate yourself")
     before: dict[str, object] = {}
     after: dict[str, object] = {}
     for name, value in changes.items():
         if name == "password":
-            if not isinstance(value, str) or len(value) < MIN_PASSWORD_LENGTH:
-                raise ValidationFailed.one("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-            user.password_hash = hash_password(value)
+            user.password_hash = hash_password(str(value))
             before["password"], after["password"] = "(set)", "(changed)"
             continue
-        if name == "role" and isinstance(value, Role):
-            value = value.value
         before[name], after[name] = getattr(user, name), value
         setattr(user, name, value)
     difference = audit.diff(before, after)
     if difference:
+        if _ENDS_SESSIONS & set(difference):
+            user.session_version += 1
+            _revoke_all_tokens(session, user)
         session.flush()
         audit.record(session, actor, "user.updated", subject_type="user", subject_id=user.id, changes=difference)
     return user
+
+
+def _revoke_all_tokens(session: Session, user: User) -> None:
+    now = utcnow()
+    for token in session.scalars(
+        select(ApiToken).where(
+            tenant_clause(user.organization_id, ApiToken), ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+        )
+    ):
+        token.revoked_at = now
 
 
 def _check_manager(session: Session, actor: Actor, user: User, manager_id: int) -> None:

@@ -15,15 +15,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.clock import utcnow
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.session import Database
+from closeloop.org import browser
 from closeloop.org import service as org_service
 from closeloop.org.models import User
+from closeloop.org.throttle import TooManyAttempts
 from closeloop.web.i18n import negotiate, translations
-
-SESSION_USER_KEY = "user_id"
-SESSION_CSRF_KEY = "csrf"
 
 _environment = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -35,16 +33,15 @@ router = APIRouter(include_in_schema=False)
 
 
 def csrf_token(request: Request) -> str:
-    token = request.session.get(SESSION_CSRF_KEY)
+    token = request.session.get(browser.CSRF_KEY)
     if not token:
         token = secrets.token_urlsafe(32)
-        request.session[SESSION_CSRF_KEY] = token
+        request.session[browser.CSRF_KEY] = token
     return str(token)
 
 
 def _check_csrf(request: Request, sent: str | None) -> bool:
-    expected = request.session.get(SESSION_CSRF_KEY)
-    return bool(expected and sent and secrets.compare_digest(str(expected), sent))
+    return browser.csrf_matches(request.session, sent)
 
 
 def _database(request: Request) -> Database:
@@ -53,14 +50,8 @@ def _database(request: Request) -> Database:
 
 
 def _signed_in(request: Request) -> tuple[User, Actor] | None:
-    user_id = request.session.get(SESSION_USER_KEY)
-    if user_id is None:
-        return None
-    with _database(request).reading(None, system=True) as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active:
-            return None
-        return user, org_service.actor_for(session, user)
+    signed_in = browser.credentials(request.session)
+    return browser.resolve(_database(request), *signed_in) if signed_in else None
 
 
 def render(
@@ -95,11 +86,17 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
             {"error": "Your session expired; please try again.", "username": username},
             status_code=400,
         )
-    with _database(request).unit_of_work(None, system=True) as session:
-        user = org_service.authenticate(session, username=username.strip(), password=password)
-        if user is not None:
-            user.last_login_at = utcnow()
-            user_id, locale = user.id, user.locale
+    client = request.client.host if request.client else "?"
+    try:
+        with _database(request).unit_of_work(None, system=True) as session:
+            user = org_service.sign_in(session, username=username.strip(), password=password, client=client, via="web")
+    except TooManyAttempts:
+        return render(
+            request,
+            "login.html",
+            {"error": "Too many failed sign-ins; wait a few minutes and try again.", "username": username},
+            status_code=429,
+        )
     if user is None:
         return render(
             request,
@@ -107,11 +104,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
             {"error": "Unknown username or wrong password.", "username": username},
             status_code=401,
         )
-    request.session.clear()
-    request.session[SESSION_USER_KEY] = user_id
-    request.session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
-    if locale:
-        request.session["locale"] = locale
+    browser.start(request.session, user)
     return RedirectResponse("/", status_code=303)
 
 

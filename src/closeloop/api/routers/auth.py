@@ -24,14 +24,14 @@ class TokenRequest(Schema):
     username: Annotated[str, Field(min_length=1, max_length=80)]
     password: Annotated[str, Field(min_length=1, max_length=200)]
     name: Annotated[str, Field(min_length=1, max_length=100)] = "api"
-    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = 90
+    expires_in_days: Annotated[int, Field(ge=1, le=365, description="Days until the token expires (1-365)")] = 90
 
 
 class TokenIssued(BaseModel):
     token: str = Field(description="The secret; it is shown only this once")
     token_id: int
     prefix: str
-    expires_at: str | None
+    expires_at: str
 
 
 @router.post(
@@ -44,18 +44,19 @@ class TokenIssued(BaseModel):
 )
 def create_token(request: Request, body: Annotated[TokenRequest, Body()]) -> Response:
     database: Database = request.app.state.database
+    client = request.client.host if request.client else "?"
     with database.unit_of_work(None, system=True) as session:
-        user = org_service.authenticate(session, username=body.username, password=body.password)
+        user = org_service.sign_in(session, username=body.username, password=body.password, client=client, via="api")
         if user is None:
             raise Unauthenticated("Unknown username or wrong password")
         actor = org_service.actor_for(session, user, request_id=getattr(request.state, "request_id", None))
-        expires_at = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+        expires_at = utcnow() + timedelta(days=body.expires_in_days)
         token, secret = org_service.issue_token(session, actor, user=user, name=body.name, expires_at=expires_at)
         payload = {
             "token": secret,
             "token_id": token.id,
             "prefix": token.prefix,
-            "expires_at": expires_at.isoformat() if expires_at else None,
+            "expires_at": expires_at.isoformat(),
         }
     return json_response(payload, status_code=201)
 

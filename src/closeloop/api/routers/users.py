@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -45,6 +45,9 @@ class UserUpdate(Schema):
     locale: Locale | None = None
     is_active: bool | None = None
     password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
+    current_password: Annotated[str, Field(max_length=200)] | None = Field(
+        default=None, description="Your current password; needed when you set a new one for yourself"
+    )
 
 
 class RegionCreate(Schema):
@@ -124,6 +127,7 @@ def create_user(database: DatabaseDep, actor: CurrentActor, body: Annotated[User
 
 @router.patch("/users/{record_id}", operation_id="update_user", summary="Change a user", response_class=Response)
 def update_user(
+    request: Request,
     database: DatabaseDep,
     actor: CurrentActor,
     record_id: RecordId,
@@ -140,7 +144,8 @@ def update_user(
         )
         response = json_response(user_body(user), headers={"ETag": etag(user.version)})
         commit(session)
-        return response
+    request.app.state.token_cache.forget_user(record_id)
+    return response
 
 
 @router.get("/regions", operation_id="list_regions", summary="Regions of your organization", response_class=Response)

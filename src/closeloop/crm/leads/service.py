@@ -152,8 +152,10 @@ def convert_lead(
     The new records default to what the lead says (company, person, industry, region) and are owned
     by the lead's owner, or by the converting user when the lead was unassigned.
     """
-    lead = get_lead(session, actor, lead_id=lead_id)
     require(actor, "leads:write")
+    # Lock the lead before creating anything: a concurrent edit of the same lead then waits for
+    # the conversion instead of deadlocking against the account and opportunity it inserts.
+    lead = records.get(session, actor, LEADS, lead_id, lock=True)
     if lead.status == LeadStatus.CONVERTED:
         raise Conflict(f"Lead {lead.id} was already converted", code="already_converted")
     if lead.status == LeadStatus.DISQUALIFIED:

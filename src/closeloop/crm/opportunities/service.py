@@ -147,7 +147,7 @@ def create_opportunity(
     stage = Stage(values.get("stage", Stage.PROSPECTING))
     values.update(opened_at=opened_at, stage=stage, stage_changed_at=opened_at)
     values.update(_closing_fields(stage, values.get("lost_reason"), now))
-    opportunity = records.create(session, actor, OPPORTUNITIES, values)
+    opportunity = records.create(session, actor, OPPORTUNITIES, values, related={"product_line_ids": line_ids})
     if line_ids:
         _set_product_lines(session, actor, opportunity, line_ids)
     session.add(
@@ -191,6 +191,8 @@ def _move(
     other_changes: dict[str, Any],
 ) -> Opportunity:
     previous = Stage(opportunity.stage)
+    if expected_version is not None and opportunity.version != expected_version:
+        raise PreconditionFailed()
     if stage == previous:
         if other_changes or lost_reason:
             changes = dict(other_changes)

@@ -14,7 +14,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, PreconditionFailed
 from closeloop.crm import records
 from closeloop.crm.enums import OrderStatus
-from closeloop.crm.lines import lines_of, price_lines, replace_lines
+from closeloop.crm.lines import check_lines_currency, lines_of, price_lines, replace_lines
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.orders.schemas import OrderCreate, OrderUpdate
 from closeloop.crm.quotes.service import next_number
@@ -86,7 +86,7 @@ def place_order(session: Session, actor: Actor, *, data: OrderCreate) -> Order:
     """Record an order with its lines; the total is the sum of the lines."""
     records.require_write(actor, ORDERS)
     values = data.model_dump(exclude_unset=True, exclude={"lines"})
-    priced = price_lines(session, actor, data.lines, allow_discount=False)
+    priced = price_lines(session, actor, data.lines, allow_discount=False, currency=data.currency)
     values["total"] = sum((row["amount"] for row in priced), Decimal(0))
     values.setdefault("ordered_at", utcnow())
     values.setdefault("status", OrderStatus.CONFIRMED)
@@ -94,7 +94,7 @@ def place_order(session: Session, actor: Actor, *, data: OrderCreate) -> Order:
         _check_number(session, actor, data.number)
     else:
         values["number"] = next_number(session, actor, Order, "SO")
-    order = records.create(session, actor, ORDERS, values)
+    order = records.create(session, actor, ORDERS, values, related={"lines": priced})
     replace_lines(session, actor, OrderLine, "order_id", order.id, priced)
     session.flush()
     return order
@@ -121,7 +121,14 @@ def update_order(
         line_inputs = changes.pop("lines", None)
     if changes.get("number"):
         _check_number(session, actor, changes["number"], order.id)
-    priced = price_lines(session, actor, line_inputs, allow_discount=False) if line_inputs is not None else None
+    currency = changes.get("currency") or order.currency
+    if line_inputs is None and currency != order.currency:
+        check_lines_currency(session, actor, OrderLine, "order_id", order.id, currency)
+    priced = (
+        price_lines(session, actor, line_inputs, allow_discount=False, currency=currency)
+        if line_inputs is not None
+        else None
+    )
     if priced is not None:
         changes["total"] = sum((row["amount"] for row in priced), Decimal(0))
     if priced is not None:

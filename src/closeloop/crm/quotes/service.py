@@ -14,7 +14,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.enums import QuoteStatus
-from closeloop.crm.lines import lines_of, price_lines, replace_lines
+from closeloop.crm.lines import check_lines_currency, lines_of, price_lines, replace_lines
 from closeloop.crm.quotes.models import Quote, QuoteLine
 from closeloop.crm.quotes.schemas import QuoteCreate, QuoteUpdate
 from closeloop.crm.records import FieldSpec, Kind, RecordType
@@ -112,13 +112,13 @@ def create_quote(session: Session, actor: Actor, *, data: QuoteCreate) -> Quote:
     """Create a quote with its lines; totals are computed, never typed."""
     records.require_write(actor, QUOTES)
     values = data.model_dump(exclude_unset=True, exclude={"lines"})
-    priced = price_lines(session, actor, data.lines, allow_discount=True)
+    priced = price_lines(session, actor, data.lines, allow_discount=True, currency=data.currency)
     values.update(_totals(priced, data.discount_amount or Decimal(0)))
     if data.number:
         _check_number(session, actor, data.number)
     else:
         values["number"] = next_number(session, actor, Quote, "Q")
-    quote = records.create(session, actor, QUOTES, values)
+    quote = records.create(session, actor, QUOTES, values, related={"lines": priced})
     replace_lines(session, actor, QuoteLine, "quote_id", quote.id, priced)
     session.flush()
     return quote
@@ -145,7 +145,14 @@ def update_quote(
         line_inputs = changes.pop("lines", None)
     if changes.get("number"):
         _check_number(session, actor, changes["number"], quote.id)
-    priced = price_lines(session, actor, line_inputs, allow_discount=True) if line_inputs is not None else None
+    currency = changes.get("currency") or quote.currency
+    if line_inputs is None and currency != quote.currency:
+        check_lines_currency(session, actor, QuoteLine, "quote_id", quote.id, currency)
+    priced = (
+        price_lines(session, actor, line_inputs, allow_discount=True, currency=currency)
+        if line_inputs is not None
+        else None
+    )
     if priced is not None or "discount_amount" in changes:
         current = priced if priced is not None else _lines(session, actor, [quote.id])[0]["lines"]
         discount = changes.get("discount_amount")

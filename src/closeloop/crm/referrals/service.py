@@ -61,12 +61,20 @@ def record_referral(session: Session, actor: Actor, *, data: ReferralCreate) -> 
     records.require_write(actor, REFERRALS)
     values = data.model_dump(exclude_unset=True)
     values.setdefault("referred_at", utcnow())
-    taken = session.scalar(
-        select(Referral.id).where(tenant_clause(actor.organization_id, Referral), Referral.lead_id == data.lead_id)
-    )
-    if taken is not None:
-        raise Conflict(f"Lead {data.lead_id} already has a referrer", code="duplicate", field_name="lead_id")
+    # the lead and account must be ones the actor can see before we say anything about their referrals
+    records.check_references(session, actor, REFERRALS, values)
+    _check_one_referrer(session, actor, data.lead_id)
     return records.create(session, actor, REFERRALS, values)
+
+
+def _check_one_referrer(session: Session, actor: Actor, lead_id: int, own_id: int | None = None) -> None:
+    statement = select(Referral.id).where(
+        tenant_clause(actor.organization_id, Referral), Referral.lead_id == lead_id, Referral.deleted_at.is_(None)
+    )
+    if own_id is not None:
+        statement = statement.where(Referral.id != own_id)
+    if session.scalar(statement) is not None:
+        raise Conflict(f"Lead {lead_id} already has a referrer", code="duplicate", field_name="lead_id")
 
 
 def update_referral(
@@ -79,6 +87,10 @@ def update_referral(
 ) -> Referral:
     referral = get_referral(session, actor, referral_id=referral_id)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ReferralUpdate) else dict(data)
+    lead_id = changes.get("lead_id")
+    if isinstance(lead_id, int) and lead_id != referral.lead_id:
+        records.check_references(session, actor, REFERRALS, {"lead_id": lead_id})
+        _check_one_referrer(session, actor, lead_id, referral.id)
     return records.update(session, actor, REFERRALS, referral, changes, expected_version=expected_version)
 
 

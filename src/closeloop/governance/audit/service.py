@@ -329,7 +329,7 @@ def history(
 class ChainProblem:
     organization_id: int
     seq: int
-    kind: str  # "edited" | "missing" | "reordered" | "truncated" | "head_mismatch"
+    kind: str  # "edited" | "missing" | "reordered" | "truncated" | "head_mismatch" | "head_missing"
     detail: str
 
 
@@ -364,7 +364,15 @@ def verify(session: Session, organization_id: int, *, batch: int = 5000) -> Iter
     head = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(tenant_clause(organization_id, AuditHead))
     ).first()
-    if head is not None:
+    if head is None:
+        if last_seq:
+            yield ChainProblem(
+                organization_id,
+                last_seq,
+                "head_missing",
+                "the chain head is missing, so removals from the end go unseen",
+            )
+    else:
         if head.seq > last_seq:
             yield ChainProblem(
                 organization_id,
@@ -372,9 +380,12 @@ def verify(session: Session, organization_id: int, *, batch: int = 5000) -> Iter
                 "truncated",
                 f"entries {last_seq + 1}..{head.seq} were removed from the end",
             )
-        elif head.seq == last_seq and head.hash != last_hash:
+        elif head.seq < last_seq or head.hash != last_hash:
             yield ChainProblem(
-                organization_id, last_seq, "head_mismatch", f"entry {last_seq} is not the entry the chain head recorded"
+                organization_id,
+                last_seq,
+                "head_mismatch",
+                f"entry {last_seq} is not the entry the chain head recorded (head at {head.seq})",
             )
 
 

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import settings
-from closeloop.core.actor import Actor
+from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, NotFound
 from closeloop.crm.records import jsonable
@@ -160,10 +160,19 @@ def create_import_job(
     return job
 
 
+def _own_jobs(actor: Actor) -> Select[ImportJob]:
+    """The jobs ``actor`` started: a job's report quotes the rows of its file, which another
+    importer (with another row scope or field mask) may not be allowed to read."""
+    statement = visible(actor, ImportJob)
+    if actor.kind is ActorKind.SYSTEM:
+        return statement
+    return statement.where(ImportJob.user_id == actor.user_id)
+
+
 def get_import_job(session: Session, actor: Actor, *, job_id: int) -> ImportJob:
-    """A job of the actor's organization (importers see each other's jobs); else *not found*."""
+    """A job the actor started; else *not found*."""
     require(actor, "imports:run")
-    job = session.scalar(visible(actor, ImportJob).where(ImportJob.id == job_id))
+    job = session.scalar(_own_jobs(actor).where(ImportJob.id == job_id))
     if job is None:
         raise NotFound("import job", job_id)
     return job
@@ -171,7 +180,7 @@ def get_import_job(session: Session, actor: Actor, *, job_id: int) -> ImportJob:
 
 def list_import_jobs(session: Session, actor: Actor, *, limit: int = 50) -> list[ImportJob]:
     require(actor, "imports:run")
-    return list(session.scalars(visible(actor, ImportJob).order_by(ImportJob.id.desc()).limit(limit)))
+    return list(session.scalars(_own_jobs(actor).order_by(ImportJob.id.desc()).limit(limit)))
 
 
 def job_body(job: ImportJob) -> dict[str, Any]:
@@ -244,6 +253,9 @@ def process_import_job(database: Database, job_id: int) -> ImportStatus | None:
             finished_at=utcnow(),
         )
         return ImportStatus.FAILED
+    finally:
+        # the upload has served its purpose (the job runs once); do not keep customers' files around
+        Path(job.stored_path).unlink(missing_ok=True)
 
 
 def _run(database: Database, actor: Actor, job: ImportJob) -> ImportStatus:
