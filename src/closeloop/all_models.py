@@ -13,7 +13,10 @@ from closeloop.crm.referrals.models import Referral
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
+from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
+from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
+from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
 
@@ -25,8 +28,12 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditHead",
+    "ChangeApproval",
+    "ChangeRequest",
     "Contact",
     "Contract",
+    "CustomFieldDefinition",
+    "DataAsset",
     "IdempotencyKey",
     "ImportJob",
     "Lead",

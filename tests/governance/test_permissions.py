@@ -27,9 +27,11 @@ from closeloop.api.app import create_api
 from closeloop.api.routers import imports as imports_router
 from closeloop.config import settings
 from closeloop.core.actor import RowScope
+from closeloop.crm import changerequests, customfields
 from closeloop.db.scope import tenant_clause
 from closeloop.db.session import Database
 from closeloop.governance.audit.models import AuditEntry
+from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import FIELD_RULES
 from closeloop.governance.permissions import Role
 from closeloop.integrations.importing import jobs as import_jobs
@@ -157,6 +159,29 @@ class World:
                 )
                 self._samples["import_job"] = {"id": job.id}
         return int(self._samples["import_job"]["id"])
+
+    def new_custom_field(self) -> int:
+        """A custom field of the tenant's accounts (applied directly, as a signed-off request would)."""
+        system = org_service.system_actor(self.tenant.organization_id)
+        data = customfields.DefinitionCreate(
+            record_type="account", name=f"f_{tag()}", field_type=FieldType.TEXT, label_zh="字段", label_en="F"
+        )
+        with self.db.unit_of_work(system) as session:
+            return customfields.create_definition(session, system, data).id
+
+    def change_request(self) -> int:
+        """A pending change request of the tenant, asked by its admin."""
+        admin = self.tenant["admin"].actor
+        data = customfields.DefinitionCreate(
+            record_type="lead", name=f"r_{tag()}", field_type=FieldType.NUMBER, label_zh="数", label_en="N"
+        )
+        with self.db.unit_of_work(admin) as session:
+            return changerequests.request_create(session, admin, data).id
+
+    def custom_field(self) -> int:
+        if "custom_field" not in self._samples:
+            self._samples["custom_field"] = {"id": self.new_custom_field()}
+        return int(self._samples["custom_field"]["id"])
 
     def audit_count(self) -> int:
         with self.db.reading(None, system=True) as session:
@@ -520,8 +545,143 @@ def _integration_plans() -> dict[tuple[str, str], Plan]:
 PLANS: dict[tuple[str, str], Plan] = {}
 for _plural in SPEC_BY_PLURAL:
     PLANS.update(_record_plans(_plural))
+
+
+SIGNERS = frozenset({Role.SALES_VP, Role.IT_DIRECTOR})
+
+
+def _custom_field_plans() -> dict[tuple[str, str], Plan]:
+    """Custom-field definitions: readable with the record type, managed with schema:manage."""
+
+    def definitions_of_tenant(world: World) -> Callable[[], Any]:
+        return lambda: world.maker.request("GET", "/custom-fields").json()
+
+    def one_prepare(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/custom-fields/{world.custom_field()}")
+
+    def one_expect(world: World, caller: Caller) -> int:
+        return 200 if _same_organization(world, caller) else 404
+
+    def manage_expect(success: int) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can("schema:manage"):
+                return 403
+            return success if _same_organization(world, caller) else 404
+
+        return expect
+
+    def sign_off_expect(world: World, caller: Caller) -> int:
+        if not _same_organization(world, caller):
+            return 403 if not (caller.can("schema:manage") or caller.role in SIGNERS) else 404
+        if not (caller.can("schema:manage") or caller.role in SIGNERS):
+            return 403
+        # the admin asked (and may not approve their own request); other roles do not sign off
+        return 200 if caller.role in SIGNERS else 403
+
+    def reject_expect(world: World, caller: Caller) -> int:
+        return sign_off_expect(world, caller)
+
+    def cancel_expect(world: World, caller: Caller) -> int:
+        if not (caller.can("schema:manage") or caller.role in SIGNERS):
+            return 403
+        if not _same_organization(world, caller):
+            return 404
+        return 200 if caller.key == "admin" else 403
+
+    def queue_expect(world: World, caller: Caller) -> int:
+        return 200 if caller.can("schema:manage") or caller.role in SIGNERS else 403
+
+    def request_call(suffix: str, body: Any = None) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            return Call(
+                f"/v1/change-requests/{world.change_request()}{suffix}", body, snapshot=definitions_of_tenant(world)
+            )
+
+        return prepare
+
+    def rollback_prepare(world: World, caller: Caller) -> Call:
+        """An applied request of the tenant, whose rollback is a new request."""
+        request_id = world.change_request()
+        for key in ("sales_vp", "it_director"):
+            signer = world.tenant[key].actor
+            with world.db.unit_of_work(signer) as session:
+                changerequests.approve(session, signer, request_id)
+        return Call(f"/v1/change-requests/{request_id}/rollback", {}, snapshot=definitions_of_tenant(world))
+
+    def patch_prepare(world: World, caller: Caller) -> Call:
+        return Call(
+            f"/v1/custom-fields/{world.custom_field()}",
+            {"label_en": f"F {tag()}"},
+            snapshot=definitions_of_tenant(world),
+        )
+
+    def delete_prepare(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/custom-fields/{world.new_custom_field()}", snapshot=definitions_of_tenant(world))
+
+    def create_prepare(world: World, caller: Caller) -> Call:
+        body = {"record_type": "lead", "name": f"n_{tag()}", "field_type": "number", "label_zh": "数", "label_en": "N"}
+        return Call("", body, snapshot=definitions_of_tenant(world))
+
+    def list_verify(world: World, caller: Caller, response: Response) -> None:
+        ids = [item["id"] for item in response.json()["items"]]
+        assert (world.custom_field() in ids) is _same_organization(world, caller), caller.key
+
+    def list_prepare(world: World, caller: Caller) -> Call:
+        world.custom_field()
+        return Call("")
+
+    return {
+        ("GET", "/v1/custom-fields"): Plan(False, list_prepare, lambda world, caller: 200, list_verify),
+        ("POST", "/v1/custom-fields"): Plan(
+            True, create_prepare, lambda world, caller: 202 if caller.can("schema:manage") else 403
+        ),
+        ("GET", "/v1/custom-fields/{record_id}"): Plan(False, one_prepare, one_expect),
+        ("PATCH", "/v1/custom-fields/{record_id}"): Plan(True, patch_prepare, manage_expect(202)),
+        ("DELETE", "/v1/custom-fields/{record_id}"): Plan(True, delete_prepare, manage_expect(202)),
+        ("GET", "/v1/change-requests"): Plan(False, lambda world, caller: Call(""), queue_expect),
+        ("GET", "/v1/change-requests/{record_id}"): Plan(
+            False,
+            request_call(""),
+            lambda world, caller: (
+                queue_expect(world, caller)
+                if queue_expect(world, caller) == 403
+                else (200 if _same_organization(world, caller) else 404)
+            ),
+        ),
+        ("POST", "/v1/change-requests/{record_id}/approve"): Plan(True, request_call("/approve"), sign_off_expect),
+        ("POST", "/v1/change-requests/{record_id}/reject"): Plan(
+            True, request_call("/reject", {"reason": "不需要"}), reject_expect
+        ),
+        ("POST", "/v1/change-requests/{record_id}/cancel"): Plan(True, request_call("/cancel"), cancel_expect),
+        ("POST", "/v1/change-requests/{record_id}/rollback"): Plan(
+            True, rollback_prepare, lambda world, caller: manage_expect(202)(world, caller)
+        ),
+        ("GET", "/v1/data-assets"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("users:read") else 403
+        ),
+        ("GET", "/v1/data-assets/export"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("users:read") else 403
+        ),
+        ("PUT", "/v1/data-assets/{kind}/{key}"): Plan(
+            True,
+            lambda world, caller: Call(
+                "/v1/data-assets/record_type/lead",
+                {"responsible": ["manager"]},
+                snapshot=lambda: world.maker.request("GET", "/data-assets").json(),
+            ),
+            lambda world, caller: 200 if caller.can("schema:manage") else 403,
+        ),
+        ("GET", "/v1/schema/{plural}"): Plan(
+            False,
+            lambda world, caller: Call("/v1/schema/accounts"),
+            lambda world, caller: 200 if caller.can("accounts:read") else 403,
+        ),
+    }
+
+
 PLANS.update(_other_plans())
 PLANS.update(_integration_plans())
+PLANS.update(_custom_field_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:
@@ -589,7 +749,7 @@ def test_route_answers_each_caller_as_its_permissions_say(world: World, method: 
             assert world.audit_count() == entries_before, f"{caller.key} added to the tenant's audit trail"
         if response.status_code >= 400:
             assert len(world.queued) == queued_before, f"{caller.key} queued work with a refused call"
-        elif response.status_code == 202:
+        elif response.status_code == 202 and route.startswith("/v1/imports"):
             assert world.queued[queued_before:] == [response.json()["id"]]
     # another organization's admin holds every permission: it must never learn that a record exists
     assert outcomes["other_admin"] != 403, outcomes

@@ -17,7 +17,7 @@ from closeloop.api.idempotency import run_create
 from closeloop.api.schemas import AuditPage, page_model, read_model
 from closeloop.core.actor import Actor
 from closeloop.core.pagination import MAX_LIMIT
-from closeloop.crm import records
+from closeloop.crm import customfields, records
 from closeloop.crm.records import RecordType
 from closeloop.governance.audit import service as audit
 from closeloop.governance.audit.models import AuditEntry
@@ -138,7 +138,8 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         operation_id=f"list_{plural}",
         response_class=Response,
         description="Cursor-paginated. Filters: `field=value` or `field__op=value` "
-        "with op in eq, ne, in, gt, gte, lt, lte, contains, startswith, isnull.",
+        "with op in eq, ne, in, gt, gte, lt, lte, contains, startswith, isnull; custom fields as "
+        "`custom.<name>__op=value`, and `sort=custom.<name>`.",
     )
 
     def create_record(
@@ -261,6 +262,8 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
             require(actor, "history:read")
             record = records.get(session, actor, record_type, record_id)
             hidden = masked_fields(actor.role, noun)
+            if record_type.customizable:
+                hidden = hidden | customfields.hidden_keys(session, actor, noun)
             entries = audit.history(
                 session, actor, subject_type=noun, subject_id=record.id, limit=limit, before_seq=before_seq
             )

@@ -43,6 +43,14 @@ def read_model(record_type: RecordType[Any], *, extra: dict[str, Any] | None = N
             definitions[field_name] = (annotation, ...)
     for field_name, annotation in (extra or {}).items():
         definitions[field_name] = (annotation, ...)
+    if record_type.customizable:
+        definitions["custom"] = (
+            dict[str, Any],
+            Field(
+                description="Your organization's custom fields that you may read, by name (`null` when unset); "
+                "their types: `GET /api/v1/schema/" + record_type.plural + "`"
+            ),
+        )
     model: type[BaseModel] = create_model(name, **definitions)
     _cache[name] = model
     return model

@@ -21,6 +21,7 @@ from closeloop.core.clock import utcnow
 from closeloop.integrations import exporting
 from closeloop.integrations.exporting import ExportFormat
 from closeloop.integrations.importing import maven
+from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
 from closeloop.integrations.importing.engine import iter_problem_lines, run_import
 from closeloop.integrations.importing.entities import ENTITIES
 from closeloop.integrations.importing.fields import fields_of, suggest_mapping
@@ -99,7 +100,9 @@ def _import_command(entity: str) -> Callable[..., None]:
             mapping = parse_pairs(map_, "--map")
             _print_mapping(table.headers, mapping, suggested=False)
         else:
-            mapping = suggest_mapping(table.headers, entity)
+            with db.reading(actor) as session:
+                extra = as_import_fields(custom_fields_for(session, actor, entity))
+            mapping = suggest_mapping(table.headers, entity, extra)
             _print_mapping(table.headers, mapping, suggested=True)
         source = f"{table.format}" + (f", {table.encoding}" if table.encoding else "")
         console.print(f"{file.name} ({source}): {len(table.rows)} rows → {entity} of {organization.slug}")

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, bindparam, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, bindparam, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,6 +24,7 @@ from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.db.base import RecordModel
+from closeloop.db.functions import json_list_holds
 from closeloop.db.scope import (
     is_scoped,
     scope_parameters,
@@ -82,6 +83,25 @@ class Computed:
     decode: Callable[[Any], Any] = lambda value: value
 
 
+@dataclass(frozen=True, slots=True)
+class CustomListField:
+    """How lists filter and sort on one custom field (built by :mod:`closeloop.crm.customfields`)."""
+
+    key: str
+    kind: Kind
+    operators: frozenset[str]
+    expression: ColumnElement[Any]
+    choices: tuple[str, ...] | None
+    sortable: bool
+    #: a multi-choice list: ``contains`` means "holds this choice"
+    is_list: bool
+    json_key: str
+    #: the record's ``custom`` column
+    document: ColumnElement[Any]
+    #: a parsed filter value → the form stored in the JSON document
+    to_sql: Callable[[Any], Any]
+
+
 @dataclass(frozen=True)
 class RecordType(Generic[M]):
     """How one kind of record is listed, referenced, serialized and guarded."""
@@ -105,6 +125,11 @@ class RecordType(Generic[M]):
     @property
     def permission_prefix(self) -> str:
         return self.plural
+
+    @property
+    def customizable(self) -> bool:
+        """Whether the record carries custom fields (a ``custom`` JSON document)."""
+        return hasattr(self.model, "custom")
 
     @property
     def unique_fields(self) -> tuple[str, ...]:
@@ -281,6 +306,12 @@ def create(
         check_owner(actor, values.get(owner_column))
     check_references(session, actor, record_type, values)
     check_unique(session, actor, record_type, values)
+    custom_changes: dict[str, Any] = {}
+    if record_type.customizable:
+        from closeloop.crm import customfields
+
+        values["custom"] = customfields.clean(session, actor, record_type.noun, values.get("custom"), None)
+        custom_changes = {key: after for key, (_, after) in customfields.changes(None, values["custom"]).items()}
     record = model(organization_id=actor.organization_id, **values)
     session.add(record)
     session.flush()
@@ -293,6 +324,7 @@ def create(
         changes=audit.diff(
             {},
             {k: v for k, v in snapshot(record, _writable_columns(record_type)).items() if v is not None}
+            | custom_changes
             | {k: v for k, v in (related or {}).items() if v},
         ),
     )
@@ -317,6 +349,12 @@ def update(
     require(actor, f"{record_type.plural}:write")
     check_writable(actor, record_type.noun, changes.keys())
     changes = _as_stored(record_type, changes)
+    custom_before: dict[str, Any] | None = None
+    if "custom" in changes and record_type.customizable:
+        from closeloop.crm import customfields
+
+        custom_before = dict(getattr(record, "custom", None) or {})
+        changes["custom"] = customfields.clean(session, actor, record_type.noun, changes["custom"], custom_before)
     columns = record_type.model.__table__.c
     for name, value in changes.items():
         if value is None and name in columns and not columns[name].nullable:
@@ -332,6 +370,11 @@ def update(
     for name, value in changes.items():
         setattr(record, name, value)
     difference = audit.diff(before, snapshot(record, changes.keys()))
+    if custom_before is not None:
+        from closeloop.crm import customfields
+
+        difference.pop("custom", None)
+        difference.update(customfields.changes(custom_before, changes["custom"]))
     if not difference:
         return record
     flush(session)
@@ -451,12 +494,61 @@ def _storable(record_type: RecordType[Any], name: str, value: Any, *, parameter:
     return value
 
 
-def _filter_clause(record_type: RecordType[Any], actor: Actor, parameter: str, raw: str) -> ColumnElement[bool]:
+def _custom_filter_clause(field_spec: CustomListField, parameter: str, op: str, raw: str) -> ColumnElement[bool]:
+    if op not in field_spec.operators:
+        allowed = ", ".join(sorted(field_spec.operators))
+        raise ValidationFailed.one(
+            parameter, f"operator '{op}' does not apply to {field_spec.key} (use: {allowed})", "unknown"
+        )
+    column = field_spec.expression
+    if op == "isnull":
+        return column.is_(None) if parse_value(Kind.BOOL, raw, parameter=parameter) else column.is_not(None)
+
+    def parsed(text: str) -> Any:
+        value = parse_value(field_spec.kind, text, parameter=parameter, choices=field_spec.choices)
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationFailed.one(parameter, "must not contain NUL characters", "invalid_character")
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise ValidationFailed.one(parameter, f"'{value}' is out of range")
+        return field_spec.to_sql(value)
+
+    if field_spec.is_list:  # "contains": the list holds this choice
+        return json_list_holds(field_spec.document, literal(field_spec.json_key), literal(parsed(raw)))
+    if op == "in":
+        values = [parsed(part) for part in raw.split(",") if part.strip()]
+        if not values:
+            raise ValidationFailed.one(parameter, "needs at least one value")
+        return column.in_(values)
+    if op in {"contains", "startswith"}:
+        needle = raw.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{needle}%" if op == "contains" else f"{needle}%"
+        return column.ilike(pattern, escape="\\")
+    value = parsed(raw)
+    comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+        "eq": column.__eq__,
+        "ne": column.__ne__,
+        "gt": column.__gt__,
+        "gte": column.__ge__,
+        "lt": column.__lt__,
+        "lte": column.__le__,
+    }
+    return comparisons[op](value)
+
+
+def _filter_clause(
+    record_type: RecordType[Any],
+    actor: Actor,
+    parameter: str,
+    raw: str,
+    custom: Mapping[str, CustomListField] | None = None,
+) -> ColumnElement[bool]:
     name, _, op = parameter.partition("__")
     op = op or "eq"
+    if custom is not None and name in custom:
+        return _custom_filter_clause(custom[name], parameter, op, raw)
     spec = record_type.filters.get(name)
     if spec is None:
-        known = ", ".join(sorted(record_type.filters))
+        known = ", ".join(sorted([*record_type.filters, *(custom or {})]))
         raise ValidationFailed.one(parameter, f"is not a filter of {record_type.plural} (known: {known})", "unknown")
     if name in masked_fields(actor.role, record_type.noun):
         raise Forbidden(f"Your role ({actor.role}) may not filter on {record_type.noun}.{name}", field_name=parameter)
@@ -504,23 +596,35 @@ class SortSpec:
     kind: Kind
     descending: bool
     nullable: bool
+    #: a custom field's sort: its value expression and how a cursor value is stored
+    custom: CustomListField | None = None
 
     @property
     def text(self) -> str:
         return f"-{self.name}" if self.descending else self.name
 
 
-def _parse_sort(record_type: RecordType[Any], actor: Actor, raw: str | None) -> SortSpec:
+def _parse_sort(
+    record_type: RecordType[Any], actor: Actor, raw: str | None, custom: Mapping[str, CustomListField] | None = None
+) -> SortSpec:
     text = (raw or record_type.default_sort).strip()
     descending = text.startswith("-")
     name = text.lstrip("-+")
     spec = record_type.filters.get(name)
+    if custom is not None and name in custom and custom[name].sortable:
+        return SortSpec(name, custom[name].kind, descending, True, custom[name])
     if name in _BUILTIN_SORTS:
         kind = _BUILTIN_SORTS[name]
     elif spec is not None and spec.sortable:
         kind = spec.kind
     else:
-        sortable = sorted({*_BUILTIN_SORTS, *(n for n, s in record_type.filters.items() if s.sortable)})
+        sortable = sorted(
+            {
+                *_BUILTIN_SORTS,
+                *(n for n, s in record_type.filters.items() if s.sortable),
+                *(n for n, c in (custom or {}).items() if c.sortable),
+            }
+        )
         raise ValidationFailed.one("sort", f"cannot sort {record_type.plural} by '{name}' (use: {', '.join(sortable)})")
     if name in masked_fields(actor.role, record_type.noun):
         raise Forbidden(f"Your role ({actor.role}) may not sort on {record_type.noun}.{name}", field_name="sort")
@@ -539,22 +643,25 @@ def build_query(
     """The visible, filtered and ordered query for a list, export or search (no paging yet): of
     whole records, or of the named ``columns`` only."""
     require(actor, f"{record_type.plural}:read")
+    custom = _custom_list_fields(session, actor, record_type)
     if columns is None:
         statement: Select[Any] = visible(actor, record_type.model)
     else:
-        statement = select(*_selectable(record_type, columns)).where(visibility_clause(actor, record_type.model))
+        statement = select(*_selectable(record_type, columns, custom)).where(
+            visibility_clause(actor, record_type.model)
+        )
     for parameter, raw in params.items():
         if parameter in RESERVED_PARAMETERS:
             continue
-        statement = statement.where(_filter_clause(record_type, actor, parameter, raw))
+        statement = statement.where(_filter_clause(record_type, actor, parameter, raw, custom))
     query = (params.get("q") or "").strip()
     if query:
         needle = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
             or_(*(record_type.column(name).ilike(needle, escape="\\") for name in record_type.search_fields))
         )
-    sort = _parse_sort(record_type, actor, params.get("sort"))
-    column = record_type.column(sort.name)
+    sort = _parse_sort(record_type, actor, params.get("sort"), custom)
+    column: Any = sort.custom.expression if sort.custom else record_type.column(sort.name)
     id_column = record_type.model.id
     ordering = column.desc() if sort.descending else column.asc()
     if sort.nullable:
@@ -571,12 +678,15 @@ def _after_cursor(record_type: RecordType[Any], sort: SortSpec, cursor: Cursor) 
     after_id: ColumnElement[bool] = id_column < cursor.id if sort.descending else id_column > cursor.id
     if sort.name == "id":
         return after_id
-    column = record_type.column(sort.name)
+    column: Any = sort.custom.expression if sort.custom else record_type.column(sort.name)
     if cursor.value is None:
         return and_(column.is_(None), after_id)
-    value = _storable(
-        record_type, sort.name, parse_value(sort.kind, str(cursor.value), parameter="cursor"), parameter="cursor"
-    )
+    if sort.custom is not None:
+        value = sort.custom.to_sql(parse_value(sort.kind, str(cursor.value), parameter="cursor"))
+    else:
+        value = _storable(
+            record_type, sort.name, parse_value(sort.kind, str(cursor.value), parameter="cursor"), parameter="cursor"
+        )
     beyond = column < value if sort.descending else column > value
     clause = or_(beyond, and_(column == value, after_id))
     if sort.nullable:
@@ -596,8 +706,10 @@ def _limit(params: Mapping[str, str]) -> int:
 
 
 def visible_fields(actor: Actor, record_type: RecordType[Any]) -> tuple[str, ...]:
-    """The stored and computed fields ``actor`` may read, in order."""
-    return readable_fields(actor.role, record_type.noun, (*record_type.read_fields, *record_type.computed))
+    """The stored and computed fields ``actor`` may read, in order (``custom``: the document of
+    custom fields, narrowed to what the actor may read when it is serialized)."""
+    fields = readable_fields(actor.role, record_type.noun, (*record_type.read_fields, *record_type.computed))
+    return (*fields, "custom") if record_type.customizable else fields
 
 
 def serialize(session: Session | None, actor: Actor, record_type: RecordType[Any], record: Any) -> dict[str, Any]:
@@ -624,13 +736,29 @@ def serialize_many(
     return _expanded(session, actor, record_type, rows)
 
 
-def _selectable(record_type: RecordType[Any], names: Iterable[str]) -> list[Any]:
-    """The table's column, or the computed expression labelled with its name, for each name."""
+def _selectable(
+    record_type: RecordType[Any], names: Iterable[str], custom: Mapping[str, CustomListField] | None = None
+) -> list[Any]:
+    """The table's column, the computed expression or the custom field's value, labelled with its
+    name, for each name."""
     table = record_type.model.__table__
-    return [
-        record_type.computed[name].expression().label(name) if name in record_type.computed else table.c[name]
-        for name in names
-    ]
+    selected: list[Any] = []
+    for name in names:
+        if name in record_type.computed:
+            selected.append(record_type.computed[name].expression().label(name))
+        elif custom is not None and name in custom:
+            selected.append(custom[name].expression.label(name))
+        else:
+            selected.append(table.c[name])
+    return selected
+
+
+def _custom_list_fields(session: Session, actor: Actor, record_type: RecordType[Any]) -> dict[str, CustomListField]:
+    if not record_type.customizable:
+        return {}
+    from closeloop.crm import customfields
+
+    return customfields.list_fields(session, actor, record_type)
 
 
 def _decoded(record_type: RecordType[Any], columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
@@ -643,6 +771,10 @@ def _decoded(record_type: RecordType[Any], columns: Sequence[str], row: Sequence
 def _expanded(
     session: Session | None, actor: Actor, record_type: RecordType[Any], rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
+    if record_type.customizable and session is not None and rows:
+        from closeloop.crm import customfields
+
+        customfields.apply_views(session, actor, record_type.noun, rows)
     if record_type.expand is not None and session is not None and rows:
         expansions = record_type.expand(session, actor, [row["id"] for row in rows])
         for row, expansion in zip(rows, expansions, strict=True):
@@ -689,7 +821,9 @@ def read_page(
     """One page of serialized records, filtered by ``params`` (``field``, ``field__op``, ``q``,
     ``sort``, ``limit``, ``cursor``), with the cursor of the next page when there is one."""
     columns = _read_columns(actor, record_type)
-    sort_name = _parse_sort(record_type, actor, params.get("sort")).name
+    sort_name = _parse_sort(
+        record_type, actor, params.get("sort"), _custom_list_fields(session, actor, record_type)
+    ).name
     selected = columns if sort_name in columns else (*columns, sort_name)
     statement, sort = build_query(session, actor, record_type, params, columns=selected)
     limit = _limit(params)

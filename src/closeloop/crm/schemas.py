@@ -65,3 +65,15 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+
 ExternalRef = Annotated[str, Field(min_length=1, max_length=100)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Timestamp = Annotated[datetime, AfterValidator(_utc), Field(examples=["2026-03-01T09:30:00+08:00"])]
+CustomValues = Annotated[
+    dict[str, Any],
+    Field(
+        max_length=200,
+        description=(
+            "Values of your organization's custom fields, by name (their definitions: "
+            "`GET /api/v1/custom-fields`; the record type's full schema: `GET /api/v1/schema/{type}`). "
+            "On a change, only the fields given change; `null` clears one."
+        ),
+        examples=[{"region_score": 87}],
+    ),
+]

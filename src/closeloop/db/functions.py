@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String
+from sqlalchemy import Boolean, Float, String, exists, func, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -52,3 +52,24 @@ def _id_list_postgresql(element: id_list, compiler: Any, **kw: Any) -> str:
 def parse_id_list(value: str | None) -> list[int]:
     """``"7,3"`` → ``[3, 7]``; ``None`` (no rows) → ``[]``."""
     return sorted(int(part) for part in value.split(",")) if value else []
+
+
+class json_list_holds(FunctionElement[bool]):
+    """``json_list_holds(document, key, value)``: the JSON list under ``key`` holds the text ``value``."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "json_list_holds"
+
+
+@compiles(json_list_holds, "sqlite")
+def _json_list_holds_sqlite(element: json_list_holds, compiler: Any, **kw: Any) -> str:
+    document, key, value = list(element.clauses)
+    items = func.json_each(document, literal('$."') + key + literal('"')).table_valued("value")
+    return str(compiler.process(exists().select_from(items).where(items.c.value == value), **kw))
+
+
+@compiles(json_list_holds, "postgresql")
+def _json_list_holds_postgresql(element: json_list_holds, compiler: Any, **kw: Any) -> str:
+    document, key, value = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(({document} -> CAST({key} AS TEXT)) @> jsonb_build_array(CAST({value} AS TEXT)))"

@@ -2,8 +2,8 @@
 
 A role may be granted (to a new user, by changing a user's role, or by resetting the password of
 someone who holds it) only by an actor who may read every field that role may read, and who holds
-every *governing* permission of that role (managing users or the organization, reading or
-verifying the audit trail). Record permissions (reading and writing leads, deals, orders …) are
+every *governing* permission of that role (managing users, the organization or its schema,
+reading or verifying the audit trail). Record permissions (reading and writing leads, deals, orders …) are
 the everyday business of whoever manages users and are not compared.
 
 So an IT director, who manages users but may not see margins, can add reps and managers but
@@ -20,7 +20,7 @@ from closeloop.governance.fields import FIELD_RULES, masked_fields
 from closeloop.governance.permissions import ROLE_PERMISSIONS, Role
 
 #: permissions that govern the organization rather than work its records
-GOVERNING = frozenset({"users:manage", "organization:manage", "audit:read", "audit:verify"})
+GOVERNING = frozenset({"users:manage", "organization:manage", "schema:manage", "audit:read", "audit:verify"})
 
 
 def can_grant(actor: Actor, role: Role) -> bool:
@@ -34,7 +34,6 @@ def can_grant(actor: Actor, role: Role) -> bool:
 def require_grantable(actor: Actor, role: Role, *, field_name: str = "role") -> None:
     if not can_grant(actor, role):
         raise Forbidden(
-            f"Your role ({actor.role}) cannot grant the role {role.value}: "
-            "it sees fields or governs what you do not",
+            f"Your role ({actor.role}) cannot grant the role {role.value}: it sees fields or governs what you do not",
             field_name=field_name,
         )

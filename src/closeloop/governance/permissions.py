@@ -49,7 +49,7 @@ _REP = (
     | {"users:read", "funnel:read", "exports:run", "history:read"}
 )
 _MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run"}
-_EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read"}
+_EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage"}
 _CFO = (
     _grant(CRM_RESOURCES, "read")
     | _grant(("quotes", "contracts", "orders"), "write")
@@ -77,6 +77,7 @@ _ADMIN = (
         "users:read",
         "users:manage",
         "organization:manage",
+        "schema:manage",
         "audit:read",
         "audit:verify",
         "imports:run",

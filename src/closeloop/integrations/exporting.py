@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound
-from closeloop.crm import records
+from closeloop.crm import customfields, records
 from closeloop.crm.records import RecordType
 from closeloop.governance.permissions import require
 
@@ -70,13 +70,21 @@ def check_export(session: Session, actor: Actor, record_type: RecordType[Any], p
 def serialized_rows(
     session: Session, actor: Actor, record_type: RecordType[Any], params: Mapping[str, str]
 ) -> Iterator[dict[str, Any]]:
-    """The visible, filtered records, serialized (masks applied) in batches."""
+    """The visible, filtered records, serialized (masks applied) in batches; custom fields as
+    ``custom.<name>`` columns (a multi-choice value as its choices joined by ``; ``, as imports read it)."""
     _start(session, actor, record_type, params)
-    yield from records.read_all(session, actor, record_type, params, batch=BATCH)
+    for row in records.read_all(session, actor, record_type, params, batch=BATCH):
+        for name, value in (row.pop("custom", None) or {}).items():
+            row[customfields.PREFIX + name] = "; ".join(value) if isinstance(value, list) else value
+        yield row
 
 
-def _columns(actor: Actor, record_type: RecordType[Any], first: Mapping[str, Any] | None) -> list[str]:
-    columns = list(records.visible_fields(actor, record_type))
+def _columns(
+    session: Session, actor: Actor, record_type: RecordType[Any], first: Mapping[str, Any] | None
+) -> list[str]:
+    columns = [name for name in records.visible_fields(actor, record_type) if name != "custom"]
+    if record_type.customizable:
+        columns.extend(customfields.PREFIX + d.name for d in customfields.readable(session, actor, record_type.noun))
     if first is not None:
         columns.extend(name for name in first if name not in columns)
     return columns
@@ -137,7 +145,7 @@ def iter_csv(
 ) -> Iterator[bytes]:
     """The CSV file in chunks: BOM, header, then one line per record (``counter[0]`` counts them)."""
     first, rows = _peek(serialized_rows(session, actor, record_type, params))
-    columns = _columns(actor, record_type, first)
+    columns = _columns(session, actor, record_type, first)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
@@ -164,7 +172,7 @@ def write_xlsx(
     from openpyxl import Workbook
 
     first, rows = _peek(serialized_rows(session, actor, record_type, params))
-    columns = _columns(actor, record_type, first)
+    columns = _columns(session, actor, record_type, first)
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(record_type.plural[:31])
     sheet.append(columns)
@@ -210,3 +218,27 @@ __all__ = [
     "write_xlsx",
     "xlsx_cell",
 ]
+
+
+def table_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """A small table as a CSV file (BOM, header, rows), cells neutralized like record exports."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(name)) for name in columns])
+    return b"\xef\xbb\xbf" + buffer.getvalue().encode()
+
+
+def table_xlsx(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *, sheet_name: str) -> bytes:
+    """A small table as an XLSX workbook with one sheet."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(sheet_name[:31])
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([xlsx_cell(row.get(name)) for name in columns])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -40,18 +40,18 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-def _check_csrf(request: Request, sent: str | None) -> bool:
+def csrf_ok(request: Request, sent: str | None) -> bool:
     return browser.csrf_matches(request.session, sent)
 
 
-def _database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def _signed_in(request: Request) -> tuple[User, Actor] | None:
+def signed_in_user(request: Request) -> tuple[User, Actor] | None:
     signed_in = browser.credentials(request.session)
-    return browser.resolve(_database(request), *signed_in) if signed_in else None
+    return browser.resolve(database_of(request), *signed_in) if signed_in else None
 
 
 def render(
@@ -79,7 +79,7 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login")
 def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
-    if not _check_csrf(request, csrf):
+    if not csrf_ok(request, csrf):
         return render(
             request,
             "login.html",
@@ -88,7 +88,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
         )
     client = request.client.host if request.client else "?"
     try:
-        with _database(request).unit_of_work(None, system=True) as session:
+        with database_of(request).unit_of_work(None, system=True) as session:
             user = org_service.sign_in(session, username=username.strip(), password=password, client=client, via="web")
     except TooManyAttempts:
         return render(
@@ -110,7 +110,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
-    if _check_csrf(request, csrf):
+    if csrf_ok(request, csrf):
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -125,14 +125,17 @@ def switch_language(request: Request, locale: str) -> Response:
 
 @router.get("/")
 def home(request: Request) -> Response:
-    signed_in = _signed_in(request)
+    signed_in = signed_in_user(request)
     if signed_in is None:
         return RedirectResponse("/login", status_code=303)
     user, actor = signed_in
-    with _database(request).reading(actor) as session:
+    with database_of(request).reading(actor) as session:
         funnel = measure_funnel(session, actor, filters=FunnelFilters()) if actor.can("funnel:read") else None
     return render(request, "home.html", {"user": user, "actor": actor, "funnel": funnel})
 
 
 def install(app: FastAPI) -> None:
+    from closeloop.web import settings
+
     app.include_router(router)
+    app.include_router(settings.router)

@@ -97,6 +97,7 @@ def start_import(
     summary="Headers, suggested mapping, fields and first rows of a file (nothing is stored)",
 )
 def preview_import(
+    database: DatabaseDep,
     actor: CurrentActor,
     file: Annotated[UploadFile, File()],
     entity: EntityForm,
@@ -104,14 +105,16 @@ def preview_import(
     sheet: OptionalText = None,
 ) -> Response:
     data = file.file.read()
-    preview = jobs.preview_import(
-        actor,
-        entity=entity,
-        file_name=file.filename or "upload",
-        data=data,
-        encoding=encoding or None,
-        sheet=sheet or None,
-    )
+    with database.reading(actor) as session:
+        preview = jobs.preview_import(
+            session,
+            actor,
+            entity=entity,
+            file_name=file.filename or "upload",
+            data=data,
+            encoding=encoding or None,
+            sheet=sheet or None,
+        )
     return json_response(preview)
 
 

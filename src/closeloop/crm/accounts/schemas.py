@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from closeloop.crm.enums import CompanySize, Tier
-from closeloop.crm.schemas import Currency, ExternalRef, Id, Money, Name, Phone, Schema, ShortText, Text
+from closeloop.crm.schemas import Currency, CustomValues, ExternalRef, Id, Money, Name, Phone, Schema, ShortText, Text
 
 
 class AccountFields(Schema):
@@ -28,6 +28,7 @@ class AccountFields(Schema):
     year_established: Annotated[int, Field(ge=1800, le=2100)] | None = None
     owner_id: Id | None = None
     external_ref: ExternalRef | None = None
+    custom: CustomValues | None = None
 
 
 class AccountCreate(AccountFields):

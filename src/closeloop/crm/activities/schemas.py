@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from closeloop.crm.enums import ActivityKind, Direction
-from closeloop.crm.schemas import Id, Schema, ShortText, Text, Timestamp
+from closeloop.crm.schemas import CustomValues, Id, Schema, ShortText, Text, Timestamp
 
 
 class ActivityFields(Schema):
@@ -27,6 +27,7 @@ class ActivityFields(Schema):
         Annotated[str, Field(max_length=500, description="Where the content is: a URL, file or message id")] | None
     ) = None
     notes: Text | None = None
+    custom: CustomValues | None = None
 
 
 class ActivityCreate(ActivityFields):

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from closeloop.crm.enums import DecisionRole
-from closeloop.crm.schemas import Email, ExternalRef, Id, Phone, Schema
+from closeloop.crm.schemas import CustomValues, Email, ExternalRef, Id, Phone, Schema
 
 
 class ContactFields(Schema):
@@ -23,6 +23,7 @@ class ContactFields(Schema):
     wechat: Annotated[str, Field(max_length=80)] | None = None
     owner_id: Id | None = None
     external_ref: ExternalRef | None = None
+    custom: CustomValues | None = None
 
 
 class ContactCreate(ContactFields):

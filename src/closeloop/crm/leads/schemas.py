@@ -10,7 +10,7 @@ from closeloop.crm.accounts.schemas import AccountCreate
 from closeloop.crm.contacts.schemas import ContactCreate
 from closeloop.crm.enums import LeadSource, LeadStatus
 from closeloop.crm.opportunities.schemas import OpportunityCreate
-from closeloop.crm.schemas import Email, ExternalRef, Id, Phone, Schema, Text, Timestamp
+from closeloop.crm.schemas import CustomValues, Email, ExternalRef, Id, Phone, Schema, Text, Timestamp
 
 
 class LeadFields(Schema):
@@ -26,6 +26,7 @@ class LeadFields(Schema):
     owner_id: Id | None = Field(default=None, description="The rep the lead is assigned to; empty = unassigned")
     notes: Text | None = None
     external_ref: ExternalRef | None = None
+    custom: CustomValues | None = None
 
 
 class LeadCreate(LeadFields):

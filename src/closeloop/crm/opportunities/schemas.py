@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from closeloop.crm.enums import Stage
-from closeloop.crm.schemas import Currency, ExternalRef, Id, Money, Name, Percent, Schema, Text, Timestamp
+from closeloop.crm.schemas import Currency, CustomValues, ExternalRef, Id, Money, Name, Percent, Schema, Text, Timestamp
 
 LostReason = Annotated[str, Field(min_length=1, max_length=2000, examples=["价格高于竞品 15%"])]
 
@@ -25,6 +25,7 @@ class OpportunityFields(Schema):
     lost_reason: LostReason | None = None
     description: Text | None = None
     external_ref: ExternalRef | None = None
+    custom: CustomValues | None = None
 
 
 class OpportunityCreate(OpportunityFields):

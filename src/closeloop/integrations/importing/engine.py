@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,14 +30,18 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, ValidationFailed
-from closeloop.crm import records
+from closeloop.crm import customfields, records
+from closeloop.crm.customfields import Definition
 from closeloop.crm.opportunities.models import OpportunityProductLine, StageChange
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.db.types import ScaledDecimal, UTCDateTime
 from closeloop.governance.audit import service as audit
+from closeloop.governance.customfields.types import ValueProblem as CustomValueProblem
+from closeloop.governance.customfields.types import clean_value
 from closeloop.governance.fields import check_writable
 from closeloop.governance.permissions import require
 from closeloop.integrations.importing import references, writer
+from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
 from closeloop.integrations.importing.entities import EntitySpec, ImportOptions, RowContext, entity_spec
 from closeloop.integrations.importing.fields import ImportField, ValueKind, check_mapping, suggest_mapping
 from closeloop.integrations.importing.readers import SourceTable
@@ -124,6 +128,7 @@ class Importer:
         *,
         dry_run: bool = False,
         options: ImportOptions | None = None,
+        custom_fields: Sequence[Definition] = (),
     ) -> None:
         self.spec: EntitySpec = entity_spec(entity)
         require(actor, "imports:run")
@@ -132,16 +137,23 @@ class Importer:
         self.table = table
         self.options = options or ImportOptions()
         suggested = mapping is None
-        chosen = suggest_mapping(table.headers, entity) if mapping is None else dict(mapping)
-        self.columns: dict[str, ImportField] = check_mapping(table.headers, entity, chosen)
-        check_writable(actor, self.spec.noun, [f.key for f in self.columns.values() if not f.import_only])
+        extra = as_import_fields(custom_fields)
+        #: ``custom.<name>`` → the definition of each custom field the import may fill
+        self._custom = {customfields.PREFIX + d.name: d for d in custom_fields}
+        chosen = suggest_mapping(table.headers, entity, extra) if mapping is None else dict(mapping)
+        self.columns: dict[str, ImportField] = check_mapping(table.headers, entity, chosen, extra)
+        check_writable(
+            actor,
+            self.spec.noun,
+            [f.key for f in self.columns.values() if not f.import_only and f.name not in self._custom],
+        )
         self.report = ImportReport(
             entity=entity, source=table.name, dry_run=dry_run, mapping=chosen, total_rows=len(table.rows)
         )
         if suggested:
             self.report.notes.append("The column mapping was suggested from the file's headers.")
         self.report.notes.extend(table.notes)
-        self._fields = {f.name: f for f in self.spec.fields}
+        self._fields = {f.name: f for f in (*self.spec.fields, *extra)}
         self._header_of: dict[str, str] = {}
         for header, import_field in self.columns.items():
             self._header_of[import_field.key] = header
@@ -245,7 +257,19 @@ class Importer:
             import_only: dict[str, Any] = {}
             pending: dict[str, str] = {}
             valid = True
+            custom: dict[str, Any] = {}
             for name, value in parsed.items():
+                definition = self._custom.get(name)
+                if definition is not None:
+                    try:
+                        cleaned = clean_value(definition.rule, value)
+                    except CustomValueProblem as problem:
+                        self._problem(number, self._header_of[name], problem.message, problem.code, value)
+                        valid = False
+                        continue
+                    if cleaned is not None:
+                        custom[definition.name] = cleaned
+                    continue
                 key, is_reference, is_import_only, is_self = info[name]
                 if is_reference:
                     resolution = self._resolved[name][value]
@@ -272,6 +296,8 @@ class Importer:
                     self._attribute_problem(number, attribute, message, str(detail["type"]))
                 continue
             values.update(import_only)
+            if custom:
+                values["custom"] = custom
             for name, column_type in self._scaled.items():
                 if values.get(name) is not None:
                     values[name] = column_type.normalize(values[name])
@@ -448,6 +474,16 @@ class Importer:
 
     def _plan_create(self, row: PlannedRow) -> None:
         values = dict(row.given)
+        if self._custom:
+            given = values.get("custom") or {}
+            document = {
+                d.name: d.default for d in self._custom.values() if d.default is not None and d.name not in given
+            } | given
+            missing = [d for d in self._custom.values() if d.required and document.get(d.name) in (None, [])]
+            if missing:
+                self._attribute_problem(row.number, customfields.PREFIX + missing[0].name, "is required", "required")
+                return
+            values["custom"] = document
         ctx = self._context()
         if self.spec.on_create is not None:
             try:
@@ -460,16 +496,19 @@ class Importer:
 
     def _plan_update(self, row: PlannedRow, record: dict[str, Any], links: list[int] | None) -> None:
         columns = self.spec.table.c
+        given = row.given
+        if "custom" in given:  # the file's custom fields change, the record's others stay
+            given = {**given, "custom": {**(record.get("custom") or {}), **given["custom"]}}
         changes = {
             name: value
-            for name, value in row.given.items()
+            for name, value in given.items()
             if name in columns and name not in _PROTECTED and audit.json_safe(value) != audit.json_safe(record[name])
         }
         ctx = self._context()
         owner_column: str | None = getattr(self.spec.record_type.model, "__owner_column__", None)
         try:
             if self.spec.on_update is not None:
-                self.spec.on_update(changes, row.given, record, ctx)
+                self.spec.on_update(changes, given, record, ctx)
             if owner_column is not None and owner_column in changes:
                 records.check_owner(self.actor, changes[owner_column])
         except ValidationFailed as error:
@@ -692,8 +731,12 @@ class Importer:
             }
             if "product_line_ids" in row.extra:
                 changes["product_line_ids"] = [None, row.extra["product_line_ids"]]
+            changes.update(customfields.changes(None, values.get("custom") or {}))
         else:
             changes = audit.diff(row.before, row.values)
+            if "custom" in changes:
+                del changes["custom"]
+                changes.update(customfields.changes(row.before.get("custom"), row.values["custom"]))
             if "product_line_ids" in row.extra:
                 changes["product_line_ids"] = [
                     row.extra.get("previous_product_line_ids", []),
@@ -715,7 +758,15 @@ def run_import(
 ) -> ImportReport:
     """Import ``table`` into ``entity`` in ``session`` (which the caller commits); without a
     ``mapping``, the suggested one. A dry run plans everything and writes nothing."""
-    importer = Importer(actor, entity, table, mapping, dry_run=dry_run, options=options)
+    importer = Importer(
+        actor,
+        entity,
+        table,
+        mapping,
+        dry_run=dry_run,
+        options=options,
+        custom_fields=custom_fields_for(session, actor, entity),
+    )
     if not dry_run:
         writer.lock_for_import(session, actor.organization_id, entity)
     report = importer.plan(lambda: nullcontext(session), progress)

@@ -45,6 +45,8 @@ class ValueKind(StrEnum):
     CHOICE = "choice"
     #: a reference to another record, given as one of its natural keys (name, code, email…)
     REFERENCE = "reference"
+    #: a custom field: the cell as read, checked against the field's definition when rows are validated
+    CUSTOM = "custom"
 
 
 _PARSERS: dict[ValueKind, Callable[[Any], Any]] = {
@@ -56,6 +58,7 @@ _PARSERS: dict[ValueKind, Callable[[Any], Any]] = {
     ValueKind.DATETIME: values.parse_datetime,
     ValueKind.BOOL: values.parse_bool,
     ValueKind.REFERENCE: values.parse_text,
+    ValueKind.CUSTOM: lambda raw: raw.strip() if isinstance(raw, str) else raw,
 }
 
 
@@ -269,9 +272,10 @@ _DECORATIONS = re.compile(r"[(（\[【]?\s*(必填|选填|可选|required|option
 _SYSTEM_COLUMNS = frozenset({"id", "version", "createdat", "updatedat", "deletedat", "organizationid"})
 
 
-def fields_of(entity: str) -> tuple[ImportField, ...]:
+def fields_of(entity: str, extra: Sequence[ImportField] = ()) -> tuple[ImportField, ...]:
+    """The fields an import of ``entity`` can fill: its own, then ``extra`` (the organization's custom fields)."""
     try:
-        return FIELDS[entity]
+        return (*FIELDS[entity], *extra)
     except KeyError:
         raise UnusableMapping(
             [FieldProblem("entity", f"'{entity}' cannot be imported (choose from: {', '.join(ENTITY_NAMES)})")]
@@ -282,14 +286,14 @@ def header_key(header: str) -> str:
     return normalize_label(_DECORATIONS.sub("", header))
 
 
-def suggest_mapping(headers: Sequence[str], entity: str) -> dict[str, str]:
+def suggest_mapping(headers: Sequence[str], entity: str, extra: Sequence[ImportField] = ()) -> dict[str, str]:
     """``{header: field}`` for the headers that look like a field; each field used at most once.
 
     Exact matches of a field's name or alias win; then, for what is left, a Chinese header that
     ends with an alias (``客户负责人`` → ``负责人``), then one that contains it, the longest alias
     first; then English headers spelled closely to an alias (``Anual Revenue``).
     """
-    fields = fields_of(entity)
+    fields = fields_of(entity, extra)
     exact: dict[str, str] = {}
     for field in fields:
         for alias in (field.name, field.key, *field.aliases):
@@ -327,9 +331,11 @@ def suggest_mapping(headers: Sequence[str], entity: str) -> dict[str, str]:
     return {header: mapping[header] for header in headers if header in mapping}
 
 
-def check_mapping(headers: Sequence[str], entity: str, mapping: Mapping[str, str]) -> dict[str, ImportField]:
+def check_mapping(
+    headers: Sequence[str], entity: str, mapping: Mapping[str, str], extra: Sequence[ImportField] = ()
+) -> dict[str, ImportField]:
     """The mapping's columns with their fields, or :class:`UnusableMapping` naming every problem."""
-    fields = {f.name: f for f in fields_of(entity)}
+    fields = {f.name: f for f in fields_of(entity, extra)}
     problems: list[FieldProblem] = []
     resolved: dict[str, ImportField] = {}
     seen: dict[str, str] = {}

@@ -29,6 +29,7 @@ from closeloop.db.scope import tenant_clause, visible
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
+from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
 from closeloop.integrations.importing.engine import Importer
 from closeloop.integrations.importing.entities import entity_spec
 from closeloop.integrations.importing.fields import check_mapping, fields_of, suggest_mapping
@@ -62,6 +63,7 @@ def _check_entity(actor: Actor, entity: str) -> None:
 
 
 def preview_import(
+    session: Session,
     actor: Actor,
     *,
     entity: str,
@@ -71,10 +73,11 @@ def preview_import(
     sheet: str | None = None,
 ) -> dict[str, Any]:
     """What a file looks like to an import: its headers, the suggested mapping, the fields the
-    entity takes (required ones marked) and the first rows — for the mapping page."""
+    entity takes (required ones marked; custom fields last) and the first rows — for the mapping page."""
     _check_entity(actor, entity)
     table = read_table(data, name=file_name, encoding=encoding, sheet=sheet)
-    mapping = suggest_mapping(table.headers, entity)
+    extra = as_import_fields(custom_fields_for(session, actor, entity))
+    mapping = suggest_mapping(table.headers, entity, extra)
     fields = [
         {
             "name": f.name,
@@ -87,7 +90,7 @@ def preview_import(
             else None,
             "aliases": list(f.aliases),
         }
-        for f in fields_of(entity)
+        for f in fields_of(entity, extra)
     ]
     mapped = set(mapping.values())
     return {
@@ -125,8 +128,9 @@ def create_import_job(
     without one, the suggested mapping) usable, or nothing is stored and the error says why."""
     _check_entity(actor, entity)
     table = read_table(data, name=file_name, encoding=encoding, sheet=sheet)
-    chosen = dict(mapping) if mapping is not None else suggest_mapping(table.headers, entity)
-    check_mapping(table.headers, entity, chosen)
+    extra = as_import_fields(custom_fields_for(session, actor, entity))
+    chosen = dict(mapping) if mapping is not None else suggest_mapping(table.headers, entity, extra)
+    check_mapping(table.headers, entity, chosen, extra)
     directory = imports_dir(actor.organization_id)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{uuid.uuid4().hex}-{_safe_name(file_name)}"
@@ -260,7 +264,9 @@ def process_import_job(database: Database, job_id: int) -> ImportStatus | None:
 
 def _run(database: Database, actor: Actor, job: ImportJob) -> ImportStatus:
     table: SourceTable = read_table(Path(job.stored_path), name=job.file_name, encoding=job.encoding, sheet=job.sheet)
-    importer = Importer(actor, job.entity, table, job.mapping, dry_run=job.dry_run)
+    with database.reading(actor) as session:
+        custom_fields = custom_fields_for(session, actor, job.entity)
+    importer = Importer(actor, job.entity, table, job.mapping, dry_run=job.dry_run, custom_fields=custom_fields)
     _set(database, actor, job.id, total_rows=len(table.rows), processed_rows=0)
     last = [time.monotonic()]
 

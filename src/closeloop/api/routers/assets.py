@@ -1,0 +1,73 @@
+"""The data asset map (GOV-7): read it, maintain an entry, export it as CSV or XLSX."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query
+from starlette.responses import Response
+
+from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, json_response
+from closeloop.core.clock import utcnow
+from closeloop.crm import assets
+from closeloop.integrations import exporting
+from closeloop.integrations.exporting import ExportFormat
+
+router = APIRouter(tags=["data asset map"])
+
+
+@router.get(
+    "/data-assets",
+    operation_id="list_data_assets",
+    summary="Who produces, consumes and answers for each record type, field group and metric",
+    response_class=Response,
+)
+def list_data_assets(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        return json_response({"items": assets.rows(session, actor)})
+
+
+@router.get(
+    "/data-assets/export",
+    operation_id="export_data_assets",
+    summary="The data asset map as CSV or XLSX",
+    response_class=Response,
+)
+def export_data_assets(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    format: Annotated[ExportFormat, Query(description="csv or xlsx")] = ExportFormat.CSV,
+) -> Response:
+    with database.reading(actor) as session:
+        table = assets.export_rows(session, actor)
+    if format is ExportFormat.XLSX:
+        content = exporting.table_xlsx(assets.COLUMNS, table, sheet_name="data assets")
+    else:
+        content = exporting.table_csv(assets.COLUMNS, table)
+    name = f"data-assets-{utcnow().date().isoformat()}.{format.value}"
+    return Response(
+        content,
+        media_type=exporting.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.put(
+    "/data-assets/{kind}/{key}",
+    operation_id="maintain_data_asset",
+    summary="Say who produces, consumes and answers for an asset (needs schema:manage)",
+    response_class=Response,
+)
+def maintain_data_asset(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    kind: Annotated[str, Path(max_length=20, description="record_type, field_group or metric")],
+    key: Annotated[str, Path(max_length=80, description="e.g. account, opportunity.finance, funnel")],
+    expected_version: ExpectedVersion,
+    body: Annotated[assets.AssetUpdate, Body()],
+) -> Response:
+    with database.writing(actor) as session:
+        entry = assets.maintain(session, actor, kind=kind, key=key, data=body, expected_version=expected_version)
+        response = json_response(entry)
+        commit(session)
+        return response

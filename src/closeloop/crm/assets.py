@@ -1,0 +1,221 @@
+"""The data asset map (GOV-7): for each record type, field group and metric, who produces it, who
+consumes it and who answers for its quality — a RACI table maintained in the product.
+
+The catalogue of assets is derived from what exists (record types, their finance and custom
+field groups, the funnel); each asset starts from defaults read off the permissions (producers:
+roles that write it; consumers: roles that only read it) until sales ops maintain it. An asset
+without an accountable person is flagged: somebody must answer for its quality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor
+from closeloop.core.errors import NotFound, PreconditionFailed, ValidationFailed
+from closeloop.crm import customfields, records
+from closeloop.crm.schemas import Schema
+from closeloop.db.scope import tenant_clause, visible
+from closeloop.governance.assets.models import DataAsset
+from closeloop.governance.audit import service as audit
+from closeloop.governance.fields import FIELD_RULES
+from closeloop.governance.permissions import ROLE_PERMISSIONS, Role, require
+from closeloop.org.models import User
+
+_NAMES_ZH = {
+    "account": "客户",
+    "activity": "活动",
+    "contact": "联系人",
+    "contract": "合同",
+    "lead": "线索",
+    "opportunity": "商机",
+    "order": "订单",
+    "product": "产品",
+    "product_line": "产品线",
+    "quote": "报价",
+    "referral": "转介绍",
+    "ticket": "服务工单",
+}
+COLUMNS = (
+    "kind",
+    "key",
+    "name_zh",
+    "name_en",
+    "produced_by",
+    "consumed_by",
+    "responsible",
+    "accountable",
+    "consulted",
+    "informed",
+    "notes",
+    "maintained",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    kind: str
+    key: str
+    name_zh: str
+    name_en: str
+    produced_by: tuple[str, ...]
+    consumed_by: tuple[str, ...]
+
+
+def _roles_with(permission: str) -> tuple[str, ...]:
+    return tuple(role.value for role in Role if permission in ROLE_PERMISSIONS[role])
+
+
+def catalogue(session: Session, actor: Actor) -> list[Asset]:
+    """Every asset of the organization, in a stable order."""
+    assets: list[Asset] = []
+    for record_type in sorted(records.all_record_types(), key=lambda rt: rt.noun):
+        noun, plural = record_type.noun, record_type.plural
+        writers = _roles_with(f"{plural}:write")
+        readers = tuple(r for r in _roles_with(f"{plural}:read") if r not in writers)
+        english = noun.replace("_", " ")
+        assets.append(Asset("record_type", noun, _NAMES_ZH.get(noun, noun), f"{english.title()}s", writers, readers))
+        if noun in FIELD_RULES:
+            finance = tuple(sorted({role.value for roles in FIELD_RULES[noun].values() for role in roles}))
+            names = ", ".join(sorted(FIELD_RULES[noun]))
+            assets.append(
+                Asset(
+                    "field_group",
+                    f"{noun}.finance",
+                    f"{_NAMES_ZH.get(noun, noun)}财务字段（{names}）",
+                    f"{english.title()} finance fields ({names})",
+                    tuple(r for r in finance if r in writers),
+                    tuple(r for r in finance if r not in writers),
+                )
+            )
+        if record_type.customizable and customfields.definitions(session, actor.organization_id, noun):
+            assets.append(
+                Asset(
+                    "field_group",
+                    f"{noun}.custom",
+                    f"{_NAMES_ZH.get(noun, noun)}自定义字段",
+                    f"{english.title()} custom fields",
+                    writers,
+                    readers,
+                )
+            )
+    assets.append(Asset("metric", "funnel", "闭环漏斗", "Closed-loop funnel", ("system",), _roles_with("funnel:read")))
+    return assets
+
+
+def _stored(session: Session, actor: Actor) -> dict[tuple[str, str], DataAsset]:
+    return {(row.kind, row.key): row for row in session.scalars(visible(actor, DataAsset))}
+
+
+def rows(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The map as a table: one row per asset, maintained entries over the defaults."""
+    require(actor, "users:read")
+    stored = _stored(session, actor)
+    users: dict[int, str] = {
+        row.id: row.display_name
+        for row in session.execute(select(User.id, User.display_name).where(tenant_clause(actor.organization_id, User)))
+    }
+    table = []
+    for asset in catalogue(session, actor):
+        row = stored.get((asset.kind, asset.key))
+        entry: dict[str, Any] = {
+            "kind": asset.kind,
+            "key": asset.key,
+            "name_zh": asset.name_zh,
+            "name_en": asset.name_en,
+            "produced_by": list(row.produced_by if row else asset.produced_by),
+            "consumed_by": list(row.consumed_by if row else asset.consumed_by),
+            "responsible": list(row.responsible if row else asset.produced_by),
+            "accountable_user_id": row.accountable_user_id if row else None,
+            "consulted": list(row.consulted if row else ()),
+            "informed": list(row.informed if row else asset.consumed_by),
+            "notes": row.notes if row else None,
+            "maintained": row is not None,
+            "version": row.version if row else None,
+        }
+        entry["accountable"] = users.get(entry["accountable_user_id"]) if entry["accountable_user_id"] else None
+        entry["needs_owner"] = entry["accountable_user_id"] is None
+        table.append(entry)
+    return table
+
+
+class AssetUpdate(Schema):
+    produced_by: list[str] = Field(default_factory=list, max_length=20)
+    consumed_by: list[str] = Field(default_factory=list, max_length=20)
+    responsible: list[str] = Field(default_factory=list, max_length=20)
+    accountable_user_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    consulted: list[str] = Field(default_factory=list, max_length=20)
+    informed: list[str] = Field(default_factory=list, max_length=20)
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+
+
+_PARTIES = frozenset({*(role.value for role in Role), "system"})
+
+
+def _check_roles(field_name: str, values: Sequence[str]) -> list[str]:
+    for index, value in enumerate(values):
+        if value not in _PARTIES:
+            known = ", ".join(sorted(_PARTIES))
+            raise ValidationFailed.one(f"{field_name}.{index}", f"'{value}' is not a role (one of: {known})", "unknown")
+    return sorted(set(values))
+
+
+def maintain(
+    session: Session, actor: Actor, *, kind: str, key: str, data: AssetUpdate, expected_version: int | None = None
+) -> dict[str, Any]:
+    """Record who produces, consumes and answers for an asset. Needs ``schema:manage``."""
+    require(actor, "schema:manage")
+    if not any(asset.kind == kind and asset.key == key for asset in catalogue(session, actor)):
+        raise NotFound("data_asset", f"{kind}/{key}")
+    values: dict[str, Any] = {
+        name: _check_roles(name, getattr(data, name))
+        for name in ("produced_by", "consumed_by", "responsible", "consulted", "informed")
+    }
+    if data.accountable_user_id is not None and (
+        session.scalar(
+            select(User.id).where(
+                tenant_clause(actor.organization_id, User), User.id == data.accountable_user_id, User.is_active
+            )
+        )
+        is None
+    ):
+        raise ValidationFailed.one("accountable_user_id", "no active user of your organization", "not_found")
+    values["accountable_user_id"] = data.accountable_user_id
+    values["notes"] = (data.notes or "").strip() or None
+    row = _stored(session, actor).get((kind, key))
+    if expected_version is not None and (row is None or row.version != expected_version):
+        raise PreconditionFailed()
+    before: dict[str, Any] = {}
+    if row is None:
+        row = DataAsset(organization_id=actor.organization_id, kind=kind, key=key, **values)
+        session.add(row)
+    else:
+        before = {name: getattr(row, name) for name in values}
+        for name, value in values.items():
+            setattr(row, name, value)
+    records.flush(session)
+    difference = audit.diff(before, values)
+    if difference:
+        audit.record(
+            session, actor, "data_asset.updated", subject_type="data_asset", subject_id=row.id, changes=difference
+        )
+    return next(entry for entry in rows(session, actor) if entry["kind"] == kind and entry["key"] == key)
+
+
+def export_rows(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The map as flat rows for CSV/XLSX (lists joined with ``; ``)."""
+    flat = []
+    for entry in rows(session, actor):
+        flat.append(
+            {
+                column: "; ".join(entry[column]) if isinstance(entry[column], list) else entry[column]
+                for column in COLUMNS
+            }
+        )
+    return flat

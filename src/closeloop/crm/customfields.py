@@ -1,0 +1,643 @@
+"""Custom fields on CRM records (GOV-1): defining them, and the one place their definitions are
+applied — validation on write, the read form, list filters and sorting, import and export.
+
+A definition belongs to one record type of one organization. Values live in the record's
+``custom`` JSON document under the field's name (stored forms: :mod:`.types`). A definition may
+be restricted to some roles (``visible_to``): for everyone else the field is absent from reads,
+exports and history, and filtering on it or writing it is refused — the field masks of
+:mod:`closeloop.governance.fields`, configured as data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor
+from closeloop.core.clock import utcnow
+from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from closeloop.crm import records
+from closeloop.crm.schemas import Schema
+from closeloop.db.functions import json_list_holds
+from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.governance.audit import service as audit
+from closeloop.governance.customfields.models import CustomFieldDefinition
+from closeloop.governance.customfields.types import (
+    CHOICE_PATTERN,
+    NAME_PATTERN,
+    OPERATORS,
+    FieldRule,
+    FieldType,
+    ValueProblem,
+    clean_value,
+    labels_of,
+    plain,
+    read_value,
+)
+from closeloop.governance.permissions import Role, require
+from closeloop.org.models import User
+
+PREFIX = "custom."
+
+
+def customizable_nouns() -> list[str]:
+    """Record types that carry custom fields (their model has the ``custom`` document)."""
+    return sorted(rt.noun for rt in records.all_record_types() if hasattr(rt.model, "custom"))
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A live definition, detached from the session (safe to cache and pass around)."""
+
+    id: int
+    record_type: str
+    name: str
+    field_type: FieldType
+    label_zh: str
+    label_en: str
+    help_zh: str | None
+    help_en: str | None
+    required: bool
+    rule: FieldRule
+    choices: tuple[dict[str, str], ...]
+    link_type: str | None
+    default: Any
+    visible_to: frozenset[str] | None
+    position: int
+    version: int
+
+    def readable_by(self, role: str) -> bool:
+        return self.visible_to is None or role in self.visible_to
+
+    def label(self, locale: str) -> str:
+        return self.label_en if locale.startswith("en") else self.label_zh
+
+    def body(self) -> dict[str, Any]:
+        """The definition as the API shows it."""
+        return {
+            "id": self.id,
+            "record_type": self.record_type,
+            "name": self.name,
+            "key": PREFIX + self.name,
+            "field_type": self.field_type.value,
+            "label_zh": self.label_zh,
+            "label_en": self.label_en,
+            "help_zh": self.help_zh,
+            "help_en": self.help_en,
+            "required": self.required,
+            "min_value": plain(self.rule.min_value) if self.rule.min_value is not None else None,
+            "max_value": plain(self.rule.max_value) if self.rule.max_value is not None else None,
+            "max_length": self.rule.max_length,
+            "pattern": self.rule.pattern,
+            "choices": list(self.choices) or None,
+            "link_type": self.link_type,
+            "default": self.default,
+            "visible_to": sorted(self.visible_to) if self.visible_to is not None else None,
+            "position": self.position,
+            "operators": sorted(OPERATORS[self.field_type]),
+            "sortable": self.rule.sortable,
+            "version": self.version,
+        }
+
+
+def _detached(row: CustomFieldDefinition) -> Definition:
+    field_type = FieldType(row.field_type)
+    choices = tuple(row.choices or ())
+    return Definition(
+        id=row.id,
+        record_type=row.record_type,
+        name=row.name,
+        field_type=field_type,
+        label_zh=row.label_zh,
+        label_en=row.label_en,
+        help_zh=row.help_zh,
+        help_en=row.help_en,
+        required=row.required,
+        rule=FieldRule(
+            name=row.name,
+            field_type=field_type,
+            required=row.required,
+            min_value=row.min_value,
+            max_value=row.max_value,
+            max_length=row.max_length,
+            pattern=row.pattern,
+            choices=tuple(choice["value"] for choice in choices),
+            labels=labels_of(choices),
+        ),
+        choices=choices,
+        link_type=row.link_type,
+        default=row.default,
+        visible_to=frozenset(row.visible_to) if row.visible_to is not None else None,
+        position=row.position,
+        version=row.version,
+    )
+
+
+_CACHE = "closeloop.custom_field_definitions"
+
+
+def forget_definitions(session: Session) -> None:
+    """Drop the definitions this session has read (after one was created, changed or retired)."""
+    session.info.pop(_CACHE, None)
+
+
+def definitions(session: Session, organization_id: int, noun: str) -> list[Definition]:
+    """The live definitions of one record type, in display order (read once per session)."""
+    cache: dict[tuple[int, str], list[Definition]] = session.info.setdefault(_CACHE, {})
+    key = (organization_id, noun)
+    if key not in cache:
+        cache[key] = _load(session, organization_id, noun)
+    return cache[key]
+
+
+def _load(session: Session, organization_id: int, noun: str) -> list[Definition]:
+    statement = (
+        select(CustomFieldDefinition)
+        .where(
+            tenant_clause(organization_id, CustomFieldDefinition),
+            CustomFieldDefinition.record_type == noun,
+            CustomFieldDefinition.deleted_at.is_(None),
+        )
+        .order_by(CustomFieldDefinition.position, CustomFieldDefinition.id)
+    )
+    return [_detached(row) for row in session.scalars(statement)]
+
+
+def readable(session: Session, actor: Actor, noun: str) -> list[Definition]:
+    """The definitions of ``noun`` that ``actor``'s role may read."""
+    return [d for d in definitions(session, actor.organization_id, noun) if d.readable_by(actor.role)]
+
+
+def hidden_keys(session: Session, actor: Actor, noun: str) -> frozenset[str]:
+    """``custom.<name>`` of each field masked from ``actor`` (for history and audit bodies)."""
+    return frozenset(
+        PREFIX + d.name for d in definitions(session, actor.organization_id, noun) if not d.readable_by(actor.role)
+    )
+
+
+# --- values on records ----------------------------------------------------------------------------
+
+
+def view(fields: Iterable[Definition], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``custom`` object of a record as the reader sees it: every readable field, ``null`` when unset."""
+    stored = stored or {}
+    return {d.name: read_value(d.field_type, stored.get(d.name)) for d in fields}
+
+
+def apply_views(session: Session, actor: Actor, noun: str, rows: list[dict[str, Any]]) -> None:
+    """Replace each row's stored ``custom`` document by what ``actor`` may read of it."""
+    if not rows or "custom" not in rows[0]:
+        return
+    fields = readable(session, actor, noun)
+    for row in rows:
+        row["custom"] = view(fields, row["custom"])
+
+
+def _check_references(session: Session, actor: Actor, definition: Definition, value: int) -> str | None:
+    if definition.field_type is FieldType.USER:
+        found = session.scalar(
+            select(User.id).where(tenant_clause(actor.organization_id, User), User.id == value, User.is_active)
+        )
+        return None if found is not None else f"no active user {value} in your organization"
+    assert definition.link_type is not None
+    target = records.record_type_for(definition.link_type)
+    found = session.scalar(
+        select(target.model.id).where(visibility_clause(actor, target.model), target.model.id == value)
+    )
+    return None if found is not None else f"no {definition.link_type} {value} that you can see"
+
+
+def clean(
+    session: Session,
+    actor: Actor,
+    noun: str,
+    incoming: Mapping[str, Any] | None,
+    current: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The record's new ``custom`` document, or a 422 naming every field at fault (``custom.<name>``).
+
+    ``current`` is ``None`` for a new record: defaults fill the fields not given and every required
+    field must have a value. On a change, only the fields given are checked and changed (``null``
+    clears one); values of deleted definitions are kept untouched.
+    """
+    incoming = dict(incoming or {})
+    fields = {d.name: d for d in definitions(session, actor.organization_id, noun)}
+    result = dict(current or {})
+    problems: list[FieldProblem] = []
+    for name, raw in incoming.items():
+        definition = fields.get(name)
+        if definition is None:
+            known = ", ".join(sorted(fields)) or "none defined"
+            problems.append(FieldProblem(PREFIX + name, f"is not a custom field of {noun} (known: {known})", "unknown"))
+            continue
+        if not definition.readable_by(actor.role):
+            raise Forbidden(f"Your role ({actor.role}) may not set {noun}.{PREFIX}{name}", field_name=PREFIX + name)
+        try:
+            value = clean_value(definition.rule, raw)
+        except ValueProblem as problem:
+            problems.append(FieldProblem(PREFIX + name, problem.message, problem.code))
+            continue
+        if isinstance(value, int) and definition.field_type in (FieldType.USER, FieldType.RECORD_LINK):
+            missing = _check_references(session, actor, definition, value)
+            if missing:
+                problems.append(FieldProblem(PREFIX + name, missing, "not_found"))
+                continue
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    creating = current is None
+    for name, definition in fields.items():
+        if creating and name not in incoming and definition.default is not None:
+            result[name] = definition.default
+        absent = definition.required and (creating or name in incoming) and result.get(name) in (None, [])
+        if absent and not any(p.field == PREFIX + name for p in problems):
+            problems.append(FieldProblem(PREFIX + name, "is required", "required"))
+    if problems:
+        raise ValidationFailed(problems)
+    return result
+
+
+def changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``{"custom.<name>": [before, after]}`` for each field whose value changed (audit entries)."""
+    flat_before = {PREFIX + k: v for k, v in (before or {}).items()}
+    flat_after = {PREFIX + k: v for k, v in after.items()}
+    return audit.diff(flat_before, flat_after)
+
+
+# --- filters and sorting ----------------------------------------------------------------------------
+
+_KINDS = {
+    FieldType.TEXT: records.Kind.STR,
+    FieldType.CHOICE: records.Kind.STR,
+    FieldType.NUMBER: records.Kind.DECIMAL,
+    FieldType.MONEY: records.Kind.DECIMAL,
+    FieldType.DATE: records.Kind.DATE,
+    FieldType.USER: records.Kind.INT,
+    FieldType.RECORD_LINK: records.Kind.INT,
+    FieldType.BOOLEAN: records.Kind.BOOL,
+    FieldType.MULTI_CHOICE: records.Kind.STR,
+}
+
+
+def expression(model: Any, definition: Definition) -> ColumnElement[Any]:
+    """The stored value of a custom field as a typed SQL expression (same results on both databases)."""
+    element = model.custom[definition.name]
+    kind = definition.field_type
+    if kind in (FieldType.NUMBER, FieldType.MONEY):
+        return element.as_float()  # type: ignore[no-any-return]
+    if kind in (FieldType.USER, FieldType.RECORD_LINK):
+        return element.as_integer()  # type: ignore[no-any-return]
+    if kind is FieldType.BOOLEAN:
+        return element.as_boolean()  # type: ignore[no-any-return]
+    if kind is FieldType.MULTI_CHOICE:
+        return element.as_json()  # type: ignore[no-any-return]
+    return element.as_string()  # type: ignore[no-any-return]
+
+
+def list_field(model: Any, definition: Definition) -> records.CustomListField:
+    """How lists filter and sort on one custom field."""
+    return records.CustomListField(
+        key=PREFIX + definition.name,
+        kind=_KINDS[definition.field_type],
+        operators=OPERATORS[definition.field_type],
+        expression=expression(model, definition),
+        choices=definition.rule.choices or None,
+        sortable=definition.rule.sortable,
+        is_list=definition.field_type is FieldType.MULTI_CHOICE,
+        json_key=definition.name,
+        document=model.custom,
+        to_sql=_to_sql(definition.field_type),
+    )
+
+
+def _to_sql(kind: FieldType) -> Any:
+    if kind is FieldType.DATE:
+        return lambda value: value.isoformat()
+    if kind in (FieldType.NUMBER, FieldType.MONEY):
+        return lambda value: float(value)
+    return lambda value: value
+
+
+def list_fields(
+    session: Session, actor: Actor, record_type: records.RecordType[Any]
+) -> dict[str, records.CustomListField]:
+    """``custom.<name>`` → how to filter and sort on it, for every custom field ``actor`` may read."""
+    if not hasattr(record_type.model, "custom"):
+        return {}
+    return {PREFIX + d.name: list_field(record_type.model, d) for d in readable(session, actor, record_type.noun)}
+
+
+# --- managing definitions -----------------------------------------------------------------------------
+
+
+class Choice(Schema):
+    value: Annotated[str, Field(min_length=1, max_length=60)]
+    label_zh: Annotated[str, Field(min_length=1, max_length=100)]
+    label_en: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+Help = Annotated[str, Field(max_length=1000)]
+
+
+class DefinitionCreate(Schema):
+    record_type: Annotated[str, Field(description="The noun of the record type: account, contact, lead …")]
+    name: Annotated[str, Field(description="Key in the record's `custom` object: lowercase letters, digits, _")]
+    field_type: FieldType
+    label_zh: Label
+    label_en: Label
+    help_zh: Help | None = None
+    help_en: Help | None = None
+    required: bool = False
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    max_length: Annotated[int, Field(ge=1, le=2000)] | None = None
+    pattern: Annotated[str, Field(max_length=200)] | None = None
+    choices: list[Choice] | None = None
+    link_type: str | None = None
+    default: Any = None
+    visible_to: list[Role] | None = None
+    position: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class DefinitionUpdate(Schema):
+    """What may change on a live definition (not its record type, name or type: those are a new field)."""
+
+    label_zh: Label | None = None
+    label_en: Label | None = None
+    help_zh: Help | None = None
+    help_en: Help | None = None
+    required: bool | None = None
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    max_length: Annotated[int, Field(ge=1, le=2000)] | None = None
+    pattern: Annotated[str, Field(max_length=200)] | None = None
+    choices: list[Choice] | None = None
+    default: Any = None
+    visible_to: list[Role] | None = None
+    position: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
+_STORED_FIELDS = (
+    "label_zh",
+    "label_en",
+    "help_zh",
+    "help_en",
+    "required",
+    "min_value",
+    "max_value",
+    "max_length",
+    "pattern",
+    "choices",
+    "link_type",
+    "default",
+    "visible_to",
+    "position",
+)
+
+
+def _check_definition(values: dict[str, Any], field_type: FieldType) -> None:
+    """The definition's own consistency; 422 naming the first field at fault."""
+    choices = values.get("choices")
+    if field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE):
+        if not choices:
+            raise ValidationFailed.one("choices", "a choice field needs at least one choice", "required")
+        seen: set[str] = set()
+        for index, choice in enumerate(choices):
+            if not CHOICE_PATTERN.match(choice["value"]):
+                raise ValidationFailed.one(
+                    f"choices.{index}.value", "must not hold quotes, backslashes or control characters"
+                )
+            if choice["value"] in seen:
+                raise ValidationFailed.one(
+                    f"choices.{index}.value", f"'{choice['value']}' is listed twice", "duplicate"
+                )
+            seen.add(choice["value"])
+    elif choices:
+        raise ValidationFailed.one("choices", f"only choice fields have choices, not {field_type.value}")
+    numeric = field_type in (FieldType.NUMBER, FieldType.MONEY)
+    for name in ("min_value", "max_value"):
+        if values.get(name) is not None and not numeric:
+            raise ValidationFailed.one(name, f"only number and money fields have a range, not {field_type.value}")
+    if (
+        values.get("min_value") is not None
+        and values.get("max_value") is not None
+        and values["min_value"] > values["max_value"]
+    ):
+        raise ValidationFailed.one("max_value", "must not be below min_value")
+    for name in ("max_length", "pattern"):
+        if values.get(name) is not None and field_type is not FieldType.TEXT:
+            raise ValidationFailed.one(name, f"only text fields have a {name.replace('_', ' ')}")
+    if values.get("pattern"):
+        try:
+            re.compile(values["pattern"])
+        except re.error as error:
+            raise ValidationFailed.one("pattern", f"is not a regular expression ({error})") from None
+    if field_type is FieldType.RECORD_LINK:
+        nouns = sorted(rt.noun for rt in records.all_record_types())
+        if values.get("link_type") not in nouns:
+            raise ValidationFailed.one(
+                "link_type", f"a record link names its record type (one of: {', '.join(nouns)})", "required"
+            )
+    elif values.get("link_type") is not None:
+        raise ValidationFailed.one("link_type", "only record-link fields link to a record type")
+    if values.get("default") is not None:
+        if field_type in (FieldType.USER, FieldType.RECORD_LINK):
+            raise ValidationFailed.one("default", "user and record-link fields have no default")
+        rule = FieldRule(
+            name="default",
+            field_type=field_type,
+            min_value=values.get("min_value"),
+            max_value=values.get("max_value"),
+            max_length=values.get("max_length"),
+            pattern=values.get("pattern"),
+            choices=tuple(c["value"] for c in choices or ()),
+            labels=labels_of(choices or ()),
+        )
+        try:
+            values["default"] = clean_value(rule, values["default"])
+        except ValueProblem as problem:
+            raise ValidationFailed.one("default", problem.message, problem.code) from None
+
+
+def _get(session: Session, actor: Actor, definition_id: int) -> CustomFieldDefinition:
+    row = session.scalar(
+        visible(actor, CustomFieldDefinition).where(
+            CustomFieldDefinition.id == definition_id, CustomFieldDefinition.deleted_at.is_(None)
+        )
+    )
+    if row is None or row.record_type not in customizable_nouns():
+        raise NotFound("custom_field", definition_id)
+    require(actor, f"{records.record_type_for(row.record_type).plural}:read")
+    return row
+
+
+def get_definition(session: Session, actor: Actor, definition_id: int) -> Definition:
+    definition = _detached(_get(session, actor, definition_id))
+    if not definition.readable_by(actor.role):
+        raise NotFound("custom_field", definition_id)
+    return definition
+
+
+def _snapshot(row: CustomFieldDefinition) -> dict[str, Any]:
+    return {"record_type": row.record_type, "name": row.name, "field_type": row.field_type} | {
+        name: getattr(row, name) for name in _STORED_FIELDS
+    }
+
+
+def check_create(session: Session, actor: Actor, data: DefinitionCreate) -> dict[str, Any]:
+    """The stored columns of a new definition, or the 422/409 that creating it would answer."""
+    require(actor, "schema:manage")
+    nouns = customizable_nouns()
+    if data.record_type not in nouns:
+        raise ValidationFailed.one("record_type", f"must be one of: {', '.join(nouns)}", "unknown")
+    if not NAME_PATTERN.match(data.name):
+        raise ValidationFailed.one("name", "use 1-40 lowercase letters, digits or _, starting with a letter")
+    values = data.model_dump(exclude={"record_type", "name", "field_type"})
+    values["choices"] = [c.model_dump() for c in data.choices] if data.choices else None
+    values["visible_to"] = sorted(role.value for role in data.visible_to) if data.visible_to is not None else None
+    _check_definition(values, data.field_type)
+    taken = session.scalar(
+        select(CustomFieldDefinition)
+        .where(
+            tenant_clause(actor.organization_id, CustomFieldDefinition, include_deleted=True),
+            CustomFieldDefinition.record_type == data.record_type,
+            CustomFieldDefinition.name == data.name,
+        )
+        .order_by(CustomFieldDefinition.id.desc())
+    )
+    if taken is not None and taken.deleted_at is None:
+        raise Conflict(
+            f"{data.record_type} already has a custom field '{data.name}'", code="duplicate", field_name="name"
+        )
+    if taken is not None and taken.field_type != data.field_type.value:
+        raise Conflict(
+            f"'{data.name}' was a {taken.field_type} field whose values are still stored; choose another name",
+            code="duplicate",
+            field_name="name",
+        )
+    return {"record_type": data.record_type, "name": data.name, "field_type": data.field_type.value, **values}
+
+
+def create_definition(session: Session, actor: Actor, data: DefinitionCreate) -> Definition:
+    """Add a custom field to a record type at once. Needs ``schema:manage``; people go through a
+    change request (:mod:`closeloop.crm.changerequests`), which calls this when it is signed off."""
+    row = CustomFieldDefinition(organization_id=actor.organization_id, **check_create(session, actor, data))
+    session.add(row)
+    session.flush()
+    forget_definitions(session)
+    audit.record(
+        session,
+        actor,
+        "custom_field.created",
+        subject_type="custom_field",
+        subject_id=row.id,
+        changes=audit.diff({}, {k: v for k, v in _snapshot(row).items() if v is not None}),
+    )
+    return _detached(row)
+
+
+def check_update(
+    session: Session, actor: Actor, definition_id: int, data: DefinitionUpdate, *, expected_version: int | None = None
+) -> tuple[CustomFieldDefinition, dict[str, Any]]:
+    """The definition and its new values, or the 4xx that changing it would answer."""
+    require(actor, "schema:manage")
+    row = _get(session, actor, definition_id)
+    if expected_version is not None and row.version != expected_version:
+        raise PreconditionFailed()
+    given = data.model_dump(exclude_unset=True)
+    if "choices" in given:
+        given["choices"] = [c.model_dump() for c in data.choices] if data.choices else None
+    if "visible_to" in given:
+        given["visible_to"] = sorted(r.value for r in data.visible_to) if data.visible_to is not None else None
+    for name in ("label_zh", "label_en", "required", "position"):
+        if name in given and given[name] is None:
+            raise ValidationFailed.one(name, "may not be empty", "required")
+    merged = {name: getattr(row, name) for name in _STORED_FIELDS} | given
+    _check_definition(merged, FieldType(row.field_type))
+    return row, {name: merged[name] for name in given}
+
+
+def update_definition(
+    session: Session, actor: Actor, definition_id: int, data: DefinitionUpdate, *, expected_version: int | None = None
+) -> Definition:
+    row, new_values = check_update(session, actor, definition_id, data, expected_version=expected_version)
+    before = _snapshot(row)
+    for name, value in new_values.items():
+        setattr(row, name, value)
+    difference = audit.diff(before, _snapshot(row))
+    forget_definitions(session)
+    if difference:
+        records.flush(session)
+        audit.record(
+            session, actor, "custom_field.updated", subject_type="custom_field", subject_id=row.id, changes=difference
+        )
+    return _detached(row)
+
+
+def check_delete(
+    session: Session, actor: Actor, definition_id: int, *, expected_version: int | None = None
+) -> CustomFieldDefinition:
+    require(actor, "schema:manage")
+    row = _get(session, actor, definition_id)
+    if expected_version is not None and row.version != expected_version:
+        raise PreconditionFailed()
+    return row
+
+
+def records_with_value(session: Session, organization_id: int, definition: Definition) -> int:
+    """How many live records of the organization hold a value for the field (a change's impact)."""
+    record_type = records.record_type_for(definition.record_type)
+    model = record_type.model
+    statement = (
+        select(func.count())
+        .select_from(model)
+        .where(tenant_clause(organization_id, model), expression(model, definition).is_not(None))
+    )
+    return int(session.scalar(statement) or 0)
+
+
+def records_holding(session: Session, organization_id: int, definition: Definition, values: Iterable[str]) -> int:
+    """How many live records hold one of ``values`` in a choice or multi-choice field."""
+    record_type = records.record_type_for(definition.record_type)
+    model = record_type.model
+    wanted = list(values)
+    if not wanted:
+        return 0
+    if definition.field_type is FieldType.MULTI_CHOICE:
+        condition = or_(*(json_list_holds(model.custom, literal(definition.name), literal(v)) for v in wanted))
+    else:
+        condition = expression(model, definition).in_(wanted)
+    statement = select(func.count()).select_from(model).where(tenant_clause(organization_id, model), condition)
+    return int(session.scalar(statement) or 0)
+
+
+def detached(row: CustomFieldDefinition) -> Definition:
+    return _detached(row)
+
+
+def delete_definition(
+    session: Session, actor: Actor, definition_id: int, *, expected_version: int | None = None
+) -> None:
+    """Retire a field: it disappears from records, lists and imports; stored values stay (a new
+    definition with the same name and type brings them back)."""
+    row = check_delete(session, actor, definition_id, expected_version=expected_version)
+    row.deleted_at = utcnow()
+    records.flush(session)
+    forget_definitions(session)
+    audit.record(
+        session,
+        actor,
+        "custom_field.deleted",
+        subject_type="custom_field",
+        subject_id=row.id,
+        changes={"deleted_at": [None, audit.json_safe(row.deleted_at)]},
+    )

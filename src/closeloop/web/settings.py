@@ -1,0 +1,174 @@
+"""Settings pages: the custom fields of each record type, asking for a new one, and the sign-off
+queue of schema changes (GOV-1, GOV-5) — the same services and checks as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from closeloop.core.actor import Actor
+from closeloop.core.errors import DomainError
+from closeloop.crm import changerequests, customfields, records
+from closeloop.crm.customfields import DefinitionCreate
+from closeloop.org.models import User
+from closeloop.web.routes import csrf_ok, database_of, render, signed_in_user
+
+router = APIRouter(include_in_schema=False)
+
+_EMPTY_FORM = {
+    "record_type": "account",
+    "name": "",
+    "field_type": "text",
+    "label_zh": "",
+    "label_en": "",
+    "choices": "",
+    "required": False,
+    "reason": "",
+}
+
+
+def _fields_context(request: Request, user: User, actor: Actor) -> dict[str, Any]:
+    with database_of(request).reading(actor) as session:
+        groups = [
+            (noun, customfields.readable(session, actor, noun))
+            for noun in customfields.customizable_nouns()
+            if actor.can(f"{records.record_type_for(noun).plural}:read")
+        ]
+    return {"user": user, "actor": actor, "groups": groups, "can_manage": actor.can("schema:manage")}
+
+
+@router.get("/settings/fields")
+def fields_page(request: Request) -> Response:
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = signed_in
+    return render(request, "fields.html", {**_fields_context(request, user, actor), "form": _EMPTY_FORM, "error": None})
+
+
+def _choices(text: str) -> list[dict[str, str]] | None:
+    """``value|中文|English`` per line (labels default to the value)."""
+    choices = []
+    for line in text.splitlines():
+        parts = [part.strip() for part in line.split("|")]
+        if not parts[0]:
+            continue
+        value = parts[0]
+        label_zh = parts[1] if len(parts) > 1 and parts[1] else value
+        label_en = parts[2] if len(parts) > 2 and parts[2] else value
+        choices.append({"value": value, "label_zh": label_zh, "label_en": label_en})
+    return choices or None
+
+
+@router.post("/settings/fields")
+def request_field(
+    request: Request,
+    csrf: str = Form(""),
+    record_type: str = Form(""),
+    name: str = Form(""),
+    field_type: str = Form(""),
+    label_zh: str = Form(""),
+    label_en: str = Form(""),
+    choices: str = Form(""),
+    required: str = Form(""),
+    reason: str = Form(""),
+) -> Response:
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = signed_in
+    form = {
+        "record_type": record_type,
+        "name": name,
+        "field_type": field_type,
+        "label_zh": label_zh,
+        "label_en": label_en,
+        "choices": choices,
+        "required": bool(required),
+        "reason": reason,
+    }
+
+    def again(error: str, status_code: int) -> Response:
+        context = _fields_context(request, user, actor)
+        return render(request, "fields.html", {**context, "form": form, "error": error}, status_code=status_code)
+
+    if not csrf_ok(request, csrf):
+        return again("Your session expired; please try again.", 400)
+    try:
+        data = DefinitionCreate.model_validate(
+            {
+                "record_type": record_type,
+                "name": name.strip(),
+                "field_type": field_type,
+                "label_zh": label_zh,
+                "label_en": label_en,
+                "choices": _choices(choices),
+                "required": bool(required),
+            }
+        )
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return again(f"{where}: {first['msg']}", 422)
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            changerequests.request_create(session, actor, data, reason=reason)
+    except DomainError as error:
+        return again(str(error), error.status)
+    return RedirectResponse("/settings/changes", status_code=303)
+
+
+def _changes_page(
+    request: Request, user: User, actor: Actor, error: str | None = None, status_code: int = 200
+) -> Response:
+    try:
+        with database_of(request).reading(actor) as session:
+            found = changerequests.list_requests(session, actor, limit=100)
+            bodies = [changerequests.body(session, item) for item in found]
+    except DomainError as problem:
+        return render(
+            request,
+            "changes.html",
+            {"user": user, "requests": [], "can_sign": False, "error": str(problem)},
+            status_code=problem.status,
+        )
+    bodies.sort(key=lambda item: (item["status"] != "pending", -item["id"]))
+    can_sign = actor.role in changerequests.DEFAULT_REQUIRED_ROLES
+    return render(
+        request,
+        "changes.html",
+        {"user": user, "requests": bodies, "can_sign": can_sign, "error": error},
+        status_code=status_code,
+    )
+
+
+@router.get("/settings/changes")
+def changes_page(request: Request) -> Response:
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    return _changes_page(request, *signed_in)
+
+
+@router.post("/settings/changes/{request_id}/{decision}")
+def decide(request: Request, request_id: int, decision: str, csrf: str = Form(""), reason: str = Form("")) -> Response:
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = signed_in
+    if not csrf_ok(request, csrf):
+        return _changes_page(request, user, actor, "Your session expired; please try again.", 400)
+    if decision not in ("approve", "reject") or not 1 <= request_id < 2**63:
+        return _changes_page(request, user, actor, "No such decision.", 404)
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            if decision == "approve":
+                changerequests.approve(session, actor, request_id)
+            else:
+                changerequests.reject(session, actor, request_id, reason=reason)
+    except DomainError as error:
+        return _changes_page(request, user, actor, str(error), error.status)
+    return RedirectResponse("/settings/changes", status_code=303)

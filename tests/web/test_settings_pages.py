@@ -1,0 +1,129 @@
+"""The settings pages: custom fields per record type, asking for one, and signing off the change."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from closeloop.db.session import Database
+from closeloop.org.models import User
+from closeloop.org.passwords import hash_password
+from tests.factories import Member, Tenant
+
+PASSWORD = "correct horse battery"
+
+
+def browser(client: TestClient, db: Database, member: Member, locale: str = "zh_CN") -> TestClient:
+    """``client`` signed in as ``member`` through the form (a fresh cookie jar)."""
+    with db.unit_of_work(None, system=True) as session:
+        user = session.get(User, member.user_id)
+        assert user is not None
+        user.password_hash = hash_password(PASSWORD)
+        user.locale = locale
+    client.cookies.clear()
+    token = csrf_of(client.get("/login").text)
+    signed_in = client.post(
+        "/login", data={"username": member.username, "password": PASSWORD, "csrf": token}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    return client
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match
+    return match.group(1)
+
+
+def test_a_field_asked_for_on_the_page_applies_after_two_sign_offs_there(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    admin = browser(client, db, tenant["admin"])
+    page = admin.get("/settings/fields")
+    assert page.status_code == 200
+    assert "自定义字段" in page.text
+    assert "申请新字段" in page.text
+
+    asked = admin.post(
+        "/settings/fields",
+        data={
+            "csrf": csrf_of(page.text),
+            "record_type": "account",
+            "name": "channel",
+            "field_type": "choice",
+            "label_zh": "渠道",
+            "label_en": "Channel",
+            "choices": "direct|直销|Direct\ndealer|经销|Dealer",
+            "reason": "按渠道看客户",
+        },
+        follow_redirects=False,
+    )
+    assert (asked.status_code, asked.headers["location"]) == (303, "/settings/changes")
+    queue = admin.get("/settings/changes").text
+    assert "待审批" in queue
+    assert "sales_vp, it_director" in queue
+
+    for key in ("sales_vp", "it_director"):
+        signer = browser(client, db, tenant[key])
+        changes = signer.get("/settings/changes").text
+        request_id = re.search(r"/settings/changes/(\d+)/approve", changes)
+        assert request_id, changes
+        decided = signer.post(
+            f"/settings/changes/{request_id.group(1)}/approve", data={"csrf": csrf_of(changes)}, follow_redirects=False
+        )
+        assert decided.status_code == 303, decided.text
+
+    rep = browser(client, db, tenant["rep"], locale="en")
+    fields = rep.get("/settings/fields").text
+    assert "custom.channel" in fields
+    assert "Direct, Dealer" in fields
+    assert "Ask for a new field" not in fields  # a rep reads the fields but does not ask for changes
+
+
+def test_a_bad_request_on_the_page_says_what_is_wrong_and_keeps_the_form(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    admin = browser(client, db, tenant["admin"], locale="en")
+    page = admin.get("/settings/fields").text
+
+    refused = admin.post(
+        "/settings/fields",
+        data={
+            "csrf": csrf_of(page),
+            "record_type": "account",
+            "name": "grade",
+            "field_type": "choice",
+            "label_zh": "等级",
+            "label_en": "Grade",
+            "choices": "",
+        },
+    )
+
+    assert refused.status_code == 422
+    assert "a choice field needs at least one choice" in refused.text
+    assert 'value="grade"' in refused.text
+
+
+def test_the_requester_cannot_approve_on_the_page_either(client: TestClient, db: Database, tenant: Tenant) -> None:
+    vp = browser(client, db, tenant["sales_vp"], locale="en")
+    page = vp.get("/settings/fields").text
+    vp.post(
+        "/settings/fields",
+        data={
+            "csrf": csrf_of(page),
+            "record_type": "lead",
+            "name": "budget",
+            "field_type": "money",
+            "label_zh": "预算",
+            "label_en": "Budget",
+        },
+    )
+    changes = vp.get("/settings/changes").text
+    request_id = re.search(r"/settings/changes/(\d+)/approve", changes)
+    assert request_id
+
+    own = vp.post(f"/settings/changes/{request_id.group(1)}/approve", data={"csrf": csrf_of(changes)})
+
+    assert own.status_code == 403
+    assert "You cannot approve your own change request" in own.text
