@@ -116,6 +116,27 @@ def check_lines_currency(
         )
 
 
+def reprice(
+    session: Session,
+    actor: Actor,
+    line_model: Any,
+    parent_column: str,
+    document: Any,
+    line_inputs: Sequence[LineInput] | None,
+    changes: dict[str, Any],
+    *,
+    allow_discount: bool,
+) -> list[dict[str, Any]] | None:
+    """For a change of a quote or order: its new priced lines (``None`` when the lines stay), after
+    checking that the products and the document's (possibly new) currency agree."""
+    currency = changes.get("currency") or document.currency
+    if line_inputs is None:
+        if currency != document.currency:
+            check_lines_currency(session, actor, line_model, parent_column, document.id, currency)
+        return None
+    return price_lines(session, actor, line_inputs, allow_discount=allow_discount, currency=currency)
+
+
 def replace_lines(
     session: Session, actor: Actor, line_model: Any, parent_column: str, parent_id: int, priced: list[dict[str, Any]]
 ) -> None:
@@ -146,4 +167,4 @@ def lines_of(
     return [{"lines": grouped.get(i, [])} for i in ids]
 
 
-__all__ = ["LineInput", "check_lines_currency", "jsonable", "lines_of", "price_lines", "replace_lines"]
+__all__ = ["LineInput", "check_lines_currency", "jsonable", "lines_of", "price_lines", "replace_lines", "reprice"]

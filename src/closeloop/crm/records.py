@@ -494,6 +494,26 @@ def _storable(record_type: RecordType[Any], name: str, value: Any, *, parameter:
     return value
 
 
+def _text_match(column: Any, op: str, raw: str) -> ColumnElement[bool]:
+    """``contains`` / ``startswith``, case-insensitive, with the LIKE wildcards in ``raw`` taken literally."""
+    needle = raw.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{needle}%" if op == "contains" else f"{needle}%"
+    result: ColumnElement[bool] = column.ilike(pattern, escape="\\")
+    return result
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+        "eq": column.__eq__,
+        "ne": column.__ne__,
+        "gt": column.__gt__,
+        "gte": column.__ge__,
+        "lt": column.__lt__,
+        "lte": column.__le__,
+    }
+    return comparisons[op](value)
+
+
 def _custom_filter_clause(field_spec: CustomListField, parameter: str, op: str, raw: str) -> ColumnElement[bool]:
     if op not in field_spec.operators:
         allowed = ", ".join(sorted(field_spec.operators))
@@ -520,19 +540,8 @@ def _custom_filter_clause(field_spec: CustomListField, parameter: str, op: str, 
             raise ValidationFailed.one(parameter, "needs at least one value")
         return column.in_(values)
     if op in {"contains", "startswith"}:
-        needle = raw.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{needle}%" if op == "contains" else f"{needle}%"
-        return column.ilike(pattern, escape="\\")
-    value = parsed(raw)
-    comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
-        "eq": column.__eq__,
-        "ne": column.__ne__,
-        "gt": column.__gt__,
-        "gte": column.__ge__,
-        "lt": column.__lt__,
-        "lte": column.__le__,
-    }
-    return comparisons[op](value)
+        return _text_match(column, op, raw)
+    return _compare(column, op, parsed(raw))
 
 
 def _filter_clause(
@@ -573,21 +582,11 @@ def _filter_clause(
             raise ValidationFailed.one(parameter, "needs at least one value")
         return column.in_(values)
     if op in {"contains", "startswith"}:
-        needle = raw.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{needle}%" if op == "contains" else f"{needle}%"
-        return column.ilike(pattern, escape="\\")
+        return _text_match(column, op, raw)
     value = _storable(
         record_type, name, parse_value(spec.kind, raw, parameter=parameter, choices=spec.choices), parameter=parameter
     )
-    comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
-        "eq": column.__eq__,
-        "ne": column.__ne__,
-        "gt": column.__gt__,
-        "gte": column.__ge__,
-        "lt": column.__lt__,
-        "lte": column.__le__,
-    }
-    return comparisons[op](value)
+    return _compare(column, op, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from pydantic import Field
@@ -10,9 +11,11 @@ from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, json_response
 from closeloop.api.resources import RecordId
+from closeloop.core.actor import Actor
 from closeloop.core.pagination import MAX_LIMIT
 from closeloop.crm import changerequests
 from closeloop.crm.schemas import Schema
+from closeloop.db.session import Database
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 
 router = APIRouter(tags=["change requests"])
@@ -75,8 +78,19 @@ def get_change_request(database: DatabaseDep, actor: CurrentActor, record_id: Re
 def approve_change_request(
     database: DatabaseDep, actor: CurrentActor, record_id: RecordId, expected_version: ExpectedVersion
 ) -> Response:
+    return _decide(database, actor, changerequests.approve, record_id, expected_version)
+
+
+def _decide(
+    database: Database,
+    actor: Actor,
+    decision: Callable[..., ChangeRequest],
+    record_id: int,
+    expected_version: int | None,
+    **options: Any,
+) -> Response:
     with database.writing(actor) as session:
-        request = changerequests.approve(session, actor, record_id, expected_version=expected_version)
+        request = decision(session, actor, record_id, expected_version=expected_version, **options)
         response = _answer(session, request)
         commit(session)
         return response
@@ -113,11 +127,7 @@ def reject_change_request(
 def cancel_change_request(
     database: DatabaseDep, actor: CurrentActor, record_id: RecordId, expected_version: ExpectedVersion
 ) -> Response:
-    with database.writing(actor) as session:
-        request = changerequests.cancel(session, actor, record_id, expected_version=expected_version)
-        response = _answer(session, request)
-        commit(session)
-        return response
+    return _decide(database, actor, changerequests.cancel, record_id, expected_version)
 
 
 @router.post(

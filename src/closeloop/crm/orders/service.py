@@ -14,7 +14,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, PreconditionFailed
 from closeloop.crm import records
 from closeloop.crm.enums import OrderStatus
-from closeloop.crm.lines import check_lines_currency, lines_of, price_lines, replace_lines
+from closeloop.crm.lines import lines_of, price_lines, replace_lines, reprice
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.orders.schemas import OrderCreate, OrderUpdate
 from closeloop.crm.quotes.service import next_number
@@ -121,14 +121,7 @@ def update_order(
         line_inputs = changes.pop("lines", None)
     if changes.get("number"):
         _check_number(session, actor, changes["number"], order.id)
-    currency = changes.get("currency") or order.currency
-    if line_inputs is None and currency != order.currency:
-        check_lines_currency(session, actor, OrderLine, "order_id", order.id, currency)
-    priced = (
-        price_lines(session, actor, line_inputs, allow_discount=False, currency=currency)
-        if line_inputs is not None
-        else None
-    )
+    priced = reprice(session, actor, OrderLine, "order_id", order, line_inputs, changes, allow_discount=False)
     if priced is not None:
         changes["total"] = sum((row["amount"] for row in priced), Decimal(0))
     if priced is not None:

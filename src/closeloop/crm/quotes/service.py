@@ -14,7 +14,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.enums import QuoteStatus
-from closeloop.crm.lines import check_lines_currency, lines_of, price_lines, replace_lines
+from closeloop.crm.lines import lines_of, price_lines, replace_lines, reprice
 from closeloop.crm.quotes.models import Quote, QuoteLine
 from closeloop.crm.quotes.schemas import QuoteCreate, QuoteUpdate
 from closeloop.crm.records import FieldSpec, Kind, RecordType
@@ -145,14 +145,7 @@ def update_quote(
         line_inputs = changes.pop("lines", None)
     if changes.get("number"):
         _check_number(session, actor, changes["number"], quote.id)
-    currency = changes.get("currency") or quote.currency
-    if line_inputs is None and currency != quote.currency:
-        check_lines_currency(session, actor, QuoteLine, "quote_id", quote.id, currency)
-    priced = (
-        price_lines(session, actor, line_inputs, allow_discount=True, currency=currency)
-        if line_inputs is not None
-        else None
-    )
+    priced = reprice(session, actor, QuoteLine, "quote_id", quote, line_inputs, changes, allow_discount=True)
     if priced is not None or "discount_amount" in changes:
         current = priced if priced is not None else _lines(session, actor, [quote.id])[0]["lines"]
         discount = changes.get("discount_amount")
