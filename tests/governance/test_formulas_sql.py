@@ -81,7 +81,11 @@ def _schema() -> FormulaSchema:
             name: field_of_column(name, RECORDS.c[name], noun="probe")
             for name in ("count_n", "price", "rate", "label", "day", "moment", "flag")
         },
-        {"items": Relation("items", items, lambda: ITEMS.c.record_id == RECORDS.c.id, age_field="at")},
+        {
+            "items": Relation("items", items, lambda: ITEMS.c.record_id == RECORDS.c.id, age_field="at"),
+            # the same items, aged by a date instead of a date-time
+            "dues": Relation("dues", items, lambda: ITEMS.c.record_id == RECORDS.c.id, age_field="due"),
+        },
     )
 
 
@@ -266,7 +270,10 @@ def probe(db: Database) -> Iterator[Probe]:
         # what the database gives back, so the reference reads exactly the stored values
         rows = [dict(row._mapping) for row in session.execute(select(RECORDS).order_by(RECORDS.c.id))]
         items = [dict(row._mapping) for row in session.execute(select(ITEMS).order_by(ITEMS.c.id))]
-        related = {row["id"]: {"items": [i for i in items if i["record_id"] == row["id"]]} for row in rows}
+        related = {}
+        for row in rows:
+            own = [item for item in items if item["record_id"] == row["id"]]
+            related[row["id"]] = {"items": own, "dues": own}
         yield Probe(session, rows, related)
     finally:
         session.rollback()
@@ -455,6 +462,15 @@ def test_generated_formulas_give_the_reference_values_in_the_database(probe: Pro
         # days_ago counts whole UTC days to today (2026-03-15); the future is negative
         ("COUNT(items WHERE days_ago <= 30)", [2.0, 1.0, 1.0, 0.0, 3.0, 0.0]),
         ("MAX(items.quantity WHERE days_ago >= 30)", [2.0, -3.0, None, None, None, None]),
+        # a days_ago bound becomes a bound on the date (whole days), from either side, at any bound
+        ("COUNT(items WHERE days_ago < 30.5)", [2.0, 1.0, 1.0, 0.0, 3.0, 0.0]),
+        ("COUNT(items WHERE 30 >= days_ago)", [2.0, 1.0, 1.0, 0.0, 3.0, 0.0]),
+        ("COUNT(items WHERE days_ago > 29.9)", [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+        ("COUNT(items WHERE -1 < days_ago)", [2.0, 1.0, 1.0, 0.0, 3.0, 0.0]),
+        ("COUNT(items WHERE days_ago <= 1e9)", [2.0, 2.0, 1.0, 0.0, 3.0, 0.0]),
+        ("COUNT(dues WHERE days_ago <= 30)", [1.0, 0.0, 1.0, 0.0, 3.0, 0.0]),
+        ("COUNT(dues WHERE days_ago > 41.5)", [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+        ("COUNT(dues WHERE NOT days_ago >= -5)", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
         (
             "MIN(items.at)",
             [_at("2026-02-13", "23:59"), _at("2025-03-15"), _at("2026-02-14", "00:00"), None, _at("2026-03-01"), None],

@@ -19,8 +19,9 @@ How sameness is kept:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -55,6 +56,9 @@ from closeloop.governance.formulas.schema import FormulaType
 T = FormulaType
 #: 2⁵²: from here on a double has no fraction left to round
 _NO_FRACTION = float(2**52)
+#: ``days_ago`` bounds (in days) turned into date bounds; beyond them the comparison is kept as is
+_AGE_LIMIT = 36_500
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 # --- portable SQL pieces --------------------------------------------------------------------------
 
@@ -348,10 +352,37 @@ class SqlCompiler:
         return _operation(self.sql(plan.left), "||", self.sql(plan.right), returns=String())
 
     def _Comparison(self, plan: p.Comparison) -> ColumnElement[Any]:
+        bounded = self.age_bound(plan)
+        if bounded is not None:
+            return bounded
         left, right = self.sql(plan.left), self.sql(plan.right)
         if plan.operand_type is T.TEXT and plan.op not in {"=", "!="}:
             left, right = OrderingKey(left), OrderingKey(right)
         return _compare(left, plan.op, right)
+
+    def age_bound(self, plan: p.Comparison) -> ColumnElement[Any] | None:
+        """``days_ago <= 90`` as ``occurred_at >= <midnight UTC 90 days ago>``: the same rows (days_ago
+        is a whole number of UTC days), but a condition an index on the date can serve."""
+        age, bound, op = plan.left, plan.right, plan.op
+        if isinstance(bound, p.DaysAgo) and isinstance(age, p.Literal):
+            age, bound, op = bound, age, _MIRRORED.get(op, op)
+        if not (isinstance(age, p.DaysAgo) and isinstance(bound, p.Literal) and isinstance(bound.value, float)):
+            return None
+        limit = bound.value
+        if op not in _MIRRORED or abs(limit) > _AGE_LIMIT:
+            return None
+        # a whole-number bound: < n is <= ceil(n) - 1, > n is >= floor(n) + 1
+        days = {"<": math.ceil(limit) - 1, "<=": math.floor(limit), ">": math.floor(limit) + 1, ">=": math.ceil(limit)}[
+            op
+        ]
+        newest = op in {"<", "<="}  # days_ago <= d: on or after the day d days ago
+        day = self.clock() - timedelta(days=days) + (timedelta() if newest else timedelta(days=1))
+        column = age.age.column()
+        if age.age.type is T.DATETIME:
+            edge: ColumnElement[Any] = literal(datetime.combine(day, time(0), tzinfo=UTC), UTCDateTime())
+        else:
+            edge = literal(day, Date())
+        return _compare(column, ">=" if newest else "<", edge)
 
     def _Logical(self, plan: p.Logical) -> ColumnElement[Any]:
         join = and_ if plan.op == "AND" else or_
