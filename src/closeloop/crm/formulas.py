@@ -260,9 +260,6 @@ def _account_relations(actor: Actor) -> dict[str, Relation]:
         .correlate(Account)
     )
 
-    def child_accounts() -> ColumnElement[bool]:
-        return child.parent_account_id == Account.id
-
     relations = [
         _relation(
             actor, "orders", "order", Order, Order.account_id == Account.id, "ordered_at", "the account's orders"
@@ -301,7 +298,7 @@ def _account_relations(actor: Actor) -> dict[str, Relation]:
         Relation(
             name="child_accounts",
             schema=FormulaSchema("account", _account_fields(child)),
-            correlate=lambda: and_(child_accounts(), visibility_clause(actor, child)),
+            correlate=lambda: and_(child.parent_account_id == Account.id, visibility_clause(actor, child)),
             age_field="created_at",
             description="accounts whose parent account is this one (a dealer's terminal customers)",
         ),

@@ -44,13 +44,13 @@ class FormulaPreview(FormulaCheck):
     )
 
 
-def _described(actor_masked: list[tuple[str, str]], checked: Checked) -> dict[str, Any]:
+def _described(masked: list[tuple[str, str]], checked: Checked) -> dict[str, Any]:
     return {
         "type": checked.type.value,
         "normalized": checked.normalized,
         "inputs": [f"{noun}.{field}" for noun, field in sorted(checked.inputs)],
         "sources": sorted(checked.sources),
-        "masked_inputs": [f"{noun}.{field}" for noun, field in actor_masked],
+        "masked_inputs": [f"{noun}.{field}" for noun, field in masked],
     }
 
 
