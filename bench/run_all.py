@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["bench_import.py", "bench_api.py"]
+SCRIPTS = ["bench_import.py", "bench_api.py", "bench_formulas.py"]
 
 
 def main() -> None:

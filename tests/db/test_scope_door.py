@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sqlalchemy.orm import aliased
+
 import closeloop
+from closeloop.core.actor import Actor, ActorKind, RowScope
+from closeloop.crm.accounts.models import Account
+from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template
 
 SOURCE = Path(closeloop.__file__).parent
 DOOR = SOURCE / "db" / "scope.py"
@@ -37,3 +42,13 @@ def test_the_check_finds_a_comparison(tmp_path: Path) -> None:
     assert offending_lines(package) == [
         "closeloop/leak.py:1: rows = select(Account).where(Account.organization_id == 7)"
     ]
+
+
+def test_an_alias_of_a_soft_deleted_model_hides_deleted_rows_too() -> None:
+    alias = aliased(Account, name="other_account")
+    actor = Actor(7, "rep", ActorKind.USER, "rep", frozenset(), RowScope.OWN, user_id=3, owner_ids=frozenset({3}))
+
+    for clause in (tenant_clause(7, alias), visibility_clause(actor, alias), visibility_template(alias, scoped=True)):
+        sql = str(clause)
+        assert "other_account.deleted_at IS NULL" in sql, sql
+    assert "other_account.owner_id IN" in str(visibility_clause(actor, alias))

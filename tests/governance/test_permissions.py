@@ -542,6 +542,37 @@ def _integration_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _formula_plans() -> dict[tuple[str, str], Plan]:
+    """Formulas (GOV-2): checking one needs read permission on what it reads and tells which inputs
+    are masked for the caller; a preview computes only on records the caller can see."""
+    margin = "ROUND(margin * amount / 100, 2)"
+
+    def check_verify(world: World, caller: Caller, response: Response) -> None:
+        masked = response.json()["masked_inputs"]
+        assert masked == ([] if caller.role in FINANCE else ["opportunity.margin"]), (caller.key, masked)
+
+    def preview_prepare(world: World, caller: Caller) -> Call:
+        record = world.sample("opportunities")
+        return Call("", {"record_type": "opportunity", "expression": "amount / 2", "ids": [record["id"]]})
+
+    def preview_verify(world: World, caller: Caller, response: Response) -> None:
+        ids = [item["id"] for item in response.json()["items"]]
+        assert (world.sample("opportunities")["id"] in ids) is caller.sees_owned_by(world.rep.user_id), caller.key
+
+    def may_read(world: World, caller: Caller) -> int:
+        return 200 if caller.can("opportunities:read") else 403
+
+    return {
+        ("POST", "/v1/formulas/check"): Plan(
+            False,
+            lambda world, caller: Call("", {"record_type": "opportunity", "expression": margin}),
+            may_read,
+            check_verify,
+        ),
+        ("POST", "/v1/formulas/preview"): Plan(False, preview_prepare, may_read, preview_verify),
+    }
+
+
 PLANS: dict[tuple[str, str], Plan] = {}
 for _plural in SPEC_BY_PLURAL:
     PLANS.update(_record_plans(_plural))
@@ -682,6 +713,7 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
 PLANS.update(_other_plans())
 PLANS.update(_integration_plans())
 PLANS.update(_custom_field_plans())
+PLANS.update(_formula_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from closeloop import __version__
 from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
-from closeloop.api.routers import assets, auth, changes, customfields, imports, records, reports, users
+from closeloop.api.routers import assets, auth, changes, customfields, formulas, imports, records, reports, users
 
 PREFIX = "/v1"
 DESCRIPTION = (
@@ -42,6 +42,7 @@ def _routers() -> list[APIRouter]:
         customfields.router,
         changes.router,
         assets.router,
+        formulas.router,
         *records.routers.values(),
     ]
 

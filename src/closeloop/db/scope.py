@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, inspect, or_, select, true
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.db.base import SoftDeleted
@@ -19,10 +19,18 @@ T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]
 
 
+def _is_soft_deleted(model: Any) -> bool:
+    """Whether ``model`` — a mapped class or an alias of one (``aliased(Account)``) — keeps deleted rows."""
+    entity = inspect(model, raiseerr=False)
+    mapped = getattr(entity, "class_", model)
+    return isinstance(mapped, type) and issubclass(mapped, SoftDeleted)
+
+
 def tenant_clause(organization_id: int, model: Any, *, include_deleted: bool = False) -> ColumnElement[bool]:
-    """Rows of ``model`` that belong to ``organization_id`` (no ownership rule)."""
+    """Rows of ``model`` (a mapped class or an alias of one) that belong to ``organization_id``
+    (no ownership rule)."""
     clause: ColumnElement[bool] = model.organization_id == organization_id
-    if not include_deleted and isinstance(model, type) and issubclass(model, SoftDeleted):
+    if not include_deleted and _is_soft_deleted(model):
         clause = and_(clause, model.deleted_at.is_(None))
     return clause
 
@@ -63,7 +71,7 @@ def visibility_template(model: Any, *, scoped: bool) -> ColumnElement[bool]:
     """:func:`visibility_clause` with bind parameters instead of values, for statements that are
     built once and reused on hot paths (their parameters come from :func:`scope_parameters`)."""
     clause: ColumnElement[bool] = model.organization_id == bindparam("scope_organization_id")
-    if isinstance(model, type) and issubclass(model, SoftDeleted):
+    if _is_soft_deleted(model):
         clause = and_(clause, model.deleted_at.is_(None))
     if not scoped:
         return clause

@@ -1,0 +1,510 @@
+"""Formula fields on CRM records (GOV-2): what a formula may read on each record type, and running one.
+
+The language itself (parser, type checker, SQL compiler) is in :mod:`closeloop.governance.formulas`
+and knows no model; this module describes the real records to it as schemas:
+
+- the record's own fields, by the names the API uses (an order's ``amount`` is its ``total``; an
+  activity's ``type`` is its ``kind``);
+- lists of related records for aggregates, each tied to the record *through the caller's scope
+  door*, so an aggregate never counts a row of another organization, a deleted row, or a row the
+  caller could not open — and each with the date ``days_ago`` counts from.
+
+A formula that reads a field the caller may not read (an opportunity's ``margin`` for a rep) is
+masked: :func:`evaluate` refuses it (403) instead of returning a value computed from hidden data.
+
+**The seed example — 经销商库存周转与终端动销匹配度 (dealer inventory turnover vs. terminal
+sell-through match).** A dealer buys from us (提货, *sell-in*: the dealer account's own orders) and
+sells on to its terminals — hospitals, pharmacies (动销, *sell-through*). Closeloop keeps no stock
+ledger, so both sides are read from orders: a dealer's terminal customers are the accounts whose
+parent account (上级客户) is the dealer, and their orders are the sell-through the dealer reports.
+The relations ``child_accounts`` and ``child_orders`` expose them, and then, per dealer::
+
+    sell-through match (90 days)   SUM(child_orders.amount WHERE days_ago <= 90 AND status != "cancelled")
+                                   / SUM(orders.amount WHERE days_ago <= 90 AND status != "cancelled")
+    stock still at the dealer      SUM(orders.amount WHERE status != "cancelled")
+                                   - SUM(child_orders.amount WHERE status != "cancelled")
+    inventory turnover (days)      stock / (90-day sell-through / 90)
+
+A match well below 1 is stock piling up at the dealer (压货); the tests build these formulas on
+real records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session, aliased
+
+from closeloop.core.actor import Actor
+from closeloop.core.errors import Forbidden, ValidationFailed
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.activities.models import Activity
+from closeloop.crm.contacts.models import Contact
+from closeloop.crm.leads.models import Lead
+from closeloop.crm.opportunities.models import Opportunity, StageChange
+from closeloop.crm.orders.models import Order, OrderLine
+from closeloop.crm.quotes.models import Quote, QuoteLine
+from closeloop.crm.tickets.models import Ticket
+from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.governance.fields import masked_fields
+from closeloop.governance.formulas import (
+    Checked,
+    Compiled,
+    Field,
+    FieldIdentity,
+    FormulaError,
+    FormulaSchema,
+    FormulaType,
+    Relation,
+    Span,
+    check_formula,
+    compile_formula,
+    field_of_column,
+)
+from closeloop.governance.permissions import require
+from closeloop.org.models import Region
+
+#: at most this many records in one preview
+MAX_PREVIEW = 20
+
+
+# --- fields -----------------------------------------------------------------------------------------
+
+
+def _columns(model: Any, noun: str, names: dict[str, str]) -> dict[str, Field]:
+    """Fields reading ``model``'s columns: formula name → column name."""
+    return {
+        name: field_of_column(name, getattr(model, column), noun=noun, source_field=column)
+        for name, column in names.items()
+    }
+
+
+def _same(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+def _account_fields(model: Any = Account) -> dict[str, Field]:
+    return _columns(
+        model,
+        "account",
+        _same(
+            "name",
+            "industry",
+            "size",
+            "employees",
+            "annual_revenue",
+            "tier",
+            "country",
+            "province",
+            "city",
+            "credit_line",
+            "currency",
+            "year_established",
+            "created_at",
+            "updated_at",
+        ),
+    )
+
+
+def _region_field(actor: Actor) -> Field:
+    """The account's region by name (a correlated lookup, within the caller's organization)."""
+
+    def column() -> ColumnElement[Any]:
+        return (
+            select(Region.name)
+            .where(Region.id == Account.region_id, tenant_clause(actor.organization_id, Region))
+            .scalar_subquery()
+        )
+
+    return Field("region", FormulaType.TEXT, column, ("account", "region_id"))
+
+
+@lru_cache(maxsize=1)
+def _field_sets() -> dict[str, dict[str, Field]]:
+    """Every record type's own fields (they depend on no caller, so they are built once)."""
+    return {
+        "account": _account_fields(),
+        "opportunity": _columns(
+            Opportunity,
+            "opportunity",
+            {
+                **_same("name", "amount", "margin", "stage", "currency", "lost_reason"),
+                **_same("opened_at", "closed_at", "stage_changed_at", "created_at", "updated_at"),
+                "expected_close": "expected_close_date",
+            },
+        ),
+        "lead": _columns(
+            Lead,
+            "lead",
+            _same(
+                "name",
+                "company",
+                "title",
+                "email",
+                "phone",
+                "mobile",
+                "source",
+                "status",
+                "industry",
+                "received_at",
+                "converted_at",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        "order": _columns(
+            Order,
+            "order",
+            {**_same("number", "status", "currency", "ordered_at", "created_at", "updated_at"), "amount": "total"},
+        ),
+        "contact": _columns(
+            Contact,
+            "contact",
+            _same(
+                "name",
+                "title",
+                "title_confirmed_on",
+                "department",
+                "decision_role",
+                "email",
+                "phone",
+                "mobile",
+                "wechat",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        "quote": _columns(
+            Quote,
+            "quote",
+            _same(
+                "number",
+                "status",
+                "valid_until",
+                "currency",
+                "subtotal",
+                "discount_amount",
+                "total",
+                "margin",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        "activity": _columns(
+            Activity,
+            "activity",
+            {
+                **_same("kind", "direction", "subject", "occurred_at", "is_replied", "replied_at"),
+                **_same("duration_minutes", "outcome", "created_at"),
+                "type": "kind",
+            },
+        ),
+        "ticket": _columns(
+            Ticket, "ticket", _same("subject", "status", "priority", "opened_at", "resolved_at", "created_at")
+        ),
+        "stage_change": _columns(
+            StageChange, "stage_change", _same("from_stage", "to_stage", "changed_at", "duration_seconds")
+        ),
+        "order_line": _columns(
+            OrderLine, "order_line", _same("description", "quantity", "unit_price", "amount", "position")
+        ),
+        "quote_line": _columns(
+            QuoteLine,
+            "quote_line",
+            _same("description", "quantity", "unit_price", "discount_percent", "amount", "position"),
+        ),
+    }
+
+
+def _related(noun: str) -> FormulaSchema:
+    """A related record's schema (its own fields; aggregates do not nest)."""
+    return FormulaSchema(noun, _field_sets()[noun])
+
+
+# --- record types -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FormulaRecord:
+    """A record type formulas can be computed on."""
+
+    noun: str
+    model: Any
+    relations: Callable[[Actor], dict[str, Relation]]
+
+
+def _relation(
+    actor: Actor, name: str, noun: str, model: Any, link: ColumnElement[bool], age_field: str | None, description: str
+) -> Relation:
+    """``model``'s rows tied to the record by ``link``, and only those ``actor`` may see."""
+    return Relation(
+        name=name,
+        schema=_related(noun),
+        correlate=lambda: and_(link, visibility_clause(actor, model)),
+        age_field=age_field,
+        description=description,
+    )
+
+
+def _account_relations(actor: Actor) -> dict[str, Relation]:
+    child = aliased(Account, name="child_account")
+    children = (
+        select(child.id)
+        .where(child.parent_account_id == Account.id, visibility_clause(actor, child))
+        .correlate(Account)
+    )
+
+    relations = [
+        _relation(
+            actor, "orders", "order", Order, Order.account_id == Account.id, "ordered_at", "the account's orders"
+        ),
+        _relation(
+            actor,
+            "opportunities",
+            "opportunity",
+            Opportunity,
+            Opportunity.account_id == Account.id,
+            "opened_at",
+            "the account's opportunities",
+        ),
+        _relation(
+            actor,
+            "activities",
+            "activity",
+            Activity,
+            Activity.account_id == Account.id,
+            "occurred_at",
+            "calls, emails, visits … with the account",
+        ),
+        _relation(
+            actor,
+            "contacts",
+            "contact",
+            Contact,
+            Contact.account_id == Account.id,
+            "created_at",
+            "people at the account",
+        ),
+        _relation(
+            actor, "quotes", "quote", Quote, Quote.account_id == Account.id, "created_at", "quotes to the account"
+        ),
+        _relation(actor, "tickets", "ticket", Ticket, Ticket.account_id == Account.id, "opened_at", "service tickets"),
+        Relation(
+            name="child_accounts",
+            schema=FormulaSchema("account", _account_fields(child)),
+            correlate=lambda: and_(child.parent_account_id == Account.id, visibility_clause(actor, child)),
+            age_field="created_at",
+            description="accounts whose parent account is this one (a dealer's terminal customers)",
+        ),
+        _relation(
+            actor,
+            "child_orders",
+            "order",
+            Order,
+            Order.account_id.in_(children),
+            "ordered_at",
+            "orders of the child accounts (a dealer's reported sell-through)",
+        ),
+    ]
+    return {relation.name: relation for relation in relations}
+
+
+def _opportunity_relations(actor: Actor) -> dict[str, Relation]:
+    relations = [
+        _relation(
+            actor,
+            "activities",
+            "activity",
+            Activity,
+            Activity.opportunity_id == Opportunity.id,
+            "occurred_at",
+            "touches about the deal",
+        ),
+        _relation(
+            actor, "quotes", "quote", Quote, Quote.opportunity_id == Opportunity.id, "created_at", "quotes of the deal"
+        ),
+        _relation(
+            actor, "orders", "order", Order, Order.opportunity_id == Opportunity.id, "ordered_at", "orders of the deal"
+        ),
+        _relation(
+            actor,
+            "stage_changes",
+            "stage_change",
+            StageChange,
+            StageChange.opportunity_id == Opportunity.id,
+            "changed_at",
+            "the deal's stage history",
+        ),
+    ]
+    return {relation.name: relation for relation in relations}
+
+
+def _single(
+    name: str, noun: str, model: Any, link: Callable[[], ColumnElement[bool]], age: str | None
+) -> Callable[[Actor], dict[str, Relation]]:
+    def build(actor: Actor) -> dict[str, Relation]:
+        return {name: _relation(actor, name, noun, model, link(), age, "")}
+
+    return build
+
+
+RECORDS: dict[str, FormulaRecord] = {
+    record.noun: record
+    for record in (
+        FormulaRecord("account", Account, _account_relations),
+        FormulaRecord("opportunity", Opportunity, _opportunity_relations),
+        FormulaRecord(
+            "lead",
+            Lead,
+            _single("activities", "activity", Activity, lambda: Activity.lead_id == Lead.id, "occurred_at"),
+        ),
+        FormulaRecord(
+            "order", Order, _single("lines", "order_line", OrderLine, lambda: OrderLine.order_id == Order.id, None)
+        ),
+        FormulaRecord(
+            "contact",
+            Contact,
+            _single("activities", "activity", Activity, lambda: Activity.contact_id == Contact.id, "occurred_at"),
+        ),
+        FormulaRecord(
+            "quote", Quote, _single("lines", "quote_line", QuoteLine, lambda: QuoteLine.quote_id == Quote.id, None)
+        ),
+    )
+}
+
+#: the permission that lets a caller read each kind of record a formula may read
+READ_PERMISSION = {
+    "account": "accounts:read",
+    "opportunity": "opportunities:read",
+    "lead": "leads:read",
+    "order": "orders:read",
+    "contact": "contacts:read",
+    "quote": "quotes:read",
+    "activity": "activities:read",
+    "ticket": "tickets:read",
+    "stage_change": "opportunities:read",
+    "order_line": "orders:read",
+    "quote_line": "quotes:read",
+}
+
+
+def record_types() -> list[str]:
+    """The nouns formulas can be computed on."""
+    return sorted(RECORDS)
+
+
+def _record(noun: str) -> FormulaRecord:
+    record = RECORDS.get(noun)
+    if record is None:
+        raise ValidationFailed.one(
+            "record_type", f"formulas are computed on {', '.join(record_types())}, not {noun!r}", "invalid_choice"
+        )
+    return record
+
+
+def schema_for(actor: Actor, noun: str) -> FormulaSchema:
+    """What a formula on ``noun`` may read, for ``actor`` (relations see through its scope door)."""
+    record = _record(noun)
+    fields = dict(_field_sets()[noun])
+    if noun == "account":
+        fields["region"] = _region_field(actor)
+    return FormulaSchema(noun, fields, record.relations(actor))
+
+
+# --- checking and running ---------------------------------------------------------------------------
+
+
+def _require_sources(actor: Actor, checked: Checked) -> None:
+    for noun in sorted(checked.sources):
+        require(actor, READ_PERMISSION[noun])
+
+
+def check(actor: Actor, noun: str, text: str) -> Checked:
+    """Parse and type-check a formula on ``noun`` (:class:`FormulaError` with the position if bad);
+    the caller must be allowed to read every kind of record it reads."""
+    require(actor, READ_PERMISSION[_record(noun).noun])
+    checked = check_formula(text, schema_for(actor, noun))
+    _require_sources(actor, checked)
+    return checked
+
+
+def compile_for(actor: Actor, noun: str, text: str) -> Compiled:
+    """The formula compiled for ``actor``: usable as a column of a list, a filter
+    (``compiled.as_filter()``), a dashboard measure or a rule's condition over ``noun``'s table."""
+    require(actor, READ_PERMISSION[_record(noun).noun])
+    compiled = compile_formula(text, schema_for(actor, noun))
+    _require_sources(actor, compiled)
+    return compiled
+
+
+def masked_inputs(actor: Actor, checked: Checked) -> list[FieldIdentity]:
+    """The formula's inputs ``actor`` may not read (``[]`` when it may see the formula's value)."""
+    return checked.masked_inputs(lambda noun: masked_fields(actor.role, noun))
+
+
+def masked_for(actor: Actor, checked: Checked) -> bool:
+    """A formula is masked for whoever cannot see one of its inputs."""
+    return bool(masked_inputs(actor, checked))
+
+
+def refuse_masked(actor: Actor, checked: Checked) -> None:
+    """403 naming the hidden input when ``actor`` may not see the formula's value."""
+    hidden = masked_inputs(actor, checked)
+    if hidden:
+        names = ", ".join(f"{noun}.{field}" for noun, field in hidden)
+        error = Forbidden(
+            f"Your role ({actor.role}) may not read {names}, which this formula reads", field_name="expression"
+        )
+        error.extra = {"masked_inputs": [f"{noun}.{field}" for noun, field in hidden]}
+        raise error
+
+
+def evaluate(
+    session: Session,
+    actor: Actor,
+    noun: str,
+    text: str,
+    *,
+    ids: Sequence[int] | None = None,
+    limit: int = MAX_PREVIEW,
+) -> list[tuple[int, Any]]:
+    """``(id, value)`` of the formula for records of ``noun`` that ``actor`` can see: those of ``ids``
+    (others are left out), or the first ``limit`` by id. A masked formula is refused (403)."""
+    return values_of(session, actor, noun, compile_for(actor, noun, text), ids=ids, limit=limit)
+
+
+def values_of(
+    session: Session,
+    actor: Actor,
+    noun: str,
+    compiled: Compiled,
+    *,
+    ids: Sequence[int] | None = None,
+    limit: int = MAX_PREVIEW,
+) -> list[tuple[int, Any]]:
+    """:func:`evaluate` for a formula already compiled with :func:`compile_for` for ``actor``."""
+    refuse_masked(actor, compiled)
+    model = _record(noun).model
+    statement = visible(actor, model).with_only_columns(model.id, compiled.expression.label("value"))
+    if ids is not None:
+        statement = statement.where(model.id.in_(list(ids)))
+    statement = statement.order_by(model.id).limit(limit)
+    try:
+        rows = session.execute(statement).all()
+    except DataError:
+        raise _out_of_range(compiled.text) from None
+    values = [(int(row[0]), row[1]) for row in rows]
+    for _, value in values:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _out_of_range(compiled.text)
+    return values
+
+
+def _out_of_range(text: str) -> FormulaError:
+    return FormulaError("a value of this formula is out of range (beyond ±1.7976931348623157e308)", Span.at(text, 0))
