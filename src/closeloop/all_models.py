@@ -10,12 +10,14 @@ from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.crm.quotes.models import Quote, QuoteLine
 from closeloop.crm.referrals.models import Referral
+from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
+from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
 
@@ -27,9 +29,12 @@ __all__ = [
     "AuditHead",
     "Contact",
     "Contract",
+    "Defect",
     "IdempotencyKey",
     "ImportJob",
+    "KpiSnapshot",
     "Lead",
+    "NameKey",
     "Opportunity",
     "OpportunityProductLine",
     "Order",
@@ -41,7 +46,9 @@ __all__ = [
     "QuoteLine",
     "Referral",
     "Region",
+    "Scan",
     "StageChange",
+    "Task",
     "Ticket",
     "User",
     "metadata",

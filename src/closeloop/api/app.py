@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from closeloop import __version__
 from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
-from closeloop.api.routers import auth, imports, records, reports, users
+from closeloop.api.routers import auth, imports, quality, records, reports, users
 
 PREFIX = "/v1"
 DESCRIPTION = (
@@ -34,7 +34,7 @@ DESCRIPTION = (
 
 def _routers() -> list[APIRouter]:
     """Every router, in matching order (``/users/me`` before ``/users/{id}``)."""
-    return [auth.router, users.router, reports.router, imports.router, *records.routers.values()]
+    return [auth.router, users.router, reports.router, imports.router, quality.router, *records.routers.values()]
 
 
 def _application(routers: Iterable[APIRouter], *, described: bool) -> FastAPI:

@@ -34,7 +34,6 @@ def can_grant(actor: Actor, role: Role) -> bool:
 def require_grantable(actor: Actor, role: Role, *, field_name: str = "role") -> None:
     if not can_grant(actor, role):
         raise Forbidden(
-            f"Your role ({actor.role}) cannot grant the role {role.value}: "
-            "it sees fields or governs what you do not",
+            f"Your role ({actor.role}) cannot grant the role {role.value}: it sees fields or governs what you do not",
             field_name=field_name,
         )
