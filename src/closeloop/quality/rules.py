@@ -529,29 +529,25 @@ def _duplicates(subject_type: str) -> Finder:
         touched = refresh_name_keys(ctx, subject_type, ids)
         scope = [tenant_clause(ctx.organization_id, NameKey), NameKey.subject_type == subject_type]
         groups: dict[tuple[str, str], list[int]] = {}
+        members: set[int] = set(ids or ())
         for kind, column in (("name", NameKey.name_key), ("sound", NameKey.sound_key)):
-            duplicated = select(column).where(*scope).group_by(column).having(func.count() > 1)
-            if ids is not None:
-                keys = sorted(key for k, key in touched if k == kind)
-                if not keys:
-                    continue
-                candidates: list[Any] = []
-                for chunk in chunks(keys):  # type: ignore[arg-type]
-                    candidates.extend(ctx.session.scalars(duplicated.where(column.in_(chunk))))
+            if ids is None:
+                keys = list(ctx.session.scalars(select(column).where(*scope).group_by(column).having(func.count() > 1)))
             else:
-                candidates = list(ctx.session.scalars(duplicated))
-            for chunk in chunks(candidates):
-                for key, subject_id in ctx.session.execute(
-                    select(column, NameKey.subject_id).where(*scope, column.in_(chunk))
-                ):
+                # every record in a touched block is re-checked, alone in it now or not
+                keys = sorted(key for k, key in touched if k == kind)
+            for chunk in chunks(keys):  # type: ignore[arg-type]
+                statement = select(column, NameKey.subject_id).where(*scope, column.in_(chunk))
+                for key, subject_id in ctx.session.execute(statement):
                     groups.setdefault((kind, key), []).append(subject_id)
+                    members.add(subject_id)
+        groups = {key: ids_ for key, ids_ in groups.items() if len(ids_) > 1}
         first: dict[int, tuple[int, str]] = {}
-        for (kind, _), members in groups.items():
-            oldest = min(members)
-            for member in members:
+        for (kind, _), group in groups.items():
+            oldest = min(group)
+            for member in group:
                 if member != oldest and (member not in first or oldest < first[member][0]):
                     first[member] = (oldest, kind)
-        checked_ids = set(ids or ()) | {member for members in groups.values() for member in members}
         labels: dict[int, tuple[str, int | None]] = {}
         wanted = sorted(set(first) | {oldest for oldest, _ in first.values()})
         owner = getattr(model, "owner_id", None)
@@ -577,7 +573,7 @@ def _duplicates(subject_type: str) -> Finder:
             for member, (oldest, kind) in sorted(first.items())
             if member in labels and oldest in labels
         ]
-        return Check(findings, None if ids is None else {subject_type: checked_ids})
+        return Check(findings, None if ids is None else {subject_type: members})
 
     return find
 
