@@ -193,7 +193,7 @@ def import_maven_crm(
 def _unlisted_products(pipeline: list[dict[str, str]], products: list[dict[str, str]]) -> list[dict[str, str]]:
     """Products the pipeline names that the product list does not hold, as written (for ``as_is``)."""
     listed = {p["product"] for p in products}
-    first_row = {}
+    first_row: dict[str, str] = {}
     for deal in pipeline:
         first_row.setdefault(deal["product"], deal["_row"])
     return [
