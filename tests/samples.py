@@ -280,6 +280,10 @@ def _referrals(api: Api, index: int, owner_id: int | None) -> Body:
     }
 
 
+def _tasks(api: Api, index: int, owner_id: int | None) -> Body:
+    return {"title": f"回访客户 {index} {tag()}", "due_on": f"2026-08-{index + 1:02d}", "description": "确认采购预算"}
+
+
 SPECS: tuple[RecordSpec, ...] = (
     RecordSpec(
         "accounts",
@@ -412,6 +416,20 @@ SPECS: tuple[RecordSpec, ...] = (
         ("referred_at", "last week"),
         None,
         references=("referrer_account_id",),
+    ),
+)
+
+SPECS = (
+    *SPECS,
+    RecordSpec(
+        "tasks",
+        "task",
+        _tasks,
+        {"description": "改为电话回访"},
+        "title",
+        "due_on",
+        ("due_on", "someday"),
+        None,
     ),
 )
 

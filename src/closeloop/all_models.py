@@ -10,6 +10,7 @@ from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.crm.quotes.models import Quote, QuoteLine
 from closeloop.crm.referrals.models import Referral
+from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
@@ -19,6 +20,7 @@ from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
+from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
 
@@ -34,9 +36,12 @@ __all__ = [
     "Contract",
     "CustomFieldDefinition",
     "DataAsset",
+    "Defect",
     "IdempotencyKey",
     "ImportJob",
+    "KpiSnapshot",
     "Lead",
+    "NameKey",
     "Opportunity",
     "OpportunityProductLine",
     "Order",
@@ -48,7 +53,9 @@ __all__ = [
     "QuoteLine",
     "Referral",
     "Region",
+    "Scan",
     "StageChange",
+    "Task",
     "Ticket",
     "User",
     "metadata",

@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 10.0
     idempotency_hours: int = 24
     default_locale: str = "zh_CN"
+    quality_title_days: int = Field(default=180, description="A contact title older than this many days is stale")
+    quality_stage_days: int = Field(
+        default=30, description="An open opportunity with no stage move or activity for this many days is stale"
+    )
+    quality_lead_hours: int = Field(default=24, description="A lead unassigned for longer than this is a defect")
+    quality_overlap_seconds: int = Field(
+        default=600,
+        description="An incremental data-quality scan re-checks records changed this long before the last "
+        "watermark too (writes that committed late)",
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from closeloop.api.app import create_api
 from closeloop.api.routers import imports as imports_router
+from closeloop.api.routers import quality as quality_router
 from closeloop.config import settings
 from closeloop.core.actor import RowScope
 from closeloop.crm import changerequests, customfields
@@ -209,6 +210,7 @@ def world(
     monkeypatch.setattr(settings, "var_dir", tmp_path)
     queued: list[int] = []
     monkeypatch.setattr(imports_router, "enqueue_import", queued.append)
+    monkeypatch.setattr(quality_router, "enqueue_scan", lambda organization_id, scan_id: queued.append(scan_id))
     callers = [Caller(key, tenant[key], "tenant") for key in TENANT_ROLES]
     callers.append(Caller("partner_user", partner["partner_user"], "partner"))
     callers.append(Caller("other_admin", other_tenant["admin"], "foreign"))
@@ -454,6 +456,15 @@ def _other_plans() -> dict[tuple[str, str], Plan]:
         ("GET", "/v1/regions"): collection("users:read"),
         ("POST", "/v1/regions"): collection("organization:manage", success=201, body=lambda: {"name": f"华南 {tag()}"}),
         ("GET", "/v1/funnel"): collection("funnel:read"),
+        ("GET", "/v1/quality/defects"): collection("quality:read"),
+        ("GET", "/v1/quality/kpis"): collection("quality:read"),
+        ("GET", "/v1/quality/rules"): collection(),
+        ("POST", "/v1/quality/scans"): collection("quality:scan", success=202, body=lambda: {"full": False}),
+        ("GET", "/v1/quality/scans/{scan_id}"): Plan(
+            False,
+            lambda world, caller: Call("/v1/quality/scans/999999999"),
+            lambda world, caller: 404 if caller.can("quality:read") else 403,
+        ),
         ("GET", "/v1/audit"): Plan(
             False,
             lambda world, caller: Call(""),

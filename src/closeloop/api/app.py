@@ -21,7 +21,18 @@ from starlette.types import Receive, Scope, Send
 from closeloop import __version__
 from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
-from closeloop.api.routers import assets, auth, changes, customfields, formulas, imports, records, reports, users
+from closeloop.api.routers import (
+    assets,
+    auth,
+    changes,
+    customfields,
+    formulas,
+    imports,
+    quality,
+    records,
+    reports,
+    users,
+)
 
 PREFIX = "/v1"
 DESCRIPTION = (
@@ -43,6 +54,7 @@ def _routers() -> list[APIRouter]:
         changes.router,
         assets.router,
         formulas.router,
+        quality.router,
         *records.routers.values(),
     ]
 

@@ -134,9 +134,17 @@ def import_maven_crm(
     org: Annotated[
         str | None, typer.Option("--org", help="Load into this organization (default: MavenTech, created if needed)")
     ] = None,
+    as_is: Annotated[
+        bool,
+        typer.Option(
+            "--as-is",
+            help="Keep the source's values as written (the sector typo, the product name that matches no "
+            "product); the data-quality scan then reports them to their owners",
+        ),
+    ] = False,
 ) -> None:
     """Load the Maven Analytics CRM Sales Opportunities data set (running it again creates nothing new)."""
-    summary = maven.import_maven_crm(database(), directory, organization=org)
+    summary = maven.import_maven_crm(database(), directory, organization=org, as_is=as_is)
     for line in maven.summary_lines(summary):
         console.print(line, highlight=False, markup=False)
 

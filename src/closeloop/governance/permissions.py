@@ -35,6 +35,7 @@ CRM_RESOURCES = (
     "activities",
     "tickets",
     "referrals",
+    "tasks",
 )
 CATALOG_RESOURCES = ("products", "product_lines")
 
@@ -46,29 +47,39 @@ def _grant(resources: tuple[str, ...], *verbs: str) -> set[str]:
 _REP = (
     _grant(CRM_RESOURCES, "read", "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read"}
 )
-_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run"}
+_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan"}
 _EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage"}
 _CFO = (
     _grant(CRM_RESOURCES, "read")
     | _grant(("quotes", "contracts", "orders"), "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read", "quality:read"}
 )
 _IT = (
     _grant(CRM_RESOURCES, "read")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "users:manage", "audit:read", "audit:verify", "imports:run", "exports:run", "history:read"}
+    | {
+        "users:read",
+        "users:manage",
+        "audit:read",
+        "audit:verify",
+        "imports:run",
+        "exports:run",
+        "history:read",
+        "quality:read",
+        "quality:scan",
+    }
 )
 _PARTNER = (
     _grant(
-        ("accounts", "contacts", "leads", "opportunities", "activities", "tickets", "orders", "referrals"),
+        ("accounts", "contacts", "leads", "opportunities", "activities", "tickets", "orders", "referrals", "tasks"),
         "read",
         "write",
     )
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "history:read"}
+    | {"users:read", "funnel:read", "history:read", "quality:read"}
 )
 _ADMIN = (
     _grant(CRM_RESOURCES, "read", "write", "delete")
@@ -84,6 +95,8 @@ _ADMIN = (
         "exports:run",
         "funnel:read",
         "history:read",
+        "quality:read",
+        "quality:scan",
     }
 )
 

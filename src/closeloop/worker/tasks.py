@@ -72,3 +72,41 @@ run_import_job_task = huey.task(retries=0)(run_import_job)
 def enqueue_import_job(job_id: int) -> None:
     """Queue :func:`run_import_job` for ``job_id``."""
     run_import_job_task(job_id)
+
+
+def run_quality_scan(organization_id: int, scan_id: int) -> None:
+    """Run one queued data-quality scan (``POST /api/v1/quality/scans`` enqueues it once committed)."""
+    from closeloop.quality.service import run_scan
+
+    result = run_scan(worker_database(), organization_id, scan_id=scan_id)
+    log.info("quality scan %s: %d opened, %d resolved", scan_id, result.opened, result.resolved)
+
+
+run_quality_scan_task = huey.task(retries=0)(run_quality_scan)
+
+
+def enqueue_quality_scan(organization_id: int, scan_id: int) -> None:
+    """Queue :func:`run_quality_scan`."""
+    run_quality_scan_task(organization_id, scan_id)
+
+
+def scan_quality_nightly() -> dict[int, int]:
+    """The nightly data-quality pass: an incremental scan of every organization (a full one the first
+    time), each in its own transaction so that one organization's failure does not stop the rest.
+    Returns the defects opened per organization."""
+    from closeloop.quality.service import run_scan
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    opened: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            opened[organization_id] = run_scan(database, organization_id).opened
+        except Exception:
+            log.exception("quality scan of organization %s failed", organization_id)
+    return opened
+
+
+#: every night at 03:10 (server time), after the audit verification at 02:40
+scan_quality_nightly_task = huey.periodic_task(crontab(minute="10", hour="3"))(scan_quality_nightly)

@@ -28,6 +28,8 @@ from closeloop.crm.quotes import service as quote_service
 from closeloop.crm.quotes.schemas import QuoteCreate, QuoteUpdate
 from closeloop.crm.referrals import service as referral_service
 from closeloop.crm.referrals.schemas import ReferralCreate, ReferralUpdate
+from closeloop.crm.tasks import service as task_service
+from closeloop.crm.tasks.schemas import TaskCreate, TaskUpdate
 from closeloop.crm.tickets import service as ticket_service
 from closeloop.crm.tickets.schemas import TicketCreate, TicketUpdate
 
@@ -181,6 +183,18 @@ ENDPOINTS = [
         ),
         delete=lambda s, a, *, record_id, expected_version: referral_service.delete_referral(
             s, a, referral_id=record_id, expected_version=expected_version
+        ),
+    ),
+    RecordEndpoints(
+        task_service.TASKS,
+        TaskCreate,
+        TaskUpdate,
+        create=task_service.create_task,
+        update=lambda s, a, *, record_id, data, expected_version: task_service.update_task(
+            s, a, task_id=record_id, data=data, expected_version=expected_version
+        ),
+        delete=lambda s, a, *, record_id, expected_version: task_service.delete_task(
+            s, a, task_id=record_id, expected_version=expected_version
         ),
     ),
 ]

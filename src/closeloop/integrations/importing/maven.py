@@ -20,6 +20,11 @@ Its quirks, handled and counted in the summary:
 * stages map Prospecting → prospecting, Engaging → qualification, Won → won, Lost → lost; the
   engage date starts *qualification* (the time spent prospecting before it is unknown);
 * files keep their original CRLF line endings.
+
+With ``as_is`` the typos are kept and product names are matched exactly: a name the product list
+does not hold (``GTXPro``) becomes a product of its own, without series or price, as a legacy CRM
+with free-text products would hold it. Nothing is corrected on the way in; the data-quality scan
+(``closeloop quality scan``) then finds the quirks and hands them to the records' owners.
 """
 
 from __future__ import annotations
@@ -171,24 +176,52 @@ def resolve_organization(database: Database, reference: str | None) -> tuple[Org
         return organization, True
 
 
-def import_maven_crm(database: Database, directory: Path, *, organization: str | None = None) -> MavenSummary:
-    """Load the data set in ``directory`` into ``organization`` (default: MavenTech), in one transaction."""
+def import_maven_crm(
+    database: Database, directory: Path, *, organization: str | None = None, as_is: bool = False
+) -> MavenSummary:
+    """Load the data set in ``directory`` into ``organization`` (default: MavenTech), in one transaction;
+    with ``as_is``, without correcting its quirks."""
     tables = _read(directory)
     org, created = resolve_organization(database, organization)
     actor = org_service.system_actor(org.id, label="maven-crm import")
     summary = MavenSummary(org.slug, org.id, created)
     with database.unit_of_work(actor) as session:
-        _load(session, actor, tables, summary, org.slug)
+        _load(session, actor, tables, summary, org.slug, as_is=as_is)
     return summary
 
 
+def _unlisted_products(pipeline: list[dict[str, str]], products: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Products the pipeline names that the product list does not hold, as written (for ``as_is``)."""
+    listed = {p["product"] for p in products}
+    first_row: dict[str, str] = {}
+    for deal in pipeline:
+        first_row.setdefault(deal["product"], deal["_row"])
+    return [
+        {"product": name, "series": "", "sales_price": "", "_row": first_row[name]}
+        for name in sorted(set(first_row) - listed)
+    ]
+
+
 def _load(
-    session: Session, actor: Actor, tables: Mapping[str, list[dict[str, str]]], summary: MavenSummary, slug: str
+    session: Session,
+    actor: Actor,
+    tables: Mapping[str, list[dict[str, str]]],
+    summary: MavenSummary,
+    slug: str,
+    *,
+    as_is: bool = False,
 ) -> None:
     teams = tables["sales_teams.csv"]
     users = _load_people(session, actor, teams, summary, slug)
     products = tables["products.csv"]
-    lines = sorted({row["series"] for row in products})
+    if as_is:
+        unlisted = _unlisted_products(tables["sales_pipeline.csv"], products)
+        products = [*products, *unlisted]
+        summary.quirks.extend(
+            f"as is: product '{p['product']}' is not in the product list; kept as a product of its own"
+            for p in unlisted
+        )
+    lines = sorted({row["series"] for row in products if row["series"]})
     summary.add_report(
         "product_lines",
         "products.csv",
@@ -215,11 +248,13 @@ def _load(
             mapping={name: name for name in ("name", "product_line", "list_price", "currency")},
         ),
     )
-    summary.add_report("accounts", "accounts.csv", _load_accounts(session, actor, tables["accounts.csv"], summary))
+    summary.add_report(
+        "accounts", "accounts.csv", _load_accounts(session, actor, tables["accounts.csv"], summary, as_is=as_is)
+    )
     summary.add_report(
         "opportunities",
         "sales_pipeline.csv",
-        _load_opportunities(session, actor, tables["sales_pipeline.csv"], products, users, summary),
+        _load_opportunities(session, actor, tables["sales_pipeline.csv"], products, users, summary, as_is=as_is),
     )
 
 
@@ -276,7 +311,7 @@ def _load_people(
 
 
 def _load_accounts(
-    session: Session, actor: Actor, accounts: list[dict[str, str]], summary: MavenSummary
+    session: Session, actor: Actor, accounts: list[dict[str, str]], summary: MavenSummary, *, as_is: bool = False
 ) -> ImportReport:
     sectors: Counter[str] = Counter()
     countries: Counter[str] = Counter()
@@ -285,11 +320,11 @@ def _load_accounts(
         sector = account["sector"]
         if sector in SECTOR_FIXES:
             sectors[sector] += 1
-            sector = SECTOR_FIXES[sector]
+            sector = sector if as_is else SECTOR_FIXES[sector]
         country = account["office_location"]
         if country in COUNTRY_FIXES:
             countries[country] += 1
-            country = COUNTRY_FIXES[country]
+            country = country if as_is else COUNTRY_FIXES[country]
         revenue = Decimal(account["revenue"]) * _MILLION if account["revenue"] else None
         rows.append(
             (
@@ -306,10 +341,11 @@ def _load_accounts(
                 ],
             )
         )
+    done = "kept (as is) instead of" if as_is else "corrected to"
     for typo, count in sorted(sectors.items()):
-        summary.quirks.append(f"sector '{typo}' corrected to '{SECTOR_FIXES[typo]}' on {count} accounts")
+        summary.quirks.append(f"sector '{typo}' {done} '{SECTOR_FIXES[typo]}' on {count} accounts")
     for typo, count in sorted(countries.items()):
-        summary.quirks.append(f"office location '{typo}' corrected to '{COUNTRY_FIXES[typo]}' on {count} account")
+        summary.quirks.append(f"office location '{typo}' {done} '{COUNTRY_FIXES[typo]}' on {count} account")
     summary.quirks.append("revenue (millions of USD) stored as annual_revenue in USD; subsidiary_of as parent account")
     headers = [
         "name",
@@ -337,8 +373,10 @@ def _load_opportunities(
     products: list[dict[str, str]],
     users: Mapping[str, int],
     summary: MavenSummary,
+    *,
+    as_is: bool = False,
 ) -> ImportReport:
-    catalogue = {_normalized(p["product"]): p for p in products}
+    catalogue = {(p["product"] if as_is else _normalized(p["product"])): p for p in products}
     snapshot = max(max(r["engage_date"], r["close_date"]) for r in pipeline)
     renamed: Counter[tuple[str, str]] = Counter()
     unknown_agents = sorted({r["sales_agent"] for r in pipeline} - set(users))
@@ -347,7 +385,7 @@ def _load_opportunities(
     counts: Counter[str] = Counter()
     rows: list[tuple[int, list[Cell]]] = []
     for deal in pipeline:
-        product = catalogue.get(_normalized(deal["product"]))
+        product = catalogue.get(deal["product"] if as_is else _normalized(deal["product"]))
         if product is None:
             raise DomainError(f"sales_pipeline.csv row {deal['_row']}: unknown product '{deal['product']}'")
         if product["product"] != deal["product"]:

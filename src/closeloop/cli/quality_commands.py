@@ -1,0 +1,54 @@
+"""``closeloop quality scan``: run the data-quality scanner now and print what is open, by rule."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from closeloop.cli.common import console, database, reports_errors, resolve_organization
+from closeloop.org import service as org_service
+from closeloop.quality.rules import RULES
+from closeloop.quality.scanner import open_counts
+from closeloop.quality.service import run_scan
+
+quality_app = typer.Typer(help="The data-quality loop (defects found in CRM records).", no_args_is_help=True)
+
+
+@quality_app.command("scan")
+@reports_errors
+def scan(
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-check every record (default: only what changed)")] = False,
+) -> None:
+    """Scan one organization now: open defects and tasks for what is wrong, close those fixed, and
+    print the open defects of each rule."""
+    db = database()
+    organization = resolve_organization(db, org)
+    result = run_scan(db, organization.id, full=full)
+    with db.reading(org_service.system_actor(organization.id)) as session:
+        counts = open_counts(session, organization.id)
+    english = organization.default_locale.startswith("en")
+    table = Table(title=f"Data quality · {organization.name}")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("severity")
+    for name in ("open", "new", "fixed"):
+        table.add_column(name, justify="right")
+    table.add_column("defect", overflow="ellipsis", no_wrap=True)
+    for rule in RULES:
+        outcome = result.rules.get(rule.id)
+        table.add_row(
+            rule.id,
+            rule.severity.value,
+            f"{counts.get(rule.id, 0):,}",
+            f"{outcome.opened:,}" if outcome else "",
+            f"{outcome.resolved:,}" if outcome else "",
+            rule.label_en if english else rule.label_zh,
+        )
+    console.print(table)
+    kind = "full" if result.full else f"incremental (records changed since {result.since:%Y-%m-%d %H:%M:%S} UTC)"
+    console.print(
+        f"{kind} scan {result.scan_id} in {result.seconds:.1f} s: {result.opened:,} defects opened, "
+        f"{result.resolved:,} resolved, {sum(counts.values()):,} open"
+    )

@@ -1,0 +1,1 @@
+"""Tasks: something someone must do about a record, by a due date (待办)."""
