@@ -458,3 +458,72 @@ def test_a_choice_is_accepted_exactly_when_it_is_listed(value: str, choices: lis
     else:
         with pytest.raises(ValueProblem):
             clean_value(rule, value)
+
+
+def test_a_formula_field_is_computed_filtered_sorted_and_masked_by_its_inputs(
+    schema: Schema, rep: Api, client: TestClient, tenant: Tenant
+) -> None:
+    from tests.samples import new_product
+
+    define(
+        schema,
+        name="sales_90d",
+        field_type="formula",
+        label_zh="近90天销售额",
+        label_en="Sales, last 90 days",
+        formula="SUM(orders.amount WHERE days_ago <= 90)",
+    )
+    define(
+        schema,
+        name="credit_left",
+        field_type="formula",
+        label_zh="剩余信用额度",
+        label_en="Credit left",
+        formula="credit_line - SUM(orders.amount)",
+    )
+    product = new_product(Api(client, tenant["admin"]), list_price="100.00")
+    suffix = tag()
+    busy = rep.create("accounts", {"name": f"大客户{suffix}"})
+    quiet = rep.create("accounts", {"name": f"小客户{suffix}"})
+    for account, quantity in ((busy, "5"), (quiet, "1")):
+        rep.create(
+            "orders", {"account_id": account["id"], "lines": [{"product_id": product["id"], "quantity": quantity}]}
+        )
+    vp = Api(client, tenant["sales_vp"])
+    vp.patch("accounts", busy["id"], {"credit_line": "2000.00"})
+
+    read = rep.read("accounts", busy["id"])
+    listed = rep.request(
+        "GET", "/accounts", params={"q": suffix, "custom.sales_90d__gte": "300", "sort": "-custom.sales_90d"}
+    ).json()["items"]
+    by_sales = rep.request("GET", "/accounts", params={"q": suffix, "sort": "custom.sales_90d"}).json()["items"]
+
+    assert read["custom"]["sales_90d"] == 500.0
+    assert "credit_left" not in read["custom"]  # it reads credit_line, which a rep may not see
+    assert [item["name"] for item in listed] == [f"大客户{suffix}"]
+    assert [item["name"] for item in by_sales] == [f"小客户{suffix}", f"大客户{suffix}"]
+    assert vp.read("accounts", busy["id"])["custom"]["credit_left"] == 1500.0
+    assert_problem(
+        rep.request("GET", "/accounts", params={"custom.credit_left__gt": "0"}), 422, field="custom.credit_left__gt"
+    )
+    assert_problem(
+        rep.patch("accounts", busy["id"], {"custom": {"sales_90d": 1}}), 422, field="custom.sales_90d", code="computed"
+    )
+
+
+def test_a_bad_formula_is_refused_with_its_position(schema: Schema) -> None:
+    response = schema.admin.request(
+        "POST",
+        "/custom-fields",
+        json={
+            "record_type": "account",
+            "name": "broken",
+            "field_type": "formula",
+            "label_zh": "坏",
+            "label_en": "Broken",
+            "formula": "SUM(orders.amout)",
+        },
+    )
+
+    problem = assert_problem(response, 422, field="formula")
+    assert "amount" in problem["detail"]  # did you mean …

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from closeloop.crm import records
+from closeloop.crm import formulas, records
 from closeloop.crm.schemas import Schema
 from closeloop.db.functions import json_list_holds
 from closeloop.db.scope import tenant_clause, visibility_clause, visible
@@ -41,7 +41,11 @@ from closeloop.governance.customfields.types import (
     plain,
     read_value,
 )
+from closeloop.governance.formulas import Compiled
+from closeloop.governance.formulas.errors import FormulaError
+from closeloop.governance.formulas.schema import FormulaType
 from closeloop.governance.permissions import Role, require
+from closeloop.org import service as org_service
 from closeloop.org.models import User
 
 PREFIX = "custom."
@@ -72,6 +76,7 @@ class Definition:
     visible_to: frozenset[str] | None
     position: int
     version: int
+    formula: str | None = None
 
     def readable_by(self, role: str) -> bool:
         return self.visible_to is None or role in self.visible_to
@@ -101,6 +106,7 @@ class Definition:
             "default": self.default,
             "visible_to": sorted(self.visible_to) if self.visible_to is not None else None,
             "position": self.position,
+            "formula": self.formula,
             "operators": sorted(OPERATORS[self.field_type]),
             "sortable": self.rule.sortable,
             "version": self.version,
@@ -137,6 +143,7 @@ def _detached(row: CustomFieldDefinition) -> Definition:
         visible_to=frozenset(row.visible_to) if row.visible_to is not None else None,
         position=row.position,
         version=row.version,
+        formula=row.formula,
     )
 
 
@@ -198,6 +205,37 @@ def apply_views(session: Session, actor: Actor, noun: str, rows: list[dict[str, 
     fields = readable(session, actor, noun)
     for row in rows:
         row["custom"] = view(fields, row["custom"])
+    for definition in fields:
+        if definition.field_type is FieldType.FORMULA:
+            _formula_values(session, actor, noun, definition, rows)
+
+
+def _compiled(actor: Actor, noun: str, definition: Definition) -> Compiled | None:
+    """The field's formula compiled for ``actor``; ``None`` when the actor may not see one of its
+    inputs (the field is masked for them) or the formula no longer compiles."""
+    assert definition.formula is not None
+    try:
+        compiled = formulas.compile_for(actor, noun, definition.formula)
+    except (FormulaError, Forbidden):
+        return None
+    return None if formulas.masked_for(actor, compiled) else compiled
+
+
+def _formula_values(
+    session: Session, actor: Actor, noun: str, definition: Definition, rows: list[dict[str, Any]]
+) -> None:
+    compiled = _compiled(actor, noun, definition)
+    if compiled is None:  # masked: the field is absent, as masked fields are
+        for row in rows:
+            row["custom"].pop(definition.name, None)
+        return
+    ids = [row["id"] for row in rows]
+    try:
+        values = dict(formulas.values_of(session, actor, noun, compiled, ids=ids, limit=len(ids)))
+    except FormulaError:
+        values = {}
+    for row in rows:
+        row["custom"][definition.name] = values.get(row["id"])
 
 
 def _check_references(session: Session, actor: Actor, definition: Definition, value: int) -> str | None:
@@ -326,13 +364,47 @@ def _to_sql(kind: FieldType) -> Any:
     return lambda value: value
 
 
+_FORMULA_KINDS = {
+    FormulaType.NUMBER: (records.Kind.DECIMAL, OPERATORS[FieldType.NUMBER]),
+    FormulaType.TEXT: (records.Kind.STR, OPERATORS[FieldType.TEXT]),
+    FormulaType.DATE: (records.Kind.DATE, OPERATORS[FieldType.DATE]),
+    FormulaType.DATETIME: (records.Kind.DATETIME, frozenset({"gt", "gte", "lt", "lte", "isnull"})),
+    FormulaType.BOOLEAN: (records.Kind.BOOL, OPERATORS[FieldType.BOOLEAN]),
+}
+
+
+def _formula_list_field(model: Any, definition: Definition, compiled: Compiled) -> records.CustomListField:
+    kind, operators = _FORMULA_KINDS[compiled.type]
+    return records.CustomListField(
+        key=PREFIX + definition.name,
+        kind=kind,
+        operators=operators,
+        expression=compiled.expression,
+        choices=None,
+        sortable=True,
+        is_list=False,
+        json_key=definition.name,
+        document=model.custom,
+        to_sql=(lambda value: float(value)) if compiled.type is FormulaType.NUMBER else (lambda value: value),
+    )
+
+
 def list_fields(
     session: Session, actor: Actor, record_type: records.RecordType[Any]
 ) -> dict[str, records.CustomListField]:
-    """``custom.<name>`` → how to filter and sort on it, for every custom field ``actor`` may read."""
+    """``custom.<name>`` → how to filter and sort on it, for every custom field ``actor`` may read
+    (a formula field: its expression compiled for the actor, unless one of its inputs is masked)."""
     if not hasattr(record_type.model, "custom"):
         return {}
-    return {PREFIX + d.name: list_field(record_type.model, d) for d in readable(session, actor, record_type.noun)}
+    fields: dict[str, records.CustomListField] = {}
+    for definition in readable(session, actor, record_type.noun):
+        if definition.field_type is FieldType.FORMULA:
+            compiled = _compiled(actor, record_type.noun, definition)
+            if compiled is not None:
+                fields[PREFIX + definition.name] = _formula_list_field(record_type.model, definition, compiled)
+        else:
+            fields[PREFIX + definition.name] = list_field(record_type.model, definition)
+    return fields
 
 
 # --- managing definitions -----------------------------------------------------------------------------
@@ -366,6 +438,7 @@ class DefinitionCreate(Schema):
     default: Any = None
     visible_to: list[Role] | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] = 0
+    formula: Annotated[str, Field(max_length=4000, description="For a formula field: its expression")] | None = None
 
 
 class DefinitionUpdate(Schema):
@@ -384,6 +457,7 @@ class DefinitionUpdate(Schema):
     default: Any = None
     visible_to: list[Role] | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    formula: Annotated[str, Field(max_length=4000)] | None = None
 
 
 _STORED_FIELDS = (
@@ -401,7 +475,32 @@ _STORED_FIELDS = (
     "default",
     "visible_to",
     "position",
+    "formula",
 )
+
+
+def _check_formula(actor: Actor, noun: str, values: dict[str, Any], field_type: FieldType) -> None:
+    """A formula field's expression must compile on its record type (422 naming ``formula`` with
+    the position); other fields have none."""
+    text = values.get("formula")
+    if field_type is not FieldType.FORMULA:
+        if text is not None:
+            raise ValidationFailed.one("formula", f"only formula fields have a formula, not {field_type.value}")
+        return
+    if noun not in formulas.record_types():
+        raise ValidationFailed.one(
+            "record_type", f"formula fields exist on: {', '.join(formulas.record_types())}", "unknown"
+        )
+    if not text or not str(text).strip():
+        raise ValidationFailed.one("formula", "a formula field needs its formula", "required")
+    for name in ("required", "default"):
+        if values.get(name):
+            raise ValidationFailed.one(name, "a formula field is computed: it is neither required nor defaulted")
+    system = org_service.system_actor(actor.organization_id)
+    try:
+        formulas.check(system, noun, str(text))
+    except FormulaError as error:
+        raise error.for_field("formula") from None
 
 
 def _check_definition(values: dict[str, Any], field_type: FieldType) -> None:
@@ -505,6 +604,7 @@ def check_create(session: Session, actor: Actor, data: DefinitionCreate) -> dict
     values["choices"] = [c.model_dump() for c in data.choices] if data.choices else None
     values["visible_to"] = sorted(role.value for role in data.visible_to) if data.visible_to is not None else None
     _check_definition(values, data.field_type)
+    _check_formula(actor, data.record_type, values, data.field_type)
     taken = session.scalar(
         select(CustomFieldDefinition)
         .where(
@@ -563,6 +663,7 @@ def check_update(
             raise ValidationFailed.one(name, "may not be empty", "required")
     merged = {name: getattr(row, name) for name in _STORED_FIELDS} | given
     _check_definition(merged, FieldType(row.field_type))
+    _check_formula(actor, row.record_type, merged, FieldType(row.field_type))
     return row, {name: merged[name] for name in given}
 
 
@@ -594,7 +695,10 @@ def check_delete(
 
 
 def records_with_value(session: Session, organization_id: int, definition: Definition) -> int:
-    """How many live records of the organization hold a value for the field (a change's impact)."""
+    """How many live records of the organization hold a value for the field (a change's impact);
+    a formula field stores none."""
+    if definition.field_type is FieldType.FORMULA:
+        return 0
     record_type = records.record_type_for(definition.record_type)
     model = record_type.model
     statement = (

@@ -27,6 +27,7 @@ _EMPTY_FORM = {
     "choices": "",
     "required": False,
     "reason": "",
+    "formula": "",
 }
 
 
@@ -75,6 +76,7 @@ def request_field(
     choices: str = Form(""),
     required: str = Form(""),
     reason: str = Form(""),
+    formula: str = Form(""),
 ) -> Response:
     signed_in = signed_in_user(request)
     if signed_in is None:
@@ -89,6 +91,7 @@ def request_field(
         "choices": choices,
         "required": bool(required),
         "reason": reason,
+        "formula": formula,
     }
 
     def again(error: str, status_code: int) -> Response:
@@ -107,6 +110,7 @@ def request_field(
                 "label_en": label_en,
                 "choices": _choices(choices),
                 "required": bool(required),
+                "formula": formula.strip() or None,
             }
         )
     except ValidationError as error:

@@ -150,6 +150,8 @@ def property_schema(definition: Definition) -> dict[str, Any]:
         schema = {"type": "array", "items": {"type": "string", "enum": list(rule.choices)}, "uniqueItems": True}
     elif kind in (FieldType.USER, FieldType.RECORD_LINK):
         schema = {"type": "integer", "minimum": 1}
+    elif kind is FieldType.FORMULA:
+        schema = {"readOnly": True, "x-formula": definition.formula}
     else:
         schema = {"type": "boolean"}
     schema = {"anyOf": [schema, {"type": "null"}]} if not definition.required else schema

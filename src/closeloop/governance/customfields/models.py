@@ -40,3 +40,5 @@ class CustomFieldDefinition(IdentifiedBy, OrganizationScoped, Timestamped, Versi
     #: roles that may read and write the field; ``None``: everyone who may read the record
     visible_to: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: the expression of a formula field (GOV-2), computed in the database when the record is read
+    formula: Mapped[str | None] = mapped_column(Text, nullable=True)

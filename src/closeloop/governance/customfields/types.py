@@ -36,6 +36,8 @@ class FieldType(StrEnum):
     USER = "user"
     RECORD_LINK = "record_link"
     BOOLEAN = "boolean"
+    #: computed from a formula over the record and its related records; read-only
+    FORMULA = "formula"
 
 
 #: what a value of each type filters like: the list operators it allows
@@ -49,6 +51,7 @@ OPERATORS: dict[FieldType, frozenset[str]] = {
     FieldType.USER: frozenset({"eq", "ne", "in", "isnull"}),
     FieldType.RECORD_LINK: frozenset({"eq", "ne", "in", "isnull"}),
     FieldType.BOOLEAN: frozenset({"eq", "isnull"}),
+    FieldType.FORMULA: frozenset(),  # by the formula's result type (crm.customfields)
 }
 
 
@@ -118,9 +121,11 @@ def clean_value(rule: FieldRule, value: Any) -> Any:
     Accepts the JSON form (numbers, booleans, lists) and the text form of an import cell alike.
     ``None`` (or an empty text) means *no value*; whether that is allowed is the caller's call.
     """
+    kind = rule.field_type
+    if kind is FieldType.FORMULA:
+        raise ValueProblem("is computed from its formula; it cannot be set", "computed")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    kind = rule.field_type
     if kind is FieldType.TEXT:
         if not isinstance(value, str):
             raise ValueProblem("must be text")

@@ -16,7 +16,7 @@ from closeloop.integrations.importing.fields import ImportField, ValueKind
 
 #: user and record-link fields hold ids checked against what the importer may see; files do not
 #: carry those ids, so such fields are set through the API and pages, not imports
-NOT_IMPORTABLE = frozenset({FieldType.USER, FieldType.RECORD_LINK})
+NOT_IMPORTABLE = frozenset({FieldType.USER, FieldType.RECORD_LINK, FieldType.FORMULA})
 
 
 def custom_fields_for(session: Session, actor: Actor, entity: str) -> tuple[Definition, ...]:
