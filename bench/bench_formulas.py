@@ -36,18 +36,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.databases import drop_postgres, fresh_postgres, fresh_sqlite  # noqa: E402
 from closeloop.core.clock import utcnow  # noqa: E402
 from closeloop.crm import formulas  # noqa: E402
 from closeloop.crm.accounts.models import Account  # noqa: E402
 from closeloop.crm.orders.models import Order  # noqa: E402
-from closeloop.db.engine import normalize_url  # noqa: E402
-from closeloop.db.migrate import upgrade  # noqa: E402
 from closeloop.db.session import Database, connect  # noqa: E402
 from closeloop.org import service as org_service  # noqa: E402
 
@@ -62,32 +61,6 @@ SELECT a.id,
  ORDER BY a.id
  LIMIT :limit
 """
-
-
-def fresh_sqlite(directory: Path) -> str:
-    url = f"sqlite:///{directory / f'{uuid.uuid4().hex}.db'}"
-    upgrade(url)
-    return url
-
-
-def fresh_postgres(server: str, created: list[str]) -> str:
-    name = f"closeloop_bench_formulas_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    created.append(name)
-    url = make_url(normalize_url(server)).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_postgres(server: str, names: list[str]) -> None:
-    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def build_tenant(database: Database, accounts: int, orders: int, seed: int = 7) -> int:
@@ -178,7 +151,13 @@ def main() -> None:
     if args.postgres:
         created: list[str] = []
         try:
-            measure("PostgreSQL", fresh_postgres(args.postgres, created), args.accounts, args.orders, args.repeat)
+            measure(
+                "PostgreSQL",
+                fresh_postgres(args.postgres, created, prefix="formulas"),
+                args.accounts,
+                args.orders,
+                args.repeat,
+            )
         finally:
             drop_postgres(args.postgres, created)
 

@@ -33,14 +33,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.databases import drop_postgres, fresh_postgres, fresh_sqlite  # noqa: E402
 from closeloop.db.engine import normalize_url  # noqa: E402
-from closeloop.db.migrate import upgrade  # noqa: E402
 from closeloop.db.session import Database, connect  # noqa: E402
 from closeloop.integrations.importing.engine import run_import  # noqa: E402
 from closeloop.integrations.importing.readers import read_table  # noqa: E402
@@ -99,33 +99,6 @@ def generate_csv(rows: int, seed: int = 7) -> bytes:
 
 
 # --- databases --------------------------------------------------------------------------------
-
-
-def fresh_sqlite(directory: Path) -> str:
-    path = directory / f"{uuid.uuid4().hex}.db"
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    return url
-
-
-def fresh_postgres(server: str, created: list[str]) -> str:
-    name = f"closeloop_bench_import_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    created.append(name)
-    url = make_url(normalize_url(server)).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_postgres(server: str, names: list[str]) -> None:
-    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def new_organization(database: Database, name: str) -> int:
@@ -249,7 +222,7 @@ def main() -> None:
     if args.postgres:
         created: list[str] = []
         try:
-            measure("PostgreSQL", lambda: fresh_postgres(args.postgres, created), data, args.repeat)
+            measure("PostgreSQL", lambda: fresh_postgres(args.postgres, created, prefix="import"), data, args.repeat)
         finally:
             drop_postgres(args.postgres, created)
 
