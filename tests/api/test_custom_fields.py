@@ -527,3 +527,42 @@ def test_a_bad_formula_is_refused_with_its_position(schema: Schema) -> None:
 
     problem = assert_problem(response, 422, field="formula")
     assert "amount" in problem["detail"]  # did you mean …
+
+
+def test_lineage_shows_what_a_formula_reads_and_what_reads_a_field(
+    schema: Schema, client: TestClient, tenant: Tenant
+) -> None:
+    define(
+        schema,
+        name="sales_90d",
+        field_type="formula",
+        label_zh="近90天销售额",
+        label_en="Sales, 90 days",
+        formula="sum(orders.amount where days_ago <= 90)",
+    )
+    define(
+        schema,
+        name="credit_left",
+        field_type="formula",
+        label_zh="剩余信用额度",
+        label_en="Credit left",
+        formula="credit_line - SUM(orders.amount)",
+    )
+    vp, rep = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"])
+
+    formula = vp.request("GET", "/lineage/account/custom.sales_90d").json()
+    credit = vp.request("GET", "/lineage/account/credit_line").json()
+    amount = vp.request("GET", "/lineage/order/total").json()
+    as_rep = rep.request("GET", "/lineage/account/custom.credit_left").json()
+
+    assert formula["transformation"] == "SUM(orders.amount WHERE days_ago <= 90)"
+    assert formula["upstream"] == [
+        {"record_type": "order", "field": "ordered_at"},
+        {"record_type": "order", "field": "total"},
+    ]
+    assert (formula["refresh"], formula["owner_id"]) == ("computed when the record is read", tenant["admin"].user_id)
+    assert [d["field"] for d in credit["downstream"]] == ["custom.credit_left"]
+    assert sorted(d["field"] for d in amount["downstream"]) == ["custom.credit_left", "custom.sales_90d"]
+    assert as_rep["upstream"] == [{"record_type": "order", "field": "total"}]  # credit_line is not theirs to see
+    assert_problem(rep.request("GET", "/lineage/account/credit_line"), 404)
+    assert_problem(rep.request("GET", "/lineage/account/nonsense"), 404)

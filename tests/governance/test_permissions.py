@@ -713,6 +713,11 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
             ),
             lambda world, caller: 200 if caller.can("schema:manage") else 403,
         ),
+        ("GET", "/v1/lineage/{noun}/{field}"): Plan(
+            False,
+            lambda world, caller: Call("/v1/lineage/account/name"),
+            lambda world, caller: 200 if caller.can("accounts:read") else 403,
+        ),
         ("GET", "/v1/schema/{plural}"): Plan(
             False,
             lambda world, caller: Call("/v1/schema/accounts"),

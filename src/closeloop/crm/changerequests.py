@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from closeloop.crm import customfields
+from closeloop.crm import customfields, lineage
 from closeloop.crm.customfields import DefinitionCreate, DefinitionUpdate
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.audit import service as audit
@@ -118,8 +118,10 @@ def _impact(session: Session, actor: Actor, definition: customfields.Definition,
         "records_with_removed_choices": customfields.records_holding(
             session, actor.organization_id, definition, removed
         ),
-        # formulas, dashboards and rules reading the field will be listed here once they exist
-        "dependents": [],
+        # the formula fields reading it (dashboards and rules will join them once they exist)
+        "dependents": lineage.downstream(
+            session, actor.organization_id, definition.record_type, customfields.PREFIX + definition.name
+        ),
     }
 
 

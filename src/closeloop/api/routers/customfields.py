@@ -11,7 +11,7 @@ from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commi
 from closeloop.api.resources import RecordId
 from closeloop.api.routers.records import ENDPOINTS
 from closeloop.core.errors import NotFound
-from closeloop.crm import changerequests, customfields, records
+from closeloop.crm import changerequests, customfields, lineage, records
 from closeloop.crm.customfields import Definition, DefinitionCreate, DefinitionUpdate
 from closeloop.governance.changes.models import ChangeRequest
 from closeloop.governance.customfields.types import MAX_MONEY, MAX_TEXT, FieldType
@@ -203,3 +203,19 @@ def record_schema(
             "required": [d.name for d in fields if d.required and d.default is None],
         }
     return json_response(schema)
+
+
+@router.get(
+    "/lineage/{noun}/{field}",
+    operation_id="field_lineage",
+    summary="Where a field's values come from and which formula fields read it",
+    response_class=Response,
+)
+def field_lineage(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    noun: Annotated[str, Path(max_length=40, description="account, opportunity …")],
+    field: Annotated[str, Path(max_length=80, description="a field, or custom.<name>")],
+) -> Response:
+    with database.reading(actor) as session:
+        return json_response(lineage.lineage(session, actor, noun, field))
