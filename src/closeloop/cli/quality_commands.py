@@ -31,11 +31,12 @@ def scan(
         counts = open_counts(session, organization.id)
     english = organization.default_locale.startswith("en")
     table = Table(title=f"Data quality · {organization.name}")
+    # the counts never shrink away on a narrow terminal; the description wraps instead
     table.add_column("rule", no_wrap=True)
-    table.add_column("severity")
+    table.add_column("severity", no_wrap=True, min_width=8)
     for name in ("open", "new", "fixed"):
-        table.add_column(name, justify="right")
-    table.add_column("defect", overflow="ellipsis", no_wrap=True)
+        table.add_column(name, justify="right", no_wrap=True, min_width=6)
+    table.add_column("defect", overflow="fold")
     for rule in RULES:
         outcome = result.rules.get(rule.id)
         table.add_row(
