@@ -638,11 +638,14 @@ def build_query(
     params: Mapping[str, str],
     *,
     columns: Sequence[str] | None = None,
+    custom: Mapping[str, CustomListField] | None = None,
 ) -> tuple[Select[Any], SortSpec]:
     """The visible, filtered and ordered query for a list, export or search (no paging yet): of
-    whole records, or of the named ``columns`` only."""
+    whole records, or of the named ``columns`` only. ``custom``: the custom list fields, when the
+    caller has them already (formula fields are compiled once per request, not twice)."""
     require(actor, f"{record_type.plural}:read")
-    custom = _custom_list_fields(session, actor, record_type)
+    if custom is None:
+        custom = _custom_list_fields(session, actor, record_type)
     if columns is None:
         statement: Select[Any] = visible(actor, record_type.model)
     else:
@@ -820,11 +823,10 @@ def read_page(
     """One page of serialized records, filtered by ``params`` (``field``, ``field__op``, ``q``,
     ``sort``, ``limit``, ``cursor``), with the cursor of the next page when there is one."""
     columns = _read_columns(actor, record_type)
-    sort_name = _parse_sort(
-        record_type, actor, params.get("sort"), _custom_list_fields(session, actor, record_type)
-    ).name
+    custom = _custom_list_fields(session, actor, record_type)
+    sort_name = _parse_sort(record_type, actor, params.get("sort"), custom).name
     selected = columns if sort_name in columns else (*columns, sort_name)
-    statement, sort = build_query(session, actor, record_type, params, columns=selected)
+    statement, sort = build_query(session, actor, record_type, params, columns=selected, custom=custom)
     limit = _limit(params)
     if params.get("cursor"):
         cursor = Cursor.decode(params["cursor"], sort=sort.text)
