@@ -127,3 +127,13 @@ def test_the_requester_cannot_approve_on_the_page_either(client: TestClient, db:
 
     assert own.status_code == 403
     assert "You cannot approve your own change request" in own.text
+
+
+def test_the_sign_off_queue_is_linked_only_for_those_who_use_it(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    rep_page = browser(client, db, tenant["rep"], locale="en").get("/settings/fields").text
+    it_page = browser(client, db, tenant["it_director"], locale="en").get("/settings/fields").text
+
+    assert 'href="/settings/changes"' not in rep_page
+    assert 'href="/settings/changes"' in it_page

@@ -144,7 +144,7 @@ def _changes_page(
     return render(
         request,
         "changes.html",
-        {"user": user, "requests": bodies, "can_sign": can_sign, "error": error},
+        {"user": user, "actor": actor, "requests": bodies, "can_sign": can_sign, "error": error},
         status_code=status_code,
     )
 
