@@ -3,17 +3,35 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+VENDOR := src/closeloop/web/static/vendor
+VENDOR_STAMP := $(VENDOR)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test check lint types bench clean
+.PHONY: install run test check lint types bench clean browser
 
-install: $(STAMP)
+install: $(STAMP) $(VENDOR_STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+# the web workspace's front-end packages (pinned in package.json / package-lock.json), served from static/vendor
+$(VENDOR_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/echarts/dist/echarts.min.js \
+	   node_modules/sortablejs/Sortable.min.js $(VENDOR)/
+	@touch $(VENDOR_STAMP)
+
+## browser: Debian's chromium and a Chinese font for the UI tests (installed when missing and we may)
+browser:
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei" || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }; \
+	    else echo "The UI tests need Debian's chromium and fonts-wqy-microhei: apt-get install chromium fonts-wqy-microhei"; fi; }
 
 ## run: set up, migrate, seed the demo organization when the database is empty, serve on :8000 with a worker
 run: install
@@ -22,7 +40,7 @@ run: install
 	$(BIN)/closeloop serve --with-worker
 
 ## test: set up, check style and types, run the whole suite (SQLite, and PostgreSQL when configured)
-test: install check
+test: install check browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: lint types
@@ -38,4 +56,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache artifacts
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache artifacts node_modules $(VENDOR)

@@ -20,6 +20,7 @@ from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
+from closeloop.org.notifications import Notification
 from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
@@ -42,6 +43,7 @@ __all__ = [
     "KpiSnapshot",
     "Lead",
     "NameKey",
+    "Notification",
     "Opportunity",
     "OpportunityProductLine",
     "Order",

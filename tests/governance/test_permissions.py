@@ -36,6 +36,7 @@ from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import FIELD_RULES
 from closeloop.governance.permissions import Role
 from closeloop.integrations.importing import jobs as import_jobs
+from closeloop.org import notifications
 from closeloop.org import service as org_service
 from closeloop.org.models import User
 from tests.factories import Member, Tenant
@@ -726,7 +727,42 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _notification_plans() -> dict[tuple[str, str], Plan]:
+    """Notifications: everyone reads their own; nobody else's, not even a manager or an admin."""
+
+    def rep_notice(world: World, caller: Caller) -> Call:
+        with world.db.unit_of_work(None, system=True) as session:
+            notice = notifications.notify(
+                session,
+                organization_id=world.rep.actor.organization_id,
+                user_id=world.rep.user_id,
+                message=notifications.Message("test", "提醒", "A notice"),
+            )
+            assert notice is not None
+            notice_id = notice.id
+
+        def snapshot() -> Any:
+            with world.db.reading(None, system=True) as session:
+                return session.scalar(
+                    select(notifications.Notification.read_at).where(notifications.Notification.id == notice_id)
+                )
+
+        return Call(f"/v1/notifications/{notice_id}/read", None, snapshot)
+
+    def only_own(world: World, caller: Caller, response: Response) -> None:
+        assert response.json()["items"] == [] or caller.key == "rep", "someone else's notifications leaked"
+
+    return {
+        ("GET", "/v1/notifications"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200, only_own),
+        ("POST", "/v1/notifications/{notification_id}/read"): Plan(
+            True, rep_notice, lambda world, caller: 200 if caller.member.user_id == world.rep.user_id else 404
+        ),
+        ("POST", "/v1/notifications/read"): Plan(True, lambda world, caller: Call(""), lambda world, caller: 200),
+    }
+
+
 PLANS.update(_other_plans())
+PLANS.update(_notification_plans())
 PLANS.update(_integration_plans())
 PLANS.update(_custom_field_plans())
 PLANS.update(_formula_plans())

@@ -58,7 +58,7 @@ def test_home_sends_a_stranger_to_sign_in(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
 
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == "/login?next=/"
 
 
 def test_a_sign_in_without_the_csrf_token_is_refused(client: TestClient, member: Member) -> None:
@@ -100,7 +100,8 @@ def test_signing_in_leads_home_to_the_funnel(client: TestClient, member: Member)
     lead_row = re.search(r'<th scope="row">Lead</th>\s*<td class="num">(\d+)</td>', home.text)
     assert lead_row is not None
     assert lead_row.group(1) == "1"
-    assert "Signed in as" in home.text
+    assert 'class="who"' in home.text
+    assert "Sales rep" in home.text
     assert member.username.split("-")[0].title() in home.text
 
 
@@ -133,3 +134,28 @@ def test_a_browser_session_needs_the_csrf_header_to_change_data(client: TestClie
     assert genuine.status_code == 201
     assert genuine.json()["owner_id"] is None  # a new lead waits in the inbox
     assert [lead["name"] for lead in client.get("/api/v1/leads").json()["items"]] == ["本站线索"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "landing"),
+    [("/notifications", "/notifications"), ("//evil.example/x", "/"), ("https://evil.example/", "/")],
+)
+def test_signing_in_returns_to_the_page_asked_for_and_only_on_this_site(
+    client: TestClient, member: Member, asked: str, landing: str
+) -> None:
+    page = client.get("/login", params={"next": asked}, headers=ENGLISH).text
+    response = client.post(
+        "/login",
+        data={"username": member.username, "password": PASSWORD, "csrf": csrf_of(page), "next": asked},
+        follow_redirects=False,
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == landing
+
+
+def test_a_page_fragment_asks_htmx_to_sign_in_again(client: TestClient) -> None:
+    response = client.get("/notifications", headers={"HX-Request": "true"}, follow_redirects=False)
+
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=/notifications"

@@ -28,6 +28,7 @@ from closeloop.api.routers import (
     customfields,
     formulas,
     imports,
+    notifications,
     quality,
     records,
     reports,
@@ -55,6 +56,7 @@ def _routers() -> list[APIRouter]:
         assets.router,
         formulas.router,
         quality.router,
+        notifications.router,
         *records.routers.values(),
     ]
 

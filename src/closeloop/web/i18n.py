@@ -1,31 +1,50 @@
-"""Interface text in Chinese and English, from gettext catalogs (Babel)."""
+"""Interface text in Chinese and English, from gettext catalogs (Babel), and locale formatting.
+
+English is the source language. The Chinese catalog is every ``*.po`` file under
+``translations/zh_CN/LC_MESSAGES/`` merged (one file per area of the workspace, so areas are
+translated side by side without touching each other's file); ``tests/web/test_catalogs.py``
+checks that every text the templates and pages use has a translation.
+"""
 
 from __future__ import annotations
 
 import io
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from babel import Locale, numbers
+from babel import Locale, dates, numbers
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 SUPPORTED = ("zh_CN", "en")
-_HERE = Path(__file__).parent / "translations"
+TRANSLATIONS = Path(__file__).parent / "translations"
+#: the time zone dates and times are shown in (the product's users are in China first)
+DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def catalog(locale: str) -> Catalog:
+    """Every message of ``locale``, merged from its ``*.po`` files (later files win on a clash)."""
+    merged = Catalog(locale=locale)
+    for po_path in sorted((TRANSLATIONS / locale / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as handle:
+            for message in read_po(handle, locale=locale):
+                if message.id:
+                    merged[message.id] = message
+    return merged
 
 
 @lru_cache(maxsize=8)
 def translations(locale: str) -> NullTranslations:
-    """The catalog for ``locale``, compiled from its .po file (English is the source language)."""
-    po_path = _HERE / locale / "LC_MESSAGES" / "messages.po"
-    if locale == "en" or not po_path.exists():
+    """The compiled catalog for ``locale`` (English needs none)."""
+    if locale == "en" or locale not in SUPPORTED:
         return NullTranslations()
-    with po_path.open("rb") as handle:
-        catalog = read_po(handle, locale=locale)
     buffer = io.BytesIO()
-    write_mo(buffer, catalog)
+    write_mo(buffer, catalog(locale))
     buffer.seek(0)
     return Translations(buffer)
 
@@ -43,7 +62,71 @@ def negotiate(preferred: str | None, accept_language: str | None) -> str:
     return "zh_CN"
 
 
-def format_money(amount: Decimal | None, currency: str, locale: str) -> str:
+def format_money(amount: Decimal | float | int | None, currency: str, locale: str) -> str:
+    """``¥1,234,567.00`` — the full amount with its currency, grouped for the locale."""
     if amount is None:
         return "—"
-    return numbers.format_currency(amount, currency, locale=Locale.parse(locale))
+    return numbers.format_currency(amount, currency or "CNY", locale=Locale.parse(locale))
+
+
+def format_compact(amount: Decimal | float | int | None, locale: str, *, currency: str | None = None) -> str:
+    """A short figure for charts and cards: ``123.46万`` in Chinese, ``1.23M`` in English."""
+    if amount is None:
+        return "—"
+    figure = numbers.format_compact_decimal(amount, format_type="short", locale=Locale.parse(locale), fraction_digits=2)
+    if currency:
+        symbol = numbers.get_currency_symbol(currency, locale=Locale.parse(locale))
+        return f"{symbol}{figure}"
+    return figure
+
+
+def format_number(value: Decimal | float | int | None, locale: str) -> str:
+    if value is None:
+        return "—"
+    return numbers.format_decimal(value, locale=Locale.parse(locale))
+
+
+def format_percent(ratio: float | None, locale: str) -> str:
+    """``0.253`` → ``25.3%``."""
+    if ratio is None:
+        return "—"
+    return numbers.format_percent(ratio, format="#,##0.0%", locale=Locale.parse(locale))
+
+
+def format_date(value: date | datetime | str | None, locale: str) -> str:
+    """``2026年11月26日`` / ``Nov 26, 2026`` (a time is shown in the display zone's day)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(DISPLAY_ZONE).date() if value.tzinfo else value.date()
+    return dates.format_date(value, format="medium", locale=Locale.parse(locale))
+
+
+def format_datetime(value: datetime | str | None, locale: str) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(DISPLAY_ZONE)
+    return dates.format_datetime(value, format="short", locale=Locale.parse(locale))
+
+
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalog without translating it here (it is translated when shown)."""
+    return text
+
+
+#: each role's name in the interface (GLOSSARY.md)
+ROLE_LABELS = {
+    "rep": N_("Sales rep"),
+    "manager": N_("Sales manager"),
+    "director": N_("Regional director"),
+    "sales_vp": N_("Sales VP"),
+    "cfo": N_("CFO"),
+    "it_director": N_("IT director"),
+    "partner_user": N_("Partner user"),
+    "admin": N_("Administrator"),
+}

@@ -1,27 +1,35 @@
-"""Pages: sign-in, sign-out and the home page with the closed-loop funnel.
+"""The web workspace's shared machinery and its first pages: sign-in, sign-out, language, home,
+notifications.
 
-Every form carries the session's CSRF token; every page is rendered for the signed-in actor
-through the same services (and field masks) as the API.
+Every page is rendered for the signed-in actor through the same services (and field masks) as
+the API; every form carries the session's CSRF token. Pages of each area live in a module of
+their own (``settings.py``, …) and register here in :func:`install`; their entries in the
+navigation are :data:`NAV`.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
+from closeloop.core.errors import DomainError
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.session import Database
-from closeloop.org import browser
+from closeloop.org import browser, notifications
 from closeloop.org import service as org_service
 from closeloop.org.models import User
 from closeloop.org.throttle import TooManyAttempts
-from closeloop.web.i18n import negotiate, translations
+from closeloop.web import i18n
+from closeloop.web.i18n import N_, negotiate, translations
 
 _environment = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -30,6 +38,62 @@ _environment = Environment(
 )
 
 router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One entry of the workspace's navigation: shown to actors holding ``permission`` (None: all)."""
+
+    path: str
+    label: str  # English source text; translated when rendered
+    permission: str | None = None
+
+
+#: the navigation, in order; each area adds its pages here
+NAV: list[NavItem] = [
+    NavItem("/", N_("Home")),
+    NavItem("/settings/fields", N_("Custom fields")),
+]
+
+
+def _locale_of(context: Context) -> str:
+    return str(context.get("locale") or "zh_CN")
+
+
+@pass_context
+def _money(context: Context, amount: Any, currency: str | None = None) -> str:
+    return i18n.format_money(amount, currency or "CNY", _locale_of(context))
+
+
+@pass_context
+def _compact(context: Context, amount: Any, currency: str | None = None) -> str:
+    return i18n.format_compact(amount, _locale_of(context), currency=currency)
+
+
+@pass_context
+def _number(context: Context, value: Any) -> str:
+    return i18n.format_number(value, _locale_of(context))
+
+
+@pass_context
+def _percent(context: Context, ratio: Any) -> str:
+    return i18n.format_percent(ratio, _locale_of(context))
+
+
+@pass_context
+def _date(context: Context, value: Any) -> str:
+    return i18n.format_date(value, _locale_of(context))
+
+
+@pass_context
+def _datetime(context: Context, value: Any) -> str:
+    return i18n.format_datetime(value, _locale_of(context))
+
+
+_environment.globals.update(role_labels=i18n.ROLE_LABELS)
+_environment.filters.update(
+    money=_money, compact=_compact, number=_number, percent=_percent, date=_date, datetime=_datetime
+)
 
 
 def csrf_token(request: Request) -> str:
@@ -54,11 +118,55 @@ def signed_in_user(request: Request) -> tuple[User, Actor] | None:
     return browser.resolve(database_of(request), *signed_in) if signed_in else None
 
 
+class SignInRequired(Exception):
+    """The page needs a signed-in person; the handler sends the browser to the sign-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class FormExpired(DomainError):
+    def __init__(self) -> None:
+        super().__init__(N_("Your session expired; please try again."), code="csrf", status=400)
+
+
+def require_user(request: Request) -> tuple[User, Actor]:
+    """The signed-in person and their actor, or :class:`SignInRequired` (a redirect to sign in)."""
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(path)
+    user, actor = signed_in
+    return user, actor.with_request(getattr(request.state, "request_id", None))
+
+
+def require_csrf(request: Request, sent: str | None = None) -> None:
+    """The form's ``csrf`` field, or the ``X-CSRF-Token`` header HTMX sends on every request."""
+    if not csrf_ok(request, sent or request.headers.get("x-csrf-token")):
+        raise FormExpired()
+
+
+def locale_of(request: Request) -> str:
+    return negotiate(request.session.get("locale"), request.headers.get("accept-language"))
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
 def render(
     request: Request, template: str, context: dict[str, Any], *, locale: str | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    language = locale or negotiate(request.session.get("locale"), request.headers.get("accept-language"))
+    """``template`` for the request's language, with the navigation and the unread count when a
+    person is signed in (``user`` and ``actor`` in ``context``)."""
+    language = locale or locale_of(request)
     translation = translations(language)
+    actor: Actor | None = context.get("actor")
+    unread = 0
+    if actor is not None and "unread" not in context and not is_htmx(request):
+        with database_of(request).reading(actor) as session:
+            unread = notifications.unread_count(session, actor)
     page = _environment.get_template(template)
     body = page.render(
         request=request,
@@ -67,45 +175,68 @@ def render(
         _=translation.gettext,
         gettext=translation.gettext,
         ngettext=translation.ngettext,
+        nav=[item for item in NAV if actor is not None and (item.permission is None or actor.can(item.permission))],
+        current_path=request.url.path,
+        unread=unread,
         **context,
     )
     return HTMLResponse(body, status_code=status_code, headers={"Content-Language": language.replace("_", "-")})
 
 
+def _sign_in_redirect(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInRequired)
+    target = f"/login?next={quote(error.next_path)}"
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _problem_page(request: Request, error: Exception) -> Response:
+    """An expected failure on a page: the error page (or, for an HTMX fragment, the message alone)."""
+    assert isinstance(error, DomainError)
+    translation = translations(locale_of(request))
+    message = translation.gettext(error.message)
+    signed_in = signed_in_user(request)
+    context: dict[str, Any] = {"error": error, "message": message, "details": error.problems}
+    if signed_in is not None:
+        context.update(user=signed_in[0], actor=signed_in[1])
+    template = "fragments/problem.html" if is_htmx(request) else "problem.html"
+    return render(request, template, context, status_code=error.status)
+
+
+def _safe_next(path: str | None) -> str:
+    """Only a path on this site (``/…``, not ``//host``) is followed after signing in."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
 @router.get("/login")
-def login_page(request: Request) -> Response:
-    return render(request, "login.html", {"error": None, "username": ""})
+def login_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", {"error": None, "username": "", "next": _safe_next(next)})
 
 
 @router.post("/login")
-def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
+def login(
+    request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form(""), next: str = Form("/")
+) -> Response:
+    def again(error: str, status_code: int) -> Response:
+        translated = translations(locale_of(request)).gettext(error)
+        context = {"error": translated, "username": username, "next": _safe_next(next)}
+        return render(request, "login.html", context, status_code=status_code)
+
     if not csrf_ok(request, csrf):
-        return render(
-            request,
-            "login.html",
-            {"error": "Your session expired; please try again.", "username": username},
-            status_code=400,
-        )
+        return again(N_("Your session expired; please try again."), 400)
     client = request.client.host if request.client else "?"
     try:
         with database_of(request).unit_of_work(None, system=True) as session:
             user = org_service.sign_in(session, username=username.strip(), password=password, client=client, via="web")
     except TooManyAttempts:
-        return render(
-            request,
-            "login.html",
-            {"error": "Too many failed sign-ins; wait a few minutes and try again.", "username": username},
-            status_code=429,
-        )
+        return again(N_("Too many failed sign-ins; wait a few minutes and try again."), 429)
     if user is None:
-        return render(
-            request,
-            "login.html",
-            {"error": "Unknown username or wrong password.", "username": username},
-            status_code=401,
-        )
+        return again(N_("Unknown username or wrong password."), 401)
     browser.start(request.session, user)
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
@@ -117,25 +248,58 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 
 @router.get("/language/{locale}")
 def switch_language(request: Request, locale: str) -> Response:
-    if locale in ("zh_CN", "en"):
+    """Show the workspace in ``locale``; for a signed-in person it becomes their setting too."""
+    if locale in i18n.SUPPORTED:
         request.session["locale"] = locale
+        signed_in = signed_in_user(request)
+        if signed_in is not None and signed_in[0].locale != locale:
+            user, actor = signed_in
+            with database_of(request).unit_of_work(actor) as session:
+                org_service.update_user(session, actor, user_id=user.id, changes={"locale": locale})
     referer = request.headers.get("referer") or "/"
     return RedirectResponse(referer if referer.startswith(str(request.base_url)) else "/", status_code=303)
 
 
 @router.get("/")
 def home(request: Request) -> Response:
-    signed_in = signed_in_user(request)
-    if signed_in is None:
-        return RedirectResponse("/login", status_code=303)
-    user, actor = signed_in
+    user, actor = require_user(request)
     with database_of(request).reading(actor) as session:
         funnel = measure_funnel(session, actor, filters=FunnelFilters()) if actor.can("funnel:read") else None
     return render(request, "home.html", {"user": user, "actor": actor, "funnel": funnel})
 
 
+@router.get("/notifications")
+def notifications_page(request: Request, cursor: str | None = None) -> Response:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        found, next_cursor = notifications.page(session, actor, limit=30, cursor=cursor)
+    context = {"user": user, "actor": actor, "items": found, "next_cursor": next_cursor}
+    return render(request, "notifications.html", context)
+
+
+@router.post("/notifications/{notification_id}/read")
+def read_notification(request: Request, notification_id: int, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        notice = notifications.mark_read(session, actor, notification_id)
+        link = notice.link
+    return RedirectResponse(_safe_next(link) if link else "/notifications", status_code=303)
+
+
+@router.post("/notifications/read")
+def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        notifications.mark_all_read(session, actor)
+    return RedirectResponse("/notifications", status_code=303)
+
+
 def install(app: FastAPI) -> None:
     from closeloop.web import settings
 
+    app.add_exception_handler(SignInRequired, _sign_in_redirect)
+    app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)

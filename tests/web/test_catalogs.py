@@ -1,0 +1,46 @@
+"""Every text the workspace shows has its Chinese translation (Babel extraction over the templates
+and the page modules, compared with the merged zh_CN catalog)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+
+from closeloop.web import i18n
+
+WEB = Path(i18n.__file__).parent
+METHODS = [("templates/**.html", "jinja2"), ("**.py", "python")]
+OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+#: texts that are the same in both languages
+SAME_IN_BOTH = {"Closeloop", "API", "ID", "CSV", "XLSX", "Email", "SLA"}
+
+
+def used_texts() -> dict[str, str]:
+    """Each message id the workspace uses, with one place it is used."""
+    found: dict[str, str] = {}
+    for filename, _lineno, message, _comments, _context in extract_from_dir(
+        WEB, METHODS, OPTIONS, keywords={"_": None, "gettext": None, "N_": None}
+    ):
+        texts = message if isinstance(message, tuple) else (message,)
+        for text in texts:
+            if text:
+                found.setdefault(text, filename)
+    return found
+
+
+def test_every_text_of_the_workspace_has_a_chinese_translation() -> None:
+    catalog = i18n.catalog("zh_CN")
+    translated = {message.id for message in catalog if message.id and message.string}
+    missing = sorted(
+        f"{where}: {text!r}"
+        for text, where in used_texts().items()
+        if text not in SAME_IN_BOTH and text not in translated
+    )
+    assert not missing, "translate these in translations/zh_CN/LC_MESSAGES/*.po:\n" + "\n".join(missing)
+
+
+def test_the_check_sees_texts_in_templates_and_pages() -> None:
+    texts = used_texts()
+    assert "Sign in" in texts  # a template
+    assert "Unknown username or wrong password." in texts  # a page module
