@@ -18,7 +18,7 @@ from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
-from closeloop.integrations.importing.models import ImportJob
+from closeloop.integrations.importing.models import ImportJob, ImportMapping
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
 from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
@@ -40,6 +40,7 @@ __all__ = [
     "Defect",
     "IdempotencyKey",
     "ImportJob",
+    "ImportMapping",
     "KpiSnapshot",
     "Lead",
     "NameKey",

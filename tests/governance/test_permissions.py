@@ -36,6 +36,7 @@ from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import FIELD_RULES
 from closeloop.governance.permissions import Role
 from closeloop.integrations.importing import jobs as import_jobs
+from closeloop.integrations.importing.models import ImportMapping
 from closeloop.org import notifications
 from closeloop.org import service as org_service
 from closeloop.org.models import User
@@ -761,8 +762,75 @@ def _notification_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _mapping_plans() -> dict[tuple[str, str], Plan]:
+    """Saved import mappings: read with imports:run; every change is a change request (schema:manage)."""
+
+    def tenant_mapping(world: World) -> int:
+        if "mapping" not in world.shared:
+            with world.db.unit_of_work(None, system=True) as session:
+                mapping = ImportMapping(
+                    organization_id=world.rep.actor.organization_id,
+                    name=f"经销商周报 {tag()}",
+                    entity="accounts",
+                    columns={"客户名称": "name"},
+                )
+                session.add(mapping)
+                session.flush()
+                world.shared["mapping"] = {"id": mapping.id}
+        return int(world.shared["mapping"]["id"])
+
+    def requests_of_tenant(world: World) -> Callable[[], Any]:
+        return lambda: world.maker.request("GET", "/change-requests").json()
+
+    def one(suffix_body: Any = None) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            return Call(f"/v1/import-mappings/{tenant_mapping(world)}", suffix_body, requests_of_tenant(world))
+
+        return prepare
+
+    def read_expect(world: World, caller: Caller) -> int:
+        if not caller.can("imports:run"):
+            return 403
+        return 200 if _same_organization(world, caller) else 404
+
+    def change_expect(world: World, caller: Caller) -> int:
+        if not caller.can("schema:manage") or not caller.can("imports:run"):
+            return 403
+        return 202 if _same_organization(world, caller) else 404
+
+    def list_call(world: World, caller: Caller) -> Call:
+        tenant_mapping(world)  # one mapping of the tenant exists, which only its own callers see
+        return Call("")
+
+    def no_foreign(world: World, caller: Caller, response: Response) -> None:
+        ids = {item["id"] for item in response.json()["items"]}
+        assert (tenant_mapping(world) in ids) is _same_organization(world, caller)
+
+    return {
+        ("GET", "/v1/import-mappings"): Plan(
+            False,
+            list_call,
+            lambda world, caller: 200 if caller.can("imports:run") else 403,
+            no_foreign,
+        ),
+        ("GET", "/v1/import-mappings/{record_id}"): Plan(False, one(), read_expect),
+        ("POST", "/v1/import-mappings"): Plan(
+            True,
+            lambda world, caller: Call(
+                "",
+                {"name": f"展会线索 {tag()}", "entity": "accounts", "columns": {"客户名称": "name"}},
+                requests_of_tenant(world),
+            ),
+            lambda world, caller: 202 if caller.can("schema:manage", "imports:run") else 403,
+        ),
+        ("PATCH", "/v1/import-mappings/{record_id}"): Plan(True, one({"columns": {"公司": "name"}}), change_expect),
+        ("DELETE", "/v1/import-mappings/{record_id}"): Plan(True, one(), change_expect),
+    }
+
+
 PLANS.update(_other_plans())
 PLANS.update(_notification_plans())
+PLANS.update(_mapping_plans())
 PLANS.update(_integration_plans())
 PLANS.update(_custom_field_plans())
 PLANS.update(_formula_plans())

@@ -20,7 +20,7 @@ from closeloop.cli.common import console, database, errors, fail, reports_errors
 from closeloop.core.clock import utcnow
 from closeloop.integrations import exporting
 from closeloop.integrations.exporting import ExportFormat
-from closeloop.integrations.importing import maven
+from closeloop.integrations.importing import mappings, maven
 from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
 from closeloop.integrations.importing.engine import iter_problem_lines, run_import
 from closeloop.integrations.importing.entities import ENTITIES
@@ -85,6 +85,9 @@ def _import_command(entity: str) -> Callable[..., None]:
             list[str] | None,
             typer.Option("--map", help="COLUMN=FIELD, repeatable; without it the suggested mapping is used"),
         ] = None,
+        mapping_name: Annotated[
+            str | None, typer.Option("--mapping", help="NAME of a saved import mapping (see /api/v1/import-mappings)")
+        ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; store nothing")] = False,
         encoding: Annotated[str | None, typer.Option(help="The CSV file's encoding (default: detected)")] = None,
         sheet: Annotated[str | None, typer.Option(help="The XLSX sheet (default: the first)")] = None,
@@ -96,7 +99,16 @@ def _import_command(entity: str) -> Callable[..., None]:
         organization = resolve_organization(db, org)
         actor = resolve_actor(db, organization, as_user, label="cli import")
         table = read_table(file, encoding=encoding, sheet=sheet)
-        if map_:
+        if map_ and mapping_name:
+            raise typer.BadParameter("give --map or --mapping, not both", param_hint="--mapping")
+        if mapping_name:
+            with db.reading(actor) as session:
+                saved = mappings.find_mapping(session, actor, mapping_name)
+            if saved.entity != entity:
+                raise typer.BadParameter(f"'{mapping_name}' maps {saved.entity}, not {entity}", param_hint="--mapping")
+            mapping = dict(saved.columns)
+            _print_mapping(table.headers, mapping, suggested=False)
+        elif map_:
             mapping = parse_pairs(map_, "--map")
             _print_mapping(table.headers, mapping, suggested=False)
         else:

@@ -11,6 +11,8 @@ change is undone by a new request that restores what it replaced (which needs si
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +34,58 @@ from closeloop.org import service as org_service
 DEFAULT_REQUIRED_ROLES = (Role.SALES_VP.value, Role.IT_DIRECTOR.value)
 
 CREATE, UPDATE, DELETE = "custom_field.create", "custom_field.update", "custom_field.delete"
+
+
+@dataclass(frozen=True)
+class ChangeKind:
+    """How a kind of change that another module owns is carried out and undone.
+
+    ``apply(session, system_actor, request)`` makes the change as the change process and returns
+    the id of what it created or changed; ``rollback(session, actor, applied, reason)`` files the
+    request that restores what ``applied`` replaced. Modules above this one (imports, say) register
+    their kinds with :func:`register_kind`, so the circuit breaker guards them without knowing them.
+    """
+
+    apply: Callable[[Session, Actor, ChangeRequest], int | None]
+    rollback: Callable[[Session, Actor, ChangeRequest, str], ChangeRequest]
+
+
+_KINDS: dict[str, ChangeKind] = {}
+
+
+def register_kind(kind: str, handler: ChangeKind) -> None:
+    _KINDS[kind] = handler
+
+
+def file_request(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    summary: str,
+    impact: dict[str, Any],
+    reason: str | None,
+    target_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    rolls_back_id: int | None = None,
+) -> ChangeRequest:
+    """File a request of a registered kind (the caller checked it and measured its impact)."""
+    require(actor, "schema:manage")
+    if kind not in _KINDS:  # pragma: no cover - a programming error, not a user's
+        raise AssertionError(f"change kind {kind} is not registered")
+    return _new(
+        session,
+        actor,
+        kind=kind,
+        payload=payload,
+        summary=summary,
+        impact=impact,
+        reason=reason,
+        target_id=target_id,
+        before=before,
+        rolls_back_id=rolls_back_id,
+    )
 
 
 def _definition_fields(definition: customfields.Definition) -> dict[str, Any]:
@@ -291,8 +345,12 @@ def _apply(session: Session, actor: Actor, request: ChangeRequest) -> None:
         elif request.kind == DELETE:
             assert request.target_id is not None
             customfields.delete_definition(session, system, request.target_id)
-        else:  # pragma: no cover - kinds are written only by this module
-            raise AssertionError(request.kind)
+        elif request.kind in _KINDS:
+            request.target_id = _KINDS[request.kind].apply(session, system, request)
+        else:
+            raise DomainError(
+                f"Changes of kind {request.kind} cannot be applied by this installation", code="unknown_kind"
+            )
         savepoint.commit()
     except (DomainError, ValidationError) as error:
         savepoint.rollback()
@@ -390,6 +448,8 @@ def request_rollback(session: Session, actor: Actor, request_id: int, *, reason:
             code="already_rolled_back",
         )
     why = reason or f"Roll back change request {applied.id}"
+    if applied.kind in _KINDS:
+        return _KINDS[applied.kind].rollback(session, actor, applied, why)
     if applied.kind == CREATE:
         return request_delete(session, actor, applied.target_id, reason=why, rolls_back_id=applied.id)
     if applied.kind == UPDATE:
@@ -435,11 +495,14 @@ __all__ = [
     "DEFAULT_REQUIRED_ROLES",
     "DELETE",
     "UPDATE",
+    "ChangeKind",
     "approve",
     "body",
     "cancel",
+    "file_request",
     "get_request",
     "list_requests",
+    "register_kind",
     "reject",
     "request_create",
     "request_delete",

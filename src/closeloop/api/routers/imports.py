@@ -55,7 +55,8 @@ def _mapping(raw: str | None) -> dict[str, str] | None:
     response_class=Response,
     summary="Upload a CSV or XLSX file and queue its import",
     description="Multipart: `file`, `entity`, optional `mapping` (JSON object column → field; default: the "
-    "suggested mapping), `dry_run`, `encoding`, `sheet`. Answers 202 with the queued job; poll "
+    "suggested mapping) or `mapping_name` (a saved mapping, see `/import-mappings`), `dry_run`, `encoding`, "
+    "`sheet`. Answers 202 with the queued job; poll "
     "`GET /imports/{id}` for progress and the report. An unreadable file or unusable mapping is a 422 "
     "at once, and nothing is stored.",
 )
@@ -68,6 +69,7 @@ def start_import(
     dry_run: Annotated[bool, Form()] = False,
     encoding: OptionalText = None,
     sheet: OptionalText = None,
+    mapping_name: OptionalText = None,
 ) -> Response:
     with database.writing(actor) as session:
         data = file.file.read()
@@ -81,6 +83,7 @@ def start_import(
             dry_run=dry_run,
             encoding=encoding or None,
             sheet=sheet or None,
+            mapping_name=(mapping_name or "").strip() or None,
         )
         job_id = job.id
         after_commit(session, lambda: enqueue_import(job_id))

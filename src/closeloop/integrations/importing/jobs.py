@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import settings
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import DomainError, NotFound
+from closeloop.core.errors import DomainError, NotFound, ValidationFailed
 from closeloop.crm.records import jsonable
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.db.session import Database
@@ -34,7 +34,8 @@ from closeloop.integrations.importing.engine import Importer
 from closeloop.integrations.importing.entities import entity_spec
 from closeloop.integrations.importing.fields import check_mapping, fields_of, suggest_mapping
 from closeloop.integrations.importing.labels import chinese_label
-from closeloop.integrations.importing.models import ImportJob, ImportStatus
+from closeloop.integrations.importing.mappings import find_mapping
+from closeloop.integrations.importing.models import ImportJob, ImportMapping, ImportStatus
 from closeloop.integrations.importing.readers import SourceTable, read_table
 from closeloop.org import service as org_service
 from closeloop.org.models import User
@@ -123,12 +124,17 @@ def create_import_job(
     dry_run: bool = False,
     encoding: str | None = None,
     sheet: str | None = None,
+    mapping_name: str | None = None,
 ) -> ImportJob:
-    """Store an uploaded file and queue its import. The file must be readable and the mapping (or,
-    without one, the suggested mapping) usable, or nothing is stored and the error says why."""
+    """Store an uploaded file and queue its import. The file must be readable and the mapping (a
+    saved one named ``mapping_name``, or ``mapping``, or else the suggested mapping) usable, or
+    nothing is stored and the error says why."""
     _check_entity(actor, entity)
+    saved = _saved_mapping(session, actor, entity, mapping_name, mapping)
     table = read_table(data, name=file_name, encoding=encoding, sheet=sheet)
     extra = as_import_fields(custom_fields_for(session, actor, entity))
+    if saved is not None:
+        mapping = saved.columns
     chosen = dict(mapping) if mapping is not None else suggest_mapping(table.headers, entity, extra)
     check_mapping(table.headers, entity, chosen, extra)
     directory = imports_dir(actor.organization_id)
@@ -142,6 +148,7 @@ def create_import_job(
         file_name=file_name[:255],
         stored_path=str(path),
         mapping=chosen,
+        mapping_id=saved.id if saved is not None else None,
         encoding=encoding,
         sheet=sheet,
         dry_run=dry_run,
@@ -162,6 +169,19 @@ def create_import_job(
         ),
     )
     return job
+
+
+def _saved_mapping(
+    session: Session, actor: Actor, entity: str, name: str | None, mapping: Mapping[str, str] | None
+) -> ImportMapping | None:
+    if name is None:
+        return None
+    if mapping is not None:
+        raise ValidationFailed.one("mapping_name", "give either a mapping or the name of a saved one, not both")
+    saved = find_mapping(session, actor, name)
+    if saved.entity != entity:
+        raise ValidationFailed.one("mapping_name", f"'{name}' maps {saved.entity}, not {entity}")
+    return saved
 
 
 def _own_jobs(actor: Actor) -> Select[ImportJob]:
@@ -194,6 +214,7 @@ def job_body(job: ImportJob) -> dict[str, Any]:
         "entity": job.entity,
         "file_name": job.file_name,
         "mapping": job.mapping,
+        "mapping_id": job.mapping_id,
         "dry_run": job.dry_run,
         "status": job.status,
         "progress": {"processed_rows": job.processed_rows, "total_rows": job.total_rows},

@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped, Timestamped, tenant_indexes
+from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped, Timestamped, Versioned, tenant_indexes
 from closeloop.db.types import BigId, JSONDocument, UTCDateTime
 
 
@@ -37,6 +37,10 @@ class ImportJob(IdentifiedBy, OrganizationScoped, Timestamped, Base):
     file_name: Mapped[str] = mapped_column(String(255), nullable=False)
     stored_path: Mapped[str] = mapped_column(String(500), nullable=False)
     mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+    #: the saved mapping the job used, if any (a change request's impact counts these)
+    mapping_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("import_mappings.id", ondelete="SET NULL"), nullable=True
+    )
     encoding: Mapped[str | None] = mapped_column(String(40), nullable=True)
     sheet: Mapped[str | None] = mapped_column(String(100), nullable=True)
     dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -47,3 +51,19 @@ class ImportJob(IdentifiedBy, OrganizationScoped, Timestamped, Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ImportMapping(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
+    """A saved column mapping for importing one entity (``columns``: file column → field), named
+    so that a recurring feed is imported the same way every time. Created, changed and deleted
+    only through signed-off change requests (GOV-5): a silently changed mapping is how a field
+    stops being filled without anyone noticing."""
+
+    __tablename__ = "import_mappings"
+    __noun__ = "import_mapping"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    entity: Mapped[str] = mapped_column(String(40), nullable=False)
+    columns: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
