@@ -18,6 +18,7 @@ from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
+from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
@@ -37,6 +38,7 @@ __all__ = [
     "CustomFieldDefinition",
     "DataAsset",
     "Defect",
+    "FieldSecurityRule",
     "IdempotencyKey",
     "ImportJob",
     "KpiSnapshot",
