@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, bindparam, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, bindparam, false, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -664,8 +664,11 @@ def build_query(
     query = (params.get("q") or "").strip()
     if query:
         needle = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # a masked field is not searched: a match would reveal what it holds
+        hidden = masked_fields(session, actor, record_type.noun)
+        searched = [name for name in record_type.search_fields if name not in hidden]
         statement = statement.where(
-            or_(*(record_type.column(name).ilike(needle, escape="\\") for name in record_type.search_fields))
+            or_(false(), *(record_type.column(name).ilike(needle, escape="\\") for name in searched))
         )
     sort = _parse_sort(session, record_type, actor, params.get("sort"), custom)
     column: Any = sort.custom.expression if sort.custom else record_type.column(sort.name)

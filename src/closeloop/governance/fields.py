@@ -102,9 +102,17 @@ def policy(session: Session | None, organization_id: int) -> FieldPolicy:
     cache: dict[int, FieldPolicy] = session.info.setdefault(_CACHE, {})
     if organization_id not in cache:
         configured: dict[tuple[str, str], dict[str, Access]] = {}
-        rows = session.scalars(select(FieldSecurityRule).where(tenant_clause(organization_id, FieldSecurityRule)))
-        for row in rows:
-            configured.setdefault((row.record_type, row.field), {})[row.role] = Access(row.can_read, row.can_edit)
+        statement = select(
+            FieldSecurityRule.record_type,
+            FieldSecurityRule.field,
+            FieldSecurityRule.role,
+            FieldSecurityRule.can_read,
+            FieldSecurityRule.can_edit,
+        ).where(tenant_clause(organization_id, FieldSecurityRule))
+        # reading the matrix must not flush a half-made change (a second version bump)
+        with session.no_autoflush:
+            for noun, name, role, can_read, can_edit in session.execute(statement):
+                configured.setdefault((noun, name), {})[role] = Access(can_read, can_edit)
         cache[organization_id] = FieldPolicy(configured)
     return cache[organization_id]
 

@@ -46,7 +46,7 @@ def list_custom_fields(
 Reason = Annotated[str | None, Query(max_length=1000, description="Why the change is needed (kept with the request)")]
 
 
-def _requested(session: Any, request: ChangeRequest) -> Response:
+def requested(session: Any, request: ChangeRequest) -> Response:
     response = json_response(
         changerequests.body(session, request),
         status_code=202,
@@ -67,7 +67,7 @@ def create_custom_field(
     database: DatabaseDep, actor: CurrentActor, body: Annotated[DefinitionCreate, Body()], reason: Reason = None
 ) -> Response:
     with database.writing(actor) as session:
-        return _requested(session, changerequests.request_create(session, actor, body, reason=reason))
+        return requested(session, changerequests.request_create(session, actor, body, reason=reason))
 
 
 @router.get(
@@ -101,7 +101,7 @@ def update_custom_field(
         request = changerequests.request_update(
             session, actor, record_id, body, expected_version=expected_version, reason=reason
         )
-        return _requested(session, request)
+        return requested(session, request)
 
 
 @router.delete(
@@ -122,7 +122,7 @@ def delete_custom_field(
         request = changerequests.request_delete(
             session, actor, record_id, expected_version=expected_version, reason=reason
         )
-        return _requested(session, request)
+        return requested(session, request)
 
 
 def property_schema(definition: Definition) -> dict[str, Any]:
