@@ -194,7 +194,25 @@ def readable(session: Session, actor: Actor, noun: str) -> list[Definition]:
     """The definitions of ``noun`` that ``actor``'s role may read (the configured field masks, else
     each definition's ``visible_to``)."""
     matrix = fields.policy_of(session, actor)
-    return [d for d in definitions(session, actor.organization_id, noun) if d.readable_by(actor.role, matrix)]
+    return [
+        d
+        for d in definitions(session, actor.organization_id, noun)
+        if d.readable_by(actor.role, matrix) and not _formula_masked(session, actor, noun, d)
+    ]
+
+
+def _formula_masked(session: Session, actor: Actor, noun: str, definition: Definition) -> bool:
+    """A formula field reading a field ``actor`` may not read (or a kind of record it may not read)
+    is masked for it: absent, like any masked field. One that no longer compiles is shown (empty)."""
+    if definition.field_type is not FieldType.FORMULA or definition.formula is None:
+        return False
+    try:
+        checked = formulas.check(actor, noun, definition.formula, session)
+    except Forbidden:
+        return True
+    except FormulaError:
+        return False
+    return formulas.masked_for(actor, checked, session)
 
 
 def hidden_keys(session: Session, actor: Actor, noun: str) -> frozenset[str]:
