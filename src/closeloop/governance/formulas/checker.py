@@ -147,6 +147,9 @@ class Checker:
                 "as in COUNT(activities WHERE days_ago <= 30)",
                 node.span,
             )
+        dotted = [name for name in schema.fields if name.startswith(first + ".")]
+        if len(node.parts) > 1 and dotted:  # custom.<name>: a field of a group that has others
+            raise FormulaError(f"unknown field '{node.dotted}'" + _suggest(node.dotted, dotted), node.span)
         if len(node.parts) > 1:
             raise FormulaError(
                 f"unknown list of related records '{first}'" + _suggest(first, list(schema.relations)), node.span
