@@ -69,7 +69,9 @@ def _configure(db: Database, tenant: Tenant, matrix: dict[str, dict[str, bool]])
     system = org_service.system_actor(tenant.organization_id)
     with db.unit_of_work(system) as session:
         for field, by_role in matrix.items():
-            roles = {role: {"read": read, "edit": read and field not in INPUTS} for role, read in by_role.items()}
+            roles: dict[str, dict[str, bool] | None] = {
+                role: {"read": read, "edit": read and field not in INPUTS} for role, read in by_role.items()
+            }
             fieldsecurity.apply_change(session, system, "account", field, roles)
 
 
