@@ -170,7 +170,7 @@ def forget_definitions(session: Session) -> None:
 
 def definitions(session: Session, organization_id: int, noun: str) -> list[Definition]:
     """The live definitions of one record type, in display order (read once per session)."""
-    cache: dict[tuple[int, str], list[Definition]] = session.info.setdefault(_CACHE, {})
+    cache: dict[Any, list[Definition]] = session.info.setdefault(_CACHE, {})
     key = (organization_id, noun)
     if key not in cache:
         cache[key] = _load(session, organization_id, noun)
@@ -193,12 +193,16 @@ def _load(session: Session, organization_id: int, noun: str) -> list[Definition]
 def readable(session: Session, actor: Actor, noun: str) -> list[Definition]:
     """The definitions of ``noun`` that ``actor``'s role may read (the configured field masks, else
     each definition's ``visible_to``)."""
-    matrix = fields.policy_of(session, actor)
-    return [
-        d
-        for d in definitions(session, actor.organization_id, noun)
-        if d.readable_by(actor.role, matrix) and not _formula_masked(session, actor, noun, d)
-    ]
+    cache: dict[Any, list[Definition]] = session.info.setdefault(_CACHE, {})
+    key = ("readable", actor.organization_id, actor.role, actor.kind, noun)
+    if key not in cache:
+        matrix = fields.policy_of(session, actor)
+        cache[key] = [
+            d
+            for d in definitions(session, actor.organization_id, noun)
+            if d.readable_by(actor.role, matrix) and not _formula_masked(session, actor, noun, d)
+        ]
+    return cache[key]
 
 
 def _formula_masked(session: Session, actor: Actor, noun: str, definition: Definition) -> bool:
