@@ -33,7 +33,7 @@ from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import CUSTOM, Access, FieldPolicy, default_access, forget_policy, policy_of
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
-from closeloop.governance.permissions import Role, require
+from closeloop.governance.permissions import ROLE_PERMISSIONS, Role, require
 
 #: roles of the matrix, in the order pages show them
 ROLES = tuple(role.value for role in Role)
@@ -121,8 +121,10 @@ def matrix_of(session: Session, actor: Actor, noun: str) -> dict[str, Any]:
     """The matrix of one record type as ``actor`` may see it: the fields it may read, each with
     every role's effective access and whether the cell is configured or the default."""
     require(actor, "schema:manage")
-    _record_type(actor, noun)
+    record_type = _record_type(actor, noun)
     matrix = policy_of(session, actor)
+    # a role edits a field only if it writes the record type at all
+    writes = {role: f"{record_type.plural}:write" in ROLE_PERMISSIONS[Role(role)] for role in ROLES}
     fields = []
     for row in _rows(session, actor, noun):
         if not _readable_by(matrix, actor, noun, row).read:
@@ -132,7 +134,7 @@ def matrix_of(session: Session, actor: Actor, noun: str) -> dict[str, Any]:
             effective = _effective(matrix, noun, row, role)
             roles[role] = {
                 "read": effective.read,
-                "edit": effective.edit,
+                "edit": effective.edit and writes[role],
                 "configured": matrix.cell(role, noun, row["field"]) is not None,
             }
         fields.append(
@@ -145,7 +147,7 @@ def matrix_of(session: Session, actor: Actor, noun: str) -> dict[str, Any]:
                 "roles": roles,
             }
         )
-    return {"record_type": noun, "roles": list(ROLES), "fields": fields}
+    return {"record_type": noun, "roles": list(ROLES), "writers": [r for r in ROLES if writes[r]], "fields": fields}
 
 
 def check_change(

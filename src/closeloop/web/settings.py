@@ -236,7 +236,8 @@ async def request_security(request: Request) -> Response:
                 cells: dict[str, Any] = {}
                 for role, now in item["roles"].items():
                     read = f"read:{item['field']}:{role}" in ticked
-                    edit = read and item["editable"] and f"edit:{item['field']}:{role}" in ticked
+                    writes = item["editable"] and role in current["writers"]
+                    edit = read and writes and f"edit:{item['field']}:{role}" in ticked
                     if (read, edit) != (now["read"], now["edit"]):
                         cells[role] = {"read": read, "edit": edit}
                 if cells:

@@ -24,7 +24,8 @@ router = APIRouter(tags=["field security"])
     summary="Who may read and edit each field, per role (the fields you may read)",
     description="Needs `schema:manage`. Each field lists every role's effective `read` and `edit`, and "
     "whether the cell is `configured` or the default (the built-in finance masks, or a custom field's "
-    "`visible_to`). `editable` is false for formula fields, which are never written.",
+    "`visible_to`). `editable` is false for formula fields, which are never written; `edit` is true only "
+    "for the roles that write the record type at all (`writers`).",
     response_class=Response,
 )
 def get_field_security(
