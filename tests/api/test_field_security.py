@@ -160,3 +160,15 @@ def test_a_mask_change_is_audited(client: TestClient, db: Database, tenant: Tena
         entries = session.query(AuditEntry).filter(AuditEntry.action == "field_security.updated").all()
     assert [entry.changes["field"] for entry in entries] == [[None, "industry"]]
     assert entries[0].changes["roles.partner_user"] == [None, {"read": False, "edit": False}]
+
+
+def test_search_does_not_match_on_a_masked_column(client: TestClient, tenant: Tenant) -> None:
+    rep, manager = Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    ref = f"ERP-{tag()}"
+    rep.create("accounts", {"name": f"搜索医院 {tag()}", "external_ref": ref})
+    assert len(rep.request("GET", "/accounts", params={"q": ref}).json()["items"]) == 1
+
+    configure(client, tenant, "account", "external_ref", {"rep": {"read": False}})
+
+    assert rep.request("GET", "/accounts", params={"q": ref}).json()["items"] == []  # a match would reveal it
+    assert len(manager.request("GET", "/accounts", params={"q": ref}).json()["items"]) == 1
