@@ -18,6 +18,7 @@ from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
+from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
@@ -38,6 +39,7 @@ __all__ = [
     "CustomFieldDefinition",
     "DataAsset",
     "Defect",
+    "FieldSecurityRule",
     "IdempotencyKey",
     "ImportJob",
     "ImportMapping",

@@ -674,6 +674,12 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
         world.custom_field()
         return Call("")
 
+    def field_security_verify(world: World, caller: Caller, response: Response) -> None:
+        """The matrix lists only fields the caller reads: the credit line for finance roles alone."""
+        accounts = next(item for item in response.json()["items"] if item["record_type"] == "account")
+        listed = {item["field"] for item in accounts["fields"]}
+        assert ("credit_line" in listed) is (caller.role in FINANCE), caller.key
+
     return {
         ("GET", "/v1/custom-fields"): Plan(False, list_prepare, lambda world, caller: 200, list_verify),
         ("POST", "/v1/custom-fields"): Plan(
@@ -714,6 +720,21 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
                 snapshot=lambda: world.maker.request("GET", "/data-assets").json(),
             ),
             lambda world, caller: 200 if caller.can("schema:manage") else 403,
+        ),
+        ("GET", "/v1/field-security"): Plan(
+            False,
+            lambda world, caller: Call(""),
+            lambda world, caller: 200 if caller.can("schema:manage") else 403,
+            field_security_verify,
+        ),
+        ("PUT", "/v1/field-security/{noun}/{field}"): Plan(
+            True,
+            lambda world, caller: Call(
+                "/v1/field-security/account/industry",
+                {"roles": {"partner_user": {"read": False}}},
+                snapshot=lambda: world.maker.request("GET", "/field-security").json(),
+            ),
+            lambda world, caller: 202 if caller.can("schema:manage") else 403,
         ),
         ("GET", "/v1/lineage/{noun}/{field}"): Plan(
             False,

@@ -17,11 +17,10 @@ from closeloop.api.idempotency import run_create
 from closeloop.api.schemas import AuditPage, page_model, read_model
 from closeloop.core.actor import Actor
 from closeloop.core.pagination import MAX_LIMIT
-from closeloop.crm import customfields, records
+from closeloop.crm import records
 from closeloop.crm.records import RecordType
 from closeloop.governance.audit import service as audit
 from closeloop.governance.audit.models import AuditEntry
-from closeloop.governance.fields import masked_fields
 from closeloop.governance.permissions import require
 
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The record's id")]
@@ -261,9 +260,7 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         with database.reading(actor) as session:
             require(actor, "history:read")
             record = records.get(session, actor, record_type, record_id)
-            hidden = masked_fields(actor.role, noun)
-            if record_type.customizable:
-                hidden = hidden | customfields.hidden_keys(session, actor, noun)
+            hidden = records.masked(session, actor, noun)
             entries = audit.history(
                 session, actor, subject_type=noun, subject_id=record.id, limit=limit, before_seq=before_seq
             )

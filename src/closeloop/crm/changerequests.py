@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from closeloop.crm import customfields, lineage
+from closeloop.crm import customfields, fieldsecurity, lineage
 from closeloop.crm.customfields import DefinitionCreate, DefinitionUpdate
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.audit import service as audit
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest, ChangeStatus
+from closeloop.governance.fields import forget_policy
 from closeloop.governance.permissions import Role, require
 from closeloop.org import service as org_service
 
@@ -34,6 +35,9 @@ from closeloop.org import service as org_service
 DEFAULT_REQUIRED_ROLES = (Role.SALES_VP.value, Role.IT_DIRECTOR.value)
 
 CREATE, UPDATE, DELETE = "custom_field.create", "custom_field.update", "custom_field.delete"
+#: a change of one field's row of the field-security matrix (GOV-3: masks are security
+#: configuration, signed off like the schema)
+FIELD_SECURITY = "field_security.update"
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,38 @@ def request_delete(
     )
 
 
+def _cell_words(cell: dict[str, bool] | None) -> str:
+    if cell is None:
+        return "default"
+    return "read+edit" if cell["edit"] else "read" if cell["read"] else "hidden"
+
+
+def request_field_security(
+    session: Session,
+    actor: Actor,
+    noun: str,
+    field: str,
+    data: fieldsecurity.FieldSecurityChange,
+    *,
+    reason: str | None = None,
+    rolls_back_id: int | None = None,
+) -> ChangeRequest:
+    """Ask to change who may read and edit one field (its row of the field-security matrix)."""
+    new, before = fieldsecurity.check_change(session, actor, noun, field, data)
+    described = ", ".join(f"{role} {_cell_words(cell)}" for role, cell in sorted(new.items()))
+    return _new(
+        session,
+        actor,
+        kind=FIELD_SECURITY,
+        payload={"record_type": noun, "field": field, "roles": new},
+        before={"record_type": noun, "field": field, "roles": before},
+        summary=f"Field security of {noun}.{field}: {described}",
+        impact=fieldsecurity.impact(session, actor, noun, field, new),
+        reason=reason,
+        rolls_back_id=rolls_back_id,
+    )
+
+
 # --- deciding -------------------------------------------------------------------------------------
 
 
@@ -345,6 +381,9 @@ def _apply(session: Session, actor: Actor, request: ChangeRequest) -> None:
         elif request.kind == DELETE:
             assert request.target_id is not None
             customfields.delete_definition(session, system, request.target_id)
+        elif request.kind == FIELD_SECURITY:
+            payload = request.payload
+            fieldsecurity.apply_change(session, system, payload["record_type"], payload["field"], payload["roles"])
         elif request.kind in _KINDS:
             request.target_id = _KINDS[request.kind].apply(session, system, request)
         else:
@@ -356,6 +395,7 @@ def _apply(session: Session, actor: Actor, request: ChangeRequest) -> None:
         savepoint.rollback()
         audit.forget_tails(session)
         customfields.forget_definitions(session)
+        forget_policy(session)
         request.status, request.failure = ChangeStatus.FAILED, str(error)
         request.decided_at = utcnow()
         session.flush()
@@ -435,7 +475,6 @@ def request_rollback(session: Session, actor: Actor, request_id: int, *, reason:
             f"Change request {applied.id} is {applied.status}; only an applied change is rolled back",
             code="not_applied",
         )
-    assert applied.target_id is not None
     earlier = session.scalar(
         visible(actor, ChangeRequest).where(
             ChangeRequest.rolls_back_id == applied.id,
@@ -450,6 +489,13 @@ def request_rollback(session: Session, actor: Actor, request_id: int, *, reason:
     why = reason or f"Roll back change request {applied.id}"
     if applied.kind in _KINDS:
         return _KINDS[applied.kind].rollback(session, actor, applied, why)
+    if applied.kind == FIELD_SECURITY:
+        before = applied.before or {}
+        cells = fieldsecurity.FieldSecurityChange.model_validate({"roles": before.get("roles") or {}})
+        return request_field_security(
+            session, actor, before["record_type"], before["field"], cells, reason=why, rolls_back_id=applied.id
+        )
+    assert applied.target_id is not None
     if applied.kind == CREATE:
         return request_delete(session, actor, applied.target_id, reason=why, rolls_back_id=applied.id)
     if applied.kind == UPDATE:
@@ -494,6 +540,7 @@ __all__ = [
     "CREATE",
     "DEFAULT_REQUIRED_ROLES",
     "DELETE",
+    "FIELD_SECURITY",
     "UPDATE",
     "ChangeKind",
     "approve",
@@ -506,6 +553,7 @@ __all__ = [
     "reject",
     "request_create",
     "request_delete",
+    "request_field_security",
     "request_rollback",
     "request_update",
 ]

@@ -27,6 +27,7 @@ from closeloop.crm import formulas, records
 from closeloop.crm.schemas import Schema
 from closeloop.db.functions import json_list_holds
 from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.governance import fields
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.customfields.types import (
@@ -41,6 +42,7 @@ from closeloop.governance.customfields.types import (
     plain,
     read_value,
 )
+from closeloop.governance.fields import Access, FieldPolicy, policy_of
 from closeloop.governance.formulas import Compiled
 from closeloop.governance.formulas.errors import FormulaError
 from closeloop.governance.formulas.schema import FormulaType
@@ -78,8 +80,19 @@ class Definition:
     version: int
     formula: str | None = None
 
-    def readable_by(self, role: str) -> bool:
-        return self.visible_to is None or role in self.visible_to
+    def default_access(self, role: str) -> Access:
+        """What ``role`` may do with the field when no mask is configured: ``visible_to`` (everyone
+        who reads the record when unset); a formula field is never edited."""
+        read = self.visible_to is None or role in self.visible_to
+        return Access(read, read and self.field_type is not FieldType.FORMULA)
+
+    def access(self, role: str, matrix: FieldPolicy) -> Access:
+        """The configured cell for ``role``, else the default (a formula field is never edited)."""
+        found = matrix.access(role, self.record_type, PREFIX + self.name, self.default_access(role))
+        return Access(found.read, found.edit and self.field_type is not FieldType.FORMULA)
+
+    def readable_by(self, role: str, matrix: FieldPolicy) -> bool:
+        return self.access(role, matrix).read
 
     def label(self, locale: str) -> str:
         return self.label_en if locale.startswith("en") else self.label_zh
@@ -157,7 +170,7 @@ def forget_definitions(session: Session) -> None:
 
 def definitions(session: Session, organization_id: int, noun: str) -> list[Definition]:
     """The live definitions of one record type, in display order (read once per session)."""
-    cache: dict[tuple[int, str], list[Definition]] = session.info.setdefault(_CACHE, {})
+    cache: dict[Any, list[Definition]] = session.info.setdefault(_CACHE, {})
     key = (organization_id, noun)
     if key not in cache:
         cache[key] = _load(session, organization_id, noun)
@@ -178,14 +191,41 @@ def _load(session: Session, organization_id: int, noun: str) -> list[Definition]
 
 
 def readable(session: Session, actor: Actor, noun: str) -> list[Definition]:
-    """The definitions of ``noun`` that ``actor``'s role may read."""
-    return [d for d in definitions(session, actor.organization_id, noun) if d.readable_by(actor.role)]
+    """The definitions of ``noun`` that ``actor``'s role may read (the configured field masks, else
+    each definition's ``visible_to``)."""
+    cache: dict[Any, list[Definition]] = session.info.setdefault(_CACHE, {})
+    key = ("readable", actor.organization_id, actor.role, actor.kind, noun)
+    if key not in cache:
+        matrix = fields.policy_of(session, actor)
+        cache[key] = [
+            d
+            for d in definitions(session, actor.organization_id, noun)
+            if d.readable_by(actor.role, matrix) and not _formula_masked(session, actor, noun, d)
+        ]
+    return cache[key]
+
+
+def _formula_masked(session: Session, actor: Actor, noun: str, definition: Definition) -> bool:
+    """A formula field reading a field ``actor`` may not read (or a kind of record it may not read)
+    is masked for it: absent, like any masked field. One that no longer compiles is shown (empty)."""
+    if definition.field_type is not FieldType.FORMULA or definition.formula is None:
+        return False
+    try:
+        checked = formulas.check(actor, noun, definition.formula, session)
+    except Forbidden:
+        return True
+    except FormulaError:
+        return False
+    return formulas.masked_for(actor, checked, session)
 
 
 def hidden_keys(session: Session, actor: Actor, noun: str) -> frozenset[str]:
     """``custom.<name>`` of each field masked from ``actor`` (for history and audit bodies)."""
+    matrix = fields.policy_of(session, actor)
     return frozenset(
-        PREFIX + d.name for d in definitions(session, actor.organization_id, noun) if not d.readable_by(actor.role)
+        PREFIX + d.name
+        for d in definitions(session, actor.organization_id, noun)
+        if not d.readable_by(actor.role, matrix)
     )
 
 
@@ -210,21 +250,21 @@ def apply_views(session: Session, actor: Actor, noun: str, rows: list[dict[str, 
             _formula_values(session, actor, noun, definition, rows)
 
 
-def _compiled(actor: Actor, noun: str, definition: Definition) -> Compiled | None:
+def _compiled(session: Session, actor: Actor, noun: str, definition: Definition) -> Compiled | None:
     """The field's formula compiled for ``actor``; ``None`` when the actor may not see one of its
     inputs (the field is masked for them) or the formula no longer compiles."""
     assert definition.formula is not None
     try:
-        compiled = formulas.compile_for(actor, noun, definition.formula)
+        compiled = formulas.compile_for(actor, noun, definition.formula, session)
     except (FormulaError, Forbidden):
         return None
-    return None if formulas.masked_for(actor, compiled) else compiled
+    return None if formulas.masked_for(actor, compiled, session) else compiled
 
 
 def _formula_values(
     session: Session, actor: Actor, noun: str, definition: Definition, rows: list[dict[str, Any]]
 ) -> None:
-    compiled = _compiled(actor, noun, definition)
+    compiled = _compiled(session, actor, noun, definition)
     if compiled is None:  # masked: the field is absent, as masked fields are
         for row in rows:
             row["custom"].pop(definition.name, None)
@@ -267,6 +307,7 @@ def clean(
     """
     incoming = dict(incoming or {})
     fields = {d.name: d for d in definitions(session, actor.organization_id, noun)}
+    matrix = policy_of(session, actor)
     result = dict(current or {})
     problems: list[FieldProblem] = []
     for name, raw in incoming.items():
@@ -275,7 +316,8 @@ def clean(
             known = ", ".join(sorted(fields)) or "none defined"
             problems.append(FieldProblem(PREFIX + name, f"is not a custom field of {noun} (known: {known})", "unknown"))
             continue
-        if not definition.readable_by(actor.role):
+        access = definition.access(actor.role, matrix)
+        if not access.read or (not access.edit and definition.field_type is not FieldType.FORMULA):
             raise Forbidden(f"Your role ({actor.role}) may not set {noun}.{PREFIX}{name}", field_name=PREFIX + name)
         try:
             value = clean_value(definition.rule, raw)
@@ -399,7 +441,7 @@ def list_fields(
     fields: dict[str, records.CustomListField] = {}
     for definition in readable(session, actor, record_type.noun):
         if definition.field_type is FieldType.FORMULA:
-            compiled = _compiled(actor, record_type.noun, definition)
+            compiled = _compiled(session, actor, record_type.noun, definition)
             if compiled is not None:
                 fields[PREFIX + definition.name] = _formula_list_field(record_type.model, definition, compiled)
         else:
@@ -479,7 +521,7 @@ _STORED_FIELDS = (
 )
 
 
-def _check_formula(actor: Actor, noun: str, values: dict[str, Any], field_type: FieldType) -> None:
+def _check_formula(session: Session, actor: Actor, noun: str, values: dict[str, Any], field_type: FieldType) -> None:
     """A formula field's expression must compile on its record type (422 naming ``formula`` with
     the position); other fields have none."""
     text = values.get("formula")
@@ -498,7 +540,7 @@ def _check_formula(actor: Actor, noun: str, values: dict[str, Any], field_type: 
             raise ValidationFailed.one(name, "a formula field is computed: it is neither required nor defaulted")
     system = org_service.system_actor(actor.organization_id)
     try:
-        formulas.check(system, noun, str(text))
+        formulas.check(system, noun, str(text), session)
     except FormulaError as error:
         raise error.for_field("formula") from None
 
@@ -581,7 +623,7 @@ def _get(session: Session, actor: Actor, definition_id: int) -> CustomFieldDefin
 
 def get_definition(session: Session, actor: Actor, definition_id: int) -> Definition:
     definition = _detached(_get(session, actor, definition_id))
-    if not definition.readable_by(actor.role):
+    if not definition.readable_by(actor.role, policy_of(session, actor)):
         raise NotFound("custom_field", definition_id)
     return definition
 
@@ -604,7 +646,7 @@ def check_create(session: Session, actor: Actor, data: DefinitionCreate) -> dict
     values["choices"] = [c.model_dump() for c in data.choices] if data.choices else None
     values["visible_to"] = sorted(role.value for role in data.visible_to) if data.visible_to is not None else None
     _check_definition(values, data.field_type)
-    _check_formula(actor, data.record_type, values, data.field_type)
+    _check_formula(session, actor, data.record_type, values, data.field_type)
     taken = session.scalar(
         select(CustomFieldDefinition)
         .where(
@@ -663,7 +705,7 @@ def check_update(
             raise ValidationFailed.one(name, "may not be empty", "required")
     merged = {name: getattr(row, name) for name in _STORED_FIELDS} | given
     _check_definition(merged, FieldType(row.field_type))
-    _check_formula(actor, row.record_type, merged, FieldType(row.field_type))
+    _check_formula(session, actor, row.record_type, merged, FieldType(row.field_type))
     return row, {name: merged[name] for name in given}
 
 

@@ -32,12 +32,12 @@ real records.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, cast, func, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, aliased
 
@@ -67,6 +67,7 @@ from closeloop.governance.formulas import (
     compile_formula,
     field_of_column,
 )
+from closeloop.governance.formulas.sql import AsBoolean, AsDate
 from closeloop.governance.permissions import require
 from closeloop.org.models import Region
 
@@ -222,9 +223,85 @@ def _field_sets() -> dict[str, dict[str, Field]]:
     }
 
 
-def _related(noun: str) -> FormulaSchema:
-    """A related record's schema (its own fields; aggregates do not nest)."""
-    return FormulaSchema(noun, _field_sets()[noun])
+def _related(noun: str, custom: Mapping[str, Field] | None = None) -> FormulaSchema:
+    """A related record's schema (its own fields and its custom fields; aggregates do not nest)."""
+    return FormulaSchema(noun, {**_field_sets()[noun], **(custom or {})})
+
+
+# --- custom fields ------------------------------------------------------------------------------------
+
+#: custom field types a formula reads, and the formula type each gives
+CUSTOM_TYPES = {
+    "number": FormulaType.NUMBER,
+    "money": FormulaType.NUMBER,
+    "date": FormulaType.DATE,
+    "text": FormulaType.TEXT,
+    "choice": FormulaType.TEXT,
+    "boolean": FormulaType.BOOLEAN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CustomInput:
+    """A custom field as formulas may read it (decoupled from :mod:`closeloop.crm.customfields`,
+    which builds on this module)."""
+
+    name: str
+    field_type: str
+    label: str = ""
+
+
+def custom_field(model: Any, noun: str, definition: CustomInput) -> Field:
+    """``custom.<name>`` of ``model``'s JSON document as a typed formula field.
+
+    Money is read as whole cents (the stored double times 100, rounded: a value below 10^13 with two
+    decimals is within a hair of its integer, so both databases round it alike) and scaled like a
+    money column; numbers as doubles; dates from their ``YYYY-MM-DD`` text; choices by value.
+    """
+    kind = CUSTOM_TYPES[definition.field_type]
+    key = "custom." + definition.name
+
+    def column() -> ColumnElement[Any]:
+        element = model.custom[definition.name]
+        if definition.field_type == "money":
+            return cast(func.round(element.as_float() * 100), BigInteger())
+        if kind is FormulaType.NUMBER:
+            return element.as_float()  # type: ignore[no-any-return]
+        if kind is FormulaType.DATE:
+            return AsDate(element.as_string())
+        if kind is FormulaType.BOOLEAN:
+            return AsBoolean(element.as_boolean())
+        return element.as_string()  # type: ignore[no-any-return]
+
+    return Field(
+        key,
+        kind,
+        column,
+        (noun, key),
+        scale=2 if definition.field_type == "money" else 0,
+        description=definition.label,
+    )
+
+
+def _custom_inputs(session: Session | None, organization_id: int, noun: str) -> list[CustomInput]:
+    """The live custom fields of ``noun`` a formula may read (formula fields are not: formulas do not
+    nest, so lineage stays a simple graph)."""
+    if session is None or not hasattr(_model_of(noun), "custom"):
+        return []
+    from closeloop.crm import customfields
+
+    return [
+        CustomInput(d.name, d.field_type.value, d.label_en)
+        for d in customfields.definitions(session, organization_id, noun)
+        if d.field_type.value in CUSTOM_TYPES
+    ]
+
+
+def _custom_fields(session: Session | None, organization_id: int, noun: str, model: Any) -> dict[str, Field]:
+    return {
+        "custom." + item.name: custom_field(model, noun, item)
+        for item in _custom_inputs(session, organization_id, noun)
+    }
 
 
 # --- record types -----------------------------------------------------------------------------------
@@ -240,12 +317,19 @@ class FormulaRecord:
 
 
 def _relation(
-    actor: Actor, name: str, noun: str, model: Any, link: ColumnElement[bool], age_field: str | None, description: str
+    actor: Actor,
+    name: str,
+    noun: str,
+    model: Any,
+    link: ColumnElement[bool],
+    age_field: str | None,
+    description: str,
+    custom: Mapping[str, Field] | None = None,
 ) -> Relation:
     """``model``'s rows tied to the record by ``link``, and only those ``actor`` may see."""
     return Relation(
         name=name,
-        schema=_related(noun),
+        schema=_related(noun, custom),
         correlate=lambda: and_(link, visibility_clause(actor, model)),
         age_field=age_field,
         description=description,
@@ -408,13 +492,47 @@ def _record(noun: str) -> FormulaRecord:
     return record
 
 
-def schema_for(actor: Actor, noun: str) -> FormulaSchema:
-    """What a formula on ``noun`` may read, for ``actor`` (relations see through its scope door)."""
+def _model_of(noun: str) -> Any:
+    return {**{r.noun: r.model for r in RECORDS.values()}, "activity": Activity}.get(noun)
+
+
+def _with_custom(session: Session | None, actor: Actor, relation: Relation) -> Relation:
+    """``relation`` whose related records' custom fields are readable too (when they have any)."""
+    model = _RELATION_MODELS.get((relation.schema.noun, relation.name))
+    if model is None:
+        return relation
+    custom = _custom_fields(session, actor.organization_id, relation.schema.noun, model)
+    if not custom:
+        return relation
+    return Relation(
+        name=relation.name,
+        schema=FormulaSchema(relation.schema.noun, {**relation.schema.fields, **custom}, relation.schema.relations),
+        correlate=relation.correlate,
+        age_field=relation.age_field,
+        description=relation.description,
+    )
+
+
+#: (related noun, relation name) → the model its custom fields are read from, for relations whose
+#: rows are the plain table (``child_accounts`` reads an alias and keeps its stored fields only)
+_RELATION_MODELS: dict[tuple[str, str], Any] = {
+    ("opportunity", "opportunities"): Opportunity,
+    ("activity", "activities"): Activity,
+    ("contact", "contacts"): Contact,
+}
+
+
+def schema_for(actor: Actor, noun: str, session: Session | None = None) -> FormulaSchema:
+    """What a formula on ``noun`` may read, for ``actor`` (relations see through its scope door).
+    With a ``session``, the organization's custom fields too (``custom.<name>``, on the record and
+    on related records)."""
     record = _record(noun)
     fields = dict(_field_sets()[noun])
     if noun == "account":
         fields["region"] = _region_field(actor)
-    return FormulaSchema(noun, fields, record.relations(actor))
+    fields.update(_custom_fields(session, actor.organization_id, noun, record.model))
+    relations = {name: _with_custom(session, actor, relation) for name, relation in record.relations(actor).items()}
+    return FormulaSchema(noun, fields, relations)
 
 
 # --- checking and running ---------------------------------------------------------------------------
@@ -425,37 +543,44 @@ def _require_sources(actor: Actor, checked: Checked) -> None:
         require(actor, READ_PERMISSION[noun])
 
 
-def check(actor: Actor, noun: str, text: str) -> Checked:
+def check(actor: Actor, noun: str, text: str, session: Session | None = None) -> Checked:
     """Parse and type-check a formula on ``noun`` (:class:`FormulaError` with the position if bad);
-    the caller must be allowed to read every kind of record it reads."""
+    the caller must be allowed to read every kind of record it reads. Without a ``session`` it
+    knows no custom field."""
     require(actor, READ_PERMISSION[_record(noun).noun])
-    checked = check_formula(text, schema_for(actor, noun))
+    checked = check_formula(text, schema_for(actor, noun, session))
     _require_sources(actor, checked)
     return checked
 
 
-def compile_for(actor: Actor, noun: str, text: str) -> Compiled:
+def compile_for(actor: Actor, noun: str, text: str, session: Session | None = None) -> Compiled:
     """The formula compiled for ``actor``: usable as a column of a list, a filter
     (``compiled.as_filter()``), a dashboard measure or a rule's condition over ``noun``'s table."""
     require(actor, READ_PERMISSION[_record(noun).noun])
-    compiled = compile_formula(text, schema_for(actor, noun))
+    compiled = compile_formula(text, schema_for(actor, noun, session))
     _require_sources(actor, compiled)
     return compiled
 
 
-def masked_inputs(actor: Actor, checked: Checked) -> list[FieldIdentity]:
-    """The formula's inputs ``actor`` may not read (``[]`` when it may see the formula's value)."""
-    return checked.masked_inputs(lambda noun: masked_fields(actor.role, noun))
+def masked_inputs(actor: Actor, checked: Checked, session: Session | None = None) -> list[FieldIdentity]:
+    """The formula's inputs ``actor`` may not read (``[]`` when it may see the formula's value):
+    under the organization's configured field masks when a ``session`` is given (custom-field
+    inputs included), else the built-in ones."""
+    if session is None:
+        return checked.masked_inputs(lambda noun: masked_fields(None, actor, noun))
+    from closeloop.crm import records
+
+    return checked.masked_inputs(lambda noun: records.masked(session, actor, noun))
 
 
-def masked_for(actor: Actor, checked: Checked) -> bool:
+def masked_for(actor: Actor, checked: Checked, session: Session | None = None) -> bool:
     """A formula is masked for whoever cannot see one of its inputs."""
-    return bool(masked_inputs(actor, checked))
+    return bool(masked_inputs(actor, checked, session))
 
 
-def refuse_masked(actor: Actor, checked: Checked) -> None:
+def refuse_masked(actor: Actor, checked: Checked, session: Session | None = None) -> None:
     """403 naming the hidden input when ``actor`` may not see the formula's value."""
-    hidden = masked_inputs(actor, checked)
+    hidden = masked_inputs(actor, checked, session)
     if hidden:
         names = ", ".join(f"{noun}.{field}" for noun, field in hidden)
         error = Forbidden(
@@ -476,7 +601,7 @@ def evaluate(
 ) -> list[tuple[int, Any]]:
     """``(id, value)`` of the formula for records of ``noun`` that ``actor`` can see: those of ``ids``
     (others are left out), or the first ``limit`` by id. A masked formula is refused (403)."""
-    return values_of(session, actor, noun, compile_for(actor, noun, text), ids=ids, limit=limit)
+    return values_of(session, actor, noun, compile_for(actor, noun, text, session), ids=ids, limit=limit)
 
 
 def values_of(
@@ -489,7 +614,7 @@ def values_of(
     limit: int = MAX_PREVIEW,
 ) -> list[tuple[int, Any]]:
     """:func:`evaluate` for a formula already compiled with :func:`compile_for` for ``actor``."""
-    refuse_masked(actor, compiled)
+    refuse_masked(actor, compiled, session)
     model = _record(noun).model
     statement = visible(actor, model).with_only_columns(model.id, compiled.expression.label("value"))
     if ids is not None:

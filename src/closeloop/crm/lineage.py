@@ -22,7 +22,6 @@ from closeloop.crm.customfields import PREFIX, Definition
 from closeloop.db.scope import visible
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 from closeloop.governance.customfields.types import FieldType
-from closeloop.governance.fields import masked_fields
 from closeloop.governance.formulas.errors import FormulaError
 from closeloop.governance.permissions import require
 from closeloop.org import service as org_service
@@ -45,7 +44,7 @@ def formula_nodes(session: Session, organization_id: int) -> list[FormulaNode]:
             if definition.field_type is not FieldType.FORMULA or definition.formula is None:
                 continue
             try:
-                checked = formulas.check(system, noun, definition.formula)
+                checked = formulas.check(system, noun, definition.formula, session)
             except FormulaError:
                 continue  # a formula that no longer compiles reads nothing (and shows no value)
             nodes.append(FormulaNode(definition, checked.inputs, checked.sources, checked.normalized))
@@ -87,7 +86,7 @@ def lineage(session: Session, actor: Actor, noun: str, field: str) -> dict[str, 
     except KeyError:
         raise NotFound("record type", noun) from None
     require(actor, f"{record_type.plural}:read")
-    if field in masked_fields(actor.role, noun):
+    if field in records.masked(session, actor, noun):
         raise NotFound("field", f"{noun}.{field}")
     node: dict[str, Any] = {"record_type": noun, "field": field}
     upstream: list[dict[str, str]] = []
@@ -117,7 +116,7 @@ def lineage(session: Session, actor: Actor, noun: str, field: str) -> dict[str, 
         if field not in record_type.model.__table__.c and field not in record_type.computed:
             raise NotFound("field", f"{noun}.{field}")
         node |= {"kind": "stored", "refresh": "entered by people and imports"}
-    hidden = {n: masked_fields(actor.role, n) for n in {u["record_type"] for u in upstream}}
+    hidden = {n: records.masked(session, actor, n) for n in {u["record_type"] for u in upstream}}
     return {
         **node,
         "upstream": [u for u in upstream if u["field"] not in hidden[u["record_type"]]],

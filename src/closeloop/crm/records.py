@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, bindparam, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, and_, bindparam, false, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -292,7 +292,7 @@ def create(
     audit entry of the creation tells the whole record, not just its columns.
     """
     require(actor, f"{record_type.plural}:write")
-    check_writable(actor, record_type.noun, [k for k, v in values.items() if v is not None])
+    check_writable(session, actor, record_type.noun, [k for k, v in values.items() if v is not None])
     model = record_type.model
     values = _as_stored(record_type, values)
     owner_column = getattr(model, "__owner_column__", None)
@@ -347,7 +347,7 @@ def update(
     else changed the record first, and nothing is written.
     """
     require(actor, f"{record_type.plural}:write")
-    check_writable(actor, record_type.noun, changes.keys())
+    check_writable(session, actor, record_type.noun, changes.keys())
     changes = _as_stored(record_type, changes)
     custom_before: dict[str, Any] | None = None
     if "custom" in changes and record_type.customizable:
@@ -545,6 +545,7 @@ def _custom_filter_clause(field_spec: CustomListField, parameter: str, op: str, 
 
 
 def _filter_clause(
+    session: Session,
     record_type: RecordType[Any],
     actor: Actor,
     parameter: str,
@@ -559,7 +560,7 @@ def _filter_clause(
     if spec is None:
         known = ", ".join(sorted([*record_type.filters, *(custom or {})]))
         raise ValidationFailed.one(parameter, f"is not a filter of {record_type.plural} (known: {known})", "unknown")
-    if name in masked_fields(actor.role, record_type.noun):
+    if name in masked_fields(session, actor, record_type.noun):
         raise Forbidden(f"Your role ({actor.role}) may not filter on {record_type.noun}.{name}", field_name=parameter)
     if op not in _OPS_BY_KIND[spec.kind]:
         allowed = ", ".join(sorted(_OPS_BY_KIND[spec.kind]))
@@ -604,7 +605,11 @@ class SortSpec:
 
 
 def _parse_sort(
-    record_type: RecordType[Any], actor: Actor, raw: str | None, custom: Mapping[str, CustomListField] | None = None
+    session: Session,
+    record_type: RecordType[Any],
+    actor: Actor,
+    raw: str | None,
+    custom: Mapping[str, CustomListField] | None = None,
 ) -> SortSpec:
     text = (raw or record_type.default_sort).strip()
     descending = text.startswith("-")
@@ -625,7 +630,7 @@ def _parse_sort(
             }
         )
         raise ValidationFailed.one("sort", f"cannot sort {record_type.plural} by '{name}' (use: {', '.join(sortable)})")
-    if name in masked_fields(actor.role, record_type.noun):
+    if name in masked_fields(session, actor, record_type.noun):
         raise Forbidden(f"Your role ({actor.role}) may not sort on {record_type.noun}.{name}", field_name="sort")
     nullable = bool(record_type.model.__table__.c[name].nullable)
     return SortSpec(name, kind, descending, nullable)
@@ -655,14 +660,17 @@ def build_query(
     for parameter, raw in params.items():
         if parameter in RESERVED_PARAMETERS:
             continue
-        statement = statement.where(_filter_clause(record_type, actor, parameter, raw, custom))
+        statement = statement.where(_filter_clause(session, record_type, actor, parameter, raw, custom))
     query = (params.get("q") or "").strip()
     if query:
         needle = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # a masked field is not searched: a match would reveal what it holds
+        hidden = masked_fields(session, actor, record_type.noun)
+        searched = [name for name in record_type.search_fields if name not in hidden]
         statement = statement.where(
-            or_(*(record_type.column(name).ilike(needle, escape="\\") for name in record_type.search_fields))
+            or_(false(), *(record_type.column(name).ilike(needle, escape="\\") for name in searched))
         )
-    sort = _parse_sort(record_type, actor, params.get("sort"), custom)
+    sort = _parse_sort(session, record_type, actor, params.get("sort"), custom)
     column: Any = sort.custom.expression if sort.custom else record_type.column(sort.name)
     id_column = record_type.model.id
     ordering = column.desc() if sort.descending else column.asc()
@@ -707,10 +715,12 @@ def _limit(params: Mapping[str, str]) -> int:
 # --- the one serializer -----------------------------------------------------------------------
 
 
-def visible_fields(actor: Actor, record_type: RecordType[Any]) -> tuple[str, ...]:
+def visible_fields(session: Session | None, actor: Actor, record_type: RecordType[Any]) -> tuple[str, ...]:
     """The stored and computed fields ``actor`` may read, in order (``custom``: the document of
-    custom fields, narrowed to what the actor may read when it is serialized)."""
-    fields = readable_fields(actor.role, record_type.noun, (*record_type.read_fields, *record_type.computed))
+    custom fields, narrowed to what the actor may read when it is serialized). The one place masks
+    are applied to reads: the organization's configured matrix (read once per session), else the
+    built-in defaults."""
+    fields = readable_fields(session, actor, record_type.noun, (*record_type.read_fields, *record_type.computed))
     return (*fields, "custom") if record_type.customizable else fields
 
 
@@ -723,7 +733,7 @@ def serialize_many(
     session: Session | None, actor: Actor, record_type: RecordType[Any], records: Sequence[Any]
 ) -> list[dict[str, Any]]:
     """Records (ORM objects) as ``actor`` may see them."""
-    fields = visible_fields(actor, record_type)
+    fields = visible_fields(session, actor, record_type)
     stored = [name for name in fields if name not in record_type.computed]
     rows = [{name: getattr(record, name) for name in stored} for record in records]
     computed = [name for name in fields if name in record_type.computed]
@@ -753,6 +763,18 @@ def _selectable(
         else:
             selected.append(table.c[name])
     return selected
+
+
+def masked(session: Session, actor: Actor, noun: str) -> frozenset[str]:
+    """Every field of ``noun`` hidden from ``actor``: stored and computed ones, and ``custom.<name>``
+    of the custom fields it may not read (for history, audit bodies and formula inputs)."""
+    hidden = masked_fields(session, actor, noun)
+    record_type = _REGISTRY.get(noun)
+    if record_type is None or not record_type.customizable:
+        return hidden
+    from closeloop.crm import customfields
+
+    return hidden | customfields.hidden_keys(session, actor, noun)
 
 
 def _custom_list_fields(session: Session, actor: Actor, record_type: RecordType[Any]) -> dict[str, CustomListField]:
@@ -791,8 +813,8 @@ def _expanded(
 # work. (Writes keep using ORM objects and :func:`serialize`.)
 
 
-def _read_columns(actor: Actor, record_type: RecordType[Any]) -> tuple[str, ...]:
-    fields = visible_fields(actor, record_type)
+def _read_columns(session: Session, actor: Actor, record_type: RecordType[Any]) -> tuple[str, ...]:
+    fields = visible_fields(session, actor, record_type)
     return fields if "id" in fields else ("id", *fields)
 
 
@@ -809,7 +831,7 @@ def read_one(session: Session, actor: Actor, record_type: RecordType[Any], recor
     """One record as ``actor`` may see it, or *not found* (a statement built once per shape and reused)."""
     require(actor, f"{record_type.plural}:read")
     model = record_type.model
-    columns = _read_columns(actor, record_type)
+    columns = _read_columns(session, actor, record_type)
     statement = _by_id_statement(record_type.noun, columns, is_scoped(actor, model))
     row = session.execute(statement, {**scope_parameters(actor, model), "record_id": record_id}).first()
     if row is None:
@@ -822,9 +844,9 @@ def read_page(
 ) -> Page[dict[str, Any]]:
     """One page of serialized records, filtered by ``params`` (``field``, ``field__op``, ``q``,
     ``sort``, ``limit``, ``cursor``), with the cursor of the next page when there is one."""
-    columns = _read_columns(actor, record_type)
+    columns = _read_columns(session, actor, record_type)
     custom = _custom_list_fields(session, actor, record_type)
-    sort_name = _parse_sort(record_type, actor, params.get("sort"), custom).name
+    sort_name = _parse_sort(session, record_type, actor, params.get("sort"), custom).name
     selected = columns if sort_name in columns else (*columns, sort_name)
     statement, sort = build_query(session, actor, record_type, params, columns=selected, custom=custom)
     limit = _limit(params)
@@ -847,7 +869,7 @@ def read_all(
     session: Session, actor: Actor, record_type: RecordType[Any], params: Mapping[str, str], *, batch: int = 1000
 ) -> Iterator[dict[str, Any]]:
     """Every matching record, serialized, streamed in batches (exports)."""
-    columns = _read_columns(actor, record_type)
+    columns = _read_columns(session, actor, record_type)
     statement, _ = build_query(session, actor, record_type, params, columns=columns)
     result = session.execute(statement.execution_options(yield_per=batch))
     for partition in result.partitions(batch):

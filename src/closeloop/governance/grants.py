@@ -14,25 +14,35 @@ actor) is above this rule: it is how the first administrators and finance users 
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.errors import Forbidden
-from closeloop.governance.fields import FIELD_RULES, masked_fields
+from closeloop.governance.fields import FIELD_RULES, policy_of
 from closeloop.governance.permissions import ROLE_PERMISSIONS, Role
 
 #: permissions that govern the organization rather than work its records
 GOVERNING = frozenset({"users:manage", "organization:manage", "schema:manage", "audit:read", "audit:verify"})
 
 
-def can_grant(actor: Actor, role: Role) -> bool:
+def can_grant(session: Session | None, actor: Actor, role: Role) -> bool:
+    """Whether ``actor`` may hand out ``role``, under the organization's field masks as configured
+    (a role that reads or edits a field the actor may not is out of reach)."""
     if actor.kind is ActorKind.SYSTEM:
         return True
     if not (ROLE_PERMISSIONS[role] & GOVERNING) <= actor.permissions:
         return False
-    return all(masked_fields(actor.role, noun) <= masked_fields(role.value, noun) for noun in FIELD_RULES)
+    matrix = policy_of(session, actor)
+    nouns = set(FIELD_RULES) | {noun for noun, _ in matrix.configured}
+    return all(
+        matrix.masked(actor.role, noun) <= matrix.masked(role.value, noun)
+        and matrix.read_only(actor.role, noun) <= matrix.read_only(role.value, noun) | matrix.masked(role.value, noun)
+        for noun in nouns
+    )
 
 
-def require_grantable(actor: Actor, role: Role, *, field_name: str = "role") -> None:
-    if not can_grant(actor, role):
+def require_grantable(session: Session | None, actor: Actor, role: Role, *, field_name: str = "role") -> None:
+    if not can_grant(session, actor, role):
         raise Forbidden(
             f"Your role ({actor.role}) cannot grant the role {role.value}: it sees fields or governs what you do not",
             field_name=field_name,

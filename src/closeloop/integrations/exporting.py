@@ -82,7 +82,7 @@ def serialized_rows(
 def _columns(
     session: Session, actor: Actor, record_type: RecordType[Any], first: Mapping[str, Any] | None
 ) -> list[str]:
-    columns = [name for name in records.visible_fields(actor, record_type) if name != "custom"]
+    columns = [name for name in records.visible_fields(session, actor, record_type) if name != "custom"]
     if record_type.customizable:
         columns.extend(customfields.PREFIX + d.name for d in customfields.readable(session, actor, record_type.noun))
     if first is not None:

@@ -128,7 +128,7 @@ class NewUser:
 def create_user(session: Session, actor: Actor, *, data: NewUser) -> User:
     """Add a user to the actor's organization. Needs ``users:manage``."""
     require(actor, "users:manage")
-    require_grantable(actor, data.role)
+    require_grantable(session, actor, data.role)
     problems = []
     if not _USERNAME.match(data.username):
         problems.append(("username", "use 2-80 letters, digits, dots, dashes, underscores or @"))
@@ -352,10 +352,12 @@ def update_user(
         role = Role(str(changes["role"]))
         if own and role.value != user.role:
             raise ValidationFailed.one("role", "you cannot change your own role")
-        require_grantable(actor, role)
+        require_grantable(session, actor, role)
         changes["role"] = role.value
     if not own and ("password" in changes or changes.get("is_active") is True):
-        require_grantable(actor, Role(user.role), field_name="password" if "password" in changes else "is_active")
+        require_grantable(
+            session, actor, Role(user.role), field_name="password" if "password" in changes else "is_active"
+        )
     if "password" in changes:
         password = changes["password"]
         if not isinstance(password, str):

@@ -12,10 +12,10 @@ from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import NotFound, ValidationFailed
 from closeloop.core.pagination import Cursor, Page
+from closeloop.crm import records
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
-from closeloop.governance.fields import masked_fields
 from closeloop.governance.permissions import require
 from closeloop.org import service as org_service
 from closeloop.quality.models import Defect, Scan, ScanStatus
@@ -35,11 +35,11 @@ class DefectFilters:
     status: str = "open"
 
 
-def defect_body(actor: Actor, defect: Defect, locale: str | None = None) -> dict[str, Any]:
+def defect_body(session: Session, actor: Actor, defect: Defect, locale: str | None = None) -> dict[str, Any]:
     """A defect as ``actor`` may see it: field values of masked fields are left out of its details."""
     rule: Rule | None = RULES_BY_ID.get(defect.rule)
     details = dict(defect.details)
-    hidden = masked_fields(actor.role, defect.subject_type)
+    hidden = records.masked(session, actor, defect.subject_type)
     if hidden and isinstance(details.get("fields"), dict):
         details["fields"] = {name: value for name, value in details["fields"].items() if name not in hidden}
     if hidden and isinstance(details.get("problems"), dict):
@@ -93,7 +93,7 @@ def list_defects(
     if len(defects) > limit:
         defects = defects[:limit]
         next_cursor = Cursor("-id", defects[-1].id, defects[-1].id).encode()
-    return Page(items=[defect_body(actor, defect) for defect in defects], next_cursor=next_cursor)
+    return Page(items=[defect_body(session, actor, defect) for defect in defects], next_cursor=next_cursor)
 
 
 def scan_body(scan: Scan) -> dict[str, Any]:

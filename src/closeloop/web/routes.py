@@ -53,6 +53,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
     NavItem("/settings/fields", N_("Custom fields")),
+    NavItem("/settings/security", N_("Field security"), "schema:manage"),
 ]
 
 

@@ -1,5 +1,6 @@
-"""Settings pages: the custom fields of each record type, asking for a new one, and the sign-off
-queue of schema changes (GOV-1, GOV-5) — the same services and checks as the API."""
+"""Settings pages: the custom fields of each record type, asking for a new one, the field-security
+matrix (who reads and edits which field) and the sign-off queue of schema and security changes
+(GOV-1, GOV-3, GOV-5) — the same services and checks as the API."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError
-from closeloop.crm import changerequests, customfields, records
+from closeloop.crm import changerequests, customfields, fieldsecurity, records
 from closeloop.crm.customfields import DefinitionCreate
+from closeloop.governance.permissions import require
 from closeloop.org.models import User
 from closeloop.web.routes import csrf_ok, database_of, render, signed_in_user
 
@@ -175,4 +177,77 @@ def decide(request: Request, request_id: int, decision: str, csrf: str = Form(""
                 changerequests.reject(session, actor, request_id, reason=reason)
     except DomainError as error:
         return _changes_page(request, user, actor, str(error), error.status)
+    return RedirectResponse("/settings/changes", status_code=303)
+
+
+# --- field security (GOV-3) ------------------------------------------------------------------------
+
+
+def _security_page(
+    request: Request,
+    user: User,
+    actor: Actor,
+    record_type: str | None,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    context: dict[str, Any] = {"user": user, "actor": actor, "error": error, "matrix": None, "nouns": []}
+    try:
+        require(actor, "schema:manage")
+        nouns = fieldsecurity.record_types(actor)
+        chosen = record_type if record_type in nouns else ("account" if "account" in nouns else nouns[0])
+        with database_of(request).reading(actor) as session:
+            context |= {"nouns": nouns, "matrix": fieldsecurity.matrix_of(session, actor, chosen)}
+    except DomainError as problem:
+        context["error"] = str(problem)
+        status_code = problem.status
+    return render(request, "security.html", context, status_code=status_code)
+
+
+@router.get("/settings/security")
+def security_page(request: Request, record_type: str | None = None) -> Response:
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    return _security_page(request, *signed_in, record_type)
+
+
+@router.post("/settings/security")
+async def request_security(request: Request) -> Response:
+    """One change request per field whose row of checkboxes differs from what holds now."""
+    signed_in = signed_in_user(request)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = signed_in
+    form = await request.form()
+    record_type = str(form.get("record_type") or "")
+    if not csrf_ok(request, str(form.get("csrf") or "")):
+        return _security_page(
+            request, user, actor, record_type, error="Your session expired; please try again.", status_code=400
+        )
+    ticked = {str(key) for key in form}
+    reason = str(form.get("reason") or "")
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            current = fieldsecurity.matrix_of(session, actor, record_type)
+            asked = 0
+            for item in current["fields"]:
+                cells: dict[str, Any] = {}
+                for role, now in item["roles"].items():
+                    read = f"read:{item['field']}:{role}" in ticked
+                    writes = item["editable"] and role in current["writers"]
+                    edit = read and writes and f"edit:{item['field']}:{role}" in ticked
+                    if (read, edit) != (now["read"], now["edit"]):
+                        cells[role] = {"read": read, "edit": edit}
+                if cells:
+                    change = fieldsecurity.FieldSecurityChange.model_validate({"roles": cells})
+                    changerequests.request_field_security(
+                        session, actor, record_type, item["field"], change, reason=reason
+                    )
+                    asked += 1
+    except DomainError as error:
+        return _security_page(request, user, actor, record_type, error=str(error), status_code=error.status)
+    if not asked:
+        return _security_page(request, user, actor, record_type, error="Nothing changed.", status_code=422)
     return RedirectResponse("/settings/changes", status_code=303)

@@ -189,14 +189,15 @@ def record_schema(
         raise NotFound("record type", plural)
     require(actor, f"{plural}:read")
     schema = spec.create_schema.model_json_schema()
-    # a field the caller may not read is not theirs to know about (nor to write)
-    for name in masked_fields(actor.role, spec.record_type.noun):
+    with database.reading(actor) as session:
+        # a field the caller may not read is not theirs to know about (nor to write)
+        hidden = masked_fields(session, actor, spec.record_type.noun)
+        fields = customfields.readable(session, actor, spec.record_type.noun)
+    for name in hidden:
         schema.get("properties", {}).pop(name, None)
         if name in schema.get("required", []):
             schema["required"].remove(name)
     if spec.record_type.customizable:
-        with database.reading(actor) as session:
-            fields = customfields.readable(session, actor, spec.record_type.noun)
         schema.setdefault("properties", {})["custom"] = {
             "type": "object",
             "additionalProperties": False,

@@ -63,9 +63,10 @@ def _described(masked: list[tuple[str, str]], checked: Checked) -> dict[str, Any
     "`expression`; the body carries `position` (0-based), `end`, `line` and `column` (1-based). "
     "`masked_inputs` lists the inputs your role may not read: the formula's values are hidden from you.",
 )
-def check_formula(actor: CurrentActor, body: Annotated[FormulaCheck, Body()]) -> Response:
-    checked = formulas.check(actor, body.record_type, body.expression)
-    return json_response(_described(formulas.masked_inputs(actor, checked), checked))
+def check_formula(database: DatabaseDep, actor: CurrentActor, body: Annotated[FormulaCheck, Body()]) -> Response:
+    with database.reading(actor) as session:
+        checked = formulas.check(actor, body.record_type, body.expression, session)
+        return json_response(_described(formulas.masked_inputs(actor, checked, session), checked))
 
 
 @router.post(
@@ -77,8 +78,8 @@ def check_formula(actor: CurrentActor, body: Annotated[FormulaCheck, Body()]) ->
     "that reads a field your role may not read is refused (403, `masked_inputs` names it).",
 )
 def preview_formula(database: DatabaseDep, actor: CurrentActor, body: Annotated[FormulaPreview, Body()]) -> Response:
-    compiled = formulas.compile_for(actor, body.record_type, body.expression)
     with database.reading(actor) as session:
+        compiled = formulas.compile_for(actor, body.record_type, body.expression, session)
         values = formulas.values_of(session, actor, body.record_type, compiled, ids=body.ids, limit=body.limit)
     result = _described([], compiled)
     result["items"] = [{"id": record_id, "value": value} for record_id, value in values]

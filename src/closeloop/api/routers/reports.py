@@ -9,11 +9,10 @@ from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
 from closeloop.api.resources import entry_body
-from closeloop.crm import customfields
+from closeloop.crm import records
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit.models import AuditEntry
-from closeloop.governance.fields import masked_fields
 from closeloop.governance.permissions import require
 
 router = APIRouter()
@@ -84,9 +83,7 @@ def audit_entries(
         entries = list(session.scalars(statement.order_by(AuditEntry.seq.desc()).limit(limit)))
         hidden: dict[str, frozenset[str]] = {}
         for noun in {entry.subject_type for entry in entries}:
-            hidden[noun] = masked_fields(actor.role, noun)
-            if noun in customfields.customizable_nouns():
-                hidden[noun] |= customfields.hidden_keys(session, actor, noun)
+            hidden[noun] = records.masked(session, actor, noun)
         items = [body for entry in entries if (body := entry_body(entry, hidden[entry.subject_type])) is not None]
         next_cursor = str(entries[-1].seq) if len(entries) == limit else None
         return json_response({"items": items, "next_cursor": next_cursor})

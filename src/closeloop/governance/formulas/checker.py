@@ -131,8 +131,8 @@ class Checker:
             return self.related_reference(node, scope.relation)
         schema = scope.schema
         first = node.parts[0]
-        if len(node.parts) == 1 and first in schema.fields:
-            return p.FieldValue(schema.fields[first].type, schema.fields[first])
+        if node.dotted in schema.fields:  # a field, or a dotted one such as custom.<name>
+            return p.FieldValue(schema.fields[node.dotted].type, schema.fields[node.dotted])
         if first in schema.relations:
             relation = schema.relations[first]
             example = next(iter(relation.schema.fields), "field")
@@ -147,6 +147,9 @@ class Checker:
                 "as in COUNT(activities WHERE days_ago <= 30)",
                 node.span,
             )
+        dotted = [name for name in schema.fields if name.startswith(first + ".")]
+        if len(node.parts) > 1 and dotted:  # custom.<name>: a field of a group that has others
+            raise FormulaError(f"unknown field '{node.dotted}'" + _suggest(node.dotted, dotted), node.span)
         if len(node.parts) > 1:
             raise FormulaError(
                 f"unknown list of related records '{first}'" + _suggest(first, list(schema.relations)), node.span
@@ -158,6 +161,10 @@ class Checker:
         if len(parts) == 2 and parts[0] == relation.name:
             parts = parts[1:]
         child = relation.schema
+        if len(parts) > 1 and parts[0] == relation.name:
+            parts = parts[1:]
+        if len(parts) > 1 and ".".join(parts) in child.fields:
+            return p.FieldValue(child.fields[".".join(parts)].type, child.fields[".".join(parts)])
         if len(parts) == 1:
             name = parts[0]
             if name in child.fields:
@@ -431,8 +438,11 @@ class Checker:
                 return False
             argument = node.arguments[0]
             relations = (scope.relation.schema if scope.relation else scope.schema).relations
+            fields = (scope.relation.schema if scope.relation else scope.schema).fields
             return node.where is not None or (
-                isinstance(argument, s.Ref) and (argument.parts[0] in relations or len(argument.parts) > 1)
+                isinstance(argument, s.Ref)
+                and argument.dotted not in fields
+                and (argument.parts[0] in relations or len(argument.parts) > 1)
             )
         return True
 
@@ -453,6 +463,8 @@ class Checker:
         field: Field | None = None
         if len(target.parts) == 2:
             field = self.related_field(target, relation)
+        elif ".".join(target.parts[1:]) in relation.schema.fields:  # orders.custom.<name>
+            field = relation.schema.fields[".".join(target.parts[1:])]
         elif len(target.parts) > 2:
             raise FormulaError(f"'{target.dotted}' goes too deep: aggregate one field of related records", target.span)
         where: p.Plan | None = None

@@ -11,6 +11,7 @@ from closeloop.core.actor import Actor
 from closeloop.crm import customfields
 from closeloop.crm.customfields import Definition
 from closeloop.governance.customfields.types import FieldType
+from closeloop.governance.fields import policy_of
 from closeloop.integrations.importing.entities import entity_spec
 from closeloop.integrations.importing.fields import ImportField, ValueKind
 
@@ -24,7 +25,12 @@ def custom_fields_for(session: Session, actor: Actor, entity: str) -> tuple[Defi
     spec = entity_spec(entity)
     if not spec.record_type.customizable:
         return ()
-    return tuple(d for d in customfields.readable(session, actor, spec.noun) if d.field_type not in NOT_IMPORTABLE)
+    matrix = policy_of(session, actor)
+    return tuple(
+        d
+        for d in customfields.readable(session, actor, spec.noun)
+        if d.field_type not in NOT_IMPORTABLE and d.access(actor.role, matrix).edit
+    )
 
 
 def as_import_fields(definitions: Sequence[Definition]) -> tuple[ImportField, ...]:

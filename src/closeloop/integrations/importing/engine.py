@@ -38,7 +38,7 @@ from closeloop.db.types import ScaledDecimal, UTCDateTime
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.types import ValueProblem as CustomValueProblem
 from closeloop.governance.customfields.types import clean_value
-from closeloop.governance.fields import check_writable
+from closeloop.governance.fields import DEFAULTS, FieldPolicy, check_writable_with, policy_of
 from closeloop.governance.permissions import require
 from closeloop.integrations.importing import references, writer
 from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
@@ -129,6 +129,7 @@ class Importer:
         dry_run: bool = False,
         options: ImportOptions | None = None,
         custom_fields: Sequence[Definition] = (),
+        field_policy: FieldPolicy = DEFAULTS,
     ) -> None:
         self.spec: EntitySpec = entity_spec(entity)
         require(actor, "imports:run")
@@ -142,7 +143,8 @@ class Importer:
         self._custom = {customfields.PREFIX + d.name: d for d in custom_fields}
         chosen = suggest_mapping(table.headers, entity, extra) if mapping is None else dict(mapping)
         self.columns: dict[str, ImportField] = check_mapping(table.headers, entity, chosen, extra)
-        check_writable(
+        check_writable_with(
+            field_policy,
             actor,
             self.spec.noun,
             [f.key for f in self.columns.values() if not f.import_only and f.name not in self._custom],
@@ -766,6 +768,7 @@ def run_import(
         dry_run=dry_run,
         options=options,
         custom_fields=custom_fields_for(session, actor, entity),
+        field_policy=policy_of(session, actor),
     )
     if not dry_run:
         writer.lock_for_import(session, actor.organization_id, entity)

@@ -28,6 +28,7 @@ from closeloop.crm.records import jsonable
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
+from closeloop.governance.fields import policy_of
 from closeloop.governance.permissions import require
 from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
 from closeloop.integrations.importing.engine import Importer
@@ -287,7 +288,16 @@ def _run(database: Database, actor: Actor, job: ImportJob) -> ImportStatus:
     table: SourceTable = read_table(Path(job.stored_path), name=job.file_name, encoding=job.encoding, sheet=job.sheet)
     with database.reading(actor) as session:
         custom_fields = custom_fields_for(session, actor, job.entity)
-    importer = Importer(actor, job.entity, table, job.mapping, dry_run=job.dry_run, custom_fields=custom_fields)
+        field_policy = policy_of(session, actor)
+    importer = Importer(
+        actor,
+        job.entity,
+        table,
+        job.mapping,
+        dry_run=job.dry_run,
+        custom_fields=custom_fields,
+        field_policy=field_policy,
+    )
     _set(database, actor, job.id, total_rows=len(table.rows), processed_rows=0)
     last = [time.monotonic()]
 
