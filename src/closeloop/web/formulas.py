@@ -294,6 +294,8 @@ def request_field(
     """File the change request for a formula field (it applies after two sign-offs)."""
     user, actor = _open(request)
     require_csrf(request, csrf)
+    if not actor.can("schema:manage"):
+        raise Forbidden(N_("Only a sales VP or an administrator asks for a formula field."))
     form = {
         "record_type": record_type,
         "expression": expression,
