@@ -43,7 +43,8 @@ def test_the_editor_opens_for_a_schema_manager_with_the_vocabulary_of_each_recor
     account = words["account"]
     assert isinstance(account, dict)
     fields = {f["name"]: f["type"] for f in account["fields"]}
-    assert fields["annual_revenue"] == "number" and fields["credit_line"] == "number"
+    assert fields["annual_revenue"] == "number"
+    assert fields["credit_line"] == "number"
     relations = {r["name"]: r for r in account["relations"]}
     assert relations["child_orders"]["days_ago"] is True
     assert "amount" in {f["name"] for f in relations["orders"]["fields"]}
@@ -74,11 +75,13 @@ def test_the_it_director_checks_and_previews_read_only_and_never_sees_a_masked_f
     assert 'href="/settings/formulas"' not in it.get("/").text  # not in the navigation: not a schema manager
     words = vocabulary_of(page.text)
     account, opportunity = words["account"], words["opportunity"]
-    assert isinstance(account, dict) and isinstance(opportunity, dict)
+    assert isinstance(account, dict)
+    assert isinstance(opportunity, dict)
     assert "credit_line" not in {f["name"] for f in account["fields"]}
     assert "margin" not in {f["name"] for f in opportunity["fields"]}
     related = {r["name"]: {f["name"] for f in r["fields"]} for r in account["relations"]}
-    assert "margin" not in related["opportunities"] and "margin" not in related["quotes"]
+    assert "margin" not in related["opportunities"]
+    assert "margin" not in related["quotes"]
     assert "credit_line" not in related["child_accounts"]
     # typed anyway, a masked field's values stay hidden
     shown = it.post(
@@ -86,7 +89,8 @@ def test_the_it_director_checks_and_previews_read_only_and_never_sees_a_masked_f
         data={"csrf": csrf_of(page.text), "record_type": "opportunity", "expression": "margin * 2"},
     )
     assert shown.status_code == 200
-    assert "opportunity.margin" in shown.text and "fe-values" not in shown.text
+    assert "opportunity.margin" in shown.text
+    assert "fe-values" not in shown.text
     refused = it.post(
         "/settings/formulas/request",
         data={"csrf": csrf_of(page.text), "record_type": "account", "expression": "1", "name": "x", "label_zh": "x"},
@@ -107,7 +111,8 @@ def test_the_vocabulary_api_leaves_masked_fields_out_for_a_rep(
 
     rep_fields, _ = names("rep")
     vp_fields, _ = names("sales_vp")
-    assert "margin" not in rep_fields and "amount" in rep_fields
+    assert "margin" not in rep_fields
+    assert "amount" in rep_fields
     assert "margin" in vp_fields
     accounts = client.get("/api/v1/formulas/vocabulary/accounts", headers=tenant["rep"].headers).json()
     assert "credit_line" not in {f["name"] for f in accounts["fields"]}
@@ -168,9 +173,12 @@ def test_the_preview_computes_the_seed_example_on_dealers(client: TestClient, db
         data={"csrf": csrf_of(page.text), "record_type": "account", "expression": MATCH, "sample": "dealers"},
     )
 
-    assert 'data-state="ok"' in shown.text and 'data-result-type="number"' in shown.text
+    assert 'data-state="ok"' in shown.text
+    assert 'data-result-type="number"' in shown.text
     row = re.search(rf'<tr data-id="{dealer}">.*?</tr>', shown.text, re.S)
-    assert row and "华东医疗经销" in row.group(0) and "0.55" in row.group(0)
+    assert row
+    assert "华东医疗经销" in row.group(0)
+    assert "0.55" in row.group(0)
     assert f'data-id="{hospital}"' not in shown.text  # a terminal is not a dealer
 
 
@@ -203,13 +211,15 @@ def test_asking_for_the_field_files_a_change_request(client: TestClient, db: Dat
         follow_redirects=False,
     )
 
-    assert asked.status_code == 303 and asked.headers["location"] == "/settings/changes"
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/settings/changes"
     with db.reading(tenant["sales_vp"].actor) as session:
         found = changerequests.list_requests(session, tenant["sales_vp"].actor, limit=10)
         bodies = [changerequests.body(session, item) for item in found]
     mine = [b for b in bodies if b["payload"].get("name") == "sell_through_match"]
     assert len(mine) == 1
-    assert mine[0]["status"] == "pending" and mine[0]["payload"]["formula"] == MATCH
+    assert mine[0]["status"] == "pending"
+    assert mine[0]["payload"]["formula"] == MATCH
     assert mine[0]["payload"]["field_type"] == "formula"
 
     bad = vp.post(
@@ -244,7 +254,8 @@ def test_every_post_needs_the_csrf_token(client: TestClient, db: Database, tenan
         },
     )
 
-    assert previewed.status_code == 400 and asked.status_code == 400
+    assert previewed.status_code == 400
+    assert asked.status_code == 400
     with db.reading(tenant["sales_vp"].actor) as session:
         found = changerequests.list_requests(session, tenant["sales_vp"].actor, limit=10)
         assert not [item for item in found if changerequests.body(session, item)["payload"].get("name") == "x"]
