@@ -572,6 +572,10 @@ def _formula_plans() -> dict[tuple[str, str], Plan]:
         ids = [item["id"] for item in response.json()["items"]]
         assert (world.sample("opportunities")["id"] in ids) is caller.sees_owned_by(world.rep.user_id), caller.key
 
+    def vocabulary_verify(world: World, caller: Caller, response: Response) -> None:
+        names = {field["name"] for field in response.json()["fields"]}
+        assert ("margin" in names) is (caller.role in FINANCE), caller.key
+
     def may_read(world: World, caller: Caller) -> int:
         return 200 if caller.can("opportunities:read") else 403
 
@@ -583,6 +587,9 @@ def _formula_plans() -> dict[tuple[str, str], Plan]:
             check_verify,
         ),
         ("POST", "/v1/formulas/preview"): Plan(False, preview_prepare, may_read, preview_verify),
+        ("GET", "/v1/formulas/vocabulary/{plural}"): Plan(
+            False, lambda world, caller: Call("/v1/formulas/vocabulary/opportunities"), may_read, vocabulary_verify
+        ),
     }
 
 

@@ -54,6 +54,7 @@ NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
+    NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
 ]
 
 
@@ -298,9 +299,10 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import settings
+    from closeloop.web import formulas, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)
+    app.include_router(formulas.router)

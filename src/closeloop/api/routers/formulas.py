@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
-from closeloop.crm import formulas
+from closeloop.crm import formula_vocabulary, formulas
 from closeloop.crm.schemas import Id, Schema
 from closeloop.governance.formulas import Checked
 from closeloop.governance.formulas.syntax import MAX_LENGTH
@@ -84,3 +84,19 @@ def preview_formula(database: DatabaseDep, actor: CurrentActor, body: Annotated[
     result = _described([], compiled)
     result["items"] = [{"id": record_id, "value": value} for record_id, value in values]
     return json_response(result)
+
+
+@router.get(
+    "/formulas/vocabulary/{plural}",
+    operation_id="formula_vocabulary",
+    response_class=Response,
+    summary="What a formula on a record type may name: fields, related records, functions",
+    description="The fields of the record type (`accounts`, `contacts`, `leads`, `opportunities`, "
+    "`orders`, `quotes`) and of the lists of related records usable in aggregates, with their types; "
+    "the functions with their signatures and descriptions (Chinese and English); the keywords. "
+    "Only what your role may read: a masked field is left out, and so is a list of records you may not read.",
+)
+def vocabulary_of(database: DatabaseDep, actor: CurrentActor, plural: str) -> Response:
+    with database.reading(actor) as session:
+        found = formula_vocabulary.vocabulary(session, actor, formula_vocabulary.noun_of(plural))
+    return json_response(found.as_json())
