@@ -32,6 +32,7 @@ from closeloop.api.routers import (
     quality,
     records,
     reports,
+    search,
     users,
 )
 
@@ -57,6 +58,7 @@ def _routers() -> list[APIRouter]:
         formulas.router,
         quality.router,
         notifications.router,
+        search.router,
         *records.routers.values(),
     ]
 
