@@ -29,23 +29,36 @@ def test_a_rep_sees_the_whole_account_on_one_page(client: TestClient, db: Databa
     today = utcnow().date()
     rep.create(
         "contacts",
-        {"name": "王决策", "account_id": account["id"], "decision_role": "decision_maker", "title": "院长",
-         "title_confirmed_on": str(today - timedelta(days=95))},
+        {
+            "name": "王决策",
+            "account_id": account["id"],
+            "decision_role": "decision_maker",
+            "title": "院长",
+            "title_confirmed_on": str(today - timedelta(days=95)),
+        },
     )
     rep.create(
         "contacts",
-        {"name": "李把关", "account_id": account["id"], "decision_role": "gatekeeper", "title": "采购",
-         "title_confirmed_on": str(date(today.year - 3, 1, 1))},
+        {
+            "name": "李把关",
+            "account_id": account["id"],
+            "decision_role": "gatekeeper",
+            "title": "采购",
+            "title_confirmed_on": str(date(today.year - 3, 1, 1)),
+        },
     )
     rep.create(
         "activities",
-        {"kind": "email", "direction": "outbound", "subject": "Quote follow-up", "account_id": account["id"],
-         "is_replied": False},
+        {
+            "kind": "email",
+            "direction": "outbound",
+            "subject": "Quote follow-up",
+            "account_id": account["id"],
+            "is_replied": False,
+        },
     )
     rep.create("activities", {"kind": "visit", "subject": "Site visit", "account_id": account["id"]})
-    won = rep.create(
-        "opportunities", {"name": f"Deal {tag()}", "account_id": account["id"], "amount": "120000.00"}
-    )
+    won = rep.create("opportunities", {"name": f"Deal {tag()}", "account_id": account["id"], "amount": "120000.00"})
     assert rep.request("POST", f"/opportunities/{won['id']}/stage", json={"stage": "won"}).status_code == 200
     rep.patch("accounts", int(str(account["id"])), {"city": "北京"})
     browse_as(client, db, tenant["rep"])

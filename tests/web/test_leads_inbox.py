@@ -53,7 +53,9 @@ def test_converting_warns_of_a_similar_account_and_can_reuse_it(
     rep = Api(client, tenant["rep"])
     unique = tag()
     existing = rep.create("accounts", {"name": f"北京协和医院{unique}"})
-    lead = rep.create("leads", {"name": "赵六", "company": f"北京协合医院{unique}有限公司", "owner_id": tenant["rep"].user_id})
+    lead = rep.create(
+        "leads", {"name": "赵六", "company": f"北京协合医院{unique}有限公司", "owner_id": tenant["rep"].user_id}
+    )
     csrf = browse_as(client, db, tenant["rep"])
 
     page = client.get(f"/leads/{lead['id']}/convert", headers=ENGLISH)
