@@ -56,7 +56,8 @@ def test_masked_fields_are_neither_returned_nor_matched(client: TestClient, tena
     as_vp = vp.request("GET", "/search", params={"q": "77.70"}).json()
 
     items = [item for group in as_rep["groups"] for item in group["items"]]
-    assert items and all("margin" not in item for item in items)
+    assert items
+    assert all("margin" not in item for item in items)
     assert as_vp["groups"] == []  # a masked (or any non-searched) field is not matched on
 
 
@@ -89,5 +90,6 @@ def test_any_text_is_found_by_itself_and_keys_hold_no_wildcards(text: str) -> No
         return
     assert key is not None
     assert reduced in key
-    assert "%" not in key and "_" not in key
+    assert "%" not in key
+    assert "_" not in key
     assert key == key.casefold() or not key.isascii()

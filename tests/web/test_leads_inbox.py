@@ -40,7 +40,8 @@ def test_a_manager_hands_a_lead_to_a_rep(client: TestClient, db: Database, tenan
     lead = Api(client, tenant["manager"]).create("leads", {"name": f"王五 {tag()}"})
     csrf = browse_as(client, db, tenant["manager"])
     inbox = client.get("/leads/inbox", headers=ENGLISH).text
-    assert f'<option value="{tenant["rep"].user_id}"' in inbox and "My team" in inbox
+    assert f'<option value="{tenant["rep"].user_id}"' in inbox
+    assert "My team" in inbox
 
     client.post(f"/leads/{lead['id']}/assign", data={"csrf": csrf, "owner": str(tenant["rep"].user_id)})
 
@@ -60,15 +61,18 @@ def test_converting_warns_of_a_similar_account_and_can_reuse_it(
 
     page = client.get(f"/leads/{lead['id']}/convert", headers=ENGLISH)
 
-    assert "Possible duplicate" in page.text and existing["name"] in page.text
+    assert "Possible duplicate" in page.text
+    assert existing["name"] in page.text
     done = client.post(
         f"/leads/{lead['id']}/convert",
         data={"csrf": csrf, "account": str(existing["id"]), "create_opportunity": "1"},
         follow_redirects=False,
     )
-    assert done.status_code == 303 and done.headers["location"] == f"/accounts/{existing['id']}"
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/accounts/{existing['id']}"
     converted = rep.read("leads", int(str(lead["id"])))
-    assert converted["status"] == "converted" and converted["converted_account_id"] == existing["id"]
+    assert converted["status"] == "converted"
+    assert converted["converted_account_id"] == existing["id"]
     assert converted["converted_opportunity_id"] is not None
 
 

@@ -38,7 +38,8 @@ def test_other_tenants_and_colleagues_records_are_not_found(
 
     page = client.get("/search", params={"q": unique}, headers=ENGLISH)
 
-    assert "外部医院" not in page.text and "同事医院" not in page.text
+    assert "外部医院" not in page.text
+    assert "同事医院" not in page.text
     assert "Nothing matches" in page.text
 
 
@@ -49,4 +50,5 @@ def test_a_stored_script_in_a_hit_is_escaped(client: TestClient, db: Database, t
 
     page = client.get("/search", params={"q": unique}, headers=ENGLISH)
 
-    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;" in page.text
