@@ -756,6 +756,23 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _search_plans() -> dict[tuple[str, str], Plan]:
+    """Search: everyone may search; hits are what the caller could open (scope, tenancy, masks)."""
+
+    def prepare(world: World, caller: Caller) -> Call:
+        account = world.sample("accounts")
+        return Call(f"/v1/search?q={account['name']}")
+
+    def verify(world: World, caller: Caller, response: Response) -> None:
+        account = world.sample("accounts")
+        found = {
+            item["id"] for group in response.json()["groups"] if group["type"] == "account" for item in group["items"]
+        }
+        assert (account["id"] in found) is (caller.can("accounts:read") and caller.sees_owned_by(world.rep.user_id))
+
+    return {("GET", "/v1/search"): Plan(False, prepare, lambda world, caller: 200, verify)}
+
+
 def _notification_plans() -> dict[tuple[str, str], Plan]:
     """Notifications: everyone reads their own; nobody else's, not even a manager or an admin."""
 
@@ -859,6 +876,7 @@ def _mapping_plans() -> dict[tuple[str, str], Plan]:
 PLANS.update(_other_plans())
 PLANS.update(_notification_plans())
 PLANS.update(_mapping_plans())
+PLANS.update(_search_plans())
 PLANS.update(_integration_plans())
 PLANS.update(_custom_field_plans())
 PLANS.update(_formula_plans())

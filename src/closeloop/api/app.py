@@ -34,6 +34,7 @@ from closeloop.api.routers import (
     quality,
     records,
     reports,
+    search,
     users,
 )
 
@@ -61,6 +62,7 @@ def _routers() -> list[APIRouter]:
         formulas.router,
         quality.router,
         notifications.router,
+        search.router,
         *records.routers.values(),
     ]
 

@@ -17,11 +17,8 @@ from closeloop.api.idempotency import run_create
 from closeloop.api.schemas import AuditPage, page_model, read_model
 from closeloop.core.actor import Actor
 from closeloop.core.pagination import MAX_LIMIT
-from closeloop.crm import records
+from closeloop.crm import history, records
 from closeloop.crm.records import RecordType
-from closeloop.governance.audit import service as audit
-from closeloop.governance.audit.models import AuditEntry
-from closeloop.governance.permissions import require
 
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The record's id")]
 
@@ -53,26 +50,6 @@ def record_response(
         status_code=status_code,
         headers={"ETag": etag(record.version)},
     )
-
-
-def entry_body(entry: AuditEntry, hidden: frozenset[str]) -> dict[str, Any] | None:
-    """An audit entry as the caller may see it; ``None`` when every change it holds is masked."""
-    changes = {name: value for name, value in entry.changes.items() if name not in hidden}
-    if entry.changes and not changes:
-        return None
-    return {
-        "seq": entry.seq,
-        "occurred_at": entry.occurred_at,
-        "actor_kind": entry.actor_kind,
-        "actor_user_id": entry.actor_user_id,
-        "actor_token_id": entry.actor_token_id,
-        "actor_label": entry.actor_label,
-        "action": entry.action,
-        "subject_type": entry.subject_type,
-        "subject_id": entry.subject_id,
-        "changes": changes,
-        "request_id": entry.request_id,
-    }
 
 
 def _list_signature(record_type: RecordType[Any], endpoint: Callable[..., Any]) -> inspect.Signature:
@@ -258,14 +235,8 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     ) -> Response:
         with database.reading(actor) as session:
-            require(actor, "history:read")
-            record = records.get(session, actor, record_type, record_id)
-            hidden = records.masked(session, actor, noun)
-            entries = audit.history(
-                session, actor, subject_type=noun, subject_id=record.id, limit=limit, before_seq=before_seq
-            )
-            items = [body for entry in entries if (body := entry_body(entry, hidden)) is not None]
-            next_cursor = str(entries[-1].seq) if len(entries) == limit else None
+            found = history.record_history(session, actor, record_type, record_id, limit=limit, before_seq=before_seq)
+            items, next_cursor = found.items, found.next_cursor
             return json_response({"items": items, "next_cursor": next_cursor})
 
     router.add_api_route(

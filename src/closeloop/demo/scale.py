@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Generic, TypeVar
 
+from closeloop.crm import search
 from closeloop.crm.enums import (
     OPEN_STAGES,
     ActivityKind,
@@ -212,6 +213,7 @@ def seed_scale(
         timings = generator.run()
         counts.update(generator.counts)
     with db.unit_of_work(actor) as session:
+        search.refresh_keys(session, organization.id, only_missing=True)
         bulk.record_seeding(session, organization.id, counts, label="demo --scale")
         bulk.analyze(session, BULK_TABLES)
     seconds = time.perf_counter() - started

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from closeloop.crm import search
 from closeloop.db.session import Database
 from closeloop.demo import bulk
 from closeloop.demo.catalog import DEALER_CATALOG, SELLER_CATALOG, SERVICE_CATALOG, ProductLineSpec
@@ -191,6 +192,7 @@ def seed_demo(
         counts = rows.counts_by_organization()
         real = rows.flush(session)
         for organization_id, tables in counts.items():
+            search.refresh_keys(session, organization_id, only_missing=True)
             bulk.record_seeding(session, organization_id, tables, label="demo")
         bulk.analyze(session, bulk.TABLES)
     return DemoResult(

@@ -52,6 +52,7 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
+    NavItem("/leads/inbox", N_("Leads"), "leads:read"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
@@ -299,10 +300,13 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import formulas, settings
+    from closeloop.web import accounts, formulas, leads, search, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)
     app.include_router(formulas.router)
+    app.include_router(accounts.router)
+    app.include_router(leads.router)
+    app.include_router(search.router)

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
-from closeloop.api.resources import entry_body
 from closeloop.crm import records
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit.models import AuditEntry
+from closeloop.governance.audit.service import entry_body
 from closeloop.governance.permissions import require
 
 router = APIRouter()

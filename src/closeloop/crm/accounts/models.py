@@ -8,16 +8,18 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.crm.enums import CompanySize, Tier
+from closeloop.crm.searchkey import Searchable
 from closeloop.db.base import CustomFields, Owned, RecordModel, tenant_indexes
 from closeloop.db.types import BigId, Money
 
 
-class Account(RecordModel, Owned, CustomFields):
+class Account(RecordModel, Owned, CustomFields, Searchable):
     """A customer company with its segmentation (industry, size, tier, region) and credit line."""
 
     __tablename__ = "accounts"
     __noun__ = "account"
     __owner_column__ = "owner_id"
+    __search_fields__ = ("name",)
     __table_args__ = (
         *tenant_indexes("accounts", "owner_id", "region_id", "name"),
         Index(

@@ -8,16 +8,18 @@ from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.crm.enums import DecisionRole
+from closeloop.crm.searchkey import Searchable
 from closeloop.db.base import CustomFields, Owned, RecordModel, tenant_indexes
 from closeloop.db.types import BigId
 
 
-class Contact(RecordModel, Owned, CustomFields):
+class Contact(RecordModel, Owned, CustomFields, Searchable):
     """A person at an account. ``title_confirmed_on`` says how fresh the title is."""
 
     __tablename__ = "contacts"
     __noun__ = "contact"
     __owner_column__ = "owner_id"
+    __search_fields__ = ("name",)
     __table_args__ = tenant_indexes("contacts", "account_id", "owner_id", "email")
 
     account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True)

@@ -9,16 +9,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.core.clock import utcnow
 from closeloop.crm.enums import LeadSource, LeadStatus
+from closeloop.crm.searchkey import Searchable
 from closeloop.db.base import CustomFields, Owned, RecordModel, tenant_indexes
 from closeloop.db.types import BigId, UTCDateTime
 
 
-class Lead(RecordModel, Owned, CustomFields):
+class Lead(RecordModel, Owned, CustomFields, Searchable):
     """A prospect. ``owner_id`` is the rep it is assigned to; unassigned leads are visible to all reps."""
 
     __tablename__ = "leads"
     __noun__ = "lead"
     __owner_column__ = "owner_id"
+    __search_fields__ = ("name", "company")
     __unowned_visible__ = True
     __table_args__ = (
         *tenant_indexes("leads", "owner_id", "status", "received_at"),

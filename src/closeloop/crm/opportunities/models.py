@@ -10,11 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.core.clock import utcnow
 from closeloop.crm.enums import Stage
+from closeloop.crm.searchkey import Searchable
 from closeloop.db.base import Base, CustomFields, IdentifiedBy, OrganizationScoped, Owned, RecordModel, tenant_indexes
 from closeloop.db.types import BigId, Money, ScaledDecimal, UTCDateTime
 
 
-class Opportunity(RecordModel, Owned, CustomFields):
+class Opportunity(RecordModel, Owned, CustomFields, Searchable):
     """A qualified potential deal. Stage moves go through ``move_stage`` so history is never skipped.
 
     ``opened_at`` is when the deal entered the pipeline (for imported history, the engage date);
@@ -24,6 +25,7 @@ class Opportunity(RecordModel, Owned, CustomFields):
     __tablename__ = "opportunities"
     __noun__ = "opportunity"
     __owner_column__ = "owner_id"
+    __search_fields__ = ("name",)
     __table_args__ = (
         *tenant_indexes(
             "opportunities",

@@ -325,6 +325,27 @@ def history(
     return list(session.scalars(statement))
 
 
+def entry_body(entry: AuditEntry, hidden: frozenset[str]) -> dict[str, Any] | None:
+    """An audit entry as the caller may see it (``hidden``: the fields masked for the caller);
+    ``None`` when every change it holds is masked."""
+    changes = {name: value for name, value in entry.changes.items() if name not in hidden}
+    if entry.changes and not changes:
+        return None
+    return {
+        "seq": entry.seq,
+        "occurred_at": entry.occurred_at,
+        "actor_kind": entry.actor_kind,
+        "actor_user_id": entry.actor_user_id,
+        "actor_token_id": entry.actor_token_id,
+        "actor_label": entry.actor_label,
+        "action": entry.action,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "changes": changes,
+        "request_id": entry.request_id,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ChainProblem:
     organization_id: int

@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, ValidationFailed
-from closeloop.crm import customfields, records
+from closeloop.crm import customfields, records, search
 from closeloop.crm.customfields import Definition
 from closeloop.crm.opportunities.models import OpportunityProductLine, StageChange
+from closeloop.crm.searchkey import Searchable
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.db.types import ScaledDecimal, UTCDateTime
 from closeloop.governance.audit import service as audit
@@ -625,6 +626,13 @@ class Importer:
         self._insert(session, creates, created_ids)
         self._update(session, updates, created_ids)
         self._write_extras(session, [row for row in creates + updates if row.extra])
+        if issubclass(self.spec.record_type.model, Searchable):
+            search.refresh_keys(
+                session,
+                self.actor.organization_id,
+                nouns=[self.spec.record_type.noun],
+                ids=[int(row.record_id or 0) for row in creates + updates],
+            )
         audit.record_many(
             session,
             self.actor,
