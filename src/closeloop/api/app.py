@@ -26,6 +26,7 @@ from closeloop.api.routers import (
     auth,
     changes,
     customfields,
+    dashboards,
     formulas,
     imports,
     notifications,
@@ -51,6 +52,7 @@ def _routers() -> list[APIRouter]:
         users.router,
         reports.router,
         imports.router,
+        dashboards.router,  # /lineage/metric/… before the fields' /lineage/{noun}/{field}
         customfields.router,
         changes.router,
         assets.router,
