@@ -52,6 +52,8 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
+    NavItem("/funnel", N_("Funnel"), "funnel:read"),
+    NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/settings/fields", N_("Custom fields")),
 ]
 
@@ -297,9 +299,10 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import settings
+    from closeloop.web import dashboards, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)
+    app.include_router(dashboards.router)
