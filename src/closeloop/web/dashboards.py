@@ -370,7 +370,8 @@ async def create_alert(request: Request) -> Response:
         context = _performance_context(
             request, user, actor, form=values, alert_error={"field": problem.field if problem else "", "text": message}
         )
-        return render(request, "dashboards/_alerts.html", context, status_code=422)
+        # HTMX swaps only successful answers: the fragment carrying the error comes back as 200
+        return render(request, "dashboards/_alerts.html", context, status_code=200 if is_htmx(request) else 422)
     return render(request, "dashboards/_alerts.html", _performance_context(request, user, actor, alert_saved=True))
 
 
