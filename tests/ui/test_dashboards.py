@@ -26,7 +26,7 @@ def _click_first_bar(page: Page) -> None:
         try:
             page.wait_for_url(lambda current: current != url, timeout=1500)
             return
-        except Exception:  # noqa: BLE001 - not on a bar yet: try higher
+        except Exception:
             continue
     # the table below the chart drills the same way
     page.locator("table.perf-table tbody th a").first.click()
@@ -72,7 +72,9 @@ def test_an_alert_set_on_the_chart_reaches_the_bell_after_the_worker_runs(sign_i
     page.fill("#a-value", "1")
     page.click("#alert-form button[type=submit]")
     expect(page.locator(".notice")).to_contain_text("Alert saved")
-    rule = page.locator(".alert-list li").filter(has_text="Revenue of everything I can see (all time) rises above ¥1.00")
+    rule = page.locator(".alert-list li").filter(
+        has_text="Revenue of everything I can see (all time) rises above ¥1.00"
+    )
     expect(rule).to_have_count(1)
     screenshot(page, "dashboard-alert-set-en")
 
