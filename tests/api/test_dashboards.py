@@ -149,8 +149,11 @@ def test_the_records_behind_a_funnel_step(client: TestClient, tenant: Tenant, de
     ).json()
     mine = rep.request("GET", "/funnel/won/records").json()
 
-    assert won["count"] == 3 and sorted(i["name"] for i in won["items"]) == ["一号", "三号", "四号"]
-    assert first["count"] == 5 and len(first["items"]) == 2 and len(second["items"]) == 2
+    assert won["count"] == 3
+    assert sorted(i["name"] for i in won["items"]) == ["一号", "三号", "四号"]
+    assert first["count"] == 5
+    assert len(first["items"]) == 2
+    assert len(second["items"]) == 2
     assert not {i["id"] for i in first["items"]} & {i["id"] for i in second["items"]}
     assert sorted(i["name"] for i in mine["items"]) == ["一号", "三号"]
     assert all("margin" not in item for item in mine["items"])
@@ -184,9 +187,11 @@ def test_a_breach_notifies_its_owner_once_while_unread(
     assert (first.breached, again.breached) >= (1, 1)
     found = [n for n in _notices(db, tenant["rep"]) if n.source_key == f"threshold:{created.json()['id']}"]
     assert len(found) == 1, "a persisting breach is announced once while unread"
-    assert found[0].body_en == "Now 66.7%" and found[0].link == f"/dashboard?region={tenant.region_id}"
+    assert found[0].body_en == "Now 66.7%"
+    assert found[0].link == f"/dashboard?region={tenant.region_id}"
     listed = rep.request("GET", "/alert-thresholds").json()["items"]
-    assert listed[0]["breached"] is True and listed[0]["last_value"] == "0.6667"
+    assert listed[0]["breached"] is True
+    assert listed[0]["last_value"] == "0.6667"
 
     with db.unit_of_work(tenant["rep"].actor) as session:
         notifications.mark_all_read(session, tenant["rep"].actor)
@@ -292,7 +297,8 @@ def test_lineage_of_a_metric_and_the_fields_downstream(client: TestClient, tenan
         ("opportunity", "stage"),
         ("opportunity", "closed_at"),
     }
-    assert win_rate["refresh"] == "on_read" and win_rate["owner"]["role"] == "sales_vp"
+    assert win_rate["refresh"] == "on_read"
+    assert win_rate["owner"]["role"] == "sales_vp"
     assert "÷" in win_rate["transformation"]["en"]
     assert [d["key"] for d in win_rate["downstream"]] == ["performance"]
     assert {"win_rate", "revenue", "funnel.won"} <= {m["key"] for m in stage["metrics"]}

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.ui.conftest import Served, SignIn, screenshot
 
@@ -25,9 +26,9 @@ def _click_first_bar(page: Page) -> None:
         page.mouse.click(box["x"] + 64 + 12, box["y"] + box["height"] * fraction - 50)
         try:
             page.wait_for_url(lambda current: current != url, timeout=1500)
-            return
-        except Exception:
-            continue
+        except PlaywrightTimeout:
+            continue  # not on a bar yet: try higher
+        return
     # the table below the chart drills the same way
     page.locator("table.perf-table tbody th a").first.click()
     page.wait_for_url(lambda current: current != url)
