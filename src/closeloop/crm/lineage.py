@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound
 from closeloop.crm import customfields, formulas, metrics, records
 from closeloop.crm.customfields import PREFIX, Definition
-from closeloop.db.scope import visible
+from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import masked_fields
@@ -137,8 +138,10 @@ def _accountable(session: Session, actor: Actor, kind: str, key: str) -> str | N
     row = session.scalar(visible(actor, DataAsset).where(DataAsset.kind == kind, DataAsset.key == key))
     if row is None or row.accountable_user_id is None:
         return None
-    user = session.get(User, row.accountable_user_id)
-    return user.display_name if user is not None and user.organization_id == row.organization_id else None
+    name = session.scalar(
+        select(User.display_name).where(tenant_clause(actor.organization_id, User), User.id == row.accountable_user_id)
+    )
+    return str(name) if name is not None else None
 
 
 def _owner_of(session: Session, actor: Actor, kind: str, key: str, role: str | None) -> dict[str, Any]:
