@@ -2,6 +2,7 @@
 
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
+from closeloop.crm.alerts.models import AlertThreshold
 from closeloop.crm.contacts.models import Contact
 from closeloop.crm.contracts.models import Contract
 from closeloop.crm.leads.models import Lead
@@ -29,6 +30,7 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "Activity",
+    "AlertThreshold",
     "ApiToken",
     "AuditEntry",
     "AuditHead",

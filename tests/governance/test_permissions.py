@@ -873,7 +873,61 @@ def _mapping_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _dashboard_plans() -> dict[tuple[str, str], Plan]:
+    """Performance, funnel step records, alert thresholds (each person's own) and metric lineage."""
+
+    def reads(*permissions: str, path: str = "") -> Plan:
+        return Plan(
+            False,
+            lambda world, caller: Call(path),
+            lambda world, caller: 200 if caller.can(*permissions) else 403,
+        )
+
+    def rep_threshold(world: World, caller: Caller) -> Call:
+        body = {"metric": "won_deals", "direction": "above", "value": "1000"}
+        response = Api(world.client, world.rep).request("POST", "/api/v1/alert-thresholds", json=body)
+        assert response.status_code == 201, response.text
+        threshold_id = response.json()["id"]
+
+        def snapshot() -> Any:
+            items = Api(world.client, world.rep).request("GET", "/api/v1/alert-thresholds").json()["items"]
+            return [item["id"] for item in items if item["id"] == threshold_id]
+
+        return Call(f"/v1/alert-thresholds/{threshold_id}", None, snapshot)
+
+    def only_own(world: World, caller: Caller, response: Response) -> None:
+        assert response.json()["items"] == [] or caller.key == "rep", "someone else's thresholds leaked"
+
+    def step_expect(world: World, caller: Caller) -> int:
+        return 200 if caller.can("funnel:read", "opportunities:read") else 403
+
+    return {
+        ("GET", "/v1/performance"): reads("funnel:read", "opportunities:read", path="/v1/performance?by=owner"),
+        ("GET", "/v1/funnel/{step}/records"): Plan(
+            False, lambda world, caller: Call("/v1/funnel/won/records"), step_expect
+        ),
+        ("GET", "/v1/alert-thresholds"): Plan(
+            False,
+            lambda world, caller: Call(""),
+            lambda world, caller: 200,
+            only_own,
+        ),
+        ("POST", "/v1/alert-thresholds"): Plan(
+            True,
+            lambda world, caller: Call("", {"metric": "revenue", "direction": "below", "value": "1"}),
+            lambda world, caller: 201 if caller.can("funnel:read", "opportunities:read") else 403,
+        ),
+        ("DELETE", "/v1/alert-thresholds/{threshold_id}"): Plan(
+            True, rep_threshold, lambda world, caller: 204 if caller.member.user_id == world.rep.user_id else 404
+        ),
+        ("GET", "/v1/metrics"): reads("funnel:read"),
+        ("GET", "/v1/lineage/metric/{key}"): reads("funnel:read", path="/v1/lineage/metric/revenue"),
+        ("GET", "/v1/lineage/dashboard/{key}"): reads("funnel:read", path="/v1/lineage/dashboard/performance"),
+    }
+
+
 PLANS.update(_other_plans())
+PLANS.update(_dashboard_plans())
 PLANS.update(_notification_plans())
 PLANS.update(_mapping_plans())
 PLANS.update(_search_plans())

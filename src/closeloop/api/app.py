@@ -26,6 +26,7 @@ from closeloop.api.routers import (
     auth,
     changes,
     customfields,
+    dashboards,
     fieldsecurity,
     formulas,
     imports,
@@ -55,6 +56,7 @@ def _routers() -> list[APIRouter]:
         reports.router,
         imports.router,
         mappings.router,
+        dashboards.router,  # /lineage/metric/… before the fields' /lineage/{noun}/{field}
         customfields.router,
         fieldsecurity.router,
         changes.router,

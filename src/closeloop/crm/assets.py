@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound, PreconditionFailed, ValidationFailed
-from closeloop.crm import customfields, records
+from closeloop.crm import customfields, metrics, records
 from closeloop.crm.schemas import Schema
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.assets.models import DataAsset
@@ -106,6 +106,21 @@ def catalogue(session: Session, actor: Actor) -> list[Asset]:
                 )
             )
     assets.append(Asset("metric", "funnel", "闭环漏斗", "Closed-loop funnel", ("system",), _roles_with("funnel:read")))
+    published = metrics.registry()
+    for metric in published.metrics.values():
+        consumers = tuple(r for r in _roles_with("funnel:read") if metric.readable_by(r))
+        assets.append(Asset("metric", metric.key, metric.name_zh, metric.name_en, ("system",), consumers))
+    for dashboard in published.dashboards.values():
+        assets.append(
+            Asset(
+                "dashboard",
+                dashboard.key,
+                dashboard.name_zh,
+                dashboard.name_en,
+                ("system",),
+                _roles_with("funnel:read"),
+            )
+        )
     return assets
 
 

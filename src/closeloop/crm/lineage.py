@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound
-from closeloop.crm import customfields, formulas, records
+from closeloop.crm import customfields, formulas, metrics, records
 from closeloop.crm.customfields import PREFIX, Definition
-from closeloop.db.scope import visible
+from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.formulas.errors import FormulaError
@@ -121,7 +122,101 @@ def lineage(session: Session, actor: Actor, noun: str, field: str) -> dict[str, 
         **node,
         "upstream": [u for u in upstream if u["field"] not in hidden[u["record_type"]]],
         "downstream": downstream(session, actor.organization_id, noun, field),
+        **metrics_downstream(noun, field, role=actor.role),
     }
 
 
-__all__ = ["downstream", "formula_nodes", "lineage"]
+# --- metrics and dashboards ---------------------------------------------------------------------
+
+
+def _accountable(session: Session, actor: Actor, kind: str, key: str) -> str | None:
+    """The person the data asset map names as answering for an asset, when maintained."""
+    from closeloop.governance.assets.models import DataAsset
+    from closeloop.org.models import User
+
+    row = session.scalar(visible(actor, DataAsset).where(DataAsset.kind == kind, DataAsset.key == key))
+    if row is None or row.accountable_user_id is None:
+        return None
+    name = session.scalar(
+        select(User.display_name).where(tenant_clause(actor.organization_id, User), User.id == row.accountable_user_id)
+    )
+    return str(name) if name is not None else None
+
+
+def _owner_of(session: Session, actor: Actor, kind: str, key: str, role: str | None) -> dict[str, Any]:
+    return {"role": role, "accountable": _accountable(session, actor, kind, key)}
+
+
+def _sources(pairs: frozenset[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"record_type": noun, "field": name} for noun, name in sorted(pairs)]
+
+
+def _metric_summary(metric: metrics.Metric) -> dict[str, Any]:
+    return {"key": metric.key, "name_zh": metric.name_zh, "name_en": metric.name_en, "unit": metric.unit}
+
+
+def metric_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any]:
+    """Where a published metric comes from (the record fields its SQL reads), how it is computed,
+    how often, who answers for it, and which dashboards show it. A metric reading a field masked
+    for the actor is not found, like the field."""
+    require(actor, "funnel:read")
+    published = metrics.registry()
+    metric = published.metric(key)
+    if not metric.readable_by(actor.role):
+        raise NotFound("metric", key)
+    zh, en = metrics.REFRESH_LABELS[metric.refresh]
+    return {
+        "kind": "metric",
+        **_metric_summary(metric),
+        "transformation": {"zh_CN": metric.transformation_zh, "en": metric.transformation_en},
+        "refresh": metric.refresh,
+        "refresh_text": {"zh_CN": zh, "en": en},
+        "owner": _owner_of(session, actor, "metric", key, metric.owner_role),
+        "upstream": _sources(metric.sources()),
+        "downstream": [
+            {"key": d.key, "name_zh": d.name_zh, "name_en": d.name_en, "path": d.path}
+            for d in published.dashboards.values()
+            if key in d.metrics
+        ],
+    }
+
+
+def dashboard_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any]:
+    """A dashboard's sources: exactly the fields its metrics, filters and dimensions read."""
+    require(actor, "funnel:read")
+    published = metrics.registry()
+    dashboard = published.dashboard(key)
+    shown = [published.metric(k) for k in dashboard.metrics if published.metric(k).readable_by(actor.role)]
+    sources = published.dashboard_sources(key)
+    hidden = {noun: records.masked(session, actor, noun) for noun, _ in sources}
+    return {
+        "kind": "dashboard",
+        "key": dashboard.key,
+        "name_zh": dashboard.name_zh,
+        "name_en": dashboard.name_en,
+        "path": dashboard.path,
+        "refresh": "on_read",
+        "refresh_text": {"zh_CN": metrics.REFRESH_LABELS["on_read"][0], "en": metrics.REFRESH_LABELS["on_read"][1]},
+        "owner": _owner_of(session, actor, "dashboard", key, dashboard.owner_role),
+        "metrics": [_metric_summary(m) for m in shown],
+        "upstream": _sources(frozenset(s for s in sources if s[1] not in hidden[s[0]])),
+    }
+
+
+def metrics_downstream(noun: str, field: str, *, role: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The published metrics that read ``noun.field`` and the dashboards showing them (only the
+    metrics ``role`` may read, when given)."""
+    published = metrics.registry()
+    reading = [m for m in published.reading(noun, field) if role is None or m.readable_by(role)]
+    keys = {metric.key for metric in reading}
+    return {
+        "metrics": [_metric_summary(metric) for metric in reading],
+        "dashboards": [
+            {"key": d.key, "name_zh": d.name_zh, "name_en": d.name_en, "path": d.path}
+            for d in published.dashboards.values()
+            if keys & set(d.metrics) or (noun, field) in metrics.sources_of(d.statements(metrics.lineage_actor()))
+        ],
+    }
+
+
+__all__ = ["dashboard_lineage", "downstream", "formula_nodes", "lineage", "metric_lineage", "metrics_downstream"]

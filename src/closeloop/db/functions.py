@@ -73,3 +73,25 @@ def _json_list_holds_sqlite(element: json_list_holds, compiler: Any, **kw: Any) 
 def _json_list_holds_postgresql(element: json_list_holds, compiler: Any, **kw: Any) -> str:
     document, key, value = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"(({document} -> CAST({key} AS TEXT)) @> jsonb_build_array(CAST({value} AS TEXT)))"
+
+
+class quarter_of(FunctionElement[str]):
+    """The calendar quarter (UTC) of a timestamp column as ``"2025-Q3"``."""
+
+    type = String()
+    inherit_cache = True
+    name = "quarter_of"
+
+
+@compiles(quarter_of, "sqlite")
+def _quarter_of_sqlite(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    value = compiler.process(column, **kw)
+    return f"(strftime('%Y', {value}) || '-Q' || ((CAST(strftime('%m', {value}) AS INTEGER) + 2) / 3))"
+
+
+@compiles(quarter_of, "postgresql")
+def _quarter_of_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    value = compiler.process(column, **kw)
+    return f"to_char(({value}) AT TIME ZONE 'UTC', 'YYYY-\"Q\"Q')"

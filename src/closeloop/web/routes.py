@@ -53,6 +53,8 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
     NavItem("/leads/inbox", N_("Leads"), "leads:read"),
+    NavItem("/funnel", N_("Funnel"), "funnel:read"),
+    NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
@@ -300,7 +302,7 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import accounts, formulas, leads, search, settings
+    from closeloop.web import accounts, dashboards, formulas, leads, search, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
@@ -310,3 +312,4 @@ def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
     app.include_router(leads.router)
     app.include_router(search.router)
+    app.include_router(dashboards.router)

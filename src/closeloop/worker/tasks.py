@@ -10,6 +10,8 @@ from sqlalchemy import delete, select
 
 from closeloop.config import settings
 from closeloop.core.clock import utcnow
+from closeloop.crm.alerts import service as alerts
+from closeloop.crm.alerts.service import CheckResult
 from closeloop.db.idempotency import IdempotencyKey
 from closeloop.governance.audit import service as audit
 from closeloop.org import service as org_service
@@ -110,3 +112,15 @@ def scan_quality_nightly() -> dict[int, int]:
 
 #: every night at 03:10 (server time), after the audit verification at 02:40
 scan_quality_nightly_task = huey.periodic_task(crontab(minute="10", hour="3"))(scan_quality_nightly)
+
+
+def check_alert_thresholds() -> CheckResult:
+    """Evaluate every alert threshold set on a dashboard chart, each as its owner, and notify the
+    owners of breaches (hourly; a breach still unread is not announced again)."""
+    result = alerts.check_all(worker_database())
+    log.info("alert thresholds: %d checked, %d breached", result.checked, result.breached)
+    return result
+
+
+#: every hour at minute 5
+check_alert_thresholds_task = huey.periodic_task(crontab(minute="5"))(check_alert_thresholds)

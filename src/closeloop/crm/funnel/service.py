@@ -36,6 +36,7 @@ from closeloop.crm.products.models import Product
 from closeloop.crm.referrals.models import Referral
 from closeloop.db.functions import days_between
 from closeloop.db.scope import AnySelect, tenant_clause, visibility_clause
+from closeloop.governance.fields import masked_fields
 from closeloop.governance.permissions import require
 
 STEPS = ("lead", "opportunity", "won", "repurchase", "referral")
@@ -221,6 +222,17 @@ def _loop_accounts(actor: Actor, filters: FunnelFilters) -> AnySelect:
     )
 
 
+def _lead_days(actor: Actor, filters: FunnelFilters) -> AnySelect:
+    """Days from each lead of the slice to the opportunity it was converted into."""
+    leads = lead_cohort(actor, filters).subquery("leads")
+    return (
+        select(days_between(Opportunity.opened_at, leads.c.received_at))
+        .select_from(leads)
+        .join(Opportunity, Opportunity.id == leads.c.converted_opportunity_id)
+        .where(tenant_clause(actor.organization_id, Opportunity))
+    )
+
+
 def _count(session: Session, query: AnySelect) -> int:
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
@@ -230,13 +242,7 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
     require(actor, "funnel:read")
     leads = lead_cohort(actor, filters).subquery("leads")
     lead_count = _count(session, select(leads.c.lead_id))
-    lead_days = _days(
-        session,
-        select(days_between(Opportunity.opened_at, leads.c.received_at))
-        .select_from(leads)
-        .join(Opportunity, Opportunity.id == leads.c.converted_opportunity_id)
-        .where(tenant_clause(actor.organization_id, Opportunity)),
-    )
+    lead_days = _days(session, _lead_days(actor, filters))
     converted_count = len(lead_days)
 
     opportunities = opportunity_cohort(actor, filters).subquery("opportunities")
@@ -301,3 +307,181 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
         ),
     ]
     return Funnel(filters=filters, steps=steps)
+
+
+# --- the records behind a step ------------------------------------------------------------------
+
+STEP_NOUNS = {
+    "lead": "lead",
+    "opportunity": "opportunity",
+    "won": "opportunity",
+    "repurchase": "account",
+    "referral": "account",
+}
+_PAGE = 25
+
+
+def _step_ids(actor: Actor, step: str, filters: FunnelFilters) -> AnySelect:
+    """The ids of the records counted by ``step`` (the same cohorts :func:`measure_funnel` counts)."""
+    if step == "lead":
+        leads = lead_cohort(actor, filters).subquery("leads")
+        return select(leads.c.lead_id.label("id"))
+    if step in ("opportunity", "won"):
+        cohort = opportunity_cohort(actor, filters).subquery("cohort")
+        query = select(cohort.c.opportunity_id.label("id"))
+        return query.where(cohort.c.stage == Stage.WON.value) if step == "won" else query
+    loop = _loop_accounts(actor, filters).subquery("loop")
+    reached = list(loop.c)[1 if step == "repurchase" else 2]
+    return select(loop.c.account_id.label("id")).where(reached.is_not(None))
+
+
+def _step_rows(actor: Actor, step: str, ids: Any) -> AnySelect:
+    from closeloop.org.models import Region, User
+
+    owner = select(User.display_name).where(tenant_clause(actor.organization_id, User))
+    if step == "lead":
+        return select(
+            Lead.id,
+            Lead.name,
+            Lead.company,
+            Lead.status,
+            Lead.industry,
+            Lead.received_at.label("date"),
+            owner.where(User.id == Lead.owner_id).scalar_subquery().label("owner"),
+        ).where(visibility_clause(actor, Lead), Lead.id.in_(ids))
+    if step in ("opportunity", "won"):
+        account = select(Account.name).where(visibility_clause(actor, Account), Account.id == Opportunity.account_id)
+        return select(
+            Opportunity.id,
+            Opportunity.name,
+            account.scalar_subquery().label("account"),
+            Opportunity.stage,
+            Opportunity.amount,
+            Opportunity.currency,
+            (Opportunity.closed_at if step == "won" else Opportunity.opened_at).label("date"),
+            owner.where(User.id == Opportunity.owner_id).scalar_subquery().label("owner"),
+        ).where(visibility_clause(actor, Opportunity), Opportunity.id.in_(ids))
+    region = select(Region.name).where(tenant_clause(actor.organization_id, Region), Region.id == Account.region_id)
+    return select(
+        Account.id,
+        Account.name,
+        Account.industry,
+        region.scalar_subquery().label("region"),
+        owner.where(User.id == Account.owner_id).scalar_subquery().label("owner"),
+    ).where(visibility_clause(actor, Account), Account.id.in_(ids))
+
+
+def step_records(
+    session: Session, actor: Actor, step: str, *, filters: FunnelFilters, cursor: int | None = None, limit: int = _PAGE
+) -> dict[str, Any]:
+    """The records behind one step of the funnel, newest first, ``limit`` at a time (keyset on id),
+    read through the scope door: what the caller counts is what they may open."""
+    require(actor, "funnel:read")
+    if step not in STEPS:
+        raise ValidationFailed.one("step", f"is not a step of the funnel (one of: {', '.join(STEPS)})", "unknown")
+    if not 1 <= limit <= 200:
+        raise ValidationFailed.one("limit", "must be between 1 and 200")
+    noun = STEP_NOUNS[step]
+    require(
+        actor, "leads:read" if noun == "lead" else "opportunities:read" if noun == "opportunity" else "accounts:read"
+    )
+    ids = _step_ids(actor, step, filters)
+    rows_query = _step_rows(actor, step, ids)
+    total = _count(session, rows_query)
+    model: Any = {"lead": Lead, "opportunity": Opportunity, "account": Account}[noun]
+    if cursor is not None:
+        rows_query = rows_query.where(model.id < cursor)
+    rows = session.execute(rows_query.order_by(model.id.desc()).limit(limit + 1)).all()
+    hidden = masked_fields(session, actor, noun)
+    items = [{key: value for key, value in row._mapping.items() if key not in hidden} for row in rows[:limit]]
+    next_cursor = items[-1]["id"] if len(rows) > limit else None
+    return {"step": step, "record_type": noun, "count": total, "items": items, "next_cursor": next_cursor}
+
+
+# --- publication of the funnel's metrics (lineage derived from these very statements) -----------
+
+_STEP_TEXT = {
+    "lead": ("线索数", "Leads", "COUNT(线索 WHERE 接收时间 在期间内)", "COUNT(lead WHERE received_at in period)"),
+    "opportunity": (
+        "商机数与线索转化率",
+        "Opportunities and lead conversion",
+        "COUNT(商机 WHERE 创建时间 在期间内)；转化率 = 转为商机的线索 ÷ 线索；"
+        "天数 = 中位数(商机.创建时间 − 线索.接收时间)",
+        "COUNT(opportunity WHERE opened_at in period); conversion = leads converted ÷ leads; "
+        "days = MEDIAN(opportunity.opened_at − lead.received_at)",
+    ),
+    "won": (
+        "赢单数与赢单率",
+        "Won and win rate",
+        "COUNT(商机 WHERE 阶段 = 赢单) ÷ COUNT(商机)；天数 = 中位数(关闭时间 − 创建时间)",
+        "COUNT(opportunity WHERE stage = won) ÷ COUNT(opportunity); days = MEDIAN(closed_at − opened_at)",
+    ),
+    "repurchase": (
+        "复购客户数",
+        "Repurchasing accounts",
+        "COUNT(赢单客户 WHERE 首次赢单后有不属于赢单商机的订单)；天数 = 中位数(首次复购 − 首次赢单)",
+        "COUNT(won account WHERE an order not of a won deal follows the first win); "
+        "days = MEDIAN(first repurchase − first win)",
+    ),
+    "referral": (
+        "转介绍客户数",
+        "Referring accounts",
+        "COUNT(复购客户 WHERE 复购后转介绍了新线索)；天数 = 中位数(首次转介绍 − 首次复购)",
+        "COUNT(repurchasing account WHERE it referred a lead after repurchasing); "
+        "days = MEDIAN(first referral − first repurchase)",
+    ),
+}
+
+
+def _step_statements(step: str) -> Any:
+    def build(actor: Actor) -> list[AnySelect]:
+        everything = FunnelFilters()
+        if step == "lead":
+            return [lead_cohort(actor, everything)]
+        if step == "opportunity":
+            return [opportunity_cohort(actor, everything), _lead_days(actor, everything)]
+        if step == "won":
+            return [opportunity_cohort(actor, everything)]
+        return [_loop_accounts(actor, everything)]
+
+    return build
+
+
+def _funnel_filter_statements(actor: Actor) -> list[AnySelect]:
+    """What the funnel's filters read (owner, region, product line, industry, period)."""
+    every = FunnelFilters(
+        start=date(2000, 1, 1), end=date(2000, 1, 2), owner_id=1, region_id=1, product_line_id=1, industry="x"
+    )
+    return [lead_cohort(actor, every), opportunity_cohort(actor, every)]
+
+
+def publish_metrics(published: Any) -> None:
+    """Publish each step as a metric and the funnel page as a dashboard (:mod:`closeloop.crm.metrics`)."""
+    from closeloop.crm.metrics import Dashboard, Metric
+
+    for step, (name_zh, name_en, zh, en) in _STEP_TEXT.items():
+        published.publish(
+            Metric(
+                f"funnel.{step}",
+                name_zh,
+                name_en,
+                "count",
+                zh,
+                en,
+                "on_read",
+                "sales_vp",
+                _step_statements(step),
+                ("funnel",),
+            )
+        )
+    published.publish_dashboard(
+        Dashboard(
+            "funnel",
+            "销售漏斗",
+            "Funnel",
+            "/funnel",
+            tuple(f"funnel.{step}" for step in STEPS),
+            "sales_vp",
+            statements=_funnel_filter_statements,
+        )
+    )

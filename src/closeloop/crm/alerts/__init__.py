@@ -1,0 +1,1 @@
+"""Alert thresholds set on dashboard charts."""
