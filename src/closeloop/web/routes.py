@@ -52,6 +52,12 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
+    NavItem("/accounts", N_("Accounts"), "accounts:read"),
+    NavItem("/contacts", N_("Contacts"), "contacts:read"),
+    NavItem("/leads", N_("Leads"), "leads:read"),
+    NavItem("/opportunities", N_("Opportunities"), "opportunities:read"),
+    NavItem("/activities", N_("Activities"), "activities:read"),
+    NavItem("/import", N_("Import"), "imports:run"),
     NavItem("/settings/fields", N_("Custom fields")),
 ]
 
@@ -297,9 +303,11 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import settings
+    from closeloop.web import imports, records, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)
+    app.include_router(records.router)
+    app.include_router(imports.router)
