@@ -171,7 +171,9 @@ def test_a_rep_never_receives_the_margin_of_an_opportunity(client: TestClient, d
     ]:
         page = rep.get(path)
         assert page.status_code == 200, path
-        assert "37.25" not in page.text and 'name="margin"' not in page.text and "Margin" not in page.text, path
+        assert "37.25" not in page.text, path
+        assert 'name="margin"' not in page.text, path
+        assert "Margin" not in page.text, path
     vp = browser(client, db, tenant["sales_vp"], locale="en")
     assert 'value="37.25"' in vp.get(f"/opportunities/{opportunity['id']}/edit").text
 
