@@ -47,7 +47,8 @@ def test_create_an_account_edit_it_and_log_a_call(sign_in: SignIn, locale: str) 
     page.click("form.record-fields button[type=submit]")
     employees = page.locator("#f-employees")
     expect(employees).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#f-employees-error")).to_have_text("请输入整数。" if locale == "zh_CN" else "Enter a whole number.")
+    message = "请输入整数。" if locale == "zh_CN" else "Enter a whole number."
+    expect(page.locator("#f-employees-error")).to_have_text(message)
     expect(page.locator("#f-name")).to_have_value(name)
     screenshot(page, f"account-form-error-{locale}")
 

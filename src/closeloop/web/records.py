@@ -64,6 +64,7 @@ CUSTOM_COLUMNS = 4
 
 FIELD_LABELS: dict[str, str] = {
     "id": N_("ID"),
+    "-id": N_("Newest first"),
     "name": N_("Name"),
     "industry": N_("Industry"),
     "size": N_("Company size"),
@@ -465,11 +466,11 @@ SPECS: dict[str, PageSpec] = {
 }
 
 SORTS: dict[str, tuple[str, ...]] = {
-    "accounts": ("-updated_at", "name", "-annual_revenue", "tier", "-created_at"),
-    "contacts": ("-updated_at", "name", "-title_confirmed_on", "-created_at"),
-    "leads": ("-received_at", "name", "company", "status", "-updated_at"),
-    "opportunities": ("-updated_at", "expected_close_date", "-amount", "name", "stage", "-created_at"),
-    "activities": ("-occurred_at", "occurred_at"),
+    "accounts": ("-id", "-updated_at", "name", "-annual_revenue", "tier"),
+    "contacts": ("-id", "-updated_at", "name", "-title_confirmed_on"),
+    "leads": ("-id", "-received_at", "name", "company", "status", "-updated_at"),
+    "opportunities": ("-id", "-updated_at", "expected_close_date", "-amount", "name", "stage"),
+    "activities": ("-occurred_at", "occurred_at", "-id"),
 }
 
 
