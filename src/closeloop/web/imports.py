@@ -59,6 +59,24 @@ STATUS_LABELS = {
 }
 
 
+#: the importer's reasons that are whole sentences (no values inside), shown in the reader's language
+REASONS = frozenset(
+    {
+        N_("is not a number"),
+        N_("is not a number (write it like 1234.50 or 1,234.50)"),
+        N_("is not a finite number"),
+        N_("has more than two decimal places"),
+        N_("is not a whole number"),
+        N_("is not yes or no (是/否, yes/no, true/false, 1/0)"),
+        N_("is not a date (use YYYY-MM-DD, 2024/3/5 or 2024年3月5日)"),
+        N_("is a date with a time of day; this field takes a date only"),
+        N_("has a time of day that is not HH:MM or HH:MM:SS"),
+        N_("is required"),
+        N_("is required when an opportunity is lost"),
+    }
+)
+
+
 def enqueue_import(job_id: int) -> None:
     """Hand the job to the background worker (tests replace this to run the job themselves)."""
     from closeloop.worker import tasks
@@ -292,6 +310,7 @@ def _job_context(job: ImportJob) -> dict[str, Any]:
         "job": job,
         "report": report,
         "problems": report.get("problems", []),
+        "reasons": REASONS,
         "percent": percent,
         "processed": processed,
         "total": total,

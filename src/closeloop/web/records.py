@@ -465,6 +465,33 @@ SPECS: dict[str, PageSpec] = {
     )
 }
 
+#: the form's sections, in order; an input not named in SECTION_OF is in "basics"
+SECTIONS: dict[str, str] = {
+    "basics": N_("Basic information"),
+    "contact": N_("Address and contact"),
+    "related": N_("Related records"),
+    "details": N_("Details"),
+    "custom": N_("Custom fields"),
+    "other": N_("Other"),
+}
+SECTION_OF: dict[str, dict[str, str]] = {
+    "accounts": {
+        **dict.fromkeys(("country", "province", "city", "phone", "website", "address"), "contact"),
+        "external_ref": "other",
+    },
+    "contacts": {**dict.fromkeys(("mobile", "phone", "email", "wechat"), "contact"), "external_ref": "other"},
+    "leads": {
+        **dict.fromkeys(("mobile", "phone", "email"), "contact"),
+        **dict.fromkeys(("notes", "disqualified_reason"), "details"),
+        "external_ref": "other",
+    },
+    "opportunities": {**dict.fromkeys(("lost_reason", "description"), "details"), "external_ref": "other"},
+    "activities": {
+        **dict.fromkeys(("account_id", "contact_id", "opportunity_id", "lead_id"), "related"),
+        **dict.fromkeys(("outcome", "is_replied", "notes", "content_ref"), "details"),
+    },
+}
+
 SORTS: dict[str, tuple[str, ...]] = {
     "accounts": ("-id", "-updated_at", "name", "-annual_revenue", "tier"),
     "contacts": ("-id", "-updated_at", "name", "-title_confirmed_on"),
@@ -836,6 +863,7 @@ class FormField:
     error: str | None = None
     readonly: bool = False
     multiple: bool = False
+    section: str = "basics"
 
     @property
     def dom_id(self) -> str:
@@ -984,6 +1012,7 @@ def build_fields(
                 wide=item.wide,
                 help=gettext(item.help) if item.help else None,
                 error=errors.get(item.name),
+                section=SECTION_OF.get(spec.plural, {}).get(item.name, "basics"),
             )
         )
     for definition in definitions:
@@ -1037,6 +1066,7 @@ def build_fields(
                 error=errors.get(key),
                 readonly=kind == "formula",
                 multiple=kind == "multi",
+                section="custom",
             )
         )
     return fields
@@ -1093,12 +1123,18 @@ def _render_form(
         )
     gettext = translations(locale).gettext
     unplaced = [text for name, text in (errors or {}).items() if name not in {f.name for f in fields}]
+    sections = [
+        (gettext(label), [f for f in fields if f.section == key])
+        for key, label in SECTIONS.items()
+        if any(f.section == key for f in fields)
+    ]
     context = {
         "user": user,
         "actor": actor,
         "spec": spec,
         "record": record,
         "fields": fields,
+        "sections": sections,
         "message": message,
         "unplaced": unplaced,
         "stale": stale,
