@@ -75,6 +75,11 @@ def test_create_an_account_edit_it_and_log_a_call(sign_in: SignIn, locale: str) 
     page.goto("/accounts?q=" + name.split()[-1])
     expect(page.locator("table.records tbody")).to_contain_text("杭州")
 
+    page.goto("/opportunities")
+    page.locator("table.records tbody th a").first.click()
+    expect(page.locator("h2").first).to_have_text("阶段历史" if locale == "zh_CN" else "Stage history")
+    screenshot(page, f"opportunity-{locale}")
+
 
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])
 def test_import_a_file_with_a_bad_row(sign_in: SignIn, worker: object, tmp_path: Path, locale: str) -> None:
@@ -91,6 +96,7 @@ def test_import_a_file_with_a_bad_row(sign_in: SignIn, worker: object, tmp_path:
     page.set_input_files("#file", str(source))
     page.click(".upload-form button[type=submit]")
     expect(page.locator("#map-0")).to_have_value("name")
+    screenshot(page, f"import-mapping-{locale}")
     page.click("button[value=dry_run]")
 
     problems = page.locator("table.problems-table tbody tr")
@@ -104,3 +110,11 @@ def test_import_a_file_with_a_bad_row(sign_in: SignIn, worker: object, tmp_path:
     expect(page.locator("#import-progress")).to_have_attribute("value", "100")
     expect(page.locator("dl.counts")).to_contain_text("40")
     screenshot(page, f"import-done-{locale}")
+
+
+@pytest.mark.parametrize("path", ["/opportunities", "/accounts/new", "/activities"])
+def test_record_pages_fit_a_tablet(sign_in: SignIn, path: str) -> None:
+    page = sign_in("demo.rep", locale="zh_CN", width=820, height=1180)
+    assert isinstance(page, Page)
+    page.goto(path)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
