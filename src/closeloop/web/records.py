@@ -1413,11 +1413,9 @@ def opportunity_page(request: Request, record_id: int) -> Response:
         lines = names_of(session, actor, "product_line", line_ids)
         definitions = customfields.readable(session, actor, spec.noun)
     hidden = masked(actor, spec)
-    shown = [
+    shown = [  # stage and amount head the page
         "account_id",
         "contact_id",
-        "stage",
-        "amount",
         "margin",
         "expected_close_date",
         "owner_id",
