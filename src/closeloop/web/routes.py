@@ -52,9 +52,15 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
-    NavItem("/leads/inbox", N_("Leads"), "leads:read"),
+    NavItem("/accounts", N_("Accounts"), "accounts:read"),
+    NavItem("/contacts", N_("Contacts"), "contacts:read"),
+    NavItem("/leads/inbox", N_("Lead inbox"), "leads:read"),
+    NavItem("/leads", N_("Leads"), "leads:read"),
+    NavItem("/opportunities", N_("Opportunities"), "opportunities:read"),
+    NavItem("/activities", N_("Activities"), "activities:read"),
     NavItem("/funnel", N_("Funnel"), "funnel:read"),
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
+    NavItem("/import", N_("Import"), "imports:run"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
@@ -172,6 +178,7 @@ def render(
     if actor is not None and "unread" not in context and not is_htmx(request):
         with database_of(request).reading(actor) as session:
             unread = notifications.unread_count(session, actor)
+    shown = [item for item in NAV if actor is not None and (item.permission is None or actor.can(item.permission))]
     page = _environment.get_template(template)
     body = page.render(
         request=request,
@@ -180,12 +187,22 @@ def render(
         _=translation.gettext,
         gettext=translation.gettext,
         ngettext=translation.ngettext,
-        nav=[item for item in NAV if actor is not None and (item.permission is None or actor.can(item.permission))],
+        nav=shown,
+        current_nav=_current(shown, request.url.path),
         current_path=request.url.path,
         unread=unread,
         **context,
     )
     return HTMLResponse(body, status_code=status_code, headers={"Content-Language": language.replace("_", "-")})
+
+
+def _current(items: list[NavItem], path: str) -> str | None:
+    """The navigation entry a page belongs to: the longest entry path that is the page's path or
+    a parent of it (``/leads/inbox`` is the inbox, ``/leads/7/edit`` the leads)."""
+    matching = [
+        item.path for item in items if path == item.path or (item.path != "/" and path.startswith(item.path + "/"))
+    ]
+    return max(matching, key=len) if matching else None
 
 
 def _sign_in_redirect(request: Request, error: Exception) -> Response:
@@ -302,13 +319,16 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import accounts, dashboards, formulas, leads, search, settings
+    from closeloop.web import accounts, dashboards, formulas, imports, leads, records, search, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)
     app.include_router(formulas.router)
+    # the record pages first: /accounts/new before the account 360's /accounts/{id}
+    app.include_router(records.router)
+    app.include_router(imports.router)
     app.include_router(accounts.router)
     app.include_router(leads.router)
     app.include_router(search.router)
