@@ -73,7 +73,8 @@ def format_money(amount: Decimal | float | int | None, currency: str, locale: st
     """``¥1,234,567.00`` — the full amount with its currency, grouped for the locale."""
     if amount is None:
         return "—"
-    return numbers.format_currency(amount, currency or "CNY", locale=_locale(locale))
+    # the yuan is ¥ in both interfaces (CLDR's English "CN¥" reads oddly to the people who use it)
+    return numbers.format_currency(amount, currency or "CNY", locale=_locale(locale)).replace("CN¥", "¥")
 
 
 def format_compact(amount: Decimal | float | int | None, locale: str, *, currency: str | None = None) -> str:
@@ -82,7 +83,7 @@ def format_compact(amount: Decimal | float | int | None, locale: str, *, currenc
         return "—"
     figure = numbers.format_compact_decimal(amount, format_type="short", locale=_locale(locale), fraction_digits=2)
     if currency:
-        symbol = numbers.get_currency_symbol(currency, locale=_locale(locale))
+        symbol = numbers.get_currency_symbol(currency, locale=_locale(locale)).replace("CN¥", "¥")
         return f"{symbol}{figure}"
     return figure
 
