@@ -6,11 +6,11 @@ and are dropped on rollback (STYLE.md habit 6).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Result, event, text
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -40,6 +40,16 @@ def commit(session: Session) -> None:
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run ``callback`` after the session's transaction commits; drop it on rollback."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def execute_core(session: Session, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
+    """Run a Core statement (columns, not ORM entities) on the session's connection, in its
+    transaction — what ``session.execute`` does for such a statement, without the ORM's
+    per-statement machinery (the hot read paths run this several times per request).
+    Pending ORM changes are flushed first, as ``session.execute`` would (unless autoflush is off)."""
+    if session.autoflush and (session.new or session.deleted or session.identity_map):
+        session.flush()
+    return session.connection().execute(statement, parameters)
 
 
 @event.listens_for(Session, "after_commit")
