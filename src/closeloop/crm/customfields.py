@@ -26,8 +26,8 @@ from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, P
 from closeloop.crm import formulas, records
 from closeloop.crm.schemas import Schema
 from closeloop.db.functions import json_list_holds
-from closeloop.db.session import execute_core
 from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template, visible
+from closeloop.db.session import execute_core
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.customfields.types import (
