@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -390,16 +390,23 @@ class Importer:
                 continue
             by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
             first = table.c[key.attributes[0]]
-            for chunk in references.chunks([self._bind_value(key.attributes[0], v) for v in firsts]):
-                statement = select(*table.c, visibility_clause(self.actor, model).label("_visible")).where(
-                    tenant_clause(self.actor.organization_id, model), first.in_(chunk)
-                )
-                for stored in session.execute(statement).mappings():
+            # one statement per key, its values bound per chunk (compiled once, not once per chunk)
+            statement = select(*table.c, visibility_clause(self.actor, model).label("_visible")).where(
+                tenant_clause(self.actor.organization_id, model), first.in_(bindparam("keys", expanding=True))
+            )
+            values = [self._bind_value(key.attributes[0], v) for v in firsts] if self._rebound(first) else firsts
+            for chunk in references.chunks(values):
+                for stored in session.execute(statement, {"keys": chunk}).mappings():
                     record = dict(stored)
                     stored_key = tuple(audit.json_safe(record[a]) for a in key.attributes)
                     by_key[stored_key].append(record)
             found[index] = by_key
         return found
+
+    @staticmethod
+    def _rebound(column: Any) -> bool:
+        """Whether :meth:`_bind_value` changes any value of ``column`` (only date-times do)."""
+        return isinstance(column.type, UTCDateTime)
 
     def _bind_value(self, attribute: str, value: Any) -> Any:
         """A natural-key part back in the column's Python type (keys are compared as JSON-safe values)."""
