@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Result, event, text
+from sqlalchemy import Connection, Engine, Executable, Result, event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -72,8 +72,9 @@ def _set_tenant(session: Session, transaction: SessionTransaction, connection: C
         return
     organization_id = session.info.get("organization_id")
     system = "on" if session.info.get("system") else "off"
-    connection.execute(
-        text("SELECT set_config('closeloop.organization_id', :org, true), set_config('closeloop.system', :sys, true)"),
+    # straight to the driver (every transaction runs it, and it needs no result processing)
+    connection.connection.driver_connection.execute(
+        "SELECT set_config('closeloop.organization_id', %(org)s, true), set_config('closeloop.system', %(sys)s, true)",
         {"org": "" if organization_id is None else str(organization_id), "sys": system},
     )
 
