@@ -73,7 +73,9 @@ def _set_tenant(session: Session, transaction: SessionTransaction, connection: C
     organization_id = session.info.get("organization_id")
     system = "on" if session.info.get("system") else "off"
     # straight to the driver (every transaction runs it, and it needs no result processing)
-    connection.connection.driver_connection.execute(
+    driver = connection.connection.driver_connection
+    assert driver is not None  # a connection that has begun a transaction holds its driver's connection
+    driver.execute(
         "SELECT set_config('closeloop.organization_id', %(org)s, true), set_config('closeloop.system', %(sys)s, true)",
         {"org": "" if organization_id is None else str(organization_id), "sys": system},
     )
