@@ -250,6 +250,13 @@ class Importer:
             f.name: (f.key, f.kind is ValueKind.REFERENCE, f.import_only, f.target == self.spec.noun)
             for f in fields.values()
         }
+        plain = {
+            name: key
+            for name, (key, is_reference, is_import_only, _) in info.items()
+            if not is_reference and not is_import_only and name not in self._custom
+        }
+        validate = schema.__pydantic_validator__.validate_python
+        dump = schema.__pydantic_serializer__.to_python
         for count, (number, parsed) in enumerate(self._parsed, start=1):
             if progress is not None and count % PROGRESS_EVERY == 0:
                 progress(dropped + count)
@@ -259,6 +266,10 @@ class Importer:
             valid = True
             custom: dict[str, Any] = {}
             for name, value in parsed.items():
+                plain_key = plain.get(name)
+                if plain_key is not None:  # most cells: a value the schema checks as it is
+                    data[plain_key] = value
+                    continue
                 definition = self._custom.get(name)
                 if definition is not None:
                     try:
@@ -288,7 +299,8 @@ class Importer:
             if not valid:
                 continue
             try:
-                values = schema.model_validate(data).model_dump(exclude_unset=True)
+                # model_validate(data).model_dump(exclude_unset=True), without the per-call wrappers
+                values = dump(validate(data), exclude_unset=True)
             except ValidationError as error:
                 for detail in error.errors(include_url=False):
                     attribute = str(detail["loc"][0]) if detail["loc"] else ""
