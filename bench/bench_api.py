@@ -100,7 +100,7 @@ def _serve(app: str, env: dict[str, str], port: int, *, factory: bool) -> subpro
     if factory:
         command.append("--factory")
     process = subprocess.Popen(command, env=env, cwd=ROOT)
-    for _ in range(200):
+    for _ in range(900):  # up to 90 s: a loaded machine starts slowly
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return process
