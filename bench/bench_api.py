@@ -100,7 +100,7 @@ def _serve(app: str, env: dict[str, str], port: int, *, factory: bool) -> subpro
     if factory:
         command.append("--factory")
     process = subprocess.Popen(command, env=env, cwd=ROOT)
-    for _ in range(200):
+    for _ in range(900):  # up to 90 s: a loaded machine starts slowly
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return process
@@ -110,27 +110,36 @@ def _serve(app: str, env: dict[str, str], port: int, *, factory: bool) -> subpro
     raise SystemExit(f"{app} did not start")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measure(
-    port: int, prefix: str, headers: dict[str, str], low: int, high: int, seconds: float, concurrency: int
-) -> dict[str, LoadResult]:
-    return {
-        "get": run_load(
-            "127.0.0.1",
-            port,
-            lambda rng: f"{prefix}/opportunities/{rng.randint(low, high)}",
-            headers=headers,
-            seconds=seconds,
-            concurrency=concurrency,
-        ),
-        "list": run_load(
-            "127.0.0.1",
-            port,
-            lambda rng: f"{prefix}/opportunities?limit=50",
-            headers=headers,
-            seconds=seconds,
-            concurrency=concurrency,
-        ),
+    process: subprocess.Popen[bytes],
+    port: int,
+    prefix: str,
+    headers: dict[str, str],
+    low: int,
+    high: int,
+    seconds: float,
+    concurrency: int,
+) -> dict[str, tuple[LoadResult, float]]:
+    """Each endpoint's load result and the server's CPU seconds while it was measured (not warming up)."""
+    paths = {
+        "get": lambda rng: f"{prefix}/opportunities/{rng.randint(low, high)}",
+        "list": lambda rng: f"{prefix}/opportunities?limit=50",
     }
+    measured = {}
+    for kind, path in paths.items():
+        run_load("127.0.0.1", port, path, headers=headers, seconds=2.0, concurrency=concurrency, warmup_seconds=0)
+        before = _cpu_seconds(process.pid)
+        result = run_load(
+            "127.0.0.1", port, path, headers=headers, seconds=seconds, concurrency=concurrency, warmup_seconds=0
+        )
+        measured[kind] = (result, _cpu_seconds(process.pid) - before)
+    return measured
 
 
 def bench(label: str, url: str, scale: int, seconds: float, concurrency: int) -> list[str]:
@@ -143,14 +152,11 @@ def bench(label: str, url: str, scale: int, seconds: float, concurrency: int) ->
     bare = _serve("bench.bare_app:app", bare_env, bare_port, factory=False)
     try:
         # interleave: bare, ours, bare, ours — so drift (cache warmth, other load) hits both alike
-        bare_first = _measure(bare_port, "", {}, low, high, seconds / 2, concurrency)
-        ours_first = _measure(
-            ours_port, "/api/v1", {"Authorization": f"Bearer {token}"}, low, high, seconds / 2, concurrency
-        )
-        bare_second = _measure(bare_port, "", {}, low, high, seconds / 2, concurrency)
-        ours_second = _measure(
-            ours_port, "/api/v1", {"Authorization": f"Bearer {token}"}, low, high, seconds / 2, concurrency
-        )
+        auth = {"Authorization": f"Bearer {token}"}
+        bare_first = _measure(bare, bare_port, "", {}, low, high, seconds / 2, concurrency)
+        ours_first = _measure(ours, ours_port, "/api/v1", auth, low, high, seconds / 2, concurrency)
+        bare_second = _measure(bare, bare_port, "", {}, low, high, seconds / 2, concurrency)
+        ours_second = _measure(ours, ours_port, "/api/v1", auth, low, high, seconds / 2, concurrency)
     finally:
         ours.terminate()
         bare.terminate()
@@ -158,14 +164,17 @@ def bench(label: str, url: str, scale: int, seconds: float, concurrency: int) ->
         bare.wait()
     lines = []
     for kind in ("get", "list"):
-        b = _merge(bare_first[kind], bare_second[kind])
-        o = _merge(ours_first[kind], ours_second[kind])
+        b = _merge(bare_first[kind][0], bare_second[kind][0])
+        o = _merge(ours_first[kind][0], ours_second[kind][0])
         if o.errors or b.errors:
             print(f"warning: {o.errors} errors (ours), {b.errors} errors (bare) in {kind}", file=sys.stderr)
         ratio = o.throughput / b.throughput if b.throughput else float("nan")
+        # CPU per request: what the server itself spends, whatever else runs on the machine
+        o_cpu = (ours_first[kind][1] + ours_second[kind][1]) / max(o.requests, 1) * 1000
+        b_cpu = (bare_first[kind][1] + bare_second[kind][1]) / max(b.requests, 1) * 1000
         lines.append(
             f"| {label} | {kind} | {o.throughput:,.0f} | {o.p50:.1f} | {o.p95:.1f} | {b.throughput:,.0f} | "
-            f"{b.p50:.1f} | {b.p95:.1f} | **{ratio:.2f}** |"
+            f"{b.p50:.1f} | {b.p95:.1f} | **{ratio:.2f}** | {o_cpu:.2f} | {b_cpu:.2f} | {b_cpu / o_cpu:.2f} |"
         )
     return lines
 
@@ -195,8 +204,11 @@ def main() -> None:
         f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
         f"{platform.platform()}"
     )
-    print("| database | endpoint | Closeloop req/s | p50 ms | p95 ms | bare req/s | p50 ms | p95 ms | ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| database | endpoint | Closeloop req/s | p50 ms | p95 ms | bare req/s | p50 ms | p95 ms | ratio "
+        "| Closeloop CPU ms/req | bare CPU ms/req | CPU ratio |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     if not args.skip_sqlite:
         path = ROOT / "var" / "bench" / f"api-{args.scale}.db"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request
@@ -20,8 +23,24 @@ from closeloop.db.session import Database, commit
 from closeloop.org import browser
 from closeloop.org import service as org_service
 
+T = TypeVar("T")
+
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+#: the threads that run blocking database work for the event loop (as many as Starlette's default limiter)
+_BLOCKING = ThreadPoolExecutor(max_workers=40, thread_name_prefix="closeloop-db")
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run ``function(*args)`` in a worker thread and await its result.
+
+    The hot read endpoints (read one record, list a page) hop once per request with this instead of
+    FastAPI's sync-endpoint path (AnyIO's ``to_thread``, with its capacity limiter and cancel
+    scopes): asyncio's executor hop does the same job at about half the cost per request.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_BLOCKING, partial(function, *args))
 
 
 async def reject_nul_characters(request: Request) -> None:
@@ -205,5 +224,6 @@ __all__ = [
     "dumps",
     "etag",
     "get_database",
+    "in_thread",
     "json_response",
 ]

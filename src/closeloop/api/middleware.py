@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ class RequestIdMiddleware:
                 if _SANE_ID.match(candidate):
                     request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or os.urandom(16).hex()  # as random as uuid4().hex, cheaper to make
         scope.setdefault("state", {})["request_id"] = request_id
         raw_id = request_id.encode()
 

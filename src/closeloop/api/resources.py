@@ -3,22 +3,23 @@
 (No ``from __future__ import annotations`` here: the endpoints' annotations are built at run time.)
 """
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel
+from starlette.datastructures import URL
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, in_thread, json_response
 from closeloop.api.idempotency import run_create
 from closeloop.api.schemas import AuditPage, page_model, read_model
 from closeloop.core.actor import Actor
-from closeloop.core.pagination import MAX_LIMIT
+from closeloop.core.pagination import MAX_LIMIT, Page
 from closeloop.crm import history, records
 from closeloop.crm.records import RecordType
+from closeloop.db.session import Database
 
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The record's id")]
 
@@ -52,22 +53,25 @@ def record_response(
     )
 
 
-def _list_signature(record_type: RecordType[Any], endpoint: Callable[..., Any]) -> inspect.Signature:
-    base = [p for p in inspect.signature(endpoint).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    extra = []
+def _filter_parameters(record_type: RecordType[Any]) -> list[dict[str, Any]]:
+    """The OpenAPI description of a list's filter parameters (``field=value``; the operators are
+    suffixes). They are described here rather than declared on the endpoint: the list reads them
+    from the query string itself, so FastAPI need not check each of them on every request."""
+    parameters = []
     for name, spec in record_type.filters.items():
         description = f"Filter on {name} ({spec.kind.value}). Operators: {name}__gte, __lte, __in, … per type."
         if spec.choices:
             description += " One of: " + ", ".join(spec.choices) + "."
-        extra.append(
-            inspect.Parameter(
-                name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=Annotated[str | None, Query(description=description)],
-            )
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": name.replace("_", " ").title()},
+                "description": description,
+            }
         )
-    return inspect.Signature(base + extra)
+    return parameters
 
 
 def record_router(spec: RecordEndpoints) -> APIRouter:
@@ -84,7 +88,15 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
     update_schema = spec.update_schema
     router = APIRouter(prefix=f"/{plural}")
 
-    def list_records(
+    def read_list(
+        database: Database, actor: Actor, params: dict[str, str], url: URL
+    ) -> tuple[Page[dict[str, Any]], str | None]:
+        with database.reading(actor) as session:
+            result = records.read_page(session, actor, record_type, params)
+        link = f'<{url.include_query_params(cursor=result.next_cursor)}>; rel="next"' if result.next_cursor else None
+        return result, link
+
+    async def list_records(
         request: Request,
         database: DatabaseDep,
         actor: CurrentActor,
@@ -94,16 +106,11 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
             str | None, Query(description=f"Sort field, '-' for descending (default {record_type.default_sort})")
         ] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
-        **filters: Any,
     ) -> Response:
-        with database.reading(actor) as session:
-            result = records.read_page(session, actor, record_type, dict(request.query_params))
-        headers = {}
-        if result.next_cursor:
-            headers["Link"] = f'<{request.url.include_query_params(cursor=result.next_cursor)}>; rel="next"'
+        result, link = await in_thread(read_list, database, actor, dict(request.query_params), request.url)
+        headers = {"Link": link} if link else {}
         return json_response({"items": result.items, "next_cursor": result.next_cursor}, headers=headers)
 
-    list_records.__signature__ = _list_signature(record_type, list_records)  # type: ignore[attr-defined]
     router.add_api_route(
         "",
         list_records,
@@ -113,6 +120,7 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         summary=f"List {plural.replace('_', ' ')}",
         operation_id=f"list_{plural}",
         response_class=Response,
+        openapi_extra={"parameters": _filter_parameters(record_type)},
         description="Cursor-paginated. Filters: `field=value` or `field__op=value` "
         "with op in eq, ne, in, gt, gte, lt, lte, contains, startswith, isnull; custom fields as "
         "`custom.<name>__op=value`, and `sort=custom.<name>`.",
@@ -145,9 +153,12 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         description="Send `Idempotency-Key` to make retries safe.",
     )
 
-    def get_record(request: Request, database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
+    def read_record(database: Database, actor: Actor, record_id: int) -> dict[str, Any]:
         with database.reading(actor) as session:
-            body = records.read_one(session, actor, record_type, record_id)
+            return records.read_one(session, actor, record_type, record_id)
+
+    async def get_record(request: Request, database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
+        body = await in_thread(read_record, database, actor, record_id)
         tag = etag(body["version"])
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers={"ETag": tag})

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy import ColumnElement, Row, bindparam, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -26,7 +26,8 @@ from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, P
 from closeloop.crm import formulas, records
 from closeloop.crm.schemas import Schema
 from closeloop.db.functions import json_list_holds
-from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template, visible
+from closeloop.db.session import execute_core
 from closeloop.governance import fields
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.models import CustomFieldDefinition
@@ -126,7 +127,8 @@ class Definition:
         }
 
 
-def _detached(row: CustomFieldDefinition) -> Definition:
+def _detached(row: CustomFieldDefinition | Row[Any]) -> Definition:
+    """A definition from its ORM object or its stored row (the hot read path selects rows)."""
     field_type = FieldType(row.field_type)
     choices = tuple(row.choices or ())
     return Definition(
@@ -177,17 +179,22 @@ def definitions(session: Session, organization_id: int, noun: str) -> list[Defin
     return cache[key]
 
 
-def _load(session: Session, organization_id: int, noun: str) -> list[Definition]:
-    statement = (
-        select(CustomFieldDefinition)
-        .where(
-            tenant_clause(organization_id, CustomFieldDefinition),
-            CustomFieldDefinition.record_type == noun,
-            CustomFieldDefinition.deleted_at.is_(None),
-        )
-        .order_by(CustomFieldDefinition.position, CustomFieldDefinition.id)
+#: the live definitions of one record type: one statement, built once (every read of a
+#: customizable record runs it, so it is a plain Core SELECT with bound parameters, not an ORM query)
+_LIVE_DEFINITIONS = (
+    select(*CustomFieldDefinition.__table__.c)
+    .where(
+        visibility_template(CustomFieldDefinition, scoped=False),
+        CustomFieldDefinition.record_type == bindparam("noun"),
+        CustomFieldDefinition.deleted_at.is_(None),
     )
-    return [_detached(row) for row in session.scalars(statement)]
+    .order_by(CustomFieldDefinition.position, CustomFieldDefinition.id)
+)
+
+
+def _load(session: Session, organization_id: int, noun: str) -> list[Definition]:
+    rows = execute_core(session, _LIVE_DEFINITIONS, {"scope_organization_id": organization_id, "noun": noun})
+    return [_detached(row) for row in rows]
 
 
 def readable(session: Session, actor: Actor, noun: str) -> list[Definition]:

@@ -33,6 +33,7 @@ from closeloop.db.scope import (
     visibility_template,
     visible,
 )
+from closeloop.db.session import execute_core
 from closeloop.db.types import ScaledDecimal
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import check_writable, masked_fields, readable_fields
@@ -833,7 +834,7 @@ def read_one(session: Session, actor: Actor, record_type: RecordType[Any], recor
     model = record_type.model
     columns = _read_columns(session, actor, record_type)
     statement = _by_id_statement(record_type.noun, columns, is_scoped(actor, model))
-    row = session.execute(statement, {**scope_parameters(actor, model), "record_id": record_id}).first()
+    row = execute_core(session, statement, {**scope_parameters(actor, model), "record_id": record_id}).first()
     if row is None:
         raise NotFound(record_type.noun, record_id)
     return _expanded(session, actor, record_type, [_decoded(record_type, columns, row)])[0]
@@ -853,7 +854,7 @@ def read_page(
     if params.get("cursor"):
         cursor = Cursor.decode(params["cursor"], sort=sort.text)
         statement = statement.where(_after_cursor(record_type, sort, cursor))
-    rows = [_decoded(record_type, selected, row) for row in session.execute(statement.limit(limit + 1))]
+    rows = [_decoded(record_type, selected, row) for row in execute_core(session, statement.limit(limit + 1))]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

@@ -20,7 +20,11 @@ class Schema(BaseModel):
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
         """Refuse NUL characters: PostgreSQL cannot store them in text, and no real input holds one."""
-        if _holds_nul(value):
+        if type(value) is str:  # the common case, without a second call (this runs for every field)
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+            return value
+        if isinstance(value, list | tuple | dict) and _holds_nul(value):
             raise ValueError("must not contain NUL characters")
         return value
 

@@ -77,7 +77,9 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        # straight to the driver: every request begins a transaction, and this one statement
+        # needs none of the execution machinery (no parameters, no result, no cursor events)
+        connection.connection.driver_connection.execute(begin)
 
 
 def _switch_role_on_connect(engine: Engine, role: str) -> None:

@@ -6,11 +6,11 @@ and are dropped on rollback (STYLE.md habit 6).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Result, event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,6 +42,16 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def execute_core(session: Session, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
+    """Run a Core statement (columns, not ORM entities) on the session's connection, in its
+    transaction — what ``session.execute`` does for such a statement, without the ORM's
+    per-statement machinery (the hot read paths run this several times per request).
+    Pending ORM changes are flushed first, as ``session.execute`` would (unless autoflush is off)."""
+    if session.autoflush and (session.new or session.deleted or session.identity_map):
+        session.flush()
+    return session.connection().execute(statement, parameters)
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
@@ -62,8 +72,11 @@ def _set_tenant(session: Session, transaction: SessionTransaction, connection: C
         return
     organization_id = session.info.get("organization_id")
     system = "on" if session.info.get("system") else "off"
-    connection.execute(
-        text("SELECT set_config('closeloop.organization_id', :org, true), set_config('closeloop.system', :sys, true)"),
+    # straight to the driver (every transaction runs it, and it needs no result processing)
+    driver = connection.connection.driver_connection
+    assert driver is not None  # a connection that has begun a transaction holds its driver's connection
+    driver.execute(
+        "SELECT set_config('closeloop.organization_id', %(org)s, true), set_config('closeloop.system', %(sys)s, true)",
         {"org": "" if organization_id is None else str(organization_id), "sys": system},
     )
 

@@ -104,10 +104,15 @@ def _canonical_fast(entry: _Chained) -> bytes:
     """The same bytes as :func:`_canonical`, several times faster (for bulk appends). orjson writes
     JSON-safe values exactly as ``json.dumps(sort_keys=True, ensure_ascii=False)`` with compact
     separators does; what it refuses (integers beyond 64 bits) falls back to :func:`_canonical`."""
+    return _encode(_payload(entry))
+
+
+def _encode(payload: list[Any]) -> bytes:
+    """:func:`_canonical`'s bytes for a payload built as :func:`_payload` builds it."""
     try:
-        return orjson.dumps(_payload(entry), option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        return _canonical(entry)
+        return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _payload(entry: _Chained) -> list[Any]:
@@ -240,44 +245,39 @@ def record_many(
     kind = actor.kind.value
     seq, previous = tail.seq, tail.hash
     rows: list[dict[str, Any]] = []
+    # What every entry of the batch shares goes into the hashed payload once: the same list
+    # :func:`_payload` builds, so the bytes (and hashes) are those of :func:`_canonical`.
+    moment = as_utc(occurred_at).isoformat(timespec="microseconds")
+    user_id, token_id, request_id = actor.user_id, actor.token_id, actor.request_id
+    sha256, encode = hashlib.sha256, _encode
     for action, subject_type, subject_id, changes in entries:
         seq += 1
-        entry = _PendingEntry(
-            1,
-            org,
-            seq,
-            occurred_at,
-            kind,
-            actor.user_id,
-            actor.token_id,
-            label,
-            action,
-            subject_type,
-            subject_id,
-            changes or {},
-            actor.request_id,
-            previous,
-        )
-        entry.hash = previous = hashlib.sha256(_canonical_fast(entry)).hexdigest()
+        changes = changes or {}
+        payload = [
+            1, org, seq, moment, kind, user_id, token_id, label, action, subject_type, subject_id, changes,
+            request_id, previous,
+        ]  # fmt: skip
+        digest = sha256(encode(payload)).hexdigest()
         rows.append(
             {
                 "organization_id": org,
                 "seq": seq,
                 "occurred_at": occurred_at,
                 "actor_kind": kind,
-                "actor_user_id": actor.user_id,
-                "actor_token_id": actor.token_id,
+                "actor_user_id": user_id,
+                "actor_token_id": token_id,
                 "actor_label": label,
                 "action": action,
                 "subject_type": subject_type,
                 "subject_id": subject_id,
-                "changes": entry.changes,
-                "request_id": actor.request_id,
-                "prev_hash": entry.prev_hash,
-                "hash": entry.hash,
+                "changes": changes,
+                "request_id": request_id,
+                "prev_hash": previous,
+                "hash": digest,
                 "hash_version": 1,
             }
         )
+        previous = digest
     table: Table = AuditEntry.__table__  # type: ignore[assignment]
     (bulk_insert or _insert_with_core)(session, table, rows)
     tail.seq, tail.hash = seq, previous

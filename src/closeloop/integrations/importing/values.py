@@ -121,8 +121,16 @@ def parse_decimal(value: Any) -> Decimal | None:
     return -number if negative else number
 
 
+#: an amount as most files write it (``1234.5``, ``1,234.50``): ASCII digits, optional thousands
+#: separators, at most two decimals — read directly; anything else takes the general path
+_PLAIN_MONEY = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?")
+_CENT = Decimal("0.01")
+
+
 def parse_money(value: Any) -> Decimal | None:
     """An amount in currency units with at most two decimals (more are an error, not rounded)."""
+    if type(value) is str and _PLAIN_MONEY.fullmatch(value):
+        return Decimal(value.replace(",", "")).quantize(_CENT)
     number = parse_decimal(value)
     if number is None:
         return None
