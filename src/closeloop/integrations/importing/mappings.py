@@ -138,6 +138,15 @@ def _name_taken(session: Session, actor: Actor, name: str) -> bool:
     return any(request.payload.get("name") == name for request in pending)
 
 
+def _to_change(session: Session, actor: Actor, mapping_id: int, expected_version: int | None) -> ImportMapping:
+    """The mapping a schema manager asks to change, as the version they saw (else 412)."""
+    require(actor, "schema:manage")
+    mapping = get_mapping(session, actor, mapping_id)
+    if expected_version is not None and mapping.version != expected_version:
+        raise PreconditionFailed()
+    return mapping
+
+
 def request_create(
     session: Session, actor: Actor, data: MappingCreate, *, reason: str | None = None, rolls_back_id: int | None = None
 ) -> ChangeRequest:
@@ -169,10 +178,7 @@ def request_update(
     rolls_back_id: int | None = None,
 ) -> ChangeRequest:
     """Ask to change a mapping's columns or description."""
-    require(actor, "schema:manage")
-    mapping = get_mapping(session, actor, mapping_id)
-    if expected_version is not None and mapping.version != expected_version:
-        raise PreconditionFailed()
+    mapping = _to_change(session, actor, mapping_id, expected_version)
     changes = data.model_dump(mode="json", exclude_unset=True)
     changes = {name: value for name, value in changes.items() if value != getattr(mapping, name)}
     if not changes:
@@ -207,10 +213,7 @@ def request_delete(
     rolls_back_id: int | None = None,
 ) -> ChangeRequest:
     """Ask to delete a mapping."""
-    require(actor, "schema:manage")
-    mapping = get_mapping(session, actor, mapping_id)
-    if expected_version is not None and mapping.version != expected_version:
-        raise PreconditionFailed()
+    mapping = _to_change(session, actor, mapping_id, expected_version)
     return changerequests.file_request(
         session,
         actor,
