@@ -172,3 +172,14 @@ def test_search_does_not_match_on_a_masked_column(client: TestClient, tenant: Te
 
     assert rep.request("GET", "/accounts", params={"q": ref}).json()["items"] == []  # a match would reveal it
     assert len(manager.request("GET", "/accounts", params={"q": ref}).json()["items"]) == 1
+
+
+def test_a_mask_change_shows_the_metrics_and_dashboards_built_on_the_field(client: TestClient, tenant: Tenant) -> None:
+    admin = Api(client, tenant["admin"])
+
+    asked = admin.request("PUT", "/field-security/opportunity/amount", json={"roles": {"rep": {"read": False}}})
+
+    assert asked.status_code == 202, asked.text
+    impact = asked.json()["impact"]
+    assert "revenue" in {metric["key"] for metric in impact["metrics"]}
+    assert "performance" in {dashboard["key"] for dashboard in impact["dashboards"]}

@@ -191,8 +191,8 @@ def check_change(
 def impact(
     session: Session, actor: Actor, noun: str, field: str, new: dict[str, dict[str, bool] | None]
 ) -> dict[str, Any]:
-    """Which roles gain or lose reading or editing the field, and the formula fields reading it
-    (masked for the roles that lose it)."""
+    """Which roles gain or lose reading or editing the field, the formula fields reading it (masked
+    for the roles that lose it), and the published metrics and dashboards built on it."""
     from closeloop.crm import lineage
 
     matrix = policy_of(session, actor)
@@ -210,6 +210,7 @@ def impact(
         "roles_gaining_read": sorted(gaining),
         "roles_losing_read": sorted(losing),
         "dependents": lineage.downstream(session, actor.organization_id, noun, field),
+        **lineage.metrics_downstream(noun, field),
     }
 
 
