@@ -21,7 +21,7 @@ from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.integrations.importing.models import ImportJob
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
-from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
+from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
 
@@ -38,6 +38,7 @@ __all__ = [
     "CustomFieldDefinition",
     "DataAsset",
     "Defect",
+    "FreshnessSetting",
     "IdempotencyKey",
     "ImportJob",
     "KpiSnapshot",

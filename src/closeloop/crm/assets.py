@@ -42,6 +42,8 @@ _NAMES_ZH = {
     "referral": "转介绍",
     "ticket": "服务工单",
 }
+#: record types' names in Chinese (English names are derived from the noun)
+NAMES_ZH = _NAMES_ZH
 COLUMNS = (
     "kind",
     "key",

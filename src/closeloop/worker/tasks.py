@@ -110,3 +110,27 @@ def scan_quality_nightly() -> dict[int, int]:
 
 #: every night at 03:10 (server time), after the audit verification at 02:40
 scan_quality_nightly_task = huey.periodic_task(crontab(minute="10", hour="3"))(scan_quality_nightly)
+
+
+def check_freshness_nightly() -> dict[int, int]:
+    """The nightly freshness pass (GOV-4): tell the owners of fields and feeds that went silent, per
+    organization in its own transaction. Returns the alerts sent per organization."""
+    from closeloop.integrations.importing.feeds import SOURCES
+    from closeloop.quality import freshness
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    sent: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(org_service.system_actor(organization_id, label="freshness monitor")) as session:
+                run = freshness.alert(session, organization_id, sources=SOURCES)
+            sent[organization_id] = sum(map(len, run.alerted.values()))
+        except Exception:
+            log.exception("freshness check of organization %s failed", organization_id)
+    return sent
+
+
+#: every night at 03:40 (server time), after the data-quality scan
+check_freshness_nightly_task = huey.periodic_task(crontab(minute="40", hour="3"))(check_freshness_nightly)
