@@ -95,7 +95,7 @@ def freshness_command(
             item.key,
             f"[{_STATUS_STYLE[item.status]}]{item.status}[/]",
             f"{item.last_change:%Y-%m-%d}" if item.last_change else "",
-            f"{'' if item.silent_days is None else item.silent_days} / {'' if item.limit_days is None else item.limit_days}",
+            " / ".join("" if days is None else str(days) for days in (item.silent_days, item.limit_days)),
             "" if item.usual_gap_days is None else str(item.usual_gap_days),
             (item.owner or fallback) + (f" (alerted {len(told)})" if told else ""),
         )

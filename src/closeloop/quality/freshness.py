@@ -26,11 +26,12 @@ VPs, else to those who manage the schema. Each is an in-app notification with th
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -80,10 +81,10 @@ class Feed:
     noun: str
     #: the field (``industry``, ``custom.intent``), or ``None`` for an import feed
     field: str | None
-    days: set[date] = field(default_factory=set)
+    days: set[date] = dataclasses.field(default_factory=set)
     changes: int = 0
     last_change: datetime | None = None
-    weekly: list[int] = field(default_factory=lambda: [0] * HISTORY_WEEKS)
+    weekly: list[int] = dataclasses.field(default_factory=lambda: [0] * HISTORY_WEEKS)
 
 
 @dataclass(frozen=True)
@@ -340,7 +341,7 @@ def _message(status: Status) -> notifications.Message:
 class AlertRun:
     statuses: list[Status]
     #: feed key → users notified this run (not those already notified and unread)
-    alerted: dict[str, list[int]] = field(default_factory=dict)
+    alerted: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
 def alert(

@@ -52,7 +52,10 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
+    NavItem("/tasks", N_("Tasks"), "tasks:read"),
+    NavItem("/quality", N_("Data quality"), "quality:read"),
     NavItem("/settings/fields", N_("Custom fields")),
+    NavItem("/settings/assets", N_("Data assets"), "users:read"),
 ]
 
 
@@ -297,9 +300,10 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import settings
+    from closeloop.web import quality, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
     app.include_router(settings.router)
+    app.include_router(quality.router)

@@ -23,7 +23,8 @@ def import_runs(session: Session, organization_id: int, since: datetime) -> Iter
         ImportJob.finished_at >= since,
     )
     for entity, file_name, finished_at in session.execute(statement):
-        yield import_feed(entity, file_name), finished_at
+        if finished_at is not None:
+            yield import_feed(entity, file_name), finished_at
 
 
 #: the feed sources beyond the audit trail, for callers above the import package
