@@ -54,7 +54,8 @@ def test_a_rep_sees_only_their_own_defects_and_tasks(
     rep = browser(client, db, tenant["rep"], locale="en")
     page = rep.get("/quality")
     assert page.status_code == 200
-    assert "Data quality" in page.text and "Phone number is not valid" in page.text
+    assert "Data quality" in page.text
+    assert "Phone number is not valid" in page.text
     assert "甄有效" in page.text
     assert "贾号码" not in page.text
     # the total is the rep's own open defects, as the API counts them
@@ -65,15 +66,18 @@ def test_a_rep_sees_only_their_own_defects_and_tasks(
 
     tasks = rep.get("/tasks")
     assert tasks.status_code == 200
-    assert "甄有效" in tasks.text and "贾号码" not in tasks.text
+    assert "甄有效" in tasks.text
+    assert "贾号码" not in tasks.text
     # a filter for someone else's records shows nothing of theirs either
     filtered = rep.get("/quality", params={"owner_id": tenant["rep2"].user_id})
     assert "贾号码" not in filtered.text
 
     manager = browser(client, db, tenant["manager"], locale="zh_CN")
     team = manager.get("/quality")
-    assert "甄有效" in team.text and "贾号码" in team.text
-    assert "数据质量" in team.text and "立即扫描" in team.text
+    assert "甄有效" in team.text
+    assert "贾号码" in team.text
+    assert "数据质量" in team.text
+    assert "立即扫描" in team.text
 
 
 def test_marking_a_task_done_needs_the_form_token_is_audited_and_only_for_own_tasks(
@@ -125,11 +129,13 @@ def test_scan_now_queues_a_scan_whose_progress_the_page_polls(
     started = manager.post("/quality/scans", data={"csrf": token}, headers={"HX-Request": "true"})
     assert started.status_code == 200
     [(organization_id, scan_id)] = queued
-    assert 'data-status="queued"' in started.text and 'hx-trigger="every 1s"' in started.text
+    assert 'data-status="queued"' in started.text
+    assert 'hx-trigger="every 1s"' in started.text
 
     run_scan(db, organization_id, scan_id=scan_id)
     finished = manager.get(f"/quality/scans/{scan_id}", headers={"HX-Request": "true"})
-    assert 'data-status="done"' in finished.text and "hx-trigger" not in finished.text
+    assert 'data-status="done"' in finished.text
+    assert "hx-trigger" not in finished.text
     assert "Scan finished" in finished.text
     assert manager.get("/quality/scans/999999999").status_code == 404
 
@@ -155,7 +161,8 @@ def test_the_asset_map_is_edited_inline_by_schema_managers_only(
     rep = browser(client, db, tenant["rep"], locale="en")
     page = rep.get("/settings/assets")
     assert page.status_code == 200
-    assert "Data asset map" in page.text and "Export CSV" in page.text
+    assert "Data asset map" in page.text
+    assert "Export CSV" in page.text
     assert "?edit=" not in page.text
     refused = rep.post("/settings/assets/record_type/lead", data={"csrf": csrf_of(page.text), "responsible": ["rep"]})
     assert refused.status_code == 403
@@ -165,7 +172,8 @@ def test_the_asset_map_is_edited_inline_by_schema_managers_only(
     assert 'action="/settings/assets/record_type/lead"' in editing.text
     token = csrf_of(editing.text)
     wrong = admin.post("/settings/assets/record_type/lead", data={"csrf": token, "accountable_user_id": "999999999"})
-    assert wrong.status_code == 422 and "accountable_user_id" in wrong.text
+    assert wrong.status_code == 422
+    assert "accountable_user_id" in wrong.text
     saved = admin.post(
         "/settings/assets/record_type/lead",
         data={
