@@ -181,10 +181,10 @@ def quality_page(
         points = sorted(chart_source["history"], key=lambda point: point["taken_at"])
         chart = {
             "dates": [point["taken_at"].strftime("%m-%d %H:%M") for point in points],
-            "series": {
-                key: [None if point.get(key) is None else round(point[key] * 100, 1) for point in points]
+            "series": [
+                [key, [None if point.get(key) is None else round(point[key] * 100, 1) for point in points]]
                 for key in ("title_freshness", "stage_log_completeness", "duplicate_rate")
-            },
+            ],
         }
     owners_filter = sorted(
         (

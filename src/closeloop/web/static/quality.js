@@ -6,10 +6,11 @@
   if (!holder || !source || !window.echarts) { return; }
   var data = JSON.parse(source.textContent);
   var colors = { title_freshness: "#2456d6", stage_log_completeness: "#067647", duplicate_rate: "#b54708" };
-  var series = Object.keys(data.chart.series).map(function (key) {
+  var series = data.chart.series.map(function (entry) {
+    var key = entry[0];
     return {
       name: data.labels[key], type: "line", smooth: true, symbolSize: 5, connectNulls: true,
-      data: data.chart.series[key], itemStyle: { color: colors[key] }, lineStyle: { width: 2 }
+      data: entry[1], itemStyle: { color: colors[key] }, lineStyle: { width: 2 }
     };
   });
   var chart = window.echarts.init(holder, null, { renderer: "svg" });
@@ -22,5 +23,9 @@
     yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%", fontSize: 11, color: "#5f6b7f" }, splitLine: { lineStyle: { color: "#eef1f5" } } },
     series: series
   });
-  window.addEventListener("resize", function () { chart.resize(); });
+  // only a change of width redraws (a full-page capture or a scrollbar changes the height alone)
+  var width = holder.clientWidth;
+  window.addEventListener("resize", function () {
+    if (holder.clientWidth !== width) { width = holder.clientWidth; chart.resize(); }
+  });
 })();
