@@ -93,9 +93,11 @@ def test_an_admin_edits_the_asset_map(sign_in: SignIn, locale: str) -> None:
     expect(form).to_be_visible()
     form.locator("select[name=accountable_user_id]").select_option(index=2)
     chosen = form.locator("select[name=accountable_user_id] option:checked").text_content() or ""
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, f"assets-edit-{locale}")
     form.locator("button[type=submit]").click()
 
     expect(page.locator("#asset-record_type-lead")).to_contain_text(chosen.strip())
     expect(page.locator("a[href*='data-assets/export?format=xlsx']")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, f"assets-{locale}")

@@ -40,6 +40,7 @@ _NAMES_ZH = {
     "product_line": "产品线",
     "quote": "报价",
     "referral": "转介绍",
+    "task": "待办",
     "ticket": "服务工单",
 }
 #: record types' names in Chinese (English names are derived from the noun)

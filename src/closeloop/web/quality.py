@@ -283,15 +283,20 @@ def _tasks_context(request: Request, user: User, actor: Actor, status: str) -> d
         names = subject_names(
             session, actor, {(t["subject_type"], t["subject_id"]) for t in page.items if t["subject_type"]}
         )
-    items = [
-        {
-            **task,
-            "name": names.get((task["subject_type"], task["subject_id"])) if task["subject_type"] else None,
-            "href": record_link(request, task["subject_type"], task["subject_id"]) or task["link"],
-            "rule": RULES_BY_ID.get((task["source"] or "").removeprefix("quality:")),
-        }
-        for task in page.items
-    ]
+    locale = locale_of(request)
+    items = []
+    for task in page.items:
+        name = names.get((task["subject_type"], task["subject_id"])) if task["subject_type"] else None
+        rule = RULES_BY_ID.get((task["source"] or "").removeprefix("quality:")) if task["source"] else None
+        shown = {"title": task["title"], "description": task["description"]}
+        if rule is not None:
+            # a data-quality task reads in the viewer's language, whatever the organization's is
+            shown = {
+                "title": f"{rule.label(locale)}: {name or '#' + str(task['subject_id'])}",
+                "description": rule.advice(locale),
+            }
+        href = record_link(request, task["subject_type"], task["subject_id"]) or task["link"]
+        items.append({**task, **shown, "name": name, "href": href, "rule": rule})
     return {
         "user": user,
         "actor": actor,
