@@ -16,6 +16,8 @@ from closeloop.core.clock import frozen_at, utcnow
 from closeloop.db.scope import tenant_clause
 from closeloop.db.session import Database
 from closeloop.integrations.importing.feeds import SOURCES
+from closeloop.integrations.importing.models import ImportJob, ImportStatus
+from closeloop.org import service as org_service
 from closeloop.org.notifications import Notification
 from closeloop.quality import freshness
 from closeloop.worker import tasks
@@ -178,3 +180,50 @@ def test_import_feeds_are_one_feed_per_entity_and_source() -> None:
     assert freshness.import_feed("account", "crm-export-2026-10-01.csv") == "import:account:crm-export"
     assert freshness.import_feed("account", "uploads/CRM Export 20261008.xlsx") == "import:account:crm-export"
     assert freshness.import_feed("lead", "2026-10-01.csv") == "import:lead:file"
+
+
+def test_an_import_feed_that_stops_arriving_alerts_the_record_types_owner(db: Database, tenant: Tenant) -> None:
+    """A weekly account import from the CRM export, then nothing for two months: stale; a one-off
+    import of another file is no feed to watch."""
+    system = org_service.system_actor(tenant.organization_id)
+    with db.unit_of_work(system) as session:
+        for week in range(12):
+            finished = T0 + timedelta(weeks=week)
+            session.add(
+                ImportJob(
+                    organization_id=tenant.organization_id,
+                    entity="account",
+                    file_name=f"crm-export-{finished:%Y-%m-%d}.csv",
+                    stored_path="gone",
+                    dry_run=week == 5,  # a trial run writes nothing and is no change of the feed
+                    status=ImportStatus.DONE,
+                    total_rows=10,
+                    processed_rows=10,
+                    finished_at=finished,
+                )
+            )
+        session.add(
+            ImportJob(
+                organization_id=tenant.organization_id,
+                entity="lead",
+                file_name="trade-show.xlsx",
+                stored_path="gone",
+                status=ImportStatus.DONE,
+                total_rows=5,
+                processed_rows=5,
+                finished_at=T0,
+            )
+        )
+    now = T0 + timedelta(weeks=11) + timedelta(days=60)
+    with db.unit_of_work(None, system=True) as session:
+        run = freshness.alert(session, tenant.organization_id, now=now, sources=SOURCES)
+    status = {item.key: item for item in run.statuses}
+    feed = status["import:account:crm-export"]
+    assert (feed.kind, feed.status, feed.changes, feed.usual_gap_days) == ("import", "stale", 11, 7)
+    assert status["import:lead:trade-show"].status == "irregular"
+    assert run.alerted == {"import:account:crm-export": [tenant["sales_vp"].user_id]}
+    # without the import package's source the feed is unknown (the audit trail has no import runs)
+    with db.reading(None, system=True) as session:
+        assert "import:account:crm-export" not in {
+            item.key for item in freshness.evaluate(session, tenant.organization_id, now=now)
+        }

@@ -35,9 +35,7 @@ def worker(served: Served) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])
-def test_a_manager_scans_now_and_sees_the_counts(
-    sign_in: SignIn, worker: subprocess.Popen[bytes], locale: str
-) -> None:
+def test_a_manager_scans_now_and_sees_the_counts(sign_in: SignIn, worker: subprocess.Popen[bytes], locale: str) -> None:
     page = sign_in("demo.manager", locale=locale, width=1440)
     assert isinstance(page, Page)
     page.goto("/quality")
