@@ -23,7 +23,7 @@ from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
-from closeloop.quality.models import Defect, KpiSnapshot, NameKey, Scan
+from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
 
@@ -42,6 +42,7 @@ __all__ = [
     "DataAsset",
     "Defect",
     "FieldSecurityRule",
+    "FreshnessSetting",
     "IdempotencyKey",
     "ImportJob",
     "ImportMapping",

@@ -47,6 +47,20 @@ class Settings(BaseSettings):
         "watermark too (writes that committed late)",
     )
 
+    freshness_lookback_days: int = Field(
+        default=365,
+        description="Freshness monitoring learns each field's and feed's rhythm from this many days of history",
+    )
+    freshness_min_active_weeks: int = Field(
+        default=6, description="A field or feed changed in fewer distinct weeks than this has no rhythm to watch"
+    )
+    freshness_factor: float = Field(
+        default=4.0, description="Alert when a feed is silent for more than this many times its usual gap"
+    )
+    freshness_min_silent_days: int = Field(
+        default=14, description="Never alert on a silence shorter than this many days, whatever the rhythm"
+    )
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -432,6 +432,14 @@ def _other_plans() -> dict[tuple[str, str], Plan]:
             return 204
         return 404
 
+    def freshness_call(world: World, caller: Caller) -> Call:
+        world.new_record("leads")  # a lead's name has changed in the tenant: the feed lead.name exists
+
+        def snapshot() -> Any:
+            return world.maker.request("GET", "/quality/freshness").json()
+
+        return Call("/v1/quality/freshness/lead.name", {"max_silent_days": 30}, snapshot)
+
     def me_verify(world: World, caller: Caller, response: Response) -> None:
         me = response.json()
         assert me["user_id"] == caller.member.user_id
@@ -466,6 +474,14 @@ def _other_plans() -> dict[tuple[str, str], Plan]:
             False,
             lambda world, caller: Call("/v1/quality/scans/999999999"),
             lambda world, caller: 404 if caller.can("quality:read") else 403,
+        ),
+        ("GET", "/v1/quality/freshness"): collection("quality:read"),
+        ("PUT", "/v1/quality/freshness/{feed}"): Plan(
+            True,
+            freshness_call,
+            lambda world, caller: (
+                403 if not caller.can("schema:manage") else 200 if caller.organization == "tenant" else 404
+            ),
         ),
         ("GET", "/v1/audit"): Plan(
             False,

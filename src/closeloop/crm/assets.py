@@ -40,8 +40,11 @@ _NAMES_ZH = {
     "product_line": "产品线",
     "quote": "报价",
     "referral": "转介绍",
+    "task": "待办",
     "ticket": "服务工单",
 }
+#: record types' names in Chinese (English names are derived from the noun)
+NAMES_ZH = _NAMES_ZH
 COLUMNS = (
     "kind",
     "key",
@@ -80,7 +83,9 @@ def catalogue(session: Session, actor: Actor) -> list[Asset]:
         writers = _roles_with(f"{plural}:write")
         readers = tuple(r for r in _roles_with(f"{plural}:read") if r not in writers)
         english = noun.replace("_", " ")
-        assets.append(Asset("record_type", noun, _NAMES_ZH.get(noun, noun), f"{english.title()}s", writers, readers))
+        assets.append(
+            Asset("record_type", noun, _NAMES_ZH.get(noun, noun), plural.replace("_", " ").title(), writers, readers)
+        )
         if noun in FIELD_RULES:
             finance = tuple(sorted({role.value for roles in FIELD_RULES[noun].values() for role in roles}))
             names = ", ".join(sorted(FIELD_RULES[noun]))

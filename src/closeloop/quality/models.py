@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.core.clock import utcnow
@@ -120,3 +120,22 @@ class NameKey(OrganizationScoped, Base):
     subject_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name_key: Mapped[str] = mapped_column(String(200), nullable=False)
     sound_key: Mapped[str] = mapped_column(String(400), nullable=False)
+
+
+class FreshnessSetting(IdentifiedBy, OrganizationScoped, Base):
+    """How long one monitored field or feed may stay silent before its owner is alerted (GOV-4).
+
+    Without a row, the learned rule applies with the deployment's defaults. ``max_silent_days``
+    replaces the learned limit (and also watches a feed with no regular rhythm); ``factor`` scales
+    the usual gap; ``muted`` stops the alerts of a feed that is meant to stop.
+    """
+
+    __tablename__ = "quality_freshness_settings"
+    __noun__ = "quality_freshness_setting"
+    __table_args__ = (Index("uq_quality_freshness_settings_feed", "organization_id", "feed", unique=True),)
+
+    feed: Mapped[str] = mapped_column(String(110), nullable=False)
+    factor: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_silent_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    muted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -173,3 +173,22 @@ def _mark_failed(database: Database, organization_id: int, scan_id: int, error: 
             scan.status = ScanStatus.FAILED
             scan.finished_at = utcnow()
             scan.error = f"{type(error).__name__}: {error}"[:500]
+
+
+def defect_counts(session: Session, actor: Actor) -> dict[str, int]:
+    """Open defects of each rule among the records within the actor's row scope."""
+    require(actor, "quality:read")
+    rows = session.execute(
+        select(Defect.rule, func.count())
+        .where(visibility_clause(actor, Defect), Defect.resolved_at.is_(None))
+        .group_by(Defect.rule)
+    )
+    return {rule: int(count) for rule, count in rows}
+
+
+def latest_scan(session: Session, actor: Actor) -> Scan | None:
+    """The organization's newest scan (queued, running or done)."""
+    require(actor, "quality:read")
+    return session.scalar(
+        select(Scan).where(tenant_clause(actor.organization_id, Scan)).order_by(Scan.id.desc()).limit(1)
+    )

@@ -52,6 +52,7 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
+    NavItem("/tasks", N_("Tasks"), "tasks:read"),
     NavItem("/accounts", N_("Accounts"), "accounts:read"),
     NavItem("/contacts", N_("Contacts"), "contacts:read"),
     NavItem("/leads/inbox", N_("Lead inbox"), "leads:read"),
@@ -61,9 +62,11 @@ NAV: list[NavItem] = [
     NavItem("/funnel", N_("Funnel"), "funnel:read"),
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
+    NavItem("/quality", N_("Data quality"), "quality:read"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
+    NavItem("/settings/assets", N_("Data assets"), "users:read"),
 ]
 
 
@@ -319,7 +322,7 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import accounts, dashboards, formulas, imports, leads, records, search, settings
+    from closeloop.web import accounts, dashboards, formulas, imports, leads, quality, records, search, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
@@ -333,3 +336,4 @@ def install(app: FastAPI) -> None:
     app.include_router(leads.router)
     app.include_router(search.router)
     app.include_router(dashboards.router)
+    app.include_router(quality.router)

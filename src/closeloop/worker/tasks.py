@@ -124,3 +124,27 @@ def check_alert_thresholds() -> CheckResult:
 
 #: every hour at minute 5
 check_alert_thresholds_task = huey.periodic_task(crontab(minute="5"))(check_alert_thresholds)
+
+
+def check_freshness_nightly() -> dict[int, int]:
+    """The nightly freshness pass (GOV-4): tell the owners of fields and feeds that went silent, per
+    organization in its own transaction. Returns the alerts sent per organization."""
+    from closeloop.integrations.importing.feeds import SOURCES
+    from closeloop.quality import freshness
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    sent: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(org_service.system_actor(organization_id, label="freshness monitor")) as session:
+                run = freshness.alert(session, organization_id, sources=SOURCES)
+            sent[organization_id] = sum(map(len, run.alerted.values()))
+        except Exception:
+            log.exception("freshness check of organization %s failed", organization_id)
+    return sent
+
+
+#: every night at 03:40 (server time), after the data-quality scan
+check_freshness_nightly_task = huey.periodic_task(crontab(minute="40", hour="3"))(check_freshness_nightly)

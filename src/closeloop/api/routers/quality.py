@@ -6,13 +6,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.core.pagination import MAX_LIMIT
 from closeloop.db.session import after_commit
-from closeloop.quality import kpis
+from closeloop.integrations.importing.feeds import SOURCES
+from closeloop.quality import freshness, kpis
 from closeloop.quality import service as quality_service
 from closeloop.quality.rules import RULES
 
@@ -20,6 +21,14 @@ router = APIRouter()
 
 OptionalId = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 ScanId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The scan's id")]
+
+
+class FreshnessUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    factor: Annotated[float, Field(ge=1, le=100)] | None = None
+    max_silent_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    muted: bool = False
 
 
 class ScanRequest(BaseModel):
@@ -140,3 +149,51 @@ def get_kpis(
 ) -> Response:
     with database.reading(actor) as session:
         return json_response({"items": kpis.kpi_report(session, actor, group_by=group_by, history=history)})
+
+
+@router.get(
+    "/quality/freshness",
+    tags=["quality"],
+    operation_id="get_quality_freshness",
+    response_class=Response,
+    summary="Freshness of every field and import feed: stale, fresh, irregular or muted",
+    description="Each field the audit trail shows changing and each import feed, with its usual gap between "
+    "changes, its limit and how long it has been silent (see the architecture notes for the rule). "
+    "`status` filters. Masked fields and record types you cannot read are left out.",
+)
+def get_freshness(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    status: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    with database.reading(actor) as session:
+        return json_response({"items": freshness.report(session, actor, status=status, sources=SOURCES)})
+
+
+@router.put(
+    "/quality/freshness/{feed}",
+    tags=["quality"],
+    operation_id="configure_quality_freshness",
+    response_class=Response,
+    summary="Set how long one field or feed may stay silent (schema managers)",
+    description="`factor` scales the learned usual gap; `max_silent_days` replaces the learned limit; `muted` "
+    "stops the alerts. Audited as `freshness.configured`.",
+)
+def configure_freshness(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    feed: Annotated[str, Path(max_length=110)],
+    body: Annotated[FreshnessUpdate, Body()],
+) -> Response:
+    with database.writing(actor) as session:
+        payload = freshness.configure(
+            session,
+            actor,
+            feed=feed,
+            factor=body.factor,
+            max_silent_days=body.max_silent_days,
+            muted=body.muted,
+            sources=SOURCES,
+        )
+        commit(session)
+    return json_response(payload)
