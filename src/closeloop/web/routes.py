@@ -1,4 +1,4 @@
-"""The web workspace's shared machinery and its first pages: sign-in, sign-out, language, home,
+"""The web workspace's shared machinery and its first pages: sign-in, sign-out, language,
 notifications.
 
 Every page is rendered for the signed-in actor through the same services (and field masks) as
@@ -22,7 +22,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError
-from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.session import Database
 from closeloop.org import browser, notifications
 from closeloop.org import service as org_service
@@ -52,6 +51,7 @@ class NavItem:
 #: the navigation, in order; each area adds its pages here
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
+    NavItem("/pipeline", N_("Pipeline"), "opportunities:read"),
     NavItem("/settings/fields", N_("Custom fields")),
 ]
 
@@ -260,14 +260,6 @@ def switch_language(request: Request, locale: str) -> Response:
     return RedirectResponse(referer if referer.startswith(str(request.base_url)) else "/", status_code=303)
 
 
-@router.get("/")
-def home(request: Request) -> Response:
-    user, actor = require_user(request)
-    with database_of(request).reading(actor) as session:
-        funnel = measure_funnel(session, actor, filters=FunnelFilters()) if actor.can("funnel:read") else None
-    return render(request, "home.html", {"user": user, "actor": actor, "funnel": funnel})
-
-
 @router.get("/notifications")
 def notifications_page(request: Request, cursor: str | None = None) -> Response:
     user, actor = require_user(request)
@@ -297,9 +289,11 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import settings
+    from closeloop.web import board, home, settings
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
+    app.include_router(home.router)
+    app.include_router(board.router)
     app.include_router(settings.router)
