@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -31,8 +32,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from closeloop.app import create_app  # noqa: E402
 from closeloop.config import Settings  # noqa: E402
 from closeloop.db.session import connect  # noqa: E402
+from closeloop.demo.people import DEMO_PASSWORD  # noqa: E402
 
-PASSWORD = "closeloop-demo"
 PAGES = {"home": "/", "board": "/pipeline"}
 BASELINE = "/notifications"
 
@@ -52,7 +53,7 @@ def _signed_in(client: TestClient, username: str) -> None:
     match = re.search(r'name="csrf" value="([^"]+)"', page)
     assert match is not None
     answer = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf": match.group(1)}, follow_redirects=False
+        "/login", data={"username": username, "password": DEMO_PASSWORD, "csrf": match.group(1)}, follow_redirects=False
     )
     assert answer.status_code == 303, answer.text
 
@@ -75,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         url = arguments.database or _seeded(Path(directory))
         database = connect(url)
-        app = create_app(database=database, config=Settings(secret_key="bench-secret"))
+        app = create_app(database=database, config=Settings(secret_key=secrets.token_urlsafe(32)))
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
         print(f"{'who':<16}{'page':<8}{'median ms':>10}{'baseline ms':>13}{'ratio':>8}")
         for username in ("demo.rep", "demo.manager", "demo.sales_vp"):

@@ -65,14 +65,12 @@ def my_open_tasks(session: Session, actor: Actor, *, limit: int = 8) -> tuple[li
         .where(*mine)
         .order_by(Task.due_on.is_(None), Task.due_on, Task.id)
         .limit(limit)
-    ).tuples()
+    )
     total = int(session.scalar(select(func.count()).select_from(Task).where(*mine)) or 0)
     return [OpenTask(*row) for row in rows], total
 
 
-def recently_touched(
-    session: Session, actor: Actor, *, limit: int = 8, now: datetime | None = None
-) -> list[Touched]:
+def recently_touched(session: Session, actor: Actor, *, limit: int = 8, now: datetime | None = None) -> list[Touched]:
     """Records the actor created or changed in the last :data:`RECENT_DAYS` days, newest first,
     one line per record (its latest change), named as the actor may see it now."""
     if actor.user_id is None:
@@ -92,10 +90,10 @@ def recently_touched(
         )
         .order_by(AuditEntry.occurred_at.desc(), AuditEntry.seq.desc())
         .limit(limit * 10)
-    ).tuples()
+    )
     latest: dict[tuple[str, int], tuple[str, datetime]] = {}
     for subject_type, subject_id, action, occurred_at in entries:
-        key = (subject_type, int(subject_id))
+        key = (subject_type, subject_id or 0)
         if key not in latest:
             latest[key] = (action, occurred_at)
     wanted: dict[str, list[int]] = {}
@@ -106,7 +104,7 @@ def recently_touched(
         model = TOUCHABLE[subject_type]
         found = session.execute(
             select(model.id, model.name).where(visibility_clause(actor, model), model.id.in_(sorted(ids)))
-        ).tuples()
+        )
         names.update({(subject_type, record_id): name for record_id, name in found})
     touched = [
         Touched(subject_type, subject_id, names[(subject_type, subject_id)], action, at)

@@ -83,7 +83,9 @@ def home(request: Request) -> Response:
     if stages is not None:
         open_columns = [stages[stage] for stage in board_service.BOARD_STAGES if not stage.is_closed]
         closed_columns = [stages[Stage.WON], stages[Stage.LOST]]
-        widest = max((sum(column.totals.values(), Decimal(0)) for column in stages.values()), default=Decimal(0)) or Decimal(1)
+        widest = max(
+            (sum(column.totals.values(), Decimal(0)) for column in stages.values()), default=Decimal(0)
+        ) or Decimal(1)
         pipeline = {
             "open": open_columns,
             "closed": closed_columns,

@@ -11,7 +11,6 @@ Open stages show every open deal; *won* and *lost* show the deals closed in the 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -202,7 +201,7 @@ def column_cards(
     stage: Stage,
     filters: BoardFilters | None = None,
     offset: int = 0,
-    limit: int = CARDS_PER_COLUMN,
+    limit: int | None = None,
     now: datetime | None = None,
 ) -> list[Card]:
     """One column's cards, ``limit`` from ``offset``: open deals soonest expected close first,
@@ -222,7 +221,7 @@ def column_cards(
         .where(*_board_clauses(actor, filters or BoardFilters(), since), _stage_clause(stage, since))
         .order_by(*order)
         .offset(max(offset, 0))
-        .limit(limit)
+        .limit(limit or CARDS_PER_COLUMN)
     )
     rows = [dict(zip(names, row, strict=True)) for row in session.execute(statement)]
     cards = [
@@ -254,12 +253,12 @@ def _name_accounts_and_owners(session: Session, actor: Actor, cards: list[Card])
         found = select(Account.id, Account.name).where(
             visibility_clause(actor, Account), Account.id.in_(sorted(account_ids))
         )
-        accounts = {account_id: name for account_id, name in session.execute(found).tuples()}
+        accounts = dict(session.execute(found).all())
     if owner_ids:
         people = select(User.id, User.display_name).where(
             tenant_clause(actor.organization_id, User), User.id.in_(sorted(owner_ids))
         )
-        owners = {user_id: name for user_id, name in session.execute(people).tuples()}
+        owners = dict(session.execute(people).all())
     for card in cards:
         card.account_name = accounts.get(card.account_id) if card.account_id is not None else None
         card.owner_name = owners.get(card.owner_id) if card.owner_id is not None else None
@@ -270,10 +269,11 @@ def board(
     actor: Actor,
     *,
     filters: BoardFilters | None = None,
-    per_column: int = CARDS_PER_COLUMN,
+    per_column: int | None = None,
     now: datetime | None = None,
 ) -> list[Column]:
-    """Every column of the board, left to right, with its totals and its first ``per_column`` cards."""
+    """Every column of the board, left to right, with its totals and its first ``per_column`` cards
+    (:data:`CARDS_PER_COLUMN` by default)."""
     columns = stage_totals(session, actor, filters=filters, now=now)
     for stage, column in columns.items():
         if column.count:
@@ -297,14 +297,14 @@ def filter_choices(session: Session, actor: Actor) -> FilterChoices:
                 )
             )
         )
-    owners = [Choice(*row) for row in session.execute(people.order_by(User.display_name, User.id)).tuples()]
+    owners = [Choice(*row) for row in session.execute(people.order_by(User.display_name, User.id))]
     regions = [
         Choice(*row)
         for row in session.execute(
             select(Region.id, Region.name)
             .where(tenant_clause(actor.organization_id, Region))
             .order_by(Region.name, Region.id)
-        ).tuples()
+        )
     ]
     lines = [
         Choice(*row)
@@ -312,6 +312,6 @@ def filter_choices(session: Session, actor: Actor) -> FilterChoices:
             select(ProductLine.id, ProductLine.name)
             .where(visibility_clause(actor, ProductLine))
             .order_by(ProductLine.name, ProductLine.id)
-        ).tuples()
+        )
     ]
     return FilterChoices(owners=owners, regions=regions, product_lines=lines)
