@@ -76,7 +76,9 @@
     }
   });
 
-  document.body.addEventListener("htmx:afterSwap", function () {
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "board") { return; }
+    if (dialog.open) { fromDrag = false; closeDialog(true); }  // before focusing: closing moves focus
     if (!focusAfterSwap) { return; }
     var card = document.querySelector('#board .deal[data-id="' + focusAfterSwap + '"]');
     focusAfterSwap = null;
@@ -125,6 +127,10 @@
         filter: ".more, .column-empty, button",
         preventOnFilter: false,
         animation: 150,
+        // pointer events rather than the browser's drag-and-drop: the same on touch screens and
+        // mice, and a card can be dropped anywhere in a column's list
+        forceFallback: true,
+        fallbackTolerance: 4,
         ghostClass: "deal-ghost",
         chosenClass: "deal-chosen",
         onAdd: function (event) {
