@@ -72,7 +72,8 @@ def drag(page: Page, source: Locator, target: Locator) -> None:
     """Press on the card, move in steps (SortableJS follows the pointer), release over the column."""
     source.scroll_into_view_if_needed()
     start, end = source.bounding_box(), target.bounding_box()
-    assert start is not None and end is not None
+    assert start is not None
+    assert end is not None
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + 12)
     page.mouse.down()
     page.mouse.move(start["x"] + start["width"] / 2 + 10, start["y"] + 20, steps=5)
