@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.ui.conftest import Served, SignIn, screenshot
+from tests.ui.conftest import ARTIFACTS, Served, SignIn, screenshot
 
 pytestmark = pytest.mark.ui
 
@@ -193,7 +193,8 @@ def test_screenshots_of_home_and_the_board(sign_in: SignIn, served: Served, rep_
     page.keyboard.press("Enter")
     expect(page.locator("#move-dialog")).to_be_visible()
     page.select_option("#move-stage", "lost")
-    screenshot(page, f"board-lost-dialog-{locale}")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"board-lost-dialog-{locale}.png"))  # the viewport, where the dialog is
 
     page.goto("/")
     expect(page.locator("#home-tasks")).to_be_visible()
