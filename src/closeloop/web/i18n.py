@@ -80,7 +80,9 @@ def format_compact(amount: Decimal | float | int | None, locale: str, *, currenc
     """A short figure for charts and cards: ``123.46万`` in Chinese, ``1.23M`` in English."""
     if amount is None:
         return "—"
-    figure = numbers.format_compact_decimal(amount, format_type="short", locale=_babel_locale(locale), fraction_digits=2)
+    figure = numbers.format_compact_decimal(
+        amount, format_type="short", locale=_babel_locale(locale), fraction_digits=2
+    )
     if currency:
         symbol = numbers.get_currency_symbol(currency, locale=_babel_locale(locale))
         return f"{symbol}{figure}"
