@@ -300,3 +300,15 @@ def test_a_long_column_shows_its_first_cards_and_the_rest_on_demand(
     assert "Show 1 more" in second.text
     assert "/pipeline/columns/prospecting?offset=4" in second.text
     assert "Show" not in last.text
+
+
+def test_a_stored_script_in_a_deal_name_renders_as_text(
+    client: TestClient, member: Member, rep: tuple[TestClient, str]
+) -> None:
+    deal(Api(client, member), "<script>alert('board')</script>")
+    browser, _ = rep
+
+    page = browser.get("/pipeline", headers=ENGLISH)
+
+    assert "<script>alert('board')</script>" not in page.text
+    assert "&lt;script&gt;alert(&#39;board&#39;)&lt;/script&gt;" in page.text
