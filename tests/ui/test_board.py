@@ -86,6 +86,7 @@ def board(sign_in: SignIn, locale: str = "en") -> Page:
     assert isinstance(page, Page)
     page.goto("/pipeline")
     expect(page.locator("#board")).to_be_visible()
+    expect(page.locator('#board ol.cards[data-stage="lost"][data-sortable]')).to_be_attached()  # the board's script ran
     return page
 
 
@@ -138,6 +139,7 @@ def test_a_card_dropped_on_lost_asks_for_the_reason(sign_in: SignIn, rep_api: Re
     page.click("#move-dialog [data-cancel]")  # changed my mind: the card goes back
     expect(column(page, "prospecting").locator(f'li.deal[data-id="{opportunity["id"]}"]')).to_be_visible()
     assert rep_api.read(opportunity)["stage"] == "prospecting"
+    expect(page.locator('#board ol.cards[data-stage="lost"][data-sortable]')).to_be_attached()  # the reloaded board
 
     drag(page, card(page, opportunity), column(page, "lost").locator("ol.cards"))
     page.click("#move-form button[type=submit]")  # no reason: the browser refuses to send it
