@@ -78,6 +78,10 @@ def drag(page: Page, source: Locator, target: Locator) -> None:
     page.mouse.down()
     page.mouse.move(start["x"] + start["width"] / 2 + 10, start["y"] + 20, steps=5)
     page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 40, steps=20)
+    page.wait_for_timeout(150)
+    settled = target.bounding_box()  # the board may have scrolled under the pointer meanwhile
+    assert settled is not None
+    page.mouse.move(settled["x"] + settled["width"] / 2, settled["y"] + 40, steps=5)
     page.mouse.up()
 
 
@@ -184,11 +188,17 @@ def _alert_for_the_rep(served: Served) -> None:
     subprocess.run([sys.executable, "-c", script], env=served.environment, check=True, timeout=120)
 
 
-@pytest.mark.parametrize("locale", ["zh_CN", "en"])
-def test_screenshots_of_home_and_the_board(sign_in: SignIn, served: Served, rep_api: RepApi, locale: str) -> None:
+@pytest.fixture(scope="module")
+def rep_morning(served: Served, rep_api: RepApi) -> None:
+    """An alert and three tasks waiting for the rep (made once for both languages)."""
     _alert_for_the_rep(served)
     for title, due in (("回访协和医院设备科", "2026-11-20"), ("补全联系人职务", "2026-12-03"), ("准备投标资料", None)):
-        rep_api.client.post("/tasks", json={"title": title, **({"due_on": due} if due else {})})
+        made = rep_api.client.post("/tasks", json={"title": title, **({"due_on": due} if due else {})})
+        assert made.status_code == 201, made.text
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_screenshots_of_home_and_the_board(sign_in: SignIn, rep_morning: None, locale: str) -> None:
     page = board(sign_in, locale)
     screenshot(page, f"board-{locale}")
     page.locator("li.deal").first.focus()

@@ -133,10 +133,16 @@
         fallbackTolerance: 4,
         ghostClass: "deal-ghost",
         chosenClass: "deal-chosen",
-        onAdd: function (event) {
+        onEnd: function (event) {
+          if (event.to === event.from) { return; }
+          var item = event.item;
           var stage = event.to.dataset.stage;
-          if (stage === "lost") { openDialog(event.item, "lost", true); }
-          else { submitMove(event.item, stage); }
+          // after SortableJS has finished the drop: a modal dialog or a swapped board in the
+          // middle of it would leave the next drag unable to start
+          window.setTimeout(function () {
+            if (stage === "lost") { openDialog(item, "lost", true); }
+            else { submitMove(item, stage); }
+          }, 0);
         }
       });
     });
