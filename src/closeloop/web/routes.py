@@ -1,4 +1,4 @@
-"""The web workspace's shared machinery and its first pages: sign-in, sign-out, language, home,
+"""The web workspace's shared machinery and its first pages: sign-in, sign-out, language,
 notifications.
 
 Every page is rendered for the signed-in actor through the same services (and field masks) as
@@ -22,7 +22,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError
-from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.db.session import Database
 from closeloop.org import browser, notifications
 from closeloop.org import service as org_service
@@ -53,6 +52,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("/", N_("Home")),
     NavItem("/tasks", N_("Tasks"), "tasks:read"),
+    NavItem("/pipeline", N_("Pipeline"), "opportunities:read"),
     NavItem("/accounts", N_("Accounts"), "accounts:read"),
     NavItem("/contacts", N_("Contacts"), "contacts:read"),
     NavItem("/leads/inbox", N_("Lead inbox"), "leads:read"),
@@ -285,14 +285,6 @@ def switch_language(request: Request, locale: str) -> Response:
     return RedirectResponse(referer if referer.startswith(str(request.base_url)) else "/", status_code=303)
 
 
-@router.get("/")
-def home(request: Request) -> Response:
-    user, actor = require_user(request)
-    with database_of(request).reading(actor) as session:
-        funnel = measure_funnel(session, actor, filters=FunnelFilters()) if actor.can("funnel:read") else None
-    return render(request, "home.html", {"user": user, "actor": actor, "funnel": funnel})
-
-
 @router.get("/notifications")
 def notifications_page(request: Request, cursor: str | None = None) -> Response:
     user, actor = require_user(request)
@@ -322,11 +314,25 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from closeloop.web import accounts, dashboards, formulas, imports, leads, quality, records, search, settings
+    from closeloop.web import (
+        accounts,
+        board,
+        dashboards,
+        formulas,
+        home,
+        imports,
+        leads,
+        quality,
+        records,
+        search,
+        settings,
+    )
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.include_router(router)
+    app.include_router(home.router)
+    app.include_router(board.router)
     app.include_router(settings.router)
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
