@@ -99,8 +99,8 @@ def test_the_board_shows_each_stage_with_its_count_and_sum(
         "won": 0,
         "lost": 0,
     }
-    assert 'title="CN¥3,500.50"' in page.text  # the prospecting column's sum, in full
-    assert 'title="CN¥700.00"' in page.text
+    assert 'title="¥3,500.50"' in page.text  # the prospecting column's sum, in full
+    assert 'title="¥700.00"' in page.text
     assert cards_in(page.text, "proposal") == [proposal["name"]]
     assert '<a href="/pipeline" aria-current="page">Pipeline</a>' in page.text
 

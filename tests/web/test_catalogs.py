@@ -44,3 +44,21 @@ def test_the_check_sees_texts_in_templates_and_pages() -> None:
     texts = used_texts()
     assert "Sign in" in texts  # a template
     assert "Unknown username or wrong password." in texts  # a page module
+
+
+def test_a_text_translated_in_two_areas_is_translated_the_same_way() -> None:
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for po_path in sorted((i18n.TRANSLATIONS / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as handle:
+            for message in read_po(handle, locale="zh_CN"):
+                if not message.id or not message.string:
+                    continue
+                earlier = seen.setdefault(str(message.id), (po_path.name, str(message.string)))
+                if earlier[1] != str(message.string):
+                    clashes.append(
+                        f"{message.id!r}: {earlier[0]} says {earlier[1]!r}, {po_path.name} {message.string!r}"
+                    )
+    assert not clashes, "one word for one thing (GLOSSARY.md):\n" + "\n".join(clashes)

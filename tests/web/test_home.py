@@ -96,9 +96,9 @@ def test_my_pipeline_counts_the_deals_in_my_row_scope(
         "lost": 0,
     }
     assert 'data-open-count="1"' in mine
-    assert "CN¥1,000.00" in mine
+    assert "¥1,000.00" in mine
     assert stage_counts(team)["prospecting"] == 2
-    assert "CN¥1,500.00" in team
+    assert "¥1,500.00" in team
 
 
 def test_alerts_show_my_latest_five_unread_notices(
