@@ -1,5 +1,6 @@
-"""Record pages on the demo data: server time of the list, form, opportunity and import pages as
-a ratio against the API's list of the same records (25 rows, same masks) in the same process.
+"""Workspace pages on the demo data: server time of every main page (home, board, lists, forms,
+account 360°, lead inbox, search, funnel, dashboard, tasks, data quality, import) as a ratio
+against the API's list of 25 records (same masks) in the same process.
 
     python bench/bench_pages.py [--rounds 30]
 
@@ -65,8 +66,27 @@ def main() -> None:
     print(f"{'user':<14}{'page':<34}{'page ms':>9}{'API ms':>9}{'ratio':>8}")
     with TestClient(create_app()) as client:
         for username, pages in [
-            ("demo.rep", ["/accounts", "/opportunities", "/activities", "/contacts", "/leads", "/accounts/new"]),
-            ("demo.manager", ["/accounts", "/opportunities", "/import"]),
+            (
+                "demo.rep",
+                [
+                    "/",
+                    "/pipeline",
+                    "/accounts",
+                    "/opportunities",
+                    "/activities",
+                    "/contacts",
+                    "/leads",
+                    "/leads/inbox",
+                    "/accounts/new",
+                    "/search?q=bjxh",
+                    "/funnel",
+                    "/dashboard",
+                    "/tasks",
+                    "/quality",
+                ],
+            ),
+            ("demo.manager", ["/", "/pipeline", "/accounts", "/opportunities", "/import", "/dashboard"]),
+            ("demo.sales_vp", ["/", "/pipeline", "/funnel", "/dashboard", "/quality", "/settings/formulas"]),
         ]:
             client.cookies.clear()
             login = client.get("/login").text
@@ -88,6 +108,9 @@ def main() -> None:
             first = client.get("/api/v1/opportunities?limit=1", headers=bearer).json()["items"]
             if first:
                 pages.append(f"/opportunities/{first[0]['id']}")
+            account = client.get("/api/v1/accounts?limit=1", headers=bearer).json()["items"]
+            if account:
+                pages.append(f"/accounts/{account[0]['id']}")
             for page in pages:
                 plural = page.strip("/").split("/")[0]
                 plural = (
