@@ -63,6 +63,11 @@ def test_a_rep_sees_only_their_own_defects_and_tasks(
     assert {item["owner_id"] for item in own} == {tenant["rep"].user_id}
     assert f'data-total="{len(own)}"' in page.text
     assert "Scan now" not in page.text  # reps may not start scans
+    # each defect links to the page where the record is fixed, never to raw API JSON
+    contact_ids = {item["subject_id"] for item in own if item["subject_type"] == "contact"}
+    assert contact_ids
+    assert all(f'href="/contacts/{contact_id}"' in page.text for contact_id in contact_ids)
+    assert 'href="/api/v1/' not in page.text
 
     tasks = rep.get("/tasks")
     assert tasks.status_code == 200

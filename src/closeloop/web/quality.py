@@ -66,18 +66,22 @@ PARTY_LABELS = {**ROLE_LABELS, "system": N_("System")}
 _NAME_COLUMNS = ("name", "title", "subject", "company")
 
 
+#: where the workspace shows each kind of record (activities and other records have no page of
+#: their own: they are fixed through their edit form)
+RECORD_PAGES = {
+    "account": "/accounts/{id}",
+    "contact": "/contacts/{id}",
+    "lead": "/leads/{id}",
+    "opportunity": "/opportunities/{id}",
+    "activity": "/activities/{id}/edit",
+}
+
+
 def record_link(request: Request, subject_type: str | None, subject_id: int | None) -> str | None:
-    """The record's page when the workspace has one, else its API resource."""
-    if subject_type is None or subject_id is None:
+    """The page where the record is looked at and fixed (None when the workspace has none)."""
+    if subject_type is None or subject_id is None or subject_type not in RECORD_PAGES:
         return None
-    try:
-        plural = records.record_type_for(subject_type).plural
-    except KeyError:
-        return None
-    page = f"/{plural}/{{record_id}}"
-    if any(getattr(route, "path", None) == page for route in request.app.routes):
-        return f"/{plural}/{subject_id}"
-    return f"/api/v1/{plural}/{subject_id}"
+    return RECORD_PAGES[subject_type].format(id=subject_id)
 
 
 def subject_names(session: Session, actor: Actor, subjects: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
