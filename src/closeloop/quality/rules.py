@@ -407,9 +407,13 @@ def _close_date_past(ctx: Context) -> AnySelect:
 
 def _stage_stale(ctx: Context) -> AnySelect:
     cutoff = ctx.now - timedelta(days=ctx.stage_days)
-    recent_activity = exists().where(
+    # Uncorrelated on purpose: a correlated EXISTS let SQLite's planner walk the organization's recent
+    # activities (by occurred_at) once per opportunity — quadratic on a large tenant. ``NOT IN`` over
+    # the recent activities' opportunities is read once (an ephemeral index on SQLite, a hashed
+    # subplan on PostgreSQL), so the rule grows with the records.
+    recently_logged = select(Activity.opportunity_id).where(
         tenant_clause(ctx.organization_id, Activity),
-        Activity.opportunity_id == Opportunity.id,
+        Activity.opportunity_id.is_not(None),
         Activity.occurred_at >= cutoff,
     )
     return select(
@@ -422,7 +426,7 @@ def _stage_stale(ctx: Context) -> AnySelect:
         Opportunity.deleted_at.is_(None),
         Opportunity.stage.in_(_OPEN),
         Opportunity.stage_changed_at < cutoff,
-        ~recent_activity,
+        Opportunity.id.not_in(recently_logged),
     )
 
 
