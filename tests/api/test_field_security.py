@@ -183,3 +183,29 @@ def test_a_mask_change_shows_the_metrics_and_dashboards_built_on_the_field(clien
     impact = asked.json()["impact"]
     assert "revenue" in {metric["key"] for metric in impact["metrics"]}
     assert "performance" in {dashboard["key"] for dashboard in impact["dashboards"]}
+
+
+def test_a_configured_mask_hides_the_metrics_built_on_the_field_from_every_aggregate_path(
+    client: TestClient, tenant: Tenant
+) -> None:
+    rep = Api(client, tenant["rep"])
+    listed = rep.request("GET", "/metrics").json()["metrics"]
+    assert "revenue" in {metric["key"] for metric in listed}
+    assert "revenue" in rep.request("GET", "/performance").json()["metrics"]
+
+    configure(client, tenant, "opportunity", "amount", {"rep": {"read": False}})
+
+    assert "revenue" not in {metric["key"] for metric in rep.request("GET", "/metrics").json()["metrics"]}
+    performance = rep.request("GET", "/performance")
+    assert performance.status_code == 200, performance.text
+    assert "revenue" not in performance.json()["metrics"]
+    assert "revenue" not in performance.json()["totals"]
+    assert_problem(rep.request("GET", "/lineage/metric/revenue"), 404)
+    lineage = rep.request("GET", "/lineage/dashboard/performance").json()
+    assert "revenue" not in {metric["key"] for metric in lineage["metrics"]}
+    threshold = rep.request(
+        "POST", "/alert-thresholds", json={"metric": "revenue", "direction": "below", "value": "1", "period": "quarter"}
+    )
+    assert_problem(threshold, 422, field="metric")
+    # the manager, whose read was not taken away, still sees it
+    assert "revenue" in Api(client, tenant["manager"]).request("GET", "/performance").json()["metrics"]

@@ -24,7 +24,7 @@ from closeloop.crm.schemas import Schema
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit import service as audit
-from closeloop.governance.fields import FIELD_RULES
+from closeloop.governance.fields import FIELD_RULES, policy_of
 from closeloop.governance.permissions import ROLE_PERMISSIONS, Role, require
 from closeloop.org.models import User
 
@@ -112,8 +112,9 @@ def catalogue(session: Session, actor: Actor) -> list[Asset]:
             )
     assets.append(Asset("metric", "funnel", "闭环漏斗", "Closed-loop funnel", ("system",), _roles_with("funnel:read")))
     published = metrics.registry()
+    matrix = policy_of(session, actor)
     for metric in published.metrics.values():
-        consumers = tuple(r for r in _roles_with("funnel:read") if metric.readable_by(r))
+        consumers = tuple(r for r in _roles_with("funnel:read") if metric.readable_by(r, matrix))
         assets.append(Asset("metric", metric.key, metric.name_zh, metric.name_en, ("system",), consumers))
     for dashboard in published.dashboards.values():
         assets.append(

@@ -23,6 +23,7 @@ from closeloop.crm.customfields import PREFIX, Definition
 from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 from closeloop.governance.customfields.types import FieldType
+from closeloop.governance.fields import FieldPolicy, policy_of
 from closeloop.governance.formulas.errors import FormulaError
 from closeloop.governance.permissions import require
 from closeloop.org import service as org_service
@@ -122,7 +123,7 @@ def lineage(session: Session, actor: Actor, noun: str, field: str) -> dict[str, 
         **node,
         "upstream": [u for u in upstream if u["field"] not in hidden[u["record_type"]]],
         "downstream": downstream(session, actor.organization_id, noun, field),
-        **metrics_downstream(noun, field, role=actor.role),
+        **metrics_downstream(noun, field, role=actor.role, matrix=policy_of(session, actor)),
     }
 
 
@@ -162,7 +163,7 @@ def metric_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any]:
     require(actor, "funnel:read")
     published = metrics.registry()
     metric = published.metric(key)
-    if not metric.readable_by(actor.role):
+    if not metric.readable_by(actor.role, policy_of(session, actor)):
         raise NotFound("metric", key)
     zh, en = metrics.REFRESH_LABELS[metric.refresh]
     return {
@@ -186,7 +187,8 @@ def dashboard_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any
     require(actor, "funnel:read")
     published = metrics.registry()
     dashboard = published.dashboard(key)
-    shown = [published.metric(k) for k in dashboard.metrics if published.metric(k).readable_by(actor.role)]
+    matrix = policy_of(session, actor)
+    shown = [published.metric(k) for k in dashboard.metrics if published.metric(k).readable_by(actor.role, matrix)]
     sources = published.dashboard_sources(key)
     hidden = {noun: records.masked(session, actor, noun) for noun, _ in sources}
     return {
@@ -203,11 +205,13 @@ def dashboard_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any
     }
 
 
-def metrics_downstream(noun: str, field: str, *, role: str | None = None) -> dict[str, list[dict[str, Any]]]:
+def metrics_downstream(
+    noun: str, field: str, *, role: str | None = None, matrix: FieldPolicy | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """The published metrics that read ``noun.field`` and the dashboards showing them (only the
-    metrics ``role`` may read, when given)."""
+    metrics ``role`` may read under ``matrix``, the organization's field masks, when given)."""
     published = metrics.registry()
-    reading = [m for m in published.reading(noun, field) if role is None or m.readable_by(role)]
+    reading = [m for m in published.reading(noun, field) if role is None or m.readable_by(role, matrix)]
     keys = {metric.key for metric in reading}
     return {
         "metrics": [_metric_summary(metric) for metric in reading],

@@ -26,7 +26,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, NotFound
 from closeloop.db.base import Base
 from closeloop.db.scope import AnySelect
-from closeloop.governance.fields import policy
+from closeloop.governance.fields import FieldPolicy, policy
 from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
 
@@ -99,11 +99,11 @@ class Metric:
     def sources(self) -> frozenset[Source]:
         return sources_of(self.statements(lineage_actor()))
 
-    def readable_by(self, role: str) -> bool:
-        """Whether ``role`` may see this metric: none of its sources is masked for it (under the
-        built-in masks: aggregates do not yet read an organization's configured matrix)."""
-        defaults = policy(None, 0)
-        return not any(name in defaults.masked(role, noun) for noun, name in self.sources())
+    def readable_by(self, role: str, matrix: FieldPolicy | None = None) -> bool:
+        """Whether ``role`` may see this metric: none of its sources is masked for it under
+        ``matrix`` (an organization's configured field masks; the built-in ones when ``None``)."""
+        masks = matrix if matrix is not None else policy(None, 0)
+        return not any(name in masks.masked(role, noun) for noun, name in self.sources())
 
 
 @dataclass(frozen=True)

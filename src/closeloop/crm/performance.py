@@ -32,6 +32,7 @@ from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.functions import quarter_of
 from closeloop.db.scope import AnySelect, tenant_clause, visibility_clause
+from closeloop.governance.fields import policy_of
 from closeloop.governance.permissions import require
 from closeloop.org.models import Region, User
 
@@ -235,10 +236,12 @@ class Breakdown:
         }
 
 
-def readable_metrics(actor: Actor) -> list[str]:
-    """The performance metrics ``actor``'s role may see (a metric reading a masked field is not)."""
+def readable_metrics(session: Session, actor: Actor) -> list[str]:
+    """The performance metrics ``actor``'s role may see under the organization's field masks (a
+    metric reading a field masked for the role is not)."""
     published = registry()
-    return [key for key in METRICS if published.metric(key).readable_by(actor.role)]
+    matrix = policy_of(session, actor)
+    return [key for key in METRICS if published.metric(key).readable_by(actor.role, matrix)]
 
 
 def _figures(row: Any, metrics: list[str], key: str | None, label: str) -> Figures:
@@ -287,7 +290,7 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
         raise ValidationFailed.one("by", f"is not a dimension (one of: {', '.join(DIMENSIONS)})")
     if by is not None and by in deals.fixed_dimensions:
         raise ValidationFailed.one("by", f"'{by}' is already fixed by a filter")
-    metrics = readable_metrics(actor)
+    metrics = readable_metrics(session, actor)
     total_row = session.execute(statement(actor, metrics, deals)).one()
     totals = _figures(total_row, metrics, None, "")
     crumb_labels: dict[tuple[str, str], str] = {}
@@ -315,7 +318,7 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
 
 def value_of(session: Session, actor: Actor, metric: str, deals: Slice) -> Any:
     """One metric over a slice, as ``actor`` sees it (what an alert threshold watches)."""
-    if metric not in readable_metrics(actor):
+    if metric not in readable_metrics(session, actor):
         raise ValidationFailed.one("metric", f"'{metric}' is not a metric you may read", "unknown")
     return breakdown(session, actor, deals).totals.value(metric)
 

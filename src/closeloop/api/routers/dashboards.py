@@ -11,6 +11,7 @@ from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.crm import lineage, metrics, performance
 from closeloop.crm.alerts import service as alerts
 from closeloop.crm.funnel.service import STEPS, FunnelFilters, step_records
+from closeloop.governance.fields import policy_of
 from closeloop.governance.permissions import require
 
 router = APIRouter()
@@ -149,15 +150,17 @@ def delete_alert_threshold(
     response_class=Response,
     summary="The published metrics and dashboards you may read",
 )
-def list_metrics(actor: CurrentActor) -> Response:
+def list_metrics(database: DatabaseDep, actor: CurrentActor) -> Response:
     require(actor, "funnel:read")
     published = metrics.registry()
+    with database.reading(actor) as session:
+        matrix = policy_of(session, actor)
     return json_response(
         {
             "metrics": [
                 {"key": m.key, "name_zh": m.name_zh, "name_en": m.name_en, "unit": m.unit, "dashboards": m.dashboards}
                 for m in published.metrics.values()
-                if m.readable_by(actor.role)
+                if m.readable_by(actor.role, matrix)
             ],
             "dashboards": [
                 {"key": d.key, "name_zh": d.name_zh, "name_en": d.name_en, "path": d.path}

@@ -95,7 +95,7 @@ def create(session: Session, actor: Actor, data: ThresholdCreate) -> AlertThresh
     require(actor, "funnel:read")
     if actor.user_id is None:
         raise ValidationFailed.one("owner", "only a person can be notified")
-    if data.metric not in performance.readable_metrics(actor):
+    if data.metric not in performance.readable_metrics(session, actor):
         raise ValidationFailed.one("metric", f"'{data.metric}' is not a metric you may read", "unknown")
     unit = registry().metric(data.metric).unit
     if unit == "ratio" and data.value > 1:
