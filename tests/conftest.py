@@ -15,7 +15,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 os.environ.setdefault("CLOSELOOP_SECRET_KEY", "test-secret-key-not-for-production")
-os.environ.setdefault("CLOSELOOP_VAR_DIR", str(Path(__file__).parent / ".." / "var" / "test"))
+# each pytest-xdist worker gets its own var dir (queue file, uploads): workers never share state
+os.environ.setdefault(
+    "CLOSELOOP_VAR_DIR",
+    str(Path(__file__).parent / ".." / "var" / "test" / os.environ.get("PYTEST_XDIST_WORKER", "main")),
+)
 
 from closeloop.db.engine import normalize_url
 from closeloop.db.migrate import upgrade

@@ -242,3 +242,49 @@ def test_the_opportunity_page_shows_its_stage_history(client: TestClient, db: Da
     assert "阶段历史" in page.text
     assert "需求确认" in page.text
     assert "¥2,500,000.00" in page.text
+
+
+def test_an_opportunity_form_sets_and_clears_its_product_lines(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    admin = Api(client, tenant["admin"])
+    lines = [
+        admin.create("product_lines", {"name": name, "code": code}) for name, code in (("影像", "IMG"), ("耗材", "CON"))
+    ]
+    rep = browser(client, db, tenant["rep"], locale="en")
+    form = rep.get("/opportunities/new")
+    assert "Product lines" in form.text
+    assert f'name="product_line_ids" value="{lines[0]["id"]}"' in form.text
+
+    created = rep.post(
+        "/opportunities/new",
+        data={
+            "csrf": csrf_of(form.text),
+            "name": "CT 采购",
+            "stage": "prospecting",
+            "currency": "CNY",
+            "product_line_ids": [str(line["id"]) for line in lines],
+        },
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    api = Api(client, tenant["rep"])
+    opportunity = api.request("GET", "/opportunities").json()["items"][0]
+    assert sorted(opportunity["product_line_ids"]) == sorted(line["id"] for line in lines)
+
+    edit = rep.get(f"/opportunities/{opportunity['id']}/edit")
+    assert re.search(rf'name="product_line_ids" value="{lines[1]["id"]}" checked', edit.text)
+    cleared = rep.post(
+        f"/opportunities/{opportunity['id']}/edit",
+        data={
+            "csrf": csrf_of(edit.text),
+            "version": str(opportunity["version"]),
+            "name": "CT 采购",
+            "stage": "prospecting",
+            "currency": "CNY",
+            "owner_id": str(tenant["rep"].user_id),
+        },
+        follow_redirects=False,
+    )
+    assert cleared.status_code == 303, cleared.text
+    assert api.read("opportunities", opportunity["id"])["product_line_ids"] == []

@@ -99,6 +99,7 @@ FIELD_LABELS: dict[str, str] = {
     "source": N_("Source"),
     "status": N_("Status"),
     "product_line_id": N_("Product line"),
+    "product_line_ids": N_("Product lines"),
     "product_id": N_("Product"),
     "notes": N_("Notes"),
     "received_at": N_("Received"),
@@ -220,7 +221,8 @@ class Input:
     """One input of a record form (or of a list's filter bar)."""
 
     name: str
-    kind: str = "text"  # text, textarea, email, tel, url, int, money, percent, date, datetime, choice, ref, tristate
+    #: text, textarea, email, tel, url, int, money, percent, date, datetime, choice, ref, refs, tristate
+    kind: str = "text"
     choices: tuple[str, ...] = ()
     reference: str | None = None  # the noun of a ref: user, region, account, contact, …
     required: bool = False
@@ -411,6 +413,7 @@ SPECS: dict[str, PageSpec] = {
                 Input("expected_close_date", "date"),
                 Input("owner_id", "ref", reference="user"),
                 Input("product_id", "ref", reference="product"),
+                Input("product_line_ids", "refs", reference="product_line", wide=True),
                 Input("lost_reason", "textarea", wide=True, help=N_("Needed when the stage is Lost.")),
                 Input("description", "textarea", wide=True),
                 Input("external_ref"),
@@ -880,7 +883,9 @@ class FormField:
 def _input_value(kind: str, value: Any) -> Any:
     """A stored value as an input's ``value`` attribute."""
     if value is None:
-        return ""
+        return [] if kind == "refs" else ""
+    if kind == "refs":
+        return [str(item) for item in value]
     if kind == "datetime":
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         if moment.tzinfo is not None:
@@ -918,6 +923,11 @@ def form_values(session: Session, spec: PageSpec, actor: Actor, form: FormData, 
     input (an emptied one clears the field)."""
     data: dict[str, Any] = {}
     for item in _inputs(session, spec, actor, creating=creating):
+        if item.kind == "refs":
+            chosen = [str(v).strip() for v in form.getlist(item.name) if str(v).strip()]
+            if chosen or not creating:
+                data[item.name] = chosen  # an emptied list on an edit clears it
+            continue
         raw = form.get(item.name)
         text = raw.strip() if isinstance(raw, str) else ""
         if not text:
@@ -1000,19 +1010,23 @@ def build_fields(
             if value not in (None, "") and str(value) not in {o[0] for o in options}:
                 names = names_of(session, actor, item.reference, [int(str(value))] if str(value).isdigit() else [])
                 options.insert(0, (str(value), names.get(int(str(value)), f"#{value}") if names else f"#{value}"))
+        elif item.kind == "refs" and item.reference is not None:
+            options = [(str(i), label) for i, label in options_of(session, actor, item.reference)]
+            value = [str(v) for v in value] if isinstance(value, list) else []
         elif item.kind == "tristate":
             options = [("true", gettext("Yes")), ("false", gettext("No"))]
         fields.append(
             FormField(
                 item.name,
                 gettext(FIELD_LABELS.get(item.name, item.name)),
-                item.kind,
+                "multi" if item.kind == "refs" else item.kind,
                 value=value if value is not None else "",
                 options=options,
                 required=item.required or (item.name == "name"),
                 wide=item.wide,
                 help=gettext(item.help) if item.help else None,
                 error=errors.get(item.name),
+                multiple=item.kind == "refs",
                 section=SECTION_OF.get(spec.plural, {}).get(item.name, "basics"),
             )
         )
@@ -1081,7 +1095,10 @@ def _stored_values(spec: PageSpec, record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _posted_values(spec: PageSpec, form: FormData, definitions: Sequence[Definition]) -> dict[str, Any]:
-    values: dict[str, Any] = {item.name: form.get(item.name) or "" for item in spec.inputs}
+    values: dict[str, Any] = {
+        item.name: [str(v) for v in form.getlist(item.name)] if item.kind == "refs" else form.get(item.name) or ""
+        for item in spec.inputs
+    }
     for definition in definitions:
         key = customfields.PREFIX + definition.name
         if definition.field_type is FieldType.MULTI_CHOICE:

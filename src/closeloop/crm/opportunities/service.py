@@ -258,7 +258,9 @@ def update_opportunity(
         _move(session, actor, opportunity, Stage(stage), lost_reason, expected_version, changes)
     else:
         if "lost_reason" in changes and opportunity.stage != Stage.LOST:
-            raise ValidationFailed.one("lost_reason", "can only be set on a lost opportunity")
+            if changes["lost_reason"] is not None:
+                raise ValidationFailed.one("lost_reason", "can only be set on a lost opportunity")
+            del changes["lost_reason"]  # clearing what an open deal does not have changes nothing
         if "lost_reason" in changes and not changes["lost_reason"]:
             raise ValidationFailed.one("lost_reason", "may not be empty on a lost opportunity", "required")
         records.update(session, actor, OPPORTUNITIES, opportunity, changes, expected_version=expected_version)
