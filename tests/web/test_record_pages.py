@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from closeloop.db.session import Database
 from tests.factories import Tenant
-from tests.samples import Api
+from tests.samples import Api, tag
 from tests.web.test_settings_pages import browser, csrf_of
 
 
@@ -288,3 +288,52 @@ def test_an_opportunity_form_sets_and_clears_its_product_lines(
     )
     assert cleared.status_code == 303, cleared.text
     assert api.read("opportunities", opportunity["id"])["product_line_ids"] == []
+
+
+def test_a_record_deleted_from_its_form_can_be_undone_from_the_list(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    api = Api(client, tenant["manager"])
+    account = api.create("accounts", {"name": f"待删除医院 {tag()}"})
+    manager = browser(client, db, tenant["manager"], locale="zh_CN")
+    form = manager.get(f"/accounts/{account['id']}/edit")
+    assert f'action="/accounts/{account["id"]}/delete"' in form.text
+
+    deleted = manager.post(
+        f"/accounts/{account['id']}/delete",
+        data={"csrf": csrf_of(form.text), "version": str(account["version"])},
+        follow_redirects=False,
+    )
+    assert deleted.status_code == 303
+    assert deleted.headers["location"] == f"/accounts?deleted={account['id']}"
+    assert api.request("GET", f"/accounts/{account['id']}").status_code == 404
+    listing = manager.get(deleted.headers["location"])
+    assert "记录已删除" in listing.text
+    assert f'action="/accounts/{account["id"]}/restore"' in listing.text
+
+    restored = manager.post(
+        f"/accounts/{account['id']}/restore", data={"csrf": csrf_of(listing.text)}, follow_redirects=False
+    )
+    assert restored.status_code == 303
+    assert api.read("accounts", account["id"])["name"] == account["name"]
+    actions = [entry["action"] for entry in api.request("GET", f"/accounts/{account['id']}/history").json()["items"]]
+    assert {"account.deleted", "account.restored"} <= set(actions)
+
+
+def test_a_stale_or_forbidden_delete_changes_nothing(client: TestClient, db: Database, tenant: Tenant) -> None:
+    api = Api(client, tenant["manager"])
+    account = api.create("accounts", {"name": f"保留医院 {tag()}", "owner_id": tenant["rep"].user_id})
+    manager = browser(client, db, tenant["manager"], locale="en")
+    token = csrf_of(manager.get(f"/accounts/{account['id']}/edit").text)
+    api.patch("accounts", account["id"], {"city": "上海"})  # someone saves first
+    stale = manager.post(f"/accounts/{account['id']}/delete", data={"csrf": token, "version": str(account["version"])})
+    assert stale.status_code == 412
+    assert api.read("accounts", account["id"])["city"] == "上海"
+    assert manager.post(f"/accounts/{account['id']}/delete", data={}).status_code == 400  # no CSRF token
+
+    rep = browser(client, db, tenant["rep"], locale="en")
+    form = rep.get(f"/accounts/{account['id']}/edit")
+    assert "/delete" not in form.text  # a rep may not delete: no button
+    refused = rep.post(f"/accounts/{account['id']}/delete", data={"csrf": csrf_of(form.text)})
+    assert refused.status_code == 403
+    assert api.read("accounts", account["id"])["name"] == account["name"]

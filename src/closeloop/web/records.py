@@ -261,6 +261,8 @@ class PageSpec:
     label_field: str = "name"
     #: the records' money column's currency field
     money_fields: tuple[str, ...] = ()
+    #: the service's soft delete: (session, actor, record_id, expected_version)
+    delete: Callable[..., Any] | None = None
 
     @property
     def noun(self) -> str:
@@ -287,6 +289,9 @@ SPECS: dict[str, PageSpec] = {
             create=account_service.create_account,
             update=lambda s, a, record_id, data, expected_version: account_service.update_account(
                 s, a, account_id=record_id, data=data, expected_version=expected_version
+            ),
+            delete=lambda s, a, record_id, expected_version: account_service.delete_account(
+                s, a, account_id=record_id, expected_version=expected_version
             ),
             columns=("name", "tier", "industry", "region_id", "city", "annual_revenue", "credit_line", "owner_id"),
             inputs=(
@@ -331,6 +336,9 @@ SPECS: dict[str, PageSpec] = {
             update=lambda s, a, record_id, data, expected_version: contact_service.update_contact(
                 s, a, contact_id=record_id, data=data, expected_version=expected_version
             ),
+            delete=lambda s, a, record_id, expected_version: contact_service.delete_contact(
+                s, a, contact_id=record_id, expected_version=expected_version
+            ),
             columns=("name", "account_id", "title", "decision_role", "mobile", "email", "owner_id"),
             inputs=(
                 Input("name", required=True),
@@ -363,6 +371,9 @@ SPECS: dict[str, PageSpec] = {
             create=lead_service.create_lead,
             update=lambda s, a, record_id, data, expected_version: lead_service.update_lead(
                 s, a, lead_id=record_id, data=data, expected_version=expected_version
+            ),
+            delete=lambda s, a, record_id, expected_version: lead_service.delete_lead(
+                s, a, lead_id=record_id, expected_version=expected_version
             ),
             columns=("name", "company", "status", "source", "mobile", "region_id", "owner_id", "received_at"),
             inputs=(
@@ -401,6 +412,9 @@ SPECS: dict[str, PageSpec] = {
             update=lambda s, a, record_id, data, expected_version: opportunity_service.update_opportunity(
                 s, a, opportunity_id=record_id, data=data, expected_version=expected_version
             ),
+            delete=lambda s, a, record_id, expected_version: opportunity_service.delete_opportunity(
+                s, a, opportunity_id=record_id, expected_version=expected_version
+            ),
             columns=("name", "account_id", "stage", "amount", "margin", "expected_close_date", "owner_id"),
             inputs=(
                 Input("name", required=True, wide=True),
@@ -438,6 +452,9 @@ SPECS: dict[str, PageSpec] = {
             create=activity_service.log_activity,
             update=lambda s, a, record_id, data, expected_version: activity_service.update_activity(
                 s, a, activity_id=record_id, data=data, expected_version=expected_version
+            ),
+            delete=lambda s, a, record_id, expected_version: activity_service.delete_activity(
+                s, a, activity_id=record_id, expected_version=expected_version
             ),
             columns=("occurred_at", "kind", "subject", "account_id", "contact_id", "opportunity_id", "user_id"),
             inputs=(
@@ -607,7 +624,7 @@ class Column:
 
 
 def _list_params(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if v.strip() and k not in ("fragment", "saved")}
+    return {k: v for k, v in request.query_params.items() if v.strip() and k not in ("fragment", "saved", "deleted")}
 
 
 _BADGES = {"won": "good", "lost": "bad", "qualified": "good", "converted": "good", "disqualified": "bad", "new": "warn"}
@@ -797,6 +814,8 @@ def _list_handler(plural: str) -> Callable[[Request], Response]:
         context = {"user": user, "actor": actor, **list_context(request, spec, actor)}
         saved = request.query_params.get("saved")
         context["saved"] = saved if saved and saved.isdigit() else None
+        deleted = request.query_params.get("deleted")
+        context["deleted"] = int(deleted) if deleted and deleted.isdigit() else None
         if is_htmx(request):
             template = "records/_rows.html" if request.query_params.get("fragment") == "rows" else "records/_table.html"
             return render(request, template, context)
@@ -820,7 +839,9 @@ def export_list(request: Request, plural: str, format: str = "csv") -> Response:
     except ValueError:
         raise NotFound("export format", format) from None
     params = {
-        k: v for k, v in request.query_params.items() if v.strip() and k not in ("format", "limit", "cursor", "saved")
+        k: v
+        for k, v in request.query_params.items()
+        if v.strip() and k not in ("format", "limit", "cursor", "saved", "deleted")
     }
     database = database_of(request)
     with database.reading(actor) as session:
@@ -1160,6 +1181,7 @@ def _render_form(
         "heading": heading or (gettext(spec.new_label) if creating else None),
         "action": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "error_count": len(errors or {}),
+        "can_delete": spec.delete is not None and actor.can(f"{spec.plural}:delete"),
     }
     return render(request, "records/form.html", context, status_code=status_code)
 
@@ -1386,12 +1408,48 @@ def _update_handler(plural: str) -> Callable[[Request, int], Any]:
     return update_record
 
 
+def _delete_handler(plural: str) -> Callable[[Request, int], Any]:
+    async def delete_record(request: Request, record_id: int) -> Response:
+        """Soft-delete through the service (permission, version and audit as in the API), then the
+        list, which offers to undo it."""
+        _, actor = require_user(request)
+        spec = spec_for(plural)
+        form = await _posted(request)
+        require_csrf(request, str(form.get("csrf") or ""))
+        if spec.delete is None:
+            raise NotFound(spec.noun, record_id)
+        version_text = str(form.get("version") or "")
+        with database_of(request).unit_of_work(actor) as session:
+            spec.delete(session, actor, record_id, int(version_text) if version_text.isdigit() else None)
+        return RedirectResponse(f"/{plural}?deleted={record_id}", status_code=303)
+
+    delete_record.__name__ = f"delete_{plural}_page"
+    return delete_record
+
+
+def _restore_handler(plural: str) -> Callable[[Request, int], Any]:
+    async def restore_record(request: Request, record_id: int) -> Response:
+        """Undo a delete: the record comes back as it was (audited as restored)."""
+        _, actor = require_user(request)
+        spec = spec_for(plural)
+        form = await _posted(request)
+        require_csrf(request, str(form.get("csrf") or ""))
+        with database_of(request).unit_of_work(actor) as session:
+            records.restore(session, actor, spec.record_type, record_id)
+        return RedirectResponse(_record_href(spec, record_id), status_code=303)
+
+    restore_record.__name__ = f"restore_{plural}_page"
+    return restore_record
+
+
 for _plural in SPECS:
     router.add_api_route(f"/{_plural}", _list_handler(_plural), methods=["GET"])
     router.add_api_route(f"/{_plural}/new", _new_handler(_plural), methods=["GET"])
     router.add_api_route(f"/{_plural}/new", _create_handler(_plural), methods=["POST"])
     router.add_api_route(f"/{_plural}/{{record_id:int}}/edit", _edit_handler(_plural), methods=["GET"])
     router.add_api_route(f"/{_plural}/{{record_id:int}}/edit", _update_handler(_plural), methods=["POST"])
+    router.add_api_route(f"/{_plural}/{{record_id:int}}/delete", _delete_handler(_plural), methods=["POST"])
+    router.add_api_route(f"/{_plural}/{{record_id:int}}/restore", _restore_handler(_plural), methods=["POST"])
 
 
 # --- the opportunity's read view ------------------------------------------------------------------
