@@ -24,6 +24,8 @@ class AuditEntry(IdentifiedBy, OrganizationScoped, Base):
         UniqueConstraint("organization_id", "seq"),
         Index("ix_audit_entries_subject", "organization_id", "subject_type", "subject_id", "seq"),
         Index("ix_audit_entries_org_occurred", "organization_id", "occurred_at"),
+        # "records I touched recently" on the home page: one person's latest entries
+        Index("ix_audit_entries_org_actor_occurred", "organization_id", "actor_user_id", "occurred_at"),
     )
 
     seq: Mapped[int] = mapped_column(BigId, nullable=False)
