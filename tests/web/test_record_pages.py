@@ -337,3 +337,24 @@ def test_a_stale_or_forbidden_delete_changes_nothing(client: TestClient, db: Dat
     refused = rep.post(f"/accounts/{account['id']}/delete", data={"csrf": csrf_of(form.text)})
     assert refused.status_code == 403
     assert api.read("accounts", account["id"])["name"] == account["name"]
+
+
+def test_a_service_refusal_is_shown_in_the_readers_language(client: TestClient, db: Database, tenant: Tenant) -> None:
+    api = Api(client, tenant["rep"])
+    opportunity = api.create("opportunities", {"name": f"开放商机 {tag()}", "owner_id": tenant["rep"].user_id})
+    rep = browser(client, db, tenant["rep"], locale="zh_CN")
+    form = rep.get(f"/opportunities/{opportunity['id']}/edit")
+    refused = rep.post(
+        f"/opportunities/{opportunity['id']}/edit",
+        data={
+            "csrf": csrf_of(form.text),
+            "version": str(opportunity["version"]),
+            "name": opportunity["name"],
+            "stage": "prospecting",
+            "currency": "CNY",
+            "lost_reason": "价格太高",
+        },
+    )
+    assert refused.status_code == 422
+    assert 'id="f-lost-reason-error">只有已输单的商机才能填写输单原因' in refused.text
+    assert api.read("opportunities", opportunity["id"])["lost_reason"] is None

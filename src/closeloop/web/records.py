@@ -592,10 +592,11 @@ def custom_choice_label(definition: Definition, value: str, locale: str) -> str:
 
 
 def field_message(gettext: Callable[[str], str], problem: FieldProblem) -> str:
-    """A problem as the sentence shown beside its input (the service's own words when there is no
-    translated sentence for its code)."""
+    """A problem as the sentence shown beside its input: the sentence for its code, else the
+    service's own words (translated when the catalog has them, as ``services.po`` does for the
+    fixed sentences of the record services)."""
     known = MESSAGES.get(problem.code)
-    return gettext(known) if known else problem.message
+    return gettext(known) if known else gettext(problem.message)
 
 
 def safe_next(path: str | None) -> str | None:
