@@ -66,6 +66,19 @@ def migrate(revision: Annotated[str, typer.Option(help="Target revision")] = "he
     console.print(f"database at {settings.effective_database_url.split('@')[-1]} is at {revision}")
 
 
+def _stop_with_parent() -> None:
+    """In the worker's process, before it runs: the kernel sends it SIGTERM if ``serve`` dies, even
+    by ``kill -9`` (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = settings.host,
@@ -80,8 +93,15 @@ def serve(
 
     worker: subprocess.Popen[bytes] | None = None
     if with_worker:
-        worker = subprocess.Popen([sys.executable, "-m", "closeloop.cli.main", "worker"], env=os.environ.copy())
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "closeloop.cli.main", "worker"],
+            env=os.environ.copy(),
+            preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
+        )
         console.print(f"background worker started (pid {worker.pid})")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: this handler turns it
+    # into an exit that runs the ``finally`` below (stopping the worker) instead of killing us
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     shown = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104 - compared, not bound
     console.print(f"Closeloop is serving at [bold]{shown}[/] · API docs at {shown}/api/docs · Ctrl-C to stop")
     try:
