@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 VENDOR := src/closeloop/web/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed-stamp
-PYTEST_ARGS ?=
+# one test process per core (pytest-xdist); each has its own var directory and test databases
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: install run test check lint types bench clean browser
 

@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 os.environ.setdefault("CLOSELOOP_SECRET_KEY", "test-secret-key-not-for-production")
+# the CLI prints tables with rich: the same width in every process (xdist workers have no terminal)
+os.environ.setdefault("COLUMNS", "200")
 # each pytest-xdist worker gets its own var dir (queue file, uploads): workers never share state
 os.environ.setdefault(
     "CLOSELOOP_VAR_DIR",
