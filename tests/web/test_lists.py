@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from fastapi.testclient import TestClient
 
@@ -121,3 +122,13 @@ def test_the_export_follows_the_filters_neutralizes_formulas_and_respects_masks(
         csv.DictReader(io.StringIO(cfo_page.get("/exports/accounts?format=csv&tier=A").content.decode("utf-8-sig")))
     )
     assert cfo_rows[0]["credit_line"] == "5000.00"
+
+
+def test_filtering_in_place_updates_the_export_links(client: TestClient, db: Database, tenant: Tenant) -> None:
+    rep = browser(client, db, tenant["rep"], locale="en")
+    table = rep.get("/accounts", params={"tier": "A"}, headers={"HX-Request": "true"})
+
+    assert table.status_code == 200
+    links = re.search(r'<span id="export-links"[^>]*hx-swap-oob="true"[^>]*>(.*?)</span>', table.text, re.S)
+    assert links, table.text[:500]
+    assert 'href="/exports/accounts?format=csv&amp;tier=A"' in links.group(1)
