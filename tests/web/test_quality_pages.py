@@ -3,6 +3,7 @@ the scan on demand and its progress, marking a task done, editing the asset map.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -198,3 +199,30 @@ def test_the_asset_map_is_edited_inline_by_schema_managers_only(
     assert lead["accountable_user_id"] == tenant["director"].user_id
     assert lead["responsible"] == ["manager"]
     assert admin.post("/settings/assets/record_type/lead", data={"csrf": "forged"}).status_code == 400
+
+
+def test_more_than_a_hundred_tasks_are_paged(client: TestClient, db: Database, tenant: Tenant) -> None:
+    from closeloop.crm.tasks import service as task_service
+    from closeloop.org import service as org_service
+
+    rep = tenant["rep"]
+    system = org_service.system_actor(rep.actor.organization_id, label="test")
+    with db.unit_of_work(system) as session:
+        task_service.open_system_tasks(
+            session,
+            system,
+            [
+                task_service.NewTask(f"回访 {n:03d}", rep.user_id, "account", n + 1, "/accounts", "test")
+                for n in range(105)
+            ],
+        )
+    page = browser(client, db, rep, locale="en")
+    first = page.get("/tasks")
+    assert first.text.count('data-task="') == 100
+    found = re.search(r'href="(/tasks\?status=open&amp;cursor=[^"]+)" rel="next"', first.text)
+    assert found, "no link to the next page"
+    second = page.get(found.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200
+    assert second.text.count('data-task="') == 5
+    assert 'rel="next"' not in second.text
+    assert "First page" in second.text

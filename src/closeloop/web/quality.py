@@ -272,8 +272,10 @@ def scan_progress(request: Request, scan_id: int) -> Response:
 # --- /tasks -------------------------------------------------------------------------------------------
 
 
-def _tasks_context(request: Request, user: User, actor: Actor, status: str) -> dict[str, Any]:
+def _tasks_context(request: Request, user: User, actor: Actor, status: str, cursor: str = "") -> dict[str, Any]:
     params = {"owner_id": str(user.id), "status": status, "limit": "100"}
+    if cursor:
+        params["cursor"] = cursor
     params["sort"] = "due_on" if status == "open" else "-closed_at"
     with database_of(request).reading(actor) as session:
         page = records.read_page(session, actor, task_service.TASKS, params)
@@ -308,6 +310,8 @@ def _tasks_context(request: Request, user: User, actor: Actor, status: str) -> d
         "status": status,
         "counts": counts,
         "more": page.next_cursor is not None,
+        "next_cursor": page.next_cursor,
+        "cursor": cursor,
         "today": utcnow().astimezone(DISPLAY_ZONE).date(),
         "noun_labels": NOUN_LABELS,
         "severity_labels": SEVERITY_LABELS,
@@ -316,11 +320,11 @@ def _tasks_context(request: Request, user: User, actor: Actor, status: str) -> d
 
 
 @router.get("/tasks")
-def tasks_page(request: Request, status: str = "open") -> Response:
+def tasks_page(request: Request, status: str = "open", cursor: str = "") -> Response:
     user, actor = require_user(request)
     if status not in ("open", "done"):
         status = "open"
-    return render(request, "quality/tasks.html", _tasks_context(request, user, actor, status))
+    return render(request, "quality/tasks.html", _tasks_context(request, user, actor, status, cursor[:500]))
 
 
 @router.post("/tasks/{task_id}/done")
