@@ -520,6 +520,13 @@ _add(
         "is set to",
         "advances to",
         "to stage",
+        "changes",
+        "changed",
+        "is changed",
+        "gets changed",
+        "change",
+        "is upgraded",
+        "is downgraded",
     ),
     "change_to",
 )
@@ -907,6 +914,9 @@ _add(
         "hasn't replied",
         "has not replied",
         "ignored",
+        "ignores",
+        "ignore",
+        "has ignored",
     ),
     "metric",
     "email_unreplied",
@@ -1024,7 +1034,7 @@ _INDUSTRIES = {
 for _industry, _words in _INDUSTRIES.items():
     _add(_words, "value", ("account.industry", _industry))
 for _region in ("华东", "华南", "华北", "华中", "西南", "西北", "东北"):
-    _add((_region, f"{_region}区", f"{_region}地区", f"{_region}大区"), "value", ("region", _region))
+    _add((_region, f"{_region}区", f"{_region}地区", f"{_region}大区", f"{_region}区域"), "value", ("region", _region))
 for _region in ("east", "south", "north", "central", "southwest", "northwest", "northeast", "west"):
     _add((f"{_region} region", f"{_region} china", f"the {_region}"), "value", ("region", _region.capitalize()))
 _add(
@@ -1220,7 +1230,8 @@ _add(
     "unit",
     "count",
 )
-_add(("%", "percent", "per cent", "个百分点", "points", "个点"), "unit", "percent")
+_add(("分", "point", "points", "pts"), "unit", "point")
+_add(("%", "percent", "per cent", "个百分点", "个点"), "unit", "percent")
 _add(("元", "块", "块钱", "人民币", "rmb", "cny", "yuan", "元人民币"), "currency", "CNY")
 _add(("美元", "美金", "usd", "dollars", "dollar", "us$"), "currency", "USD")
 _add(("连续", "连着", "接连", "in a row", "consecutive", "consecutively", "straight", "running"), "streak")
@@ -1394,9 +1405,11 @@ _add(
     ),
     "weak_verb",
 )
-_add(("任务", "待办", "待办事项", "跟进任务", "task", "tasks", "to-do", "todo", "follow-up task"), "task")
-_add(("回访",), "task_kind", "回访")
-_add(("回复", "回复邮件", "reply", "reply to the email"), "task_kind", "回复")
+_add(("任务", "待办", "待办事项", "task", "tasks", "to-do", "todo"), "task")
+_add(("跟进任务",), "task_kind", "跟进", task=True)
+_add(("follow-up task", "follow up task"), "task_kind", "follow-up", task=True)
+_add(("回访",), "task_kind", None)
+_add(("回复", "回复邮件", "reply", "reply to the email"), "task_kind", None)
 _add(("复购跟进", "复购回访", "复购", "repurchase follow-up", "repurchase follow up", "repurchase"), "task_kind", None)
 _add(("电话回访", "打电话", "follow-up call", "follow up call", "call back", "callback call"), "task_kind", None)
 _add(("续约", "续约跟进", "renewal", "renewal follow-up"), "task_kind", None)
@@ -1430,6 +1443,7 @@ _add(
     "content",
     "list_of_reps",
 )
+_add(("名单", "清单", "列表", "list"), "content", "record_list")
 _add(
     (
         "客户名单",

@@ -156,16 +156,23 @@ def _fold_action_quantities(tokens: list[Token]) -> list[Token]:
             out.append(Token("summary", {"last_n": nxt.value.value}, token.start, after.end, ""))
             i += 3
             continue
-        if (
-            token.kind == "summary"
-            and nxt is not None
-            and nxt.kind == "qty"
-            and nxt.value is not None
-            and (nxt.value.unit in (None, "count"))
-        ):
-            out.append(Token("summary", {"last_n": nxt.value.value}, token.start, nxt.end, ""))
-            i += 2
-            continue
+        if token.kind == "summary":
+            # "summary of the last 5 interactions" / "summary, last 5"
+            j = i + 1 + (nxt is not None and nxt.kind == "last")
+            count = tokens[j] if j < len(tokens) else None
+            if (
+                count is not None
+                and count.kind == "qty"
+                and count.value is not None
+                and count.value.unit
+                in (
+                    None,
+                    "count",
+                )
+            ):
+                out.append(Token("summary", {"last_n": count.value.value}, token.start, count.end, ""))
+                i = j + 1
+                continue
         if token.kind == "summary" and not isinstance(token.value, dict):
             token = Token("summary", {"scope": "communication_history"}, token.start, token.end, token.text)
         out.append(token)
@@ -192,6 +199,9 @@ def _fold_bounds(tokens: list[Token]) -> list[Token]:
             if i < len(tokens) and tokens[i].kind == "unit" and qty is not None and qty.unit is None:
                 qty.unit = tokens[i].value
                 end = tokens[i].end
+                i += 1
+            if i < len(tokens) and tokens[i].kind == "cmp" and tokens[i].attrs.get("position") == "post":
+                op, end = tokens[i].value, tokens[i].end  # 达到80分以上: the closing word decides
                 i += 1
             out.append(Token("bound", {"op": op, "qty": qty}, token.start, end, ""))
             continue
@@ -353,13 +363,24 @@ def _read_clause(clause: list[Token], rule: _Rule, state: _State) -> None:
 
 
 def _read_changes(clause: list[Token], rule: _Rule, used: set[int]) -> None:
-    """Stage changes (阶段变为谈判 / moves to Closed Lost) and field changes (等级从B类调整为A类)."""
+    """Stage changes (阶段变为谈判 / moves to Closed Lost) and field changes (等级从B类调整为A类 /
+    tier changes from B to A)."""
     for index, token in enumerate(clause):
-        if token.kind != "change_to":
+        if token.kind != "change_to" or index in used:
             continue
-        target_index = _next_index(clause, index, {"stage", "value", "letter"})
-        if target_index is None:
+        values: list[int] = []
+        from_after: int | None = None
+        for j in range(index + 1, len(clause)):
+            kind = clause[j].kind
+            if kind in ("stage", "value", "letter"):
+                values.append(j)
+            elif kind == "change_from" and not values:
+                from_after = j
+            elif kind not in ("entity", "metric", "equals", "conj", "change_to"):
+                break
+        if not values:
             continue
+        target_index = values[1] if from_after is not None and len(values) >= 2 else values[0]
         target = clause[target_index]
         used.update({index, target_index})
         if target.kind == "stage":
@@ -370,12 +391,16 @@ def _read_changes(clause: list[Token], rule: _Rule, used: set[int]) -> None:
             continue
         field_name, to_value = _categorical(target, clause, index)
         event: dict[str, Any] = {"event": "field_changed", "field": field_name}
-        from_index = _previous_index(clause, index, {"change_from"})
-        if from_index is not None:
-            value_index = _next_index(clause, from_index, {"value", "letter"})
-            if value_index is not None and value_index < index:
-                event["from"] = _categorical(clause[value_index], clause, from_index)[1]
-                used.update({from_index, value_index})
+        if from_after is not None and len(values) >= 2:
+            event["from"] = _categorical(clause[values[0]], clause, index)[1]
+            used.update({from_after, values[0]})
+        else:
+            from_index = _previous_index(clause, index, {"change_from"})
+            if from_index is not None:
+                value_index = _next_index(clause, from_index, {"value", "letter"})
+                if value_index is not None and value_index < index:
+                    event["from"] = _categorical(clause[value_index], clause, from_index)[1]
+                    used.update({from_index, value_index})
         event["to"] = to_value
         for j, other in enumerate(clause):
             if other.kind == "metric" and other.value == field_name and j < index:
@@ -568,7 +593,7 @@ def _measure(metric: str, bound: Token, streak_marker: bool, state: _State) -> d
     if op == "within":
         op = ">=" if info.negated else "<="
     elif op is None:
-        op = ">=" if info.negated or is_duration else "=="
+        op = ">=" if info.negated else "<=" if is_duration else "=="
     if streak_marker and metric == "quota_missed":
         op = "streak"
     return {"field_or_metric": metric, "op": op, "value": qty.value, "unit": unit}
@@ -606,7 +631,8 @@ def _read_actions(clause: list[Token], rule: _Rule, state: _State, used: set[int
             used.add(index)
             weak = weak or token
         elif token.kind in ("task", "task_kind") and "create_task" not in kinds:
-            if token.kind == "task" or any(t.kind == "task" for t in clause) or weak is not None:
+            nouned = token.kind == "task" or token.attrs.get("task") or any(t.kind == "task" for t in clause)
+            if nouned or weak is not None:
                 kinds.append("create_task")
         elif token.kind == "summary" and "push_summary" not in kinds:
             kinds.append("push_summary")
@@ -809,5 +835,7 @@ def _normalise_targets(rule: _Rule, trigger: dict[str, Any] | None) -> None:
             action["target"] = "owner"
         elif target == "manager_or_role":
             action["target"] = "role:sales_manager" if unowned else "manager"
+        if action["params"].get("content") == "record_list":
+            action["params"]["content"] = "list_of_reps" if subject == "rep" else f"{subject}_list"
         if action["target"] == "role:team_lead" and rule.teams:
             action["params"].setdefault("team", rule.teams[0])
