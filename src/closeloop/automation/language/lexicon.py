@@ -363,6 +363,7 @@ _add(
     "ticket",
 )
 _add(("合同", "contract", "contracts"), "entity", "contract")
+_add(("邮件", "客户邮件", "来往邮件"), "entity", "email")
 _add(("报价", "报价单", "quote", "quotes", "quotation"), "entity", "quote")
 
 # --- event triggers --------------------------------------------------------------------------

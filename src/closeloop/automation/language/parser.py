@@ -61,8 +61,13 @@ class _State:
     text: str
     lang: str
     problems: list[ParseProblem] = field(default_factory=list)
+    #: spans of unknown and vague words: what else goes wrong in their clause follows from them
+    primary: list[tuple[int, int]] = field(default_factory=list)
+    muted: bool = False
 
     def problem(self, start: int, end: int, en: str, zh: str) -> None:
+        if self.muted:
+            return
         self.problems.append(ParseProblem(start, end, self.text[start:end], en, zh))
 
     def problem_at(self, token: Token, en: str, zh: str) -> None:
@@ -280,8 +285,16 @@ def parse_tokens(text: str, lang: str) -> tuple[dict[str, Any] | None, list[Pars
             merged[-1].extend(clause)
         else:
             merged.append(clause)
+    for token in raw:
+        if token.kind in ("unknown", "vague"):
+            state.primary.append((token.start, token.end))
     for clause in merged:
+        begin, end = clause[0].start, clause[-1].end
+        state.muted = any(begin <= start and stop <= end for start, stop in state.primary) or any(
+            start <= begin < stop for start, stop in state.primary
+        )
         _read_clause(clause, rule, state)
+        state.muted = False
     for condition in rule.conditions:
         _finish_condition(condition, rule)
     trigger = _trigger(rule, state, quiet=primary)
