@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from closeloop.automation.language.lexicon import LEXICON, MAX_PHRASE
+from closeloop.automation.language.lexicon import LENGTHS_BY_FIRST, LEXICON
 from closeloop.automation.language.numerals import (
     CHINESE_NUMERAL_CHARS,
     ENGLISH_NUMBER_RE,
@@ -145,7 +145,9 @@ def _phrase(norm: str, i: int) -> tuple[int, str] | None:
     starts_word = _WORD_CHAR.match(norm[i]) is not None
     if starts_word and i > 0 and _WORD_CHAR.match(norm[i - 1]):
         return None
-    for length in range(min(MAX_PHRASE, len(norm) - i), 0, -1):
+    for length in LENGTHS_BY_FIRST.get(norm[i], ()):
+        if i + length > len(norm):
+            continue
         candidate = norm[i : i + length]
         if candidate not in LEXICON:
             continue

@@ -1701,3 +1701,8 @@ def _build() -> dict[str, Entry]:
 
 LEXICON: dict[str, Entry] = _build()
 MAX_PHRASE = max(len(key) for key in LEXICON)
+#: for each first character, the lengths of the phrases starting with it, longest first
+LENGTHS_BY_FIRST: dict[str, tuple[int, ...]] = {}
+for _key in LEXICON:
+    LENGTHS_BY_FIRST[_key[0]] = (*LENGTHS_BY_FIRST.get(_key[0], ()), len(_key))
+LENGTHS_BY_FIRST = {first: tuple(sorted(set(lengths), reverse=True)) for first, lengths in LENGTHS_BY_FIRST.items()}
