@@ -312,3 +312,117 @@ def test_read_back_speaks_the_language_asked_for() -> None:
         "unassigned is at least 24 hours: notify sales ops."
     )
     assert parse_rule("新线索24小时内未分配,提醒销售运营", "en").readback == read_back(rule, "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "客户首次下单时，通知大客户部经理",
+            {
+                "trigger": {"kind": "event", "event": "order_placed"},
+                "conditions": [cond("order.is_first_order", "==", True)],
+                "actions": [act("notify", "role:key_account_manager")],
+            },
+        ),
+        (
+            "客户投诉工单创建时，立即通知客服经理和负责人",
+            {
+                "trigger": {"kind": "event", "event": "ticket_opened"},
+                "conditions": [cond("ticket.type", "==", "投诉")],
+                "actions": [act("notify", "role:support_manager"), act("notify", "owner")],
+            },
+        ),
+        (
+            "来自展会的线索，自动分配给电销团队",
+            {
+                "trigger": {"kind": "event", "event": "lead_created"},
+                "conditions": [cond("lead.source", "==", "trade_show")],
+                "actions": [act("assign", "team:inside_sales")],
+            },
+        ),
+        (
+            "报价发出后7天客户没有回复，提醒负责人跟进",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("time_since_quote_sent", ">=", 7, "day"), cond("customer_replied", "==", False)],
+                "actions": [act("notify", "owner", purpose="follow_up")],
+            },
+        ),
+        (
+            "线索评分低于30分的，标记为无效",
+            {
+                "trigger": {"kind": "event", "event": "lead_created"},
+                "conditions": [cond("lead.score", "<", 30, "point")],
+                "actions": [{"type": "set_field", "target": "lead.status", "params": {"value": "invalid"}}],
+            },
+        ),
+        (
+            "每月1号上午9点，把业绩未达标的销售名单发给销售总监",
+            {
+                "trigger": {"kind": "schedule", "frequency": "monthly", "time": "09:00", "day_of_month": 1},
+                "conditions": [cond("quota_missed", "==", True)],
+                "actions": [act("notify", "role:sales_director", content="list_of_reps")],
+            },
+        ),
+        (
+            "商机超过一个星期没有跟进，创建跟进任务给负责人，明天到期",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("time_since_last_contact", ">", 1, "week")],
+                "actions": [act("create_task", "owner", title="跟进", due_in={"value": 1, "unit": "day"})],
+            },
+        ),
+        (
+            "If an order's payment is overdue by more than 30 days, notify finance and the account owner.",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("order.payment_overdue_duration", ">", 30, "day")],
+                "actions": [act("notify", "role:finance"), act("notify", "account_owner")],
+            },
+        ),
+        (
+            "When a deal's amount drops by more than 20%, alert the sales director.",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("opportunity.amount_decrease_pct", ">", 20, "percent")],
+                "actions": [act("notify", "role:sales_director")],
+            },
+        ),
+        (
+            "When a complaint ticket is opened for a healthcare account, notify the support manager.",
+            {
+                "trigger": {"kind": "event", "event": "ticket_opened"},
+                "conditions": [cond("ticket.type", "==", "complaint"), cond("account.industry", "==", "healthcare")],
+                "actions": [act("notify", "role:support_manager")],
+            },
+        ),
+        (
+            "When a deal in the East region over 1M CNY reaches Proposal, notify the regional director "
+            "and the presales team.",
+            {
+                "trigger": {"kind": "event", "event": "opportunity_stage_changed", "to_stage": "proposal"},
+                "conditions": [cond("account.region", "==", "East"), cond("opportunity.amount", ">", 1_000_000, "CNY")],
+                "actions": [act("notify", "role:regional_director"), act("notify", "team:presales")],
+            },
+        ),
+        (
+            "On the 1st of every month at 10:00, send sales ops the list of reps who missed quota.",
+            {
+                "trigger": {"kind": "schedule", "frequency": "monthly", "time": "10:00", "day_of_month": 1},
+                "conditions": [cond("quota_missed", "==", True)],
+                "actions": [act("notify", "role:sales_ops", content="list_of_reps")],
+            },
+        ),
+        (
+            "If a lead is still unassigned after half an hour, notify sales ops.",
+            {
+                "trigger": INFERRED_HOURLY,
+                "conditions": [cond("lead.unassigned_duration", ">=", 30, "minute")],
+                "actions": [act("notify", "role:sales_ops")],
+            },
+        ),
+    ],
+)
+def test_more_records_events_and_actions(text: str, expected: dict[str, Any]) -> None:
+    assert parsed(text) == expected

@@ -59,6 +59,11 @@ _CURRENCY_PREFIX = re.compile(r"(us\$|\$|¥|rmb\s?|usd\s?|cny\s?)")
 _NUMBER = re.compile(_DIGITS)
 _MAGNITUDE = re.compile(r"\s?(千万|百万|万|亿|thousand|million|billion|mn|bn|k|m)(?![a-z])|(千|w)(?![a-z])")
 _CN_NUMERAL = re.compile(f"[{CHINESE_NUMERAL_CHARS}]+")
+_DAY_OF_MONTH_CN = re.compile(rf"每(?:个)?月(\d{{1,2}}|[{_CN_SMALL}]{{1,3}})\s*[号日]")
+_DAY_OF_MONTH_EN = re.compile(
+    r"(?:on\s+)?(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+(?:day\s+)?of\s+(?:every|each|the)\s+month(?![a-z])"
+    r"|(?:on\s+)?(?:the\s+)?(first|1st)\s+day\s+of\s+(?:every|each|the)\s+month(?![a-z])"
+)
 _TITLE_END = re.compile(r"[。;\n]|\.(?:\s|$)")
 
 
@@ -94,6 +99,19 @@ def _clock(norm: str, i: int) -> tuple[int, str] | None:
         if hour < 24 and minute < 60:
             return match.end(), f"{hour:02d}:{minute:02d}"
     return None
+
+
+def _day_of_month(norm: str, i: int) -> tuple[int, int] | None:
+    """每月1号 / 每个月十五日 / on the 1st of every month / the first day of each month."""
+    match = _DAY_OF_MONTH_CN.match(norm, i) or _DAY_OF_MONTH_EN.match(norm, i)
+    if not match:
+        return None
+    written = match.group(1) or "1"
+    try:
+        day = int(written) if written.isdigit() else parse_chinese_int(written)
+    except NumeralError:
+        return None
+    return (match.end(), day) if 1 <= day <= 31 else None
 
 
 def _number(norm: str, i: int) -> tuple[int, Decimal, str | None, bool] | None:
@@ -134,7 +152,8 @@ def _number(norm: str, i: int) -> tuple[int, Decimal, str | None, bool] | None:
     has_magnitude = False
     if magnitude:
         word = magnitude.group(1) or magnitude.group(2)
-        if word != "m" or currency is not None:
+        followed_by_currency = re.match(r"\s?(cny|usd|rmb|yuan|dollars|元|美元)", norm[magnitude.end() :]) is not None
+        if word != "m" or currency is not None or followed_by_currency:
             value *= MAGNITUDES[word]
             end = magnitude.end()
             has_magnitude = True
@@ -187,6 +206,11 @@ def tokenize(text: str) -> list[Token]:
         clock = _clock(norm, i)
         if clock:
             candidates.append((clock[0], 2, Token("clock", clock[1], i, clock[0], text[i : clock[0]])))
+        day_of_month = _day_of_month(norm, i)
+        if day_of_month:
+            end, day = day_of_month
+            schedule = {"frequency": "monthly", "day_of_month": day}
+            candidates.append((end, 3, Token("schedule", schedule, i, end, text[i:end])))
         number = _number(norm, i)
         if number:
             end, value, currency, magnitude = number

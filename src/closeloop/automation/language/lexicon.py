@@ -69,6 +69,8 @@ class MetricInfo:
     streakable: bool = False
     categorical: bool = False
     default_unit: str | None = None
+    #: the condition when no count is given ("客户没有回复" → customer_replied == false)
+    bare: tuple[str, Any] | None = None
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -86,9 +88,10 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("ticket.unresponded_duration", negated=True, default_unit="hour"),
         MetricInfo("lead.unassigned_duration", negated=True, default_unit="hour"),
         MetricInfo("order.payment_overdue_duration", negated=True, default_unit="day"),
-        MetricInfo("email_unreplied", streakable=True, default_unit="count"),
-        MetricInfo("call_unanswered", streakable=True, default_unit="count"),
-        MetricInfo("quota_missed", streakable=True, default_unit="month"),
+        MetricInfo("email_unreplied", streakable=True, default_unit="count", bare=("customer_replied", False)),
+        MetricInfo("call_unanswered", streakable=True, default_unit="count", bare=("call_answered", False)),
+        MetricInfo("quota_missed", streakable=True, default_unit="month", bare=("quota_missed", True)),
+        MetricInfo("opportunity.amount_decrease_pct", default_unit="percent"),
         MetricInfo("forecast_deviation", default_unit="percent"),
         MetricInfo("visit_count", default_unit="count"),
         MetricInfo("lead.score", default_unit=None),
@@ -389,7 +392,30 @@ _add(
     "event",
     {"event": "lead_created"},
 )
-_add(("创建后", "进来后", "进入系统后", "comes in", "come in", "arrives", "is created", "gets created"), "filler")
+_add(("进来后", "进入系统后", "arrives"), "filler")
+# "X 创建时 / is opened": the record named before it was created — an event for that record
+_add(
+    (
+        "创建后",
+        "创建时",
+        "新建时",
+        "新建后",
+        "生成时",
+        "生成后",
+        "建立时",
+        "comes in",
+        "come in",
+        "is created",
+        "gets created",
+        "is opened",
+        "opened",
+        "is raised",
+        "is filed",
+        "is submitted",
+        "submitted",
+    ),
+    "created",
+)
 _add(
     (
         "来邮件",
@@ -483,7 +509,7 @@ _add(
     "event",
     {"event": "activity_logged", "activity_type": "demo"},
 )
-_add(("提交后", "submitted", "is submitted", "is logged"), "filler")
+_add(("提交后", "is logged"), "filler")
 
 # --- changes ---------------------------------------------------------------------------------
 _add(
@@ -527,6 +553,10 @@ _add(
         "gets changed",
         "change",
         "is upgraded",
+        "is marked",
+        "is marked as",
+        "marked as",
+        "marked",
         "is downgraded",
     ),
     "change_to",
@@ -1083,7 +1113,8 @@ _add(
 _add(("展会", "trade show", "trade fair", "exhibition"), "value", ("lead.source", "trade_show"))
 _add(("转介绍", "老客户推荐", "referral", "referrals"), "value", ("lead.source", "referral"))
 _add(("高优先级", "紧急", "high priority", "high-priority", "urgent"), "value", ("ticket.priority", "high"))
-_add(("投诉", "投诉工单", "complaint", "complaint ticket"), "value", ("ticket.type", "投诉"))
+_add(("投诉", "投诉工单"), "value", ("ticket.type", "投诉"))
+_add(("complaint", "complaint ticket", "complaints ticket"), "value", ("ticket.type", "complaint"))
 
 _STAGES = {
     "prospecting": ("初步接洽", "接洽", "prospecting"),
@@ -1195,9 +1226,13 @@ _add(("以下", "及以下", "或以下", "or less", "or fewer", "or below", "an
 _add(("以内", "之内", "内", "within", "in under"), "within")
 _add(("+",), "plus")
 _add(("a day", "one day", "一天"), "unit1", "day")
-_add(("a week", "one week"), "unit1", "week")
-_add(("an hour", "one hour"), "unit1", "hour")
-_add(("a month", "one month"), "unit1", "month")
+_add(("a week", "one week", "一个星期", "一个礼拜", "一个周"), "unit1", "week")
+_add(("an hour", "one hour", "一个小时", "一个钟头"), "unit1", "hour")
+_add(("a month", "one month", "一个月"), "unit1", "month")
+_add(("一个工作日", "a business day", "one business day"), "unit1", "business_day")
+_add(("半小时", "半个小时", "half an hour", "half-hour"), "unit1", "minute", amount=30)
+_add(("半天", "half a day", "half-day"), "unit1", "hour", amount=12)
+_add(("半年", "half a year", "six months"), "unit1", "month", amount=6)
 _add(("百分之",), "percent_of")
 _add(("天", "日", "自然日", "day", "days", "calendar days", "calendar day", "-day", "d"), "unit", "day")
 _add(
@@ -1697,6 +1732,72 @@ def _build() -> dict[str, Entry]:
             # the first meaning listed wins; later duplicates are synonyms of something already known
             table.setdefault(key, entry)
     return table
+
+
+# --- second round: phrases met in sentences beyond the labelled set ---------------------------
+_add(("'s", "’s", "ago", "there is", "there has been", "there are"), "filler")
+_add(
+    (
+        "首次下单",
+        "首单",
+        "第一次下单",
+        "首次购买",
+        "first order",
+        "first purchase",
+        "their first order",
+        "places their first order",
+        "a first order",
+    ),
+    "value",
+    ("order.is_first_order", True),
+)
+_add(
+    (
+        "金额下降",
+        "下降",
+        "降低",
+        "减少",
+        "下调",
+        "金额减少",
+        "amount drops by",
+        "drops by",
+        "decreases by",
+        "falls by",
+        "is reduced by",
+        "is cut by",
+        "drops",
+        "decreases",
+        "falls",
+    ),
+    "metric",
+    "opportunity.amount_decrease_pct",
+)
+_add(("明天到期", "明天", "明日", "次日", "第二天", "due tomorrow", "tomorrow", "by tomorrow"), "due_tomorrow")
+_add(("安排拜访", "去拜访", "上门拜访", "拜访", "visit them", "schedule a visit"), "task_kind", "拜访")
+_add(("准备续约", "续约"), "task_kind", "续约")
+_add(("onboarding", "kickoff", "kick-off", "实施", "交付", "培训", "onboarding call", "training"), "task_kind", None)
+_add(
+    (
+        "标记为",
+        "标为",
+        "设为",
+        "设置为",
+        "置为",
+        "mark it as",
+        "mark as",
+        "mark them as",
+        "flag as",
+        "set status to",
+        "set the status to",
+        "set it to",
+    ),
+    "verb",
+    "set_field",
+)
+_add(("无效", "无效线索", "invalid", "disqualified", "不合格"), "status_value", "invalid")
+_add(("停滞", "停滞商机", "stalled", "stale"), "status_value", "stalled")
+_add(("高风险", "有风险", "at risk", "at-risk", "high risk"), "status_value", "at_risk")
+_add(("presales team", "the presales team", "售前团队"), "target", "team:presales")
 
 
 LEXICON: dict[str, Entry] = _build()

@@ -104,7 +104,8 @@ def _fold_quantities(tokens: list[Token]) -> list[Token]:
             i += 2
             continue
         if token.kind == "unit1":
-            out.append(Token("qty", _Qty(1, token.value, None, False), token.start, token.end, token.text))
+            amount = token.attrs.get("amount", 1)
+            out.append(Token("qty", _Qty(amount, token.value, None, False), token.start, token.end, token.text))
             i += 1
             continue
         if token.kind != "num":
@@ -239,7 +240,7 @@ def _split_clauses(tokens: list[Token]) -> list[list[Token]]:
 
 
 ACTION_KINDS = {"verb", "weak_verb", "task", "task_kind", "summary", "url", "title"}
-MODIFIER_KINDS = {"target", "conj", "due", "due_today", "purpose", "content"}
+MODIFIER_KINDS = {"target", "conj", "due", "due_today", "due_tomorrow", "purpose", "content"}
 CONDITION_KINDS = {"metric", "bound", "value", "stage", "event", "schedule", "clock", "window", "letter"}
 
 
@@ -280,7 +281,7 @@ def parse_tokens(text: str, lang: str) -> tuple[dict[str, Any] | None, list[Pars
     merged: list[list[Token]] = []
     for clause in clauses:
         kinds = {t.kind for t in clause}
-        modifier_only = kinds <= MODIFIER_KINDS and kinds & {"target", "due", "due_today", "purpose", "content"}
+        modifier_only = kinds <= MODIFIER_KINDS and kinds - {"conj"}
         if modifier_only and merged and any(t.kind in ACTION_KINDS for t in merged[-1]):
             merged[-1].extend(clause)
         else:
@@ -356,6 +357,11 @@ def _read_clause(clause: list[Token], rule: _Rule, state: _State) -> None:
             used.add(index)
         elif token.kind == "target" and token.value is not None and token.value.startswith("team:"):
             rule.teams.append(token.value.removeprefix("team:"))
+        elif token.kind == "created":
+            created = _created_event(clause, index)
+            if created is not None:
+                rule.events.append({"event": created})
+            used.add(index)
     _read_changes(clause, rule, used)
     if any(t.kind in ACTION_KINDS for t in clause) or (any(t.kind == "verb" for t in clause)):
         _read_actions(clause, rule, state, used)
@@ -369,10 +375,31 @@ def _read_clause(clause: list[Token], rule: _Rule, state: _State) -> None:
                 "This comparison or unit is not attached to any number or measure",
                 "这个比较词或单位没有对应的数字或指标",
             )
-        elif token.kind in ("target", "due", "due_today", "purpose", "content"):
+        elif token.kind == "target" and token.value == "owner":
+            rule.entities.append("rep")  # 未完成业绩的销售: the reps are what the rule is about
+        elif token.kind in ("target", "due", "due_today", "due_tomorrow", "purpose", "content"):
             state.problem_at(token, "I cannot tell which action this belongs to", "看不出这部分属于哪个动作")
         else:
             state.problem_at(token, "I cannot tell how this part fits into the rule", "看不出这部分在规则中的作用")
+
+
+_CREATED_EVENTS = {
+    "lead": "lead_created",
+    "ticket": "ticket_opened",
+    "order": "order_placed",
+    "quote": "quote_submitted",
+}
+
+
+def _created_event(clause: list[Token], index: int) -> str | None:
+    """ "投诉工单创建时" / "a ticket is opened": the record named before the marker was created."""
+    for j in range(index - 1, -1, -1):
+        token = clause[j]
+        if token.kind == "entity":
+            return _CREATED_EVENTS.get(token.value)
+        if token.kind == "value":
+            return _CREATED_EVENTS.get(str(token.value[0]).split(".")[0])
+    return None
 
 
 def _read_changes(clause: list[Token], rule: _Rule, used: set[int]) -> None:
@@ -532,7 +559,12 @@ def _read_conditions(clause: list[Token], rule: _Rule, state: _State, used: set[
         if m in used:
             continue
         name = clause[m].value
+        bare = METRICS[name].bare
         if any(c["field_or_metric"] == name for c in made + rule.conditions):
+            used.add(m)
+        elif bare is not None:
+            field_name, value = bare  # 客户没有回复 → customer_replied == false
+            made.append({"field_or_metric": field_name, "op": "==", "value": value, "unit": None})
             used.add(m)
         elif METRICS[name].categorical:
             state.problem_at(clause[m], "Which value should this field have?", "这个字段应该等于什么值？")
@@ -653,6 +685,12 @@ def _read_actions(clause: list[Token], rule: _Rule, state: _State, used: set[int
             kinds.append("webhook")
     if not kinds and notify:
         kinds = ["notify"]
+    if kinds == ["set_field"] and not any(t.kind == "status_value" for t in clause):
+        verb = next(t for t in clause if t.kind == "verb" and t.value == "set_field")
+        state.problem_at(
+            verb, "Set it to what? Name the value (e.g. invalid, at risk)", "设为什么？请写明取值（例如无效、高风险）"
+        )
+        return
     if not kinds:
         if weak is not None:
             state.problem_at(weak, "What should be created or sent?", "要创建或发送什么？")
@@ -676,12 +714,18 @@ def _read_actions(clause: list[Token], rule: _Rule, state: _State, used: set[int
                 params["due_in"] = {"value": token.value.value, "unit": token.value.unit}
         elif kind == "due_today":
             params["due"] = "today"
+        elif kind == "due_tomorrow":
+            params["due_in"] = {"value": 1, "unit": "day"}
+        elif kind == "status_value":
+            params["value"] = token.value
         elif kind == "summary":
             params["summary"] = token.value
         elif kind == "title":
             title = token.value
         elif kind == "task_kind":
             title = title or (token.value if token.value is not None else token.text.strip())
+            if kinds == ["notify"]:
+                params["purpose"] = title  # 提醒负责人安排拜访: what they are reminded to do
         elif kind == "entity" and token.value == "quote":
             rule.approval_on_quote = True
         elif kind not in ("task", "conj"):
@@ -704,6 +748,12 @@ def _read_actions(clause: list[Token], rule: _Rule, state: _State, used: set[int
             recipients = [previous_targets[-1]]
         if not recipients and kind == "create_task":
             recipients = ["owner"]
+        if kind == "set_field":
+            entity = next((t.value for t in clause if t.kind == "entity"), None) or _subject_entity(rule) or "record"
+            rule.actions.append(
+                {"type": "set_field", "target": f"{entity}.status", "params": {"value": params.get("value")}}
+            )
+            continue
         if not recipients:
             anchor = next(t for t in clause if t.kind in ("verb", "weak_verb", "task", "summary"))
             state.problem_at(
@@ -774,8 +824,11 @@ def _trigger(rule: _Rule, state: _State, *, quiet: bool = False) -> dict[str, An
     if not duration_conditions:
         if rule.approval_on_quote:
             return {"kind": "event", "event": "quote_submitted"}
-        if any(c["field_or_metric"].startswith("order.") for c in rule.conditions):
-            return {"kind": "event", "event": "order_placed"}
+        # only facts about a new record (订单金额大于…, 来自展会的线索): checked when it is created
+        records = {c["field_or_metric"].split(".")[0] for c in rule.conditions if "." in c["field_or_metric"]}
+        created = records & {"order", "lead", "ticket"}
+        if len(created) == 1 and records <= created | {"account"}:
+            return {"kind": "event", "event": _CREATED_EVENTS[created.pop()]}
     if not rule.conditions:
         if rule.actions and not quiet:
             state.problem(
