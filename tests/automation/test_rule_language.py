@@ -426,3 +426,46 @@ def test_read_back_speaks_the_language_asked_for() -> None:
 )
 def test_more_records_events_and_actions(text: str, expected: dict[str, Any]) -> None:
     assert parsed(text) == expected
+
+
+def test_rolling_windows_ranges_and_several_values() -> None:
+    window = {"value": 30, "unit": "day"}
+    for text in (
+        "最近30天拜访次数少于2次的重点客户，提醒负责人",
+        "If a key account has fewer than 2 visits in the last 30 days, notify the owner.",
+    ):
+        assert parsed(text)["conditions"] == [
+            cond("account.is_key_account", "==", True),
+            cond("visit_count", "<", 2, "count", window=window),
+        ]
+    assert parsed("A类客户近90天下单次数少于3次，通知客户经理")["conditions"][1] == cond(
+        "order_count", "<", 3, "count", window={"value": 90, "unit": "day"}
+    )
+    assert parsed("When a deal between $10k and $50k moves to Proposal, notify the sales manager.")["conditions"] == [
+        cond("opportunity.amount", ">=", 10_000, "USD"),
+        cond("opportunity.amount", "<=", 50_000, "USD"),
+    ]
+    assert parsed("商机金额介于50万至100万之间时，需要区域总监审批")["conditions"] == [
+        cond("opportunity.amount", ">=", 500_000, "CNY"),
+        cond("opportunity.amount", "<=", 1_000_000, "CNY"),
+    ]
+    for text in (
+        "A类或B类客户超过30天没有联系，提醒负责人",
+        "If a tier A or B account has had no contact for 30 days, remind the owner.",
+    ):
+        assert parsed(text)["conditions"][0] == cond("account.tier", "in", ["A", "B"])
+
+
+def test_read_back_of_any_stored_rule_never_fails() -> None:
+    odd = {
+        "trigger": {"kind": "event", "event": "something_new"},
+        "conditions": [
+            {"field_or_metric": "custom.score", "op": "~", "value": [1, 2], "unit": "parsec"},
+            {"field_or_metric": "customer_replied", "op": "==", "value": False, "unit": None},
+        ],
+        "actions": [{"type": "dance", "target": "role:ceo", "params": {"x": 1}}, {"type": "notify"}],
+    }
+    for lang in ("zh", "en"):
+        assert read_back(odd, lang)
+    assert "客户没有回复" in read_back(odd, "zh")
+    assert read_back({}, "en")

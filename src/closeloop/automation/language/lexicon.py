@@ -92,6 +92,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("call_unanswered", streakable=True, default_unit="count", bare=("call_answered", False)),
         MetricInfo("quota_missed", streakable=True, default_unit="month", bare=("quota_missed", True)),
         MetricInfo("opportunity.amount_decrease_pct", default_unit="percent"),
+        MetricInfo("order_count", default_unit="count"),
         MetricInfo("forecast_deviation", default_unit="percent"),
         MetricInfo("visit_count", default_unit="count"),
         MetricInfo("lead.score", default_unit=None),
@@ -1151,7 +1152,6 @@ _add(
         "higher than",
         "bigger than",
         "larger than",
-        "past",
         "beyond",
     ),
     "cmp",
@@ -1271,7 +1271,27 @@ _add(("%", "percent", "per cent", "个百分点", "个点"), "unit", "percent")
 _add(("元", "块", "块钱", "人民币", "rmb", "cny", "yuan", "元人民币"), "currency", "CNY")
 _add(("美元", "美金", "usd", "dollars", "dollar", "us$"), "currency", "USD")
 _add(("连续", "连着", "接连", "in a row", "consecutive", "consecutively", "straight", "running"), "streak")
-_add(("最近", "最后", "近", "last", "latest", "most recent", "recent", "past"), "last")
+_add(
+    (
+        "最近",
+        "最后",
+        "近",
+        "过去",
+        "last",
+        "latest",
+        "most recent",
+        "recent",
+        "past",
+        "the past",
+        "the last",
+        "in the last",
+        "in the past",
+        "over the last",
+        "over the past",
+        "during the last",
+    ),
+    "last",
+)
 _add(
     (
         "due in",
@@ -1735,6 +1755,14 @@ def _build() -> dict[str, Entry]:
 
 
 # --- second round: phrases met in sentences beyond the labelled set ---------------------------
+_add(
+    ("下单次数", "订单数", "订单数量", "下单数", "number of orders", "order count", "orders placed"),
+    "metric",
+    "order_count",
+)
+_add(("介于", "between"), "between")
+_add(("至", "~", "～"), "conj")
+_add(("之间", "范围内"), "filler")
 _add(("'s", "’s", "ago", "there is", "there has been", "there are"), "filler")
 _add(
     (

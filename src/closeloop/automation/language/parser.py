@@ -142,6 +142,12 @@ def _fold_action_quantities(tokens: list[Token]) -> list[Token]:
         token = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         after = tokens[i + 2] if i + 2 < len(tokens) else None
+        if token.kind == "last" and nxt is not None and nxt.kind == "qty" and _is_time(nxt.value):
+            # 最近30天 / in the last 30 days: a rolling window for the measure beside it
+            window = {"value": nxt.value.value, "unit": nxt.value.unit}
+            out.append(Token("window", window, token.start, nxt.end, ""))
+            i += 2
+            continue
         if token.kind == "due_marker" and nxt is not None and nxt.kind == "qty" and _is_time(nxt.value):
             out.append(Token("due", nxt.value, token.start, nxt.end, ""))
             i += 2
@@ -196,6 +202,20 @@ def _fold_bounds(tokens: list[Token]) -> list[Token]:
     i = 0
     while i < len(tokens):
         token = tokens[i]
+        if token.kind == "within" and i + 1 < len(tokens) and tokens[i + 1].kind == "window":
+            i += 1  # "within the last 30 days": the window says it
+            continue
+        if token.kind == "between" and i + 3 < len(tokens):
+            low, joint, high = tokens[i + 1], tokens[i + 2], tokens[i + 3]
+            if low.kind == "qty" and joint.kind in ("sep", "conj") and high.kind == "qty" and low.value and high.value:
+                if low.value.unit is None:
+                    low.value.unit = high.value.unit
+                if low.value.currency is None:
+                    low.value.currency = high.value.currency
+                out.append(Token("bound", {"op": ">=", "qty": low.value}, token.start, low.end, ""))
+                out.append(Token("bound", {"op": "<=", "qty": high.value, "range": True}, high.start, high.end, ""))
+                i += 4
+                continue
         is_pre = token.kind in ("cmp", "within") and token.attrs.get("position", "pre") == "pre"
         if is_pre and i + 1 < len(tokens) and tokens[i + 1].kind == "qty":
             qty = tokens[i + 1].value
@@ -496,7 +516,13 @@ def _read_conditions(clause: list[Token], rule: _Rule, state: _State, used: set[
                     used.add(m)
         elif token.kind == "letter":
             metric_index = _previous_index(clause, index, {"metric"})
-            if metric_index is not None and METRICS[clause[metric_index].value].categorical:
+            value_index = _previous_index(clause, index, {"value"})
+            if value_index is not None and (metric_index is None or value_index > metric_index):
+                # tier A or B: the letter is another value of the field just named
+                field_name = str(clause[value_index].value[0])
+                made.append({"field_or_metric": field_name, "op": "==", "value": token.text.upper(), "unit": None})
+                used.add(index)
+            elif metric_index is not None and METRICS[clause[metric_index].value].categorical:
                 made.append(
                     {
                         "field_or_metric": clause[metric_index].value,
@@ -529,6 +555,10 @@ def _read_conditions(clause: list[Token], rule: _Rule, state: _State, used: set[
         nearest = min(fitting, key=lambda b: (abs(b - m), b < m))
         pairs.append((m, nearest))
         free_bounds.remove(nearest)
+        upper = nearest + 1  # 介于50万至100万 / between 3 and 5: the upper end measures the same thing
+        if upper in free_bounds and clause[upper].value.get("range"):
+            pairs.append((m, upper))
+            free_bounds.remove(upper)
     for m, b in pairs:
         condition = _measure(clause[m].value, clause[b], streak_marker, state)
         used.update({m, b})
@@ -578,17 +608,47 @@ def _read_conditions(clause: list[Token], rule: _Rule, state: _State, used: set[
             used.add(m)
     window = next((i for i, t in enumerate(clause) if t.kind == "window"), None)
     if window is not None:
-        target = next((c for c in made if c["field_or_metric"] not in ("opportunity.stage",)), None)
+        # a window bounds a measure over time (拜访次数, forecast deviation), not a category
+        measured = [c for c in made if c["op"] != "=="] or [
+            c for c in made if c["field_or_metric"] != "opportunity.stage"
+        ]
+        target = measured[0] if measured else None
         if target is not None:
             target["window"] = clause[window].value
             used.add(window)
     if any(c["field_or_metric"] == "stage_duration" for c in made + rule.conditions):
         for condition in made:
             condition.pop("_token", None)
-    rule.conditions.extend(made)
+    rule.conditions.extend(_one_of(made))
     for index, token in enumerate(clause):
         if token.kind in ("streak", "last", "equals"):
             used.add(index)
+
+
+def _one_of(made: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A类或B类客户: two values of one field in a clause are one ``in`` condition."""
+    out: list[dict[str, Any]] = []
+    for condition in made:
+        same = next(
+            (
+                c
+                for c in out
+                if c["field_or_metric"] == condition["field_or_metric"]
+                and c["op"] in ("==", "in")
+                and condition["op"] == "=="
+                and c["field_or_metric"] != "opportunity.stage"
+                and not isinstance(condition["value"], bool)
+            ),
+            None,
+        )
+        if same is None:
+            out.append(condition)
+            continue
+        values = same["value"] if same["op"] == "in" else [same["value"]]
+        if condition["value"] not in values:
+            values.append(condition["value"])
+        same["op"], same["value"] = "in", values
+    return out
 
 
 def _fits(metric: str, qty: _Qty | None) -> bool:

@@ -43,8 +43,17 @@ FIELDS = {
     "lead.unassigned_duration": ("线索未分配时长", "the time the lead has been unassigned"),
     "order.payment_overdue_duration": ("回款逾期时长", "the time the payment is overdue"),
     "email_unreplied": ("未回复的邮件", "unreplied emails"),
+    "customer_replied": ("客户已回复", "the customer replied"),
+    "call_answered": ("电话已接通", "the call was answered"),
+    "order_count": ("下单次数", "the number of orders"),
+    "opportunity.amount_decrease_pct": ("金额降幅", "the amount decrease"),
+    "order.is_first_order": ("首次下单", "a first order"),
+    "lead.status": ("线索状态", "the lead status"),
+    "opportunity.status": ("商机状态", "the opportunity status"),
+    "account.status": ("客户状态", "the account status"),
     "call_unanswered": ("未接通的电话", "unanswered calls"),
     "quota_missed": ("未完成业绩", "missed quota"),
+    "owner.stale_lead_count": ("未跟进线索数", "the number of stale leads"),
     "forecast_deviation": ("预测偏差", "the forecast deviation"),
     "visit_count": ("拜访次数", "the number of visits"),
     "lead.score": ("线索评分", "the lead score"),
@@ -61,6 +70,10 @@ FIELDS = {
     "lead.source": ("线索来源", "the lead source"),
     "ticket.priority": ("工单优先级", "the ticket priority"),
     "ticket.type": ("工单类型", "the ticket type"),
+}
+NEGATIVES = {
+    "customer_replied": ("客户没有回复", "the customer has not replied"),
+    "call_answered": ("电话没有接通", "the call was not answered"),
 }
 OPS = {
     ">": ("超过", "more than"),
@@ -237,19 +250,31 @@ def _condition(condition: dict[str, Any], zh: bool) -> str:
     label = _name(FIELDS, field, zh)
     if value is True and op == "==":
         return f"是{label}" if zh else f"it is {label}"
+    if value is False and op == "==":
+        negative = NEGATIVES.get(field)
+        if negative:
+            return _pick(negative, zh)
+        return f"不是{label}" if zh else f"it is not {label}"
     if field == "opportunity.stage":
-        value = _name(STAGES, value, zh)
+        value = [_name(STAGES, v, zh) for v in value] if isinstance(value, list) else _name(STAGES, value, zh)
+    if op == "in" and isinstance(value, list):
+        choices = ("或" if zh else " or ").join(str(v) for v in value)
+        return f"{label}为{choices}" if zh else f"{label} is {choices}"
     if op == "streak":
         if zh:
             return f"连续{_number(value)}{'个月' if unit == 'month' else '次'}{label}"
         return f"{_number(value)} {label} in a row" if unit != "month" else f"{label} {value} months in a row"
     amount = _quantity(value, unit, zh)
-    text = f"{label}{_pick(OPS[op], zh)}{amount}" if zh else f"{label} is {_pick(OPS[op], zh)} {amount}"
+    words = OPS.get(op, (op, op))
+    text = f"{label}{_pick(words, zh)}{amount}" if zh else f"{label} is {_pick(words, zh)} {amount}"
     if op == "==" and not zh:
         text = f"{label} is {amount}"
     window = condition.get("window")
     if isinstance(window, str):
         text = f"{_name(WINDOWS, window, zh)}{text}" if zh else f"{text} ({_name(WINDOWS, window, zh)})"
+    elif isinstance(window, dict):
+        span = _quantity(window.get("value"), window.get("unit"), zh)
+        text = f"最近{span}内{text}" if zh else f"{text} in the last {span}"
     return text
 
 
