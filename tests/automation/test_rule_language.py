@@ -469,3 +469,76 @@ def test_read_back_of_any_stored_rule_never_fails() -> None:
         assert read_back(odd, lang)
     assert "客户没有回复" in read_back(odd, "zh")
     assert read_back({}, "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Whenever an order above 200,000 yuan is placed, ask the finance team for a credit check.",
+            {
+                "trigger": {"kind": "event", "event": "order_placed"},
+                "conditions": [cond("order.amount", ">", 200_000, "CNY")],
+                "actions": [act("require_approval", "role:finance", kind="credit_review")],
+            },
+        ),
+        (
+            "If no one has touched a deal in 2 weeks, ping the owner.",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("time_since_last_contact", ">=", 2, "week")],
+                "actions": [act("notify", "owner")],
+            },
+        ),
+        (
+            "When a lead is created, create a call task for the rep due within 1 day.",
+            {
+                "trigger": {"kind": "event", "event": "lead_created"},
+                "conditions": [],
+                "actions": [act("create_task", "owner", title="call", due_in={"value": 1, "unit": "day"})],
+            },
+        ),
+        (
+            "每周日晚上8点，给各区域经理发送停滞商机名单",
+            {
+                "trigger": {"kind": "schedule", "frequency": "weekly", "time": "20:00", "day": "sunday"},
+                "conditions": [cond("opportunity.status", "==", "stalled")],
+                "actions": [act("notify", "role:regional_manager", content="opportunity_list")],
+            },
+        ),
+        (
+            "If a customer misses 2 calls in a row, notify the owner.",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("call_unanswered", "streak", 2, "count")],
+                "actions": [act("notify", "owner")],
+            },
+        ),
+        (
+            "如果VIP客户提交了工单，马上通知客服经理",
+            {
+                "trigger": {"kind": "event", "event": "ticket_opened"},
+                "conditions": [cond("account.is_vip", "==", True)],
+                "actions": [act("notify", "role:support_manager")],
+            },
+        ),
+        (
+            "客户超过45天没有复购，给客户经理建一个复购跟进任务，5个工作日内完成",
+            {
+                "trigger": INFERRED_DAILY,
+                "conditions": [cond("time_since_last_order", ">", 45, "day")],
+                "actions": [act("create_task", "owner", title="复购跟进", due_in={"value": 5, "unit": "business_day"})],
+            },
+        ),
+        (
+            "Mark the lead as invalid when its score is below 20.",
+            {
+                "trigger": {"kind": "event", "event": "lead_created"},
+                "conditions": [cond("lead.score", "<", 20)],
+                "actions": [{"type": "set_field", "target": "lead.status", "params": {"value": "invalid"}}],
+            },
+        ),
+    ],
+)
+def test_english_and_chinese_ways_of_saying_it(text: str, expected: dict[str, Any]) -> None:
+    assert parsed(text) == expected

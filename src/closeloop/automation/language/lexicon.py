@@ -1823,9 +1823,70 @@ _add(
     "set_field",
 )
 _add(("无效", "无效线索", "invalid", "disqualified", "不合格"), "status_value", "invalid")
-_add(("停滞", "停滞商机", "stalled", "stale"), "status_value", "stalled")
+_add(("停滞", "stale", "标记停滞"), "status_value", "stalled")
 _add(("高风险", "有风险", "at risk", "at-risk", "high risk"), "status_value", "at_risk")
 _add(("presales team", "the presales team", "售前团队"), "target", "team:presales")
+
+
+# --- third round -------------------------------------------------------------------------------
+_add(("is placed", "placed", "gets placed", "is received", "comes through"), "created")
+_add(
+    (
+        "提交了工单",
+        "提了工单",
+        "开了工单",
+        "报了工单",
+        "报修",
+        "opens a ticket",
+        "files a ticket",
+        "raises a ticket",
+        "submits a ticket",
+        "logs a ticket",
+    ),
+    "event",
+    {"event": "ticket_opened"},
+)
+_add(("ask", "asks", "have", "get", "提交", "提交给", "报给", "交给", "交由", "送", "送给"), "weak_verb")
+_add(
+    (
+        "no one has touched",
+        "nobody has touched",
+        "not been touched",
+        "hasn't been touched",
+        "untouched",
+        "no one has contacted",
+        "nobody has contacted",
+        "not touched",
+    ),
+    "metric",
+    "time_since_last_contact",
+)
+_add(("call task", "calling task", "phone task"), "task_kind", "call", task=True)
+_add(("visit task", "拜访任务"), "task_kind", "visit", task=True)
+_add(("email task",), "task_kind", "email", task=True)
+_add(("demo task", "演示任务"), "task_kind", "demo", task=True)
+_add(("拜访总结", "总结", "会议纪要", "纪要", "复盘", "wrap-up", "debrief", "visit summary task"), "task_kind", None)
+_add(
+    ("misses", "missed", "doesn't pick up", "does not pick up", "doesn't answer", "does not answer", "didn't answer"),
+    "metric",
+    "call_unanswered",
+)
+_add(
+    ("停滞商机", "停滞的商机", "stalled deals", "stalled deal", "stalled opportunities", "stalled opportunity"),
+    "value",
+    ("opportunity.status", "stalled"),
+)
+_add(("报价后", "报价之后", "after the quote", "after a quote is sent"), "metric", "time_since_quote_sent")
+for _region in ("east", "south", "north", "central", "southwest", "northwest", "northeast", "west"):
+    _add(
+        (f"{_region} china region", f"the {_region} china region", f"the {_region} china", f"the {_region} region"),
+        "value",
+        ("region", _region.capitalize()),
+    )
+
+
+_add(("mark", "marks", "set", "flag"), "verb", "set_field")
+_add(("status", "状态", "its status", "the status"), "filler")
 
 
 LEXICON: dict[str, Entry] = _build()

@@ -743,8 +743,8 @@ def _read_actions(clause: list[Token], rule: _Rule, state: _State, used: set[int
             kinds.append("push_summary")
         elif token.kind == "url" and "webhook" not in kinds:
             kinds.append("webhook")
-    if not kinds and notify:
-        kinds = ["notify"]
+    if not kinds and (notify or (weak is not None and any(t.kind == "content" for t in clause))):
+        kinds = ["notify"]  # 发送停滞商机名单: sending a list is a notification
     if kinds == ["set_field"] and not any(t.kind == "status_value" for t in clause):
         verb = next(t for t in clause if t.kind == "verb" and t.value == "set_field")
         state.problem_at(

@@ -71,6 +71,7 @@ FIELDS = {
     "ticket.priority": ("工单优先级", "the ticket priority"),
     "ticket.type": ("工单类型", "the ticket type"),
 }
+STATUSES = {"invalid": ("无效", "invalid"), "stalled": ("停滞", "stalled"), "at_risk": ("高风险", "at risk")}
 NEGATIVES = {
     "customer_replied": ("客户没有回复", "the customer has not replied"),
     "call_answered": ("电话没有接通", "the call was not answered"),
@@ -340,8 +341,9 @@ def _action(action: dict[str, Any], zh: bool) -> str:
     if kind == "webhook":
         return f"调用 webhook {action.get('target')}" if zh else f"call the webhook {action.get('target')}"
     if kind == "set_field":
-        value = params.get("value")
-        return f"把{target}设为{value}" if zh else f"set {target} to {value}"
+        field = _name(FIELDS, action.get("target"), zh)
+        value = _name(STATUSES, params.get("value"), zh)
+        return f"把{field}设为{value}" if zh else f"set {field} to {value}"
     return f"{kind} {target}"
 
 
