@@ -292,6 +292,11 @@ def test_tasks_summaries_and_recipients() -> None:
         ("商机金额超过一百万", ["商机金额超过一百万"]),
         ("每周一早上9点提醒", ["提醒"]),
         ("When something happens, do stuff.", ["something", "happens", "stuff"]),
+        ("不要提醒主管，商机超过14天没有跟进", ["不要"]),
+        ("If a deal has no contact for 14 days, don't notify the owner.", ["don't"]),
+        ("除了A类客户，超过30天没有下单的客户提醒负责人", ["除了"]),
+        ("Never escalate tickets open over 2 days.", ["Never"]),
+        ("商机金额不是100万时提醒主管", ["不"]),
     ],
 )
 def test_what_is_not_understood_is_named_by_its_span(text: str, fragments: list[str]) -> None:

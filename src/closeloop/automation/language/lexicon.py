@@ -1889,6 +1889,36 @@ _add(("mark", "marks", "set", "flag"), "verb", "set_field")
 _add(("status", "状态", "its status", "the status"), "filler")
 
 
+# negations and exclusions: refused with their own message rather than read as something else
+_add(
+    (
+        "不",
+        "不要",
+        "别",
+        "不用",
+        "无需",
+        "不必",
+        "除了",
+        "除",
+        "除外",
+        "以外",
+        "排除",
+        "除非",
+        "not",
+        "don't",
+        "do not",
+        "never",
+        "except",
+        "except for",
+        "excluding",
+        "unless",
+        "other than",
+        "no need to",
+    ),
+    "unsupported",
+)
+
+
 LEXICON: dict[str, Entry] = _build()
 MAX_PHRASE = max(len(key) for key in LEXICON)
 #: for each first character, the lengths of the phrases starting with it, longest first

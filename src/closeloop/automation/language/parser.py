@@ -284,12 +284,18 @@ def parse_tokens(text: str, lang: str) -> tuple[dict[str, Any] | None, list[Pars
     for token in raw:
         if token.kind == "unknown":
             state.problem_at(token, "I do not understand this part", "无法理解这部分")
+        elif token.kind == "unsupported":
+            state.problem_at(
+                token,
+                "Negations and exceptions are not supported yet: write what should happen, and when",
+                "暂不支持否定或排除：请直接写明在什么情况下做什么",
+            )
         elif token.kind == "vague":
             en, zh = token.value
             example_en, example_zh = _VAGUE_EXAMPLES.get(token.attrs.get("role", ""), ("", ""))
             state.problem_at(token, f"Too vague: {en}; {example_en}", f"表述不明确：{zh}，{example_zh}")
     primary = bool(state.problems)
-    tokens = [_placeholder(t) for t in raw if t.kind not in ("filler", "unknown")]
+    tokens = [_placeholder(t) for t in raw if t.kind not in ("filler", "unknown", "unsupported")]
     tokens = _fold_bounds(_fold_action_quantities(_fold_quantities(tokens)))
     rule = _Rule()
     clauses = _split_clauses(tokens)
@@ -307,15 +313,15 @@ def parse_tokens(text: str, lang: str) -> tuple[dict[str, Any] | None, list[Pars
         else:
             merged.append(clause)
     for token in raw:
-        if token.kind in ("unknown", "vague"):
+        if token.kind in ("unknown", "vague", "unsupported"):
             state.primary.append((token.start, token.end))
+    previous_end = 0
     for clause in merged:
-        begin, end = clause[0].start, clause[-1].end
-        state.muted = any(begin <= start and stop <= end for start, stop in state.primary) or any(
-            start <= begin < stop for start, stop in state.primary
-        )
+        end = clause[-1].end
+        state.muted = any(previous_end <= start < end for start, _ in state.primary)
         _read_clause(clause, rule, state)
         state.muted = False
+        previous_end = end
     for condition in rule.conditions:
         _finish_condition(condition, rule)
     trigger = _trigger(rule, state, quiet=primary)
