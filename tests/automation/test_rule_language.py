@@ -547,3 +547,24 @@ def test_read_back_of_any_stored_rule_never_fails() -> None:
 )
 def test_english_and_chinese_ways_of_saying_it(text: str, expected: dict[str, Any]) -> None:
     assert parsed(text) == expected
+
+
+def test_close_dates_revenue_last_orders_and_stale_leads() -> None:
+    rule = parsed("商机预计成交日期已过，提醒负责人")
+    assert rule["conditions"] == [cond("opportunity.close_date", "<", "today")]
+    assert "预计成交日期已过" in read_back(rule, "zh")
+    assert parsed("If an opportunity closes within 7 days and is still in Proposal, notify the owner.")[
+        "conditions"
+    ] == [cond("opportunity.time_to_close", "<=", 7, "day"), cond("opportunity.stage", "==", "proposal")]
+    assert parsed("年营收超过1亿的新线索，分配给大客户部") == {
+        "trigger": {"kind": "event", "event": "lead_created"},
+        "conditions": [cond("lead.annual_revenue", ">", 100_000_000, "CNY")],
+        "actions": [act("assign", "role:key_account_manager")],
+    }
+    assert parsed("If the last order amount is over 100k, notify the key account manager.")["conditions"] == [
+        cond("last_order.amount", ">", 100_000, "CNY")
+    ]
+    assert parsed("销售名下超过20条未跟进线索时，通知他的主管")["conditions"] == [
+        cond("owner.stale_lead_count", ">", 20, "count")
+    ]
+    assert [p.fragment for p in parse_rule("商机预计成交日期已过但还没赢单，提醒负责人").problems] == ["没"]

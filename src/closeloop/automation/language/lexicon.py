@@ -93,6 +93,10 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("quota_missed", streakable=True, default_unit="month", bare=("quota_missed", True)),
         MetricInfo("opportunity.amount_decrease_pct", default_unit="percent"),
         MetricInfo("order_count", default_unit="count"),
+        MetricInfo("opportunity.time_to_close", default_unit="day"),
+        MetricInfo("lead.annual_revenue", default_unit="CNY"),
+        MetricInfo("last_order.amount", default_unit="CNY"),
+        MetricInfo("owner.stale_lead_count", default_unit="count"),
         MetricInfo("forecast_deviation", default_unit="percent"),
         MetricInfo("visit_count", default_unit="count"),
         MetricInfo("lead.score", default_unit=None),
@@ -107,7 +111,12 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 #: Metrics whose value is a state that accrues over time: a rule using them is checked periodically.
-DURATION_METRICS = frozenset(name for name, info in METRICS.items() if info.negated) | {"contract.time_to_expiry"}
+DURATION_METRICS = frozenset(name for name, info in METRICS.items() if info.negated) | {
+    "contract.time_to_expiry",
+    "opportunity.time_to_close",
+}
+#: measured in money: a bare large number or a currency fits them
+MONEY_METRICS = frozenset({"amount", "account.annual_purchase", "lead.annual_revenue", "last_order.amount"})
 
 # Phrases are lower-case; the lexer lower-cases the text (offsets are kept).
 _ENTRIES: list[tuple[tuple[str, ...], Entry]] = []
@@ -1917,6 +1926,87 @@ _add(
     ),
     "unsupported",
 )
+
+
+# --- fourth round: more of the fields managers name ----------------------------------------------
+_add(
+    (
+        "距预计成交",
+        "距离预计成交",
+        "预计成交日期前",
+        "预计成交前",
+        "成交日期前",
+        "距成交日期",
+        "closes within",
+        "close date is within",
+        "closing within",
+        "is due to close within",
+        "due to close in",
+        "closes in",
+        "close date in",
+        "to close",
+    ),
+    "metric",
+    "opportunity.time_to_close",
+)
+_add(
+    (
+        "预计成交日期已过",
+        "已过预计成交日期",
+        "过了预计成交日期",
+        "超过预计成交日期",
+        "成交日期已过",
+        "close date has passed",
+        "past its close date",
+        "past the close date",
+        "close date is in the past",
+        "overdue close date",
+    ),
+    "value",
+    ("opportunity.close_date", "today"),
+    op="<",
+)
+_add(
+    ("年营收", "年收入", "营收", "年营业额", "annual revenue", "revenue", "yearly revenue"),
+    "metric",
+    "lead.annual_revenue",
+)
+_add(
+    (
+        "上次订单金额",
+        "上一笔订单金额",
+        "最近一笔订单金额",
+        "上一单金额",
+        "last order amount",
+        "last order value",
+        "previous order amount",
+        "the last order",
+    ),
+    "metric",
+    "last_order.amount",
+)
+_add(
+    (
+        "未跟进线索",
+        "未跟进的线索",
+        "没跟进的线索",
+        "积压线索",
+        "stale leads",
+        "leads not followed up",
+        "untouched leads",
+        "stale lead",
+    ),
+    "metric",
+    "owner.stale_lead_count",
+)
+_add(("名下", "手上", "手里", "手中"), "filler")
+_add(
+    ("the last order amount", "the last order value", "the previous order amount", "last order's amount"),
+    "metric",
+    "last_order.amount",
+)
+_add(("但", "但是", "可是", "but", "yet"), "sep")
+_add(("没", "没有", "未", "无"), "unsupported")
 
 
 LEXICON: dict[str, Entry] = _build()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from closeloop.automation.language.lexer import Token, tokenize
-from closeloop.automation.language.lexicon import DURATION_METRICS, METRICS
+from closeloop.automation.language.lexicon import DURATION_METRICS, METRICS, MONEY_METRICS
 
 TIME_UNITS = ("minute", "hour", "day", "business_day", "week", "month")
 STRONG_ACTIONS = ("require_approval", "escalate", "assign", "webhook", "create_task", "push_summary")
@@ -514,7 +514,13 @@ def _read_conditions(clause: list[Token], rule: _Rule, state: _State, used: set[
         if token.kind == "value":
             field_name, value = token.value
             made.append(
-                {"field_or_metric": field_name, "op": "==", "value": value, "unit": None, "_entity": clause_entity}
+                {
+                    "field_or_metric": field_name,
+                    "op": token.attrs.get("op", "=="),
+                    "value": value,
+                    "unit": None,
+                    "_entity": clause_entity,
+                }
             )
             used.add(index)
             for m in metrics:
@@ -666,7 +672,7 @@ def _fits(metric: str, qty: _Qty | None) -> bool:
         return qty.unit in (None, "count") or (qty.unit == "month" and metric == "quota_missed")
     if metric in DURATION_METRICS:
         return qty.unit in TIME_UNITS
-    if metric in ("amount", "account.annual_purchase"):
+    if metric in MONEY_METRICS:
         return qty.unit is None and (qty.currency is not None or qty.magnitude or qty.value >= 100)
     return qty.unit not in TIME_UNITS
 
@@ -696,7 +702,7 @@ def _measure(metric: str, bound: Token, streak_marker: bool, state: _State) -> d
         return None
     if unit is None:
         unit = info.default_unit
-    if metric == "amount" and unit not in ("CNY", "USD"):
+    if metric in MONEY_METRICS and unit not in ("CNY", "USD"):
         if unit in ("percent", "count"):
             state.problem_at(bound, "An amount needs a sum of money", "金额需要是一个钱数")
             return None

@@ -46,6 +46,10 @@ FIELDS = {
     "customer_replied": ("客户已回复", "the customer replied"),
     "call_answered": ("电话已接通", "the call was answered"),
     "order_count": ("下单次数", "the number of orders"),
+    "opportunity.time_to_close": ("距预计成交", "the time to the expected close"),
+    "opportunity.close_date": ("预计成交日期", "the expected close date"),
+    "lead.annual_revenue": ("线索年营收", "the lead's annual revenue"),
+    "last_order.amount": ("上次订单金额", "the last order amount"),
     "opportunity.amount_decrease_pct": ("金额降幅", "the amount decrease"),
     "order.is_first_order": ("首次下单", "a first order"),
     "lead.status": ("线索状态", "the lead status"),
@@ -177,6 +181,8 @@ def _quantity(value: Any, unit: str | None, zh: bool) -> str:
         return f"{_number(value)}%"
     word = _name(UNITS, unit, zh)
     if zh:
+        if unit == "CNY" and isinstance(value, int) and value >= 100_000_000 and value % 100_000_000 == 0:
+            return f"{value // 100_000_000:,}亿元"
         if unit == "CNY" and isinstance(value, int) and value >= 10_000 and value % 10_000 == 0:
             return f"{value // 10_000:,}万元"
         return f"{_number(value)}{word}"
@@ -258,6 +264,8 @@ def _condition(condition: dict[str, Any], zh: bool) -> str:
         return f"不是{label}" if zh else f"it is not {label}"
     if field == "opportunity.stage":
         value = [_name(STAGES, v, zh) for v in value] if isinstance(value, list) else _name(STAGES, value, zh)
+    if value == "today" and op in ("<", "<="):
+        return f"{label}已过" if zh else f"{label} has passed"
     if op == "in" and isinstance(value, list):
         choices = ("或" if zh else " or ").join(str(v) for v in value)
         return f"{label}为{choices}" if zh else f"{label} is {choices}"
