@@ -568,3 +568,36 @@ def test_close_dates_revenue_last_orders_and_stale_leads() -> None:
         cond("owner.stale_lead_count", ">", 20, "count")
     ]
     assert [p.fragment for p in parse_rule("商机预计成交日期已过但还没赢单，提醒负责人").problems] == ["没"]
+
+
+@pytest.mark.parametrize(
+    ("text", "condition"),
+    [
+        (
+            "If a new lead isn't assigned within 2 hours, alert sales ops.",
+            cond("lead.unassigned_duration", ">=", 2, "hour"),
+        ),
+        (
+            "If a new lead hasn't been assigned after 2 hours, alert sales ops.",
+            cond("lead.unassigned_duration", ">=", 2, "hour"),
+        ),
+        (
+            "If a lead is still unassigned after 120 minutes, alert sales ops.",
+            cond("lead.unassigned_duration", ">=", 120, "minute"),
+        ),
+    ],
+)
+def test_english_negated_states_are_durations(text: str, condition: dict[str, Any]) -> None:
+    rule = parsed(text)
+    assert rule["conditions"] == [condition]
+    assert rule["actions"] == [act("notify", "role:sales_ops")]
+    assert agreement(rule, {"trigger": INFERRED_HOURLY, "conditions": [condition], "actions": rule["actions"]}).exact
+
+
+def test_quoted_task_titles() -> None:
+    assert parsed("当商机进入方案阶段时，给负责人创建任务“准备报价”，3天内完成")["actions"] == [
+        act("create_task", "owner", title="准备报价", due_in={"value": 3, "unit": "day"})
+    ]
+    assert parsed('When a deal moves to Proposal, create a task "Send the pricing sheet" for the owner due in 2 days.')[
+        "actions"
+    ] == [act("create_task", "owner", title="Send the pricing sheet", due_in={"value": 2, "unit": "day"})]

@@ -186,6 +186,21 @@ def _is_letter(text: str, norm: str, i: int) -> bool:
     return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
 
 
+_QUOTES = {"“": "”", '"': '"', "「": "」", "‘": "’", "'": "'", "《": "》"}
+
+
+def _quoted_title(text: str, norm: str, i: int, tokens: list[Token]) -> tuple[int, str] | None:
+    """创建任务“准备报价” / a task "Call the buyer": quoted words right after a task are its title."""
+    closing = _QUOTES.get(norm[i])
+    meaningful = [t for t in tokens if t.kind != "filler"]
+    if closing is None or not meaningful or meaningful[-1].kind not in ("task", "task_kind"):
+        return None
+    end = norm.find(closing, i + 1)
+    if end <= i + 1:
+        return None
+    return end + 1, text[i + 1 : end].strip()
+
+
 def tokenize(text: str) -> list[Token]:
     norm = normalise(text)
     tokens: list[Token] = []
@@ -221,6 +236,9 @@ def tokenize(text: str) -> list[Token]:
             end, key = phrase
             entry = LEXICON[key]
             candidates.append((end, 1, Token(entry.kind, entry.value, i, end, text[i:end], dict(entry.attrs))))
+        quoted = _quoted_title(text, norm, i, tokens)
+        if quoted is not None:
+            candidates.append((quoted[0], 4, Token("title", quoted[1], i, quoted[0], text[i : quoted[0]])))
         if ch == ":" and tokens and tokens[-1].kind != "clock":
             stop = _TITLE_END.search(norm, i + 1)
             end = stop.start() if stop else n

@@ -1898,6 +1898,58 @@ _add(("mark", "marks", "set", "flag"), "verb", "set_field")
 _add(("status", "状态", "its status", "the status"), "filler")
 
 
+# English states said with a negated verb: a duration that grows while nothing happens
+_add(
+    (
+        "isn't assigned",
+        "is not assigned",
+        "hasn't been assigned",
+        "has not been assigned",
+        "isn't claimed",
+        "hasn't been claimed",
+        "has not been claimed",
+        "isn't picked up",
+        "hasn't been picked up",
+        "not picked up",
+        "still unassigned",
+        "is still unassigned",
+    ),
+    "metric",
+    "lead.unassigned_duration",
+)
+_add(
+    (
+        "hasn't been resolved",
+        "has not been resolved",
+        "isn't resolved",
+        "is not resolved",
+        "hasn't been closed",
+        "has not been closed",
+        "isn't closed",
+        "is not closed",
+        "not been resolved",
+        "not been closed",
+    ),
+    "metric",
+    "ticket.open_duration",
+)
+_add(
+    (
+        "has not been responded to",
+        "hasn't been responded to",
+        "not been responded to",
+        "isn't answered",
+        "hasn't been answered",
+        "has not been answered",
+        "gets no response",
+        "has no response",
+        "has had no response",
+        "no reply from support",
+    ),
+    "metric",
+    "ticket.unresponded_duration",
+)
+
 # negations and exclusions: refused with their own message rather than read as something else
 _add(
     (
