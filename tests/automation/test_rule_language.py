@@ -10,6 +10,7 @@ import pytest
 
 from closeloop.automation.language import parse_rule, read_back
 from closeloop.automation.language.evaluation import agreement
+from closeloop.automation.language.lexicon import conflicting_phrases
 from tests.conftest import shared_data
 
 DEV = [
@@ -601,3 +602,7 @@ def test_quoted_task_titles() -> None:
     assert parsed('When a deal moves to Proposal, create a task "Send the pricing sheet" for the owner due in 2 days.')[
         "actions"
     ] == [act("create_task", "owner", title="Send the pricing sheet", due_in={"value": 2, "unit": "day"})]
+
+
+def test_every_phrase_of_the_lexicon_has_one_meaning() -> None:
+    assert conflicting_phrases() == []
