@@ -606,3 +606,55 @@ def test_quoted_task_titles() -> None:
 
 def test_every_phrase_of_the_lexicon_has_one_meaning() -> None:
     assert conflicting_phrases() == []
+
+
+#: other ways of writing labelled items: each must mean what the label of that item says
+PARAPHRASES = {
+    "r001": ["客户连续三次不回邮件，而且已经十四天以上没有沟通，提醒主管介入，推送沟通历史摘要"],
+    "r002": [
+        "谈判阶段的商机如果停留超过21天，就通知负责人及其经理",
+        "Let the owner and their manager know when a deal has been stuck in negotiation for more than three weeks.",
+    ],
+    "r003": ["对于A类客户，如果30天以上没下单，请提醒客户经理跟进，同时建一个回访任务，三天内完成"],
+    "r004": ["新线索两个小时内无人认领时，通知销售主管"],
+    "r005": ["工单已打开超过四十八小时且仍未关闭，升级至客服经理"],
+    "r006": ["每周一上午九点，把上周预测偏差大于百分之二十的销售名单发送给各区域经理"],
+    "r007": ["商机金额一百万以上，阶段变为赢单时，需销售总监审批"],
+    "r008": ["商机阶段变成谈判时，给负责人建一个任务，两天内到期：准备合同初稿"],
+    "r009": ["医疗行业客户发来邮件时，立即通知客户负责人，并创建当天到期的回复任务"],
+    "r010": ["订单金额超过50万元时，推给财务部进行信用审核"],
+    "r011": ["客户等级由B类升为A类时，通知大客户部经理"],
+    "r013": ["拜访记录提交后，若为重点客户，则把最近五次沟通摘要推送给大区经理"],
+    "r055": ["If a support ticket is still open after 72 hours, escalate it to the support manager."],
+    "r056": [
+        "Create a follow-up call task for the account owner, due in two days, "
+        "when a customer has ignored our last 3 emails."
+    ],
+}
+LABELS = {item["id"]: item["expected"] for item in DEV}
+ADJUSTABLE = {"time_since_last_order", "time_since_last_contact", "opportunity.amount", "stage_duration"}
+ADJUSTABLE |= {"ticket.open_duration"}
+# what the paraphrase says differently from the label, on purpose
+ADJUSTED = {
+    "If a support ticket is still open after 72 hours, escalate it to the support manager.": {"op": ">="},
+    "对于A类客户，如果30天以上没下单，请提醒客户经理跟进，同时建一个回访任务，三天内完成": {"op": ">="},
+    "客户连续三次不回邮件，而且已经十四天以上没有沟通，提醒主管介入，推送沟通历史摘要": {"op": ">="},
+    "商机金额一百万以上，阶段变为赢单时，需销售总监审批": {"op": ">="},
+    "Let the owner and their manager know when a deal has been stuck in negotiation for more than three weeks.": {
+        "value": 3,
+        "unit": "week",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("item_id", "text"), [(item_id, text) for item_id, texts in PARAPHRASES.items() for text in texts]
+)
+def test_paraphrases_of_the_labelled_items(item_id: str, text: str) -> None:
+    expected = json.loads(json.dumps(LABELS[item_id]))
+    change = ADJUSTED.get(text, {})
+    for condition in expected["conditions"]:
+        if condition["field_or_metric"] in ADJUSTABLE:
+            condition.update(change)
+    found = agreement(parsed(text), expected)
+    assert found.exact, (found, parsed(text))

@@ -307,11 +307,20 @@ def parse_tokens(text: str, lang: str) -> tuple[dict[str, Any] | None, list[Pars
     merged: list[list[Token]] = []
     for clause in clauses:
         kinds = {t.kind for t in clause}
-        modifier_only = kinds <= MODIFIER_KINDS and kinds - {"conj"}
-        if modifier_only and merged and any(t.kind in ACTION_KINDS for t in merged[-1]):
+        modifier_only = kinds <= MODIFIER_KINDS | {"title"} and kinds - {"conj"}
+        after_action = bool(merged) and any(t.kind in ACTION_KINDS for t in merged[-1])
+        if modifier_only and after_action:
             merged[-1].extend(clause)
-        else:
-            merged.append(clause)
+            continue
+        if after_action and not kinds & ACTION_KINDS:
+            # "Let the owner and | their manager know when …": leading recipients join the action before
+            lead = 0
+            while lead < len(clause) and clause[lead].kind in ("target", "conj"):
+                lead += 1
+            if lead and any(t.kind == "target" for t in clause[:lead]):
+                merged[-1].extend(clause[:lead])
+                clause = clause[lead:]
+        merged.append(clause)
     for token in raw:
         if token.kind in ("unknown", "vague", "unsupported"):
             state.primary.append((token.start, token.end))
