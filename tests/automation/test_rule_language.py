@@ -658,3 +658,23 @@ def test_paraphrases_of_the_labelled_items(item_id: str, text: str) -> None:
             condition.update(change)
     found = agreement(parsed(text), expected)
     assert found.exact, (found, parsed(text))
+
+
+def test_quarter_and_month_boundaries() -> None:
+    for text in (
+        "每季度第一天，把A类客户名单发给销售副总裁",
+        "On the first day of each quarter, send the sales VP a list of tier A accounts.",
+    ):
+        assert parsed(text)["trigger"] == {
+            "kind": "schedule",
+            "frequency": "quarterly",
+            "time": None,
+            "day_of_month": 1,
+        }
+    assert parsed("At the end of each quarter, notify the sales VP.")["trigger"] == {
+        "kind": "schedule",
+        "frequency": "quarterly",
+        "time": None,
+        "day": "last_day",
+    }
+    assert parse_rule("每月初，提醒我").readback == "每月1日运行：通知我。"

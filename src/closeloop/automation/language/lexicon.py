@@ -1908,6 +1908,43 @@ _add(("mark", "marks", "set", "flag"), "verb", "set_field")
 _add(("status", "状态", "its status", "the status"), "filler")
 
 
+_add(
+    (
+        "每季度第一天",
+        "每个季度第一天",
+        "每季度初",
+        "季度初",
+        "first day of each quarter",
+        "first day of every quarter",
+        "first day of the quarter",
+        "start of each quarter",
+        "start of every quarter",
+    ),
+    "schedule",
+    {"frequency": "quarterly", "day_of_month": 1},
+)
+_add(
+    (
+        "每季度最后一天",
+        "每个季度最后一天",
+        "每季度末",
+        "季度末",
+        "last day of each quarter",
+        "last day of every quarter",
+        "last day of the quarter",
+        "end of each quarter",
+        "end of every quarter",
+        "end of the quarter",
+    ),
+    "schedule",
+    {"frequency": "quarterly", "day": "last_day"},
+)
+_add(
+    ("每月初", "每个月初", "月初", "start of each month", "start of every month", "beginning of each month"),
+    "schedule",
+    {"frequency": "monthly", "day_of_month": 1},
+)
+
 # English states said with a negated verb: a duration that grows while nothing happens
 _add(
     (

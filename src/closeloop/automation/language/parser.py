@@ -877,7 +877,7 @@ def _trigger(rule: _Rule, state: _State, *, quiet: bool = False) -> dict[str, An
     if rule.schedule or rule.clock:
         trigger: dict[str, Any] = {"kind": "schedule"}
         frequency = rule.schedule.get("frequency") or ("weekly" if "day" in rule.schedule else "daily")
-        if rule.schedule.get("day") == "last_day":
+        if rule.schedule.get("day") == "last_day" and frequency != "quarterly":
             frequency = "monthly"
         trigger["frequency"] = frequency
         trigger["time"] = _clock_time(rule.clock, rule.daypart)

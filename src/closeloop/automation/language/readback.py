@@ -148,7 +148,7 @@ FREQUENCIES = {
 PURPOSES = {"intervene": ("请其介入", "to step in"), "follow_up": ("请其跟进", "to follow up")}
 CONTENTS = {
     "list_of_reps": ("销售名单", "the list of reps"),
-    "account_list": ("客户名单", "the list of their accounts"),
+    "account_list": ("客户名单", "the list of accounts"),
 }
 APPROVALS = {
     "credit_review": ("信用审核", "credit review"),
@@ -209,6 +209,14 @@ def _trigger(trigger: dict[str, Any], zh: bool) -> str:
             parts.append(("每" if zh else "Every ") + _name(WEEKDAYS, trigger["day"], zh))
         elif frequency == "monthly" and trigger.get("day") == "last_day":
             parts.append("每月最后一天" if zh else "On the last day of every month")
+        elif frequency == "quarterly" and trigger.get("day") == "last_day":
+            parts.append("每季度最后一天" if zh else "On the last day of every quarter")
+        elif frequency in ("monthly", "quarterly") and isinstance(trigger.get("day_of_month"), int):
+            day = trigger["day_of_month"]
+            if frequency == "monthly":
+                parts.append(f"每月{day}日" if zh else f"On day {day} of every month")
+            else:
+                parts.append(f"每季度第{day}天" if zh else f"On day {day} of every quarter")
         elif trigger.get("days") == "weekdays":
             parts.append("每个工作日" if zh else "Every weekday")
         else:
