@@ -192,8 +192,10 @@ _QUOTES = {"“": "”", '"': '"', "「": "」", "‘": "’", "'": "'", "《": 
 def _quoted_title(text: str, norm: str, i: int, tokens: list[Token]) -> tuple[int, str] | None:
     """创建任务“准备报价” / a task "Call the buyer": quoted words right after a task are its title."""
     closing = _QUOTES.get(norm[i])
-    meaningful = [t for t in tokens if t.kind != "filler"]
-    if closing is None or not meaningful or meaningful[-1].kind not in ("task", "task_kind"):
+    if closing is None:
+        return None
+    last = next((t for t in reversed(tokens) if t.kind != "filler"), None)
+    if last is None or last.kind not in ("task", "task_kind"):
         return None
     end = norm.find(closing, i + 1)
     if end <= i + 1:
