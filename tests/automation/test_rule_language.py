@@ -678,3 +678,21 @@ def test_quarter_and_month_boundaries() -> None:
         "day": "last_day",
     }
     assert parse_rule("每月初，提醒我").readback == "每月1日运行：通知我。"
+
+
+def test_two_approvers_new_customers_and_pushed_close_dates() -> None:
+    rule = parsed("当订单金额超过20万美元且客户为新客户时，需要财务总监和销售副总裁审批")
+    assert rule["conditions"] == [
+        cond("order.amount", ">", 200_000, "USD"),
+        cond("account.is_new_customer", "==", True),
+    ]
+    assert rule["actions"] == [
+        act("require_approval", "role:finance_director"),
+        act("require_approval", "role:sales_vp"),
+    ]
+    assert parsed("商机连续两次推迟预计成交日期，通知他的主管")["conditions"] == [
+        cond("opportunity.close_date_pushed", "streak", 2, "count")
+    ]
+    assert parsed("如果客户两周内没有任何互动，创建一个电话回访任务给客户经理，明天到期")["conditions"] == [
+        cond("time_since_last_contact", ">=", 2, "week")
+    ]

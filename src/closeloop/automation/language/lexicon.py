@@ -93,6 +93,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("quota_missed", streakable=True, default_unit="month", bare=("quota_missed", True)),
         MetricInfo("opportunity.amount_decrease_pct", default_unit="percent"),
         MetricInfo("order_count", default_unit="count"),
+        MetricInfo("opportunity.close_date_pushed", streakable=True, default_unit="count"),
         MetricInfo("opportunity.time_to_close", default_unit="day"),
         MetricInfo("lead.annual_revenue", default_unit="CNY"),
         MetricInfo("last_order.amount", default_unit="CNY"),
@@ -1943,6 +1944,46 @@ _add(
     ("每月初", "每个月初", "月初", "start of each month", "start of every month", "beginning of each month"),
     "schedule",
     {"frequency": "monthly", "day_of_month": 1},
+)
+
+_add(
+    (
+        "没有任何互动",
+        "没有任何联系",
+        "没有任何沟通",
+        "没有任何跟进",
+        "无任何互动",
+        "无任何联系",
+        "no interaction",
+        "no interactions",
+        "without any interaction",
+        "no touchpoint",
+        "no touchpoints",
+    ),
+    "metric",
+    "time_since_last_contact",
+)
+_add(
+    (
+        "推迟预计成交日期",
+        "推迟成交日期",
+        "延后预计成交日期",
+        "预计成交日期推迟",
+        "成交日期延期",
+        "push the close date",
+        "pushes the close date",
+        "close date pushed",
+        "close date is pushed",
+        "close date slips",
+        "slips",
+    ),
+    "metric",
+    "opportunity.close_date_pushed",
+)
+_add(
+    ("新客户", "新的客户", "new customer", "new customers", "new account", "new accounts"),
+    "value",
+    ("account.is_new_customer", True),
 )
 
 # English states said with a negated verb: a duration that grows while nothing happens

@@ -46,6 +46,8 @@ FIELDS = {
     "customer_replied": ("客户已回复", "the customer replied"),
     "call_answered": ("电话已接通", "the call was answered"),
     "order_count": ("下单次数", "the number of orders"),
+    "opportunity.close_date_pushed": ("推迟预计成交日期", "close-date pushes"),
+    "account.is_new_customer": ("新客户", "a new customer"),
     "opportunity.time_to_close": ("距预计成交", "the time to the expected close"),
     "opportunity.close_date": ("预计成交日期", "the expected close date"),
     "lead.annual_revenue": ("线索年营收", "the lead's annual revenue"),
