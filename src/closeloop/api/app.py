@@ -35,6 +35,7 @@ from closeloop.api.routers import (
     quality,
     records,
     reports,
+    rule_language,
     search,
     users,
 )
@@ -65,6 +66,7 @@ def _routers() -> list[APIRouter]:
         quality.router,
         notifications.router,
         search.router,
+        rule_language.router,
         *records.routers.values(),
     ]
 

@@ -49,7 +49,7 @@ _REP = (
     | _grant(CATALOG_RESOURCES, "read")
     | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read"}
 )
-_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan"}
+_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan", "rules:write"}
 _EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage"}
 _CFO = (
     _grant(CRM_RESOURCES, "read")
@@ -97,6 +97,7 @@ _ADMIN = (
         "history:read",
         "quality:read",
         "quality:scan",
+        "rules:write",
     }
 )
 

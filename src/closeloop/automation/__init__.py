@@ -1,0 +1,1 @@
+"""Automation: rules written in plain language, evaluated on events and schedules."""
