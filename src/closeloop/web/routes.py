@@ -225,8 +225,13 @@ def _problem_page(request: Request, error: Exception) -> Response:
     context: dict[str, Any] = {"error": error, "message": message, "details": error.problems}
     if signed_in is not None:
         context.update(user=signed_in[0], actor=signed_in[1])
-    template = "fragments/problem.html" if is_htmx(request) else "problem.html"
-    return render(request, template, context, status_code=error.status)
+    if is_htmx(request):
+        # shown above the page (#flash), whatever element the request meant to replace
+        response = render(request, "fragments/problem.html", context, status_code=error.status)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return render(request, "problem.html", context, status_code=error.status)
 
 
 def _safe_next(path: str | None) -> str:
