@@ -25,6 +25,7 @@ from closeloop.api.routers import (
     assets,
     auth,
     changes,
+    compliance,
     customfields,
     dashboards,
     fieldsecurity,
@@ -64,6 +65,7 @@ def _routers() -> list[APIRouter]:
         formulas.router,
         quality.router,
         notifications.router,
+        compliance.router,
         search.router,
         *records.routers.values(),
     ]

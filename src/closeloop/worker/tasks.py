@@ -92,6 +92,22 @@ def enqueue_quality_scan(organization_id: int, scan_id: int) -> None:
     run_quality_scan_task(organization_id, scan_id)
 
 
+def run_compliance_scan(organization_id: int, scan_id: int) -> None:
+    """Run one queued compliance scan (``POST /api/v1/compliance/scans`` enqueues it once committed)."""
+    from closeloop.assistant.compliance.service import run_scan
+
+    scan = run_scan(worker_database(), organization_id, scan_id)
+    log.info("compliance scan %s: %d activities, %d findings", scan_id, scan.activities_checked, scan.findings_stored)
+
+
+run_compliance_scan_task = huey.task(retries=0)(run_compliance_scan)
+
+
+def enqueue_compliance_scan(organization_id: int, scan_id: int) -> None:
+    """Queue :func:`run_compliance_scan`."""
+    run_compliance_scan_task(organization_id, scan_id)
+
+
 def scan_quality_nightly() -> dict[int, int]:
     """The nightly data-quality pass: an incremental scan of every organization (a full one the first
     time), each in its own transaction so that one organization's failure does not stop the rest.
