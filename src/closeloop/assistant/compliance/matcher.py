@@ -65,8 +65,8 @@ _PROMISE_ZH: tuple[tuple[re.Pattern[str], int | None], ...] = (
     (re.compile(r"明天|明早|明晚"), 1),
     (re.compile(r"大后天"), 3),
     (re.compile(r"后天"), 2),
-    (re.compile(r"本周|这周|周[一二三四五六日天]"), 5),
     (re.compile(r"下周|下星期|下礼拜"), 7),
+    (re.compile(r"本周|这周|周[一二三四五六日天]"), 5),
     (re.compile(r"下个?月"), 30),
 )
 _PROMISE_EN: tuple[tuple[re.Pattern[str], int | None], ...] = (
@@ -205,7 +205,7 @@ class Checker:
             if term_rules and whole_word:
                 hits.extend((start, end, index) for index in term_rules)
             triggered.update(trigger_rules)
-            if sectors and whole_word:
+            if sectors and not (lowered[start].isascii() and start > 0 and lowered[start - 1].isalnum()):
                 for cue_sector in sectors:
                     cues.setdefault(cue_sector, set()).add(lowered[start:end])
         sector: Sector = "general"

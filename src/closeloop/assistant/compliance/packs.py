@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from closeloop.core.errors import DomainError
 
@@ -64,6 +64,9 @@ def _compiles(pattern: str) -> str:
     return pattern
 
 
+Pattern = Annotated[str, AfterValidator(_compiles)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,18 +96,13 @@ class Rule(_Strict):
     explanation: str = Field(min_length=4)
     rewrite: str = Field(min_length=4)
     terms: list[str] = []
-    patterns: list[str] = []
+    patterns: list[Pattern] = []
     #: the patterns run only when one of these words is in the text (none: always run)
     triggers: list[str] = []
     sectors: list[Sector] | None = None
     by_sector: dict[Sector, SectorOverride] = {}
     delivery: bool = False
     negatable: bool = True
-
-    @field_validator("patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        return [_compiles(pattern) for pattern in patterns]
 
     @field_validator("terms")
     @classmethod
@@ -127,23 +125,8 @@ class PackFile(_Strict):
 class CommonFile(_Strict):
     citations: dict[str, Citation]
     sectors: dict[Sector, list[str]]
-    safe: dict[Lang, list[str]]
-    negation: dict[Lang, str]
-
-    @field_validator("safe")
-    @classmethod
-    def _safe_compile(cls, safe: dict[Lang, list[str]]) -> dict[Lang, list[str]]:
-        for patterns in safe.values():
-            for pattern in patterns:
-                _compiles(pattern)
-        return safe
-
-    @field_validator("negation")
-    @classmethod
-    def _negation_compile(cls, negation: dict[Lang, str]) -> dict[Lang, str]:
-        for pattern in negation.values():
-            _compiles(pattern)
-        return negation
+    safe: dict[Lang, list[Pattern]]
+    negation: dict[Lang, Pattern]
 
 
 @dataclass(frozen=True)
