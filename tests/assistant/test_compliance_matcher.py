@@ -175,3 +175,19 @@ def test_dev_set_scores() -> None:
     assert result.span.recall >= 0.9
     for name, counts in result.per_category.items():
         assert counts.recall >= 0.85, name
+
+
+def test_a_long_message_finds_what_its_sentences_find(checker: Checker) -> None:
+    """Long texts run the patterns only in the sentences holding their trigger words: same result
+    (the sector is fixed here, since a mixed document has one sector)."""
+    lines = [text for text, *_ in VIOLATIONS if not text.isascii()] + NEAR_MISSES[:12]
+    document = "\n".join(lines)
+    assert len(document) > 400
+    expected = []
+    offset = 0
+    for line in lines:
+        expected += [
+            (f.start + offset, f.end + offset, f.category) for f in checker.check(line, lang="zh", sector="medical")
+        ]
+        offset += len(line) + 1
+    assert [(f.start, f.end, f.category) for f in checker.check(document, lang="zh", sector="medical")] == expected

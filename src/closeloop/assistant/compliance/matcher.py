@@ -194,17 +194,18 @@ class Checker:
         lang = lang or ("zh" if _CJK.search(text) else "en")
         return self._scan(text.lower(), lang)[2]
 
-    def _scan(self, lowered: str, lang: Lang) -> tuple[list[tuple[int, int, int]], set[int], Sector]:
-        """One Aho-Corasick pass: term hits (start, end, rule), triggered rules, the sector."""
+    def _scan(self, lowered: str, lang: Lang) -> tuple[list[tuple[int, int, int]], dict[int, list[int]], Sector]:
+        """One Aho-Corasick pass: term hits (start, end, rule), where each rule was triggered, the sector."""
         hits: list[tuple[int, int, int]] = []
-        triggered: set[int] = set(self._always[lang])
+        triggered: dict[int, list[int]] = {index: [-1] for index in self._always[lang]}
         cues: dict[str, set[str]] = {}
         for end_index, (length, term_rules, trigger_rules, sectors) in self._automata[lang].iter(lowered):
             start, end = end_index - length + 1, end_index + 1
             whole_word = not (lowered[start].isascii() and _word_cut(lowered, start, end))
             if term_rules and whole_word:
                 hits.extend((start, end, index) for index in term_rules)
-            triggered.update(trigger_rules)
+            for index in trigger_rules:
+                triggered.setdefault(index, []).append(start)
             if sectors and not (lowered[start].isascii() and start > 0 and lowered[start - 1].isalnum()):
                 for cue_sector in sectors:
                     cues.setdefault(cue_sector, set()).add(lowered[start:end])
@@ -238,18 +239,25 @@ class Checker:
             finding = self._candidate(rules[index], text, start, end, lang, sector, safe, lead_time_days)
             if finding is not None:
                 candidates.append(finding)
+        sentences = _sentences(text) if len(text) > _LONG else [(0, len(text))]
         for index in sorted(triggered):
             compiled = rules[index]
             if compiled.rule.sectors is not None and sector not in compiled.rule.sectors:
                 continue
-            for pattern in compiled.patterns:
-                for match in pattern.finditer(text):
-                    start, end = match.span("span") if "span" in pattern.groupindex else match.span()
-                    start, end = _trim(text, start, end)
-                    if end > start:
-                        finding = self._candidate(compiled, text, start, end, lang, sector, safe, lead_time_days)
-                        if finding is not None:
-                            candidates.append(finding)
+            # a claim sits in one sentence: run the patterns only where the rule's trigger words are
+            positions = triggered[index]
+            windows = (
+                sentences if positions[0] < 0 else [w for w in sentences if any(w[0] <= p < w[1] for p in positions)]
+            )
+            for low, high in windows:
+                for pattern in compiled.patterns:
+                    for match in pattern.finditer(text, low, high):
+                        start, end = match.span("span") if "span" in pattern.groupindex else match.span()
+                        start, end = _trim(text, start, end)
+                        if end > start:
+                            finding = self._candidate(compiled, text, start, end, lang, sector, safe, lead_time_days)
+                            if finding is not None:
+                                candidates.append(finding)
         return _merge(text, candidates)
 
     def _candidate(
@@ -302,6 +310,15 @@ class Checker:
         if lang == "zh" and prefix[-1:] in {"不", "没", "无", "非", "别"}:
             return True
         return bool(self._negation[lang].search(prefix))
+
+
+_LONG = 400
+_SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?\n]+|$)")
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence windows of a long text (a claim never spans a sentence end)."""
+    return [match.span() for match in _SENTENCE.finditer(text)] or [(0, len(text))]
 
 
 def _word_cut(text: str, start: int, end: int) -> bool:
