@@ -128,7 +128,7 @@ def reviews_page(request: Request, status: str = "pending") -> Response:
         items = [compliance.review_body(session, actor, review) for review in reviews]
         ids = {item["rep_id"] for item in items if item["rep_id"]}
         query = select(User.id, User.display_name).where(tenant_clause(actor.organization_id, User), User.id.in_(ids))
-        names = dict(session.execute(query).tuples().all()) if ids else {}
+        names: dict[int, str] = dict(session.execute(query).all()) if ids else {}
     return render(
         request,
         "compliance/reviews.html",
