@@ -232,7 +232,7 @@ class Checker:
             lowered = "".join(char.lower() if len(char.lower()) == 1 else char for char in text)
         hits, triggered, detected = self._scan(lowered, lang)
         sector = sector or detected
-        safe = [match.span() for match in self._safe[lang].finditer(text)]
+        safe = _SafeSpans(self._safe[lang], text)
         candidates: list[Finding] = []
         rules = self._rules[lang]
         for start, end, index in hits:
@@ -268,13 +268,13 @@ class Checker:
         end: int,
         lang: Lang,
         sector: Sector,
-        safe: list[tuple[int, int]],
+        safe: _SafeSpans,
         lead_time_days: int | None,
     ) -> Finding | None:
         rule = compiled.rule
         if rule.sectors is not None and sector not in rule.sectors:
             return None
-        if any(low <= start and end <= high for low, high in safe):
+        if safe.covers(start, end):
             return None
         if rule.negatable and self._negated(text, start, lang):
             return None
@@ -310,6 +310,19 @@ class Checker:
         if lang == "zh" and prefix[-1:] in {"不", "没", "无", "非", "别"}:
             return True
         return bool(self._negation[lang].search(prefix))
+
+
+class _SafeSpans:
+    """The near-miss phrases of one text, found only once a candidate needs them."""
+
+    def __init__(self, pattern: re.Pattern[str], text: str) -> None:
+        self._pattern, self._text = pattern, text
+        self._spans: list[tuple[int, int]] | None = None
+
+    def covers(self, start: int, end: int) -> bool:
+        if self._spans is None:
+            self._spans = [match.span() for match in self._pattern.finditer(self._text)]
+        return any(low <= start and end <= high for low, high in self._spans)
 
 
 _LONG = 400
