@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from closeloop.assistant.compliance.matcher import Checker, default_checker, lead_time_in_text, promised_days
 from closeloop.assistant.compliance.packs import PackError, load_library, shipped_library
@@ -191,3 +193,20 @@ def test_a_long_message_finds_what_its_sentences_find(checker: Checker) -> None:
         ]
         offset += len(line) + 1
     assert [(f.start, f.end, f.category) for f in checker.check(document, lang="zh", sector="medical")] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["最好", "第一次", "保证", "有效率", "95%", "İ", "ß", "，", "。", " best ", "guaranteed", "零风险"]
+        )
+        | st.text(max_size=6),
+        max_size=12,
+    ).map("".join)
+)
+def test_findings_are_sorted_disjoint_slices_of_any_text(text: str) -> None:
+    findings = default_checker().check(text)
+    assert all(text[f.start : f.end] == f.span for f in findings)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
+    assert all(1 <= f.level <= 3 for f in findings)
