@@ -3,11 +3,10 @@
 (No ``from __future__ import annotations`` here: FastAPI reads the annotations at run time.)
 """
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
@@ -32,7 +31,7 @@ class CheckRequest(BaseModel):
 class ScanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime | None = None
+    since: AwareDatetime | None = Field(default=None, description="Only activities that occurred from then on")
 
 
 class Decision(BaseModel):
