@@ -45,6 +45,12 @@ VIOLATIONS = [
     ("我们的刀具寿命是同行的两倍。", "同行的两倍", "disparagement", "广告法第13条"),
     ("This drug is clinically proven to cure arthritis.", "proven to cure", "efficacy_guarantee", "广告法第16条"),
     ("We are the only ISO-certified supplier in the province.", "the only", "absolute_term", "广告法第9条"),
+    ("这款助听器戴上就能听清，效果立竿见影。", "立竿见影", "efficacy_guarantee", "广告法第16条"),
+    ("买我们的基金，亏了算我的。", "亏了算我的", "investment_guarantee", "广告法第25条"),
+    ("这款空气净化器能杀灭99.9%的新冠病毒。", "新冠病毒", "other", "广告法第17条"),
+    ("别家的监护仪精度差，经常误报。", "精度差", "disparagement", "反不正当竞争法第11条"),
+    ("Dr. Wang from a top hospital uses our scalpel every day.", "uses our scalpel", "endorsement", "广告法第16条"),
+    ("This cream will heal your rosacea.", "heal your rosacea", "other", "化妆品监督管理条例第43条"),
     ("Their pumps are junk; they'll fail within a year.", "junk", "disparagement", "反不正当竞争法第11条"),
 ]  # fmt: skip
 
@@ -66,6 +72,9 @@ NEAR_MISSES = [
     "For best results, store the kit below 25°C.",
     "We can't promise delivery before the standard four-week lead time.",
     "Maximum operating pressure is 1.6 MPa.",
+    "这款降压药能降血压，请按说明书服用。",
+    "降价通知：下月起单价降5%。",
+    "同行都在用这款系统。",
 ]
 
 
