@@ -114,6 +114,11 @@ def test_a_scan_stores_findings_per_activity_within_each_callers_reach(
     reviews = manager.request("GET", "/compliance/reviews").json()["items"]
     assert [r["activity_id"] for r in reviews] == [risky["id"]]
 
+    # the nightly pass re-scans the last two days: same findings, no second review
+    nightly = tasks.scan_compliance_nightly()
+    assert nightly[tenant.organization_id] == len(team)
+    assert len(manager.request("GET", "/compliance/reviews", params={"status": "all"}).json()["items"]) == 1
+
     # a reader who may not read activity notes sees where, never what
     monkeypatch.setitem(fields.FIELD_RULES, "activity", {"notes": frozenset({Role.SALES_VP})})
     masked = manager.request("GET", "/compliance/findings", params={"activity_id": risky["id"]}).json()["items"]

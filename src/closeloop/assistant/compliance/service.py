@@ -214,6 +214,14 @@ def run_scan(database: Database, organization_id: int, scan_id: int) -> Complian
         raise
 
 
+def scan_recent(database: Database, organization_id: int, *, since: datetime) -> ComplianceScan:
+    """Request and run a scan of the activities since ``since`` (the nightly pass), as the system."""
+    actor = org_service.system_actor(organization_id, label="compliance scan")
+    with database.unit_of_work(actor) as session:
+        scan_id = request_scan(session, actor, since=since).id
+    return run_scan(database, organization_id, scan_id)
+
+
 def _scan_activities(session: Session, actor: Actor, scan: ComplianceScan) -> None:
     checker = default_checker()
     organization_id = scan.organization_id
