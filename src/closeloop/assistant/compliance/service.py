@@ -37,6 +37,7 @@ SCANNED_FIELDS = ("subject", "notes")
 OUTGOING_KINDS = frozenset({ActivityKind.EMAIL.value, ActivityKind.CHAT.value})
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 MAX_TEXT = 20_000
+SCAN_CHUNK = 500
 
 
 def check_text(
@@ -287,11 +288,11 @@ def _scan_activities(session: Session, actor: Actor, scan: ComplianceScan) -> No
         session.flush()
         batch.clear()
 
-    for activity in session.scalars(query.execution_options(yield_per=500)):
-        batch.append(activity)
-        if len(batch) >= 500:
-            flush_batch()
-    if batch:
+    # ids first, then the rows in chunks: no cursor stays open while findings are written
+    ids = list(session.scalars(query.with_only_columns(Activity.id)))
+    for chunk_start in range(0, len(ids), SCAN_CHUNK):
+        chunk = ids[chunk_start : chunk_start + SCAN_CHUNK]
+        batch.extend(session.scalars(query.where(Activity.id.in_(chunk))))
         flush_batch()
 
 
