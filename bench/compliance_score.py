@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import shared_data
+
 from closeloop.assistant.compliance.matcher import default_checker
 from closeloop.assistant.compliance.packs import shipped_library
 from closeloop.assistant.compliance.scoring import score
-
-_DEFAULT = Path("/work/shared/data/compliance/dev.jsonl")
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -35,7 +35,7 @@ def _throughput(texts: list[str], run: Callable[[str], object]) -> float:
 
 
 def main(argv: list[str]) -> None:
-    path = Path(argv[1]) if len(argv) > 1 else _DEFAULT
+    path = Path(argv[1]) if len(argv) > 1 else shared_data("compliance") / "dev.jsonl"
     items = _load(path)
     checker = default_checker()
     result = score(checker, items).as_dict()
