@@ -40,6 +40,10 @@ def _inputs(lines: list[str]) -> list[dict[str, Any]]:
     return inputs
 
 
+def _lang(value: object) -> Lang | None:
+    return "zh" if value == "zh" else "en" if value == "en" else None
+
+
 @compliance_app.command("check")
 def check(
     source: Annotated[str, typer.Argument(help="A text or JSONL file, or '-' for standard input")] = "-",
@@ -61,11 +65,10 @@ def check(
     checker = default_checker()
     out = sys.stdout.buffer
     for number, record in enumerate(inputs, start=1):
-        record_lang: Lang | None = record.get("lang") if record.get("lang") in ("zh", "en") else None
         lead = record.get("lead_time_days")
         findings = checker.check(
             record["text"],
-            lang=(lang or record_lang),  # type: ignore[arg-type]
+            lang=_lang(lang or record.get("lang")),
             lead_time_days=lead if isinstance(lead, int) else None,
         )
         result: dict[str, Any] = {"line": number}
