@@ -1,5 +1,6 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
+from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.alerts.models import AlertThreshold
@@ -36,6 +37,9 @@ __all__ = [
     "AuditHead",
     "ChangeApproval",
     "ChangeRequest",
+    "ComplianceFinding",
+    "ComplianceReview",
+    "ComplianceScan",
     "Contact",
     "Contract",
     "CustomFieldDefinition",

@@ -24,6 +24,7 @@ from httpx import Response
 from sqlalchemy import func, select
 
 from closeloop.api.app import create_api
+from closeloop.api.routers import compliance as compliance_router
 from closeloop.api.routers import imports as imports_router
 from closeloop.api.routers import quality as quality_router
 from closeloop.config import settings
@@ -213,6 +214,7 @@ def world(
     queued: list[int] = []
     monkeypatch.setattr(imports_router, "enqueue_import", queued.append)
     monkeypatch.setattr(quality_router, "enqueue_scan", lambda organization_id, scan_id: queued.append(scan_id))
+    monkeypatch.setattr(compliance_router, "enqueue_scan", lambda organization_id, scan_id: queued.append(scan_id))
     callers = [Caller(key, tenant[key], "tenant") for key in TENANT_ROLES]
     callers.append(Caller("partner_user", partner["partner_user"], "partner"))
     callers.append(Caller("other_admin", other_tenant["admin"], "foreign"))
@@ -967,6 +969,43 @@ PLANS.update(_integration_plans())
 PLANS.update(_custom_field_plans())
 PLANS.update(_formula_plans())
 PLANS.update(_rule_language_plans())
+
+
+def _compliance_plans() -> dict[tuple[str, str], Plan]:
+    """The compliance checker: checks and findings for every writer, scans and decisions for supervisors."""
+
+    def collection(permission: str, *, success: int = 200, body: Any = None) -> Plan:
+        return Plan(
+            body is not None,
+            lambda world, caller: Call("", body),
+            lambda world, caller: success if caller.can(permission) else 403,
+        )
+
+    def missing(path: str, permission: str, *, writes: bool) -> Plan:
+        return Plan(
+            writes,
+            lambda world, caller: Call(path, {} if writes else None),
+            lambda world, caller: 404 if caller.can(permission) else 403,
+        )
+
+    return {
+        ("POST", "/v1/compliance/check"): collection("compliance:check", body={"text": "全网最低价，保证治愈。"}),
+        ("POST", "/v1/compliance/scans"): collection("compliance:scan", success=202, body={}),
+        ("GET", "/v1/compliance/scans/{scan_id}"): missing(
+            "/v1/compliance/scans/999999999", "compliance:read", writes=False
+        ),
+        ("GET", "/v1/compliance/findings"): collection("compliance:read"),
+        ("GET", "/v1/compliance/reviews"): collection("compliance:read"),
+        ("POST", "/v1/compliance/reviews/{review_id}/approve"): missing(
+            "/v1/compliance/reviews/999999999/approve", "compliance:review", writes=True
+        ),
+        ("POST", "/v1/compliance/reviews/{review_id}/reject"): missing(
+            "/v1/compliance/reviews/999999999/reject", "compliance:review", writes=True
+        ),
+    }
+
+
+PLANS.update(_compliance_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

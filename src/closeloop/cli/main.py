@@ -13,7 +13,14 @@ import typer
 from rich.table import Table
 
 from closeloop import __version__
-from closeloop.cli import alert_commands, data_commands, demo_commands, quality_commands, rule_commands
+from closeloop.cli import (
+    alert_commands,
+    compliance_commands,
+    data_commands,
+    demo_commands,
+    quality_commands,
+    rule_commands,
+)
 from closeloop.cli.common import (
     console,
     database,
@@ -45,6 +52,7 @@ app.add_typer(data_commands.import_app, name="import")
 app.add_typer(quality_commands.quality_app, name="quality")
 app.add_typer(alert_commands.alerts_app, name="alerts")
 app.add_typer(rule_commands.rules_app, name="rules")
+app.add_typer(compliance_commands.compliance_app, name="compliance")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)
 

@@ -101,6 +101,14 @@ _ADMIN = (
     }
 )
 
+# The compliance checker (AST-2): everyone who writes to customers checks and reads findings in
+# their reach; supervisors also scan logged activities and decide the review queue.
+_COMPLIANCE_USE = {"compliance:check", "compliance:read"}
+_COMPLIANCE_SUPERVISE = _COMPLIANCE_USE | {"compliance:scan", "compliance:review"}
+_REP, _CFO, _PARTNER = _REP | _COMPLIANCE_USE, _CFO | _COMPLIANCE_USE, _PARTNER | _COMPLIANCE_USE
+_MANAGER, _EXECUTIVE = _MANAGER | _COMPLIANCE_SUPERVISE, _EXECUTIVE | _COMPLIANCE_SUPERVISE
+_IT, _ADMIN = _IT | _COMPLIANCE_SUPERVISE, _ADMIN | _COMPLIANCE_SUPERVISE
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),
     Role.MANAGER: frozenset(_MANAGER),

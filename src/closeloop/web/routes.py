@@ -63,6 +63,8 @@ NAV: list[NavItem] = [
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
     NavItem("/quality", N_("Data quality"), "quality:read"),
+    NavItem("/compliance", N_("Compliance check"), "compliance:check"),
+    NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
@@ -322,6 +324,7 @@ def install(app: FastAPI) -> None:
     from closeloop.web import (
         accounts,
         board,
+        compliance,
         dashboards,
         formulas,
         home,
@@ -348,3 +351,4 @@ def install(app: FastAPI) -> None:
     app.include_router(search.router)
     app.include_router(dashboards.router)
     app.include_router(quality.router)
+    app.include_router(compliance.router)

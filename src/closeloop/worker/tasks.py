@@ -92,6 +92,44 @@ def enqueue_quality_scan(organization_id: int, scan_id: int) -> None:
     run_quality_scan_task(organization_id, scan_id)
 
 
+def run_compliance_scan(organization_id: int, scan_id: int) -> None:
+    """Run one queued compliance scan (``POST /api/v1/compliance/scans`` enqueues it once committed)."""
+    from closeloop.assistant.compliance.service import run_scan
+
+    scan = run_scan(worker_database(), organization_id, scan_id)
+    log.info("compliance scan %s: %d activities, %d findings", scan_id, scan.activities_checked, scan.findings_stored)
+
+
+run_compliance_scan_task = huey.task(retries=0)(run_compliance_scan)
+
+
+def enqueue_compliance_scan(organization_id: int, scan_id: int) -> None:
+    """Queue :func:`run_compliance_scan`."""
+    run_compliance_scan_task(organization_id, scan_id)
+
+
+def scan_compliance_nightly() -> dict[int, int]:
+    """The nightly compliance pass: the last two days of activities of every organization, each in
+    its own transaction. Returns the findings stored per organization."""
+    from closeloop.assistant.compliance.service import scan_recent
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    since = utcnow() - timedelta(days=2)
+    stored: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            stored[organization_id] = scan_recent(database, organization_id, since=since).findings_stored
+        except Exception:
+            log.exception("compliance scan of organization %s failed", organization_id)
+    return stored
+
+
+#: every night at 03:25 (server time), after the data-quality pass
+scan_compliance_nightly_task = huey.periodic_task(crontab(minute="25", hour="3"))(scan_compliance_nightly)
+
+
 def scan_quality_nightly() -> dict[int, int]:
     """The nightly data-quality pass: an incremental scan of every organization (a full one the first
     time), each in its own transaction so that one organization's failure does not stop the rest.

@@ -1,0 +1,79 @@
+"""``closeloop compliance check``: check texts against the rule packs, one JSON object per input line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from closeloop.assistant.compliance.matcher import default_checker
+from closeloop.assistant.compliance.packs import Lang
+from closeloop.cli.common import fail
+
+compliance_app = typer.Typer(
+    help="The compliance checker (regulated wording in what reps write).", no_args_is_help=True
+)
+
+_FIELDS = ("start", "end", "span", "level", "category", "citation", "rewrite", "explanation")
+
+
+def _inputs(lines: list[str]) -> list[dict[str, Any]]:
+    """Each line as ``{"text": …}``; a file whose first line is a JSON object is read as JSONL."""
+    first = next((line for line in lines if line.strip()), "")
+    if not first.lstrip().startswith("{"):
+        return [{"text": line} for line in lines]
+    inputs: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            inputs.append({"text": ""})
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise fail(f"line {number}: not a JSON object ({exc})", code=2) from exc
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise fail(f"line {number}: a JSONL input needs a string field 'text'", code=2)
+        inputs.append(record)
+    return inputs
+
+
+def _lang(value: object) -> Lang | None:
+    return "zh" if value == "zh" else "en" if value == "en" else None
+
+
+@compliance_app.command("check")
+def check(
+    source: Annotated[str, typer.Argument(help="A text or JSONL file, or '-' for standard input")] = "-",
+    lang: Annotated[str | None, typer.Option("--lang", help="zh or en (default: detected per line)")] = None,
+) -> None:
+    """Print one JSON object per input line, in order, with its ``findings`` (start, end, span, level,
+    category, citation, rewrite). JSONL lines may carry ``lang`` and ``lead_time_days``."""
+    if lang not in (None, "zh", "en"):
+        raise fail(f"--lang: expected zh or en, not {lang!r}", code=2)
+    if source == "-":
+        content = sys.stdin.read()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise fail(f"{source}: no such file", code=2)
+        content = path.read_text(encoding="utf-8-sig")
+    lines = content.splitlines()
+    inputs = _inputs(lines)
+    checker = default_checker()
+    out = sys.stdout.buffer
+    for number, record in enumerate(inputs, start=1):
+        lead = record.get("lead_time_days")
+        findings = checker.check(
+            record["text"],
+            lang=_lang(lang or record.get("lang")),
+            lead_time_days=lead if isinstance(lead, int) else None,
+        )
+        result: dict[str, Any] = {"line": number}
+        if "id" in record:
+            result["id"] = record["id"]
+        result["findings"] = [{key: getattr(finding, key) for key in _FIELDS} for finding in findings]
+        out.write(orjson.dumps(result) + b"\n")
+    out.flush()

@@ -1,0 +1,56 @@
+"""``closeloop compliance check``: one JSON object per input line, in order, from text or JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from closeloop.cli.main import app
+
+
+def _run(*args: str, stdin: str | None = None) -> tuple[int, list[dict[str, object]]]:
+    result = CliRunner().invoke(app, ["compliance", "check", *args], input=stdin)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, lines
+
+
+def test_text_lines_in_order_blank_lines_included() -> None:
+    code, out = _run("-", stdin="全网最低价，仅此一次。\n\n最近天气转凉，注意保暖。\nThe #1 CRM in China.\n")
+    assert code == 0
+    assert [line["line"] for line in out] == [1, 2, 3, 4]
+    assert [len(line["findings"]) for line in out] == [2, 0, 0, 1]  # type: ignore[arg-type]
+    first = out[0]["findings"][0]  # type: ignore[index]
+    assert set(first) >= {"start", "end", "span", "level", "category", "citation", "rewrite"}
+    assert first["span"] == "全网最低价"
+
+
+def test_jsonl_with_lang_and_lead_time(tmp_path: Path) -> None:
+    source = tmp_path / "drafts.jsonl"
+    rows = [
+        {"id": "a", "text": "我保证后天送到。", "lead_time_days": 10},
+        {"id": "b", "text": "我保证后天送到。", "lead_time_days": 1},
+        {"id": "c", "text": "Guaranteed returns of 9% a year."},
+    ]
+    source.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n", encoding="utf-8")
+    code, out = _run(str(source))
+    assert code == 0
+    assert [line["id"] for line in out] == ["a", "b", "c"]
+    assert [[f["category"] for f in line["findings"]] for line in out] == [  # type: ignore[attr-defined]
+        ["overpromise"],
+        [],
+        ["investment_guarantee"],
+    ]
+    code, out = _run("--lang", "zh", str(source))
+    assert out[2]["findings"] == []
+
+
+def test_bad_input_names_the_line(tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"text": "ok"}\n{"body": "no text"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["compliance", "check", str(source)])
+    assert result.exit_code == 2
+    assert "line 2" in result.output
+    assert "{" not in result.stdout.split("error")[0]  # nothing half-written before the error
+    assert CliRunner().invoke(app, ["compliance", "check", "--lang", "fr", "-"], input="x").exit_code == 2

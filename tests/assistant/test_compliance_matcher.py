@@ -1,0 +1,221 @@
+"""The checker on sentences written for these tests (not from the eval set), near-misses included,
+the packs' validation, their coverage of the community banned-words list, and the dev-set score."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from closeloop.assistant.compliance.matcher import Checker, default_checker, lead_time_in_text, promised_days
+from closeloop.assistant.compliance.packs import PackError, load_library, shipped_library
+from closeloop.assistant.compliance.scoring import score
+from tests.conftest import shared_data
+
+PACKS = Path(__file__).resolve().parents[2] / "src" / "closeloop" / "assistant" / "compliance" / "packs"
+
+# (text, expected (category, level, article prefix) for the one finding that must cover `phrase`)
+VIOLATIONS = [
+    ("这款止痛贴是全省最好的，贴上就不疼。", "全省最好", "absolute_term", "广告法第9条"),
+    ("咱家的空压机是业内顶尖水平。", "顶尖", "absolute_term", "广告法第9条"),
+    ("这款钛合金接骨板用了保证不会松动，术后一个月就能痊愈。", "就能痊愈", "efficacy_guarantee", "广告法第16条"),
+    ("这个降糖药总有效率高达97.3%，很多患者都在用。", "有效率高达97.3%", "cure_rate", "广告法第16条"),
+    ("北医三院的骨科主任都推荐我们这款骨水泥。", "主任都推荐", "endorsement", "广告法第16条"),
+    ("这款鱼油胶囊能预防血栓，中老年人每天都需要。", "预防血栓", "other", "广告法第18条"),
+    ("这个信托保本保息，年化8%，放心买。", "保本保息", "investment_guarantee", "广告法第25条"),
+    ("这只基金收益肯定跑赢通胀，您闭眼买。", "收益肯定跑赢通胀", "investment_guarantee", "广告法第25条"),
+    ("海川那批阀门全是次品，用半年就漏。", "全是次品", "disparagement", "反不正当竞争法第11条"),
+    ("这款净水器是发改委指定的家用品牌。", "发改委指定", "false_endorsement", "广告法第9条"),
+    ("这枚貔貅摆件开过光，放在前台能招财。", "招财", "superstition", "广告法第9条"),
+    ("这款降压药比缬沙坦更有效，副作用更小。", "比缬沙坦更有效", "disparagement", "广告法第16条"),
+    ("This knee brace is the best on the market for runners.", "the best on the market", "absolute_term",
+     "广告法第9条"),
+    ("Our implant has a 98% fusion rate at one year.", "98% fusion rate", "cure_rate", "广告法第16条"),
+    ("Leading orthopaedic surgeons all recommend this screw system.", "surgeons all recommend",
+     "endorsement", "广告法第16条"),
+    ("The bond fund is principal-protected, so you can't lose.", "principal-protected", "investment_guarantee",
+     "广告法第25条"),
+    ("这台机床十年不坏，坏了我赔。", "十年不坏", "efficacy_guarantee", "反不正当竞争法第8条"),
+    ("投资这个项目，每年稳定回报15%。", "稳定回报15%", "investment_guarantee", "广告法第25条"),
+    ("此药无效不收钱。", "无效不收钱", "efficacy_guarantee", "广告法第16条"),
+    ("我们的刀具寿命是同行的两倍。", "同行的两倍", "disparagement", "广告法第13条"),
+    ("This drug is clinically proven to cure arthritis.", "proven to cure", "efficacy_guarantee", "广告法第16条"),
+    ("We are the only ISO-certified supplier in the province.", "the only", "absolute_term", "广告法第9条"),
+    ("这款助听器戴上就能听清，效果立竿见影。", "立竿见影", "efficacy_guarantee", "广告法第16条"),
+    ("买我们的基金，亏了算我的。", "亏了算我的", "investment_guarantee", "广告法第25条"),
+    ("这款空气净化器能杀灭99.9%的新冠病毒。", "新冠病毒", "other", "广告法第17条"),
+    ("别家的监护仪精度差，经常误报。", "精度差", "disparagement", "反不正当竞争法第11条"),
+    ("Dr. Wang from a top hospital uses our scalpel every day.", "uses our scalpel", "endorsement", "广告法第16条"),
+    ("This cream will heal your rosacea.", "heal your rosacea", "other", "化妆品监督管理条例第43条"),
+    ("Their pumps are junk; they'll fail within a year.", "junk", "disparagement", "反不正当竞争法第11条"),
+]  # fmt: skip
+
+NEAR_MISSES = [
+    "最近我们调整了配送路线，周三下午到货。",
+    "这是我们第一次参加省里的集采，报价以公告为准。",
+    "注册证号国械注准20233130001，适用范围以说明书为准。",
+    "工厂已通过ISO 13485认证，证书复印件随附。",
+    "安全库存按每月60件设置，低于30件自动补货。",
+    "万能试验机下周二安排校准。",
+    "这种药最好饭后服用，一天不超过三次。",
+    "收益率不能保证，产品有风险，投资须谨慎。",
+    "目前还不能说这个方案能根治，需要结合复查结果再判断。",
+    "首款30%在合同签订后支付。",
+    "唯一需要确认的是开票抬头。",
+    "和我们上一代产品相比，噪音降低了3分贝。",
+    "Best regards, and thanks again for your time.",
+    "The risk-free trial lasts 30 days and you can cancel at any time.",
+    "For best results, store the kit below 25°C.",
+    "We can't promise delivery before the standard four-week lead time.",
+    "Maximum operating pressure is 1.6 MPa.",
+    "这款降压药能降血压，请按说明书服用。",
+    "降价通知：下月起单价降5%。",
+    "同行都在用这款系统。",
+]
+
+
+@pytest.fixture(scope="module")
+def checker() -> Checker:
+    return default_checker()
+
+
+@pytest.mark.parametrize(("text", "phrase", "category", "article"), VIOLATIONS)
+def test_each_regulated_claim_is_found_with_its_citation(
+    checker: Checker, text: str, phrase: str, category: str, article: str
+) -> None:
+    start = text.index(phrase)
+    findings = [f for f in checker.check(text) if f.start < start + len(phrase) and start < f.end]
+    assert findings, f"nothing found over {phrase!r}"
+    finding = findings[0]
+    assert finding.category == category
+    assert finding.citation.startswith(article)
+    assert text[finding.start : finding.end] == finding.span
+    assert finding.rewrite
+    assert finding.explanation
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES)
+def test_near_misses_stay_clean(checker: Checker, text: str) -> None:
+    assert checker.check(text) == []
+
+
+def test_the_sector_chooses_the_article_and_level(checker: Checker) -> None:
+    device = checker.check("用了这款护膝保证治好关节炎。")
+    food = checker.check("这款氨糖胶囊保证治好关节炎。")
+    cosmetic = checker.check("这款面霜保证三天变白。")
+    assert device[0].citation.startswith("广告法第16条")
+    assert device[0].level == 3
+    assert food[0].citation.startswith("广告法第18条")
+    assert food[0].level == 3
+    assert cosmetic[0].citation.startswith("化妆品监督管理条例第43条")
+    assert cosmetic[0].level == 2
+
+
+def test_delivery_promises_are_held_against_the_lead_time(checker: Checker) -> None:
+    assert lead_time_in_text("标准交期是三到四周") == 21
+    assert lead_time_in_text("Lead time is 10 business days") == 10
+    assert promised_days("我保证后天一定送到") == 2
+    assert promised_days("I promise it'll arrive next week") == 7
+
+    promise = "我保证下周三之前送到。"
+    assert [f.category for f in checker.check(promise, lead_time_days=30)] == ["overpromise"]
+    assert checker.check(promise, lead_time_days=3) == []
+    stated = checker.check("这个型号正常要45天，我保证下个月10号前装好。")
+    assert [f.category for f in stated] == ["overpromise"]
+    assert checker.check("交期一般是两天，我保证下周一前送到。") == []
+
+
+def test_offsets_are_code_points_and_each_phrase_is_reported_once(checker: Checker) -> None:
+    text = "🙂 我们是全国第一，没有之一，绝对零故障。"
+    findings = checker.check(text)
+    assert [text[f.start : f.end] for f in findings] == [f.span for f in findings]
+    starts = [f.start for f in findings]
+    assert starts == sorted(starts)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
+
+
+def test_a_broken_pack_names_the_file_the_entry_and_the_field(tmp_path: Path) -> None:
+    for source in PACKS.glob("*.yaml"):
+        (tmp_path / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    pack = tmp_path / "investment_zh.yaml"
+    good = pack.read_text(encoding="utf-8")
+    cases = [
+        (good.replace("level: 3", "level: 7", 1), r"investment_zh\.yaml: rules\[0\] \(id 'return-guarantee'\) → level"),
+        (good.replace("- '(?:收益|回报", "- '(?:收益|回报(", 1), r"rules\[0\] .*→ patterns\[0\]: .*regular expression"),
+        (good.replace("citation: ad25_1", "citation: ad99", 1), r"rules\[0\] .*→ citation: unknown citation 'ad99'"),
+        (good.replace("category: investment_guarantee", "category: fraud", 1), r"rules\[0\] .*→ category"),
+    ]
+    for text, message in cases:
+        pack.write_text(text, encoding="utf-8")
+        with pytest.raises(PackError, match=message):
+            load_library(tmp_path)
+
+
+def test_every_term_of_the_community_list_is_a_rule_or_excluded_with_a_reason() -> None:
+    library = shipped_library()
+    terms = {term.lower() for pack in library.packs for rule in pack.rules for term in rule.terms}
+    excluded = {term for pack in library.packs for term in pack.source_excluded}
+    listed = shared_data("cn-ad-banned-words") / "banned_words_HEAD_Dete.txt"
+    words = {line.strip() for line in listed.read_text(encoding="utf-8").splitlines() if line.strip()}
+    missing = sorted(word for word in words if word.lower() not in terms and word not in excluded)
+    assert missing == []
+
+
+def test_the_citations_quote_the_staged_law_texts() -> None:
+    laws = shared_data("cn-regulations")
+    text = "".join(path.read_text(encoding="utf-8") for path in laws.glob("*.md"))
+    for key, citation in shipped_library().common.citations.items():
+        quoted = citation.quote.split("……")[-1]
+        # the item text after its enumerator (（三）…) appears verbatim in the law
+        piece = quoted.split("）", 1)[-1] if quoted.startswith("（") or "：（" in quoted else quoted
+        assert piece.rstrip("；。") in text, key
+
+
+def test_dev_set_scores() -> None:
+    """The dev set was read while writing the packs, so this floor guards against regressions only;
+    the held-out set (not available here) is the honest measure."""
+    items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
+    result = score(default_checker(), items)
+    assert result.utterance.precision >= 0.9
+    assert result.utterance.recall >= 0.9
+    assert result.span.precision >= 0.9
+    assert result.span.recall >= 0.9
+    for name, counts in result.per_category.items():
+        assert counts.recall >= 0.85, name
+
+
+def test_a_long_message_finds_what_its_sentences_find(checker: Checker) -> None:
+    """Long texts run the patterns only in the sentences holding their trigger words: same result
+    (the sector is fixed here, since a mixed document has one sector)."""
+    lines = [text for text, *_ in VIOLATIONS if not text.isascii()] + NEAR_MISSES[:12]
+    document = "\n".join(lines)
+    assert len(document) > 400
+    expected = []
+    offset = 0
+    for line in lines:
+        expected += [
+            (f.start + offset, f.end + offset, f.category) for f in checker.check(line, lang="zh", sector="medical")
+        ]
+        offset += len(line) + 1
+    assert [(f.start, f.end, f.category) for f in checker.check(document, lang="zh", sector="medical")] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["最好", "第一次", "保证", "有效率", "95%", "İ", "ß", "，", "。", " best ", "guaranteed", "零风险"]
+        )
+        | st.text(max_size=6),
+        max_size=12,
+    ).map("".join)
+)
+def test_findings_are_sorted_disjoint_slices_of_any_text(text: str) -> None:
+    findings = default_checker().check(text)
+    assert all(text[f.start : f.end] == f.span for f in findings)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
+    assert all(1 <= f.level <= 3 for f in findings)
