@@ -358,3 +358,14 @@ def test_a_service_refusal_is_shown_in_the_readers_language(client: TestClient, 
     assert refused.status_code == 422
     assert 'id="f-lost-reason-error">只有已输单的商机才能填写输单原因' in refused.text
     assert api.read("opportunities", opportunity["id"])["lost_reason"] is None
+
+
+def test_an_activity_logged_on_the_web_must_be_about_something(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    rep = browser(client, db, tenant["rep"], locale="zh_CN")
+    form = rep.get("/activities/new")
+    refused = rep.post("/activities/new", data={"csrf": csrf_of(form.text), "kind": "call"})
+    assert refused.status_code == 422
+    assert "请选择这条活动所属的客户、联系人、商机或线索" in refused.text
+    assert Api(client, tenant["rep"]).request("GET", "/activities").json()["items"] == []

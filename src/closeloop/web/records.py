@@ -1198,6 +1198,8 @@ def _problems_to_errors(gettext: Callable[[str], str], problems: Iterable[FieldP
 
 
 _PRESETS = ("account_id", "contact_id", "opportunity_id", "lead_id")
+_ABOUT = _PRESETS
+ABOUT_NOTHING = N_("Choose the account, contact, opportunity or lead this activity is about.")
 
 
 def _new_handler(plural: str) -> Callable[[Request], Response]:
@@ -1311,6 +1313,19 @@ def _save(
         )
     if not creating and spec.plural == "opportunities":
         body = _unchanged_stage_dropped(body, record)
+    if spec.plural == "activities" and not any(data.get(name) for name in _ABOUT):
+        # a form-logged interaction is always with someone (the API still accepts loose imports)
+        return _render_form(
+            request,
+            user,
+            actor,
+            spec,
+            record=_with_version(record, version),
+            values=posted,
+            errors={"account_id": gettext(ABOUT_NOTHING)},
+            status_code=422,
+            next_path=next_path,
+        )
     try:
         with database.unit_of_work(actor) as session:
             if creating:
