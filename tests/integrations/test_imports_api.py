@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -201,3 +202,24 @@ def test_preview_shows_headers_mapping_and_first_rows(client: TestClient, tenant
     tier = next(f for f in body["fields"] if f["name"] == "tier")
     assert tier["choices"][0] == {"code": "A", "label_zh": "A类"}
     assert queued == []
+
+
+def test_preview_offers_no_field_the_role_may_not_set(client: TestClient, tenant: Tenant, queued: list[int]) -> None:
+    data = "客户名称,信用额度\n协和医院,500000\n".encode()
+
+    def preview(member: str) -> dict[str, Any]:
+        response = client.post(
+            "/api/v1/imports/preview",
+            headers=tenant[member].headers,
+            files={"file": ("客户.csv", data, "text/csv")},
+            data={"entity": "accounts"},
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    manager = preview("manager")
+    assert "credit_line" not in {f["name"] for f in manager["fields"]}
+    assert manager["suggested_mapping"] == {"客户名称": "name"}
+    assert "信用额度" in manager["unmapped_headers"]
+    vp = preview("sales_vp")
+    assert vp["suggested_mapping"] == {"客户名称": "name", "信用额度": "credit_line"}

@@ -79,7 +79,15 @@ def preview_import(
     _check_entity(actor, entity)
     table = read_table(data, name=file_name, encoding=encoding, sheet=sheet)
     extra = as_import_fields(custom_fields_for(session, actor, entity))
-    mapping = suggest_mapping(table.headers, entity, extra)
+    # a field the actor's role may not read or may not edit is neither offered nor suggested
+    matrix = policy_of(session, actor)
+    noun = entity_spec(entity).noun
+    closed = matrix.masked(actor.role, noun) | matrix.read_only(actor.role, noun)
+    mapping = {
+        header: name
+        for header, name in suggest_mapping(table.headers, entity, extra).items()
+        if name not in closed and f"{name}_id" not in closed
+    }
     fields = [
         {
             "name": f.name,
@@ -93,6 +101,7 @@ def preview_import(
             "aliases": list(f.aliases),
         }
         for f in fields_of(entity, extra)
+        if f.name not in closed and f"{f.name}_id" not in closed
     ]
     mapped = set(mapping.values())
     return {
