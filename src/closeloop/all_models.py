@@ -19,8 +19,18 @@ from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
+from closeloop.governance.events.models import OutboxEvent
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
+from closeloop.automation.models import (
+    ApprovalRequest,
+    Decision,
+    PendingAction,
+    ReviewRequest,
+    Rule,
+    RuleVersion,
+    WebhookHost,
+)
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
@@ -28,6 +38,14 @@ from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, Name
 metadata = Base.metadata
 
 __all__ = [
+    "ApprovalRequest",
+    "Decision",
+    "PendingAction",
+    "ReviewRequest",
+    "Rule",
+    "RuleVersion",
+    "WebhookHost",
+    "OutboxEvent",
     "Account",
     "Activity",
     "AlertThreshold",
