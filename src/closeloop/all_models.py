@@ -1,5 +1,14 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
+from closeloop.automation.models import (
+    ApprovalRequest,
+    Decision,
+    PendingAction,
+    ReviewRequest,
+    Rule,
+    RuleVersion,
+    WebhookHost,
+)
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.alerts.models import AlertThreshold
@@ -22,15 +31,6 @@ from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.events.models import OutboxEvent
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
-from closeloop.automation.models import (
-    ApprovalRequest,
-    Decision,
-    PendingAction,
-    ReviewRequest,
-    Rule,
-    RuleVersion,
-    WebhookHost,
-)
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
@@ -38,18 +38,11 @@ from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, Name
 metadata = Base.metadata
 
 __all__ = [
-    "ApprovalRequest",
-    "Decision",
-    "PendingAction",
-    "ReviewRequest",
-    "Rule",
-    "RuleVersion",
-    "WebhookHost",
-    "OutboxEvent",
     "Account",
     "Activity",
     "AlertThreshold",
     "ApiToken",
+    "ApprovalRequest",
     "AuditEntry",
     "AuditHead",
     "ChangeApproval",
@@ -58,6 +51,7 @@ __all__ = [
     "Contract",
     "CustomFieldDefinition",
     "DataAsset",
+    "Decision",
     "Defect",
     "FieldSecurityRule",
     "FreshnessSetting",
@@ -73,16 +67,22 @@ __all__ = [
     "Order",
     "OrderLine",
     "Organization",
+    "OutboxEvent",
+    "PendingAction",
     "Product",
     "ProductLine",
     "Quote",
     "QuoteLine",
     "Referral",
     "Region",
+    "ReviewRequest",
+    "Rule",
+    "RuleVersion",
     "Scan",
     "StageChange",
     "Task",
     "Ticket",
     "User",
+    "WebhookHost",
     "metadata",
 ]

@@ -24,6 +24,7 @@ from closeloop.api.deps import reject_nul_characters
 from closeloop.api.routers import (
     assets,
     auth,
+    automation,
     changes,
     customfields,
     dashboards,
@@ -64,6 +65,7 @@ def _routers() -> list[APIRouter]:
         formulas.router,
         quality.router,
         notifications.router,
+        automation.router,
         search.router,
         *records.routers.values(),
     ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.automation import actions as action_runner
@@ -25,7 +25,7 @@ from closeloop.automation.definition import Trigger, canonical_stage, is_deferre
 from closeloop.automation.models import Decision, PendingAction, Rule, RuleVersion
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.db.scope import tenant_clause, within_organization
-from closeloop.db.session import Database, after_commit
+from closeloop.db.session import Database, after_commit, execute_core
 from closeloop.governance.events import service as events
 from closeloop.governance.events.service import Claimed
 
@@ -197,31 +197,35 @@ def fire(
     event_id: int | None,
     firing_key: str,
     now: datetime,
-) -> Decision:
+) -> int:
     """Write the decision record, do the immediate actions and queue the deferred ones."""
     rule = evaluation.rule
     why_zh, why_en = describe(evaluation, event_type)
-    decision = Decision(
-        organization_id=organization_id,
-        rule_id=rule.rule_id,
-        rule_version=rule.version,
-        rule_name=rule.name,
-        event_id=event_id,
-        event_type=event_type,
-        firing_key=firing_key,
-        record_type=evaluation.record_type,
-        record_id=evaluation.record_id,
-        record_owner_id=evaluation.record_owner_id,
-        conditions=evaluation.conditions,
-        actions=[],
-        why_zh=why_zh,
-        why_en=why_en,
-        created_at=now,
-    )
-    session.add(decision)
-    session.flush()
+    # Core statements, not the ORM's unit of work: a burst of events writes thousands of these
+    decision_id = execute_core(
+        session,
+        insert(Decision).returning(Decision.id),
+        {
+            "organization_id": organization_id,
+            "rule_id": rule.rule_id,
+            "rule_version": rule.version,
+            "rule_name": rule.name,
+            "event_id": event_id,
+            "event_type": event_type,
+            "firing_key": firing_key,
+            "record_type": evaluation.record_type,
+            "record_id": evaluation.record_id,
+            "record_owner_id": evaluation.record_owner_id,
+            "conditions": evaluation.conditions,
+            "actions": [],
+            "why_zh": why_zh,
+            "why_en": why_en,
+            "created_at": now,
+        },
+    ).scalar_one()
+    assert isinstance(decision_id, int)
     firing = action_runner.Firing(
-        organization_id, rule.rule_id, rule.name, rule.owner_id, decision.id,
+        organization_id, rule.rule_id, rule.name, rule.owner_id, decision_id,
         evaluation.record_type, evaluation.record_id, why_zh, why_en, now,
     )  # fmt: skip
     taken: list[dict[str, Any]] = []
@@ -235,7 +239,7 @@ def fire(
             run_after = now + timedelta(seconds=rule.undo_seconds)
             pending = PendingAction(
                 organization_id=organization_id,
-                decision_id=decision.id,
+                decision_id=decision_id,
                 rule_id=rule.rule_id,
                 position=position,
                 action=dict(action),
@@ -253,15 +257,10 @@ def fire(
             for hook in _pending_hooks:
                 after_commit(session, _later(hook, pending.id, run_after))
         else:
-            try:
-                with session.begin_nested():
-                    entry |= {"status": "done", "result": action_runner.run_now(session, firing, action)}
-            except Exception as error:  # one action failing is recorded; the others still run
-                log.exception("rule %s action %s failed", rule.rule_id, action.get("type"))
-                entry |= {"status": "failed", "error": str(error)[:500]}
+            entry |= {"status": "done", "result": action_runner.run_now(session, firing, action)}
         taken.append(entry)
-    decision.actions = taken
-    return decision
+    execute_core(session, update(Decision).where(Decision.id == decision_id).values(actions=taken))
+    return decision_id
 
 
 def process_event(session: Session, event: Claimed, index: RuleIndex) -> int:
@@ -286,28 +285,45 @@ def process_event(session: Session, event: Claimed, index: RuleIndex) -> int:
 
 
 def drain(database: Database, *, batch: int = 500, limit: int | None = None) -> int:
-    """Process waiting outbox events until none are left (or ``limit`` were processed)."""
+    """Process waiting outbox events until none are left (or ``limit`` were processed).
+
+    A batch runs straight through in one transaction; if any event in it fails, the batch is
+    rolled back and run again event by event, each in a savepoint, so that only the failing event
+    is set aside (marked failed, retried later) and the others are processed."""
     processed = 0
     while limit is None or processed < limit:
-        with database.unit_of_work(None, system=True) as session:
-            claimed = events.claim(session, limit=batch)
-            if not claimed:
-                break
-            done: list[int] = []
-            indexes: dict[int, RuleIndex] = {}
-            for event in claimed:
-                if event.organization_id not in indexes:
-                    indexes[event.organization_id] = index_for(session, event.organization_id)
-                try:
-                    with session.begin_nested():
-                        process_event(session, event, indexes[event.organization_id])
-                    done.append(event.id)
-                except Exception as error:
-                    log.exception("event %s (%s) failed", event.id, event.event_type)
-                    events.mark_failed(session, event.id, repr(error))
-            events.mark_processed(session, done)
-            processed += len(claimed)
+        try:
+            count = _drain_batch(database, batch, careful=False)
+        except Exception:
+            log.info("a batch of events failed; processing it event by event")
+            count = _drain_batch(database, batch, careful=True)
+        if not count:
+            break
+        processed += count
     return processed
+
+
+def _drain_batch(database: Database, batch: int, *, careful: bool) -> int:
+    with database.unit_of_work(None, system=True) as session:
+        claimed = events.claim(session, limit=batch)
+        done: list[int] = []
+        indexes: dict[int, RuleIndex] = {}
+        for event in claimed:
+            if event.organization_id not in indexes:
+                indexes[event.organization_id] = index_for(session, event.organization_id)
+            if not careful:
+                process_event(session, event, indexes[event.organization_id])
+                done.append(event.id)
+                continue
+            try:
+                with session.begin_nested():
+                    process_event(session, event, indexes[event.organization_id])
+                done.append(event.id)
+            except Exception as error:
+                log.exception("event %s (%s) failed", event.id, event.event_type)
+                events.mark_failed(session, event.id, repr(error))
+        events.mark_processed(session, done)
+    return len(claimed)
 
 
 # --- scheduled rules ---------------------------------------------------------------------------

@@ -165,7 +165,7 @@ def drain_outbox() -> int:
 
 drain_outbox_task = huey.task(retries=2, retry_delay=1)(drain_outbox)
 #: a safety net: events whose wake-up was lost (a worker killed mid-task) wait at most a minute
-drain_outbox_periodic = huey.periodic_task(crontab())(drain_outbox)
+drain_outbox_periodic = huey.periodic_task(crontab(), name="drain_outbox_periodic")(drain_outbox)
 
 
 def _wake_drain() -> None:
@@ -192,7 +192,7 @@ def run_due_actions() -> int:
 
 
 run_due_actions_task = huey.task(retries=1, retry_delay=5)(run_due_actions)
-run_due_actions_periodic = huey.periodic_task(crontab())(run_due_actions)
+run_due_actions_periodic = huey.periodic_task(crontab(), name="run_due_actions_periodic")(run_due_actions)
 
 
 def _schedule_pending(pending_id: int, run_after: datetime) -> None:

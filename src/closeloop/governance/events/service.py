@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
-from closeloop.db.session import after_commit
+from closeloop.db.session import after_commit, execute_core
 from closeloop.governance.events.models import OutboxEvent
 
 _WOKEN = "closeloop.outbox_wake"
@@ -131,29 +131,28 @@ def claim(session: Session, *, limit: int) -> list[Claimed]:
     """The oldest unprocessed events, locked for this transaction (other workers on PostgreSQL skip
     them; SQLite's write lock serializes workers). Marking them done happens in the same transaction,
     so they are processed exactly once, whatever crashes."""
-    statement = (
-        select(OutboxEvent)
+    columns = (
+        OutboxEvent.id,
+        OutboxEvent.organization_id,
+        OutboxEvent.event_type,
+        OutboxEvent.subject_type,
+        OutboxEvent.subject_id,
+        OutboxEvent.payload,
+        OutboxEvent.actor_kind,
+        OutboxEvent.actor_user_id,
+        OutboxEvent.occurred_at,
+        OutboxEvent.attempts,
+    )
+    statement: Any = (
+        select(*columns)
         .where(OutboxEvent.processed_at.is_(None), OutboxEvent.attempts < MAX_ATTEMPTS)
         .order_by(OutboxEvent.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
-    return [
-        Claimed(
-            row.id,
-            row.organization_id,
-            row.event_type,
-            row.subject_type,
-            row.subject_id,
-            dict(row.payload or {}),
-            row.actor_kind,
-            row.actor_user_id,
-            row.occurred_at,
-            row.attempts,
-        )
-        for row in session.scalars(statement)
-    ]
+    rows: list[Any] = list(execute_core(session, statement))
+    return [Claimed(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {}), r[6], r[7], r[8], r[9]) for r in rows]
 
 
 def mark_processed(session: Session, event_ids: Sequence[int]) -> None:
