@@ -942,6 +942,22 @@ def _dashboard_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _rule_language_plans() -> dict[tuple[str, str], Plan]:
+    """Rules in plain language (AUTO-2): parsing one is rule design (rules:write); nothing is stored."""
+
+    def verify(world: World, caller: Caller, response: Response) -> None:
+        assert response.json()["rule"]["actions"] == [{"type": "notify", "target": "role:sales_ops", "params": {}}]
+
+    return {
+        ("POST", "/v1/rules/parse"): Plan(
+            False,
+            lambda world, caller: Call("", {"text": "新线索24小时内未分配，提醒销售运营"}),
+            lambda world, caller: 200 if caller.can("rules:write") else 403,
+            verify,
+        )
+    }
+
+
 PLANS.update(_other_plans())
 PLANS.update(_dashboard_plans())
 PLANS.update(_notification_plans())
@@ -950,6 +966,7 @@ PLANS.update(_search_plans())
 PLANS.update(_integration_plans())
 PLANS.update(_custom_field_plans())
 PLANS.update(_formula_plans())
+PLANS.update(_rule_language_plans())
 
 
 def _automation_plans() -> dict[tuple[str, str], Plan]:

@@ -36,6 +36,7 @@ from closeloop.api.routers import (
     quality,
     records,
     reports,
+    rule_language,
     search,
     users,
 )
@@ -67,6 +68,7 @@ def _routers() -> list[APIRouter]:
         notifications.router,
         automation.router,
         search.router,
+        rule_language.router,
         *records.routers.values(),
     ]
 
