@@ -47,9 +47,13 @@ class Firing:
     why_zh: str
     why_en: str
     now: datetime
+    #: the record, when the caller has it loaded already
+    record: Any = None
 
 
 def _record(session: Session, firing: Firing) -> Any:
+    if firing.record is not None:
+        return firing.record
     model = MODELS.get(firing.record_type)
     if model is None:
         return None
@@ -72,7 +76,7 @@ def _account_owner(session: Session, firing: Firing, record: Any) -> int | None:
     account_id = getattr(record, "account_id", None)
     if account_id is None:
         return _owner_of(record)
-    found = _record(session, replace(firing, record_type="account", record_id=account_id))
+    found = _record(session, replace(firing, record_type="account", record_id=account_id, record=None))
     return _owner_of(found)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -138,6 +138,7 @@ class Evaluation:
     record_owner_id: int | None
     conditions: list[dict[str, Any]]
     fires: bool
+    record: Any = None
 
 
 def load_record(session: Session, organization_id: int, record_type: str, record_id: int | None) -> Any:
@@ -160,7 +161,7 @@ def evaluate(ctx: metrics.Context, rule: CompiledRule, *, record_id: int, full: 
             if not full:
                 break
     owner = getattr(ctx.record, "owner_id", None) or getattr(ctx.record, "user_id", None) if ctx.record else None
-    return Evaluation(rule, ctx.record_type, record_id, owner, seen, fires)
+    return Evaluation(rule, ctx.record_type, record_id, owner, seen, fires, ctx.record)
 
 
 #: called with (pending action id, when it may run) once the firing's transaction commits
@@ -201,6 +202,21 @@ def fire(
     """Write the decision record, do the immediate actions and queue the deferred ones."""
     rule = evaluation.rule
     why_zh, why_en = describe(evaluation, event_type)
+    actions = list(rule.definition.get("actions", []))
+    taken: list[dict[str, Any]] = [
+        {"type": a.get("type"), "target": a.get("target"), "params": a.get("params") or {}} for a in actions
+    ]
+    # Actions that need no decision id (notify, escalate, summaries) run first, so that the common
+    # firing writes its decision in one statement, complete; approvals and deferred actions point
+    # at the decision, so they come after it (and the decision's action list is updated).
+    linked = [i for i, a in enumerate(actions) if is_deferred(a) or a.get("type") == "require_approval"]
+    firing = action_runner.Firing(
+        organization_id, rule.rule_id, rule.name, rule.owner_id, 0,
+        evaluation.record_type, evaluation.record_id, why_zh, why_en, now, evaluation.record,
+    )  # fmt: skip
+    for position, action in enumerate(actions):
+        if position not in linked:
+            taken[position] |= {"status": "done", "result": action_runner.run_now(session, firing, action)}
     # Core statements, not the ORM's unit of work: a burst of events writes thousands of these
     decision_id = execute_core(
         session,
@@ -217,48 +233,41 @@ def fire(
             "record_id": evaluation.record_id,
             "record_owner_id": evaluation.record_owner_id,
             "conditions": evaluation.conditions,
-            "actions": [],
+            "actions": taken,
             "why_zh": why_zh,
             "why_en": why_en,
             "created_at": now,
         },
     ).scalar_one()
     assert isinstance(decision_id, int)
-    firing = action_runner.Firing(
-        organization_id, rule.rule_id, rule.name, rule.owner_id, decision_id,
-        evaluation.record_type, evaluation.record_id, why_zh, why_en, now,
-    )  # fmt: skip
-    taken: list[dict[str, Any]] = []
-    for position, action in enumerate(rule.definition.get("actions", [])):
-        entry: dict[str, Any] = {
-            "type": action.get("type"),
-            "target": action.get("target"),
-            "params": action.get("params") or {},
-        }
-        if is_deferred(action):
-            run_after = now + timedelta(seconds=rule.undo_seconds)
-            pending = PendingAction(
-                organization_id=organization_id,
-                decision_id=decision_id,
-                rule_id=rule.rule_id,
-                position=position,
-                action=dict(action),
-                record_type=evaluation.record_type,
-                record_id=evaluation.record_id,
-                record_owner_id=evaluation.record_owner_id,
-                run_after=run_after,
-                status="pending",
-                result={},
-                created_at=now,
-            )
-            session.add(pending)
-            session.flush()
-            entry |= {"status": "pending", "pending_action_id": pending.id, "run_after": run_after.isoformat()}
-            for hook in _pending_hooks:
-                after_commit(session, _later(hook, pending.id, run_after))
-        else:
-            entry |= {"status": "done", "result": action_runner.run_now(session, firing, action)}
-        taken.append(entry)
+    if not linked:
+        return decision_id
+    firing = replace(firing, decision_id=decision_id)
+    for position in linked:
+        action = actions[position]
+        if not is_deferred(action):
+            taken[position] |= {"status": "done", "result": action_runner.run_now(session, firing, action)}
+            continue
+        run_after = now + timedelta(seconds=rule.undo_seconds)
+        pending = PendingAction(
+            organization_id=organization_id,
+            decision_id=decision_id,
+            rule_id=rule.rule_id,
+            position=position,
+            action=dict(action),
+            record_type=evaluation.record_type,
+            record_id=evaluation.record_id,
+            record_owner_id=evaluation.record_owner_id,
+            run_after=run_after,
+            status="pending",
+            result={},
+            created_at=now,
+        )
+        session.add(pending)
+        session.flush()
+        taken[position] |= {"status": "pending", "pending_action_id": pending.id, "run_after": run_after.isoformat()}
+        for hook in _pending_hooks:
+            after_commit(session, _later(hook, pending.id, run_after))
     execute_core(session, update(Decision).where(Decision.id == decision_id).values(actions=taken))
     return decision_id
 
