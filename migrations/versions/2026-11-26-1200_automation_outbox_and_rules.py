@@ -29,6 +29,8 @@ TABLES = (
     "automation_approvals",
     "automation_reviews",
     "automation_webhook_hosts",
+    "automation_playbooks",
+    "automation_playbook_runs",
 )
 
 
@@ -318,10 +320,64 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_automation_reviews_org_reviewer", ["organization_id", "reviewer_id", "status", "id"], unique=False
         )
+    op.create_table(
+        "automation_playbooks",
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column(
+            "match", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column(
+            "steps", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column("created_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_automation_playbooks_organization_id_organizations"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_playbooks")),
+        sa.UniqueConstraint("organization_id", "name", name=op.f("uq_automation_playbooks_organization_id_name")),
+    )
+    op.create_table(
+        "automation_playbook_runs",
+        sa.Column("playbook_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("opportunity_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_automation_playbook_runs_organization_id_organizations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["playbook_id"],
+            ["automation_playbooks.id"],
+            name=op.f("fk_automation_playbook_runs_playbook_id_automation_playbooks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_playbook_runs")),
+    )
+    with op.batch_alter_table("automation_playbook_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_automation_playbook_runs_org_opportunity", ["organization_id", "opportunity_id"], unique=False
+        )
     security.add_tenant_tables(op.get_bind(), TABLES)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("automation_playbook_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_automation_playbook_runs_org_opportunity")
+
+    op.drop_table("automation_playbook_runs")
+    op.drop_table("automation_playbooks")
     with op.batch_alter_table("automation_reviews", schema=None) as batch_op:
         batch_op.drop_index("ix_automation_reviews_org_reviewer")
 

@@ -1106,6 +1106,15 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
         ("POST", "/v1/reviews/{review_id}/resolve"): Plan(True, review, on_review),
         ("GET", "/v1/approvals"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200),
         ("POST", "/v1/approvals/{approval_id}/{verdict}"): Plan(True, approval, on_approval),
+        ("GET", "/v1/playbooks"): Plan(False, lambda world, caller: Call(""), may("rules:read")),
+        ("POST", "/v1/playbooks"): Plan(
+            True,
+            lambda world, caller: Call(
+                "", {"name": f"pb {caller.key}", "steps": [{"title": "call", "due_in_days": 1}]}
+            ),
+            may("rules:write", success=201),
+        ),
+        ("POST", "/v1/playbooks/templates"): Plan(True, lambda world, caller: Call(""), may("rules:write")),
         ("POST", "/v1/webhook-hosts"): Plan(
             True, lambda world, caller: Call("", {"host": f"{caller.key}.example.com"}), may("rules:write", success=201)
         ),

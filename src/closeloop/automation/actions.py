@@ -213,7 +213,10 @@ def _due(params: Mapping[str, Any], now: datetime) -> date | None:
 
 def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *, delivery_id: int) -> dict[str, Any]:
     """Do an action whose undo window has ended (create_task, set_field, assign, webhook)."""
-    kind, target = str(action["type"]), str(action.get("target") or "owner")
+    kind, target = (
+        str(action["type"]),
+        str(action.get("target") or ("auto" if action["type"] == "apply_playbook" else "owner")),
+    )
     params = action.get("params") or {}
     actor = rule_actor(session, firing)
     if kind == "create_task":
@@ -253,6 +256,12 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
         return {"record": f"{noun}:{record_id}", "field": field, "value": value_any}
     if kind == "webhook":
         return send_webhook(session, firing, target, delivery_id=delivery_id)
+    if kind == "apply_playbook":
+        from closeloop.automation import playbooks
+
+        if firing.record_type != "opportunity":
+            raise ValueError("a playbook is applied to an opportunity")
+        return playbooks.apply(session, actor, firing.record_id, target or "auto", firing.now, _link(firing))
     raise ValueError(f"unknown action {kind}")
 
 

@@ -33,9 +33,10 @@ ACTION_TYPES = (
     "set_field",
     "require_approval",
     "assign",
+    "apply_playbook",
 )
 #: actions that change data or leave the system: they wait in the undo window
-DEFERRED_ACTIONS = frozenset({"create_task", "set_field", "webhook", "assign"})
+DEFERRED_ACTIONS = frozenset({"create_task", "set_field", "webhook", "assign", "apply_playbook"})
 RECORD_TYPES = ("account", "opportunity", "lead", "ticket", "order", "activity")
 #: role names managers write → the product's roles
 ROLE_ALIASES: dict[str, str] = {
@@ -177,6 +178,9 @@ def validate(definition: Any, *, metrics: frozenset[str], allowed_hosts: frozens
         elif kind == "set_field":
             if "." not in target or "value" not in params:
                 problem(f"{path}.target", "set_field names 'record.field' and params.value")
+        elif kind == "apply_playbook":
+            if target != "auto" and not target.startswith("playbook:"):
+                problem(f"{path}.target", "apply_playbook names 'auto' or 'playbook:<id or name>'")
         elif kind == "assign":
             if target.startswith("team:"):
                 problem(f"{path}.target", "assigning to a team is not supported; name a user (user:<id>) or owner")

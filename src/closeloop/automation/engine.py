@@ -337,6 +337,16 @@ def drain(database: Database, *, batch: int = 500, limit: int | None = None) -> 
     return processed
 
 
+def _handle(session: Session, event: Claimed, index: RuleIndex, records: dict[tuple[str, int], Any]) -> None:
+    """What one event causes: the next step of a playbook when its task is done, and the rules it wakes."""
+    if event.event_type == "task.updated" and "status" in (event.payload.get("changes") or {}):
+        from closeloop.automation import playbooks
+        from closeloop.org import service as org_service
+
+        playbooks.advance(session, org_service.system_actor(event.organization_id, label="playbook"), event, utcnow())
+    process_event(session, event, index, records)
+
+
 def _drain_batch(database: Database, batch: int, *, careful: bool) -> int:
     with database.unit_of_work(None, system=True) as session:
         claimed = events.claim(session, limit=batch)
@@ -347,12 +357,12 @@ def _drain_batch(database: Database, batch: int, *, careful: bool) -> int:
         records = preload(session, claimed, indexes)
         for event in claimed:
             if not careful:
-                process_event(session, event, indexes[event.organization_id], records)
+                _handle(session, event, indexes[event.organization_id], records)
                 done.append(event.id)
                 continue
             try:
                 with session.begin_nested():
-                    process_event(session, event, indexes[event.organization_id], records)
+                    _handle(session, event, indexes[event.organization_id], records)
                 done.append(event.id)
             except Exception as error:
                 log.exception("event %s (%s) failed", event.id, event.event_type)

@@ -158,3 +158,33 @@ class WebhookHost(IdentifiedBy, OrganizationScoped, Base):
     host: Mapped[str] = mapped_column(String(253), nullable=False)
     secret: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class Playbook(IdentifiedBy, OrganizationScoped, Base):
+    """A follow-up strategy as data (AUTO-3): the opportunities it suits (``match``: industries,
+    company sizes, purchase cycle) and its steps (``[{"title", "due_in_days"}]``), done in order."""
+
+    __tablename__ = "automation_playbooks"
+    __noun__ = "playbook"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    match: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
+    steps: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class PlaybookRun(IdentifiedBy, OrganizationScoped, Base):
+    """A playbook followed on one opportunity: the step reached and the task open for it."""
+
+    __tablename__ = "automation_playbook_runs"
+    __table_args__ = (Index("ix_automation_playbook_runs_org_opportunity", "organization_id", "opportunity_id"),)
+
+    playbook_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("automation_playbooks.id", ondelete="CASCADE"), nullable=False
+    )
+    opportunity_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    task_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

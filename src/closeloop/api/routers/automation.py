@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.automation import playbooks
 from closeloop.automation import service as automation
 
 router = APIRouter(tags=["automation"])
@@ -251,3 +252,41 @@ def allow_webhook_host(database: DatabaseDep, actor: CurrentActor, body: Annotat
         response = json_response({"id": row.id, "host": row.host, "secret": secret}, status_code=201)
         commit(session)
     return response
+
+
+class PlaybookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120)
+    match: dict[str, Any] = Field(default_factory=dict)
+    steps: list[dict[str, Any]]
+
+
+def _playbook_body(playbook: Any) -> dict[str, Any]:
+    return {"id": playbook.id, "name": playbook.name, "match": playbook.match, "steps": playbook.steps}
+
+
+@router.get("/playbooks", operation_id="list_playbooks", response_class=Response, summary="Follow-up playbooks")
+def list_playbooks(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        items = [_playbook_body(p) for p in playbooks.listing(session, actor)]
+    return json_response({"items": items})
+
+
+@router.post("/playbooks", operation_id="create_playbook", status_code=201, response_class=Response)
+def create_playbook(database: DatabaseDep, actor: CurrentActor, body: Annotated[PlaybookCreate, Body()]) -> Response:
+    """``match``: ``industries``, ``sizes`` (company sizes), ``cycle`` (long / short); ``steps``:
+    ``[{"title", "due_in_days"}]``. A rule's ``apply_playbook`` action assigns it to opportunities."""
+    with database.writing(actor) as session:
+        playbook = playbooks.create(session, actor, name=body.name, match=body.match, steps=body.steps)
+        response = json_response(_playbook_body(playbook), status_code=201)
+        commit(session)
+    return response
+
+
+@router.post("/playbooks/templates", operation_id="install_playbook_templates", response_class=Response)
+def install_playbook_templates(database: DatabaseDep, actor: CurrentActor) -> Response:
+    """Add the built-in playbooks (hospital equipment, long cycle; SMB SaaS, short cycle) not yet there."""
+    with database.writing(actor) as session:
+        added = [_playbook_body(p) for p in playbooks.install_templates(session, actor)]
+        commit(session)
+    return json_response({"items": added})
