@@ -298,6 +298,7 @@ def record_many(
         actor,
         ((row["action"], row["subject_type"], row["subject_id"], {"changes": row["changes"]}) for row in rows),
         organization_id=org,
+        bulk_insert=bulk_insert,
     )
     return len(rows)
 
