@@ -101,8 +101,11 @@ def emit(database: Database, actor: Any, account_ids: list[int], count: int) -> 
 
 
 def reset(database: Database) -> None:
+    """Make the measured events waiting again (the setup's own events — rules created — stay done)."""
     with database.unit_of_work(None, system=True) as session:
-        session.execute(update(OutboxEvent).values(processed_at=None))
+        session.execute(
+            update(OutboxEvent).where(OutboxEvent.event_type == "account.updated").values(processed_at=None)
+        )
 
 
 def decode_only(database: Database, batch: int = 500) -> int:
@@ -137,7 +140,7 @@ def bare_loop(count: int, accounts: list[dict[str, Any]], rules: list[list[dict[
 def run(database: Database, label: str, count: int) -> None:
     organization_id, actor, account_ids = setup(database, 500)
     emit(database, actor, account_ids, count)
-    engine.drain(database, limit=1)  # warm: the rule index and the statement caches
+    engine.drain(database)  # the setup's events, and a warm-up of the rule index and statement caches
     reset(database)
 
     def timed(function: Any) -> tuple[float, float]:

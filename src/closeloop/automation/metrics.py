@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -333,6 +334,15 @@ def holds(condition: Mapping[str, Any], seen: Any) -> bool:
 
 
 def _text(value: Any) -> str:
+    try:
+        return _text_of(value)
+    except TypeError:  # an unhashable value: not cached
+        return _text_of.__wrapped__(value)
+
+
+@lru_cache(maxsize=4096)
+def _text_of(value: Any) -> str:
+    """The form categorical values are compared in (canonical stage keys, case and spaces ignored)."""
     return str(canonical_stage(str(value))).strip().lower()
 
 
