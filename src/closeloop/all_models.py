@@ -1,6 +1,17 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
 from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
+from closeloop.automation.models import (
+    ApprovalRequest,
+    Decision,
+    PendingAction,
+    Playbook,
+    PlaybookRun,
+    ReviewRequest,
+    Rule,
+    RuleVersion,
+    WebhookHost,
+)
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.alerts.models import AlertThreshold
@@ -20,6 +31,7 @@ from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
 from closeloop.governance.customfields.models import CustomFieldDefinition
+from closeloop.governance.events.models import OutboxEvent
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
 from closeloop.org.models import ApiToken, Organization, Region, User
@@ -33,6 +45,7 @@ __all__ = [
     "Activity",
     "AlertThreshold",
     "ApiToken",
+    "ApprovalRequest",
     "AuditEntry",
     "AuditHead",
     "ChangeApproval",
@@ -44,6 +57,7 @@ __all__ = [
     "Contract",
     "CustomFieldDefinition",
     "DataAsset",
+    "Decision",
     "Defect",
     "FieldSecurityRule",
     "FreshnessSetting",
@@ -59,16 +73,24 @@ __all__ = [
     "Order",
     "OrderLine",
     "Organization",
+    "OutboxEvent",
+    "PendingAction",
+    "Playbook",
+    "PlaybookRun",
     "Product",
     "ProductLine",
     "Quote",
     "QuoteLine",
     "Referral",
     "Region",
+    "ReviewRequest",
+    "Rule",
+    "RuleVersion",
     "Scan",
     "StageChange",
     "Task",
     "Ticket",
     "User",
+    "WebhookHost",
     "metadata",
 ]

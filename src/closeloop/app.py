@@ -28,6 +28,9 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.database is None:
             attach(connect(config.effective_database_url, app_role=config.database_app_role))
+            from closeloop.worker.tasks import register_automation
+
+            register_automation()  # committed events wake the worker
         yield
         if owns_database and app.state.database is not None:
             app.state.database.dispose()

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         description="PostgreSQL role the app switches to when connected as a superuser, so row-level security applies",
     )
     redis_url: str | None = Field(default=None, description="Redis URL for the shared task queue; unset = SQLite queue")
+    queue_name: str = Field(
+        default="closeloop", description="Name of the task queue (several installations can share one Redis)"
+    )
     secret_key: str | None = Field(
         default=None, description="Signs session cookies; generated under var_dir when unset"
     )

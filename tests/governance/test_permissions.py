@@ -1005,7 +1005,161 @@ def _compliance_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _automation_plans() -> dict[tuple[str, str], Plan]:
+    """Automation: rules need rules:read / rules:write; decisions are read (and reviewed, and their
+    pending actions cancelled) by whoever sees the record they are about, or owns the rule."""
+    from closeloop.automation import service as automation
+    from closeloop.automation.models import ApprovalRequest, Decision, PendingAction, ReviewRequest
+
+    definition = {
+        "trigger": {"kind": "event", "event": "lead_created"},
+        "conditions": [],
+        "actions": [{"type": "notify", "target": "owner", "params": {}}],
+    }
+
+    def new_rule(world: World) -> int:
+        manager = world.tenant["manager"].actor
+        with world.db.unit_of_work(manager) as session:
+            return automation.create_rule(session, manager, name="perm", definition=definition).id
+
+    def rule(world: World) -> int:
+        if "rule" not in world.shared:
+            world.shared["rule"] = {"id": new_rule(world)}
+        return int(world.shared["rule"]["id"])
+
+    def new_decision(world: World) -> tuple[int, int]:
+        rule_id = rule(world)
+        with world.db.unit_of_work(None, system=True) as session:
+            decision = Decision(
+                organization_id=world.tenant.organization_id, rule_id=rule_id, rule_version=1, rule_name="perm",
+                event_type="lead.created", firing_key=f"test:{len(world.shared)}", record_type="lead", record_id=1,
+                record_owner_id=world.rep.user_id, conditions=[], actions=[], why_zh="因为", why_en="because",
+            )  # fmt: skip
+            session.add(decision)
+            session.flush()
+            pending = PendingAction(
+                organization_id=world.tenant.organization_id, decision_id=decision.id, rule_id=rule_id, position=0,
+                action={"type": "create_task", "target": "owner", "params": {"title": "t"}}, record_type="lead",
+                record_id=1, record_owner_id=world.rep.user_id, run_after=decision.created_at, status="pending",
+                result={},
+            )  # fmt: skip
+            session.add(pending)
+            session.flush()
+            world.shared[f"decision {decision.id}"] = {"id": decision.id}
+            return decision.id, pending.id
+
+    def decision(world: World) -> int:
+        if "decision" not in world.shared:
+            world.shared["decision"] = {"id": new_decision(world)[0]}
+        return int(world.shared["decision"]["id"])
+
+    def may(*permissions: str, success: int = 200) -> Callable[[World, Caller], int]:
+        return lambda world, caller: success if caller.can(*permissions) else 403
+
+    def on_rule(permission: str, success: int = 200) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can(permission):
+                return 403
+            return success if caller.organization == "tenant" else 404
+
+        return expect
+
+    def on_decision(world: World, caller: Caller) -> int:
+        if not caller.can("decisions:read"):
+            return 403
+        if caller.organization != "tenant":
+            return 404
+        sees = caller.sees_owned_by(world.rep.user_id) or caller.key == "manager"
+        return 200 if sees else 404
+
+    def review(world: World, caller: Caller) -> Call:
+        if "review" not in world.shared:
+            director = world.tenant["director"].user_id
+            with world.db.unit_of_work(None, system=True) as session:
+                row = ReviewRequest(
+                    organization_id=world.tenant.organization_id, decision_id=decision(world),
+                    requested_by_id=world.rep.user_id, reviewer_id=director, reason="why?", status="open",
+                )  # fmt: skip
+                session.add(row)
+                session.flush()
+                world.shared["review"] = {"id": row.id}
+        return Call(f"/v1/reviews/{world.shared['review']['id']}/resolve", {"resolution": "fine"})
+
+    def approval(world: World, caller: Caller) -> Call:
+        with world.db.unit_of_work(None, system=True) as session:
+            row = ApprovalRequest(
+                organization_id=world.tenant.organization_id, decision_id=decision(world), role="director",
+                record_type="lead", record_id=1, status="pending",
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            return Call(f"/v1/approvals/{row.id}/approve")
+
+    def on_approval(world: World, caller: Caller) -> int:
+        if caller.organization != "tenant":
+            return 404
+        return 200 if caller.key in ("director", "admin") else 403
+
+    def on_review(world: World, caller: Caller) -> int:
+        if caller.organization != "tenant":
+            return 404
+        return 200 if caller.key == "director" else 403
+
+    def rule_call(suffix: str = "", body: Any = None) -> Callable[[World, Caller], Call]:
+        return lambda world, caller: Call(f"/v1/rules/{rule(world)}{suffix}", body)
+
+    def fresh_rule(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/rules/{new_rule(world)}")
+
+    def fresh_pending(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/pending-actions/{new_decision(world)[1]}/cancel")
+
+    rule_body = {"name": "new", "definition": definition}
+    return {
+        ("GET", "/v1/rules"): Plan(False, lambda world, caller: Call(""), may("rules:read")),
+        ("POST", "/v1/rules"): Plan(True, lambda world, caller: Call("", rule_body), may("rules:write", success=201)),
+        ("POST", "/v1/rules/backtest"): Plan(
+            False, lambda world, caller: Call("", {"definition": definition, "days": 7}), may("rules:read")
+        ),
+        ("GET", "/v1/rules/{rule_id}"): Plan(False, rule_call(), on_rule("rules:read")),
+        ("GET", "/v1/rules/{rule_id}/versions"): Plan(False, rule_call("/versions"), on_rule("rules:read")),
+        ("PATCH", "/v1/rules/{rule_id}"): Plan(True, rule_call("", {"undo_seconds": 60}), on_rule("rules:write")),
+        ("DELETE", "/v1/rules/{rule_id}"): Plan(True, fresh_rule, on_rule("rules:write", 204)),
+        ("POST", "/v1/rules/{rule_id}/enable"): Plan(True, rule_call("/enable"), on_rule("rules:write")),
+        ("POST", "/v1/rules/{rule_id}/disable"): Plan(True, rule_call("/disable"), on_rule("rules:write")),
+        ("GET", "/v1/decisions"): Plan(False, lambda world, caller: Call(""), may("decisions:read")),
+        ("GET", "/v1/decisions/{decision_id}"): Plan(
+            False, lambda world, caller: Call(f"/v1/decisions/{decision(world)}"), on_decision
+        ),
+        ("POST", "/v1/decisions/{decision_id}/review"): Plan(
+            True,
+            lambda world, caller: Call(f"/v1/decisions/{decision(world)}/review", {"reason": "please look"}),
+            lambda world, caller: 201 if on_decision(world, caller) == 200 else on_decision(world, caller),
+        ),
+        ("GET", "/v1/pending-actions"): Plan(False, lambda world, caller: Call(""), may("decisions:read")),
+        ("POST", "/v1/pending-actions/{pending_id}/cancel"): Plan(True, fresh_pending, on_decision),
+        ("GET", "/v1/reviews"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200),
+        ("POST", "/v1/reviews/{review_id}/resolve"): Plan(True, review, on_review),
+        ("GET", "/v1/approvals"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200),
+        ("POST", "/v1/approvals/{approval_id}/{verdict}"): Plan(True, approval, on_approval),
+        ("GET", "/v1/playbooks"): Plan(False, lambda world, caller: Call(""), may("rules:read")),
+        ("POST", "/v1/playbooks"): Plan(
+            True,
+            lambda world, caller: Call(
+                "", {"name": f"pb {caller.key}", "steps": [{"title": "call", "due_in_days": 1}]}
+            ),
+            may("rules:write", success=201),
+        ),
+        ("POST", "/v1/playbooks/templates"): Plan(True, lambda world, caller: Call(""), may("rules:write")),
+        ("POST", "/v1/webhook-hosts"): Plan(
+            True, lambda world, caller: Call("", {"host": f"{caller.key}.example.com"}), may("rules:write", success=201)
+        ),
+    }
+
+
 PLANS.update(_compliance_plans())
+
+PLANS.update(_automation_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

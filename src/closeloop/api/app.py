@@ -24,6 +24,7 @@ from closeloop.api.deps import reject_nul_characters
 from closeloop.api.routers import (
     assets,
     auth,
+    automation,
     changes,
     compliance,
     customfields,
@@ -67,6 +68,7 @@ def _routers() -> list[APIRouter]:
         quality.router,
         notifications.router,
         compliance.router,
+        automation.router,
         search.router,
         rule_language.router,
         *records.routers.values(),

@@ -139,8 +139,10 @@ def worker(
     """Run a background worker (a Huey consumer) until interrupted."""
     from huey.consumer import Consumer
 
-    import closeloop.worker.tasks  # noqa: F401 - registers the tasks
+    import closeloop.worker.tasks  # registers the tasks
     from closeloop.worker.queue import huey
+
+    closeloop.worker.tasks.register_automation()
 
     backend = "Redis" if settings.redis_url else f"SQLite ({settings.var_dir / 'queue.db'})"
     console.print(f"worker: {workers} threads, queue on {backend}")

@@ -47,15 +47,15 @@ def _grant(resources: tuple[str, ...], *verbs: str) -> set[str]:
 _REP = (
     _grant(CRM_RESOURCES, "read", "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read", "decisions:read"}
 )
-_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan", "rules:write"}
+_MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan", "rules:read", "rules:write"}
 _EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage"}
 _CFO = (
     _grant(CRM_RESOURCES, "read")
     | _grant(("quotes", "contracts", "orders"), "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read", "quality:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read", "quality:read", "decisions:read"}
 )
 _IT = (
     _grant(CRM_RESOURCES, "read")
@@ -70,6 +70,7 @@ _IT = (
         "history:read",
         "quality:read",
         "quality:scan",
+        "decisions:read",
     }
 )
 _PARTNER = (
@@ -97,7 +98,9 @@ _ADMIN = (
         "history:read",
         "quality:read",
         "quality:scan",
+        "rules:read",
         "rules:write",
+        "decisions:read",
     }
 )
 

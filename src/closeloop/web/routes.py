@@ -69,6 +69,10 @@ NAV: list[NavItem] = [
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
     NavItem("/settings/assets", N_("Data assets"), "users:read"),
+    NavItem("/automation/rules", N_("Rules"), "rules:read"),
+    NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
+    NavItem("/automation/pending", N_("Undo window"), "decisions:read"),
+    NavItem("/automation/reviews", N_("Review requests")),
 ]
 
 
@@ -323,6 +327,7 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 def install(app: FastAPI) -> None:
     from closeloop.web import (
         accounts,
+        automation,
         board,
         compliance,
         dashboards,
@@ -352,3 +357,5 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboards.router)
     app.include_router(quality.router)
     app.include_router(compliance.router)
+
+    app.include_router(automation.router)

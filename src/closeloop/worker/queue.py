@@ -15,13 +15,16 @@ from closeloop.config import settings
 from closeloop.db.session import Database, connect
 
 
-def make_huey(*, redis_url: str | None = None, sqlite_path: str | None = None, immediate: bool = False) -> Huey:
+def make_huey(
+    *, redis_url: str | None = None, sqlite_path: str | None = None, immediate: bool = False, name: str | None = None
+) -> Huey:
     redis_url = redis_url if redis_url is not None else settings.redis_url
+    name = name or settings.queue_name
     if redis_url:
-        return RedisHuey("closeloop", url=redis_url, immediate=immediate)
+        return RedisHuey(name, url=redis_url, immediate=immediate)
     path = sqlite_path or str(settings.var_dir / "queue.db")
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("closeloop", filename=path, immediate=immediate)
+    return SqliteHuey(name, filename=path, immediate=immediate)
 
 
 huey: Huey = make_huey()

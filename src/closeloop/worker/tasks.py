@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from huey import crontab
 from sqlalchemy import delete, select
@@ -186,3 +186,74 @@ def check_freshness_nightly() -> dict[int, int]:
 
 #: every night at 03:40 (server time), after the data-quality scan
 check_freshness_nightly_task = huey.periodic_task(crontab(minute="40", hour="3"))(check_freshness_nightly)
+
+
+# --- automation: the outbox, scheduled rules and the undo window (AUTO-1, AUTO-4) ----------------
+
+
+def drain_outbox() -> int:
+    """Process every waiting outbox event through the rule engine (exactly once each)."""
+    from closeloop.automation import engine
+
+    processed = engine.drain(worker_database())
+    if processed:
+        log.info("outbox: %d events processed", processed)
+    return processed
+
+
+drain_outbox_task = huey.task(retries=2, retry_delay=1)(drain_outbox)
+#: a safety net: events whose wake-up was lost (a worker killed mid-task) wait at most a minute
+drain_outbox_periodic = huey.periodic_task(crontab(), name="drain_outbox_periodic")(drain_outbox)
+
+
+def _wake_drain() -> None:
+    drain_outbox_task()
+
+
+def run_scheduled_rules() -> int:
+    """Hourly: the scheduled rules ("no contact for 14 days", weekly reports) whose time it is."""
+    from closeloop.automation import engine
+
+    fired = engine.run_schedules(worker_database())
+    log.info("scheduled rules: %d firings", fired)
+    return fired
+
+
+run_scheduled_rules_task = huey.periodic_task(crontab(minute="0"))(run_scheduled_rules)
+
+
+def run_due_actions() -> int:
+    """Run actions whose undo window has ended (also every minute, in case an ETA task was lost)."""
+    from closeloop.automation import engine
+
+    return engine.run_due_actions(worker_database())
+
+
+run_due_actions_task = huey.task(retries=1, retry_delay=5)(run_due_actions)
+run_due_actions_periodic = huey.periodic_task(crontab(), name="run_due_actions_periodic")(run_due_actions)
+
+
+def _schedule_pending(pending_id: int, run_after: datetime) -> None:
+    run_due_actions_task.schedule(eta=run_after + timedelta(seconds=1))
+
+
+def register_automation() -> None:
+    """Queue a drain after every commit that emitted events, and each pending action at the end of
+    its undo window (the web process and the worker call this; tests that drain by hand do not)."""
+    from closeloop.automation import engine
+    from closeloop.governance.events import service as events
+
+    events.on_commit(_wake_drain)
+    engine.on_pending(_schedule_pending)
+
+
+def _drain_at_startup() -> None:
+    """A worker that starts (again) first processes what waited while none was running."""
+    try:
+        drain_outbox()
+        run_due_actions()
+    except Exception:
+        log.exception("draining the outbox at start-up failed")
+
+
+huey.on_startup()(_drain_at_startup)

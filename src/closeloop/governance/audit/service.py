@@ -25,6 +25,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit.models import AuditEntry, AuditHead
+from closeloop.governance.events import service as events
 
 GENESIS = "0" * 64
 _TAIL = "closeloop.audit_tail"
@@ -191,6 +192,17 @@ def record(
     entry.hash = compute_hash(entry)
     session.add(entry)
     tail.seq, tail.hash = entry.seq, entry.hash
+    # the same change, as an event for automation (the outbox), in the same transaction
+    events.emit(
+        session,
+        actor,
+        action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        payload={"changes": entry.changes},
+        organization_id=org,
+        occurred_at=entry.occurred_at,
+    )
     return entry
 
 
@@ -281,6 +293,13 @@ def record_many(
     table: Table = AuditEntry.__table__  # type: ignore[assignment]
     (bulk_insert or _insert_with_core)(session, table, rows)
     tail.seq, tail.hash = seq, previous
+    events.emit_many(
+        session,
+        actor,
+        ((row["action"], row["subject_type"], row["subject_id"], {"changes": row["changes"]}) for row in rows),
+        organization_id=org,
+        bulk_insert=bulk_insert,
+    )
     return len(rows)
 
 

@@ -1,0 +1,352 @@
+"""What a rule's conditions read: a record's fields (and its account's), and measures over its
+history (streaks of unanswered emails, time since the last contact, days in a stage …), each taken
+*as of* a moment so that a backtest sees what the rule would have seen then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from closeloop.automation.definition import canonical_stage
+from closeloop.core.clock import as_utc
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.activities.models import Activity
+from closeloop.crm.enums import ActivityKind, Direction, TicketStatus
+from closeloop.crm.leads.models import Lead
+from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.orders.models import Order
+from closeloop.crm.products.models import Product, ProductLine
+from closeloop.crm.tickets.models import Ticket
+from closeloop.db.scope import tenant_clause
+from closeloop.org.models import Region
+
+MODELS: dict[str, type[Any]] = {
+    "account": Account,
+    "opportunity": Opportunity,
+    "lead": Lead,
+    "ticket": Ticket,
+    "order": Order,
+    "activity": Activity,
+}
+_MISSING = object()
+
+
+@dataclass
+class Context:
+    """The record a rule looks at, the moment it looks, and what it already looked up."""
+
+    session: Session
+    organization_id: int
+    record_type: str
+    record: Any
+    now: datetime
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def related(self, noun: str) -> Any:
+        """The record itself, or the one of kind ``noun`` it points to (an opportunity's account)."""
+        if noun == self.record_type:
+            return self.record
+        if noun in self._cache:
+            return self._cache[noun]
+        model = MODELS.get(noun)
+        reference = getattr(self.record, f"{noun}_id", None)
+        if noun == "account" and reference is None and self.record_type == "lead":
+            reference = getattr(self.record, "converted_account_id", None)
+        found = None
+        if model is not None and reference is not None:
+            found = self.session.scalar(
+                select(model).where(tenant_clause(self.organization_id, model), model.id == reference)
+            )
+        self._cache[noun] = found
+        return found
+
+    def account_id(self) -> int | None:
+        account = self.related("account")
+        return account.id if account is not None else None
+
+
+def _since(now: datetime, moment: datetime | None, unit: str | None) -> float | None:
+    if moment is None:
+        return None
+    return to_unit(as_utc(now) - as_utc(moment), unit, start=as_utc(moment))
+
+
+def to_unit(span: timedelta, unit: str | None, *, start: datetime | None = None) -> float:
+    """A duration in ``unit`` (days by default); months are calendar months, business days skip weekends."""
+    seconds = span.total_seconds()
+    if unit == "minute":
+        return round(seconds / 60, 2)
+    if unit == "hour":
+        return round(seconds / 3600, 2)
+    if unit == "week":
+        return round(seconds / (7 * 86400), 2)
+    if unit == "month" and start is not None:
+        end = start + span
+        months = (end.year - start.year) * 12 + end.month - start.month
+        if end.day < start.day:
+            months -= 1
+        return float(max(months, 0))
+    if unit == "business_day" and start is not None:
+        days, day = 0, start.date()
+        last = (start + span).date()
+        while day < last and days < 10000:
+            day += timedelta(days=1)
+            days += day.weekday() < 5
+        return float(days)
+    return round(seconds / 86400, 2)
+
+
+def _window_start(now: datetime, window: Any, default_days: int = 30) -> datetime:
+    if isinstance(window, Mapping):
+        value, unit = float(window.get("value", default_days)), str(window.get("unit", "day"))
+        hours = {"hour": 1, "day": 24, "week": 168, "month": 24 * 30}.get(unit, 24)
+        return now - timedelta(hours=value * hours)
+    return now - timedelta(days=default_days)
+
+
+def _activities_of(ctx: Context) -> Any:
+    """Activities about the record: its own (an opportunity's, a lead's) or, for an account, all of its."""
+    clauses = [tenant_clause(ctx.organization_id, Activity), Activity.occurred_at <= ctx.now]
+    if ctx.record_type in ("opportunity", "lead"):
+        clauses.append(getattr(Activity, f"{ctx.record_type}_id") == ctx.record.id)
+    else:
+        clauses.append(Activity.account_id == (ctx.account_id() or 0))
+    return clauses
+
+
+def last_contact(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    moment = ctx.session.scalar(select(func.max(Activity.occurred_at)).where(*_activities_of(ctx)))
+    if moment is None:
+        moment = getattr(ctx.record, "created_at", None)
+    return _since(ctx.now, moment, condition.get("unit"))
+
+
+def last_visit(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    moment = ctx.session.scalar(
+        select(func.max(Activity.occurred_at)).where(*_activities_of(ctx), Activity.kind == ActivityKind.VISIT)
+    )
+    return _since(ctx.now, moment or getattr(ctx.record, "created_at", None), condition.get("unit"))
+
+
+def last_order(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    account_id = ctx.account_id() or 0
+    moment = ctx.session.scalar(
+        select(func.max(Order.ordered_at)).where(
+            tenant_clause(ctx.organization_id, Order), Order.account_id == account_id, Order.ordered_at <= ctx.now
+        )
+    )
+    account = ctx.related("account")
+    return _since(ctx.now, moment or (account.created_at if account is not None else None), condition.get("unit"))
+
+
+def _streak(ctx: Context, kind: ActivityKind) -> int:
+    """Outbound messages in a row, newest first, that got no answer (an inbound message ends the streak)."""
+    rows = ctx.session.execute(
+        select(Activity.direction, Activity.is_replied)
+        .where(*_activities_of(ctx), Activity.kind == kind)
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        .limit(100)
+    ).all()
+    count = 0
+    for direction, replied in rows:
+        if direction == Direction.INBOUND or replied:
+            break
+        count += 1
+    return count
+
+
+def email_unreplied(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    return _streak(ctx, ActivityKind.EMAIL)
+
+
+def call_unanswered(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    return _streak(ctx, ActivityKind.CALL)
+
+
+def customer_replied(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    return _streak(ctx, ActivityKind.EMAIL) == 0
+
+
+def stage_duration(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    opportunity = ctx.related("opportunity")
+    return None if opportunity is None else _since(ctx.now, opportunity.stage_changed_at, condition.get("unit"))
+
+
+def lead_unassigned(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    lead = ctx.related("lead")
+    if lead is None:
+        return None
+    return 0.0 if lead.owner_id is not None else _since(ctx.now, lead.received_at, condition.get("unit"))
+
+
+def ticket_open(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    ticket = ctx.related("ticket")
+    if ticket is None:
+        return None
+    if ticket.status not in (TicketStatus.OPEN, TicketStatus.IN_PROGRESS):
+        return 0.0
+    return _since(ctx.now, ticket.opened_at, condition.get("unit"))
+
+
+def order_count(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    start = _window_start(ctx.now, condition.get("window"))
+    return int(
+        ctx.session.scalar(
+            select(func.count(Order.id)).where(
+                tenant_clause(ctx.organization_id, Order),
+                Order.account_id == (ctx.account_id() or 0),
+                Order.ordered_at > start,
+                Order.ordered_at <= ctx.now,
+            )
+        )
+        or 0
+    )
+
+
+def visit_count(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    start = _window_start(ctx.now, condition.get("window"))
+    return int(
+        ctx.session.scalar(
+            select(func.count(Activity.id)).where(
+                *_activities_of(ctx), Activity.kind == ActivityKind.VISIT, Activity.occurred_at > start
+            )
+        )
+        or 0
+    )
+
+
+def _region_name(ctx: Context, record: Any) -> Any:
+    if record is None or record.region_id is None:
+        return None
+    return ctx.session.scalar(
+        select(Region.name).where(tenant_clause(ctx.organization_id, Region), Region.id == record.region_id)
+    )
+
+
+def _product_line(ctx: Context, noun: str) -> Any:
+    record = ctx.related(noun)
+    if record is None:
+        return None
+    if noun == "lead":
+        line_id = record.product_line_id
+    else:
+        product_id = getattr(record, "product_id", None)
+        line_id = ctx.session.scalar(
+            select(Product.product_line_id).where(
+                tenant_clause(ctx.organization_id, Product), Product.id == (product_id or 0)
+            )
+        )
+    if line_id is None:
+        return None
+    return ctx.session.scalar(
+        select(ProductLine.name).where(tenant_clause(ctx.organization_id, ProductLine), ProductLine.id == line_id)
+    )
+
+
+#: measures by name (the names of the rule vocabulary)
+MEASURES: dict[str, Callable[[Context, Mapping[str, Any]], Any]] = {
+    "time_since_last_contact": last_contact,
+    "time_since_last_visit": last_visit,
+    "time_since_last_order": last_order,
+    "email_unreplied": email_unreplied,
+    "call_unanswered": call_unanswered,
+    "customer_replied": customer_replied,
+    "stage_duration": stage_duration,
+    "lead.unassigned_duration": lead_unassigned,
+    "ticket.open_duration": ticket_open,
+    "order_count": order_count,
+    "visit_count": visit_count,
+}
+#: fields named differently in the vocabulary than on the record
+FIELD_ALIASES = {("order", "amount"): "total", ("lead", "created_date"): "received_at"}
+METRIC_NAMES = frozenset(MEASURES)
+
+
+def read(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    """The value a condition sees."""
+    name = str(condition["field_or_metric"])
+    measure = MEASURES.get(name)
+    if measure is not None:
+        return measure(ctx, condition)
+    noun, _, field_name = name.partition(".")
+    if field_name in ("region",):
+        return _region_name(ctx, ctx.related(noun))
+    if field_name == "product_line":
+        return _product_line(ctx, noun)
+    record = ctx.related(noun)
+    if record is None:
+        return None
+    if field_name == "is_key_account" and noun == "account":
+        custom = getattr(record, "custom", None) or {}
+        return bool(custom.get("is_key_account", record.tier == "A"))
+    if field_name.startswith("custom."):
+        return (getattr(record, "custom", None) or {}).get(field_name[7:])
+    attribute = FIELD_ALIASES.get((noun, field_name), field_name)
+    value = getattr(record, attribute, _MISSING)
+    if value is _MISSING:
+        value = (getattr(record, "custom", None) or {}).get(field_name)
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A value as a decision record keeps it (JSON)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def holds(condition: Mapping[str, Any], seen: Any) -> bool:
+    """Whether the value ``seen`` satisfies ``condition``."""
+    op, expected = condition["op"], condition.get("value")
+    if seen is None:
+        return False
+    if op == "streak":
+        return _number(seen) >= _number(expected)
+    if op == "==":
+        if isinstance(expected, bool) or isinstance(seen, bool):
+            return bool(seen) == bool(expected)
+        if isinstance(expected, int | float) and not isinstance(seen, str):
+            return _number(seen) == _number(expected)
+        return _text(seen) == _text(expected)
+    if op == "in":
+        options = expected if isinstance(expected, list) else [expected]
+        return _text(seen) in {_text(option) for option in options}
+    left, right = _number(seen), _number(expected)
+    if op == ">":
+        return left > right
+    if op == ">=":
+        return left >= right
+    if op == "<":
+        return left < right
+    return left <= right
+
+
+def _text(value: Any) -> str:
+    try:
+        return _text_of(value)
+    except TypeError:  # an unhashable value: not cached
+        return _text_of.__wrapped__(value)
+
+
+@lru_cache(maxsize=4096)
+def _text_of(value: Any) -> str:
+    """The form categorical values are compared in (canonical stage keys, case and spaces ignored)."""
+    return str(canonical_stage(str(value))).strip().lower()
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)

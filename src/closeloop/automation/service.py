@@ -1,0 +1,617 @@
+"""Rules, decisions, pending actions, reviews and approvals as people use them (API, pages, CLI).
+
+Every change is audited (and so is an outbox event too)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import Session
+
+from closeloop.automation import definition as rule_definition
+from closeloop.automation import engine, metrics
+from closeloop.automation.models import (
+    ApprovalRequest,
+    Decision,
+    PendingAction,
+    ReviewRequest,
+    Rule,
+    RuleVersion,
+    WebhookHost,
+)
+from closeloop.core.actor import Actor, RowScope
+from closeloop.core.clock import utcnow
+from closeloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from closeloop.db.scope import tenant_clause
+from closeloop.governance.audit import service as audit
+from closeloop.governance.events.models import OutboxEvent
+from closeloop.governance.permissions import require
+from closeloop.org.models import User
+from closeloop.org.notifications import Message, notify
+
+MAX_UNDO_SECONDS = 7 * 86400
+
+
+def allowed_hosts(session: Session, organization_id: int) -> frozenset[str]:
+    return frozenset(session.scalars(select(WebhookHost.host).where(tenant_clause(organization_id, WebhookHost))))
+
+
+def check_definition(session: Session, actor: Actor, definition: Any) -> dict[str, Any]:
+    return rule_definition.validate(
+        definition, metrics=metrics.METRIC_NAMES, allowed_hosts=allowed_hosts(session, actor.organization_id)
+    )
+
+
+def _undo(value: int | None) -> int:
+    if value is None:
+        return 30
+    if not 0 <= value <= MAX_UNDO_SECONDS:
+        raise ValidationFailed.one("undo_seconds", f"must be between 0 and {MAX_UNDO_SECONDS}")
+    return value
+
+
+def get_rule(session: Session, actor: Actor, rule_id: int) -> Rule:
+    require(actor, "rules:read")
+    rule = session.scalar(
+        select(Rule).where(tenant_clause(actor.organization_id, Rule), Rule.id == rule_id, Rule.deleted_at.is_(None))
+    )
+    if rule is None:
+        raise NotFound("rule", rule_id)
+    return rule
+
+
+def list_rules(session: Session, actor: Actor) -> list[Rule]:
+    require(actor, "rules:read")
+    return list(
+        session.scalars(
+            select(Rule).where(tenant_clause(actor.organization_id, Rule), Rule.deleted_at.is_(None)).order_by(Rule.id)
+        )
+    )
+
+
+def versions(session: Session, actor: Actor, rule_id: int) -> list[RuleVersion]:
+    rule = get_rule(session, actor, rule_id)
+    return list(
+        session.scalars(
+            select(RuleVersion)
+            .where(tenant_clause(actor.organization_id, RuleVersion), RuleVersion.rule_id == rule.id)
+            .order_by(RuleVersion.version)
+        )
+    )
+
+
+def current_version(session: Session, actor: Actor, rule: Rule) -> RuleVersion:
+    found = session.scalar(
+        select(RuleVersion).where(
+            tenant_clause(actor.organization_id, RuleVersion),
+            RuleVersion.rule_id == rule.id,
+            RuleVersion.version == rule.current_version,
+        )
+    )
+    assert found is not None  # every rule is created with its first version
+    return found
+
+
+def create_rule(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    definition: Any,
+    text: str | None = None,
+    lang: str | None = None,
+    enabled: bool = False,
+    undo_seconds: int | None = None,
+) -> Rule:
+    require(actor, "rules:write")
+    if actor.user_id is None:
+        raise Forbidden("A rule needs a person as its owner")
+    if not name.strip():
+        raise ValidationFailed.one("name", "may not be empty", "required")
+    stored = check_definition(session, actor, definition)
+    rule = Rule(
+        organization_id=actor.organization_id,
+        name=name.strip()[:200],
+        owner_id=actor.user_id,
+        enabled=enabled,
+        current_version=1,
+        undo_seconds=_undo(undo_seconds),
+    )
+    session.add(rule)
+    session.flush()
+    session.add(
+        RuleVersion(
+            organization_id=actor.organization_id, rule_id=rule.id, version=1, definition=stored,
+            text=text, lang=lang, created_by_id=actor.user_id,
+        )
+    )  # fmt: skip
+    session.flush()
+    audit.record(
+        session, actor, "rule.created", subject_type="rule", subject_id=rule.id,
+        changes={"name": [None, rule.name], "definition": [None, stored], "enabled": [None, enabled]},
+    )  # fmt: skip
+    return rule
+
+
+def update_rule(
+    session: Session,
+    actor: Actor,
+    rule_id: int,
+    *,
+    name: str | None = None,
+    definition: Any = None,
+    text: str | None = None,
+    lang: str | None = None,
+    undo_seconds: int | None = None,
+) -> Rule:
+    """Change a rule; a new definition becomes a new version (decisions keep the one that fired)."""
+    require(actor, "rules:write")
+    rule = get_rule(session, actor, rule_id)
+    changes: dict[str, list[Any]] = {}
+    if name is not None and name.strip() and name.strip() != rule.name:
+        changes["name"] = [rule.name, name.strip()[:200]]
+        rule.name = name.strip()[:200]
+    if undo_seconds is not None and undo_seconds != rule.undo_seconds:
+        changes["undo_seconds"] = [rule.undo_seconds, _undo(undo_seconds)]
+        rule.undo_seconds = undo_seconds
+    if definition is not None:
+        stored = check_definition(session, actor, definition)
+        previous = current_version(session, actor, rule)
+        if stored != previous.definition or (text is not None and text != previous.text):
+            rule.current_version += 1
+            session.add(
+                RuleVersion(
+                    organization_id=actor.organization_id, rule_id=rule.id, version=rule.current_version,
+                    definition=stored, text=text, lang=lang, created_by_id=actor.user_id,
+                )
+            )  # fmt: skip
+            changes["version"] = [rule.current_version - 1, rule.current_version]
+            changes["definition"] = [previous.definition, stored]
+    if changes:
+        rule.updated_at = utcnow()
+        session.flush()
+        audit.record(session, actor, "rule.updated", subject_type="rule", subject_id=rule.id, changes=changes)
+    return rule
+
+
+def set_enabled(session: Session, actor: Actor, rule_id: int, enabled: bool) -> Rule:
+    require(actor, "rules:write")
+    rule = get_rule(session, actor, rule_id)
+    if rule.enabled != enabled:
+        rule.enabled = enabled
+        rule.updated_at = utcnow()
+        session.flush()
+        audit.record(
+            session, actor, "rule.enabled" if enabled else "rule.disabled", subject_type="rule",
+            subject_id=rule.id, changes={"enabled": [not enabled, enabled]},
+        )  # fmt: skip
+    return rule
+
+
+def delete_rule(session: Session, actor: Actor, rule_id: int) -> None:
+    require(actor, "rules:write")
+    rule = get_rule(session, actor, rule_id)
+    rule.deleted_at = utcnow()
+    rule.enabled = False
+    rule.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session, actor, "rule.deleted", subject_type="rule", subject_id=rule.id, changes={"deleted": [False, True]}
+    )
+
+
+def rule_body(session: Session, actor: Actor, rule: Rule) -> dict[str, Any]:
+    version = current_version(session, actor, rule)
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "owner_id": rule.owner_id,
+        "enabled": rule.enabled,
+        "version": rule.current_version,
+        "undo_seconds": rule.undo_seconds,
+        "definition": version.definition,
+        "text": version.text,
+        "lang": version.lang,
+        "created_at": rule.created_at.isoformat(),
+        "updated_at": rule.updated_at.isoformat(),
+    }
+
+
+# --- decisions ------------------------------------------------------------------------------------
+
+
+def _decision_scope(actor: Actor) -> ColumnElement[bool]:
+    """Everyone reads decisions about records they can see; rule designers also read their rules' own."""
+    clause = tenant_clause(actor.organization_id, Decision)
+    if actor.scope is RowScope.ALL:
+        return clause
+    mine: ColumnElement[bool] = Decision.record_owner_id.in_(sorted(actor.owner_ids))
+    if actor.can("rules:read") and actor.user_id is not None:
+        owned_rules = select(Rule.id).where(tenant_clause(actor.organization_id, Rule), Rule.owner_id == actor.user_id)
+        mine = or_(mine, Decision.rule_id.in_(owned_rules))
+    return clause & mine
+
+
+def decisions(
+    session: Session,
+    actor: Actor,
+    *,
+    record_type: str | None = None,
+    record_id: int | None = None,
+    rule_id: int | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[Decision]:
+    require(actor, "decisions:read")
+    statement: Select[Decision] = select(Decision).where(_decision_scope(actor))
+    if record_type:
+        statement = statement.where(Decision.record_type == record_type)
+    if record_id is not None:
+        statement = statement.where(Decision.record_id == record_id)
+    if rule_id is not None:
+        statement = statement.where(Decision.rule_id == rule_id)
+    if since is not None:
+        statement = statement.where(Decision.created_at >= since)
+    return list(session.scalars(statement.order_by(Decision.id.desc()).limit(min(max(limit, 1), 500))))
+
+
+def get_decision(session: Session, actor: Actor, decision_id: int) -> Decision:
+    require(actor, "decisions:read")
+    found = session.scalar(select(Decision).where(_decision_scope(actor), Decision.id == decision_id))
+    if found is None:
+        raise NotFound("decision", decision_id)
+    return found
+
+
+def decision_body(decision: Decision, locale: str = "zh_CN") -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "rule_id": decision.rule_id,
+        "rule_version": decision.rule_version,
+        "rule_name": decision.rule_name,
+        "event_id": decision.event_id,
+        "event_type": decision.event_type,
+        "record_type": decision.record_type,
+        "record_id": decision.record_id,
+        "conditions": decision.conditions,
+        "actions": decision.actions,
+        "why": decision.why_en if locale == "en" else decision.why_zh,
+        "why_all": {"zh_CN": decision.why_zh, "en": decision.why_en},
+        "created_at": decision.created_at.isoformat(),
+    }
+
+
+# --- the undo window ----------------------------------------------------------------------------------
+
+
+def pending_actions(
+    session: Session, actor: Actor, *, status: str | None = "pending", limit: int = 200
+) -> list[PendingAction]:
+    require(actor, "decisions:read")
+    statement = (
+        select(PendingAction).join(Decision, Decision.id == PendingAction.decision_id).where(_decision_scope(actor))
+    )
+    if status:
+        statement = statement.where(PendingAction.status == status)
+    return list(session.scalars(statement.order_by(PendingAction.id.desc()).limit(limit)))
+
+
+def cancel_pending(session: Session, actor: Actor, pending_id: int) -> PendingAction:
+    """Stop an action before its undo window ends; the cancellation is kept (and audited)."""
+    require(actor, "decisions:read")
+    pending = session.scalar(
+        select(PendingAction)
+        .join(Decision, Decision.id == PendingAction.decision_id)
+        .where(_decision_scope(actor), PendingAction.id == pending_id)
+    )
+    if pending is None:
+        raise NotFound("pending action", pending_id)
+    if pending.status != "pending":
+        raise Conflict(f"the action is already {pending.status}", code="not_pending")
+    pending.status = "cancelled"
+    pending.cancelled_by_id = actor.user_id
+    pending.finished_at = utcnow()
+    pending.result = {"cancelled_by": actor.label}
+    decision = session.get(Decision, pending.decision_id)
+    if decision is not None:
+        engine._mirror(decision, pending)
+    session.flush()
+    audit.record(
+        session, actor, "pending_action.cancelled", subject_type="pending_action", subject_id=pending.id,
+        changes={"status": ["pending", "cancelled"]},
+    )  # fmt: skip
+    return pending
+
+
+def pending_body(pending: PendingAction, now: datetime | None = None) -> dict[str, Any]:
+    moment = now or utcnow()
+    return {
+        "id": pending.id,
+        "decision_id": pending.decision_id,
+        "rule_id": pending.rule_id,
+        "action": pending.action,
+        "record_type": pending.record_type,
+        "record_id": pending.record_id,
+        "status": pending.status,
+        "run_after": pending.run_after.isoformat(),
+        "seconds_left": max(0, int((pending.run_after - moment).total_seconds())) if pending.status == "pending" else 0,
+        "result": pending.result,
+        "cancelled_by_id": pending.cancelled_by_id,
+        "finished_at": pending.finished_at.isoformat() if pending.finished_at else None,
+    }
+
+
+# --- human review -----------------------------------------------------------------------------------
+
+
+def request_review(session: Session, actor: Actor, decision_id: int, *, reason: str) -> ReviewRequest:
+    """Anyone who can see a decision may ask for a person to look at it: the rule owner's manager
+    (the owner, when they have none)."""
+    if actor.user_id is None:
+        raise Forbidden("Only a person can ask for a review")
+    if not reason.strip():
+        raise ValidationFailed.one("reason", "say what should be looked at", "required")
+    decision = get_decision(session, actor, decision_id)
+    rule = session.get(Rule, decision.rule_id)
+    assert rule is not None
+    owner = session.scalar(select(User).where(tenant_clause(actor.organization_id, User), User.id == rule.owner_id))
+    reviewer_id = owner.manager_id if owner is not None and owner.manager_id is not None else rule.owner_id
+    review = ReviewRequest(
+        organization_id=actor.organization_id, decision_id=decision.id, requested_by_id=actor.user_id,
+        reviewer_id=reviewer_id, reason=reason.strip(), status="open",
+    )  # fmt: skip
+    session.add(review)
+    session.flush()
+    notify(
+        session,
+        organization_id=actor.organization_id,
+        user_id=reviewer_id,
+        message=Message(
+            "automation.review",
+            f"请复核规则决定:{decision.rule_name}",
+            f"Review requested: {decision.rule_name}",
+            f"{actor.label}:{reason.strip()}\n{decision.why_zh}",
+            f"{actor.label}: {reason.strip()}\n{decision.why_en}",
+            "/automation/reviews",
+        ),
+    )
+    audit.record(
+        session, actor, "review.requested", subject_type="decision", subject_id=decision.id,
+        changes={"reviewer_id": [None, reviewer_id], "reason": [None, reason.strip()]},
+    )  # fmt: skip
+    return review
+
+
+def reviews(session: Session, actor: Actor, *, status: str | None = None) -> list[ReviewRequest]:
+    """Review requests the actor asked for or must answer (all of them, for an organization-wide role)."""
+    statement = select(ReviewRequest).where(tenant_clause(actor.organization_id, ReviewRequest))
+    if actor.scope is not RowScope.ALL:
+        user_id = actor.user_id or 0
+        statement = statement.where(or_(ReviewRequest.reviewer_id == user_id, ReviewRequest.requested_by_id == user_id))
+    if status:
+        statement = statement.where(ReviewRequest.status == status)
+    return list(session.scalars(statement.order_by(ReviewRequest.id.desc()).limit(200)))
+
+
+def resolve_review(session: Session, actor: Actor, review_id: int, *, resolution: str) -> ReviewRequest:
+    review = session.scalar(
+        select(ReviewRequest).where(tenant_clause(actor.organization_id, ReviewRequest), ReviewRequest.id == review_id)
+    )
+    if review is None:
+        raise NotFound("review", review_id)
+    if review.reviewer_id != actor.user_id:
+        raise Forbidden("Only the reviewer can answer this review")
+    if review.status != "open":
+        raise Conflict("the review is already answered", code="not_open")
+    review.status, review.resolution, review.resolved_at = "resolved", resolution.strip(), utcnow()
+    session.flush()
+    notify(
+        session,
+        organization_id=actor.organization_id,
+        user_id=review.requested_by_id,
+        message=Message(
+            "automation.review", "复核已答复", "Your review was answered", resolution, resolution, "/automation/reviews"
+        ),
+    )
+    audit.record(
+        session, actor, "review.resolved", subject_type="review", subject_id=review.id,
+        changes={"status": ["open", "resolved"]},
+    )  # fmt: skip
+    return review
+
+
+def review_body(review: ReviewRequest) -> dict[str, Any]:
+    return {
+        "id": review.id,
+        "decision_id": review.decision_id,
+        "requested_by_id": review.requested_by_id,
+        "reviewer_id": review.reviewer_id,
+        "reason": review.reason,
+        "status": review.status,
+        "resolution": review.resolution,
+        "created_at": review.created_at.isoformat(),
+        "resolved_at": review.resolved_at.isoformat() if review.resolved_at else None,
+    }
+
+
+# --- approvals -----------------------------------------------------------------------------------------
+
+
+def approvals(session: Session, actor: Actor, *, status: str | None = "pending") -> list[ApprovalRequest]:
+    statement = select(ApprovalRequest).where(tenant_clause(actor.organization_id, ApprovalRequest))
+    if actor.role != "admin":
+        statement = statement.where(ApprovalRequest.role == actor.role)
+    if status:
+        statement = statement.where(ApprovalRequest.status == status)
+    return list(session.scalars(statement.order_by(ApprovalRequest.id.desc()).limit(200)))
+
+
+def decide_approval(
+    session: Session, actor: Actor, approval_id: int, *, approve: bool, note: str | None = None
+) -> ApprovalRequest:
+    request = session.scalar(
+        select(ApprovalRequest).where(
+            tenant_clause(actor.organization_id, ApprovalRequest), ApprovalRequest.id == approval_id
+        )
+    )
+    if request is None:
+        raise NotFound("approval", approval_id)
+    if actor.role != request.role and actor.role != "admin":
+        raise Forbidden(f"Only a {request.role} can decide this approval")
+    if request.status != "pending":
+        raise Conflict("the approval is already decided", code="not_pending")
+    request.status = "approved" if approve else "rejected"
+    request.decided_by_id, request.decided_at, request.note = actor.user_id, utcnow(), note
+    session.flush()
+    audit.record(
+        session, actor, f"approval.{request.status}", subject_type="approval", subject_id=request.id,
+        changes={"status": ["pending", request.status]},
+    )  # fmt: skip
+    return request
+
+
+# --- webhook hosts --------------------------------------------------------------------------------------
+
+
+def allow_webhook_host(session: Session, actor: Actor, host: str) -> tuple[WebhookHost, str]:
+    """Allow outgoing webhooks to ``host``; returns the row and the signing secret (shown once)."""
+    require(actor, "rules:write")
+    host = host.strip().lower()
+    if not host or "/" in host or " " in host:
+        raise ValidationFailed.one("host", "give a host name such as hooks.example.com")
+    if host in allowed_hosts(session, actor.organization_id):
+        raise Conflict(f"{host} is already allowed", field_name="host")
+    secret = secrets.token_hex(32)
+    row = WebhookHost(organization_id=actor.organization_id, host=host, secret=secret)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "webhook_host.created",
+        subject_type="webhook_host",
+        subject_id=row.id,
+        changes={"host": [None, host]},
+    )
+    return row, secret
+
+
+# --- backtest ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Backtest:
+    days: int
+    fired: int
+    records: list[tuple[str, int]]
+    decisions: list[dict[str, Any]]
+    checked: int
+
+
+def backtest(
+    session: Session,
+    actor: Actor,
+    definition: Any,
+    *,
+    days: int,
+    name: str = "",
+    now: datetime | None = None,
+    keep: int = 200,
+) -> Backtest:
+    """What a rule would have done over the last ``days`` days, without doing it: replay the outbox
+    events its trigger wakes on (a scheduled rule: its checks, once per period, over the records that
+    existed then), with history measures taken as of each moment."""
+    require(actor, "rules:read")
+    if not 1 <= days <= 366:
+        raise ValidationFailed.one("days", "must be between 1 and 366")
+    stored = check_definition(session, actor, definition)
+    moment = now or utcnow()
+    start = moment - timedelta(days=days)
+    rule = engine.CompiledRule(
+        0, 0, name or "backtest", actor.user_id or 0, 0, stored,
+        rule_definition.trigger_of(stored), rule_definition.record_type_of(stored),
+    )  # fmt: skip
+    fired: list[dict[str, Any]] = []
+    records: dict[tuple[str, int], None] = {}
+    checked = 0
+
+    def keep_one(evaluation: engine.Evaluation, event_type: str, event_id: int | None, at: datetime) -> None:
+        records[(evaluation.record_type, evaluation.record_id)] = None
+        if len(fired) < keep:
+            why_zh, why_en = engine.describe(evaluation, event_type)
+            fired.append(
+                {
+                    "record_type": evaluation.record_type, "record_id": evaluation.record_id,
+                    "event_id": event_id, "event_type": event_type, "at": at.isoformat(),
+                    "conditions": evaluation.conditions, "actions": stored["actions"],
+                    "why": why_en if actor.locale == "en" else why_zh,
+                }
+            )  # fmt: skip
+
+    count = 0
+    if rule.trigger.event_type is not None:
+        rows = session.scalars(
+            select(OutboxEvent)
+            .where(
+                tenant_clause(actor.organization_id, OutboxEvent),
+                OutboxEvent.event_type == rule.trigger.event_type,
+                OutboxEvent.occurred_at >= start,
+                OutboxEvent.occurred_at <= moment,
+                OutboxEvent.actor_kind != "rule",
+            )
+            .order_by(OutboxEvent.id)
+        )
+        for event in rows:
+            if not engine.trigger_matches(rule.trigger, event.payload or {}):
+                continue
+            record = engine.load_record(session, actor.organization_id, event.subject_type, event.subject_id)
+            ctx = metrics.Context(session, actor.organization_id, event.subject_type, record, event.occurred_at)
+            checked += 1
+            evaluation = engine.evaluate(ctx, rule, record_id=event.subject_id or 0, full=True)
+            if evaluation.fires:
+                count += 1
+                keep_one(evaluation, event.event_type, event.id, event.occurred_at)
+    else:
+        step = timedelta(hours=1) if rule.trigger.frequency == "hourly" and days <= 7 else timedelta(days=1)
+        tick = start
+        seen_periods: set[tuple[int, str]] = set()
+        while tick <= moment:
+            key = engine.period_key(rule.trigger, tick) if step == timedelta(hours=1) else _period_of_day(rule, tick)
+            if key is not None:
+                for record in engine.candidates_of(session, actor.organization_id, rule.record_type, as_of=tick):
+                    if (record.id, key) in seen_periods:
+                        continue
+                    ctx = metrics.Context(session, actor.organization_id, rule.record_type, record, tick)
+                    checked += 1
+                    evaluation = engine.evaluate(ctx, rule, record_id=record.id, full=True)
+                    if evaluation.fires:
+                        seen_periods.add((record.id, key))
+                        count += 1
+                        keep_one(evaluation, "schedule", None, tick)
+            tick += step
+    return Backtest(days, count, list(records), fired, checked)
+
+
+def _period_of_day(rule: engine.CompiledRule, day: datetime) -> str | None:
+    """For a day-by-day backtest: the period key of the rule's run on that day, if it runs that day."""
+    hour = 8 if rule.trigger.frequency == "hourly" else int(str(rule.trigger.spec.get("time") or "08:00").split(":")[0])
+    return engine.period_key(rule.trigger, day.replace(hour=hour, minute=0, second=0, microsecond=0))
+
+
+def backtest_body(result: Backtest) -> dict[str, Any]:
+    return {
+        "days": result.days,
+        "would_fire": result.fired,
+        "checked": result.checked,
+        "records": [{"record_type": t, "record_id": i} for t, i in result.records],
+        "decisions": result.decisions,
+    }
+
+
+def definition_from(data: Mapping[str, Any]) -> Any:
+    return data.get("definition")

@@ -1,0 +1,188 @@
+"""Automation pages (issue #4 item 7): the rule list; writing a rule in plain language (parsed,
+read back, backtested, then saved and switched on); the decision log with filters; actions waiting
+in their undo window with a countdown; review requests — the same services as the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from closeloop.automation import service as automation
+from closeloop.automation.language import parse_rule, read_back
+from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.web.i18n import N_
+from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_LABELS = {
+    "pending": N_("Waiting"),
+    "running": N_("Running"),
+    "done": N_("Done"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
+    "open": N_("Open"),
+    "resolved": N_("Answered"),
+}
+
+
+def _lang(request: Request) -> str:
+    return "en" if locale_of(request) == "en" else "zh"
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and 1 <= number < 2**63 else None
+
+
+@router.get("/automation/rules")
+def rules_page(request: Request) -> Response:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        rules = [automation.rule_body(session, actor, rule) for rule in automation.list_rules(session, actor)]
+    for rule in rules:
+        rule["readback"] = read_back(rule["definition"], _lang(request))
+    return render(request, "automation/rules.html", {"user": user, "actor": actor, "rules": rules})
+
+
+@router.post("/automation/rules/{rule_id}/switch")
+def switch_rule(request: Request, rule_id: int, csrf: str = Form(""), enabled: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        automation.set_enabled(session, actor, rule_id, enabled == "1")
+    return RedirectResponse("/automation/rules", status_code=303)
+
+
+@router.get("/automation/rules/new")
+def new_rule_page(request: Request) -> Response:
+    user, actor = require_user(request)
+    return render(request, "automation/new.html", {"user": user, "actor": actor, "text": "", "parsed": None})
+
+
+@router.post("/automation/rules/try")
+def try_rule(request: Request, csrf: str = Form(""), text: str = Form(""), days: str = Form("30")) -> Response:
+    """Parse the sentence, read it back, and backtest it (the part of the page under the text box)."""
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    parsed = parse_rule(text) if text.strip() else None
+    context: dict[str, Any] = {"user": user, "actor": actor, "text": text, "parsed": parsed, "days": _int(days) or 30}
+    if parsed is not None and parsed.rule is not None:
+        context["definition_json"] = json.dumps(parsed.rule, ensure_ascii=False)
+        try:
+            with database_of(request).reading(actor) as session:
+                context["backtest"] = automation.backtest(session, actor, parsed.rule, days=context["days"])
+        except ValidationFailed as error:
+            context["invalid"] = error.problems
+    template = "automation/tried.html" if is_htmx(request) else "automation/new.html"
+    return render(request, template, context)
+
+
+@router.post("/automation/rules")
+def save_rule(
+    request: Request,
+    csrf: str = Form(""),
+    text: str = Form(""),
+    name: str = Form(""),
+    undo_seconds: str = Form("30"),
+    enable: str = Form(""),
+) -> Response:
+    """Save the sentence as a rule: it is parsed again here, so what is stored is what was read back."""
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    parsed = parse_rule(text)
+    if parsed.rule is None:
+        return render(
+            request,
+            "automation/new.html",
+            {"user": user, "actor": actor, "text": text, "parsed": parsed},
+            status_code=422,
+        )
+    undo = _int(undo_seconds) if undo_seconds != "0" else 0
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            automation.create_rule(
+                session, actor, name=name.strip() or text.strip()[:60], definition=parsed.rule, text=text,
+                lang=parsed.lang, enabled=enable == "1", undo_seconds=30 if undo is None else undo,
+            )  # fmt: skip
+    except DomainError as error:
+        context = {"user": user, "actor": actor, "text": text, "parsed": parsed, "error": error}
+        return render(request, "automation/new.html", context, status_code=error.status)
+    return RedirectResponse("/automation/rules", status_code=303)
+
+
+@router.get("/automation/decisions")
+def decisions_page(
+    request: Request, rule_id: str | None = None, record_type: str | None = None, record_id: str | None = None
+) -> Response:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        found = automation.decisions(
+            session, actor, rule_id=_int(rule_id), record_type=record_type or None, record_id=_int(record_id), limit=200
+        )
+    items = [automation.decision_body(d, locale_of(request)) for d in found]
+    filters = {"rule_id": rule_id or "", "record_type": record_type or "", "record_id": record_id or ""}
+    context = {"user": user, "actor": actor, "decisions": items, "filters": filters, "status_labels": STATUS_LABELS}
+    return render(request, "automation/decisions.html", context)
+
+
+@router.post("/automation/decisions/{decision_id}/review")
+def ask_review(request: Request, decision_id: int, csrf: str = Form(""), reason: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        automation.request_review(session, actor, decision_id, reason=reason)
+    return RedirectResponse("/automation/reviews", status_code=303)
+
+
+def _pending_context(request: Request) -> dict[str, Any]:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        waiting = [automation.pending_body(p) for p in automation.pending_actions(session, actor, status="pending")]
+        recent = [automation.pending_body(p) for p in automation.pending_actions(session, actor, status=None, limit=30)]
+    finished = [p for p in recent if p["status"] != "pending"]
+    return {"user": user, "actor": actor, "waiting": waiting, "finished": finished, "status_labels": STATUS_LABELS}
+
+
+@router.get("/automation/pending")
+def pending_page(request: Request) -> Response:
+    context = _pending_context(request)
+    template = "automation/pending_list.html" if is_htmx(request) else "automation/pending.html"
+    return render(request, template, context)
+
+
+@router.post("/automation/pending/{pending_id}/cancel")
+def cancel(request: Request, pending_id: int, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        automation.cancel_pending(session, actor, pending_id)
+    if is_htmx(request):
+        return render(request, "automation/pending_list.html", _pending_context(request))
+    return RedirectResponse("/automation/pending", status_code=303)
+
+
+@router.get("/automation/reviews")
+def reviews_page(request: Request) -> Response:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        items = [automation.review_body(r) for r in automation.reviews(session, actor)]
+    context = {"user": user, "actor": actor, "reviews": items, "status_labels": STATUS_LABELS}
+    return render(request, "automation/reviews.html", context)
+
+
+@router.post("/automation/reviews/{review_id}/resolve")
+def answer_review(request: Request, review_id: int, csrf: str = Form(""), resolution: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    if not resolution.strip():
+        raise ValidationFailed.one("resolution", "say what you decided", "required")
+    with database_of(request).unit_of_work(actor) as session:
+        automation.resolve_review(session, actor, review_id, resolution=resolution)
+    return RedirectResponse("/automation/reviews", status_code=303)
