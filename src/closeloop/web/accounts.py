@@ -49,7 +49,7 @@ DECISION_ROLES: dict[str, str] = {
 }
 KINDS = {
     "call": N_("Call"),
-    "email": N_("Email"),
+    "email": N_("E-mail"),
     "chat": N_("Chat message"),
     "visit": N_("Visit"),
     "meeting": N_("Meeting"),

@@ -51,7 +51,7 @@ def action_label(action: str) -> str:
     """What the person did, in words (``opportunity.stage_changed`` → "Moved to another stage")."""
     verb = action.rsplit(".", 1)[-1]
     if verb == "created":
-        return N_("Created")
+        return N_("Created it")
     if verb == "stage_changed":
         return N_("Moved to another stage")
     if verb == "converted":
