@@ -1,5 +1,11 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
+from closeloop.assistant.knowledge.models import (
+    KnowledgeAccessRule,
+    KnowledgeChunk,
+    KnowledgeCollection,
+    KnowledgeDocument,
+)
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.alerts.models import AlertThreshold
@@ -46,6 +52,10 @@ __all__ = [
     "IdempotencyKey",
     "ImportJob",
     "ImportMapping",
+    "KnowledgeAccessRule",
+    "KnowledgeChunk",
+    "KnowledgeCollection",
+    "KnowledgeDocument",
     "KpiSnapshot",
     "Lead",
     "NameKey",

@@ -30,6 +30,7 @@ from closeloop.api.routers import (
     fieldsecurity,
     formulas,
     imports,
+    knowledge,
     mappings,
     notifications,
     quality,
@@ -65,6 +66,7 @@ def _routers() -> list[APIRouter]:
         quality.router,
         notifications.router,
         search.router,
+        knowledge.router,
         *records.routers.values(),
     ]
 

@@ -47,15 +47,17 @@ def _grant(resources: tuple[str, ...], *verbs: str) -> set[str]:
 _REP = (
     _grant(CRM_RESOURCES, "read", "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read", "knowledge:read"}
 )
 _MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan"}
-_EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage"}
+_EXECUTIVE = (
+    _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage", "knowledge:manage"}
+)
 _CFO = (
     _grant(CRM_RESOURCES, "read")
     | _grant(("quotes", "contracts", "orders"), "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read", "quality:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read", "quality:read", "knowledge:read"}
 )
 _IT = (
     _grant(CRM_RESOURCES, "read")
@@ -70,6 +72,8 @@ _IT = (
         "history:read",
         "quality:read",
         "quality:scan",
+        "knowledge:read",
+        "knowledge:manage",
     }
 )
 _PARTNER = (
@@ -97,6 +101,8 @@ _ADMIN = (
         "history:read",
         "quality:read",
         "quality:scan",
+        "knowledge:read",
+        "knowledge:manage",
     }
 )
 

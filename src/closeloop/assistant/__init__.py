@@ -1,0 +1,1 @@
+"""Sales assistants grounded in the organization's own knowledge and CRM data (AST-1 …)."""
