@@ -63,6 +63,7 @@ NAV: list[NavItem] = [
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
     NavItem("/quality", N_("Data quality"), "quality:read"),
+    NavItem("/knowledge", N_("Knowledge base"), "knowledge:read"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
@@ -321,6 +322,7 @@ def install(app: FastAPI) -> None:
         formulas,
         home,
         imports,
+        knowledge,
         leads,
         quality,
         records,
@@ -343,3 +345,4 @@ def install(app: FastAPI) -> None:
     app.include_router(search.router)
     app.include_router(dashboards.router)
     app.include_router(quality.router)
+    app.include_router(knowledge.router)
