@@ -1036,6 +1036,13 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
         ("GET", item + "/documents/{document_id}"): Plan(False, on_document, read_expect),
         ("DELETE", item + "/documents/{document_id}"): Plan(True, on_document, manage_expect(204)),
         ("POST", "/v1/knowledge/search"): Plan(False, search, read_expect),
+        ("GET", "/v1/assistant/briefs/accounts/{account_id}"): Plan(
+            False,
+            lambda world, caller: Call(f"/v1/assistant/briefs/accounts/{world.sample('accounts')['id']}"),
+            lambda world, caller: (
+                403 if not caller.can("accounts:read") else 200 if caller.sees_owned_by(world.rep.user_id) else 404
+            ),
+        ),
     }
 
 

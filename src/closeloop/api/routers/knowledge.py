@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.assistant import briefs
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.db.session import after_commit
@@ -240,3 +241,22 @@ def search(database: DatabaseDep, actor: CurrentActor, body: Annotated[SearchIn,
             session, actor, body.query, collection_ids=body.collection_ids, k=body.k, mode=body.mode
         )
     return json_response({"query": body.query, "items": [p.as_dict() for p in passages]})
+
+
+@router.get(
+    "/assistant/briefs/accounts/{account_id}",
+    tags=["assistant"],
+    operation_id="get_account_brief",
+    response_class=Response,
+    summary="A visit brief of an account: CRM facts and knowledge passages, each with its citation",
+    description="Sections: account, decision_chain, opportunities (open), tickets (open), orders (last 5), "
+    "interactions (last 5), knowledge (passages for the open deals and tickets). Built from what you may "
+    "see: your row scope, field masks and collection access apply.",
+)
+def account_brief(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    account_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The account's id")],
+) -> Response:
+    with database.reading(actor) as session:
+        return json_response(briefs.account_brief(session, actor, account_id).as_dict())
