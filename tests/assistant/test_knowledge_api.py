@@ -194,3 +194,24 @@ def test_the_model_embeds_in_a_process_without_any_network() -> None:
         pytest.skip(f"no network namespace here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
     assert "embedded offline" in result.stdout
+
+
+def test_an_upload_is_indexed_by_the_huey_worker_task(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real hand-over: the upload's commit enqueues the Huey task, which the consumer runs (here
+    Huey's immediate mode runs it in-process against the test database)."""
+    from closeloop.worker import tasks
+
+    monkeypatch.setattr(tasks, "worker_database", lambda: db)
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    admin = Api(client, tenant["admin"])
+    collection = admin.request("POST", "/knowledge/collections", json={"name": "Service"}).json()["id"]
+    manual = b"# Service levels\n\nArticle 1 An engineer is on site within 48 hours of a fault report.\n"
+    document = _upload(client, admin, collection, "sla.md", manual)
+    body = admin.request("GET", f"/knowledge/collections/{collection}/documents/{document['id']}").json()
+    assert body["status"] == "ready"
+    assert body["progress"] == {"done": 1, "total": 1}
+    assert _search(admin, "how fast does an engineer arrive after a fault?", k=1)[0]["heading"] == (
+        "Service levels › Article 1"
+    )
