@@ -202,9 +202,10 @@ def test_an_upload_is_indexed_by_the_huey_worker_task(
     """The real hand-over: the upload's commit enqueues the Huey task, which the consumer runs (here
     Huey's immediate mode runs it in-process against the test database)."""
     from closeloop.worker import tasks
+    from closeloop.worker.queue import huey
 
     monkeypatch.setattr(tasks, "worker_database", lambda: db)
-    monkeypatch.setattr(tasks.huey, "immediate", True)
+    monkeypatch.setattr(huey, "immediate", True)
     admin = Api(client, tenant["admin"])
     collection = admin.request("POST", "/knowledge/collections", json={"name": "Service"}).json()["id"]
     manual = b"# Service levels\n\nArticle 1 An engineer is on site within 48 hours of a fault report.\n"
