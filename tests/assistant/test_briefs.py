@@ -14,6 +14,7 @@ from closeloop.db.session import Database
 from tests.assistant.conftest import chapter, law
 from tests.factories import Tenant
 from tests.samples import Api, assert_problem
+from tests.web.test_settings_pages import browser
 
 
 def test_a_brief_cites_every_statement_and_shows_only_what_the_rep_may_see(
@@ -81,3 +82,14 @@ def test_a_brief_cites_every_statement_and_shows_only_what_the_rep_may_see(
     assert {p["citations"][0]["filename"] for p in passages} == {"广告法.md"}
     # another rep does not see the account at all
     assert_problem(Api(client, tenant["rep2"]).request("GET", f"/assistant/briefs/accounts/{account['id']}"), 404)
+
+    # the same brief as a page, linked from the account's page
+    page = browser(client, db, tenant["rep"])
+    assert f'href="/accounts/{account["id"]}/brief"' in page.get(f"/accounts/{account['id']}").text
+    shown = page.get(f"/accounts/{account['id']}/brief")
+    assert shown.status_code == 200
+    assert "拜访简报" in shown.text
+    assert "王主任" in shown.text
+    assert f'href="/opportunities/{deal["id"]}"' in shown.text
+    assert "[广告法.md · " in shown.text
+    assert browser(client, db, tenant["rep2"]).get(f"/accounts/{account['id']}/brief").status_code == 404

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
+from closeloop.assistant import briefs
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.assistant.knowledge.text import query_tokens
@@ -27,6 +28,16 @@ STATUS_LABELS = {
     "ready": N_("Ready"),
     "failed": N_("Failed"),
 }
+SECTION_LABELS = {
+    "account": N_("Account"),
+    "decision_chain": N_("Decision chain"),
+    "opportunities": N_("Open opportunities"),
+    "tickets": N_("Open service tickets"),
+    "orders": N_("Recent orders"),
+    "interactions": N_("Last interactions"),
+    "knowledge": N_("From the knowledge base"),
+}
+RECORD_LINKS = {"account": "/accounts/{id}", "contact": "/contacts/{id}", "opportunity": "/opportunities/{id}"}
 MODE_LABELS = {"hybrid": N_("Hybrid"), "fulltext": N_("Full text"), "vector": N_("Meaning")}
 
 
@@ -183,3 +194,19 @@ def delete_document(request: Request, collection_id: str, document_id: str, csrf
     with database_of(request).unit_of_work(actor) as session:
         knowledge.delete_document(session, actor, cid, _int(document_id, "knowledge document"))
     return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
+
+
+@router.get("/accounts/{account_id}/brief")
+def brief_page(request: Request, account_id: str) -> Response:
+    """The visit brief of an account: every statement with its citation (record, or document and passage)."""
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        brief = briefs.account_brief(session, actor, _int(account_id, "account"))
+    context: dict[str, Any] = {
+        "user": user,
+        "actor": actor,
+        "brief": brief,
+        "section_labels": SECTION_LABELS,
+        "record_links": RECORD_LINKS,
+    }
+    return render(request, "knowledge/brief.html", context)
