@@ -2,7 +2,7 @@
 
 Full text: the chunk's jieba tokens, space-separated. On SQLite an FTS5 table ``knowledge_fts``
 (rowid = chunk id, ranked by BM25); on PostgreSQL the chunk's ``search_vector`` (``to_tsvector``
-with the ``simple`` configuration over the same tokens, GIN-indexed, ranked by ``ts_rank_cd``).
+with the ``simple`` configuration over the same tokens, GIN-indexed), the matches re-scored by BM25.
 
 Vectors: each chunk's embedding is stored with it (float32 bytes). Nearest neighbours are found by
 an exact inner product over a numpy matrix of the collection's vectors, kept in memory per process
@@ -13,8 +13,9 @@ extension, so both databases use this path (docs/architecture.md, "Knowledge bas
 
 from __future__ import annotations
 
+import math
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,24 +75,65 @@ def fulltext(
         return []
     joined = select(KnowledgeChunk.id).join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
     if _is_postgres(session):
-        # tokens are \w+ runs (text.tokens), so they need no quoting inside a tsquery
-        tsquery = func.to_tsquery(_SIMPLE, " | ".join(words))
-        statement = (
-            joined.where(*_ready(organization_id, collection_ids))
-            .where(KnowledgeChunk.search_vector.op("@@")(tsquery))
-            .order_by(func.ts_rank_cd(KnowledgeChunk.search_vector, tsquery).desc(), KnowledgeChunk.id)
-            .limit(limit)
-        )
-    else:
-        match = " OR ".join(f'"{word}"' for word in words)
-        statement = (
-            joined.join(_fts, _fts.c.rowid == KnowledgeChunk.id)
-            .where(*_ready(organization_id, collection_ids))
-            .where(literal_column(FTS_TABLE).op("MATCH")(match))
-            .order_by(func.bm25(literal_column(FTS_TABLE)), KnowledgeChunk.id)
-            .limit(limit)
-        )
+        return _postgres_bm25(session, organization_id, collection_ids, words, limit)
+    match = " OR ".join(f'"{word}"' for word in words)
+    statement = (
+        joined.join(_fts, _fts.c.rowid == KnowledgeChunk.id)
+        .where(*_ready(organization_id, collection_ids))
+        .where(literal_column(FTS_TABLE).op("MATCH")(match))
+        .order_by(func.bm25(literal_column(FTS_TABLE)), KnowledgeChunk.id)
+        .limit(limit)
+    )
     return [int(chunk_id) for chunk_id in session.scalars(statement)]
+
+
+#: BM25 parameters (the usual ones; FTS5 uses the same)
+K1, B = 1.2, 0.75
+#: matching chunks re-scored by BM25 on PostgreSQL (the GIN index finds them, ``ts_rank_cd`` pre-orders)
+RESCORED = 1000
+
+
+def _postgres_bm25(
+    session: Session, organization_id: int, collection_ids: Sequence[int], words: list[str], limit: int
+) -> list[int]:
+    """PostgreSQL's ``ts_rank_cd`` has no inverse document frequency, so a question's common words
+    (广告, 经营者) outweigh its telling ones; the matching chunks are re-scored with BM25 here, from
+    document frequencies counted through the same GIN index (measured in docs/benchmarks.md)."""
+    # tokens are \w+ runs (text.tokens), so they need no quoting inside a tsquery
+    tsquery = func.to_tsquery(_SIMPLE, " | ".join(words))
+
+    def ready() -> Any:
+        return (
+            select(func.count())
+            .select_from(KnowledgeChunk)
+            .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+            .where(*_ready(organization_id, collection_ids))
+        )
+
+    total = session.scalar(ready()) or 0
+    lengths = func.array_length(func.string_to_array(KnowledgeChunk.tokens, " "), 1)
+    average = float(session.scalar(ready().with_only_columns(func.avg(lengths))) or 1.0)
+    frequency = {
+        word: session.scalar(ready().where(KnowledgeChunk.search_vector.op("@@")(func.to_tsquery(_SIMPLE, word)))) or 0
+        for word in words
+    }
+    rows = session.execute(
+        select(KnowledgeChunk.id, KnowledgeChunk.tokens)
+        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+        .where(*_ready(organization_id, collection_ids))
+        .where(KnowledgeChunk.search_vector.op("@@")(tsquery))
+        .order_by(func.ts_rank_cd(KnowledgeChunk.search_vector, tsquery).desc(), KnowledgeChunk.id)
+        .limit(RESCORED)
+    ).all()
+    idf = {w: math.log(1 + (total - frequency[w] + 0.5) / (frequency[w] + 0.5)) for w in words}
+    scored: list[tuple[float, int]] = []
+    for chunk_id, tokens in rows:
+        terms = tokens.split()
+        counts = Counter(terms)
+        norm = K1 * (1 - B + B * len(terms) / average)
+        score = sum(idf[w] * counts[w] * (K1 + 1) / (counts[w] + norm) for w in words if counts[w])
+        scored.append((-score, int(chunk_id)))
+    return [chunk_id for _, chunk_id in sorted(scored)[:limit]]
 
 
 class _Matrix:
