@@ -1,6 +1,12 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
 from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
+from closeloop.assistant.knowledge.models import (
+    KnowledgeAccessRule,
+    KnowledgeChunk,
+    KnowledgeCollection,
+    KnowledgeDocument,
+)
 from closeloop.automation.models import (
     ApprovalRequest,
     Decision,
@@ -64,6 +70,10 @@ __all__ = [
     "IdempotencyKey",
     "ImportJob",
     "ImportMapping",
+    "KnowledgeAccessRule",
+    "KnowledgeChunk",
+    "KnowledgeCollection",
+    "KnowledgeDocument",
     "KpiSnapshot",
     "Lead",
     "NameKey",

@@ -26,7 +26,9 @@ from sqlalchemy import func, select
 from closeloop.api.app import create_api
 from closeloop.api.routers import compliance as compliance_router
 from closeloop.api.routers import imports as imports_router
+from closeloop.api.routers import knowledge as knowledge_router
 from closeloop.api.routers import quality as quality_router
+from closeloop.assistant.knowledge import service as knowledge
 from closeloop.config import settings
 from closeloop.core.actor import RowScope
 from closeloop.crm import changerequests, customfields
@@ -215,6 +217,7 @@ def world(
     monkeypatch.setattr(imports_router, "enqueue_import", queued.append)
     monkeypatch.setattr(quality_router, "enqueue_scan", lambda organization_id, scan_id: queued.append(scan_id))
     monkeypatch.setattr(compliance_router, "enqueue_scan", lambda organization_id, scan_id: queued.append(scan_id))
+    monkeypatch.setattr(knowledge_router, "enqueue_indexing", lambda organization_id, doc_id: queued.append(doc_id))
     callers = [Caller(key, tenant[key], "tenant") for key in TENANT_ROLES]
     callers.append(Caller("partner_user", partner["partner_user"], "partner"))
     callers.append(Caller("other_admin", other_tenant["admin"], "foreign"))
@@ -960,6 +963,107 @@ def _rule_language_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _knowledge_plans() -> dict[tuple[str, str], Plan]:
+    """Knowledge base: collections readable by knowledge managers and the roles / users their rules name
+    (the tenant's collection here names the rep role); managing needs knowledge:manage; another
+    organization's collection is always 404."""
+
+    def collection(world: World, *, fresh: bool = False) -> int:
+        if fresh or "knowledge" not in world.shared:
+            admin = world.tenant["admin"].actor
+            with world.db.unit_of_work(admin) as session:
+                made = knowledge.create_collection(
+                    session, admin, name=f"话术 {tag()}", rules=[knowledge.RuleSpec("role", "rep")]
+                )
+                made_id = made.id
+            if fresh:
+                return made_id
+            world.shared["knowledge"] = {"id": made_id}
+        return int(world.shared["knowledge"]["id"])
+
+    def document(world: World, collection_id: int) -> int:
+        admin = world.tenant["admin"].actor
+        with world.db.unit_of_work(admin) as session:
+            return knowledge.add_document(session, admin, collection_id, filename="a.md", content=b"# A\n\nB\n").id
+
+    def reads(world: World, caller: Caller) -> bool:
+        return caller.organization == "tenant" and (caller.can("knowledge:manage") or caller.role is Role.REP)
+
+    def read_expect(world: World, caller: Caller) -> int:
+        if not caller.can("knowledge:read"):
+            return 403
+        return 200 if reads(world, caller) else 404
+
+    def manage_expect(success: int) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can("knowledge:manage"):
+                return 403
+            return success if caller.organization == "tenant" else 404
+
+        return expect
+
+    def on_collection(suffix: str = "", body: Any = None, *, fresh: bool = False) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            cid = collection(world, fresh=fresh and not world.refuses(caller))
+            return Call(f"/v1/knowledge/collections/{cid}{suffix}", body)
+
+        return prepare
+
+    def on_document(world: World, caller: Caller) -> Call:
+        cid = collection(world)
+        return Call(f"/v1/knowledge/collections/{cid}/documents/{document(world, cid)}")
+
+    def upload(world: World, caller: Caller) -> Call:
+        cid = collection(world)
+        files = {"file": ("规定.md", "# 规定\n\n第一条 广告应当真实。\n".encode(), "text/markdown")}
+        return Call(f"/v1/knowledge/collections/{cid}/documents", upload=(files, {}))
+
+    def listed(world: World, caller: Caller, response: Response) -> None:
+        ids = [item["id"] for item in response.json()["items"]]
+        assert (collection(world) in ids) is reads(world, caller), (caller.key, ids)
+
+    def search(world: World, caller: Caller) -> Call:
+        return Call("/v1/knowledge/search", {"query": "广告 真实", "collection_ids": [collection(world)]})
+
+    base = "/v1/knowledge/collections"
+
+    def on_list(world: World, caller: Caller) -> Call:
+        collection(world)
+        return Call(base)
+
+    item = base + "/{collection_id}"
+    return {
+        ("GET", base): Plan(
+            False,
+            on_list,
+            lambda world, caller: 200 if caller.can("knowledge:read") else 403,
+            listed,
+        ),
+        ("POST", base): Plan(
+            True,
+            lambda world, caller: Call(
+                base, {"name": f"产品手册 {tag()}", "access": [{"kind": "role", "value": "rep"}]}
+            ),
+            lambda world, caller: 201 if caller.can("knowledge:manage") else 403,
+        ),
+        ("GET", item): Plan(False, on_collection(), read_expect),
+        ("PATCH", item): Plan(True, on_collection(body={"description": "新说明"}), manage_expect(200)),
+        ("DELETE", item): Plan(True, on_collection(fresh=True), manage_expect(204)),
+        ("GET", item + "/documents"): Plan(False, on_collection("/documents"), read_expect),
+        ("POST", item + "/documents"): Plan(True, upload, manage_expect(202)),
+        ("GET", item + "/documents/{document_id}"): Plan(False, on_document, read_expect),
+        ("DELETE", item + "/documents/{document_id}"): Plan(True, on_document, manage_expect(204)),
+        ("POST", "/v1/knowledge/search"): Plan(False, search, read_expect),
+        ("GET", "/v1/assistant/briefs/accounts/{account_id}"): Plan(
+            False,
+            lambda world, caller: Call(f"/v1/assistant/briefs/accounts/{world.sample('accounts')['id']}"),
+            lambda world, caller: (
+                403 if not caller.can("accounts:read") else 200 if caller.sees_owned_by(world.rep.user_id) else 404
+            ),
+        ),
+    }
+
+
 PLANS.update(_other_plans())
 PLANS.update(_dashboard_plans())
 PLANS.update(_notification_plans())
@@ -1160,6 +1264,7 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
 PLANS.update(_compliance_plans())
 
 PLANS.update(_automation_plans())
+PLANS.update(_knowledge_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

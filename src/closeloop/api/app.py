@@ -32,6 +32,7 @@ from closeloop.api.routers import (
     fieldsecurity,
     formulas,
     imports,
+    knowledge,
     mappings,
     notifications,
     quality,
@@ -71,6 +72,7 @@ def _routers() -> list[APIRouter]:
         automation.router,
         search.router,
         rule_language.router,
+        knowledge.router,
         *records.routers.values(),
     ]
 

@@ -18,6 +18,7 @@ from closeloop.cli import (
     compliance_commands,
     data_commands,
     demo_commands,
+    knowledge_commands,
     quality_commands,
     rule_commands,
 )
@@ -53,6 +54,7 @@ app.add_typer(quality_commands.quality_app, name="quality")
 app.add_typer(alert_commands.alerts_app, name="alerts")
 app.add_typer(rule_commands.rules_app, name="rules")
 app.add_typer(compliance_commands.compliance_app, name="compliance")
+app.add_typer(knowledge_commands.knowledge_app, name="knowledge")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)
 

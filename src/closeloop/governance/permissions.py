@@ -47,15 +47,26 @@ def _grant(resources: tuple[str, ...], *verbs: str) -> set[str]:
 _REP = (
     _grant(CRM_RESOURCES, "read", "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read", "decisions:read"}
+    | {"users:read", "funnel:read", "exports:run", "history:read", "quality:read", "decisions:read", "knowledge:read"}
 )
 _MANAGER = _REP | _grant(CRM_RESOURCES, "delete") | {"imports:run", "quality:scan", "rules:read", "rules:write"}
-_EXECUTIVE = _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage"}
+_EXECUTIVE = (
+    _MANAGER | _grant(CATALOG_RESOURCES, "write", "delete") | {"audit:read", "schema:manage", "knowledge:manage"}
+)
 _CFO = (
     _grant(CRM_RESOURCES, "read")
     | _grant(("quotes", "contracts", "orders"), "write")
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "exports:run", "history:read", "audit:read", "quality:read", "decisions:read"}
+    | {
+        "users:read",
+        "funnel:read",
+        "exports:run",
+        "history:read",
+        "audit:read",
+        "quality:read",
+        "decisions:read",
+        "knowledge:read",
+    }
 )
 _IT = (
     _grant(CRM_RESOURCES, "read")
@@ -71,6 +82,8 @@ _IT = (
         "quality:read",
         "quality:scan",
         "decisions:read",
+        "knowledge:read",
+        "knowledge:manage",
     }
 )
 _PARTNER = (
@@ -101,6 +114,8 @@ _ADMIN = (
         "rules:read",
         "rules:write",
         "decisions:read",
+        "knowledge:read",
+        "knowledge:manage",
     }
 )
 

@@ -65,14 +65,15 @@ NAV: list[NavItem] = [
     NavItem("/quality", N_("Data quality"), "quality:read"),
     NavItem("/compliance", N_("Compliance check"), "compliance:check"),
     NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review"),
-    NavItem("/settings/fields", N_("Custom fields")),
-    NavItem("/settings/security", N_("Field security"), "schema:manage"),
-    NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
-    NavItem("/settings/assets", N_("Data assets"), "users:read"),
+    NavItem("/knowledge", N_("Knowledge base"), "knowledge:read"),
     NavItem("/automation/rules", N_("Rules"), "rules:read"),
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
     NavItem("/automation/pending", N_("Undo window"), "decisions:read"),
     NavItem("/automation/reviews", N_("Review requests")),
+    NavItem("/settings/fields", N_("Custom fields")),
+    NavItem("/settings/security", N_("Field security"), "schema:manage"),
+    NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
+    NavItem("/settings/assets", N_("Data assets"), "users:read"),
 ]
 
 
@@ -334,6 +335,7 @@ def install(app: FastAPI) -> None:
         formulas,
         home,
         imports,
+        knowledge,
         leads,
         quality,
         records,
@@ -357,5 +359,5 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboards.router)
     app.include_router(quality.router)
     app.include_router(compliance.router)
-
     app.include_router(automation.router)
+    app.include_router(knowledge.router)

@@ -257,3 +257,20 @@ def _drain_at_startup() -> None:
 
 
 huey.on_startup()(_drain_at_startup)
+
+
+def index_knowledge_document(organization_id: int, document_id: int) -> str:
+    """Parse, chunk and index one uploaded knowledge document (the upload enqueues it once committed)."""
+    from closeloop.assistant.knowledge.service import index_document
+
+    status = index_document(worker_database(), organization_id, document_id)
+    log.info("knowledge document %s: %s", document_id, status)
+    return status
+
+
+index_knowledge_document_task = huey.task(retries=0)(index_knowledge_document)
+
+
+def enqueue_knowledge_document(organization_id: int, document_id: int) -> None:
+    """Queue :func:`index_knowledge_document`."""
+    index_knowledge_document_task(organization_id, document_id)

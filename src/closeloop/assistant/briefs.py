@@ -1,0 +1,209 @@
+"""Visit briefs (AST-3, first part): what a rep should know before visiting an account, assembled
+from the CRM records the rep may see and the knowledge passages they may read, every statement
+with its citation (the record and fields, or the document and passage it comes from).
+
+Without an LLM the brief is a grounded composition: each statement is written from one record's
+visible fields by a fixed sentence per kind, in the reader's language. Records come through
+``records.read_one`` / ``read_page`` — the scope door and the field masks — so a masked amount is
+simply not in the brief, and a record outside the caller's row scope never appears. Passages come
+from :func:`knowledge.service.search`, within the caller's collection access. Not yet done: passing
+the brief through the compliance checker (built beside this, in ``assistant.compliance``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from closeloop.assistant.knowledge import service as knowledge
+from closeloop.core.actor import Actor
+from closeloop.crm import records
+from closeloop.crm.accounts.service import ACCOUNTS
+from closeloop.crm.activities.service import ACTIVITIES
+from closeloop.crm.contacts.service import CONTACTS
+from closeloop.crm.opportunities.service import OPPORTUNITIES
+from closeloop.crm.orders.service import ORDERS
+from closeloop.crm.tickets.service import TICKETS
+
+SECTIONS = ("account", "decision_chain", "opportunities", "tickets", "orders", "interactions", "knowledge")
+_TEXT = {
+    "zh_CN": {
+        "account": "{name}：行业 {industry}，{place}。",
+        "contact": "{name}（{title}）— {role}。",
+        "opportunity": "商机「{name}」处于 {stage} 阶段{amount}{close}。",
+        "amount": "，金额 {value}",
+        "close": "，预计 {value} 成交",
+        "ticket": "未关闭工单「{subject}」，优先级 {priority}，状态 {status}，{opened} 开单。",
+        "order": "订单 {number}：{date} 下单{total}，状态 {status}。",
+        "total": "，金额 {value}",
+        "activity": "{date} {kind}：{subject}{outcome}。",
+        "outcome": "，结果：{value}",
+        "passage": "{heading}：{text}",
+        "unknown": "未填",
+    },
+    "en": {
+        "account": "{name}: industry {industry}, {place}.",
+        "contact": "{name} ({title}) — {role}.",
+        "opportunity": "Opportunity “{name}” is at stage {stage}{amount}{close}.",
+        "amount": ", amount {value}",
+        "close": ", expected to close {value}",
+        "ticket": "Open ticket “{subject}”, priority {priority}, status {status}, opened {opened}.",
+        "order": "Order {number}: placed {date}{total}, status {status}.",
+        "total": ", total {value}",
+        "activity": "{date} {kind}: {subject}{outcome}.",
+        "outcome": ", outcome: {value}",
+        "passage": "{heading}: {text}",
+        "unknown": "not set",
+    },
+}
+
+
+@dataclass
+class Statement:
+    text: str
+    citations: list[dict[str, Any]]
+
+
+@dataclass
+class Brief:
+    account_id: int
+    title: str
+    sections: dict[str, list[Statement]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "title": self.title,
+            "sections": [
+                {"key": key, "statements": [{"text": s.text, "citations": s.citations} for s in statements]}
+                for key, statements in self.sections.items()
+            ],
+        }
+
+
+def _cite(noun: str, record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    return {"type": noun, "id": record["id"], "fields": [f for f in fields if record.get(f) not in (None, "")]}
+
+
+def _value(record: dict[str, Any], name: str, words: dict[str, str]) -> str:
+    value = record.get(name)
+    return words["unknown"] if value in (None, "") else str(value)
+
+
+def _day(value: Any) -> str:
+    return str(value)[:10] if value else ""
+
+
+def _page(session: Session, actor: Actor, record_type: records.RecordType[Any], params: dict[str, str]) -> list[Any]:
+    if not actor.can(f"{record_type.plural}:read"):
+        return []
+    return list(records.read_page(session, actor, record_type, params).items)
+
+
+def account_brief(session: Session, actor: Actor, account_id: int, *, passages: int = 3) -> Brief:
+    """The visit brief of one account the actor may see (404 otherwise)."""
+    words = _TEXT["en" if actor.locale.startswith("en") else "zh_CN"]
+    account = records.read_one(session, actor, ACCOUNTS, account_id)
+    brief = Brief(account_id, str(account.get("name") or account_id))
+    place = " ".join(str(account[f]) for f in ("province", "city") if account.get(f)) or words["unknown"]
+    brief.sections["account"] = [
+        Statement(
+            words["account"].format(name=account.get("name"), industry=_value(account, "industry", words), place=place),
+            [_cite("account", account, ["name", "industry", "province", "city"])],
+        )
+    ]
+    by_account = {"account_id": str(account_id)}
+    contacts = _page(session, actor, CONTACTS, {**by_account, "limit": "100", "sort": "name"})
+    brief.sections["decision_chain"] = [
+        Statement(
+            words["contact"].format(
+                name=c.get("name"), title=_value(c, "title", words), role=_value(c, "decision_role", words)
+            ),
+            [_cite("contact", c, ["name", "title", "decision_role"])],
+        )
+        for c in contacts
+        if c.get("decision_role")
+    ]
+    opportunities = _page(session, actor, OPPORTUNITIES, {**by_account, "limit": "100", "sort": "-opened_at"})
+    open_opportunities = [o for o in opportunities if o.get("stage") not in ("won", "lost")]
+    brief.sections["opportunities"] = [
+        Statement(
+            words["opportunity"].format(
+                name=o.get("name"),
+                stage=o.get("stage"),
+                amount=words["amount"].format(value=o["amount"]) if o.get("amount") is not None else "",
+                close=words["close"].format(value=o["expected_close_date"]) if o.get("expected_close_date") else "",
+            ),
+            [_cite("opportunity", o, ["name", "stage", "amount", "expected_close_date"])],
+        )
+        for o in open_opportunities
+    ]
+    tickets = _page(session, actor, TICKETS, {**by_account, "limit": "100", "sort": "-opened_at"})
+    open_tickets = [t for t in tickets if t.get("status") not in ("resolved", "closed")]
+    brief.sections["tickets"] = [
+        Statement(
+            words["ticket"].format(
+                subject=t.get("subject"),
+                priority=t.get("priority"),
+                status=t.get("status"),
+                opened=_day(t.get("opened_at")),
+            ),
+            [_cite("ticket", t, ["subject", "priority", "status", "opened_at"])],
+        )
+        for t in open_tickets
+    ]
+    orders = _page(session, actor, ORDERS, {**by_account, "limit": "5", "sort": "-ordered_at"})
+    brief.sections["orders"] = [
+        Statement(
+            words["order"].format(
+                number=o.get("number"),
+                date=_day(o.get("ordered_at")),
+                total=words["total"].format(value=o["total"]) if o.get("total") is not None else "",
+                status=o.get("status"),
+            ),
+            [_cite("order", o, ["number", "ordered_at", "total", "status"])],
+        )
+        for o in orders
+    ]
+    activities = _page(session, actor, ACTIVITIES, {**by_account, "limit": "5", "sort": "-occurred_at"})
+    brief.sections["interactions"] = [
+        Statement(
+            words["activity"].format(
+                date=_day(a.get("occurred_at")),
+                kind=a.get("kind"),
+                subject=_value(a, "subject", words),
+                outcome=words["outcome"].format(value=a["outcome"]) if a.get("outcome") else "",
+            ),
+            [_cite("activity", a, ["occurred_at", "kind", "subject", "outcome"])],
+        )
+        for a in activities
+    ]
+    brief.sections["knowledge"] = []
+    if actor.can(knowledge.READ) and passages:
+        # what the visit is about: the open deals and tickets, else the account's industry
+        topics = [str(o.get("name")) for o in open_opportunities[:3]] + [
+            str(t.get("subject")) for t in open_tickets[:2]
+        ]
+        query = " ".join(topics) or str(account.get("industry") or account.get("name"))
+        for passage in knowledge.search(session, actor, query, k=passages):
+            brief.sections["knowledge"].append(
+                Statement(
+                    words["passage"].format(
+                        heading=passage.heading or passage.filename, text=" ".join(passage.text.split())
+                    ),
+                    [
+                        {
+                            "type": "knowledge",
+                            "document_id": passage.document_id,
+                            "filename": passage.filename,
+                            "chunk_id": passage.chunk_id,
+                            "heading": passage.heading,
+                            "start": passage.start,
+                            "end": passage.end,
+                        }
+                    ],
+                )
+            )
+    return brief

@@ -1,0 +1,111 @@
+"""Passages that keep headings and articles together.
+
+A chunk never crosses a heading: Markdown headings (``#`` … ``######``) open a new section and the
+chunk carries the heading path (``广告法 › 第二章 广告内容准则``). Inside a section a legal article
+(``第十六条 …`` or ``Article 16``) starts a new chunk and keeps its paragraphs — the items
+(一)(二)… of an article stay with it. Paragraphs are gathered up to ``max_chars``; one article
+longer than that is cut at paragraph boundaries, each part repeating the article's label in its
+heading. Offsets are character offsets into the document's text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_ARTICLE = re.compile(r"^\s*(第[一二三四五六七八九十百千零〇两\d]+条|Article\s+\d+[A-Za-z]?)[\s　.:：]")
+_CHAPTER = re.compile(r"^\s*第[一二三四五六七八九十百千零〇\d]+[章节编](?:\s|$)")
+SEPARATOR = " › "
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    heading: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class _Paragraph:
+    text: str
+    start: int
+    end: int
+
+
+def chunk_text(text: str, *, max_chars: int = 800) -> list[Chunk]:
+    """Split ``text`` into passages (see the module's description)."""
+    chunks: list[Chunk] = []
+    path: list[tuple[int, str]] = []
+    pending: list[_Paragraph] = []
+    article = ""
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            heading = SEPARATOR.join([title for _, title in path] + ([article] if article else []))
+            chunks.extend(_pack(pending, heading, max_chars, text))
+        pending = []
+
+    for paragraph in _paragraphs(text):
+        line = paragraph.text
+        if line.startswith("<!--"):
+            continue
+        heading = _HEADING.match(line)
+        chapter = None if heading else _CHAPTER.match(line)
+        if heading or chapter:
+            flush()
+            article = ""
+            level = len(heading.group(1)) if heading else 7
+            title = heading.group(2).strip() if heading else line.strip()
+            path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
+            continue
+        found = _ARTICLE.match(line)
+        if found:
+            flush()
+            article = found.group(1)
+        pending.append(paragraph)
+    flush()
+    return chunks
+
+
+def _paragraphs(text: str) -> list[_Paragraph]:
+    found: list[_Paragraph] = []
+    for match in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*", text):
+        body = match.group(0)
+        stripped = body.strip()
+        if not stripped:
+            continue
+        offset = match.start() + (len(body) - len(body.lstrip()))
+        found.append(_Paragraph(stripped, offset, offset + len(stripped)))
+    return found
+
+
+def _pack(paragraphs: list[_Paragraph], heading: str, max_chars: int, source: str) -> list[Chunk]:
+    """Gather paragraphs into chunks of at most ``max_chars`` (a longer paragraph is cut in pieces)."""
+    pieces: list[_Paragraph] = []
+    for paragraph in paragraphs:
+        if len(paragraph.text) <= max_chars:
+            pieces.append(paragraph)
+            continue
+        for offset in range(0, len(paragraph.text), max_chars):
+            part = paragraph.text[offset : offset + max_chars]
+            pieces.append(_Paragraph(part, paragraph.start + offset, paragraph.start + offset + len(part)))
+    chunks: list[Chunk] = []
+    group: list[_Paragraph] = []
+    size = 0
+    for piece in pieces:
+        if group and size + len(piece.text) > max_chars:
+            chunks.append(_chunk(group, heading, source))
+            group, size = [], 0
+        group.append(piece)
+        size += len(piece.text) + 1
+    if group:
+        chunks.append(_chunk(group, heading, source))
+    return chunks
+
+
+def _chunk(group: list[_Paragraph], heading: str, source: str) -> Chunk:
+    start, end = group[0].start, group[-1].end
+    return Chunk(heading, source[start:end], start, end)

@@ -1,0 +1,624 @@
+"""Collections, access rules, uploads, indexing and retrieval — the one door to the knowledge base.
+
+Who reads what (STYLE.md, "For the assistants": the assistant is a conduit for the caller's own
+permissions): holders of ``knowledge:manage`` read and manage every collection of their
+organization; anyone else needs ``knowledge:read`` *and* a rule of the collection naming their role
+or themselves. A collection without rules is read by its managers only. Every query goes through
+the scope door (``tenant_clause``), so another organization's collections are never seen, and
+retrieval searches only the collections the caller may read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from closeloop.assistant.knowledge import embedding, index, parsing
+from closeloop.assistant.knowledge.chunking import chunk_text
+from closeloop.assistant.knowledge.models import (
+    AccessKind,
+    DocumentStatus,
+    KnowledgeAccessRule,
+    KnowledgeChunk,
+    KnowledgeCollection,
+    KnowledgeDocument,
+)
+from closeloop.assistant.knowledge.text import tokens
+from closeloop.core.actor import Actor
+from closeloop.core.clock import utcnow
+from closeloop.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from closeloop.db.scope import tenant_clause
+from closeloop.db.session import Database
+from closeloop.governance.audit import service as audit
+from closeloop.governance.permissions import Role, require
+from closeloop.org import service as org_service
+from closeloop.org.models import User
+
+log = logging.getLogger("closeloop.knowledge")
+
+READ = "knowledge:read"
+MANAGE = "knowledge:manage"
+#: chunks embedded and committed together; each batch moves the document's progress
+BATCH = 16
+MAX_K = 50
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    kind: str
+    value: str
+
+
+# ---------------------------------------------------------------- collections and rules
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _rules_of(session: Session, actor: Actor, collection_ids: Sequence[int]) -> dict[int, list[RuleSpec]]:
+    found: dict[int, list[RuleSpec]] = {cid: [] for cid in collection_ids}
+    if not collection_ids:
+        return found
+    rows = session.execute(
+        select(KnowledgeAccessRule.collection_id, KnowledgeAccessRule.kind, KnowledgeAccessRule.value)
+        .where(tenant_clause(actor.organization_id, KnowledgeAccessRule))
+        .where(KnowledgeAccessRule.collection_id.in_(list(collection_ids)))
+        .order_by(KnowledgeAccessRule.kind, KnowledgeAccessRule.value)
+    )
+    for collection_id, kind, value in rows:
+        found[collection_id].append(RuleSpec(kind, value))
+    return found
+
+
+def may_read(actor: Actor, rules: Sequence[RuleSpec]) -> bool:
+    """Whether ``actor`` may read a collection with ``rules`` (of its own organization)."""
+    if actor.can(MANAGE):
+        return True
+    if not actor.can(READ):
+        return False
+    for rule in rules:
+        if rule.kind == AccessKind.ROLE and rule.value == actor.role:
+            return True
+        if rule.kind == AccessKind.USER and actor.user_id is not None and rule.value == str(actor.user_id):
+            return True
+    return False
+
+
+def readable_collections(session: Session, actor: Actor) -> list[KnowledgeCollection]:
+    """The collections of the actor's organization that it may read, by name."""
+    require(actor, READ)
+    collections = list(
+        session.scalars(
+            select(KnowledgeCollection)
+            .where(tenant_clause(actor.organization_id, KnowledgeCollection))
+            .order_by(KnowledgeCollection.name, KnowledgeCollection.id)
+        )
+    )
+    rules = _rules_of(session, actor, [c.id for c in collections])
+    return [c for c in collections if may_read(actor, rules[c.id])]
+
+
+def get_collection(session: Session, actor: Actor, collection_id: int) -> KnowledgeCollection:
+    """One collection the actor may read (one it may not read is "not found", like another tenant's)."""
+    require(actor, READ)
+    collection = session.scalars(
+        select(KnowledgeCollection)
+        .where(tenant_clause(actor.organization_id, KnowledgeCollection))
+        .where(KnowledgeCollection.id == collection_id)
+    ).one_or_none()
+    if collection is None or not may_read(actor, _rules_of(session, actor, [collection_id])[collection_id]):
+        raise NotFound("knowledge collection", collection_id)
+    return collection
+
+
+def _validate_rules(session: Session, actor: Actor, rules: Sequence[RuleSpec]) -> list[RuleSpec]:
+    problems: list[FieldProblem] = []
+    roles = {role.value for role in Role}
+    clean: list[RuleSpec] = []
+    for position, rule in enumerate(rules):
+        field = f"access.{position}"
+        if rule.kind == AccessKind.ROLE:
+            if rule.value not in roles:
+                problems.append(FieldProblem(f"{field}.value", f"unknown role {rule.value!r}"))
+                continue
+        elif rule.kind == AccessKind.USER:
+            user_id = int(rule.value) if rule.value.isdigit() else None
+            exists = user_id is not None and session.scalar(
+                select(User.id).where(tenant_clause(actor.organization_id, User)).where(User.id == user_id)
+            )
+            if not exists:
+                problems.append(FieldProblem(f"{field}.value", f"no user {rule.value} in your organization"))
+                continue
+        else:
+            problems.append(FieldProblem(f"{field}.kind", f"kind must be role or user, not {rule.kind!r}"))
+            continue
+        if rule not in clean:
+            clean.append(rule)
+    if problems:
+        raise ValidationFailed(problems)
+    return clean
+
+
+def _write_rules(session: Session, actor: Actor, collection: KnowledgeCollection, rules: Sequence[RuleSpec]) -> None:
+    session.execute(
+        delete(KnowledgeAccessRule)
+        .where(tenant_clause(actor.organization_id, KnowledgeAccessRule))
+        .where(KnowledgeAccessRule.collection_id == collection.id)
+    )
+    for rule in rules:
+        session.add(
+            KnowledgeAccessRule(
+                organization_id=actor.organization_id, collection_id=collection.id, kind=rule.kind, value=rule.value
+            )
+        )
+    session.flush()
+
+
+def create_collection(
+    session: Session, actor: Actor, *, name: str, description: str = "", rules: Sequence[RuleSpec] = ()
+) -> KnowledgeCollection:
+    require(actor, MANAGE)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed.one("name", "a collection needs a name", "required")
+    clean = _validate_rules(session, actor, rules)
+    collection = KnowledgeCollection(
+        organization_id=actor.organization_id,
+        name=name,
+        description=description,
+        index_key=_new_key(),
+        created_by_id=actor.user_id,
+    )
+    session.add(collection)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        raise Conflict(f"A collection named {name!r} exists already", field_name="name") from error
+    _write_rules(session, actor, collection, clean)
+    audit.record(
+        session,
+        actor,
+        "knowledge_collection.created",
+        subject_type="knowledge_collection",
+        subject_id=collection.id,
+        changes=audit.diff({}, {"name": name, "description": description, "access": _rules_json(clean)}),
+    )
+    return collection
+
+
+def update_collection(
+    session: Session,
+    actor: Actor,
+    collection_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    rules: Sequence[RuleSpec] | None = None,
+) -> KnowledgeCollection:
+    require(actor, MANAGE)
+    collection = get_collection(session, actor, collection_id)
+    before = {"name": collection.name, "description": collection.description}
+    after = dict(before)
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed.one("name", "a collection needs a name", "required")
+        collection.name = after["name"] = name.strip()
+    if description is not None:
+        collection.description = after["description"] = description
+    changes_before: dict[str, Any] = dict(before)
+    changes_after: dict[str, Any] = dict(after)
+    if rules is not None:
+        clean = _validate_rules(session, actor, rules)
+        changes_before["access"] = _rules_json(_rules_of(session, actor, [collection.id])[collection.id])
+        changes_after["access"] = _rules_json(clean)
+        _write_rules(session, actor, collection, clean)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        raise Conflict(f"A collection named {name!r} exists already", field_name="name") from error
+    audit.record(
+        session,
+        actor,
+        "knowledge_collection.updated",
+        subject_type="knowledge_collection",
+        subject_id=collection.id,
+        changes=audit.diff(changes_before, changes_after),
+    )
+    return collection
+
+
+def delete_collection(session: Session, actor: Actor, collection_id: int) -> None:
+    require(actor, MANAGE)
+    collection = get_collection(session, actor, collection_id)
+    chunk_ids = list(
+        session.scalars(
+            select(KnowledgeChunk.id)
+            .where(tenant_clause(actor.organization_id, KnowledgeChunk))
+            .where(KnowledgeChunk.collection_id == collection.id)
+        )
+    )
+    index.forget(session, chunk_ids)
+    for model in (KnowledgeChunk, KnowledgeDocument, KnowledgeAccessRule):
+        session.execute(
+            delete(model).where(tenant_clause(actor.organization_id, model)).where(model.collection_id == collection.id)
+        )
+    audit.record(
+        session,
+        actor,
+        "knowledge_collection.deleted",
+        subject_type="knowledge_collection",
+        subject_id=collection.id,
+        changes=audit.diff({"name": collection.name}, {}),
+    )
+    session.delete(collection)
+    session.flush()
+
+
+def _rules_json(rules: Sequence[RuleSpec]) -> list[dict[str, str]]:
+    return [{"kind": rule.kind, "value": rule.value} for rule in rules]
+
+
+def collection_body(session: Session, actor: Actor, collection: KnowledgeCollection) -> dict[str, Any]:
+    counts = session.execute(
+        select(KnowledgeDocument.status, func.count())
+        .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+        .where(KnowledgeDocument.collection_id == collection.id)
+        .group_by(KnowledgeDocument.status)
+    ).all()
+    body: dict[str, Any] = {
+        "id": collection.id,
+        "name": collection.name,
+        "description": collection.description,
+        "created_at": collection.created_at.isoformat(),
+        "documents": {status: int(count) for status, count in counts},
+    }
+    if actor.can(MANAGE):
+        body["access"] = _rules_json(_rules_of(session, actor, [collection.id])[collection.id])
+    return body
+
+
+# ---------------------------------------------------------------- documents
+
+
+def add_document(
+    session: Session, actor: Actor, collection_id: int, *, filename: str, content: bytes
+) -> KnowledgeDocument:
+    """Store an upload, queued for indexing (the caller enqueues :func:`index_document` after commit)."""
+    require(actor, MANAGE)
+    collection = get_collection(session, actor, collection_id)
+    file_format = parsing.file_format(filename)
+    if not content:
+        raise ValidationFailed.one("file", f"{filename} is empty")
+    if len(content) > parsing.MAX_BYTES:
+        raise ValidationFailed.one("file", f"{filename} is larger than {parsing.MAX_BYTES // (1024 * 1024)} MB")
+    document = KnowledgeDocument(
+        organization_id=actor.organization_id,
+        collection_id=collection.id,
+        filename=filename[:255],
+        file_format=file_format,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        status=DocumentStatus.QUEUED,
+        uploaded_by_id=actor.user_id,
+    )
+    session.add(document)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "knowledge_document.uploaded",
+        subject_type="knowledge_document",
+        subject_id=document.id,
+        changes=audit.diff({}, {"collection_id": collection.id, "filename": filename, "size": len(content)}),
+    )
+    return document
+
+
+def list_documents(session: Session, actor: Actor, collection_id: int) -> list[KnowledgeDocument]:
+    collection = get_collection(session, actor, collection_id)
+    return list(
+        session.scalars(
+            select(KnowledgeDocument)
+            .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+            .where(KnowledgeDocument.collection_id == collection.id)
+            .order_by(KnowledgeDocument.id.desc())
+        )
+    )
+
+
+def get_document(session: Session, actor: Actor, collection_id: int, document_id: int) -> KnowledgeDocument:
+    collection = get_collection(session, actor, collection_id)
+    document = session.scalars(
+        select(KnowledgeDocument)
+        .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+        .where(KnowledgeDocument.collection_id == collection.id, KnowledgeDocument.id == document_id)
+    ).one_or_none()
+    if document is None:
+        raise NotFound("knowledge document", document_id)
+    return document
+
+
+def delete_document(session: Session, actor: Actor, collection_id: int, document_id: int) -> None:
+    require(actor, MANAGE)
+    document = get_document(session, actor, collection_id, document_id)
+    _drop_chunks(session, actor.organization_id, document.id)
+    audit.record(
+        session,
+        actor,
+        "knowledge_document.deleted",
+        subject_type="knowledge_document",
+        subject_id=document.id,
+        changes=audit.diff({"filename": document.filename, "collection_id": document.collection_id}, {}),
+    )
+    session.delete(document)
+    _touch_collection(session, actor.organization_id, collection_id)
+    session.flush()
+
+
+def document_body(document: KnowledgeDocument) -> dict[str, Any]:
+    return {
+        "id": document.id,
+        "collection_id": document.collection_id,
+        "filename": document.filename,
+        "format": document.file_format,
+        "size": document.size,
+        "sha256": document.sha256,
+        "status": document.status,
+        "progress": {"done": document.chunks_done, "total": document.chunks_total},
+        "error": document.error,
+        "uploaded_at": document.uploaded_at.isoformat(),
+        "indexed_at": document.indexed_at.isoformat() if document.indexed_at else None,
+    }
+
+
+def _drop_chunks(session: Session, organization_id: int, document_id: int) -> None:
+    chunk_ids = list(
+        session.scalars(
+            select(KnowledgeChunk.id)
+            .where(tenant_clause(organization_id, KnowledgeChunk))
+            .where(KnowledgeChunk.document_id == document_id)
+        )
+    )
+    index.forget(session, chunk_ids)
+    session.execute(
+        delete(KnowledgeChunk)
+        .where(tenant_clause(organization_id, KnowledgeChunk))
+        .where(KnowledgeChunk.document_id == document_id)
+    )
+
+
+def _touch_collection(session: Session, organization_id: int, collection_id: int) -> None:
+    session.execute(
+        update(KnowledgeCollection)
+        .where(tenant_clause(organization_id, KnowledgeCollection))
+        .where(KnowledgeCollection.id == collection_id)
+        .values(index_key=_new_key())
+    )
+
+
+# ---------------------------------------------------------------- indexing (the worker)
+
+
+def index_document(database: Database, organization_id: int, document_id: int) -> str:
+    """Parse, chunk, segment and embed one queued document; progress is committed batch by batch.
+
+    A document that cannot be parsed ends ``failed`` with the reason and no chunk of it remains
+    (nothing half-indexed is ever searched: only ``ready`` documents are). Returns the final status.
+    """
+    actor = org_service.system_actor(organization_id, label="knowledge indexer")
+    with database.unit_of_work(actor) as session:
+        document = _document_for_indexing(session, organization_id, document_id)
+        if document is None:
+            return "missing"
+        filename, content, collection_id = document.filename, document.content, document.collection_id
+        _drop_chunks(session, organization_id, document_id)
+        document.status, document.error, document.chunks_done = DocumentStatus.INDEXING, None, 0
+    try:
+        text = parsing.extract(filename, content)
+        chunks = chunk_text(text)
+        if not chunks:
+            raise ValueError("no text found in the file")
+    except (ValueError, ValidationFailed) as error:
+        with database.unit_of_work(actor) as session:
+            _fail(session, organization_id, document_id, f"{filename}: {error}")
+        return DocumentStatus.FAILED
+    with database.unit_of_work(actor) as session:
+        document = _document_for_indexing(session, organization_id, document_id)
+        if document is None:
+            return "missing"
+        document.text, document.chunks_total = text, len(chunks)
+    try:
+        for start in range(0, len(chunks), BATCH):
+            batch = chunks[start : start + BATCH]
+            vectors = embedding.passages([_embedded_text(c.heading, c.text) for c in batch])
+            with database.unit_of_work(actor) as session:
+                rows = [
+                    KnowledgeChunk(
+                        organization_id=organization_id,
+                        collection_id=collection_id,
+                        document_id=document_id,
+                        ordinal=start + offset,
+                        heading=chunk.heading,
+                        text=chunk.text,
+                        start=chunk.start,
+                        end=chunk.end,
+                        tokens=" ".join(tokens(f"{chunk.heading}\n{chunk.text}")),
+                        embedding=embedding.to_bytes(vectors[offset]),
+                    )
+                    for offset, chunk in enumerate(batch)
+                ]
+                index.add(session, rows)
+                session.execute(
+                    update(KnowledgeDocument)
+                    .where(tenant_clause(organization_id, KnowledgeDocument))
+                    .where(KnowledgeDocument.id == document_id)
+                    .values(chunks_done=start + len(batch))
+                )
+    except Exception as error:
+        log.exception("indexing knowledge document %s failed", document_id)
+        with database.unit_of_work(actor) as session:
+            _fail(session, organization_id, document_id, f"{filename}: indexing failed ({error})")
+        return DocumentStatus.FAILED
+    with database.unit_of_work(actor) as session:
+        document = _document_for_indexing(session, organization_id, document_id)
+        if document is None:
+            return "missing"
+        document.status, document.indexed_at = DocumentStatus.READY, utcnow()
+        _touch_collection(session, organization_id, collection_id)
+        audit.record(
+            session,
+            actor,
+            "knowledge_document.indexed",
+            subject_type="knowledge_document",
+            subject_id=document_id,
+            changes=audit.diff({}, {"chunks": len(chunks), "status": DocumentStatus.READY}),
+        )
+    return DocumentStatus.READY
+
+
+def _embedded_text(heading: str, text: str) -> str:
+    return f"{heading}\n{text}" if heading else text
+
+
+def _document_for_indexing(session: Session, organization_id: int, document_id: int) -> KnowledgeDocument | None:
+    return session.scalars(
+        select(KnowledgeDocument)
+        .where(tenant_clause(organization_id, KnowledgeDocument))
+        .where(KnowledgeDocument.id == document_id)
+    ).one_or_none()
+
+
+def _fail(session: Session, organization_id: int, document_id: int, message: str) -> None:
+    _drop_chunks(session, organization_id, document_id)
+    session.execute(
+        update(KnowledgeDocument)
+        .where(tenant_clause(organization_id, KnowledgeDocument))
+        .where(KnowledgeDocument.id == document_id)
+        .values(status=DocumentStatus.FAILED, error=message[:2000], chunks_done=0)
+    )
+
+
+# ---------------------------------------------------------------- retrieval
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk_id: int
+    document_id: int
+    filename: str
+    collection_id: int
+    heading: str
+    text: str
+    start: int
+    end: int
+    score: float
+    fulltext_rank: int | None
+    vector_rank: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "document": {"id": self.document_id, "filename": self.filename, "collection_id": self.collection_id},
+            "heading": self.heading,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 6),
+            "ranks": {"fulltext": self.fulltext_rank, "vector": self.vector_rank},
+        }
+
+
+MODES = ("hybrid", "fulltext", "vector")
+#: reciprocal-rank fusion constant (Cormack et al. 2009)
+RRF_K = 60
+
+
+def search(
+    session: Session,
+    actor: Actor,
+    query: str,
+    *,
+    collection_ids: Sequence[int] | None = None,
+    k: int = 5,
+    mode: str = "hybrid",
+) -> list[Passage]:
+    """The ``k`` best passages for ``query`` among the collections the actor may read (all of them,
+    or those of ``collection_ids`` — each must be readable), fused by reciprocal rank."""
+    query = query.strip()
+    if not query:
+        raise ValidationFailed.one("query", "say what to look for", "required")
+    if not 1 <= k <= MAX_K:
+        raise ValidationFailed.one("k", f"k must be between 1 and {MAX_K}")
+    if mode not in MODES:
+        raise ValidationFailed.one("mode", f"mode must be one of {', '.join(MODES)}")
+    if collection_ids:
+        collections = [get_collection(session, actor, cid) for cid in dict.fromkeys(collection_ids)]
+    else:
+        collections = readable_collections(session, actor)
+    if not collections:
+        return []
+    depth = max(k * 4, 40)
+    fulltext: list[int] = []
+    vector: list[int] = []
+    ids = [c.id for c in collections]
+    if mode in ("hybrid", "fulltext"):
+        fulltext = index.fulltext(session, actor.organization_id, ids, query, depth)
+    if mode in ("hybrid", "vector"):
+        keys = {c.id: c.index_key for c in collections}
+        vector = index.nearest(session, actor.organization_id, keys, embedding.query(query), depth)
+    scores: dict[int, float] = {}
+    for ranking in (fulltext, vector):
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
+    if not best:
+        return []
+    rows = {
+        row.id: row
+        for row in session.execute(
+            select(
+                KnowledgeChunk.id,
+                KnowledgeChunk.document_id,
+                KnowledgeChunk.collection_id,
+                KnowledgeChunk.heading,
+                KnowledgeChunk.text,
+                KnowledgeChunk.start,
+                KnowledgeChunk.end,
+                KnowledgeDocument.filename,
+            )
+            .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+            .where(tenant_clause(actor.organization_id, KnowledgeChunk))
+            .where(KnowledgeChunk.id.in_(best))
+        )
+    }
+    fulltext_rank = {cid: rank for rank, cid in enumerate(fulltext, start=1)}
+    vector_rank = {cid: rank for rank, cid in enumerate(vector, start=1)}
+    return [
+        Passage(
+            chunk_id=cid,
+            document_id=rows[cid].document_id,
+            filename=rows[cid].filename,
+            collection_id=rows[cid].collection_id,
+            heading=rows[cid].heading,
+            text=rows[cid].text,
+            start=rows[cid].start,
+            end=rows[cid].end,
+            score=scores[cid],
+            fulltext_rank=fulltext_rank.get(cid),
+            vector_rank=vector_rank.get(cid),
+        )
+        for cid in best
+        if cid in rows
+    ]
