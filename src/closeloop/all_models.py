@@ -23,6 +23,7 @@ from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
+from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
@@ -55,6 +56,10 @@ __all__ = [
     "Order",
     "OrderLine",
     "Organization",
+    "OwnerChange",
+    "Pool",
+    "PoolAccount",
+    "PoolSettings",
     "Product",
     "ProductLine",
     "Quote",

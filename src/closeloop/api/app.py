@@ -32,6 +32,7 @@ from closeloop.api.routers import (
     imports,
     mappings,
     notifications,
+    pools,
     quality,
     records,
     reports,
@@ -65,6 +66,7 @@ def _routers() -> list[APIRouter]:
         quality.router,
         notifications.router,
         search.router,
+        pools.router,
         *records.routers.values(),
     ]
 

@@ -100,6 +100,13 @@ _ADMIN = (
     }
 )
 
+#: pools (CN-1): reps read pools and claim; sales ops (the VP, admins) manage them
+_POOLS = {"pools:read", "pools:claim"}
+_REP |= _POOLS
+_MANAGER |= _POOLS
+_EXECUTIVE |= _POOLS | {"pools:manage"}
+_ADMIN |= _POOLS | {"pools:manage"}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),
     Role.MANAGER: frozenset(_MANAGER),
