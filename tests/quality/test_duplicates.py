@@ -21,7 +21,7 @@ from tests.samples import Api
         ("上海联影医疗科技股份有限公司", "上海联影医疗科技", True, True),
         ("ＡＢＣ Medical Co., Ltd.", "abc medical", True, True),
         ("Acme Corporation", "ACME Inc.", True, True),
-        ("華為", "华为", False, True),
+        ("華為", "华为", True, True),  # traditional folded to simplified
         ("北京协和医院", "北京协合医院", False, True),  # a homophone typo
         ("华为", "Huawei", False, True),
         ("华为技术有限公司", "Huawei Technologies Co., Ltd.", False, False),  # a translation, not a spelling
