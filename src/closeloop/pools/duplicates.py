@@ -79,10 +79,10 @@ class DuplicateFound(DomainError):
 
 
 def mask_person(name: str | None) -> str:
-    """张三丰 → 张**, "Alice Wong" → A**** (the first character kept)."""
+    """张三丰 → 张**, "Alice Wong" → A** (the first character kept; the length not told)."""
     if not name:
         return "—"
-    return name[0] + "*" * max(len(name) - 1, 2 if len(name) < 3 else len(name) - 1)
+    return name[0] + "**"
 
 
 def _like(text: str) -> str:

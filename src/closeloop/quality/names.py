@@ -55,12 +55,26 @@ def simplified(text: str) -> str:
 def name_key(name: str) -> str:
     """What identifies a company in its name (see the module's description); ``""`` for no name."""
     words = _WORDS.findall(simplified(unicodedata.normalize("NFKC", name)).casefold().replace("_", " "))
-    while len(words) > 1 and words[-1] in LATIN_SUFFIXES:
-        words.pop()
+    changed = True
+    while changed:  # trailing legal-form words, Latin or Chinese, in any order ("Acme Co有限公司")
+        changed = False
+        if len(words) > 1 and words[-1] in LATIN_SUFFIXES:
+            words.pop()
+            changed = True
+            continue
+        for suffix in CHINESE_SUFFIXES:
+            if words and words[-1].endswith(suffix) and words[-1] != suffix:
+                words[-1] = words[-1][: -len(suffix)]
+                changed = True
+                break
+            if len(words) > 1 and words[-1] == suffix:
+                words.pop()
+                changed = True
+                break
     joined = "".join(words)
     stripped = joined
     changed = True
-    while changed:
+    while changed:  # a suffix written with spaces inside ("有限 公司")
         changed = False
         for suffix in CHINESE_SUFFIXES:
             if stripped.endswith(suffix) and len(stripped) > len(suffix):
