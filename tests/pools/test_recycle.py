@@ -14,7 +14,7 @@ from closeloop.pools.models import OwnerChange, PoolAccount
 from tests.pools.conftest import T0, World, days
 
 
-def _reasons(world: World) -> dict[int, str]:
+def _reasons(world: World) -> dict[int, str | None]:
     with world.db.reading(None, system=True) as session:
         rows = session.execute(
             select(OwnerChange.account_id, OwnerChange.reason).where(
