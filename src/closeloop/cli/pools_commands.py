@@ -9,6 +9,7 @@ from rich.table import Table
 
 from closeloop.cli.common import console, database, reports_errors, resolve_organization
 from closeloop.pools import service as pools
+from closeloop.pools.rules import REASONS
 
 pools_app = typer.Typer(help="Private and public pools (私海/公海).", no_args_is_help=True)
 
@@ -32,14 +33,14 @@ def recycle(
     verb = "would go back" if dry_run else "went back"
     table = Table(title=f"Pools · {organization.name} · {'dry run' if dry_run else 'recycled'}")
     table.add_column("pool")
-    for reason in pools.rules.REASONS:
+    for reason in REASONS:
         table.add_column(reason, justify="right")
     table.add_column("total", justify="right")
     table.add_column("reminded owners", justify="right")
     for run in runs:
         table.add_row(
             f"{run.pool_id} {run.pool_name}",
-            *(f"{run.by_reason.get(reason, 0):,}" for reason in pools.rules.REASONS),
+            *(f"{run.by_reason.get(reason, 0):,}" for reason in REASONS),
             f"{run.total:,}",
             "—" if dry_run else f"{run.reminded_owners:,}",
         )

@@ -63,6 +63,8 @@ NAV: list[NavItem] = [
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
     NavItem("/quality", N_("Data quality"), "quality:read"),
+    NavItem("/pools", N_("Public pool"), "pools:read"),
+    NavItem("/pools/mine", N_("My private pool"), "pools:read"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
@@ -322,6 +324,7 @@ def install(app: FastAPI) -> None:
         home,
         imports,
         leads,
+        pools,
         quality,
         records,
         search,
@@ -336,6 +339,7 @@ def install(app: FastAPI) -> None:
     app.include_router(settings.router)
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
+    app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
     app.include_router(records.router)
     app.include_router(imports.router)
     app.include_router(accounts.router)
