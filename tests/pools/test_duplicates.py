@@ -157,3 +157,27 @@ def test_a_converting_lead_merges_into_the_existing_account(client: TestClient, 
     refused = assert_problem(other.request("POST", f"/leads/{lead['id']}/convert", json={}), 409)
     assert refused["code"] == "duplicate_account"
     assert refused["matches"][0]["id"] is None
+
+
+def test_an_import_refuses_duplicate_accounts_row_by_row_when_blocking(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    from closeloop.integrations.importing.engine import run_import
+    from closeloop.integrations.importing.readers import read_table
+
+    world.account("北京协和医院有限公司")
+    rows = "客户名称,电话\n北京協和醫院,\n上海联影医疗科技股份有限公司,\n上海聯影醫療科技,\n瑞金医院,\n".encode()
+    admin = tenant["admin"].actor
+
+    def run(dry_run: bool) -> Any:
+        with world.db.unit_of_work(admin) as session:
+            return run_import(
+                session, admin, entity="accounts", table=read_table(rows, name="客户.csv"), dry_run=dry_run
+            )
+
+    assert run(dry_run=True).invalid == 0  # warn (the default): an import is not held up
+    _mode(client, tenant, "block")
+    report = run(dry_run=True)
+    assert (report.created, report.invalid) == (2, 2)
+    assert [(p.row, p.code) for p in report.problems] == [(2, "duplicate_account"), (4, "duplicate_in_file")]
+    assert "北京协和医院有限公司" in report.problems[0].reason
