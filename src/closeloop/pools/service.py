@@ -821,11 +821,12 @@ def recycle(
         others = _other_regions(session, pool)
         chosen = rules.eligible(pool, now, others).subquery()
         run = PoolRun(pool.id, pool.name)
-        for reason, count in session.execute(select(chosen.c.reason, func.count()).group_by(chosen.c.reason)):
-            run.by_reason[str(reason)] = int(count)
-        if not dry_run:
-            if run.total:
-                _recycle_set(session, actor, pool, chosen, now, run)
+        if dry_run:
+            for reason, count in session.execute(select(chosen.c.reason, func.count()).group_by(chosen.c.reason)):
+                run.by_reason[str(reason)] = int(count)
+        else:
+            _recycle_set(session, actor, pool, chosen, now, run)
+            # what goes today is no longer owned: whatever the rules take by then is still to come
             _remind(session, pool, now, others, run)
         runs.append(run)
     return runs
@@ -865,6 +866,15 @@ def _recycle_set(session: Session, actor: Actor, pool: Pool, chosen: Any, now: d
         )
     )
     moved = select(OwnerChange.account_id).where(tenant_clause(org, OwnerChange), OwnerChange.batch == batch)
+    counted = (
+        select(OwnerChange.reason, func.count())
+        .where(tenant_clause(org, OwnerChange), OwnerChange.batch == batch)
+        .group_by(OwnerChange.reason)
+    )
+    run.by_reason = {str(reason): int(count) for reason, count in session.execute(counted)}
+    if not run.total:
+        run.batch = None
+        return
     # 2. the one UPDATE of the accounts
     session.execute(
         update(Account)
@@ -912,14 +922,12 @@ def _recycle_set(session: Session, actor: Actor, pool: Pool, chosen: Any, now: d
 
 
 def _remind(session: Session, pool: Pool, now: datetime, others: Sequence[int], run: PoolRun) -> None:
-    """Tell each owner how many of their accounts the pool would take back within ``remind_days``."""
+    """Tell each owner how many of their accounts the pool would take back within ``remind_days``
+    (run after today's recycling, so what went today is no longer anyone's)."""
     if not pool.remind_days:
         return
     later = rules.eligible(pool, now + timedelta(days=pool.remind_days), others).subquery()
-    today = rules.eligible(pool, now, others).with_only_columns(Account.id)
-    statement = (
-        select(later.c.owner_id, func.count()).where(later.c.account_id.not_in(today)).group_by(later.c.owner_id)
-    )
+    statement = select(later.c.owner_id, func.count()).group_by(later.c.owner_id)
     for owner_id, count in session.execute(statement):
         message = Message(
             kind="pool_reminder",
