@@ -2,6 +2,11 @@
 ``UPDATE`` of the same rows, measured in the same process.
 
     python bench/bench_pools.py [--accounts 200000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+    python bench/bench_pools.py --maven /work/shared/data/maven-crm
+
+With ``--maven``, the real Maven CRM data set is imported into a fresh SQLite database instead, and
+the script prints how many accounts each recycle rule, alone, would return to the public pool
+today and on the day after the data set's last closed deal.
 
 A fresh, migrated database (SQLite in a temporary directory, and PostgreSQL when a server is given)
 gets one organization with 50 reps and ``--accounts`` owned accounts created over two years, half
@@ -51,7 +56,7 @@ from closeloop.governance.permissions import Role  # noqa: E402
 from closeloop.org import service as org_service  # noqa: E402
 from closeloop.pools import rules  # noqa: E402
 from closeloop.pools import service as pools  # noqa: E402
-from closeloop.pools.models import Pool  # noqa: E402
+from closeloop.pools.models import Pool, PoolAccount  # noqa: E402
 
 CHUNK = 10_000
 
@@ -218,13 +223,96 @@ def report(label: str, results: dict[str, float | int], accounts: int) -> None:
         print(f"  {name:<12} {value:8.3f} s   ×{value / base:6.2f} of the bare update")
 
 
+def maven(directory: Path) -> None:
+    """Per rule, alone: how many of the Maven accounts it would return (today, and as of the data)."""
+    from sqlalchemy import func
+
+    from closeloop.integrations.importing.maven import import_maven_crm
+
+    with tempfile.TemporaryDirectory() as folder:
+        database = connect(fresh_sqlite(Path(folder)))
+        summary = import_maven_crm(database, directory)
+        organization_id = summary.organization_id
+        # The data set's accounts have no owner (its deals have sales agents): each account is given
+        # the agent of its latest deal, held since its first deal opened, as a team would on
+        # taking the data over (the accounts' rows themselves were created by the import, today).
+        with database.unit_of_work(None, system=True) as session:
+            latest = (
+                select(Opportunity.owner_id)
+                .where(Opportunity.account_id == Account.id, Opportunity.owner_id.is_not(None))
+                .order_by(Opportunity.opened_at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            session.execute(
+                update(Account)
+                .where(tenant_clause(organization_id, Account), Account.owner_id.is_(None))
+                .values(owner_id=latest)
+                .execution_options(synchronize_session=False)
+            )
+            first = (
+                select(
+                    Opportunity.organization_id,
+                    Opportunity.account_id,
+                    func.min(Opportunity.opened_at),
+                )
+                .where(tenant_clause(organization_id, Opportunity), Opportunity.account_id.is_not(None))
+                .group_by(Opportunity.organization_id, Opportunity.account_id)
+            )
+            session.execute(insert(PoolAccount).from_select(["organization_id", "account_id", "owned_since"], first))
+        with database.reading(None, system=True) as session:
+            owned = session.scalar(
+                select(func.count())
+                .select_from(Account)
+                .where(tenant_clause(organization_id, Account), Account.owner_id.is_not(None))
+            )
+            total = session.scalar(
+                select(func.count()).select_from(Account).where(tenant_clause(organization_id, Account))
+            )
+            last = session.scalar(
+                select(func.max(Opportunity.closed_at)).where(tenant_clause(organization_id, Opportunity))
+            )
+            print(
+                f"Maven CRM: {total} accounts, {owned} with an owner (the agent of the latest deal); "
+                f"last deal closed {last:%Y-%m-%d}"
+            )
+            rules_alone = {
+                "follow_up_days": 30,
+                "opportunity_days": 90,
+                "deal_days": 180,
+                "protection_days": 14,
+            }
+            for exempt in (True, False):
+                print(f"  exemptions for won accounts and open opportunities: {'on' if exempt else 'off'}")
+                for field, days in rules_alone.items():
+                    pool = Pool(
+                        organization_id=organization_id,
+                        name="maven",
+                        region_ids=[],
+                        tier_rules={},
+                        exempt_won=exempt,
+                        exempt_open_opportunities=exempt,
+                        **{field: days},
+                    )
+                    counts = []
+                    for moment in (utcnow(), last + timedelta(days=1)):
+                        chosen = rules.eligible(pool, moment, []).subquery()
+                        counts.append(session.scalar(select(func.count()).select_from(chosen)) or 0)
+                    print(f"    {field}={days:<4} today {counts[0]:>3}   as of the data {counts[1]:>3}")
+        database.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=200_000)
     parser.add_argument(
         "--postgres", default=os.environ.get("CLOSELOOP_TEST_POSTGRES_URL"), help="PostgreSQL server URL"
     )
+    parser.add_argument("--maven", type=Path, help="the Maven CRM data set's folder: rule counts on real data")
     options = parser.parse_args()
+    if options.maven:
+        maven(options.maven)
+        return
     with tempfile.TemporaryDirectory() as directory:
         url = fresh_sqlite(Path(directory))
         database = connect(url)

@@ -115,8 +115,13 @@ def test_pools_stay_inside_their_organization(
     assert Api(client, partner["partner_user"]).request("GET", "/pools").status_code == 403
     rep = Api(client, tenant["rep"])
     assert rep.request("PATCH", f"/pools/{pool['id']}", json={"holding_cap": 5}).status_code == 403
+    ops = Api(client, tenant["sales_vp"])
+    named = ops.request("PATCH", f"/pools/{pool['id']}", json={"admin_ids": [tenant["manager"].user_id]})
+    assert named.status_code == 200, named.text
+    manager = Api(client, tenant["manager"])  # a pool admin changes the rules, not the admins
+    assert manager.request("PATCH", f"/pools/{pool['id']}", json={"holding_cap": 5}).json()["holding_cap"] == 5
+    again = manager.request("PATCH", f"/pools/{pool['id']}", json={"admin_ids": [tenant["rep"].user_id]})
+    assert_problem(again, 403, field="admin_ids")
     assert rep.request("POST", "/pools", json={"name": "我的公海"}).status_code == 403
-    overlap = Api(client, tenant["sales_vp"]).request(
-        "POST", "/pools", json={"name": "重叠", "region_ids": [tenant.region_id]}
-    )
+    overlap = ops.request("POST", "/pools", json={"name": "重叠", "region_ids": [tenant.region_id]})
     assert_problem(overlap, 422, field="region_ids", code="overlap")
