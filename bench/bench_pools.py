@@ -272,6 +272,7 @@ def maven(directory: Path) -> None:
             last = session.scalar(
                 select(func.max(Opportunity.closed_at)).where(tenant_clause(organization_id, Opportunity))
             )
+            assert last is not None, "the data set has closed deals"
             print(
                 f"Maven CRM: {total} accounts, {owned} with an owner (the agent of the latest deal); "
                 f"last deal closed {last:%Y-%m-%d}"
