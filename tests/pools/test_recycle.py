@@ -3,6 +3,7 @@ before recycling — on a clock the test moves, through the set-based run, on SQ
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from closeloop.crm.enums import Stage
@@ -168,3 +169,20 @@ def test_days_to_recycle_agree_with_the_run(world: World) -> None:
     assert world.recycle()[0].total == 0
     world.advance(days(1 / 24))
     assert world.recycle()[0].total == 1
+
+
+def test_a_recycled_claim_starts_the_previous_owners_cooldown(world: World) -> None:
+    world.pool(follow_up_days=10, cooldown_days=5)
+    account = world.account("回收后冷却", owner=None)
+    rep = world.tenant["rep"].actor
+    with world.db.unit_of_work(rep) as session:
+        pools.claim(session, rep, account_id=account)
+    world.advance(days(11))
+    assert world.recycle()[0].by_reason == {"no_follow_up": 1}
+    with world.db.unit_of_work(rep) as session, pytest.raises(pools.PoolRefusal) as refused:
+        pools.claim(session, rep, account_id=account)
+    assert refused.value.code == "cooldown"
+    world.advance(days(5))
+    with world.db.unit_of_work(rep) as session:
+        pools.claim(session, rep, account_id=account)
+    assert world.owner(account) == world.tenant["rep"].user_id

@@ -888,7 +888,7 @@ def _recycle_set(session: Session, actor: Actor, pool: Pool, chosen: Any, now: d
         .where(
             OwnerChange.batch == batch,
             OwnerChange.account_id == PoolAccount.account_id,
-            OwnerChange.organization_id == PoolAccount.organization_id,
+            tenant_clause(org, OwnerChange),
         )
         .scalar_subquery()
     )
