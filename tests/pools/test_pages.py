@@ -83,3 +83,16 @@ def test_pool_settings_and_the_duplicate_warning(
     assert "保存将被拒绝" in warning.text
     assert "華為技術有限公司" in warning.text
     assert vp.post("/pools/duplicates", data={"name": "北京大学"}, headers={"X-CSRF-Token": token}).text.strip() == ""
+
+
+def test_a_blocked_duplicate_on_the_account_form_is_explained_in_chinese(
+    client: TestClient, db: Database, tenant: Tenant, world: World
+) -> None:
+    world.account("瑞金医院有限公司")
+    vp = browser(client, db, tenant["sales_vp"])
+    token = csrf_of(vp.get("/pools/settings").text)
+    vp.post("/pools/settings", data={"csrf": token, "duplicate_mode": "block"})
+    form = vp.get("/accounts/new")
+    refused = vp.post("/accounts/new", data={"csrf": csrf_of(form.text), "name": "瑞金醫院"})
+    assert refused.status_code == 409, refused.text[:500]
+    assert "重复：与客户「瑞金医院有限公司」" in refused.text
