@@ -141,8 +141,6 @@ def upgrade() -> None:
         sa.Column("account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("owned_since", closeloop.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("locked_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("previous_owner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("released_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
@@ -153,12 +151,6 @@ def upgrade() -> None:
             ["organizations.id"],
             name=op.f("fk_pool_accounts_organization_id_organizations"),
             ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["previous_owner_id"],
-            ["users.id"],
-            name=op.f("fk_pool_accounts_previous_owner_id_users"),
-            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pool_accounts")),
     )

@@ -68,7 +68,8 @@ class Pool(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
 
 class PoolAccount(IdentifiedBy, OrganizationScoped, Base):
     """An account's pool state: since when its owner holds it (the protection period runs from
-    there), whether it is locked, and who released it last (the cooldown)."""
+    there) and whether it is locked. Who gave it up last, and when (the cooldown), is the latest
+    row of the owner-change history."""
 
     __tablename__ = "pool_accounts"
     __table_args__ = (Index("uq_pool_accounts_org_account", "organization_id", "account_id", unique=True),)
@@ -76,10 +77,6 @@ class PoolAccount(IdentifiedBy, OrganizationScoped, Base):
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
     owned_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    previous_owner_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
-    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class OwnerChange(IdentifiedBy, OrganizationScoped, Base):

@@ -339,6 +339,34 @@ def _set_owner(
     )
 
 
+def last_given_up(session: Session, organization_id: int, account_id: int) -> tuple[int, datetime] | None:
+    """(who, when) of the account's latest change, when it took the account from someone into the
+    public pool (a release or a recycling) — what the cooldown runs from."""
+    row = session.execute(
+        select(OwnerChange.from_owner_id, OwnerChange.to_owner_id, OwnerChange.changed_at)
+        .where(tenant_clause(organization_id, OwnerChange), OwnerChange.account_id == account_id)
+        .order_by(OwnerChange.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.to_owner_id is not None or row.from_owner_id is None:
+        return None
+    return int(row.from_owner_id), as_utc(row.changed_at)
+
+
+def _released_at(organization_id: int) -> Any:
+    """The time an account of the listing last went to the public pool (a correlated sub-query)."""
+    return (
+        select(func.max(OwnerChange.changed_at))
+        .where(
+            tenant_clause(organization_id, OwnerChange),
+            OwnerChange.account_id == Account.id,
+            OwnerChange.to_owner_id.is_(None),
+        )
+        .correlate(Account)
+        .scalar_subquery()
+    )
+
+
 # --- counts the caps are made of --------------------------------------------------------------
 
 
@@ -470,14 +498,16 @@ def claim(
         )
     now = utcnow()
     entry = _entry(session, actor.organization_id, account.id)
-    if pool.cooldown_days and entry.previous_owner_id == actor.user_id and entry.released_at is not None:
-        until = as_utc(entry.released_at) + timedelta(days=pool.cooldown_days)
+    given_up = last_given_up(session, actor.organization_id, account.id)
+    if pool.cooldown_days and given_up is not None and given_up[0] == actor.user_id:
+        released_at = given_up[1]
+        until = released_at + timedelta(days=pool.cooldown_days)
         if now < until:
             raise PoolRefusal(
                 "cooldown",
-                f"Cooldown: you gave this account up on {as_utc(entry.released_at):%Y-%m-%d}; you may claim it "
+                f"Cooldown: you gave this account up on {released_at:%Y-%m-%d}; you may claim it "
                 f"again from {until:%Y-%m-%d %H:%M} UTC ({pool.cooldown_days}-day cooldown)",
-                f"冷却期内：您于 {as_utc(entry.released_at):%Y-%m-%d} 退回了该客户，"
+                f"冷却期内：您于 {released_at:%Y-%m-%d} 退回了该客户，"
                 f"{until:%Y-%m-%d %H:%M}（UTC）起才能再次领取（冷却期 {pool.cooldown_days} 天）",
                 available_at=until.isoformat(),
             )
@@ -521,7 +551,7 @@ def release(session: Session, actor: Actor, *, account_id: int, reason: str | No
     before = account.owner_id
     _set_owner(session, actor, account, None, OwnerAction.RELEASED, reason)
     entry = _entry(session, actor.organization_id, account.id)
-    entry.previous_owner_id, entry.released_at, entry.owned_since, entry.locked_at = before, utcnow(), None, None
+    entry.owned_since, entry.locked_at = None, None
     _log_change(session, actor, account, pool, OwnerAction.RELEASED, before, None, reason)
     session.flush()
     return account
@@ -541,8 +571,6 @@ def assign(session: Session, actor: Actor, *, account_id: int, user_id: int, rea
     before = account.owner_id
     _set_owner(session, actor, account, target.id, OwnerAction.ASSIGNED, reason)
     entry = _entry(session, actor.organization_id, account.id)
-    if before is not None:
-        entry.previous_owner_id, entry.released_at = before, utcnow()
     entry.owned_since, entry.locked_at = utcnow(), None
     _log_change(session, actor, account, pool, OwnerAction.ASSIGNED, before, target.id, reason)
     session.flush()
@@ -631,10 +659,7 @@ def public_accounts(
     fields = _listed(session, actor)
     columns = [getattr(Account, name) for name in fields]
     statement = (
-        select(*columns, PoolAccount.released_at)
-        .outerjoin(
-            PoolAccount, (PoolAccount.account_id == Account.id) & tenant_clause(actor.organization_id, PoolAccount)
-        )
+        select(*columns, _released_at(actor.organization_id).label("released_at"))
         .where(
             tenant_clause(actor.organization_id, Account),
             Account.owner_id.is_(None),
@@ -652,7 +677,7 @@ def public_accounts(
     rows = list(session.execute(statement))
     items = [dict(zip([*fields, "released_at"], row, strict=True)) for row in rows[:limit]]
     for item in items:
-        item["released_at"] = item["released_at"].isoformat() if item["released_at"] else None
+        item["released_at"] = as_utc(item["released_at"]).isoformat() if item["released_at"] else None
     return items, (items[-1]["id"] if len(rows) > limit and items and "id" in items[-1] else None)
 
 
@@ -881,34 +906,6 @@ def _recycle_set(session: Session, actor: Actor, pool: Pool, chosen: Any, now: d
         .where(tenant_clause(org, Account), Account.id.in_(moved))
         .values(owner_id=None, version=Account.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
-    )
-    # 3. their pool state: previous owner (cooldown), released now, no longer held
-    previous = (
-        select(OwnerChange.from_owner_id)
-        .where(
-            OwnerChange.batch == batch,
-            OwnerChange.account_id == PoolAccount.account_id,
-            tenant_clause(org, OwnerChange),
-        )
-        .scalar_subquery()
-    )
-    session.execute(
-        update(PoolAccount)
-        .where(tenant_clause(org, PoolAccount), PoolAccount.account_id.in_(moved))
-        .values(previous_owner_id=previous, released_at=now, owned_since=None, locked_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    known = select(PoolAccount.account_id).where(tenant_clause(org, PoolAccount))
-    session.execute(
-        insert(PoolAccount).from_select(
-            ["organization_id", "account_id", "previous_owner_id", "released_at"],
-            select(
-                OwnerChange.organization_id,
-                OwnerChange.account_id,
-                OwnerChange.from_owner_id,
-                literal(now, PoolAccount.released_at.type),
-            ).where(tenant_clause(org, OwnerChange), OwnerChange.batch == batch, OwnerChange.account_id.not_in(known)),
-        )
     )
     session.expire_all()
     audit.record(
