@@ -2,7 +2,8 @@
 with days to recycling, the set-based recycle run and the reminder before it.
 
 Every owner change goes through :func:`_log_change` (the owner-change history) and the audit trail:
-claims, releases and assignments one account at a time through ``records.update``; a recycle run as
+claims, releases and assignments one account at a time (row-locked, version bumped, audited as
+``account.claimed`` / ``.released`` / ``.assigned``); a recycle run as
 one audit entry per pool naming its batch, whose rows are in the history table.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
-from closeloop.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from closeloop.core.errors import DomainError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.accounts.service import ACCOUNTS
@@ -215,8 +216,6 @@ def update_pool(
     if "region_ids" in changes:
         _check_overlap(session, actor, changes, pool.id)
     if expected_version is not None and pool.version != expected_version:
-        from closeloop.core.errors import PreconditionFailed
-
         raise PreconditionFailed()
     before = _pool_snapshot(pool)
     for name, value in changes.items():
