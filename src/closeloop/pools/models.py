@@ -30,12 +30,10 @@ class DuplicateMode(StrEnum):
 
 
 class OwnerAction(StrEnum):
-    CREATED = "created"
     CLAIMED = "claimed"
     RELEASED = "released"
     ASSIGNED = "assigned"
     RECYCLED = "recycled"
-    MERGED = "merged"
 
 
 class Pool(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
@@ -80,7 +78,9 @@ class PoolAccount(IdentifiedBy, OrganizationScoped, Base):
 
 
 class OwnerChange(IdentifiedBy, OrganizationScoped, Base):
-    """One change of an account's owner: who, when, why (claim, release, assign, recycle …)."""
+    """One change of an account's owner made by the pools: who, when, why (claim, release, assign,
+    recycle). Owner changes made elsewhere (an account's edit form, an import) are in the audit
+    trail only."""
 
     __tablename__ = "account_owner_changes"
     __table_args__ = (
