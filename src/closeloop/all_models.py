@@ -42,6 +42,7 @@ from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
 from closeloop.org.models import ApiToken, Organization, Region, User
 from closeloop.org.notifications import Notification
+from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
 
 metadata = Base.metadata
@@ -84,9 +85,13 @@ __all__ = [
     "OrderLine",
     "Organization",
     "OutboxEvent",
+    "OwnerChange",
     "PendingAction",
     "Playbook",
     "PlaybookRun",
+    "Pool",
+    "PoolAccount",
+    "PoolSettings",
     "Product",
     "ProductLine",
     "Quote",

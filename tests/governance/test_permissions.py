@@ -1064,6 +1064,151 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _pool_plans() -> dict[tuple[str, str], Plan]:
+    """Pools (CN-1): read and claim with the pool permissions; pools managed by sales ops (or a pool's
+    admins); release and lock by the owner's reach; another organization never finds a pool or account."""
+
+    def pool_id(world: World) -> int:
+        if "pool" not in world.shared:
+            from closeloop.pools import service as pools
+
+            admin = world.tenant["admin"].actor
+            with world.db.unit_of_work(admin) as session:
+                pool = pools.create_pool(session, admin, {"name": "公海", "region_ids": [world.tenant.region_id]})
+                world.shared["pool"] = {"id": pool.id}
+        return int(world.shared["pool"]["id"])
+
+    def account_id(world: World, owner_id: int | None) -> int:
+        from closeloop.crm.accounts.models import Account
+
+        with world.db.unit_of_work(None, system=True) as session:
+            account = Account(
+                organization_id=world.tenant.organization_id,
+                name=f"公海客户 {tag()}",
+                region_id=world.tenant.region_id,
+                owner_id=owner_id,
+            )
+            session.add(account)
+            session.flush()
+            return account.id
+
+    def owner_of(world: World, record_id: int) -> Callable[[], Any]:
+        def snapshot() -> Any:
+            from closeloop.crm.accounts.models import Account
+
+            with world.db.reading(None, system=True) as session:
+                account = session.get(Account, record_id)
+                return account.owner_id if account else None
+
+        return snapshot
+
+    def reads(*permissions: str) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can(*permissions):
+                return 403
+            return 200
+
+        return expect
+
+    def on_pool(*permissions: str, manage: bool = False) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can(*permissions):
+                return 403
+            if caller.organization != "tenant":
+                return 404
+            return 403 if manage and not caller.can("pools:manage") else 200
+
+        return expect
+
+    def pool_path(suffix: str = "", body: Body | None = None) -> Callable[[World, Caller], Call]:
+        return lambda world, caller: Call(f"/v1/pools/{pool_id(world)}{suffix}", body)
+
+    def new_pool(world: World, caller: Caller) -> Call:
+        from closeloop.org import service as org_service
+
+        region_ids: list[int] = []
+        if caller.organization == "tenant":
+            system = org_service.system_actor(world.tenant.organization_id)
+            with world.db.unit_of_work(system) as session:
+                region_ids = [org_service.ensure_region(session, system, name=f"区域 {tag()}").id]
+        return Call("/v1/pools", {"name": f"公海 {tag()}", "region_ids": region_ids})
+
+    def claim(world: World, caller: Caller) -> Call:
+        record = account_id(world, None)
+        path = f"/v1/pools/{pool_id(world)}/accounts/{record}/claim"
+        return Call(path, {}, owner_of(world, record))
+
+    def on_rep_account(suffix: str, body: Body) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            pool_id(world)
+            record = account_id(world, world.rep.user_id)
+            return Call(f"/v1/pools/accounts/{record}{suffix}", body, owner_of(world, record))
+
+        return prepare
+
+    def by_reach(world: World, caller: Caller) -> int:
+        if not caller.can("pools:claim"):
+            return 403
+        return 200 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    def assign_expect(world: World, caller: Caller) -> int:
+        if not caller.can("pools:claim"):
+            return 403
+        if caller.organization != "tenant":
+            return 404
+        return 200 if caller.can("pools:manage") else 403
+
+    def history(world: World, caller: Caller) -> Call:
+        pool_id(world)
+        if "pool_history" not in world.shared:
+            world.shared["pool_history"] = {"id": account_id(world, world.rep.user_id)}
+        return Call(f"/v1/pools/accounts/{world.shared['pool_history']['id']}/owner-changes")
+
+    def history_expect(world: World, caller: Caller) -> int:
+        if not caller.can("accounts:read"):
+            return 403
+        return 200 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    def no_foreign_pools(world: World, caller: Caller, response: Response) -> None:
+        if caller.organization != "tenant":
+            assert all(item["id"] != world.shared.get("pool", {}).get("id") for item in response.json()["items"])
+
+    def rep_pool_account(world: World, caller: Caller) -> Call:
+        pool_id(world)
+        return Call("/v1/duplicates/check", {"name": "公海客户"})
+
+    return {
+        ("GET", "/v1/pools"): Plan(False, pool_path_list, reads("pools:read"), no_foreign_pools),
+        ("POST", "/v1/pools"): Plan(True, new_pool, lambda world, caller: 201 if caller.can("pools:manage") else 403),
+        ("GET", "/v1/pools/private"): Plan(False, lambda world, caller: Call(""), reads("pools:read")),
+        ("GET", "/v1/pools/settings"): Plan(False, lambda world, caller: Call(""), reads("pools:read")),
+        ("PUT", "/v1/pools/settings"): Plan(
+            True, lambda world, caller: Call("", {"duplicate_mode": "block"}), reads("pools:manage")
+        ),
+        ("GET", "/v1/pools/{pool_id}"): Plan(False, pool_path(), on_pool("pools:read")),
+        ("PATCH", "/v1/pools/{pool_id}"): Plan(
+            True, pool_path(body={"holding_cap": 9}), on_pool("pools:read", manage=True)
+        ),
+        ("GET", "/v1/pools/{pool_id}/accounts"): Plan(False, pool_path("/accounts"), on_pool("pools:read")),
+        ("POST", "/v1/pools/{pool_id}/accounts/{account_id}/claim"): Plan(True, claim, on_pool("pools:claim")),
+        ("POST", "/v1/pools/accounts/{account_id}/release"): Plan(True, on_rep_account("/release", {}), by_reach),
+        ("POST", "/v1/pools/accounts/{account_id}/lock"): Plan(
+            True, on_rep_account("/lock", {"locked": True}), by_reach
+        ),
+        ("POST", "/v1/pools/accounts/{account_id}/assign"): Plan(
+            True,
+            lambda world, caller: on_rep_account("/assign", {"user_id": world.tenant["rep2"].user_id})(world, caller),
+            assign_expect,
+        ),
+        ("GET", "/v1/pools/accounts/{account_id}/owner-changes"): Plan(False, history, history_expect),
+        ("POST", "/v1/duplicates/check"): Plan(False, rep_pool_account, reads("accounts:read")),
+    }
+
+
+def pool_path_list(world: World, caller: Caller) -> Call:
+    return Call("")
+
+
 PLANS.update(_other_plans())
 PLANS.update(_dashboard_plans())
 PLANS.update(_notification_plans())
@@ -1265,6 +1410,7 @@ PLANS.update(_compliance_plans())
 
 PLANS.update(_automation_plans())
 PLANS.update(_knowledge_plans())
+PLANS.update(_pool_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

@@ -21,7 +21,7 @@ from tests.samples import Api
         ("上海联影医疗科技股份有限公司", "上海联影医疗科技", True, True),
         ("ＡＢＣ Medical Co., Ltd.", "abc medical", True, True),
         ("Acme Corporation", "ACME Inc.", True, True),
-        ("華為", "华为", False, True),
+        ("華為", "华为", True, True),  # traditional folded to simplified
         ("北京协和医院", "北京协合医院", False, True),  # a homophone typo
         ("华为", "Huawei", False, True),
         ("华为技术有限公司", "Huawei Technologies Co., Ltd.", False, False),  # a translation, not a spelling
@@ -67,6 +67,6 @@ def test_duplicates_are_found_through_the_api_and_point_at_the_oldest_record(
     }
     assert found == {
         ids["北京协和医院有限公司"]: (ids["北京协和医院"], "name"),
-        ids["華為"]: (ids["华为"], "pinyin"),
+        ids["華為"]: (ids["华为"], "name"),  # traditional folded to simplified
         ids["Huawei"]: (ids["华为"], "name") if name_key("Huawei") == name_key("华为") else (ids["华为"], "pinyin"),
     }

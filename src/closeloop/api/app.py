@@ -35,6 +35,7 @@ from closeloop.api.routers import (
     knowledge,
     mappings,
     notifications,
+    pools,
     quality,
     records,
     reports,
@@ -73,6 +74,7 @@ def _routers() -> list[APIRouter]:
         search.router,
         rule_language.router,
         knowledge.router,
+        pools.router,
         *records.routers.values(),
     ]
 

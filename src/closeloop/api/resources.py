@@ -136,7 +136,11 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
 
             def produce() -> tuple[int, Any, str | None, int | None]:
                 record = spec.create(session, actor, data=body)
-                return 201, record_body(session, actor, record_type, record), f"/api/v1/{plural}/{record.id}", record.id
+                payload = record_body(session, actor, record_type, record)
+                warnings = session.info.pop("duplicate_warnings", None)
+                if warnings:  # the duplicate check warned (CN-2): the record is created, the caller told
+                    payload["duplicate_warnings"] = warnings
+                return 201, payload, f"/api/v1/{plural}/{record.id}", record.id
 
             return run_create(request, session, actor, body.model_dump(mode="json"), produce)  # type: ignore[attr-defined]
 

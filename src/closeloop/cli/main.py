@@ -19,6 +19,7 @@ from closeloop.cli import (
     data_commands,
     demo_commands,
     knowledge_commands,
+    pools_commands,
     quality_commands,
     rule_commands,
 )
@@ -55,6 +56,7 @@ app.add_typer(alert_commands.alerts_app, name="alerts")
 app.add_typer(rule_commands.rules_app, name="rules")
 app.add_typer(compliance_commands.compliance_app, name="compliance")
 app.add_typer(knowledge_commands.knowledge_app, name="knowledge")
+app.add_typer(pools_commands.pools_app, name="pools")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)
 

@@ -126,6 +126,12 @@ _COMPLIANCE_SUPERVISE = _COMPLIANCE_USE | {"compliance:scan", "compliance:review
 _REP, _CFO, _PARTNER = _REP | _COMPLIANCE_USE, _CFO | _COMPLIANCE_USE, _PARTNER | _COMPLIANCE_USE
 _MANAGER, _EXECUTIVE = _MANAGER | _COMPLIANCE_SUPERVISE, _EXECUTIVE | _COMPLIANCE_SUPERVISE
 _IT, _ADMIN = _IT | _COMPLIANCE_SUPERVISE, _ADMIN | _COMPLIANCE_SUPERVISE
+#: pools (CN-1): reps read pools and claim; sales ops (the VP, admins) manage them
+_POOLS = {"pools:read", "pools:claim"}
+_REP |= _POOLS
+_MANAGER |= _POOLS
+_EXECUTIVE |= _POOLS | {"pools:manage"}
+_ADMIN |= _POOLS | {"pools:manage"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

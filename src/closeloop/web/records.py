@@ -1356,7 +1356,14 @@ def _save(
                 spec,
                 record=_with_version(record, version),
                 values=posted,
-                message=gettext(error.message) if error.status != 403 else gettext("Your role may not do this."),
+                message=(
+                    gettext("Your role may not do this.")
+                    if error.status == 403
+                    # refusals that carry their own Chinese text (a duplicate account, CN-2)
+                    else str(error.extra["message_zh"])
+                    if locale.startswith("zh") and error.extra.get("message_zh")
+                    else gettext(error.message)
+                ),
                 status_code=error.status,
                 next_path=next_path,
             )

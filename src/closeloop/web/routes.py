@@ -54,6 +54,8 @@ NAV: list[NavItem] = [
     NavItem("/tasks", N_("Tasks"), "tasks:read"),
     NavItem("/pipeline", N_("Pipeline"), "opportunities:read"),
     NavItem("/accounts", N_("Accounts"), "accounts:read"),
+    NavItem("/pools", N_("Public pool"), "pools:read"),
+    NavItem("/pools/mine", N_("My private pool"), "pools:read"),
     NavItem("/contacts", N_("Contacts"), "contacts:read"),
     NavItem("/leads/inbox", N_("Lead inbox"), "leads:read"),
     NavItem("/leads", N_("Leads"), "leads:read"),
@@ -337,6 +339,7 @@ def install(app: FastAPI) -> None:
         imports,
         knowledge,
         leads,
+        pools,
         quality,
         records,
         search,
@@ -351,6 +354,7 @@ def install(app: FastAPI) -> None:
     app.include_router(settings.router)
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
+    app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
     app.include_router(records.router)
     app.include_router(imports.router)
     app.include_router(accounts.router)

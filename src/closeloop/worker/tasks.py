@@ -274,3 +274,26 @@ index_knowledge_document_task = huey.task(retries=0)(index_knowledge_document)
 def enqueue_knowledge_document(organization_id: int, document_id: int) -> None:
     """Queue :func:`index_knowledge_document`."""
     index_knowledge_document_task(organization_id, document_id)
+
+
+def recycle_pools_daily() -> dict[int, int]:
+    """Every organization's pools: return the accounts their rules take back (one set-based run per
+    pool) and remind owners of what would go soon — each organization in its own transaction.
+    Returns the accounts recycled per organization."""
+    from closeloop.pools.service import recycle
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    recycled: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(None, system=True) as session:
+                recycled[organization_id] = sum(run.total for run in recycle(session, organization_id))
+        except Exception:
+            log.exception("pool recycling of organization %s failed", organization_id)
+    return recycled
+
+
+#: every day at 01:30 (server time), before the working day and the nightly scans
+recycle_pools_daily_task = huey.periodic_task(crontab(minute="30", hour="1"))(recycle_pools_daily)

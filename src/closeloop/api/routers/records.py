@@ -316,6 +316,9 @@ def convert_lead(
                 if result.opportunity
                 else None,
             }
+            warnings = session.info.pop("duplicate_warnings", None)
+            if warnings:  # merged into an existing account, or a duplicate let through (CN-2)
+                payload["duplicate_warnings"] = warnings
             return 201, payload, f"/api/v1/accounts/{result.account.id}", result.lead.id
 
         return run_create(request, session, actor, {"lead": record_id, **body.model_dump(mode="json")}, produce)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -67,6 +67,11 @@ ACCOUNTS: RecordType[Account] = records.register(
 )
 
 
+#: checks run before an account is created (the duplicate protection of ``closeloop.pools``
+#: registers itself here); each may refuse with a DomainError
+CREATE_GUARDS: list[Callable[[Session, Actor, dict[str, Any]], None]] = []
+
+
 def _derive(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("size") is None and values.get("employees") is not None:
         values["size"] = CompanySize.from_employees(values["employees"])
@@ -80,7 +85,11 @@ def get_account(session: Session, actor: Actor, *, account_id: int) -> Account:
 
 def create_account(session: Session, actor: Actor, *, data: AccountCreate) -> Account:
     """Create an account; its size follows from the head count when not given."""
-    return records.create(session, actor, ACCOUNTS, _derive(data.model_dump(exclude_unset=True)))
+    values = _derive(data.model_dump(exclude_unset=True))
+    records.require_write(actor, ACCOUNTS)
+    for guard in CREATE_GUARDS:
+        guard(session, actor, values)
+    return records.create(session, actor, ACCOUNTS, values)
 
 
 def update_account(

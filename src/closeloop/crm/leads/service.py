@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +144,11 @@ class Conversion:
     opportunity: Opportunity | None
 
 
+#: functions naming the existing account a converting lead belongs to (the duplicate protection of
+#: ``closeloop.pools`` registers itself here); the first answer wins
+MERGE_TARGETS: list[Callable[[Session, Actor, Lead], int | None]] = []
+
+
 def convert_lead(
     session: Session, actor: Actor, *, lead_id: int, data: LeadConvert, expected_version: int | None = None
 ) -> Conversion:
@@ -161,6 +166,12 @@ def convert_lead(
     if lead.status == LeadStatus.DISQUALIFIED:
         raise Conflict(f"Lead {lead.id} is disqualified; requalify it before converting", code="disqualified")
     owner_id = lead.owner_id or actor.user_id
+    if data.account_id is None and data.account is None:
+        for find in MERGE_TARGETS:
+            target = find(session, actor, lead)
+            if target is not None:  # the company is an account already: the lead merges into it
+                data = data.model_copy(update={"account_id": target})
+                break
     if data.account_id is not None:
         try:
             account = records.get(session, actor, account_service.ACCOUNTS, data.account_id)

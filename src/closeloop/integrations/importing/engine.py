@@ -381,7 +381,40 @@ class Importer:
             seen_records[record_id] = row.number
             self._plan_update(row, match, links.get(record_id))
         self._resolve_pending()
+        if spec.name == "accounts":
+            self._refuse_duplicates(session)
         self._decided_in = session
+
+    def _refuse_duplicates(self, session: Session) -> None:
+        """New accounts that duplicate an account or unconverted lead of the organization (CN-2: same
+        name without legal suffixes, width or script; same number) — or an earlier row of the file —
+        are refused row by row when the organization blocks duplicates."""
+        from closeloop.pools import duplicates
+        from closeloop.pools import service as pools
+        from closeloop.pools.models import DuplicateMode
+        from closeloop.quality import names
+
+        if pools.duplicate_mode(session, self.actor.organization_id) is not DuplicateMode.BLOCK:
+            return
+        in_file: dict[str, int] = {}
+        for row in self._rows:
+            if row.action is not Action.CREATE or row.number in self._problems:
+                continue
+            name, phone = row.values.get("name"), row.values.get("phone")
+            key = names.name_key(name or "")
+            sound = names.sound_key(key) if key else ""
+            earlier = in_file.get(key) or in_file.get(sound)
+            if earlier is not None:
+                self._problem(row.number, None, f"is the same company as row {earlier}", "duplicate_in_file")
+                row.action = None
+                continue
+            matches = duplicates.find_matches(session, self.actor, name=name, mobile=phone, limit=1)
+            if matches:
+                self._problem(row.number, None, f"duplicates {matches[0].describe('en')}", "duplicate_account")
+                row.action = None
+                continue
+            if key:
+                in_file[key] = in_file[sound] = row.number
 
     def _keys_of(self, values: Mapping[str, Any]) -> list[tuple[int, tuple[Any, ...]]]:
         found = []

@@ -1,0 +1,183 @@
+"""Duplicate check and collision protection (CN-2): names in Chinese and English (traditional and
+simplified, full-width, legal suffixes, pinyin), mobile numbers, the near-misses that must not
+match, and what blocking and warning do to account creation and lead conversion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from closeloop.pools.duplicates import mask_person
+from closeloop.quality.names import mobile_key, name_key, sound_key
+from tests.factories import Tenant
+from tests.pools.conftest import World
+from tests.samples import Api, assert_problem
+
+
+def same(first: str, second: str) -> bool:
+    a, b = name_key(first), name_key(second)
+    return a == b or sound_key(a) == sound_key(b)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("華為技術有限公司", "华为技术", True),  # traditional vs simplified, suffix
+        ("北京協和醫院", "北京协和医院有限公司", True),
+        ("ＡＢＣ医疗器械（上海）有限公司", "ABC医疗器械(上海)", True),  # full-width letters and brackets
+        ("上海联影医疗科技股份有限公司", "上海联影医疗科技有限公司", True),
+        ("Acme Medical Co., Ltd.", "ACME MEDICAL INC.", True),
+        ("Acme Co有限公司", "Acme", True),
+        ("华为", "Huawei", True),  # pinyin
+        ("北京协和医院", "北京协合医院", True),  # a homophone typo
+        # near-misses that are different organizations
+        ("北京大学", "北京大学第一医院", False),
+        ("华为技术", "华为终端", False),  # two companies of one group: two accounts
+        ("华为技术有限公司", "Huawei Technologies Co., Ltd.", False),  # a translation is not a spelling
+        ("Costco", "Cost", False),
+        ("协和医院", "瑞金医院", False),
+    ],
+)
+def test_company_names(first: str, second: str, expected: bool) -> None:
+    assert same(first, second) is expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("138 0013 8000", "+86-138-0013-8000", True),
+        ("(0086) 13800138000", "13800138000", True),
+        ("１３８００１３８０００", "13800138000", True),  # full-width digits
+        ("13800138000", "13800138001", False),
+        ("+1 415 555 0100", "4155550100", False),  # a US number is not a Chinese one without its code
+    ],
+)
+def test_mobile_numbers(first: str, second: str, expected: bool) -> None:
+    assert (mobile_key(first) == mobile_key(second) != "") is expected
+
+
+def test_masks() -> None:
+    assert mask_person("张三") == "张**"
+    assert mask_person("欧阳修远") == "欧**"
+    assert mask_person(None) == "—"
+
+
+NAMES = st.text(alphabet="华为技术北京大学医院上海联影科技中信華為醫院ａｂcxyz0 ", min_size=1, max_size=20)
+SUFFIXES = st.sampled_from(["有限公司", "股份有限公司", " Co., Ltd.", " Inc.", " 有限公司", "集团有限公司"])
+
+
+@given(st.text(max_size=40))
+def test_the_name_key_is_idempotent(name: str) -> None:
+    assert name_key(name_key(name)) == name_key(name)
+
+
+@given(NAMES, SUFFIXES)
+def test_the_name_key_ignores_legal_suffixes(name: str, suffix: str) -> None:
+    if name_key(name):
+        assert name_key(name + suffix) == name_key(name)
+
+
+def _vp(client: TestClient, tenant: Tenant) -> Api:
+    return Api(client, tenant["sales_vp"])
+
+
+def _mode(client: TestClient, tenant: Tenant, mode: str) -> None:
+    response = _vp(client, tenant).request("PUT", "/pools/settings", json={"duplicate_mode": mode})
+    assert response.status_code == 200, response.text
+
+
+def test_check_across_accounts_pools_and_leads_with_masked_owners(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    world.pool()
+    owned = world.account("華為技術有限公司", phone="021-5555 0100")
+    pooled = world.account("上海联影医疗科技股份有限公司", owner=None)
+    _vp(client, tenant).create("leads", {"name": "王芳", "company": "仁济医院", "mobile": "138 0013 8000"})
+    rep2 = Api(client, tenant["rep2"])
+
+    def check(**body: Any) -> list[dict[str, Any]]:
+        response = rep2.request("POST", "/duplicates/check", json=body)
+        assert response.status_code == 200, response.text
+        matches: list[dict[str, Any]] = response.json()["matches"]
+        return matches
+
+    [match] = check(name="华为技术")
+    assert match["kind"] == "account"
+    assert match["id"] is None  # rep2 cannot see rep's account: masked, no id
+    assert match["owner"].startswith("R** · 华东 ")  # "Rep …" of region "华东 …", masked
+    assert check(name="Hua Wei Ji Shu")[0]["name"] == "華為技術有限公司"  # typed in pinyin
+    [pool_match] = check(name="上海聯影醫療科技")
+    assert pool_match["in_public_pool"] is True
+    assert pool_match["owner"] == "公海 · 华东公海"
+    [lead_match] = check(mobile="+86 13800138000")
+    assert (lead_match["kind"], lead_match["matched_on"], lead_match["name"]) == ("lead", "mobile", "仁济医院")
+    assert check(name="华为终端") == []
+    assert check(name="北京大学第一医院") == []
+    vp_view = _vp(client, tenant).request("POST", "/duplicates/check", json={"name": "华为技术"}).json()
+    assert vp_view["matches"][0]["id"] == owned
+    assert pooled
+
+
+def test_blocking_and_warning_on_account_creation(client: TestClient, tenant: Tenant, world: World) -> None:
+    world.account("北京协和医院有限公司")
+    rep2 = Api(client, tenant["rep2"])
+    warned = rep2.request("POST", "/accounts", json={"name": "北京協和醫院"})
+    assert warned.status_code == 201, warned.text  # warn (the default) lets it through, and says so
+    assert warned.json()["duplicate_warnings"][0]["name"] == "北京协和医院有限公司"
+    _mode(client, tenant, "block")
+    blocked = assert_problem(rep2.request("POST", "/accounts", json={"name": "北京协和医院"}), 409)
+    assert blocked["code"] == "duplicate_account"
+    assert "北京協和醫院" in blocked["detail"]  # the newest match named first
+    assert " · 华东 " in blocked["detail"]
+    assert {m["name"] for m in blocked["matches"]} == {"北京协和医院有限公司", "北京協和醫院"}
+    assert "重复" in blocked["message_zh"]
+    assert rep2.request("POST", "/accounts", json={"name": "北京大学第一医院"}).status_code == 201
+    _mode(client, tenant, "off")
+    assert "duplicate_warnings" not in rep2.create("accounts", {"name": "北京协和医院"})
+
+
+def test_a_converting_lead_merges_into_the_existing_account(client: TestClient, tenant: Tenant, world: World) -> None:
+    existing = world.account("瑞金医院有限公司")
+    rep = Api(client, tenant["rep"])
+    lead = rep.create("leads", {"name": "李雷", "company": "瑞金醫院", "owner_id": tenant["rep"].user_id})
+    converted = rep.request("POST", f"/leads/{lead['id']}/convert", json={})
+    assert converted.status_code == 201, converted.text
+    body = converted.json()
+    assert body["account"]["id"] == existing
+    assert body["contact"]["account_id"] == existing
+    assert body["duplicate_warnings"][0]["merged"] is True
+    # a lead matching a colleague's account it cannot see: blocked when the organization blocks
+    _mode(client, tenant, "block")
+    other = Api(client, tenant["rep2"])
+    lead = other.create("leads", {"name": "韩梅梅", "company": "瑞金医院", "owner_id": tenant["rep2"].user_id})
+    refused = assert_problem(other.request("POST", f"/leads/{lead['id']}/convert", json={}), 409)
+    assert refused["code"] == "duplicate_account"
+    assert refused["matches"][0]["id"] is None
+
+
+def test_an_import_refuses_duplicate_accounts_row_by_row_when_blocking(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    from closeloop.integrations.importing.engine import run_import
+    from closeloop.integrations.importing.readers import read_table
+
+    world.account("北京协和医院有限公司")
+    rows = "客户名称,电话\n北京協和醫院,\n上海联影医疗科技股份有限公司,\n上海聯影醫療科技,\n瑞金医院,\n".encode()
+    admin = tenant["admin"].actor
+
+    def run(dry_run: bool) -> Any:
+        with world.db.unit_of_work(admin) as session:
+            return run_import(
+                session, admin, entity="accounts", table=read_table(rows, name="客户.csv"), dry_run=dry_run
+            )
+
+    assert run(dry_run=True).invalid == 0  # warn (the default): an import is not held up
+    _mode(client, tenant, "block")
+    report = run(dry_run=True)
+    assert (report.created, report.invalid) == (2, 2)
+    assert [(p.row, p.code) for p in report.problems] == [(2, "duplicate_account"), (4, "duplicate_in_file")]
+    assert "北京协和医院有限公司" in report.problems[0].reason
