@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from closeloop import __version__
-from closeloop.cli import alert_commands, data_commands, demo_commands, quality_commands
+from closeloop.cli import alert_commands, data_commands, demo_commands, forecast_commands, quality_commands
 from closeloop.cli.common import (
     console,
     database,
@@ -44,6 +44,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(data_commands.import_app, name="import")
 app.add_typer(quality_commands.quality_app, name="quality")
 app.add_typer(alert_commands.alerts_app, name="alerts")
+app.add_typer(forecast_commands.forecast_app, name="forecast")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)
 
