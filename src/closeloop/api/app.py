@@ -28,6 +28,7 @@ from closeloop.api.routers import (
     customfields,
     dashboards,
     fieldsecurity,
+    forecasting,
     formulas,
     imports,
     mappings,
@@ -65,6 +66,7 @@ def _routers() -> list[APIRouter]:
         quality.router,
         notifications.router,
         search.router,
+        forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]
 
