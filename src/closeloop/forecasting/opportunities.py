@@ -93,24 +93,27 @@ def features(session: Session, organization_id: int, deals: Sequence[Opportunity
     # the owners' closed deals, to give each deal its owner's record *before it was opened* (a deal's
     # own outcome, or any later one, must not leak into its features)
     owner_history: dict[int | None, list[tuple[datetime, bool]]] = {}
-    for owner_id, closed_at, stage in session.execute(
+    for owner_id, closed_at, final_stage in session.execute(
         select(Opportunity.owner_id, Opportunity.closed_at, Opportunity.stage).where(
             tenant_clause(organization_id, Opportunity),
             Opportunity.stage.in_([Stage.WON, Stage.LOST]),
             Opportunity.closed_at.is_not(None),
         )
     ):
-        owner_history.setdefault(owner_id, []).append((as_utc(closed_at), stage == Stage.WON))
+        if closed_at is not None:
+            owner_history.setdefault(owner_id, []).append((as_utc(closed_at), final_stage == Stage.WON))
     rows: list[dict[str, Any]] = []
     for deal in deals:
         is_closed = Stage(deal.stage).is_closed
         as_of = as_utc(deal.closed_at) if is_closed and deal.closed_at else now
         change = closing.get(deal.id)
+        stage: str | None
+        in_stage: float | None
         if is_closed:
-            stage = change.from_stage if change is not None else None
+            stage = str(change.from_stage) if change is not None and change.from_stage else None
             in_stage = change.duration_seconds / 86400.0 if change and change.duration_seconds is not None else None
         else:
-            stage, in_stage = deal.stage, _days(as_of, deal.stage_changed_at)
+            stage, in_stage = str(deal.stage), _days(as_of, deal.stage_changed_at)
         seen = [as_utc(at) for opportunity, at in activity_rows if opportunity == deal.id and as_utc(at) <= as_of]
         opened = as_utc(deal.opened_at)
         earlier = [won for closed_at, won in owner_history.get(deal.owner_id, []) if closed_at < opened]
@@ -118,7 +121,7 @@ def features(session: Session, organization_id: int, deals: Sequence[Opportunity
         account = accounts.get(deal.account_id) if deal.account_id is not None else None
         rows.append(
             {
-                "stage": None if stage is None else str(stage),
+                "stage": stage,
                 "days_in_stage": in_stage,
                 "age_days": _days(as_of, deal.opened_at),
                 "amount": None if deal.amount is None else float(deal.amount),
