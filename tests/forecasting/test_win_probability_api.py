@@ -1,5 +1,6 @@
-"""GET /api/v1/opportunities/{id}/win-probability on a small synthetic organization: the stage win
-rate before a model exists, the trained model's probability and reasons after, tenancy and masks."""
+"""GET /api/v1/opportunities/{id}/win-probability and the opportunity page on a small synthetic
+organization: the stage win rate before a model exists, the trained model's probability and reasons
+after, tenancy and masks."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from closeloop.db.session import Database
 from closeloop.forecasting.opportunities import retrain
 from closeloop.org import service as org_service
 from tests.factories import Tenant
+from tests.web.test_settings_pages import browser
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 
@@ -103,6 +105,16 @@ def test_win_probability_with_reasons_tenancy_and_masks(
     assert all(reason["feature"] != "margin" for reason in rep["reasons"])  # type: ignore[attr-defined]
     assert "毛利" not in str(rep)
     assert "margin" not in str(rep).lower()
+
+    # the opportunity page shows the same probability and reasons, masked alike
+    page = browser(client, db, tenant["rep"], locale="en").get(f"/opportunities/{deal}")
+    assert page.status_code == 200
+    assert "Win probability" in page.text
+    assert f"{float(str(rep['probability'])) * 100:.0f}%" in page.text
+    assert "Margin" not in page.text
+    finance_page = browser(client, db, tenant["sales_vp"], locale="zh_CN").get(f"/opportunities/{deal}")
+    assert "赢单概率" in finance_page.text
+    assert "毛利率：" in finance_page.text
 
     foreign = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=other_tenant["admin"].headers)
     assert foreign.status_code == 404
