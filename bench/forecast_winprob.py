@@ -13,6 +13,7 @@ calibration table for each, in the same process.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from tests.conftest import shared_data  # noqa: E402
 from closeloop.forecasting.winprob import Feature, calibration_table, scores, train  # noqa: E402
 
 SMOOTHING = 20.0
+
+Loaded = tuple[pd.DataFrame, pd.Series, list[Feature], str, str]
 
 
 def group_rate(train_keys: pd.Series, train_won: pd.Series, test_keys: pd.Series) -> np.ndarray:
@@ -56,7 +59,7 @@ def prior_history(deals: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray
     return counts, rates
 
 
-def maven() -> tuple[pd.DataFrame, pd.Series, list[Feature], str, str]:
+def maven() -> Loaded:
     folder = shared_data("maven-crm")
     deals = pd.read_csv(folder / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"])
     deals["product"] = deals["product"].replace({"GTXPro": "GTX Pro"})
@@ -88,7 +91,7 @@ def maven() -> tuple[pd.DataFrame, pd.Series, list[Feature], str, str]:
     return closed, closed["won"].astype(bool), features, "product", "Maven CRM (won vs lost deals)"
 
 
-def x_education() -> tuple[pd.DataFrame, pd.Series, list[Feature], str, str]:
+def x_education() -> Loaded:
     leads = pd.read_csv(shared_data("x-education-leads") / "Leads.csv")
     leads = leads.sort_values("Lead Number").reset_index(drop=True).replace({"Select": np.nan})
     leads["origin_source"] = leads["Lead Origin"].astype(str) + " / " + leads["Lead Source"].astype(str)
@@ -109,8 +112,8 @@ def x_education() -> tuple[pd.DataFrame, pd.Series, list[Feature], str, str]:
     return leads, leads["Converted"].astype(bool), features, "origin_source", "X Education (lead converted)"
 
 
-def evaluate(loader: object) -> None:
-    data, won, features, group, title = loader()  # type: ignore[operator]
+def evaluate(loader: Callable[[], Loaded]) -> None:
+    data, won, features, group, title = loader()
     cut = int(len(data) * 0.75)
     train_part, test_part = data.iloc[:cut], data.iloc[cut:]
     model = train(train_part, won.iloc[:cut], features, n_jobs=2)
