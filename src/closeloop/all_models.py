@@ -33,6 +33,7 @@ from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
+from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
@@ -107,5 +108,6 @@ __all__ = [
     "Ticket",
     "User",
     "WebhookHost",
+    "WinProbabilityModel",
     "metadata",
 ]

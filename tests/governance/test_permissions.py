@@ -1413,6 +1413,30 @@ PLANS.update(_knowledge_plans())
 PLANS.update(_pool_plans())
 
 
+def _forecasting_plans() -> dict[tuple[str, str], Plan]:
+    """Win probability: whoever may open the opportunity (404 outside their reach, 403 without
+    opportunities:read); a reason never names a field the caller's masks hide."""
+
+    def prepare(world: World, caller: Caller) -> Call:
+        deal = world.sample("opportunities")
+        return Call(f"/v1/opportunities/{deal['id']}/win-probability")
+
+    def expect(world: World, caller: Caller) -> int:
+        if not caller.can("opportunities:read"):
+            return 403
+        return 200 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    def verify(world: World, caller: Caller, response: Response) -> None:
+        body = response.json()
+        assert body["opportunity_id"] == world.sample("opportunities")["id"]
+        assert 0.0 <= body["probability"] <= 1.0
+
+    return {("GET", "/v1/opportunities/{opportunity_id}/win-probability"): Plan(False, prepare, expect, verify)}
+
+
+PLANS.update(_forecasting_plans())
+
+
 def test_every_route_is_in_the_matrix() -> None:
     missing = [f"{method} {path}" for method, path in ROUTES if (method, path) not in PLANS]
     assert not missing, f"add these routes to the permission matrix: {missing}"

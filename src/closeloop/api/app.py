@@ -30,6 +30,7 @@ from closeloop.api.routers import (
     customfields,
     dashboards,
     fieldsecurity,
+    forecasting,
     formulas,
     imports,
     knowledge,
@@ -75,6 +76,7 @@ def _routers() -> list[APIRouter]:
         rule_language.router,
         knowledge.router,
         pools.router,
+        forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]
 

@@ -18,6 +18,7 @@ from closeloop.cli import (
     compliance_commands,
     data_commands,
     demo_commands,
+    forecast_commands,
     knowledge_commands,
     pools_commands,
     quality_commands,
@@ -57,6 +58,7 @@ app.add_typer(rule_commands.rules_app, name="rules")
 app.add_typer(compliance_commands.compliance_app, name="compliance")
 app.add_typer(knowledge_commands.knowledge_app, name="knowledge")
 app.add_typer(pools_commands.pools_app, name="pools")
+app.add_typer(forecast_commands.forecast_app, name="forecast")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)
 

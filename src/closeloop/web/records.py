@@ -44,6 +44,7 @@ from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.opportunities.schemas import OpportunityCreate, OpportunityUpdate
 from closeloop.crm.records import RecordType
 from closeloop.db.scope import visibility_clause
+from closeloop.forecasting.opportunities import win_probability
 from closeloop.governance.customfields.types import FieldType
 from closeloop.integrations import exporting
 from closeloop.integrations.exporting import ExportFormat
@@ -1488,6 +1489,7 @@ def opportunity_page(request: Request, record_id: int) -> Response:
     with database_of(request).reading(actor) as session:
         record = records.read_one(session, actor, spec.record_type, record_id)
         history = opportunity_service.stage_history(session, actor, opportunity_id=record_id)
+        chance = win_probability(session, actor, record_id, locale=locale)
         activities = records.read_page(
             session,
             actor,
@@ -1571,5 +1573,6 @@ def opportunity_page(request: Request, record_id: int) -> Response:
         "amount": _format(spec, "amount", record.get("amount"), record, locale=locale, gettext=gettext, lookups={}),
         "can_write": actor.can("opportunities:write"),
         "can_log": actor.can("activities:write"),
+        "chance": chance,
     }
     return render(request, "records/opportunity.html", context)

@@ -297,3 +297,40 @@ def recycle_pools_daily() -> dict[int, int]:
 
 #: every day at 01:30 (server time), before the working day and the nightly scans
 recycle_pools_daily_task = huey.periodic_task(crontab(minute="30", hour="1"))(recycle_pools_daily)
+
+
+def retrain_win_probability() -> dict[int, int]:
+    """The weekly retraining of every seller organization's win-probability model (FC-1), each in its
+    own transaction; an organization with too few closed deals keeps the stage win rates. Returns the
+    closed deals each model was trained on."""
+    from closeloop.core.errors import ValidationFailed
+    from closeloop.forecasting.opportunities import retrain
+    from closeloop.org.models import OrganizationKind
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(
+            session.scalars(
+                select(Organization.id)
+                .where(Organization.kind == OrganizationKind.SELLER.value)
+                .order_by(Organization.id)
+            )
+        )
+    trained: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(
+                org_service.system_actor(organization_id, label="win-probability training")
+            ) as session:
+                trained[organization_id] = retrain(session, organization_id).closed_deals
+        except ValidationFailed as error:
+            log.info("win probability of organization %s not trained: %s", organization_id, error)
+        except Exception:
+            log.exception("win-probability training of organization %s failed", organization_id)
+    return trained
+
+
+#: every Sunday at 04:20 (server time), after the nightly passes
+retrain_win_probability_task = huey.periodic_task(crontab(minute="20", hour="4", day_of_week="0"))(
+    retrain_win_probability
+)
