@@ -109,11 +109,13 @@ def test_marking_a_task_done_needs_the_form_token_is_audited_and_only_for_own_ta
     with db.reading(None, system=True) as session:
         actions = list(
             session.scalars(
-                select(AuditEntry.action).where(
+                select(AuditEntry.action)
+                .where(
                     tenant_clause(tenant.organization_id, AuditEntry),
                     AuditEntry.subject_type == "task",
                     AuditEntry.subject_id == mine.id,
                 )
+                .order_by(AuditEntry.seq)
             )
         )
     assert actions == ["task.created", "task.updated"]
