@@ -69,7 +69,9 @@ def _products(request: Request, actor: Any) -> list[dict[str, Any]]:
 
 
 def _context(request: Request, actor: Any, **extra: Any) -> dict[str, Any]:
+    """The page's context, with the signed-in user so the workspace shell (sidebar, top bar) shows."""
     return {
+        "user": require_user(request)[0],
         "actor": actor,
         "category_labels": CATEGORY_LABELS,
         "level_labels": LEVEL_LABELS,
