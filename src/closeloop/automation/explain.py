@@ -84,13 +84,58 @@ def _amount(value: Any, unit: Any, lang: str) -> str:
     return f"{text}{suffix}" if lang == "zh" or suffix == "%" else f"{text} {suffix}"
 
 
+#: the roles a rule can name, in the interface's words (GLOSSARY.md)
+_ROLES: dict[str, tuple[str, str]] = {
+    "cfo": ("财务总监", "the CFO"),
+    "finance": ("财务", "finance"),
+    "finance_director": ("财务总监", "the finance director"),
+    "key_account_manager": ("大客户经理", "the key account manager"),
+    "legal": ("法务", "legal"),
+    "presales": ("售前", "presales"),
+    "regional_director": ("区域总监", "the regional director"),
+    "regional_manager": ("区域经理", "the regional manager"),
+    "sales_director": ("销售总监", "the sales director"),
+    "sales_manager": ("销售经理", "the sales manager"),
+    "sales_ops": ("销售运营", "sales operations"),
+    "sales_vp": ("销售副总裁", "the sales VP"),
+    "support_manager": ("客服经理", "the support manager"),
+    "team_lead": ("组长", "the team lead"),
+}
+#: the records a rule fires on
+_RECORDS: dict[str, tuple[str, str]] = {
+    "account": ("客户", "account"),
+    "contact": ("联系人", "contact"),
+    "lead": ("线索", "lead"),
+    "opportunity": ("商机", "opportunity"),
+    "order": ("订单", "order"),
+    "ticket": ("工单", "ticket"),
+    "activity": ("跟进记录", "activity"),
+    "quote": ("报价", "quote"),
+    "contract": ("合同", "contract"),
+}
+
+
 def target_label(target: str, lang: str) -> str:
     labels = _TARGETS.get(target)
     if labels is not None:
         return labels[0] if lang == "zh" else labels[1]
     if target.startswith("role:"):
+        role = _ROLES.get(target[5:])
+        if role is not None:
+            return role[0] if lang == "zh" else role[1]
         return f"角色 {target[5:]}" if lang == "zh" else f"role {target[5:]}"
     return target
+
+
+def _record_label(record_type: str, lang: str) -> str:
+    labels = _RECORDS.get(record_type)
+    return record_type if labels is None else labels[0] if lang == "zh" else labels[1]
+
+
+def _trigger_label(event_type: str, lang: str) -> str:
+    if event_type == "schedule":
+        return "定时检查" if lang == "zh" else "the scheduled check"
+    return event_type
 
 
 def condition_text(condition: Mapping[str, Any], lang: str) -> str:
@@ -130,11 +175,13 @@ def why(
     zh_actions = "、".join(action_text(a, "zh") for a in actions)
     en_actions = ", ".join(action_text(a, "en") for a in actions)
     zh = (
-        f"规则「{rule_name}」(第{version}版)因 {event_type} 对 {record_type} #{record_id} 生效:"
+        f"规则「{rule_name}」(第{version}版)因{_trigger_label(event_type, 'zh')}"
+        f"对{_record_label(record_type, 'zh')} #{record_id} 生效:"
         f"{zh_conditions}。因此:{zh_actions}。"
     )
     en = (
-        f"Rule “{rule_name}” (version {version}) fired on {record_type} #{record_id} after {event_type}: "
+        f"Rule “{rule_name}” (version {version}) fired on {_record_label(record_type, 'en')} #{record_id} "
+        f"after {_trigger_label(event_type, 'en')}: "
         f"{en_conditions}. So: {en_actions}."
     )
     return zh, en
