@@ -245,3 +245,14 @@ def test_a_lead_you_cannot_see_is_not_found_even_when_it_has_a_referrer(client: 
     attempt = rep.request("POST", "/referrals", json={"referrer_account_id": referrer["id"], "lead_id": hidden["id"]})
 
     assert_problem(attempt, 422, field="lead_id", code="not_found")
+
+
+def test_an_unknown_filter_does_not_name_a_field_masked_for_the_caller(client: TestClient, tenant: Tenant) -> None:
+    def error(member: str) -> str:
+        response = client.get("/api/v1/accounts", params={"owner": "25"}, headers=tenant[member].headers)
+        assert response.status_code == 422, response.text
+        return str(response.text)
+
+    assert "credit_line" not in error("rep")
+    assert "industry" in error("rep")  # the filters the rep may use are still listed
+    assert "credit_line" in error("cfo")

@@ -559,7 +559,8 @@ def _filter_clause(
         return _custom_filter_clause(custom[name], parameter, op, raw)
     spec = record_type.filters.get(name)
     if spec is None:
-        known = ", ".join(sorted([*record_type.filters, *(custom or {})]))
+        hidden = masked_fields(session, actor, record_type.noun)  # a masked field's name is not told either
+        known = ", ".join(sorted(name for name in [*record_type.filters, *(custom or {})] if name not in hidden))
         raise ValidationFailed.one(parameter, f"is not a filter of {record_type.plural} (known: {known})", "unknown")
     if name in masked_fields(session, actor, record_type.noun):
         raise Forbidden(f"Your role ({actor.role}) may not filter on {record_type.noun}.{name}", field_name=parameter)
