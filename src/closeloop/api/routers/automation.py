@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.automation import playbooks
 from closeloop.automation import service as automation
+from closeloop.crm.schemas import Schema
 
 router = APIRouter(tags=["automation"])
 Id = Annotated[int, Path(ge=1, lt=2**63)]
 
 
-class RuleCreate(BaseModel):
+class RuleCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     definition: dict[str, Any]
@@ -27,7 +28,7 @@ class RuleCreate(BaseModel):
     undo_seconds: int | None = Field(default=None, ge=0, le=automation.MAX_UNDO_SECONDS)
 
 
-class RuleUpdate(BaseModel):
+class RuleUpdate(Schema):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=200)
     definition: dict[str, Any] | None = None
@@ -36,23 +37,23 @@ class RuleUpdate(BaseModel):
     undo_seconds: int | None = Field(default=None, ge=0, le=automation.MAX_UNDO_SECONDS)
 
 
-class BacktestRequest(BaseModel):
+class BacktestRequest(Schema):
     model_config = ConfigDict(extra="forbid")
     definition: dict[str, Any]
     days: int = Field(default=30, ge=1, le=366)
 
 
-class ReviewCreate(BaseModel):
+class ReviewCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class ReviewAnswer(BaseModel):
+class ReviewAnswer(Schema):
     model_config = ConfigDict(extra="forbid")
     resolution: str = Field(min_length=1, max_length=2000)
 
 
-class HostCreate(BaseModel):
+class HostCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     host: str = Field(min_length=1, max_length=253)
 
@@ -254,7 +255,7 @@ def allow_webhook_host(database: DatabaseDep, actor: CurrentActor, body: Annotat
     return response
 
 
-class PlaybookCreate(BaseModel):
+class PlaybookCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=120)
     match: dict[str, Any] = Field(default_factory=dict)

@@ -6,11 +6,12 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.assistant.compliance import service as compliance
+from closeloop.crm.schemas import Schema
 from closeloop.db.session import after_commit
 
 router = APIRouter()
@@ -19,7 +20,7 @@ ScanId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The scan's id")]
 ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The review's id")]
 
 
-class CheckRequest(BaseModel):
+class CheckRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
     text: Annotated[str, Field(max_length=compliance.MAX_TEXT)]
@@ -28,13 +29,13 @@ class CheckRequest(BaseModel):
     outgoing: bool = Field(default=False, description="The draft is about to be sent: a level-3 finding opens a review")
 
 
-class ScanRequest(BaseModel):
+class ScanRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
     since: AwareDatetime | None = Field(default=None, description="Only activities that occurred from then on")
 
 
-class Decision(BaseModel):
+class Decision(Schema):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, Field(max_length=2000)] | None = None

@@ -6,13 +6,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, File, Path, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.assistant import briefs
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.knowledge import service as knowledge
+from closeloop.crm.schemas import Schema
 from closeloop.db.session import after_commit
 
 router = APIRouter()
@@ -21,22 +22,22 @@ CollectionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The collecti
 DocumentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The document's id")]
 
 
-class AccessRule(BaseModel):
+class AccessRule(Schema):
     model_config = ConfigDict(extra="forbid")
 
     kind: Annotated[str, Field(max_length=10, description="`role` or `user`")]
     value: Annotated[str, Field(min_length=1, max_length=40, description="The role's name, or the user's id")]
 
 
-class CollectionIn(BaseModel):
+class CollectionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=120)]
     description: Annotated[str, Field(max_length=4000)] = ""
-    access: Annotated[list[AccessRule], Field(max_length=200)] = []
+    access: Annotated[list[AccessRule], Field(default_factory=list, max_length=200)]
 
 
-class CollectionPatch(BaseModel):
+class CollectionPatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
@@ -44,7 +45,7 @@ class CollectionPatch(BaseModel):
     access: Annotated[list[AccessRule], Field(max_length=200)] | None = None
 
 
-class SearchIn(BaseModel):
+class SearchIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     query: Annotated[str, Field(min_length=1, max_length=2000)]

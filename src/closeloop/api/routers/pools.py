@@ -6,12 +6,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, json_response
 from closeloop.core.clock import utcnow
 from closeloop.core.pagination import MAX_LIMIT
+from closeloop.crm.schemas import Schema
 from closeloop.governance.permissions import require
 from closeloop.pools import duplicates
 from closeloop.pools import service as pools
@@ -25,7 +26,7 @@ Days = Annotated[int, Field(ge=0, le=3650)] | None
 Reason = Annotated[str, Field(max_length=300)] | None
 
 
-class TierDays(BaseModel):
+class TierDays(Schema):
     model_config = ConfigDict(extra="forbid")
 
     follow_up_days: Days = None
@@ -34,7 +35,7 @@ class TierDays(BaseModel):
     protection_days: Days = None
 
 
-class PoolChange(BaseModel):
+class PoolChange(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
@@ -71,32 +72,32 @@ class PoolCreate(PoolChange):
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class ClaimBody(BaseModel):
+class ClaimBody(Schema):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason = None
 
 
-class AssignBody(BaseModel):
+class AssignBody(Schema):
     model_config = ConfigDict(extra="forbid")
 
     user_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
     reason: Reason = None
 
 
-class LockBody(BaseModel):
+class LockBody(Schema):
     model_config = ConfigDict(extra="forbid")
 
     locked: bool = True
 
 
-class SettingsBody(BaseModel):
+class SettingsBody(Schema):
     model_config = ConfigDict(extra="forbid")
 
     duplicate_mode: DuplicateMode
 
 
-class DuplicateQuery(BaseModel):
+class DuplicateQuery(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(max_length=200)] | None = None
