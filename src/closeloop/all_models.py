@@ -41,7 +41,7 @@ from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.events.models import OutboxEvent
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.integrations.importing.models import ImportJob, ImportMapping
-from closeloop.org.models import ApiToken, Organization, Region, User
+from closeloop.org.models import ApiToken, Department, Organization, Region, User
 from closeloop.org.notifications import Notification
 from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
@@ -67,6 +67,7 @@ __all__ = [
     "DataAsset",
     "Decision",
     "Defect",
+    "Department",
     "FieldSecurityRule",
     "FreshnessSetting",
     "IdempotencyKey",

@@ -29,13 +29,14 @@ from closeloop.crm.referrals.models import Referral
 from closeloop.crm.tickets.models import Ticket
 from closeloop.governance.audit import service as audit
 from closeloop.org import service as org_service
-from closeloop.org.models import Region, User
+from closeloop.org.models import Department, Region, User
 
 #: The models the demo fills, parents before children.
 MODELS: dict[str, Any] = {
     model.__tablename__: model
     for model in (
         Region,
+        Department,
         User,
         ProductLine,
         Product,
@@ -57,7 +58,18 @@ TABLES: tuple[str, ...] = tuple(MODELS)
 #: Tables that other rows point at: their rows get ids from :meth:`Rows.add`. The others let the
 #: database number them.
 IDENTIFIED: frozenset[str] = frozenset(
-    {"regions", "users", "product_lines", "products", "accounts", "contacts", "leads", "opportunities", "orders"}
+    {
+        "regions",
+        "departments",
+        "users",
+        "product_lines",
+        "products",
+        "accounts",
+        "contacts",
+        "leads",
+        "opportunities",
+        "orders",
+    }
 )
 
 

@@ -73,7 +73,15 @@ class _Users:
         self.at = at
         self._numbers: Counter[str] = Counter()
 
-    def add(self, handle: str, role: Role, *, manager_id: int | None, region_id: int | None) -> tuple[int, str, str]:
+    def add(
+        self,
+        handle: str,
+        role: Role,
+        *,
+        manager_id: int | None,
+        region_id: int | None,
+        department_id: int | None = None,
+    ) -> tuple[int, str, str]:
         self._numbers[handle] += 1
         number = self._numbers[handle]
         username = f"{self.prefix}.{handle}" if number == 1 else f"{self.prefix}.{handle}{number:02d}"
@@ -89,6 +97,7 @@ class _Users:
                 "role": role.value,
                 "manager_id": manager_id,
                 "region_id": region_id,
+                "department_id": department_id,
                 "locale": "zh_CN",
                 "is_active": True,
                 "last_login_at": None,
@@ -107,6 +116,28 @@ def add_region(rows: Rows, organization_id: int, spec: RegionSpec, at: datetime)
     )
 
 
+def add_department(
+    rows: Rows,
+    organization_id: int,
+    name: str,
+    at: datetime,
+    *,
+    parent_id: int | None = None,
+    region_id: int | None = None,
+) -> int:
+    return rows.add(
+        "departments",
+        {
+            "organization_id": organization_id,
+            "name": name,
+            "parent_id": parent_id,
+            "region_id": region_id,
+            "created_at": at,
+            "updated_at": at,
+        },
+    )
+
+
 def add_seller_staff(
     rows: Rows,
     namer: Namer,
@@ -122,21 +153,36 @@ def add_seller_staff(
     users = _Users(rows, namer, organization_id, prefix, password_hash, at)
     featured: dict[Role, tuple[str, str]] = {}
 
-    def add(handle: str, role: Role, manager_id: int | None, region_id: int | None) -> int:
-        user_id, username, name = users.add(handle, role, manager_id=manager_id, region_id=region_id)
+    def add(handle: str, role: Role, manager_id: int | None, region_id: int | None, department_id: int) -> int:
+        user_id, username, name = users.add(
+            handle, role, manager_id=manager_id, region_id=region_id, department_id=department_id
+        )
         featured.setdefault(role, (username, name))
         return user_id
 
-    vp = add("sales_vp", Role.SALES_VP, None, None)
-    for handle, role in (("cfo", Role.CFO), ("it_director", Role.IT_DIRECTOR), ("admin", Role.ADMIN)):
-        add(handle, role, None, None)
+    sales = add_department(rows, organization_id, "销售中心", at)
+    vp = add("sales_vp", Role.SALES_VP, None, None, sales)
+    add("cfo", Role.CFO, None, None, add_department(rows, organization_id, "财务部", at))
+    it = add_department(rows, organization_id, "信息技术部", at)
+    for handle, role in (("it_director", Role.IT_DIRECTOR), ("admin", Role.ADMIN)):
+        add(handle, role, None, None, it)
     territories = []
     for spec in REGIONS:
         manager_count, rep_count = teams[spec.name]
         region_id = add_region(rows, organization_id, spec, at)
-        director = add("director", Role.DIRECTOR, vp, region_id)
-        managers = [add("manager", Role.MANAGER, director, region_id) for _ in range(manager_count)]
-        reps = [add("rep", Role.REP, managers[index % manager_count], region_id) for index in range(rep_count)]
+        regional = add_department(rows, organization_id, f"{spec.name}销售部", at, parent_id=sales, region_id=region_id)
+        director = add("director", Role.DIRECTOR, vp, region_id, regional)
+        groups = [
+            add_department(
+                rows, organization_id, f"{spec.name}销售{number}组", at, parent_id=regional, region_id=region_id
+            )
+            for number in range(1, manager_count + 1)
+        ]
+        managers = [add("manager", Role.MANAGER, director, region_id, group) for group in groups]
+        reps = [
+            add("rep", Role.REP, managers[index % manager_count], region_id, groups[index % manager_count])
+            for index in range(rep_count)
+        ]
         territories.append(Territory(spec, region_id, tuple(reps), tuple(managers)))
     sign_ins = [
         SignIn(featured[role][0], role, organization_name, featured[role][1])
@@ -161,7 +207,10 @@ def add_partner_staff(
     """A partner's regions and its one partner user, who owns all its records."""
     users = _Users(rows, namer, organization_id, prefix, password_hash, at)
     region_ids = [add_region(rows, organization_id, spec, at) for spec in regions]
-    user_id, username, name = users.add(handle, Role.PARTNER_USER, manager_id=None, region_id=region_ids[0])
+    department_id = add_department(rows, organization_id, organization_name[:100], at, region_id=region_ids[0])
+    user_id, username, name = users.add(
+        handle, Role.PARTNER_USER, manager_id=None, region_id=region_ids[0], department_id=department_id
+    )
     territories = tuple(
         Territory(spec, region_id, (user_id,)) for spec, region_id in zip(regions, region_ids, strict=True)
     )

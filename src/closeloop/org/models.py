@@ -47,8 +47,28 @@ class Region(IdentifiedBy, OrganizationScoped, Timestamped, Base):
     code: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
+class Department(IdentifiedBy, OrganizationScoped, Timestamped, Base):
+    """A unit of the organization chart (销售中心 › 华东销售部 › 华东销售一组). Departments form a tree
+    through ``parent_id``; users belong to one through ``users.department_id``. Targets, pools and
+    approval flows are scoped to departments; the reporting line itself stays ``users.manager_id``."""
+
+    __tablename__ = "departments"
+    __noun__ = "department"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name"),
+        Index("ix_departments_org_parent", "organization_id", "parent_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("departments.id", ondelete="SET NULL"), nullable=True
+    )
+    region_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("regions.id", ondelete="SET NULL"), nullable=True)
+
+
 class User(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
-    """A person who signs in. ``manager_id`` builds the reporting tree that TEAM scope follows."""
+    """A person who signs in. ``manager_id`` builds the reporting tree that TEAM scope follows;
+    ``department_id`` places them in the organization chart."""
 
     __tablename__ = "users"
     __noun__ = "user"
@@ -64,6 +84,9 @@ class User(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     manager_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     region_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("regions.id", ondelete="SET NULL"), nullable=True)
+    department_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("departments.id", ondelete="SET NULL"), nullable=True
+    )
     locale: Mapped[str | None] = mapped_column(String(10), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
