@@ -33,7 +33,8 @@ from closeloop.governance.audit import service as audit
 from closeloop.governance.audit.models import AuditEntry
 from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
-from closeloop.org.models import Organization, OrganizationKind, User
+from closeloop.org.models import Department, Organization, OrganizationKind, User
+from closeloop.pools.models import OwnerChange, Pool
 from tests.conftest import Backend
 from tests.demo.conftest import fingerprint
 
@@ -74,8 +75,31 @@ def test_the_seller_has_over_2000_accounts_with_chinese_and_english_names(backen
     assert len({a.name for a in accounts}) == len(accounts)
     assert {a.tier for a in accounts} == {"A", "B", "C"}
     assert {a.industry for a in accounts} == {"医院", "医疗器械", "分销", "零售药店", "制造", "第三方检验", "SaaS"}
-    assert all(a.region_id and a.province and a.city and a.address and a.owner_id for a in accounts)
+    assert all(a.region_id and a.province and a.city and a.address for a in accounts)
+    # accounts nobody followed up for a year went to the public pools when the demo ran the recycle
+    in_pools = [a for a in accounts if a.owner_id is None]
+    assert 0 < len(in_pools) < len(accounts) * 0.2
     assert sum(a.credit_line is not None for a in accounts) > len(accounts) * 0.8
+
+
+def test_the_demo_has_an_organization_chart_and_public_pools(backend: Backend, demo: DemoResult) -> None:
+    seller = demo.organization_id
+    departments = {d.id: d for d in rows_of(backend, seller, Department)}
+    users = rows_of(backend, seller, User)
+    assert all(u.department_id in departments for u in users)
+    by_name = {d.name: d for d in departments.values()}
+    assert by_name["华东销售部"].parent_id == by_name["销售中心"].id
+    assert by_name["华东销售1组"].parent_id == by_name["华东销售部"].id
+    rep = next(u for u in users if u.username == "demo.rep")
+    assert departments[rep.department_id].name.endswith("组")  # a rep sits in a sales group
+
+    pools = {p.name: p for p in rows_of(backend, seller, Pool)}
+    assert set(pools) == {"华东公海", "全国公海"}
+    assert pools["华东公海"].admin_ids
+    assert pools["华东公海"].region_ids
+    ownerless = {a.id for a in rows_of(backend, seller, Account) if a.owner_id is None}
+    recycled = {c.account_id for c in rows_of(backend, seller, OwnerChange) if c.action == "recycled"}
+    assert ownerless == recycled  # every account in a public pool got there through the recycle run
 
 
 def test_every_stage_decision_role_lead_status_ticket_status_and_activity_kind_is_present(

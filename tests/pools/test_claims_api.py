@@ -125,3 +125,31 @@ def test_pools_stay_inside_their_organization(
     assert rep.request("POST", "/pools", json={"name": "我的公海"}).status_code == 403
     overlap = ops.request("POST", "/pools", json={"name": "重叠", "region_ids": [tenant.region_id]})
     assert_problem(overlap, 422, field="region_ids", code="overlap")
+
+
+def test_a_pool_scoped_to_a_department_lets_its_members_and_those_below_claim(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    from closeloop.org.models import Department, User
+
+    with world.db.unit_of_work(None, system=True) as session:
+        sales = Department(organization_id=tenant.organization_id, name="销售中心")
+        session.add(sales)
+        session.flush()
+        group = Department(organization_id=tenant.organization_id, name="华东销售1组", parent_id=sales.id)
+        other = Department(organization_id=tenant.organization_id, name="渠道部")
+        session.add_all([group, other])
+        session.flush()
+        session.get_one(User, tenant["rep"].user_id).department_id = group.id
+        session.get_one(User, tenant["rep2"].user_id).department_id = other.id
+        sales_id = sales.id
+    assert_problem(
+        Api(client, tenant["sales_vp"]).request("POST", "/pools", json={"name": "错", "department_ids": [10**9]}), 422
+    )
+    pool = _pool(client, tenant, department_ids=[sales_id])
+    assert pool["department_ids"] == [sales_id]
+    free = [world.account(f"部门公海{n}", owner=None) for n in range(2)]
+    refused = assert_problem(_claim(Api(client, tenant["rep2"]), pool, free[0]), 409)
+    assert refused["code"] == "not_a_member"
+    assert "部门" in refused["message_zh"]
+    assert _claim(Api(client, tenant["rep"]), pool, free[0]).status_code == 200  # 华东销售1组 is below 销售中心

@@ -151,9 +151,9 @@ def test_a_converting_lead_merges_into_the_existing_account(client: TestClient, 
     assert body["contact"]["account_id"] == existing
     assert body["duplicate_warnings"][0]["merged"] is True
     # a lead matching a colleague's account it cannot see: blocked when the organization blocks
-    _mode(client, tenant, "block")
     other = Api(client, tenant["rep2"])
     lead = other.create("leads", {"name": "韩梅梅", "company": "瑞金医院", "owner_id": tenant["rep2"].user_id})
+    _mode(client, tenant, "block")
     refused = assert_problem(other.request("POST", f"/leads/{lead['id']}/convert", json={}), 409)
     assert refused["code"] == "duplicate_account"
     assert refused["matches"][0]["id"] is None
@@ -175,9 +175,36 @@ def test_an_import_refuses_duplicate_accounts_row_by_row_when_blocking(
                 session, admin, entity="accounts", table=read_table(rows, name="客户.csv"), dry_run=dry_run
             )
 
-    assert run(dry_run=True).invalid == 0  # warn (the default): an import is not held up
+    warned = run(dry_run=True)  # warn (the default): an import is not held up, the rows are flagged
+    assert (warned.created, warned.invalid) == (4, 0)
+    assert [(w.row, w.code) for w in warned.warnings] == [(2, "duplicate_account"), (4, "duplicate_in_file")]
     _mode(client, tenant, "block")
     report = run(dry_run=True)
     assert (report.created, report.invalid) == (2, 2)
     assert [(p.row, p.code) for p in report.problems] == [(2, "duplicate_account"), (4, "duplicate_in_file")]
     assert "北京协和医院有限公司" in report.problems[0].reason
+
+
+def test_a_new_lead_is_checked_against_accounts_and_leads(client: TestClient, tenant: Tenant, world: World) -> None:
+    world.account("上海联影医疗科技股份有限公司")
+    rep2 = Api(client, tenant["rep2"])
+    # warn (the default): created, and the caller is told who has the company already (masked)
+    response = rep2.request("POST", "/leads", json={"name": "王芳", "company": "上海聯影醫療科技"})
+    assert response.status_code == 201, response.text
+    warning = response.json()["duplicate_warnings"][0]
+    assert (warning["kind"], warning["matched_on"], warning["id"]) == ("account", "name", None)
+    assert "*" in warning["owner"]
+    # a near miss is not a duplicate
+    clean = rep2.request("POST", "/leads", json={"name": "赵强", "company": "上海联合医疗器械"})
+    assert clean.status_code == 201
+    assert "duplicate_warnings" not in clean.json()
+    # block: the lead is refused, naming the masked owner; nothing is stored
+    _mode(client, tenant, "block")
+    before = len(rep2.list_ids("leads"))
+    refused = assert_problem(rep2.request("POST", "/leads", json={"name": "钱多", "company": "上海联影医疗科技"}), 409)
+    assert refused["code"] == "duplicate_account"
+    by_mobile = rep2.request("POST", "/leads", json={"name": "孙丽", "mobile": "13800138000"})
+    assert by_mobile.status_code == 201
+    again = assert_problem(rep2.request("POST", "/leads", json={"name": "周杰", "mobile": "+86 138-0013-8000"}), 409)
+    assert again["matches"][0]["kind"] == "lead"
+    assert len(rep2.list_ids("leads")) == before + 1

@@ -185,3 +185,31 @@ def test_a_recycled_claim_starts_the_previous_owners_cooldown(world: World) -> N
     with world.db.unit_of_work(rep) as session:
         pools.claim(session, rep, account_id=account)
     assert world.owner(account) == world.tenant["rep"].user_id
+
+
+def test_an_owner_changed_by_editing_the_account_restarts_the_protection(world: World) -> None:
+    from closeloop.crm.accounts import service as accounts
+
+    world.pool(protection_days=15)
+    moved = world.account("转交医院")
+    stayed = world.account("原主医院")
+    world.advance(days(10))
+    manager = world.tenant["manager"].actor
+    with world.db.unit_of_work(manager) as session:
+        accounts.update_account(session, manager, account_id=moved, data={"owner_id": world.tenant["rep2"].user_id})
+    world.advance(days(6))  # day 16: the original protection has run out, the transfer's has not
+    assert _reasons(world) == {}
+    world.recycle()
+    assert _reasons(world) == {stayed: "protection_expired"}
+    with world.db.reading(None, system=True) as session:
+        transfer = session.scalar(
+            select(OwnerChange).where(OwnerChange.account_id == moved, OwnerChange.action == "transferred")
+        )
+        assert transfer is not None
+        assert (transfer.from_owner_id, transfer.to_owner_id) == (
+            world.tenant["rep"].user_id,
+            world.tenant["rep2"].user_id,
+        )
+    world.advance(days(10))  # day 26: the transfer's fifteen days (from day 10) have run out too
+    world.recycle()
+    assert _reasons(world) == {stayed: "protection_expired", moved: "protection_expired"}

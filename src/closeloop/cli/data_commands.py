@@ -64,6 +64,10 @@ def _print_report(report: ImportReport, report_path: Path | None) -> None:
     hidden = len(lines) - SHOWN_PROBLEMS + report.problems_omitted
     if hidden > 0:
         console.print(f"  … and {hidden} more problems" + (" (see the report file)" if report_path else ""))
+    for warning in report.warnings[:SHOWN_PROBLEMS]:
+        console.print(f"  row {warning.row}: warning: {warning.reason}", highlight=False, markup=False)
+    if len(report.warnings) > SHOWN_PROBLEMS:
+        console.print(f"  … and {len(report.warnings) - SHOWN_PROBLEMS} more warnings", highlight=False)
     if report.invalid:
         rows = "1 invalid row was" if report.invalid == 1 else f"{report.invalid} invalid rows were"
         console.print(

@@ -12,8 +12,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from closeloop.crm import search
 from closeloop.db.session import Database
@@ -24,8 +26,9 @@ from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES, SignIn, Staff, a
 from closeloop.demo.pipeline import PipelineBuilder
 from closeloop.demo.touches import TouchBuilder
 from closeloop.demo.world import ANCHOR, DEFAULT_SEED, Calendar, Tenant, add_catalog
+from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
-from closeloop.org.models import Organization, OrganizationKind, User
+from closeloop.org.models import Organization, OrganizationKind, Region, User
 from closeloop.org.passwords import hash_password
 
 DEFAULT_SLUG = "demo"
@@ -195,8 +198,10 @@ def seed_demo(
             search.refresh_keys(session, organization_id, only_missing=True)
             bulk.record_seeding(session, organization_id, tables, label="demo")
         bulk.analyze(session, bulk.TABLES)
+        seller_id = seller.id
+        _open_pools(session, seller_id, anchor)  # its set-based recycle expires the session's objects
     return DemoResult(
-        organization_id=seller.id,
+        organization_id=seller_id,
         partner_ids=partner_ids,
         names=names,
         counts=counts,
@@ -204,6 +209,56 @@ def seed_demo(
         silent_account_ids=[real["accounts"][account_id - 1] for account_id in silent],
         seconds=time.perf_counter() - started,
     )
+
+
+#: the demo's public pools (CN-1): one for the biggest region, one catching every other account
+DEMO_POOLS: tuple[dict[str, Any], ...] = (
+    {"name": "华东公海", "region": "华东", "description": "华东区一年未跟进的客户"},
+    {"name": "全国公海", "region": None, "description": "其他大区一年未跟进的客户"},
+)
+#: the rules both demo pools share: a year without follow-up returns an account, two weeks' notice
+POOL_RULES: dict[str, Any] = {
+    "follow_up_days": 365,
+    "remind_days": 14,
+    "protection_days": None,
+    "daily_claim_cap": 5,
+    "holding_cap": 300,
+    "lock_cap": 20,
+    "cooldown_days": 30,
+}
+
+
+def _open_pools(session: Session, organization_id: int, anchor: datetime) -> None:
+    """Create the demo's pools, administered by each region's director, and run the real recycle
+    once as of the demo's anchor: accounts nobody followed up for a year go to the public pool,
+    logged as owner changes like any nightly run."""
+    from closeloop.org.service import system_actor
+    from closeloop.pools import service as pools
+
+    actor = system_actor(organization_id)
+    named = select(Region.name, Region.id).where(Region.organization_id == organization_id)
+    regions = dict(session.execute(named).tuples().all())
+    for spec in DEMO_POOLS:
+        region = regions[spec["region"]] if spec["region"] else None
+        directors = session.scalars(
+            select(User.id).where(
+                User.organization_id == organization_id,
+                User.role == Role.DIRECTOR.value,
+                *([User.region_id == region] if region else []),
+            )
+        ).all()
+        pools.create_pool(
+            session,
+            actor,
+            {
+                "name": spec["name"],
+                "description": spec["description"],
+                "region_ids": [region] if region else [],
+                "admin_ids": list(directors),
+                **POOL_RULES,
+            },
+        )
+    pools.recycle(session, organization_id, now=anchor)
 
 
 def _partner_staff(

@@ -230,21 +230,30 @@ def find_matches(
     return matches
 
 
-def guard_account(session: Session, actor: Actor, values: dict[str, Any]) -> None:
-    """Before an account is created: block (409) or warn per the organization's setting."""
+def _guard(session: Session, actor: Actor, *, name: str | None, mobile: str | None) -> None:
     mode = service.duplicate_mode(session, actor.organization_id)
-    if mode is DuplicateMode.OFF:
+    if mode is DuplicateMode.OFF or not (name or mobile):
         return
     matches = find_matches(
-        session, actor, name=values.get("name"), mobile=values.get("phone"),
-        exclude_lead_id=session.info.get("converting_lead_id"),
-    )  # fmt: skip
+        session, actor, name=name, mobile=mobile, exclude_lead_id=session.info.get("converting_lead_id")
+    )
     if not matches:
         return
     if mode is DuplicateMode.BLOCK:
         raise DuplicateFound(matches)
     warnings = session.info.setdefault("duplicate_warnings", [])
     warnings.extend(m.public() for m in matches)
+
+
+def guard_account(session: Session, actor: Actor, values: dict[str, Any]) -> None:
+    """Before an account is created: block (409) or warn per the organization's setting."""
+    _guard(session, actor, name=values.get("name"), mobile=values.get("phone"))
+
+
+def guard_lead(session: Session, actor: Actor, values: dict[str, Any]) -> None:
+    """Before a lead is created: its company or number may already be an account (owned, or in a
+    public pool) or another unconverted lead — blocked (409) or warned per the organization's setting."""
+    _guard(session, actor, name=values.get("company"), mobile=values.get("mobile") or values.get("phone"))
 
 
 def merge_target(session: Session, actor: Actor, lead: Lead) -> int | None:

@@ -34,6 +34,8 @@ class OwnerAction(StrEnum):
     RELEASED = "released"
     ASSIGNED = "assigned"
     RECYCLED = "recycled"
+    #: the owner changed by an edit of the account, outside the pools
+    TRANSFERRED = "transferred"
 
 
 class Pool(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
@@ -48,6 +50,8 @@ class Pool(IdentifiedBy, OrganizationScoped, Timestamped, Versioned, Base):
     #: regions whose accounts (and members) the pool takes; empty: every account no other pool takes
     region_ids: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
     admin_ids: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
+    #: who may claim: members of these departments and their sub-departments (none: the pool's regions)
+    department_ids: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
     follow_up_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     opportunity_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     deal_days: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -31,7 +31,7 @@ from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import readable_fields
 from closeloop.governance.permissions import require
-from closeloop.org.models import Region, User
+from closeloop.org.models import Department, Region, User
 from closeloop.org.notifications import Message, notify
 from closeloop.pools import rules
 from closeloop.pools.models import RULE_FIELDS, DuplicateMode, OwnerAction, OwnerChange, Pool, PoolAccount, PoolSettings
@@ -42,6 +42,7 @@ POOL_FIELDS = (
     "description",
     "region_ids",
     "admin_ids",
+    "department_ids",
     *RULE_FIELDS,
     "tier_rules",
     "remind_days",
@@ -141,6 +142,20 @@ def _check_values(session: Session, actor: Actor, values: Mapping[str, Any]) -> 
         missing = sorted(set(region_ids) - found)
         if missing:
             raise ValidationFailed.one("region_ids", f"no region {missing[0]} in your organization", "not_found")
+    department_ids = [int(d) for d in values.get("department_ids") or []]
+    if department_ids:
+        found = set(
+            session.scalars(
+                select(Department.id).where(
+                    tenant_clause(actor.organization_id, Department), Department.id.in_(department_ids)
+                )
+            )
+        )
+        missing = sorted(set(department_ids) - found)
+        if missing:
+            raise ValidationFailed.one(
+                "department_ids", f"no department {missing[0]} in your organization", "not_found"
+            )
     admin_ids = [int(u) for u in values.get("admin_ids") or []]
     if admin_ids:
         found = set(
@@ -262,14 +277,41 @@ def _user(session: Session, actor: Actor, user_id: int | None) -> User:
 
 
 def is_member(session: Session, actor: Actor, pool: Pool) -> bool:
-    """Whether ``actor`` may take accounts from ``pool``: its region is one of the pool's (or the
-    pool takes every region), or it manages the pool."""
-    if can_manage(actor, pool) or not pool.region_ids:
+    """Whether ``actor`` may take accounts from ``pool``: it manages the pool; or, for a pool scoped
+    to departments, it belongs to one of them or to a department below one; otherwise its region is
+    one of the pool's (or the pool takes every region)."""
+    if can_manage(actor, pool):
         return True
-    region_id = session.scalar(
-        select(User.region_id).where(tenant_clause(actor.organization_id, User), User.id == actor.user_id)
+    person = session.execute(
+        select(User.region_id, User.department_id).where(
+            tenant_clause(actor.organization_id, User), User.id == actor.user_id
+        )
+    ).first()
+    if pool.department_ids:
+        if person is None or person.department_id is None:
+            return False
+        return bool(
+            set(department_chain(session, actor.organization_id, int(person.department_id)))
+            & {int(d) for d in pool.department_ids}
+        )
+    if not pool.region_ids:
+        return True
+    return person is not None and person.region_id is not None and person.region_id in [int(r) for r in pool.region_ids]
+
+
+def department_chain(session: Session, organization_id: int, department_id: int) -> list[int]:
+    """``department_id`` and the departments above it, nearest first."""
+    parents = dict(
+        session.execute(select(Department.id, Department.parent_id).where(tenant_clause(organization_id, Department)))
+        .tuples()
+        .all()
     )
-    return region_id is not None and region_id in [int(r) for r in pool.region_ids]
+    chain: list[int] = []
+    current: int | None = department_id
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
 
 
 def _account(session: Session, actor: Actor, account_id: int) -> Account:
@@ -487,7 +529,9 @@ def claim(
     pool = _account_pool(session, actor, account, pool_id)
     if not is_member(session, actor, pool):
         raise PoolRefusal(
-            "not_a_member", f"Pool '{pool.name}' is for other regions", f"「{pool.name}」属于其他区域，您不能从中领取"
+            "not_a_member",
+            f"Pool '{pool.name}' is for other regions or departments",
+            f"「{pool.name}」属于其他区域或部门，您不能从中领取",
         )
     if account.owner_id is not None:
         raise PoolRefusal(
@@ -618,6 +662,17 @@ def set_lock(session: Session, actor: Actor, *, account_id: int, locked: bool) -
     return account
 
 
+def on_owner_edited(session: Session, actor: Actor, account: Account, previous_owner: int | None) -> None:
+    """An account's owner was changed by an edit rather than a claim, release or assignment: log the
+    transfer like the others and restart the protection period (CN-2) for the new owner; a lock
+    belongs to the owner who set it, so it goes."""
+    entry = _entry(session, actor.organization_id, account.id)
+    entry.owned_since = utcnow() if account.owner_id is not None else None
+    entry.locked_at = None
+    pool = pool_of_region(session, actor.organization_id, account.region_id)
+    _log_change(session, actor, account, pool, OwnerAction.TRANSFERRED, previous_owner, account.owner_id, None)
+
+
 def owner_history(session: Session, actor: Actor, account_id: int) -> list[dict[str, Any]]:
     """The owner changes of an account the actor may see, newest first."""
     records.get(session, actor, ACCOUNTS, account_id)
@@ -654,7 +709,7 @@ def public_accounts(
     """A page of the pool's public accounts (newest id first), with the fields the reader may read."""
     pool = get_pool(session, actor, pool_id)
     if not is_member(session, actor, pool):
-        raise Forbidden(f"Pool '{pool.name}' is for other regions")
+        raise Forbidden(f"Pool '{pool.name}' is for other regions or departments")
     fields = _listed(session, actor)
     columns = [getattr(Account, name) for name in fields]
     statement = (

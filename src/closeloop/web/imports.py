@@ -310,6 +310,7 @@ def _job_context(job: ImportJob) -> dict[str, Any]:
         "job": job,
         "report": report,
         "problems": report.get("problems", []),
+        "warnings": report.get("warnings", []),
         "reasons": REASONS,
         "percent": percent,
         "processed": processed,

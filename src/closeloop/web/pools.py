@@ -14,7 +14,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
-from closeloop.org.models import Region, User
+from closeloop.org.models import Department, Region, User
 from closeloop.pools import duplicates
 from closeloop.pools import service as pools
 from closeloop.pools.models import RULE_FIELDS, DuplicateMode, Pool
@@ -185,12 +185,20 @@ def _settings_page(
                 select(Region.id, Region.name).where(tenant_clause(actor.organization_id, Region)).order_by(Region.name)
             )
         )
+        departments = list(
+            session.execute(
+                select(Department.id, Department.name)
+                .where(tenant_clause(actor.organization_id, Department))
+                .order_by(Department.name)
+            )
+        )
         mode = pools.duplicate_mode(session, actor.organization_id)
     context = {
         "user": user,
         "actor": actor,
         "pools": manageable,
         "regions": regions,
+        "departments": departments,
         "rule_labels": RULE_LABELS,
         "cap_labels": CAP_LABELS,
         "mode_labels": MODE_LABELS,
@@ -215,6 +223,7 @@ def _days(form: Any, name: str) -> int | None:
 def _pool_values(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"name": str(form.get("name") or "").strip()}
     values["region_ids"] = [int(r) for r in form.getlist("region_ids") if str(r).isdigit()]
+    values["department_ids"] = [int(d) for d in form.getlist("department_ids") if str(d).isdigit()]
     for name in (*RULE_FIELDS, *CAP_LABELS):
         values[name] = _days(form, name)
     values["exempt_won"] = bool(form.get("exempt_won"))
@@ -253,12 +262,14 @@ async def save_settings(request: Request) -> Response:
 
 @router.post("/pools/duplicates")
 async def duplicate_check(request: Request) -> Response:
-    """The account form's live warning: companies or numbers of the organization that match."""
+    """The account and lead forms' live warning: companies or numbers of the organization that match."""
     user, actor = require_user(request)
     require_csrf(request)
     form = await request.form()
-    name = str(form.get("name") or "").strip()[:200] or None
-    phone = str(form.get("phone") or "").strip()[:40] or None
+    lead = "company" in form  # the lead form names the company and the mobile differently
+    name = str(form.get("company" if lead else "name") or "").strip()[:200] or None
+    number = (form.get("mobile") or form.get("phone")) if lead else form.get("phone")
+    phone = str(number or "").strip()[:40] or None
     with database_of(request).reading(actor) as session:
         matches = duplicates.find_matches(session, actor, name=name, mobile=phone) if (name or phone) else []
         mode = pools.duplicate_mode(session, actor.organization_id)

@@ -42,6 +42,7 @@ class PoolChange(Schema):
     description: Annotated[str, Field(max_length=2000)] | None = None
     region_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = None
     admin_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = None
+    department_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = None
     follow_up_days: Days = None
     opportunity_days: Days = None
     deal_days: Days = None
@@ -62,7 +63,7 @@ class PoolChange(Schema):
             values["tier_rules"] = {
                 tier: rules.model_dump(exclude_unset=True) for tier, rules in (self.tier_rules or {}).items()
             }
-        for name in ("region_ids", "admin_ids"):
+        for name in ("region_ids", "admin_ids", "department_ids"):
             if name in values and values[name] is None:
                 values[name] = []
         return values

@@ -72,6 +72,11 @@ ACCOUNTS: RecordType[Account] = records.register(
 CREATE_GUARDS: list[Callable[[Session, Actor, dict[str, Any]], None]] = []
 
 
+#: called after an account's owner changed through an edit (the pools of ``closeloop.pools`` log it
+#: as a transfer and restart the protection period): (session, actor, account, previous owner)
+OWNER_CHANGE_HOOKS: list[Callable[[Session, Actor, Account, int | None], None]] = []
+
+
 def _derive(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("size") is None and values.get("employees") is not None:
         values["size"] = CompanySize.from_employees(values["employees"])
@@ -105,7 +110,12 @@ def update_account(
     changes = data.model_dump(exclude_unset=True) if isinstance(data, AccountUpdate) else dict(data)
     if changes.get("parent_account_id") == account.id:
         raise ValidationFailed.one("parent_account_id", "an account cannot be its own parent")
-    return records.update(session, actor, ACCOUNTS, account, _derive(changes), expected_version=expected_version)
+    previous_owner = account.owner_id
+    updated = records.update(session, actor, ACCOUNTS, account, _derive(changes), expected_version=expected_version)
+    if updated.owner_id != previous_owner:
+        for hook in OWNER_CHANGE_HOOKS:
+            hook(session, actor, updated, previous_owner)
+    return updated
 
 
 def delete_account(session: Session, actor: Actor, *, account_id: int, expected_version: int | None = None) -> None:

@@ -83,9 +83,17 @@ def get_lead(session: Session, actor: Actor, *, lead_id: int) -> Lead:
     return records.get(session, actor, LEADS, lead_id)
 
 
+#: checks run before a lead is created (the duplicate protection of ``closeloop.pools`` registers
+#: itself here); each may refuse with a DomainError
+CREATE_GUARDS: list[Callable[[Session, Actor, dict[str, Any]], None]] = []
+
+
 def create_lead(session: Session, actor: Actor, *, data: LeadCreate) -> Lead:
     """Create a lead; without an owner it waits in the inbox, visible to every rep."""
     values = data.model_dump(exclude_unset=True)
+    records.require_write(actor, LEADS)
+    for guard in CREATE_GUARDS:
+        guard(session, actor, values)
     values.setdefault("received_at", utcnow())
     if values.get("owner_id") is not None:
         values.setdefault("status", LeadStatus.WORKING)

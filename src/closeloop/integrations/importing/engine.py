@@ -165,6 +165,7 @@ class Importer:
         self._problems: dict[int, list[RowProblem]] = defaultdict(list)
         #: problems found before matching (kept when rows are matched again in the write transaction)
         self._validation_problems: dict[int, list[RowProblem]] = {}
+        self._duplicate_warnings: list[RowProblem] = []
         self._parsed: list[tuple[int, dict[str, Any]]] = []
         self._resolved: dict[str, dict[str, references.Resolution]] = {}
         self._rows: list[PlannedRow] = []
@@ -381,38 +382,54 @@ class Importer:
             seen_records[record_id] = row.number
             self._plan_update(row, match, links.get(record_id))
         self._resolve_pending()
-        if spec.name == "accounts":
-            self._refuse_duplicates(session)
+        if spec.name in ("accounts", "leads"):
+            self._check_duplicates(session)
         self._decided_in = session
 
-    def _refuse_duplicates(self, session: Session) -> None:
-        """New accounts that duplicate an account or unconverted lead of the organization (CN-2: same
-        name without legal suffixes, width or script; same number) — or an earlier row of the file —
-        are refused row by row when the organization blocks duplicates."""
+    def _check_duplicates(self, session: Session) -> None:
+        """New accounts or leads that duplicate an account or unconverted lead of the organization
+        (CN-2: same company name without legal suffixes, width or script; same number) — or, for
+        accounts, an earlier row of the file — are refused row by row when the organization blocks
+        duplicates, and imported with a warning when it warns."""
         from closeloop.pools import duplicates
         from closeloop.pools import service as pools
         from closeloop.pools.models import DuplicateMode
         from closeloop.quality import names
 
-        if pools.duplicate_mode(session, self.actor.organization_id) is not DuplicateMode.BLOCK:
+        mode = pools.duplicate_mode(session, self.actor.organization_id)
+        if mode is DuplicateMode.OFF:
             return
+        accounts = self.spec.name == "accounts"
+        self._duplicate_warnings = []
         in_file: dict[str, int] = {}
         for row in self._rows:
             if row.action is not Action.CREATE or row.number in self._problems:
                 continue
-            name, phone = row.values.get("name"), row.values.get("phone")
-            key = names.name_key(name or "")
+            if accounts:
+                name, phone = row.values.get("name"), row.values.get("phone")
+            else:
+                name, phone = row.values.get("company"), row.values.get("mobile") or row.values.get("phone")
+            key = names.name_key(name or "") if accounts else ""
             sound = names.sound_key(key) if key else ""
-            earlier = in_file.get(key) or in_file.get(sound)
-            if earlier is not None:
-                self._problem(row.number, None, f"is the same company as row {earlier}", "duplicate_in_file")
+            earlier = in_file.get(key) or in_file.get(sound) if key else None
+            found = (
+                f"is the same company as row {earlier}"
+                if earlier is not None
+                else next(
+                    (
+                        f"duplicates {match.describe('en')}"
+                        for match in duplicates.find_matches(session, self.actor, name=name, mobile=phone, limit=1)
+                    ),
+                    None,
+                )
+            )
+            code = "duplicate_in_file" if earlier is not None else "duplicate_account"
+            if found is not None and mode is DuplicateMode.BLOCK:
+                self._problem(row.number, None, found, code)
                 row.action = None
                 continue
-            matches = duplicates.find_matches(session, self.actor, name=name, mobile=phone, limit=1)
-            if matches:
-                self._problem(row.number, None, f"duplicates {matches[0].describe('en')}", "duplicate_account")
-                row.action = None
-                continue
+            if found is not None:
+                self._duplicate_warnings.append(RowProblem.of(row.number, None, name or phone, found, code))
             if key:
                 in_file[key] = in_file[sound] = row.number
 
@@ -647,6 +664,10 @@ class Importer:
         for number in sorted(self._problems):
             for problem in self._problems[number]:
                 report.add_problem(problem)
+        report.warnings = []
+        for warning in self._duplicate_warnings:
+            if warning.row not in self._problems:
+                report.add_warning(warning)
         return report
 
     # --- writing --------------------------------------------------------------------------------

@@ -48,12 +48,18 @@ class ImportReport:
     problems: list[RowProblem] = field(default_factory=list)
     problems_omitted: int = 0
     notes: list[str] = field(default_factory=list)
+    #: rows imported all the same, with something to check (a possible duplicate in warn mode, CN-2)
+    warnings: list[RowProblem] = field(default_factory=list)
 
     def add_problem(self, problem: RowProblem) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(problem)
         else:
             self.problems_omitted += 1
+
+    def add_warning(self, warning: RowProblem) -> None:
+        if len(self.warnings) < MAX_PROBLEMS:
+            self.warnings.append(warning)
 
     def summary(self) -> str:
         if self.dry_run:
@@ -75,4 +81,5 @@ class ImportReport:
     def from_dict(cls, data: dict[str, Any]) -> ImportReport:
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         values["problems"] = [RowProblem(**p) for p in data.get("problems", [])]
+        values["warnings"] = [RowProblem(**w) for w in data.get("warnings", [])]
         return cls(**values)
