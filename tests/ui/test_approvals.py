@@ -21,6 +21,7 @@ def _api(page: Page, method: str, path: str, body: dict[str, Any] | None = None)
 
 def test_a_manager_approves_from_the_inbox(sign_in: SignIn) -> None:
     ops = sign_in("demo.sales_vp")
+    assert isinstance(ops, Page)
     title = f"审批测试合同 {secrets.token_hex(3)}"
     flows = _api(ops, "GET", "/approval-flows?record_type=contract")["items"]
     if not flows:
@@ -28,11 +29,13 @@ def test_a_manager_approves_from_the_inbox(sign_in: SignIn) -> None:
             "branches": [{"name": "默认", "conditions": [], "steps": [
                 {"name": "直属主管", "mode": "any", "approvers": [{"kind": "supervisor"}]}]}]}})  # fmt: skip
     rep = sign_in("demo.rep")
+    assert isinstance(rep, Page)
     account = _api(rep, "GET", "/accounts?limit=1")["items"][0]
     contract = _api(rep, "POST", "/contracts", {"title": title, "account_id": account["id"], "amount": "120000.00"})
     submitted = _api(rep, "POST", "/approvals", {"record_type": "contract", "record_id": contract["id"]})
 
     manager = sign_in("demo.manager")
+    assert isinstance(manager, Page)
     manager.goto("/approvals")
     row = manager.locator(f'#approvals tr[data-approval="{submitted["id"]}"]')
     expect(row).to_be_visible()

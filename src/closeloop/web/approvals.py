@@ -19,6 +19,7 @@ from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
 from closeloop.org.models import User
 from closeloop.web.i18n import N_
+from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -54,6 +55,30 @@ MISSING_LABELS = {
     "refuse": N_("Refuse the submission"),
 }
 PAGE_SIZE = 20
+#: the snapshot's own fields; the rest are labelled as on the record pages
+SNAPSHOT_LABELS = {
+    "number": N_("Document number"),
+    "title": N_("Document title"),
+    "subtotal": N_("Subtotal"),
+    "discount_amount": N_("Discount amount"),
+    "discount_percent": N_("Discount (%)"),
+    "total": N_("Total"),
+    "valid_until": N_("Valid until"),
+    "signed_on": N_("Signed on"),
+    "starts_on": N_("Starts on"),
+    "ends_on": N_("Ends on"),
+    "quote_id": N_("Quote"),
+    "clauses": N_("Clauses"),
+    "account_name": N_("Account name"),
+    "from_owner_id": N_("Current owner"),
+    "to_owner_id": N_("New owner"),
+    "to_owner": N_("New owner"),
+    "reason": N_("Reason"),
+    "category": N_("Category"),
+    "spent_on": N_("Spent on"),
+}
+#: snapshot fields holding a user id, shown by name
+PERSON_FIELDS = ("owner_id", "from_owner_id", "to_owner_id", "user_id")
 
 EXAMPLE_DEFINITION = {
     "branches": [
@@ -270,6 +295,17 @@ def _detail(
             if body["can"]["add_approver"]
             else []
         )
+        snapshot = body["snapshot"]
+        person_ids = {v for k, v in snapshot.items() if k in PERSON_FIELDS and isinstance(v, int)}
+        names = _names(session, actor, person_ids)
+    rows = [
+        (
+            SNAPSHOT_LABELS.get(key) or FIELD_LABELS.get(key, key),
+            names.get(value, value) if key in PERSON_FIELDS else value,
+        )
+        for key, value in snapshot.items()
+        if key not in ("id", "to_owner")
+    ]
     context = {
         "user": user,
         "actor": actor,
@@ -280,6 +316,7 @@ def _detail(
         "mode_labels": MODE_LABELS,
         "note_labels": NOTE_LABELS,
         "people": people,
+        "snapshot_rows": rows,
         "message": message,
     }
     return render(request, "approvals/detail.html", context, status_code=status_code)
