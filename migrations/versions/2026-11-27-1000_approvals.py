@@ -254,4 +254,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_approval_flows_org_type")
 
     op.drop_table("approval_flows")
+    security.add_tenant_tables(op.get_bind(), ("automation_approvals",))
     # ### end Alembic commands ###
