@@ -67,7 +67,7 @@ def load_contract(session: Session, actor: Actor, record_id: int | None, details
 
 
 def _user(session: Session, organization_id: int, user_id: Any) -> User | None:
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 1 <= user_id < 2**63:
         return None
     return session.scalar(
         select(User).where(tenant_clause(organization_id, User), User.id == user_id, User.is_active.is_(True))

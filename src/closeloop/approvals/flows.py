@@ -64,7 +64,9 @@ def _spec_problems(spec: Any, where: str, *, cc: bool) -> list[FieldProblem]:
             return [FieldProblem(f"{where}.within", "must be department, region or empty")]
     if kind == "users":
         ids = spec.get("user_ids")
-        valid = isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        valid = isinstance(ids, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) and 1 <= i < 2**63 for i in ids
+        )
         if not valid or not ids or len(ids) > MAX_APPROVERS:
             return [FieldProblem(f"{where}.user_ids", f"give 1 to {MAX_APPROVERS} user ids")]
     return []
