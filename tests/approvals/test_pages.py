@@ -49,3 +49,21 @@ def test_inbox_detail_decide_and_flow_editor(client: TestClient, db: Database, t
     assert bad.status_code == 422
     assert "definition.branches.0.steps" in bad.text
     assert browser(client, db, tenant["rep"]).get("/approvals/flows").status_code == 200  # read-only for others
+
+
+def test_an_expense_claim_from_the_inbox(client: TestClient, db: Database, tenant: Tenant) -> None:
+    ops = Api(client, tenant["sales_vp"])
+    flow(ops, "expense", [{"name": "默认", "conditions": [], "steps": [
+        {"name": "主管", "mode": "any", "approvers": [{"kind": "supervisor"}]}]}])  # fmt: skip
+    rep = browser(client, db, tenant["rep"])
+    token = csrf_of(rep.get("/approvals").text)
+
+    refused = rep.post("/approvals/expense", data={"csrf": token, "amount": "abc"})
+    assert refused.status_code == 422
+    assert "details.amount" in refused.text
+    claimed = rep.post(
+        "/approvals/expense", data={"csrf": token, "amount": "320.5", "category": "差旅", "spent_on": "2026-11-20"}
+    )
+    assert claimed.status_code == 200, claimed.text
+    assert "320.50" in claimed.text
+    assert "费用日期" in claimed.text

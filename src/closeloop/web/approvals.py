@@ -108,6 +108,19 @@ def _message(error: DomainError) -> str:
 @router.get("/approvals")
 def inbox(request: Request, box: str = "to_approve", cursor: str | None = None) -> Response:
     user, actor = require_user(request)
+    return _inbox(request, user, actor, box, cursor)
+
+
+def _inbox(
+    request: Request,
+    user: User,
+    actor: Actor,
+    box: str,
+    cursor: str | None,
+    *,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
     if box not in BOX_LABELS:
         box = "to_approve"
     with database_of(request).reading(actor) as session:
@@ -123,8 +136,26 @@ def inbox(request: Request, box: str = "to_approve", cursor: str | None = None) 
         "next_cursor": next_cursor,
         "status_labels": STATUS_LABELS,
         "type_label": lambda record_type: subjects.label(record_type, actor.locale),
+        "message": message,
     }
-    return render(request, "approvals/inbox.html", context)
+    return render(request, "approvals/inbox.html", context, status_code=status_code)
+
+
+@router.post("/approvals/expense")
+async def claim_expense(request: Request) -> Response:
+    """An expense claim (费用报销): it lives in the approval itself."""
+    user, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    details = {
+        name: str(form.get(name) or "").strip()[:1000] for name in ("amount", "category", "spent_on", "description")
+    }
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            approval = approvals.submit(session, actor, record_type="expense", record_id=None, details=details)
+    except DomainError as error:
+        return _inbox(request, user, actor, "submitted", None, message=_message(error), status_code=error.status)
+    return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
 
 
 def _names(session: Any, actor: Actor, ids: set[int]) -> dict[int, str]:
