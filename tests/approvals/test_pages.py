@@ -67,3 +67,10 @@ def test_an_expense_claim_from_the_inbox(client: TestClient, db: Database, tenan
     assert claimed.status_code == 200, claimed.text
     assert "320.50" in claimed.text
     assert "费用日期" in claimed.text
+
+
+def test_the_inbox_in_english(client: TestClient, db: Database, tenant: Tenant) -> None:
+    page = browser(client, db, tenant["rep"], locale="en").get("/approvals?box=submitted")
+    assert page.status_code == 200
+    assert "Submitted by me" in page.text
+    assert "New expense claim" in page.text
