@@ -1,5 +1,6 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
+from closeloop.approvals.models import Approval, ApprovalEvent, ApprovalFlow, ApprovalTask
 from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
 from closeloop.assistant.knowledge.models import (
     KnowledgeAccessRule,
@@ -8,7 +9,6 @@ from closeloop.assistant.knowledge.models import (
     KnowledgeDocument,
 )
 from closeloop.automation.models import (
-    ApprovalRequest,
     Decision,
     PendingAction,
     Playbook,
@@ -53,7 +53,10 @@ __all__ = [
     "Activity",
     "AlertThreshold",
     "ApiToken",
-    "ApprovalRequest",
+    "Approval",
+    "ApprovalEvent",
+    "ApprovalFlow",
+    "ApprovalTask",
     "AuditEntry",
     "AuditHead",
     "ChangeApproval",

@@ -1258,7 +1258,7 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
     """Automation: rules need rules:read / rules:write; decisions are read (and reviewed, and their
     pending actions cancelled) by whoever sees the record they are about, or owns the rule."""
     from closeloop.automation import service as automation
-    from closeloop.automation.models import ApprovalRequest, Decision, PendingAction, ReviewRequest
+    from closeloop.automation.models import Decision, PendingAction, ReviewRequest
 
     definition = {
         "trigger": {"kind": "event", "event": "lead_created"},
@@ -1334,21 +1334,6 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
                 world.shared["review"] = {"id": row.id}
         return Call(f"/v1/reviews/{world.shared['review']['id']}/resolve", {"resolution": "fine"})
 
-    def approval(world: World, caller: Caller) -> Call:
-        with world.db.unit_of_work(None, system=True) as session:
-            row = ApprovalRequest(
-                organization_id=world.tenant.organization_id, decision_id=decision(world), role="director",
-                record_type="lead", record_id=1, status="pending",
-            )  # fmt: skip
-            session.add(row)
-            session.flush()
-            return Call(f"/v1/approvals/{row.id}/approve")
-
-    def on_approval(world: World, caller: Caller) -> int:
-        if caller.organization != "tenant":
-            return 404
-        return 200 if caller.key in ("director", "admin") else 403
-
     def on_review(world: World, caller: Caller) -> int:
         if caller.organization != "tenant":
             return 404
@@ -1389,8 +1374,6 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
         ("POST", "/v1/pending-actions/{pending_id}/cancel"): Plan(True, fresh_pending, on_decision),
         ("GET", "/v1/reviews"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200),
         ("POST", "/v1/reviews/{review_id}/resolve"): Plan(True, review, on_review),
-        ("GET", "/v1/approvals"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200),
-        ("POST", "/v1/approvals/{approval_id}/{verdict}"): Plan(True, approval, on_approval),
         ("GET", "/v1/playbooks"): Plan(False, lambda world, caller: Call(""), may("rules:read")),
         ("POST", "/v1/playbooks"): Plan(
             True,
@@ -1435,6 +1418,171 @@ def _forecasting_plans() -> dict[tuple[str, str], Plan]:
 
 
 PLANS.update(_forecasting_plans())
+
+
+def _approval_plans() -> dict[tuple[str, str], Plan]:
+    """Approvals (CN-4): every seller-side user submits and reads flows; sales ops (the VP, admins)
+    keep flows and see every approval; an approval is found only by its submitter, its approvers
+    and sales ops (404 for anyone else, always 404 from another organization); only the approver
+    whose turn it is decides; partner users have no part (403)."""
+    from closeloop.approvals import flows as approval_flows
+    from closeloop.approvals import service as approvals
+
+    definition = {"branches": [{"name": "默认", "conditions": [], "steps": [
+        {"name": "主管", "mode": "any", "approvers": [{"kind": "users", "user_ids": []}]}]}]}  # fmt: skip
+
+    def flow_id(world: World) -> int:
+        if "approval_flow" not in world.shared:
+            admin = world.tenant["admin"].actor
+            body = {"branches": [dict(definition["branches"][0])]}
+            body["branches"][0]["steps"] = [
+                {"name": "主管", "mode": "any", "approvers": [{"kind": "users", "user_ids": [
+                    world.tenant["manager"].user_id, world.tenant["director"].user_id]}]}
+            ]  # fmt: skip
+            with world.db.unit_of_work(admin) as session:
+                for record_type in ("contract", "account_transfer"):
+                    flow = approval_flows.create_flow(
+                        session, admin, {"name": record_type, "record_type": record_type, "definition": body}
+                    )
+                    world.shared[f"approval_flow {record_type}"] = {"id": flow.id}
+                world.shared["approval_flow"] = {"id": world.shared["approval_flow contract"]["id"]}
+        return int(world.shared["approval_flow"]["id"])
+
+    def new_approval(world: World, *, reject: bool = False) -> int:
+        flow_id(world)
+        contract = world.new_record("contracts")
+        rep = world.rep.actor
+        with world.db.unit_of_work(rep) as session:
+            approval = approvals.submit(session, rep, record_type="contract", record_id=contract["id"])
+            if reject:
+                approvals.withdraw(session, rep, approval.id)
+            return approval.id
+
+    def approval_id(world: World) -> int:
+        if "approval" not in world.shared:
+            world.shared["approval"] = {"id": new_approval(world)}
+        return int(world.shared["approval"]["id"])
+
+    def state(world: World, approval: int) -> Callable[[], Any]:
+        def snapshot() -> Any:
+            with world.db.reading(None, system=True) as session:
+                from closeloop.approvals.models import Approval
+
+                row = session.get(Approval, approval)
+                return (row.status, row.version) if row else None
+
+        return snapshot
+
+    def uses(success: int = 200) -> Callable[[World, Caller], int]:
+        return lambda world, caller: success if caller.can("approvals:use") else 403
+
+    def manages(success: int = 200, *, found: bool = True) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can("approvals:use"):
+                return 403
+            if found and caller.organization != "tenant":
+                return 404
+            return success if caller.can("approvals:manage") else 403
+
+        return expect
+
+    def sees(world: World, caller: Caller) -> int:
+        if not caller.can("approvals:use"):
+            return 403
+        if caller.organization != "tenant":
+            return 404
+        return 200 if caller.key in ("rep", "manager", "director", "sales_vp", "admin") else 404
+
+    def decides(success: int = 200) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            seen = sees(world, caller)
+            if seen != 200:
+                return seen
+            return success if caller.key in ("manager", "director") else 403
+
+        return expect
+
+    def submitter_only(success: int = 200) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            seen = sees(world, caller)
+            if seen != 200:
+                return seen
+            return success if caller.key == "rep" else 403
+
+        return expect
+
+    def fresh(suffix: str, body: Any = None, *, withdrawn: bool = False) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            approval = new_approval(world, reject=withdrawn)
+            return Call(f"/v1/approvals/{approval}{suffix}", body, state(world, approval))
+
+        return prepare
+
+    def new_flow(world: World, caller: Caller) -> Call:
+        return Call("", {"name": f"流程 {caller.key}", "record_type": "quote", "definition": {
+            "branches": [{"name": "默认", "conditions": [], "steps": [
+                {"name": "主管", "mode": "all", "approvers": [{"kind": "supervisor"}]}]}]}})  # fmt: skip
+
+    def fresh_flow(world: World, caller: Caller) -> Call:
+        admin = world.tenant["admin"].actor
+        with world.db.unit_of_work(admin) as session:
+            flow = approval_flows.create_flow(
+                session, admin, {"name": f"删 {tag()}", "record_type": "expense", "definition": {
+                    "branches": [{"name": "默认", "conditions": [], "steps": [
+                        {"name": "主管", "mode": "all", "approvers": [{"kind": "supervisor"}]}]}]}},
+            )  # fmt: skip
+            return Call(f"/v1/approval-flows/{flow.id}")
+
+    def submission(world: World, caller: Caller) -> Call:
+        flow_id(world)
+        account = world.new_record("accounts")
+        body = {"record_type": "account_transfer", "record_id": account["id"],
+                "details": {"to_owner_id": world.tenant["rep2"].user_id}}  # fmt: skip
+        return Call("", body)
+
+    def submit_expect(world: World, caller: Caller) -> int:
+        if not caller.can("approvals:use"):
+            return 403
+        if caller.organization != "tenant":
+            return 404  # the account is not theirs to find
+        return 201 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    def flow_path(suffix: str = "", body: Any = None) -> Callable[[World, Caller], Call]:
+        return lambda world, caller: Call(f"/v1/approval-flows/{flow_id(world)}{suffix}", body)
+
+    def flow_found(world: World, caller: Caller) -> int:
+        if not caller.can("approvals:use"):
+            return 403
+        return 200 if caller.organization == "tenant" else 404
+
+    return {
+        ("GET", "/v1/approval-flows"): Plan(False, lambda world, caller: Call(""), uses()),
+        ("POST", "/v1/approval-flows"): Plan(True, new_flow, manages(201, found=False)),
+        ("GET", "/v1/approval-flows/{flow_id}"): Plan(False, flow_path(), flow_found),
+        ("PATCH", "/v1/approval-flows/{flow_id}"): Plan(True, flow_path(body={"name": "合同审批"}), manages()),
+        ("DELETE", "/v1/approval-flows/{flow_id}"): Plan(True, fresh_flow, manages(204)),
+        ("GET", "/v1/approvals"): Plan(False, lambda world, caller: Call(""), uses()),
+        ("POST", "/v1/approvals"): Plan(True, submission, submit_expect),
+        ("GET", "/v1/approvals/{approval_id}"): Plan(
+            False, lambda world, caller: Call(f"/v1/approvals/{approval_id(world)}"), sees
+        ),
+        ("POST", "/v1/approvals/{approval_id}/approve"): Plan(True, fresh("/approve", {}), decides()),
+        ("POST", "/v1/approvals/{approval_id}/reject"): Plan(True, fresh("/reject", {"reason": "不行"}), decides()),
+        ("POST", "/v1/approvals/{approval_id}/add-approver"): Plan(
+            True,
+            lambda world, caller: fresh(
+                "/add-approver", {"user_id": world.tenant["sales_vp"].user_id, "position": "after"}
+            )(world, caller),
+            decides(),
+        ),
+        ("POST", "/v1/approvals/{approval_id}/withdraw"): Plan(True, fresh("/withdraw", {}), submitter_only()),
+        ("POST", "/v1/approvals/{approval_id}/resubmit"): Plan(
+            True, fresh("/resubmit", {}, withdrawn=True), submitter_only(201)
+        ),
+    }
+
+
+PLANS.update(_approval_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

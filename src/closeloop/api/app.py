@@ -22,6 +22,7 @@ from closeloop import __version__
 from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
 from closeloop.api.routers import (
+    approvals,
     assets,
     auth,
     automation,
@@ -76,6 +77,7 @@ def _routers() -> list[APIRouter]:
         rule_language.router,
         knowledge.router,
         pools.router,
+        approvals.router,
         forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]

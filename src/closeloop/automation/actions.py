@@ -17,9 +17,10 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from closeloop.approvals import service as approval_service
 from closeloop.automation.definition import ROLE_ALIASES
 from closeloop.automation.metrics import MODELS
-from closeloop.automation.models import ApprovalRequest, Decision, WebhookHost
+from closeloop.automation.models import Decision, WebhookHost
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import as_utc
 from closeloop.crm import records
@@ -157,20 +158,19 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
     params = action.get("params") or {}
     why = (firing.why_zh, firing.why_en)
     if kind == "require_approval":
+        # the approval engine's inbox holds it, beside every other approval (CN-4)
         role = ROLE_ALIASES.get(target[5:], target[5:]) if target.startswith("role:") else target
-        request = ApprovalRequest(
-            organization_id=firing.organization_id,
-            decision_id=firing.decision_id,
-            role=role,
+        actor = rule_actor(session, firing)
+        approval, users = approval_service.request_for_rule(
+            session,
+            actor,
             record_type=firing.record_type,
             record_id=firing.record_id,
-            status="pending",
+            role=role,
+            decision_id=firing.decision_id,
+            why=firing.why_zh + "\n" + firing.why_en,
         )
-        session.add(request)
-        session.flush()
-        users = recipients(session, firing, target)
-        _tell(session, firing, users, "automation.approval", ("需要您审批", "Approval needed"), why)
-        return {"approval_id": request.id, "notified": users}
+        return {"approval_id": approval.id, "notified": users}
     users = recipients(session, firing, target)
     if kind == "push_summary":
         last_n = int(params.get("last_n") or 5)

@@ -110,26 +110,6 @@ class PendingAction(IdentifiedBy, OrganizationScoped, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
-class ApprovalRequest(IdentifiedBy, OrganizationScoped, Base):
-    """A rule's ``require_approval``: people with ``role`` approve or reject it."""
-
-    __tablename__ = "automation_approvals"
-    __noun__ = "approval"
-    __table_args__ = (Index("ix_automation_approvals_org_status", "organization_id", "status", "id"),)
-
-    decision_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("automation_decisions.id", ondelete="CASCADE"), nullable=False
-    )
-    role: Mapped[str] = mapped_column(String(60), nullable=False)
-    record_type: Mapped[str] = mapped_column(String(40), nullable=False)
-    record_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
-    decided_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-
-
 class ReviewRequest(IdentifiedBy, OrganizationScoped, Base):
     """Someone affected by a decision asks a person to look at it: the rule owner's manager."""
 

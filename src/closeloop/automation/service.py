@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from closeloop.automation import definition as rule_definition
 from closeloop.automation import engine, metrics
 from closeloop.automation.models import (
-    ApprovalRequest,
     Decision,
     PendingAction,
     ReviewRequest,
@@ -437,42 +436,6 @@ def review_body(review: ReviewRequest) -> dict[str, Any]:
         "created_at": review.created_at.isoformat(),
         "resolved_at": review.resolved_at.isoformat() if review.resolved_at else None,
     }
-
-
-# --- approvals -----------------------------------------------------------------------------------------
-
-
-def approvals(session: Session, actor: Actor, *, status: str | None = "pending") -> list[ApprovalRequest]:
-    statement = select(ApprovalRequest).where(tenant_clause(actor.organization_id, ApprovalRequest))
-    if actor.role != "admin":
-        statement = statement.where(ApprovalRequest.role == actor.role)
-    if status:
-        statement = statement.where(ApprovalRequest.status == status)
-    return list(session.scalars(statement.order_by(ApprovalRequest.id.desc()).limit(200)))
-
-
-def decide_approval(
-    session: Session, actor: Actor, approval_id: int, *, approve: bool, note: str | None = None
-) -> ApprovalRequest:
-    request = session.scalar(
-        select(ApprovalRequest).where(
-            tenant_clause(actor.organization_id, ApprovalRequest), ApprovalRequest.id == approval_id
-        )
-    )
-    if request is None:
-        raise NotFound("approval", approval_id)
-    if actor.role != request.role and actor.role != "admin":
-        raise Forbidden(f"Only a {request.role} can decide this approval")
-    if request.status != "pending":
-        raise Conflict("the approval is already decided", code="not_pending")
-    request.status = "approved" if approve else "rejected"
-    request.decided_by_id, request.decided_at, request.note = actor.user_id, utcnow(), note
-    session.flush()
-    audit.record(
-        session, actor, f"approval.{request.status}", subject_type="approval", subject_id=request.id,
-        changes={"status": ["pending", request.status]},
-    )  # fmt: skip
-    return request
 
 
 # --- webhook hosts --------------------------------------------------------------------------------------

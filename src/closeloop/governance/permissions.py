@@ -132,6 +132,14 @@ _REP |= _POOLS
 _MANAGER |= _POOLS
 _EXECUTIVE |= _POOLS | {"pools:manage"}
 _ADMIN |= _POOLS | {"pools:manage"}
+#: approvals (CN-4, 审批流): every seller-side user submits and approves; sales ops keep the flows
+#: and see every approval; partner users have no part in the seller's approvals
+_REP |= {"approvals:use"}
+_MANAGER |= {"approvals:use"}
+_EXECUTIVE |= {"approvals:use", "approvals:manage"}
+_CFO |= {"approvals:use"}
+_IT |= {"approvals:use"}
+_ADMIN |= {"approvals:use", "approvals:manage"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

@@ -56,6 +56,8 @@ NAV: list[NavItem] = [
     NavItem("/accounts", N_("Accounts"), "accounts:read"),
     NavItem("/pools", N_("Public pool"), "pools:read"),
     NavItem("/pools/mine", N_("My private pool"), "pools:read"),
+    NavItem("/approvals", N_("Approvals"), "approvals:use"),
+    NavItem("/approvals/flows", N_("Approval flows"), "approvals:manage"),
     NavItem("/contacts", N_("Contacts"), "contacts:read"),
     NavItem("/leads/inbox", N_("Lead inbox"), "leads:read"),
     NavItem("/leads", N_("Leads"), "leads:read"),
@@ -330,6 +332,7 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 def install(app: FastAPI) -> None:
     from closeloop.web import (
         accounts,
+        approvals,
         automation,
         board,
         compliance,
@@ -355,6 +358,7 @@ def install(app: FastAPI) -> None:
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
     app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
+    app.include_router(approvals.router)
     app.include_router(records.router)
     app.include_router(imports.router)
     app.include_router(accounts.router)

@@ -1,5 +1,6 @@
 """Automation: rules (versioned, enabled or not), their backtest, the decisions they wrote, the
-actions waiting in the undo window, review requests and approvals (AUTO-1, AUTO-4, AUTO-5, GOV-8)."""
+actions waiting in the undo window, review requests (AUTO-1, AUTO-4, AUTO-5, GOV-8); the
+approvals rules ask for are in the approval engine's inbox (closeloop.api.routers.approvals)."""
 
 from __future__ import annotations
 
@@ -216,31 +217,6 @@ def resolve_review(
     with database.writing(actor) as session:
         review = automation.resolve_review(session, actor, review_id, resolution=body.resolution)
         response = json_response(automation.review_body(review))
-        commit(session)
-    return response
-
-
-@router.get("/approvals", operation_id="list_approvals", response_class=Response, summary="Approvals for my role")
-def list_approvals(database: DatabaseDep, actor: CurrentActor) -> Response:
-    with database.reading(actor) as session:
-        items = [
-            {"id": a.id, "decision_id": a.decision_id, "role": a.role, "record_type": a.record_type,
-             "record_id": a.record_id, "status": a.status}
-            for a in automation.approvals(session, actor)
-        ]  # fmt: skip
-    return json_response({"items": items})
-
-
-@router.post("/approvals/{approval_id}/{verdict}", operation_id="decide_approval", response_class=Response)
-def decide_approval(
-    database: DatabaseDep,
-    actor: CurrentActor,
-    approval_id: Id,
-    verdict: Annotated[str, Path(pattern="^(approve|reject)$")],
-) -> Response:
-    with database.writing(actor) as session:
-        request = automation.decide_approval(session, actor, approval_id, approve=verdict == "approve")
-        response = json_response({"id": request.id, "status": request.status})
         commit(session)
     return response
 

@@ -1,0 +1,166 @@
+"""The record types approvals know from the start: a quote's discount, a contract, an account
+transfer (the account changes owner once approved) and an expense claim (the claim lives in the
+approval itself: Closeloop has no expense records). Any other CRM record (an automation rule may
+ask for an approval on an opportunity or a lead) is snapshotted generically."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.approvals import subjects
+from closeloop.approvals.models import Approval
+from closeloop.approvals.subjects import Loaded
+from closeloop.core.actor import Actor
+from closeloop.core.errors import NotFound, ValidationFailed
+from closeloop.crm import records
+from closeloop.crm.accounts import service as account_service
+from closeloop.crm.contracts.service import CONTRACTS
+from closeloop.crm.quotes.service import QUOTES
+from closeloop.db.scope import tenant_clause
+from closeloop.governance.audit.service import json_safe
+from closeloop.governance.fields import FIELD_RULES
+from closeloop.org import service as org_service
+from closeloop.org.models import User
+
+QUOTE_FIELDS = (
+    "number", "account_id", "opportunity_id", "status", "currency", "subtotal", "discount_amount",
+    "discount_percent", "total", "valid_until", "owner_id",
+)  # fmt: skip
+CONTRACT_FIELDS = (
+    "number", "title", "account_id", "opportunity_id", "quote_id", "status", "amount", "currency",
+    "signed_on", "starts_on", "ends_on", "owner_id",
+)  # fmt: skip
+TRANSFER_FIELDS = ("account_name", "tier", "region_id", "from_owner_id", "to_owner_id", "reason")
+EXPENSE_FIELDS = ("amount", "currency", "category", "spent_on", "description")
+
+
+def record_fields(session: Session, actor: Actor, noun: str, record_id: int) -> dict[str, Any]:
+    """The record as ``actor`` sees it, without any field a mask could hide from an approver."""
+    record_type = records.record_type_for(noun)
+    read = records.read_one(session, actor, record_type, record_id)
+    hidden = set(FIELD_RULES.get(noun, {})) | {"version", "created_at", "updated_at", "custom"}
+    return {key: json_safe(value) for key, value in read.items() if key not in hidden}
+
+
+def _need(record_id: int | None) -> int:
+    if record_id is None:
+        raise ValidationFailed.one("record_id", "this record type needs a record", "required")
+    return record_id
+
+
+def load_quote(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+    fields = record_fields(session, actor, "quote", _need(record_id))
+    subtotal, discount = Decimal(str(fields.get("subtotal") or 0)), Decimal(str(fields.get("discount_amount") or 0))
+    percent = (discount * 100 / subtotal).quantize(Decimal("0.01")) if subtotal else Decimal(0)
+    fields["discount_percent"] = str(percent)
+    return Loaded(f"{fields['number']}", fields, fields.get("owner_id"))
+
+
+def load_contract(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+    fields = record_fields(session, actor, "contract", _need(record_id))
+    return Loaded(f"{fields['number']} {fields['title']}", fields, fields.get("owner_id"))
+
+
+def _user(session: Session, organization_id: int, user_id: Any) -> User | None:
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 1 <= user_id < 2**63:
+        return None
+    return session.scalar(
+        select(User).where(tenant_clause(organization_id, User), User.id == user_id, User.is_active.is_(True))
+    )
+
+
+def load_transfer(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+    account = account_service.get_account(session, actor, account_id=_need(record_id))
+    target = _user(session, actor.organization_id, details.get("to_owner_id"))
+    if target is None:
+        raise ValidationFailed.one("details.to_owner_id", "give the active user who should own the account")
+    if target.id == account.owner_id:
+        raise ValidationFailed.one("details.to_owner_id", "the account already belongs to this user")
+    fields = {
+        "account_name": account.name,
+        "tier": json_safe(account.tier),
+        "region_id": account.region_id,
+        "from_owner_id": account.owner_id,
+        "to_owner_id": target.id,
+        "to_owner": target.display_name,
+        "reason": str(details.get("reason") or "")[:500],
+    }
+    return Loaded(f"{account.name} → {target.display_name}", fields, account.owner_id)
+
+
+def transfer_decided(session: Session, approval: Approval, approved: bool) -> None:
+    """An approved transfer hands the account to its new owner through the account service (audited)."""
+    if not approved or approval.record_id is None:
+        return
+    system = org_service.system_actor(approval.organization_id, label=f"approval {approval.id}")
+    try:
+        account_service.update_account(
+            session, system, account_id=approval.record_id, data={"owner_id": approval.snapshot["to_owner_id"]}
+        )
+    except NotFound:
+        return  # the account was deleted meanwhile: nothing to hand over
+
+
+def load_expense(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+    try:
+        amount = Decimal(str(details.get("amount")))
+    except InvalidOperation:
+        raise ValidationFailed.one("details.amount", "give the amount claimed") from None
+    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
+        raise ValidationFailed.one("details.amount", "give a positive amount")
+    fields = {
+        "amount": str(amount.quantize(Decimal("0.01"))),
+        "currency": str(details.get("currency") or "CNY")[:3].upper(),
+        "category": str(details.get("category") or "")[:60],
+        "spent_on": str(details.get("spent_on") or "")[:10],
+        "description": str(details.get("description") or "")[:1000],
+    }
+    return Loaded(f"{fields['category'] or 'expense'} {fields['currency']} {fields['amount']}", fields, actor.user_id)
+
+
+def load_record(noun: str) -> subjects.Loader:
+    """A loader for any CRM record type (used when a rule asks for an approval)."""
+
+    def load(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+        fields = record_fields(session, actor, noun, _need(record_id))
+        title = fields.get("name") or fields.get("number") or fields.get("title") or f"{noun} {record_id}"
+        return Loaded(str(title), fields, fields.get("owner_id"))
+
+    return load
+
+
+def subject_for(record_type: str) -> subjects.Subject | None:
+    """The registered subject, or a generic one for a CRM record type."""
+    found = subjects.get(record_type)
+    if found is not None:
+        return found
+    try:
+        record_type_spec = records.record_type_for(record_type)
+    except KeyError:
+        return None
+    return subjects.Subject(
+        record_type=record_type,
+        label_zh=record_type,
+        label_en=record_type,
+        load=load_record(record_type),
+        link=lambda record_id: f"/{record_type_spec.plural}/{record_id}" if record_id else None,
+    )
+
+
+subjects.register("quote", load=load_quote, fields=QUOTE_FIELDS, link=lambda record_id: f"/{QUOTES.plural}/{record_id}")
+subjects.register(
+    "contract", load=load_contract, fields=CONTRACT_FIELDS, link=lambda record_id: f"/{CONTRACTS.plural}/{record_id}"
+)
+subjects.register(
+    "account_transfer",
+    load=load_transfer,
+    on_decided=transfer_decided,
+    fields=TRANSFER_FIELDS,
+    link=lambda record_id: f"/accounts/{record_id}",
+)
+subjects.register("expense", load=load_expense, fields=EXPENSE_FIELDS, needs_record=False)

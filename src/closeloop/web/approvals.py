@@ -1,0 +1,393 @@
+"""Approval pages (CN-4, 审批流): the inbox (to approve / submitted / CC'd), one approval with its
+snapshot, steps and timeline and the approve / reject / 加签 / withdraw / resubmit buttons, the flow
+list and the flow editor (settings in a form, the branches and steps as a checked JSON document).
+The same services as the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
+from starlette.responses import RedirectResponse, Response
+
+from closeloop.approvals import flows, subjects
+from closeloop.approvals import service as approvals
+from closeloop.core.actor import Actor
+from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.db.scope import tenant_clause
+from closeloop.org.models import User
+from closeloop.web.i18n import N_
+from closeloop.web.records import FIELD_LABELS
+from closeloop.web.routes import database_of, render, require_csrf, require_user
+
+router = APIRouter(include_in_schema=False)
+
+BOX_LABELS = {"to_approve": N_("To approve"), "submitted": N_("Submitted by me"), "cc": N_("Copied to me")}
+STATUS_LABELS = {
+    "pending": N_("Pending"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    "waiting": N_("Waiting"),
+    "cancelled": N_("Not needed"),
+    "cc": N_("Copied"),
+}
+ACTION_LABELS = {
+    "submitted": N_("Submitted"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+    "approver_added": N_("Added an approver"),
+    "withdrawn": N_("Withdrawn"),
+    "step_skipped": N_("Step skipped"),
+    "decided": N_("Decided"),
+}
+MODE_LABELS = {"all": N_("Everyone approves"), "any": N_("Anyone approves"), "sequence": N_("One after another")}
+NOTE_LABELS = {
+    "submitter_skipped": N_("Skipped: the submitter would approve their own request"),
+    "no_approver_skipped": N_("Skipped: nobody to approve"),
+    "fallback_role": N_("Nobody to approve: sent to the fallback role"),
+}
+MISSING_LABELS = {
+    "skip": N_("Skip the step"),
+    "admin": N_("Send it to the fallback role"),
+    "refuse": N_("Refuse the submission"),
+}
+PAGE_SIZE = 20
+#: the snapshot's own fields; the rest are labelled as on the record pages
+SNAPSHOT_LABELS = {
+    "number": N_("Document number"),
+    "title": N_("Document title"),
+    "subtotal": N_("Subtotal"),
+    "discount_amount": N_("Discount amount"),
+    "discount_percent": N_("Discount (%)"),
+    "total": N_("Total"),
+    "valid_until": N_("Valid until"),
+    "signed_on": N_("Signed on"),
+    "starts_on": N_("Starts on"),
+    "ends_on": N_("Ends on"),
+    "quote_id": N_("Quote"),
+    "clauses": N_("Clauses"),
+    "account_name": N_("Account name"),
+    "from_owner_id": N_("Current owner"),
+    "to_owner_id": N_("New owner"),
+    "to_owner": N_("New owner"),
+    "reason": N_("Reason"),
+    "category": N_("Category"),
+    "spent_on": N_("Spent on"),
+}
+#: snapshot fields holding a user id, shown by name
+PERSON_FIELDS = ("owner_id", "from_owner_id", "to_owner_id", "user_id")
+
+EXAMPLE_DEFINITION = {
+    "branches": [
+        {
+            "name": "大额",
+            "priority": 1,
+            "conditions": [{"field": "amount", "op": "gt", "value": 100000}],
+            "steps": [{"name": "两级主管", "mode": "sequence", "approvers": [{"kind": "supervisors", "levels": 2}]}],
+            "cc": [{"kind": "role", "role": "cfo"}],
+        },
+        {
+            "name": "默认",
+            "priority": 9,
+            "conditions": [],
+            "steps": [{"name": "直属主管", "mode": "any", "approvers": [{"kind": "supervisor"}]}],
+            "cc": [],
+        },
+    ]
+}
+
+
+def _message(error: DomainError) -> str:
+    details = "; ".join(f"{p.field}: {p.message}" for p in error.problems)
+    return f"{error.message} ({details})" if details and details not in error.message else error.message
+
+
+@router.get("/approvals")
+def inbox(request: Request, box: str = "to_approve", cursor: str | None = None) -> Response:
+    user, actor = require_user(request)
+    return _inbox(request, user, actor, box, cursor)
+
+
+def _inbox(
+    request: Request,
+    user: User,
+    actor: Actor,
+    box: str,
+    cursor: str | None,
+    *,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    if box not in BOX_LABELS:
+        box = "to_approve"
+    with database_of(request).reading(actor) as session:
+        rows, next_cursor = approvals.inbox(session, actor, box=box, limit=PAGE_SIZE, cursor=cursor)
+        names = _names(session, actor, {r.submitter_id for r in rows if r.submitter_id})
+    items = [{**approvals.summary(row), "submitter": names.get(row.submitter_id or 0)} for row in rows]
+    context = {
+        "user": user,
+        "actor": actor,
+        "box": box,
+        "boxes": BOX_LABELS,
+        "items": items,
+        "next_cursor": next_cursor,
+        "status_labels": STATUS_LABELS,
+        "type_label": lambda record_type: subjects.label(record_type, actor.locale),
+        "message": message,
+    }
+    return render(request, "approvals/inbox.html", context, status_code=status_code)
+
+
+@router.post("/approvals/expense")
+async def claim_expense(request: Request) -> Response:
+    """An expense claim (费用报销): it lives in the approval itself."""
+    user, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    details = {
+        name: str(form.get(name) or "").strip()[:1000] for name in ("amount", "category", "spent_on", "description")
+    }
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            approval = approvals.submit(session, actor, record_type="expense", record_id=None, details=details)
+    except DomainError as error:
+        return _inbox(request, user, actor, "submitted", None, message=_message(error), status_code=error.status)
+    return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
+
+
+def _names(session: Any, actor: Actor, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.display_name).where(tenant_clause(actor.organization_id, User), User.id.in_(sorted(ids)))
+    )
+    return {row.id: row.display_name for row in rows}
+
+
+@router.get("/approvals/flows")
+def flow_list(request: Request) -> Response:
+    user, actor = require_user(request)
+    return _flow_list(request, user, actor)
+
+
+def _flow_list(
+    request: Request, user: User, actor: Actor, *, message: str | None = None, status_code: int = 200, form: Any = None
+) -> Response:
+    with database_of(request).reading(actor) as session:
+        found = flows.list_flows(session, actor)
+    context = {
+        "user": user,
+        "actor": actor,
+        "flows": found,
+        "types": subjects.KNOWN_TYPES,
+        "may_manage": actor.can("approvals:manage"),
+        "message": message,
+        "example": json.dumps(EXAMPLE_DEFINITION, ensure_ascii=False, indent=2),
+        "form": form or {},
+    }
+    return render(request, "approvals/flows.html", context, status_code=status_code)
+
+
+def _definition(raw: str) -> Any:
+    try:
+        return json.loads(raw or "{}")
+    except json.JSONDecodeError as error:
+        raise ValidationFailed.one("definition", f"is not valid JSON (line {error.lineno}: {error.msg})") from None
+
+
+@router.post("/approvals/flows")
+async def create_flow(request: Request) -> Response:
+    user, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            flow = flows.create_flow(
+                session,
+                actor,
+                {
+                    "name": str(form.get("name") or "").strip()[:200] or "?",
+                    "record_type": str(form.get("record_type") or ""),
+                    "definition": _definition(str(form.get("definition") or "")),
+                },
+            )
+    except DomainError as error:
+        return _flow_list(request, user, actor, message=_message(error), status_code=error.status, form=form)
+    return RedirectResponse(f"/approvals/flows/{flow.id}", status_code=303)
+
+
+@router.get("/approvals/flows/{flow_id}")
+def flow_page(request: Request, flow_id: int) -> Response:
+    user, actor = require_user(request)
+    return _flow_page(request, user, actor, flow_id)
+
+
+def _flow_page(
+    request: Request,
+    user: User,
+    actor: Actor,
+    flow_id: int,
+    *,
+    message: str | None = None,
+    status_code: int = 200,
+    definition: str | None = None,
+) -> Response:
+    with database_of(request).reading(actor) as session:
+        flow = flows.get_flow(session, actor, flow_id)
+        body = flows.serialize_flow(flow)
+    subject = subjects.get(body["record_type"])
+    context = {
+        "user": user,
+        "actor": actor,
+        "flow": body,
+        "type_label": subjects.label(body["record_type"], actor.locale),
+        "fields": subject.fields if subject else (),
+        "definition": definition or json.dumps(body["definition"], ensure_ascii=False, indent=2),
+        "may_manage": actor.can("approvals:manage"),
+        "missing_labels": MISSING_LABELS,
+        "roles": flows.ASSIGNABLE_ROLES,
+        "mode_labels": MODE_LABELS,
+        "operators": flows.OPERATORS,
+        "message": message,
+    }
+    return render(request, "approvals/flow.html", context, status_code=status_code)
+
+
+@router.post("/approvals/flows/{flow_id}")
+async def save_flow(request: Request, flow_id: int) -> Response:
+    user, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    raw = str(form.get("definition") or "")
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            flows.update_flow(
+                session,
+                actor,
+                flow_id,
+                {
+                    "name": str(form.get("name") or "").strip()[:200] or None,
+                    "is_enabled": bool(form.get("is_enabled")),
+                    "missing_approver": str(form.get("missing_approver") or "admin"),
+                    "fallback_role": str(form.get("fallback_role") or "admin"),
+                    "skip_submitter": bool(form.get("skip_submitter")),
+                    "definition": _definition(raw),
+                },
+            )
+    except DomainError as error:
+        return _flow_page(
+            request, user, actor, flow_id, message=_message(error), status_code=error.status, definition=raw
+        )
+    return RedirectResponse(f"/approvals/flows/{flow_id}?saved=1", status_code=303)
+
+
+@router.post("/approvals/submit")
+async def submit(request: Request) -> Response:
+    """The record pages' "submit for approval" button."""
+    _, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    record_id = str(form.get("record_id") or "")
+    with database_of(request).unit_of_work(actor) as session:
+        approval = approvals.submit(
+            session,
+            actor,
+            record_type=str(form.get("record_type") or ""),
+            record_id=int(record_id) if record_id.isdigit() else None,
+            comment=str(form.get("comment") or "").strip()[:2000] or None,
+        )
+    return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
+
+
+@router.get("/approvals/{approval_id}")
+def detail_page(request: Request, approval_id: int) -> Response:
+    user, actor = require_user(request)
+    return _detail(request, user, actor, approval_id)
+
+
+def _detail(
+    request: Request, user: User, actor: Actor, approval_id: int, *, message: str | None = None, status_code: int = 200
+) -> Response:
+    with database_of(request).reading(actor) as session:
+        approval = approvals.get_approval(session, actor, approval_id)
+        body = approvals.detail(session, actor, approval)
+        people = (
+            list(
+                session.execute(
+                    select(User.id, User.display_name)
+                    .where(tenant_clause(actor.organization_id, User), User.is_active.is_(True), User.id != user.id)
+                    .order_by(User.display_name)
+                    .limit(500)
+                )
+            )
+            if body["can"]["add_approver"]
+            else []
+        )
+        snapshot = body["snapshot"]
+        person_ids = {v for k, v in snapshot.items() if k in PERSON_FIELDS and isinstance(v, int)}
+        names = _names(session, actor, person_ids)
+    rows = [
+        (
+            SNAPSHOT_LABELS.get(key) or FIELD_LABELS.get(key, key),
+            names.get(value, value) if key in PERSON_FIELDS else value,
+        )
+        for key, value in snapshot.items()
+        if key not in ("id", "to_owner")
+    ]
+    context = {
+        "user": user,
+        "actor": actor,
+        "approval": body,
+        "type_label": subjects.label(body["record_type"], actor.locale),
+        "status_labels": STATUS_LABELS,
+        "action_labels": ACTION_LABELS,
+        "mode_labels": MODE_LABELS,
+        "note_labels": NOTE_LABELS,
+        "people": people,
+        "snapshot_rows": rows,
+        "message": message,
+    }
+    return render(request, "approvals/detail.html", context, status_code=status_code)
+
+
+@router.post("/approvals/{approval_id}/{action}")
+def act(
+    request: Request,
+    approval_id: int,
+    action: str,
+    csrf: str = Form(""),
+    comment: str = Form(""),
+    reason: str = Form(""),
+    user_id: str = Form(""),
+    position: str = Form("before"),
+) -> Response:
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    text = comment.strip()[:2000] or None
+    target = approval_id
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            if action == "approve":
+                approvals.approve(session, actor, approval_id, comment=text)
+            elif action == "reject":
+                approvals.reject(session, actor, approval_id, reason=reason.strip()[:2000])
+            elif action == "add-approver":
+                if not user_id.isdigit():
+                    raise ValidationFailed.one("user_id", "choose a person", "required")
+                approvals.add_approver(
+                    session, actor, approval_id, user_id=int(user_id), position=position, comment=text
+                )
+            elif action == "withdraw":
+                approvals.withdraw(session, actor, approval_id, comment=text)
+            elif action == "resubmit":
+                target = approvals.resubmit(session, actor, approval_id, comment=text).id
+            else:
+                raise ValidationFailed.one("action", "is approve, reject, add-approver, withdraw or resubmit")
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        return _detail(request, user, actor, approval_id, message=_message(error), status_code=error.status)
+    return RedirectResponse(f"/approvals/{target}", status_code=303)

@@ -1,0 +1,233 @@
+"""Conditional approvals (CN-4, 审批流) through the API: a flow branching on amount with two levels of
+supervisors, 加签 and a resubmission; the snapshot does not follow later edits; the rules for a
+missing approver and for the submitter approving their own request; two approvers at once; other
+tenants and partner users see nothing."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from closeloop.db.scope import tenant_clause
+from closeloop.db.session import Database
+from closeloop.governance.audit.models import AuditEntry
+from closeloop.org.notifications import Notification
+from tests.concurrency import at_once
+from tests.factories import Tenant
+from tests.samples import Api, assert_problem, new_account
+
+Body = dict[str, Any]
+
+
+def step(*approvers: Body, mode: str = "sequence", name: str = "审批") -> Body:
+    return {"name": name, "mode": mode, "approvers": list(approvers)}
+
+
+def flow(api: Api, record_type: str, branches: list[Body], **settings: Any) -> Body:
+    response = api.request(
+        "POST",
+        "/approval-flows",
+        json={"name": f"{record_type} 审批", "record_type": record_type, "definition": {"branches": branches},
+              **settings},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    created: Body = response.json()
+    return created
+
+
+def contract(api: Api, amount: str) -> Body:
+    account = new_account(api)
+    return api.create("contracts", {"title": "设备采购合同", "account_id": account["id"], "amount": amount})
+
+
+def submit(api: Api, record_type: str, record_id: int | None, **body: Any) -> Body:
+    response = api.request("POST", "/approvals", json={"record_type": record_type, "record_id": record_id, **body})
+    assert response.status_code == 201, response.text
+    submitted: Body = response.json()
+    return submitted
+
+
+def act(api: Api, approval_id: int, verb: str, body: Body | None = None, status: int = 200) -> Body:
+    response = api.request("POST", f"/approvals/{approval_id}/{verb}", json=body)
+    assert response.status_code == status, response.text
+    answered: Body = response.json()
+    return answered
+
+
+def approvers(detail: Body) -> list[list[tuple[str, str]]]:
+    """Per step: (approver key-ish name, status) of each task in order."""
+    return [[(task["approver"].split()[0], task["status"]) for task in s["tasks"]] for s in detail["steps"]]
+
+
+AMOUNT_FLOW = [
+    {"name": "大额", "priority": 1, "conditions": [{"field": "amount", "op": "gt", "value": 100000}],
+     "steps": [step({"kind": "supervisors", "levels": 2}, name="两级主管")],
+     "cc": [{"kind": "role", "role": "cfo"}]},
+    {"name": "默认", "priority": 9, "conditions": [], "steps": [step({"kind": "supervisor"}, name="直属主管")]},
+]  # fmt: skip
+
+
+def test_branch_two_levels_add_approver_reject_and_resubmit(client: TestClient, tenant: Tenant) -> None:
+    ops, rep = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"])
+    manager, director, cfo = Api(client, tenant["manager"]), Api(client, tenant["director"]), Api(client, tenant["cfo"])
+    flow(ops, "contract", AMOUNT_FLOW)
+
+    small = submit(rep, "contract", contract(rep, "5000.00")["id"])
+    assert (small["branch"], approvers(small)) == ("默认", [[("Manager", "pending")]])
+
+    big = contract(rep, "250000.00")
+    submitted = submit(rep, "contract", big["id"], comment="请审批")
+    assert submitted["branch"] == "大额"
+    assert approvers(submitted) == [[("Manager", "pending"), ("Director", "waiting")]]
+    assert submitted["snapshot"]["amount"] == "250000.00"
+    assert [c["user_id"] for c in submitted["cc"]] == [tenant["cfo"].user_id]
+    box = cfo.request("GET", "/approvals", params={"box": "cc"}).json()["items"]
+    assert [item["id"] for item in box] == [submitted["id"]]
+
+    # 加签: the manager asks the VP first; the manager decides after the VP
+    added = act(manager, submitted["id"], "add-approver", {"user_id": tenant["sales_vp"].user_id, "position": "before"})
+    assert approvers(added) == [[("Sales_Vp", "pending"), ("Manager", "waiting"), ("Director", "waiting")]]
+    assert_problem(manager.request("POST", f"/approvals/{submitted['id']}/approve"), 409, code=None)
+    act(ops, submitted["id"], "approve", {"comment": "同意"})
+    act(manager, submitted["id"], "approve")
+    to_director = director.request("GET", "/approvals").json()["items"]
+    assert [item["id"] for item in to_director] == [submitted["id"]]
+
+    assert_problem(director.request("POST", f"/approvals/{submitted['id']}/reject", json={"reason": " "}), 422,
+                   field="reason")  # fmt: skip
+    rejected = act(director, submitted["id"], "reject", {"reason": "价格太低"})
+    assert rejected["status"] == "rejected"
+    assert approvers(rejected) == [[("Sales_Vp", "approved"), ("Manager", "approved"), ("Director", "rejected")]]
+
+    # the rep lowers the amount and resubmits: a new round under the default branch, history kept
+    rep.patch("contracts", big["id"], {"amount": "80000.00"})
+    again = act(rep, submitted["id"], "resubmit", {"comment": "已调整"}, status=201)
+    assert (again["round"], again["branch"], again["snapshot"]["amount"]) == (2, "默认", "80000.00")
+    assert again["previous_rounds"] == [{"id": submitted["id"], "round": 1, "status": "rejected"}]
+    assert_problem(rep.request("POST", f"/approvals/{submitted['id']}/resubmit"), 409, code=None)
+    done = act(manager, again["id"], "approve")
+    assert done["status"] == "approved"
+    assert [e["action"] for e in done["timeline"]] == ["submitted", "approved", "decided"]
+    first = rep.request("GET", f"/approvals/{submitted['id']}").json()
+    assert [e["action"] for e in first["timeline"]] == [
+        "submitted", "approver_added", "approved", "approved", "rejected", "decided",
+    ]  # fmt: skip
+    assert first["snapshot"]["amount"] == "250000.00"
+
+
+def test_snapshot_does_not_follow_a_later_edit(client: TestClient, tenant: Tenant) -> None:
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    flow(ops, "contract", AMOUNT_FLOW)
+    record = contract(rep, "5000.00")
+    submitted = submit(rep, "contract", record["id"])
+
+    rep.patch("contracts", record["id"], {"amount": "999999.00", "title": "改过的合同"})
+
+    seen = manager.request("GET", f"/approvals/{submitted['id']}").json()
+    assert (seen["snapshot"]["amount"], seen["snapshot"]["title"]) == ("5000.00", "设备采购合同")
+    assert seen["branch"] == "默认"
+    assert act(manager, submitted["id"], "approve")["snapshot"]["amount"] == "5000.00"
+
+
+def test_missing_approver_rules_and_self_approval_skip(client: TestClient, tenant: Tenant) -> None:
+    ops, director = Api(client, tenant["sales_vp"]), Api(client, tenant["director"])
+    supervisor = [{"name": "默认", "conditions": [], "steps": [step({"kind": "supervisor"})]}]
+    refusing = flow(ops, "contract", supervisor, missing_approver="refuse")
+    record = contract(director, "1000.00")  # the director reports to nobody
+
+    assert_problem(
+        director.request("POST", "/approvals", json={"record_type": "contract", "record_id": record["id"]}),
+        422, field="steps.0", code="no_approver",
+    )  # fmt: skip
+    ops.request("PATCH", f"/approval-flows/{refusing['id']}", json={"missing_approver": "admin"})
+    to_admin = submit(director, "contract", record["id"])
+    assert approvers(to_admin) == [[("Admin", "pending")]]
+    assert to_admin["steps"][0]["note"] == "fallback_role"
+    act(director, to_admin["id"], "withdraw", {"comment": "先撤回"})
+
+    ops.request("PATCH", f"/approval-flows/{refusing['id']}", json={"missing_approver": "skip"})
+    skipped = act(director, to_admin["id"], "resubmit", status=201)
+    assert (skipped["status"], skipped["steps"][0]["note"]) == ("approved", "no_approver_skipped")
+
+    # the manager submits under a flow whose only approver is the manager: skipped, approved at once
+    mine = [
+        {"name": "默认", "conditions": [], "steps": [step({"kind": "users", "user_ids": [tenant["manager"].user_id]})]}
+    ]
+    quotes_flow = flow(ops, "expense", mine)
+    manager = Api(client, tenant["manager"])
+    claim = submit(manager, "expense", None, details={"amount": "320.50", "category": "差旅"})
+    assert (claim["status"], claim["steps"][0]["note"], claim["snapshot"]["amount"]) == (
+        "approved", "submitter_skipped", "320.50",
+    )  # fmt: skip
+    ops.request("PATCH", f"/approval-flows/{quotes_flow['id']}", json={"skip_submitter": False})
+    own = submit(manager, "expense", None, details={"amount": "10"})
+    assert approvers(own) == [[("Manager", "pending")]]
+
+
+def test_account_transfer_changes_the_owner_once_approved(client: TestClient, tenant: Tenant) -> None:
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    flow(ops, "account_transfer", [{"name": "默认", "conditions": [], "steps": [step({"kind": "supervisor"})]}])
+    account = new_account(rep, tenant["rep"].user_id, name="转移客户")
+    bad = rep.request("POST", "/approvals", json={"record_type": "account_transfer", "record_id": account["id"],
+                                                   "details": {"to_owner_id": 10**12}})  # fmt: skip
+    assert_problem(bad, 422, field="details.to_owner_id")
+    submitted = submit(rep, "account_transfer", account["id"], details={"to_owner_id": tenant["rep2"].user_id})
+    assert rep.read("accounts", account["id"])["owner_id"] == tenant["rep"].user_id
+    act(manager, submitted["id"], "approve")
+    assert manager.read("accounts", account["id"])["owner_id"] == tenant["rep2"].user_id
+
+
+@pytest.mark.committing
+def test_two_approvers_at_once_advance_the_approval_once(client: TestClient, tenant: Tenant, db: Database) -> None:
+    ops, rep = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"])
+    both = [{"kind": "users", "user_ids": [tenant["manager"].user_id, tenant["director"].user_id]}]
+    flow(ops, "contract", [{"name": "默认", "conditions": [], "steps": [step(*both, mode="any")]}])
+    submitted = submit(rep, "contract", contract(rep, "1.00")["id"])
+
+    def approve(test_client: TestClient, key: str) -> int:
+        response = test_client.post(f"/api/v1/approvals/{submitted['id']}/approve", headers=tenant[key].headers)
+        assert response.status_code in (200, 409), response.text
+        return int(response.status_code)
+
+    statuses = at_once(client.app, [partial(approve, key="manager"), partial(approve, key="director")])
+
+    assert sorted(statuses) == [200, 409]
+    detail = rep.request("GET", f"/approvals/{submitted['id']}").json()
+    assert detail["status"] == "approved"
+    assert [e["action"] for e in detail["timeline"]] == ["submitted", "approved", "decided"]
+    with db.reading(None, system=True) as session:
+        actions = session.scalars(
+            select(AuditEntry.action).where(
+                tenant_clause(tenant.organization_id, AuditEntry), AuditEntry.subject_type == "approval"
+            )
+        ).all()
+    assert sorted(actions) == ["approval.approved", "approval.decided", "approval.submitted"]
+
+
+def test_other_tenants_and_partners_see_nothing(
+    client: TestClient, tenant: Tenant, other_tenant: Tenant, partner: Tenant, db: Database
+) -> None:
+    ops, rep = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"])
+    created = flow(ops, "contract", AMOUNT_FLOW)
+    submitted = submit(rep, "contract", contract(rep, "5000.00")["id"])
+    outsider, dealer = Api(client, other_tenant["admin"]), Api(client, partner["partner_user"])
+
+    assert_problem(outsider.request("GET", f"/approvals/{submitted['id']}"), 404)
+    assert_problem(outsider.request("POST", f"/approvals/{submitted['id']}/approve"), 404)
+    assert_problem(outsider.request("GET", f"/approval-flows/{created['id']}"), 404)
+    assert outsider.request("GET", "/approvals", params={"box": "all"}).json()["items"] == []
+    assert_problem(dealer.request("GET", "/approvals"), 403)
+    assert_problem(dealer.request("POST", f"/approvals/{submitted['id']}/approve"), 403)
+    # a rep of the same tenant who has no part in it does not find it either
+    assert_problem(Api(client, tenant["rep2"]).request("GET", f"/approvals/{submitted['id']}"), 404)
+    with db.reading(None, system=True) as session:
+        told = session.scalars(
+            select(Notification.user_id).where(
+                tenant_clause(tenant.organization_id, Notification), Notification.kind == "approval.task"
+            )
+        ).all()
+    assert told == [tenant["manager"].user_id]
