@@ -25,6 +25,7 @@ from closeloop.api.routers import (
     assets,
     auth,
     automation,
+    cash,
     changes,
     compliance,
     customfields,
@@ -42,6 +43,7 @@ from closeloop.api.routers import (
     reports,
     rule_language,
     search,
+    targets,
     users,
 )
 
@@ -76,6 +78,8 @@ def _routers() -> list[APIRouter]:
         rule_language.router,
         knowledge.router,
         pools.router,
+        cash.router,
+        targets.router,
         forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]
