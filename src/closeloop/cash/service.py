@@ -172,6 +172,7 @@ def amounts(session: Session, actor: Actor, *, contract_id: int) -> Amounts:
 
 
 def _instalment(session: Session, actor: Actor, instalment_id: int, *, lock: bool = False) -> Instalment:
+    require(actor, "contracts:read")
     statement = select(Instalment).where(
         tenant_clause(actor.organization_id, Instalment), Instalment.id == instalment_id
     )
@@ -384,6 +385,7 @@ def record_collection(
 
 def get_collection(session: Session, actor: Actor, *, collection_id: int, lock: bool = False) -> Collection:
     """The collection if its contract is within the caller's reach; otherwise *not found*."""
+    require(actor, "contracts:read")
     statement = select(Collection).where(
         tenant_clause(actor.organization_id, Collection), Collection.id == collection_id
     )
@@ -594,6 +596,7 @@ def _check_title(values: dict[str, Any], kind: InvoiceKind) -> None:
 
 
 def _invoice(session: Session, actor: Actor, invoice_id: int) -> Invoice:
+    require(actor, "contracts:read")
     invoice = session.scalar(
         select(Invoice).where(tenant_clause(actor.organization_id, Invoice), Invoice.id == invoice_id)
     )
