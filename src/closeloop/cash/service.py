@@ -679,3 +679,16 @@ def list_invoices(session: Session, actor: Actor, *, contract_id: int) -> list[I
             .order_by(Invoice.id)
         )
     )
+
+
+def contract_labels(session: Session, actor: Actor, contract_ids: Iterable[int]) -> dict[int, str]:
+    """ "number · title" of the contracts among ``contract_ids`` the caller may see."""
+    wanted = sorted(set(contract_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Contract.id, Contract.number, Contract.title).where(
+            visibility_clause(actor, Contract), Contract.id.in_(wanted)
+        )
+    )
+    return {int(row[0]): f"{row[1]} · {row[2]}" for row in rows}
