@@ -32,7 +32,8 @@ def test_record_approve_and_see_the_contract_amounts(
     rep = browser(client, db, tenant["rep"])
     page = rep.get(f"/contracts/{contract}")
     assert page.status_code == 200, page.text
-    assert "回款计划" in page.text and "待回款" in page.text
+    assert "回款计划" in page.text
+    assert "待回款" in page.text
     token = csrf_of(page.text)
     refused = rep.post(
         f"/contracts/{contract}/instalments", data={"csrf": token, "amount": "50000", "due_on": "2026-05-01"}
@@ -53,12 +54,14 @@ def test_record_approve_and_see_the_contract_amounts(
     )
     assert recorded.status_code == 303, recorded.text
     page = rep.get(f"/contracts/{contract}").text
-    assert "待审批" in page and "批准" not in page  # the owner does not decide their own collection
+    assert "待审批" in page
+    assert "批准" not in page
     assert _amount(page, "collected") == "¥0.00"
 
     manager = browser(client, db, tenant["manager"])
     waiting = manager.get("/cash")
-    assert "待审批回款" in waiting.text and "HX20260301" in waiting.text
+    assert "待审批回款" in waiting.text
+    assert "HX20260301" in waiting.text
     collection = re.search(r'data-collection="(\d+)"', waiting.text)
     assert collection
     approved = manager.post(
@@ -91,8 +94,13 @@ def test_targets_page_home_panel_and_english(client: TestClient, db: Database, t
         )
     rep = browser(client, db, tenant["rep"])
     home = rep.get("/").text
-    assert "本月目标" in home and "25.0%" in home
+    assert "本月目标" in home
+    assert "25.0%" in home
     page = rep.get("/targets?year=2026&month=3").text
-    assert "排行榜" in page and "25.0%" in page and "设定目标" not in page
+    assert "排行榜" in page
+    assert "25.0%" in page
+    assert "设定目标" not in page
     vp_page = browser(client, db, tenant["sales_vp"], locale="en").get("/targets?year=2026&month=3").text
-    assert "Leaderboard" in vp_page and "Set a target" in vp_page and "¥100,000.00" in vp_page
+    assert "Leaderboard" in vp_page
+    assert "Set a target" in vp_page
+    assert "¥100,000.00" in vp_page
