@@ -692,3 +692,19 @@ def contract_labels(session: Session, actor: Actor, contract_ids: Iterable[int])
         )
     )
     return {int(row[0]): f"{row[1]} · {row[2]}" for row in rows}
+
+
+def collected_on_deals(session: Session, actor: Actor, opportunity_ids: Any) -> Decimal:
+    """Approved collections on the contracts of the given deals (a SELECT of opportunity ids the
+    caller may see): the funnel's won money on the collections basis."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Collection.amount), 0))
+        .join(Contract, Contract.id == Collection.contract_id)
+        .where(
+            tenant_clause(actor.organization_id, Collection),
+            tenant_clause(actor.organization_id, Contract),
+            Collection.status == CollectionStatus.APPROVED,
+            Contract.opportunity_id.in_(opportunity_ids),
+        )
+    )
+    return quantize(Decimal(total or 0))
