@@ -40,7 +40,8 @@ def test_won_money_on_bookings_and_on_collections(client: TestClient, world: Wor
     def won(basis: str, as_key: str = "rep") -> dict[str, object]:
         response = client.get(f"/api/v1/funnel?basis={basis}", headers=world.tenant[as_key].headers)
         assert response.status_code == 200, response.text
-        return next(step for step in response.json()["steps"] if step["step"] == "won")["extra"]
+        extra: dict[str, object] = next(step for step in response.json()["steps"] if step["step"] == "won")["extra"]
+        return extra
 
     assert (won("bookings")["won_amount"], won("bookings")["basis"]) == ("100000.00", "bookings")
     assert (won("collections")["won_amount"], won("collections")["basis"]) == ("30000.00", "collections")
