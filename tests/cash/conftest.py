@@ -3,6 +3,7 @@ clock the test moves."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -42,7 +43,7 @@ class World:
         with self.db.unit_of_work(None, system=True) as session:
             contract = Contract(
                 organization_id=self.tenant.organization_id,
-                number=f"C-{amount}-{owner}-{signed_on.isoformat()}-{id(object())}",
+                number=f"C-{uuid.uuid4().hex[:12]}",
                 title="瑞金医院 影像系统",
                 status=ContractStatus.ACTIVE,
                 signed_on=signed_on,
