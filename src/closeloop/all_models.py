@@ -18,6 +18,7 @@ from closeloop.automation.models import (
     RuleVersion,
     WebhookHost,
 )
+from closeloop.cash.models import Collection, Instalment, Invoice
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.alerts.models import AlertThreshold
@@ -45,6 +46,7 @@ from closeloop.org.models import ApiToken, Department, Organization, Region, Use
 from closeloop.org.notifications import Notification
 from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
+from closeloop.targets.models import Target
 
 metadata = Base.metadata
 
@@ -61,6 +63,7 @@ __all__ = [
     "AuditHead",
     "ChangeApproval",
     "ChangeRequest",
+    "Collection",
     "ComplianceFinding",
     "ComplianceReview",
     "ComplianceScan",
@@ -76,6 +79,8 @@ __all__ = [
     "IdempotencyKey",
     "ImportJob",
     "ImportMapping",
+    "Instalment",
+    "Invoice",
     "KnowledgeAccessRule",
     "KnowledgeChunk",
     "KnowledgeCollection",
@@ -108,6 +113,7 @@ __all__ = [
     "RuleVersion",
     "Scan",
     "StageChange",
+    "Target",
     "Task",
     "Ticket",
     "User",

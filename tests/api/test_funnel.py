@@ -91,7 +91,14 @@ def test_the_rep_sees_the_whole_loop_with_exact_rates_and_days(
 
     assert numbers(found) == FULL_LOOP
     assert found[1]["extra"] == {"from_leads": 1, "entered_directly": 0}
-    assert found[2]["extra"] == {"lost": 0, "open": 0, "win_rate_of_closed": 1.0, "won_accounts": 1}
+    assert found[2]["extra"] == {
+        "lost": 0,
+        "open": 0,
+        "win_rate_of_closed": 1.0,
+        "won_accounts": 1,
+        "won_amount": "0.00",  # the deal has no amount
+        "basis": "bookings",
+    }
     assert found[3]["extra"] == found[4]["extra"] == {"unit": "account"}
 
 

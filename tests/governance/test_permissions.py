@@ -1582,7 +1582,196 @@ def _approval_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _cash_plans() -> dict[tuple[str, str], Plan]:
+    """Lead to cash (CN-3): everything hangs off a contract owned by the rep, so reading follows
+    ``contracts:read`` and the contract's row scope, writing ``contracts:write``; a collection is
+    decided by finance or the owner's manager; another organization never finds any of it."""
+    from datetime import date
+    from decimal import Decimal
+
+    from closeloop.cash import service as cash
+    from closeloop.cash.models import Collection, Invoice
+    from closeloop.crm.contracts.models import Contract
+    from closeloop.crm.enums import ContractStatus
+
+    def contract_id(world: World) -> int:
+        if "cash_contract" not in world.shared:
+            with world.db.unit_of_work(None, system=True) as session:
+                contract = Contract(
+                    organization_id=world.tenant.organization_id,
+                    number=f"CASH-{tag()}",
+                    title="回款合同",
+                    status=ContractStatus.ACTIVE,
+                    signed_on=date(2026, 1, 5),
+                    amount=Decimal("1000000.00"),
+                    owner_id=world.rep.user_id,
+                )
+                session.add(contract)
+                session.flush()
+                world.shared["cash_contract"] = {"id": contract.id}
+        return int(world.shared["cash_contract"]["id"])
+
+    def instalment_id(world: World) -> int:
+        if "cash_instalment" not in world.shared:
+            admin = world.tenant["admin"].actor
+            with world.db.unit_of_work(admin) as session:
+                instalment = cash.add_instalment(
+                    session, admin, contract_id=contract_id(world), amount=Decimal("1000.00"), due_on=date(2026, 2, 1)
+                )
+                world.shared["cash_instalment"] = {"id": instalment.id}
+        return int(world.shared["cash_instalment"]["id"])
+
+    def new_collection(world: World) -> int:
+        admin = world.tenant["admin"].actor
+        with world.db.unit_of_work(admin) as session:
+            return cash.record_collection(
+                session, admin, instalment_id=instalment_id(world), amount=Decimal("1.00"), received_on=date(2026, 1, 6)
+            ).id
+
+    def new_invoice(world: World) -> int:
+        admin = world.tenant["admin"].actor
+        with world.db.unit_of_work(admin) as session:
+            values = {"amount": Decimal("10.00"), "title_name": "瑞金医院", "tax_id": "91350100M000100Y43"}
+            return cash.create_invoice(session, admin, contract_id=contract_id(world), values=values).id
+
+    def status_of(world: World, model: Any, record_id: int) -> Callable[[], Any]:
+        def snapshot() -> Any:
+            with world.db.reading(None, system=True) as session:
+                record = session.get(model, record_id)
+                return (record.status, record.version) if record else None
+
+        return snapshot
+
+    def reads(world: World, caller: Caller) -> int:
+        if not caller.can("contracts:read"):
+            return 403
+        return 200 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    def writes(success: int) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can("contracts:write"):
+                return 403
+            return success if caller.sees_owned_by(world.rep.user_id) else 404
+
+        return expect
+
+    def lists(world: World, caller: Caller) -> int:
+        return 200 if caller.can("contracts:read") else 403
+
+    def decides(world: World, caller: Caller) -> int:
+        if not caller.can("contracts:read"):
+            return 403
+        if not caller.sees_owned_by(world.rep.user_id):
+            return 404
+        return 200 if caller.can("collections:approve") or caller.key == "manager" else 403
+
+    def on_contract(suffix: str, body: Body | None = None) -> Callable[[World, Caller], Call]:
+        return lambda world, caller: Call(f"/v1/cash/contracts/{contract_id(world)}{suffix}", body)
+
+    def on_instalment(suffix: str, body: Body) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            return Call(f"/v1/cash/instalments/{instalment_id(world)}{suffix}", body)
+
+        return prepare
+
+    def decision(verb: str) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            if world.refuses(caller):
+                world.shared.setdefault("cash_refused_collection", {"id": new_collection(world)})
+                record = int(world.shared["cash_refused_collection"]["id"])
+            else:
+                record = new_collection(world)
+            return Call(f"/v1/cash/collections/{record}/{verb}", {}, status_of(world, Collection, record))
+
+        return prepare
+
+    def invoice_status(world: World, caller: Caller) -> Call:
+        if world.refuses(caller):
+            world.shared.setdefault("cash_refused_invoice", {"id": new_invoice(world)})
+            record = int(world.shared["cash_refused_invoice"]["id"])
+        else:
+            record = new_invoice(world)
+        return Call(f"/v1/cash/invoices/{record}/status", {"status": "void"}, status_of(world, Invoice, record))
+
+    invoice_body = {"amount": "10.00", "title_name": "瑞金医院", "tax_id": "91350100M000100Y43"}
+    return {
+        ("GET", "/v1/cash/contracts/{contract_id}"): Plan(False, on_contract(""), reads),
+        ("POST", "/v1/cash/contracts/{contract_id}/instalments"): Plan(
+            True, on_contract("/instalments", {"amount": "1.00", "due_on": "2026-06-30"}), writes(201)
+        ),
+        ("POST", "/v1/cash/contracts/{contract_id}/invoices"): Plan(
+            True, on_contract("/invoices", invoice_body), writes(201)
+        ),
+        ("PATCH", "/v1/cash/instalments/{instalment_id}"): Plan(
+            True, on_instalment("", {"note": "按合同第五条"}), writes(200)
+        ),
+        ("POST", "/v1/cash/instalments/{instalment_id}/collections"): Plan(
+            True, on_instalment("/collections", {"amount": "1.00", "received_on": "2026-01-06"}), writes(201)
+        ),
+        ("GET", "/v1/cash/collections"): Plan(False, lambda world, caller: Call(""), lists),
+        ("GET", "/v1/cash/overdue"): Plan(False, lambda world, caller: Call(""), lists),
+        ("POST", "/v1/cash/collections/{collection_id}/approve"): Plan(True, decision("approve"), decides),
+        ("POST", "/v1/cash/collections/{collection_id}/reject"): Plan(True, decision("reject"), decides),
+        ("POST", "/v1/cash/invoices/{invoice_id}/status"): Plan(True, invoice_status, writes(200)),
+    }
+
+
+def _target_plans() -> dict[tuple[str, str], Plan]:
+    """Targets (CN-6): every seller-side role reads targets and leaderboards, sales ops set them;
+    partners have neither; another organization's admin works on its own organization only."""
+    from decimal import Decimal
+
+    from closeloop.targets import service as targets
+    from closeloop.targets.models import Metric, Target, TargetScope
+
+    def reads(world: World, caller: Caller) -> int:
+        return 200 if caller.can("targets:read") else 403
+
+    def manages(world: World, caller: Caller) -> int:
+        return 200 if caller.can("targets:manage") else 403
+
+    def new_target(world: World) -> int:
+        vp = world.tenant["sales_vp"].actor
+        year = 2001 + len([key for key in world.shared if key.startswith("target ")])
+        with world.db.unit_of_work(vp) as session:
+            target = targets.set_target(
+                session, vp, scope=TargetScope.COMPANY, metric=Metric.VISITS, year=year, month=None, value=Decimal(5)
+            )
+            world.shared[f"target {target.id}"] = {"id": target.id}
+            return target.id
+
+    def delete_prepare(world: World, caller: Caller) -> Call:
+        if world.refuses(caller):
+            world.shared.setdefault("refused target", {"id": new_target(world)})
+            record = int(world.shared["refused target"]["id"])
+        else:
+            record = new_target(world)
+
+        def snapshot() -> Any:
+            with world.db.reading(None, system=True) as session:
+                return session.get(Target, record) is not None
+
+        return Call(f"/v1/targets/{record}", None, snapshot)
+
+    def delete_expect(world: World, caller: Caller) -> int:
+        if not caller.can("targets:manage"):
+            return 403
+        return 204 if caller.organization == "tenant" else 404
+
+    body = {"scope": "company", "metric": "contract_amount", "year": 2026, "month": 3, "value": "500000.00"}
+    return {
+        ("GET", "/v1/targets"): Plan(False, lambda world, caller: Call("/v1/targets?year=2026&month=3"), reads),
+        ("PUT", "/v1/targets"): Plan(True, lambda world, caller: Call("", body), manages),
+        ("DELETE", "/v1/targets/{target_id}"): Plan(True, delete_prepare, delete_expect),
+        ("GET", "/v1/leaderboards"): Plan(
+            False, lambda world, caller: Call("/v1/leaderboards?metric=collections&by=department"), reads
+        ),
+    }
+
+
 PLANS.update(_approval_plans())
+PLANS.update(_cash_plans())
+PLANS.update(_target_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

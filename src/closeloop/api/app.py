@@ -26,6 +26,7 @@ from closeloop.api.routers import (
     assets,
     auth,
     automation,
+    cash,
     changes,
     compliance,
     customfields,
@@ -43,6 +44,7 @@ from closeloop.api.routers import (
     reports,
     rule_language,
     search,
+    targets,
     users,
 )
 
@@ -78,6 +80,8 @@ def _routers() -> list[APIRouter]:
         knowledge.router,
         pools.router,
         approvals.router,
+        cash.router,
+        targets.router,
         forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from closeloop.crm import search
 from closeloop.db.session import Database
 from closeloop.demo import bulk
+from closeloop.demo.cash import seed_cash
 from closeloop.demo.catalog import DEALER_CATALOG, SELLER_CATALOG, SERVICE_CATALOG, ProductLineSpec
 from closeloop.demo.names import INDUSTRIES, REGIONS, Namer, RegionSpec
 from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES, SignIn, Staff, add_partner_staff, add_seller_staff
@@ -194,6 +195,7 @@ def seed_demo(
             _fill(PipelineBuilder(rows, rng, namer, calendar, partner_tenant), spec.volume)
         counts = rows.counts_by_organization()
         real = rows.flush(session)
+        seed_cash(session, seller.id, anchor=anchor)
         for organization_id, tables in counts.items():
             search.refresh_keys(session, organization_id, only_missing=True)
             bulk.record_seeding(session, organization_id, tables, label="demo")

@@ -140,6 +140,15 @@ _EXECUTIVE |= {"approvals:use", "approvals:manage"}
 _CFO |= {"approvals:use"}
 _IT |= {"approvals:use"}
 _ADMIN |= {"approvals:use", "approvals:manage"}
+#: lead to cash (CN-3): finance approves any collection (an owner's manager approves their reports'
+#: in the service); targets (CN-6): every seller-side role reads them, sales ops set them
+_CFO |= {"collections:approve"}
+_REP |= {"targets:read"}
+_MANAGER |= {"targets:read"}
+_CFO |= {"targets:read"}
+_IT |= {"targets:read"}
+_EXECUTIVE |= {"targets:read", "targets:manage"}
+_ADMIN |= {"targets:read", "targets:manage"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

@@ -24,7 +24,7 @@ from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.crm import lineage, metrics, performance
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.alerts import service as alerts
-from closeloop.crm.funnel.service import STEPS, FunnelFilters, measure_funnel, step_records
+from closeloop.crm.funnel.service import STEPS, FunnelFilters, MoneyBasis, measure_funnel, step_records
 from closeloop.crm.products.models import ProductLine
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.org.models import Region, User
@@ -155,8 +155,9 @@ def _filter_query(filters: FunnelFilters) -> str:
 def funnel_page(request: Request) -> Response:
     user, actor = require_user(request)
     filters = _funnel_filters(request)
+    basis = MoneyBasis.COLLECTIONS if request.query_params.get("basis") == "collections" else MoneyBasis.BOOKINGS
     with database_of(request).reading(actor) as session:
-        funnel = measure_funnel(session, actor, filters=filters)
+        funnel = measure_funnel(session, actor, filters=filters, basis=basis)
         options = _options(session, actor)
     query = _filter_query(filters)
     translate = _translator(request)
@@ -184,6 +185,8 @@ def funnel_page(request: Request) -> Response:
         "filters": filters,
         "options": options,
         "query": query,
+        "basis": basis.value,
+        "other_basis": (MoneyBasis.BOOKINGS if basis is MoneyBasis.COLLECTIONS else MoneyBasis.COLLECTIONS).value,
     }
     template = "dashboards/_funnel_body.html" if is_htmx(request) else "dashboards/funnel.html"
     return render(request, template, context)

@@ -19,6 +19,7 @@ from closeloop.crm.enums import Stage
 from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
 from closeloop.crm.opportunities import board as board_service
 from closeloop.org import notifications
+from closeloop.web import targets as targets_pages
 from closeloop.web.board import STAGE_LABELS
 from closeloop.web.i18n import DISPLAY_ZONE, N_
 from closeloop.web.routes import database_of, render, require_user
@@ -80,6 +81,7 @@ def home(request: Request) -> Response:
         stages = board_service.stage_totals(session, actor) if actor.can("opportunities:read") else None
         funnel = measure_funnel(session, actor, filters=FunnelFilters()) if actor.can("funnel:read") else None
         show_amounts = board_service.can_read_amounts(session, actor)
+        attainment = targets_pages.home_panel(session, actor)
     pipeline = None
     if stages is not None:
         open_columns = [stages[stage] for stage in board_service.BOARD_STAGES if not stage.is_closed]
@@ -113,6 +115,8 @@ def home(request: Request) -> Response:
         "funnel_steps": FUNNEL_STEPS,
         "action_label": action_label,
         "closed_window_days": board_service.CLOSED_WINDOW_DAYS,
+        "attainment": attainment,
+        "metric_labels": targets_pages.METRIC_LABELS,
     }
     return render(request, "home.html", context)
 

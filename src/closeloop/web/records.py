@@ -804,7 +804,7 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
 
 
 def _record_href(spec: PageSpec, record_id: int) -> str:
-    if spec.plural in ("accounts", "opportunities"):
+    if spec.plural in ("accounts", "opportunities", "contracts"):
         return f"/{spec.plural}/{record_id}"
     return f"/{spec.plural}/{record_id}/edit"
 

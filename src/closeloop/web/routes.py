@@ -63,6 +63,8 @@ NAV: list[NavItem] = [
     NavItem("/leads", N_("Leads"), "leads:read"),
     NavItem("/opportunities", N_("Opportunities"), "opportunities:read"),
     NavItem("/activities", N_("Activities"), "activities:read"),
+    NavItem("/cash", N_("Cash collections"), "contracts:read"),
+    NavItem("/targets", N_("Targets"), "targets:read"),
     NavItem("/funnel", N_("Funnel"), "funnel:read"),
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
@@ -335,6 +337,7 @@ def install(app: FastAPI) -> None:
         approvals,
         automation,
         board,
+        cash,
         compliance,
         dashboards,
         formulas,
@@ -347,6 +350,7 @@ def install(app: FastAPI) -> None:
         records,
         search,
         settings,
+        targets,
     )
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
@@ -359,6 +363,8 @@ def install(app: FastAPI) -> None:
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
     app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
     app.include_router(approvals.router)
+    app.include_router(cash.router)  # the contract page /contracts/{id} beside the records' pages
+    app.include_router(targets.router)
     app.include_router(records.router)
     app.include_router(imports.router)
     app.include_router(accounts.router)

@@ -299,6 +299,29 @@ def recycle_pools_daily() -> dict[int, int]:
 recycle_pools_daily_task = huey.periodic_task(crontab(minute="30", hour="1"))(recycle_pools_daily)
 
 
+def run_collections_daily() -> dict[int, int]:
+    """Every organization's collection plans (CN-3): mark overdue instalments, remind owners of due
+    dates coming, alert owners and their managers of overdue ones — each organization in its own
+    transaction, idempotent within a day. Returns the overdue alerts raised per organization."""
+    from closeloop.cash.daily import run_daily
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    alerted: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(None, system=True) as session:
+                alerted[organization_id] = run_daily(session, organization_id).alerted
+        except Exception:
+            log.exception("collection run of organization %s failed", organization_id)
+    return alerted
+
+
+#: every day at 07:50 (server time), so the alerts wait for people when they start work
+run_collections_daily_task = huey.periodic_task(crontab(minute="50", hour="7"))(run_collections_daily)
+
+
 def retrain_win_probability() -> dict[int, int]:
     """The weekly retraining of every seller organization's win-probability model (FC-1), each in its
     own transaction; an organization with too few closed deals keeps the stage win rates. Returns the

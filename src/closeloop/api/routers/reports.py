@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from starlette.responses import Response
 
+import closeloop.cash  # noqa: F401 - registers the collections basis of the funnel's won money
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
 from closeloop.crm import records
-from closeloop.crm.funnel.service import FunnelFilters, measure_funnel
+from closeloop.crm.funnel.service import FunnelFilters, MoneyBasis, measure_funnel
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit.models import AuditEntry
 from closeloop.governance.audit.service import entry_body
@@ -36,8 +37,12 @@ def funnel(
     region_id: OptionalId = None,
     product_line_id: OptionalId = None,
     industry: Annotated[str | None, Query(max_length=80)] = None,
+    basis: Annotated[
+        MoneyBasis, Query(description="The won money: bookings (won amounts) or collections (approved, CN-3)")
+    ] = MoneyBasis.BOOKINGS,
 ) -> Response:
-    """Counts, conversion from the previous step, and median days between steps, within your row scope."""
+    """Counts, conversion from the previous step, and median days between steps, within your row scope;
+    the won step carries the won money on the chosen basis."""
     with database.reading(actor) as session:
         filters = FunnelFilters(
             start=start,
@@ -47,7 +52,7 @@ def funnel(
             product_line_id=product_line_id,
             industry=industry,
         )
-        return json_response(measure_funnel(session, actor, filters=filters).as_dict())
+        return json_response(measure_funnel(session, actor, filters=filters, basis=basis).as_dict())
 
 
 @router.get(

@@ -18,8 +18,11 @@ caller's row scope; later steps count the cohort's own accounts, whoever recorde
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select
@@ -40,6 +43,20 @@ from closeloop.governance.fields import masked_fields
 from closeloop.governance.permissions import require
 
 STEPS = ("lead", "opportunity", "won", "repurchase", "referral")
+
+
+class MoneyBasis(StrEnum):
+    """What counts as the won deals' money: their amounts when won (bookings), or what was collected
+    on their contracts and approved (collections, CN-3)."""
+
+    BOOKINGS = "bookings"
+    COLLECTIONS = "collections"
+
+
+#: the won money under a basis other than bookings: (session, actor, a SELECT of the won deals'
+#: ids) → the money. ``closeloop.cash`` registers ``collections`` when imported (a layer above this
+#: one, which may not import it).
+WON_MONEY: dict[MoneyBasis, Callable[[Session, Actor, AnySelect], Decimal]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +142,7 @@ def lead_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
 
 
 def opportunity_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
-    """``(opportunity_id, account_id, opened_at, closed_at, stage, source_lead_id)`` in the slice."""
+    """``(opportunity_id, account_id, opened_at, closed_at, stage, source_lead_id, amount)`` in the slice."""
     clauses = [visibility_clause(actor, Opportunity), *_in_period(Opportunity.opened_at, filters)]
     if filters.owner_id is not None:
         clauses.append(Opportunity.owner_id == filters.owner_id)
@@ -162,6 +179,7 @@ def opportunity_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
         Opportunity.closed_at,
         Opportunity.stage,
         Opportunity.source_lead_id,
+        Opportunity.amount,
     ).where(*clauses)
 
 
@@ -237,9 +255,14 @@ def _count(session: Session, query: AnySelect) -> int:
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
-def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) -> Funnel:
-    """Count each step of the loop with its conversion and median days from the step before."""
+def measure_funnel(
+    session: Session, actor: Actor, *, filters: FunnelFilters, basis: MoneyBasis = MoneyBasis.BOOKINGS
+) -> Funnel:
+    """Count each step of the loop with its conversion and median days from the step before; the
+    won step also carries the won money on ``basis`` (``won_amount``)."""
     require(actor, "funnel:read")
+    if basis is not MoneyBasis.BOOKINGS and basis not in WON_MONEY:
+        raise ValidationFailed.one("basis", f"{basis} is not available here", "unavailable")
     leads = lead_cohort(actor, filters).subquery("leads")
     lead_count = _count(session, select(leads.c.lead_id))
     lead_days = _days(session, _lead_days(actor, filters))
@@ -256,6 +279,12 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
         )
     ).one()
     opportunity_count, from_leads, won_count, lost_count = (int(value) for value in totals)
+    if basis is MoneyBasis.BOOKINGS:
+        won_amount = Decimal(
+            session.scalar(select(func.coalesce(func.sum(opportunities.c.amount), 0)).where(is_won)) or 0
+        )
+    else:
+        won_amount = WON_MONEY[basis](session, actor, select(opportunities.c.opportunity_id).where(is_won))
     won_days = _days(session, select(days_between(opportunities.c.closed_at, opportunities.c.opened_at)).where(is_won))
 
     loop = session.execute(_loop_accounts(actor, filters)).all()
@@ -287,6 +316,8 @@ def measure_funnel(session: Session, actor: Actor, *, filters: FunnelFilters) ->
                 "open": opportunity_count - won_count - lost_count,
                 "win_rate_of_closed": _rate(won_count, won_count + lost_count),
                 "won_accounts": won_accounts,
+                "won_amount": str(won_amount.quantize(Decimal("0.01"))),
+                "basis": basis.value,
             },
         ),
         FunnelStep(

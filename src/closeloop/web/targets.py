@@ -1,0 +1,168 @@
+"""Targets pages (CN-6, 目标/排行榜): /targets with the period's attainment and the leaderboards, a
+form for sales ops to set targets, and the small attainment panel of the home page."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import RedirectResponse, Response
+
+from closeloop.core.actor import Actor
+from closeloop.core.clock import utcnow
+from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.db.scope import tenant_clause
+from closeloop.org.models import Department, User
+from closeloop.targets import service as targets
+from closeloop.targets.models import Metric, TargetScope
+from closeloop.web.i18n import N_
+from closeloop.web.routes import database_of, render, require_csrf, require_user
+
+router = APIRouter(include_in_schema=False)
+
+METRIC_LABELS = {
+    "contract_amount": N_("Contract amount"),
+    "collections": N_("Cash collections"),
+    "new_accounts": N_("New accounts"),
+    "visits": N_("Visits"),
+}
+SCOPE_LABELS = {"company": N_("Company"), "department": N_("Department"), "user": N_("Person")}
+MONEY = {"contract_amount", "collections"}
+
+
+def home_panel(session: Session, actor: Actor) -> list[dict[str, Any]] | None:
+    """The signed-in person's and their department's attainment this month (None without targets:read)."""
+    if not actor.can("targets:read"):
+        return None
+    now = utcnow()
+    return [_row(a) for a in targets.my_attainment(session, actor, year=now.year, month=now.month)]
+
+
+def _row(attainment: targets.Attainment) -> dict[str, Any]:
+    ratio = attainment.ratio
+    return {
+        "key": attainment.target.subject_key,
+        "scope": str(attainment.target.scope),
+        "subject": attainment.subject,
+        "metric": str(attainment.target.metric),
+        "money": str(attainment.target.metric) in MONEY,
+        "target": attainment.target.value,
+        "actual": attainment.actual,
+        "ratio": ratio,
+        "bar": min(int(ratio or 0), 100),
+    }
+
+
+def _int(text: str | None, default: int, low: int, high: int) -> int:
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        return default
+    return value if low <= value <= high else default
+
+
+@router.get("/targets")
+def targets_page(request: Request) -> Response:
+    user, actor = require_user(request)
+    return _page(request, user, actor)
+
+
+def _page(
+    request: Request, user: User, actor: Actor, *, message: str | None = None, status_code: int = 200
+) -> Response:
+    now = utcnow()
+    params = request.query_params
+    year = _int(params.get("year"), now.year, 2000, 2100)
+    month = _int(params.get("month"), now.month, 0, 12)
+    metric = str(params.get("metric") or "")
+    metric = metric if metric in METRIC_LABELS else "contract_amount"
+    with database_of(request).reading(actor) as session:
+        rows = [_row(a) for a in targets.attainment(session, actor, year=year, month=month or None)]
+        people = targets.leaderboard(session, actor, metric=Metric(metric), year=year, month=month or None, by="user")
+        departments = targets.leaderboard(
+            session, actor, metric=Metric(metric), year=year, month=month or None, by="department"
+        )
+        manageable = actor.can("targets:manage")
+        department_options = (
+            list(
+                session.execute(
+                    select(Department.id, Department.name)
+                    .where(tenant_clause(actor.organization_id, Department))
+                    .order_by(Department.name)
+                )
+            )
+            if manageable
+            else []
+        )
+        user_options = (
+            list(
+                session.execute(
+                    select(User.id, User.display_name)
+                    .where(tenant_clause(actor.organization_id, User), User.is_active.is_(True))
+                    .order_by(User.display_name)
+                )
+            )
+            if manageable
+            else []
+        )
+    context = {
+        "user": user,
+        "actor": actor,
+        "year": year,
+        "month": month,
+        "metric": metric,
+        "rows": rows,
+        "people": people,
+        "departments": departments,
+        "metric_labels": METRIC_LABELS,
+        "scope_labels": SCOPE_LABELS,
+        "money_metric": metric in MONEY,
+        "manageable": manageable,
+        "department_options": department_options,
+        "user_options": user_options,
+        "message": message,
+    }
+    return render(request, "targets/index.html", context, status_code=status_code)
+
+
+@router.post("/targets")
+def set_target(
+    request: Request,
+    csrf: str = Form(""),
+    scope: str = Form("company"),
+    subject: str = Form(""),
+    metric: str = Form("contract_amount"),
+    year: str = Form(""),
+    month: str = Form(""),
+    value: str = Form(""),
+) -> Response:
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    try:
+        if scope not in SCOPE_LABELS or metric not in METRIC_LABELS:
+            raise ValidationFailed.one("scope", "is company, department or person, with a known metric")
+        try:
+            amount = Decimal(value.strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValidationFailed.one("value", "is not a number") from None
+        subject_id = int(subject) if subject.strip().isdigit() else None
+        chosen = TargetScope(scope)
+        with database_of(request).unit_of_work(actor) as session:
+            targets.set_target(
+                session,
+                actor,
+                scope=chosen,
+                metric=Metric(metric),
+                year=_int(year, utcnow().year, 2000, 2100),
+                month=_int(month, 0, 0, 12) or None,
+                value=amount,
+                department_id=subject_id if chosen is TargetScope.DEPARTMENT else None,
+                user_id=subject_id if chosen is TargetScope.USER else None,
+            )
+    except DomainError as error:
+        text = "; ".join(f"{p.field}: {p.message}" for p in error.problems) or error.message
+        return _page(request, user, actor, message=text, status_code=error.status)
+    return RedirectResponse(f"/targets?year={year}&month={month or 0}&metric={metric}", status_code=303)

@@ -1,0 +1,106 @@
+"""The lead-to-cash and targets pages in Chinese: the contract page's plan, a collection recorded
+by the rep and approved by their manager on /cash, the amounts that follow, a refused plan with
+its message, /targets with attainment and leaderboards, and the home panel; and in English."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+
+from closeloop.db.session import Database
+from closeloop.targets import service as targets
+from closeloop.targets.models import Metric, TargetScope
+from tests.cash.conftest import World
+from tests.factories import Tenant
+from tests.web.test_settings_pages import browser, csrf_of
+
+
+def _amount(page: str, name: str) -> str:
+    match = re.search(rf'data-amount="{name}">([^<]+)<', page)
+    assert match, name
+    return match.group(1).strip()
+
+
+def test_record_approve_and_see_the_contract_amounts(
+    client: TestClient, db: Database, tenant: Tenant, world: World
+) -> None:
+    contract = world.contract("100000.00")
+    instalment = world.instalment(contract, "60000.00", date(2026, 3, 20))
+    rep = browser(client, db, tenant["rep"])
+    page = rep.get(f"/contracts/{contract}")
+    assert page.status_code == 200, page.text
+    assert "回款计划" in page.text
+    assert "待回款" in page.text
+    token = csrf_of(page.text)
+    refused = rep.post(
+        f"/contracts/{contract}/instalments", data={"csrf": token, "amount": "50000", "due_on": "2026-05-01"}
+    )
+    assert refused.status_code == 422
+    assert "at most 40000.00 is left to plan" in refused.text
+    recorded = rep.post(
+        f"/contracts/{contract}/collections",
+        data={
+            "csrf": token,
+            "instalment_id": str(instalment),
+            "amount": "20000",
+            "received_on": "2026-03-01",
+            "method": "bank_transfer",
+            "reference": "HX20260301",
+        },
+        follow_redirects=False,
+    )
+    assert recorded.status_code == 303, recorded.text
+    page = rep.get(f"/contracts/{contract}").text
+    assert "待审批" in page
+    assert "批准" not in page
+    assert _amount(page, "collected") == "¥0.00"
+
+    manager = browser(client, db, tenant["manager"])
+    waiting = manager.get("/cash")
+    assert "待审批回款" in waiting.text
+    assert "HX20260301" in waiting.text
+    collection = re.search(r'data-collection="(\d+)"', waiting.text)
+    assert collection
+    approved = manager.post(
+        f"/cash/collections/{collection.group(1)}/approve", data={"csrf": csrf_of(waiting.text)}, follow_redirects=False
+    )
+    assert approved.status_code == 303
+    page = manager.get(f"/contracts/{contract}").text
+    assert (_amount(page, "signed"), _amount(page, "collected"), _amount(page, "outstanding")) == (
+        "¥100,000.00",
+        "¥20,000.00",
+        "¥80,000.00",
+    )
+    assert "部分回款" in page
+
+
+def test_targets_page_home_panel_and_english(client: TestClient, db: Database, tenant: Tenant, world: World) -> None:
+    contract = world.contract("100000.00", signed_on=date(2026, 3, 1))
+    assert contract
+    vp = world.actor("sales_vp")
+    with db.unit_of_work(vp) as session:
+        targets.set_target(
+            session,
+            vp,
+            scope=TargetScope.USER,
+            user_id=tenant["rep"].user_id,
+            metric=Metric.CONTRACT_AMOUNT,
+            year=2026,
+            month=3,
+            value=Decimal("400000"),
+        )
+    rep = browser(client, db, tenant["rep"])
+    home = rep.get("/").text
+    assert "本月目标" in home
+    assert "25.0%" in home
+    page = rep.get("/targets?year=2026&month=3").text
+    assert "排行榜" in page
+    assert "25.0%" in page
+    assert "设定目标" not in page
+    vp_page = browser(client, db, tenant["sales_vp"], locale="en").get("/targets?year=2026&month=3").text
+    assert "Leaderboard" in vp_page
+    assert "Set a target" in vp_page
+    assert "¥100,000.00" in vp_page
