@@ -33,6 +33,7 @@ from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
+from closeloop.fieldwork.models import CheckIn, VisitPhoto, VisitPlan, VisitPlanItem
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
@@ -45,6 +46,7 @@ from closeloop.org.models import ApiToken, Department, Organization, Region, Use
 from closeloop.org.notifications import Notification
 from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
+from closeloop.reports.models import ReportReminder, ReportRule, WorkReport
 
 metadata = Base.metadata
 
@@ -58,6 +60,7 @@ __all__ = [
     "AuditHead",
     "ChangeApproval",
     "ChangeRequest",
+    "CheckIn",
     "ComplianceFinding",
     "ComplianceReview",
     "ComplianceScan",
@@ -100,6 +103,8 @@ __all__ = [
     "QuoteLine",
     "Referral",
     "Region",
+    "ReportReminder",
+    "ReportRule",
     "ReviewRequest",
     "Rule",
     "RuleVersion",
@@ -108,7 +113,11 @@ __all__ = [
     "Task",
     "Ticket",
     "User",
+    "VisitPhoto",
+    "VisitPlan",
+    "VisitPlanItem",
     "WebhookHost",
     "WinProbabilityModel",
+    "WorkReport",
     "metadata",
 ]

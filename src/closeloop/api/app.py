@@ -30,6 +30,7 @@ from closeloop.api.routers import (
     customfields,
     dashboards,
     fieldsecurity,
+    fieldwork,
     forecasting,
     formulas,
     imports,
@@ -43,6 +44,7 @@ from closeloop.api.routers import (
     rule_language,
     search,
     users,
+    work_reports,
 )
 
 PREFIX = "/v1"
@@ -76,6 +78,8 @@ def _routers() -> list[APIRouter]:
         rule_language.router,
         knowledge.router,
         pools.router,
+        fieldwork.router,
+        work_reports.router,
         forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]
