@@ -116,7 +116,7 @@ def save_report(
         now = utcnow()
         report.status = ReportStatus.SUBMITTED
         report.submitted_at = now
-        rule = _rule(session, actor.organization_id, kind)
+        rule = rule_for(session, actor.organization_id, kind)
         report.is_late = rule is not None and now > deadline_of(rule, report.period_start)
     if is_new:
         session.add(report)
@@ -204,7 +204,7 @@ class RuleChange:
     is_active: bool = True
 
 
-def _rule(session: Session, organization_id: int, kind: ReportKind) -> ReportRule | None:
+def rule_for(session: Session, organization_id: int, kind: ReportKind) -> ReportRule | None:
     return session.scalar(select(ReportRule).where(tenant_clause(organization_id, ReportRule), ReportRule.kind == kind))
 
 
@@ -241,7 +241,7 @@ def set_rule(session: Session, actor: Actor, *, kind: ReportKind, change: RuleCh
             problems.append(FieldProblem(f"department_ids[{index}]", "is not a department", "not_found"))
     if problems:
         raise ValidationFailed(problems)
-    rule = _rule(session, actor.organization_id, kind)
+    rule = rule_for(session, actor.organization_id, kind)
     values = {
         "deadline": change.deadline,
         "weekday": change.weekday,
@@ -340,7 +340,7 @@ def submission_status(
     set), who has submitted the report of the period holding ``day``."""
     require(actor, "reports:read")
     first, _last = period_of(kind, day)
-    rule = _rule(session, actor.organization_id, kind)
+    rule = rule_for(session, actor.organization_id, kind)
     reach = {person.id: person for person in people_in_reach(session, actor)}
     if rule is not None and rule.is_active:
         people = [person for person in required_people(session, actor.organization_id, rule) if person.id in reach]

@@ -61,6 +61,11 @@ NAV: list[NavItem] = [
     NavItem("/leads", N_("Leads"), "leads:read"),
     NavItem("/opportunities", N_("Opportunities"), "opportunities:read"),
     NavItem("/activities", N_("Activities"), "activities:read"),
+    NavItem("/fieldwork", N_("Field work"), "fieldwork:read"),
+    NavItem("/fieldwork/map", N_("Customer map"), "fieldwork:read"),
+    NavItem("/fieldwork/report", N_("Visits per rep"), "fieldwork:read"),
+    NavItem("/reports/mine", N_("My report"), "reports:write"),
+    NavItem("/reports/team", N_("Team reports"), "reports:read"),
     NavItem("/funnel", N_("Funnel"), "funnel:read"),
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
@@ -334,6 +339,7 @@ def install(app: FastAPI) -> None:
         board,
         compliance,
         dashboards,
+        fieldwork,
         formulas,
         home,
         imports,
@@ -344,6 +350,7 @@ def install(app: FastAPI) -> None:
         records,
         search,
         settings,
+        work_reports,
     )
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
@@ -355,6 +362,8 @@ def install(app: FastAPI) -> None:
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
     app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
+    app.include_router(fieldwork.router)
+    app.include_router(work_reports.router)
     app.include_router(records.router)
     app.include_router(imports.router)
     app.include_router(accounts.router)
