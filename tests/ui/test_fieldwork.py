@@ -8,12 +8,12 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FilePayload, Geolocation, Page, expect
 
 from tests.ui.conftest import PASSWORD, Served, screenshot
 
 #: People's Square, Shanghai, as a phone would report it
-POSITION = {"latitude": 31.2304, "longitude": 121.4737, "accuracy": 18}
+POSITION: Geolocation = {"latitude": 31.2304, "longitude": 121.4737, "accuracy": 18}
 
 
 def _png(width: int = 96, height: int = 64) -> bytes:
@@ -64,7 +64,8 @@ def test_a_rep_checks_in_on_a_visit_from_a_phone(phone: Page) -> None:
     expect(phone.locator("#accuracy")).to_have_value("18")
     expect(phone.locator("#locate-status")).to_contain_text("已获取位置")
     assert phone.locator(".sidebar").is_hidden()  # the phone keeps the screen for the form
-    phone.locator("#photos").set_input_files([{"name": "门头.png", "mimeType": "image/png", "buffer": _png()}])
+    photo: FilePayload = {"name": "门头.png", "mimeType": "image/png", "buffer": _png()}
+    phone.locator("#photos").set_input_files([photo])
     screenshot(phone, "fieldwork-check-in-phone")
 
     phone.locator("#check-in-form button[type=submit]").click()
