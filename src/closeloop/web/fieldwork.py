@@ -131,12 +131,9 @@ def _check_in_page(
         visit = activities.get_activity(session, actor, activity_id=activity_id)
         record = fieldwork.get_check_in(session, actor, activity_id=activity_id)
         photos = fieldwork.list_photos(session, actor, activity_id=activity_id)
+        # the account's name and address only when the reader may see the account itself
         account = (
-            session.scalar(
-                select(Account).where(tenant_clause(actor.organization_id, Account), Account.id == visit.account_id)
-            )
-            if visit.account_id
-            else None
+            session.scalar(visible(actor, Account).where(Account.id == visit.account_id)) if visit.account_id else None
         )
     translate = translations(locale_of(request)).gettext
     errors = {problem.field.split("[")[0]: translate(problem.message) for problem in problems or []}
