@@ -34,6 +34,7 @@ from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
+from closeloop.fieldwork.models import CheckIn, VisitPhoto, VisitPlan, VisitPlanItem
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
@@ -47,6 +48,7 @@ from closeloop.org.notifications import Notification
 from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
 from closeloop.targets.models import Target
+from closeloop.reports.models import ReportReminder, ReportRule, WorkReport
 
 metadata = Base.metadata
 
@@ -64,6 +66,7 @@ __all__ = [
     "ChangeApproval",
     "ChangeRequest",
     "Collection",
+    "CheckIn",
     "ComplianceFinding",
     "ComplianceReview",
     "ComplianceScan",
@@ -108,6 +111,8 @@ __all__ = [
     "QuoteLine",
     "Referral",
     "Region",
+    "ReportReminder",
+    "ReportRule",
     "ReviewRequest",
     "Rule",
     "RuleVersion",
@@ -117,7 +122,11 @@ __all__ = [
     "Task",
     "Ticket",
     "User",
+    "VisitPhoto",
+    "VisitPlan",
+    "VisitPlanItem",
     "WebhookHost",
     "WinProbabilityModel",
+    "WorkReport",
     "metadata",
 ]

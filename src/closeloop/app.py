@@ -60,7 +60,7 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
         BodyLimitMiddleware,
         limit=config.max_body_bytes,
         upload_limit=config.max_upload_bytes,
-        upload_prefixes=("/api/v1/imports", "/imports"),
+        upload_prefixes=("/api/v1/imports", "/imports", "/api/v1/fieldwork", "/fieldwork"),
     )
     app.add_middleware(RequestIdMiddleware)
 

@@ -64,6 +64,22 @@ class Settings(BaseSettings):
         default=14, description="Never alert on a silence shorter than this many days, whatever the rhythm"
     )
 
+    storage_dir: Path | None = Field(
+        default=None,
+        description="Where uploaded files (visit photos) are kept, per organization; default <var_dir>/storage",
+    )
+    photo_max_bytes: int = Field(default=8 * 1_048_576, description="The largest visit photo accepted")
+    business_timezone: str = Field(
+        default="Asia/Shanghai", description="The time zone whose days and weeks visit plans and reports follow"
+    )
+    far_check_in_metres: int = Field(
+        default=1000, description="A visit check-in farther than this from the account's coordinates is flagged"
+    )
+
+    @property
+    def effective_storage_dir(self) -> Path:
+        return self.storage_dir if self.storage_dir is not None else self.var_dir / "storage"
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

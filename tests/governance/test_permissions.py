@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -1582,6 +1583,97 @@ def _approval_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _fieldwork_plans() -> dict[tuple[str, str], Plan]:
+    """Field work (CN-5): a visit's check-in and photos for whoever sees the visit (404 outside
+    reach, 403 without the field-work permissions); only the visit's rep checks in; plans within
+    reach; another organization never finds the visit, its photos or the rep."""
+    from closeloop.crm.activities.models import Activity
+    from closeloop.crm.enums import ActivityKind
+    from closeloop.fieldwork import service as fieldwork
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(32)
+
+    def new_visit(world: World) -> int:
+        with world.db.unit_of_work(None, system=True) as session:
+            visit = Activity(
+                organization_id=world.tenant.organization_id, kind=ActivityKind.VISIT, user_id=world.rep.user_id
+            )
+            session.add(visit)
+            session.flush()
+            return visit.id
+
+    def checked_visit(world: World) -> tuple[int, int]:
+        if "checked_visit" not in world.shared:
+            visit = new_visit(world)
+            rep = world.rep.actor
+            with world.db.unit_of_work(rep) as session:
+                fieldwork.check_in(
+                    session, rep, activity_id=visit, position=fieldwork.Position(31.2, 121.4, 10.0), uploads=[png]
+                )
+                photo = fieldwork.list_photos(session, rep, activity_id=visit)[0].id
+            world.shared["checked_visit"] = {"id": visit, "photo": photo}
+        return int(world.shared["checked_visit"]["id"]), int(world.shared["checked_visit"]["photo"])
+
+    def on_visit(suffix: str) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            visit, photo = checked_visit(world)
+            return Call(f"/v1/fieldwork/visits/{visit}{suffix.format(photo=photo)}")
+
+        return prepare
+
+    def sees_visit(*permissions: str, success: int = 200, own_only: bool = False) -> Callable[[World, Caller], int]:
+        def expect(world: World, caller: Caller) -> int:
+            if not caller.can(*permissions):
+                return 403
+            if not caller.sees_owned_by(world.rep.user_id):
+                return 404
+            return 403 if own_only and caller.key != "rep" else success
+
+        return expect
+
+    def upload(suffix: str, fields: dict[str, str]) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            visit = new_visit(world)
+            return Call(
+                f"/v1/fieldwork/visits/{visit}{suffix}", upload=({"photos": ("p.png", png, "image/png")}, fields)
+            )
+
+        return prepare
+
+    def plan_path(world: World, caller: Caller) -> Call:
+        return Call(f"/v1/fieldwork/plans/{world.rep.user_id}/2026-11-27")
+
+    def plan_put(world: World, caller: Caller) -> Call:
+        account = world.sample("accounts")["id"]
+        return Call(f"/v1/fieldwork/plans/{world.rep.user_id}/2026-11-27", {"items": [{"account_id": account}]})
+
+    def may(*permissions: str) -> Callable[[World, Caller], int]:
+        return lambda world, caller: 200 if caller.can(*permissions) else 403
+
+    visit = "/v1/fieldwork/visits/{activity_id}"
+    return {
+        ("GET", visit + "/check-in"): Plan(False, on_visit("/check-in"), sees_visit("fieldwork:read")),
+        ("POST", visit + "/check-in"): Plan(
+            True,
+            upload("/check-in", {"latitude": "31.2", "longitude": "121.4", "accuracy": "20"}),
+            sees_visit("fieldwork:checkin", success=201, own_only=True),
+        ),
+        ("GET", visit + "/photos"): Plan(False, on_visit("/photos"), sees_visit("fieldwork:read")),
+        ("POST", visit + "/photos"): Plan(True, upload("/photos", {}), sees_visit("fieldwork:checkin", success=201)),
+        ("GET", visit + "/photos/{photo_id}"): Plan(False, on_visit("/photos/{photo}"), sees_visit("fieldwork:read")),
+        ("GET", "/v1/fieldwork/plans/{user_id}/{day}"): Plan(False, plan_path, sees_visit("fieldwork:read")),
+        ("PUT", "/v1/fieldwork/plans/{user_id}/{day}"): Plan(True, plan_put, sees_visit("fieldwork:plan")),
+        ("GET", "/v1/fieldwork/map"): Plan(
+            False, lambda world, caller: Call(""), may("fieldwork:read", "accounts:read")
+        ),
+        ("GET", "/v1/fieldwork/visit-report"): Plan(
+            False,
+            lambda world, caller: Call("/v1/fieldwork/visit-report?from=2026-11-01&to=2026-11-30"),
+            may("fieldwork:read"),
+        ),
+    }
+
+
 def _cash_plans() -> dict[tuple[str, str], Plan]:
     """Lead to cash (CN-3): everything hangs off a contract owned by the rep, so reading follows
     ``contracts:read`` and the contract's row scope, writing ``contracts:write``; a collection is
@@ -1769,9 +1861,58 @@ def _target_plans() -> dict[tuple[str, str], Plan]:
     }
 
 
+def _work_report_plans() -> dict[tuple[str, str], Plan]:
+    """Daily and weekly reports (CN-6): your own with reports:write, others' within reach with
+    reports:read (404 outside it), rules set by sales ops (reports:manage)."""
+    from closeloop.reports import service as reports
+    from closeloop.reports.models import ReportKind
+
+    def report_id(world: World) -> int:
+        if "work_report" not in world.shared:
+            rep = world.rep.actor
+            with world.db.unit_of_work(rep) as session:
+                report = reports.save_report(
+                    session, rep, kind=ReportKind.DAILY, day=date(2026, 11, 27), summary="拜访", plan=None,
+                    problems=None, submit=True,
+                )  # fmt: skip
+                world.shared["work_report"] = {"id": report.id}
+        return int(world.shared["work_report"]["id"])
+
+    def may(permission: str) -> Callable[[World, Caller], int]:
+        return lambda world, caller: 200 if caller.can(permission) else 403
+
+    def on_report(world: World, caller: Caller) -> int:
+        if not caller.can("reports:read"):
+            return 403
+        return 200 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    def path(value: str, body: Any = None) -> Callable[[World, Caller], Call]:
+        return lambda world, caller: Call(value, body)
+
+    return {
+        ("GET", "/v1/work-reports/mine"): Plan(False, path("/v1/work-reports/mine?kind=daily"), may("reports:write")),
+        ("PUT", "/v1/work-reports/mine"): Plan(
+            True, path("", {"kind": "weekly", "summary": "本周小结"}), may("reports:write")
+        ),
+        ("GET", "/v1/work-reports/status"): Plan(
+            False, path("/v1/work-reports/status?kind=daily"), may("reports:read")
+        ),
+        ("GET", "/v1/work-reports/rules"): Plan(False, path(""), may("reports:read")),
+        ("PUT", "/v1/work-reports/rules/{kind}"): Plan(
+            True, path("/v1/work-reports/rules/daily", {"deadline": "18:30"}), may("reports:manage")
+        ),
+        ("GET", "/v1/work-reports"): Plan(False, path("/v1/work-reports?kind=daily"), may("reports:read")),
+        ("GET", "/v1/work-reports/{report_id}"): Plan(
+            False, lambda world, caller: Call(f"/v1/work-reports/{report_id(world)}"), on_report
+        ),
+    }
+
+
 PLANS.update(_approval_plans())
 PLANS.update(_cash_plans())
 PLANS.update(_target_plans())
+PLANS.update(_fieldwork_plans())
+PLANS.update(_work_report_plans())
 
 
 def test_every_route_is_in_the_matrix() -> None:

@@ -32,6 +32,7 @@ from closeloop.api.routers import (
     customfields,
     dashboards,
     fieldsecurity,
+    fieldwork,
     forecasting,
     formulas,
     imports,
@@ -46,6 +47,7 @@ from closeloop.api.routers import (
     search,
     targets,
     users,
+    work_reports,
 )
 
 PREFIX = "/v1"
@@ -82,6 +84,8 @@ def _routers() -> list[APIRouter]:
         approvals.router,
         cash.router,
         targets.router,
+        fieldwork.router,
+        work_reports.router,
         forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),
     ]

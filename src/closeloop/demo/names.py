@@ -9,6 +9,7 @@ dictionary look-up.
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 
 
@@ -424,3 +425,69 @@ class Namer:
         if rng.random() < 0.5:
             return f"{person.email_local.replace('.', '_')}{rng.randint(1, 99)}"
         return "wxid_" + "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(12))
+
+
+#: approximate WGS-84 coordinates (latitude, longitude) of each city's centre, for the customer map
+CITY_COORDINATES: dict[str, tuple[float, float]] = {
+    "上海": (31.2304, 121.4737),
+    "南京": (32.0603, 118.7969),
+    "苏州": (31.2989, 120.5853),
+    "无锡": (31.4912, 120.3119),
+    "常州": (31.8107, 119.9741),
+    "杭州": (30.2741, 120.1551),
+    "宁波": (29.8683, 121.544),
+    "温州": (27.9943, 120.6994),
+    "合肥": (31.8206, 117.2272),
+    "济南": (36.6512, 117.1201),
+    "青岛": (36.0671, 120.3826),
+    "烟台": (37.4638, 121.4479),
+    "福州": (26.0745, 119.2965),
+    "厦门": (24.4798, 118.0894),
+    "南昌": (28.682, 115.8579),
+    "广州": (23.1291, 113.2644),
+    "深圳": (22.5431, 114.0579),
+    "佛山": (23.0215, 113.1214),
+    "东莞": (23.0205, 113.7518),
+    "珠海": (22.271, 113.5767),
+    "南宁": (22.817, 108.3665),
+    "桂林": (25.2736, 110.29),
+    "海口": (20.044, 110.1999),
+    "北京": (39.9042, 116.4074),
+    "天津": (39.3434, 117.3616),
+    "石家庄": (38.0428, 114.5149),
+    "唐山": (39.6305, 118.1802),
+    "太原": (37.8706, 112.5489),
+    "呼和浩特": (40.8414, 111.7519),
+    "武汉": (30.5928, 114.3055),
+    "宜昌": (30.6919, 111.2865),
+    "长沙": (28.2282, 112.9388),
+    "株洲": (27.8274, 113.134),
+    "郑州": (34.7466, 113.6254),
+    "洛阳": (34.6197, 112.454),
+    "成都": (30.5728, 104.0668),
+    "绵阳": (31.4675, 104.6796),
+    "重庆": (29.563, 106.5516),
+    "昆明": (25.0389, 102.7183),
+    "贵阳": (26.647, 106.6302),
+    "西安": (34.3416, 108.9398),
+    "兰州": (36.0611, 103.8343),
+    "乌鲁木齐": (43.8256, 87.6168),
+    "银川": (38.4872, 106.2309),
+    "西宁": (36.6171, 101.7782),
+    "沈阳": (41.8057, 123.4315),
+    "大连": (38.914, 121.6147),
+    "长春": (43.8171, 125.3235),
+    "哈尔滨": (45.8038, 126.535),
+}
+
+
+def coordinates_near(city: str, seed: str) -> tuple[float | None, float | None]:
+    """A point within about 8 km of the city's centre, fixed by ``seed`` (a company name) so that
+    the demo's random stream is not disturbed; ``(None, None)`` for a city without coordinates."""
+    centre = CITY_COORDINATES.get(city)
+    if centre is None:
+        return None, None
+    digest = zlib.crc32(seed.encode())
+    north = ((digest & 0xFFFF) / 0xFFFF - 0.5) * 0.14
+    east = ((digest >> 16) / 0xFFFF - 0.5) * 0.16
+    return round(centre[0] + north, 6), round(centre[1] + east, 6)

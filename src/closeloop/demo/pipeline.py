@@ -32,7 +32,7 @@ from closeloop.crm.enums import (
 from closeloop.demo import phrases
 from closeloop.demo.bulk import Rows
 from closeloop.demo.catalog import ProductLineSpec
-from closeloop.demo.names import Company, Namer, Person
+from closeloop.demo.names import Company, Namer, Person, coordinates_near
 from closeloop.demo.world import (
     WINDOW_DAYS,
     AccountInfo,
@@ -141,6 +141,7 @@ class PipelineBuilder:
         tier = Tier.A if score > 0.72 else Tier.B if score > 0.4 else Tier.C
         owner_id = owner_id or self._owner(territory, tier)
         parent = self._parent(industry, territory)
+        latitude, longitude = coordinates_near(city.name, company.name)
         row = {
             "name": company.name,
             "industry": industry,
@@ -153,6 +154,8 @@ class PipelineBuilder:
             "province": province.name,
             "city": city.name,
             "address": self.namer.address(province, city, chinese=is_chinese),
+            "latitude": latitude,
+            "longitude": longitude,
             "phone": self.namer.landline(city),
             "website": f"www.{company.domain}" if rng.random() < 0.7 else None,
             "credit_line": None if rng.random() < 0.1 else money(rng.uniform(*CREDIT_LINES[tier]), 100_000),

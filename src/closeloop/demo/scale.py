@@ -38,7 +38,7 @@ from closeloop.db.session import Database
 from closeloop.demo import bulk, phrases
 from closeloop.demo.catalog import SELLER_CATALOG
 from closeloop.demo.loader import IdSource, Loader, Progress, TableWriter, Timeline
-from closeloop.demo.names import INDUSTRIES, REGIONS, Namer
+from closeloop.demo.names import INDUSTRIES, REGIONS, Namer, coordinates_near
 from closeloop.demo.people import DEMO_PASSWORD, SignIn, add_seller_staff
 from closeloop.demo.pipeline import CREDIT_LINES, LOST_IN_STAGE, STAGE_DAYS
 from closeloop.demo.touches import KINDS
@@ -64,7 +64,8 @@ BULK_TABLES = tuple(name for name in bulk.TABLES if name not in ("regions", "use
 COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": _columns(
         "id organization_id name industry size employees annual_revenue tier region_id country province city address "
-        "phone website credit_line currency year_established owner_id created_at updated_at version custom"
+        "latitude longitude phone website credit_line currency year_established owner_id created_at updated_at version "
+        "custom"
     ),
     "contacts": _columns(
         "id organization_id account_id name title title_confirmed_on department decision_role email mobile wechat "
@@ -351,6 +352,7 @@ class _ScaleGenerator:
                     province.name,
                     city.name,
                     self.namer.address(province, city, chinese=chinese),
+                    *coordinates_near(city.name, company.name),
                     self.namer.landline(city),
                     f"www.{company.domain}" if random_() < 0.7 else None,
                     int(low + random_() * (high - low)) // 100_000 * 10_000_000,

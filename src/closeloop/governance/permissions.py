@@ -150,6 +150,14 @@ _IT |= {"targets:read"}
 _EXECUTIVE |= {"targets:read", "targets:manage"}
 _ADMIN |= {"targets:read", "targets:manage"}
 
+#: field work (CN-5) and daily/weekly reports (CN-6): the sales line checks in, plans and reports;
+#: sales ops (the VP, admins) set who must report by when
+_FIELD = {"fieldwork:read", "fieldwork:checkin", "fieldwork:plan", "reports:read", "reports:write"}
+_REP |= _FIELD
+_MANAGER |= _FIELD
+_EXECUTIVE |= _FIELD | {"reports:manage"}
+_ADMIN |= _FIELD | {"reports:manage"}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),
     Role.MANAGER: frozenset(_MANAGER),

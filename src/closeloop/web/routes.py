@@ -65,6 +65,11 @@ NAV: list[NavItem] = [
     NavItem("/activities", N_("Activities"), "activities:read"),
     NavItem("/cash", N_("Cash collections"), "contracts:read"),
     NavItem("/targets", N_("Targets"), "targets:read"),
+    NavItem("/fieldwork", N_("Field work"), "fieldwork:read"),
+    NavItem("/fieldwork/map", N_("Customer map"), "fieldwork:read"),
+    NavItem("/fieldwork/report", N_("Visits per rep"), "fieldwork:read"),
+    NavItem("/reports/mine", N_("My report"), "reports:write"),
+    NavItem("/reports/team", N_("Team reports"), "reports:read"),
     NavItem("/funnel", N_("Funnel"), "funnel:read"),
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
     NavItem("/import", N_("Import"), "imports:run"),
@@ -340,6 +345,7 @@ def install(app: FastAPI) -> None:
         cash,
         compliance,
         dashboards,
+        fieldwork,
         formulas,
         home,
         imports,
@@ -351,6 +357,7 @@ def install(app: FastAPI) -> None:
         search,
         settings,
         targets,
+        work_reports,
     )
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
@@ -365,6 +372,8 @@ def install(app: FastAPI) -> None:
     app.include_router(approvals.router)
     app.include_router(cash.router)  # the contract page /contracts/{id} beside the records' pages
     app.include_router(targets.router)
+    app.include_router(fieldwork.router)
+    app.include_router(work_reports.router)
     app.include_router(records.router)
     app.include_router(imports.router)
     app.include_router(accounts.router)

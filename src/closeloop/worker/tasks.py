@@ -357,3 +357,26 @@ def retrain_win_probability() -> dict[int, int]:
 retrain_win_probability_task = huey.periodic_task(crontab(minute="20", hour="4", day_of_week="0"))(
     retrain_win_probability
 )
+
+
+def remind_work_reports() -> dict[int, int]:
+    """Every organization with report rules: remind who has not submitted a report that is due
+    (each person once per report, however often this runs). Returns the people reminded per organization."""
+    from closeloop.reports.models import ReportRule
+    from closeloop.reports.service import send_reminders
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = sorted(set(session.scalars(select(ReportRule.organization_id))))
+    reminded: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(None, system=True) as session:
+                actor = org_service.system_actor(organization_id, label="report reminder")
+                reminded[organization_id] = len(send_reminders(session, actor))
+        except Exception:
+            log.exception("report reminders of organization %s failed", organization_id)
+    return reminded
+
+
+remind_work_reports_task = huey.periodic_task(crontab(minute="*/15"))(remind_work_reports)

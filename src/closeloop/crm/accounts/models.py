@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.crm.enums import CompanySize, Tier
@@ -43,6 +43,9 @@ class Account(RecordModel, Owned, CustomFields, Searchable):
     province: Mapped[str | None] = mapped_column(String(80), nullable=True)
     city: Mapped[str | None] = mapped_column(String(80), nullable=True)
     address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: WGS-84 degrees, for the customer map and the distance of a visit check-in (CN-5)
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     website: Mapped[str | None] = mapped_column(String(200), nullable=True)
     credit_line: Mapped[Decimal | None] = mapped_column(Money, nullable=True)

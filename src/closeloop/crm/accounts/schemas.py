@@ -21,6 +21,8 @@ class AccountFields(Schema):
     province: Annotated[str, Field(max_length=80)] | None = None
     city: Annotated[str, Field(max_length=80)] | None = None
     address: Text | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
     phone: Phone | None = None
     website: ShortText | None = None
     credit_line: Money | None = None

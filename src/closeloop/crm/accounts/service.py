@@ -33,6 +33,8 @@ ACCOUNTS: RecordType[Account] = records.register(
             "province",
             "city",
             "address",
+            "latitude",
+            "longitude",
             "phone",
             "website",
             "credit_line",

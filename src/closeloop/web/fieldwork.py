@@ -1,0 +1,334 @@
+"""Field-work pages (CN-5, 外勤): today's visits and plan, the phone-sized check-in page (the
+browser's position and a camera photo), visit plans, the customer map and visits per rep. The
+same services as the API."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from sqlalchemy import select
+from starlette.responses import RedirectResponse, Response
+
+from closeloop.config import settings
+from closeloop.core import calendar
+from closeloop.core.actor import Actor
+from closeloop.core.errors import DomainError, FieldProblem, ValidationFailed
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.activities import service as activities
+from closeloop.crm.activities.models import Activity
+from closeloop.crm.activities.schemas import ActivityCreate
+from closeloop.crm.enums import ActivityKind
+from closeloop.db.scope import tenant_clause, visible
+from closeloop.fieldwork import plans
+from closeloop.fieldwork import service as fieldwork
+from closeloop.fieldwork.models import CheckIn
+from closeloop.fieldwork.service import MAX_PHOTOS, Position
+from closeloop.org.models import Region, User
+from closeloop.web.i18n import translations
+from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
+
+router = APIRouter(include_in_schema=False)
+
+ACCOUNT_CHOICES = 300
+
+
+def _today() -> date:
+    return calendar.today(settings.business_timezone)
+
+
+def _day(value: str | None) -> date:
+    try:
+        return date.fromisoformat(value) if value else _today()
+    except ValueError:
+        raise ValidationFailed.one("day", "is not a date such as 2026-11-27", "invalid_date") from None
+
+
+def _accounts(session: Any, actor: Actor) -> list[tuple[int, str]]:
+    rows = session.execute(
+        visible(actor, Account)
+        .with_only_columns(Account.id, Account.name)
+        .order_by(Account.name, Account.id)
+        .limit(ACCOUNT_CHOICES)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+@router.get("/fieldwork")
+def today_page(request: Request, day: str | None = None) -> Response:
+    """The rep's day: the plan with what is done, the visits of the day, a form to start a visit."""
+    user, actor = require_user(request)
+    chosen = _day(day)
+    start, end = calendar.days_as_utc(chosen, chosen, settings.business_timezone)
+    with database_of(request).reading(actor) as session:
+        plan, rows = plans.plan_rows(session, actor, user_id=user.id, day=chosen)
+        visits = list(
+            session.execute(
+                visible(actor, Activity)
+                .with_only_columns(
+                    Activity.id, Activity.subject, Activity.occurred_at, Account.name, Activity.account_id
+                )
+                .outerjoin(Account, Account.id == Activity.account_id)
+                .where(
+                    Activity.user_id == user.id,
+                    Activity.kind == ActivityKind.VISIT,
+                    Activity.occurred_at >= start,
+                    Activity.occurred_at < end,
+                )
+                .order_by(Activity.occurred_at)
+            )
+        )
+        checked = {
+            row.activity_id: row
+            for row in session.scalars(
+                visible(actor, CheckIn).where(CheckIn.activity_id.in_([visit[0] for visit in visits]))
+            )
+        }
+        accounts = _accounts(session, actor)
+    context = {
+        "user": user,
+        "actor": actor,
+        "day": chosen,
+        "previous": chosen - timedelta(days=1),
+        "next": chosen + timedelta(days=1),
+        "plan": plan,
+        "rows": rows,
+        "visits": visits,
+        "checked": checked,
+        "accounts": accounts,
+    }
+    return render(request, "fieldwork/today.html", context)
+
+
+@router.post("/fieldwork/visits")
+def start_visit(request: Request, account_id: str = Form(""), csrf: str = Form("")) -> Response:
+    """Log a visit to an account now, and open its check-in page."""
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    if not account_id.isdigit():
+        raise ValidationFailed.one("account_id", "choose an account", "required")
+    with database_of(request).unit_of_work(actor) as session:
+        data = ActivityCreate(kind=ActivityKind.VISIT, account_id=int(account_id), subject=None)
+        visit = activities.log_activity(session, actor, data=data)
+        visit_id = visit.id
+    return RedirectResponse(f"/fieldwork/visits/{visit_id}/check-in", status_code=303)
+
+
+def _check_in_page(
+    request: Request,
+    user: User,
+    actor: Actor,
+    activity_id: int,
+    *,
+    values: dict[str, str] | None = None,
+    problems: list[FieldProblem] | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    with database_of(request).reading(actor) as session:
+        visit = activities.get_activity(session, actor, activity_id=activity_id)
+        record = fieldwork.get_check_in(session, actor, activity_id=activity_id)
+        photos = fieldwork.list_photos(session, actor, activity_id=activity_id)
+        # the account's name and address only when the reader may see the account itself
+        account = (
+            session.scalar(visible(actor, Account).where(Account.id == visit.account_id)) if visit.account_id else None
+        )
+    translate = translations(locale_of(request)).gettext
+    errors = {problem.field.split("[")[0]: translate(problem.message) for problem in problems or []}
+    context = {
+        "user": user,
+        "actor": actor,
+        "visit": visit,
+        "account": account,
+        "check_in": record,
+        "photos": photos,
+        "values": values or {},
+        "errors": errors,
+        "message": message,
+        "may_check_in": record is None and visit.user_id == actor.user_id and actor.can("fieldwork:checkin"),
+        "max_photos": MAX_PHOTOS,
+        "max_mb": settings.photo_max_bytes // 1_048_576,
+        "far_m": settings.far_check_in_metres,
+    }
+    return render(request, "fieldwork/check_in.html", context, status_code=status_code)
+
+
+@router.get("/fieldwork/visits/{activity_id}/check-in")
+def check_in_page(request: Request, activity_id: int) -> Response:
+    user, actor = require_user(request)
+    return _check_in_page(request, user, actor, activity_id)
+
+
+def _number(name: str, raw: str, problems: list[FieldProblem], *, required: bool) -> float | None:
+    text = raw.strip()
+    if not text:
+        if required:
+            problems.append(FieldProblem(name, "is required; allow location access or type it in", "required"))
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(FieldProblem(name, "is not a number", "invalid_number"))
+        return None
+    if not math.isfinite(value):
+        problems.append(FieldProblem(name, "is not a number", "invalid_number"))
+        return None
+    return value
+
+
+@router.post("/fieldwork/visits/{activity_id}/check-in")
+def check_in(
+    request: Request,
+    activity_id: int,
+    latitude: str = Form(""),
+    longitude: str = Form(""),
+    accuracy: str = Form(""),
+    address: str = Form(""),
+    csrf: str = Form(""),
+    photos: list[UploadFile] = File(default=[]),
+) -> Response:
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    values = {"latitude": latitude, "longitude": longitude, "accuracy": accuracy, "address": address}
+    problems: list[FieldProblem] = []
+    lat = _number("latitude", latitude, problems, required=True)
+    lon = _number("longitude", longitude, problems, required=True)
+    acc = _number("accuracy", accuracy, problems, required=False)
+    if "\x00" in address:
+        problems.append(FieldProblem("address", "must not contain NUL characters", "invalid_character"))
+    uploads = [upload.file.read(settings.photo_max_bytes + 1) for upload in photos if upload.filename]
+    try:
+        if problems:
+            raise ValidationFailed(problems)
+        if lat is None or lon is None:  # refused above already
+            raise ValidationFailed.one("latitude", "is required", "required")
+        with database_of(request).unit_of_work(actor) as session:
+            fieldwork.check_in(
+                session,
+                actor,
+                activity_id=activity_id,
+                position=Position(lat, lon, acc, address.strip() or None),
+                uploads=uploads,
+            )
+    except ValidationFailed as error:
+        return _check_in_page(
+            request, user, actor, activity_id, values=values, problems=error.problems, status_code=422
+        )
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        message = translations(locale_of(request)).gettext(error.message)
+        return _check_in_page(
+            request, user, actor, activity_id, values=values, message=message, status_code=error.status
+        )
+    return RedirectResponse(f"/fieldwork/visits/{activity_id}/check-in", status_code=303)
+
+
+@router.get("/fieldwork/visits/{activity_id}/photos/{photo_id}")
+def photo(request: Request, activity_id: int, photo_id: int) -> Response:
+    _user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        found, data = fieldwork.get_photo(session, actor, activity_id=activity_id, photo_id=photo_id)
+    return Response(
+        data,
+        media_type=found.content_type,
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/fieldwork/plans")
+def plan_page(request: Request, user_id: int | None = None, day: str | None = None) -> Response:
+    user, actor = require_user(request)
+    chosen = _day(day)
+    person_id = user_id or user.id
+    with database_of(request).reading(actor) as session:
+        person = plans.person_in_reach(session, actor, person_id)
+        plan, rows = plans.plan_rows(session, actor, user_id=person_id, day=chosen)
+        people = plans.people_in_reach(session, actor)
+        accounts = _accounts(session, actor)
+    context = {
+        "user": user,
+        "actor": actor,
+        "person": person,
+        "people": people,
+        "day": chosen,
+        "plan": plan,
+        "rows": rows,
+        "accounts": accounts,
+        "blank_rows": max(3, 8 - len(rows)),
+    }
+    return render(request, "fieldwork/plan.html", context)
+
+
+@router.post("/fieldwork/plans")
+def save_plan(
+    request: Request,
+    user_id: str = Form(""),
+    day: str = Form(""),
+    account_id: list[str] = Form(default=[]),
+    note: list[str] = Form(default=[]),
+    csrf: str = Form(""),
+) -> Response:
+    """The plan form: the person, the day and the chosen accounts in their order (empty rows skipped)."""
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    if not user_id.isdigit():
+        raise ValidationFailed.one("user_id", "choose a person", "required")
+    chosen = _day(day)
+    stops = []
+    for index, value in enumerate(account_id):
+        if not value.strip():
+            continue
+        if not value.isdigit():
+            raise ValidationFailed.one(f"items[{index}].account_id", "choose an account", "required")
+        stops.append(plans.PlannedStop(int(value), note[index] if index < len(note) else None))
+    with database_of(request).unit_of_work(actor) as session:
+        plans.set_plan(session, actor, user_id=int(user_id), day=chosen, stops=stops)
+    return RedirectResponse(f"/fieldwork/plans?user_id={user_id}&day={chosen.isoformat()}", status_code=303)
+
+
+@router.get("/fieldwork/map")
+def map_page(request: Request, owner_id: str | None = None, region_id: str | None = None) -> Response:
+    user, actor = require_user(request)
+    owner = int(owner_id) if owner_id and owner_id.isdigit() else None
+    region = int(region_id) if region_id and region_id.isdigit() else None
+    with database_of(request).reading(actor) as session:
+        points = plans.map_points(session, actor, owner_id=owner, region_id=region)
+        people = plans.people_in_reach(session, actor)
+        regions = list(
+            session.execute(
+                select(Region.id, Region.name).where(tenant_clause(actor.organization_id, Region)).order_by(Region.name)
+            )
+        )
+    names = {person.id: person.display_name for person in people}
+    chart = {
+        "points": [
+            [p["longitude"], p["latitude"], p["name"], names.get(p["owner_id"], ""), p["city"] or "", p["id"]]
+            for p in points
+        ],
+    }
+    context = {
+        "user": user,
+        "actor": actor,
+        "points": points,
+        "chart": chart,
+        "people": people,
+        "regions": regions,
+        "owner_id": owner,
+        "region_id": region,
+        "limit": plans.MAP_POINT_LIMIT,
+    }
+    return render(request, "fieldwork/map.html", context)
+
+
+@router.get("/fieldwork/report")
+def report_page(request: Request, start: str | None = None, end: str | None = None) -> Response:
+    user, actor = require_user(request)
+    last = _day(end)
+    first = _day(start) if start else last.replace(day=1)
+    with database_of(request).reading(actor) as session:
+        rows = plans.visit_report(session, actor, first=first, last=last)
+    context = {"user": user, "actor": actor, "rows": rows, "first": first, "last": last}
+    return render(request, "fieldwork/report.html", context)

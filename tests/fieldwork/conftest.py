@@ -1,0 +1,5 @@
+"""Field work tests share the application (tests.apps)."""
+
+from tests.apps import client
+
+__all__ = ["client"]

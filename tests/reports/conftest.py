@@ -1,0 +1,5 @@
+"""Report tests share the application (tests.apps)."""
+
+from tests.apps import client
+
+__all__ = ["client"]
