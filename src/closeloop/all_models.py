@@ -1,6 +1,7 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the test database)."""
 
 from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
+from closeloop.assistant.contracts.models import ContractTemplate
 from closeloop.assistant.knowledge.models import (
     KnowledgeAccessRule,
     KnowledgeChunk,
@@ -63,6 +64,7 @@ __all__ = [
     "ComplianceScan",
     "Contact",
     "Contract",
+    "ContractTemplate",
     "CustomFieldDefinition",
     "DataAsset",
     "Decision",

@@ -23,6 +23,7 @@ from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
 from closeloop.api.routers import (
     assets,
+    assistant,
     auth,
     automation,
     changes,
@@ -75,6 +76,7 @@ def _routers() -> list[APIRouter]:
         search.router,
         rule_language.router,
         knowledge.router,
+        assistant.router,
         pools.router,
         forecasting.router,  # /opportunities/{id}/win-probability before the record routes
         *records.routers.values(),

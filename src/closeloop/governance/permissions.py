@@ -133,6 +133,12 @@ _MANAGER |= _POOLS
 _EXECUTIVE |= _POOLS | {"pools:manage"}
 _ADMIN |= _POOLS | {"pools:manage"}
 
+#: contract comparison (AST-4): whoever reads contracts compares against the standard templates;
+#: sales ops, finance and admins keep the templates
+_EXECUTIVE |= {"contract_templates:manage"}
+_CFO |= {"contract_templates:manage"}
+_ADMIN |= {"contract_templates:manage"}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),
     Role.MANAGER: frozenset(_MANAGER),

@@ -68,6 +68,7 @@ NAV: list[NavItem] = [
     NavItem("/compliance", N_("Compliance check"), "compliance:check"),
     NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review"),
     NavItem("/knowledge", N_("Knowledge base"), "knowledge:read"),
+    NavItem("/assistant/contracts", N_("Contract comparison"), "contracts:read"),
     NavItem("/automation/rules", N_("Rules"), "rules:read"),
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
     NavItem("/automation/pending", N_("Undo window"), "decisions:read"),
@@ -330,6 +331,7 @@ def read_all_notifications(request: Request, csrf: str = Form("")) -> Response:
 def install(app: FastAPI) -> None:
     from closeloop.web import (
         accounts,
+        assistant,
         automation,
         board,
         compliance,
@@ -365,3 +367,4 @@ def install(app: FastAPI) -> None:
     app.include_router(compliance.router)
     app.include_router(automation.router)
     app.include_router(knowledge.router)
+    app.include_router(assistant.router)

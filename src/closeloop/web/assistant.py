@@ -1,0 +1,113 @@
+"""Assistant pages beyond the knowledge base: contract comparison against the standard templates
+(AST-4) — the same service and permissions as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.responses import RedirectResponse, Response
+
+from closeloop.assistant.contracts import clauses
+from closeloop.assistant.contracts import service as contracts
+from closeloop.assistant.knowledge import parsing
+from closeloop.core.errors import NotFound
+from closeloop.web.i18n import N_
+from closeloop.web.routes import database_of, render, require_csrf, require_user
+
+router = APIRouter(include_in_schema=False)
+
+CLAUSE_TYPE_LABELS = {
+    "payment": N_("Payment terms"),
+    "liability_cap": N_("Liability cap"),
+    "penalties": N_("Penalties"),
+    "ip": N_("Intellectual property"),
+    "termination": N_("Termination"),
+    "jurisdiction": N_("Jurisdiction"),
+    "confidentiality": N_("Confidentiality"),
+    "other": N_("Other"),
+}
+STATUS_LABELS = {
+    "unchanged": N_("Unchanged"),
+    "changed": N_("Changed"),
+    "missing": N_("Missing"),
+    "added": N_("Added"),
+}
+RISK_LABELS = {0: N_("No risk"), 1: N_("Low risk"), 2: N_("Medium risk"), 3: N_("High risk")}
+MATCH_LABELS = {
+    "number_title": N_("same number and title"),
+    "title": N_("same title, moved"),
+    "text": N_("similar text, moved or renamed"),
+    "number": N_("same number"),
+}
+
+
+def _int(value: str, name: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) < 2**63:
+        raise NotFound(name, value)
+    return int(value)
+
+
+def _page(request: Request, extra: dict[str, Any] | None = None) -> Response:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        templates = [contracts.template_body(t) for t in contracts.list_templates(session, actor)]
+    context: dict[str, Any] = {
+        "user": user,
+        "actor": actor,
+        "templates": templates,
+        "can_manage": actor.can(contracts.MANAGE),
+        "formats": ", ".join(contracts.FORMATS),
+        "type_labels": CLAUSE_TYPE_LABELS,
+        "status_labels": STATUS_LABELS,
+        "risk_labels": RISK_LABELS,
+        "match_labels": MATCH_LABELS,
+        "result": None,
+        **(extra or {}),
+    }
+    return render(request, "assistant/contracts.html", context)
+
+
+@router.get("/assistant/contracts")
+def contracts_page(request: Request) -> Response:
+    return _page(request)
+
+
+@router.post("/assistant/contracts/templates")
+def upload_template(
+    request: Request, csrf: str = Form(""), name: str = Form(""), file: UploadFile = File(...)
+) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    content = file.file.read(parsing.MAX_BYTES + 1)
+    with database_of(request).unit_of_work(actor) as session:
+        contracts.add_template(session, actor, name=name, filename=file.filename or "template.txt", content=content)
+    return RedirectResponse("/assistant/contracts", status_code=303)
+
+
+@router.post("/assistant/contracts/templates/{template_id}/delete")
+def delete_template(request: Request, template_id: str, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        contracts.delete_template(session, actor, _int(template_id, "contract template"))
+    return RedirectResponse("/assistant/contracts", status_code=303)
+
+
+@router.post("/assistant/contracts/compare")
+def compare(
+    request: Request, csrf: str = Form(""), template_id: str = Form(""), file: UploadFile = File(...)
+) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    content = file.file.read(parsing.MAX_BYTES + 1)
+    with database_of(request).reading(actor) as session:
+        result = contracts.compare(
+            session,
+            actor,
+            _int(template_id, "contract template"),
+            filename=file.filename or "contract.txt",
+            content=content,
+        )
+        body = result.as_dict()
+    return _page(request, {"result": body, "selected": body["template"]["id"], "types": clauses.TYPES})
