@@ -2,6 +2,7 @@
 
 from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
 from closeloop.assistant.contracts.models import ContractTemplate
+from closeloop.assistant.feedback.models import AdoptionReport, SuggestionVerdict
 from closeloop.assistant.knowledge.models import (
     KnowledgeAccessRule,
     KnowledgeChunk,
@@ -52,6 +53,7 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "Activity",
+    "AdoptionReport",
     "AlertThreshold",
     "ApiToken",
     "ApprovalRequest",
@@ -107,6 +109,7 @@ __all__ = [
     "RuleVersion",
     "Scan",
     "StageChange",
+    "SuggestionVerdict",
     "Task",
     "Ticket",
     "User",

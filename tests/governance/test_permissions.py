@@ -1121,6 +1121,25 @@ def _assistant_plans() -> dict[tuple[str, str], Plan]:
         ("GET", item): Plan(False, on_template(), expect("contracts:read")),
         ("DELETE", item): Plan(True, on_template(fresh=True), expect("contract_templates:manage", 204)),
         ("POST", item + "/compare"): Plan(False, on_template("/compare", upload=True), expect("contracts:read")),
+        ("POST", "/v1/assistant/talk-tracks"): Plan(
+            False,
+            lambda world, caller: Call("", {"objection": "价格太贵"}),
+            lambda world, caller: 200 if caller.can("knowledge:read") else 403,
+        ),
+        ("POST", "/v1/assistant/battlecards"): Plan(
+            False, lambda world, caller: Call("", {"competitor": "迈瑞"}), lambda world, caller: 200
+        ),
+        ("POST", "/v1/assistant/verdicts"): Plan(
+            True,
+            lambda world, caller: Call("", {"source": "brief", "key": "account:1", "verdict": "adopted"}),
+            lambda world, caller: 201 if caller.can("knowledge:read") else 403,
+        ),
+        ("GET", "/v1/assistant/adoption-report"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
+        ),
+        ("GET", "/v1/assistant/adoption-reports"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
+        ),
     }
 
 

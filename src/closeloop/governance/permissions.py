@@ -138,6 +138,10 @@ _ADMIN |= _POOLS | {"pools:manage"}
 _EXECUTIVE |= {"contract_templates:manage"}
 _CFO |= {"contract_templates:manage"}
 _ADMIN |= {"contract_templates:manage"}
+#: the weekly adoption report of the assistants' suggestions (AST-5): sales leaders and admins
+_MANAGER |= {"assistant:report"}
+_EXECUTIVE |= {"assistant:report"}
+_ADMIN |= {"assistant:report"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

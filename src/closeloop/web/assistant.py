@@ -1,15 +1,19 @@
 """Assistant pages beyond the knowledge base: contract comparison against the standard templates
-(AST-4) — the same service and permissions as the API."""
+(AST-4), talk tracks and battlecards with adopt / reject on every suggestion (AST-3, AST-5), and the
+weekly adoption report — the same services and permissions as the API."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
+from closeloop.assistant import tracks
 from closeloop.assistant.contracts import clauses
 from closeloop.assistant.contracts import service as contracts
+from closeloop.assistant.feedback import service as feedback
 from closeloop.assistant.knowledge import parsing
 from closeloop.core.errors import NotFound
 from closeloop.web.i18n import N_
@@ -111,3 +115,76 @@ def compare(
         )
         body = result.as_dict()
     return _page(request, {"result": body, "selected": body["template"]["id"], "types": clauses.TYPES})
+
+
+# ---------------------------------------------------------------- talk tracks, battlecards, verdicts
+
+SUGGESTION_SECTIONS = {
+    "tracks": N_("Suggested talk tracks"),
+    "knowledge": N_("From the knowledge base"),
+    "field_notes": N_("From the field notes"),
+}
+
+
+@router.get("/assistant/coach")
+def coach_page(request: Request, objection: str = "", competitor: str = "") -> Response:
+    """Talk tracks for an objection and a competitor's battlecard, each suggestion with its verdict form."""
+    user, actor = require_user(request)
+    result = None
+    with database_of(request).reading(actor) as session:
+        if objection.strip():
+            result = tracks.talk_tracks(session, actor, objection)
+        elif competitor.strip():
+            result = tracks.battlecard(session, actor, competitor)
+    context: dict[str, Any] = {
+        "user": user,
+        "actor": actor,
+        "objection": objection,
+        "competitor": competitor,
+        "result": result,
+        "section_labels": SUGGESTION_SECTIONS,
+        "record_links": {
+            "account": "/accounts/{id}",
+            "contact": "/contacts/{id}",
+            "opportunity": "/opportunities/{id}",
+        },
+        "verdict_source": result.kind if result else "",
+        "verdict_query": result.query if result else "",
+    }
+    return render(request, "assistant/coach.html", context)
+
+
+@router.post("/assistant/verdicts")
+async def record_verdict(request: Request) -> Response:
+    """An adopt / reject from a suggestion's form (HTMX): answers the line that replaces the form."""
+    user, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    verdict = str(form.get("verdict") or "")
+    with database_of(request).unit_of_work(actor) as session:
+        feedback.record_verdict(
+            session,
+            actor,
+            source=str(form.get("source") or ""),
+            key=str(form.get("key") or ""),
+            query=str(form.get("query") or ""),
+            verdict=verdict,
+            reason=str(form.get("reason") or ""),
+        )
+    return render(request, "assistant/verdict.html", {"user": user, "actor": actor, "verdict": verdict})
+
+
+@router.get("/assistant/adoption")
+def adoption_page(request: Request, week: str = "") -> Response:
+    """This week's (or a chosen week's) adoption per rep and team, the rejection reasons, and the
+    reports the Monday task kept."""
+    user, actor = require_user(request)
+    try:
+        day = date.fromisoformat(week) if week else None
+    except ValueError:
+        day = None
+    with database_of(request).reading(actor) as session:
+        current = feedback.report(session, actor, day)
+        kept = [{"week_start": r.week_start.isoformat(), **r.body} for r in feedback.stored_reports(session, actor)]
+    context: dict[str, Any] = {"user": user, "actor": actor, "report": current, "kept": kept}
+    return render(request, "assistant/adoption.html", context)

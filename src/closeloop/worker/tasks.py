@@ -334,3 +334,29 @@ def retrain_win_probability() -> dict[int, int]:
 retrain_win_probability_task = huey.periodic_task(crontab(minute="20", hour="4", day_of_week="0"))(
     retrain_win_probability
 )
+
+
+def report_assistant_adoption_weekly() -> dict[int, int]:
+    """Last week's adoption report of the assistants' suggestions (AST-5), kept per organization and
+    shown on the report page. Returns the verdicts counted per organization."""
+    from closeloop.assistant.feedback.service import store_report, week_of
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    week = week_of(utcnow().date()) - timedelta(days=7)
+    counted: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(None, system=True) as session:
+                body = store_report(session, organization_id, week).body
+                counted[organization_id] = body["overall"]["adopted"] + body["overall"]["rejected"]
+        except Exception:
+            log.exception("the adoption report of organization %s failed", organization_id)
+    return counted
+
+
+#: every Monday at 05:10 (server time): the week that just ended
+report_assistant_adoption_weekly_task = huey.periodic_task(crontab(minute="10", hour="5", day_of_week="1"))(
+    report_assistant_adoption_weekly
+)

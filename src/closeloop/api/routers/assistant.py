@@ -1,16 +1,22 @@
-"""The sales assistants beyond the knowledge base: contract comparison against the standard templates.
+"""The sales assistants beyond the knowledge base: contract comparison against the standard templates,
+talk tracks and battlecards, verdicts on suggestions and the weekly adoption report.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the annotations at run time.)
 """
 
-from typing import Annotated
+import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, Body, File, Form, Path, Query, UploadFile
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.assistant import tracks
 from closeloop.assistant.contracts import service as contracts
+from closeloop.assistant.feedback import service as feedback
 from closeloop.assistant.knowledge import parsing
+from closeloop.crm.schemas import Schema
 
 router = APIRouter()
 
@@ -109,3 +115,111 @@ def compare(
             session, actor, template_id, filename=file.filename or "contract.txt", content=content
         )
         return json_response(result.as_dict())
+
+
+class TalkTrackRequest(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    objection: Annotated[str, Field(min_length=1, max_length=2000, description="What the customer objected")]
+    k: Annotated[int, Field(ge=1, le=tracks.MAX_TRACKS)] = 3
+
+
+class BattlecardRequest(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    competitor: Annotated[str, Field(min_length=1, max_length=120, description="The competitor's name")]
+    k: Annotated[int, Field(ge=1, le=tracks.MAX_TRACKS)] = 5
+
+
+class VerdictRequest(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["brief", "talk_track", "battlecard", "passage"]
+    key: Annotated[str, Field(min_length=3, max_length=80, description="The suggestion's `key`, e.g. knowledge:12")]
+    query: Annotated[str, Field(max_length=2000, description="The request the suggestion answered")] = ""
+    verdict: Literal["adopted", "rejected"]
+    reason: Annotated[str, Field(max_length=2000, description="Why (required when rejected)")] = ""
+
+
+@router.post(
+    "/assistant/talk-tracks",
+    tags=["assistant"],
+    operation_id="suggest_talk_tracks",
+    response_class=Response,
+    summary="Talk tracks for an objection, from the knowledge you may read, cited and compliance-checked",
+    description="Each track is the passage's sentences closest to the objection, with its citation, its "
+    "`key` for a verdict, and `compliance` findings (risky spans are cut from `text`; `original` keeps them).",
+)
+def talk_tracks(database: DatabaseDep, actor: CurrentActor, body: Annotated[TalkTrackRequest, Body()]) -> Response:
+    with database.reading(actor) as session:
+        return json_response(tracks.talk_tracks(session, actor, body.objection, k=body.k).as_dict())
+
+
+@router.post(
+    "/assistant/battlecards",
+    tags=["assistant"],
+    operation_id="build_battlecard",
+    response_class=Response,
+    summary="A competitor battlecard: knowledge passages naming it and activity notes mentioning it",
+    description="Built from what you may see (collection access, row scope, field masks); every statement "
+    "cited and compliance-checked.",
+)
+def battlecard(database: DatabaseDep, actor: CurrentActor, body: Annotated[BattlecardRequest, Body()]) -> Response:
+    with database.reading(actor) as session:
+        return json_response(tracks.battlecard(session, actor, body.competitor, k=body.k).as_dict())
+
+
+@router.post(
+    "/assistant/verdicts",
+    tags=["assistant"],
+    status_code=201,
+    operation_id="record_suggestion_verdict",
+    response_class=Response,
+    summary="Adopt or reject a suggestion (a rejection needs a reason); verdicts move later rankings",
+)
+def record_verdict(database: DatabaseDep, actor: CurrentActor, body: Annotated[VerdictRequest, Body()]) -> Response:
+    with database.writing(actor) as session:
+        row = feedback.record_verdict(
+            session,
+            actor,
+            source=body.source,
+            key=body.key,
+            query=body.query,
+            verdict=body.verdict,
+            reason=body.reason,
+        )
+        payload = feedback.verdict_body(row)
+        commit(session)
+    return json_response(payload, status_code=201)
+
+
+@router.get(
+    "/assistant/adoption-report",
+    tags=["assistant"],
+    operation_id="get_adoption_report",
+    response_class=Response,
+    summary="A week's adoption of suggestions per rep and team, and the rejections grouped by reason",
+)
+def adoption_report(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    week: Annotated[datetime.date | None, Query(description="Any day of the week (default: this week)")] = None,
+) -> Response:
+    with database.reading(actor) as session:
+        return json_response(feedback.report(session, actor, week))
+
+
+@router.get(
+    "/assistant/adoption-reports",
+    tags=["assistant"],
+    operation_id="list_adoption_reports",
+    response_class=Response,
+    summary="The weekly reports kept by the Monday task, newest first",
+)
+def adoption_reports(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        items = [
+            {"week_start": r.week_start.isoformat(), "computed_at": r.computed_at.isoformat(), **r.body}
+            for r in feedback.stored_reports(session, actor)
+        ]
+    return json_response({"items": items})
