@@ -1,4 +1,5 @@
 """Assistants: contract templates (AST-4), suggestion verdicts and weekly adoption reports (AST-5),
+assistant workflows and their runs (AST-6),
 row-level secured
 
 Revision ID: e2bf8ee3f858
@@ -20,7 +21,13 @@ down_revision: str | None = "875ef5d77729"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("contract_templates", "suggestion_verdicts", "adoption_reports")
+TABLES = (
+    "contract_templates",
+    "suggestion_verdicts",
+    "adoption_reports",
+    "assistant_workflows",
+    "assistant_workflow_runs",
+)
 
 
 def upgrade() -> None:
@@ -103,11 +110,78 @@ def upgrade() -> None:
         batch_op.create_index("ix_suggestion_verdicts_org_decided", ["organization_id", "decided_at"], unique=False)
         batch_op.create_index("ix_suggestion_verdicts_org_id", ["organization_id", "id"], unique=False)
 
+    op.create_table(
+        "assistant_workflows",
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("event_type", sa.String(length=60), nullable=False),
+        sa.Column(
+            "definition", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_assistant_workflows_organization_id_organizations"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_assistant_workflows")),
+        sa.UniqueConstraint("organization_id", "name", name="uq_assistant_workflows_org_name"),
+    )
+    with op.batch_alter_table("assistant_workflows", schema=None) as batch_op:
+        batch_op.create_index("ix_assistant_workflows_org_event", ["organization_id", "event_type"], unique=False)
+
+    op.create_table(
+        "assistant_workflow_runs",
+        sa.Column("workflow_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("subject_type", sa.String(length=40), nullable=False),
+        sa.Column("subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("owner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("ran_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_assistant_workflow_runs_organization_id_organizations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_assistant_workflow_runs_owner_id_users"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["workflow_id"],
+            ["assistant_workflows.id"],
+            name=op.f("fk_assistant_workflow_runs_workflow_id_assistant_workflows"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_assistant_workflow_runs")),
+        sa.UniqueConstraint("workflow_id", "event_id", name="uq_assistant_workflow_runs_event"),
+    )
+    with op.batch_alter_table("assistant_workflow_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_assistant_workflow_runs_org_workflow", ["organization_id", "workflow_id", "id"], unique=False
+        )
+
     security.add_tenant_tables(op.get_bind(), TABLES)
 
 
 def downgrade() -> None:
     security.drop_walls(op.get_bind(), TABLES)
+    with op.batch_alter_table("assistant_workflow_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_assistant_workflow_runs_org_workflow")
+
+    op.drop_table("assistant_workflow_runs")
+    with op.batch_alter_table("assistant_workflows", schema=None) as batch_op:
+        batch_op.drop_index("ix_assistant_workflows_org_event")
+
+    op.drop_table("assistant_workflows")
+
     with op.batch_alter_table("suggestion_verdicts", schema=None) as batch_op:
         batch_op.drop_index("ix_suggestion_verdicts_org_id")
         batch_op.drop_index("ix_suggestion_verdicts_org_decided")

@@ -9,6 +9,7 @@ from closeloop.assistant.knowledge.models import (
     KnowledgeCollection,
     KnowledgeDocument,
 )
+from closeloop.assistant.workflows.models import AssistantWorkflow, AssistantWorkflowRun
 from closeloop.automation.models import (
     ApprovalRequest,
     Decision,
@@ -57,6 +58,8 @@ __all__ = [
     "AlertThreshold",
     "ApiToken",
     "ApprovalRequest",
+    "AssistantWorkflow",
+    "AssistantWorkflowRun",
     "AuditEntry",
     "AuditHead",
     "ChangeApproval",

@@ -1140,6 +1140,21 @@ def _assistant_plans() -> dict[tuple[str, str], Plan]:
         ("GET", "/v1/assistant/adoption-reports"): Plan(
             False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
         ),
+        ("GET", "/v1/assistant/workflows"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
+        ),
+        ("POST", "/v1/assistant/workflows"): Plan(
+            True,
+            lambda world, caller: Call(
+                "", {"name": f"wf {caller.key} {tag()}", "event_type": "activity.created", "definition": {}}
+            ),
+            lambda world, caller: 201 if caller.can("assistant:workflows") else 403,
+        ),
+        ("PATCH", "/v1/assistant/workflows/{workflow_id}"): Plan(
+            True,
+            lambda world, caller: Call("/v1/assistant/workflows/999999999", {"enabled": False}),
+            lambda world, caller: 404 if caller.can("assistant:workflows") else 403,
+        ),
     }
 
 

@@ -142,6 +142,9 @@ _ADMIN |= {"contract_templates:manage"}
 _MANAGER |= {"assistant:report"}
 _EXECUTIVE |= {"assistant:report"}
 _ADMIN |= {"assistant:report"}
+#: assistant workflows (AST-6) are configured by sales ops and admins
+_EXECUTIVE |= {"assistant:workflows"}
+_ADMIN |= {"assistant:workflows"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

@@ -15,6 +15,7 @@ from closeloop.assistant.contracts import clauses
 from closeloop.assistant.contracts import service as contracts
 from closeloop.assistant.feedback import service as feedback
 from closeloop.assistant.knowledge import parsing
+from closeloop.assistant.workflows import service as workflows
 from closeloop.core.errors import NotFound
 from closeloop.web.i18n import N_
 from closeloop.web.routes import database_of, render, require_csrf, require_user
@@ -188,3 +189,56 @@ def adoption_page(request: Request, week: str = "") -> Response:
         kept = [{"week_start": r.week_start.isoformat(), **r.body} for r in feedback.stored_reports(session, actor)]
     context: dict[str, Any] = {"user": user, "actor": actor, "report": current, "kept": kept}
     return render(request, "assistant/adoption.html", context)
+
+
+# ---------------------------------------------------------------- workflows
+
+
+@router.get("/assistant/workflows")
+def workflows_page(request: Request) -> Response:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        items = [workflows.workflow_body(w) for w in workflows.list_workflows(session, actor)]
+        runs = workflows.recent_runs(session, actor)
+        names = {w["id"]: w["name"] for w in items}
+        run_rows = [
+            {
+                "workflow": names.get(r.workflow_id, r.workflow_id),
+                "status": r.status,
+                "subject": f"{r.subject_type} #{r.subject_id}",
+                "ran_at": r.ran_at.isoformat()[:16],
+            }
+            for r in runs
+        ]
+    context: dict[str, Any] = {
+        "user": user,
+        "actor": actor,
+        "workflows": items,
+        "runs": run_rows,
+        "examples": workflows.EXAMPLES,
+        "can_manage": actor.can(workflows.MANAGE),
+    }
+    return render(request, "assistant/workflows.html", context)
+
+
+@router.post("/assistant/workflows/examples/{example}")
+def add_example(request: Request, example: str, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    spec = workflows.EXAMPLES.get(example)
+    if spec is None:
+        raise NotFound("workflow example", example)
+    with database_of(request).unit_of_work(actor) as session:
+        workflows.create_workflow(
+            session, actor, name=spec["name"], event_type=spec["event_type"], definition=spec["definition"]
+        )
+    return RedirectResponse("/assistant/workflows", status_code=303)
+
+
+@router.post("/assistant/workflows/{workflow_id}/enabled")
+def toggle(request: Request, workflow_id: str, csrf: str = Form(""), enabled: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        workflows.set_enabled(session, actor, _int(workflow_id, "assistant workflow"), enabled == "true")
+    return RedirectResponse("/assistant/workflows", status_code=303)

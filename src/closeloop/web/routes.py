@@ -71,6 +71,7 @@ NAV: list[NavItem] = [
     NavItem("/assistant/coach", N_("Talk tracks and battlecards"), "knowledge:read"),
     NavItem("/assistant/contracts", N_("Contract comparison"), "contracts:read"),
     NavItem("/assistant/adoption", N_("Suggestion adoption"), "assistant:report"),
+    NavItem("/assistant/workflows", N_("Assistant workflows"), "assistant:report"),
     NavItem("/automation/rules", N_("Rules"), "rules:read"),
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
     NavItem("/automation/pending", N_("Undo window"), "decisions:read"),

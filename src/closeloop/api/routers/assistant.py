@@ -1,5 +1,5 @@
 """The sales assistants beyond the knowledge base: contract comparison against the standard templates,
-talk tracks and battlecards, verdicts on suggestions and the weekly adoption report.
+talk tracks and battlecards, verdicts on suggestions and the weekly adoption report, workflows.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the annotations at run time.)
 """
@@ -16,6 +16,7 @@ from closeloop.assistant import tracks
 from closeloop.assistant.contracts import service as contracts
 from closeloop.assistant.feedback import service as feedback
 from closeloop.assistant.knowledge import parsing
+from closeloop.assistant.workflows import service as workflows
 from closeloop.crm.schemas import Schema
 
 router = APIRouter()
@@ -223,3 +224,99 @@ def adoption_reports(database: DatabaseDep, actor: CurrentActor) -> Response:
             for r in feedback.stored_reports(session, actor)
         ]
     return json_response({"items": items})
+
+
+WorkflowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The workflow's id")]
+
+
+class WorkflowCondition(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    field: Annotated[str, Field(max_length=50, description="`record.<field>` or `account.<field>`")]
+    op: Literal["eq", "ne", "in", "contains"] = "eq"
+    value: (
+        Annotated[str, Field(max_length=200)]
+        | Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)]
+    )
+
+
+class WorkflowDefinition(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    conditions: Annotated[list[WorkflowCondition], Field(default_factory=list, max_length=20)]
+    compose: Literal["account_brief"] = "account_brief"
+    passages: Annotated[int, Field(ge=0, le=10)] = 3
+    deliver: Annotated[
+        list[Literal["notification", "task"]],
+        Field(default_factory=lambda: ["notification"], min_length=1, max_length=2),
+    ]
+
+
+class WorkflowIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    event_type: Annotated[str, Field(max_length=60, description="The outbox event, e.g. activity.created")]
+    definition: WorkflowDefinition
+    enabled: bool = True
+
+
+class WorkflowPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+
+
+@router.get(
+    "/assistant/workflows",
+    tags=["assistant"],
+    operation_id="list_assistant_workflows",
+    response_class=Response,
+    summary="The organization's assistant workflows (trigger, conditions, composition, delivery)",
+)
+def list_workflows(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        items = [workflows.workflow_body(w) for w in workflows.list_workflows(session, actor)]
+    return json_response({"items": items})
+
+
+@router.post(
+    "/assistant/workflows",
+    tags=["assistant"],
+    status_code=201,
+    operation_id="create_assistant_workflow",
+    response_class=Response,
+    summary="Define a workflow as data: an event type, conditions on the record and its account, delivery",
+    description="Example: `{name, event_type: activity.created, definition: {conditions: [{field: "
+    "account.industry, op: eq, value: hospital}], compose: account_brief, deliver: [notification, task]}}` — "
+    "a brief for the record's owner, composed with the owner's own permissions.",
+)
+def create_workflow(database: DatabaseDep, actor: CurrentActor, body: Annotated[WorkflowIn, Body()]) -> Response:
+    with database.writing(actor) as session:
+        workflow = workflows.create_workflow(
+            session,
+            actor,
+            name=body.name,
+            event_type=body.event_type,
+            definition=body.definition.model_dump(),
+            enabled=body.enabled,
+        )
+        payload = workflows.workflow_body(workflow)
+        commit(session)
+    return json_response(payload, status_code=201)
+
+
+@router.patch(
+    "/assistant/workflows/{workflow_id}",
+    tags=["assistant"],
+    operation_id="update_assistant_workflow",
+    response_class=Response,
+    summary="Enable or disable a workflow",
+)
+def update_workflow(
+    database: DatabaseDep, actor: CurrentActor, workflow_id: WorkflowId, body: Annotated[WorkflowPatch, Body()]
+) -> Response:
+    with database.writing(actor) as session:
+        payload = workflows.workflow_body(workflows.set_enabled(session, actor, workflow_id, body.enabled))
+        commit(session)
+    return json_response(payload)
