@@ -228,6 +228,10 @@ def test_the_coach_and_adoption_pages(client: TestClient, db: Database, tenant: 
     assert done.status_code == 200
     assert "已驳回" in done.text
     assert rep.get("/assistant/adoption").status_code == 403
+    # a retrieved passage on the knowledge page can be judged too
+    searched = rep.get("/knowledge", params={"q": "价格太贵"}).text
+    assert 'name="source" value="passage"' in searched
+    assert 'name="query" value="价格太贵"' in searched
 
     manager = browser(client, db, tenant["manager"], locale="en")
     report = manager.get("/assistant/adoption")
