@@ -2,12 +2,15 @@
 
 from closeloop.approvals.models import Approval, ApprovalEvent, ApprovalFlow, ApprovalTask
 from closeloop.assistant.compliance.models import ComplianceFinding, ComplianceReview, ComplianceScan
+from closeloop.assistant.contracts.models import ContractTemplate
+from closeloop.assistant.feedback.models import AdoptionReport, SuggestionVerdict
 from closeloop.assistant.knowledge.models import (
     KnowledgeAccessRule,
     KnowledgeChunk,
     KnowledgeCollection,
     KnowledgeDocument,
 )
+from closeloop.assistant.workflows.models import AssistantWorkflow, AssistantWorkflowRun
 from closeloop.automation.models import (
     Decision,
     PendingAction,
@@ -55,12 +58,15 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "Activity",
+    "AdoptionReport",
     "AlertThreshold",
     "ApiToken",
     "Approval",
     "ApprovalEvent",
     "ApprovalFlow",
     "ApprovalTask",
+    "AssistantWorkflow",
+    "AssistantWorkflowRun",
     "AuditEntry",
     "AuditHead",
     "ChangeApproval",
@@ -72,6 +78,7 @@ __all__ = [
     "ComplianceScan",
     "Contact",
     "Contract",
+    "ContractTemplate",
     "CustomFieldDefinition",
     "DataAsset",
     "Decision",
@@ -119,6 +126,7 @@ __all__ = [
     "Scan",
     "StageChange",
     "Target",
+    "SuggestionVerdict",
     "Task",
     "Ticket",
     "User",

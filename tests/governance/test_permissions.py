@@ -29,6 +29,7 @@ from closeloop.api.routers import compliance as compliance_router
 from closeloop.api.routers import imports as imports_router
 from closeloop.api.routers import knowledge as knowledge_router
 from closeloop.api.routers import quality as quality_router
+from closeloop.assistant.contracts import service as contract_service
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.config import settings
 from closeloop.core.actor import RowScope
@@ -1063,6 +1064,102 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
             ),
         ),
     }
+
+
+def _assistant_plans() -> dict[tuple[str, str], Plan]:
+    """Assistants (AST-3 … AST-6): contract templates read by whoever reads contracts and kept by
+    holders of contract_templates:manage; another organization's template is 404."""
+    template_text = "第一条 付款方式\n甲方于验收后三十日内付款。\n第二条 保密\n双方保密。\n".encode()
+
+    def template(world: World, *, fresh: bool = False) -> int:
+        if fresh or "contract_template" not in world.shared:
+            admin = world.tenant["admin"].actor
+            with world.db.unit_of_work(admin) as session:
+                made = contract_service.add_template(
+                    session, admin, name=f"标准合同 {tag()}", filename="t.txt", content=template_text
+                )
+                made_id = made.id
+            if fresh:
+                return made_id
+            world.shared["contract_template"] = {"id": made_id}
+        return int(world.shared["contract_template"]["id"])
+
+    def expect(permission: str, success: int = 200) -> Callable[[World, Caller], int]:
+        def answer(world: World, caller: Caller) -> int:
+            if not caller.can(permission):
+                return 403
+            return success if caller.organization == "tenant" else 404
+
+        return answer
+
+    def on_template(suffix: str = "", *, fresh: bool = False, upload: bool = False) -> Callable[[World, Caller], Call]:
+        def prepare(world: World, caller: Caller) -> Call:
+            tid = template(world, fresh=fresh and not world.refuses(caller))
+            files = {"file": ("c.txt", template_text.replace("三十".encode(), "九十".encode()), "text/plain")}
+            return Call(f"/v1/assistant/contract-templates/{tid}{suffix}", upload=(files, {}) if upload else None)
+
+        return prepare
+
+    def listed(world: World, caller: Caller, response: Response) -> None:
+        ids = [item["id"] for item in response.json()["items"]]
+        assert (template(world) in ids) is (caller.organization == "tenant"), (caller.key, ids)
+
+    def on_list(world: World, caller: Caller) -> Call:
+        template(world)
+        return Call("/v1/assistant/contract-templates")
+
+    def upload_new(world: World, caller: Caller) -> Call:
+        files = {"file": ("t.txt", template_text, "text/plain")}
+        return Call("/v1/assistant/contract-templates", upload=(files, {"name": f"模板 {caller.key} {tag()}"}))
+
+    base = "/v1/assistant/contract-templates"
+    item = base + "/{template_id}"
+    return {
+        ("GET", base): Plan(False, on_list, lambda world, caller: 200 if caller.can("contracts:read") else 403, listed),
+        ("POST", base): Plan(
+            True, upload_new, lambda world, caller: 201 if caller.can("contract_templates:manage") else 403
+        ),
+        ("GET", item): Plan(False, on_template(), expect("contracts:read")),
+        ("DELETE", item): Plan(True, on_template(fresh=True), expect("contract_templates:manage", 204)),
+        ("POST", item + "/compare"): Plan(False, on_template("/compare", upload=True), expect("contracts:read")),
+        ("POST", "/v1/assistant/talk-tracks"): Plan(
+            False,
+            lambda world, caller: Call("", {"objection": "价格太贵"}),
+            lambda world, caller: 200 if caller.can("knowledge:read") else 403,
+        ),
+        ("POST", "/v1/assistant/battlecards"): Plan(
+            False, lambda world, caller: Call("", {"competitor": "迈瑞"}), lambda world, caller: 200
+        ),
+        ("POST", "/v1/assistant/verdicts"): Plan(
+            True,
+            lambda world, caller: Call("", {"source": "brief", "key": "account:1", "verdict": "adopted"}),
+            lambda world, caller: 201 if caller.can("knowledge:read") else 403,
+        ),
+        ("GET", "/v1/assistant/adoption-report"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
+        ),
+        ("GET", "/v1/assistant/adoption-reports"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
+        ),
+        ("GET", "/v1/assistant/workflows"): Plan(
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403
+        ),
+        ("POST", "/v1/assistant/workflows"): Plan(
+            True,
+            lambda world, caller: Call(
+                "", {"name": f"wf {caller.key} {tag()}", "event_type": "activity.created", "definition": {}}
+            ),
+            lambda world, caller: 201 if caller.can("assistant:workflows") else 403,
+        ),
+        ("PATCH", "/v1/assistant/workflows/{workflow_id}"): Plan(
+            True,
+            lambda world, caller: Call("/v1/assistant/workflows/999999999", {"enabled": False}),
+            lambda world, caller: 404 if caller.can("assistant:workflows") else 403,
+        ),
+    }
+
+
+PLANS.update(_assistant_plans())
 
 
 def _pool_plans() -> dict[tuple[str, str], Plan]:

@@ -24,6 +24,7 @@ from closeloop.api.deps import reject_nul_characters
 from closeloop.api.routers import (
     approvals,
     assets,
+    assistant,
     auth,
     automation,
     cash,
@@ -80,6 +81,7 @@ def _routers() -> list[APIRouter]:
         search.router,
         rule_language.router,
         knowledge.router,
+        assistant.router,
         pools.router,
         approvals.router,
         cash.router,

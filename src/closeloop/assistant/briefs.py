@@ -6,8 +6,9 @@ Without an LLM the brief is a grounded composition: each statement is written fr
 visible fields by a fixed sentence per kind, in the reader's language. Records come through
 ``records.read_one`` / ``read_page`` — the scope door and the field masks — so a masked amount is
 simply not in the brief, and a record outside the caller's row scope never appears. Passages come
-from :func:`knowledge.service.search`, within the caller's collection access. Not yet done: passing
-the brief through the compliance checker (built beside this, in ``assistant.compliance``).
+from :func:`knowledge.service.search`, within the caller's collection access. Every statement then
+passes the compliance checker (:mod:`closeloop.assistant.guard`): a risky span is cut from what is
+shown, and the findings with their citation and compliant rewrite travel with the statement.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from closeloop.assistant import guard
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.core.actor import Actor
 from closeloop.crm import records
@@ -64,6 +66,33 @@ _TEXT = {
 class Statement:
     text: str
     citations: list[dict[str, Any]]
+    #: what the reps' verdicts are about (``knowledge:<chunk id>``, ``<record type>:<id>``)
+    key: str = ""
+    compliance: list[dict[str, Any]] = field(default_factory=list)
+    original: str | None = None
+    rephrased: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citations": self.citations,
+            "key": self.key,
+            "compliance": self.compliance,
+            "original": self.original,
+            "rephrased": self.rephrased,
+        }
+
+    def guarded(self, lang: str) -> Statement:
+        """This statement as it may be shown: checked, rewritten when risky, optionally polished."""
+        if not self.key and self.citations:
+            first = self.citations[0]
+            self.key = (
+                f"knowledge:{first['chunk_id']}" if first["type"] == "knowledge" else f"{first['type']}:{first['id']}"
+            )
+        checked = guard.guarded(self.text, lang)
+        self.text, self.compliance = checked.text, checked.compliance()
+        self.original, self.rephrased = checked.original, checked.rephrased
+        return self
 
 
 @dataclass
@@ -71,13 +100,16 @@ class Brief:
     account_id: int
     title: str
     sections: dict[str, list[Statement]] = field(default_factory=dict)
+    #: what the knowledge section was retrieved for (the request the verdicts on it answer)
+    query: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "account_id": self.account_id,
             "title": self.title,
+            "query": self.query,
             "sections": [
-                {"key": key, "statements": [{"text": s.text, "citations": s.citations} for s in statements]}
+                {"key": key, "statements": [s.as_dict() for s in statements]}
                 for key, statements in self.sections.items()
             ],
         }
@@ -187,6 +219,7 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
             str(t.get("subject")) for t in open_tickets[:2]
         ]
         query = " ".join(topics) or str(account.get("industry") or account.get("name"))
+        brief.query = query
         for passage in knowledge.search(session, actor, query, k=passages):
             brief.sections["knowledge"].append(
                 Statement(
@@ -206,4 +239,8 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
                     ],
                 )
             )
+    lang = "en" if actor.locale.startswith("en") else "zh_CN"
+    for statements in brief.sections.values():
+        for statement in statements:
+            statement.guarded(lang)
     return brief

@@ -337,14 +337,27 @@ def drain(database: Database, *, batch: int = 500, limit: int | None = None) -> 
     return processed
 
 
+#: what higher layers do with each drained event (the assistant's workflows queue their runs)
+_event_hooks: list[Callable[[Session, Claimed], None]] = []
+
+
+def on_event(callback: Callable[[Session, Claimed], None]) -> None:
+    """Call ``callback(session, event)`` for every event the drain processes, in its transaction."""
+    if callback not in _event_hooks:
+        _event_hooks.append(callback)
+
+
 def _handle(session: Session, event: Claimed, index: RuleIndex, records: dict[tuple[str, int], Any]) -> None:
-    """What one event causes: the next step of a playbook when its task is done, and the rules it wakes."""
+    """What one event causes: the next step of a playbook when its task is done, the rules it wakes,
+    and what the hooks of higher layers do with it."""
     if event.event_type == "task.updated" and "status" in (event.payload.get("changes") or {}):
         from closeloop.automation import playbooks
         from closeloop.org import service as org_service
 
         playbooks.advance(session, org_service.system_actor(event.organization_id, label="playbook"), event, utcnow())
     process_event(session, event, index, records)
+    for hook in _event_hooks:
+        hook(session, event)
 
 
 def _drain_batch(database: Database, batch: int, *, careful: bool) -> int:

@@ -158,6 +158,19 @@ _MANAGER |= _FIELD
 _EXECUTIVE |= _FIELD | {"reports:manage"}
 _ADMIN |= _FIELD | {"reports:manage"}
 
+#: contract comparison (AST-4): whoever reads contracts compares against the standard templates;
+#: sales ops, finance and admins keep the templates
+_EXECUTIVE |= {"contract_templates:manage"}
+_CFO |= {"contract_templates:manage"}
+_ADMIN |= {"contract_templates:manage"}
+#: the weekly adoption report of the assistants' suggestions (AST-5): sales leaders and admins
+_MANAGER |= {"assistant:report"}
+_EXECUTIVE |= {"assistant:report"}
+_ADMIN |= {"assistant:report"}
+#: assistant workflows (AST-6) are configured by sales ops and admins
+_EXECUTIVE |= {"assistant:workflows"}
+_ADMIN |= {"assistant:workflows"}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),
     Role.MANAGER: frozenset(_MANAGER),

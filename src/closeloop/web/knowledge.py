@@ -208,5 +208,7 @@ def brief_page(request: Request, account_id: str) -> Response:
         "brief": brief,
         "section_labels": SECTION_LABELS,
         "record_links": RECORD_LINKS,
+        "verdict_source": "brief",
+        "verdict_query": brief.query,
     }
     return render(request, "knowledge/brief.html", context)

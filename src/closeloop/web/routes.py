@@ -77,6 +77,10 @@ NAV: list[NavItem] = [
     NavItem("/compliance", N_("Compliance check"), "compliance:check"),
     NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review"),
     NavItem("/knowledge", N_("Knowledge base"), "knowledge:read"),
+    NavItem("/assistant/coach", N_("Talk tracks and battlecards"), "knowledge:read"),
+    NavItem("/assistant/contracts", N_("Contract comparison"), "contracts:read"),
+    NavItem("/assistant/adoption", N_("Suggestion adoption"), "assistant:report"),
+    NavItem("/assistant/workflows", N_("Assistant workflows"), "assistant:report"),
     NavItem("/automation/rules", N_("Rules"), "rules:read"),
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
     NavItem("/automation/pending", N_("Undo window"), "decisions:read"),
@@ -340,6 +344,7 @@ def install(app: FastAPI) -> None:
     from closeloop.web import (
         accounts,
         approvals,
+        assistant,
         automation,
         board,
         cash,
@@ -384,3 +389,4 @@ def install(app: FastAPI) -> None:
     app.include_router(compliance.router)
     app.include_router(automation.router)
     app.include_router(knowledge.router)
+    app.include_router(assistant.router)

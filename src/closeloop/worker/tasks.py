@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from huey import crontab
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from closeloop.config import settings
 from closeloop.core.clock import utcnow
@@ -14,6 +16,7 @@ from closeloop.crm.alerts import service as alerts
 from closeloop.crm.alerts.service import CheckResult
 from closeloop.db.idempotency import IdempotencyKey
 from closeloop.governance.audit import service as audit
+from closeloop.governance.events.service import Claimed
 from closeloop.org import service as org_service
 from closeloop.org.models import Organization
 from closeloop.worker.queue import huey, worker_database
@@ -245,6 +248,7 @@ def register_automation() -> None:
 
     events.on_commit(_wake_drain)
     engine.on_pending(_schedule_pending)
+    engine.on_event(queue_assistant_workflows)
 
 
 def _drain_at_startup() -> None:
@@ -380,3 +384,78 @@ def remind_work_reports() -> dict[int, int]:
 
 
 remind_work_reports_task = huey.periodic_task(crontab(minute="*/15"))(remind_work_reports)
+
+
+def report_assistant_adoption_weekly() -> dict[int, int]:
+    """Last week's adoption report of the assistants' suggestions (AST-5), kept per organization and
+    shown on the report page. Returns the verdicts counted per organization."""
+    from closeloop.assistant.feedback.service import store_report, week_of
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    week = week_of(utcnow().date()) - timedelta(days=7)
+    counted: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(None, system=True) as session:
+                body = store_report(session, organization_id, week).body
+                counted[organization_id] = body["overall"]["adopted"] + body["overall"]["rejected"]
+        except Exception:
+            log.exception("the adoption report of organization %s failed", organization_id)
+    return counted
+
+
+#: every Monday at 05:10 (server time): the week that just ended
+report_assistant_adoption_weekly_task = huey.periodic_task(crontab(minute="10", hour="5", day_of_week="1"))(
+    report_assistant_adoption_weekly
+)
+
+
+# --- assistant workflows (AST-6): woken by the outbox drain, run as their own tasks --------------
+
+
+def run_assistant_workflow(
+    organization_id: int, workflow_id: int, event_id: int, subject_type: str, subject_id: int
+) -> str:
+    """One configured assistant workflow for one event (composed as the record's owner)."""
+    from closeloop.assistant.workflows import service as workflows
+
+    return workflows.run(
+        worker_database(),
+        organization_id,
+        workflow_id,
+        event_id=event_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+    )
+
+
+run_assistant_workflow_task = huey.task(retries=1, retry_delay=10)(run_assistant_workflow)
+
+
+def enqueue_assistant_workflow(
+    organization_id: int, workflow_id: int, event_id: int, subject_type: str, subject_id: int
+) -> None:
+    run_assistant_workflow_task(organization_id, workflow_id, event_id, subject_type, subject_id)
+
+
+def queue_assistant_workflows(session: Session, event: Claimed) -> None:
+    """The drain's hook: queue each enabled workflow the event wakes, once the drain commits."""
+    from closeloop.assistant.workflows.service import matching
+    from closeloop.db.session import after_commit
+
+    if event.subject_id is None:
+        return
+    for workflow_id in matching(session, event):
+        after_commit(
+            session,
+            partial(
+                enqueue_assistant_workflow,
+                event.organization_id,
+                workflow_id,
+                event.id,
+                event.subject_type,
+                event.subject_id,
+            ),
+        )

@@ -553,9 +553,11 @@ def search(
     collection_ids: Sequence[int] | None = None,
     k: int = 5,
     mode: str = "hybrid",
+    learn: bool = True,
 ) -> list[Passage]:
     """The ``k`` best passages for ``query`` among the collections the actor may read (all of them,
-    or those of ``collection_ids`` — each must be readable), fused by reciprocal rank."""
+    or those of ``collection_ids`` — each must be readable), fused by reciprocal rank and moved by
+    the reps' verdicts on them for similar requests (``learn=False``: the plain fusion)."""
     query = query.strip()
     if not query:
         raise ValidationFailed.one("query", "say what to look for", "required")
@@ -582,6 +584,12 @@ def search(
     for ranking in (fulltext, vector):
         for rank, chunk_id in enumerate(ranking, start=1):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    if learn:
+        # use is training (AST-5): the reps' verdicts on these passages for similar requests
+        from closeloop.assistant.feedback.service import adjustments
+
+        for chunk_id, change in adjustments(session, actor.organization_id, query, list(scores)).items():
+            scores[chunk_id] += change
     best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
     if not best:
         return []

@@ -79,3 +79,9 @@ def query_tokens(text: str) -> list[str]:
     distinct = list(dict.fromkeys(tokens(text)))
     kept = [token for token in distinct if token not in _STOP]
     return kept or distinct
+
+
+def words(text: str) -> list[str]:
+    """``text`` cut into words (jieba's accurate mode), keeping every character — spaces and
+    punctuation included — so that joining the words gives ``text`` back (for word-level diffs)."""
+    return list(_tokenizer().cut(text, HMM=True))

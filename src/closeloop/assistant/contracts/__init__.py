@@ -1,0 +1,1 @@
+"""Contract comparison against the organization's standard templates (AST-4)."""

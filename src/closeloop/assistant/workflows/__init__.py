@@ -1,0 +1,1 @@
+"""Assistant workflows configured as data per organization (AST-6)."""
