@@ -176,9 +176,12 @@ def _impact(session: Session, actor: Actor, definition: customfields.Definition,
         "records_with_removed_choices": customfields.records_holding(
             session, actor.organization_id, definition, removed
         ),
-        # the formula fields reading it (dashboards and rules will join them once they exist)
+        # the formula fields reading it, and the dashboards showing it or a formula that reads it
         "dependents": lineage.downstream(
             session, actor.organization_id, definition.record_type, customfields.PREFIX + definition.name
+        ),
+        "dashboards": lineage.dashboards_reading(
+            session, actor, definition.record_type, customfields.PREFIX + definition.name
         ),
     }
 
