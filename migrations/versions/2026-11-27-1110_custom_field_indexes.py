@@ -1,5 +1,7 @@
 """Custom fields marked indexed: the flag, and on PostgreSQL the one door through which the
-application role (which does not own the tables) builds and drops their expression indexes
+application role (which does not own the tables) builds and drops their expression indexes; and
+the due-date boundaries the incremental data-quality scan reads (title confirmation, stage change,
+activities changed)
 
 Revision ID: 206f06fc8f86
 Revises: 875ef5d77729
@@ -105,7 +107,17 @@ def _drop_runtime_indexes() -> None:
         op.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
+#: (index, table, column) led by the organization and followed by the id, like tenant_indexes
+_BOUNDARIES = (
+    ("ix_activities_org_updated_at", "activities", "updated_at"),
+    ("ix_contacts_org_title_confirmed_on", "contacts", "title_confirmed_on"),
+    ("ix_opportunities_org_stage_changed_at", "opportunities", "stage_changed_at"),
+)
+
+
 def upgrade() -> None:
+    for name, table, column in _BOUNDARIES:
+        op.create_index(name, table, ["organization_id", column, "id"], unique=False)
     with op.batch_alter_table("custom_field_definitions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("indexed", sa.Boolean(), server_default=sa.false(), nullable=False))
     bind = op.get_bind()
@@ -122,6 +134,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for name, table, _column in _BOUNDARIES:
+        op.drop_index(name, table_name=table)
     _drop_runtime_indexes()
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS closeloop_custom_field_index(text, bigint, text, text, boolean)")
