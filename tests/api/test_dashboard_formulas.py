@@ -1,7 +1,8 @@
 """Formula fields on the dashboard and in rules (GOV-2): a number formula of opportunities is a
 measure of the performance dashboard (its sum over each bar's deals), any other formula a dimension;
 the dashboard's lineage follows each formula to its inputs, and a formula's inputs name the
-dashboard downstream; a formula masked for a role is neither shown nor in its lineage; a rule's
+dashboard downstream (and a change request's impact lists it, with the rules reading the
+formula); a formula masked for a role is neither shown nor in its lineage; a rule's
 condition on a formula field sees its computed value. The deals are those of test_dashboards.py:
 closed deals of 100,000 (won), 50,000 (lost), 30,000 (won) and 200,000 (won) yuan."""
 
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from closeloop.automation import metrics as rule_metrics
+from closeloop.automation import service as automation
 from closeloop.crm import customfields
 from closeloop.crm.customfields import DefinitionCreate
 from closeloop.crm.opportunities.models import Opportunity
@@ -71,6 +73,14 @@ def test_formulas_are_measures_and_dimensions_of_the_dashboard(
     bonus = vp.request("GET", "/lineage/opportunity/custom.bonus").json()
     assert [d["field"] for d in bonus["downstream"]] == ["custom.weighted"]
     assert [d["key"] for d in bonus["dashboards"]] == ["performance"]
+    big_deal = {
+        "trigger": {"kind": "event", "event": "opportunity_stage_changed"},
+        "conditions": [{"field_or_metric": "opportunity.custom.weighted", "op": ">", "value": 200, "unit": None}],
+        "actions": [{"type": "notify", "target": "owner", "params": {}}],
+    }
+    manager = tenant["manager"].actor
+    with db.unit_of_work(manager) as session:
+        rule_id = automation.create_rule(session, manager, name="大单提醒", definition=big_deal, enabled=True).id
     fields = Api(client, tenant["admin"]).request("GET", "/custom-fields").json()["items"]
     bonus_id = next(f["id"] for f in fields if f["name"] == "bonus")
     retire = Api(client, tenant["admin"]).request("DELETE", f"/custom-fields/{bonus_id}")
@@ -80,6 +90,7 @@ def test_formulas_are_measures_and_dimensions_of_the_dashboard(
         ["custom.weighted"],
         ["performance"],
     )
+    assert impact["rules"] == [{"id": rule_id, "name": "大单提醒", "enabled": True}]  # reads the formula
 
     browser, _ = signed_in(client, with_password(db, tenant["sales_vp"]))
     page = browser.get("/dashboard?by=custom.size", headers=ENGLISH)
