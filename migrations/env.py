@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 from alembic import context
 from sqlalchemy import Connection
+from sqlalchemy.exc import SAWarning
 
 from closeloop.all_models import metadata
 from closeloop.config import settings
@@ -26,8 +29,21 @@ def _configure(connection: Connection) -> None:
     )
 
 
+#: indexes the product builds at run time, not the migrations: custom fields marked indexed
+#: (closeloop.crm.customfields.INDEX_PREFIX)
+RUNTIME_INDEX_PREFIX = "cfx_"
+# SQLite's reflection cannot read an expression index and says so; ours are left alone anyway
+warnings.filterwarnings(
+    "ignore",
+    message=f"Skipped unsupported reflection of expression-based index {RUNTIME_INDEX_PREFIX}",
+    category=SAWarning,
+)
+
+
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     # Tables that Alembic did not create (Huey's queue, pgvector's helpers…) are not ours to drop.
+    if type_ == "index" and (name or "").startswith(RUNTIME_INDEX_PREFIX):
+        return False
     return not (type_ == "table" and reflected and compare_to is None)
 
 

@@ -1,7 +1,7 @@
 """Pools scoped to departments: pools.department_ids (who may claim)
 
 Revision ID: f5ce846705fb
-Revises: e2bf8ee3f858
+Revises: 206f06fc8f86
 Create Date: 2026-11-26 14:38:04.437126
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "f5ce846705fb"
-down_revision: str | None = "e2bf8ee3f858"
+down_revision: str | None = "206f06fc8f86"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

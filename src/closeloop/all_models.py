@@ -50,8 +50,8 @@ from closeloop.org.models import ApiToken, Department, Organization, Region, Use
 from closeloop.org.notifications import Notification
 from closeloop.pools.models import OwnerChange, Pool, PoolAccount, PoolSettings
 from closeloop.quality.models import Defect, FreshnessSetting, KpiSnapshot, NameKey, Scan
-from closeloop.targets.models import Target
 from closeloop.reports.models import ReportReminder, ReportRule, WorkReport
+from closeloop.targets.models import Target
 
 metadata = Base.metadata
 
@@ -71,8 +71,8 @@ __all__ = [
     "AuditHead",
     "ChangeApproval",
     "ChangeRequest",
-    "Collection",
     "CheckIn",
+    "Collection",
     "ComplianceFinding",
     "ComplianceReview",
     "ComplianceScan",
@@ -125,8 +125,8 @@ __all__ = [
     "RuleVersion",
     "Scan",
     "StageChange",
-    "Target",
     "SuggestionVerdict",
+    "Target",
     "Task",
     "Ticket",
     "User",

@@ -396,3 +396,19 @@ def test_seeding_again_with_the_same_seed_gives_the_same_data(
 
     assert again.counts == demo.counts
     assert first == second
+
+
+def test_freshness_has_real_history_and_one_stale_field(backend: Backend, demo: DemoResult) -> None:
+    """The demo's field history went through change requests and the account service; the
+    freshness pass found the intent level silent and told the sales VP."""
+    from closeloop.quality import freshness
+
+    assert demo.history is not None
+    assert demo.history.stale == ["account.custom.intent"]
+    vp = user_actor(backend, "demo.sales_vp")
+    assert demo.history.alerted == {"account.custom.intent": [vp.user_id]}
+    with backend.database.reading(None, system=True) as session:
+        statuses = {s.key: s for s in freshness.evaluate(session, demo.organization_id)}
+    assert statuses["account.custom.last_review"].status == "fresh"
+    assert statuses["account.custom.intent"].status == "stale"
+    assert statuses["account.custom.intent"].silent_days in range(112, 121)  # 17 weeks, give or take

@@ -43,7 +43,8 @@ def test_an_incremental_scan_rechecks_only_the_records_changed_since_the_last_on
         assert incremental.rules["email_invalid"].checked == 2
         assert (incremental.rules["email_invalid"].opened, incremental.rules["email_invalid"].resolved) == (1, 1)
         assert incremental.rules["contact_mobile_missing"].checked == 2
-        assert incremental.rules["contact_title_stale"].checked is None  # time-dependent: always whole
+        assert incremental.rules["contact_title_stale"].checked == 2  # time-dependent: changed + boundary crossed
+        assert incremental.rules["contact_orphan"].checked is None  # reads other records: always whole
         open_ids = {
             d["subject_id"]
             for d in rep.request("GET", "/quality/defects", params={"rule": "email_invalid"}).json()["items"]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.automation.definition import canonical_stage
 from closeloop.core.clock import as_utc
+from closeloop.crm import customfields
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import ActivityKind, Direction, TicketStatus
@@ -287,8 +288,8 @@ def read(ctx: Context, condition: Mapping[str, Any]) -> Any:
     if field_name == "is_key_account" and noun == "account":
         custom = getattr(record, "custom", None) or {}
         return bool(custom.get("is_key_account", record.tier == "A"))
-    if field_name.startswith("custom."):
-        return (getattr(record, "custom", None) or {}).get(field_name[7:])
+    if field_name.startswith("custom."):  # a formula field is computed (GOV-2: formulas in rules)
+        return customfields.rule_value(ctx.session, ctx.organization_id, noun, field_name[7:], record)
     attribute = FIELD_ALIASES.get((noun, field_name), field_name)
     value = getattr(record, attribute, _MISSING)
     if value is _MISSING:

@@ -61,6 +61,17 @@ def register_kind(kind: str, handler: ChangeKind) -> None:
     _KINDS[kind] = handler
 
 
+#: (session, organization id, noun, fields) → what reads one of ``fields`` of ``noun``, as impact
+#: entries; modules above this one (automation's rules) register theirs
+Dependents = Callable[[Session, int, str, frozenset[str]], list[dict[str, Any]]]
+_DEPENDENTS: dict[str, Dependents] = {}
+
+
+def register_dependents(kind: str, finder: Dependents) -> None:
+    """Let a module above this one show what of its own reads a field (``impact[kind]``)."""
+    _DEPENDENTS[kind] = finder
+
+
 def file_request(
     session: Session,
     actor: Actor,
@@ -170,16 +181,24 @@ def _impact(session: Session, actor: Actor, definition: customfields.Definition,
     if new_choices is not None and definition.rule.choices:
         kept = {choice["value"] for choice in new_choices or ()}
         removed = [value for value in definition.rule.choices if value not in kept]
+    key = customfields.PREFIX + definition.name
+    formulas = lineage.downstream(session, actor.organization_id, definition.record_type, key)
+    # what reads the field, or a formula of the same record type reading it
+    read = frozenset({key, *(f["field"] for f in formulas if f["record_type"] == definition.record_type)})
+    others = {
+        kind: finder(session, actor.organization_id, definition.record_type, read)
+        for kind, finder in _DEPENDENTS.items()
+    }
     return {
         "records_with_value": customfields.records_with_value(session, actor.organization_id, definition),
         "removed_choices": removed,
         "records_with_removed_choices": customfields.records_holding(
             session, actor.organization_id, definition, removed
         ),
-        # the formula fields reading it (dashboards and rules will join them once they exist)
-        "dependents": lineage.downstream(
-            session, actor.organization_id, definition.record_type, customfields.PREFIX + definition.name
-        ),
+        # the formula fields reading it, and the dashboards showing it or a formula that reads it
+        "dependents": formulas,
+        "dashboards": lineage.dashboards_reading(session, actor, definition.record_type, key),
+        **others,
     }
 
 
@@ -549,6 +568,7 @@ __all__ = [
     "file_request",
     "get_request",
     "list_requests",
+    "register_dependents",
     "register_kind",
     "reject",
     "request_create",

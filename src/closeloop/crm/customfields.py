@@ -17,7 +17,20 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, Row, bindparam, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Row,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -25,7 +38,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import formulas, records
 from closeloop.crm.schemas import Schema
-from closeloop.db.functions import json_list_holds
+from closeloop.db.functions import json_list_holds, json_scalar
 from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template, visible
 from closeloop.db.session import execute_core
 from closeloop.governance import fields
@@ -80,6 +93,8 @@ class Definition:
     position: int
     version: int
     formula: str | None = None
+    #: an expression index serves filters and sorts on the field (:func:`sync_index`)
+    indexed: bool = False
 
     def default_access(self, role: str) -> Access:
         """What ``role`` may do with the field when no mask is configured: ``visible_to`` (everyone
@@ -121,6 +136,7 @@ class Definition:
             "visible_to": sorted(self.visible_to) if self.visible_to is not None else None,
             "position": self.position,
             "formula": self.formula,
+            "indexed": self.indexed,
             "operators": sorted(OPERATORS[self.field_type]),
             "sortable": self.rule.sortable,
             "version": self.version,
@@ -159,6 +175,7 @@ def _detached(row: CustomFieldDefinition | Row[Any]) -> Definition:
         position=row.position,
         version=row.version,
         formula=row.formula,
+        indexed=bool(row.indexed),
     )
 
 
@@ -268,6 +285,12 @@ def _compiled(session: Session, actor: Actor, noun: str, definition: Definition)
     return None if formulas.masked_for(actor, compiled, session) else compiled
 
 
+def compiled_formula(session: Session, actor: Actor, noun: str, definition: Definition) -> Compiled | None:
+    """A formula field compiled for ``actor`` (dashboards use it as a measure or a dimension);
+    ``None`` when masked for them or no longer compiling."""
+    return _compiled(session, actor, noun, definition)
+
+
 def _formula_values(
     session: Session, actor: Actor, noun: str, definition: Definition, rows: list[dict[str, Any]]
 ) -> None:
@@ -283,6 +306,34 @@ def _formula_values(
         values = {}
     for row in rows:
         row["custom"][definition.name] = values.get(row["id"])
+
+
+def rule_value(session: Session, organization_id: int, noun: str, name: str, record: Any) -> Any:
+    """What an automation rule's condition on ``<noun>.custom.<name>`` sees: the stored value, or
+    for a formula field its value computed in the database for this record. Rules read records
+    whole, as the organization (their stored fields too), so the formula is compiled as its system
+    actor; one that no longer compiles reads as no value."""
+    definition = next((d for d in definitions(session, organization_id, noun) if d.name == name), None)
+    if definition is None or definition.field_type is not FieldType.FORMULA or definition.formula is None:
+        return (getattr(record, "custom", None) or {}).get(name)
+    cache: dict[Any, Compiled | None] = session.info.setdefault(_RULE_FORMULAS, {})
+    key = (organization_id, noun, definition.id, definition.version)
+    system = org_service.system_actor(organization_id)
+    if key not in cache:
+        try:
+            cache[key] = formulas.compile_for(system, noun, definition.formula, session)
+        except FormulaError:
+            cache[key] = None
+    compiled = cache[key]
+    if compiled is None or getattr(record, "id", None) is None:
+        return None
+    try:
+        return dict(formulas.values_of(session, system, noun, compiled, ids=[record.id], limit=1)).get(record.id)
+    except FormulaError:
+        return None
+
+
+_RULE_FORMULAS = "closeloop.rule_formulas"
 
 
 def _check_references(session: Session, actor: Actor, definition: Definition, value: int) -> str | None:
@@ -374,19 +425,26 @@ _KINDS = {
 }
 
 
+#: the SQL type each stored scalar is read as; a multi-choice list and a formula have none
+_CASTS = {
+    FieldType.TEXT: "VARCHAR",
+    FieldType.CHOICE: "VARCHAR",
+    FieldType.DATE: "VARCHAR",
+    FieldType.NUMBER: "FLOAT",
+    FieldType.MONEY: "FLOAT",
+    FieldType.USER: "INTEGER",
+    FieldType.RECORD_LINK: "INTEGER",
+    FieldType.BOOLEAN: "BOOLEAN",
+}
+
+
 def expression(model: Any, definition: Definition) -> ColumnElement[Any]:
-    """The stored value of a custom field as a typed SQL expression (same results on both databases)."""
-    element = model.custom[definition.name]
-    kind = definition.field_type
-    if kind in (FieldType.NUMBER, FieldType.MONEY):
-        return element.as_float()  # type: ignore[no-any-return]
-    if kind in (FieldType.USER, FieldType.RECORD_LINK):
-        return element.as_integer()  # type: ignore[no-any-return]
-    if kind is FieldType.BOOLEAN:
-        return element.as_boolean()  # type: ignore[no-any-return]
-    if kind is FieldType.MULTI_CHOICE:
-        return element.as_json()  # type: ignore[no-any-return]
-    return element.as_string()  # type: ignore[no-any-return]
+    """The stored value of a custom field as a typed SQL expression (same results on both
+    databases). Filters, sorts and the field's expression index (:func:`sync_index`) all use this
+    one expression, key spelled out, so the database's planner matches the index."""
+    if definition.field_type is FieldType.MULTI_CHOICE:
+        return model.custom[definition.name].as_json()  # type: ignore[no-any-return]
+    return json_scalar(model.custom, definition.name, _CASTS[definition.field_type])
 
 
 def list_field(model: Any, definition: Definition) -> records.CustomListField:
@@ -488,6 +546,9 @@ class DefinitionCreate(Schema):
     visible_to: list[Role] | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] = 0
     formula: Annotated[str, Field(max_length=4000, description="For a formula field: its expression")] | None = None
+    indexed: Annotated[bool, Field(description="Keep an index on the field's value (for fields filtered often)")] = (
+        False
+    )
 
 
 class DefinitionUpdate(Schema):
@@ -507,6 +568,7 @@ class DefinitionUpdate(Schema):
     visible_to: list[Role] | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] | None = None
     formula: Annotated[str, Field(max_length=4000)] | None = None
+    indexed: bool | None = None
 
 
 _STORED_FIELDS = (
@@ -525,6 +587,7 @@ _STORED_FIELDS = (
     "visible_to",
     "position",
     "formula",
+    "indexed",
 )
 
 
@@ -554,6 +617,10 @@ def _check_formula(session: Session, actor: Actor, noun: str, values: dict[str, 
 
 def _check_definition(values: dict[str, Any], field_type: FieldType) -> None:
     """The definition's own consistency; 422 naming the first field at fault."""
+    if values.get("indexed") and field_type not in _CASTS:
+        raise ValidationFailed.one(
+            "indexed", f"{field_type.value} fields cannot be indexed (their value is not one scalar)"
+        )
     choices = values.get("choices")
     if field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE):
         if not choices:
@@ -683,6 +750,8 @@ def create_definition(session: Session, actor: Actor, data: DefinitionCreate) ->
     session.add(row)
     session.flush()
     forget_definitions(session)
+    if row.indexed:
+        sync_index(session, _detached(row), wanted=True)
     audit.record(
         session,
         actor,
@@ -707,7 +776,7 @@ def check_update(
         given["choices"] = [c.model_dump() for c in data.choices] if data.choices else None
     if "visible_to" in given:
         given["visible_to"] = sorted(r.value for r in data.visible_to) if data.visible_to is not None else None
-    for name in ("label_zh", "label_en", "required", "position"):
+    for name in ("label_zh", "label_en", "required", "position", "indexed"):
         if name in given and given[name] is None:
             raise ValidationFailed.one(name, "may not be empty", "required")
     merged = {name: getattr(row, name) for name in _STORED_FIELDS} | given
@@ -725,6 +794,9 @@ def update_definition(
         setattr(row, name, value)
     difference = audit.diff(before, _snapshot(row))
     forget_definitions(session)
+    if "indexed" in difference:
+        records.flush(session)
+        sync_index(session, _detached(row), wanted=bool(row.indexed))
     if difference:
         records.flush(session)
         audit.record(
@@ -786,6 +858,8 @@ def delete_definition(
     row.deleted_at = utcnow()
     records.flush(session)
     forget_definitions(session)
+    if row.indexed:
+        sync_index(session, _detached(row), wanted=False)
     audit.record(
         session,
         actor,
@@ -794,3 +868,71 @@ def delete_definition(
         subject_id=row.id,
         changes={"deleted_at": [None, audit.json_safe(row.deleted_at)]},
     )
+
+
+# --- expression indexes ---------------------------------------------------------------------------
+
+#: every index this module makes starts so (Alembic's ``include_object`` leaves them alone)
+INDEX_PREFIX = "cfx_"
+
+
+def index_name(table: str, definition_id: int) -> str:
+    """One index per indexed definition: the organization's own, dropped with the definition."""
+    return f"{INDEX_PREFIX}{table}_{definition_id}"
+
+
+def index_ddl(dialect: Dialect, table: str, definition_id: int, key: str, cast: str) -> str:
+    """SQLite's ``CREATE INDEX`` for a field: the organization, then the very expression that
+    :func:`expression` puts in filters and sorts (compiled by the same construct)."""
+    value = json_scalar(literal_column("custom"), key, cast).compile(dialect=dialect)
+    return f"CREATE INDEX IF NOT EXISTS {index_name(table, definition_id)} ON {table} (organization_id, {value})"
+
+
+def apply_index(connection: Connection, table: str, definition_id: int, key: str, cast: str, *, wanted: bool) -> None:
+    """Create or drop one field's index. On PostgreSQL the application role does not own the
+    tables: the migration's ``closeloop_custom_field_index`` (security definer) checks the parts
+    and runs the DDL; it builds the same expression, ``CAST((custom ->> 'key') AS type)``."""
+    if not re.fullmatch(r"[a-z_]{1,40}", table):  # pragma: no cover - table names come from the models
+        raise ValueError(table)
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT closeloop_custom_field_index(:table, :definition, :key, :cast, :wanted)"),
+            {"table": table, "definition": definition_id, "key": key, "cast": cast, "wanted": wanted},
+        )
+        return
+    if wanted:
+        connection.execute(text(index_ddl(connection.dialect, table, definition_id, key, cast)))
+    else:
+        connection.execute(text(f"DROP INDEX IF EXISTS {index_name(table, definition_id)}"))
+
+
+def sync_index(session: Session, definition: Definition, *, wanted: bool) -> None:
+    """Build (``wanted``) or drop the expression index of an indexed field, in the change's
+    transaction: a change request that fails leaves no index behind. Building one on a table
+    that holds a value it cannot read as the field's type is a 409 naming ``indexed``."""
+    cast = _CASTS.get(definition.field_type)
+    if cast is None:
+        return
+    table = records.record_type_for(definition.record_type).model.__tablename__
+    savepoint = session.begin_nested()
+    try:
+        apply_index(session.connection(), table, definition.id, definition.name, cast, wanted=wanted)
+    except DBAPIError as error:
+        savepoint.rollback()
+        raise Conflict(
+            f"the index of {definition.record_type}.{definition.name} could not be built: {error.orig}",
+            code="index_failed",
+            field_name="indexed",
+        ) from None
+    savepoint.commit()
+
+
+def index_names(connection: Connection) -> set[str]:
+    """The custom-field indexes that exist (tests, the operator's view)."""
+    if connection.dialect.name == "postgresql":
+        statement = text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname LIKE 'cfx\\_%'"
+        )
+    else:
+        statement = text("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'cfx\\_%' ESCAPE '\\'")
+    return set(connection.execute(statement).scalars())

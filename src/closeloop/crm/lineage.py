@@ -119,11 +119,13 @@ def lineage(session: Session, actor: Actor, noun: str, field: str) -> dict[str, 
             raise NotFound("field", f"{noun}.{field}")
         node |= {"kind": "stored", "refresh": "entered by people and imports"}
     hidden = {n: records.masked(session, actor, n) for n in {u["record_type"] for u in upstream}}
+    through_metrics = metrics_downstream(noun, field, role=actor.role, matrix=policy_of(session, actor))
+    _add_formula_dashboards(session, actor, noun, field, through_metrics["dashboards"])
     return {
         **node,
         "upstream": [u for u in upstream if u["field"] not in hidden[u["record_type"]]],
         "downstream": downstream(session, actor.organization_id, noun, field),
-        **metrics_downstream(noun, field, role=actor.role, matrix=policy_of(session, actor)),
+        **through_metrics,
     }
 
 
@@ -189,7 +191,21 @@ def dashboard_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any
     dashboard = published.dashboard(key)
     matrix = policy_of(session, actor)
     shown = [published.metric(k) for k in dashboard.metrics if published.metric(k).readable_by(actor.role, matrix)]
-    sources = published.dashboard_sources(key)
+    sources = set(published.dashboard_sources(key))
+    formula_fields = []
+    for node in dashboard_formulas(session, actor, dashboard):
+        # the formula field itself, and what it reads: following a formula to its inputs
+        sources.add((node.definition.record_type, PREFIX + node.definition.name))
+        sources |= node.inputs
+        formula_fields.append(
+            {
+                "record_type": node.definition.record_type,
+                "field": PREFIX + node.definition.name,
+                "label_zh": node.definition.label_zh,
+                "label_en": node.definition.label_en,
+                "transformation": node.normalized,
+            }
+        )
     hidden = {noun: records.masked(session, actor, noun) for noun, _ in sources}
     return {
         "kind": "dashboard",
@@ -201,8 +217,52 @@ def dashboard_lineage(session: Session, actor: Actor, key: str) -> dict[str, Any
         "refresh_text": {"zh_CN": metrics.REFRESH_LABELS["on_read"][0], "en": metrics.REFRESH_LABELS["on_read"][1]},
         "owner": _owner_of(session, actor, "dashboard", key, dashboard.owner_role),
         "metrics": [_metric_summary(m) for m in shown],
+        "formulas": formula_fields,
         "upstream": _sources(frozenset(s for s in sources if s[1] not in hidden[s[0]])),
     }
+
+
+def _add_formula_dashboards(
+    session: Session, actor: Actor, noun: str, field: str, dashboards: list[dict[str, Any]]
+) -> None:
+    """Add the dashboards that show ``noun.field`` as a formula, or a formula reading it."""
+    for dashboard in metrics.registry().dashboards.values():
+        if any(d["key"] == dashboard.key for d in dashboards):
+            continue
+        for formula in dashboard_formulas(session, actor, dashboard):
+            this = (formula.definition.record_type, PREFIX + formula.definition.name) == (noun, field)
+            if this or (noun, field) in formula.inputs:
+                dashboards.append(
+                    {
+                        "key": dashboard.key,
+                        "name_zh": dashboard.name_zh,
+                        "name_en": dashboard.name_en,
+                        "path": dashboard.path,
+                    }
+                )
+                break
+
+
+def dashboards_reading(session: Session, actor: Actor, noun: str, field: str) -> list[dict[str, Any]]:
+    """Every dashboard downstream of ``noun.field`` (a change request's impact): through published
+    metrics and through the formula fields it offers."""
+    dashboards = metrics_downstream(noun, field)["dashboards"]
+    system = org_service.system_actor(actor.organization_id)
+    _add_formula_dashboards(session, system, noun, field, dashboards)
+    return dashboards
+
+
+def dashboard_formulas(session: Session, actor: Actor, dashboard: metrics.Dashboard) -> list[FormulaNode]:
+    """The formula fields a dashboard offers as measures and dimensions, as ``actor`` may see them
+    (a formula masked for them is neither on the dashboard nor in its lineage)."""
+    if dashboard.formulas_of is None:
+        return []
+    readable = {d.id for d in customfields.readable(session, actor, dashboard.formulas_of)}
+    return [
+        node
+        for node in formula_nodes(session, actor.organization_id)
+        if node.definition.record_type == dashboard.formulas_of and node.definition.id in readable
+    ]
 
 
 def metrics_downstream(

@@ -117,6 +117,9 @@ class Dashboard:
     metrics: tuple[str, ...]
     owner_role: str | None
     statements: StatementBuilder = field(default=lambda actor: ())
+    #: the record type whose formula fields the dashboard offers as measures and dimensions (its
+    #: lineage then follows each formula to its inputs: :func:`closeloop.crm.lineage.dashboard_lineage`)
+    formulas_of: str | None = None
 
 
 REFRESH_LABELS = {

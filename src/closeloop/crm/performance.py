@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import ValidationFailed
+from closeloop.crm import customfields
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.enums import Stage
 from closeloop.crm.metrics import Dashboard, Metric, Registry, registry
@@ -32,7 +33,10 @@ from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.functions import quarter_of
 from closeloop.db.scope import AnySelect, tenant_clause, visibility_clause
+from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import policy_of
+from closeloop.governance.formulas import Compiled
+from closeloop.governance.formulas.schema import FormulaType
 from closeloop.governance.permissions import require
 from closeloop.org.models import Region, User
 
@@ -149,15 +153,30 @@ def _dimension_column(dimension: str) -> Any:
     return columns[dimension]
 
 
-def statement(actor: Actor, metrics: Iterable[str], deals: Slice, by: str | None = None) -> AnySelect:
+def statement(
+    actor: Actor,
+    metrics: Iterable[str],
+    deals: Slice,
+    by: str | None = None,
+    *,
+    formulas: Mapping[str, FormulaField] | None = None,
+) -> AnySelect:
     """The one statement behind the dashboard: the metrics' columns over the closed deals of
-    ``deals`` within ``actor``'s scope, grouped by ``by`` (the first column) when given."""
+    ``deals`` within ``actor``'s scope, grouped by ``by`` (the first column) when given.
+    ``formulas``: formula fields of opportunities (:func:`formula_fields`) — each number formula
+    adds its sum over the deals as a measure, and ``by`` may name a formula to group by its value."""
     names = sorted({column for metric in metrics for column in _NEEDS[metric]})
     expressions = _expressions()
     columns: list[ColumnElement[Any]] = [expressions[name] for name in names]
-    used = {by, *deals.fixed_dimensions} - {None}
+    formulas = formulas or {}
+    for formula in formulas.values():
+        if formula.is_measure:
+            columns.append(func.sum(formula.compiled.expression).label(formula.label))
+    grouping: Any = None
     if by is not None:
-        columns.insert(0, _dimension_column(by).label("key"))
+        grouping = formulas[by].compiled.expression if by.startswith(FORMULA_PREFIX) else _dimension_column(by)
+        columns.insert(0, grouping.label("key"))
+    used = {by, *deals.fixed_dimensions} - {None}
     query = select(*columns).select_from(Opportunity)
     if "region" in used:
         query = query.outerjoin(
@@ -183,9 +202,48 @@ def statement(actor: Actor, metrics: Iterable[str], deals: Slice, by: str | None
         else:
             clauses.append(column == (value if dimension == "quarter" else int(value)))
     query = query.where(*clauses)
-    if by is not None:
-        query = query.group_by(_dimension_column(by))
+    if grouping is not None:
+        query = query.group_by(grouping)
     return query
+
+
+# --- formula fields as measures and dimensions (GOV-2) -------------------------------------------
+
+FORMULA_PREFIX = "custom."
+
+
+@dataclass(frozen=True, slots=True)
+class FormulaField:
+    """A formula field of opportunities on the dashboard: a number formula is a measure (its sum
+    over the deals of a bar), any other a dimension (one bar per value)."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    compiled: Compiled
+
+    @property
+    def is_measure(self) -> bool:
+        return self.compiled.type is FormulaType.NUMBER
+
+    @property
+    def label(self) -> str:
+        """The statement's column of the measure."""
+        return "formula_" + self.key.removeprefix(FORMULA_PREFIX)
+
+
+def formula_fields(session: Session, actor: Actor) -> dict[str, FormulaField]:
+    """The formula fields of opportunities ``actor`` may read, compiled for them (a formula reading a
+    field masked for them is left out, as it is from lists)."""
+    found: dict[str, FormulaField] = {}
+    for definition in customfields.readable(session, actor, "opportunity"):
+        if definition.field_type is not FieldType.FORMULA:
+            continue
+        compiled = customfields.compiled_formula(session, actor, "opportunity", definition)
+        if compiled is not None:
+            key = FORMULA_PREFIX + definition.name
+            found[key] = FormulaField(key, definition.label_zh, definition.label_en, compiled)
+    return found
 
 
 # --- the answer ---------------------------------------------------------------------------------
@@ -202,14 +260,18 @@ class Figures:
     closed_deals: int | None = None
     win_rate: float | None = None
     avg_margin: Decimal | None = None
+    #: ``custom.<name>`` → the sum of a number formula over the bar's deals
+    formulas: dict[str, float | None] = field(default_factory=dict)
 
     def value(self, metric: str) -> Any:
+        if metric.startswith(FORMULA_PREFIX):
+            return self.formulas.get(metric)
         return getattr(self, metric)
 
     def as_dict(self, metrics: Iterable[str]) -> dict[str, Any]:
         body: dict[str, Any] = {"key": self.key, "label": self.label}
         for metric in metrics:
-            value = getattr(self, metric)
+            value = self.value(metric)
             body[metric] = str(value) if isinstance(value, Decimal) else value
         return body
 
@@ -244,9 +306,15 @@ def readable_metrics(session: Session, actor: Actor) -> list[str]:
     return [key for key in METRICS if published.metric(key).readable_by(actor.role, matrix)]
 
 
-def _figures(row: Any, metrics: list[str], key: str | None, label: str) -> Figures:
+def _figures(
+    row: Any, metrics: list[str], key: str | None, label: str, formulas: Mapping[str, FormulaField] | None = None
+) -> Figures:
     mapping = row._mapping
     figures = Figures(key=key, label=label)
+    for field_key, formula in (formulas or {}).items():
+        if formula.is_measure:
+            total = mapping.get(formula.label)
+            figures.formulas[field_key] = None if total is None else round(float(total), 4)
     if "revenue" in metrics:
         figures.revenue = Decimal(mapping["revenue"] or 0).quantize(Decimal("0.01"))
     if "won_deals" in mapping:
@@ -286,13 +354,16 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
     order, others by revenue, the largest :data:`MAX_BARS`)."""
     require(actor, "funnel:read")
     require(actor, "opportunities:read")
-    if by is not None and by not in DIMENSIONS:
-        raise ValidationFailed.one("by", f"is not a dimension (one of: {', '.join(DIMENSIONS)})")
+    formulas = formula_fields(session, actor)
+    dimensions = [*DIMENSIONS, *(key for key, formula in formulas.items() if not formula.is_measure)]
+    if by is not None and by not in dimensions:
+        raise ValidationFailed.one("by", f"is not a dimension (one of: {', '.join(dimensions)})")
     if by is not None and by in deals.fixed_dimensions:
         raise ValidationFailed.one("by", f"'{by}' is already fixed by a filter")
     metrics = readable_metrics(session, actor)
-    total_row = session.execute(statement(actor, metrics, deals)).one()
-    totals = _figures(total_row, metrics, None, "")
+    total_row = session.execute(statement(actor, metrics, deals, formulas=formulas)).one()
+    measures = [*metrics, *(key for key, formula in formulas.items() if formula.is_measure)]
+    totals = _figures(total_row, measures, None, "", formulas)
     crumb_labels: dict[tuple[str, str], str] = {}
     for dimension, value in deals.fixed:
         crumb_labels[(dimension, value)] = labels(session, actor, dimension, [value]).get(value, value)
@@ -300,13 +371,13 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
         {"dimension": dimension, "value": value, "label": crumb_labels[(dimension, value)]}
         for dimension, value in deals.fixed
     ]
-    answer = Breakdown(by=by, deals=deals, metrics=metrics, crumbs=crumbs, totals=totals)
+    answer = Breakdown(by=by, deals=deals, metrics=measures, crumbs=crumbs, totals=totals)
     if by is None:
         return answer
-    rows = session.execute(statement(actor, metrics, deals, by=by)).all()
+    rows = session.execute(statement(actor, metrics, deals, by=by, formulas=formulas)).all()
     keys = [_key(row._mapping["key"]) for row in rows]
-    names = labels(session, actor, by, keys)
-    bars = [_figures(row, metrics, key, names.get(key, key)) for row, key in zip(rows, keys, strict=True)]
+    names = {key: key for key in keys} if by in formulas else labels(session, actor, by, keys)
+    bars = [_figures(row, measures, key, names.get(key, key), formulas) for row, key in zip(rows, keys, strict=True)]
     if by == "quarter":
         bars.sort(key=lambda bar: bar.key or "")
     else:
@@ -314,6 +385,11 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
     answer.more = max(0, len(bars) - MAX_BARS)
     answer.bars = bars[:MAX_BARS]
     return answer
+
+
+def formula_sources(session: Session, actor: Actor) -> dict[str, frozenset[tuple[str, str]]]:
+    """``custom.<name>`` → the stored fields each formula the dashboard offers reads (its lineage)."""
+    return {key: formula.compiled.inputs for key, formula in formula_fields(session, actor).items()}
 
 
 def value_of(session: Session, actor: Actor, metric: str, deals: Slice) -> Any:
@@ -390,6 +466,7 @@ def publish_metrics(published: Registry) -> None:
             METRICS,
             "sales_vp",
             statements=_dashboard_statements,
+            formulas_of="opportunity",
         )
     )
 

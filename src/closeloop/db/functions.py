@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sqlalchemy import Boolean, Float, String, exists, func, literal
+from sqlalchemy import Boolean, Float, Integer, String, exists, func, literal, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 
 class days_between(FunctionElement[float]):
@@ -95,3 +97,58 @@ def _quarter_of_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str
     (column,) = list(element.clauses)
     value = compiler.process(column, **kw)
     return f"to_char(({value}) AT TIME ZONE 'UTC', 'YYYY-\"Q\"Q')"
+
+
+#: the SQL types a JSON scalar is read as (``json_scalar``), and the Python-side type of each
+JSON_CASTS: dict[str, TypeEngine[Any]] = {
+    "FLOAT": Float(),
+    "VARCHAR": String(),
+    "INTEGER": Integer(),
+    "BOOLEAN": Boolean(),
+}
+_JSON_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+class _json_scalar(FunctionElement[Any]):
+    name = "json_scalar"
+    inherit_cache = True
+
+
+def json_scalar(document: Any, key: str, cast: str) -> FunctionElement[Any]:
+    """The value under ``key`` of a JSON ``document``, read as ``cast`` (one of :data:`JSON_CASTS`).
+
+    The key is written into the SQL text, not bound: an expression index on the same expression
+    (:mod:`closeloop.crm.customfields`) only matches a query that spells the key out. Keys are
+    custom-field names (lowercase letters, digits and ``_``), checked here again. SQLite:
+    ``CAST(JSON_EXTRACT(document, '$."key"') AS cast)``; PostgreSQL: see :data:`PG_JSON_FUNCTIONS`.
+    """
+    if not _JSON_KEY.fullmatch(key) or cast not in JSON_CASTS:
+        raise ValueError(f"not a JSON field key or cast: {key!r} {cast!r}")
+    element = _json_scalar(document, literal_column(f"'{key}'"), literal_column(cast))
+    element.type = JSON_CASTS[cast]
+    return element
+
+
+@compiles(_json_scalar, "sqlite")
+def _json_scalar_sqlite(element: _json_scalar, compiler: Any, **kw: Any) -> str:
+    document, key, cast = list(element.clauses)
+    path = f"'$.\"{key.name.strip(chr(39))}\"'"
+    return f"CAST(JSON_EXTRACT({compiler.process(document, **kw)}, {path}) AS {cast.name})"
+
+
+#: PostgreSQL reads a JSON scalar through the migration's ``closeloop_json_*`` functions, not a
+#: plain ``CAST(custom ->> 'key' AS …)``: those are declared LEAKPROOF, and under row-level security
+#: the planner only uses an index condition built of leakproof functions (``->>`` and the casts
+#: are not). They return NULL for a value of another JSON type, as SQLite's CAST reads it as 0/''.
+PG_JSON_FUNCTIONS = {
+    "FLOAT": "closeloop_json_number",
+    "VARCHAR": "closeloop_json_text",
+    "INTEGER": "closeloop_json_integer",
+    "BOOLEAN": "closeloop_json_boolean",
+}
+
+
+@compiles(_json_scalar, "postgresql")
+def _json_scalar_postgresql(element: _json_scalar, compiler: Any, **kw: Any) -> str:
+    document, key, cast = list(element.clauses)
+    return f"{PG_JSON_FUNCTIONS[cast.name]}({compiler.process(document, **kw)}, {key.name})"

@@ -22,6 +22,7 @@ from closeloop.db.session import Database
 from closeloop.demo import bulk
 from closeloop.demo.cash import seed_cash
 from closeloop.demo.catalog import DEALER_CATALOG, SELLER_CATALOG, SERVICE_CATALOG, ProductLineSpec
+from closeloop.demo.history import HistoryResult, add_field_history
 from closeloop.demo.names import INDUSTRIES, REGIONS, Namer, RegionSpec
 from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES, SignIn, Staff, add_partner_staff, add_seller_staff
 from closeloop.demo.pipeline import PipelineBuilder
@@ -121,6 +122,8 @@ class DemoResult:
     sign_ins: list[SignIn]
     silent_account_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    #: the seller's field history (freshness monitoring has something to watch)
+    history: HistoryResult | None = None
 
 
 def database_is_empty(db: Database) -> bool:
@@ -202,6 +205,7 @@ def seed_demo(
         bulk.analyze(session, bulk.TABLES)
         seller_id = seller.id
         _open_pools(session, seller_id, anchor)  # its set-based recycle expires the session's objects
+    history = add_field_history(db, seller_id, seed=seed)
     return DemoResult(
         organization_id=seller_id,
         partner_ids=partner_ids,
@@ -210,6 +214,7 @@ def seed_demo(
         sign_ins=sign_ins,
         silent_account_ids=[real["accounts"][account_id - 1] for account_id in silent],
         seconds=time.perf_counter() - started,
+        history=history,
     )
 
 

@@ -6,8 +6,14 @@ re-checking (``Recheck``):
 
 * ``CHANGED`` — the rule reads only the record itself: an incremental scan re-checks the records
   changed since the last watermark, and only them;
-* ``ALWAYS`` — the rule depends on time passing or on other records (a close date that slipped into
-  the past, a contact whose account was deleted): every scan runs it whole, as one indexed query;
+* ``DUE`` — the rule depends on time passing (a close date that slipped into the past, a title not
+  confirmed for 180 days, a stage without progress for N days): an incremental scan re-checks the
+  changed records plus those whose due boundary was crossed since the last scan's clock (a close
+  date between the two scans' days, a confirmation date that turned 180 days old in between, a
+  stage change or last activity that aged past N days, an activity logged since) — the only
+  records whose state can differ from what the last scan found;
+* ``ALWAYS`` — the rule depends on other records (a contact whose account was deleted): every scan
+  runs it whole, as one indexed query;
 * ``BLOCKS`` — duplicate names: the changed records' name keys are refreshed and only the records
   sharing a key with them (their *block*) are re-checked.
 """
@@ -62,6 +68,7 @@ class Severity(StrEnum):
 
 class Recheck(StrEnum):
     CHANGED = "changed"
+    DUE = "due"
     ALWAYS = "always"
     BLOCKS = "blocks"
 
@@ -88,6 +95,9 @@ class Context:
     stage_days: int = 30
     lead_hours: int = 24
     industries: frozenset[str] = checks.INDUSTRIES
+    #: an incremental scan's window: the clock of the last scan, and the watermark it re-checks from
+    previous: datetime | None = None
+    since: datetime | None = None
 
     @property
     def today(self) -> date:
@@ -191,6 +201,36 @@ def _always(
             for row in _rows(ctx, model, statement(ctx), None)
         ]
         return Check(findings, None)
+
+    return find
+
+
+def _due(
+    subject_type: str,
+    statement: Callable[[Context], AnySelect],
+    judge: Callable[[Any], dict[str, Any]],
+    crossing: Callable[[Context, datetime], Iterable[AnySelect]],
+) -> Finder:
+    """A ``DUE`` rule: whole on a full scan; on an incremental one, over the changed records and
+    those ``crossing`` selects (ids whose state can have changed since the last scan's clock, which
+    it receives) — the same findings among them as a full scan, and nothing else can differ."""
+
+    def find(ctx: Context, changed: Mapping[str, Sequence[int]] | None) -> Check:
+        model = MODELS[subject_type]
+        previous = ctx.previous
+        if changed is None or previous is None or previous > ctx.now:
+            ids: set[int] | None = None
+        else:
+            ids = set(changed.get(subject_type, ()))
+            for candidates in crossing(ctx, previous):
+                ids.update(ctx.session.scalars(candidates))
+        if ids is not None and not ids:
+            return Check([], {subject_type: set()})
+        findings = [
+            Finding(subject_type, row.id, row.owner_id, row.label or "", judge(row))
+            for row in _rows(ctx, model, statement(ctx), None if ids is None else sorted(ids))
+        ]
+        return Check(findings, None if ids is None else {subject_type: ids})
 
     return find
 
@@ -405,6 +445,46 @@ def _close_date_past(ctx: Context) -> AnySelect:
     )
 
 
+def _close_date_crossed(ctx: Context, previous: datetime) -> list[AnySelect]:
+    """Open opportunities whose expected close date fell between the last scan's day and today."""
+    return [
+        select(Opportunity.id).where(
+            tenant_clause(ctx.organization_id, Opportunity),
+            Opportunity.expected_close_date >= previous.date(),
+            Opportunity.expected_close_date < ctx.today,
+        )
+    ]
+
+
+def _stage_crossed(ctx: Context, previous: datetime) -> list[AnySelect]:
+    """Opportunities whose stage change or an activity aged past the limit since the last scan, and
+    those with an activity logged, changed or deleted since the watermark."""
+    cutoff = ctx.now - timedelta(days=ctx.stage_days)
+    earlier = previous - timedelta(days=ctx.stage_days)
+    found = [
+        select(Opportunity.id).where(
+            tenant_clause(ctx.organization_id, Opportunity),
+            Opportunity.stage_changed_at >= earlier,
+            Opportunity.stage_changed_at < cutoff,
+        ),
+        select(Activity.opportunity_id).where(
+            tenant_clause(ctx.organization_id, Activity),
+            Activity.opportunity_id.is_not(None),
+            Activity.occurred_at >= earlier,
+            Activity.occurred_at < cutoff,
+        ),
+    ]
+    if ctx.since is not None:
+        found.append(
+            select(Activity.opportunity_id).where(
+                tenant_clause(ctx.organization_id, Activity, include_deleted=True),
+                Activity.opportunity_id.is_not(None),
+                Activity.updated_at > ctx.since,
+            )
+        )
+    return found
+
+
 def _stage_stale(ctx: Context) -> AnySelect:
     cutoff = ctx.now - timedelta(days=ctx.stage_days)
     # Uncorrelated on purpose: a correlated EXISTS let SQLite's planner walk the organization's recent
@@ -452,6 +532,17 @@ def _no_decision_role(ctx: Context) -> AnySelect:
 # --- contacts and leads ----------------------------------------------------------------------------
 
 
+def _title_crossed(ctx: Context, previous: datetime) -> list[AnySelect]:
+    """Contacts whose title confirmation turned ``title_days`` old between the last scan and today."""
+    return [
+        select(Contact.id).where(
+            tenant_clause(ctx.organization_id, Contact),
+            Contact.title_confirmed_on >= previous.date() - timedelta(days=ctx.title_days),
+            Contact.title_confirmed_on < ctx.today - timedelta(days=ctx.title_days),
+        )
+    ]
+
+
 def _title_stale(ctx: Context) -> AnySelect:
     cutoff = ctx.today - timedelta(days=ctx.title_days)
     return select(
@@ -467,6 +558,17 @@ def _orphan(ctx: Context) -> AnySelect:
     return select(Contact.id, Contact.owner_id, Contact.name.label("label"), Contact.account_id).where(
         Contact.deleted_at.is_(None), ~live
     )
+
+
+def _unassigned_crossed(ctx: Context, previous: datetime) -> list[AnySelect]:
+    """Leads whose wait for an owner passed the limit between the last scan and now."""
+    return [
+        select(Lead.id).where(
+            tenant_clause(ctx.organization_id, Lead),
+            Lead.received_at >= previous - timedelta(hours=ctx.lead_hours),
+            Lead.received_at < ctx.now - timedelta(hours=ctx.lead_hours),
+        )
+    ]
 
 
 def _unassigned(ctx: Context) -> AnySelect:
@@ -650,11 +752,12 @@ RULES: tuple[Rule, ...] = (
         "Contact's title not confirmed for 180 days",
         "联系人职位超过 180 天未确认",
         ("contact",),
-        Recheck.ALWAYS,
-        _always(
+        Recheck.DUE,
+        _due(
             "contact",
             _title_stale,
             lambda row: _fields(title=row.title, title_confirmed_on=row.title_confirmed_on),
+            _title_crossed,
         ),
         "Confirm the contact's title and set the confirmation date.",
         "与联系人确认当前职位，并更新职位确认日期。",
@@ -665,11 +768,12 @@ RULES: tuple[Rule, ...] = (
         "Open opportunity with no progress logged lately",
         "商机阶段长期无推进记录",
         ("opportunity",),
-        Recheck.ALWAYS,
-        _always(
+        Recheck.DUE,
+        _due(
             "opportunity",
             _stage_stale,
             lambda row: _fields(stage=row.stage, stage_changed_at=row.stage_changed_at),
+            _stage_crossed,
         ),
         "Log the latest activity or move the stage.",
         "记录最新跟进，或推进商机阶段。",
@@ -702,11 +806,12 @@ RULES: tuple[Rule, ...] = (
         "Open opportunity's expected close date has passed",
         "未关闭商机的预计成交日期已过",
         ("opportunity",),
-        Recheck.ALWAYS,
-        _always(
+        Recheck.DUE,
+        _due(
             "opportunity",
             _close_date_past,
             lambda row: _fields(stage=row.stage, expected_close_date=row.expected_close_date),
+            _close_date_crossed,
         ),
         "Move the expected close date, or close the opportunity as won or lost.",
         "更新预计成交日期，或将商机关闭为赢单/输单。",
@@ -739,8 +844,8 @@ RULES: tuple[Rule, ...] = (
         "Lead left unassigned",
         "线索无人跟进（未分配）",
         ("lead",),
-        Recheck.ALWAYS,
-        _always("lead", _unassigned, lambda row: _fields(received_at=row.received_at)),
+        Recheck.DUE,
+        _due("lead", _unassigned, lambda row: _fields(received_at=row.received_at), _unassigned_crossed),
         "Assign the lead to a rep.",
         "将线索分配给销售代表。",
     ),

@@ -4,8 +4,9 @@ A scan opens a defect (and a task for whoever must fix it) for each new finding,
 defects whose records no longer break their rule (closing their tasks, as the system), follows a
 record's change of owner to its defect and task, and reopens a task someone marked done while its
 defect is still there. An incremental scan re-checks only the records changed since the last
-scan's watermark (less an overlap for late commits) for ``CHANGED`` rules and the touched name
-blocks for duplicates; rules that depend on time or on other records run whole every time.
+scan's watermark (less an overlap for late commits) for ``CHANGED`` rules, those plus the records
+whose due boundary the clock crossed since the last scan for ``DUE`` (time-dependent) rules, and
+the touched name blocks for duplicates; rules that depend on other records run whole every time.
 """
 
 from __future__ import annotations
@@ -187,6 +188,9 @@ class Scanner:
             session.add(scan)
         scan.full, scan.status, scan.started_at, scan.since = full, ScanStatus.RUNNING, self.now, since
         session.flush()
+        # the window of the time-dependent (DUE) rules: what the last scan's clock saw, and since when
+        self.context.previous = previous.started_at if since is not None and previous is not None else None
+        self.context.since = since
         watermark = _watermark(session, self.organization_id)
         changed = None if since is None else _changed_since(session, self.organization_id, since)
         result = ScanResult(scan.id, full, since, 0.0, changed={k: len(v) for k, v in (changed or {}).items()})

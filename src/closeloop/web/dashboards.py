@@ -233,7 +233,8 @@ def _drill(request: Request) -> tuple[performance.Slice, str, str | None]:
     if first not in performance.DIMENSIONS:
         raise ValidationFailed.one("first", "is not a dimension")
     by = request.query_params.get("by") or performance.next_dimension(first, deals.fixed_dimensions)
-    if by is not None and by not in performance.DIMENSIONS:
+    # a formula field is a dimension too (checked by the breakdown against the reader's formulas)
+    if by is not None and by not in performance.DIMENSIONS and not by.startswith(performance.FORMULA_PREFIX):
         raise ValidationFailed.one("by", "is not a dimension")
     return deals, first, by
 
@@ -251,12 +252,18 @@ def _performance_context(request: Request, user: User, actor: Actor, **extra: An
     with database_of(request).reading(actor) as session:
         answer = performance.breakdown(session, actor, deals, by=by)
         mine = [alerts.serialize(session, actor, row) for row in alerts.mine(session, actor)]
+        formulas = performance.formula_fields(session, actor)
+    english = locale_of(request).startswith("en")
+    formula_measures = [
+        {"key": key, "name": f.label_en if english else f.label_zh} for key, f in formulas.items() if f.is_measure
+    ]
+    formula_dimensions = {key: f.label_en if english else f.label_zh for key, f in formulas.items() if not f.is_measure}
     published = metrics.registry()
-    bars = []
+    bars: list[dict[str, Any]] = []
     for bar in answer.bars:
-        deeper = deals.with_value(by, bar.key or performance.NONE) if by else None
+        deeper = deals.with_value(by, bar.key or performance.NONE) if by and by not in formulas else None
         following = performance.next_dimension(first, deeper.fixed_dimensions) if deeper else None
-        label = bar.label if bar.key != performance.NONE else translate(NONE_LABELS[by or "region"])
+        label = bar.label if bar.key != performance.NONE else translate(NONE_LABELS.get(by or "region", N_("No value")))
         bars.append(
             {
                 "label": label,
@@ -265,6 +272,7 @@ def _performance_context(request: Request, user: User, actor: Actor, **extra: An
                 "closed": bar.closed_deals,
                 "win_rate": bar.win_rate,
                 "avg_margin": bar.avg_margin,
+                "formulas": bar.formulas,
                 "url": _url(deeper, first, following) if deeper is not None and following else None,
             }
         )
@@ -306,8 +314,14 @@ def _performance_context(request: Request, user: User, actor: Actor, **extra: An
         "deals": deals,
         "dimension_labels": DIMENSION_LABELS,
         "period_labels": PERIOD_LABELS,
-        "metrics": [published.metric(key) for key in answer.metrics],
-        "alertable": [published.metric(key) for key in answer.metrics if key != "closed_deals"],
+        "metrics": [published.metric(key) for key in answer.metrics if key in published.metrics],
+        "alertable": [
+            published.metric(key) for key in answer.metrics if key in published.metrics and key != "closed_deals"
+        ],
+        "formula_measures": formula_measures,
+        "formula_dimensions": formula_dimensions,
+        "formula_urls": {key: _url(deals, first, key) for key in formula_dimensions},
+        "by_label": formula_dimensions.get(by or "") or (translate(DIMENSION_LABELS[by]) if by else ""),
         "alerts": mine,
         "scope_text": " · ".join(crumb["label"] for crumb in crumbs[1:]) or translate(N_("Everything you can see")),
         "here": _url(deals, first, by),

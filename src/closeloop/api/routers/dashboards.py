@@ -31,7 +31,14 @@ def get_performance(
     request: Request,
     database: DatabaseDep,
     actor: CurrentActor,
-    by: Annotated[Dimension | None, Query(description="The dimension to break down (one bar each)")] = None,
+    by: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(quarter|region|owner|account|product_line|custom\.[a-z][a-z0-9_]{0,39})$",
+            description="The dimension to break down (one bar each): quarter, region, owner, account, "
+            "product_line, or a formula field of opportunities (custom.<name>)",
+        ),
+    ] = None,
     quarter: Annotated[str | None, Query(max_length=7, description="Fix the quarter, e.g. 2025-Q3")] = None,
     region: Annotated[str | None, Query(max_length=20, description="Fix a region id (or 'none')")] = None,
     owner: Annotated[str | None, Query(max_length=20, description="Fix a rep's user id")] = None,

@@ -23,7 +23,7 @@ class Activity(RecordModel, CustomFields):
     __noun__ = "activity"
     __owner_column__ = "user_id"
     __table_args__ = (
-        *tenant_indexes("activities", "user_id", "occurred_at"),
+        *tenant_indexes("activities", "user_id", "occurred_at", "updated_at"),
         Index("ix_activities_org_account_occurred", "organization_id", "account_id", "occurred_at"),
         Index("ix_activities_org_opportunity", "organization_id", "opportunity_id"),
         Index("ix_activities_org_lead", "organization_id", "lead_id"),

@@ -20,7 +20,8 @@ class Contact(RecordModel, Owned, CustomFields, Searchable):
     __noun__ = "contact"
     __owner_column__ = "owner_id"
     __search_fields__ = ("name",)
-    __table_args__ = tenant_indexes("contacts", "account_id", "owner_id", "email")
+    #: title_confirmed_on: the data-quality scan finds the titles that turned stale since its last run
+    __table_args__ = tenant_indexes("contacts", "account_id", "owner_id", "email", "title_confirmed_on")
 
     account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)

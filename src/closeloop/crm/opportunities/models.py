@@ -37,6 +37,7 @@ class Opportunity(RecordModel, Owned, CustomFields, Searchable):
             "opened_at",
             "closed_at",
             "updated_at",
+            "stage_changed_at",  # the quality scan's "no progress for N days" boundary
         ),
         Index(
             "uq_opportunities_org_external_ref",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, Index, Integer, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped, SoftDeleted, Timestamped, Versioned
@@ -42,3 +42,6 @@ class CustomFieldDefinition(IdentifiedBy, OrganizationScoped, Timestamped, Versi
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     #: the expression of a formula field (GOV-2), computed in the database when the record is read
     formula: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: an expression index on the value serves filters and sorts (built and dropped by
+    #: :func:`closeloop.crm.customfields.sync_index`, outside the migrations: ``cfx_…``)
+    indexed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
