@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
+
+from closeloop.core import phones
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -413,7 +416,8 @@ class Namer:
         return f"{number} {rng.choice(_STREETS_EN)}, {city.pinyin}, China"
 
     def landline(self, city: City) -> str:
-        return f"{city.area_code}-{self.rng.randint(5000_0000, 8999_9999)}"
+        number = f"{city.area_code}-{self.rng.randint(5000_0000, 8999_9999)}"
+        return number if _eight_digit_area(city.area_code) else number[:-1]
 
     def mobile(self) -> str:
         rng = self.rng
@@ -424,3 +428,11 @@ class Namer:
         if rng.random() < 0.5:
             return f"{person.email_local.replace('.', '_')}{rng.randint(1, 99)}"
         return "wxid_" + "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(12))
+
+
+@lru_cache(maxsize=128)
+def _eight_digit_area(area_code: str) -> bool:
+    """Whether local numbers under ``area_code`` have eight digits (most cities) or seven (e.g.
+    Nanning 0771), by libphonenumber's plan — the rule the forms and the quality scan share — so
+    the demo's landlines pass it."""
+    return phones.phone_problem(f"{area_code}-62345678") is None
