@@ -158,3 +158,20 @@ ROLE_LABELS = {
     "partner_user": N_("Partner user"),
     "admin": N_("Administrator"),
 }
+
+#: each record type's name in the interface
+NOUN_LABELS = {
+    "account": N_("Account"),
+    "contact": N_("Contact"),
+    "lead": N_("Lead"),
+    "opportunity": N_("Opportunity"),
+    "activity": N_("Activity"),
+    "contract": N_("Contract"),
+    "order": N_("Order"),
+    "product": N_("Product"),
+    "product_line": N_("Product line"),
+    "quote": N_("Quote"),
+    "referral": N_("Referral"),
+    "task": N_("Task"),
+    "ticket": N_("Ticket"),
+}

@@ -173,7 +173,7 @@ def _datetime(context: Context, value: Any) -> str:
     return i18n.format_datetime(value, _locale_of(context))
 
 
-_environment.globals.update(role_labels=i18n.ROLE_LABELS)
+_environment.globals.update(role_labels=i18n.ROLE_LABELS, noun_labels=i18n.NOUN_LABELS)
 _environment.filters.update(
     money=_money, compact=_compact, number=_number, percent=_percent, date=_date, datetime=_datetime
 )

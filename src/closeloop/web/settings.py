@@ -16,7 +16,7 @@ from closeloop.crm import changerequests, customfields, fieldsecurity, records
 from closeloop.crm.customfields import DefinitionCreate
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
-from closeloop.web.i18n import N_
+from closeloop.web.i18n import NOUN_LABELS
 from closeloop.web.records import FIELD_LABELS, schema_problems
 from closeloop.web.routes import FormExpired, csrf_ok, database_of, locale_of, problem_text, render, signed_in_user
 
@@ -26,23 +26,6 @@ def _said(request: Request, error: DomainError) -> str:
     message, details = problem_text(error, locale_of(request))
     return "; ".join([message, *(f"{label}: {text}" for label, text in details)])
 
-
-#: each record type's name in the interface
-NOUN_LABELS = {
-    "account": N_("Account"),
-    "contact": N_("Contact"),
-    "lead": N_("Lead"),
-    "opportunity": N_("Opportunity"),
-    "activity": N_("Activity"),
-    "contract": N_("Contract"),
-    "order": N_("Order"),
-    "product": N_("Product"),
-    "product_line": N_("Product line"),
-    "quote": N_("Quote"),
-    "referral": N_("Referral"),
-    "task": N_("Task"),
-    "ticket": N_("Ticket"),
-}
 
 router = APIRouter(include_in_schema=False)
 
