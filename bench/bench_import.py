@@ -91,7 +91,7 @@ def generate_csv(rows: int, seed: int = 7) -> bytes:
                 rng.choice("ABC"),
                 province,
                 city,
-                f"0571 {rng.randint(1_000_000, 9_999_999)}",
+                f"0571 8{rng.randint(1_000_000, 9_999_999)}",  # Hangzhou: eight-digit local numbers
                 f"CRM-{index:07d}",
             ]
         )

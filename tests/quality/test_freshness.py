@@ -75,7 +75,7 @@ def history(client: TestClient, tenant: Tenant) -> dict[str, Any]:
             advance(timedelta(days=7))
         stopped = utcnow()
         while utcnow() < stopped + SILENCE:
-            assert rep.patch("accounts", account["id"], {"phone": f"010-{utcnow():%m%d}0000"}).is_success
+            assert rep.patch("accounts", account["id"], {"phone": f"010-6{utcnow():%m%d}000"}).is_success
             advance(timedelta(days=7))
     return {"account": account, "stopped": stopped, "now": stopped + SILENCE}
 

@@ -9,7 +9,10 @@ from fastapi.testclient import TestClient
 
 from closeloop.config import settings
 from closeloop.core.clock import frozen_at
+from closeloop.crm.contacts.models import Contact
+from closeloop.db.session import Database
 from tests.factories import Tenant
+from tests.legacy import write_legacy
 from tests.quality.conftest import T0, Scan
 from tests.samples import Api
 
@@ -64,11 +67,12 @@ def test_an_incremental_scan_rechecks_only_the_records_changed_since_the_last_on
 
 
 def test_a_deleted_record_resolves_its_defects_in_an_incremental_scan(
-    client: TestClient, tenant: Tenant, scan: Scan
+    client: TestClient, db: Database, tenant: Tenant, scan: Scan
 ) -> None:
     rep, manager = Api(client, tenant["rep"]), Api(client, tenant["manager"])
     with frozen_at(T0) as advance:
-        contact = rep.create("contacts", {"name": "刘洋", "mobile": "999"})
+        contact = rep.create("contacts", {"name": "刘洋", "mobile": "13800138000"})
+        write_legacy(db, Contact, contact["id"], mobile="999")
         scan(tenant.organization_id)
         advance(timedelta(hours=1))
         assert manager.request("DELETE", f"/contacts/{contact['id']}").status_code == 204

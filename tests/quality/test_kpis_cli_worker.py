@@ -70,7 +70,10 @@ def test_the_cli_scans_and_prints_open_defects_by_rule(cli: CliRunner, db: Datab
         from closeloop.crm.contacts import service as contact_service
         from closeloop.crm.contacts.schemas import ContactCreate
 
-        contact_service.create_contact(session, tenant["rep"].actor, data=ContactCreate(name="李伟", mobile="12345"))
+        made = contact_service.create_contact(
+            session, tenant["rep"].actor, data=ContactCreate(name="李伟", mobile="13800138000")
+        )
+        made.mobile = "12345"  # as an older load left it: the forms and the API refuse it now
 
     first = cli.invoke(app, ["quality", "scan", "--org", str(tenant.organization_id)], env={"COLUMNS": "160"})
     again = cli.invoke(app, ["quality", "scan", "--org", str(tenant.organization_id), "--full"], env={"COLUMNS": "160"})

@@ -42,3 +42,13 @@ def test_money_keeps_every_digit_of_the_amount(amount: Decimal) -> None:
         digits = "".join(ch for ch in shown if ch.isdigit())
         assert int(digits) == abs(int(amount * 100))
         assert shown.startswith("-") == (amount < 0)
+
+
+def test_compact_figures_are_grouped_and_keep_two_decimals() -> None:
+    assert i18n.format_compact(Decimal("19332500"), "zh_CN", currency="CNY") == "¥1,933.25万"
+    assert i18n.format_compact(Decimal("19330000"), "zh_CN") == "1,933.00万"  # the trailing zero stays
+    assert i18n.format_compact(Decimal("123456700"), "zh_CN") == "12,345.67万"  # 万 also above 1亿
+    assert i18n.format_compact(Decimal("9800"), "zh_CN", currency="CNY") == "¥9,800.00"
+    assert i18n.format_compact(-1234567, "zh_CN") == "-123.46万"
+    assert i18n.format_compact(Decimal("1234567890123"), "en", currency="CNY") == "¥1,234.57B"
+    assert i18n.format_compact(0, "en", currency="CNY") == "¥0.00"

@@ -39,7 +39,7 @@ def test_a_bad_value_is_shown_beside_its_input_and_nothing_is_stored(
     assert 'aria-invalid="true"' in employees.group(0)
     assert 'aria-describedby="f-employees-error"' in employees.group(0)
     assert 'id="f-employees-error">Enter a whole number.' in html
-    assert 'id="f-phone-error">This is not in the expected format.' in html
+    assert 'id="f-phone-error">This is not a phone number.' in html
     assert 'value="新客户"' in html  # the user's input is kept
     assert _names(Api(client, tenant["rep"]), "accounts") == []
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from closeloop.core import phones
 from closeloop.core.money import CURRENCIES
 
 
@@ -64,7 +65,8 @@ Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["CNY"]), A
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ShortText = Annotated[str, Field(max_length=200)]
 Text = Annotated[str, Field(max_length=20000)]
-Phone = Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\- ]{3,40}$", examples=["+86 138 0013 8000"])]
+#: a mobile, landline (with its area code) or international number: the same rule as the quality scan
+Phone = Annotated[str, Field(max_length=40, examples=["+86 138 0013 8000"]), AfterValidator(phones.checked_phone)]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["li.wei@example.com"])]
 ExternalRef = Annotated[str, Field(min_length=1, max_length=100)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]

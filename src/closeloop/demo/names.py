@@ -11,6 +11,9 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
+
+from closeloop.core import phones
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -414,7 +417,8 @@ class Namer:
         return f"{number} {rng.choice(_STREETS_EN)}, {city.pinyin}, China"
 
     def landline(self, city: City) -> str:
-        return f"{city.area_code}-{self.rng.randint(5000_0000, 8999_9999)}"
+        number = f"{city.area_code}-{self.rng.randint(5000_0000, 8999_9999)}"
+        return number if _eight_digit_area(city.area_code) else number[:-1]
 
     def mobile(self) -> str:
         rng = self.rng
@@ -491,3 +495,11 @@ def coordinates_near(city: str, seed: str) -> tuple[float | None, float | None]:
     north = ((digest & 0xFFFF) / 0xFFFF - 0.5) * 0.14
     east = ((digest >> 16) / 0xFFFF - 0.5) * 0.16
     return round(centre[0] + north, 6), round(centre[1] + east, 6)
+
+
+@lru_cache(maxsize=128)
+def _eight_digit_area(area_code: str) -> bool:
+    """Whether local numbers under ``area_code`` have eight digits (most cities) or seven (e.g.
+    Nanning 0771), by libphonenumber's plan — the rule the forms and the quality scan share — so
+    the demo's landlines pass it."""
+    return phones.phone_problem(f"{area_code}-62345678") is None

@@ -10,37 +10,16 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import phonenumbers
 from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 
-#: a Chinese mobile number: 1[3-9] and nine digits, with an optional +86 / 0086 / 86 in front
-_CHINESE_MOBILE = re.compile(r"^(?:\+?86|0086)?1[3-9]\d{9}$")
-_SEPARATORS = re.compile(r"[\s\-().]")
+from closeloop.core import phones
 
-
-@lru_cache(maxsize=65536)
-def phone_problem(value: str) -> str | None:
-    """Why ``value`` is not a usable phone number, or ``None``. Chinese mobiles are checked by their
-    format; landlines (with area code) and international numbers (with +country code) by
-    libphonenumber's numbering plans, with China as the default region."""
-    text = unicodedata.normalize("NFKC", value).strip()
-    if not text:
-        return "empty"
-    compact = _SEPARATORS.sub("", text)
-    if _CHINESE_MOBILE.match(compact):
-        return None
-    try:
-        number = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException:
-        return "not a phone number"
-    if not phonenumbers.is_valid_number(number):
-        return "not a valid mobile or landline number (landlines need their area code)"
-    return None
+#: the phone rule is shared with the record forms, the API and the importer (one validator)
+phone_problem = phones.phone_problem
 
 
 @lru_cache(maxsize=65536)

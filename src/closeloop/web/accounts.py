@@ -348,5 +348,6 @@ def contact_page(request: Request, contact_id: int) -> Response:
         "owner_name": owners.get(contact.get("owner_id") or 0),
         "freshness": freshness(confirmed, utcnow().date()),
         "roles": DECISION_ROLES,
+        "can_edit": actor.can("contacts:write"),
     }
     return render(request, "accounts/contact.html", context)

@@ -77,13 +77,33 @@ def format_money(amount: Decimal | float | int | None, currency: str, locale: st
     return numbers.format_currency(amount, currency or "CNY", locale=_locale(locale)).replace("CN¥", "¥")
 
 
+#: English short figures: the divisor and its suffix, largest first
+_ENGLISH_MAGNITUDES = ((Decimal(1_000_000_000), "B"), (Decimal(1_000_000), "M"), (Decimal(1_000), "K"))
+_WAN = Decimal(10_000)
+
+
 def format_compact(amount: Decimal | float | int | None, locale: str, *, currency: str | None = None) -> str:
-    """A short figure for charts and cards: ``123.46万`` in Chinese, ``1.23M`` in English."""
+    """A short figure for charts and cards, always two decimals and grouped for the locale.
+
+    Chinese counts in 万 at any size (``123.46万``, ``12,345.67万`` — people reading pipelines compare
+    figures in 万, and 亿 would make neighbouring cards read in different units); below 1万 the
+    figure is shown whole (``¥9,800.00``). English uses K / M / B (``¥1.23M``)."""
     if amount is None:
         return "—"
-    figure = numbers.format_compact_decimal(amount, format_type="short", locale=_locale(locale), fraction_digits=2)
+    value = Decimal(str(amount)) if isinstance(amount, float) else Decimal(amount)
+    where = _locale(locale)
+    suffix = ""
+    if locale == "zh_CN":
+        if abs(value) >= _WAN:
+            value, suffix = value / _WAN, "万"
+    else:
+        for divisor, letter in _ENGLISH_MAGNITUDES:
+            if abs(value) >= divisor:
+                value, suffix = value / divisor, letter
+                break
+    figure = numbers.format_decimal(value, format="#,##0.00", locale=where, decimal_quantization=True) + suffix
     if currency:
-        symbol = numbers.get_currency_symbol(currency, locale=_locale(locale)).replace("CN¥", "¥")
+        symbol = numbers.get_currency_symbol(currency, locale=where).replace("CN¥", "¥")
         return f"{symbol}{figure}"
     return figure
 
@@ -137,4 +157,21 @@ ROLE_LABELS = {
     "it_director": N_("IT director"),
     "partner_user": N_("Partner user"),
     "admin": N_("Administrator"),
+}
+
+#: each record type's name in the interface
+NOUN_LABELS = {
+    "account": N_("Account"),
+    "contact": N_("Contact"),
+    "lead": N_("Lead"),
+    "opportunity": N_("Opportunity"),
+    "activity": N_("Activity"),
+    "contract": N_("Contract"),
+    "order": N_("Order"),
+    "product": N_("Product"),
+    "product_line": N_("Product line"),
+    "quote": N_("Quote"),
+    "referral": N_("Referral"),
+    "task": N_("Task"),
+    "ticket": N_("Ticket"),
 }

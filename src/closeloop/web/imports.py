@@ -21,7 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, NotFound
+from closeloop.core.errors import DomainError, FieldProblem, NotFound
 from closeloop.db.session import after_commit
 from closeloop.integrations.importing import jobs
 from closeloop.integrations.importing.entities import entity_spec
@@ -29,8 +29,8 @@ from closeloop.integrations.importing.fields import ENTITY_NAMES
 from closeloop.integrations.importing.models import ImportJob, ImportStatus
 from closeloop.org.models import User
 from closeloop.web.i18n import N_, translations
-from closeloop.web.records import FIELD_LABELS
-from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
+from closeloop.web.records import FIELD_LABELS, field_message
+from closeloop.web.routes import database_of, is_htmx, locale_of, problem_text, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,6 +58,28 @@ STATUS_LABELS = {
     ImportStatus.FAILED: N_("Failed"),
 }
 
+
+#: the importer's own targets (references by name, product facts) that are not record-form fields
+IMPORT_LABELS: dict[str, str] = {
+    "owner": N_("Owner"),
+    "parent_account": N_("Parent account"),
+    "region": N_("Region"),
+    "account": N_("Account"),
+    "contact": N_("Contact"),
+    "lead": N_("Lead"),
+    "opportunity": N_("Opportunity"),
+    "replied_at": N_("Replied at"),
+    "user": N_("By"),
+    "product_line": N_("Product line"),
+    "product": N_("Product"),
+    "code": N_("Code"),
+    "is_active": N_("Active"),
+    "lead_time_days": N_("Lead time (days)"),
+    "list_price": N_("List price"),
+    "unit": N_("Unit"),
+    "priority": N_("Priority"),
+}
+TARGET_LABELS = {**FIELD_LABELS, **IMPORT_LABELS}
 
 #: the importer's reasons that are whole sentences (no values inside), shown in the reader's language
 REASONS = frozenset(
@@ -236,7 +258,7 @@ def _mapping_page(
         mapping=mapping,
         errors=errors or [],
         entity_label=ENTITY_LABELS.get(meta["entity"], meta["entity"]),
-        field_labels=FIELD_LABELS,
+        field_labels=TARGET_LABELS,
     )
     return render(request, "imports/mapping.html", context, status_code=status)
 
@@ -293,12 +315,37 @@ async def run_mapping(request: Request, token: str) -> Response:
     except DomainError as failure:
         if failure.status in (403, 404):
             raise
-        errors = [f"{p.field}: {p.message}" for p in failure.problems] or [failure.message]
+        gettext = translations(locale_of(request)).gettext
+        errors = [
+            f"{gettext(TARGET_LABELS[p.field]) if p.field in TARGET_LABELS else p.field}: {field_message(gettext, p)}"
+            for p in failure.problems
+        ] or [problem_text(failure, locale_of(request))[0]]
         return _mapping_page(request, user, actor, token, chosen=chosen, errors=errors, status=422)
     if not dry_run:
         _unstage(request, actor, token)
     suffix = f"?upload={token}" if dry_run else ""
     return RedirectResponse(f"/import/jobs/{job_id}{suffix}", status_code=303)
+
+
+def reason_text(problem: dict[str, Any], locale: str) -> str:
+    """A row problem's reason in the reader's language: the importer's whole sentences from the
+    catalog; a field rule by its code (the record forms' sentences); a field named by its key
+    (``industry: …``, when its column is not in the file) by its label. An English sentence
+    with values inside stays English only in the English interface."""
+    gettext = translations(locale).gettext
+    reason = str(problem.get("reason") or "")
+    if reason in REASONS:
+        return gettext(reason)
+    prefix = ""
+    key, colon, rest = reason.partition(": ")
+    if colon and " " not in key and key:
+        label = TARGET_LABELS.get(key) or TARGET_LABELS.get(key.removeprefix("custom."))
+        prefix, reason = f"{gettext(label) if label else key.removeprefix('custom.')}: ", rest
+    reason = reason.removeprefix("Value error, ")
+    sentence = field_message(gettext, FieldProblem("", reason, str(problem.get("code") or "invalid")))
+    if locale != "en" and sentence == reason and reason not in REASONS:
+        sentence = gettext(N_("This value is not valid."))
+    return prefix + sentence
 
 
 def _job_context(job: ImportJob) -> dict[str, Any]:
@@ -328,6 +375,8 @@ def job_page(request: Request, job_id: int, upload: str | None = None) -> Respon
     with database_of(request).reading(actor) as session:
         job = jobs.get_import_job(session, actor, job_id=job_id)
         context = _job_context(job)
+    locale = locale_of(request)
+    context["problems"] = [{**p, "reason_text": reason_text(p, locale)} for p in context["problems"][:501]]
     held = upload if upload and upload in request.session.get(_SESSION_KEY, []) else None
     context.update(user=user, actor=actor, upload=held)
     template = "imports/_job.html" if is_htmx(request) else "imports/job.html"

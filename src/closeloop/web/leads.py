@@ -18,6 +18,7 @@ from closeloop.crm.leads.schemas import LeadConvert
 from closeloop.crm.leads.service import LEADS
 from closeloop.db.scope import visibility_clause
 from closeloop.org.models import User
+from closeloop.pools import duplicates
 from closeloop.quality.similar import similar_accounts
 from closeloop.web.accounts import names_of
 from closeloop.web.i18n import N_
@@ -131,11 +132,27 @@ def _lead_context(request: Request, user: User, actor: Actor, lead_id: int) -> d
         owners = names_of(
             session, actor, User, [lead.get("owner_id"), *(item["owner_id"] for item in similar)], "display_name"
         )
+        # CN-2's check across the whole organization (pools.duplicates, the matcher the account
+        # service's collision guard uses): accounts the actor cannot see, pooled accounts and
+        # unconverted leads too, their owners masked (张** · 华东区)
+        offered = {item["id"] for item in similar}
+        elsewhere = [
+            match
+            for match in duplicates.find_matches(
+                session,
+                actor,
+                name=lead.get("company") or lead.get("name"),
+                mobile=lead.get("mobile") or lead.get("phone"),
+                exclude_lead_id=lead_id,
+            )
+            if not (match.kind == "account" and match.id in offered)
+        ]
     return {
         "user": user,
         "actor": actor,
         "lead": lead,
         "similar": similar,
+        "elsewhere": elsewhere,
         "owners": owners,
         "statuses": STATUSES,
         "sources": SOURCES,

@@ -5,6 +5,7 @@ and the data asset map with inline edit — the same services and checks as the 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +28,8 @@ from closeloop.org.models import User
 from closeloop.quality import freshness, kpis
 from closeloop.quality import service as quality_service
 from closeloop.quality.rules import RULES, RULES_BY_ID, Severity
-from closeloop.web.i18n import DISPLAY_ZONE, N_, ROLE_LABELS
+from closeloop.web.i18n import DISPLAY_ZONE, N_, ROLE_LABELS, translations
+from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -217,6 +219,7 @@ def quality_page(
         "group_by": group,
         "chart": chart,
         "feeds": feeds,
+        "feed_label": _feed_labeller(locale_of(request)),
         "severity_labels": SEVERITY_LABELS,
         "severity_tones": SEVERITY_TONES,
         "status_labels": STATUS_LABELS,
@@ -346,9 +349,42 @@ def mark_done(request: Request, task_id: int, csrf: str = Form(""), status: str 
 # --- /settings/assets ----------------------------------------------------------------------------------
 
 
+def _feed_labeller(locale: str) -> Callable[[Any], str]:
+    """A freshness feed's name with its field by the field's label (``客户 · 行业``), not its key."""
+    gettext = translations(locale).gettext
+
+    def label(feed: Any) -> str:
+        key = "label_en" if locale == "en" else "label_zh"
+        shown = str(feed.get(key) if isinstance(feed, dict) else getattr(feed, key))
+        head, separator, tail = shown.rpartition(" · ")
+        known = FIELD_LABELS.get(tail)
+        return f"{head} · {gettext(known)}" if separator and known else shown
+
+    return label
+
+
+def _field_group_names(rows: list[dict[str, Any]], locale: str) -> None:
+    """A field group's name lists its fields by their labels (商机财务字段（毛利率）), not their keys."""
+    gettext = translations(locale).gettext
+    for row in rows:
+        if row.get("kind") != "field_group":
+            continue
+        for key in ("name_zh", "name_en"):
+            text = str(row.get(key) or "")
+            opening, closing = ("（", "）") if key == "name_zh" else ("(", ")")
+            head, found, rest = text.partition(opening)
+            if found and rest.endswith(closing):
+                names = [name.strip() for name in rest[: -len(closing)].split(",")]
+                translate = gettext if key == "name_zh" and locale != "en" else (lambda text: text)
+                labels = [translate(FIELD_LABELS[name]) if name in FIELD_LABELS else name for name in names]
+                row[key] = f"{head}{opening}{'、'.join(labels) if key == 'name_zh' else ', '.join(labels)}{closing}"
+
+
 def _assets_context(request: Request, user: User, actor: Actor) -> dict[str, Any]:
     with database_of(request).reading(actor) as session:
         rows = assets.rows(session, actor)
+    _field_group_names(rows, locale_of(request))
+    with database_of(request).reading(actor) as session:
         people = [
             (row.id, row.display_name)
             for row in session.execute(

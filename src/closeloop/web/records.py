@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from closeloop.core.actor import Actor
+from closeloop.core import phones
+from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, FieldProblem, NotFound, PreconditionFailed
 from closeloop.crm import customfields, records
@@ -177,6 +178,12 @@ CHOICE_LABELS: dict[str, str] = {
     "meeting": N_("Meeting"),
     "inbound": N_("Inbound"),
     "outbound": N_("Outbound"),
+}
+
+#: validators' own sentences (the API's words) → the sentence shown beside the input
+SENTENCES: dict[str, str] = {
+    phones.NOT_A_NUMBER: N_("This is not a phone number."),
+    phones.NOT_VALID: N_("Not a valid mobile or landline number (a landline needs its area code, e.g. 0771-2399445)."),
 }
 
 #: pydantic's error types and the services' problem codes → the message shown beside the input
@@ -558,17 +565,30 @@ def names_of(session: Session, actor: Actor, noun: str, ids: Iterable[Any]) -> d
     return {row[0]: str(row[1] or f"#{row[0]}") for row in session.execute(statement)}
 
 
+#: the roles records are handed to (not the CFO, the IT director, administrators or partners)
+SELLING_ROLES = ("rep", "manager", "director", "sales_vp")
+
+
+def assignable_users(session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """The people ``actor`` may hand a record to, as the owner check of the record services
+    (``crm.records.check_owner``) allows: active sellers within the actor's reach — themselves
+    and their team or region, or the whole organization for an organization-wide scope."""
+    statement = select(User.id, User.display_name).where(
+        visibility_clause(actor, User), User.is_active.is_(True), User.role.in_(SELLING_ROLES)
+    )
+    if actor.scope is not RowScope.ALL:
+        statement = statement.where(User.id.in_(sorted(actor.owner_ids | {actor.user_id or 0})))
+    return [(row[0], str(row[1])) for row in session.execute(statement.order_by(User.display_name))]
+
+
 def options_of(
     session: Session, actor: Actor, noun: str, *, where: Mapping[str, int] | None = None
 ) -> list[tuple[int, str]]:
-    """(id, name) choices for a select of ``noun`` records the actor can see."""
+    """(id, name) choices for a select of ``noun`` records the actor can see; for people, those
+    the actor may assign records to (:func:`assignable_users`)."""
     if noun == "user":
-        statement = (
-            select(User.id, User.display_name)
-            .where(visibility_clause(actor, User), User.is_active.is_(True))
-            .order_by(User.display_name)
-        )
-    elif noun == "region":
+        return assignable_users(session, actor)
+    if noun == "region":
         statement = select(Region.id, Region.name).where(visibility_clause(actor, Region)).order_by(Region.name)
     else:
         model = _record_model(noun)
@@ -596,7 +616,7 @@ def field_message(gettext: Callable[[str], str], problem: FieldProblem) -> str:
     """A problem as the sentence shown beside its input: the sentence for its code, else the
     service's own words (translated when the catalog has them, as ``services.po`` does for the
     fixed sentences of the record services)."""
-    known = MESSAGES.get(problem.code)
+    known = MESSAGES.get(problem.code) or SENTENCES.get(problem.message)
     return gettext(known) if known else gettext(problem.message)
 
 
@@ -804,7 +824,7 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
 
 
 def _record_href(spec: PageSpec, record_id: int) -> str:
-    if spec.plural in ("accounts", "opportunities", "contracts"):
+    if spec.plural in ("accounts", "opportunities", "contracts", "contacts", "leads"):
         return f"/{spec.plural}/{record_id}"
     return f"/{spec.plural}/{record_id}/edit"
 
@@ -995,7 +1015,8 @@ def schema_problems(error: ValidationError) -> list[FieldProblem]:
             name = customfields.PREFIX + location[1]
         else:
             name = location[0] if location else ""
-        problems.append(FieldProblem(name, str(item["msg"]), str(item["type"])))
+        message = str(item["msg"]).removeprefix("Value error, ")  # a validator's own sentence (e.g. the phone rule)
+        problems.append(FieldProblem(name, message, str(item["type"])))
     return problems
 
 
@@ -1255,7 +1276,7 @@ async def _posted(request: Request) -> FormData:
 def _after_save(spec: PageSpec, record_id: int, next_path: str | None) -> str:
     if next_path:
         return next_path
-    if spec.plural in ("accounts", "opportunities"):
+    if spec.plural in ("accounts", "opportunities", "contacts", "leads"):
         return f"/{spec.plural}/{record_id}"
     return f"/{spec.plural}?saved={record_id}"
 

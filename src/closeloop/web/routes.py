@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.exception_handlers import http_exception_handler
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
@@ -40,56 +42,115 @@ router = APIRouter(include_in_schema=False)
 
 
 @dataclass(frozen=True)
+class NavGroup:
+    """A heading of the navigation; its entries are the :class:`NavItem` naming its ``key``."""
+
+    key: str
+    label: str  # English source text; translated when rendered
+
+
+@dataclass(frozen=True)
 class NavItem:
-    """One entry of the workspace's navigation: shown to actors holding ``permission`` (None: all)."""
+    """One entry of the workspace's navigation: shown to actors holding ``permission`` (None: all)
+    or having one of ``roles``, under the heading ``group`` (a :data:`NAV_GROUPS` key)."""
 
     path: str
     label: str  # English source text; translated when rendered
     permission: str | None = None
+    group: str = "workspace"
+    roles: tuple[str, ...] = ()
+
+    def shown_to(self, actor: Actor) -> bool:
+        return self.permission is None or actor.can(self.permission) or actor.role in self.roles
 
 
-#: the navigation, in order; each area adds its pages here
-NAV: list[NavItem] = [
-    NavItem("/", N_("Home")),
-    NavItem("/tasks", N_("Tasks"), "tasks:read"),
-    NavItem("/pipeline", N_("Pipeline"), "opportunities:read"),
-    NavItem("/accounts", N_("Accounts"), "accounts:read"),
-    NavItem("/pools", N_("Public pool"), "pools:read"),
-    NavItem("/pools/mine", N_("My private pool"), "pools:read"),
-    NavItem("/approvals", N_("Approvals"), "approvals:use"),
-    NavItem("/approvals/flows", N_("Approval flows"), "approvals:manage"),
-    NavItem("/contacts", N_("Contacts"), "contacts:read"),
-    NavItem("/leads/inbox", N_("Lead inbox"), "leads:read"),
-    NavItem("/leads", N_("Leads"), "leads:read"),
-    NavItem("/opportunities", N_("Opportunities"), "opportunities:read"),
-    NavItem("/activities", N_("Activities"), "activities:read"),
-    NavItem("/cash", N_("Cash collections"), "contracts:read"),
-    NavItem("/targets", N_("Targets"), "targets:read"),
-    NavItem("/fieldwork", N_("Field work"), "fieldwork:read"),
-    NavItem("/fieldwork/map", N_("Customer map"), "fieldwork:read"),
-    NavItem("/fieldwork/report", N_("Visits per rep"), "fieldwork:read"),
-    NavItem("/reports/mine", N_("My report"), "reports:write"),
-    NavItem("/reports/team", N_("Team reports"), "reports:read"),
-    NavItem("/funnel", N_("Funnel"), "funnel:read"),
-    NavItem("/dashboard", N_("Performance"), "funnel:read"),
-    NavItem("/import", N_("Import"), "imports:run"),
-    NavItem("/quality", N_("Data quality"), "quality:read"),
-    NavItem("/compliance", N_("Compliance check"), "compliance:check"),
-    NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review"),
-    NavItem("/knowledge", N_("Knowledge base"), "knowledge:read"),
-    NavItem("/assistant/coach", N_("Talk tracks and battlecards"), "knowledge:read"),
-    NavItem("/assistant/contracts", N_("Contract comparison"), "contracts:read"),
-    NavItem("/assistant/adoption", N_("Suggestion adoption"), "assistant:report"),
-    NavItem("/assistant/workflows", N_("Assistant workflows"), "assistant:report"),
-    NavItem("/automation/rules", N_("Rules"), "rules:read"),
-    NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
-    NavItem("/automation/pending", N_("Undo window"), "decisions:read"),
-    NavItem("/automation/reviews", N_("Review requests")),
-    NavItem("/settings/fields", N_("Custom fields")),
-    NavItem("/settings/security", N_("Field security"), "schema:manage"),
-    NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),
-    NavItem("/settings/assets", N_("Data assets"), "users:read"),
+#: the navigation's headings, in order
+NAV_GROUPS: list[NavGroup] = [
+    NavGroup("workspace", N_("Workspace")),
+    NavGroup("sales", N_("Customers & sales")),
+    NavGroup("field", N_("Field work & cash")),
+    NavGroup("automation", N_("Automation")),
+    NavGroup("assistants", N_("Assistants")),
+    NavGroup("data", N_("Data governance")),
+    NavGroup("settings", N_("Settings")),
 ]
+
+#: the navigation; each area adds its pages here, one line each, naming its group (entries are
+#: shown in this order within their group)
+NAV: list[NavItem] = [
+    NavItem("/", N_("Home"), group="workspace"),
+    NavItem("/tasks", N_("Tasks"), "tasks:read", group="workspace"),
+    NavItem("/funnel", N_("Funnel"), "funnel:read", group="workspace"),
+    NavItem("/dashboard", N_("Performance"), "funnel:read", group="workspace"),
+    NavItem("/targets", N_("Targets"), "targets:read", group="workspace"),
+    NavItem("/approvals", N_("Approvals"), "approvals:use", group="workspace"),
+    NavItem("/reports/mine", N_("My report"), "reports:write", group="workspace"),
+    NavItem("/reports/team", N_("Team reports"), "reports:read", group="workspace"),
+    NavItem("/pipeline", N_("Pipeline"), "opportunities:read", group="sales"),
+    NavItem("/leads/inbox", N_("Lead inbox"), "leads:read", group="sales"),
+    NavItem("/accounts", N_("Accounts"), "accounts:read", group="sales"),
+    NavItem("/contacts", N_("Contacts"), "contacts:read", group="sales"),
+    NavItem("/leads", N_("Leads"), "leads:read", group="sales"),
+    NavItem("/opportunities", N_("Opportunities"), "opportunities:read", group="sales"),
+    NavItem("/activities", N_("Activities"), "activities:read", group="sales"),
+    NavItem("/pools", N_("Public pool"), "pools:read", group="sales"),
+    NavItem("/pools/mine", N_("My private pool"), "pools:read", group="sales"),
+    NavItem("/fieldwork", N_("Field work"), "fieldwork:read", group="field"),
+    NavItem("/fieldwork/map", N_("Customer map"), "fieldwork:read", group="field"),
+    NavItem("/fieldwork/report", N_("Visits per rep"), "fieldwork:read", group="field"),
+    NavItem("/cash", N_("Cash collections"), "contracts:read", group="field"),
+    NavItem("/automation/rules", N_("Rules"), "rules:read", group="automation"),
+    NavItem("/automation/decisions", N_("Decision log"), "decisions:read", group="automation"),
+    NavItem("/automation/pending", N_("Undo window"), "decisions:read", group="automation"),
+    NavItem("/automation/reviews", N_("Review requests"), group="automation"),
+    NavItem("/compliance", N_("Compliance check"), "compliance:check", group="assistants"),
+    NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review", group="assistants"),
+    NavItem("/knowledge", N_("Knowledge base"), "knowledge:read", group="assistants"),
+    NavItem("/assistant/coach", N_("Talk tracks and battlecards"), "knowledge:read", group="assistants"),
+    NavItem("/assistant/contracts", N_("Contract comparison"), "contracts:read", group="assistants"),
+    NavItem("/assistant/adoption", N_("Suggestion adoption"), "assistant:report", group="assistants"),
+    NavItem("/assistant/workflows", N_("Assistant workflows"), "assistant:report", group="assistants"),
+    NavItem("/import", N_("Import"), "imports:run", group="data"),
+    NavItem("/quality", N_("Data quality"), "quality:read", group="data"),
+    NavItem("/settings/assets", N_("Data assets"), "users:read", group="data"),
+    NavItem("/approvals/flows", N_("Approval flows"), "approvals:manage", group="settings"),
+    NavItem("/settings/fields", N_("Custom fields"), group="settings"),
+    NavItem("/settings/security", N_("Field security"), "schema:manage", group="settings"),
+    NavItem("/settings/formulas", N_("Formula editor"), "schema:manage", group="settings"),
+    NavItem(
+        "/settings/changes", N_("Change requests"), "schema:manage", group="settings", roles=("sales_vp", "it_director")
+    ),
+    NavItem("/api/docs", N_("API"), group="settings"),
+]
+
+
+@dataclass(frozen=True)
+class NavSection:
+    """A heading with the entries the actor may open under it, as the page shows them."""
+
+    key: str
+    label: str
+    items: list[NavItem]
+    current: bool
+
+
+def nav_sections(actor: Actor | None, current: str | None) -> list[NavSection]:
+    """The navigation ``actor`` sees, grouped under :data:`NAV_GROUPS` (empty headings left out;
+    an entry naming an unknown group goes to the last heading rather than disappear)."""
+    if actor is None:
+        return []
+    keys = [group.key for group in NAV_GROUPS]
+    sections = []
+    for group in NAV_GROUPS:
+        items = [
+            item
+            for item in NAV
+            if (item.group == group.key or (item.group not in keys and group is NAV_GROUPS[-1]))
+            and item.shown_to(actor)
+        ]
+        if items:
+            sections.append(NavSection(group.key, group.label, items, any(item.path == current for item in items)))
+    return sections
 
 
 def _locale_of(context: Context) -> str:
@@ -126,7 +187,7 @@ def _datetime(context: Context, value: Any) -> str:
     return i18n.format_datetime(value, _locale_of(context))
 
 
-_environment.globals.update(role_labels=i18n.ROLE_LABELS)
+_environment.globals.update(role_labels=i18n.ROLE_LABELS, noun_labels=i18n.NOUN_LABELS)
 _environment.filters.update(
     money=_money, compact=_compact, number=_number, percent=_percent, date=_date, datetime=_datetime
 )
@@ -203,7 +264,8 @@ def render(
     if actor is not None and "unread" not in context and not is_htmx(request):
         with database_of(request).reading(actor) as session:
             unread = notifications.unread_count(session, actor)
-    shown = [item for item in NAV if actor is not None and (item.permission is None or actor.can(item.permission))]
+    shown = [item for item in NAV if actor is not None and item.shown_to(actor)]
+    current_nav = _current(shown, request.url.path)
     page = _environment.get_template(template)
     body = page.render(
         request=request,
@@ -213,7 +275,8 @@ def render(
         gettext=translation.gettext,
         ngettext=translation.ngettext,
         nav=shown,
-        current_nav=_current(shown, request.url.path),
+        nav_sections=nav_sections(actor, current_nav),
+        current_nav=current_nav,
         current_path=request.url.path,
         unread=unread,
         **context,
@@ -238,13 +301,48 @@ def _sign_in_redirect(request: Request, error: Exception) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+#: what a refusal says when the service's own sentence has no translation, by its code, then status
+_FALLBACK_BY_CODE = {
+    "not_found": N_("This record does not exist, or you may not see it."),
+    "validation_failed": N_("Some fields are not valid."),
+    "forbidden": N_("Your role may not do this."),
+    "stale_version": N_("Changed by someone else — reload and try again."),
+}
+_FALLBACK_BY_STATUS = {
+    404: N_("This page does not exist, or you may not see it."),
+    403: N_("Your role may not do this."),
+    409: N_("This conflicts with the current state of the record."),
+    422: N_("Some fields are not valid."),
+}
+
+
+def problem_text(error: DomainError, locale: str) -> tuple[str, list[tuple[str, str]]]:
+    """The refusal as the person reads it in ``locale``: its sentence and its field problems as
+    (field label, message) pairs. A service sentence without a translation (``account 7 not found``)
+    is replaced by a translated sentence for its kind of refusal, and field keys by their labels,
+    so a Chinese page never shows an English sentence or a raw key."""
+    from closeloop.web.records import FIELD_LABELS, field_message
+
+    translation = translations(locale)
+    gettext = translation.gettext
+    message = gettext(error.message)
+    if locale != "en" and message == error.message:
+        fallback = _FALLBACK_BY_CODE.get(error.code) or _FALLBACK_BY_STATUS.get(error.status)
+        localized = error.extra.get("message_zh") if locale == "zh_CN" else None
+        message = str(localized) if localized else gettext(fallback or N_("The request could not be completed."))
+    details = []
+    for problem in error.problems:
+        label = FIELD_LABELS.get(problem.field) or FIELD_LABELS.get(problem.field.removeprefix("custom."))
+        details.append((gettext(label) if label else problem.field, field_message(gettext, problem)))
+    return message, details
+
+
 def _problem_page(request: Request, error: Exception) -> Response:
     """An expected failure on a page: the error page (or, for an HTMX fragment, the message alone)."""
     assert isinstance(error, DomainError)
-    translation = translations(locale_of(request))
-    message = translation.gettext(error.message)
+    message, details = problem_text(error, locale_of(request))
     signed_in = signed_in_user(request)
-    context: dict[str, Any] = {"error": error, "message": message, "details": error.problems}
+    context: dict[str, Any] = {"error": error, "message": message, "details": details}
     if signed_in is not None:
         context.update(user=signed_in[0], actor=signed_in[1])
     if is_htmx(request):
@@ -254,6 +352,23 @@ def _problem_page(request: Request, error: Exception) -> Response:
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return render(request, "problem.html", context, status_code=error.status)
+
+
+class PageMissing(DomainError):
+    """No page at this address (an unknown path, or a method the page does not take)."""
+
+    def __init__(self, status: int) -> None:
+        message = N_("This page does not exist, or you may not see it.")
+        super().__init__(message, code="not_found" if status == 404 else "error", status=status)
+
+
+async def _no_such_page(request: Request, error: Exception) -> Response:
+    """A path of the workspace that matches no page: the workspace's own not-found page, in the
+    reader's language (the API, mounted under ``/api``, answers with its problem documents)."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code in (404, 405):
+        return _problem_page(request, PageMissing(error.status_code))
+    return await http_exception_handler(request, error)
 
 
 def _safe_next(path: str | None) -> str:
@@ -367,6 +482,7 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
+    app.add_exception_handler(StarletteHTTPException, _no_such_page)
     app.include_router(router)
     app.include_router(home.router)
     app.include_router(board.router)

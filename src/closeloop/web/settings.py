@@ -11,12 +11,21 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError
+from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.crm import changerequests, customfields, fieldsecurity, records
 from closeloop.crm.customfields import DefinitionCreate
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
-from closeloop.web.routes import csrf_ok, database_of, render, signed_in_user
+from closeloop.web.i18n import NOUN_LABELS
+from closeloop.web.records import FIELD_LABELS, schema_problems
+from closeloop.web.routes import FormExpired, csrf_ok, database_of, locale_of, problem_text, render, signed_in_user
+
+
+def _said(request: Request, error: DomainError) -> str:
+    """A refusal as one line in the reader's language (fields by their labels)."""
+    message, details = problem_text(error, locale_of(request))
+    return "; ".join([message, *(f"{label}: {text}" for label, text in details)])
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,14 +125,12 @@ def request_field(
             }
         )
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return again(f"{where}: {first['msg']}", 422)
+        return again(_said(request, ValidationFailed(schema_problems(error))), 422)
     try:
         with database_of(request).unit_of_work(actor) as session:
             changerequests.request_create(session, actor, data, reason=reason)
     except DomainError as error:
-        return again(str(error), error.status)
+        return again(_said(request, error), error.status)
     return RedirectResponse("/settings/changes", status_code=303)
 
 
@@ -138,7 +145,7 @@ def _changes_page(
         return render(
             request,
             "changes.html",
-            {"user": user, "requests": [], "can_sign": False, "error": str(problem)},
+            {"user": user, "requests": [], "can_sign": False, "error": problem_text(problem, locale_of(request))[0]},
             status_code=problem.status,
         )
     bodies.sort(key=lambda item: (item["status"] != "pending", -item["id"]))
@@ -176,7 +183,7 @@ def decide(request: Request, request_id: int, decision: str, csrf: str = Form(""
             else:
                 changerequests.reject(session, actor, request_id, reason=reason)
     except DomainError as error:
-        return _changes_page(request, user, actor, str(error), error.status)
+        return _changes_page(request, user, actor, _said(request, error), error.status)
     return RedirectResponse("/settings/changes", status_code=303)
 
 
@@ -192,7 +199,15 @@ def _security_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    context: dict[str, Any] = {"user": user, "actor": actor, "error": error, "matrix": None, "nouns": []}
+    context: dict[str, Any] = {
+        "user": user,
+        "actor": actor,
+        "error": error,
+        "matrix": None,
+        "nouns": [],
+        "field_labels": FIELD_LABELS,
+        "noun_labels": NOUN_LABELS,
+    }
     try:
         require(actor, "schema:manage")
         nouns = fieldsecurity.record_types(actor)
@@ -200,7 +215,7 @@ def _security_page(
         with database_of(request).reading(actor) as session:
             context |= {"nouns": nouns, "matrix": fieldsecurity.matrix_of(session, actor, chosen)}
     except DomainError as problem:
-        context["error"] = str(problem)
+        context["error"] = problem_text(problem, locale_of(request))[0]
         status_code = problem.status
     return render(request, "security.html", context, status_code=status_code)
 
@@ -223,9 +238,7 @@ async def request_security(request: Request) -> Response:
     form = await request.form()
     record_type = str(form.get("record_type") or "")
     if not csrf_ok(request, str(form.get("csrf") or "")):
-        return _security_page(
-            request, user, actor, record_type, error="Your session expired; please try again.", status_code=400
-        )
+        return _security_page(request, user, actor, record_type, error=_said(request, FormExpired()), status_code=400)
     ticked = {str(key) for key in form}
     reason = str(form.get("reason") or "")
     try:
@@ -247,7 +260,7 @@ async def request_security(request: Request) -> Response:
                     )
                     asked += 1
     except DomainError as error:
-        return _security_page(request, user, actor, record_type, error=str(error), status_code=error.status)
+        return _security_page(request, user, actor, record_type, error=_said(request, error), status_code=error.status)
     if not asked:
         return _security_page(request, user, actor, record_type, error="Nothing changed.", status_code=422)
     return RedirectResponse("/settings/changes", status_code=303)

@@ -5,3 +5,85 @@ document.addEventListener("htmx:beforeRequest", function () {
   var flash = document.getElementById("flash");
   if (flash) { flash.innerHTML = ""; }
 });
+
+// The grouped navigation: on a tablet its headings are menus, closed until chosen, one open at a
+// time, closed again by Escape or a click elsewhere; on a wide screen every heading starts open
+// and a heading closed by hand stays closed (remembered in this browser).
+(function () {
+  var nav = document.querySelector("nav[data-nav]");
+  if (!nav) { return; }
+  var groups = Array.prototype.slice.call(nav.querySelectorAll("details.nav-group"));
+  var narrow = window.matchMedia("(max-width: 900px)");
+  var key = "closeloop.nav.closed";
+  function closedByHand() {
+    try { return JSON.parse(window.localStorage.getItem(key) || "[]"); } catch (e) { return []; }
+  }
+  function arrange() {
+    var closed = closedByHand();
+    groups.forEach(function (group) {
+      group.open = narrow.matches ? false : (closed.indexOf(group.dataset.group) < 0 || group.hasAttribute("data-current"));
+    });
+  }
+  arrange();
+  if (narrow.addEventListener) { narrow.addEventListener("change", arrange); }
+  groups.forEach(function (group) {
+    group.addEventListener("toggle", function () {
+      if (narrow.matches) {
+        if (group.open) { groups.forEach(function (other) { if (other !== group) { other.open = false; } }); }
+        return;
+      }
+      var closed = closedByHand().filter(function (name) { return name !== group.dataset.group; });
+      if (!group.open) { closed.push(group.dataset.group); }
+      try { window.localStorage.setItem(key, JSON.stringify(closed)); } catch (e) { /* private mode */ }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && narrow.matches) {
+      groups.forEach(function (group) {
+        if (group.open) { group.open = false; group.querySelector("summary").focus(); }
+      });
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (narrow.matches && !nav.contains(event.target)) { groups.forEach(function (group) { group.open = false; }); }
+  });
+})();
+
+// A long pick list (select[data-filterable], e.g. an owner among many colleagues) gets a box
+// above it: typing narrows the options (by name or pinyin initials typed as letters in the
+// label); Enter picks the first one left.
+(function () {
+  function attach(select) {
+    if (select.dataset.filterReady) { return; }
+    select.dataset.filterReady = "1";
+    var box = document.createElement("input");
+    box.type = "search";
+    box.className = "select-filter";
+    box.placeholder = select.dataset.filterLabel || "";
+    box.setAttribute("aria-label", select.dataset.filterLabel || "");
+    box.setAttribute("aria-controls", select.id);
+    box.autocomplete = "off";
+    select.parentNode.insertBefore(box, select);
+    box.addEventListener("input", function () {
+      var wanted = box.value.trim().toLowerCase();
+      var first = null;
+      Array.prototype.forEach.call(select.options, function (option) {
+        var keep = !option.value || option.selected || !wanted || option.text.toLowerCase().indexOf(wanted) >= 0;
+        option.hidden = !keep;
+        if (keep && option.value && !first && wanted && option.text.toLowerCase().indexOf(wanted) >= 0) { first = option; }
+      });
+      box.dataset.first = first ? first.value : "";
+    });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        if (box.dataset.first) { select.value = box.dataset.first; select.dispatchEvent(new Event("change", { bubbles: true })); }
+      }
+    });
+  }
+  function scan(root) {
+    Array.prototype.forEach.call((root || document).querySelectorAll("select[data-filterable]"), attach);
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", function () { scan(); }); } else { scan(); }
+  document.addEventListener("htmx:afterSwap", function (event) { scan(event.target); });
+})();

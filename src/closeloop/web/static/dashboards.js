@@ -30,10 +30,17 @@
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
+  // the same short figures as the pages (web/i18n.py format_compact): 万 in Chinese, K/M/B in English
   function compact(value, locale) {
+    var english = locale === "en";
+    var units = english ? [[1e9, "B"], [1e6, "M"], [1e3, "K"]] : [[1e4, "万"]];
+    var suffix = "";
+    for (var i = 0; i < units.length; i++) {
+      if (Math.abs(value) >= units[i][0]) { value = value / units[i][0]; suffix = units[i][1]; break; }
+    }
     try {
-      return new Intl.NumberFormat(locale === "en" ? "en" : "zh-CN", { notation: "compact", maximumFractionDigits: 1 }).format(value);
-    } catch (e) { return String(value); }
+      return new Intl.NumberFormat(english ? "en" : "zh-CN", { maximumFractionDigits: 2 }).format(value) + suffix;
+    } catch (e) { return String(value) + suffix; }
   }
 
   function drawPerformance() {

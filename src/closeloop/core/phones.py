@@ -1,0 +1,56 @@
+"""The one phone-number rule of Closeloop: the record forms and the API (``crm.schemas.Phone``),
+the importer (through the same schemas) and the data-quality scan (``quality.checks``) all ask
+:func:`phone_problem`, so a number the forms accept is never flagged by the scan, and the other
+way round.
+
+Chinese mobiles are checked by their format (1[3-9] and nine digits, with an optional +86 / 0086
+/ 86); landlines (with their area code, e.g. ``0771-2399445``), service numbers (``400-820-8820``)
+and international numbers (``+1 650 253 0000``) by ``phonenumbers`` — Google's libphonenumber
+numbering plans, China as the default region — rather than a hand-written pattern.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import phonenumbers
+
+#: a Chinese mobile number: 1[3-9] and nine digits, with an optional +86 / 0086 / 86 in front
+_CHINESE_MOBILE = re.compile(r"^(?:\+?86|0086)?1[3-9]\d{9}$")
+_SEPARATORS = re.compile(r"[\s\-().]")
+#: what a phone number may be written with at all (digits, +, separators, an extension)
+_WRITTEN = re.compile(r"^[0-9+()\-. ]+(?:(?:ext\.?|x|转|#)\s*\d{1,6})?$", re.IGNORECASE)
+
+NOT_A_NUMBER = "not a phone number"
+NOT_VALID = "not a valid mobile or landline number (landlines need their area code)"
+
+
+@lru_cache(maxsize=65536)
+def phone_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable phone number, or ``None`` (one of :data:`NOT_A_NUMBER`,
+    :data:`NOT_VALID`, or ``"empty"``)."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    if not text:
+        return "empty"
+    compact = _SEPARATORS.sub("", text)
+    if _CHINESE_MOBILE.match(compact):
+        return None
+    if not _WRITTEN.match(text):
+        return NOT_A_NUMBER
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return NOT_A_NUMBER
+    if not phonenumbers.is_valid_number(number):
+        return NOT_VALID
+    return None
+
+
+def checked_phone(value: str) -> str:
+    """``value`` if it is a usable phone number; a ``ValueError`` naming why not (for schemas)."""
+    problem = phone_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
