@@ -16,6 +16,7 @@ from closeloop.automation.models import (
     ReviewRequest,
     Rule,
     RuleVersion,
+    WebhookDelivery,
     WebhookHost,
 )
 from closeloop.crm.accounts.models import Account
@@ -108,6 +109,7 @@ __all__ = [
     "Task",
     "Ticket",
     "User",
+    "WebhookDelivery",
     "WebhookHost",
     "WinProbabilityModel",
     "metadata",

@@ -461,7 +461,8 @@ def run_schedules(database: Database, *, now: datetime | None = None) -> int:
 
 def run_due_actions(database: Database, *, now: datetime | None = None, batch: int = 100) -> int:
     """Run pending actions whose undo window has ended, each once: the action and its ``done`` mark
-    share a transaction (a webhook is marked ``running`` first, so a crash never sends it twice)."""
+    share a transaction. A webhook's action only queues its delivery (same transaction); the
+    delivery is sent — and retried — by :func:`closeloop.automation.webhooks.deliver_due`."""
     ran = 0
     while True:
         moment = now or utcnow()
@@ -478,18 +479,8 @@ def run_due_actions(database: Database, *, now: datetime | None = None, batch: i
             if not due:
                 return ran
             for pending in due:
-                if pending.action.get("type") == "webhook":
-                    pending.status = "running"
-                    continue
                 _run_pending(session, pending, moment)
                 ran += 1
-        for pending in due:
-            if pending.action.get("type") == "webhook":
-                with database.unit_of_work(None, system=True) as session:
-                    attached = session.get(PendingAction, pending.id)
-                    if attached is not None:
-                        _run_pending(session, attached, moment)
-                        ran += 1
 
 
 def _run_pending(session: Session, pending: PendingAction, now: datetime) -> None:
