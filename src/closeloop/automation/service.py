@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
-from closeloop.automation import asof, engine, metrics
+from closeloop.automation import asof, engine, explain, metrics
 from closeloop.automation import definition as rule_definition
 from closeloop.automation.models import (
     ApprovalRequest,
@@ -294,6 +294,84 @@ def decision_body(decision: Decision, locale: str = "zh_CN") -> dict[str, Any]:
         "why_all": {"zh_CN": decision.why_zh, "en": decision.why_en},
         "created_at": decision.created_at.isoformat(),
     }
+
+
+MASKED = "•••"
+
+
+def mask_checker(session: Session, actor: Actor) -> Any:
+    """``hidden(condition)``: whether a condition reads a field the actor's masks hide."""
+    from closeloop.crm import records
+
+    cache: dict[str, frozenset[str]] = {}
+
+    def hidden(condition: Mapping[str, Any]) -> bool:
+        noun, _, field = str(condition.get("field_or_metric", "")).partition(".")
+        if not field or noun not in metrics.MODELS:
+            return False
+        if noun not in cache:
+            cache[noun] = records.masked(session, actor, noun)
+        return field in cache[noun] or field.removeprefix("custom.") in cache[noun]
+
+    return hidden
+
+
+def visible_body(session: Session, actor: Actor, decision: Decision, hidden: Any = None) -> dict[str, Any]:
+    """A decision as the actor may read it: a condition on a field their masks hide shows no value,
+    and the reason is written again without it (in both languages)."""
+    body = decision_body(decision, actor.locale)
+    hidden = hidden or mask_checker(session, actor)
+    if not any(hidden(c) for c in decision.conditions):
+        return body
+    conditions = [{**c, "seen": MASKED} if hidden(c) else c for c in decision.conditions]
+    why_zh, why_en = explain.why(
+        rule_name=decision.rule_name, version=decision.rule_version, event_type=decision.event_type,
+        record_type=decision.record_type, record_id=decision.record_id, conditions=conditions,
+        actions=[a for a in decision.actions if isinstance(a, Mapping)],
+    )  # fmt: skip
+    return body | {
+        "conditions": conditions,
+        "why": why_en if actor.locale == "en" else why_zh,
+        "why_all": {"zh_CN": why_zh, "en": why_en},
+    }
+
+
+def account_decisions(
+    session: Session,
+    actor: Actor,
+    account_id: int,
+    related: Mapping[str, list[int]],
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The decisions about an account and the records of it the caller can see (``related``: kind →
+    ids, e.g. its opportunities and contacts), newest first, each with its actions still in the
+    undo window (and the seconds left) — for the account's 360° page."""
+    if not actor.can("decisions:read"):
+        return []
+    about = [(Decision.record_type == "account") & (Decision.record_id == account_id)]
+    for kind, ids in related.items():
+        if ids:
+            about.append((Decision.record_type == kind) & Decision.record_id.in_(sorted(set(ids))))
+    found = list(
+        session.scalars(
+            select(Decision).where(_decision_scope(actor), or_(*about)).order_by(Decision.id.desc()).limit(limit)
+        )
+    )
+    if not found:
+        return []
+    waiting: dict[int, list[dict[str, Any]]] = {}
+    for pending in session.scalars(
+        select(PendingAction).where(
+            tenant_clause(actor.organization_id, PendingAction),
+            PendingAction.decision_id.in_([d.id for d in found]),
+            PendingAction.status == "pending",
+        )
+    ):
+        waiting.setdefault(pending.decision_id, []).append(pending_body(pending, now))
+    hidden = mask_checker(session, actor)
+    return [visible_body(session, actor, d, hidden) | {"waiting": waiting.get(d.id, [])} for d in found]
 
 
 # --- the undo window ----------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ NAV: list[NavItem] = [
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read"),
     NavItem("/automation/pending", N_("Undo window"), "decisions:read"),
     NavItem("/automation/reviews", N_("Review requests")),
+    NavItem("/automation/webhooks", N_("Webhooks"), "decisions:read"),
     NavItem("/settings/fields", N_("Custom fields")),
     NavItem("/settings/security", N_("Field security"), "schema:manage"),
     NavItem("/settings/formulas", N_("Formula editor"), "schema:manage"),

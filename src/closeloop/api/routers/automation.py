@@ -156,13 +156,15 @@ def list_decisions(
         found = automation.decisions(
             session, actor, record_type=record_type, record_id=record_id, rule_id=rule_id, limit=limit
         )
-    return json_response({"items": [automation.decision_body(d, actor.locale) for d in found]})
+        hidden = automation.mask_checker(session, actor)
+        items = [automation.visible_body(session, actor, d, hidden) for d in found]
+    return json_response({"items": items})
 
 
 @router.get("/decisions/{decision_id}", operation_id="get_decision", response_class=Response, summary="One decision")
 def get_decision(database: DatabaseDep, actor: CurrentActor, decision_id: Id) -> Response:
     with database.reading(actor) as session:
-        body = automation.decision_body(automation.get_decision(session, actor, decision_id), actor.locale)
+        body = automation.visible_body(session, actor, automation.get_decision(session, actor, decision_id))
     return json_response(body)
 
 
