@@ -226,6 +226,10 @@ def run_scheduled(database: Database, label: str, accounts: int) -> None:
                         occurred_at=day - timedelta(days=(20 + index) if silent else 2),
                     )
                 )  # fmt: skip
+    if database.write_engine.dialect.name == "postgresql":  # fresh tables: give the planner statistics
+        with database.write_engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE accounts, activities, automation_decisions")
+            connection.commit()
     with database.unit_of_work(actor) as session:
         rule = automation.create_rule(session, actor, name="沉默客户", definition=SILENT_CUSTOMER, enabled=True)
         version = session.scalar(select(RuleVersion).where(RuleVersion.rule_id == rule.id))

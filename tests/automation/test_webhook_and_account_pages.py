@@ -102,3 +102,28 @@ def test_the_account_page_shows_why_rules_fired_and_undoes_a_waiting_action(
     assert api[0]["conditions"][1]["seen"] == "•••"
     assert "5000" not in api[0]["why"]
     assert "5,000" not in api[0]["why"]
+
+
+def test_an_opportunitys_decision_shows_on_its_page_and_its_accounts(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    manager = tenant["manager"].actor
+    accounts, opportunities = records.record_type_for("account"), records.record_type_for("opportunity")
+    definition = {
+        "trigger": {"kind": "event", "event": "opportunity.updated"},
+        "conditions": [],
+        "actions": [{"type": "notify", "target": "owner", "params": {}}],
+    }
+    with db.unit_of_work(manager) as session:
+        automation.create_rule(session, manager, name="商机变更", definition=definition, enabled=True)
+        account_id = records.create(session, manager, accounts, {"name": "中山医院"}).id
+        deal = records.create(session, manager, opportunities, {"name": "MRI", "account_id": account_id})
+        records.update(session, manager, opportunities, deal, {"name": "MRI 二期"})
+        deal_id = deal.id
+    engine.drain(db)
+    signed_in = browser(client, db, tenant["manager"])
+    for path in (f"/opportunities/{deal_id}", f"/accounts/{account_id}"):
+        page = signed_in.get(path)
+        assert page.status_code == 200
+        assert 'id="decisions"' in page.text
+        assert "规则「商机变更」" in page.text

@@ -346,14 +346,28 @@ def account_decisions(
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The decisions about an account and the records of it the caller can see (``related``: kind →
-    ids, e.g. its opportunities and contacts), newest first, each with its actions still in the
-    undo window (and the seconds left) — for the account's 360° page."""
+    ids, e.g. its opportunities and contacts) — for the account's 360° page."""
+    return decisions_about(session, actor, {"account": [account_id], **related}, limit=limit, now=now)
+
+
+def decisions_about(
+    session: Session,
+    actor: Actor,
+    wanted: Mapping[str, list[int]],
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The decisions about the records ``wanted`` (kind → ids) the caller may read, newest first, each
+    with its actions still in the undo window (and the seconds left), masked values hidden."""
     if not actor.can("decisions:read"):
         return []
-    about = [(Decision.record_type == "account") & (Decision.record_id == account_id)]
-    for kind, ids in related.items():
+    about = []
+    for kind, ids in wanted.items():
         if ids:
             about.append((Decision.record_type == kind) & Decision.record_id.in_(sorted(set(ids))))
+    if not about:
+        return []
     found = list(
         session.scalars(
             select(Decision).where(_decision_scope(actor), or_(*about)).order_by(Decision.id.desc()).limit(limit)

@@ -311,6 +311,8 @@ def account_page(request: Request, account_id: int) -> Response:
         "won_amount": won_amount,
         "can_edit": actor.can("accounts:write"),
         "decisions": decisions,
+        "decisions_back": f"/accounts/{account_id}",
+        "decisions_log": f"/automation/decisions?record_type=account&record_id={account_id}",
     }
     return render(request, "accounts/account.html", context)
 

@@ -165,7 +165,8 @@ def cancel(request: Request, pending_id: int, csrf: str = Form(""), back: str = 
     require_csrf(request, csrf)
     with database_of(request).unit_of_work(actor) as session:
         automation.cancel_pending(session, actor, pending_id)
-    if back.startswith("/accounts/") and "//" not in back:  # undone from the account's page: back there
+    if back.startswith(("/accounts/", "/opportunities/")) and back[1:].replace("/", "").isalnum():
+        # undone from the record's page: back there
         return RedirectResponse(back + "#decisions", status_code=303)
     if is_htmx(request):
         return render(request, "automation/pending_list.html", _pending_context(request))
