@@ -383,9 +383,19 @@ def decisions_about(
             PendingAction.status == "pending",
         )
     ):
-        waiting.setdefault(pending.decision_id, []).append(pending_body(pending, now))
+        lang = "en" if actor.locale == "en" else "zh"
+        label = explain.action_text(pending.action, lang)
+        waiting.setdefault(pending.decision_id, []).append(pending_body(pending, now) | {"label": label})
     hidden = mask_checker(session, actor)
-    return [visible_body(session, actor, d, hidden) | {"waiting": waiting.get(d.id, [])} for d in found]
+    lang = "en" if actor.locale == "en" else "zh"
+    return [
+        visible_body(session, actor, d, hidden)
+        | {
+            "waiting": waiting.get(d.id, []),
+            "record_label": f"{explain.record_label(d.record_type, lang)} #{d.record_id}",
+        }
+        for d in found
+    ]
 
 
 # --- the undo window ----------------------------------------------------------------------------------
