@@ -83,12 +83,15 @@ def _rule(db: Database, tenant: Tenant, port: int, undo_seconds: int = 5) -> str
     return secret
 
 
-def _fire(db: Database, tenant: Tenant, now: datetime) -> None:
+def _fire(db: Database, tenant: Tenant) -> datetime:
+    """Fire the rule and let its undo window end; returns that moment (when the delivery is queued)."""
     manager = tenant["manager"].actor
     with db.unit_of_work(manager) as session:
         events.emit(session, manager, "deal.closed", subject_type="deal", subject_id=7)
     engine.drain(db)
-    assert engine.run_due_actions(db, now=now + timedelta(seconds=6)) == 1  # the undo window ended: queued
+    ended = datetime.now(UTC) + timedelta(seconds=6)  # measured after the firing: a slow machine is no matter
+    assert engine.run_due_actions(db, now=ended) == 1  # the undo window ended: queued
+    return ended
 
 
 def _delivery(db: Database) -> WebhookDelivery:
@@ -102,10 +105,8 @@ def test_a_failing_receiver_gets_the_webhook_again_with_backoff_and_the_same_key
     db: Database, tenant: Tenant, receiver: Receiver
 ) -> None:
     receiver.failures = 2
-    now = datetime.now(UTC)
     secret = _rule(db, tenant, receiver.port)
-    _fire(db, tenant, now)
-    start = now + timedelta(seconds=6)
+    start = _fire(db, tenant)
     assert webhooks.deliver_due(db, now=start) == 1  # 503
     assert webhooks.deliver_due(db, now=start) == 0  # not due again yet
     first = _delivery(db)
@@ -141,10 +142,8 @@ def test_a_receiver_that_never_answers_ends_failed_after_the_last_attempt(
     db: Database, tenant: Tenant, receiver: Receiver
 ) -> None:
     receiver.failures = 100
-    now = datetime.now(UTC)
     _rule(db, tenant, receiver.port)
-    _fire(db, tenant, now)
-    moment = now + timedelta(seconds=6)
+    moment = _fire(db, tenant)
     for _ in range(webhooks.MAX_ATTEMPTS):
         assert webhooks.deliver_due(db, now=moment) == 1
         moment = max(moment, _delivery(db).next_attempt_at)
@@ -163,9 +162,8 @@ def test_a_receiver_that_never_answers_ends_failed_after_the_last_attempt(
 def test_a_removed_host_stops_queued_deliveries_and_the_log_is_scoped(
     db: Database, tenant: Tenant, receiver: Receiver, client: TestClient
 ) -> None:
-    now = datetime.now(UTC)
     _rule(db, tenant, receiver.port)
-    _fire(db, tenant, now)
+    queued = _fire(db, tenant)
     hosts = client.get("/api/v1/webhook-hosts", headers=tenant["admin"].headers).json()["items"]
     assert [h["host"] for h in hosts] == ["127.0.0.1"]
     assert "secret" not in hosts[0]
@@ -174,7 +172,7 @@ def test_a_removed_host_stops_queued_deliveries_and_the_log_is_scoped(
         client.delete(f"/api/v1/webhook-hosts/{hosts[0]['id']}", headers=tenant["manager"].headers).status_code == 403
     )
     assert client.delete(f"/api/v1/webhook-hosts/{hosts[0]['id']}", headers=tenant["admin"].headers).status_code == 204
-    assert webhooks.deliver_due(db, now=now + timedelta(seconds=6)) == 1
+    assert webhooks.deliver_due(db, now=queued) == 1
     assert receiver.received == []
     [entry] = client.get("/api/v1/webhook-deliveries", headers=tenant["manager"].headers).json()["items"]
     assert (entry["status"], entry["attempts"], entry["last_error"]) == ("failed", 1, "the host is no longer allowed")
