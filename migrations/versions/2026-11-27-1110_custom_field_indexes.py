@@ -4,7 +4,7 @@ the due-date boundaries the incremental data-quality scan reads (title confirmat
 activities changed)
 
 Revision ID: 206f06fc8f86
-Revises: e2bf8ee3f858
+Revises: de5883fa4803
 Create Date: 2026-11-26 14:04:35.805106
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from closeloop.db import security
 
 revision: str = "206f06fc8f86"
-down_revision: str | None = "e2bf8ee3f858"
+down_revision: str | None = "de5883fa4803"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

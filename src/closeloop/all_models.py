@@ -19,6 +19,7 @@ from closeloop.automation.models import (
     ReviewRequest,
     Rule,
     RuleVersion,
+    WebhookDelivery,
     WebhookHost,
 )
 from closeloop.cash.models import Collection, Instalment, Invoice
@@ -133,6 +134,7 @@ __all__ = [
     "VisitPhoto",
     "VisitPlan",
     "VisitPlanItem",
+    "WebhookDelivery",
     "WebhookHost",
     "WinProbabilityModel",
     "WorkReport",

@@ -1411,6 +1411,18 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
 
         return expect
 
+    def fresh_host(world: World, caller: Caller) -> Call:
+        admin = world.tenant["admin"].actor
+        with world.db.unit_of_work(admin) as session:
+            row, _ = automation.allow_webhook_host(session, admin, f"gone-{caller.key}-{len(world.shared)}.example.com")
+        world.shared[f"host {row.id}"] = {"id": row.id}
+        return Call(f"/v1/webhook-hosts/{row.id}")
+
+    def on_host(world: World, caller: Caller) -> int:
+        if not caller.can("organization:manage"):
+            return 403
+        return 204 if caller.organization == "tenant" else 404
+
     def on_decision(world: World, caller: Caller) -> int:
         if not caller.can("decisions:read"):
             return 403
@@ -1482,8 +1494,13 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
         ),
         ("POST", "/v1/playbooks/templates"): Plan(True, lambda world, caller: Call(""), may("rules:write")),
         ("POST", "/v1/webhook-hosts"): Plan(
-            True, lambda world, caller: Call("", {"host": f"{caller.key}.example.com"}), may("rules:write", success=201)
+            True,
+            lambda world, caller: Call("", {"host": f"{caller.key}.example.com"}),
+            may("organization:manage", success=201),
         ),
+        ("GET", "/v1/webhook-hosts"): Plan(False, lambda world, caller: Call(""), may("organization:manage")),
+        ("DELETE", "/v1/webhook-hosts/{host_id}"): Plan(True, fresh_host, on_host),
+        ("GET", "/v1/webhook-deliveries"): Plan(False, lambda world, caller: Call(""), may("decisions:read")),
     }
 
 

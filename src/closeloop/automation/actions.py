@@ -4,34 +4,28 @@ decision; tasks, field changes, assignments and webhooks wait out the rule's und
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.approvals import service as approval_service
-from closeloop.automation.definition import ROLE_ALIASES
+from closeloop.automation.definition import ROLE_ALIASES, team_of
 from closeloop.automation.metrics import MODELS
-from closeloop.automation.models import Decision, WebhookHost
+from closeloop.automation.models import PendingAction
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import as_utc
 from closeloop.crm import records
 from closeloop.crm.activities.models import Activity
+from closeloop.crm.enums import LeadStatus, Stage, TicketStatus
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import tenant_clause
 from closeloop.org import service as org_service
-from closeloop.org.models import User
+from closeloop.org.models import Department, User
 from closeloop.org.notifications import Message, notify
-
-WEBHOOK_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +89,9 @@ def recipients(session: Session, firing: Firing, target: str) -> list[int]:
     if target.startswith("user:"):
         found = _user(session, firing.organization_id, int(target[5:]))
         return [found.id] if found is not None else []
+    team = team_of(target)
+    if team is not None:  # everyone in it (an assignment picks one member: see pick_member)
+        return team_members(session, firing.organization_id, team, firing.rule_owner_id)
     if target.startswith("role:"):
         role = ROLE_ALIASES.get(target[5:], target[5:])
         return list(
@@ -110,6 +107,79 @@ def recipients(session: Session, firing: Firing, target: str) -> list[int]:
         manager_id = owner.manager_id if owner is not None else None
         return [manager_id] if manager_id is not None else []
     return [owner_id] if owner_id is not None else []
+
+
+def team_members(session: Session, organization_id: int, team: str, rule_owner_id: int) -> list[int]:
+    """The active people of a team, by id: ``reports`` (the rule owner's direct reports),
+    ``reports:<user id>``, ``department:<id>`` or a department's name (each with its sub-departments)."""
+    users = tenant_clause(organization_id, User), User.is_active.is_(True)
+    if team == "reports" or team.startswith("reports:"):
+        manager_id = rule_owner_id if team == "reports" else int(team[8:])
+        return list(session.scalars(select(User.id).where(*users, User.manager_id == manager_id).order_by(User.id)))
+    departments = session.execute(
+        select(Department.id, Department.name, Department.parent_id).where(tenant_clause(organization_id, Department))
+    ).all()
+    wanted = {row.id for row in departments if f"department:{row.id}" == team or row.name.lower() == team.lower()}
+    grew = True
+    while grew:  # add the sub-departments
+        below = {row.id for row in departments if row.parent_id in wanted} - wanted
+        grew = bool(below)
+        wanted |= below
+    if not wanted:
+        return []
+    return list(
+        session.scalars(select(User.id).where(*users, User.department_id.in_(sorted(wanted))).order_by(User.id))
+    )
+
+
+def _open_records(model: type[Any]) -> list[Any]:
+    """What counts as a person's open load of one kind of record (least-loaded assignment)."""
+    clauses: list[Any] = []
+    if hasattr(model, "deleted_at"):
+        clauses.append(model.deleted_at.is_(None))
+    if model.__tablename__ == "leads":
+        clauses.append(model.status.in_([LeadStatus.NEW, LeadStatus.WORKING, LeadStatus.QUALIFIED]))
+    elif model.__tablename__ == "opportunities":
+        clauses.append(model.stage.not_in([Stage.WON, Stage.LOST]))
+    elif model.__tablename__ == "tickets":
+        clauses.append(model.status.in_([TicketStatus.OPEN, TicketStatus.IN_PROGRESS]))
+    return clauses
+
+
+def pick_member(session: Session, firing: Firing, team: str, strategy: str, delivery_id: int) -> list[int]:
+    """The one team member an assignment goes to: in turn after the last one this rule's action
+    picked (``round_robin``), or the one with the fewest open records of the kind (``least_loaded``,
+    ties to the lowest id). Both are decided from the database, so they hold across workers."""
+    members = team_members(session, firing.organization_id, team, firing.rule_owner_id)
+    if not members:
+        return []
+    model = MODELS.get(firing.record_type)
+    if strategy == "least_loaded" and model is not None and hasattr(model, "owner_id"):
+        from sqlalchemy import func
+
+        load: dict[int, int] = dict(
+            session.execute(
+                select(model.owner_id, func.count(model.id))
+                .where(tenant_clause(firing.organization_id, model), model.owner_id.in_(members), *_open_records(model))
+                .group_by(model.owner_id)
+            ).all()
+        )
+        return [min(members, key=lambda user_id: (load.get(user_id, 0), user_id))]
+    this = session.get(PendingAction, delivery_id)
+    previous = session.scalars(
+        select(PendingAction.result)
+        .where(
+            tenant_clause(firing.organization_id, PendingAction),
+            PendingAction.rule_id == firing.rule_id,
+            PendingAction.position == (this.position if this is not None else 0),
+            PendingAction.status == "done",
+        )
+        .order_by(PendingAction.finished_at.desc(), PendingAction.id.desc())
+        .limit(1)
+    ).first()
+    last = previous.get("value") if isinstance(previous, dict) else None
+    after = [user_id for user_id in members if isinstance(last, int) and user_id > last]
+    return [after[0] if after else members[0]]
 
 
 def _link(firing: Firing) -> str:
@@ -241,7 +311,11 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
         return {"task_ids": ids}
     if kind in ("set_field", "assign"):
         if kind == "assign":
-            users = recipients(session, firing, target)
+            team = team_of(target)
+            if team is not None:
+                users = pick_member(session, firing, team, str(params.get("strategy") or "round_robin"), delivery_id)
+            else:
+                users = recipients(session, firing, target)
             if not users:
                 raise ValueError(f"nobody to assign to ({target})")
             noun, field, value = firing.record_type, "owner_id", users[0]
@@ -255,7 +329,15 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
         records.update(session, actor, record_type, record, {field: value_any})
         return {"record": f"{noun}:{record_id}", "field": field, "value": value_any}
     if kind == "webhook":
-        return send_webhook(session, firing, target, delivery_id=delivery_id)
+        from closeloop.automation import webhooks
+
+        delivery = webhooks.enqueue(
+            session, organization_id=firing.organization_id, pending_action_id=delivery_id,
+            decision_id=firing.decision_id, rule_id=firing.rule_id, rule_name=firing.rule_name,
+            record_type=firing.record_type, record_id=firing.record_id, url=target,
+            why=(firing.why_zh, firing.why_en), now=firing.now,
+        )  # fmt: skip
+        return webhooks.delivery_body(delivery, brief=True)
     if kind == "apply_playbook":
         from closeloop.automation import playbooks
 
@@ -263,44 +345,3 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
             raise ValueError("a playbook is applied to an opportunity")
         return playbooks.apply(session, actor, firing.record_id, target or "auto", firing.now, _link(firing))
     raise ValueError(f"unknown action {kind}")
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def send_webhook(session: Session, firing: Firing, url: str, *, delivery_id: int) -> dict[str, Any]:
-    """POST the decision to ``url`` — only to a host the organization allowed — signed with
-    HMAC-SHA256 of the body under that host's secret (``X-Closeloop-Signature``)."""
-    host = (urlsplit(url).hostname or "").lower()
-    allowed = session.scalar(
-        select(WebhookHost).where(tenant_clause(firing.organization_id, WebhookHost), WebhookHost.host == host)
-    )
-    if allowed is None:
-        raise PermissionError(f"{host} is not an allowed webhook host")
-    decision = session.get(Decision, firing.decision_id)
-    body = orjson.dumps(
-        {
-            "delivery_id": delivery_id,
-            "rule_id": firing.rule_id,
-            "rule": firing.rule_name,
-            "decision_id": firing.decision_id,
-            "record_type": firing.record_type,
-            "record_id": firing.record_id,
-            "event_type": decision.event_type if decision else None,
-            "why": {"zh": firing.why_zh, "en": firing.why_en},
-        }
-    )
-    response = httpx.post(
-        url,
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Closeloop-Signature": signature(allowed.secret, body),
-            "X-Closeloop-Delivery": str(delivery_id),
-        },
-        timeout=WEBHOOK_TIMEOUT,
-        follow_redirects=False,
-    )
-    response.raise_for_status()
-    return {"status_code": response.status_code}

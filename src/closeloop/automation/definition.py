@@ -114,7 +114,32 @@ def canonical_stage(value: Any) -> Any:
     return STAGE_ALIASES.get(str(value).lower(), str(value).lower()) if isinstance(value, str) else value
 
 
-def validate(definition: Any, *, metrics: frozenset[str], allowed_hosts: frozenset[str]) -> dict[str, Any]:
+#: how an assignment to a team picks its member
+ASSIGN_STRATEGIES = ("round_robin", "least_loaded")
+#: measures the vocabulary knows but the product cannot read yet, with why
+UNSUPPORTED_METRICS: dict[str, str] = {
+    "forecast_deviation": (
+        "forecast_deviation cannot be checked yet: the product stores no bookings forecast to compare "
+        "against (only win-probability models); rules on forecast deviation are refused until it does"
+    ),
+}
+
+
+def team_of(target: str) -> str | None:
+    """The team an assignment names (``team:reports``, ``team:department:12``, ``team:华东销售1组``), or ``None``."""
+    return target[5:].strip() or None if target.startswith("team:") else None
+
+
+def validate(
+    definition: Any,
+    *,
+    metrics: frozenset[str],
+    allowed_hosts: frozenset[str],
+    teams: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """``teams``: the team names assignments may use (departments by name, lower case, and by
+    ``department:<id>``); ``team:reports`` (the rule owner's direct reports) and
+    ``team:reports:<user id>`` are always accepted."""
     """Check a rule's structure; every problem names its path (``conditions.1.op``). Returns the
     definition as stored."""
     problems: list[FieldProblem] = []
@@ -149,7 +174,9 @@ def validate(definition: Any, *, metrics: frozenset[str], allowed_hosts: frozens
             problem(path, "must be an object")
             continue
         name = condition.get("field_or_metric")
-        if not isinstance(name, str) or not _known_metric(name, metrics):
+        if isinstance(name, str) and name in UNSUPPORTED_METRICS:
+            problem(f"{path}.field_or_metric", UNSUPPORTED_METRICS[name])
+        elif not isinstance(name, str) or not _known_metric(name, metrics):
             problem(f"{path}.field_or_metric", f"{name!r} is not a field or measure rules can read")
         if condition.get("op") not in OPS:
             problem(f"{path}.op", f"must be one of {' '.join(OPS)}")
@@ -181,11 +208,18 @@ def validate(definition: Any, *, metrics: frozenset[str], allowed_hosts: frozens
         elif kind == "apply_playbook":
             if target != "auto" and not target.startswith("playbook:"):
                 problem(f"{path}.target", "apply_playbook names 'auto' or 'playbook:<id or name>'")
-        elif kind == "assign":
-            if target.startswith("team:"):
-                problem(f"{path}.target", "assigning to a team is not supported; name a user (user:<id>) or owner")
+        elif target.startswith("team:"):
+            if not _known_team(team_of(target), teams):
+                known = ", ".join(sorted(t for t in teams if not t.startswith("department:"))[:20]) or "none"
+                problem(
+                    f"{path}.target",
+                    f"no team {team_of(target)!r}: name a department ({known}), team:department:<id>, "
+                    "team:reports (your direct reports) or team:reports:<user id>",
+                )
         elif not _known_target(target):
             problem(f"{path}.target", f"{target!r} is not a person or role rules can reach")
+        if kind == "assign" and params.get("strategy", "round_robin") not in ASSIGN_STRATEGIES:
+            problem(f"{path}.params.strategy", f"must be one of {', '.join(ASSIGN_STRATEGIES)}")
         if kind == "create_task" and not str(params.get("title") or "").strip():
             problem(f"{path}.params.title", "a task needs a title")
     if problems:
@@ -202,6 +236,14 @@ def _known_metric(name: str, metrics: frozenset[str]) -> bool:
         return True
     noun, _, field = name.partition(".")
     return noun in RECORD_TYPES and bool(field)
+
+
+def _known_team(team: str | None, teams: frozenset[str]) -> bool:
+    if team is None:
+        return False
+    if team == "reports" or (team.startswith("reports:") and team[8:].isdigit()):
+        return True
+    return team.lower() in teams
 
 
 def _known_target(target: str) -> bool:

@@ -132,6 +132,9 @@ def _record_label(record_type: str, lang: str) -> str:
     return record_type if labels is None else labels[0] if lang == "zh" else labels[1]
 
 
+record_label = _record_label
+
+
 def _trigger_label(event_type: str, lang: str) -> str:
     if event_type == "schedule":
         return "定时检查" if lang == "zh" else "the scheduled check"

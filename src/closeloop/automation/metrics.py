@@ -49,6 +49,8 @@ class Context:
     record_type: str
     record: Any
     now: datetime
+    #: how related records are found (a backtest passes one that rewinds them to ``now``)
+    lookup: Callable[[str, int, datetime], Any] | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def related(self, noun: str) -> Any:
@@ -62,7 +64,9 @@ class Context:
         if noun == "account" and reference is None and self.record_type == "lead":
             reference = getattr(self.record, "converted_account_id", None)
         found = None
-        if model is not None and reference is not None:
+        if model is not None and reference is not None and self.lookup is not None:
+            found = self.lookup(noun, int(reference), self.now)
+        elif model is not None and reference is not None:
             found = self.session.scalar(
                 select(model).where(tenant_clause(self.organization_id, model), model.id == reference)
             )

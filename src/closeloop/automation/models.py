@@ -168,3 +168,38 @@ class PlaybookRun(IdentifiedBy, OrganizationScoped, Base):
     task_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class WebhookDelivery(IdentifiedBy, OrganizationScoped, Base):
+    """One outgoing webhook, sent at least once: retried with exponential backoff until the receiver
+    answers 2xx or the attempts run out. Every attempt carries the same ``idempotency_key`` (header
+    ``Idempotency-Key``) so the receiver can drop duplicates.
+
+    ``status``: pending → delivered | failed (attempts exhausted, or the host is no longer allowed)."""
+
+    __tablename__ = "automation_webhook_deliveries"
+    __noun__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_automation_webhook_deliveries_due", "status", "next_attempt_at", "id"),
+        Index("ix_automation_webhook_deliveries_org", "organization_id", "id"),
+    )
+
+    pending_action_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("automation_pending_actions.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    decision_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("automation_decisions.id", ondelete="CASCADE"), nullable=False
+    )
+    rule_id: Mapped[int] = mapped_column(BigId, ForeignKey("automation_rules.id", ondelete="CASCADE"), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)

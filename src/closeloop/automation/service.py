@@ -13,14 +13,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
+from closeloop.automation import asof, engine, explain, metrics
 from closeloop.automation import definition as rule_definition
-from closeloop.automation import engine, metrics
 from closeloop.automation.models import (
     Decision,
     PendingAction,
     ReviewRequest,
     Rule,
     RuleVersion,
+    WebhookDelivery,
     WebhookHost,
 )
 from closeloop.core.actor import Actor, RowScope
@@ -30,7 +31,7 @@ from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.events.models import OutboxEvent
 from closeloop.governance.permissions import require
-from closeloop.org.models import User
+from closeloop.org.models import Department, User
 from closeloop.org.notifications import Message, notify
 
 MAX_UNDO_SECONDS = 7 * 86400
@@ -40,9 +41,18 @@ def allowed_hosts(session: Session, organization_id: int) -> frozenset[str]:
     return frozenset(session.scalars(select(WebhookHost.host).where(tenant_clause(organization_id, WebhookHost))))
 
 
+def team_names(session: Session, organization_id: int) -> frozenset[str]:
+    """The teams assignments may name: departments by name (lower case) and by ``department:<id>``."""
+    rows = session.execute(select(Department.id, Department.name).where(tenant_clause(organization_id, Department)))
+    return frozenset(name for id_, label in rows for name in (label.lower(), f"department:{id_}"))
+
+
 def check_definition(session: Session, actor: Actor, definition: Any) -> dict[str, Any]:
     return rule_definition.validate(
-        definition, metrics=metrics.METRIC_NAMES, allowed_hosts=allowed_hosts(session, actor.organization_id)
+        definition,
+        metrics=metrics.METRIC_NAMES,
+        allowed_hosts=allowed_hosts(session, actor.organization_id),
+        teams=team_names(session, actor.organization_id),
     )
 
 
@@ -285,6 +295,108 @@ def decision_body(decision: Decision, locale: str = "zh_CN") -> dict[str, Any]:
     }
 
 
+MASKED = "•••"
+
+
+def mask_checker(session: Session, actor: Actor) -> Any:
+    """``hidden(condition)``: whether a condition reads a field the actor's masks hide."""
+    from closeloop.crm import records
+
+    cache: dict[str, frozenset[str]] = {}
+
+    def hidden(condition: Mapping[str, Any]) -> bool:
+        noun, _, field = str(condition.get("field_or_metric", "")).partition(".")
+        if not field or noun not in metrics.MODELS:
+            return False
+        if noun not in cache:
+            cache[noun] = records.masked(session, actor, noun)
+        return field in cache[noun] or field.removeprefix("custom.") in cache[noun]
+
+    return hidden
+
+
+def visible_body(session: Session, actor: Actor, decision: Decision, hidden: Any = None) -> dict[str, Any]:
+    """A decision as the actor may read it: a condition on a field their masks hide shows no value,
+    and the reason is written again without it (in both languages)."""
+    body = decision_body(decision, actor.locale)
+    hidden = hidden or mask_checker(session, actor)
+    if not any(hidden(c) for c in decision.conditions):
+        return body
+    conditions = [{**c, "seen": MASKED} if hidden(c) else c for c in decision.conditions]
+    why_zh, why_en = explain.why(
+        rule_name=decision.rule_name, version=decision.rule_version, event_type=decision.event_type,
+        record_type=decision.record_type, record_id=decision.record_id, conditions=conditions,
+        actions=[a for a in decision.actions if isinstance(a, Mapping)],
+    )  # fmt: skip
+    return body | {
+        "conditions": conditions,
+        "why": why_en if actor.locale == "en" else why_zh,
+        "why_all": {"zh_CN": why_zh, "en": why_en},
+    }
+
+
+def account_decisions(
+    session: Session,
+    actor: Actor,
+    account_id: int,
+    related: Mapping[str, list[int]],
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The decisions about an account and the records of it the caller can see (``related``: kind →
+    ids, e.g. its opportunities and contacts) — for the account's 360° page."""
+    return decisions_about(session, actor, {"account": [account_id], **related}, limit=limit, now=now)
+
+
+def decisions_about(
+    session: Session,
+    actor: Actor,
+    wanted: Mapping[str, list[int]],
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The decisions about the records ``wanted`` (kind → ids) the caller may read, newest first, each
+    with its actions still in the undo window (and the seconds left), masked values hidden."""
+    if not actor.can("decisions:read"):
+        return []
+    about = []
+    for kind, ids in wanted.items():
+        if ids:
+            about.append((Decision.record_type == kind) & Decision.record_id.in_(sorted(set(ids))))
+    if not about:
+        return []
+    found = list(
+        session.scalars(
+            select(Decision).where(_decision_scope(actor), or_(*about)).order_by(Decision.id.desc()).limit(limit)
+        )
+    )
+    if not found:
+        return []
+    waiting: dict[int, list[dict[str, Any]]] = {}
+    for pending in session.scalars(
+        select(PendingAction).where(
+            tenant_clause(actor.organization_id, PendingAction),
+            PendingAction.decision_id.in_([d.id for d in found]),
+            PendingAction.status == "pending",
+        )
+    ):
+        lang = "en" if actor.locale == "en" else "zh"
+        label = explain.action_text(pending.action, lang)
+        waiting.setdefault(pending.decision_id, []).append(pending_body(pending, now) | {"label": label})
+    hidden = mask_checker(session, actor)
+    lang = "en" if actor.locale == "en" else "zh"
+    return [
+        visible_body(session, actor, d, hidden)
+        | {
+            "waiting": waiting.get(d.id, []),
+            "record_label": f"{explain.record_label(d.record_type, lang)} #{d.record_id}",
+        }
+        for d in found
+    ]
+
+
 # --- the undo window ----------------------------------------------------------------------------------
 
 
@@ -441,9 +553,53 @@ def review_body(review: ReviewRequest) -> dict[str, Any]:
 # --- webhook hosts --------------------------------------------------------------------------------------
 
 
+def webhook_hosts(session: Session, actor: Actor) -> list[WebhookHost]:
+    """The hosts outgoing webhooks may call (administrators: they decide where data may leave to)."""
+    require(actor, "organization:manage")
+    return list(
+        session.scalars(
+            select(WebhookHost).where(tenant_clause(actor.organization_id, WebhookHost)).order_by(WebhookHost.host)
+        )
+    )
+
+
+def remove_webhook_host(session: Session, actor: Actor, host_id: int) -> None:
+    """Stop webhooks to a host: rules naming it are refused when saved, and deliveries still queued
+    for it fail at their next attempt instead of being sent."""
+    require(actor, "organization:manage")
+    row = session.scalar(
+        select(WebhookHost).where(tenant_clause(actor.organization_id, WebhookHost), WebhookHost.id == host_id)
+    )
+    if row is None:
+        raise NotFound("webhook host", host_id)
+    host = row.host
+    session.delete(row)
+    session.flush()
+    audit.record(
+        session, actor, "webhook_host.deleted", subject_type="webhook_host", subject_id=host_id,
+        changes={"host": [host, None]},
+    )  # fmt: skip
+
+
+def webhook_deliveries(
+    session: Session, actor: Actor, *, status: str | None = None, limit: int = 100
+) -> list[WebhookDelivery]:
+    """The delivery log: outgoing webhooks with their status, attempts and last error, for the
+    decisions the actor can see."""
+    require(actor, "decisions:read")
+    statement = (
+        select(WebhookDelivery)
+        .join(Decision, Decision.id == WebhookDelivery.decision_id)
+        .where(tenant_clause(actor.organization_id, WebhookDelivery), _decision_scope(actor))
+    )
+    if status:
+        statement = statement.where(WebhookDelivery.status == status)
+    return list(session.scalars(statement.order_by(WebhookDelivery.id.desc()).limit(min(max(limit, 1), 500))))
+
+
 def allow_webhook_host(session: Session, actor: Actor, host: str) -> tuple[WebhookHost, str]:
     """Allow outgoing webhooks to ``host``; returns the row and the signing secret (shown once)."""
-    require(actor, "rules:write")
+    require(actor, "organization:manage")
     host = host.strip().lower()
     if not host or "/" in host or " " in host:
         raise ValidationFailed.one("host", "give a host name such as hooks.example.com")
@@ -488,7 +644,9 @@ def backtest(
 ) -> Backtest:
     """What a rule would have done over the last ``days`` days, without doing it: replay the outbox
     events its trigger wakes on (a scheduled rule: its checks, once per period, over the records that
-    existed then), with history measures taken as of each moment."""
+    existed then). Each check sees the record — and the records it points to — as it was at that
+    moment, rebuilt from the audit trail (:mod:`closeloop.automation.asof`), and history measures
+    counted up to that moment."""
     require(actor, "rules:read")
     if not 1 <= days <= 366:
         raise ValidationFailed.one("days", "must be between 1 and 366")
@@ -517,23 +675,46 @@ def backtest(
             )  # fmt: skip
 
     count = 0
+    rewinder = asof.Rewinder(session, actor.organization_id, start)
+    related = _related_nouns(stored)
+
+    def rewound(noun: str, record_id: int, at: datetime) -> Any:
+        return rewinder.as_of(noun, record_id, at)
+
+    def preload_related(record_type: str) -> None:
+        # the records conditions read through this one (an opportunity's account), in one batch per kind
+        rows = rewinder.rows(record_type)
+        for noun in related - {record_type}:
+            rewinder.load(noun, (getattr(row, f"{noun}_id", None) for row in rows))
+
     if rule.trigger.event_type is not None:
-        rows = session.scalars(
-            select(OutboxEvent)
-            .where(
-                tenant_clause(actor.organization_id, OutboxEvent),
-                OutboxEvent.event_type == rule.trigger.event_type,
-                OutboxEvent.occurred_at >= start,
-                OutboxEvent.occurred_at <= moment,
-                OutboxEvent.actor_kind != "rule",
+        events_seen = [
+            event
+            for event in session.scalars(
+                select(OutboxEvent)
+                .where(
+                    tenant_clause(actor.organization_id, OutboxEvent),
+                    OutboxEvent.event_type == rule.trigger.event_type,
+                    OutboxEvent.occurred_at >= start,
+                    OutboxEvent.occurred_at <= moment,
+                    OutboxEvent.actor_kind != "rule",
+                )
+                .order_by(OutboxEvent.id)
             )
-            .order_by(OutboxEvent.id)
-        )
-        for event in rows:
-            if not engine.trigger_matches(rule.trigger, event.payload or {}):
-                continue
-            record = engine.load_record(session, actor.organization_id, event.subject_type, event.subject_id)
-            ctx = metrics.Context(session, actor.organization_id, event.subject_type, record, event.occurred_at)
+            if engine.trigger_matches(rule.trigger, event.payload or {})
+        ]
+        by_kind: dict[str, set[int]] = {}
+        for event in events_seen:
+            if event.subject_id is not None:
+                by_kind.setdefault(event.subject_type, set()).add(event.subject_id)
+        for kind, ids in by_kind.items():
+            rewinder.load(kind, ids)
+            preload_related(kind)
+        for event in events_seen:
+            record = rewinder.as_of(event.subject_type, event.subject_id, event.occurred_at)
+            ctx = metrics.Context(
+                session, actor.organization_id, event.subject_type, record, event.occurred_at, lookup=rewound
+            )
             checked += 1
             evaluation = engine.evaluate(ctx, rule, record_id=event.subject_id or 0, full=True)
             if evaluation.fires:
@@ -541,23 +722,43 @@ def backtest(
                 keep_one(evaluation, event.event_type, event.id, event.occurred_at)
     else:
         step = timedelta(hours=1) if rule.trigger.frequency == "hourly" and days <= 7 else timedelta(days=1)
+        existing = engine.candidates_of(session, actor.organization_id, rule.record_type, as_of=moment)
+        rewinder.load(rule.record_type, (row.id for row in existing))
+        preload_related(rule.record_type)
         tick = start
         seen_periods: set[tuple[int, str]] = set()
         while tick <= moment:
             key = engine.period_key(rule.trigger, tick) if step == timedelta(hours=1) else _period_of_day(rule, tick)
             if key is not None:
-                for record in engine.candidates_of(session, actor.organization_id, rule.record_type, as_of=tick):
-                    if (record.id, key) in seen_periods:
+                for row in existing:
+                    if (row.id, key) in seen_periods:
                         continue
-                    ctx = metrics.Context(session, actor.organization_id, rule.record_type, record, tick)
+                    record = rewinder.as_of(rule.record_type, row.id, tick)
+                    if record is None:
+                        continue
+                    ctx = metrics.Context(
+                        session, actor.organization_id, rule.record_type, record, tick, lookup=rewound
+                    )
                     checked += 1
-                    evaluation = engine.evaluate(ctx, rule, record_id=record.id, full=True)
+                    evaluation = engine.evaluate(ctx, rule, record_id=row.id, full=True)
                     if evaluation.fires:
-                        seen_periods.add((record.id, key))
+                        seen_periods.add((row.id, key))
                         count += 1
                         keep_one(evaluation, "schedule", None, tick)
             tick += step
     return Backtest(days, count, list(records), fired, checked)
+
+
+def _related_nouns(definition: Mapping[str, Any]) -> set[str]:
+    """The kinds of record a rule's conditions read (``account.tier`` → account; measures read the account)."""
+    nouns = {"account"}
+    for condition in definition.get("conditions", []):
+        noun = str(condition.get("field_or_metric", "")).partition(".")[0]
+        if noun in metrics.MODELS:
+            nouns.add(noun)
+    if any(str(c.get("field_or_metric")) == "stage_duration" for c in definition.get("conditions", [])):
+        nouns.add("opportunity")
+    return nouns
 
 
 def _period_of_day(rule: engine.CompiledRule, day: datetime) -> str | None:

@@ -55,3 +55,18 @@ def _marker(sentence: str, start: int, end: int) -> str:
         return sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in text)
 
     return " " * width(sentence[:start]) + "^" * max(1, width(sentence[start:end]))
+
+
+@rules_app.command("run-once")
+def run_once() -> None:
+    """Do once what the worker does continuously: process waiting outbox events through the rules,
+    run the actions whose undo window ended and send the webhooks that are due (retries included).
+    For operators without a running worker, and for tests."""
+    from closeloop.automation import engine, webhooks
+    from closeloop.cli.common import database
+
+    db = database()
+    events = engine.drain(db)
+    actions = engine.run_due_actions(db)
+    sent = webhooks.deliver_due(db)
+    console.print(f"events: {events}  actions: {actions}  webhook attempts: {sent}", highlight=False)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from closeloop.automation import service as automation
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.crm import customfields, history, records
@@ -245,6 +246,11 @@ def account_page(request: Request, account_id: int) -> Response:
         orders = _section(session, actor, ORDERS, {"account_id": str(account_id), "sort": "-ordered_at"})
         tickets = _section(session, actor, TICKETS, {"account_id": str(account_id), "sort": "-opened_at"})
         given, received = _referrals(session, actor, account_id)
+        decisions = automation.account_decisions(
+            session, actor, account_id,
+            {"opportunity": [o["id"] for o in opportunities], "contact": [c["id"] for c in contacts],
+             "ticket": [t["id"] for t in tickets], "order": [o["id"] for o in orders]},
+        )  # fmt: skip
         custom_rows = _custom_rows(session, actor, account, locale)
         changes = (
             history.record_history(session, actor, ACCOUNTS, account_id, limit=30).items
@@ -304,6 +310,9 @@ def account_page(request: Request, account_id: int) -> Response:
         "open_amount": open_amount,
         "won_amount": won_amount,
         "can_edit": actor.can("accounts:write"),
+        "decisions": decisions,
+        "decisions_back": f"/accounts/{account_id}",
+        "decisions_log": f"/automation/decisions?record_type=account&record_id={account_id}",
     }
     return render(request, "accounts/account.html", context)
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from closeloop.automation import service as automation
+from closeloop.automation import webhooks
 from closeloop.automation.language import parse_rule, read_back
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.web.i18n import N_
@@ -126,7 +127,8 @@ def decisions_page(
         found = automation.decisions(
             session, actor, rule_id=_int(rule_id), record_type=record_type or None, record_id=_int(record_id), limit=200
         )
-    items = [automation.decision_body(d, locale_of(request)) for d in found]
+        hidden = automation.mask_checker(session, actor)
+        items = [automation.visible_body(session, actor, d, hidden) for d in found]
     filters = {"rule_id": rule_id or "", "record_type": record_type or "", "record_id": record_id or ""}
     context = {"user": user, "actor": actor, "decisions": items, "filters": filters, "status_labels": STATUS_LABELS}
     return render(request, "automation/decisions.html", context)
@@ -158,11 +160,14 @@ def pending_page(request: Request) -> Response:
 
 
 @router.post("/automation/pending/{pending_id}/cancel")
-def cancel(request: Request, pending_id: int, csrf: str = Form("")) -> Response:
+def cancel(request: Request, pending_id: int, csrf: str = Form(""), back: str = Form("")) -> Response:
     _user, actor = require_user(request)
     require_csrf(request, csrf)
     with database_of(request).unit_of_work(actor) as session:
         automation.cancel_pending(session, actor, pending_id)
+    if back.startswith(("/accounts/", "/opportunities/")) and back[1:].replace("/", "").isalnum():
+        # undone from the record's page: back there
+        return RedirectResponse(back + "#decisions", status_code=303)
     if is_htmx(request):
         return render(request, "automation/pending_list.html", _pending_context(request))
     return RedirectResponse("/automation/pending", status_code=303)
@@ -186,3 +191,49 @@ def answer_review(request: Request, review_id: int, csrf: str = Form(""), resolu
     with database_of(request).unit_of_work(actor) as session:
         automation.resolve_review(session, actor, review_id, resolution=resolution)
     return RedirectResponse("/automation/reviews", status_code=303)
+
+
+# --- outgoing webhooks: the allowed hosts (administrators) and the delivery log ----------------------
+
+DELIVERY_LABELS = {"pending": N_("Retrying"), "delivered": N_("Delivered"), "failed": N_("Failed")}
+
+
+def _webhooks_context(request: Request, **extra: Any) -> dict[str, Any]:
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        deliveries = [webhooks.delivery_body(d) for d in automation.webhook_deliveries(session, actor, limit=200)]
+        hosts = (
+            [{"id": h.id, "host": h.host, "created_at": h.created_at} for h in automation.webhook_hosts(session, actor)]
+            if actor.can("organization:manage")
+            else None
+        )
+    return {
+        "user": user, "actor": actor, "deliveries": deliveries, "hosts": hosts,
+        "delivery_labels": DELIVERY_LABELS, **extra,
+    }  # fmt: skip
+
+
+@router.get("/automation/webhooks")
+def webhooks_page(request: Request) -> Response:
+    """The delivery log (status, attempts, last error) and, for administrators, the allowed hosts."""
+    return render(request, "automation/webhooks.html", _webhooks_context(request))
+
+
+@router.post("/automation/webhooks/hosts")
+def add_webhook_host(request: Request, csrf: str = Form(""), host: str = Form("")) -> Response:
+    """Allow a host; its signing secret is shown this once."""
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        row, secret = automation.allow_webhook_host(session, actor, host)
+        added = {"host": row.host, "secret": secret}
+    return render(request, "automation/webhooks.html", _webhooks_context(request, added=added), status_code=201)
+
+
+@router.post("/automation/webhooks/hosts/{host_id}/remove")
+def remove_webhook_host(request: Request, host_id: int, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    with database_of(request).unit_of_work(actor) as session:
+        automation.remove_webhook_host(session, actor, host_id)
+    return RedirectResponse("/automation/webhooks", status_code=303)

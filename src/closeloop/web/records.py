@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from closeloop.automation import service as automation
 from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
@@ -1511,6 +1512,7 @@ def opportunity_page(request: Request, record_id: int) -> Response:
         record = records.read_one(session, actor, spec.record_type, record_id)
         history = opportunity_service.stage_history(session, actor, opportunity_id=record_id)
         chance = win_probability(session, actor, record_id, locale=locale)
+        decisions = automation.decisions_about(session, actor, {"opportunity": [record_id]})
         activities = records.read_page(
             session,
             actor,
@@ -1595,5 +1597,8 @@ def opportunity_page(request: Request, record_id: int) -> Response:
         "can_write": actor.can("opportunities:write"),
         "can_log": actor.can("activities:write"),
         "chance": chance,
+        "decisions": decisions,
+        "decisions_back": f"/opportunities/{record_id}",
+        "decisions_log": f"/automation/decisions?record_type=opportunity&record_id={record_id}",
     }
     return render(request, "records/opportunity.html", context)

@@ -103,6 +103,7 @@ NAV: list[NavItem] = [
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read", group="automation"),
     NavItem("/automation/pending", N_("Undo window"), "decisions:read", group="automation"),
     NavItem("/automation/reviews", N_("Review requests"), group="automation"),
+    NavItem("/automation/webhooks", N_("Webhooks"), "decisions:read", group="automation"),
     NavItem("/compliance", N_("Compliance check"), "compliance:check", group="assistants"),
     NavItem("/compliance/reviews", N_("Compliance reviews"), "compliance:review", group="assistants"),
     NavItem("/knowledge", N_("Knowledge base"), "knowledge:read", group="assistants"),

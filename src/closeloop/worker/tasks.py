@@ -236,6 +236,22 @@ run_due_actions_task = huey.task(retries=1, retry_delay=5)(run_due_actions)
 run_due_actions_periodic = huey.periodic_task(crontab(), name="run_due_actions_periodic")(run_due_actions)
 
 
+def deliver_webhooks() -> int:
+    """Send outgoing webhooks that are due (first attempts and retries with backoff)."""
+    from closeloop.automation import webhooks
+
+    return webhooks.deliver_due(worker_database())
+
+
+deliver_webhooks_task = huey.task(retries=0)(deliver_webhooks)
+#: the safety net for retries whose ETA task was lost (a worker killed before it ran)
+deliver_webhooks_periodic = huey.periodic_task(crontab(), name="deliver_webhooks_periodic")(deliver_webhooks)
+
+
+def _schedule_delivery(due: datetime) -> None:
+    deliver_webhooks_task.schedule(eta=due + timedelta(seconds=1))
+
+
 def _schedule_pending(pending_id: int, run_after: datetime) -> None:
     run_due_actions_task.schedule(eta=run_after + timedelta(seconds=1))
 
@@ -243,12 +259,13 @@ def _schedule_pending(pending_id: int, run_after: datetime) -> None:
 def register_automation() -> None:
     """Queue a drain after every commit that emitted events, and each pending action at the end of
     its undo window (the web process and the worker call this; tests that drain by hand do not)."""
-    from closeloop.automation import engine
+    from closeloop.automation import engine, webhooks
     from closeloop.governance.events import service as events
 
     events.on_commit(_wake_drain)
     engine.on_pending(_schedule_pending)
     engine.on_event(queue_assistant_workflows)
+    webhooks.on_due(_schedule_delivery)
 
 
 def _drain_at_startup() -> None:
@@ -256,6 +273,7 @@ def _drain_at_startup() -> None:
     try:
         drain_outbox()
         run_due_actions()
+        deliver_webhooks()
     except Exception:
         log.exception("draining the outbox at start-up failed")
 

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
-from closeloop.automation import playbooks
+from closeloop.automation import playbooks, webhooks
 from closeloop.automation import service as automation
 from closeloop.crm.schemas import Schema
 
@@ -157,13 +157,15 @@ def list_decisions(
         found = automation.decisions(
             session, actor, record_type=record_type, record_id=record_id, rule_id=rule_id, limit=limit
         )
-    return json_response({"items": [automation.decision_body(d, actor.locale) for d in found]})
+        hidden = automation.mask_checker(session, actor)
+        items = [automation.visible_body(session, actor, d, hidden) for d in found]
+    return json_response({"items": items})
 
 
 @router.get("/decisions/{decision_id}", operation_id="get_decision", response_class=Response, summary="One decision")
 def get_decision(database: DatabaseDep, actor: CurrentActor, decision_id: Id) -> Response:
     with database.reading(actor) as session:
-        body = automation.decision_body(automation.get_decision(session, actor, decision_id), actor.locale)
+        body = automation.visible_body(session, actor, automation.get_decision(session, actor, decision_id))
     return json_response(body)
 
 
@@ -229,6 +231,45 @@ def allow_webhook_host(database: DatabaseDep, actor: CurrentActor, body: Annotat
         response = json_response({"id": row.id, "host": row.host, "secret": secret}, status_code=201)
         commit(session)
     return response
+
+
+@router.get("/webhook-hosts", operation_id="list_webhook_hosts", response_class=Response, summary="Webhook hosts")
+def list_webhook_hosts(database: DatabaseDep, actor: CurrentActor) -> Response:
+    """The hosts outgoing webhooks may call (administrators); secrets are never shown again."""
+    with database.reading(actor) as session:
+        items = [
+            {"id": row.id, "host": row.host, "created_at": row.created_at.isoformat()}
+            for row in automation.webhook_hosts(session, actor)
+        ]
+    return json_response({"items": items})
+
+
+@router.delete("/webhook-hosts/{host_id}", operation_id="remove_webhook_host", status_code=204, response_class=Response)
+def remove_webhook_host(database: DatabaseDep, actor: CurrentActor, host_id: Id) -> Response:
+    """Stop webhooks to a host; deliveries still queued for it fail instead of being sent."""
+    with database.writing(actor) as session:
+        automation.remove_webhook_host(session, actor, host_id)
+        commit(session)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/webhook-deliveries", operation_id="list_webhook_deliveries", response_class=Response, summary="Delivery log"
+)
+def list_webhook_deliveries(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    """Outgoing webhooks of the decisions the caller can see: status, attempts, last error, and the
+    ``Idempotency-Key`` every attempt carried."""
+    with database.reading(actor) as session:
+        items = [
+            webhooks.delivery_body(row)
+            for row in automation.webhook_deliveries(session, actor, status=status, limit=limit)
+        ]
+    return json_response({"items": items})
 
 
 class PlaybookCreate(Schema):
