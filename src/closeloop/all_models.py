@@ -33,7 +33,12 @@ from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
-from closeloop.forecasting.models import WinProbabilityModel
+from closeloop.forecasting.models import (
+    BookingsForecastRow,
+    BookingsSnapshot,
+    BookingsSnapshotDeal,
+    WinProbabilityModel,
+)
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
@@ -56,6 +61,9 @@ __all__ = [
     "ApprovalRequest",
     "AuditEntry",
     "AuditHead",
+    "BookingsForecastRow",
+    "BookingsSnapshot",
+    "BookingsSnapshotDeal",
     "ChangeApproval",
     "ChangeRequest",
     "ComplianceFinding",
