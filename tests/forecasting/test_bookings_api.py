@@ -18,6 +18,7 @@ from closeloop.db.session import Database
 from closeloop.worker import tasks
 from tests.api.test_field_security import configure
 from tests.factories import Tenant
+from tests.web.test_settings_pages import browser
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
@@ -166,8 +167,26 @@ def test_the_bookings_forecast_from_snapshot_to_attribution(
         assert any("新客户" in item["label"] for item in in_chinese["items"])
         _get(client, tenant, "sales_vp", "/attribution?period=2025-01", status=422)
 
+        # the page reads the same snapshot, in both languages, with the attribution of the chosen period
+        page = browser(client, db, tenant["sales_vp"], locale="en").get("/forecasts?dimension=owner&period=2026-11")
+        assert page.status_code == 200, page.text
+        assert "Bookings forecast" in page.text
+        assert 'id="attribution-table"' in page.text
+        assert "New accounts" in page.text
+        assert "19,000" in page.text  # what was booked in November
+        chinese = browser(client, db, tenant["sales_vp"], locale="zh_CN").get("/forecasts")
+        assert "签约额预测" in chinese.text
+        assert "新客户" in chinese.text
+        assert 'href="/forecasts"' in chinese.text  # in the navigation
+        rep_page = browser(client, db, tenant["rep"], locale="en").get("/forecasts")
+        assert rep_page.status_code == 403
+        assert 'href="/forecasts"' not in browser(client, db, tenant["rep"], locale="en").get("/").text
+
         # a mask on opportunity.amount takes every forecast figure away from the role
         configure(client, tenant, "opportunity", "amount", {"manager": {"read": False}})
         _get(client, tenant, "manager", "", status=403)
         _get(client, tenant, "manager", "/accuracy", status=403)
         _get(client, tenant, "manager", "/attribution?period=2026-11", status=403)
+        masked_page = browser(client, db, tenant["manager"], locale="en").get("/forecasts")
+        assert masked_page.status_code == 403
+        assert "19,000" not in masked_page.text

@@ -63,6 +63,7 @@ NAV: list[NavItem] = [
     NavItem("/activities", N_("Activities"), "activities:read"),
     NavItem("/funnel", N_("Funnel"), "funnel:read"),
     NavItem("/dashboard", N_("Performance"), "funnel:read"),
+    NavItem("/forecasts", N_("Forecast"), "forecasts:read"),
     NavItem("/import", N_("Import"), "imports:run"),
     NavItem("/quality", N_("Data quality"), "quality:read"),
     NavItem("/compliance", N_("Compliance check"), "compliance:check"),
@@ -334,6 +335,7 @@ def install(app: FastAPI) -> None:
         board,
         compliance,
         dashboards,
+        forecasts,
         formulas,
         home,
         imports,
@@ -354,6 +356,7 @@ def install(app: FastAPI) -> None:
     app.include_router(settings.router)
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
+    app.include_router(forecasts.router)
     app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
     app.include_router(records.router)
     app.include_router(imports.router)

@@ -1,0 +1,115 @@
+"""The forecast page (issue #5 item 8): the bookings forecast by period and dimension with its 80 %
+intervals, its accuracy over time (each snapshot against what was booked) and the attribution of a
+period's deviation (FC-3). Everything is read from the stored snapshots — the page never fits or
+simulates anything — through the same services as the API, as the signed-in person: their reach
+and their field masks (a mask on ``opportunity.amount`` takes the page away)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from closeloop.core.errors import ValidationFailed
+from closeloop.forecasting import attribution, bookings
+from closeloop.web.i18n import N_
+from closeloop.web.routes import database_of, locale_of, render, require_user
+
+router = APIRouter(include_in_schema=False)
+
+DIMENSION_LABELS = {
+    "total": N_("Total"),
+    "owner": N_("Rep"),
+    "region": N_("Region"),
+    "product_line": N_("Product line"),
+}
+GRANULARITY_LABELS = {"month": N_("By month"), "quarter": N_("By quarter")}
+METHOD_LABELS = {
+    "calibrated_lightgbm": N_("win probabilities from the calibrated model"),
+    "stage_win_rate": N_("win probabilities from the stages' historical win rates"),
+}
+NOT_MEASURED_LABELS = {
+    "stock_outs": N_("stock-outs"),
+    "price_changes": N_("price changes"),
+    "calendar_events": N_("calendar events"),
+}
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = request.query_params.get(name) or default
+    if value not in allowed:
+        raise ValidationFailed.one(name, f"must be one of: {', '.join(allowed)}")
+    return value
+
+
+@router.get("/forecasts")
+def forecast_page(request: Request) -> Response:
+    user, actor = require_user(request)
+    locale = locale_of(request)
+    granularity = _choice(request, "granularity", ("month", "quarter"), "month")
+    dimension = _choice(request, "dimension", tuple(DIMENSION_LABELS), "total")
+    with database_of(request).reading(actor) as session:
+        answer = bookings.forecast(session, actor, granularity=granularity, dimension=dimension)
+        history = bookings.accuracy(session, actor, granularity=granularity)
+        periods = sorted({item["period"] for item in answer["items"]})
+        period = request.query_params.get("period") or (periods[0] if periods else "")
+        explained = None
+        if answer["snapshot"] is not None and period:
+            explained = attribution.attribution(session, actor, period=period, locale=locale)
+    items = answer["items"]
+    by_period: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_period.setdefault(item["period"], []).append(item)
+    totals = [
+        {
+            "period": label,
+            **{
+                name: sum(float(row[name]) for row in rows)
+                for name in ("expected", "low", "high", "commit", "best_case", "pipeline", "won_to_date", "run_rate")
+            },
+        }
+        for label, rows in by_period.items()
+    ]
+    chart = {
+        "periods": [row["period"] for row in totals],
+        "expected": [round(row["expected"], 2) for row in totals],
+        "low": [round(row["low"], 2) for row in totals],
+        "high": [round(row["high"], 2) for row in totals],
+        "commit": [round(row["commit"], 2) for row in totals],
+        "best_case": [round(row["best_case"], 2) for row in totals],
+        "accuracy": [
+            {
+                "label": f"{item['period']} · {item['as_of']}",
+                "expected": float(item["expected"]),
+                "low": float(item["low"]),
+                "high": float(item["high"]),
+                "actual": float(item["actual"]),
+            }
+            for item in history["items"]
+        ],  # fmt: skip
+        "locale": locale,
+    }
+    return render(
+        request,
+        "forecasts/index.html",
+        {
+            "user": user,
+            "actor": actor,
+            "answer": answer,
+            "items": items,
+            "totals": totals,
+            "history": history["items"],
+            "explained": explained,
+            "period": period,
+            "periods": periods,
+            "granularity": granularity,
+            "dimension": answer["dimension"],
+            "dimension_labels": DIMENSION_LABELS,
+            "granularity_labels": GRANULARITY_LABELS,
+            "method_labels": METHOD_LABELS,
+            "not_measured_labels": NOT_MEASURED_LABELS,
+            "whole_organization": answer["dimension"] == dimension,
+            "chart": chart,
+        },
+    )
