@@ -61,23 +61,14 @@ def forecast_page(request: Request) -> Response:
     by_period: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         by_period.setdefault(item["period"], []).append(item)
-    totals = [
-        {
-            "period": label,
-            **{
-                name: sum(float(row[name]) for row in rows)
-                for name in ("expected", "low", "high", "commit", "best_case", "pipeline", "won_to_date", "run_rate")
-            },
-        }
+    series = ("expected", "low", "high", "commit", "best_case")
+    sums: dict[str, dict[str, float]] = {
+        label: {name: round(sum(float(row[name]) for row in rows), 2) for name in series}
         for label, rows in by_period.items()
-    ]
+    }
     chart = {
-        "periods": [row["period"] for row in totals],
-        "expected": [round(row["expected"], 2) for row in totals],
-        "low": [round(row["low"], 2) for row in totals],
-        "high": [round(row["high"], 2) for row in totals],
-        "commit": [round(row["commit"], 2) for row in totals],
-        "best_case": [round(row["best_case"], 2) for row in totals],
+        "periods": list(sums),
+        **{name: [figures[name] for figures in sums.values()] for name in series},
         "accuracy": [
             {
                 "label": f"{item['period']} · {item['as_of']}",
@@ -87,7 +78,7 @@ def forecast_page(request: Request) -> Response:
                 "actual": float(item["actual"]),
             }
             for item in history["items"]
-        ],  # fmt: skip
+        ],
         "locale": locale,
     }
     return render(
@@ -98,7 +89,6 @@ def forecast_page(request: Request) -> Response:
             "actor": actor,
             "answer": answer,
             "items": items,
-            "totals": totals,
             "history": history["items"],
             "explained": explained,
             "period": period,
