@@ -1,8 +1,8 @@
-"""Bookings forecast snapshots (rows per period and dimension, the deals as they stood), row-level secured
+"""Bookings forecast snapshots (rows per period and dimension, the deals as they stood) and dealer stock, row-level secured
 
-Revision ID: 0f018bb6bbcf
+Revision ID: d372b63f913a
 Revises: 875ef5d77729
-Create Date: 2026-11-26 14:01:31.997820
+Create Date: 2026-11-26 14:18:40.728467
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import closeloop.db.types
 from closeloop.db import security
 
-revision: str = "0f018bb6bbcf"
+revision: str = "d372b63f913a"
 down_revision: str | None = "875ef5d77729"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -23,6 +23,7 @@ TABLES = (
     "bookings_snapshots",
     "bookings_forecast_rows",
     "bookings_snapshot_deals",
+    "dealer_stock",
 )
 
 
@@ -122,10 +123,43 @@ def upgrade() -> None:
     with op.batch_alter_table("bookings_snapshot_deals", schema=None) as batch_op:
         batch_op.create_index("ix_bookings_snapshot_deals_snapshot", ["organization_id", "snapshot_id"], unique=False)
 
+    op.create_table(
+        "dealer_stock",
+        sa.Column("account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("on_hand", closeloop.db.types.ScaledDecimal(), nullable=False),
+        sa.Column("on_order", closeloop.db.types.ScaledDecimal(), nullable=False),
+        sa.Column("lead_time_days", sa.Integer(), nullable=True),
+        sa.Column("reported_at", closeloop.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_dealer_stock_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_dealer_stock_organization_id_organizations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_dealer_stock_product_id_products"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dealer_stock")),
+    )
+    with op.batch_alter_table("dealer_stock", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_dealer_stock_org_account_product", ["organization_id", "account_id", "product_id"], unique=True
+        )
+
     security.add_tenant_tables(op.get_bind(), TABLES)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dealer_stock", schema=None) as batch_op:
+        batch_op.drop_index("uq_dealer_stock_org_account_product")
+
+    op.drop_table("dealer_stock")
     with op.batch_alter_table("bookings_snapshot_deals", schema=None) as batch_op:
         batch_op.drop_index("ix_bookings_snapshot_deals_snapshot")
 

@@ -37,6 +37,7 @@ from closeloop.forecasting.models import (
     BookingsForecastRow,
     BookingsSnapshot,
     BookingsSnapshotDeal,
+    DealerStock,
     WinProbabilityModel,
 )
 from closeloop.governance.assets.models import DataAsset
@@ -73,6 +74,7 @@ __all__ = [
     "Contract",
     "CustomFieldDefinition",
     "DataAsset",
+    "DealerStock",
     "Decision",
     "Defect",
     "Department",

@@ -1445,7 +1445,7 @@ def _forecasting_plans() -> dict[tuple[str, str], Plan]:
     def bookings(suffix: str) -> Callable[[World, Caller], Call]:
         def prepare_bookings(world: World, caller: Caller) -> Call:
             taken = snapshot(world)
-            return Call(f"/v1/forecasts/bookings{suffix.format(**taken)}")
+            return Call(f"/v1/forecasts{suffix.format(**taken)}")
 
         return prepare_bookings
 
@@ -1457,6 +1457,15 @@ def _forecasting_plans() -> dict[tuple[str, str], Plan]:
             return 403
         return 200 if caller.organization == "tenant" else 404
 
+    def whole_organization(world: World, caller: Caller) -> int:
+        if not caller.can("forecasts:read"):
+            return 403
+        return 200 if caller.member.actor.scope is RowScope.ALL else 403
+
+    def no_foreign_items(world: World, caller: Caller, response: Response) -> None:
+        if caller.organization != "tenant":
+            assert response.json()["items"] == []
+
     def own_snapshot_only(world: World, caller: Caller, response: Response) -> None:
         shown = response.json()["snapshot"]
         if caller.organization != "tenant":
@@ -1467,11 +1476,15 @@ def _forecasting_plans() -> dict[tuple[str, str], Plan]:
 
     return {
         ("GET", "/v1/opportunities/{opportunity_id}/win-probability"): Plan(False, prepare, expect, verify),
-        ("GET", "/v1/forecasts/bookings"): Plan(False, bookings("?dimension=owner"), reads, own_snapshot_only),
-        ("GET", "/v1/forecasts/bookings/accuracy"): Plan(False, bookings("/accuracy"), reads),
+        ("GET", "/v1/forecasts/bookings"): Plan(False, bookings("/bookings?dimension=owner"), reads, own_snapshot_only),
+        ("GET", "/v1/forecasts/bookings/accuracy"): Plan(False, bookings("/bookings/accuracy"), reads),
         ("GET", "/v1/forecasts/bookings/attribution"): Plan(
-            False, bookings("/attribution?period={period}&snapshot_id={id}"), reads_tenant
+            False, bookings("/bookings/attribution?period={period}&snapshot_id={id}"), reads_tenant
         ),
+        ("GET", "/v1/forecasts/replenishment"): Plan(False, bookings("/replenishment"), reads, no_foreign_items),
+        ("GET", "/v1/forecasts/incentives"): Plan(False, bookings("/incentives?pool=1000"), whole_organization),
+        ("GET", "/v1/forecasts/scorecards"): Plan(False, bookings("/scorecards"), reads),
+        ("GET", "/v1/forecasts/data-sources"): Plan(False, bookings("/data-sources"), reads),
     }
 
 

@@ -124,3 +124,27 @@ def snapshot(
         console.print(
             f"snapshot {taken.id}: {taken.details.get('open_deals', 0):,} open deals, {simulations:,} simulations"
         )
+
+
+@forecast_app.command("import-stock")
+@reports_errors
+def import_stock(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: account, product, on_hand[, on_order, lead_time_days, reported_at]")
+    ],
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+) -> None:
+    """Store dealers' stock reports (the input of replenishment suggestions): each row replaces the
+    dealer and product's previous report. Accounts by id, external reference or exact name; products
+    by id or code. A bad row stops the import, naming its line."""
+    import csv
+
+    from closeloop.forecasting.actions import import_stock as store
+
+    db = database()
+    organization = resolve_organization(db, org)
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
+    with db.unit_of_work(None, system=True) as session:
+        stored = store(session, organization.id, lines)
+    console.print(f"stored {stored:,} stock reports for {organization.name}")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.core.clock import utcnow
 from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped
-from closeloop.db.types import BigId, JSONDocument, Money, UTCDateTime
+from closeloop.db.types import BigId, JSONDocument, Money, ScaledDecimal, UTCDateTime
 
 
 class WinProbabilityModel(IdentifiedBy, OrganizationScoped, Base):
@@ -94,3 +94,21 @@ class BookingsSnapshotDeal(IdentifiedBy, OrganizationScoped, Base):
     amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
     expected_close_date: Mapped[date] = mapped_column(Date, nullable=False)
     probability: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class DealerStock(IdentifiedBy, OrganizationScoped, Base):
+    """A dealer's (an account's) stock of one product as last reported — imported from a CSV the
+    dealer sends (``closeloop forecast import-stock``); the input of replenishment suggestions."""
+
+    __tablename__ = "dealer_stock"
+    __table_args__ = (
+        Index("uq_dealer_stock_org_account_product", "organization_id", "account_id", "product_id", unique=True),
+    )
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False)
+    on_hand: Mapped[Decimal] = mapped_column(ScaledDecimal(3), nullable=False)
+    on_order: Mapped[Decimal] = mapped_column(ScaledDecimal(3), nullable=False, default=Decimal(0))
+    #: the dealer's own lead time for this product (else the product's)
+    lead_time_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

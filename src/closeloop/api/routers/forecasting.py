@@ -4,13 +4,14 @@ over time and the attribution of its deviations (read from stored snapshots, nev
 (No ``from __future__ import annotations`` here: FastAPI reads the annotations at run time.)
 """
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
-from closeloop.forecasting import attribution, bookings, opportunities
+from closeloop.forecasting import actions, attribution, bookings, opportunities, scorecards
 
 router = APIRouter()
 
@@ -98,4 +99,74 @@ def bookings_attribution(
 ) -> Response:
     with database.reading(actor) as session:
         answer = attribution.attribution(session, actor, period=period, snapshot_id=snapshot_id, locale=actor.locale)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/replenishment",
+    tags=["forecasting"],
+    operation_id="get_replenishment_suggestions",
+    response_class=Response,
+    summary="Replenishment suggestions per dealer and product",
+    description="For every dealer (account in your reach) that reported its stock: the weekly demand forecast "
+    "from its orders over the last `weeks` weeks, safety stock z·σ·√((lead + review)/7) at a 95 % service "
+    "level, the order-up-to level and the suggested quantity max(0, ⌈order-up-to − on hand − on order⌉).",
+)
+def replenishment(
+    database: DatabaseDep, actor: CurrentActor, weeks: Annotated[int, Query(ge=4, le=104)] = 13
+) -> Response:
+    with database.reading(actor) as session:
+        answer = actions.suggestions(session, actor, weeks=weeks)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/incentives",
+    tags=["forecasting"],
+    operation_id="get_incentive_allocation",
+    response_class=Response,
+    summary="An incentive pool split across regions by forecast upside",
+    description="Each region receives pool × its upside ÷ the sum of upsides, upside being the top of the 80 % "
+    "interval minus the expected bookings of the period (default: the current quarter) in the latest "
+    "snapshot. The rule is returned with the split. Needs the whole organization in reach.",
+)
+def incentives(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    pool: Annotated[Decimal, Query(gt=0, lt=Decimal("1e13"), max_digits=15, decimal_places=2)],
+    period: Annotated[str | None, Query(min_length=7, max_length=7, pattern=r"^\d{4}-(\d{2}|Q[1-4])$")] = None,
+) -> Response:
+    with database.reading(actor) as session:
+        answer = actions.incentives(session, actor, pool=pool, period=period)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/scorecards",
+    tags=["forecasting"],
+    operation_id="get_forecast_scorecards",
+    response_class=Response,
+    summary="Forecast-deviation rate per manager and period",
+    description="For each finished period: the first snapshot taken in it against what each manager's team "
+    "booked, and |actual − expected| ÷ expected.",
+)
+def scorecard(database: DatabaseDep, actor: CurrentActor, granularity: Granularity = "month") -> Response:
+    with database.reading(actor) as session:
+        answer = scorecards.deviation_by_manager(session, actor, granularity=granularity)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/data-sources",
+    tags=["forecasting"],
+    operation_id="get_forecast_data_sources",
+    response_class=Response,
+    summary="Which inputs of the forecasts arrived late or stopped updating",
+    description="Per source (opportunities, activities, orders, dealer stock, snapshots): arrivals in the last "
+    "7 days against the usual week, the latest arrival and a status (ok, late, stopped, no_data); dealers whose "
+    "stock report is more than two weeks old.",
+)
+def data_sources(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        answer = scorecards.data_sources(session, actor)
     return json_response(answer)
