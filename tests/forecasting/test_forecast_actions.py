@@ -25,6 +25,7 @@ from closeloop.db.session import Database
 from closeloop.forecasting.actions import allocate, import_stock, replenishment
 from closeloop.forecasting.bookings import take_snapshot
 from tests.factories import Tenant
+from tests.web.test_settings_pages import browser
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
@@ -148,6 +149,20 @@ def test_stock_import_replenishment_incentives_and_data_sources(
         scorecards = client.get("/api/v1/forecasts/scorecards", headers=tenant["director"].headers)
         assert scorecards.status_code == 200
         assert scorecards.json()["items"] == []  # no period has finished since the first snapshot
+
+        # the forecast page shows the same suggestion, the split with its rule, the data sources
+        page = browser(client, db, tenant["sales_vp"], locale="zh_CN").get("/forecasts?pool=10000")
+        assert page.status_code == 200, page.text
+        assert "经销商甲" in page.text
+        same = client.get("/api/v1/forecasts/replenishment", headers=tenant["sales_vp"].headers).json()["items"][0]
+        assert f"<strong>{same['suggested']}</strong>" in page.text
+        assert 'id="incentive-table"' in page.text
+        assert "上行空间 = 80% 区间上限" in page.text
+        assert "数据源稳定性" in page.text
+        manager_page = browser(client, db, tenant["manager"], locale="en").get("/forecasts?pool=10000")
+        assert manager_page.status_code == 200
+        assert 'id="incentive-table"' not in manager_page.text
+        assert "Replenishment suggestions" in manager_page.text
 
 
 def test_deviation_rate_per_manager(client: TestClient, db: Database, tenant: Tenant) -> None:

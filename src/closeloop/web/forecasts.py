@@ -12,7 +12,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from closeloop.core.errors import ValidationFailed
-from closeloop.forecasting import attribution, bookings
+from decimal import Decimal, InvalidOperation
+
+from closeloop.core.actor import RowScope
+from closeloop.forecasting import actions, attribution, bookings, scorecards
 from closeloop.web.i18n import N_
 from closeloop.web.routes import database_of, locale_of, render, require_user
 
@@ -34,6 +37,15 @@ NOT_MEASURED_LABELS = {
     "price_changes": N_("price changes"),
     "calendar_events": N_("calendar events"),
 }
+
+SOURCE_LABELS = {
+    "opportunities": N_("Opportunities"),
+    "activities": N_("Activities"),
+    "orders": N_("Orders"),
+    "dealer_stock": N_("Dealer stock reports"),
+    "forecast_snapshots": N_("Forecast snapshots"),
+}
+STATUS_LABELS = {"ok": N_("OK"), "late": N_("Late"), "stopped": N_("Stopped"), "no_data": N_("No data")}
 
 
 def _choice(request: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -57,6 +69,17 @@ def forecast_page(request: Request) -> Response:
         explained = None
         if answer["snapshot"] is not None and period:
             explained = attribution.attribution(session, actor, period=period, locale=locale)
+        restock = actions.suggestions(session, actor)
+        scorecard = scorecards.deviation_by_manager(session, actor, granularity=granularity)
+        sources = scorecards.data_sources(session, actor)
+        split = None
+        pool_text = (request.query_params.get("pool") or "").strip().replace(",", "")
+        if pool_text and actor.scope is RowScope.ALL:
+            try:
+                pool = Decimal(pool_text)
+            except InvalidOperation:
+                raise ValidationFailed.one("pool", "must be an amount") from None
+            split = actions.incentives(session, actor, pool=pool)
     items = answer["items"]
     by_period: dict[str, list[dict[str, Any]]] = {}
     for item in items:
@@ -101,5 +124,13 @@ def forecast_page(request: Request) -> Response:
             "not_measured_labels": NOT_MEASURED_LABELS,
             "whole_organization": answer["dimension"] == dimension,
             "chart": chart,
+            "restock": restock,
+            "scorecard": scorecard["items"],
+            "sources": sources,
+            "split": split,
+            "pool": pool_text,
+            "may_split": actor.scope is RowScope.ALL,
+            "source_labels": SOURCE_LABELS,
+            "status_labels": STATUS_LABELS,
         },
     )
