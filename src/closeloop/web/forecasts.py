@@ -6,15 +6,14 @@ and their field masks (a mask on ``opportunity.amount`` takes the page away)."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from closeloop.core.errors import ValidationFailed
-from decimal import Decimal, InvalidOperation
-
 from closeloop.core.actor import RowScope
+from closeloop.core.errors import ValidationFailed
 from closeloop.forecasting import actions, attribution, bookings, scorecards
 from closeloop.web.i18n import N_
 from closeloop.web.routes import database_of, locale_of, render, require_user
