@@ -267,18 +267,20 @@ def take_snapshot(
     session.flush()
     months, quarters = horizon(as_of)
     rows: list[dict[str, Any]] = []
-    for period in (*months, *quarters):
-        for dimension in DIMENSIONS:
+    for dimension in DIMENSIONS:
+        # each key's open deals and won business, grouped once
+        deals_by_key: dict[int | None, list[OpenDeal]] = {}
+        for deal in deals:
+            deals_by_key.setdefault(_key_of(deal, dimension), []).append(deal)
+        won_by_key: dict[int | None, list[tuple[date, float]]] = {}
+        for row in won:
+            won_by_key.setdefault(_key_of(row, dimension), []).append((as_utc(row.closed_at).date(), float(row.amount)))
+        for period in (*months, *quarters):
             keys = {key for (g, p, d, key) in cells if g == period.granularity and p == period.label and d == dimension}
             for key in keys:
                 cell = cells[(period.granularity, period.label, dimension, key)]
-                mine = [deal for deal in deals if _key_of(deal, dimension) == key]
-                booked = sum(
-                    float(row.amount)
-                    for row in won
-                    if _key_of(row, dimension) == key and period.start <= as_utc(row.closed_at).date() < period.end
-                )
-                categories = _category_amounts(mine, as_of, period)
+                booked = sum(amount for day, amount in won_by_key.get(key, []) if period.start <= day < period.end)
+                categories = _category_amounts(deals_by_key.get(key, []), as_of, period)
                 rows.append(
                     {
                         "organization_id": organization_id,
