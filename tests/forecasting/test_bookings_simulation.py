@@ -122,6 +122,10 @@ def test_attribution_shares_add_up_and_each_driver_takes_its_part() -> None:
         DealOutcome(20.0, 0.4, 50.0, 50.0, won_in_period=False, lost=True, owner_changed=True, account_lost=False),
         # its account went back to the pool
         DealOutcome(10.0, 0.2, 50.0, 0.0, won_in_period=False, lost=True, owner_changed=True, account_lost=True),
+        # still open while the period runs: pending, not a deviation yet
+        DealOutcome(
+            8.0, 0.4, 20.0, 20.0, won_in_period=False, lost=False, owner_changed=False, account_lost=False, pending=True
+        ),
         # won in the period though the snapshot placed only half of it there (probability 0.6, share 0.5)
         DealOutcome(30.0, 0.6, 100.0, 100.0, won_in_period=True, lost=False, owner_changed=False, account_lost=False),
     ]
@@ -136,5 +140,6 @@ def test_attribution_shares_add_up_and_each_driver_takes_its_part() -> None:
     assert parts["owner_change"] == pytest.approx(-20.0)
     assert parts["lost_account"] == pytest.approx(-10.0)
     assert parts["new_accounts"] == pytest.approx(70.0)
+    assert parts["pending"] == pytest.approx(-8.0)
     # wins and losses against probability (+50 − 30 + 40) and other new business vs run-rate (25 − 40)
     assert parts["unexplained"] == pytest.approx(50.0 - 30.0 + 40.0 + (25.0 - 40.0))

@@ -14,6 +14,7 @@ gaps and a new-business gap, and each piece is given to the first driver that ex
    its whole forecast share), or was pulled into it (won in the period though expected elsewhere);
 5. **new accounts** — business won in the period on accounts created after the snapshot.
 
+While the period runs, a deal still open is **pending** (not yet a deviation), shown on its own line.
 What is left is **unexplained**, shown as such: deals won or lost against their probability, and
 other new business above or below the run-rate. Stock-outs, price lists and calendar events do not
 exist in the bookings data model and are reported as not measured. The contributions add up to the
@@ -31,9 +32,9 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
-from closeloop.core.errors import NotFound, ValidationFailed
+from closeloop.core.errors import ValidationFailed
 from closeloop.crm.accounts.models import Account
-from closeloop.crm.enums import Stage
+from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.db.scope import tenant_clause
 from closeloop.forecasting import bookings
@@ -49,6 +50,7 @@ LABELS = {
     "amount_change": ("Deal amount changes", "商机金额变化"),
     "close_date": ("Close dates moved (slipped out or pulled in)", "成交日期变化（推迟或提前）"),
     "new_accounts": ("New accounts", "新客户"),
+    "pending": ("Still open while the period runs (not yet a deviation)", "期间未结束、商机仍在进行（尚非偏差）"),
     "unexplained": ("Unexplained (wins and losses against probability, other new business vs. run-rate)",
                     "未解释部分（按概率的赢单与丢单、其他新业务与运行率之差）"),
 }  # fmt: skip
@@ -66,12 +68,14 @@ class DealOutcome:
     lost: bool
     owner_changed: bool
     account_lost: bool
+    #: still open while the period runs: not (yet) a deviation
+    pending: bool = False
 
 
 def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], run_rate: float) -> dict[str, float]:
     """Split ``actual − forecast`` over the drivers (plus ``unexplained``); ``new_business`` holds the
     amounts won in the period on deals the snapshot did not see, flagged when the account is new."""
-    parts = dict.fromkeys((*DRIVERS, "unexplained"), 0.0)
+    parts = dict.fromkeys((*DRIVERS, "pending", "unexplained"), 0.0)
     for deal in deals:
         actual = deal.amount_now if deal.won_in_period else 0.0
         gap = actual - deal.forecast
@@ -86,8 +90,10 @@ def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], 
             pulled_in = deal.probability * deal.amount_then - deal.forecast
             parts["close_date"] += pulled_in
             parts["unexplained"] += deal.amount_then - deal.forecast - pulled_in
+        elif deal.pending:
+            parts["pending"] += gap
         elif not deal.lost:
-            parts["close_date"] += gap  # slipped: won after the period, or still open
+            parts["close_date"] += gap  # slipped: won after the period, or still open at its end
         else:
             parts["unexplained"] += gap  # lost against its probability
     new_accounts = sum(amount for amount, is_new in new_business if is_new)
@@ -111,21 +117,49 @@ def _periods(snapshot: BookingsSnapshot) -> list[Period]:
     return [*months, *quarters]
 
 
+def forecast_of(session: Session, organization_id: int, period: str) -> BookingsSnapshot | None:
+    """The forecast a period is judged against: the latest snapshot taken before it began, else the
+    first one taken during it (``None`` when no snapshot covers it)."""
+    candidates = list(
+        session.scalars(
+            select(BookingsSnapshot)
+            .join(BookingsForecastRow, BookingsForecastRow.snapshot_id == BookingsSnapshot.id)
+            .where(
+                tenant_clause(organization_id, BookingsSnapshot),
+                tenant_clause(organization_id, BookingsForecastRow),
+                BookingsForecastRow.period == period,
+                BookingsForecastRow.dimension == "total",
+            )
+            .order_by(BookingsSnapshot.as_of, BookingsSnapshot.id)
+        )
+    )
+    if not candidates:
+        return None
+    start = next(row.start for row in _periods(candidates[0]) if row.label == period)
+    before = [snapshot for snapshot in candidates if snapshot.as_of < start]
+    return before[-1] if before else candidates[0]
+
+
 def attribution(
     session: Session, actor: Actor, *, period: str, snapshot_id: int | None = None, locale: str = "en"
 ) -> dict[str, Any]:
     """The gap between a snapshot's forecast of ``period`` and what was booked, by driver, within
     the caller's reach (the whole organization, or the deals owned by the people in reach)."""
     bookings.require_readable(session, actor)
-    snapshot = bookings._snapshot(session, actor, snapshot_id)
+    snapshot = (
+        bookings._snapshot(session, actor, snapshot_id)
+        if snapshot_id is not None
+        else forecast_of(session, actor.organization_id, period)
+    )
     if snapshot is None:
-        raise NotFound("bookings_snapshot", snapshot_id or 0)
+        raise ValidationFailed.one("period", "no stored forecast covers it")
     window = _period(snapshot, period)
     org = actor.organization_id
     whole = bookings._whole_organization(actor)
     owners = set(actor.owner_ids)
     today = utcnow().date()
     end = min(window.end, today + timedelta(days=1))
+    running = window.end > today
     slips = [int(day) for day in (snapshot.details or {}).get("slippage_days", [0])]
 
     seen = list(
@@ -195,6 +229,10 @@ def attribution(
                 amount_now=float(current.amount or 0) if current is not None else 0.0,
                 won_in_period=won_in,
                 lost=current is None or current.deleted_at is not None or current.stage == Stage.LOST.value,
+                pending=running
+                and current is not None
+                and current.deleted_at is None
+                and Stage(current.stage) in OPEN_STAGES,
                 owner_changed=(current is not None and current.owner_id != deal.owner_id)
                 or (deal.account_id in changed_accounts),
                 account_lost=account_lost,
@@ -243,7 +281,7 @@ def attribution(
     gap = actual_value - forecast_value
     zh = locale.startswith("zh")
     items = []
-    for name in (*DRIVERS, "unexplained"):
+    for name in (*DRIVERS, "pending", "unexplained"):
         value = parts[name]
         items.append(
             {

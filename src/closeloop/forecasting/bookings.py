@@ -525,7 +525,9 @@ def accuracy(session: Session, actor: Actor, *, granularity: str = "month", limi
                 "high": str(high),
                 "actual": str(actual.quantize(CENT)),
                 "error": str((actual - expected).quantize(CENT)),
-                "error_rate": None if expected == 0 else round(float(abs(actual - expected) / expected), 4),
+                "error_rate": None
+                if expected == 0 or not complete
+                else round(float(abs(actual - expected) / expected), 4),
                 "inside_interval": low <= actual <= high if complete else None,
             }
         )

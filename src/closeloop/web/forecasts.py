@@ -64,7 +64,10 @@ def forecast_page(request: Request) -> Response:
         answer = bookings.forecast(session, actor, granularity=granularity, dimension=dimension)
         history = bookings.accuracy(session, actor, granularity=granularity)
         periods = sorted({item["period"] for item in answer["items"]})
-        period = request.query_params.get("period") or (periods[0] if periods else "")
+        # by default, explain the latest finished period a forecast covered (else the current one)
+        finished = [item["period"] for item in history["items"] if item["complete"]]
+        period = request.query_params.get("period") or (finished[-1] if finished else periods[0] if periods else "")
+        periods = sorted({*periods, *finished})
         explained = None
         if answer["snapshot"] is not None and period:
             explained = attribution.attribution(session, actor, period=period, locale=locale)
