@@ -197,7 +197,7 @@ def incentives(session: Session, actor: Actor, *, pool: Decimal, period: str | N
     names = dict(
         session.execute(
             select(Region.id, Region.name).where(
-                Region.organization_id == actor.organization_id, Region.id.in_([k for k in upsides if k] or [-1])
+                tenant_clause(actor.organization_id, Region), Region.id.in_([k for k in upsides if k] or [-1])
             )
         ).all()
     )

@@ -372,7 +372,7 @@ def labels(session: Session, organization_id: int, dimension: str, keys: Iterabl
     model: Any = {"owner": User, "region": Region, "product_line": ProductLine}[dimension]
     name = User.display_name if dimension == "owner" else model.name
     return dict(
-        session.execute(select(model.id, name).where(model.organization_id == organization_id, model.id.in_(ids))).all()
+        session.execute(select(model.id, name).where(tenant_clause(organization_id, model), model.id.in_(ids))).all()
     )
 
 

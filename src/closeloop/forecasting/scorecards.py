@@ -44,8 +44,8 @@ def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "
     bookings._check(granularity, "owner")
     org = actor.organization_id
     today = utcnow().date()
-    managers = dict(session.execute(select(User.id, User.manager_id).where(User.organization_id == org)).all())
-    names = dict(session.execute(select(User.id, User.display_name).where(User.organization_id == org)).all())
+    managers = dict(session.execute(select(User.id, User.manager_id).where(tenant_clause(org, User))).all())
+    names = dict(session.execute(select(User.id, User.display_name).where(tenant_clause(org, User))).all())
     in_reach = None if actor.scope is RowScope.ALL else set(actor.owner_ids)
     # the first snapshot taken inside each finished period
     first = (
