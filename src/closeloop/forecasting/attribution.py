@@ -288,7 +288,7 @@ def attribution(
                 "driver": name,
                 "label": LABELS[name][1 if zh else 0],
                 "contribution": str(bookings._money(value)),
-                "share": None if abs(gap) < 0.005 else round(value / gap, 4),
+                "share": None if abs(gap) < 0.005 else round(value / gap, 4) + 0.0,  # + 0.0: no "-0.0 %"
             }
         )
     return {
