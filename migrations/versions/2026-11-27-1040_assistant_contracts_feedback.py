@@ -3,7 +3,7 @@ assistant workflows and their runs (AST-6),
 row-level secured
 
 Revision ID: e2bf8ee3f858
-Revises: 5917c9de3267
+Revises: d372b63f913a
 Create Date: 2026-11-27 10:40:00
 """
 
@@ -17,7 +17,7 @@ import closeloop.db.types
 from closeloop.db import security
 
 revision: str = "e2bf8ee3f858"
-down_revision: str | None = "5917c9de3267"
+down_revision: str | None = "d372b63f913a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

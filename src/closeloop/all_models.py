@@ -39,7 +39,13 @@ from closeloop.crm.tickets.models import Ticket
 from closeloop.db.base import Base
 from closeloop.db.idempotency import IdempotencyKey
 from closeloop.fieldwork.models import CheckIn, VisitPhoto, VisitPlan, VisitPlanItem
-from closeloop.forecasting.models import WinProbabilityModel
+from closeloop.forecasting.models import (
+    BookingsForecastRow,
+    BookingsSnapshot,
+    BookingsSnapshotDeal,
+    DealerStock,
+    WinProbabilityModel,
+)
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit.models import AuditEntry, AuditHead
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest
@@ -70,6 +76,9 @@ __all__ = [
     "AssistantWorkflowRun",
     "AuditEntry",
     "AuditHead",
+    "BookingsForecastRow",
+    "BookingsSnapshot",
+    "BookingsSnapshotDeal",
     "ChangeApproval",
     "ChangeRequest",
     "CheckIn",
@@ -82,6 +91,7 @@ __all__ = [
     "ContractTemplate",
     "CustomFieldDefinition",
     "DataAsset",
+    "DealerStock",
     "Decision",
     "Defect",
     "Department",

@@ -1529,7 +1529,61 @@ def _forecasting_plans() -> dict[tuple[str, str], Plan]:
         assert body["opportunity_id"] == world.sample("opportunities")["id"]
         assert 0.0 <= body["probability"] <= 1.0
 
-    return {("GET", "/v1/opportunities/{opportunity_id}/win-probability"): Plan(False, prepare, expect, verify)}
+    def snapshot(world: World) -> Body:
+        """The tenant's bookings snapshot (taken once, as the daily task would)."""
+        if "bookings" not in world.shared:
+            from closeloop.core.clock import utcnow
+            from closeloop.forecasting.bookings import take_snapshot
+
+            with world.db.unit_of_work(None, system=True) as session:
+                taken = take_snapshot(session, world.tenant.organization_id, simulations=200)
+                world.shared["bookings"] = {"id": taken.id, "period": utcnow().strftime("%Y-%m")}
+        return world.shared["bookings"]
+
+    def bookings(suffix: str) -> Callable[[World, Caller], Call]:
+        def prepare_bookings(world: World, caller: Caller) -> Call:
+            taken = snapshot(world)
+            return Call(f"/v1/forecasts{suffix.format(**taken)}")
+
+        return prepare_bookings
+
+    def reads(world: World, caller: Caller) -> int:
+        return 200 if caller.can("forecasts:read") else 403
+
+    def reads_tenant(world: World, caller: Caller) -> int:
+        if not caller.can("forecasts:read"):
+            return 403
+        return 200 if caller.organization == "tenant" else 404
+
+    def whole_organization(world: World, caller: Caller) -> int:
+        if not caller.can("forecasts:read"):
+            return 403
+        return 200 if caller.member.actor.scope is RowScope.ALL else 403
+
+    def no_foreign_items(world: World, caller: Caller, response: Response) -> None:
+        if caller.organization != "tenant":
+            assert response.json()["items"] == []
+
+    def own_snapshot_only(world: World, caller: Caller, response: Response) -> None:
+        shown = response.json()["snapshot"]
+        if caller.organization != "tenant":
+            assert shown is None or shown["id"] != snapshot(world)["id"]
+        keys = {item["key"] for item in response.json()["items"]}
+        if caller.member.actor.scope is not RowScope.ALL:
+            assert keys <= set(caller.member.actor.owner_ids)
+
+    return {
+        ("GET", "/v1/opportunities/{opportunity_id}/win-probability"): Plan(False, prepare, expect, verify),
+        ("GET", "/v1/forecasts/bookings"): Plan(False, bookings("/bookings?dimension=owner"), reads, own_snapshot_only),
+        ("GET", "/v1/forecasts/bookings/accuracy"): Plan(False, bookings("/bookings/accuracy"), reads),
+        ("GET", "/v1/forecasts/bookings/attribution"): Plan(
+            False, bookings("/bookings/attribution?period={period}&snapshot_id={id}"), reads_tenant
+        ),
+        ("GET", "/v1/forecasts/replenishment"): Plan(False, bookings("/replenishment"), reads, no_foreign_items),
+        ("GET", "/v1/forecasts/incentives"): Plan(False, bookings("/incentives?pool=1000"), whole_organization),
+        ("GET", "/v1/forecasts/scorecards"): Plan(False, bookings("/scorecards"), reads),
+        ("GET", "/v1/forecasts/data-sources"): Plan(False, bookings("/data-sources"), reads),
+    }
 
 
 PLANS.update(_forecasting_plans())

@@ -57,6 +57,12 @@ def demo(
         table.add_row(name, *(f"{counts.get(t, 0):,}" for t in tables))
     console.print(table)
     console.print(f"seeded in {result.seconds:.1f} s")
+    # the first bookings-forecast snapshot, so the forecast page has something to read before the
+    # nightly task runs
+    from closeloop.forecasting.bookings import take_snapshot
+
+    with db.unit_of_work(None, system=True) as session:
+        take_snapshot(session, result.organization_id, simulations=500)
     _print_sign_ins(result.sign_ins)
 
 

@@ -1,4 +1,5 @@
-"""``closeloop forecast evaluate``: measure the forecasting models on your own history before trusting them."""
+"""``closeloop forecast evaluate``: measure the forecasting models on your own history before trusting them;
+``closeloop forecast snapshot``: take a bookings-forecast snapshot now."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
-from closeloop.cli.common import console, errors, reports_errors
+from closeloop.cli.common import console, database, errors, reports_errors, resolve_organization
 from closeloop.forecasting.data import read_history
 from closeloop.forecasting.demand import BASELINE, ModelOptions, backtest, forecast
 
@@ -69,3 +71,80 @@ def evaluate(
         console.print(f"wrote {len(final):,} forecasts ({horizon} periods × {panel.series_count:,} series) to {output}")
     for note in panel.notes:
         errors.print(f"note: {note}", highlight=False)
+
+
+@forecast_app.command("snapshot")
+@reports_errors
+def snapshot(
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+    simulations: Annotated[int, typer.Option("--simulations", min=100, max=100_000)] = 2000,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the date)")] = None,
+) -> None:
+    """Take a bookings-forecast snapshot now (as the daily task does) and print its totals by month
+    and quarter: expected value with the 80 % interval, run-rate and the commit / best case / pipeline
+    categories."""
+    from closeloop.forecasting.bookings import take_snapshot
+    from closeloop.forecasting.models import BookingsForecastRow
+
+    db = database()
+    organization = resolve_organization(db, org)
+    with db.unit_of_work(None, system=True) as session:
+        taken = take_snapshot(session, organization.id, simulations=simulations, seed=seed)
+        rows = list(
+            session.scalars(
+                select(BookingsForecastRow)
+                .where(BookingsForecastRow.snapshot_id == taken.id, BookingsForecastRow.dimension == "total")
+                .order_by(BookingsForecastRow.granularity.desc(), BookingsForecastRow.period_start)
+            )
+        )
+        table = Table(title=f"Bookings forecast · {organization.name} · {taken.as_of} · {taken.method}")
+        for name in (
+            "period",
+            "won so far",
+            "expected",
+            "80 % interval",
+            "run-rate",
+            "commit",
+            "best case",
+            "pipeline",
+        ):
+            table.add_column(name, justify="left" if name == "period" else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(
+                row.period,
+                f"{row.won_to_date:,.0f}",
+                f"{row.expected:,.0f}",
+                f"{row.low:,.0f} – {row.high:,.0f}",
+                f"{row.run_rate:,.0f}",
+                f"{row.commit:,.0f}",
+                f"{row.best_case:,.0f}",
+                f"{row.pipeline:,.0f}",
+            )
+        console.print(table)
+        console.print(
+            f"snapshot {taken.id}: {taken.details.get('open_deals', 0):,} open deals, {simulations:,} simulations"
+        )
+
+
+@forecast_app.command("import-stock")
+@reports_errors
+def import_stock(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: account, product, on_hand[, on_order, lead_time_days, reported_at]")
+    ],
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+) -> None:
+    """Store dealers' stock reports (the input of replenishment suggestions): each row replaces the
+    dealer and product's previous report. Accounts by id, external reference or exact name; products
+    by id or code. A bad row stops the import, naming its line."""
+    import csv
+
+    from closeloop.forecasting.actions import import_stock as store
+
+    db = database()
+    organization = resolve_organization(db, org)
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
+    with db.unit_of_work(None, system=True) as session:
+        stored = store(session, organization.id, lines)
+    console.print(f"stored {stored:,} stock reports for {organization.name}")

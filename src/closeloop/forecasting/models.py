@@ -1,16 +1,17 @@
-"""Stored forecasting models: one win-probability model per organization."""
+"""Stored forecasting results: one win-probability model per organization, bookings snapshots."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Integer, LargeBinary
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closeloop.core.clock import utcnow
 from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped
-from closeloop.db.types import JSONDocument, UTCDateTime
+from closeloop.db.types import BigId, JSONDocument, Money, ScaledDecimal, UTCDateTime
 
 
 class WinProbabilityModel(IdentifiedBy, OrganizationScoped, Base):
@@ -26,3 +27,88 @@ class WinProbabilityModel(IdentifiedBy, OrganizationScoped, Base):
     won_deals: Mapped[int] = mapped_column(Integer, nullable=False)
     blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
+
+
+class BookingsSnapshot(IdentifiedBy, OrganizationScoped, Base):
+    """One bookings forecast as it stood when it was taken (by the daily task or ``closeloop forecast
+    snapshot``), kept so that it can later be compared with what was actually booked."""
+
+    __tablename__ = "bookings_snapshots"
+    __noun__ = "bookings_snapshot"
+    __table_args__ = (Index("ix_bookings_snapshots_org_taken", "organization_id", "taken_at"),)
+
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    as_of: Mapped[date] = mapped_column(Date, nullable=False)
+    #: "calibrated_lightgbm" or "stage_win_rate": where the deals' win probabilities came from
+    method: Mapped[str] = mapped_column(String(40), nullable=False)
+    simulations: Mapped[int] = mapped_column(Integer, nullable=False)
+    seed: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: the learned close-date slippage sample (days), the run-rate basis and its cycle-time CDF
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
+
+
+class BookingsForecastRow(IdentifiedBy, OrganizationScoped, Base):
+    """One period × dimension value of a snapshot: expected bookings with an 80 % interval, the
+    commit / best case / pipeline categories and the run-rate part."""
+
+    __tablename__ = "bookings_forecast_rows"
+    __table_args__ = (
+        Index("ix_bookings_forecast_rows_snapshot", "organization_id", "snapshot_id", "dimension", "period"),
+    )
+
+    snapshot_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("bookings_snapshots.id", ondelete="CASCADE"), nullable=False
+    )
+    granularity: Mapped[str] = mapped_column(String(10), nullable=False)  # month | quarter
+    period: Mapped[str] = mapped_column(String(10), nullable=False)  # 2026-11 | 2026-Q4
+    period_start: Mapped[date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[date] = mapped_column(Date, nullable=False)  # exclusive
+    dimension: Mapped[str] = mapped_column(String(20), nullable=False)  # total | owner | region | product_line
+    key: Mapped[int | None] = mapped_column(BigId, nullable=True)  # the owner / region / line id (None: none or total)
+    won_to_date: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    expected: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    low: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    high: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    run_rate: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    commit: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    best_case: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    pipeline: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    open_deals: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class BookingsSnapshotDeal(IdentifiedBy, OrganizationScoped, Base):
+    """An open deal as the snapshot saw it (for deviation attribution: what changed since)."""
+
+    __tablename__ = "bookings_snapshot_deals"
+    __table_args__ = (Index("ix_bookings_snapshot_deals_snapshot", "organization_id", "snapshot_id"),)
+
+    snapshot_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("bookings_snapshots.id", ondelete="CASCADE"), nullable=False
+    )
+    opportunity_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    owner_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    account_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    region_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    product_line_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    stage: Mapped[str] = mapped_column(String(20), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    expected_close_date: Mapped[date] = mapped_column(Date, nullable=False)
+    probability: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class DealerStock(IdentifiedBy, OrganizationScoped, Base):
+    """A dealer's (an account's) stock of one product as last reported — imported from a CSV the
+    dealer sends (``closeloop forecast import-stock``); the input of replenishment suggestions."""
+
+    __tablename__ = "dealer_stock"
+    __table_args__ = (
+        Index("uq_dealer_stock_org_account_product", "organization_id", "account_id", "product_id", unique=True),
+    )
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False)
+    on_hand: Mapped[Decimal] = mapped_column(ScaledDecimal(3), nullable=False)
+    on_order: Mapped[Decimal] = mapped_column(ScaledDecimal(3), nullable=False, default=Decimal(0))
+    #: the dealer's own lead time for this product (else the product's)
+    lead_time_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -171,6 +171,13 @@ _ADMIN |= {"assistant:report"}
 _EXECUTIVE |= {"assistant:workflows"}
 _ADMIN |= {"assistant:workflows"}
 
+#: forecasts (issue #5): the people who forecast and are forecast against — managers up, finance, admins
+_FORECASTS = {"forecasts:read"}
+_MANAGER |= _FORECASTS
+_EXECUTIVE |= _FORECASTS
+_CFO |= _FORECASTS
+_ADMIN |= _FORECASTS
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),
     Role.MANAGER: frozenset(_MANAGER),

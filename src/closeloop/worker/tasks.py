@@ -477,3 +477,36 @@ def queue_assistant_workflows(session: Session, event: Claimed) -> None:
                 event.subject_id,
             ),
         )
+
+
+def snapshot_bookings_forecasts() -> dict[int, int]:
+    """The daily bookings-forecast snapshot of every seller organization (issue #5), each in its own
+    transaction: the open pipeline simulated forward and stored, so that pages read it and it can
+    later be compared with what was booked. Returns each snapshot's id."""
+    from closeloop.forecasting.bookings import prune_snapshots, take_snapshot
+    from closeloop.org.models import OrganizationKind
+
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        organization_ids = list(
+            session.scalars(
+                select(Organization.id)
+                .where(Organization.kind == OrganizationKind.SELLER.value)
+                .order_by(Organization.id)
+            )
+        )
+    taken: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(
+                org_service.system_actor(organization_id, label="bookings forecast snapshot")
+            ) as session:
+                taken[organization_id] = take_snapshot(session, organization_id).id
+                prune_snapshots(session, organization_id)
+        except Exception:
+            log.exception("bookings forecast snapshot of organization %s failed", organization_id)
+    return taken
+
+
+#: every day at 04:50 (server time), after the nightly passes and the Sunday retraining
+snapshot_bookings_forecasts_task = huey.periodic_task(crontab(minute="50", hour="4"))(snapshot_bookings_forecasts)

@@ -1,15 +1,17 @@
-"""Forecasting: an opportunity's win probability with its reasons.
+"""Forecasting: an opportunity's win probability with its reasons; the bookings forecast, its accuracy
+over time and the attribution of its deviations (read from stored snapshots, never fitted here).
 
 (No ``from __future__ import annotations`` here: FastAPI reads the annotations at run time.)
 """
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
-from closeloop.forecasting import opportunities
+from closeloop.forecasting import actions, attribution, bookings, opportunities, scorecards
 
 router = APIRouter()
 
@@ -29,4 +31,142 @@ OpportunityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The opportu
 def win_probability(database: DatabaseDep, actor: CurrentActor, opportunity_id: OpportunityId) -> Response:
     with database.reading(actor) as session:
         answer = opportunities.win_probability(session, actor, opportunity_id, locale=actor.locale)
+    return json_response(answer)
+
+
+SnapshotId = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="A stored snapshot (default: the latest)")]
+Granularity = Annotated[Literal["month", "quarter"], Query(description="month or quarter")]
+
+
+@router.get(
+    "/forecasts/bookings",
+    tags=["forecasting"],
+    operation_id="get_bookings_forecast",
+    response_class=Response,
+    summary="The bookings forecast by period and dimension, with 80 % intervals",
+    description="Rows of the latest daily snapshot (or `snapshot_id`): per month or quarter and per owner, "
+    "region or product line (or the total), the expected bookings with the 10th–90th percentile of the "
+    "simulation, the run-rate for business not yet in the pipeline, and the commit / best case / pipeline "
+    "categories. Needs forecasts:read and a readable opportunity.amount; a role with team or own reach sees "
+    "the owner rows of the people in its reach only.",
+)
+def bookings_forecast(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    granularity: Granularity = "month",
+    dimension: Annotated[
+        Literal["total", "owner", "region", "product_line"], Query(description="What to break the forecast down by")
+    ] = "total",
+    snapshot_id: SnapshotId = None,
+) -> Response:
+    with database.reading(actor) as session:
+        answer = bookings.forecast(
+            session, actor, granularity=granularity, dimension=dimension, snapshot_id=snapshot_id
+        )
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/bookings/accuracy",
+    tags=["forecasting"],
+    operation_id="get_bookings_forecast_accuracy",
+    response_class=Response,
+    summary="Each stored forecast of a period against what was booked",
+    description="Per snapshot and period: expected value and interval against the actual bookings (to date "
+    "while the period runs), the error, its rate and whether the actual fell inside the 80 % interval.",
+)
+def bookings_accuracy(database: DatabaseDep, actor: CurrentActor, granularity: Granularity = "month") -> Response:
+    with database.reading(actor) as session:
+        answer = bookings.accuracy(session, actor, granularity=granularity)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/bookings/attribution",
+    tags=["forecasting"],
+    operation_id="get_bookings_forecast_attribution",
+    response_class=Response,
+    summary="Why the bookings of a period differ from a snapshot's forecast",
+    description="The gap actual − forecast split over its drivers (lost accounts, owner changes, amount "
+    "changes, close-date moves, new accounts), each with its share, and the unexplained remainder; the "
+    "contributions add up to the gap.",
+)
+def bookings_attribution(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    period: Annotated[str, Query(min_length=7, max_length=7, pattern=r"^\d{4}-(\d{2}|Q[1-4])$")],
+    snapshot_id: SnapshotId = None,
+) -> Response:
+    with database.reading(actor) as session:
+        answer = attribution.attribution(session, actor, period=period, snapshot_id=snapshot_id, locale=actor.locale)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/replenishment",
+    tags=["forecasting"],
+    operation_id="get_replenishment_suggestions",
+    response_class=Response,
+    summary="Replenishment suggestions per dealer and product",
+    description="For every dealer (account in your reach) that reported its stock: the weekly demand forecast "
+    "from its orders over the last `weeks` weeks, safety stock z·σ·√((lead + review)/7) at a 95 % service "
+    "level, the order-up-to level and the suggested quantity max(0, ⌈order-up-to − on hand − on order⌉).",
+)
+def replenishment(
+    database: DatabaseDep, actor: CurrentActor, weeks: Annotated[int, Query(ge=4, le=104)] = 13
+) -> Response:
+    with database.reading(actor) as session:
+        answer = actions.suggestions(session, actor, weeks=weeks)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/incentives",
+    tags=["forecasting"],
+    operation_id="get_incentive_allocation",
+    response_class=Response,
+    summary="An incentive pool split across regions by forecast upside",
+    description="Each region receives pool × its upside ÷ the sum of upsides, upside being the top of the 80 % "
+    "interval minus the expected bookings of the period (default: the current quarter) in the latest "
+    "snapshot. The rule is returned with the split. Needs the whole organization in reach.",
+)
+def incentives(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    pool: Annotated[Decimal, Query(gt=0, lt=Decimal("1e13"), max_digits=15, decimal_places=2)],
+    period: Annotated[str | None, Query(min_length=7, max_length=7, pattern=r"^\d{4}-(\d{2}|Q[1-4])$")] = None,
+) -> Response:
+    with database.reading(actor) as session:
+        answer = actions.incentives(session, actor, pool=pool, period=period)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/scorecards",
+    tags=["forecasting"],
+    operation_id="get_forecast_scorecards",
+    response_class=Response,
+    summary="Forecast-deviation rate per manager and period",
+    description="For each finished period: the first snapshot taken in it against what each manager's team "
+    "booked, and |actual − expected| ÷ expected.",
+)
+def scorecard(database: DatabaseDep, actor: CurrentActor, granularity: Granularity = "month") -> Response:
+    with database.reading(actor) as session:
+        answer = scorecards.deviation_by_manager(session, actor, granularity=granularity)
+    return json_response(answer)
+
+
+@router.get(
+    "/forecasts/data-sources",
+    tags=["forecasting"],
+    operation_id="get_forecast_data_sources",
+    response_class=Response,
+    summary="Which inputs of the forecasts arrived late or stopped updating",
+    description="Per source (opportunities, activities, orders, dealer stock, snapshots): arrivals in the last "
+    "7 days against the usual week, the latest arrival and a status (ok, late, stopped, no_data); dealers whose "
+    "stock report is more than two weeks old.",
+)
+def data_sources(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        answer = scorecards.data_sources(session, actor)
     return json_response(answer)

@@ -1,0 +1,534 @@
+"""Bookings forecast (issue #5 item 2): snapshots of the open pipeline simulated forward, what was
+booked since, and why the two differ (FC-3).
+
+A **snapshot** is taken by the daily task (or ``closeloop forecast snapshot``), never by a page:
+it reads the organization's open deals, their win probabilities (the stored calibrated model, or
+the stage win rates before one is trained), the close-date slippage of its won deals over the last
+two years and its won deals of the last year (the run-rate basis), simulates them forward
+(:mod:`closeloop.forecasting.simulation`) and stores one row per period × dimension value, plus the
+deals as they stood, so that attribution can later say what changed.
+
+Categories, as sales teams use them, from the deals' expected close dates (an overdue deal counts in
+the current month) and already-won business: **commit** = won so far + deals in negotiation;
+**best case** = commit + deals at proposal; **pipeline** = won so far + every open deal.
+
+Reads are for roles holding ``forecasts:read`` whose field masks leave ``opportunity.amount``
+readable (a forecast is nothing but amounts). A role with the whole organization in reach sees every
+dimension; a role with team or own reach sees the owner rows of the people in its reach only (a
+region or product-line total would reveal other teams' pipelines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor, RowScope
+from closeloop.core.clock import as_utc, utcnow
+from closeloop.core.errors import Forbidden, NotFound, ValidationFailed
+from closeloop.crm import records
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.enums import OPEN_STAGES, Stage
+from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.products.models import Product, ProductLine
+from closeloop.db.scope import tenant_clause, within_organization
+from closeloop.forecasting.models import (
+    BookingsForecastRow,
+    BookingsSnapshot,
+    BookingsSnapshotDeal,
+    WinProbabilityModel,
+)
+from closeloop.forecasting.simulation import (
+    DIMENSIONS,
+    History,
+    Period,
+    Pipeline,
+    horizon,
+    simulate,
+)
+from closeloop.governance.permissions import require
+from closeloop.org.models import Region, User
+
+SLIPPAGE_DAYS = 730
+RUN_RATE_DAYS = 365
+#: at most this many slippage values are stored with a snapshot (a seeded sample of the history)
+SLIPPAGE_SAMPLE = 2000
+#: a deal without an expected close date is assumed to close this many days from now
+UNDATED_DAYS = 30
+CENT = Decimal("0.01")
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(str(round(float(value), 2))).quantize(CENT)
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+# --- reading the organization's data (set-based) -------------------------------------------------
+
+
+@dataclass
+class OpenDeal:
+    id: int
+    owner_id: int | None
+    account_id: int | None
+    region_id: int | None
+    product_line_id: int | None
+    stage: str
+    amount: float
+    expected_close: date
+
+
+def _deal_columns(organization_id: int) -> Any:
+    return (
+        select(
+            Opportunity.id,
+            Opportunity.owner_id,
+            Opportunity.account_id,
+            Account.region_id,
+            Product.product_line_id,
+            Opportunity.stage,
+            Opportunity.amount,
+            Opportunity.expected_close_date,
+            Opportunity.opened_at,
+            Opportunity.closed_at,
+        )
+        .select_from(Opportunity)
+        .outerjoin(Account, and_(Account.id == Opportunity.account_id, tenant_clause(organization_id, Account)))
+        .outerjoin(Product, and_(Product.id == Opportunity.product_id, tenant_clause(organization_id, Product)))
+    )
+
+
+def open_deals(session: Session, organization_id: int, as_of: date) -> list[OpenDeal]:
+    rows = session.execute(
+        _deal_columns(organization_id)
+        .where(
+            tenant_clause(organization_id, Opportunity),
+            Opportunity.stage.in_([stage.value for stage in OPEN_STAGES]),
+            Opportunity.amount.is_not(None),
+            Opportunity.amount > 0,
+        )
+        .order_by(Opportunity.id)
+    ).all()
+    undated = as_of + timedelta(days=UNDATED_DAYS)
+    return [
+        OpenDeal(
+            id=row.id,
+            owner_id=row.owner_id,
+            account_id=row.account_id,
+            region_id=row.region_id,
+            product_line_id=row.product_line_id,
+            stage=str(row.stage),
+            amount=float(row.amount),
+            expected_close=row.expected_close_date or undated,
+        )
+        for row in rows
+    ]
+
+
+def won_history(session: Session, organization_id: int, as_of: date) -> list[Any]:
+    """Won deals closed in the run-rate window (up to and including ``as_of``)."""
+    return list(
+        session.execute(
+            _deal_columns(organization_id).where(
+                tenant_clause(organization_id, Opportunity),
+                Opportunity.stage == Stage.WON.value,
+                Opportunity.amount.is_not(None),
+                Opportunity.closed_at >= _start(as_of - timedelta(days=RUN_RATE_DAYS - 1)),
+                Opportunity.closed_at < _start(as_of + timedelta(days=1)),
+            )
+        ).all()
+    )
+
+
+def slippage(session: Session, organization_id: int, as_of: date, *, seed: int) -> list[int]:
+    """Days between the expected close date and the actual close of won deals (two years), a seeded
+    sample of at most ``SLIPPAGE_SAMPLE``; ``[0]`` when there is no history to learn from."""
+    rows = session.execute(
+        select(Opportunity.closed_at, Opportunity.expected_close_date).where(
+            tenant_clause(organization_id, Opportunity),
+            Opportunity.stage == Stage.WON.value,
+            Opportunity.expected_close_date.is_not(None),
+            Opportunity.closed_at >= _start(as_of - timedelta(days=SLIPPAGE_DAYS)),
+            Opportunity.closed_at < _start(as_of + timedelta(days=1)),
+        )
+    ).all()
+    days = sorted((as_utc(closed).date() - expected).days for closed, expected in rows if closed and expected)
+    if not days:
+        return [0]
+    if len(days) > SLIPPAGE_SAMPLE:
+        picked = np.random.default_rng(seed).choice(len(days), size=SLIPPAGE_SAMPLE, replace=False)
+        days = sorted(days[int(i)] for i in picked)
+    return days
+
+
+def probabilities(session: Session, organization_id: int, deals: Sequence[OpenDeal]) -> tuple[list[float], str]:
+    """Each open deal's win probability: the stored model's, or its stage's historical win rate."""
+    from closeloop.forecasting import opportunities
+    from closeloop.forecasting.winprob import WinModel
+
+    stored = session.scalar(within_organization(organization_id, WinProbabilityModel))
+    if stored is not None and deals:
+        model = WinModel.loads(stored.blob)
+        result: list[float] = []
+        ids = [deal.id for deal in deals]
+        for offset in range(0, len(ids), 2000):
+            chunk = ids[offset : offset + 2000]
+            records_ = list(
+                session.scalars(
+                    within_organization(organization_id, Opportunity)
+                    .where(Opportunity.id.in_(chunk))
+                    .order_by(Opportunity.id)
+                )
+            )
+            result.extend(float(p) for p in model.predict(opportunities.features(session, organization_id, records_)))
+        return result, "calibrated_lightgbm"
+    rates = {stage: opportunities.stage_win_rate(session, organization_id, stage) for stage in OPEN_STAGES}
+    return [rates[Stage(deal.stage)] for deal in deals], "stage_win_rate"
+
+
+# --- taking a snapshot -----------------------------------------------------------------------------
+
+
+def _category_amounts(deals: Sequence[OpenDeal], as_of: date, period: Period) -> dict[str, float]:
+    commit = best = pipeline = 0.0
+    count = 0
+    for deal in deals:
+        if period.start <= max(deal.expected_close, as_of) < period.end:
+            count += 1
+            pipeline += deal.amount
+            if deal.stage == Stage.NEGOTIATION.value:
+                commit += deal.amount
+            if deal.stage in (Stage.NEGOTIATION.value, Stage.PROPOSAL.value):
+                best += deal.amount
+    return {"commit": commit, "best_case": best, "pipeline": pipeline, "open_deals": count}
+
+
+def _key_of(item: Any, dimension: str) -> int | None:
+    if dimension == "total":
+        return None
+    column = {"owner": "owner_id", "region": "region_id", "product_line": "product_line_id"}[dimension]
+    key: int | None = getattr(item, column)
+    return key
+
+
+def take_snapshot(
+    session: Session, organization_id: int, *, simulations: int = 2000, seed: int | None = None
+) -> BookingsSnapshot:
+    """Simulate the organization's bookings forward from today and store the result."""
+    as_of = utcnow().date()
+    seed = as_of.toordinal() if seed is None else seed
+    deals = open_deals(session, organization_id, as_of)
+    probability, method = probabilities(session, organization_id, deals)
+    slips = slippage(session, organization_id, as_of, seed=seed)
+    won = won_history(session, organization_id, as_of)
+    keyed = {"owner": "owner_id", "region": "region_id", "product_line": "product_line_id"}
+    pipeline = Pipeline(
+        ids=[deal.id for deal in deals],
+        amount=np.array([deal.amount for deal in deals], dtype=np.float64),
+        probability=np.array(probability, dtype=np.float64),
+        expected_close=[deal.expected_close for deal in deals],
+        keys={dimension: [getattr(deal, column) for deal in deals] for dimension, column in keyed.items()},
+    )
+    history = History(
+        amount=np.array([float(row.amount) for row in won], dtype=np.float64),
+        cycle_days=np.array(
+            [max((as_utc(row.closed_at) - as_utc(row.opened_at)).days, 0) for row in won], dtype=np.int64
+        ),
+        keys={dimension: [getattr(row, column) for row in won] for dimension, column in keyed.items()},
+        window_days=RUN_RATE_DAYS,
+    )
+    cells = simulate(pipeline, history, np.array(slips, dtype=np.int64), as_of, simulations=simulations, seed=seed)
+    snapshot = BookingsSnapshot(
+        organization_id=organization_id,
+        taken_at=utcnow(),
+        as_of=as_of,
+        method=method,
+        simulations=simulations,
+        seed=seed,
+        details={
+            "open_deals": len(deals),
+            "slippage_days": slips,
+            "slippage_median": float(np.median(slips)),
+            "run_rate_deals": len(won),
+            "run_rate_window_days": RUN_RATE_DAYS,
+        },
+    )
+    session.add(snapshot)
+    session.flush()
+    months, quarters = horizon(as_of)
+    rows: list[dict[str, Any]] = []
+    for dimension in DIMENSIONS:
+        # each key's open deals and won business, grouped once
+        deals_by_key: dict[int | None, list[OpenDeal]] = {}
+        for deal in deals:
+            deals_by_key.setdefault(_key_of(deal, dimension), []).append(deal)
+        won_by_key: dict[int | None, list[tuple[date, float]]] = {}
+        for row in won:
+            won_by_key.setdefault(_key_of(row, dimension), []).append((as_utc(row.closed_at).date(), float(row.amount)))
+        for period in (*months, *quarters):
+            keys = {key for (g, p, d, key) in cells if g == period.granularity and p == period.label and d == dimension}
+            for key in keys:
+                cell = cells[(period.granularity, period.label, dimension, key)]
+                booked = sum(amount for day, amount in won_by_key.get(key, []) if period.start <= day < period.end)
+                categories = _category_amounts(deals_by_key.get(key, []), as_of, period)
+                rows.append(
+                    {
+                        "organization_id": organization_id,
+                        "snapshot_id": snapshot.id,
+                        "granularity": period.granularity,
+                        "period": period.label,
+                        "period_start": period.start,
+                        "period_end": period.end,
+                        "dimension": dimension,
+                        "key": key,
+                        "won_to_date": _money(booked),
+                        "expected": _money(booked + cell.expected),
+                        "low": _money(booked + cell.low),
+                        "high": _money(booked + cell.high),
+                        "run_rate": _money(cell.run_rate),
+                        "commit": _money(booked + categories["commit"]),
+                        "best_case": _money(booked + categories["best_case"]),
+                        "pipeline": _money(booked + categories["pipeline"]),
+                        "open_deals": int(categories["open_deals"]),
+                    }
+                )
+    if rows:
+        session.execute(insert(BookingsForecastRow), rows)
+    if deals:
+        session.execute(
+            insert(BookingsSnapshotDeal),
+            [
+                {
+                    "organization_id": organization_id,
+                    "snapshot_id": snapshot.id,
+                    "opportunity_id": deal.id,
+                    "owner_id": deal.owner_id,
+                    "account_id": deal.account_id,
+                    "region_id": deal.region_id,
+                    "product_line_id": deal.product_line_id,
+                    "stage": deal.stage,
+                    "amount": _money(deal.amount),
+                    "expected_close_date": deal.expected_close,
+                    "probability": float(p),
+                }
+                for deal, p in zip(deals, probability, strict=True)
+            ],
+        )
+    return snapshot
+
+
+def prune_snapshots(session: Session, organization_id: int, *, keep_deals_days: int = 400) -> int:
+    """Drop the deal copies of snapshots older than ``keep_deals_days`` (their rows stay for accuracy)."""
+    cutoff = utcnow() - timedelta(days=keep_deals_days)
+    old = select(BookingsSnapshot.id).where(
+        tenant_clause(organization_id, BookingsSnapshot), BookingsSnapshot.taken_at < cutoff
+    )
+    result = session.execute(
+        delete(BookingsSnapshotDeal).where(
+            tenant_clause(organization_id, BookingsSnapshotDeal), BookingsSnapshotDeal.snapshot_id.in_(old)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- reading, as a person may -----------------------------------------------------------------------
+
+
+def require_readable(session: Session, actor: Actor) -> None:
+    """``forecasts:read`` and an unmasked ``opportunity.amount`` (a forecast is nothing but amounts)."""
+    require(actor, "forecasts:read")
+    if "amount" in records.masked(session, actor, "opportunity"):
+        raise Forbidden("Your field masks hide opportunity.amount, which every forecast figure is made of")
+
+
+def _whole_organization(actor: Actor) -> bool:
+    return actor.scope is RowScope.ALL
+
+
+def _snapshot(session: Session, actor: Actor, snapshot_id: int | None) -> BookingsSnapshot | None:
+    query = select(BookingsSnapshot).where(tenant_clause(actor.organization_id, BookingsSnapshot))
+    if snapshot_id is not None:
+        found = session.scalar(query.where(BookingsSnapshot.id == snapshot_id))
+        if found is None:
+            raise NotFound("bookings_snapshot", snapshot_id)
+        return found
+    return session.scalar(query.order_by(BookingsSnapshot.taken_at.desc(), BookingsSnapshot.id.desc()).limit(1))
+
+
+def labels(session: Session, organization_id: int, dimension: str, keys: Iterable[int | None]) -> dict[int, str]:
+    ids = sorted({key for key in keys if key is not None})
+    if not ids or dimension == "total":
+        return {}
+    model: Any = {"owner": User, "region": Region, "product_line": ProductLine}[dimension]
+    name = User.display_name if dimension == "owner" else model.name
+    return dict(
+        session.execute(select(model.id, name).where(tenant_clause(organization_id, model), model.id.in_(ids))).all()
+    )
+
+
+def _check(granularity: str, dimension: str) -> None:
+    if granularity not in ("month", "quarter"):
+        raise ValidationFailed.one("granularity", "must be month or quarter")
+    if dimension not in DIMENSIONS:
+        raise ValidationFailed.one("dimension", f"must be one of: {', '.join(DIMENSIONS)}")
+
+
+def _row_dict(row: BookingsForecastRow, label: str) -> dict[str, Any]:
+    return {
+        "period": row.period,
+        "granularity": row.granularity,
+        "period_start": row.period_start.isoformat(),
+        "period_end": row.period_end.isoformat(),
+        "dimension": row.dimension,
+        "key": row.key,
+        "label": label,
+        **{
+            name: str(getattr(row, name))
+            for name in ("won_to_date", "expected", "low", "high", "run_rate", "commit", "best_case", "pipeline")
+        },
+        "open_deals": row.open_deals,
+    }
+
+
+def forecast(
+    session: Session,
+    actor: Actor,
+    *,
+    granularity: str = "month",
+    dimension: str = "total",
+    snapshot_id: int | None = None,
+) -> dict[str, Any]:
+    """The latest (or a given) snapshot's rows for one granularity and dimension, within reach."""
+    require_readable(session, actor)
+    _check(granularity, dimension)
+    if not _whole_organization(actor):
+        dimension = "owner"
+    snapshot = _snapshot(session, actor, snapshot_id)
+    if snapshot is None:
+        return {"snapshot": None, "granularity": granularity, "dimension": dimension, "items": []}
+    query = select(BookingsForecastRow).where(
+        tenant_clause(actor.organization_id, BookingsForecastRow),
+        BookingsForecastRow.snapshot_id == snapshot.id,
+        BookingsForecastRow.granularity == granularity,
+        BookingsForecastRow.dimension == dimension,
+    )
+    if not _whole_organization(actor):
+        query = query.where(BookingsForecastRow.key.in_(sorted(actor.owner_ids) or [-1]))
+    rows = list(session.scalars(query.order_by(BookingsForecastRow.period_start, BookingsForecastRow.key)))
+    names = labels(session, actor.organization_id, dimension, (row.key for row in rows))
+    return {
+        "snapshot": snapshot_dict(snapshot),
+        "granularity": granularity,
+        "dimension": dimension,
+        "items": [_row_dict(row, names.get(row.key, "") if row.key is not None else "") for row in rows],
+    }
+
+
+def snapshot_dict(snapshot: BookingsSnapshot) -> dict[str, Any]:
+    details = snapshot.details or {}
+    return {
+        "id": snapshot.id,
+        "taken_at": as_utc(snapshot.taken_at).isoformat(),
+        "as_of": snapshot.as_of.isoformat(),
+        "method": snapshot.method,
+        "simulations": snapshot.simulations,
+        "seed": snapshot.seed,
+        "open_deals": details.get("open_deals"),
+        "slippage_median_days": details.get("slippage_median"),
+        "run_rate_deals": details.get("run_rate_deals"),
+    }
+
+
+def _actuals(
+    session: Session, actor: Actor, start: date, end: date, owners: Sequence[int] | None
+) -> list[tuple[date, Decimal, int | None]]:
+    query = select(Opportunity.closed_at, Opportunity.amount, Opportunity.owner_id).where(
+        tenant_clause(actor.organization_id, Opportunity),
+        Opportunity.stage == Stage.WON.value,
+        Opportunity.amount.is_not(None),
+        Opportunity.closed_at >= _start(start),
+        Opportunity.closed_at < _start(end),
+    )
+    if owners is not None:
+        query = query.where(Opportunity.owner_id.in_(sorted(owners) or [-1]))
+    return [
+        (as_utc(closed).date(), Decimal(amount), owner)
+        for closed, amount, owner in session.execute(query)
+        if closed is not None and amount is not None
+    ]
+
+
+def accuracy(session: Session, actor: Actor, *, granularity: str = "month", limit: int = 60) -> dict[str, Any]:
+    """Each stored forecast of a period against what was booked in it (to date while it runs):
+    for the whole organization, or summed over the owners in reach."""
+    require_readable(session, actor)
+    _check(granularity, "total")
+    whole = _whole_organization(actor)
+    owners = None if whole else sorted(actor.owner_ids)
+    query = (
+        select(
+            BookingsSnapshot.id,
+            BookingsSnapshot.as_of,
+            BookingsForecastRow.period,
+            BookingsForecastRow.period_start,
+            BookingsForecastRow.period_end,
+            func.sum(BookingsForecastRow.expected),
+            func.sum(BookingsForecastRow.low),
+            func.sum(BookingsForecastRow.high),
+        )
+        .join(BookingsSnapshot, BookingsSnapshot.id == BookingsForecastRow.snapshot_id)
+        .where(
+            tenant_clause(actor.organization_id, BookingsForecastRow),
+            tenant_clause(actor.organization_id, BookingsSnapshot),
+            BookingsForecastRow.granularity == granularity,
+            BookingsForecastRow.dimension == ("total" if whole else "owner"),
+        )
+        .group_by(
+            BookingsSnapshot.id,
+            BookingsSnapshot.as_of,
+            BookingsForecastRow.period,
+            BookingsForecastRow.period_start,
+            BookingsForecastRow.period_end,
+        )
+        .order_by(BookingsForecastRow.period_start, BookingsSnapshot.as_of)
+    )
+    if owners is not None:
+        query = query.where(BookingsForecastRow.key.in_(owners or [-1]))
+    rows = session.execute(query).all()[-limit:]
+    if not rows:
+        return {"granularity": granularity, "items": []}
+    today = utcnow().date()
+    booked = _actuals(session, actor, min(row[3] for row in rows), max(row[4] for row in rows), owners)
+    items = []
+    for snapshot_id, as_of, period, start, end, expected, low, high in rows:
+        actual = sum((amount for day, amount, _ in booked if start <= day < end), Decimal(0))
+        expected, low, high = (Decimal(value or 0).quantize(CENT) for value in (expected, low, high))
+        complete = end <= today
+        items.append(
+            {
+                "snapshot_id": snapshot_id,
+                "as_of": as_of.isoformat(),
+                "period": period,
+                "complete": complete,
+                "expected": str(expected),
+                "low": str(low),
+                "high": str(high),
+                "actual": str(actual.quantize(CENT)),
+                "error": str((actual - expected).quantize(CENT)),
+                "error_rate": None
+                if expected == 0 or not complete
+                else round(float(abs(actual - expected) / expected), 4),
+                "inside_interval": low <= actual <= high if complete else None,
+            }
+        )
+    return {"granularity": granularity, "items": items}

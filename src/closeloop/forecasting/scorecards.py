@@ -1,0 +1,201 @@
+"""Scorecards (FC-5): how far each manager's team landed from its forecast, and whether the data the
+forecasts rest on kept arriving — so that a miss caused by a broken feed is not blamed on a person.
+
+**Deviation rate.** For each finished period, the forecast is the *first* snapshot taken in it (the
+forecast the team started the period with); the team is the manager's direct reports (``users.
+manager_id``) plus the manager; the rate is ``|actual − expected| ÷ expected`` of the team's owner rows.
+
+**Data-source stability.** Each input of the forecasts is checked for arrivals: opportunities
+(changes), activities, orders, dealer stock reports and the forecast snapshots themselves. A source
+whose last week saw nothing although the four weeks before did has **stopped**; one whose last
+week saw under half its usual weekly volume is **late**; dealers whose latest stock report is more
+than two weeks old are listed by name.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor, RowScope
+from closeloop.core.clock import as_utc, utcnow
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.activities.models import Activity
+from closeloop.crm.enums import Stage
+from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.orders.models import Order
+from closeloop.db.scope import tenant_clause
+from closeloop.forecasting import actions, bookings
+from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, DealerStock
+from closeloop.org.models import User
+
+CENT = Decimal("0.01")
+
+
+def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "month") -> dict[str, Any]:
+    """Per finished period and manager: the team's expected bookings at the period's start, what it
+    booked, and the deviation rate (managers of people in ``actor``'s reach only)."""
+    bookings.require_readable(session, actor)
+    bookings._check(granularity, "owner")
+    org = actor.organization_id
+    today = utcnow().date()
+    managers = dict(session.execute(select(User.id, User.manager_id).where(tenant_clause(org, User))).all())
+    names = dict(session.execute(select(User.id, User.display_name).where(tenant_clause(org, User))).all())
+    in_reach = None if actor.scope is RowScope.ALL else set(actor.owner_ids)
+    # the first snapshot taken inside each finished period
+    first = (
+        select(BookingsForecastRow.period, func.min(BookingsSnapshot.id).label("snapshot_id"))
+        .join(BookingsSnapshot, BookingsSnapshot.id == BookingsForecastRow.snapshot_id)
+        .where(
+            tenant_clause(org, BookingsForecastRow),
+            tenant_clause(org, BookingsSnapshot),
+            BookingsForecastRow.granularity == granularity,
+            BookingsForecastRow.dimension == "total",
+            BookingsSnapshot.as_of >= BookingsForecastRow.period_start,
+            BookingsSnapshot.as_of < BookingsForecastRow.period_end,
+            BookingsForecastRow.period_end <= today,
+        )
+        .group_by(BookingsForecastRow.period)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            BookingsForecastRow.period,
+            BookingsForecastRow.period_start,
+            BookingsForecastRow.period_end,
+            BookingsForecastRow.key,
+            BookingsForecastRow.expected,
+        )
+        .join(
+            first,
+            (first.c.snapshot_id == BookingsForecastRow.snapshot_id) & (first.c.period == BookingsForecastRow.period),
+        )
+        .where(
+            tenant_clause(org, BookingsForecastRow),
+            BookingsForecastRow.granularity == granularity,
+            BookingsForecastRow.dimension == "owner",
+        )
+    ).all()
+    if not rows:
+        return {"granularity": granularity, "items": []}
+    start, end = min(row.period_start for row in rows), max(row.period_end for row in rows)
+    won = session.execute(
+        select(Opportunity.owner_id, Opportunity.closed_at, Opportunity.amount).where(
+            tenant_clause(org, Opportunity),
+            Opportunity.stage == Stage.WON.value,
+            Opportunity.amount.is_not(None),
+            Opportunity.closed_at >= datetime.combine(start, time.min, tzinfo=UTC),
+            Opportunity.closed_at < datetime.combine(end, time.min, tzinfo=UTC),
+        )
+    ).all()
+    periods = {row.period: (row.period_start, row.period_end) for row in rows}
+
+    def team_of(owner: int | None) -> int | None:
+        if owner is None:
+            return None
+        return managers.get(owner) or owner  # someone without a manager answers for themselves
+
+    expected: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
+    actual: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if in_reach is None or row.key in in_reach:
+            expected[(row.period, team_of(row.key))] += Decimal(row.expected)
+    for owner, closed, amount in won:
+        if closed is None or amount is None or (in_reach is not None and owner not in in_reach):
+            continue
+        day = as_utc(closed).date()
+        for period, (period_start, period_end) in periods.items():
+            if period_start <= day < period_end:
+                actual[(period, team_of(owner))] += Decimal(amount)
+    items = []
+    for period, manager in sorted(set(expected) | set(actual), key=lambda k: (k[0], k[1] or 0)):
+        forecast, booked = expected[(period, manager)], actual[(period, manager)]
+        items.append(
+            {
+                "period": period,
+                "manager_id": manager,
+                "manager": names.get(manager, "") if manager is not None else "",
+                "expected": str(forecast.quantize(CENT)),
+                "actual": str(booked.quantize(CENT)),
+                "deviation_rate": None if forecast == 0 else round(float(abs(booked - forecast) / forecast), 4),
+            }
+        )
+    return {"granularity": granularity, "items": items}
+
+
+def _weekly(session: Session, model: Any, column: Any, org: int, now: datetime) -> tuple[int, float, Any]:
+    """Arrivals in the last 7 days, the weekly mean of the 4 weeks before, and the latest arrival."""
+    week = now - timedelta(days=7)
+    before = now - timedelta(days=35)
+    recent, earlier, latest = session.execute(
+        select(
+            func.count().filter(column >= week),
+            func.count().filter(column < week, column >= before),
+            func.max(column),
+        ).where(tenant_clause(org, model, include_deleted=True))
+    ).one()
+    return int(recent or 0), float(earlier or 0) / 4.0, latest
+
+
+def data_sources(session: Session, actor: Actor) -> dict[str, Any]:
+    """Which inputs of the forecasts arrived late or stopped updating."""
+    bookings.require_readable(session, actor)
+    org = actor.organization_id
+    now = utcnow()
+    sources = {
+        "opportunities": (Opportunity, Opportunity.updated_at),
+        "activities": (Activity, Activity.created_at),
+        "orders": (Order, Order.created_at),
+        "dealer_stock": (DealerStock, DealerStock.reported_at),
+        "forecast_snapshots": (BookingsSnapshot, BookingsSnapshot.taken_at),
+    }
+    items = []
+    for name, (model, column) in sources.items():
+        recent, usual, latest = _weekly(session, model, column, org, now)
+        if recent == 0 and usual > 0:
+            status = "stopped"
+        elif usual > 0 and recent < 0.5 * usual:
+            status = "late"
+        elif recent == 0 and usual == 0:
+            status = "no_data"
+        else:
+            status = "ok"
+        items.append(
+            {
+                "source": name,
+                "status": status,
+                "last_arrival": as_utc(latest).isoformat() if latest is not None else None,
+                "last_7_days": recent,
+                "weekly_usual": round(usual, 2),
+            }
+        )
+    stale = actions.stale_stock(session, org)
+    names = dict(
+        session.execute(
+            select(Account.id, Account.name).where(
+                tenant_clause(org, Account), Account.id.in_([account for account, _ in stale] or [-1])
+            )
+        ).all()
+    )
+    visible = None
+    if actor.scope is not RowScope.ALL:
+        visible = set(
+            session.scalars(
+                select(Account.id).where(
+                    tenant_clause(org, Account), Account.owner_id.in_(sorted(actor.owner_ids) or [-1])
+                )
+            )
+        )
+    return {
+        "items": items,
+        "stale_dealers": [
+            {"account_id": account, "account": names.get(account, ""), "last_report": day.isoformat()}
+            for account, day in stale
+            if visible is None or account in visible
+        ],
+    }
