@@ -158,6 +158,8 @@ def test_a_change_shows_its_impact_and_everything_is_audited(client: TestClient,
         "removed_choices": ["B", "C"],
         "records_with_removed_choices": 2,
         "dependents": [],
+        "dashboards": [],
+        "rules": [],
     }
     trail = vp.request("GET", "/audit", params={"subject_type": "change_request"}).json()["items"]
     assert [(e["action"], e["subject_id"]) for e in trail] == [

@@ -74,3 +74,28 @@ def test_the_inbox_in_english(client: TestClient, db: Database, tenant: Tenant) 
     assert page.status_code == 200
     assert "Submitted by me" in page.text
     assert "New expense claim" in page.text
+
+
+def test_a_resubmitted_approval_shows_its_round_and_the_contract_is_signed_once_approved(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    flow(ops, "contract", AMOUNT_FLOW)
+    record = contract(rep, "5000.00")
+    rep.patch("contracts", record["id"], {"signed_on": "2026-11-20"})
+    first = submit(rep, "contract", record["id"])
+    manager.request("POST", f"/approvals/{first['id']}/reject", json={"reason": "条款不全"})
+    again = rep.request("POST", f"/approvals/{first['id']}/resubmit", json={}).json()
+    assert again["round"] == 2
+    pages = browser(client, db, tenant["manager"])
+    inbox = pages.get("/approvals")
+    assert inbox.status_code == 200, inbox.text
+    assert "第 2 轮" in inbox.text or "2" in inbox.text
+    detail = pages.get(f"/approvals/{again['id']}")
+    assert detail.status_code == 200, detail.text
+    assert browser(client, db, tenant["rep"]).get("/approvals?box=submitted").status_code == 200
+    assert rep.request("GET", f"/contracts/{record['id']}").json()["status"] == "draft"
+    decided = manager.request("POST", f"/approvals/{again['id']}/approve", json={})
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "approved"
+    assert rep.request("GET", f"/contracts/{record['id']}").json()["status"] == "active"  # signed once approved

@@ -71,3 +71,19 @@ def test_invoice_title_is_checked_and_normalized(world: World) -> None:
         cash.set_invoice_status(session, rep, invoice_id=invoice_id, status=InvoiceStatus.VOID)
     with world.db.unit_of_work(rep) as session, pytest.raises(Conflict):
         cash.set_invoice_status(session, rep, invoice_id=invoice_id, status=InvoiceStatus.ISSUED)
+
+
+def test_invoices_may_not_exceed_the_contract(world: World) -> None:
+    contract = world.contract("30000.00")
+    rep = world.actor("rep")
+    with world.db.unit_of_work(rep) as session:
+        first = cash.create_invoice(session, rep, contract_id=contract, values={**TITLE, "amount": "20000.00"})
+        first_id = first.id
+    with world.db.unit_of_work(rep) as session, pytest.raises(ValidationFailed) as refused:
+        cash.create_invoice(session, rep, contract_id=contract, values={**TITLE, "amount": "10000.01"})
+    assert [(p.field, p.code) for p in refused.value.problems] == [("amount", "exceeds_contract")]
+    assert "10000.00" in refused.value.problems[0].message
+    with world.db.unit_of_work(rep) as session:  # a void invoice frees its amount
+        cash.set_invoice_status(session, rep, invoice_id=first_id, status=InvoiceStatus.VOID)
+    with world.db.unit_of_work(rep) as session:
+        cash.create_invoice(session, rep, contract_id=contract, values={**TITLE, "amount": "30000.00"})

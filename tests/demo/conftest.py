@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -63,9 +64,16 @@ def fingerprint(database: Database, organization_ids: Sequence[int]) -> dict[str
         shifts = _shifts(name, first, organization_ids)
         digest = hashlib.sha256()
         for row in found:
-            digest.update(repr([shift(value) for shift, value in zip(shifts, row, strict=True) if shift]).encode())
+            digest.update(
+                repr([_plain(shift(value)) for shift, value in zip(shifts, row, strict=True) if shift]).encode()
+            )
         result[name] = (len(found), digest.hexdigest())
     return result
+
+
+def _plain(value: Any) -> Any:
+    """JSON documents with their keys sorted: PostgreSQL's JSONB reorders keys, SQLite keeps them."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if isinstance(value, dict | list) else value
 
 
 def _rows(session: Any, name: str, organization_ids: Sequence[int]) -> list[tuple[Any, ...]]:

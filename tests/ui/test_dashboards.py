@@ -118,7 +118,7 @@ def test_a_funnel_step_opens_its_records(sign_in: SignIn, locale: str) -> None:
     screenshot(page, f"funnel-{locale}")
     won = page.locator(".kpi[data-step=won] .kpi-value").inner_text()
 
-    page.locator("table.funnel-table tbody tr").nth(2).locator("th a").click()
+    page.locator("table.funnel-table tbody tr").nth(2).locator("th a").first.click()
     expect(page).to_have_url(re.compile(r"/funnel/won"))
     expect(page.locator(".count-pill")).to_have_text(won)
     expect(page.locator("table.records tbody tr").first).to_be_visible()

@@ -20,7 +20,7 @@ from tests.web.test_settings_pages import browser
 #: words that read the same in both interfaces (names, formats, standards, keys of the formula
 #: editor), the search box's pinyin examples and the query searched for
 SAME_IN_BOTH = {
-    "Closeloop", "English", "API", "CSV", "XLSX", "Excel", "UTF", "GBK", "RACI", "SLA", "CFO", "IT",
+    "Closeloop", "English", "API", "CSV", "XLSX", "Excel", "UTF", "GBK", "RACI", "SLA", "CFO", "IT", "Webhook", "JSON",
     "xiehe", "bjxh", "nnxh", "custom", "Tab", "Enter", "Esc", "Ctrl", "Shift",
     "SUM", "AND", "WHERE", "IF", "ROUND", "OR", "NOT",
 }  # fmt: skip

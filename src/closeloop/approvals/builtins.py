@@ -19,7 +19,9 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts import service as account_service
+from closeloop.crm.contracts import service as contract_service
 from closeloop.crm.contracts.service import CONTRACTS
+from closeloop.crm.enums import ContractStatus
 from closeloop.crm.quotes.service import QUOTES
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit.service import json_safe
@@ -106,6 +108,23 @@ def transfer_decided(session: Session, approval: Approval, approved: bool) -> No
         return  # the account was deleted meanwhile: nothing to hand over
 
 
+def contract_decided(session: Session, approval: Approval, approved: bool) -> None:
+    """An approved draft contract that carries its signing date becomes active through the contract
+    service (audited as "approval N"); without a signing date it stays a draft until it is signed;
+    a rejected one stays a draft for the rep to rework and resubmit."""
+    if not approved or approval.record_id is None:
+        return
+    system = org_service.system_actor(approval.organization_id, label=f"approval {approval.id}")
+    try:
+        contract = contract_service.get_contract(session, system, contract_id=approval.record_id)
+        if contract.status == ContractStatus.DRAFT and contract.signed_on is not None:
+            contract_service.update_contract(
+                session, system, contract_id=contract.id, data={"status": ContractStatus.ACTIVE}
+            )
+    except NotFound:
+        return  # the contract was deleted meanwhile
+
+
 def load_expense(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
     try:
         amount = Decimal(str(details.get("amount")))
@@ -154,7 +173,11 @@ def subject_for(record_type: str) -> subjects.Subject | None:
 
 subjects.register("quote", load=load_quote, fields=QUOTE_FIELDS, link=lambda record_id: f"/{QUOTES.plural}/{record_id}")
 subjects.register(
-    "contract", load=load_contract, fields=CONTRACT_FIELDS, link=lambda record_id: f"/{CONTRACTS.plural}/{record_id}"
+    "contract",
+    load=load_contract,
+    on_decided=contract_decided,
+    fields=CONTRACT_FIELDS,
+    link=lambda record_id: f"/{CONTRACTS.plural}/{record_id}",
 )
 subjects.register(
     "account_transfer",

@@ -667,6 +667,26 @@ def create_invoice(session: Session, actor: Actor, *, contract_id: int, values: 
     kind = InvoiceKind(data.get("kind", InvoiceKind.GENERAL))
     data["amount"] = _check_amount(Decimal(data["amount"]))
     _check_title(data, kind)
+    if contract.amount is not None:
+        invoiced = quantize(
+            Decimal(
+                session.scalar(
+                    select(func.coalesce(func.sum(Invoice.amount), 0)).where(
+                        tenant_clause(actor.organization_id, Invoice),
+                        Invoice.contract_id == contract.id,
+                        Invoice.status != InvoiceStatus.VOID,
+                    )
+                )
+                or 0
+            )
+        )
+        if invoiced + data["amount"] > contract.amount:
+            raise ValidationFailed.one(
+                "amount",
+                f"at most {max(contract.amount - invoiced, ZERO)} is left to invoice on this contract "
+                "(its amount less the invoices not void)",
+                "exceeds_contract",
+            )
     invoice = Invoice(
         organization_id=actor.organization_id, contract_id=contract.id, status=InvoiceStatus.DRAFT, **data
     )

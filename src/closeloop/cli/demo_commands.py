@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from closeloop.cli.common import console, database, reports_errors
 from closeloop.config import settings
+from closeloop.core.clock import utcnow
 from closeloop.demo.people import SignIn
 from closeloop.demo.scale import seed_scale
 from closeloop.demo.seed import DEFAULT_SLUG, database_is_empty, demo_sign_ins, seed_demo
@@ -24,6 +26,14 @@ ScaleOption = Annotated[
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data")]
 IfEmptyOption = Annotated[bool, typer.Option("--if-empty", help="Seed only when the database has no organization yet")]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="The demo's today: its history ends the day before (default: today, so the data is fresh)",
+    ),
+]
 OrgOption = Annotated[
     str | None, typer.Option("--org", help="Slug of the organization to create (default: demo, or demo-scale-N)")
 ]
@@ -35,9 +45,11 @@ def demo(
     seed: SeedOption = DEFAULT_SEED,
     if_empty: IfEmptyOption = False,
     org: OrgOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Seed a deterministic demo: a seller with its sales team, two dealers and a service provider,
-    two years of leads, deals, orders, referrals, interactions and tickets; then print the sign-ins."""
+    two years of leads, deals, orders, referrals, interactions and tickets up to yesterday (or the
+    day before ``--as-of``); then print the sign-ins. The same seed and day give the same data."""
     db = database()
     if if_empty and not database_is_empty(db):
         console.print("database already has data; skipping demo")
@@ -48,8 +60,9 @@ def demo(
     if scale is not None:
         _seed_scale(scale, seed, org)
         return
-    console.print(f"seeding the demo organization (seed {seed}) …")
-    result = seed_demo(db, seed=seed, slug=org or DEFAULT_SLUG)
+    anchor = demo_anchor(as_of.date() if as_of else utcnow().date())
+    console.print(f"seeding the demo organization (seed {seed}, as of {anchor.date().isoformat()}) …")
+    result = seed_demo(db, seed=seed, slug=org or DEFAULT_SLUG, anchor=anchor)
     tables = ("accounts", "contacts", "leads", "opportunities", "orders", "activities", "tickets")
     table = Table("organization", *tables, title="Demo data")
     for organization_id, name in result.names.items():
@@ -64,6 +77,11 @@ def demo(
     with db.unit_of_work(None, system=True) as session:
         take_snapshot(session, result.organization_id, simulations=500)
     _print_sign_ins(result.sign_ins)
+
+
+def demo_anchor(today: date) -> datetime:
+    """The demo's anchor for ``today``: its midnight (UTC), so everything generated lies before it."""
+    return datetime(today.year, today.month, today.day, tzinfo=UTC)
 
 
 def _seed_scale(opportunities: int, seed: int, slug: str | None) -> None:

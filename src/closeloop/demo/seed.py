@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.crm import search
+from closeloop.db.scope import tenant_clause
 from closeloop.db.session import Database
 from closeloop.demo import bulk
 from closeloop.demo.cash import seed_cash
@@ -243,13 +244,13 @@ def _open_pools(session: Session, organization_id: int, anchor: datetime) -> Non
     from closeloop.pools import service as pools
 
     actor = system_actor(organization_id)
-    named = select(Region.name, Region.id).where(Region.organization_id == organization_id)
+    named = select(Region.name, Region.id).where(tenant_clause(organization_id, Region))
     regions = dict(session.execute(named).tuples().all())
     for spec in DEMO_POOLS:
         region = regions[spec["region"]] if spec["region"] else None
         directors = session.scalars(
             select(User.id).where(
-                User.organization_id == organization_id,
+                tenant_clause(organization_id, User),
                 User.role == Role.DIRECTOR.value,
                 *([User.region_id == region] if region else []),
             )

@@ -83,6 +83,8 @@ FIELD_LABELS: dict[str, str] = {
     "mobile": N_("Mobile"),
     "website": N_("Website"),
     "credit_line": N_("Credit line"),
+    "latitude": N_("Latitude"),
+    "longitude": N_("Longitude"),
     "currency": N_("Currency"),
     "parent_account_id": N_("Parent account"),
     "year_established": N_("Year established"),

@@ -29,7 +29,7 @@ METRIC_LABELS = {
     "new_accounts": N_("New accounts"),
     "visits": N_("Visits"),
 }
-SCOPE_LABELS = {"company": N_("Company"), "department": N_("Department"), "user": N_("Person")}
+SCOPE_LABELS = {"company": N_("Company"), "department": N_("Department"), "user": N_("Individual")}
 MONEY = {"contract_amount", "collections"}
 
 

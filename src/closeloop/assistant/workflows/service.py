@@ -74,7 +74,7 @@ class Definition(BaseModel):
 #: shipped examples an organization can enable from the page
 EXAMPLES: dict[str, dict[str, Any]] = {
     "hospital_inquiry_brief": {
-        "name": "医院询盘 → 拜访简报 / Hospital inquiry → visit brief",
+        "name": "医院询盘 → 拜访简报",
         "event_type": "activity.created",
         "definition": {
             "conditions": [
