@@ -39,7 +39,7 @@ def test_record_approve_and_see_the_contract_amounts(
         f"/contracts/{contract}/instalments", data={"csrf": token, "amount": "50000", "due_on": "2026-05-01"}
     )
     assert refused.status_code == 422
-    assert "at most 40000.00 is left to plan" in refused.text
+    assert "超出合同金额" in refused.text  # the amount still free shows in the plan's figures
     recorded = rep.post(
         f"/contracts/{contract}/collections",
         data={
@@ -104,3 +104,24 @@ def test_targets_page_home_panel_and_english(client: TestClient, db: Database, t
     assert "Leaderboard" in vp_page
     assert "Set a target" in vp_page
     assert "¥100,000.00" in vp_page
+
+
+def test_a_refused_invoice_is_explained_in_chinese(
+    client: TestClient, db: Database, tenant: Tenant, world: World
+) -> None:
+    contract = world.contract("100000.00")
+    rep = browser(client, db, tenant["rep"])
+    token = csrf_of(rep.get(f"/contracts/{contract}").text)
+    refused = rep.post(
+        f"/contracts/{contract}/invoices",
+        data={"csrf": token, "amount": "1000", "title_name": "瑞金医院", "tax_id": "123", "kind": "general"},
+    )
+    assert refused.status_code == 422
+    assert "税号" in refused.text
+    assert "unified social credit code" not in refused.text
+    over = rep.post(
+        f"/contracts/{contract}/invoices",
+        data={"csrf": token, "amount": "200000", "title_name": "瑞金医院", "tax_id": "91350100M000100Y43"},
+    )
+    assert over.status_code == 422
+    assert "金额" in over.text

@@ -14,12 +14,12 @@ from starlette.responses import RedirectResponse, Response
 from closeloop.cash import service as cash
 from closeloop.cash.models import CollectionMethod, InvoiceKind, InvoiceStatus
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, FieldProblem, ValidationFailed
+from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.crm.contracts.service import get_contract
 from closeloop.org.models import User
 from closeloop.web.i18n import N_
 from closeloop.web.records import names_of, safe_next
-from closeloop.web.routes import database_of, render, require_csrf, require_user
+from closeloop.web.routes import database_of, locale_of, problem_text, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,9 +60,18 @@ def _date(text: str, field: str) -> date:
         raise ValidationFailed.one(field, "is not a date (YYYY-MM-DD)", "invalid") from None
 
 
-def _problem_text(error: DomainError) -> str:
-    problems: list[FieldProblem] = error.problems
-    return "; ".join(f"{p.field}: {p.message}" for p in problems) if problems else error.message
+def _problem_text(request: Request, error: DomainError) -> str:
+    """The refusal in the reader's language, each field by its label (never a raw English sentence
+    on a Chinese page)."""
+    message, details = problem_text(error, locale_of(request))
+    return "; ".join(f"{label}: {text}" for label, text in details) if details else message
+
+
+def _refused(request: Request, user: User, actor: Actor, contract_id: int, error: DomainError) -> Response:
+    """The contract page again, with the refusal above it."""
+    return _contract_page(
+        request, user, actor, contract_id, message=_problem_text(request, error), status_code=error.status
+    )
 
 
 # --- /cash ----------------------------------------------------------------------------------------
@@ -113,7 +122,7 @@ def decide(request: Request, collection_id: int, verb: str, csrf: str = Form("")
             else:
                 raise ValidationFailed.one("verb", "is approve or reject")
     except DomainError as error:
-        return _cash_page(request, user, actor, message=_problem_text(error), status_code=error.status)
+        return _cash_page(request, user, actor, message=_problem_text(request, error), status_code=error.status)
     return RedirectResponse(safe_next(next) or "/cash", status_code=303)
 
 
@@ -195,7 +204,9 @@ def add_instalment(
                 remind_days=int(_decimal(remind_days or "3", "remind_days")),
             )
     except DomainError as error:
-        return _contract_page(request, user, actor, contract_id, message=_problem_text(error), status_code=error.status)
+        return _contract_page(
+            request, user, actor, contract_id, message=_problem_text(request, error), status_code=error.status
+        )
     return _back(contract_id)
 
 
@@ -207,7 +218,9 @@ def void_instalment(request: Request, contract_id: int, instalment_id: int, csrf
         with database_of(request).unit_of_work(actor) as session:
             cash.update_instalment(session, actor, instalment_id=instalment_id, changes={"is_void": True})
     except DomainError as error:
-        return _contract_page(request, user, actor, contract_id, message=_problem_text(error), status_code=error.status)
+        return _contract_page(
+            request, user, actor, contract_id, message=_problem_text(request, error), status_code=error.status
+        )
     return _back(contract_id)
 
 
@@ -238,7 +251,9 @@ def record_collection(
                 reference=reference.strip()[:100] or None,
             )
     except DomainError as error:
-        return _contract_page(request, user, actor, contract_id, message=_problem_text(error), status_code=error.status)
+        return _contract_page(
+            request, user, actor, contract_id, message=_problem_text(request, error), status_code=error.status
+        )
     return _back(contract_id)
 
 
@@ -261,7 +276,7 @@ async def add_invoice(request: Request, contract_id: int) -> Response:
         with database_of(request).unit_of_work(actor) as session:
             cash.create_invoice(session, actor, contract_id=contract_id, values=values)
     except (DomainError, ValueError) as error:
-        text = _problem_text(error) if isinstance(error, DomainError) else str(error)
+        text = _problem_text(request, error) if isinstance(error, DomainError) else str(error)
         status = error.status if isinstance(error, DomainError) else 422
         return _contract_page(request, user, actor, contract_id, message=text, status_code=status)
     return _back(contract_id)
@@ -280,5 +295,7 @@ def invoice_status(
         with database_of(request).unit_of_work(actor) as session:
             cash.set_invoice_status(session, actor, invoice_id=invoice_id, status=status, number=number.strip() or None)
     except DomainError as error:
-        return _contract_page(request, user, actor, contract_id, message=_problem_text(error), status_code=error.status)
+        return _contract_page(
+            request, user, actor, contract_id, message=_problem_text(request, error), status_code=error.status
+        )
     return _back(contract_id)

@@ -84,6 +84,7 @@ FIELD_LABELS: dict[str, str] = {
     "website": N_("Website"),
     "credit_line": N_("Credit line"),
     "latitude": N_("Latitude"),
+    "tax_id": N_("Tax number"),
     "longitude": N_("Longitude"),
     "currency": N_("Currency"),
     "parent_account_id": N_("Parent account"),
@@ -191,6 +192,11 @@ SENTENCES: dict[str, str] = {
 
 #: pydantic's error types and the services' problem codes → the message shown beside the input
 MESSAGES: dict[str, str] = {
+    "invalid_tax_id": N_(
+        "Not a valid tax number: a unified social credit code has 18 characters, a taxpayer number 15, 17 or 20."
+    ),
+    "exceeds_contract": N_("This would exceed the contract amount."),
+    "exceeds_instalment": N_("This would exceed the instalment."),
     "missing": N_("This field is required."),
     "required": N_("This field is required."),
     "string_too_short": N_("This field is required."),
