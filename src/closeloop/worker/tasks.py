@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from huey import crontab
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import settings
@@ -298,23 +300,35 @@ def enqueue_knowledge_document(organization_id: int, document_id: int) -> None:
     index_knowledge_document_task(organization_id, document_id)
 
 
+def each_organization(
+    what: str, work: Callable[[Session, int], int], *, organizations: Select[Any] | None = None
+) -> dict[int, int]:
+    """Run ``work(session, organization_id)`` for every organization (or those ``organizations``
+    selects), each in its own transaction so that one organization's failure is logged and the
+    others go on. Returns what ``work`` returned, per organization."""
+    database = worker_database()
+    with database.reading(None, system=True) as session:
+        chosen = organizations if organizations is not None else select(Organization.id).order_by(Organization.id)
+        organization_ids = sorted(set(session.scalars(chosen)))
+    results: dict[int, int] = {}
+    for organization_id in organization_ids:
+        try:
+            with database.unit_of_work(None, system=True) as session:
+                results[organization_id] = work(session, organization_id)
+        except Exception:
+            log.exception("%s of organization %s failed", what, organization_id)
+    return results
+
+
 def recycle_pools_daily() -> dict[int, int]:
     """Every organization's pools: return the accounts their rules take back (one set-based run per
     pool) and remind owners of what would go soon — each organization in its own transaction.
     Returns the accounts recycled per organization."""
     from closeloop.pools.service import recycle
 
-    database = worker_database()
-    with database.reading(None, system=True) as session:
-        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
-    recycled: dict[int, int] = {}
-    for organization_id in organization_ids:
-        try:
-            with database.unit_of_work(None, system=True) as session:
-                recycled[organization_id] = sum(run.total for run in recycle(session, organization_id))
-        except Exception:
-            log.exception("pool recycling of organization %s failed", organization_id)
-    return recycled
+    return each_organization(
+        "pool recycling", lambda session, organization_id: sum(run.total for run in recycle(session, organization_id))
+    )
 
 
 #: every day at 01:30 (server time), before the working day and the nightly scans
@@ -327,17 +341,9 @@ def run_collections_daily() -> dict[int, int]:
     transaction, idempotent within a day. Returns the overdue alerts raised per organization."""
     from closeloop.cash.daily import run_daily
 
-    database = worker_database()
-    with database.reading(None, system=True) as session:
-        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
-    alerted: dict[int, int] = {}
-    for organization_id in organization_ids:
-        try:
-            with database.unit_of_work(None, system=True) as session:
-                alerted[organization_id] = run_daily(session, organization_id).alerted
-        except Exception:
-            log.exception("collection run of organization %s failed", organization_id)
-    return alerted
+    return each_organization(
+        "collection run", lambda session, organization_id: run_daily(session, organization_id).alerted
+    )
 
 
 #: every day at 07:50 (server time), so the alerts wait for people when they start work
@@ -387,18 +393,10 @@ def remind_work_reports() -> dict[int, int]:
     from closeloop.reports.models import ReportRule
     from closeloop.reports.service import send_reminders
 
-    database = worker_database()
-    with database.reading(None, system=True) as session:
-        organization_ids = sorted(set(session.scalars(select(ReportRule.organization_id))))
-    reminded: dict[int, int] = {}
-    for organization_id in organization_ids:
-        try:
-            with database.unit_of_work(None, system=True) as session:
-                actor = org_service.system_actor(organization_id, label="report reminder")
-                reminded[organization_id] = len(send_reminders(session, actor))
-        except Exception:
-            log.exception("report reminders of organization %s failed", organization_id)
-    return reminded
+    def remind(session: Session, organization_id: int) -> int:
+        return len(send_reminders(session, org_service.system_actor(organization_id, label="report reminder")))
+
+    return each_organization("report reminders", remind, organizations=select(ReportRule.organization_id))
 
 
 remind_work_reports_task = huey.periodic_task(crontab(minute="*/15"))(remind_work_reports)
@@ -409,19 +407,13 @@ def report_assistant_adoption_weekly() -> dict[int, int]:
     shown on the report page. Returns the verdicts counted per organization."""
     from closeloop.assistant.feedback.service import store_report, week_of
 
-    database = worker_database()
-    with database.reading(None, system=True) as session:
-        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
     week = week_of(utcnow().date()) - timedelta(days=7)
-    counted: dict[int, int] = {}
-    for organization_id in organization_ids:
-        try:
-            with database.unit_of_work(None, system=True) as session:
-                body = store_report(session, organization_id, week).body
-                counted[organization_id] = body["overall"]["adopted"] + body["overall"]["rejected"]
-        except Exception:
-            log.exception("the adoption report of organization %s failed", organization_id)
-    return counted
+
+    def report(session: Session, organization_id: int) -> int:
+        overall = store_report(session, organization_id, week).body["overall"]
+        return int(overall["adopted"] + overall["rejected"])
+
+    return each_organization("the adoption report", report)
 
 
 #: every Monday at 05:10 (server time): the week that just ended
@@ -486,26 +478,13 @@ def snapshot_bookings_forecasts() -> dict[int, int]:
     from closeloop.forecasting.bookings import prune_snapshots, take_snapshot
     from closeloop.org.models import OrganizationKind
 
-    database = worker_database()
-    with database.reading(None, system=True) as session:
-        organization_ids = list(
-            session.scalars(
-                select(Organization.id)
-                .where(Organization.kind == OrganizationKind.SELLER.value)
-                .order_by(Organization.id)
-            )
-        )
-    taken: dict[int, int] = {}
-    for organization_id in organization_ids:
-        try:
-            with database.unit_of_work(
-                org_service.system_actor(organization_id, label="bookings forecast snapshot")
-            ) as session:
-                taken[organization_id] = take_snapshot(session, organization_id).id
-                prune_snapshots(session, organization_id)
-        except Exception:
-            log.exception("bookings forecast snapshot of organization %s failed", organization_id)
-    return taken
+    def snapshot(session: Session, organization_id: int) -> int:
+        taken = take_snapshot(session, organization_id).id
+        prune_snapshots(session, organization_id)
+        return taken
+
+    sellers = select(Organization.id).where(Organization.kind == OrganizationKind.SELLER.value)
+    return each_organization("bookings forecast snapshot", snapshot, organizations=sellers)
 
 
 #: every day at 04:50 (server time), after the nightly passes and the Sunday retraining
