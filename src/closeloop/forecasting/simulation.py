@@ -17,6 +17,7 @@ the simulated totals. A seeded generator makes a forecast reproducible.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -264,9 +265,16 @@ def simulate(
 
 
 def period_share(expected_close: date, slips: Sequence[int], as_of: date, period: Period) -> float:
-    """The share of the slippage draws that put a deal expected on ``expected_close`` in ``period``."""
-    sample = list(slips) or [0]
-    inside = sum(1 for slip in sample if period.start <= max(expected_close + timedelta(days=slip), as_of) < period.end)
+    """The share of the slippage draws that put a deal expected on ``expected_close`` in ``period``
+    (a close that would fall before ``as_of`` counts on ``as_of``). Counted on the sorted draws with
+    bisection — pages explain hundreds of deals against hundreds of draws."""
+    sample = sorted(slips) if slips else [0]
+    overdue = (as_of - expected_close).days  # a slip below this lands on as_of
+    inside = bisect_left(sample, overdue) if period.start <= as_of < period.end else 0
+    low = max(overdue, (period.start - expected_close).days)
+    high = (period.end - expected_close).days
+    if high > low:
+        inside += bisect_left(sample, high) - bisect_left(sample, low)
     return inside / len(sample)
 
 
