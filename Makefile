@@ -23,7 +23,8 @@ $(VENDOR_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/echarts/dist/echarts.min.js \
-	   node_modules/sortablejs/Sortable.min.js $(VENDOR)/
+	   node_modules/sortablejs/Sortable.min.js node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	   node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	@touch $(VENDOR_STAMP)
 
 ## browser: Debian's chromium and a Chinese font for the UI tests (installed when missing and we may)

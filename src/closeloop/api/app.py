@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.datastructures import State
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
@@ -99,10 +101,23 @@ def _application(routers: Iterable[APIRouter], *, described: bool) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json" if described else None,
-        docs_url="/docs" if described else None,
+        docs_url=None,  # served below from the vendored Swagger UI: no CDN, works offline
         redoc_url=None,
         dependencies=[Depends(reject_nul_characters)],
     )
+    if described:
+
+        @application.get("/docs", include_in_schema=False)
+        async def docs(request: Request) -> HTMLResponse:
+            root = request.scope.get("root_path", "").rstrip("/")
+            return get_swagger_ui_html(
+                openapi_url=f"{root}/openapi.json",
+                title="Closeloop API",
+                swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+                swagger_css_url="/static/vendor/swagger-ui.css",
+                swagger_favicon_url="data:,",
+            )
+
     problems.install(application)
     for router in routers:
         application.include_router(router, prefix=PREFIX)
