@@ -11,7 +11,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from closeloop.cash import service as cash
+from closeloop.cash.daily import run_daily
+from closeloop.cash.models import Collection, Instalment
 from closeloop.core.actor import Actor
+from closeloop.core.clock import frozen_at
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.contacts.models import Contact
@@ -23,7 +27,7 @@ from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.referrals.models import Referral
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.migrate import upgrade
-from closeloop.db.scope import visible, within_organization
+from closeloop.db.scope import tenant_clause, visible, within_organization
 from closeloop.db.session import Database, connect
 from closeloop.demo import bulk
 from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES
@@ -35,6 +39,7 @@ from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, Organization, OrganizationKind, User
 from closeloop.pools.models import OwnerChange, Pool
+from closeloop.targets.models import Target
 from tests.conftest import Backend
 from tests.demo.conftest import fingerprint
 
@@ -412,3 +417,34 @@ def test_freshness_has_real_history_and_one_stale_field(backend: Backend, demo: 
     assert statuses["account.custom.last_review"].status == "fresh"
     assert statuses["account.custom.intent"].status == "stale"
     assert statuses["account.custom.intent"].silent_days in range(112, 121)  # 17 weeks, give or take
+
+
+def test_the_demo_has_plans_collections_an_overdue_instalment_and_targets(backend: Backend, demo: DemoResult) -> None:
+    """The demo seller's lead to cash and targets: won deals with contracts, plans and collections,
+    one overdue instalment that the daily run alerts on, one collection awaiting approval, targets."""
+    org = demo.organization_id
+    with backend.database.reading(None, system=True) as session:
+        instalments = session.scalar(select(func.count()).select_from(within_organization(org, Instalment).subquery()))
+        rows = session.execute(
+            select(Collection.status, func.count()).where(tenant_clause(org, Collection)).group_by(Collection.status)
+        ).all()
+        statuses = {str(status): int(count) for status, count in rows}
+        targets = session.scalar(select(func.count()).select_from(within_organization(org, Target).subquery()))
+    assert instalments == 36
+    assert statuses["submitted"] == 1
+    assert statuses["approved"] > 10
+    assert (targets or 0) > 10
+    with frozen_at(ANCHOR + timedelta(hours=1)):
+        cfo = org_service.system_actor(org)
+        with backend.database.reading(cfo) as session:
+            late = cash.overdue(session, cfo)
+        assert len(late) == 1
+        # the daily run writes alerts: in a transaction rolled back, so the module's demo stays as seeded
+        connection = backend.database.write_engine.connect()
+        transaction = connection.begin()
+        try:
+            with Database.bound_to(connection).unit_of_work(None, system=True) as session:
+                assert run_daily(session, org).alerted == 1
+        finally:
+            transaction.rollback()
+            connection.close()

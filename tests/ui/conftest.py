@@ -7,6 +7,7 @@ unless ``CLOSELOOP_REQUIRE_BROWSER`` is set (CI sets it), where a missing browse
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -59,13 +60,26 @@ class Served:
         )
 
 
-def _seeded_template(directory: Path) -> Path:
-    """A migrated database holding the demo organization, built once per run."""
+def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database holding the demo organization, built once per run and shared by the
+    xdist workers (the first to need it builds it under a lock; the others wait and copy it)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory = shared / "ui-demo-template"
+    directory.mkdir(exist_ok=True)
     template = directory / "demo-template.db"
-    environment = {**os.environ, "CLOSELOOP_DATABASE_URL": f"sqlite:///{template}", "CLOSELOOP_VAR_DIR": str(directory)}
-    environment.pop("CLOSELOOP_REDIS_URL", None)
-    for command in (["migrate"], ["demo"]):
-        subprocess.run([CLOSELOOP, *command], env=environment, capture_output=True, check=True, timeout=600)
+    with (directory / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "ready").exists():
+            environment = {
+                **os.environ,
+                "CLOSELOOP_DATABASE_URL": f"sqlite:///{template}",
+                "CLOSELOOP_VAR_DIR": str(directory),
+            }
+            environment.pop("CLOSELOOP_REDIS_URL", None)
+            for command in (["migrate"], ["demo"]):
+                subprocess.run([CLOSELOOP, *command], env=environment, capture_output=True, check=True, timeout=900)
+            (directory / "ready").touch()
     return template
 
 
@@ -74,7 +88,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     _chromium()
     directory = tmp_path_factory.mktemp("ui-server")
     database = directory / "closeloop.db"
-    shutil.copy(_seeded_template(directory), database)
+    shutil.copy(_seeded_template(tmp_path_factory), database)
     port = _free_port()
     environment = {
         **os.environ,
@@ -88,7 +102,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         [CLOSELOOP, "serve", "--port", str(port), "--no-worker"], env=environment, stdout=log, stderr=subprocess.STDOUT
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded 2-core machine starts slowly
     while True:
         try:
             if httpx.get(f"{base_url}/login", timeout=2).status_code == 200:

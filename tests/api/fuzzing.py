@@ -3,6 +3,9 @@
 Valid and invalid requests, with random ids and with the ids of real records, as the admin: no
 answer may be a server error, and answers the description documents must match it. The number of
 examples per operation is ``CLOSELOOP_FUZZ_EXAMPLES`` (default 12), so the run stays short.
+
+The operations are split into shards (``test_schemathesis_<n>.py``), one test file each, so that
+the suite's workers share the fuzzing instead of one of them doing all of it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from tests.factories import Tenant
 from tests.samples import SPEC_BY_PLURAL, Api
 
 # Committing: thousands of writes in one rolled-back transaction would exhaust PostgreSQL's lock table.
-pytestmark = [pytest.mark.slow, pytest.mark.committing]
+MARKS = [pytest.mark.slow, pytest.mark.committing]
+SHARDS = 2
 
 EXAMPLES = int(os.environ.get("CLOSELOOP_FUZZ_EXAMPLES", "12"))
 RECORD_PATH = re.compile(r"^/v1/(?P<plural>[a-z_]+)/\{record_id\}")
@@ -72,16 +76,21 @@ def fuzz(strategy: Any, call: Callable[[Any], None]) -> str | None:
     return None
 
 
-def test_no_operation_answers_with_a_server_error(client: TestClient, db: Database, tenant: Tenant) -> None:
+def no_operation_answers_with_a_server_error(
+    client: TestClient, db: Database, tenant: Tenant, *, shard: int, shards: int = SHARDS
+) -> None:
+    """Fuzz every ``shards``-th operation of the description, starting at ``shard``."""
     headers = tenant["admin"].headers
     ids = real_ids(client, db, tenant)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", client.app)
     failures: dict[str, str] = {}
     operations = 0
 
-    for result in schema.get_all_operations():
+    for index, result in enumerate(schema.get_all_operations()):
         operation = result.ok()  # type: ignore[union-attr]  # an unusable operation fails the run loudly
         operations += 1
+        if index % shards != shard:
+            continue
         match = RECORD_PATH.match(operation.path)
         strategies = [operation.as_strategy(generation_mode=mode) for mode in GenerationMode]
         if match and match["plural"] in ids:
