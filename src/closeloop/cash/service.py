@@ -563,8 +563,9 @@ class OverdueLine:
     collected: Decimal
 
 
-def overdue(session: Session, actor: Actor, *, limit: int = 200) -> list[OverdueLine]:
-    """Unpaid instalments past their due date on contracts within the caller's reach, oldest first."""
+def overdue(session: Session, actor: Actor, *, limit: int = 200, on: date | None = None) -> list[OverdueLine]:
+    """Unpaid instalments past their due date (as on ``on``, default today) on contracts within the
+    caller's reach, oldest first."""
     require(actor, "contracts:read")
     collected = collected_subquery(actor.organization_id)
     rows = session.execute(
@@ -575,7 +576,7 @@ def overdue(session: Session, actor: Actor, *, limit: int = 200) -> list[Overdue
             tenant_clause(actor.organization_id, Instalment),
             visibility_clause(actor, Contract),
             Instalment.is_void.is_(False),
-            Instalment.due_on < today(),
+            Instalment.due_on < (on or today()),
             func.coalesce(collected.c.collected, 0) < Instalment.amount,
         )
         .order_by(Instalment.due_on, Instalment.id)
