@@ -782,3 +782,20 @@ def collected_on_deals(session: Session, actor: Actor, opportunity_ids: Any) -> 
         )
     )
     return quantize(Decimal(total or 0))
+
+
+def collected_per_deal(organization_id: int) -> Any:
+    """(opportunity_id, money): approved collections on each deal's contracts, as a subquery (the
+    performance dashboard's revenue on the collections basis)."""
+    return (
+        select(Contract.opportunity_id.label("opportunity_id"), func.sum(Collection.amount).label("money"))
+        .join(Contract, Contract.id == Collection.contract_id)
+        .where(
+            tenant_clause(organization_id, Collection),
+            tenant_clause(organization_id, Contract),
+            Collection.status == CollectionStatus.APPROVED,
+            Contract.opportunity_id.is_not(None),
+        )
+        .group_by(Contract.opportunity_id)
+        .subquery()
+    )
