@@ -101,6 +101,7 @@ def test_a_rep_starts_lead_to_cash_from_the_opportunity(client: TestClient, db: 
     assert refused.status_code == 409
     assert "只有草稿合同可以编辑" in refused.text
     assert f'href="/contracts/{contract_id}/edit' not in rep.get(location).text
+    assert f'href="/contracts/{contract_id}/edit' not in rep.get("/contracts").text  # no edit link in the list
 
 
 def test_row_scope_partners_and_the_navigation(

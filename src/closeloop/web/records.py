@@ -882,7 +882,10 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         if cells[index].text in ("—", ""):
             cells[index].text = f"{gettext(spec.singular)} #{item['id']}"
         cells[index].href = _record_href(spec, item["id"])
-        rows.append({"id": item["id"], "cells": cells, "edit": f"/{spec.plural}/{item['id']}/edit"})
+        editable = spec.editable is None or spec.editable(item)
+        rows.append(
+            {"id": item["id"], "cells": cells, "edit": f"/{spec.plural}/{item['id']}/edit" if editable else None}
+        )
     filter_values = {k: v for k, v in params.items() if k not in ("limit", "cursor")}
     base_query = {k: v for k, v in params.items() if k not in ("cursor", "limit")}
     custom_filters = [d for d in definitions if d.field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE)]
