@@ -124,6 +124,10 @@ def test_row_scope_partners_and_the_navigation(
     assert dealer.get(f"/contracts/{theirs['id']}").status_code in (403, 404)
     assert 'href="/contracts"' not in dealer.get("/").text
 
+    english = browser(client, db, tenant["manager"], locale="en").get("/contracts")
+    assert "New contract" in english.text
+    assert "Contract number" in english.text
+
 
 def test_submit_a_draft_for_approval_and_read_the_snapshot(client: TestClient, db: Database, tenant: Tenant) -> None:
     flow(Api(client, tenant["sales_vp"]), "contract", SIMPLE)
