@@ -140,6 +140,17 @@ def test_submit_a_draft_for_approval_and_read_the_snapshot(client: TestClient, d
     rep = browser(client, db, tenant["rep"])
     page = rep.get(f"/contracts/{created['id']}").text
     assert 'id="submit-contract"' in page
+    edit = rep.get(f"/contracts/{created['id']}/edit").text
+    assert 'name="status"' not in edit  # in force by approval only, not by an edit
+    sneaked = rep.post(
+        f"/contracts/{created['id']}/edit",
+        data={"csrf": csrf_of(edit), "title": "设备采购合同", "status": "active", "signed_on": "2026-11-20",
+              "number": created["number"], "amount": "250000.00", "currency": "CNY",
+              "account_id": str(account["id"]), "owner_id": str(tenant["rep"].user_id)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert sneaked.status_code == 303, sneaked.text
+    assert api.read("contracts", created["id"])["status"] == "draft"  # the posted status was not taken
     submitted = rep.post(f"/contracts/{created['id']}/submit", data={"csrf": csrf_of(page)}, follow_redirects=False)
     assert submitted.status_code == 303, submitted.text
     detail = rep.get(submitted.headers["location"]).text

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from closeloop.approvals import service as approvals
 from closeloop.automation import service as automation
 from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
@@ -306,6 +307,8 @@ class PageSpec:
     #: whether a stored record may be opened in the edit form (None: always); refused with this sentence
     editable: Callable[[Mapping[str, Any]], bool] | None = None
     not_editable: str = ""
+    #: inputs not offered to this reader now (e.g. a contract's status while a flow approves it)
+    withheld: Callable[[Session, Actor], frozenset[str]] | None = None
 
     def label(self, name: str) -> str:
         """The English source text of a field's label (translated where it is shown)."""
@@ -568,6 +571,8 @@ SPECS: dict[str, PageSpec] = {
             labels={"title": N_("Contract title"), "number": N_("Contract number")},
             editable=lambda record: str(record.get("status")) == ContractStatus.DRAFT,
             not_editable=N_("Only a draft contract can be edited; this one is no longer a draft."),
+            # under a contract approval flow a draft comes into force by approval, not by an edit
+            withheld=lambda s, a: frozenset({"status"}) if approvals.has_flow(s, a, "contract") else frozenset(),
         ),
     )
 }
@@ -1045,7 +1050,7 @@ def _parse_datetime(text: str) -> str:
 
 
 def _inputs(session: Session, spec: PageSpec, actor: Actor, *, creating: bool) -> list[Input]:
-    hidden = masked(session, actor, spec)
+    hidden = masked(session, actor, spec) | (spec.withheld(session, actor) if spec.withheld else frozenset())
     return [
         item
         for item in spec.inputs
