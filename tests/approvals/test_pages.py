@@ -24,7 +24,7 @@ def test_inbox_detail_decide_and_flow_editor(client: TestClient, db: Database, t
     assert f'data-approval="{submitted["id"]}"' in inbox.text
     page = manager.get(f"/approvals/{submitted['id']}")
     assert "提交时的内容" in page.text
-    assert "250000.00" in page.text
+    assert "¥250,000.00" in page.text  # money formatted, not the stored figure
     assert "依次审批" in page.text
     token = csrf_of(page.text)
     refused = manager.post(f"/approvals/{submitted['id']}/reject", data={"csrf": token, "reason": " "})

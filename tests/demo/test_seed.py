@@ -16,9 +16,11 @@ from closeloop.cash.daily import run_daily
 from closeloop.cash.models import Collection, Instalment
 from closeloop.core.actor import Actor
 from closeloop.core.clock import frozen_at
+from closeloop.crm import records
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.contacts.models import Contact
+from closeloop.crm.contracts.service import CONTRACTS
 from closeloop.crm.enums import ActivityKind, DecisionRole, Direction, LeadSource, LeadStatus, Stage, TicketStatus
 from closeloop.crm.funnel.service import STEPS, FunnelFilters, measure_funnel
 from closeloop.crm.leads.models import Lead
@@ -448,3 +450,24 @@ def test_the_demo_has_plans_collections_an_overdue_instalment_and_targets(backen
         finally:
             transaction.rollback()
             connection.close()
+
+
+def test_demo_rep_finds_their_contracts_plans_an_invoice_and_the_overdue_instalment(
+    backend: Backend, demo: DemoResult
+) -> None:
+    with frozen_at(ANCHOR + timedelta(hours=1)), backend.database.reading(None, system=True) as session:
+        user = session.scalar(
+            select(User).where(tenant_clause(demo.organization_id, User), User.username == "demo.rep")
+        )
+        assert user is not None
+        rep = org_service.actor_for(session, user)
+        contracts = records.read_page(session, rep, CONTRACTS, {"limit": "50"}).items
+        assert len(contracts) >= 3
+        assert {c["owner_id"] for c in contracts} == {user.id}
+        approved = [c for c in cash.list_collections(session, rep) if c.status == "approved"]
+        assert approved
+        invoices = [i for c in contracts for i in cash.list_invoices(session, rep, contract_id=c["id"])]
+        assert len(invoices) == 1
+        late = cash.overdue(session, rep)
+        assert len(late) == 1
+        assert late[0].contract.owner_id == user.id

@@ -72,6 +72,7 @@ def test_the_chinese_pages_hold_no_english(
         f"/leads/{lead['id']}/convert",
         f"/opportunities/{deal['id']}",
         "/accounts/new",
+        f"/contracts/new?opportunity_id={deal['id']}",
         "/notifications",
         "/search?q=nnxh",
         "/accounts/999999",  # not found

@@ -477,6 +477,23 @@ def get_approval(session: Session, actor: Actor, approval_id: int, *, lock: bool
     return approval
 
 
+def latest_for(session: Session, actor: Actor, record_type: str, record_id: int) -> Approval | None:
+    """The newest approval of one record that ``actor`` may open (for the record's page), if any."""
+    if not actor.can("approvals:use"):
+        return None
+    statement = _visible(actor).where(Approval.record_type == record_type, Approval.record_id == record_id)
+    return session.scalar(statement.order_by(Approval.id.desc()).limit(1))
+
+
+def has_flow(session: Session, actor: Actor, record_type: str) -> bool:
+    """Whether a submission of ``record_type`` by ``actor`` would find an enabled flow (the record
+    pages offer "submit for approval" only then)."""
+    if not actor.can("approvals:use"):
+        return False
+    submitter = session.get(User, actor.user_id) if actor.user_id is not None else None
+    return flows.flow_for(session, actor.organization_id, record_type, submitter) is not None
+
+
 def inbox(
     session: Session,
     actor: Actor,

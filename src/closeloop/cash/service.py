@@ -563,8 +563,9 @@ class OverdueLine:
     collected: Decimal
 
 
-def overdue(session: Session, actor: Actor, *, limit: int = 200) -> list[OverdueLine]:
-    """Unpaid instalments past their due date on contracts within the caller's reach, oldest first."""
+def overdue(session: Session, actor: Actor, *, limit: int = 200, on: date | None = None) -> list[OverdueLine]:
+    """Unpaid instalments past their due date (as on ``on``, default today) on contracts within the
+    caller's reach, oldest first."""
     require(actor, "contracts:read")
     collected = collected_subquery(actor.organization_id)
     rows = session.execute(
@@ -575,7 +576,7 @@ def overdue(session: Session, actor: Actor, *, limit: int = 200) -> list[Overdue
             tenant_clause(actor.organization_id, Instalment),
             visibility_clause(actor, Contract),
             Instalment.is_void.is_(False),
-            Instalment.due_on < today(),
+            Instalment.due_on < (on or today()),
             func.coalesce(collected.c.collected, 0) < Instalment.amount,
         )
         .order_by(Instalment.due_on, Instalment.id)
@@ -781,3 +782,20 @@ def collected_on_deals(session: Session, actor: Actor, opportunity_ids: Any) -> 
         )
     )
     return quantize(Decimal(total or 0))
+
+
+def collected_per_deal(organization_id: int) -> Any:
+    """(opportunity_id, money): approved collections on each deal's contracts, as a subquery (the
+    performance dashboard's revenue on the collections basis)."""
+    return (
+        select(Contract.opportunity_id.label("opportunity_id"), func.sum(Collection.amount).label("money"))
+        .join(Contract, Contract.id == Collection.contract_id)
+        .where(
+            tenant_clause(organization_id, Collection),
+            tenant_clause(organization_id, Contract),
+            Collection.status == CollectionStatus.APPROVED,
+            Contract.opportunity_id.is_not(None),
+        )
+        .group_by(Contract.opportunity_id)
+        .subquery()
+    )

@@ -15,6 +15,7 @@ from rich.table import Table
 from closeloop import __version__
 from closeloop.cli import (
     alert_commands,
+    cash_commands,
     compliance_commands,
     data_commands,
     demo_commands,
@@ -58,6 +59,7 @@ app.add_typer(rule_commands.rules_app, name="rules")
 app.add_typer(compliance_commands.compliance_app, name="compliance")
 app.add_typer(knowledge_commands.knowledge_app, name="knowledge")
 app.add_typer(pools_commands.pools_app, name="pools")
+app.add_typer(cash_commands.cash_app, name="cash")
 app.add_typer(forecast_commands.forecast_app, name="forecast")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)

@@ -14,7 +14,7 @@ dimension to break down next; each bar of the answer is one value of that dimens
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +28,7 @@ from closeloop.core.errors import ValidationFailed
 from closeloop.crm import customfields
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.enums import Stage
+from closeloop.crm.funnel.service import MoneyBasis
 from closeloop.crm.metrics import Dashboard, Metric, Registry, registry
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.products.models import Product, ProductLine
@@ -120,6 +121,11 @@ def next_dimension(first: str, fixed: Iterable[str]) -> str | None:
 
 _WON = Opportunity.stage == Stage.WON.value
 
+#: revenue under a basis other than bookings: organization id → a subquery of
+#: (``opportunity_id``, ``money``), one row per deal. ``closeloop.cash`` registers ``collections``
+#: (approved collections on the deal's contracts) when imported, as it does for the funnel.
+REVENUE_PER_DEAL: dict[MoneyBasis, Callable[[int], Any]] = {}
+
 
 def _expressions() -> dict[str, ColumnElement[Any]]:
     return {
@@ -160,6 +166,7 @@ def statement(
     by: str | None = None,
     *,
     formulas: Mapping[str, FormulaField] | None = None,
+    basis: MoneyBasis = MoneyBasis.BOOKINGS,
 ) -> AnySelect:
     """The one statement behind the dashboard: the metrics' columns over the closed deals of
     ``deals`` within ``actor``'s scope, grouped by ``by`` (the first column) when given.
@@ -167,6 +174,10 @@ def statement(
     adds its sum over the deals as a measure, and ``by`` may name a formula to group by its value."""
     names = sorted({column for metric in metrics for column in _NEEDS[metric]})
     expressions = _expressions()
+    per_deal = None
+    if basis is not MoneyBasis.BOOKINGS and "revenue" in names:
+        per_deal = REVENUE_PER_DEAL[basis](actor.organization_id)
+        expressions["revenue"] = func.coalesce(func.sum(case((_WON, per_deal.c.money))), 0).label("revenue")
     columns: list[ColumnElement[Any]] = [expressions[name] for name in names]
     formulas = formulas or {}
     for formula in formulas.values():
@@ -178,6 +189,8 @@ def statement(
         columns.insert(0, grouping.label("key"))
     used = {by, *deals.fixed_dimensions} - {None}
     query = select(*columns).select_from(Opportunity)
+    if per_deal is not None:
+        query = query.outerjoin(per_deal, per_deal.c.opportunity_id == Opportunity.id)
     if "region" in used:
         query = query.outerjoin(
             Account, and_(Account.id == Opportunity.account_id, tenant_clause(actor.organization_id, Account))
@@ -349,11 +362,16 @@ def _key(value: Any) -> str:
     return NONE if value is None else str(value)
 
 
-def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = None) -> Breakdown:
+def breakdown(
+    session: Session, actor: Actor, deals: Slice, *, by: str | None = None, basis: MoneyBasis = MoneyBasis.BOOKINGS
+) -> Breakdown:
     """The slice's totals and, when ``by`` is given, one bar per value of ``by`` (quarters in
-    order, others by revenue, the largest :data:`MAX_BARS`)."""
+    order, others by revenue, the largest :data:`MAX_BARS`). On the ``collections`` basis a won
+    deal's revenue is what was collected (and approved) on its contracts instead of its amount."""
     require(actor, "funnel:read")
     require(actor, "opportunities:read")
+    if basis is not MoneyBasis.BOOKINGS and basis not in REVENUE_PER_DEAL:
+        raise ValidationFailed.one("basis", f"{basis} is not available here", "unavailable")
     formulas = formula_fields(session, actor)
     dimensions = [*DIMENSIONS, *(key for key, formula in formulas.items() if not formula.is_measure)]
     if by is not None and by not in dimensions:
@@ -361,7 +379,7 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
     if by is not None and by in deals.fixed_dimensions:
         raise ValidationFailed.one("by", f"'{by}' is already fixed by a filter")
     metrics = readable_metrics(session, actor)
-    total_row = session.execute(statement(actor, metrics, deals, formulas=formulas)).one()
+    total_row = session.execute(statement(actor, metrics, deals, formulas=formulas, basis=basis)).one()
     measures = [*metrics, *(key for key, formula in formulas.items() if formula.is_measure)]
     totals = _figures(total_row, measures, None, "", formulas)
     crumb_labels: dict[tuple[str, str], str] = {}
@@ -374,7 +392,7 @@ def breakdown(session: Session, actor: Actor, deals: Slice, *, by: str | None = 
     answer = Breakdown(by=by, deals=deals, metrics=measures, crumbs=crumbs, totals=totals)
     if by is None:
         return answer
-    rows = session.execute(statement(actor, metrics, deals, by=by, formulas=formulas)).all()
+    rows = session.execute(statement(actor, metrics, deals, by=by, formulas=formulas, basis=basis)).all()
     keys = [_key(row._mapping["key"]) for row in rows]
     names = {key: key for key in keys} if by in formulas else labels(session, actor, by, keys)
     bars = [_figures(row, measures, key, names.get(key, key), formulas) for row, key in zip(rows, keys, strict=True)]

@@ -24,6 +24,9 @@ from closeloop.org.models import Department, User
 from closeloop.targets.models import Metric, Target, TargetScope
 
 CONTRACTS = 12
+#: of which demo.rep's (the sign-in the README suggests first)
+REP_CONTRACTS = 3
+DEMO_REP = "demo.rep"
 #: (share of the contract, days after signing it falls due, remind days before)
 PLAN = ((Decimal("0.30"), 7, 3), (Decimal("0.60"), 75, 7), (Decimal("0.10"), 365, 15))
 #: the demo buyer's invoice title (a valid unified social credit code)
@@ -65,8 +68,17 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
         )
         .order_by(Opportunity.closed_at.desc(), Opportunity.id)
     ).all()
-    # spread over the last 200 days: some plans fully due, some half, some just signed
-    won = won[:: max(len(won) // CONTRACTS, 1)][:CONTRACTS]
+    # demo.rep's own first (so the rep who signs in first finds contracts, a plan with an approved
+    # collection, the invoice and the overdue instalment): one deal old enough for its acceptance
+    # instalment to be due, and their most recent ones; then the rest spread over the last 200 days
+    # (some plans fully due, some half, some just signed)
+    rep_id = session.scalar(select(User.id).where(tenant_clause(organization_id, User), User.username == DEMO_REP))
+    mine = [row for row in won if row[3] == rep_id]
+    due_by = anchor - timedelta(days=PLAN[1][1] + 1)
+    old = [row for row in mine if row[5] is not None and row[5] < due_by][:1]
+    picked = [*old, *[row for row in mine if row not in old][: REP_CONTRACTS - len(old)]]
+    others = [row for row in won if row not in picked]
+    won = [*picked, *others[:: max(len(others) // (CONTRACTS - len(picked)), 1)][: CONTRACTS - len(picked)]]
     today = anchor.date()
     decided_at = anchor - timedelta(days=1)
     for index, (opportunity_id, name, account_id, owner_id, amount, closed_at) in enumerate(won):

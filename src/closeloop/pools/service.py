@@ -22,6 +22,7 @@ from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import DomainError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import records
+from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.models import Activity
@@ -671,6 +672,26 @@ def on_owner_edited(session: Session, actor: Actor, account: Account, previous_o
     entry.locked_at = None
     pool = pool_of_region(session, actor.organization_id, account.region_id)
     _log_change(session, actor, account, pool, OwnerAction.TRANSFERRED, previous_owner, account.owner_id, None)
+
+
+def transfer(session: Session, actor: Actor, *, account_id: int, user_id: int, reason: str | None = None) -> Account:
+    """Hand an account to ``user_id`` as an edit of its owner would (the account service's checks:
+    write permission, row scope, an owner within the actor's reach), logged as "transferred" with
+    the reason given. The web's "transfer account" form when no approval flow applies."""
+    if account_service.get_account(session, actor, account_id=account_id).owner_id == user_id:
+        raise ValidationFailed.one("to_owner_id", "the account already belongs to this user")
+    account = account_service.update_account(session, actor, account_id=account_id, data={"owner_id": user_id})
+    session.flush()
+    logged = session.scalar(
+        select(OwnerChange)
+        .where(tenant_clause(actor.organization_id, OwnerChange), OwnerChange.account_id == account_id)
+        .order_by(OwnerChange.id.desc())
+        .limit(1)
+    )
+    if logged is not None and logged.action == OwnerAction.TRANSFERRED and logged.to_owner_id == user_id and reason:
+        logged.reason = reason[:300]
+        session.flush()
+    return account
 
 
 def owner_history(session: Session, actor: Actor, account_id: int) -> list[dict[str, Any]]:

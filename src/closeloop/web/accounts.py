@@ -11,28 +11,33 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from closeloop.approvals import service as approvals
 from closeloop.automation import service as automation
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
+from closeloop.core.errors import DomainError, NotFound, ValidationFailed
 from closeloop.crm import customfields, history, records
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.service import ACTIVITIES
 from closeloop.crm.contacts.service import CONTACTS
+from closeloop.crm.contracts.service import CONTRACTS
 from closeloop.crm.enums import DecisionRole, Stage
 from closeloop.crm.leads.models import Lead
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.orders.service import ORDERS
 from closeloop.crm.referrals.models import Referral
 from closeloop.crm.tickets.service import TICKETS
-from closeloop.db.scope import visibility_clause
+from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.org.models import Region, User
+from closeloop.pools import service as pools
 from closeloop.web.i18n import N_
-from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_user
+from closeloop.web.records import SELLING_ROLES, assignable_users
+from closeloop.web.routes import database_of, is_htmx, locale_of, problem_text, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,6 +80,12 @@ TICKET_STATUSES = {
     "in_progress": N_("In progress"),
     "resolved": N_("Resolved"),
     "closed": N_("Closed"),
+}
+CONTRACT_STATUSES = {
+    "draft": N_("Draft"),
+    "active": N_("In force"),
+    "completed": N_("Completed"),
+    "terminated": N_("Terminated"),
 }
 PRIORITIES = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
 SIZES = {
@@ -233,9 +244,30 @@ def _section(
 @router.get("/accounts/{account_id}")
 def account_page(request: Request, account_id: int) -> Response:
     user, actor = require_user(request)
+    return _account_page(request, user, actor, account_id)
+
+
+def _account_page(
+    request: Request,
+    user: User,
+    actor: Actor,
+    account_id: int,
+    *,
+    transfer_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     locale = locale_of(request)
     with database_of(request).reading(actor) as session:
         account = records.read_one(session, actor, ACCOUNTS, account_id)
+        contracts = (
+            _section(session, actor, CONTRACTS, {"account_id": str(account_id), "sort": "-id"})
+            if actor.can("contracts:read")
+            else None
+        )
+        transfer_flow = actor.can("accounts:write") and approvals.has_flow(session, actor, "account_transfer")
+        transfer_to = [
+            (i, name) for i, name in _transfer_candidates(session, actor, transfer_flow) if i != account.get("owner_id")
+        ]
         owner_names = names_of(session, actor, User, [account.get("owner_id")], "display_name")
         region = names_of(session, actor, Region, [account.get("region_id")])
         activities, next_cursor, people, contact_names = (
@@ -310,11 +342,77 @@ def account_page(request: Request, account_id: int) -> Response:
         "open_amount": open_amount,
         "won_amount": won_amount,
         "can_edit": actor.can("accounts:write"),
+        "contracts": contracts,
+        "contract_statuses": CONTRACT_STATUSES,
+        "transfer_to": transfer_to,
+        "transfer_flow": transfer_flow,
+        "transfer_error": transfer_error,
         "decisions": decisions,
         "decisions_back": f"/accounts/{account_id}",
         "decisions_log": f"/automation/decisions?record_type=account&record_id={account_id}",
     }
-    return render(request, "accounts/account.html", context)
+    return render(request, "accounts/account.html", context, status_code=status_code)
+
+
+def _transfer_candidates(session: Session, actor: Actor, with_flow: bool) -> list[tuple[int, str]]:
+    """Who an account may be handed to from its page: under an ``account_transfer`` flow, any active
+    seller of the organization (the approvers decide); without one, the people the actor may assign
+    records to themselves (the account service's owner check)."""
+    if not actor.can("accounts:write"):
+        return []
+    if not with_flow:
+        return assignable_users(session, actor)
+    rows = session.execute(
+        select(User.id, User.display_name)
+        .where(tenant_clause(actor.organization_id, User), User.is_active.is_(True), User.role.in_(SELLING_ROLES))
+        .order_by(User.display_name)
+    )
+    return [(row[0], str(row[1])) for row in rows]
+
+
+@router.post("/accounts/{account_id}/transfer")
+def transfer_account(
+    request: Request, account_id: int, csrf: str = Form(""), to_owner_id: str = Form(""), reason: str = Form("")
+) -> Response:
+    """Hand the account to another person: through the approval engine's ``account_transfer``
+    flow when the organization keeps one, else at once when the account service allows it
+    (logged as "transferred" in the owner history)."""
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    why = reason.strip()[:500]
+    try:
+        if not to_owner_id.strip().isdigit():
+            raise ValidationFailed.one("to_owner_id", "choose the new owner", "required")
+        if not why:
+            raise ValidationFailed.one("reason", "give the reason for the transfer", "required")
+        target = int(to_owner_id)
+        with database_of(request).unit_of_work(actor) as session:
+            records.read_one(session, actor, ACCOUNTS, account_id)  # 404 outside the reader's reach
+            with_flow = approvals.has_flow(session, actor, "account_transfer")
+            if target not in {i for i, _ in _transfer_candidates(session, actor, with_flow)}:
+                raise ValidationFailed.one("to_owner_id", "you cannot hand records to this person", "out_of_scope")
+            if with_flow:
+                approval = approvals.submit(
+                    session,
+                    actor,
+                    record_type="account_transfer",
+                    record_id=account_id,
+                    details={"to_owner_id": target, "reason": why},
+                )
+                return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
+            pools.transfer(session, actor, account_id=account_id, user_id=target, reason=why)
+            try:
+                records.read_one(session, actor, ACCOUNTS, account_id)
+                after = f"/accounts/{account_id}"
+            except NotFound:
+                after = "/accounts"  # handed out of the reader's own reach
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        message, details = problem_text(error, locale_of(request))
+        text = "; ".join(f"{label}: {said}" for label, said in details) if details else message
+        return _account_page(request, user, actor, account_id, transfer_error=text, status_code=error.status)
+    return RedirectResponse(after, status_code=303)
 
 
 @router.get("/accounts/{account_id}/timeline")

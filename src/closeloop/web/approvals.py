@@ -6,6 +6,9 @@ The same services as the API."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -18,9 +21,10 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
 from closeloop.org.models import User
-from closeloop.web.i18n import N_
-from closeloop.web.records import FIELD_LABELS
-from closeloop.web.routes import database_of, render, require_csrf, require_user
+from closeloop.web import i18n
+from closeloop.web.i18n import N_, translations
+from closeloop.web.records import CHOICE_LABELS, FIELD_LABELS, names_of
+from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,6 +83,37 @@ SNAPSHOT_LABELS = {
 }
 #: snapshot fields holding a user id, shown by name
 PERSON_FIELDS = ("owner_id", "from_owner_id", "to_owner_id", "user_id")
+#: snapshot fields holding another record's id, shown by its name (as far as the reader may see it)
+RECORD_FIELDS = {
+    "account_id": "account",
+    "opportunity_id": "opportunity",
+    "quote_id": "quote",
+    "contract_id": "contract",
+    "contact_id": "contact",
+    "region_id": "region",
+    "product_id": "product",
+    "lead_id": "lead",
+    "parent_account_id": "account",
+}
+#: snapshot fields holding an amount of money (in the snapshot's ``currency``)
+MONEY_FIELDS = frozenset(
+    {"amount", "subtotal", "discount_amount", "total", "contract_amount", "annual_revenue", "credit_line"}
+)
+DATE_FIELDS = frozenset({"signed_on", "starts_on", "ends_on", "valid_until", "spent_on", "received_on"})
+#: snapshot fields left out: the record's own id, a name shown already, the instalment's id
+SKIPPED_FIELDS = frozenset({"id", "to_owner", "instalment_id", "contract_number"})
+CODED_FIELDS = frozenset({"status", "stage", "tier", "size", "source", "method", "kind", "decision_role"})
+#: coded values of the snapshots the record pages do not label (collection methods, statuses)
+CODE_LABELS = {
+    "bank_transfer": N_("Bank transfer"),
+    "acceptance_bill": N_("Bank acceptance bill"),
+    "cheque": N_("Cheque"),
+    "cash": N_("Cash"),
+    "online": N_("Online payment"),
+    "sent": N_("Sent"),
+    "accepted": N_("Accepted"),
+    "expired": N_("Expired"),
+}
 
 EXAMPLE_DEFINITION = {
     "branches": [
@@ -302,6 +337,70 @@ async def submit(request: Request) -> Response:
     return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
 
 
+def snapshot_rows(session: Any, actor: Actor, snapshot: dict[str, Any], locale: str) -> list[tuple[str, str]]:
+    """The snapshot as a reader reads it: each field by its label, people and records by name,
+    coded values in words, money with its currency and dates in the locale (never a raw id or
+    code; an id the reader may not see stays "#id")."""
+    gettext = translations(locale).gettext
+    person_ids = {v for k, v in snapshot.items() if k in PERSON_FIELDS and isinstance(v, int)}
+    people = _names(session, actor, person_ids)
+    if isinstance(snapshot.get("to_owner_id"), int) and snapshot.get("to_owner"):
+        people.setdefault(snapshot["to_owner_id"], str(snapshot["to_owner"]))
+    named: dict[str, dict[int, str]] = {}
+    for key, noun in RECORD_FIELDS.items():
+        if isinstance(snapshot.get(key), int):
+            named.setdefault(noun, {}).update(names_of(session, actor, noun, [snapshot[key]]))
+    currency = str(snapshot.get("currency") or "CNY")
+    rows: list[tuple[str, str]] = []
+    for key, value in snapshot.items():
+        if key in SKIPPED_FIELDS:
+            continue
+        label = gettext(SNAPSHOT_LABELS.get(key) or FIELD_LABELS.get(key, key))
+        rows.append((label, _shown(key, value, people, named, currency, locale, gettext)))
+    return rows
+
+
+def _shown(
+    key: str,
+    value: Any,
+    people: dict[int, str],
+    named: dict[str, dict[int, str]],
+    currency: str,
+    locale: str,
+    gettext: Callable[[str], str],
+) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if key in PERSON_FIELDS and isinstance(value, int):
+        return people.get(value, f"#{value}")
+    if key in RECORD_FIELDS and isinstance(value, int):
+        return named.get(RECORD_FIELDS[key], {}).get(value, f"#{value}")
+    if key in MONEY_FIELDS:
+        try:
+            return i18n.format_money(Decimal(str(value)), currency, locale)
+        except InvalidOperation:
+            return str(value)
+    if key == "discount_percent":
+        try:
+            return i18n.format_percent(float(Decimal(str(value)) / 100), locale)
+        except InvalidOperation:
+            return str(value)
+    if key in DATE_FIELDS:
+        try:
+            return i18n.format_date(date.fromisoformat(str(value)[:10]), locale)
+        except ValueError:
+            return str(value)
+    if key == "clauses" and isinstance(value, list):
+        return gettext("%(count)s clauses") % {"count": len(value)}
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, str) and key in CODED_FIELDS:
+        label = CODE_LABELS.get(value) or CHOICE_LABELS.get(value)
+        if label:
+            return gettext(label)
+    return str(value)
+
+
 @router.get("/approvals/{approval_id}")
 def detail_page(request: Request, approval_id: int) -> Response:
     user, actor = require_user(request)
@@ -326,17 +425,7 @@ def _detail(
             if body["can"]["add_approver"]
             else []
         )
-        snapshot = body["snapshot"]
-        person_ids = {v for k, v in snapshot.items() if k in PERSON_FIELDS and isinstance(v, int)}
-        names = _names(session, actor, person_ids)
-    rows = [
-        (
-            SNAPSHOT_LABELS.get(key) or FIELD_LABELS.get(key, key),
-            names.get(value, value) if key in PERSON_FIELDS else value,
-        )
-        for key, value in snapshot.items()
-        if key not in ("id", "to_owner")
-    ]
+        rows = snapshot_rows(session, actor, body["snapshot"], locale_of(request))
     context = {
         "user": user,
         "actor": actor,

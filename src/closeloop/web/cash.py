@@ -11,11 +11,13 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from closeloop.approvals import service as approvals
 from closeloop.cash import service as cash
 from closeloop.cash.models import CollectionMethod, InvoiceKind, InvoiceStatus
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.crm.contracts.service import get_contract
+from closeloop.crm.enums import ContractStatus
 from closeloop.org.models import User
 from closeloop.web.i18n import N_
 from closeloop.web.records import names_of, safe_next
@@ -44,6 +46,18 @@ METHOD_LABELS = {
     "other": N_("Other"),
 }
 KIND_LABELS = {"general": N_("General VAT invoice"), "special": N_("Special VAT invoice")}
+CONTRACT_STATUS_LABELS = {
+    "draft": N_("Draft"),
+    "active": N_("In force"),
+    "completed": N_("Completed"),
+    "terminated": N_("Terminated"),
+}
+APPROVAL_LABELS = {
+    "pending": N_("Approval pending"),
+    "approved": N_("Approval granted"),
+    "rejected": N_("Approval rejected"),
+    "withdrawn": N_("Approval withdrawn"),
+}
 
 
 def _decimal(text: str, field: str) -> Decimal:
@@ -153,6 +167,9 @@ def _contract_page(
         deciding = cash.may_decide(session, actor, contract)
         people = names_of(session, actor, "user", [contract.owner_id])
         account = names_of(session, actor, "account", [contract.account_id])
+        deal = names_of(session, actor, "opportunity", [contract.opportunity_id])
+        approval = approvals.latest_for(session, actor, "contract", contract.id)
+        with_flow = approvals.has_flow(session, actor, "contract")
     numbers = {line.instalment.id: line.instalment.number for line in lines}
     context = {
         "user": user,
@@ -167,6 +184,15 @@ def _contract_page(
         "numbers": numbers,
         "deciding": deciding,
         "can_write": actor.can("contracts:write"),
+        "is_draft": contract.status == ContractStatus.DRAFT,
+        "opportunity": deal.get(contract.opportunity_id or 0, ""),
+        "contract_status": CONTRACT_STATUS_LABELS.get(str(contract.status), str(contract.status)),
+        "approval": approval,
+        "approval_labels": APPROVAL_LABELS,
+        "can_submit": with_flow
+        and contract.status == ContractStatus.DRAFT
+        and actor.can("contracts:write")
+        and (approval is None or approval.status != "pending"),
         "status_labels": STATUS_LABELS,
         "method_labels": METHOD_LABELS,
         "kind_labels": KIND_LABELS,
@@ -299,3 +325,25 @@ def invoice_status(
             request, user, actor, contract_id, message=_problem_text(request, error), status_code=error.status
         )
     return _back(contract_id)
+
+
+@router.post("/contracts/{contract_id:int}/submit")
+def submit_contract(request: Request, contract_id: int, csrf: str = Form(""), comment: str = Form("")) -> Response:
+    """Submit a draft contract under the organization's contract approval flow (the approvals
+    engine decides the route; an approved draft with its signing date comes into force)."""
+    user, actor = require_user(request)
+    require_csrf(request, csrf)
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            contract = get_contract(session, actor, contract_id=contract_id)
+            if contract.status != ContractStatus.DRAFT:
+                raise ValidationFailed.one("status", "only a draft contract is submitted for approval", "not_draft")
+            approval = approvals.submit(
+                session, actor, record_type="contract", record_id=contract_id, comment=comment.strip()[:2000] or None
+            )
+            approval_id = approval.id
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        return _refused(request, user, actor, contract_id, error)
+    return RedirectResponse(f"/approvals/{approval_id}", status_code=303)

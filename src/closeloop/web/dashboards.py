@@ -239,18 +239,21 @@ def _drill(request: Request) -> tuple[performance.Slice, str, str | None]:
     return deals, first, by
 
 
-def _url(deals: performance.Slice, first: str, by: str | None) -> str:
+def _url(deals: performance.Slice, first: str, by: str | None, basis: MoneyBasis = MoneyBasis.BOOKINGS) -> str:
     params: dict[str, str] = {"first": first, **deals.as_params()}
     if by:
         params["by"] = by
+    if basis is not MoneyBasis.BOOKINGS:
+        params["basis"] = basis.value
     return "/dashboard?" + urlencode(params)
 
 
 def _performance_context(request: Request, user: User, actor: Actor, **extra: Any) -> dict[str, Any]:
     deals, first, by = _drill(request)
+    basis = MoneyBasis.COLLECTIONS if request.query_params.get("basis") == "collections" else MoneyBasis.BOOKINGS
     translate = _translator(request)
     with database_of(request).reading(actor) as session:
-        answer = performance.breakdown(session, actor, deals, by=by)
+        answer = performance.breakdown(session, actor, deals, by=by, basis=basis)
         mine = [alerts.serialize(session, actor, row) for row in alerts.mine(session, actor)]
         formulas = performance.formula_fields(session, actor)
     english = locale_of(request).startswith("en")
@@ -273,10 +276,12 @@ def _performance_context(request: Request, user: User, actor: Actor, **extra: An
                 "win_rate": bar.win_rate,
                 "avg_margin": bar.avg_margin,
                 "formulas": bar.formulas,
-                "url": _url(deeper, first, following) if deeper is not None and following else None,
+                "url": _url(deeper, first, following, basis) if deeper is not None and following else None,
             }
         )
-    crumbs = [{"label": translate(N_("All")), "url": _url(performance.Slice((), deals.start, deals.end), first, None)}]
+    crumbs = [
+        {"label": translate(N_("All")), "url": _url(performance.Slice((), deals.start, deals.end), first, None, basis)}
+    ]
     for index, crumb in enumerate(answer.crumbs):
         kept = performance.Slice(deals.fixed[: index + 1], deals.start, deals.end)
         dimension = crumb["dimension"]
@@ -285,7 +290,7 @@ def _performance_context(request: Request, user: User, actor: Actor, **extra: An
             {
                 "label": label,
                 "dimension": translate(DIMENSION_LABELS[dimension]),
-                "url": _url(kept, first, performance.next_dimension(first, kept.fixed_dimensions)),
+                "url": _url(kept, first, performance.next_dimension(first, kept.fixed_dimensions), basis),
             }
         )
     chart = {
@@ -320,11 +325,15 @@ def _performance_context(request: Request, user: User, actor: Actor, **extra: An
         ],
         "formula_measures": formula_measures,
         "formula_dimensions": formula_dimensions,
-        "formula_urls": {key: _url(deals, first, key) for key in formula_dimensions},
+        "formula_urls": {key: _url(deals, first, key, basis) for key in formula_dimensions},
         "by_label": formula_dimensions.get(by or "") or (translate(DIMENSION_LABELS[by]) if by else ""),
         "alerts": mine,
         "scope_text": " · ".join(crumb["label"] for crumb in crumbs[1:]) or translate(N_("Everything you can see")),
-        "here": _url(deals, first, by),
+        "here": _url(deals, first, by, basis),
+        "basis": basis.value,
+        "other_basis_url": _url(
+            deals, first, by, MoneyBasis.BOOKINGS if basis is MoneyBasis.COLLECTIONS else MoneyBasis.COLLECTIONS
+        ),
         "form": {"metric": "win_rate", "direction": "below", "value": "", "period": "quarter"},
         "alert_error": None,
         "alert_saved": False,

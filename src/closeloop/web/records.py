@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from closeloop.approvals import service as approvals
 from closeloop.automation import service as automation
 from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import DomainError, FieldProblem, NotFound, PreconditionFailed
+from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed
 from closeloop.crm import customfields, records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
@@ -38,8 +39,20 @@ from closeloop.crm.activities import service as activity_service
 from closeloop.crm.activities.schemas import ActivityCreate, ActivityUpdate
 from closeloop.crm.contacts import service as contact_service
 from closeloop.crm.contacts.schemas import ContactCreate, ContactUpdate
+from closeloop.crm.contracts import service as contract_service
+from closeloop.crm.contracts.schemas import ContractCreate, ContractUpdate
 from closeloop.crm.customfields import Definition
-from closeloop.crm.enums import ActivityKind, CompanySize, DecisionRole, Direction, LeadSource, LeadStatus, Stage, Tier
+from closeloop.crm.enums import (
+    ActivityKind,
+    CompanySize,
+    ContractStatus,
+    DecisionRole,
+    Direction,
+    LeadSource,
+    LeadStatus,
+    Stage,
+    Tier,
+)
 from closeloop.crm.leads import service as lead_service
 from closeloop.crm.leads.schemas import LeadCreate, LeadUpdate
 from closeloop.crm.opportunities import service as opportunity_service
@@ -129,6 +142,10 @@ FIELD_LABELS: dict[str, str] = {
     "content_ref": N_("Content link"),
     "created_at": N_("Created"),
     "updated_at": N_("Last changed"),
+    "signed_on": N_("Signed on"),
+    "starts_on": N_("Starts on"),
+    "ends_on": N_("Ends on"),
+    "quote_id": N_("Quote"),
 }
 
 CHOICE_LABELS: dict[str, str] = {
@@ -182,6 +199,11 @@ CHOICE_LABELS: dict[str, str] = {
     "meeting": N_("Meeting"),
     "inbound": N_("Inbound"),
     "outbound": N_("Outbound"),
+    # contract statuses
+    "draft": N_("Draft"),
+    "active": N_("In force"),
+    "completed": N_("Completed"),
+    "terminated": N_("Terminated"),
 }
 
 #: validators' own sentences (the API's words) → the sentence shown beside the input
@@ -280,6 +302,17 @@ class PageSpec:
     money_fields: tuple[str, ...] = ()
     #: the service's soft delete: (session, actor, record_id, expected_version)
     delete: Callable[..., Any] | None = None
+    #: this record type's own words for a field (a contract's "title" is not a person's job title)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: whether a stored record may be opened in the edit form (None: always); refused with this sentence
+    editable: Callable[[Mapping[str, Any]], bool] | None = None
+    not_editable: str = ""
+    #: inputs not offered to this reader now (e.g. a contract's status while a flow approves it)
+    withheld: Callable[[Session, Actor], frozenset[str]] | None = None
+
+    def label(self, name: str) -> str:
+        """The English source text of a field's label (translated where it is shown)."""
+        return self.labels.get(name) or FIELD_LABELS.get(name, name)
 
     @property
     def noun(self) -> str:
@@ -499,6 +532,48 @@ SPECS: dict[str, PageSpec] = {
             ),
             label_field="subject",
         ),
+        PageSpec(
+            "contracts",
+            contract_service.CONTRACTS,
+            N_("Contracts"),
+            N_("Contract"),
+            N_("New contract"),
+            ContractCreate,
+            ContractUpdate,
+            create=contract_service.create_contract,
+            update=lambda s, a, record_id, data, expected_version: contract_service.update_contract(
+                s, a, contract_id=record_id, data=data, expected_version=expected_version
+            ),
+            delete=lambda s, a, record_id, expected_version: contract_service.delete_contract(
+                s, a, contract_id=record_id, expected_version=expected_version
+            ),
+            columns=("number", "title", "account_id", "status", "amount", "signed_on", "ends_on", "owner_id"),
+            inputs=(
+                Input("title", required=True, wide=True),
+                Input("number", help=N_("Leave empty for the next number (C-…).")),
+                Input("account_id", "ref", reference="account"),
+                Input("opportunity_id", "ref", reference="opportunity"),
+                Input("status", "choice", _choices(ContractStatus), edit_only=True),
+                Input("amount", "money"),
+                Input("currency"),
+                Input("signed_on", "date", help=N_("Needed before the contract is in force.")),
+                Input("starts_on", "date"),
+                Input("ends_on", "date"),
+                Input("owner_id", "ref", reference="user"),
+            ),
+            filters=(
+                Filter("status", N_("Status"), "choice", _choices(ContractStatus)),
+                OWNER,
+                Filter("account_id", N_("Account"), "ref", reference="account"),
+            ),
+            label_field="title",
+            money_fields=("amount",),
+            labels={"title": N_("Contract title"), "number": N_("Contract number")},
+            editable=lambda record: str(record.get("status")) == ContractStatus.DRAFT,
+            not_editable=N_("Only a draft contract can be edited; this one is no longer a draft."),
+            # under a contract approval flow a draft comes into force by approval, not by an edit
+            withheld=lambda s, a: frozenset({"status"}) if approvals.has_flow(s, a, "contract") else frozenset(),
+        ),
     )
 }
 
@@ -523,6 +598,10 @@ SECTION_OF: dict[str, dict[str, str]] = {
         "external_ref": "other",
     },
     "opportunities": {**dict.fromkeys(("lost_reason", "description"), "details"), "external_ref": "other"},
+    "contracts": {
+        **dict.fromkeys(("account_id", "opportunity_id"), "related"),
+        **dict.fromkeys(("signed_on", "starts_on", "ends_on"), "details"),
+    },
     "activities": {
         **dict.fromkeys(("account_id", "contact_id", "opportunity_id", "lead_id"), "related"),
         **dict.fromkeys(("outcome", "is_replied", "notes", "content_ref"), "details"),
@@ -535,6 +614,7 @@ SORTS: dict[str, tuple[str, ...]] = {
     "leads": ("-id", "-received_at", "name", "company", "status", "-updated_at"),
     "opportunities": ("-id", "-updated_at", "expected_close_date", "-amount", "name", "stage"),
     "activities": ("-occurred_at", "occurred_at", "-id"),
+    "contracts": ("-id", "-updated_at", "-signed_on", "ends_on", "-amount", "number"),
 }
 
 
@@ -569,7 +649,12 @@ def names_of(session: Session, actor: Actor, noun: str, ids: Iterable[Any]) -> d
         statement = select(Region.id, Region.name).where(visibility_clause(actor, Region), Region.id.in_(wanted))
     else:
         model = _record_model(noun)
-        label = model.subject if noun == "activity" else model.name
+        if noun == "activity":
+            label = model.subject
+        elif "name" in model.__table__.c:
+            label = model.name
+        else:  # contracts, quotes: known by their number
+            label = model.number
         statement = select(model.id, label).where(visibility_clause(actor, model), model.id.in_(wanted))
     return {row[0]: str(row[1] or f"#{row[0]}") for row in session.execute(statement)}
 
@@ -773,7 +858,7 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
     table_columns = [
         Column(
             name,
-            gettext(FIELD_LABELS.get(name, name)),
+            gettext(spec.label(name)),
             _sort_link(params, current_sort, name, sortable),
             numeric=name in spec.money_fields or name in ("margin", "employees"),
         )
@@ -802,7 +887,10 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         if cells[index].text in ("—", ""):
             cells[index].text = f"{gettext(spec.singular)} #{item['id']}"
         cells[index].href = _record_href(spec, item["id"])
-        rows.append({"id": item["id"], "cells": cells, "edit": f"/{spec.plural}/{item['id']}/edit"})
+        editable = spec.editable is None or spec.editable(item)
+        rows.append(
+            {"id": item["id"], "cells": cells, "edit": f"/{spec.plural}/{item['id']}/edit" if editable else None}
+        )
     filter_values = {k: v for k, v in params.items() if k not in ("limit", "cursor")}
     base_query = {k: v for k, v in params.items() if k not in ("cursor", "limit")}
     custom_filters = [d for d in definitions if d.field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE)]
@@ -962,7 +1050,7 @@ def _parse_datetime(text: str) -> str:
 
 
 def _inputs(session: Session, spec: PageSpec, actor: Actor, *, creating: bool) -> list[Input]:
-    hidden = masked(session, actor, spec)
+    hidden = masked(session, actor, spec) | (spec.withheld(session, actor) if spec.withheld else frozenset())
     return [
         item
         for item in spec.inputs
@@ -1071,7 +1159,7 @@ def build_fields(
         fields.append(
             FormField(
                 item.name,
-                gettext(FIELD_LABELS.get(item.name, item.name)),
+                gettext(spec.label(item.name)),
                 "multi" if item.kind == "refs" else item.kind,
                 value=value if value is not None else "",
                 options=options,
@@ -1253,6 +1341,10 @@ def _new_handler(plural: str) -> Callable[[Request], Response]:
         if plural == "opportunities":
             values["currency"] = "CNY"
             values["stage"] = "prospecting"
+        if plural == "contracts":
+            values["currency"] = "CNY"
+            if "opportunity_id" in values:
+                values.update(_from_opportunity(request, actor, int(values["opportunity_id"])))
         if "owner_id" in {i.name for i in spec.inputs}:
             values.setdefault("owner_id", str(actor.user_id) if actor.user_id else "")
         gettext = translations(locale_of(request)).gettext
@@ -1278,6 +1370,22 @@ def _new_handler(plural: str) -> Callable[[Request], Response]:
     return new_record
 
 
+def _from_opportunity(request: Request, actor: Actor, opportunity_id: int) -> dict[str, Any]:
+    """A new contract's fields taken from the deal it closes (as the rep may read it: a masked
+    amount stays empty; an opportunity out of reach is 404 like everywhere else)."""
+    with database_of(request).reading(actor) as session:
+        deal = records.read_one(session, actor, opportunity_service.OPPORTUNITIES, opportunity_id)
+    taken = {"title": deal.get("name"), "amount": deal.get("amount"), "currency": deal.get("currency")}
+    if deal.get("account_id"):
+        taken["account_id"] = deal["account_id"]
+    return {name: _input_value("text", value) for name, value in taken.items() if value not in (None, "")}
+
+
+def _check_editable(spec: PageSpec, record: Mapping[str, Any]) -> None:
+    if spec.editable is not None and not spec.editable(record):
+        raise Conflict(spec.not_editable, code="not_editable")
+
+
 async def _posted(request: Request) -> FormData:
     return await request.form()
 
@@ -1285,7 +1393,7 @@ async def _posted(request: Request) -> FormData:
 def _after_save(spec: PageSpec, record_id: int, next_path: str | None) -> str:
     if next_path:
         return next_path
-    if spec.plural in ("accounts", "opportunities", "contacts", "leads"):
+    if spec.plural in ("accounts", "opportunities", "contacts", "leads", "contracts"):
         return f"/{spec.plural}/{record_id}"
     return f"/{spec.plural}?saved={record_id}"
 
@@ -1326,6 +1434,7 @@ def _save(
         version = int(version_text) if version_text.isdigit() else None
         with database.reading(actor) as session:
             record = records.read_one(session, actor, spec.record_type, record_id or 0)
+        _check_editable(spec, record)
     schema = spec.create_schema if creating else spec.update_schema
     try:
         body = schema.model_validate(data)
@@ -1436,6 +1545,7 @@ def _edit_handler(plural: str) -> Callable[[Request, int], Response]:
         with database_of(request).reading(actor) as session:
             record = records.read_one(session, actor, spec.record_type, record_id)
         records.require_write(actor, spec.record_type)
+        _check_editable(spec, record)
         return _render_form(
             request,
             user,

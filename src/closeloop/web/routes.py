@@ -99,6 +99,7 @@ NAV: list[NavItem] = [
     NavItem("/fieldwork", N_("Field work"), "fieldwork:read", group="field"),
     NavItem("/fieldwork/map", N_("Customer map"), "fieldwork:read", group="field"),
     NavItem("/fieldwork/report", N_("Visits per rep"), "fieldwork:read", group="field"),
+    NavItem("/contracts", N_("Contracts"), "contracts:read", group="field"),
     NavItem("/cash", N_("Cash collections"), "contracts:read", group="field"),
     NavItem("/automation/rules", N_("Rules"), "rules:read", group="automation"),
     NavItem("/automation/decisions", N_("Decision log"), "decisions:read", group="automation"),
