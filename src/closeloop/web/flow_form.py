@@ -289,6 +289,8 @@ def place(problems: Iterable[FieldProblem], rows: list[Branch], gettext: Callabl
             placed.append(Placed("", problem.message))
             continue
         leaf = match["leaf"] or match["part"] or ("branches" if match["b"] is None else "name")
+        if match["leaf"] is None and problem.field.endswith(".approvers"):
+            leaf = "approvers"
         topic = leaf
         if problem.code == "not_found":
             topic = "not_found"
