@@ -9,11 +9,15 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from closeloop.approvals import subjects
 from closeloop.db.session import Database
 from tests.approvals.test_approvals_api import contract, flow, step, submit
 from tests.factories import Tenant
 from tests.samples import Api
+from tests.web.test_no_english_in_chinese_pages import chinese_names, english_words
 from tests.web.test_settings_pages import browser, csrf_of
+
+__all__ = ["chinese_names"]
 
 SETTINGS = {"name": "合同审批", "is_enabled": "1", "missing_approver": "admin", "fallback_role": "admin",
             "skip_submitter": "1"}  # fmt: skip
@@ -128,3 +132,33 @@ def test_reps_may_not_open_the_flows_and_managers_only_read_them(
     assert "只读" in page.text
     refused = manager.post(page.url.path, data={"csrf": csrf_of(page.text), **SETTINGS, "b0.name": "默认"})
     assert refused.status_code == 403
+
+
+def test_the_editor_of_every_record_type_holds_no_english(
+    client: TestClient, db: Database, tenant: Tenant, chinese_names: None
+) -> None:
+    ops = Api(client, tenant["sales_vp"])
+    ids = []
+    for record_type in ("quote", "contract", "collection", "expense", "account_transfer"):
+        subject = subjects.get(record_type)
+        assert subject is not None
+        approvers = [
+            {"kind": "supervisors", "levels": 2},
+            {"kind": "role", "role": "director", "within": "region"},
+            {"kind": "users", "user_ids": [tenant["manager"].user_id]},
+            {"kind": "chosen"},
+        ]
+        conditional = {
+            "name": "条件",
+            "priority": 1,
+            "conditions": [{"field": name, "op": "eq", "value": 1} for name in subject.fields],
+            "steps": [step(*approvers, mode="all")],
+            "cc": [{"kind": "role", "role": "cfo"}],
+        }
+        default = {"name": "默认", "conditions": [], "steps": [step({"kind": "supervisor"})]}
+        ids.append(flow(ops, record_type, [conditional, default], name="审批流程")["id"])
+    vp = browser(client, db, tenant["sales_vp"])
+    for flow_id in ids:
+        page = vp.get(f"/approvals/flows/{flow_id}")
+        assert page.status_code == 200
+        assert english_words(page.text) == set(), flow_id

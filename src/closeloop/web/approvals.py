@@ -77,6 +77,13 @@ SNAPSHOT_LABELS = {
     "reason": N_("Reason"),
     "category": N_("Category"),
     "spent_on": N_("Spent on"),
+    "received_on": N_("Received on"),
+    "method": N_("Payment method"),
+    "reference": N_("Reference"),
+    "contract_id": N_("Contract"),
+    "contract_number": N_("Contract number"),
+    "contract_amount": N_("Contract amount"),
+    "instalment_id": N_("Instalment"),
 }
 #: snapshot fields holding a user id, shown by name
 PERSON_FIELDS = ("owner_id", "from_owner_id", "to_owner_id", "user_id")
