@@ -142,7 +142,7 @@ def test_the_editor_of_every_record_type_holds_no_english(
     for record_type in ("quote", "contract", "collection", "expense", "account_transfer"):
         subject = subjects.get(record_type)
         assert subject is not None
-        approvers = [
+        approvers: list[dict[str, Any]] = [
             {"kind": "supervisors", "levels": 2},
             {"kind": "role", "role": "director", "within": "region"},
             {"kind": "users", "user_ids": [tenant["manager"].user_id]},
