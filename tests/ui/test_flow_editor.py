@@ -27,17 +27,17 @@ def test_sales_ops_write_a_branch_with_two_steps_in_the_form(sign_in: SignIn) ->
     branch.get_by_label("优先级").fill("1")
     branch.get_by_role("button", name="添加条件").click()
     condition = branch.locator(".condition").last
-    condition.get_by_label("字段").select_option("amount")
-    condition.get_by_label("运算符").select_option("gt")
-    condition.get_by_label("值").fill("300000")
+    condition.locator("select[name$='.field']").select_option("amount")
+    condition.locator("select[name$='.op']").select_option("gt")
+    condition.locator("input[name$='.value']").fill("300000")
     branch.locator(".step").first.get_by_label("步骤名称").fill("直属主管")
     branch.get_by_role("button", name="添加步骤").click()
     second = branch.locator(".step").last
     second.get_by_label("步骤名称").fill("财务复核")
-    second.get_by_label("审批人", exact=True).select_option("role")
-    expect(second.get_by_label("角色")).to_be_visible()
-    expect(second.get_by_label("层级")).to_be_hidden()
-    second.get_by_label("角色").select_option("cfo")
+    second.locator("select[data-kind-select]").select_option("role")
+    expect(second.locator("select[name$='.role']")).to_be_visible()  # only the inputs the kind needs
+    expect(second.locator("input[name$='.levels']")).to_be_hidden()
+    second.locator("select[name$='.role']").select_option("cfo")
     screenshot(page, "approval-flow-editor-zh_CN")
     page.click("#save-flow")
 
@@ -45,7 +45,7 @@ def test_sales_ops_write_a_branch_with_two_steps_in_the_form(sign_in: SignIn) ->
     saved = page.locator("fieldset.branch").first  # the conditional branch now comes first
     expect(saved.get_by_label("分支名称")).to_have_value("特大合同")
     expect(saved.locator(".step")).to_have_count(2)
-    expect(saved.locator(".step").last.get_by_label("角色")).to_have_value("cfo")
+    expect(saved.locator(".step").last.locator("select[name$='.role']")).to_have_value("cfo")
     page.locator("#flow-json summary").click()
     expect(page.locator("#flow-json pre")).to_contain_text('"value": 300000')
     expect(page.get_by_text("第2个分支")).to_have_count(0)  # no problem shown
