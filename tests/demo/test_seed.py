@@ -115,6 +115,7 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
     seller = demo.organization_id
     flows = {f.record_type: f for f in rows_of(backend, seller, ApprovalFlow)}
     assert set(flows) == {"contract", "quote", "collection", "account_transfer", "expense"}
+    assert [t for t, f in flows.items() if not f.is_enabled] == ["collection"]  # decided on the cash pages
     big = flows["contract"].definition["branches"][0]
     assert big["conditions"] == [{"field": "amount", "op": "gt", "value": 200000}]
     assert big["steps"][0]["approvers"] == [{"kind": "supervisors", "levels": 2}]

@@ -1,6 +1,7 @@
 """The demo's approvals and field plans (CN-4, CN-5): an approval flow per record type — a contract
 above 200,000 goes up two levels of supervisors, a quote discount above 15% to the sales VP after the
-supervisor, collections to finance, account transfers and expense claims to the direct supervisor
+supervisor, collections to finance (seeded disabled: enabling it moves the demo's collection
+decisions from the cash pages to the inbox), account transfers and expense claims to the direct supervisor
 (expenses above 5,000 also to the CFO) — and approvals demo.rep submitted, some still waiting for
 demo.manager and some decided, so the manager's inbox is not empty; and demo.rep's visit plans for
 the demo's day and the day after. Everything goes through the real services, as the people
@@ -60,6 +61,9 @@ DEMO_FLOWS: tuple[tuple[str, str, list[dict[str, Any]]], ...] = (
         DEFAULT,
     ]),
 )  # fmt: skip
+#: flows seeded but not enabled: the demo's collections are decided by finance on the contract and
+#: cash pages (an enabled collection flow would take that decision into the approval inbox)
+DISABLED = frozenset({"collection"})
 #: demo.rep's expense claims: (amount, category, days before the demo's day, what becomes of it)
 EXPENSES: tuple[tuple[str, str, int, str], ...] = (
     ("860.00", "差旅", 3, "pending"),
@@ -90,7 +94,10 @@ def seed_workflow(session: Session, organization_id: int, *, prefix: str, anchor
     manager_user = _user(session, organization_id, f"{prefix}.manager")
     rep, manager = actor_for(session, rep_user), actor_for(session, manager_user)
     for name, record_type, branches in DEMO_FLOWS:
-        flows.create_flow(session, vp, {"name": name, "record_type": record_type, "definition": {"branches": branches}})
+        flows.create_flow(
+            session, vp, {"name": name, "record_type": record_type, "definition": {"branches": branches},
+                          "is_enabled": record_type not in DISABLED}
+        )  # fmt: skip
         result.flows += 1
 
     day = calendar.local_date(anchor, settings.business_timezone)
