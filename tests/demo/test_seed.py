@@ -107,6 +107,45 @@ def test_the_demo_has_an_organization_chart_and_public_pools(backend: Backend, d
     ownerless = {a.id for a in rows_of(backend, seller, Account) if a.owner_id is None}
     recycled = {c.account_id for c in rows_of(backend, seller, OwnerChange) if c.action == "recycled"}
     assert ownerless == recycled  # every account in a public pool got there through the recycle run
+    returned_on = {c.changed_at.date() for c in rows_of(backend, seller, OwnerChange) if c.action == "recycled"}
+    assert len(returned_on) >= 3  # the recycle ran on several days, not all back at once
+
+
+def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_sums(
+    backend: Backend, demo: DemoResult
+) -> None:
+    from closeloop.approvals import service as approvals
+    from closeloop.approvals.models import ApprovalFlow
+    from closeloop.fieldwork import plans
+    from closeloop.targets.models import Target
+
+    seller = demo.organization_id
+    flows = {f.record_type: f for f in rows_of(backend, seller, ApprovalFlow)}
+    assert set(flows) == {"contract", "quote", "collection", "account_transfer", "expense"}
+    assert [t for t, f in flows.items() if not f.is_enabled] == ["collection"]  # decided on the cash pages
+    big = flows["contract"].definition["branches"][0]
+    assert big["conditions"] == [{"field": "amount", "op": "gt", "value": 200000}]
+    assert big["steps"][0]["approvers"] == [{"kind": "supervisors", "levels": 2}]
+
+    manager = user_actor(backend, "demo.manager")
+    rep = user_actor(backend, "demo.rep")
+    with backend.database.reading(manager) as session:
+        waiting, _ = approvals.inbox(session, manager, box="to_approve", limit=20, cursor=None)
+        assert {a.record_type for a in waiting} == {"expense", "account_transfer"}
+    with backend.database.reading(rep) as session:
+        mine, _ = approvals.inbox(session, rep, box="submitted", limit=20, cursor=None)
+        assert {a.status for a in mine} == {"pending", "approved", "rejected"}
+        day = ANCHOR.date()
+        today, _ = plans.plan_rows(session, rep, user_id=rep.user_id or 0, day=day)
+        tomorrow, _ = plans.plan_rows(session, rep, user_id=rep.user_id or 0, day=day + timedelta(days=1))
+        assert (today is not None, tomorrow is not None) == (True, True)
+
+    departments = {d.id: d for d in rows_of(backend, seller, Department)}
+    month = {t.department_id: t.value for t in rows_of(backend, seller, Target) if t.department_id and t.month}
+    center = next(d.id for d in departments.values() if d.name == "销售中心")
+    children = [d.id for d in departments.values() if d.parent_id == center]
+    assert month[center] != sum(month[child] for child in children)
+    assert len({month[d.id] for d in departments.values() if d.name.endswith("组")}) > 1
 
 
 def test_every_stage_decision_role_lead_status_ticket_status_and_activity_kind_is_present(
@@ -398,11 +437,36 @@ def test_seeding_again_with_the_same_seed_gives_the_same_data(
         again = seed_demo(again_database)
         first = fingerprint(backend.database, [demo.organization_id, *demo.partner_ids])
         second = fingerprint(again_database, [again.organization_id, *again.partner_ids])
+        first_work = _workflow_print(backend.database, demo.organization_id)
+        second_work = _workflow_print(again_database, again.organization_id)
     finally:
         again_database.dispose()
 
     assert again.counts == demo.counts
     assert first == second
+    assert first_work == second_work
+
+
+def _workflow_print(database: Database, organization_id: int) -> list[Any]:
+    """What the demo makes through the services rather than in bulk — flows, approvals, targets,
+    visit plans, pool returns — without ids or clock times."""
+    from closeloop.approvals.models import Approval, ApprovalFlow
+    from closeloop.fieldwork.models import VisitPlan
+    from closeloop.targets.models import Target
+
+    with database.reading(None, system=True) as session:
+
+        def rows(model: Any, *columns: Any) -> list[tuple[Any, ...]]:
+            found = session.execute(select(*columns).where(tenant_clause(organization_id, model)))
+            return sorted((tuple(repr(v) for v in row) for row in found), key=repr)
+
+        return [
+            rows(ApprovalFlow, ApprovalFlow.name, ApprovalFlow.record_type, ApprovalFlow.definition),
+            rows(Approval, Approval.record_type, Approval.title, Approval.status, Approval.branch),
+            rows(Target, Target.scope, Target.metric, Target.year, Target.month, Target.value),
+            rows(VisitPlan, VisitPlan.plan_date),
+            rows(OwnerChange, OwnerChange.action, OwnerChange.changed_at),
+        ]
 
 
 def test_freshness_has_real_history_and_one_stale_field(backend: Backend, demo: DemoResult) -> None:

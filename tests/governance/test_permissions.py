@@ -1590,8 +1590,8 @@ PLANS.update(_forecasting_plans())
 
 
 def _approval_plans() -> dict[tuple[str, str], Plan]:
-    """Approvals (CN-4): every seller-side user submits and reads flows; sales ops (the VP, admins)
-    keep flows and see every approval; an approval is found only by its submitter, its approvers
+    """Approvals (CN-4): every seller-side user submits, managers up read flows (reps get 403); sales
+    ops (the VP, admins) keep flows and see every approval; an approval is found only by its submitter, its approvers
     and sales ops (404 for anyone else, always 404 from another organization); only the approver
     whose turn it is decides; partner users have no part (403)."""
     from closeloop.approvals import flows as approval_flows
@@ -1720,12 +1720,15 @@ def _approval_plans() -> dict[tuple[str, str], Plan]:
         return lambda world, caller: Call(f"/v1/approval-flows/{flow_id(world)}{suffix}", body)
 
     def flow_found(world: World, caller: Caller) -> int:
-        if not caller.can("approvals:use"):
+        if not caller.can("approval_flows:read"):
             return 403
         return 200 if caller.organization == "tenant" else 404
 
+    def reads_flows(world: World, caller: Caller) -> int:
+        return 200 if caller.can("approval_flows:read") else 403
+
     return {
-        ("GET", "/v1/approval-flows"): Plan(False, lambda world, caller: Call(""), uses()),
+        ("GET", "/v1/approval-flows"): Plan(False, lambda world, caller: Call(""), reads_flows),
         ("POST", "/v1/approval-flows"): Plan(True, new_flow, manages(201, found=False)),
         ("GET", "/v1/approval-flows/{flow_id}"): Plan(False, flow_path(), flow_found),
         ("PATCH", "/v1/approval-flows/{flow_id}"): Plan(True, flow_path(body={"name": "合同审批"}), manages()),

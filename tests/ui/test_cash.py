@@ -50,6 +50,6 @@ def test_record_a_collection_approve_it_and_see_the_contract_amounts(sign_in: Si
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "cash-contract-zh_CN")
     page.goto("/targets")
-    expect(page.locator("#attainment tbody tr").first).to_be_visible()
+    expect(page.locator("table.attainment tbody tr").first).to_be_visible()
     expect(page.locator("#board-people li").first).to_be_visible()
     screenshot(page, "targets-zh_CN")

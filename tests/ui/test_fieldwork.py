@@ -64,6 +64,9 @@ def test_a_rep_checks_in_on_a_visit_from_a_phone(phone: Page) -> None:
     expect(phone.locator("#accuracy")).to_have_value("18")
     expect(phone.locator("#locate-status")).to_contain_text("已获取位置")
     assert phone.locator(".sidebar").is_hidden()  # the phone keeps the screen for the form
+    phone.locator("#phone-menu summary").click()  # but a menu leads back to the workspace
+    expect(phone.locator("#phone-menu nav a").first).to_be_visible()
+    phone.locator("#phone-menu summary").click()
     photo: FilePayload = {"name": "门头.png", "mimeType": "image/png", "buffer": _png()}
     phone.locator("#photos").set_input_files([photo])
     screenshot(phone, "fieldwork-check-in-phone")

@@ -255,8 +255,8 @@ def _check_users(session: Session, actor: Actor, definition: Mapping[str, Any]) 
 
 
 def list_flows(session: Session, actor: Actor, *, record_type: str | None = None) -> list[ApprovalFlow]:
-    """The organization's flows (everyone who approves may read them: they say who decides)."""
-    require(actor, "approvals:use")
+    """The organization's flows (managers up read them: they say who decides; reps do not)."""
+    require(actor, "approval_flows:read")
     statement = select(ApprovalFlow).where(tenant_clause(actor.organization_id, ApprovalFlow))
     if record_type:
         statement = statement.where(ApprovalFlow.record_type == record_type)
@@ -264,7 +264,7 @@ def list_flows(session: Session, actor: Actor, *, record_type: str | None = None
 
 
 def get_flow(session: Session, actor: Actor, flow_id: int) -> ApprovalFlow:
-    require(actor, "approvals:use")
+    require(actor, "approval_flows:read")
     flow = session.scalar(
         select(ApprovalFlow).where(tenant_clause(actor.organization_id, ApprovalFlow), ApprovalFlow.id == flow_id)
     )

@@ -24,6 +24,7 @@ from closeloop.cli import (
     pools_commands,
     quality_commands,
     rule_commands,
+    target_commands,
 )
 from closeloop.cli.common import (
     console,
@@ -61,6 +62,7 @@ app.add_typer(knowledge_commands.knowledge_app, name="knowledge")
 app.add_typer(pools_commands.pools_app, name="pools")
 app.add_typer(cash_commands.cash_app, name="cash")
 app.add_typer(forecast_commands.forecast_app, name="forecast")
+app.add_typer(target_commands.targets_app, name="targets")
 app.command("export")(data_commands.export)
 app.command("demo")(demo_commands.demo)
 

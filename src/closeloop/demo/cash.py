@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -167,6 +168,31 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
     return result
 
 
+def _department_targets(departments: list[Any]) -> dict[int, Decimal]:
+    """This month's contract target per sales department: teams 800,000 to 1,400,000; a parent
+    department asks for 15% more than its children together (a stretch over what they were given),
+    so its target is not the sum of theirs."""
+    children: dict[int | None, list[int]] = {}
+    for department_id, parent_id in departments:
+        children.setdefault(parent_id, []).append(department_id)
+    values: dict[int, Decimal] = {}
+
+    def value(department_id: int, index: int) -> Decimal:
+        below = children.get(department_id, [])
+        if not below:
+            values[department_id] = Decimal(800000 + (index % 4) * 200000)
+        else:
+            total = sum((value(child, position) for position, child in enumerate(below)), Decimal(0))
+            values[department_id] = (total * Decimal("1.15") / 100000).quantize(Decimal(1)) * 100000
+        return values[department_id]
+
+    known = {department_id for department_id, _ in departments}
+    for position, (department_id, parent_id) in enumerate(departments):
+        if parent_id not in known and department_id not in values:
+            value(department_id, position)
+    return values
+
+
 def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
     year, month = anchor.year, anchor.month
     reps = list(
@@ -176,7 +202,7 @@ def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
     )
     sales_departments = list(
         session.execute(
-            select(Department.id, Department.name)
+            select(Department.id, Department.parent_id)
             .where(tenant_clause(organization_id, Department), Department.name.like("%销售%"))
             .order_by(Department.id)
         )
@@ -186,18 +212,11 @@ def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
         (TargetScope.COMPANY, "company", None, None, Metric.COLLECTIONS, 0, Decimal("50000000")),
         (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, month, Decimal("5000000")),
     ]
-    for department_id, _name in sales_departments:
+    for department_id, value in _department_targets(sales_departments).items():
         rows.append(
-            (
-                TargetScope.DEPARTMENT,
-                f"department:{department_id}",
-                department_id,
-                None,
-                Metric.CONTRACT_AMOUNT,
-                month,
-                Decimal("2000000"),
-            )
-        )
+            (TargetScope.DEPARTMENT, f"department:{department_id}", department_id, None, Metric.CONTRACT_AMOUNT,
+             month, value)
+        )  # fmt: skip
     for rep_id in reps:
         rows.append(
             (TargetScope.USER, f"user:{rep_id}", None, rep_id, Metric.CONTRACT_AMOUNT, month, Decimal("600000"))

@@ -28,6 +28,7 @@ from closeloop.demo.names import INDUSTRIES, REGIONS, Namer, RegionSpec
 from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES, SignIn, Staff, add_partner_staff, add_seller_staff
 from closeloop.demo.pipeline import PipelineBuilder
 from closeloop.demo.touches import TouchBuilder
+from closeloop.demo.workflow import seed_workflow
 from closeloop.demo.world import ANCHOR, DEFAULT_SEED, Calendar, Tenant, add_catalog
 from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
@@ -206,6 +207,7 @@ def seed_demo(
         bulk.analyze(session, bulk.TABLES)
         seller_id = seller.id
         _open_pools(session, seller_id, anchor)  # its set-based recycle expires the session's objects
+        seed_workflow(session, seller_id, prefix=slug, anchor=anchor)
     history = add_field_history(db, seller_id, seed=seed)
     return DemoResult(
         organization_id=seller_id,
@@ -236,10 +238,15 @@ POOL_RULES: dict[str, Any] = {
 }
 
 
+#: the recycle runs of the demo, in days before its anchor
+RECYCLE_RUNS = (120, 90, 60, 45, 30, 21, 14, 7, 3, 0)
+
+
 def _open_pools(session: Session, organization_id: int, anchor: datetime) -> None:
-    """Create the demo's pools, administered by each region's director, and run the real recycle
-    once as of the demo's anchor: accounts nobody followed up for a year go to the public pool,
-    logged as owner changes like any nightly run."""
+    """Create the demo's pools, administered by each region's director, and run the real recycle as
+    of a few days before the anchor and on it: accounts nobody followed up for a year go to the
+    public pool on the run after their year is up (so they came back on different days), logged
+    as owner changes like any nightly run."""
     from closeloop.org.service import system_actor
     from closeloop.pools import service as pools
 
@@ -266,7 +273,8 @@ def _open_pools(session: Session, organization_id: int, anchor: datetime) -> Non
                 **POOL_RULES,
             },
         )
-    pools.recycle(session, organization_id, now=anchor)
+    for days_before in RECYCLE_RUNS:
+        pools.recycle(session, organization_id, now=anchor - timedelta(days=days_before))
 
 
 def _partner_staff(

@@ -133,13 +133,14 @@ _MANAGER |= _POOLS
 _EXECUTIVE |= _POOLS | {"pools:manage"}
 _ADMIN |= _POOLS | {"pools:manage"}
 #: approvals (CN-4, 审批流): every seller-side user submits and approves; sales ops keep the flows
-#: and see every approval; partner users have no part in the seller's approvals
+#: and see every approval; partner users have no part in the seller's approvals. Reading the flows
+#: (who decides what) is for the people who approve and keep them — managers up, not reps
 _REP |= {"approvals:use"}
-_MANAGER |= {"approvals:use"}
-_EXECUTIVE |= {"approvals:use", "approvals:manage"}
-_CFO |= {"approvals:use"}
-_IT |= {"approvals:use"}
-_ADMIN |= {"approvals:use", "approvals:manage"}
+_MANAGER |= {"approvals:use", "approval_flows:read"}
+_EXECUTIVE |= {"approvals:use", "approval_flows:read", "approvals:manage"}
+_CFO |= {"approvals:use", "approval_flows:read"}
+_IT |= {"approvals:use", "approval_flows:read"}
+_ADMIN |= {"approvals:use", "approval_flows:read", "approvals:manage"}
 #: lead to cash (CN-3): finance approves any collection (an owner's manager approves their reports'
 #: in the service); targets (CN-6): every seller-side role reads them, sales ops set them
 _CFO |= {"collections:approve"}

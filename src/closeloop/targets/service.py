@@ -7,10 +7,15 @@ approved collections received in it, accounts created in it and visits (activiti
 department's figure is its members' and its sub-departments' members' together; the company's
 is everyone's.
 
-Who sees what: ``targets:read`` shows the company's and every department's attainment (aggregate
-figures) and the personal attainment of people within the caller's row scope. Leaderboards rank
-only records within the caller's row scope, so a rep's board holds their own line, a manager's
-their team's. ``targets:manage`` (sales ops) sets targets.
+Who sees which targets (``targets:read``): whoever reads every record (the sales VP, the CFO,
+admins) sees all of them; a manager or director (team scope) the departments of their own
+department's subtree and the people in it or reporting to them; a rep their own targets and their
+own department's (their team's aggregate). Leaderboards rank only records within the caller's row
+scope, so a rep's board holds their own line, a manager's their team's. ``targets:manage`` (sales
+ops) sets targets.
+
+Months and years begin at midnight in the business time zone (``settings.business_timezone``,
+Asia/Shanghai by default): a visit at 2026-10-31T17:30Z is one of November's in Shanghai.
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.cash.models import Collection, CollectionStatus
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor, RowScope
-from closeloop.core.errors import NotFound, ValidationFailed
+from closeloop.core.errors import FieldProblem, NotFound, ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.contracts.models import Contract
@@ -70,7 +77,8 @@ class Period:
 
 
 def _moment(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    """Midnight of ``day`` in the business time zone, as a UTC instant."""
+    return calendar.days_as_utc(day, day, settings.business_timezone)[0]
 
 
 def _metric_query(actor: Actor, metric: Metric, period: Period, *, scoped: bool) -> Any:
@@ -294,10 +302,40 @@ class Attainment:
         }
 
 
-def _may_see_person(actor: Actor, user_id: int | None) -> bool:
-    return user_id is not None and (
-        actor.scope is RowScope.ALL or user_id == actor.user_id or user_id in actor.owner_ids
-    )
+@dataclass(frozen=True)
+class Reach:
+    """Which targets a reader sees: ``None`` for every department / person."""
+
+    company: bool
+    departments: frozenset[int] | None
+    people: frozenset[int] | None
+
+    def sees(self, target: Target) -> bool:
+        if target.scope == TargetScope.COMPANY:
+            return self.company
+        if target.scope == TargetScope.DEPARTMENT:
+            return self.departments is None or target.department_id in self.departments
+        return self.people is None or target.user_id in self.people
+
+
+def reach(
+    actor: Actor,
+    users: dict[int, tuple[str, int | None]],
+    departments: dict[int, tuple[str, int | None]],
+) -> Reach:
+    """All for a reader of every record; a team reader's department subtree and the people in it
+    (and those reporting to them); a rep's own targets and their own department's."""
+    if actor.scope is RowScope.ALL:
+        return Reach(True, None, None)
+    me = actor.user_id or 0
+    own_department = users.get(me, ("", None))[1]
+    if actor.scope is RowScope.TEAM and own_department is not None:
+        subtree = _subtree(departments, own_department)
+        people = {me, *actor.owner_ids, *_members(users, subtree)}
+        return Reach(False, frozenset(subtree), frozenset(people))
+    if actor.scope is RowScope.TEAM:
+        return Reach(False, frozenset(), frozenset({me, *actor.owner_ids}))
+    return Reach(False, frozenset({own_department} if own_department is not None else ()), frozenset({me}))
 
 
 def attainment(
@@ -318,15 +356,14 @@ def attainment(
     )
     if only is not None:
         statement = statement.where(Target.subject_key.in_(list(only)))
+    users = _users(session, org)
+    departments = _departments(session, org)
+    seen = reach(actor, users, departments)
     targets = [
-        t
-        for t in session.scalars(statement.order_by(Target.scope, Target.subject_key, Target.metric))
-        if t.scope != TargetScope.USER or _may_see_person(actor, t.user_id)
+        t for t in session.scalars(statement.order_by(Target.scope, Target.subject_key, Target.metric)) if seen.sees(t)
     ]
     if not targets:
         return []
-    users = _users(session, org)
-    departments = _departments(session, org)
     figures = {
         metric: actuals(session, actor, metric, period, scoped=False) for metric in {Metric(t.metric) for t in targets}
     }
@@ -426,3 +463,83 @@ def leaderboard(
             Standing(rank, subject_id, names[subject_id], value, targets.get(f"{key_prefix}:{subject_id}"))
         )
     return standings
+
+
+# --- import from a file -------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("scope", "subject", "metric", "year", "month", "value")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int  # the file's line number (the header is line 1)
+    field: str
+    message: str
+
+
+def import_targets(session: Session, actor: Actor, rows: Iterable[dict[str, str]]) -> int:
+    """Set the targets of a file's rows — ``scope`` (company / department / user), ``subject`` (empty,
+    a department's name or a user's username), ``metric``, ``year``, ``month`` (empty or 0 for the
+    whole year), ``value``. Every row is checked first: any problem refuses the whole file with
+    every row's problems (422 whose fields are ``row N: column``), nothing set."""
+    require(actor, "targets:manage")
+    org = actor.organization_id
+    departments = {name: int(i) for i, (name, _) in _departments(session, org).items()}
+    usernames = {
+        row[0]: int(row[1]) for row in session.execute(select(User.username, User.id).where(tenant_clause(org, User)))
+    }
+    problems: list[RowProblem] = []
+    ready: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str, int, int], int] = {}
+    for line, row in enumerate(rows, start=2):
+        found = len(problems)
+        cell = {column: (row.get(column) or "").strip() for column in IMPORT_COLUMNS}
+        scope = cell["scope"].lower()
+        if scope not in {s.value for s in TargetScope}:
+            problems.append(RowProblem(line, "scope", "is company, department or user"))
+        metric = cell["metric"].lower()
+        if metric not in {m.value for m in Metric}:
+            problems.append(RowProblem(line, "metric", f"is one of {', '.join(m.value for m in Metric)}"))
+        year = int(cell["year"]) if cell["year"].isdigit() else 0
+        if not 2000 <= year <= 2100:
+            problems.append(RowProblem(line, "year", "is a year from 2000 to 2100"))
+        month = int(cell["month"]) if cell["month"].isdigit() else (0 if not cell["month"] else -1)
+        if not 0 <= month <= 12:
+            problems.append(RowProblem(line, "month", "is 1 to 12, or empty for the whole year"))
+        try:
+            value = Decimal(cell["value"].replace(",", ""))
+            if not value.is_finite() or value < 0 or value >= Decimal("1e16"):
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.append(RowProblem(line, "value", "is a number, 0 or more"))
+            value = ZERO
+        if metric in {m.value for m in Metric} and Metric(metric) not in MONEY_METRICS and value % 1:
+            problems.append(RowProblem(line, "value", "a count target is a whole number"))
+        subject: dict[str, int | None] = {"department_id": None, "user_id": None}
+        if scope == "department":
+            subject["department_id"] = departments.get(cell["subject"])
+            if subject["department_id"] is None:
+                problems.append(RowProblem(line, "subject", f"no department named '{cell['subject']}'"))
+        elif scope == "user":
+            subject["user_id"] = usernames.get(cell["subject"])
+            if subject["user_id"] is None:
+                problems.append(RowProblem(line, "subject", f"no user '{cell['subject']}'"))
+        elif scope == "company" and cell["subject"]:
+            problems.append(RowProblem(line, "subject", "is empty for the company"))
+        if len(problems) > found:
+            continue
+        key = (f"{scope}:{subject['department_id'] or subject['user_id'] or ''}", metric, year, month)
+        if key in seen:
+            problems.append(RowProblem(line, "subject", f"the same target as line {seen[key]}"))
+            continue
+        seen[key] = line
+        ready.append({"scope": TargetScope(scope), "metric": Metric(metric), "year": year, "month": month or None,
+                      "value": value, **subject})  # fmt: skip
+    if problems:
+        raise ValidationFailed(
+            [FieldProblem(f"row {p.row}: {p.field}", p.message) for p in problems],
+            message=f"{len(problems)} problem(s) in the file; nothing was imported",
+        )
+    for values in ready:
+        set_target(session, actor, **values)
+    return len(ready)

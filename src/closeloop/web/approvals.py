@@ -21,8 +21,8 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
 from closeloop.org.models import User
-from closeloop.web import i18n
-from closeloop.web.i18n import N_, translations
+from closeloop.web import flow_form, i18n
+from closeloop.web.i18n import N_, ROLE_LABELS, translations
 from closeloop.web.records import CHOICE_LABELS, FIELD_LABELS, names_of
 from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 
@@ -80,6 +80,13 @@ SNAPSHOT_LABELS = {
     "reason": N_("Reason"),
     "category": N_("Category"),
     "spent_on": N_("Spent on"),
+    "received_on": N_("Received on"),
+    "method": N_("Payment method"),
+    "reference": N_("Reference"),
+    "contract_id": N_("Contract"),
+    "contract_number": N_("Contract number"),
+    "contract_amount": N_("Contract amount"),
+    "instalment_id": N_("Instalment"),
 }
 #: snapshot fields holding a user id, shown by name
 PERSON_FIELDS = ("owner_id", "from_owner_id", "to_owner_id", "user_id")
@@ -115,22 +122,16 @@ CODE_LABELS = {
     "expired": N_("Expired"),
 }
 
-EXAMPLE_DEFINITION = {
+#: a new flow's definition: one default branch, the direct supervisor approves
+STARTING_DEFINITION = {
     "branches": [
-        {
-            "name": "大额",
-            "priority": 1,
-            "conditions": [{"field": "amount", "op": "gt", "value": 100000}],
-            "steps": [{"name": "两级主管", "mode": "sequence", "approvers": [{"kind": "supervisors", "levels": 2}]}],
-            "cc": [{"kind": "role", "role": "cfo"}],
-        },
         {
             "name": "默认",
             "priority": 9,
             "conditions": [],
             "steps": [{"name": "直属主管", "mode": "any", "approvers": [{"kind": "supervisor"}]}],
             "cc": [],
-        },
+        }
     ]
 }
 
@@ -220,21 +221,14 @@ def _flow_list(
         "types": subjects.KNOWN_TYPES,
         "may_manage": actor.can("approvals:manage"),
         "message": message,
-        "example": json.dumps(EXAMPLE_DEFINITION, ensure_ascii=False, indent=2),
         "form": form or {},
     }
     return render(request, "approvals/flows.html", context, status_code=status_code)
 
 
-def _definition(raw: str) -> Any:
-    try:
-        return json.loads(raw or "{}")
-    except json.JSONDecodeError as error:
-        raise ValidationFailed.one("definition", f"is not valid JSON (line {error.lineno}: {error.msg})") from None
-
-
 @router.post("/approvals/flows")
 async def create_flow(request: Request) -> Response:
+    """A new flow starts with one default branch (the direct supervisor) and opens in the editor."""
     user, actor = require_user(request)
     form = await request.form()
     require_csrf(request, str(form.get("csrf") or ""))
@@ -246,7 +240,7 @@ async def create_flow(request: Request) -> Response:
                 {
                     "name": str(form.get("name") or "").strip()[:200] or "?",
                     "record_type": str(form.get("record_type") or ""),
-                    "definition": _definition(str(form.get("definition") or "")),
+                    "definition": STARTING_DEFINITION,
                 },
             )
     except DomainError as error:
@@ -268,24 +262,48 @@ def _flow_page(
     *,
     message: str | None = None,
     status_code: int = 200,
-    definition: str | None = None,
+    rows: list[flow_form.Branch] | None = None,
+    problems: list[flow_form.Placed] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Response:
     with database_of(request).reading(actor) as session:
         flow = flows.get_flow(session, actor, flow_id)
         body = flows.serialize_flow(flow)
+        people = list(
+            session.execute(
+                select(User.id, User.display_name)
+                .where(tenant_clause(actor.organization_id, User), User.is_active.is_(True))
+                .order_by(User.display_name)
+                .limit(500)
+            )
+        )
     subject = subjects.get(body["record_type"])
+    fields = subject.fields if subject else ()
+    placed = problems or []
     context = {
         "user": user,
         "actor": actor,
-        "flow": body,
+        "flow": body | (settings or {}),
         "type_label": subjects.label(body["record_type"], actor.locale),
-        "fields": subject.fields if subject else (),
-        "definition": definition or json.dumps(body["definition"], ensure_ascii=False, indent=2),
+        "fields": fields,
+        "field_label": lambda name: SNAPSHOT_LABELS.get(name) or FIELD_LABELS.get(name) or name,
+        "rows": rows if rows is not None else flow_form.rows_of(body["definition"]),
+        "blank_branch": flow_form.Branch(
+            key=0, name="", priority="1", steps=[flow_form.Step(key=0, approvers=[flow_form.Spec(key=0)])]
+        ),
+        "people": people,
+        "definition": json.dumps(body["definition"], ensure_ascii=False, indent=2),
         "may_manage": actor.can("approvals:manage"),
         "missing_labels": MISSING_LABELS,
         "roles": flows.ASSIGNABLE_ROLES,
+        "role_labels": ROLE_LABELS,
         "mode_labels": MODE_LABELS,
-        "operators": flows.OPERATORS,
+        "kind_labels": flow_form.KIND_LABELS,
+        "operator_labels": flow_form.OPERATOR_LABELS,
+        "within_labels": flow_form.WITHIN_LABELS,
+        "errors": {p.name: p.text for p in placed if p.name},
+        "step_label": [*translations(actor.locale).gettext("Step %(n)s").split("%(n)s"), ""][:2],
+        "problems": placed,
         "message": message,
     }
     return render(request, "approvals/flow.html", context, status_code=status_code)
@@ -293,29 +311,46 @@ def _flow_page(
 
 @router.post("/approvals/flows/{flow_id}")
 async def save_flow(request: Request, flow_id: int) -> Response:
+    """Save the editor: the settings and the branches read back from their rows; a problem is shown
+    next to the field it is about, with the rows as they were sent."""
     user, actor = require_user(request)
     form = await request.form()
     require_csrf(request, str(form.get("csrf") or ""))
-    raw = str(form.get("definition") or "")
+    rows = flow_form.rows_from_form(form.multi_items())
+    settings = {
+        "name": str(form.get("name") or "").strip()[:200] or None,
+        "is_enabled": bool(form.get("is_enabled")),
+        "missing_approver": str(form.get("missing_approver") or "admin"),
+        "fallback_role": str(form.get("fallback_role") or "admin"),
+        "skip_submitter": bool(form.get("skip_submitter")),
+    }
+    gettext = translations(actor.locale).gettext
+    with database_of(request).reading(actor) as session:
+        record_type = flows.get_flow(session, actor, flow_id).record_type
+    subject = subjects.get(record_type)
+    definition, found = flow_form.definition_of(rows, subject.fields if subject else ())
     try:
+        if found and actor.can("approvals:manage"):
+            raise ValidationFailed(found)
         with database_of(request).unit_of_work(actor) as session:
-            flows.update_flow(
-                session,
-                actor,
-                flow_id,
-                {
-                    "name": str(form.get("name") or "").strip()[:200] or None,
-                    "is_enabled": bool(form.get("is_enabled")),
-                    "missing_approver": str(form.get("missing_approver") or "admin"),
-                    "fallback_role": str(form.get("fallback_role") or "admin"),
-                    "skip_submitter": bool(form.get("skip_submitter")),
-                    "definition": _definition(raw),
-                },
-            )
-    except DomainError as error:
+            flows.update_flow(session, actor, flow_id, settings | {"definition": definition})
+    except ValidationFailed as error:
+        problems = list(found)
+        try:
+            flows.check_definition(definition)
+        except ValidationFailed as more:
+            problems += [p for p in more.problems if p not in problems]
+        if not problems:
+            problems = list(error.problems)
+        placed = flow_form.place(problems, rows, gettext)
         return _flow_page(
-            request, user, actor, flow_id, message=_message(error), status_code=error.status, definition=raw
-        )
+            request, user, actor, flow_id, message=gettext("Nothing was saved: see the marked fields."),
+            status_code=422, rows=rows, problems=placed, settings={k: v for k, v in settings.items() if v is not None},
+        )  # fmt: skip
+    except DomainError as error:
+        if error.status in (403, 404):
+            raise
+        return _flow_page(request, user, actor, flow_id, message=_message(error), status_code=error.status, rows=rows)
     return RedirectResponse(f"/approvals/flows/{flow_id}?saved=1", status_code=303)
 
 

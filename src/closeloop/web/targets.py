@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor
-from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
 from closeloop.org.models import Department, User
@@ -31,14 +32,16 @@ METRIC_LABELS = {
 }
 SCOPE_LABELS = {"company": N_("Company"), "department": N_("Department"), "user": N_("Individual")}
 MONEY = {"contract_amount", "collections"}
+#: persons per page of the people's targets
+PEOPLE_PAGE = 20
 
 
 def home_panel(session: Session, actor: Actor) -> list[dict[str, Any]] | None:
     """The signed-in person's and their department's attainment this month (None without targets:read)."""
     if not actor.can("targets:read"):
         return None
-    now = utcnow()
-    return [_row(a) for a in targets.my_attainment(session, actor, year=now.year, month=now.month)]
+    today = calendar.today(settings.business_timezone)
+    return [_row(a) for a in targets.my_attainment(session, actor, year=today.year, month=today.month)]
 
 
 def _row(attainment: targets.Attainment) -> dict[str, Any]:
@@ -54,6 +57,29 @@ def _row(attainment: targets.Attainment) -> dict[str, Any]:
         "ratio": ratio,
         "bar": min(int(ratio or 0), 100),
     }
+
+
+def _grouped(rows: list[dict[str, Any]], page: int) -> tuple[list[dict[str, Any]], int]:
+    """The attainment rows by level (company, departments, people) and, within a level, by metric;
+    people a page of :data:`PEOPLE_PAGE` persons at a time (each person with all their metrics)."""
+    sections: list[dict[str, Any]] = []
+    pages = 1
+    for scope in ("company", "department", "user"):
+        mine = [row for row in rows if row["scope"] == scope]
+        if not mine:
+            continue
+        if scope == "user":
+            persons = sorted({(row["subject"], row["key"]) for row in mine})
+            pages = max(1, -(-len(persons) // PEOPLE_PAGE))
+            shown = {key for _, key in persons[(min(page, pages) - 1) * PEOPLE_PAGE :][:PEOPLE_PAGE]}
+            mine = [row for row in mine if row["key"] in shown]
+        by_metric: list[dict[str, Any]] = []
+        for metric in METRIC_LABELS:
+            found = sorted((r for r in mine if r["metric"] == metric), key=lambda r: str(r["subject"]))
+            if found:
+                by_metric.append({"metric": metric, "rows": found})
+        sections.append({"scope": scope, "metrics": by_metric, "count": len({r["key"] for r in mine})})
+    return sections, pages
 
 
 def _int(text: str | None, default: int, low: int, high: int) -> int:
@@ -73,10 +99,11 @@ def targets_page(request: Request) -> Response:
 def _page(
     request: Request, user: User, actor: Actor, *, message: str | None = None, status_code: int = 200
 ) -> Response:
-    now = utcnow()
+    now = calendar.today(settings.business_timezone)
     params = request.query_params
     year = _int(params.get("year"), now.year, 2000, 2100)
     month = _int(params.get("month"), now.month, 0, 12)
+    page = _int(params.get("page"), 1, 1, 100000)
     metric = str(params.get("metric") or "")
     metric = metric if metric in METRIC_LABELS else "contract_amount"
     with database_of(request).reading(actor) as session:
@@ -108,6 +135,7 @@ def _page(
             if manageable
             else []
         )
+    sections, people_pages = _grouped(rows, page)
     context = {
         "user": user,
         "actor": actor,
@@ -115,6 +143,9 @@ def _page(
         "month": month,
         "metric": metric,
         "rows": rows,
+        "sections": sections,
+        "page": min(page, people_pages),
+        "people_pages": people_pages,
         "people": people,
         "departments": departments,
         "metric_labels": METRIC_LABELS,
@@ -156,7 +187,7 @@ def set_target(
                 actor,
                 scope=chosen,
                 metric=Metric(metric),
-                year=_int(year, utcnow().year, 2000, 2100),
+                year=_int(year, calendar.today(settings.business_timezone).year, 2000, 2100),
                 month=_int(month, 0, 0, 12) or None,
                 value=amount,
                 department_id=subject_id if chosen is TargetScope.DEPARTMENT else None,
