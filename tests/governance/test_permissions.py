@@ -1027,6 +1027,20 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
     def search(world: World, caller: Caller) -> Call:
         return Call("/v1/knowledge/search", {"query": "广告 真实", "collection_ids": [collection(world)]})
 
+    def partner_of(world: World) -> int:
+        return next(c.member.actor.organization_id for c in world.callers if c.organization == "partner")
+
+    def share_call(world: World, caller: Caller) -> Call:
+        cid = collection(world, fresh=not world.refuses(caller))
+        return Call(f"/v1/knowledge/collections/{cid}/partners/{partner_of(world)}")
+
+    def shared_collection(world: World, caller: Caller) -> Call:
+        cid = collection(world, fresh=True)
+        admin = world.tenant["admin"].actor
+        with world.db.unit_of_work(admin) as session:
+            knowledge.share(session, admin, cid, partner_of(world))
+        return Call(f"/v1/knowledge/collections/{cid}/partners/{partner_of(world)}")
+
     base = "/v1/knowledge/collections"
 
     def on_list(world: World, caller: Caller) -> Call:
@@ -1056,6 +1070,13 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
         ("GET", item + "/documents/{document_id}"): Plan(False, on_document, read_expect),
         ("DELETE", item + "/documents/{document_id}"): Plan(True, on_document, manage_expect(204)),
         ("POST", "/v1/knowledge/search"): Plan(False, search, read_expect),
+        ("GET", "/v1/knowledge/partners"): Plan(
+            False,
+            lambda world, caller: Call("/v1/knowledge/partners"),
+            lambda world, caller: 200 if caller.can("knowledge:manage") else 403,
+        ),
+        ("PUT", item + "/partners/{organization_id}"): Plan(True, share_call, manage_expect(200)),
+        ("DELETE", item + "/partners/{organization_id}"): Plan(True, shared_collection, manage_expect(204)),
         ("GET", "/v1/assistant/briefs/accounts/{account_id}"): Plan(
             False,
             lambda world, caller: Call(f"/v1/assistant/briefs/accounts/{world.sample('accounts')['id']}"),

@@ -94,6 +94,8 @@ _PARTNER = (
     )
     | _grant(CATALOG_RESOURCES, "read")
     | {"users:read", "funnel:read", "history:read", "quality:read"}
+    # the knowledge collections their seller shared with their organization (and their own)
+    | {"knowledge:read"}
 )
 _ADMIN = (
     _grant(CRM_RESOURCES, "read", "write", "delete")

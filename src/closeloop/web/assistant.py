@@ -27,6 +27,8 @@ CLAUSE_TYPE_LABELS = {
     "liability_cap": N_("Liability cap"),
     "penalties": N_("Penalties"),
     "ip": N_("Intellectual property"),
+    "warranty": N_("Warranty"),
+    "exclusivity": N_("Exclusivity"),
     "termination": N_("Termination"),
     "jurisdiction": N_("Jurisdiction"),
     "confidentiality": N_("Confidentiality"),

@@ -127,6 +127,28 @@ async def set_access(request: Request, collection_id: str) -> Response:
     return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
 
 
+@router.post("/knowledge/collections/{collection_id}/partners")
+async def share_with_partner(request: Request, collection_id: str) -> Response:
+    _user, actor = require_user(request)
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf") or ""))
+    cid = _int(collection_id, "knowledge collection")
+    partner = str(form.get("organization_id") or "")
+    with database_of(request).unit_of_work(actor) as session:
+        knowledge.share(session, actor, cid, int(partner) if partner.isdigit() else 0)
+    return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
+
+
+@router.post("/knowledge/collections/{collection_id}/partners/{organization_id}/delete")
+def unshare_with_partner(request: Request, collection_id: str, organization_id: str, csrf: str = Form("")) -> Response:
+    _user, actor = require_user(request)
+    require_csrf(request, csrf)
+    cid = _int(collection_id, "knowledge collection")
+    with database_of(request).unit_of_work(actor) as session:
+        knowledge.unshare(session, actor, cid, _int(organization_id, "knowledge share"))
+    return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
+
+
 @router.get("/knowledge/collections/{collection_id}")
 def collection_page(request: Request, collection_id: str) -> Response:
     user, actor = require_user(request)
@@ -135,6 +157,11 @@ def collection_page(request: Request, collection_id: str) -> Response:
         collection = knowledge.get_collection(session, actor, cid)
         body = knowledge.collection_body(session, actor, collection)
         documents = [knowledge.document_body(d) for d in knowledge.list_documents(session, actor, cid)]
+        manages = actor.can(knowledge.MANAGE) and not body["shared_with_you"]
+        shared_ids = {partner["id"] for partner in body.get("partners", [])}
+        partners = (
+            [p for p in knowledge.partner_organizations(session, actor) if p.id not in shared_ids] if manages else []
+        )
     granted = {rule["value"] for rule in body.get("access", []) if rule["kind"] == "role"}
     context: dict[str, Any] = {
         "user": user,
@@ -142,7 +169,8 @@ def collection_page(request: Request, collection_id: str) -> Response:
         "collection": body,
         "documents": documents,
         "status_labels": STATUS_LABELS,
-        "can_manage": actor.can(knowledge.MANAGE),
+        "can_manage": manages,
+        "partners": [{"id": p.id, "name": p.name} for p in partners],
         "roles": [role.value for role in Role],
         "granted": granted,
         "role_labels": ROLE_LABELS,

@@ -151,6 +151,59 @@ def delete_collection(database: DatabaseDep, actor: CurrentActor, collection_id:
     return Response(status_code=204)
 
 
+PartnerId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The partner organization's id")]
+
+
+@router.get(
+    "/knowledge/partners",
+    tags=["knowledge"],
+    operation_id="list_knowledge_partners",
+    response_class=Response,
+    summary="The partner organizations (dealers, service providers) collections can be shared with",
+)
+def list_partners(database: DatabaseDep, actor: CurrentActor) -> Response:
+    with database.reading(actor) as session:
+        partners = knowledge.partner_organizations(session, actor)
+        items = [{"id": p.id, "name": p.name, "kind": str(p.kind)} for p in partners]
+    return json_response({"items": items})
+
+
+@router.put(
+    "/knowledge/collections/{collection_id}/partners/{organization_id}",
+    tags=["knowledge"],
+    operation_id="share_knowledge_collection",
+    response_class=Response,
+    summary="Share a collection with a partner organization (knowledge managers; audited)",
+    description="The partner's users who hold knowledge:read then read, search and get answers from this "
+    "collection, and from no other of yours. Sharing again changes nothing.",
+)
+def share_collection(
+    database: DatabaseDep, actor: CurrentActor, collection_id: CollectionId, organization_id: PartnerId
+) -> Response:
+    with database.writing(actor) as session:
+        knowledge.share(session, actor, collection_id, organization_id)
+        payload = knowledge.collection_body(session, actor, knowledge.get_collection(session, actor, collection_id))
+        commit(session)
+    return json_response(payload)
+
+
+@router.delete(
+    "/knowledge/collections/{collection_id}/partners/{organization_id}",
+    tags=["knowledge"],
+    status_code=204,
+    operation_id="unshare_knowledge_collection",
+    response_class=Response,
+    summary="Stop sharing a collection with a partner organization (knowledge managers; audited, at once)",
+)
+def unshare_collection(
+    database: DatabaseDep, actor: CurrentActor, collection_id: CollectionId, organization_id: PartnerId
+) -> Response:
+    with database.writing(actor) as session:
+        knowledge.unshare(session, actor, collection_id, organization_id)
+        commit(session)
+    return Response(status_code=204)
+
+
 @router.get(
     "/knowledge/collections/{collection_id}/documents",
     tags=["knowledge"],

@@ -20,7 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from closeloop.assistant.knowledge.text import words
 
@@ -143,6 +146,19 @@ CLAUSE_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "warranty",
+        (
+            "质量保证",
+            "质保",
+            "保修",
+            "保证期",
+            "warranty",
+            "warranties",
+            "warrants",
+            "guarantee period",
+        ),
+    ),
+    (
         "confidentiality",
         ("保密", "商业秘密", "机密", "confidential", "confidentiality", "non-disclosure", "trade secret"),
     ),
@@ -166,19 +182,55 @@ CLAUSE_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispute",
         ),
     ),
+    # after jurisdiction: an "exclusive jurisdiction" title is about the venue
+    (
+        "exclusivity",
+        ("独家", "排他", "专营", "竞业", "exclusive", "exclusivity", "exclusively", "non-compete", "sole distributor"),
+    ),
 )
 TYPES = (*tuple(name for name, _keywords in CLAUSE_TYPES), "other")
-#: the risk of a missing or changed clause of each type: 3 high, 2 medium, 1 low
-TYPE_RISK = {
-    "payment": 3,
-    "liability_cap": 3,
-    "penalties": 3,
-    "ip": 3,
-    "termination": 2,
-    "jurisdiction": 2,
-    "confidentiality": 2,
-    "other": 1,
-}
+#: the kinds of change a clause can undergo (``risk.yaml`` explains them)
+CHANGE_KINDS = ("missing", "added", "changed", "figures")
+
+
+def _load_risk() -> dict[str, dict[str, int]]:
+    """The risk table (``risk.yaml``, shipped in the package): type → kind of change → 1 … 3.
+    Every type and every kind must be there, each level 1, 2 or 3."""
+    raw = yaml.safe_load(resources.files(__package__).joinpath("risk.yaml").read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or set(raw) != set(TYPES):
+        raise ValueError(f"risk.yaml must name exactly the clause types {', '.join(TYPES)}")
+    table: dict[str, dict[str, int]] = {}
+    for kind, row in raw.items():
+        if not isinstance(row, dict) or set(row) != set(CHANGE_KINDS):
+            raise ValueError(f"risk.yaml: {kind} must give {', '.join(CHANGE_KINDS)}")
+        if any(level not in (1, 2, 3) for level in row.values()):
+            raise ValueError(f"risk.yaml: {kind}'s levels must be 1, 2 or 3")
+        table[str(kind)] = {str(change): int(level) for change, level in row.items()}
+    return table
+
+
+#: type → kind of change → risk: 3 high, 2 medium, 1 low
+RISK = _load_risk()
+
+#: a figure: Arabic digits (with decimals, a percent sign), or Chinese numerals before a unit
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*\s*%?|[零〇一二两三四五六七八九十百千万]+(?=[个日天周月年倍次元%％人台套件])")
+
+
+def figures(text: str) -> list[str]:
+    """The figures of ``text`` in a comparable form (``三十日`` and ``30 days`` both give ``30``)."""
+    found = []
+    for match in _FIGURE.finditer(text):
+        value = match.group().replace(" ", "").replace(",", "")
+        percent = value.endswith("%")
+        value = value.rstrip("%")
+        number = value if value[0].isdigit() else str(chinese_number(value))
+        found.append(number + ("%" if percent else ""))
+    return sorted(found)
+
+
+def change_risk(clause_type: str, change: str) -> int:
+    """The risk of a ``change`` (missing, added, changed, figures) to a clause of ``clause_type``."""
+    return RISK[clause_type][change]
 
 
 def clause_type(title: str, text: str) -> str:
@@ -462,7 +514,7 @@ def compare(template_text: str, contract_text: str) -> Comparison:
     by_contract: dict[int, Change] = {}
     for t, clause in enumerate(template):
         if t not in pairs:
-            changes.append(Change("missing", clause, None, 0.0, "", TYPE_RISK[clause.kind], clause.kind))
+            changes.append(Change("missing", clause, None, 0.0, "", change_risk(clause.kind, "missing"), clause.kind))
             continue
         c, how, score = pairs[t]
         other = contract[c]
@@ -473,7 +525,8 @@ def compare(template_text: str, contract_text: str) -> Comparison:
             pieces = diff(_full(clause), _full(other))
             # only spacing or punctuation changed: low whatever the type
             wording = any(p["op"] != "equal" and _normal(p["text"]) for p in pieces)
-            risk = TYPE_RISK[kind] if wording else 1
+            figured = figures(_full(clause)) != figures(_full(other))
+            risk = change_risk(kind, "figures" if figured else "changed") if wording else 1
             change = Change("changed", clause, other, score, how, risk, kind, pieces)
         by_contract[c] = change
     # the result follows the contract's order, with each missing clause after its template neighbour
@@ -481,7 +534,9 @@ def compare(template_text: str, contract_text: str) -> Comparison:
     placed_missing: set[int] = set()
     template_index = {id(clause): t for t, clause in enumerate(template)}
     for c, other in enumerate(contract):
-        change = by_contract.get(c) or Change("added", None, other, 0.0, "", TYPE_RISK[other.kind], other.kind)
+        change = by_contract.get(c) or Change(
+            "added", None, other, 0.0, "", change_risk(other.kind, "added"), other.kind
+        )
         if change.template is not None:
             t = template_index[id(change.template)]
             for earlier in range(t):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, column, delete, func, literal_column, select, table
+from sqlalchemy import ColumnElement, and_, column, delete, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -58,28 +58,31 @@ def forget(session: Session, chunk_ids: Sequence[int]) -> None:
             session.execute(delete(_fts).where(_fts.c.rowid.in_(list(chunk_ids[start : start + 500]))))
 
 
-def _ready(organization_id: int, collection_ids: Sequence[int]) -> list[ColumnElement[bool]]:
-    return [
-        tenant_clause(organization_id, KnowledgeChunk),
-        KnowledgeChunk.collection_id.in_(list(collection_ids)),
-        KnowledgeDocument.status == DocumentStatus.READY,
+#: which collections to search, by the organization that owns them (a partner organization also
+#: searches the collections its seller shared with it)
+Scope = Mapping[int, Sequence[int]]
+
+
+def _ready(scope: Scope) -> list[ColumnElement[bool]]:
+    owned = [
+        and_(tenant_clause(organization_id, KnowledgeChunk), KnowledgeChunk.collection_id.in_(list(collection_ids)))
+        for organization_id, collection_ids in sorted(scope.items())
     ]
+    return [owned[0] if len(owned) == 1 else or_(*owned), KnowledgeDocument.status == DocumentStatus.READY]
 
 
-def fulltext(
-    session: Session, organization_id: int, collection_ids: Sequence[int], query: str, limit: int
-) -> list[int]:
-    """Chunk ids matching any of the query's tokens, best first."""
+def fulltext(session: Session, scope: Scope, query: str, limit: int) -> list[int]:
+    """Chunk ids of the collections of ``scope`` matching any of the query's tokens, best first."""
     words = query_tokens(query)
-    if not words:
+    if not words or not scope:
         return []
     joined = select(KnowledgeChunk.id).join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
     if _is_postgres(session):
-        return _postgres_bm25(session, organization_id, collection_ids, words, limit)
+        return _postgres_bm25(session, scope, words, limit)
     match = " OR ".join(f'"{word}"' for word in words)
     statement = (
         joined.join(_fts, _fts.c.rowid == KnowledgeChunk.id)
-        .where(*_ready(organization_id, collection_ids))
+        .where(*_ready(scope))
         .where(literal_column(FTS_TABLE).op("MATCH")(match))
         .order_by(func.bm25(literal_column(FTS_TABLE)), KnowledgeChunk.id)
         .limit(limit)
@@ -93,9 +96,7 @@ K1, B = 1.2, 0.75
 RESCORED = 1000
 
 
-def _postgres_bm25(
-    session: Session, organization_id: int, collection_ids: Sequence[int], words: list[str], limit: int
-) -> list[int]:
+def _postgres_bm25(session: Session, scope: Scope, words: list[str], limit: int) -> list[int]:
     """PostgreSQL's ``ts_rank_cd`` has no inverse document frequency, so a question's common words
     (广告, 经营者) outweigh its telling ones; the matching chunks are re-scored with BM25 here, from
     document frequencies counted through the same GIN index (measured in docs/benchmarks.md)."""
@@ -107,7 +108,7 @@ def _postgres_bm25(
             select(func.count())
             .select_from(KnowledgeChunk)
             .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-            .where(*_ready(organization_id, collection_ids))
+            .where(*_ready(scope))
         )
 
     total = session.scalar(ready()) or 0
@@ -120,7 +121,7 @@ def _postgres_bm25(
     rows = session.execute(
         select(KnowledgeChunk.id, KnowledgeChunk.tokens)
         .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-        .where(*_ready(organization_id, collection_ids))
+        .where(*_ready(scope))
         .where(KnowledgeChunk.search_vector.op("@@")(tsquery))
         .order_by(func.ts_rank_cd(KnowledgeChunk.search_vector, tsquery).desc(), KnowledgeChunk.id)
         .limit(RESCORED)
@@ -159,7 +160,7 @@ class VectorCache:
         rows = session.execute(
             select(KnowledgeChunk.id, KnowledgeChunk.embedding)
             .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-            .where(*_ready(organization_id, [collection_id]))
+            .where(*_ready({organization_id: [collection_id]}))
             .order_by(KnowledgeChunk.id)
         ).all()
         matrix = _Matrix(np.array([row[0] for row in rows], dtype=np.int64), from_bytes([row[1] for row in rows]))
@@ -179,11 +180,10 @@ class VectorCache:
 vectors = VectorCache()
 
 
-def nearest(
-    session: Session, organization_id: int, collections: Mapping[int, str], query: Vectors, limit: int
-) -> list[int]:
-    """Chunk ids of the collections (id → index key) nearest to ``query`` by cosine, best first."""
-    matrices = [vectors.get(session, organization_id, cid, key) for cid, key in collections.items()]
+def nearest(session: Session, collections: Mapping[int, tuple[int, str]], query: Vectors, limit: int) -> list[int]:
+    """Chunk ids of the collections (id → owning organization and index key) nearest to ``query``
+    by cosine, best first."""
+    matrices = [vectors.get(session, owner, cid, key) for cid, (owner, key) in collections.items()]
     matrices = [m for m in matrices if len(m.ids)]
     if not matrices:
         return []

@@ -6,6 +6,15 @@ organization; anyone else needs ``knowledge:read`` *and* a rule of the collectio
 or themselves. A collection without rules is read by its managers only. Every query goes through
 the scope door (``tenant_clause``), so another organization's collections are never seen, and
 retrieval searches only the collections the caller may read.
+
+Partner access: a knowledge manager of the seller may share a collection with one of its partner
+organizations (a dealer or service provider whose ``partner_of_id`` is the seller) — a ``partner``
+rule naming the partner organization. Users of that partner organization holding ``knowledge:read``
+then read and search that collection (never the seller's other collections, never what was shared
+with another partner); they manage nothing in it. Sharing and unsharing are audited, and the rules
+are read on every request, so an unshare takes effect at once. On PostgreSQL the row-level security
+wall lets a partner's session read exactly the shared collections' rows (the migration
+``2026-11-28-0940``).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,7 +49,7 @@ from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import Role, require
 from closeloop.org import service as org_service
-from closeloop.org.models import User
+from closeloop.org.models import Organization, OrganizationKind, User
 
 log = logging.getLogger("closeloop.knowledge")
 
@@ -55,6 +64,10 @@ MAX_K = 50
 class RuleSpec:
     kind: str
     value: str
+
+
+#: the partner organizations a collection may be shared with
+SHAREABLE_KINDS = (OrganizationKind.DEALER.value, OrganizationKind.SERVICE_PROVIDER.value)
 
 
 # ---------------------------------------------------------------- collections and rules
@@ -93,8 +106,35 @@ def may_read(actor: Actor, rules: Sequence[RuleSpec]) -> bool:
     return False
 
 
+def seller_of(session: Session, actor: Actor) -> int | None:
+    """The seller organization the actor's organization is a partner of (``None`` for a seller)."""
+    return session.scalar(select(Organization.partner_of_id).where(Organization.id == actor.organization_id))
+
+
+def _shared_with(session: Session, actor: Actor, *, collection_id: int | None = None) -> list[KnowledgeCollection]:
+    """The seller's collections shared with the actor's (partner) organization, by name."""
+    seller = seller_of(session, actor)
+    if seller is None:
+        return []
+    shares = (
+        select(KnowledgeAccessRule.collection_id)
+        .where(tenant_clause(seller, KnowledgeAccessRule))
+        .where(KnowledgeAccessRule.kind == AccessKind.PARTNER, KnowledgeAccessRule.value == str(actor.organization_id))
+    )
+    statement = (
+        select(KnowledgeCollection)
+        .where(tenant_clause(seller, KnowledgeCollection))
+        .where(KnowledgeCollection.id.in_(shares))
+        .order_by(KnowledgeCollection.name, KnowledgeCollection.id)
+    )
+    if collection_id is not None:
+        statement = statement.where(KnowledgeCollection.id == collection_id)
+    return list(session.scalars(statement))
+
+
 def readable_collections(session: Session, actor: Actor) -> list[KnowledgeCollection]:
-    """The collections of the actor's organization that it may read, by name."""
+    """The collections of the actor's organization that it may read, by name, then (for a partner
+    organization's users) those its seller shared with it."""
     require(actor, READ)
     collections = list(
         session.scalars(
@@ -104,11 +144,11 @@ def readable_collections(session: Session, actor: Actor) -> list[KnowledgeCollec
         )
     )
     rules = _rules_of(session, actor, [c.id for c in collections])
-    return [c for c in collections if may_read(actor, rules[c.id])]
+    return [c for c in collections if may_read(actor, rules[c.id])] + _shared_with(session, actor)
 
 
-def get_collection(session: Session, actor: Actor, collection_id: int) -> KnowledgeCollection:
-    """One collection the actor may read (one it may not read is "not found", like another tenant's)."""
+def _own_collection(session: Session, actor: Actor, collection_id: int) -> KnowledgeCollection:
+    """One collection of the actor's own organization that it may read."""
     require(actor, READ)
     collection = session.scalars(
         select(KnowledgeCollection)
@@ -118,6 +158,23 @@ def get_collection(session: Session, actor: Actor, collection_id: int) -> Knowle
     if collection is None or not may_read(actor, _rules_of(session, actor, [collection_id])[collection_id]):
         raise NotFound("knowledge collection", collection_id)
     return collection
+
+
+def get_collection(session: Session, actor: Actor, collection_id: int) -> KnowledgeCollection:
+    """One collection the actor may read — its organization's, or one shared with its partner
+    organization (one it may not read is "not found", like another tenant's)."""
+    try:
+        return _own_collection(session, actor, collection_id)
+    except NotFound:
+        shared = _shared_with(session, actor, collection_id=collection_id)
+        if not shared:
+            raise
+        return shared[0]
+
+
+def is_shared_with_actor(actor: Actor, collection: KnowledgeCollection) -> bool:
+    """Whether ``collection`` is read by ``actor`` through a share (it belongs to the seller)."""
+    return collection.organization_id != actor.organization_id
 
 
 def _validate_rules(session: Session, actor: Actor, rules: Sequence[RuleSpec]) -> list[RuleSpec]:
@@ -149,10 +206,12 @@ def _validate_rules(session: Session, actor: Actor, rules: Sequence[RuleSpec]) -
 
 
 def _write_rules(session: Session, actor: Actor, collection: KnowledgeCollection, rules: Sequence[RuleSpec]) -> None:
+    """Replace the collection's role and user rules (its partner shares are kept: see :func:`share`)."""
     session.execute(
         delete(KnowledgeAccessRule)
         .where(tenant_clause(actor.organization_id, KnowledgeAccessRule))
         .where(KnowledgeAccessRule.collection_id == collection.id)
+        .where(KnowledgeAccessRule.kind != AccessKind.PARTNER)
     )
     for rule in rules:
         session.add(
@@ -206,7 +265,7 @@ def update_collection(
     rules: Sequence[RuleSpec] | None = None,
 ) -> KnowledgeCollection:
     require(actor, MANAGE)
-    collection = get_collection(session, actor, collection_id)
+    collection = _own_collection(session, actor, collection_id)
     before = {"name": collection.name, "description": collection.description}
     after = dict(before)
     if name is not None:
@@ -219,7 +278,7 @@ def update_collection(
     changes_after: dict[str, Any] = dict(after)
     if rules is not None:
         clean = _validate_rules(session, actor, rules)
-        changes_before["access"] = _rules_json(_rules_of(session, actor, [collection.id])[collection.id])
+        changes_before["access"] = _rules_json(_seller_rules(_rules_of(session, actor, [collection.id])[collection.id]))
         changes_after["access"] = _rules_json(clean)
         _write_rules(session, actor, collection, clean)
     try:
@@ -240,7 +299,7 @@ def update_collection(
 
 def delete_collection(session: Session, actor: Actor, collection_id: int) -> None:
     require(actor, MANAGE)
-    collection = get_collection(session, actor, collection_id)
+    collection = _own_collection(session, actor, collection_id)
     chunk_ids = list(
         session.scalars(
             select(KnowledgeChunk.id)
@@ -269,23 +328,118 @@ def _rules_json(rules: Sequence[RuleSpec]) -> list[dict[str, str]]:
     return [{"kind": rule.kind, "value": rule.value} for rule in rules]
 
 
+def _seller_rules(rules: Sequence[RuleSpec]) -> list[RuleSpec]:
+    return [rule for rule in rules if rule.kind != AccessKind.PARTNER]
+
+
 def collection_body(session: Session, actor: Actor, collection: KnowledgeCollection) -> dict[str, Any]:
     counts = session.execute(
         select(KnowledgeDocument.status, func.count())
-        .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+        .where(tenant_clause(collection.organization_id, KnowledgeDocument))
         .where(KnowledgeDocument.collection_id == collection.id)
         .group_by(KnowledgeDocument.status)
     ).all()
+    shared = is_shared_with_actor(actor, collection)
     body: dict[str, Any] = {
         "id": collection.id,
         "name": collection.name,
         "description": collection.description,
         "created_at": collection.created_at.isoformat(),
         "documents": {status: int(count) for status, count in counts},
+        "shared_with_you": shared,
     }
-    if actor.can(MANAGE):
-        body["access"] = _rules_json(_rules_of(session, actor, [collection.id])[collection.id])
+    if actor.can(MANAGE) and not shared:
+        rules = _rules_of(session, actor, [collection.id])[collection.id]
+        body["access"] = _rules_json(_seller_rules(rules))
+        body["partners"] = [
+            {"id": partner.id, "name": partner.name, "kind": str(partner.kind)}
+            for partner in _partners_named(session, actor, [r.value for r in rules if r.kind == AccessKind.PARTNER])
+        ]
     return body
+
+
+# ---------------------------------------------------------------- partner shares
+
+
+def partner_organizations(session: Session, actor: Actor) -> list[Organization]:
+    """The partner organizations (dealers, service providers) of the actor's organization, by name."""
+    require(actor, MANAGE)
+    return list(
+        session.scalars(
+            select(Organization)
+            .where(Organization.partner_of_id == actor.organization_id)
+            .where(Organization.kind.in_(SHAREABLE_KINDS))
+            .order_by(Organization.name, Organization.id)
+        )
+    )
+
+
+def _partners_named(session: Session, actor: Actor, values: Sequence[str]) -> list[Organization]:
+    ids = [int(value) for value in values if value.isdigit()]
+    if not ids:
+        return []
+    return [partner for partner in partner_organizations(session, actor) if partner.id in ids]
+
+
+def _partner(session: Session, actor: Actor, partner_id: int) -> Organization:
+    found = [partner for partner in partner_organizations(session, actor) if partner.id == partner_id]
+    if not found:
+        raise ValidationFailed.one(
+            "organization_id", f"no dealer or service provider {partner_id} works with your organization"
+        )
+    return found[0]
+
+
+def share(session: Session, actor: Actor, collection_id: int, partner_id: int) -> Organization:
+    """Let the users of partner organization ``partner_id`` read the collection (audited)."""
+    require(actor, MANAGE)
+    collection = _own_collection(session, actor, collection_id)
+    partner = _partner(session, actor, partner_id)
+    rules = _rules_of(session, actor, [collection.id])[collection.id]
+    if RuleSpec(AccessKind.PARTNER, str(partner.id)) in rules:
+        return partner
+    session.add(
+        KnowledgeAccessRule(
+            organization_id=actor.organization_id,
+            collection_id=collection.id,
+            kind=AccessKind.PARTNER,
+            value=str(partner.id),
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "knowledge_collection.shared",
+        subject_type="knowledge_collection",
+        subject_id=collection.id,
+        changes=audit.diff({}, {"partner_id": partner.id, "partner": partner.name}),
+    )
+    return partner
+
+
+def unshare(session: Session, actor: Actor, collection_id: int, partner_id: int) -> None:
+    """Stop sharing the collection with partner organization ``partner_id`` (audited; from the next
+    request on its users no longer read it). Unsharing what is not shared is "not found"."""
+    require(actor, MANAGE)
+    collection = _own_collection(session, actor, collection_id)
+    removed = session.execute(
+        delete(KnowledgeAccessRule)
+        .where(tenant_clause(actor.organization_id, KnowledgeAccessRule))
+        .where(KnowledgeAccessRule.collection_id == collection.id)
+        .where(KnowledgeAccessRule.kind == AccessKind.PARTNER, KnowledgeAccessRule.value == str(partner_id))
+    )
+    if not getattr(removed, "rowcount", 0):
+        raise NotFound("knowledge share", partner_id)
+    audit.record(
+        session,
+        actor,
+        "knowledge_collection.unshared",
+        subject_type="knowledge_collection",
+        subject_id=collection.id,
+        changes=audit.diff({"partner_id": partner_id}, {}),
+    )
+    session.flush()
 
 
 # ---------------------------------------------------------------- documents
@@ -296,7 +450,7 @@ def add_document(
 ) -> KnowledgeDocument:
     """Store an upload, queued for indexing (the caller enqueues :func:`index_document` after commit)."""
     require(actor, MANAGE)
-    collection = get_collection(session, actor, collection_id)
+    collection = _own_collection(session, actor, collection_id)
     file_format = parsing.file_format(filename)
     if not content:
         raise ValidationFailed.one("file", f"{filename} is empty")
@@ -331,18 +485,20 @@ def list_documents(session: Session, actor: Actor, collection_id: int) -> list[K
     return list(
         session.scalars(
             select(KnowledgeDocument)
-            .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+            .where(tenant_clause(collection.organization_id, KnowledgeDocument))
             .where(KnowledgeDocument.collection_id == collection.id)
             .order_by(KnowledgeDocument.id.desc())
         )
     )
 
 
-def get_document(session: Session, actor: Actor, collection_id: int, document_id: int) -> KnowledgeDocument:
-    collection = get_collection(session, actor, collection_id)
+def get_document(
+    session: Session, actor: Actor, collection_id: int, document_id: int, *, own: bool = False
+) -> KnowledgeDocument:
+    collection = (_own_collection if own else get_collection)(session, actor, collection_id)
     document = session.scalars(
         select(KnowledgeDocument)
-        .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+        .where(tenant_clause(collection.organization_id, KnowledgeDocument))
         .where(KnowledgeDocument.collection_id == collection.id, KnowledgeDocument.id == document_id)
     ).one_or_none()
     if document is None:
@@ -352,7 +508,7 @@ def get_document(session: Session, actor: Actor, collection_id: int, document_id
 
 def delete_document(session: Session, actor: Actor, collection_id: int, document_id: int) -> None:
     require(actor, MANAGE)
-    document = get_document(session, actor, collection_id, document_id)
+    document = get_document(session, actor, collection_id, document_id, own=True)
     _drop_chunks(session, actor.organization_id, document.id)
     audit.record(
         session,
@@ -574,12 +730,14 @@ def search(
     depth = max(k * 4, 40)
     fulltext: list[int] = []
     vector: list[int] = []
-    ids = [c.id for c in collections]
+    scope: dict[int, list[int]] = {}
+    for collection in collections:
+        scope.setdefault(collection.organization_id, []).append(collection.id)
     if mode in ("hybrid", "fulltext"):
-        fulltext = index.fulltext(session, actor.organization_id, ids, query, depth)
+        fulltext = index.fulltext(session, scope, query, depth)
     if mode in ("hybrid", "vector"):
-        keys = {c.id: c.index_key for c in collections}
-        vector = index.nearest(session, actor.organization_id, keys, embedding.query(query), depth)
+        keys = {c.id: (c.organization_id, c.index_key) for c in collections}
+        vector = index.nearest(session, keys, embedding.query(query), depth)
     scores: dict[int, float] = {}
     for ranking in (fulltext, vector):
         for rank, chunk_id in enumerate(ranking, start=1):
@@ -607,8 +765,9 @@ def search(
                 KnowledgeDocument.filename,
             )
             .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-            .where(tenant_clause(actor.organization_id, KnowledgeChunk))
+            .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in sorted(scope))))
             .where(KnowledgeChunk.id.in_(best))
+            .where(KnowledgeChunk.collection_id.in_([c.id for c in collections]))
         )
     }
     fulltext_rank = {cid: rank for rank, cid in enumerate(fulltext, start=1)}
