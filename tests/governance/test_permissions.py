@@ -475,6 +475,7 @@ def _other_plans() -> dict[tuple[str, str], Plan]:
         ("GET", "/v1/funnel"): collection("funnel:read"),
         ("GET", "/v1/quality/defects"): collection("quality:read"),
         ("GET", "/v1/quality/kpis"): collection("quality:read"),
+        ("GET", "/v1/scorecards/teams"): collection("quality:read"),
         ("GET", "/v1/quality/rules"): collection(),
         ("POST", "/v1/quality/scans"): collection("quality:scan", success=202, body=lambda: {"full": False}),
         ("GET", "/v1/quality/scans/{scan_id}"): Plan(

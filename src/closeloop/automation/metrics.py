@@ -5,7 +5,7 @@ history (streaks of unanswered emails, time since the last contact, days in a st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -51,6 +51,8 @@ class Context:
     now: datetime
     #: how related records are found (a backtest passes one that rewinds them to ``now``)
     lookup: Callable[[str, int, datetime], Any] | None = None
+    #: a backtest's batch of the same: ``(noun, ids, moment)`` → each record as it was (``None``: not yet)
+    lookup_many: Callable[[str, Sequence[int], datetime], Mapping[int, Any]] | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def related(self, noun: str) -> Any:
@@ -293,7 +295,20 @@ def read(ctx: Context, condition: Mapping[str, Any]) -> Any:
         custom = getattr(record, "custom", None) or {}
         return bool(custom.get("is_key_account", record.tier == "A"))
     if field_name.startswith("custom."):  # a formula field is computed (GOV-2: formulas in rules)
-        return customfields.rule_value(ctx.session, ctx.organization_id, noun, field_name[7:], record)
+        if ctx.lookup_many is None:
+            return customfields.rule_value(ctx.session, ctx.organization_id, noun, field_name[7:], record)
+        # a backtest: the formula on the record as rebuilt for ``now``, and on the related rows of then
+        many = ctx.lookup_many
+        return customfields.rule_value(
+            ctx.session,
+            ctx.organization_id,
+            noun,
+            field_name[7:],
+            record,
+            as_of=ctx.now,
+            rewind=lambda kind, ids: many(kind, ids, ctx.now),
+            rewindable=frozenset(MODELS),
+        )
     attribute = FIELD_ALIASES.get((noun, field_name), field_name)
     value = getattr(record, attribute, _MISSING)
     if value is _MISSING:

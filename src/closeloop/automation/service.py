@@ -5,7 +5,7 @@ Every change is audited (and so is an outbox event too)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -681,6 +681,11 @@ def backtest(
     def rewound(noun: str, record_id: int, at: datetime) -> Any:
         return rewinder.as_of(noun, record_id, at)
 
+    def rewound_many(noun: str, ids: Sequence[int], at: datetime) -> dict[int, Any]:
+        # a formula's related rows (an account's orders), loaded in one batch, then rebuilt for ``at``
+        rewinder.load(noun, ids)
+        return {record_id: rewinder.as_of(noun, record_id, at) for record_id in ids}
+
     def preload_related(record_type: str) -> None:
         # the records conditions read through this one (an opportunity's account), in one batch per kind
         rows = rewinder.rows(record_type)
@@ -713,7 +718,13 @@ def backtest(
         for event in events_seen:
             record = rewinder.as_of(event.subject_type, event.subject_id, event.occurred_at)
             ctx = metrics.Context(
-                session, actor.organization_id, event.subject_type, record, event.occurred_at, lookup=rewound
+                session,
+                actor.organization_id,
+                event.subject_type,
+                record,
+                event.occurred_at,
+                lookup=rewound,
+                lookup_many=rewound_many,
             )
             checked += 1
             evaluation = engine.evaluate(ctx, rule, record_id=event.subject_id or 0, full=True)
@@ -737,7 +748,13 @@ def backtest(
                     if record is None:
                         continue
                     ctx = metrics.Context(
-                        session, actor.organization_id, rule.record_type, record, tick, lookup=rewound
+                        session,
+                        actor.organization_id,
+                        rule.record_type,
+                        record,
+                        tick,
+                        lookup=rewound,
+                        lookup_many=rewound_many,
                     )
                     checked += 1
                     evaluation = engine.evaluate(ctx, rule, record_id=row.id, full=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -308,11 +309,25 @@ def _formula_values(
         row["custom"][definition.name] = values.get(row["id"])
 
 
-def rule_value(session: Session, organization_id: int, noun: str, name: str, record: Any) -> Any:
+def rule_value(
+    session: Session,
+    organization_id: int,
+    noun: str,
+    name: str,
+    record: Any,
+    *,
+    as_of: datetime | None = None,
+    rewind: formulas.Rewind | None = None,
+    rewindable: frozenset[str] = frozenset(),
+) -> Any:
     """What an automation rule's condition on ``<noun>.custom.<name>`` sees: the stored value, or
     for a formula field its value computed in the database for this record. Rules read records
     whole, as the organization (their stored fields too), so the formula is compiled as its system
-    actor; one that no longer compiles reads as no value."""
+    actor; one that no longer compiles reads as no value.
+
+    With ``as_of`` (a backtest), ``record`` is the record rebuilt as it was then, and a formula is
+    evaluated on it — and on the related rows of that moment, see :func:`formulas.value_as_of` —
+    instead of on today's row."""
     definition = next((d for d in definitions(session, organization_id, noun) if d.name == name), None)
     if definition is None or definition.field_type is not FieldType.FORMULA or definition.formula is None:
         return (getattr(record, "custom", None) or {}).get(name)
@@ -327,6 +342,13 @@ def rule_value(session: Session, organization_id: int, noun: str, name: str, rec
     compiled = cache[key]
     if compiled is None or getattr(record, "id", None) is None:
         return None
+    if as_of is not None:
+        try:
+            return formulas.value_as_of(
+                session, system, noun, compiled, record, as_of, rewind=rewind, rewindable=rewindable
+            )
+        except (FormulaError, ArithmeticError):
+            return None
     try:
         return dict(formulas.values_of(session, system, noun, compiled, ids=[record.id], limit=1)).get(record.id)
     except FormulaError:

@@ -34,6 +34,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +44,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, aliased
 
 from closeloop.core.actor import Actor
+from closeloop.core.clock import as_utc
 from closeloop.core.errors import Forbidden, ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
@@ -65,8 +68,10 @@ from closeloop.governance.formulas import (
     Span,
     check_formula,
     compile_formula,
+    evaluate_reference,
     field_of_column,
 )
+from closeloop.governance.formulas import plan as formula_plan
 from closeloop.governance.formulas.sql import AsBoolean, AsDate
 from closeloop.governance.permissions import require
 from closeloop.org.models import Region
@@ -633,3 +638,113 @@ def values_of(
 
 def _out_of_range(text: str) -> FormulaError:
     return FormulaError("a value of this formula is out of range (beyond ±1.7976931348623157e308)", Span.at(text, 0))
+
+
+# --- as of a past moment (rule backtests) -----------------------------------------------------------
+
+#: ``(noun, ids)`` → each record as it was at the moment asked about (``None``: it did not exist yet)
+Rewind = Callable[[str, Sequence[int]], Mapping[int, Any]]
+
+
+def _stored_value(session: Session, actor: Actor, field: Field, record: Any) -> Any:
+    """What ``field`` reads on ``record`` (a row or a rebuilt snapshot of one), typed as the SQL reads it."""
+    if field.name.startswith("custom."):
+        value = (getattr(record, "custom", None) or {}).get(field.name[len("custom.") :])
+        if value is None:
+            return None
+        try:
+            if field.type is FormulaType.NUMBER:
+                # money is read as whole cents, like the SQL; other numbers as doubles
+                return Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP) if field.scale else float(value)
+            if field.type is FormulaType.DATE:
+                return value if isinstance(value, date) else date.fromisoformat(str(value))
+            if field.type is FormulaType.BOOLEAN:
+                return bool(value)
+        except (ValueError, ArithmeticError):
+            return None
+        return str(value)
+    if field.source == ("account", "region_id"):  # the account's region, by name
+        region_id = getattr(record, "region_id", None)
+        if region_id is None:
+            return None
+        return session.scalar(
+            select(Region.name).where(tenant_clause(actor.organization_id, Region), Region.id == region_id)
+        )
+    return getattr(record, field.source[1], None)
+
+
+def _relations_read(plan: Any) -> dict[str, Relation]:
+    found: dict[str, Relation] = {}
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, formula_plan.AggregateOf):
+            found[node.relation.name] = node.relation
+        stack.extend(formula_plan.children(node))
+    return found
+
+
+def _id_of_rows(relation: Relation) -> Any:
+    """The id column of the table (or alias) a relation's rows come from."""
+    for name, field in relation.schema.fields.items():
+        if name.startswith("custom."):
+            continue
+        column = field.column()
+        table = getattr(getattr(column, "expression", column), "table", None)
+        if table is not None and "id" in table.c:
+            return table.c.id
+    raise ValueError(f"relation {relation.name} has no id column")  # pragma: no cover - every relation has one
+
+
+def value_as_of(
+    session: Session,
+    actor: Actor,
+    noun: str,
+    checked: Checked,
+    record: Any,
+    moment: datetime,
+    *,
+    rewind: Rewind | None = None,
+    rewindable: frozenset[str] = frozenset(),
+) -> Any:
+    """The formula's value on ``record`` *as it was at* ``moment``: ``record`` is the record rebuilt
+    for that moment (a backtest's snapshot from the audit trail), TODAY() and ``days_ago`` count from
+    that day, and an aggregate reads the related rows that existed then — rebuilt through ``rewind``
+    for the kinds in ``rewindable``, else as stored, created up to ``moment``. Evaluated by the
+    language's reference evaluator (the meaning the SQL is tested against), never by ``eval``."""
+    refuse_masked(actor, checked, session)
+    schema = schema_for(actor, noun, session)
+    row = {name: _stored_value(session, actor, field, record) for name, field in schema.fields.items()}
+    record_id = getattr(record, "id", None)
+    model = _record(noun).model
+    related: dict[str, list[dict[str, Any]]] = {}
+    for name, relation in _relations_read(checked.plan).items():
+        fields = relation.schema.fields
+        statement = select(_id_of_rows(relation), *[field.column() for field in fields.values()]).where(
+            relation.correlate(), model.id == record_id
+        )
+        stored = session.execute(statement).all()
+        related_noun = relation.schema.noun
+        then: Mapping[int, Any] = {}
+        if rewind is not None and related_noun in rewindable:
+            then = rewind(related_noun, [int(item[0]) for item in stored])
+        rows: list[dict[str, Any]] = []
+        for item in stored:
+            if related_noun in rewindable and rewind is not None:
+                past = then.get(int(item[0]))
+                if past is None:
+                    continue  # created after the moment
+                rows.append({key: _stored_value(session, actor, field, past) for key, field in fields.items()})
+                continue
+            values: dict[str, Any] = {
+                key: Decimal(value).scaleb(-field.scale)
+                if key.startswith("custom.") and field.scale and value is not None
+                else value
+                for (key, field), value in zip(fields.items(), item[1:], strict=True)
+            }
+            created = values.get("created_at")
+            if created is not None and as_utc(created) > as_utc(moment):
+                continue
+            rows.append(values)
+        related[name] = rows
+    return evaluate_reference(checked.plan, row, today=as_utc(moment).date(), related=related)

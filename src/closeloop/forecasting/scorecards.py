@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
+from closeloop.core.errors import Forbidden, ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import Stage
@@ -32,7 +33,9 @@ from closeloop.crm.orders.models import Order
 from closeloop.db.scope import tenant_clause
 from closeloop.forecasting import actions, bookings
 from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, DealerStock
+from closeloop.governance.permissions import require
 from closeloop.org.models import User
+from closeloop.quality import kpis
 
 CENT = Decimal("0.01")
 
@@ -198,4 +201,65 @@ def data_sources(session: Session, actor: Actor) -> dict[str, Any]:
             for account, day in stale
             if visible is None or account in visible
         ],
+    }
+
+
+#: the data-quality KPIs a scorecard shows (closeloop.quality.kpis), in this order
+QUALITY_KPIS = ("completeness", "title_freshness", "stage_log_completeness", "duplicate_rate")
+
+
+def team_scorecard(session: Session, actor: Actor, *, granularity: str = "month", history: int = 12) -> dict[str, Any]:
+    """One row per manager's team in the actor's reach (a rep: one row, their own figures): the
+    data-quality KPIs of the records the team owns, latest and per earlier scan, next to the team's
+    forecast-deviation rate, latest finished period and the earlier ones.
+
+    Quality is read from the KPI snapshots every scan takes (team: the manager and everyone reporting
+    to them, directly or not). The deviation is :func:`deviation_by_manager`'s, shown only to those
+    who may read forecasts (``forecasts:read`` and an unmasked ``opportunity.amount``); for anyone
+    else ``forecast_hidden`` says why and the rows carry quality alone.
+    """
+    require(actor, "quality:read")
+    if history < 0 or history > 100:
+        raise ValidationFailed.one("history", "must be between 0 and 100")
+    own = actor.scope is RowScope.OWN
+    quality = kpis.kpi_report(session, actor, group_by="owner" if own else "team", history=history)
+    deviations: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    hidden: str | None = None
+    if own:
+        hidden = "own_figures_only"
+    else:
+        try:
+            bookings.require_readable(session, actor)
+        except Forbidden as refused:
+            hidden = str(refused)
+        else:
+            for item in deviation_by_manager(session, actor, granularity=granularity)["items"]:
+                deviations[item["manager_id"]].append(
+                    {key: item[key] for key in ("period", "expected", "actual", "deviation_rate")}
+                )
+    rows = []
+    for group in quality:
+        periods = sorted(deviations.pop(group["group_id"], []), key=lambda item: item["period"], reverse=True)
+        rows.append(
+            {
+                "manager_id": None if own else group["group_id"],
+                "user_id": group["group_id"] if own else None,
+                "name": group["name"],
+                "quality": {
+                    "scan_id": group["scan_id"],
+                    "taken_at": group["taken_at"],
+                    **{key: group["metrics"].get(key) for key in QUALITY_KPIS},
+                    "defects_total": group["metrics"].get("defects_total"),
+                },
+                "quality_history": group["history"],
+                "forecast": periods[0] if periods else None,
+                "forecast_history": periods[: history + 1],
+            }
+        )
+    return {
+        "granularity": granularity,
+        "scope": "own" if own else "team",
+        "forecast_hidden": hidden,
+        "kpis": list(QUALITY_KPIS),
+        "items": rows,
     }

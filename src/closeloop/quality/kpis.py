@@ -1,6 +1,8 @@
 """Data-quality KPIs per owner, team, region and organization, snapshotted at every scan.
 
-Per group: contact-title freshness (share of contacts whose title was confirmed within the
+Per group: completeness (share of contacts, accounts and open opportunities without a required field
+missing: a contact's mobile phone, an account's industry, a late-stage opportunity's amount),
+contact-title freshness (share of contacts whose title was confirmed within the
 threshold), stage-log completeness (share of open opportunities with a stage move or an activity
 within the threshold), duplicate rate (share of accounts flagged as possible duplicates) and the
 open defects of each rule. A record counts for its owner; a team is a manager and everyone
@@ -31,12 +33,22 @@ from closeloop.org.models import Region, User
 from closeloop.quality.models import Defect, KpiSnapshot
 
 GROUPS = ("owner", "team", "region", "organization")
-_COUNTS = ("contacts", "title_stale", "open_opportunities", "stage_stale", "accounts", "duplicate_accounts")
+_COUNTS = (
+    "contacts",
+    "title_stale",
+    "open_opportunities",
+    "stage_stale",
+    "accounts",
+    "duplicate_accounts",
+    "incomplete",
+)
 _RULE_OF = {
     "title_stale": "contact_title_stale",
     "stage_stale": "opportunity_stage_stale",
     "duplicate_accounts": "account_duplicate",
 }
+#: the rules of a required field left empty, one per record type (so their counts add up to records)
+COMPLETENESS_RULES = ("contact_mobile_missing", "account_industry_missing", "opportunity_amount_missing")
 
 Metrics = dict[str, Any]
 
@@ -48,6 +60,8 @@ def _ratio(part: int, whole: int) -> float | None:
 def finish(counts: Metrics) -> Metrics:
     """Counts with the three KPIs computed from them."""
     metrics = dict(counts)
+    records = counts["contacts"] + counts["accounts"] + counts["open_opportunities"]
+    metrics["completeness"] = _ratio(records - counts["incomplete"], records)
     metrics["title_freshness"] = _ratio(counts["contacts"] - counts["title_stale"], counts["contacts"])
     metrics["stage_log_completeness"] = _ratio(
         counts["open_opportunities"] - counts["stage_stale"], counts["open_opportunities"]
@@ -93,6 +107,8 @@ def counts_by_owner(session: Session, organization_id: int) -> dict[int | None, 
         for name, rule_id in _RULE_OF.items():
             if rule == rule_id:
                 metrics[name] = int(count)
+        if rule in COMPLETENESS_RULES:
+            metrics["incomplete"] += int(count)
     return dict(by_owner)
 
 
@@ -163,7 +179,7 @@ def take_snapshots(session: Session, organization_id: int, *, scan_id: int, now:
     return len(rows)
 
 
-_HISTORY_KEYS = ("title_freshness", "stage_log_completeness", "duplicate_rate", "defects_total")
+_HISTORY_KEYS = ("completeness", "title_freshness", "stage_log_completeness", "duplicate_rate", "defects_total")
 
 
 def kpi_report(session: Session, actor: Actor, *, group_by: str, history: int = 12) -> list[dict[str, Any]]:

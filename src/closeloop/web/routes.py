@@ -83,6 +83,7 @@ NAV: list[NavItem] = [
     NavItem("/funnel", N_("Funnel"), "funnel:read", group="workspace"),
     NavItem("/dashboard", N_("Performance"), "funnel:read", group="workspace"),
     NavItem("/forecasts", N_("Forecast"), "forecasts:read", group="workspace"),
+    NavItem("/scorecards", N_("Team scorecards"), "quality:read", group="workspace"),
     NavItem("/targets", N_("Targets"), "targets:read", group="workspace"),
     NavItem("/approvals", N_("Approvals"), "approvals:use", group="workspace"),
     NavItem("/reports/mine", N_("My report"), "reports:write", group="workspace"),
@@ -478,6 +479,7 @@ def install(app: FastAPI) -> None:
         pools,
         quality,
         records,
+        scorecards,
         search,
         settings,
         targets,
@@ -494,6 +496,7 @@ def install(app: FastAPI) -> None:
     app.include_router(formulas.router)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
     app.include_router(forecasts.router)
+    app.include_router(scorecards.router)
     app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
     app.include_router(approvals.router)
     app.include_router(cash.router)  # the contract page /contracts/{id} beside the records' pages

@@ -157,6 +157,29 @@ def scorecard(database: DatabaseDep, actor: CurrentActor, granularity: Granulari
 
 
 @router.get(
+    "/scorecards/teams",
+    tags=["forecasting", "quality"],
+    operation_id="get_team_scorecards",
+    response_class=Response,
+    summary="Team scorecards: data-quality KPIs of each manager's team with history, next to its forecast deviation",
+    description="One row per manager's team in your reach (a manager: their team; the sales VP: every team; a "
+    "rep: one row with their own figures). Quality: completeness, contact-title freshness, stage-log "
+    "completeness and duplicate rate of the records the team owns, from the latest scan and up to `history` "
+    "earlier ones. Forecast: the team's deviation rate per finished period (needs forecasts:read and a "
+    "readable opportunity.amount; otherwise `forecast_hidden` says why). Needs quality:read.",
+)
+def team_scorecards(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    granularity: Granularity = "month",
+    history: Annotated[int, Query(ge=0, le=100, description="How many earlier scans to include")] = 12,
+) -> Response:
+    with database.reading(actor) as session:
+        answer = scorecards.team_scorecard(session, actor, granularity=granularity, history=history)
+    return json_response(answer)
+
+
+@router.get(
     "/forecasts/data-sources",
     tags=["forecasting"],
     operation_id="get_forecast_data_sources",
