@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from closeloop.cli import forecast_commands
+from closeloop.cli.main import app as cli
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.products.models import Product
 from closeloop.db.session import Database
 from closeloop.forecasting.attribution import DealOutcome, decompose, repriced_products, stocked_out_products
+from closeloop.forecasting.events import during_event, events_between
 from closeloop.forecasting.models import DealerStock
 from tests.factories import Tenant
 
@@ -30,6 +35,7 @@ def test_missed_deals_go_to_stock_outs_then_price_changes_and_the_rest_stays_vis
         _outcome(30.0, 60.0, 60.0, lost=True, stock_out=True, price_changed=True),  # stock-out first: −30
         _outcome(20.0, 40.0, 40.0, lost=True, price_changed=True),  # lost after a price change: −20
         _outcome(25.0, 50.0, 45.0, won_in_period=True, price_changed=True),  # won 5 lower at the new price
+        _outcome(15.0, 30.0, 30.0, in_event=True),  # expected during a tender freeze, slipped: −15
         _outcome(10.0, 20.0, 20.0),  # slipped, no other cause: close date −10
         _outcome(10.0, 20.0, 20.0, lost=True),  # lost against its probability: unexplained −10
     ]
@@ -38,6 +44,7 @@ def test_missed_deals_go_to_stock_outs_then_price_changes_and_the_rest_stays_vis
     assert parts["stock_outs"] == pytest.approx(-70.0)
     assert parts["price_changes"] == pytest.approx(-20.0 - 5.0)
     assert parts["amount_change"] == 0.0
+    assert parts["calendar_events"] == pytest.approx(-15.0)
     assert parts["close_date"] == pytest.approx(-10.0)
     # the won deal's win against its probability (+25) and the lost one (−10) stay unexplained
     assert parts["unexplained"] == pytest.approx(25.0 - 10.0)
@@ -82,3 +89,37 @@ def test_stock_outs_and_price_moves_are_read_from_stock_reports_and_order_lines(
         assert repriced_products(session, org, date(2026, 10, 1), date(2026, 10, 31)) == {repriced.id}
         # another organization sees none of it
         assert stocked_out_products(session, org + 10_000, SNAPSHOT, datetime(2026, 11, 1, tzinfo=UTC)) == set()
+
+
+def test_the_event_calendar_is_imported_from_a_csv_and_scoped(
+    db: Database, tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forecast_commands, "database", lambda: db)
+    sheet = tmp_path / "calendar.csv"
+    sheet.write_text(
+        "name,kind,starts_on,ends_on,region,product_line\n"
+        "春节,holiday,2027-02-10,2027-02-17,,\n"
+        f"省集采招标,tender,2027-03-05,,{tenant.region_id},\n",
+        encoding="utf-8",
+    )
+    org = str(tenant.organization_id)
+    result = CliRunner().invoke(cli, ["forecast", "import-calendar", str(sheet), "--org", org])
+    assert result.exit_code == 0, result.output
+    with db.reading(None, system=True) as session:
+        events = events_between(session, tenant.organization_id, date(2027, 2, 1), date(2027, 4, 1))
+        assert [(event.name, event.ends_on) for event in events] == [
+            ("春节", date(2027, 2, 17)),
+            ("省集采招标", date(2027, 3, 5)),
+        ]
+        assert during_event(events, date(2027, 2, 12), None, None)
+        assert during_event(events, date(2027, 3, 5), tenant.region_id, 4)
+        assert not during_event(events, date(2027, 3, 5), tenant.region_id + 1, 4)  # another region's tender
+        assert not during_event(events, date(2027, 3, 6), tenant.region_id, 4)
+    # a bad row names its line and field, and nothing is replaced
+    sheet.write_text("name,kind,starts_on,ends_on\n国庆,holiday,2026-10-01,2026-09-30\n", encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["forecast", "import-calendar", str(sheet), "--org", org])
+    assert refused.exit_code != 0
+    assert "ends_on" in refused.output
+    assert "line 2" in refused.output
+    with db.reading(None, system=True) as session:
+        assert len(events_between(session, tenant.organization_id, date(2026, 1, 1), date(2028, 1, 1))) == 2

@@ -14,17 +14,19 @@ gaps and a new-business gap, and each piece is given to the first driver that ex
 4. **price changes** — a deal on a product whose average order price in the period moved by
    ``PRICE_CHANGE`` or more against the period before (order lines, quantity-weighted): a missed
    deal's whole share, or a won deal's amount change;
-5. **amount change** — a deal won in the period at an amount other than the snapshot's: the
+5. **calendar events** — a deal that missed the period though it was expected to close inside an event
+   of the organization's calendar (a holiday, a tender date, a regulation change —
+   ``calendar_events``, for its region and product line or for all): its whole share;
+6. **amount change** — a deal won in the period at an amount other than the snapshot's: the
    difference (the rest of that deal's gap is the ordinary win against its probability);
-6. **close date** — a deal that slipped out of the period (won later, or still open at its end:
+7. **close date** — a deal that slipped out of the period (won later, or still open at its end:
    its whole forecast share), or was pulled into it (won in the period though expected elsewhere);
-7. **new accounts** — business won in the period on accounts created after the snapshot.
+8. **new accounts** — business won in the period on accounts created after the snapshot.
 
 While the period runs, a deal still open is **pending** (not yet a deviation), shown on its own line.
 What is left is **unexplained**, shown as such: deals won or lost against their probability, and
-other new business above or below the run-rate. Calendar events are not kept by Closeloop yet and are
-reported as not measured. The contributions add up to the gap exactly, and the shares
-(contribution ÷ gap) to one.
+other new business above or below the run-rate. The contributions add up to the gap exactly, and the
+shares (contribution ÷ gap) to one.
 """
 
 from __future__ import annotations
@@ -45,12 +47,22 @@ from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.db.scope import tenant_clause
 from closeloop.forecasting import bookings
+from closeloop.forecasting.events import during_event, events_between
 from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal, DealerStock
 from closeloop.forecasting.simulation import Period, period_share
 from closeloop.pools.models import OwnerChange
 
-DRIVERS = ("lost_account", "owner_change", "stock_outs", "price_changes", "amount_change", "close_date", "new_accounts")
-NOT_MEASURED = ("calendar_events",)
+DRIVERS = (
+    "lost_account",
+    "owner_change",
+    "stock_outs",
+    "price_changes",
+    "calendar_events",
+    "amount_change",
+    "close_date",
+    "new_accounts",
+)
+NOT_MEASURED: tuple[str, ...] = ()
 #: a product's average order price moving by this share or more counts as a price change
 PRICE_CHANGE = 0.05
 LABELS = {
@@ -60,6 +72,8 @@ LABELS = {
                    "经销商断货（断货产品的商机未在期内成交）"),
     "price_changes": ("Price changes (the product's order price moved 5 % or more)",
                       "价格变化（产品订单均价变动 5% 及以上）"),
+    "calendar_events": ("Calendar events (deals expected to close during a holiday, tender or regulation change)",
+                        "日历事件（预计在节假日、招标或政策变化期间成交的商机）"),
     "amount_change": ("Deal amount changes", "商机金额变化"),
     "close_date": ("Close dates moved (slipped out or pulled in)", "成交日期变化（推迟或提前）"),
     "new_accounts": ("New accounts", "新客户"),
@@ -87,6 +101,8 @@ class DealOutcome:
     stock_out: bool = False
     #: its product's average order price moved by PRICE_CHANGE or more against the period before
     price_changed: bool = False
+    #: expected to close inside a calendar event (for its region and product line)
+    in_event: bool = False
 
 
 def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], run_rate: float) -> dict[str, float]:
@@ -113,6 +129,8 @@ def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], 
             parts["stock_outs"] += gap  # missed (slipped or lost) while its product was out of stock
         elif deal.price_changed:
             parts["price_changes"] += gap
+        elif deal.in_event:
+            parts["calendar_events"] += gap
         elif not deal.lost:
             parts["close_date"] += gap  # slipped: won after the period, or still open at its end
         else:
@@ -280,6 +298,7 @@ def attribution(
 
     stocked_out = stocked_out_products(session, org, after, bookings._start(end))
     repriced = repriced_products(session, org, window.start, end)
+    events = events_between(session, org, window.start, window.end)
 
     def in_reach(owner_then: int | None, owner_now: int | None) -> bool:
         return whole or owner_then in owners or owner_now in owners
@@ -313,6 +332,7 @@ def attribution(
                 account_lost=account_lost,
                 stock_out=current is not None and current.product_id in stocked_out,
                 price_changed=current is not None and current.product_id in repriced,
+                in_event=during_event(events, deal.expected_close_date, deal.region_id, deal.product_line_id),
             )
         )
     seen_ids = {deal.opportunity_id for deal in seen}
