@@ -51,9 +51,15 @@ def test_certain_deals_land_where_expected_and_slippage_moves_them() -> None:
     assert slipped[("month", "2026-11", "total", None)].expected == pytest.approx(50.0)
     assert slipped[("month", "2026-12", "total", None)].expected == pytest.approx(50.0 + 25.0)
     assert slipped[("month", "2027-01", "total", None)].expected == pytest.approx(25.0)
-    # an overdue deal closes no earlier than today
-    overdue = simulate(_pipeline([10.0], [1.0], [date(2026, 10, 1)], [1]), EMPTY, np.array([0]), AS_OF, simulations=50)
-    assert overdue[("month", "2026-11", "total", None)].expected == 10.0
+    # a deal 40 days past due can only be one of the won deals that slipped 40 days or more: of the
+    # slips 0, 30, 60 and 90 only the last two apply (October 1st + 60 = November 30th, + 90 = December 30th)
+    late = _pipeline([10.0], [1.0], [date(2026, 10, 1)], [1])
+    overdue = simulate(late, EMPTY, np.array([0, 30, 60, 90]), AS_OF, simulations=50)
+    assert overdue[("month", "2026-11", "total", None)].expected == pytest.approx(5.0)
+    assert overdue[("month", "2026-12", "total", None)].expected == pytest.approx(5.0)
+    # past due beyond every slip in the history: in no period (shown apart, to be re-dated)
+    beyond = simulate(late, EMPTY, np.array([0, 30]), AS_OF, simulations=50)
+    assert all(cell.expected == cell.pipeline == 0.0 for cell in beyond.values())
 
 
 def test_intervals_bracket_the_mean_and_dimensions_add_up() -> None:

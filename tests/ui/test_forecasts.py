@@ -21,6 +21,8 @@ def test_the_forecast_page_reads_the_snapshot(served: Served, sign_in: SignIn, l
     expect(page.locator("h1")).to_have_text("签约额预测" if locale == "zh_CN" else "Bookings forecast")
     page.wait_for_selector("#forecast-chart svg")
     expect(page.locator("#forecast-table tbody tr").first).to_be_visible()
-    expect(page.locator("#attribution-table tbody tr")).to_have_count(7)
+    # eight drivers (stock-outs, price changes and calendar events among them), pending, unexplained
+    expect(page.locator("#attribution-table tbody tr")).to_have_count(10)
+    expect(page.locator("#forecast-basis")).to_be_visible()
     expect(page.locator("#data-sources")).to_be_visible()
     screenshot(page, f"forecasts-{locale}")

@@ -126,6 +126,29 @@ def snapshot(
         )
 
 
+@forecast_app.command("import-calendar")
+@reports_errors
+def import_calendar(
+    file: Annotated[Path, typer.Argument(help="CSV: name, kind, starts_on[, ends_on, region, product_line]")],
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+) -> None:
+    """Replace the organization's event calendar (holidays, tender dates, regulation changes) that
+    deviation attribution reads. kind: holiday, tender, regulation or other; dates as YYYY-MM-DD
+    (ends_on inclusive, default the start); region and product line by name or id, empty for all.
+    A bad row stops the import, naming its line and field."""
+    import csv
+
+    from closeloop.forecasting.events import import_events
+
+    db = database()
+    organization = resolve_organization(db, org)
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
+    with db.unit_of_work(None, system=True) as session:
+        stored = import_events(session, organization.id, lines)
+    console.print(f"stored {stored:,} calendar events for {organization.name}")
+
+
 @forecast_app.command("import-stock")
 @reports_errors
 def import_stock(

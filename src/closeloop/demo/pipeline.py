@@ -65,6 +65,10 @@ CREDIT_LINES: dict[Tier, tuple[int, int]] = {
     Tier.C: (100_000, 1_000_000),
 }
 TIER_WIN_BONUS: dict[Tier, float] = {Tier.A: 0.08, Tier.B: 0.0, Tier.C: -0.05}
+#: deals that stall in their last stage instead of closing (the stale part of the pipeline)
+STALLED_SHARE = 0.03
+#: open deals past their planned close that their owner has re-dated
+REDATED_SHARE = 0.5
 
 
 def weighted(rng: random.Random, pairs: Sequence[tuple[T, float]]) -> T:
@@ -80,6 +84,8 @@ class StagePlan:
     stage_changed_at: datetime
     closed_at: datetime | None
     lost_reason: str | None
+    #: the close date the owner planned when the deal was opened
+    planned_close: date
 
 
 class PipelineBuilder:
@@ -520,26 +526,41 @@ class PipelineBuilder:
         return f"Plans to buy {product.spec.name}; budget about CNY {amount:,.0f}."
 
     def _plan_stages(self, opened_at: datetime, win_rate: float) -> StagePlan:
-        """Where the deal is by the anchor, and the dated path of stage moves that got it there."""
+        """Where the deal is by the anchor, the dated path of stage moves that got it there, and the
+        close date its owner planned when it was opened.
+
+        The deal's whole path is drawn first: won or lost, the stages it passes (a lost deal stops
+        in one of them and is marked lost a little later), the days spent in each. It is closed by
+        the anchor only if that path fits in its age; otherwise it stands in the stage it has
+        reached. A few deals stall in their last stage instead of closing (the stale pipeline every
+        CRM has). The planned close is the whole path's typical length, under- or overestimated
+        by the owner — so won deals slip against their plan the way real ones do, which is what
+        the bookings forecast learns its close-date slippage from."""
         rng = self.rng
         calendar = self.calendar
         age = (calendar.anchor - opened_at).total_seconds() / 86_400
-        closed_share = 0.97 if age > 240 else 0.8 if age > 120 else 0.5 if age > 60 else 0.2 if age > 25 else 0.04
-        final: Stage | None = None
-        if rng.random() < closed_share:
-            final = Stage.WON if rng.random() < win_rate else Stage.LOST
-            reached = 4 if final is Stage.WON else weighted(rng, list(zip((1, 2, 3, 4), LOST_IN_STAGE, strict=True)))
+        outcome = Stage.WON if rng.random() < win_rate else Stage.LOST
+        reached = 4 if outcome is Stage.WON else weighted(rng, list(zip((1, 2, 3, 4), LOST_IN_STAGE, strict=True)))
+        full = [rng.uniform(*STAGE_DAYS[stage]) for stage in OPEN_STAGES]
+        days = full[:reached]
+        if outcome is Stage.LOST:
+            days[-1] += rng.uniform(0, 30)  # a lost deal is marked lost a while after it went quiet
+        planned = sum(full) * rng.uniform(0.6, 1.1)
+        stalled = rng.random() < STALLED_SHARE
+        closes = sum(days) <= age - 0.5 and not stalled
+        visited = list(OPEN_STAGES[:reached])
+        if closes:
+            targets: list[Stage] = [*visited[1:], outcome]
         else:
-            weights = (
-                (0.5, 0.3, 0.15, 0.05) if age < 30 else (0.25, 0.3, 0.3, 0.15) if age < 90 else (0.15, 0.25, 0.3, 0.3)
-            )
-            reached = weighted(rng, list(zip((1, 2, 3, 4), weights, strict=True)))
-        visited = OPEN_STAGES[:reached]
-        targets: list[Stage] = [*visited[1:], *([final] if final else [])]
-        days = [rng.uniform(*STAGE_DAYS[stage]) for stage in visited[: len(targets)]]
-        budget = max(age - (0.5 if final else 1.0), 0.01)
-        if sum(days) > budget:
-            days = [d * budget / sum(days) for d in days]
+            # the stage in progress at the anchor (a stalled deal: its last one)
+            elapsed, current = 0.0, len(visited) - 1
+            for index, spent in enumerate(days):
+                if elapsed + spent > age - 1.0:
+                    current = index
+                    break
+                elapsed += spent
+            visited = visited[: current + 1]
+            targets = visited[1:]
         moves: list[tuple[Stage | None, Stage, datetime, int | None]] = [(None, Stage.PROSPECTING, opened_at, None)]
         at = opened_at
         limit = calendar.latest
@@ -549,18 +570,17 @@ class PipelineBuilder:
                 moved = at + timedelta(minutes=rng.randint(5, 90))
             moves.append((previous, target, moved, int((moved - at).total_seconds())))
             at = moved
-        stage = final or visited[-1]
-        lost_reason = rng.choice(phrases.LOST_REASONS) if final is Stage.LOST else None
-        return StagePlan(stage, moves, at, at if final else None, lost_reason)
+        stage = outcome if closes else visited[-1]
+        lost_reason = rng.choice(phrases.LOST_REASONS) if stage is Stage.LOST else None
+        planned_close = calendar.local_date(opened_at + timedelta(days=planned))
+        return StagePlan(stage, moves, at, at if closes else None, lost_reason, planned_close)
 
     def _expected_close(self, plan: StagePlan) -> date:
-        calendar = self.calendar
-        if plan.closed_at is not None:
-            return calendar.local_date(plan.closed_at)
-        if self.rng.random() < 0.15:
-            return calendar.local_date(calendar.anchor) - timedelta(days=self.rng.randint(1, 45))
-        remaining = len(OPEN_STAGES) - OPEN_STAGES.index(plan.stage)
-        return calendar.local_date(plan.stage_changed_at) + timedelta(days=remaining * self.rng.randint(10, 30))
+        """The planned close; an open deal past it has been re-dated by its owner about half the time."""
+        today = self.calendar.local_date(self.calendar.anchor)
+        if plan.closed_at is None and plan.planned_close < today and self.rng.random() < REDATED_SHARE:
+            return today + timedelta(days=self.rng.randint(7, 60))
+        return plan.planned_close
 
     # orders ------------------------------------------------------------------------------------
 

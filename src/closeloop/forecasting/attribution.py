@@ -8,26 +8,34 @@ gaps and a new-business gap, and each piece is given to the first driver that ex
 1. **lost account** — the deal's account was deleted, or went back to a pool, after the snapshot;
 2. **owner change** — the deal or its account changed hands after the snapshot (the pools' owner
    log, ``account_owner_changes``, and the deal's own owner);
-3. **amount change** — a deal won in the period at an amount other than the snapshot's: the
+3. **stock-outs** — a deal that missed the period (slipped or lost) on a product a dealer reported
+   at zero stock during it (``dealer_stock`` rows with nothing on hand, reported after the snapshot
+   and before the period's end): the deal's whole share of the forecast;
+4. **price changes** — a deal on a product whose average order price in the period moved by
+   ``PRICE_CHANGE`` or more against the period before (order lines, quantity-weighted): a missed
+   deal's whole share, or a won deal's amount change;
+5. **calendar events** — a deal that missed the period though it was expected to close inside an event
+   of the organization's calendar (a holiday, a tender date, a regulation change —
+   ``calendar_events``, for its region and product line or for all): its whole share;
+6. **amount change** — a deal won in the period at an amount other than the snapshot's: the
    difference (the rest of that deal's gap is the ordinary win against its probability);
-4. **close date** — a deal that slipped out of the period (won later, or still open at its end:
+7. **close date** — a deal that slipped out of the period (won later, or still open at its end:
    its whole forecast share), or was pulled into it (won in the period though expected elsewhere);
-5. **new accounts** — business won in the period on accounts created after the snapshot.
+8. **new accounts** — business won in the period on accounts created after the snapshot.
 
 While the period runs, a deal still open is **pending** (not yet a deviation), shown on its own line.
 What is left is **unexplained**, shown as such: deals won or lost against their probability, and
-other new business above or below the run-rate. Stock-outs, price lists and calendar events do not
-exist in the bookings data model and are reported as not measured. The contributions add up to the
-gap exactly, and the shares (contribution ÷ gap) to one.
+other new business above or below the run-rate. The contributions add up to the gap exactly, and the
+shares (contribution ÷ gap) to one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -36,17 +44,36 @@ from closeloop.core.errors import ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.db.scope import tenant_clause
 from closeloop.forecasting import bookings
-from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal
+from closeloop.forecasting.events import during_event, events_between
+from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal, DealerStock
 from closeloop.forecasting.simulation import Period, period_share
 from closeloop.pools.models import OwnerChange
 
-DRIVERS = ("lost_account", "owner_change", "amount_change", "close_date", "new_accounts")
-NOT_MEASURED = ("stock_outs", "price_changes", "calendar_events")
+DRIVERS = (
+    "lost_account",
+    "owner_change",
+    "stock_outs",
+    "price_changes",
+    "calendar_events",
+    "amount_change",
+    "close_date",
+    "new_accounts",
+)
+NOT_MEASURED: tuple[str, ...] = ()
+#: a product's average order price moving by this share or more counts as a price change
+PRICE_CHANGE = 0.05
 LABELS = {
     "lost_account": ("Lost accounts (deleted or back to a pool)", "客户流失（删除或退回公海）"),
     "owner_change": ("Owner changes", "负责人变更"),
+    "stock_outs": ("Dealer stock-outs (deals on a product out of stock missed the period)",
+                   "经销商断货（断货产品的商机未在期内成交）"),
+    "price_changes": ("Price changes (the product's order price moved 5 % or more)",
+                      "价格变化（产品订单均价变动 5% 及以上）"),
+    "calendar_events": ("Calendar events (deals expected to close during a holiday, tender or regulation change)",
+                        "日历事件（预计在节假日、招标或政策变化期间成交的商机）"),
     "amount_change": ("Deal amount changes", "商机金额变化"),
     "close_date": ("Close dates moved (slipped out or pulled in)", "成交日期变化（推迟或提前）"),
     "new_accounts": ("New accounts", "新客户"),
@@ -70,6 +97,12 @@ class DealOutcome:
     account_lost: bool
     #: still open while the period runs: not (yet) a deviation
     pending: bool = False
+    #: a dealer reported its product at zero stock during the period
+    stock_out: bool = False
+    #: its product's average order price moved by PRICE_CHANGE or more against the period before
+    price_changed: bool = False
+    #: expected to close inside a calendar event (for its region and product line)
+    in_event: bool = False
 
 
 def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], run_rate: float) -> dict[str, float]:
@@ -86,12 +119,18 @@ def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], 
         elif deal.won_in_period:
             # amount_now − p·q·amount = (amount_now − amount) + p·(1 − q)·amount + (1 − p)·amount: the
             # amount change, the part the snapshot expected in another period (pulled in), the win
-            parts["amount_change"] += deal.amount_now - deal.amount_then
+            parts["price_changes" if deal.price_changed else "amount_change"] += deal.amount_now - deal.amount_then
             pulled_in = deal.probability * deal.amount_then - deal.forecast
             parts["close_date"] += pulled_in
             parts["unexplained"] += deal.amount_then - deal.forecast - pulled_in
         elif deal.pending:
             parts["pending"] += gap
+        elif deal.stock_out:
+            parts["stock_outs"] += gap  # missed (slipped or lost) while its product was out of stock
+        elif deal.price_changed:
+            parts["price_changes"] += gap
+        elif deal.in_event:
+            parts["calendar_events"] += gap
         elif not deal.lost:
             parts["close_date"] += gap  # slipped: won after the period, or still open at its end
         else:
@@ -101,6 +140,56 @@ def decompose(deals: list[DealOutcome], new_business: list[tuple[float, bool]], 
     parts["new_accounts"] += new_accounts
     parts["unexplained"] += other - run_rate
     return parts
+
+
+def stocked_out_products(session: Session, organization_id: int, after: datetime, before: datetime) -> set[int]:
+    """Products some dealer reported with nothing on hand between the snapshot and the period's end."""
+    return set(
+        session.scalars(
+            select(DealerStock.product_id)
+            .where(
+                tenant_clause(organization_id, DealerStock),
+                DealerStock.on_hand <= 0,
+                DealerStock.reported_at > after,
+                DealerStock.reported_at < before,
+            )
+            .distinct()
+        )
+    )
+
+
+def average_prices(session: Session, organization_id: int, start: date, end: date) -> dict[int, float]:
+    """Each product's quantity-weighted average unit price on the orders placed in [start, end)."""
+    rows = session.execute(
+        select(OrderLine.product_id, func.sum(OrderLine.amount), func.sum(OrderLine.quantity))
+        .join(Order, and_(Order.id == OrderLine.order_id, tenant_clause(organization_id, Order)))
+        .where(
+            tenant_clause(organization_id, OrderLine),
+            OrderLine.product_id.is_not(None),
+            Order.ordered_at >= bookings._start(start),
+            Order.ordered_at < bookings._start(end),
+        )
+        .group_by(OrderLine.product_id)
+    ).all()
+    return {
+        int(product): float(amount) / float(quantity)
+        for product, amount, quantity in rows
+        if product is not None and quantity
+    }
+
+
+def repriced_products(session: Session, organization_id: int, start: date, end: date) -> set[int]:
+    """Products whose average order price in [start, end) moved by ``PRICE_CHANGE`` or more against
+    the stretch of the same length just before (products ordered in both only)."""
+    if end <= start:
+        return set()
+    now = average_prices(session, organization_id, start, end)
+    before = average_prices(session, organization_id, start - (end - start), start)
+    return {
+        product
+        for product, price in now.items()
+        if before.get(product) and abs(price - before[product]) / before[product] >= PRICE_CHANGE
+    }
 
 
 def _period(snapshot: BookingsSnapshot, label: str) -> Period:
@@ -178,6 +267,7 @@ def attribution(
                 Opportunity.amount,
                 Opportunity.owner_id,
                 Opportunity.account_id,
+                Opportunity.product_id,
                 Opportunity.closed_at,
                 Opportunity.deleted_at,
             ).where(
@@ -205,6 +295,10 @@ def attribution(
             )
         )
     )
+
+    stocked_out = stocked_out_products(session, org, after, bookings._start(end))
+    repriced = repriced_products(session, org, window.start, end)
+    events = events_between(session, org, window.start, window.end)
 
     def in_reach(owner_then: int | None, owner_now: int | None) -> bool:
         return whole or owner_then in owners or owner_now in owners
@@ -236,6 +330,9 @@ def attribution(
                 owner_changed=(current is not None and current.owner_id != deal.owner_id)
                 or (deal.account_id in changed_accounts),
                 account_lost=account_lost,
+                stock_out=current is not None and current.product_id in stocked_out,
+                price_changed=current is not None and current.product_id in repriced,
+                in_event=during_event(events, deal.expected_close_date, deal.region_id, deal.product_line_id),
             )
         )
     seen_ids = {deal.opportunity_id for deal in seen}

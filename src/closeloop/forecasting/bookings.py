@@ -8,9 +8,13 @@ two years and its won deals of the last year (the run-rate basis), simulates the
 (:mod:`closeloop.forecasting.simulation`) and stores one row per period × dimension value, plus the
 deals as they stood, so that attribution can later say what changed.
 
-Categories, as sales teams use them, from the deals' expected close dates (an overdue deal counts in
-the current month) and already-won business: **commit** = won so far + deals in negotiation;
-**best case** = commit + deals at proposal; **pipeline** = won so far + every open deal.
+Categories, as sales teams use them, on the same basis as the expected value — the same open deals,
+spread over the months by the same learned slippage (see :mod:`closeloop.forecasting.simulation`):
+**commit** = won so far + deals in negotiation; **best case** = commit + deals at proposal;
+**pipeline** = won so far + every open deal; **forecast** (expected) = won so far + the open deals
+weighted by win probability + run-rate. Deals past their expected close are spread by the slippage
+of won deals that were still open that long after their date; deals further past due than any
+won deal ever slipped are counted apart (``past_due`` in the answer) for their owners to re-date.
 
 Reads are for roles holding ``forecasts:read`` whose field masks leave ``opportunity.amount``
 readable (a forecast is nothing but amounts). A role with the whole organization in reach sees every
@@ -48,8 +52,8 @@ from closeloop.forecasting.models import (
 from closeloop.forecasting.simulation import (
     DIMENSIONS,
     History,
-    Period,
     Pipeline,
+    beyond_history,
     horizon,
     simulate,
 )
@@ -199,20 +203,6 @@ def probabilities(session: Session, organization_id: int, deals: Sequence[OpenDe
 # --- taking a snapshot -----------------------------------------------------------------------------
 
 
-def _category_amounts(deals: Sequence[OpenDeal], as_of: date, period: Period) -> dict[str, float]:
-    commit = best = pipeline = 0.0
-    count = 0
-    for deal in deals:
-        if period.start <= max(deal.expected_close, as_of) < period.end:
-            count += 1
-            pipeline += deal.amount
-            if deal.stage == Stage.NEGOTIATION.value:
-                commit += deal.amount
-            if deal.stage in (Stage.NEGOTIATION.value, Stage.PROPOSAL.value):
-                best += deal.amount
-    return {"commit": commit, "best_case": best, "pipeline": pipeline, "open_deals": count}
-
-
 def _key_of(item: Any, dimension: str) -> int | None:
     if dimension == "total":
         return None
@@ -238,6 +228,7 @@ def take_snapshot(
         probability=np.array(probability, dtype=np.float64),
         expected_close=[deal.expected_close for deal in deals],
         keys={dimension: [getattr(deal, column) for deal in deals] for dimension, column in keyed.items()},
+        stage=[deal.stage for deal in deals],
     )
     history = History(
         amount=np.array([float(row.amount) for row in won], dtype=np.float64),
@@ -248,6 +239,8 @@ def take_snapshot(
         window_days=RUN_RATE_DAYS,
     )
     cells = simulate(pipeline, history, np.array(slips, dtype=np.int64), as_of, simulations=simulations, seed=seed)
+    overdue = [deal for deal in deals if deal.expected_close < as_of]
+    stale = [deal for deal in overdue if beyond_history(deal.expected_close, slips, as_of)]
     snapshot = BookingsSnapshot(
         organization_id=organization_id,
         taken_at=utcnow(),
@@ -261,6 +254,10 @@ def take_snapshot(
             "slippage_median": float(np.median(slips)),
             "run_rate_deals": len(won),
             "run_rate_window_days": RUN_RATE_DAYS,
+            "past_due_deals": len(overdue),
+            "past_due_amount": round(sum(deal.amount for deal in overdue), 2),
+            "beyond_history_deals": len(stale),
+            "beyond_history_amount": round(sum(deal.amount for deal in stale), 2),
         },
     )
     session.add(snapshot)
@@ -268,10 +265,7 @@ def take_snapshot(
     months, quarters = horizon(as_of)
     rows: list[dict[str, Any]] = []
     for dimension in DIMENSIONS:
-        # each key's open deals and won business, grouped once
-        deals_by_key: dict[int | None, list[OpenDeal]] = {}
-        for deal in deals:
-            deals_by_key.setdefault(_key_of(deal, dimension), []).append(deal)
+        # each key's won business, grouped once
         won_by_key: dict[int | None, list[tuple[date, float]]] = {}
         for row in won:
             won_by_key.setdefault(_key_of(row, dimension), []).append((as_utc(row.closed_at).date(), float(row.amount)))
@@ -280,7 +274,6 @@ def take_snapshot(
             for key in keys:
                 cell = cells[(period.granularity, period.label, dimension, key)]
                 booked = sum(amount for day, amount in won_by_key.get(key, []) if period.start <= day < period.end)
-                categories = _category_amounts(deals_by_key.get(key, []), as_of, period)
                 rows.append(
                     {
                         "organization_id": organization_id,
@@ -296,10 +289,10 @@ def take_snapshot(
                         "low": _money(booked + cell.low),
                         "high": _money(booked + cell.high),
                         "run_rate": _money(cell.run_rate),
-                        "commit": _money(booked + categories["commit"]),
-                        "best_case": _money(booked + categories["best_case"]),
-                        "pipeline": _money(booked + categories["pipeline"]),
-                        "open_deals": int(categories["open_deals"]),
+                        "commit": _money(booked + cell.commit),
+                        "best_case": _money(booked + cell.best_case),
+                        "pipeline": _money(booked + cell.pipeline),
+                        "open_deals": cell.open_deals,
                     }
                 )
     if rows:
@@ -396,7 +389,63 @@ def _row_dict(row: BookingsForecastRow, label: str) -> dict[str, Any]:
             name: str(getattr(row, name))
             for name in ("won_to_date", "expected", "low", "high", "run_rate", "commit", "best_case", "pipeline")
         },
+        # expected = won so far + open expected + run-rate: the part the open deals bring
+        "open_expected": str((row.expected - row.won_to_date - row.run_rate).quantize(CENT)),
         "open_deals": row.open_deals,
+    }
+
+
+#: at most this many past-due deals beyond the history are listed by name
+PAST_DUE_LISTED = 20
+
+
+def past_due(session: Session, actor: Actor, snapshot: BookingsSnapshot) -> dict[str, Any]:
+    """The snapshot's open deals past their expected close date, within reach: how many and how much,
+    and those further past due than any won deal slipped (left out of every period) by name, for
+    their owners to re-date or close."""
+    slips = [int(day) for day in (snapshot.details or {}).get("slippage_days", [0])]
+    query = (
+        select(
+            BookingsSnapshotDeal.opportunity_id,
+            Opportunity.name,
+            BookingsSnapshotDeal.amount,
+            BookingsSnapshotDeal.expected_close_date,
+            BookingsSnapshotDeal.owner_id,
+        )
+        .join(
+            Opportunity,
+            and_(
+                Opportunity.id == BookingsSnapshotDeal.opportunity_id,
+                tenant_clause(actor.organization_id, Opportunity, include_deleted=True),
+            ),
+        )
+        .where(
+            tenant_clause(actor.organization_id, BookingsSnapshotDeal),
+            BookingsSnapshotDeal.snapshot_id == snapshot.id,
+            BookingsSnapshotDeal.expected_close_date < snapshot.as_of,
+        )
+        .order_by(BookingsSnapshotDeal.expected_close_date, BookingsSnapshotDeal.opportunity_id)
+    )
+    if not _whole_organization(actor):
+        query = query.where(BookingsSnapshotDeal.owner_id.in_(sorted(actor.owner_ids) or [-1]))
+    rows = session.execute(query).all()
+    stale = [row for row in rows if beyond_history(row.expected_close_date, slips, snapshot.as_of)]
+    return {
+        "deals": len(rows),
+        "amount": str(sum((Decimal(row.amount) for row in rows), Decimal(0)).quantize(CENT)),
+        "beyond_history_deals": len(stale),
+        "beyond_history_amount": str(sum((Decimal(row.amount) for row in stale), Decimal(0)).quantize(CENT)),
+        "longest_slip_days": max(slips or [0]),
+        "beyond_history": [
+            {
+                "opportunity_id": row.opportunity_id,
+                "name": row.name,
+                "amount": str(Decimal(row.amount).quantize(CENT)),
+                "expected_close_date": row.expected_close_date.isoformat(),
+                "days_past_due": (snapshot.as_of - row.expected_close_date).days,
+            }
+            for row in stale[:PAST_DUE_LISTED]
+        ],
     }
 
 
@@ -415,7 +464,7 @@ def forecast(
         dimension = "owner"
     snapshot = _snapshot(session, actor, snapshot_id)
     if snapshot is None:
-        return {"snapshot": None, "granularity": granularity, "dimension": dimension, "items": []}
+        return {"snapshot": None, "granularity": granularity, "dimension": dimension, "items": [], "past_due": None}
     query = select(BookingsForecastRow).where(
         tenant_clause(actor.organization_id, BookingsForecastRow),
         BookingsForecastRow.snapshot_id == snapshot.id,
@@ -431,6 +480,7 @@ def forecast(
         "granularity": granularity,
         "dimension": dimension,
         "items": [_row_dict(row, names.get(row.key, "") if row.key is not None else "") for row in rows],
+        "past_due": past_due(session, actor, snapshot),
     }
 
 

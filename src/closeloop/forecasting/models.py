@@ -112,3 +112,21 @@ class DealerStock(IdentifiedBy, OrganizationScoped, Base):
     #: the dealer's own lead time for this product (else the product's)
     lead_time_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class CalendarEvent(IdentifiedBy, OrganizationScoped, Base):
+    """A day or span that moves business — a holiday, a tender date, a regulation change —
+    imported from a CSV (``closeloop forecast import-calendar``), optionally for one region or
+    product line; deviation attribution gives it the deals expected to close inside it that missed."""
+
+    __tablename__ = "calendar_events"
+    __table_args__ = (Index("ix_calendar_events_org_starts", "organization_id", "starts_on"),)
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # holiday | tender | regulation | other
+    starts_on: Mapped[date] = mapped_column(Date, nullable=False)
+    ends_on: Mapped[date] = mapped_column(Date, nullable=False)  # inclusive
+    region_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("regions.id", ondelete="CASCADE"), nullable=True)
+    product_line_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("product_lines.id", ondelete="CASCADE"), nullable=True
+    )

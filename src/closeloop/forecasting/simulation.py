@@ -1,18 +1,32 @@
 """The bookings forecast's arithmetic, free of the database: a Monte-Carlo simulation of the open
 pipeline plus new business that is not in the pipeline yet.
 
-Each simulation decides every open deal's outcome (won with its probability) and its close date
-(the expected close date moved by a slippage drawn from the organization's own history, never
-earlier than today), then adds new business: for each month a Poisson number of new wins whose rate
-is the recent won-deal rate times the share of deals that are opened *and* won within the time left
-(the empirical cycle-time CDF), each one a draw from the recent won deals (so it carries an owner,
-region and product line). Totals per month, quarter, owner, region and product line come from the
-same draws, so they add up across dimensions in every simulation.
+Each simulation decides every open deal's outcome (won with its probability) and its close date:
+the expected close date moved by a slippage drawn from the organization's own history **among the
+slips that leave the deal still open today** (a deal 40 days past its expected close can only be
+one of the won deals that slipped 40 days or more: it is spread over the months those deals
+closed in, instead of piling into the current month). A deal further past due than any won deal
+ever slipped has no such history: it is **beyond history**, left out of every period and shown
+apart, for its owner to re-date or close. Then the simulation adds new business: for each month a
+Poisson number of new wins whose rate is the recent won-deal rate times the share of deals that are
+opened *and* won within the time left (the empirical cycle-time CDF), each one a draw from the
+recent won deals (so it carries an owner, region and product line). Totals per month, quarter,
+owner, region and product line come from the same draws, so they add up across dimensions in every
+simulation.
 
-The expected value is computed exactly (probability × amount × the share of slippage draws landing
-in the period, plus the run-rate's mean), so it does not wobble with the number of simulations and
-deviation attribution can split it deal by deal; the 80 % interval is the 10th–90th percentile of
-the simulated totals. A seeded generator makes a forecast reproducible.
+The expected value is computed exactly (probability × amount × the share of the deal's slippage
+draws landing in the period, plus the run-rate's mean), so it does not wobble with the number of
+simulations and deviation attribution can split it deal by deal; the 80 % interval is the
+10th–90th percentile of the simulated totals, widened to take in the expected value when a
+skewed distribution (one large deal at a low probability) puts its mean outside those
+percentiles — it then covers more than 80 %. A seeded generator makes a forecast reproducible.
+
+**One basis for every figure.** The categories count the same open deals spread over the months by
+the same landing shares: per period, *pipeline* is the amount of every open deal times its share,
+*best case* that of deals at proposal or negotiation, *commit* that of deals in negotiation; the
+open part of the expected value is the pipeline weighted by win probability. So in every cell
+commit ≤ best case ≤ pipeline, the open expected value ≤ pipeline, and
+forecast = won so far + open expected + run-rate (the won part is added by the caller).
 """
 
 from __future__ import annotations
@@ -69,15 +83,22 @@ def horizon(as_of: date) -> tuple[list[Period], list[Period]]:
     return months, quarters
 
 
+#: the stages each category counts (pipeline: every open deal)
+COMMIT_STAGES = frozenset({"negotiation"})
+BEST_CASE_STAGES = frozenset({"negotiation", "proposal"})
+
+
 @dataclass
 class Pipeline:
-    """The open deals: amount, win probability, expected close date and the dimension keys."""
+    """The open deals: amount, win probability, expected close date, stage and the dimension keys."""
 
     ids: Sequence[int]
     amount: FloatArray
     probability: FloatArray
     expected_close: Sequence[date]
     keys: dict[str, Sequence[int | None]] = field(default_factory=dict)  # owner / region / product_line
+    #: each deal's stage (for the commit / best case categories); empty: none is in those stages
+    stage: Sequence[str] = ()
 
 
 @dataclass
@@ -93,10 +114,17 @@ class History:
 
 @dataclass
 class Cell:
+    """One period × dimension value: the open pipeline's part (the caller adds what was won so far)."""
+
     expected: float = 0.0
     low: float = 0.0
     high: float = 0.0
     run_rate: float = 0.0
+    commit: float = 0.0
+    best_case: float = 0.0
+    pipeline: float = 0.0
+    #: open deals with some chance of closing in the period (a share of their slippage draws lands in it)
+    open_deals: int = 0
 
 
 def close_month_index(expected_close: date, slip_days: int, as_of: date, months: Sequence[Period]) -> int:
@@ -169,16 +197,30 @@ def simulate(
         ]
     )
 
-    # every deal's month for every distinct slippage value (−1: outside the horizon)
-    slip_values, slip_column = np.unique(slips, return_inverse=True)
+    # every deal's month for every distinct slippage value (−1: outside the horizon), and the part of
+    # the sorted slippage sample that leaves the deal still open today (slip ≥ days past due)
+    slip_values, slip_counts = np.unique(slips, return_counts=True)
+    sorted_slips = np.sort(slips)
     landing_table = month_indices(pipeline.expected_close, slip_values, as_of, months)
-    # the exact means: the share of slippage draws landing in each month
-    shares = None
+    offsets = np.fromiter(
+        ((as_of - day).days for day in pipeline.expected_close), dtype=np.int64, count=len(pipeline.expected_close)
+    )
+    first_draw = np.searchsorted(sorted_slips, offsets, side="left")  # index of the first slip ≥ offset
+    possible = first_draw < len(sorted_slips)  # False: past due beyond every slip in the history
+    # the exact means: the share of each deal's conditional slippage draws landing in each month
+    shares = np.zeros((deals, n_months))
     if deals:
-        weights = np.bincount(slip_column, minlength=len(slip_values)).astype(np.float64) / len(slips)
-        shares = np.zeros((deals, n_months))
+        allowed = slip_values[None, :] >= offsets[:, None]  # deals × distinct slips
+        weights = allowed * slip_counts[None, :].astype(np.float64)
+        totals_w = weights.sum(axis=1)
+        weights = np.divide(weights, totals_w[:, None], out=np.zeros_like(weights), where=totals_w[:, None] > 0)
         for m in range(n_months):
-            shares[:, m] = ((landing_table == m) * weights[None, :]).sum(axis=1)
+            shares[:, m] = ((landing_table == m) * weights).sum(axis=1)
+    stages = list(pipeline.stage) if len(pipeline.stage) == deals else [""] * deals
+    in_commit = np.array([stage in COMMIT_STAGES for stage in stages], dtype=bool)
+    in_best = np.array([stage in BEST_CASE_STAGES for stage in stages], dtype=bool)
+    # the distinct-slip column of each position in the sorted sample
+    column_of_sorted = np.repeat(np.arange(len(slip_values)), slip_counts)
     history_mean = np.asarray(history.amount, dtype=np.float64)
 
     groups: dict[str, tuple[IntArray, list[int | None], IntArray, list[int | None]]] = {}
@@ -205,9 +247,14 @@ def simulate(
     while done < simulations:
         size = min(chunk, simulations - done)
         if deals:
-            won = rng.random((size, deals)) < probability
-            drawn = rng.integers(0, len(slips), size=(size, deals))
-            landed = landing_table[np.arange(deals)[None, :], slip_column[drawn]]
+            won = (rng.random((size, deals)) < probability) & possible[None, :]
+            # a uniform draw among the slips ≥ the deal's days past due
+            room = np.maximum(len(sorted_slips) - first_draw, 1)
+            drawn = np.minimum(
+                first_draw[None, :] + (rng.random((size, deals)) * room[None, :]).astype(np.int64),
+                len(sorted_slips) - 1,
+            )
+            landed = landing_table[np.arange(deals)[None, :], column_of_sorted[drawn]]
             counted = won & (landed >= 0)
             sims, columns = np.nonzero(counted)
             for dimension in DIMENSIONS:
@@ -233,49 +280,81 @@ def simulate(
     for dimension in DIMENSIONS:
         deal_group, levels, new_group, _ = groups[dimension]
         sims_total = totals[dimension]
-        # exact means per month and group
+        # exact means and the categories per month and group, all from the same landing shares
         pipeline_mean = np.zeros((n_months, len(levels)))
-        if deals and shares is not None:
+        category = {name: np.zeros((n_months, len(levels))) for name in ("commit", "best_case", "pipeline")}
+        landing = np.zeros((n_months, len(levels)), dtype=np.int64)
+        if deals:
             weighted = shares * (amount * probability)[:, None]  # deals × months
+            spread = shares * amount[:, None]
             for g in range(len(levels)):
-                pipeline_mean[:, g] = weighted[deal_group == g].sum(axis=0)
+                member = deal_group == g
+                pipeline_mean[:, g] = weighted[member].sum(axis=0)
+                category["pipeline"][:, g] = spread[member].sum(axis=0)
+                category["best_case"][:, g] = spread[member & in_best].sum(axis=0)
+                category["commit"][:, g] = spread[member & in_commit].sum(axis=0)
+                landing[:, g] = (shares[member] > 0).sum(axis=0)
         run_mean = np.zeros((n_months, len(levels)))
         if len(history.amount):
             per_group = np.bincount(new_group, weights=history_mean, minlength=len(levels)) / len(history.amount)
             run_mean = rates[:, None] * per_group[None, :]
         for g, key in enumerate(levels):
             for m, month in enumerate(months):
-                values = sims_total[:, m, g]
-                cells[("month", month.label, dimension, key)] = Cell(
-                    expected=float(pipeline_mean[m, g] + run_mean[m, g]),
-                    low=float(np.percentile(values, 10)),
-                    high=float(np.percentile(values, 90)),
-                    run_rate=float(run_mean[m, g]),
+                cells[("month", month.label, dimension, key)] = _cell(
+                    sims_total[:, m, g],
+                    float(pipeline_mean[m, g] + run_mean[m, g]),
+                    float(run_mean[m, g]),
+                    {name: float(values[m, g]) for name, values in category.items()},
+                    int(landing[m, g]),
                 )
             for q, quarter in enumerate(quarters):
                 in_quarter = quarter_of_month == q
-                values = sims_total[:, in_quarter, g].sum(axis=1)
-                cells[("quarter", quarter.label, dimension, key)] = Cell(
-                    expected=float(pipeline_mean[in_quarter, g].sum() + run_mean[in_quarter, g].sum()),
-                    low=float(np.percentile(values, 10)),
-                    high=float(np.percentile(values, 90)),
-                    run_rate=float(run_mean[in_quarter, g].sum()),
+                # a deal counts once in a quarter, whichever of its months it may land in
+                members = deal_group == g
+                quarter_deals = int((shares[members][:, in_quarter].sum(axis=1) > 0).sum()) if deals else 0
+                cells[("quarter", quarter.label, dimension, key)] = _cell(
+                    sims_total[:, in_quarter, g].sum(axis=1),
+                    float(pipeline_mean[in_quarter, g].sum() + run_mean[in_quarter, g].sum()),
+                    float(run_mean[in_quarter, g].sum()),
+                    {name: float(values[in_quarter, g].sum()) for name, values in category.items()},
+                    quarter_deals,
                 )
     return cells
 
 
+def _cell(values: FloatArray, expected: float, run_rate: float, categories: dict[str, float], deals: int) -> Cell:
+    """A cell from its simulated totals; the interval is widened to take in the exact mean when a
+    skewed distribution puts the mean outside the 10th–90th percentiles (it then covers more)."""
+    low, high = float(np.percentile(values, 10)), float(np.percentile(values, 90))
+    return Cell(
+        expected=expected,
+        low=min(low, expected),
+        high=max(high, expected),
+        run_rate=run_rate,
+        open_deals=deals,
+        **categories,
+    )
+
+
 def period_share(expected_close: date, slips: Sequence[int], as_of: date, period: Period) -> float:
-    """The share of the slippage draws that put a deal expected on ``expected_close`` in ``period``
-    (a close that would fall before ``as_of`` counts on ``as_of``). Counted on the sorted draws with
-    bisection — pages explain hundreds of deals against hundreds of draws."""
+    """The share of a deal's conditional slippage draws — those that leave it still open on
+    ``as_of`` (slip ≥ days past due) — that put it in ``period``; 0 when none does (the deal is past
+    due beyond the history). Counted on the sorted draws with bisection — pages explain hundreds of
+    deals against hundreds of draws."""
     sample = sorted(slips) if slips else [0]
-    overdue = (as_of - expected_close).days  # a slip below this lands on as_of
-    inside = bisect_left(sample, overdue) if period.start <= as_of < period.end else 0
+    overdue = (as_of - expected_close).days  # slips below this would have closed the deal already
+    first = bisect_left(sample, overdue)
+    if first == len(sample):
+        return 0.0
     low = max(overdue, (period.start - expected_close).days)
     high = (period.end - expected_close).days
-    if high > low:
-        inside += bisect_left(sample, high) - bisect_left(sample, low)
-    return inside / len(sample)
+    inside = bisect_left(sample, high) - bisect_left(sample, low) if high > low else 0
+    return inside / (len(sample) - first)
+
+
+def beyond_history(expected_close: date, slips: Sequence[int], as_of: date) -> bool:
+    """Past due by more days than any won deal in the history slipped: no learned slippage applies."""
+    return (as_of - expected_close).days > max(slips or [0])
 
 
 def periods_by_label(as_of: date) -> dict[str, Period]:
