@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from closeloop.org.models import Department, Organization, OrganizationKind, Use
 from closeloop.pools.models import OwnerChange, Pool
 from closeloop.targets.models import Target
 from tests.conftest import Backend
-from tests.demo.conftest import fingerprint
+from tests.demo.conftest import _plain, fingerprint
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
@@ -458,7 +458,7 @@ def _workflow_print(database: Database, organization_id: int) -> list[Any]:
 
         def rows(model: Any, *columns: Any) -> list[tuple[Any, ...]]:
             found = session.execute(select(*columns).where(tenant_clause(organization_id, model)))
-            return sorted((tuple(repr(v) for v in row) for row in found), key=repr)
+            return sorted((tuple(repr(_comparable(v)) for v in row) for row in found), key=repr)
 
         return [
             rows(ApprovalFlow, ApprovalFlow.name, ApprovalFlow.record_type, ApprovalFlow.definition),
@@ -535,3 +535,11 @@ def test_demo_rep_finds_their_contracts_plans_an_invoice_and_the_overdue_instalm
         late = cash.overdue(session, rep)
         assert len(late) == 1
         assert late[0].contract.owner_id == user.id
+
+
+def _comparable(value: Any) -> Any:
+    """The same value whichever database stored it: JSON with sorted keys (JSONB reorders them),
+    times in UTC (PostgreSQL returns them aware, SQLite naive)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)).isoformat()
+    return _plain(value)
