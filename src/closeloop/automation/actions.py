@@ -57,9 +57,11 @@ def _record(session: Session, firing: Firing) -> Any:
     )
 
 
-def _owner_of(record: Any) -> int | None:
+def owner_of(record: Any) -> int | None:
     if record is None:
         return None
+    if isinstance(record, User):  # a rule about a person (forecast deviation): they answer for themselves
+        return record.id
     if isinstance(record, Activity):
         return record.user_id
     return getattr(record, "owner_id", None)
@@ -67,12 +69,12 @@ def _owner_of(record: Any) -> int | None:
 
 def _account_owner(session: Session, firing: Firing, record: Any) -> int | None:
     if firing.record_type == "account":
-        return _owner_of(record)
+        return owner_of(record)
     account_id = getattr(record, "account_id", None)
     if account_id is None:
-        return _owner_of(record)
+        return owner_of(record)
     found = _record(session, replace(firing, record_type="account", record_id=account_id, record=None))
-    return _owner_of(found)
+    return owner_of(found)
 
 
 def _user(session: Session, organization_id: int, user_id: int | None) -> User | None:
@@ -94,6 +96,8 @@ def recipients(session: Session, firing: Firing, target: str) -> list[int]:
         return team_members(session, firing.organization_id, team, firing.rule_owner_id)
     if target.startswith("role:"):
         role = ROLE_ALIASES.get(target[5:], target[5:])
+        if firing.record_type == "user":  # "their regional manager": the nearest above the person holding the role
+            return _above(session, firing.organization_id, owner_of(record), role)
         return list(
             session.scalars(
                 select(User.id)
@@ -101,12 +105,24 @@ def recipients(session: Session, firing: Firing, target: str) -> list[int]:
                 .order_by(User.id)
             )
         )
-    owner_id = _account_owner(session, firing, record) if target == "account_owner" else _owner_of(record)
+    owner_id = _account_owner(session, firing, record) if target == "account_owner" else owner_of(record)
     if target == "manager":
         owner = _user(session, firing.organization_id, owner_id)
         manager_id = owner.manager_id if owner is not None else None
         return [manager_id] if manager_id is not None else []
     return [owner_id] if owner_id is not None else []
+
+
+def _above(session: Session, organization_id: int, user_id: int | None, role: str) -> list[int]:
+    """The nearest active person up ``user_id``'s reporting line who holds ``role`` (none: empty)."""
+    seen: set[int] = set()
+    person = _user(session, organization_id, user_id)
+    while person is not None and person.manager_id is not None and person.manager_id not in seen:
+        seen.add(person.manager_id)
+        person = _user(session, organization_id, person.manager_id)
+        if person is not None and person.role == role and person.is_active:
+            return [person.id]
+    return []
 
 
 def team_members(session: Session, organization_id: int, team: str, rule_owner_id: int) -> list[int]:

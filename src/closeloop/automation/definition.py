@@ -37,6 +37,7 @@ ACTION_TYPES = (
 )
 #: actions that change data or leave the system: they wait in the undo window
 DEFERRED_ACTIONS = frozenset({"create_task", "set_field", "webhook", "assign", "apply_playbook"})
+#: (a rule about a person names measures only, never a user's fields: see PERSON_METRICS)
 RECORD_TYPES = ("account", "opportunity", "lead", "ticket", "order", "activity")
 #: role names managers write → the product's roles
 ROLE_ALIASES: dict[str, str] = {
@@ -94,6 +95,8 @@ def record_type_of(definition: Mapping[str, Any]) -> str:
     if trigger.event_type is not None:
         return trigger.event_type.split(".", 1)[0]
     names = [str(c.get("field_or_metric", "")) for c in definition.get("conditions", [])]
+    if any(name in PERSON_METRICS for name in names):
+        return "user"
     for prefix, record_type in (
         ("opportunity.", "opportunity"),
         ("stage_duration", "opportunity"),
@@ -116,13 +119,10 @@ def canonical_stage(value: Any) -> Any:
 
 #: how an assignment to a team picks its member
 ASSIGN_STRATEGIES = ("round_robin", "least_loaded")
-#: measures the vocabulary knows but the product cannot read yet, with why
-UNSUPPORTED_METRICS: dict[str, str] = {
-    "forecast_deviation": (
-        "forecast_deviation cannot be checked yet: the product stores no bookings forecast to compare "
-        "against (only win-probability models); rules on forecast deviation are refused until it does"
-    ),
-}
+#: measures the vocabulary knows but the product cannot read yet, with why (none at the moment)
+UNSUPPORTED_METRICS: dict[str, str] = {}
+#: measures about a person (a rep) rather than a customer record: a rule using one is about users
+PERSON_METRICS = frozenset({"forecast_deviation"})
 
 
 def team_of(target: str) -> str | None:
@@ -176,6 +176,17 @@ def validate(
         name = condition.get("field_or_metric")
         if isinstance(name, str) and name in UNSUPPORTED_METRICS:
             problem(f"{path}.field_or_metric", UNSUPPORTED_METRICS[name])
+        elif (
+            isinstance(name, str)
+            and name in PERSON_METRICS
+            and isinstance(trigger, Mapping)
+            and (trigger.get("kind") != "schedule")
+        ):
+            problem(
+                f"{path}.field_or_metric",
+                f"{name} is measured per person over a finished forecast period: use a schedule "
+                "(weekly, monthly …), not an event, as the trigger",
+            )
         elif not isinstance(name, str) or not _known_metric(name, metrics):
             problem(f"{path}.field_or_metric", f"{name!r} is not a field or measure rules can read")
         if condition.get("op") not in OPS:

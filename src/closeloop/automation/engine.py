@@ -155,12 +155,15 @@ def evaluate(ctx: metrics.Context, rule: CompiledRule, *, record_id: int, full: 
     for condition in rule.definition.get("conditions", []):
         value = metrics.read(ctx, condition) if ctx.record is not None else None
         passed = metrics.holds(condition, value)
-        seen.append({**condition, "seen": metrics.plain(value), "passed": passed})
+        entry = {**condition, "seen": metrics.plain(value), "passed": passed}
+        if metrics.DETAIL in ctx._cache:  # what the value rests on (a forecast deviation's period and amounts)
+            entry[metrics.DETAIL] = ctx._cache.pop(metrics.DETAIL)
+        seen.append(entry)
         if not passed:
             fires = False
             if not full:
                 break
-    owner = getattr(ctx.record, "owner_id", None) or getattr(ctx.record, "user_id", None) if ctx.record else None
+    owner = action_runner.owner_of(ctx.record)
     return Evaluation(rule, ctx.record_type, record_id, owner, seen, fires, ctx.record)
 
 

@@ -25,6 +25,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "account.industry": ("客户行业", "account industry"),
     "account.region": ("客户区域", "account region"),
     "account.is_key_account": ("是否重点客户", "key account"),
+    "forecast_deviation": ("预测偏差", "forecast deviation"),
 }
 _UNITS: dict[str, tuple[str, str]] = {
     "minute": ("分钟", "minutes"),
@@ -112,6 +113,7 @@ _RECORDS: dict[str, tuple[str, str]] = {
     "activity": ("跟进记录", "activity"),
     "quote": ("报价", "quote"),
     "contract": ("合同", "contract"),
+    "user": ("销售", "rep"),
 }
 
 
@@ -146,6 +148,12 @@ def condition_text(condition: Mapping[str, Any], lang: str) -> str:
     expected = _amount(condition.get("value"), condition.get("unit"), lang)
     seen = _amount(condition.get("seen"), condition.get("unit"), lang)
     name = field_label(str(condition.get("field_or_metric")), lang)
+    detail = condition.get("detail")
+    if isinstance(detail, Mapping) and "period" in detail:  # a forecast deviation: over which period, from what
+        if lang == "zh":
+            seen += f",{detail['period']}期初预测{detail['expected']},实际成交{detail['actual']}"
+        else:
+            seen += f"; {detail['period']}: forecast at its start {detail['expected']}, booked {detail['actual']}"
     if lang == "zh":
         return f"{name}{op[0]}{expected}(看到的值:{seen})"
     return f"{name} {op[1]} {expected} (value seen: {seen})"
