@@ -203,14 +203,20 @@ def _link(firing: Firing) -> str:
 
 
 def _tell(
-    session: Session, firing: Firing, users: list[int], kind: str, title: tuple[str, str], body: tuple[str, str]
+    session: Session,
+    firing: Firing,
+    users: list[int],
+    kind: str,
+    title: tuple[str, str],
+    body: tuple[str, str],
+    link: str | None = None,
 ) -> None:
     for user_id in users:
         notify(
             session,
             organization_id=firing.organization_id,
             user_id=user_id,
-            message=Message(kind, title[0], title[1], body[0], body[1], _link(firing)),
+            message=Message(kind, title[0], title[1], body[0], body[1], link or _link(firing)),
         )
 
 
@@ -273,10 +279,20 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
     if kind == "escalate":
         _tell(session, firing, users, "automation.escalation", ("已升级给您", "Escalated to you"), why)
         return {"notified": users}
+    # what the rule pushes with the notice (a product comparison page …): its words first, then why
+    link = str(params["link"]) if isinstance(params.get("link"), str) else None
+    content = str(params.get("content") or "") if isinstance(params.get("content"), str) else ""
+    body = (f"{content}\n{why[0]}", f"{content}\n{why[1]}") if content else why
     _tell(
-        session, firing, users, "automation.notice", (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"), why
+        session,
+        firing,
+        users,
+        "automation.notice",
+        (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"),
+        body,
+        link,
     )
-    return {"notified": users}
+    return {"notified": users} | ({"link": link} if link else {})
 
 
 def rule_actor(session: Session, firing: Firing) -> Actor:
@@ -354,6 +370,26 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
             why=(firing.why_zh, firing.why_en), now=firing.now,
         )  # fmt: skip
         return webhooks.delivery_body(delivery, brief=True)
+    if kind == "reserve_stock":
+        from decimal import Decimal
+
+        from closeloop.forecasting import signals
+
+        record = _record(session, firing)
+        account_id = firing.record_id if firing.record_type == "account" else getattr(record, "account_id", None)
+        if account_id is None:
+            raise ValueError("a reservation is made for an account")
+        reservation = signals.reserve(
+            session, firing.organization_id, account_id=int(account_id), product=target[8:],
+            quantity=Decimal(str(params.get("quantity"))), reason=f"rule {firing.rule_id}: {firing.rule_name}",
+            decision_id=firing.decision_id,
+        )  # fmt: skip
+        return {
+            "reservation_id": reservation.id,
+            "product_id": reservation.product_id,
+            "dealer_stock_id": reservation.dealer_stock_id,
+            "quantity": float(reservation.quantity),
+        }
     if kind == "apply_playbook":
         from closeloop.automation import playbooks
 

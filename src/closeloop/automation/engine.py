@@ -117,6 +117,8 @@ def trigger_matches(trigger: Trigger, payload: Mapping[str, Any]) -> bool:
         return bool(after("kind") == spec["activity_type"])
     if event == "opportunity_stage_changed" and spec.get("to_stage"):
         return bool(canonical_stage(str(after("stage"))) == canonical_stage(str(spec["to_stage"])))
+    if event == "signal_recorded" and spec.get("keyword"):
+        return str(payload.get("keyword") or "").strip().lower() == str(spec["keyword"]).strip().lower()
     if event == "field_changed":
         name = str(spec["field"]).split(".", 1)[1]
         change = changes.get(name)
@@ -314,11 +316,42 @@ def process_event(
         checked += 1
         evaluation = evaluate(ctx, rule, record_id=event.subject_id or 0)
         if evaluation.fires:
+            key = once_key(evaluation)
+            if key is None:
+                key = f"event:{event.id}"
+            elif _fired(session, event.organization_id, evaluation, key):
+                continue  # this streak fired already (on an earlier event)
             fire(
                 session, event.organization_id, evaluation,
-                event_type=event.event_type, event_id=event.id, firing_key=f"event:{event.id}", now=utcnow(),
+                event_type=event.event_type, event_id=event.id, firing_key=key, now=utcnow(),
             )  # fmt: skip
     return checked
+
+
+def once_key(evaluation: Evaluation) -> str | None:
+    """The firing key of a firing that must happen once per streak rather than once per event, if any."""
+    for condition in evaluation.conditions:
+        detail = condition.get(metrics.DETAIL)
+        if isinstance(detail, Mapping) and metrics.ONCE in detail:
+            return f"once:{detail[metrics.ONCE]}"[:80]
+    return None
+
+
+def _fired(session: Session, organization_id: int, evaluation: Evaluation, key: str) -> bool:
+    rule = evaluation.rule
+    return (
+        session.scalar(
+            select(Decision.id).where(
+                tenant_clause(organization_id, Decision),
+                Decision.rule_id == rule.rule_id,
+                Decision.rule_version == rule.version,
+                Decision.record_type == evaluation.record_type,
+                Decision.record_id == evaluation.record_id,
+                Decision.firing_key == key,
+            )
+        )
+        is not None
+    )
 
 
 def drain(database: Database, *, batch: int = 500, limit: int | None = None) -> int:

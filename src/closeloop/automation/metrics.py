@@ -27,7 +27,7 @@ from closeloop.crm.orders.models import Order
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.scope import tenant_clause
-from closeloop.forecasting import scorecards
+from closeloop.forecasting import scorecards, signals
 from closeloop.org.models import Region, User
 
 MODELS: dict[str, type[Any]] = {
@@ -261,6 +261,8 @@ def _product_line(ctx: Context, noun: str) -> Any:
 
 #: where a measure leaves what stands behind its value (kept with the condition in the decision)
 DETAIL = "detail"
+#: in a detail: what makes a firing happen once however many events see it (a streak's keyword and first day)
+ONCE = "once"
 #: a condition's window → the bookings forecast's period it reads (the forecast is kept by month and
 #: quarter: "last week" reads the latest month finished by the check, see docs/automation.md)
 _DEVIATION_GRANULARITY = {"last_quarter": "quarter", "this_quarter": "quarter"}
@@ -290,6 +292,19 @@ def forecast_deviation(ctx: Context, condition: Mapping[str, Any]) -> Any:
     return None if found.rate is None else round(found.rate * 100, 2)
 
 
+def keyword_streak(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    """Consecutive days, ending on the day of the check, on which the record's account searched or
+    asked about the condition's ``keyword`` (inquiry signals, :mod:`closeloop.forecasting.signals`)."""
+    account_id = ctx.account_id()
+    if account_id is None:
+        return None
+    keyword = str(condition.get("keyword") or "")
+    days, first = signals.keyword_streak(ctx.session, ctx.organization_id, account_id, keyword, ctx.now)
+    if first is not None:  # a streak fires once: its first day is part of the firing key
+        ctx._cache[DETAIL] = {"keyword": keyword, "streak_start": first.isoformat(), ONCE: f"{keyword}:{first}"}
+    return days
+
+
 #: measures by name (the names of the rule vocabulary)
 MEASURES: dict[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "time_since_last_contact": last_contact,
@@ -304,6 +319,7 @@ MEASURES: dict[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "order_count": order_count,
     "visit_count": visit_count,
     "forecast_deviation": forecast_deviation,
+    "keyword_streak": keyword_streak,
 }
 #: fields named differently in the vocabulary than on the record
 FIELD_ALIASES = {("order", "amount"): "total", ("lead", "created_date"): "received_at"}
