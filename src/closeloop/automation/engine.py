@@ -151,22 +151,30 @@ def load_record(session: Session, organization_id: int, record_type: str, record
 
 
 def evaluate(ctx: metrics.Context, rule: CompiledRule, *, record_id: int, full: bool = False) -> Evaluation:
-    """Check the rule's conditions in order, stopping at the first that fails (all of them when ``full``)."""
-    seen: list[dict[str, Any]] = []
+    """Check the rule's conditions in order, stopping at the first that fails (all of them when ``full``).
+
+    Hot path (every event × every rule its type wakes): the values are kept as plain tuples and the
+    decision's condition entries are built only when the rule fires or ``full`` asks for them all."""
+    read, holds, record = metrics.read, metrics.holds, ctx.record
+    cache = ctx._cache
+    looked: list[tuple[Any, Any, bool, Any]] = []
     fires = True
-    for condition in rule.definition.get("conditions", []):
-        value = metrics.read(ctx, condition) if ctx.record is not None else None
-        passed = metrics.holds(condition, value)
-        entry = {**condition, "seen": metrics.plain(value), "passed": passed}
-        if metrics.DETAIL in ctx._cache:  # what the value rests on (a forecast deviation's period and amounts)
-            entry[metrics.DETAIL] = ctx._cache.pop(metrics.DETAIL)
-        seen.append(entry)
+    for condition in rule.definition.get("conditions", ()):
+        value = read(ctx, condition) if record is not None else None
+        passed = holds(condition, value)
+        detail = cache.pop(metrics.DETAIL, None) if cache else None  # what a value rests on (a forecast's period)
+        looked.append((condition, value, passed, detail))
         if not passed:
             fires = False
             if not full:
-                break
-    owner = action_runner.owner_of(ctx.record)
-    return Evaluation(rule, ctx.record_type, record_id, owner, seen, fires, ctx.record)
+                return Evaluation(rule, ctx.record_type, record_id, None, [], False, record)
+    seen: list[dict[str, Any]] = []
+    for condition, value, passed, detail in looked:
+        entry = {**condition, "seen": metrics.plain(value), "passed": passed}
+        if detail is not None:
+            entry[metrics.DETAIL] = detail
+        seen.append(entry)
+    return Evaluation(rule, ctx.record_type, record_id, action_runner.owner_of(record), seen, fires, record)
 
 
 #: called with (pending action id, when it may run) once the firing's transaction commits
