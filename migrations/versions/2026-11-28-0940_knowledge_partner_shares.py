@@ -8,7 +8,7 @@ read the names of its own partner organizations. SQLite has no row security: the
 queries (``knowledge.service``) are the only wall there, as for every table.
 
 Revision ID: 3c1f0a9e0940
-Revises: c4b9a189fcb1
+Revises: a3c9e0930d01
 Create Date: 2026-11-26 17:30:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision: str = "3c1f0a9e0940"
-down_revision: str | None = "c4b9a189fcb1"
+down_revision: str | None = "a3c9e0930d01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -44,6 +44,8 @@ from closeloop.forecasting.models import (
     BookingsSnapshot,
     BookingsSnapshotDeal,
     DealerStock,
+    InquirySignal,
+    StockReservation,
     WinProbabilityModel,
 )
 from closeloop.governance.assets.models import DataAsset
@@ -100,6 +102,7 @@ __all__ = [
     "IdempotencyKey",
     "ImportJob",
     "ImportMapping",
+    "InquirySignal",
     "Instalment",
     "Invoice",
     "KnowledgeAccessRule",
@@ -136,6 +139,7 @@ __all__ = [
     "RuleVersion",
     "Scan",
     "StageChange",
+    "StockReservation",
     "SuggestionVerdict",
     "Target",
     "Task",

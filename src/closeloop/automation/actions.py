@@ -57,9 +57,11 @@ def _record(session: Session, firing: Firing) -> Any:
     )
 
 
-def _owner_of(record: Any) -> int | None:
+def owner_of(record: Any) -> int | None:
     if record is None:
         return None
+    if isinstance(record, User):  # a rule about a person (forecast deviation): they answer for themselves
+        return record.id
     if isinstance(record, Activity):
         return record.user_id
     return getattr(record, "owner_id", None)
@@ -67,12 +69,12 @@ def _owner_of(record: Any) -> int | None:
 
 def _account_owner(session: Session, firing: Firing, record: Any) -> int | None:
     if firing.record_type == "account":
-        return _owner_of(record)
+        return owner_of(record)
     account_id = getattr(record, "account_id", None)
     if account_id is None:
-        return _owner_of(record)
+        return owner_of(record)
     found = _record(session, replace(firing, record_type="account", record_id=account_id, record=None))
-    return _owner_of(found)
+    return owner_of(found)
 
 
 def _user(session: Session, organization_id: int, user_id: int | None) -> User | None:
@@ -94,6 +96,8 @@ def recipients(session: Session, firing: Firing, target: str) -> list[int]:
         return team_members(session, firing.organization_id, team, firing.rule_owner_id)
     if target.startswith("role:"):
         role = ROLE_ALIASES.get(target[5:], target[5:])
+        if firing.record_type == "user":  # "their regional manager": the nearest above the person holding the role
+            return _above(session, firing.organization_id, owner_of(record), role)
         return list(
             session.scalars(
                 select(User.id)
@@ -101,12 +105,24 @@ def recipients(session: Session, firing: Firing, target: str) -> list[int]:
                 .order_by(User.id)
             )
         )
-    owner_id = _account_owner(session, firing, record) if target == "account_owner" else _owner_of(record)
+    owner_id = _account_owner(session, firing, record) if target == "account_owner" else owner_of(record)
     if target == "manager":
         owner = _user(session, firing.organization_id, owner_id)
         manager_id = owner.manager_id if owner is not None else None
         return [manager_id] if manager_id is not None else []
     return [owner_id] if owner_id is not None else []
+
+
+def _above(session: Session, organization_id: int, user_id: int | None, role: str) -> list[int]:
+    """The nearest active person up ``user_id``'s reporting line who holds ``role`` (none: empty)."""
+    seen: set[int] = set()
+    person = _user(session, organization_id, user_id)
+    while person is not None and person.manager_id is not None and person.manager_id not in seen:
+        seen.add(person.manager_id)
+        person = _user(session, organization_id, person.manager_id)
+        if person is not None and person.role == role and person.is_active:
+            return [person.id]
+    return []
 
 
 def team_members(session: Session, organization_id: int, team: str, rule_owner_id: int) -> list[int]:
@@ -187,14 +203,20 @@ def _link(firing: Firing) -> str:
 
 
 def _tell(
-    session: Session, firing: Firing, users: list[int], kind: str, title: tuple[str, str], body: tuple[str, str]
+    session: Session,
+    firing: Firing,
+    users: list[int],
+    kind: str,
+    title: tuple[str, str],
+    body: tuple[str, str],
+    link: str | None = None,
 ) -> None:
     for user_id in users:
         notify(
             session,
             organization_id=firing.organization_id,
             user_id=user_id,
-            message=Message(kind, title[0], title[1], body[0], body[1], _link(firing)),
+            message=Message(kind, title[0], title[1], body[0], body[1], link or _link(firing)),
         )
 
 
@@ -257,10 +279,20 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
     if kind == "escalate":
         _tell(session, firing, users, "automation.escalation", ("已升级给您", "Escalated to you"), why)
         return {"notified": users}
+    # what the rule pushes with the notice (a product comparison page …): its words first, then why
+    link = str(params["link"]) if isinstance(params.get("link"), str) else None
+    content = str(params.get("content") or "") if isinstance(params.get("content"), str) else ""
+    body = (f"{content}\n{why[0]}", f"{content}\n{why[1]}") if content else why
     _tell(
-        session, firing, users, "automation.notice", (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"), why
+        session,
+        firing,
+        users,
+        "automation.notice",
+        (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"),
+        body,
+        link,
     )
-    return {"notified": users}
+    return {"notified": users} | ({"link": link} if link else {})
 
 
 def rule_actor(session: Session, firing: Firing) -> Actor:
@@ -338,6 +370,26 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
             why=(firing.why_zh, firing.why_en), now=firing.now,
         )  # fmt: skip
         return webhooks.delivery_body(delivery, brief=True)
+    if kind == "reserve_stock":
+        from decimal import Decimal
+
+        from closeloop.forecasting import signals
+
+        record = _record(session, firing)
+        account_id = firing.record_id if firing.record_type == "account" else getattr(record, "account_id", None)
+        if account_id is None:
+            raise ValueError("a reservation is made for an account")
+        reservation = signals.reserve(
+            session, firing.organization_id, account_id=int(account_id), product=target[8:],
+            quantity=Decimal(str(params.get("quantity"))), reason=f"rule {firing.rule_id}: {firing.rule_name}",
+            decision_id=firing.decision_id,
+        )  # fmt: skip
+        return {
+            "reservation_id": reservation.id,
+            "product_id": reservation.product_id,
+            "dealer_stock_id": reservation.dealer_stock_id,
+            "quantity": float(reservation.quantity),
+        }
     if kind == "apply_playbook":
         from closeloop.automation import playbooks
 

@@ -20,6 +20,7 @@ EVENT_TYPES: dict[str, str] = {
     "lead_created": "lead.created",
     "order_placed": "order.created",
     "ticket_opened": "ticket.created",
+    "signal_recorded": "signal.recorded",
 }
 FREQUENCIES = ("hourly", "daily", "weekly", "monthly", "quarterly")
 OPS = (">", ">=", "<", "<=", "==", "in", "streak")
@@ -34,9 +35,11 @@ ACTION_TYPES = (
     "require_approval",
     "assign",
     "apply_playbook",
+    "reserve_stock",
 )
 #: actions that change data or leave the system: they wait in the undo window
-DEFERRED_ACTIONS = frozenset({"create_task", "set_field", "webhook", "assign", "apply_playbook"})
+DEFERRED_ACTIONS = frozenset({"create_task", "set_field", "webhook", "assign", "apply_playbook", "reserve_stock"})
+#: (a rule about a person names measures only, never a user's fields: see PERSON_METRICS)
 RECORD_TYPES = ("account", "opportunity", "lead", "ticket", "order", "activity")
 #: role names managers write → the product's roles
 ROLE_ALIASES: dict[str, str] = {
@@ -94,6 +97,8 @@ def record_type_of(definition: Mapping[str, Any]) -> str:
     if trigger.event_type is not None:
         return trigger.event_type.split(".", 1)[0]
     names = [str(c.get("field_or_metric", "")) for c in definition.get("conditions", [])]
+    if any(name in PERSON_METRICS for name in names):
+        return "user"
     for prefix, record_type in (
         ("opportunity.", "opportunity"),
         ("stage_duration", "opportunity"),
@@ -116,13 +121,10 @@ def canonical_stage(value: Any) -> Any:
 
 #: how an assignment to a team picks its member
 ASSIGN_STRATEGIES = ("round_robin", "least_loaded")
-#: measures the vocabulary knows but the product cannot read yet, with why
-UNSUPPORTED_METRICS: dict[str, str] = {
-    "forecast_deviation": (
-        "forecast_deviation cannot be checked yet: the product stores no bookings forecast to compare "
-        "against (only win-probability models); rules on forecast deviation are refused until it does"
-    ),
-}
+#: measures the vocabulary knows but the product cannot read yet, with why (none at the moment)
+UNSUPPORTED_METRICS: dict[str, str] = {}
+#: measures about a person (a rep) rather than a customer record: a rule using one is about users
+PERSON_METRICS = frozenset({"forecast_deviation"})
 
 
 def team_of(target: str) -> str | None:
@@ -176,8 +178,21 @@ def validate(
         name = condition.get("field_or_metric")
         if isinstance(name, str) and name in UNSUPPORTED_METRICS:
             problem(f"{path}.field_or_metric", UNSUPPORTED_METRICS[name])
+        elif (
+            isinstance(name, str)
+            and name in PERSON_METRICS
+            and isinstance(trigger, Mapping)
+            and (trigger.get("kind") != "schedule")
+        ):
+            problem(
+                f"{path}.field_or_metric",
+                f"{name} is measured per person over a finished forecast period: use a schedule "
+                "(weekly, monthly …), not an event, as the trigger",
+            )
         elif not isinstance(name, str) or not _known_metric(name, metrics):
             problem(f"{path}.field_or_metric", f"{name!r} is not a field or measure rules can read")
+        if name == "keyword_streak" and not str(condition.get("keyword") or "").strip():
+            problem(f"{path}.keyword", "a keyword streak names its keyword (the word the account searched for)")
         if condition.get("op") not in OPS:
             problem(f"{path}.op", f"must be one of {' '.join(OPS)}")
         unit = condition.get("unit")
@@ -205,6 +220,12 @@ def validate(
         elif kind == "set_field":
             if "." not in target or "value" not in params:
                 problem(f"{path}.target", "set_field names 'record.field' and params.value")
+        elif kind == "reserve_stock":
+            quantity = params.get("quantity")
+            if not target.startswith("product:") or not target[8:].strip():
+                problem(f"{path}.target", "reserve_stock names 'product:<id, code or name>'")
+            if isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity <= 0:
+                problem(f"{path}.params.quantity", "the number of units to reserve, more than zero")
         elif kind == "apply_playbook":
             if target != "auto" and not target.startswith("playbook:"):
                 problem(f"{path}.target", "apply_playbook names 'auto' or 'playbook:<id or name>'")
@@ -220,6 +241,9 @@ def validate(
             problem(f"{path}.target", f"{target!r} is not a person or role rules can reach")
         if kind == "assign" and params.get("strategy", "round_robin") not in ASSIGN_STRATEGIES:
             problem(f"{path}.params.strategy", f"must be one of {', '.join(ASSIGN_STRATEGIES)}")
+        link = params.get("link")
+        if link is not None and (not isinstance(link, str) or not link.startswith("/") or link.startswith("//")):
+            problem(f"{path}.params.link", "a link is a page of the product: a path starting with '/'")
         if kind == "create_task" and not str(params.get("title") or "").strip():
             problem(f"{path}.params.title", "a task needs a title")
     if problems:

@@ -117,6 +117,8 @@ def trigger_matches(trigger: Trigger, payload: Mapping[str, Any]) -> bool:
         return bool(after("kind") == spec["activity_type"])
     if event == "opportunity_stage_changed" and spec.get("to_stage"):
         return bool(canonical_stage(str(after("stage"))) == canonical_stage(str(spec["to_stage"])))
+    if event == "signal_recorded" and spec.get("keyword"):
+        return str(payload.get("keyword") or "").strip().lower() == str(spec["keyword"]).strip().lower()
     if event == "field_changed":
         name = str(spec["field"]).split(".", 1)[1]
         change = changes.get(name)
@@ -149,19 +151,30 @@ def load_record(session: Session, organization_id: int, record_type: str, record
 
 
 def evaluate(ctx: metrics.Context, rule: CompiledRule, *, record_id: int, full: bool = False) -> Evaluation:
-    """Check the rule's conditions in order, stopping at the first that fails (all of them when ``full``)."""
-    seen: list[dict[str, Any]] = []
+    """Check the rule's conditions in order, stopping at the first that fails (all of them when ``full``).
+
+    Hot path (every event × every rule its type wakes): the values are kept as plain tuples and the
+    decision's condition entries are built only when the rule fires or ``full`` asks for them all."""
+    read, holds, record = metrics.read, metrics.holds, ctx.record
+    cache = ctx._cache
+    looked: list[tuple[Any, Any, bool, Any]] = []
     fires = True
-    for condition in rule.definition.get("conditions", []):
-        value = metrics.read(ctx, condition) if ctx.record is not None else None
-        passed = metrics.holds(condition, value)
-        seen.append({**condition, "seen": metrics.plain(value), "passed": passed})
+    for condition in rule.definition.get("conditions", ()):
+        value = read(ctx, condition) if record is not None else None
+        passed = holds(condition, value)
+        detail = cache.pop(metrics.DETAIL, None) if cache else None  # what a value rests on (a forecast's period)
+        looked.append((condition, value, passed, detail))
         if not passed:
             fires = False
             if not full:
-                break
-    owner = getattr(ctx.record, "owner_id", None) or getattr(ctx.record, "user_id", None) if ctx.record else None
-    return Evaluation(rule, ctx.record_type, record_id, owner, seen, fires, ctx.record)
+                return Evaluation(rule, ctx.record_type, record_id, None, [], False, record)
+    seen: list[dict[str, Any]] = []
+    for condition, value, passed, detail in looked:
+        entry = {**condition, "seen": metrics.plain(value), "passed": passed}
+        if detail is not None:
+            entry[metrics.DETAIL] = detail
+        seen.append(entry)
+    return Evaluation(rule, ctx.record_type, record_id, action_runner.owner_of(record), seen, fires, record)
 
 
 #: called with (pending action id, when it may run) once the firing's transaction commits
@@ -311,11 +324,42 @@ def process_event(
         checked += 1
         evaluation = evaluate(ctx, rule, record_id=event.subject_id or 0)
         if evaluation.fires:
+            key = once_key(evaluation)
+            if key is None:
+                key = f"event:{event.id}"
+            elif _fired(session, event.organization_id, evaluation, key):
+                continue  # this streak fired already (on an earlier event)
             fire(
                 session, event.organization_id, evaluation,
-                event_type=event.event_type, event_id=event.id, firing_key=f"event:{event.id}", now=utcnow(),
+                event_type=event.event_type, event_id=event.id, firing_key=key, now=utcnow(),
             )  # fmt: skip
     return checked
+
+
+def once_key(evaluation: Evaluation) -> str | None:
+    """The firing key of a firing that must happen once per streak rather than once per event, if any."""
+    for condition in evaluation.conditions:
+        detail = condition.get(metrics.DETAIL)
+        if isinstance(detail, Mapping) and metrics.ONCE in detail:
+            return f"once:{detail[metrics.ONCE]}"[:80]
+    return None
+
+
+def _fired(session: Session, organization_id: int, evaluation: Evaluation, key: str) -> bool:
+    rule = evaluation.rule
+    return (
+        session.scalar(
+            select(Decision.id).where(
+                tenant_clause(organization_id, Decision),
+                Decision.rule_id == rule.rule_id,
+                Decision.rule_version == rule.version,
+                Decision.record_type == evaluation.record_type,
+                Decision.record_id == evaluation.record_id,
+                Decision.firing_key == key,
+            )
+        )
+        is not None
+    )
 
 
 def drain(database: Database, *, batch: int = 500, limit: int | None = None) -> int:

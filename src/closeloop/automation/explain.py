@@ -25,6 +25,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "account.industry": ("客户行业", "account industry"),
     "account.region": ("客户区域", "account region"),
     "account.is_key_account": ("是否重点客户", "key account"),
+    "forecast_deviation": ("预测偏差", "forecast deviation"),
+    "keyword_streak": ("连续搜索天数", "days in a row the account searched"),
 }
 _UNITS: dict[str, tuple[str, str]] = {
     "minute": ("分钟", "minutes"),
@@ -57,6 +59,7 @@ _ACTIONS: dict[str, tuple[str, str]] = {
     "set_field": ("设置字段", "set the field"),
     "require_approval": ("请求审批", "ask for approval by"),
     "assign": ("分配给", "assign to"),
+    "reserve_stock": ("预留库存", "reserve stock of"),
 }
 _TARGETS: dict[str, tuple[str, str]] = {
     "owner": ("负责人", "the owner"),
@@ -112,6 +115,7 @@ _RECORDS: dict[str, tuple[str, str]] = {
     "activity": ("跟进记录", "activity"),
     "quote": ("报价", "quote"),
     "contract": ("合同", "contract"),
+    "user": ("销售", "rep"),
 }
 
 
@@ -146,6 +150,14 @@ def condition_text(condition: Mapping[str, Any], lang: str) -> str:
     expected = _amount(condition.get("value"), condition.get("unit"), lang)
     seen = _amount(condition.get("seen"), condition.get("unit"), lang)
     name = field_label(str(condition.get("field_or_metric")), lang)
+    detail = condition.get("detail")
+    if isinstance(detail, Mapping) and detail.get("keyword"):
+        name += f"「{detail['keyword']}」" if lang == "zh" else f" “{detail['keyword']}”"
+    if isinstance(detail, Mapping) and "period" in detail:  # a forecast deviation: over which period, from what
+        if lang == "zh":
+            seen += f",{detail['period']}期初预测{detail['expected']},实际成交{detail['actual']}"
+        else:
+            seen += f"; {detail['period']}: forecast at its start {detail['expected']}, booked {detail['actual']}"
     if lang == "zh":
         return f"{name}{op[0]}{expected}(看到的值:{seen})"
     return f"{name} {op[1]} {expected} (value seen: {seen})"
@@ -155,7 +167,10 @@ def action_text(action: Mapping[str, Any], lang: str) -> str:
     labels = _ACTIONS.get(str(action.get("type")), (str(action.get("type")), str(action.get("type"))))
     verb = labels[0] if lang == "zh" else labels[1]
     target = target_label(str(action.get("target") or ""), lang)
-    title = (action.get("params") or {}).get("title")
+    params = action.get("params") or {}
+    if isinstance(params.get("quantity"), int | float) and not isinstance(params.get("quantity"), bool):
+        target += f" ×{params['quantity']:g}"
+    title = params.get("title")
     text = f"{verb}{target}" if lang == "zh" else f"{verb} {target}"
     if title:
         text += f"「{title}」" if lang == "zh" else f" “{title}”"

@@ -27,7 +27,8 @@ from closeloop.crm.orders.models import Order
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.scope import tenant_clause
-from closeloop.org.models import Region
+from closeloop.forecasting import scorecards, signals
+from closeloop.org.models import Region, User
 
 MODELS: dict[str, type[Any]] = {
     "account": Account,
@@ -36,6 +37,8 @@ MODELS: dict[str, type[Any]] = {
     "ticket": Ticket,
     "order": Order,
     "activity": Activity,
+    #: a person (a rep): rules on forecast deviation are about people
+    "user": User,
 }
 _MISSING = object()
 
@@ -258,6 +261,52 @@ def _product_line(ctx: Context, noun: str) -> Any:
     )
 
 
+#: where a measure leaves what stands behind its value (kept with the condition in the decision)
+DETAIL = "detail"
+#: in a detail: what makes a firing happen once however many events see it (a streak's keyword and first day)
+ONCE = "once"
+#: a condition's window → the bookings forecast's period it reads (the forecast is kept by month and
+#: quarter: "last week" reads the latest month finished by the check, see docs/automation.md)
+_DEVIATION_GRANULARITY = {"last_quarter": "quarter", "this_quarter": "quarter"}
+
+
+def forecast_deviation(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    """A person's forecast deviation in percent over the latest finished forecast period, as the
+    forecasting scorecards compute it (:func:`closeloop.forecasting.scorecards.owner_deviation`).
+    ``None`` (the condition does not hold) when the record is not a person, no snapshot was taken
+    inside that period, or nothing was forecast for them."""
+    if ctx.record_type != "user":
+        return None
+    window = condition.get("window")
+    granularity = _DEVIATION_GRANULARITY.get(window, "month") if isinstance(window, str) else "month"
+    found = scorecards.owner_deviation(
+        ctx.session, ctx.organization_id, ctx.record.id, as_of=as_utc(ctx.now).date(), granularity=granularity
+    )
+    if found is None:
+        return None
+    ctx._cache[DETAIL] = {
+        "period": found.period,
+        "period_start": found.period_start.isoformat(),
+        "period_end": found.period_end.isoformat(),
+        "expected": str(found.expected),
+        "actual": str(found.actual),
+    }
+    return None if found.rate is None else round(found.rate * 100, 2)
+
+
+def keyword_streak(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    """Consecutive days, ending on the day of the check, on which the record's account searched or
+    asked about the condition's ``keyword`` (inquiry signals, :mod:`closeloop.forecasting.signals`)."""
+    account_id = ctx.account_id()
+    if account_id is None:
+        return None
+    keyword = str(condition.get("keyword") or "")
+    days, first = signals.keyword_streak(ctx.session, ctx.organization_id, account_id, keyword, ctx.now)
+    if first is not None:  # a streak fires once: its first day is part of the firing key
+        ctx._cache[DETAIL] = {"keyword": keyword, "streak_start": first.isoformat(), ONCE: f"{keyword}:{first}"}
+    return days
+
+
 #: measures by name (the names of the rule vocabulary)
 MEASURES: dict[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "time_since_last_contact": last_contact,
@@ -271,6 +320,8 @@ MEASURES: dict[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "ticket.open_duration": ticket_open,
     "order_count": order_count,
     "visit_count": visit_count,
+    "forecast_deviation": forecast_deviation,
+    "keyword_streak": keyword_streak,
 }
 #: fields named differently in the vocabulary than on the record
 FIELD_ALIASES = {("order", "amount"): "total", ("lead", "created_date"): "received_at"}

@@ -305,7 +305,10 @@ def mask_checker(session: Session, actor: Actor) -> Any:
     cache: dict[str, frozenset[str]] = {}
 
     def hidden(condition: Mapping[str, Any]) -> bool:
-        noun, _, field = str(condition.get("field_or_metric", "")).partition(".")
+        if condition.get("field_or_metric") == "forecast_deviation":  # a forecast is nothing but amounts
+            noun, field = "opportunity", "amount"
+        else:
+            noun, _, field = str(condition.get("field_or_metric", "")).partition(".")
         if not field or noun not in metrics.MODELS:
             return False
         if noun not in cache:
@@ -322,7 +325,10 @@ def visible_body(session: Session, actor: Actor, decision: Decision, hidden: Any
     hidden = hidden or mask_checker(session, actor)
     if not any(hidden(c) for c in decision.conditions):
         return body
-    conditions = [{**c, "seen": MASKED} if hidden(c) else c for c in decision.conditions]
+    conditions = [
+        {**{k: v for k, v in c.items() if k != metrics.DETAIL}, "seen": MASKED} if hidden(c) else c
+        for c in decision.conditions
+    ]
     why_zh, why_en = explain.why(
         rule_name=decision.rule_name, version=decision.rule_version, event_type=decision.event_type,
         record_type=decision.record_type, record_id=decision.record_id, conditions=conditions,

@@ -149,6 +149,29 @@ def import_calendar(
     console.print(f"stored {stored:,} calendar events for {organization.name}")
 
 
+@forecast_app.command("import-signals")
+@reports_errors
+def import_signals(
+    file: Annotated[Path, typer.Argument(help="CSV: account, keyword, occurred_at[, source, count]")],
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+) -> None:
+    """Store inquiry-keyword signals (what accounts searched or asked about, by day): each is also a
+    ``signal.recorded`` event that rules can wake on. Accounts by id, external reference or exact
+    name; dates ISO (UTC). A bad row stops the import, naming its line."""
+    import csv
+
+    from closeloop.forecasting.signals import record_signals
+    from closeloop.org import service as org_service
+
+    db = database()
+    organization = resolve_organization(db, org)
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
+    with db.unit_of_work(None, system=True) as session:
+        stored = record_signals(session, org_service.system_actor(organization.id, label="import-signals"), lines)
+    console.print(f"stored {stored:,} signals for {organization.name}")
+
+
 @forecast_app.command("import-stock")
 @reports_errors
 def import_stock(

@@ -130,3 +130,48 @@ class CalendarEvent(IdentifiedBy, OrganizationScoped, Base):
     product_line_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("product_lines.id", ondelete="CASCADE"), nullable=True
     )
+
+
+class InquirySignal(IdentifiedBy, OrganizationScoped, Base):
+    """An account searched or asked about a keyword (a product name, a part) on a day — a demand
+    signal (FC-2) and, as the outbox event ``signal.recorded``, what signal rules wake on (FC-4).
+    Imported with ``closeloop forecast import-signals``."""
+
+    __tablename__ = "inquiry_signals"
+    __noun__ = "inquiry_signal"
+    __table_args__ = (
+        Index("ix_inquiry_signals_org_account_keyword", "organization_id", "account_id", "keyword", "occurred_at"),
+    )
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    keyword: Mapped[str] = mapped_column(String(200), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: where it came from (site_search, inquiry_form, import …)
+    source: Mapped[str] = mapped_column(String(40), nullable=False, default="import")
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class StockReservation(IdentifiedBy, OrganizationScoped, Base):
+    """Units of a product held for an account out of a dealer's reported stock (:class:`DealerStock`):
+    what is available there is ``on_hand`` less the active reservations. ``status``: active → released."""
+
+    __tablename__ = "stock_reservations"
+    __noun__ = "stock_reservation"
+    __table_args__ = (
+        Index("ix_stock_reservations_org_stock", "organization_id", "dealer_stock_id", "status"),
+        Index("ix_stock_reservations_org_account", "organization_id", "account_id", "id"),
+    )
+
+    dealer_stock_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("dealer_stock.id", ondelete="CASCADE"), nullable=False
+    )
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False)
+    quantity: Mapped[Decimal] = mapped_column(ScaledDecimal(3), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    #: what asked for it ("rule 12: …") and the decision, when a rule did
+    reason: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    decision_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

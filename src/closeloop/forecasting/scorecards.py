@@ -15,7 +15,8 @@ than two weeks old are listed by name.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,18 +41,10 @@ from closeloop.quality import kpis
 CENT = Decimal("0.01")
 
 
-def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "month") -> dict[str, Any]:
-    """Per finished period and manager: the team's expected bookings at the period's start, what it
-    booked, and the deviation rate (managers of people in ``actor``'s reach only)."""
-    bookings.require_readable(session, actor)
-    bookings._check(granularity, "owner")
-    org = actor.organization_id
-    today = utcnow().date()
-    managers = dict(session.execute(select(User.id, User.manager_id).where(tenant_clause(org, User))).all())
-    names = dict(session.execute(select(User.id, User.display_name).where(tenant_clause(org, User))).all())
-    in_reach = None if actor.scope is RowScope.ALL else set(actor.owner_ids)
-    # the first snapshot taken inside each finished period
-    first = (
+def _first_forecasts(org: int, granularity: str, today: date) -> Any:
+    """The first snapshot taken inside each period of ``granularity`` finished by ``today`` (a subquery
+    of ``period, snapshot_id``): the forecast a period started with."""
+    return (
         select(BookingsForecastRow.period, func.min(BookingsSnapshot.id).label("snapshot_id"))
         .join(BookingsSnapshot, BookingsSnapshot.id == BookingsForecastRow.snapshot_id)
         .where(
@@ -66,6 +59,88 @@ def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "
         .group_by(BookingsForecastRow.period)
         .subquery()
     )
+
+
+def rate(expected: Decimal, actual: Decimal) -> float | None:
+    """The deviation rate ``|actual − expected| ÷ expected`` (``None`` when nothing was expected)."""
+    return None if expected == 0 else round(float(abs(actual - expected) / expected), 4)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerDeviation:
+    """One person's deviation over one finished period: the forecast the period started with for
+    their own rows, what they booked in it, and the rate."""
+
+    period: str
+    period_start: date
+    period_end: date
+    expected: Decimal
+    actual: Decimal
+    rate: float | None
+
+
+def owner_deviation(
+    session: Session, organization_id: int, owner_id: int, *, as_of: date, granularity: str = "month"
+) -> OwnerDeviation | None:
+    """The deviation of ``owner_id`` over the latest period of ``granularity`` finished by ``as_of``,
+    measured like :func:`deviation_by_manager` (the period's first snapshot against the deals won in
+    it), or ``None`` when no snapshot was taken inside that period. No reach check: the caller is the
+    rule engine, which acts for the organization (its decisions are read under the masks)."""
+    bookings._check(granularity, "owner")
+    org = organization_id
+    first = _first_forecasts(org, granularity, as_of)
+    latest = session.execute(
+        select(BookingsForecastRow.period, BookingsForecastRow.period_start, BookingsForecastRow.period_end)
+        .join(
+            first,
+            (first.c.snapshot_id == BookingsForecastRow.snapshot_id) & (first.c.period == BookingsForecastRow.period),
+        )
+        .where(tenant_clause(org, BookingsForecastRow), BookingsForecastRow.granularity == granularity)
+        .order_by(BookingsForecastRow.period_end.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return None
+    expected = session.scalar(
+        select(func.coalesce(func.sum(BookingsForecastRow.expected), 0))
+        .join(
+            first,
+            (first.c.snapshot_id == BookingsForecastRow.snapshot_id) & (first.c.period == BookingsForecastRow.period),
+        )
+        .where(
+            tenant_clause(org, BookingsForecastRow),
+            BookingsForecastRow.granularity == granularity,
+            BookingsForecastRow.dimension == "owner",
+            BookingsForecastRow.period == latest.period,
+            BookingsForecastRow.key == owner_id,
+        )
+    )
+    actual = session.scalar(
+        select(func.coalesce(func.sum(Opportunity.amount), 0)).where(
+            tenant_clause(org, Opportunity),
+            Opportunity.stage == Stage.WON.value,
+            Opportunity.owner_id == owner_id,
+            Opportunity.closed_at >= datetime.combine(latest.period_start, time.min, tzinfo=UTC),
+            Opportunity.closed_at < datetime.combine(latest.period_end, time.min, tzinfo=UTC),
+        )
+    )
+    forecast, booked = Decimal(expected or 0).quantize(CENT), Decimal(actual or 0).quantize(CENT)
+    return OwnerDeviation(
+        latest.period, latest.period_start, latest.period_end, forecast, booked, rate(forecast, booked)
+    )
+
+
+def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "month") -> dict[str, Any]:
+    """Per finished period and manager: the team's expected bookings at the period's start, what it
+    booked, and the deviation rate (managers of people in ``actor``'s reach only)."""
+    bookings.require_readable(session, actor)
+    bookings._check(granularity, "owner")
+    org = actor.organization_id
+    today = utcnow().date()
+    managers = dict(session.execute(select(User.id, User.manager_id).where(tenant_clause(org, User))).all())
+    names = dict(session.execute(select(User.id, User.display_name).where(tenant_clause(org, User))).all())
+    in_reach = None if actor.scope is RowScope.ALL else set(actor.owner_ids)
+    first = _first_forecasts(org, granularity, today)
     rows = session.execute(
         select(
             BookingsForecastRow.period,
@@ -125,7 +200,7 @@ def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "
                 "manager": names.get(manager, "") if manager is not None else "",
                 "expected": str(forecast.quantize(CENT)),
                 "actual": str(booked.quantize(CENT)),
-                "deviation_rate": None if forecast == 0 else round(float(abs(booked - forecast) / forecast), 4),
+                "deviation_rate": rate(forecast, booked),
             }
         )
     return {"granularity": granularity, "items": items}

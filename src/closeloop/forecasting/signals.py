@@ -1,0 +1,183 @@
+"""Inquiry-keyword signals (FC-2 input, FC-4 trigger) and stock reservations against dealers' stock.
+
+A signal recorded here is also an outbox event ``signal.recorded`` about its account, in the same
+transaction, so rules can wake on it (``closeloop.automation``: "an account searched 椎间孔镜配件 on
+3 consecutive days → tell its rep and reserve 20 units"). A reservation holds units of a dealer's
+reported stock for an account; releasing it gives them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from closeloop.core.actor import Actor
+from closeloop.core.clock import as_utc, utcnow
+from closeloop.core.errors import ValidationFailed
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.products.models import Product
+from closeloop.db.scope import tenant_clause
+from closeloop.forecasting.models import DealerStock, InquirySignal, StockReservation
+from closeloop.governance.events import service as events
+
+SIGNAL_COLUMNS = ("account", "keyword", "occurred_at")
+#: a streak is looked for over at most this many days back
+STREAK_HORIZON_DAYS = 366
+
+
+def record_signals(session: Session, actor: Actor, lines: Sequence[dict[str, str]]) -> int:
+    """Store signals (CSV rows: ``account`` — id, external reference or exact name —, ``keyword``,
+    ``occurred_at`` — an ISO date or date-time, UTC —, optional ``source`` and ``count``) and emit one
+    ``signal.recorded`` event each. A bad row is refused with its line number and nothing is stored."""
+    org = actor.organization_id
+    if lines and (missing := [name for name in SIGNAL_COLUMNS if name not in lines[0]]):
+        raise ValidationFailed.one(missing[0], "column is missing")
+    accounts: dict[str, int] = {}
+    for account_id, name, ref in session.execute(
+        select(Account.id, Account.name, Account.external_ref).where(tenant_clause(org, Account))
+    ):
+        accounts.setdefault(str(account_id), account_id)
+        accounts.setdefault(name, account_id)
+        if ref:
+            accounts.setdefault(ref, account_id)
+    rows: list[InquirySignal] = []
+    for number, line in enumerate(lines, start=2):
+        where = f"line {number}"
+        account = accounts.get((line.get("account") or "").strip())
+        if account is None:
+            raise ValidationFailed.one("account", f"{where}: no such account")
+        keyword = (line.get("keyword") or "").strip()
+        if not keyword or len(keyword) > 200:
+            raise ValidationFailed.one("keyword", f"{where}: a keyword of 1 to 200 characters is expected")
+        text = (line.get("occurred_at") or "").strip()
+        try:
+            moment = (
+                datetime.combine(date.fromisoformat(text), time(12), tzinfo=UTC)
+                if len(text) == 10
+                else as_utc(datetime.fromisoformat(text))
+            )
+            count = int((line.get("count") or "1").strip() or "1")
+        except ValueError:
+            raise ValidationFailed.one("occurred_at", f"{where}: an ISO date and a whole count are expected") from None
+        if count < 1:
+            raise ValidationFailed.one("count", f"{where}: the count is at least 1")
+        source = (line.get("source") or "import").strip()[:40] or "import"
+        rows.append(
+            InquirySignal(
+                organization_id=org, account_id=account, keyword=keyword, occurred_at=moment, source=source, count=count
+            )
+        )
+    session.add_all(rows)
+    session.flush()
+    for row in rows:
+        events.emit(
+            session, actor, "signal.recorded", subject_type="account", subject_id=row.account_id,
+            payload={"signal_id": row.id, "keyword": row.keyword, "source": row.source},
+            occurred_at=row.occurred_at,
+        )  # fmt: skip
+    return len(rows)
+
+
+def keyword_streak(
+    session: Session, organization_id: int, account_id: int, keyword: str, now: datetime
+) -> tuple[int, date | None]:
+    """Consecutive days (UTC), ending on ``now``'s day, on which the account had a signal for
+    ``keyword`` (case-insensitive), and the streak's first day (``(0, None)`` when none today)."""
+    today = as_utc(now).date()
+    start = datetime.combine(today - timedelta(days=STREAK_HORIZON_DAYS), time.min, tzinfo=UTC)
+    moments = session.scalars(
+        select(InquirySignal.occurred_at).where(
+            tenant_clause(organization_id, InquirySignal),
+            InquirySignal.account_id == account_id,
+            func.lower(InquirySignal.keyword) == keyword.strip().lower(),
+            InquirySignal.occurred_at >= start,
+            InquirySignal.occurred_at <= now,
+        )
+    ).all()
+    days = {as_utc(moment).date() for moment in moments}
+    streak, day = 0, today
+    while day in days:
+        streak += 1
+        day -= timedelta(days=1)
+    return streak, (day + timedelta(days=1)) if streak else None
+
+
+def available(session: Session, organization_id: int, stock: DealerStock) -> Decimal:
+    """What is left of a dealer's reported stock once the active reservations are held."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(StockReservation.quantity), 0)).where(
+            tenant_clause(organization_id, StockReservation),
+            StockReservation.dealer_stock_id == stock.id,
+            StockReservation.status == "active",
+        )
+    )
+    return Decimal(stock.on_hand) - Decimal(held or 0)
+
+
+def product_of(session: Session, organization_id: int, reference: str) -> Product | None:
+    """A product by id, code or exact name."""
+    reference = reference.strip()
+    clauses = [Product.code == reference, Product.name == reference]
+    if reference.isdigit():
+        clauses.append(Product.id == int(reference))
+    from sqlalchemy import or_
+
+    return session.scalars(
+        select(Product).where(tenant_clause(organization_id, Product), or_(*clauses)).order_by(Product.id).limit(1)
+    ).first()
+
+
+def reserve(
+    session: Session, organization_id: int, *, account_id: int, product: str, quantity: Decimal, reason: str,
+    decision_id: int | None = None,
+) -> StockReservation:  # fmt: skip
+    """Hold ``quantity`` units of ``product`` for the account, from the dealer stock with the most units
+    available (ties: the lowest id). Refused, saying how many are available, when none has enough."""
+    if quantity <= 0:
+        raise ValidationFailed.one("quantity", "must be more than zero")
+    found = product_of(session, organization_id, product)
+    if found is None:
+        raise ValidationFailed.one("product", f"no product {product!r} (id, code or name)")
+    stocks = session.scalars(
+        select(DealerStock)
+        .where(tenant_clause(organization_id, DealerStock), DealerStock.product_id == found.id)
+        .order_by(DealerStock.id)
+        .with_for_update()
+    ).all()
+    best: tuple[Decimal, Any] | None = None
+    for stock in stocks:
+        left = available(session, organization_id, stock)
+        if best is None or left > best[0]:
+            best = (left, stock)
+    if best is None or best[0] < quantity:
+        have = best[0] if best is not None else Decimal(0)
+        raise ValidationFailed.one(
+            "quantity",
+            f"only {have.normalize():f} units of {found.name} are available in dealers' stock, "
+            f"{quantity.normalize():f} asked",
+        )
+    reservation = StockReservation(
+        organization_id=organization_id, dealer_stock_id=best[1].id, account_id=account_id, product_id=found.id,
+        quantity=quantity, status="active", reason=reason[:300], decision_id=decision_id, created_at=utcnow(),
+    )  # fmt: skip
+    session.add(reservation)
+    session.flush()
+    return reservation
+
+
+def release(session: Session, organization_id: int, reservation_id: int) -> StockReservation:
+    reservation = session.scalars(
+        select(StockReservation).where(
+            tenant_clause(organization_id, StockReservation), StockReservation.id == reservation_id
+        )
+    ).first()
+    if reservation is None:
+        raise ValidationFailed.one("reservation", f"no reservation {reservation_id}")
+    if reservation.status == "active":
+        reservation.status, reservation.released_at = "released", utcnow()
+    return reservation
