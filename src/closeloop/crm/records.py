@@ -788,9 +788,20 @@ def _custom_list_fields(session: Session, actor: Actor, record_type: RecordType[
 
 
 def _decoded(record_type: RecordType[Any], columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    return _decoded_with(_decoders(record_type, columns), columns, row)
+
+
+def _decoders(record_type: RecordType[Any], columns: Sequence[str]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """The computed fields among ``columns`` and how to decode each (worked out once per page, not per row)."""
+    return tuple((name, record_type.computed[name].decode) for name in columns if name in record_type.computed)
+
+
+def _decoded_with(
+    decoders: tuple[tuple[str, Callable[[Any], Any]], ...], columns: Sequence[str], row: Sequence[Any]
+) -> dict[str, Any]:
     data = dict(zip(columns, row, strict=True))
-    for name in record_type.computed.keys() & data.keys():
-        data[name] = record_type.computed[name].decode(data[name])
+    for name, decode in decoders:
+        data[name] = decode(data[name])
     return data
 
 
@@ -855,7 +866,10 @@ def read_page(
     if params.get("cursor"):
         cursor = Cursor.decode(params["cursor"], sort=sort.text)
         statement = statement.where(_after_cursor(record_type, sort, cursor))
-    rows = [_decoded(record_type, selected, row) for row in execute_core(session, statement.limit(limit + 1))]
+    # all rows in one fetch: iterating the result would fetch them one call at a time
+    fetched = execute_core(session, statement.limit(limit + 1)).all()
+    decoders = _decoders(record_type, selected)
+    rows = [_decoded_with(decoders, selected, row) for row in fetched]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -875,7 +889,8 @@ def read_all(
     statement, _ = build_query(session, actor, record_type, params, columns=columns)
     result = session.execute(statement.execution_options(yield_per=batch))
     for partition in result.partitions(batch):
-        yield from _expanded(session, actor, record_type, [_decoded(record_type, columns, row) for row in partition])
+        decoders = _decoders(record_type, columns)
+        yield from _expanded(session, actor, record_type, [_decoded_with(decoders, columns, row) for row in partition])
 
 
 def jsonable(value: Any) -> Any:

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import Forbidden
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import visibility_template
+from closeloop.db.session import execute_core
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.governance.permissions import Role
 
@@ -95,6 +96,18 @@ def forget_policy(session: Session) -> None:
     session.info.pop(_CACHE, None)
 
 
+#: the configured cells of one organization: one statement, built once with bound parameters and
+#: run as plain Core (every read of every record reads the matrix, so it skips the ORM's
+#: per-statement compile state and cache-key work)
+_CONFIGURED = select(
+    FieldSecurityRule.__table__.c.record_type,
+    FieldSecurityRule.__table__.c.field,
+    FieldSecurityRule.__table__.c.role,
+    FieldSecurityRule.__table__.c.can_read,
+    FieldSecurityRule.__table__.c.can_edit,
+).where(visibility_template(FieldSecurityRule, scoped=False))
+
+
 def policy(session: Session | None, organization_id: int) -> FieldPolicy:
     """The organization's configured matrix (read once per session). Without a session: the defaults."""
     if session is None:
@@ -102,17 +115,11 @@ def policy(session: Session | None, organization_id: int) -> FieldPolicy:
     cache: dict[int, FieldPolicy] = session.info.setdefault(_CACHE, {})
     if organization_id not in cache:
         configured: dict[tuple[str, str], dict[str, Access]] = {}
-        statement = select(
-            FieldSecurityRule.record_type,
-            FieldSecurityRule.field,
-            FieldSecurityRule.role,
-            FieldSecurityRule.can_read,
-            FieldSecurityRule.can_edit,
-        ).where(tenant_clause(organization_id, FieldSecurityRule))
         # reading the matrix must not flush a half-made change (a second version bump)
         with session.no_autoflush:
-            for noun, name, role, can_read, can_edit in session.execute(statement):
-                configured.setdefault((noun, name), {})[role] = Access(can_read, can_edit)
+            rows = execute_core(session, _CONFIGURED, {"scope_organization_id": organization_id})
+            for row in rows:
+                configured.setdefault((row.record_type, row.field), {})[row.role] = Access(row.can_read, row.can_edit)
         cache[organization_id] = FieldPolicy(configured)
     return cache[organization_id]
 

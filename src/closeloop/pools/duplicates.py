@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor, RowScope
@@ -27,7 +27,8 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.contacts.models import Contact
 from closeloop.crm.enums import LeadStatus
 from closeloop.crm.leads.models import Lead
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import tenant_clause, visibility_template
+from closeloop.db.session import execute_core
 from closeloop.org.models import Region, User
 from closeloop.pools import service
 from closeloop.pools.models import DuplicateMode
@@ -122,6 +123,73 @@ def _may_see(actor: Actor, owner_id: int | None, *, unowned_visible: bool) -> bo
     return owner_id in actor.owner_ids
 
 
+# The lookups of :func:`find_matches`, built once with bound parameters (``scope_organization_id``,
+# ``key``, ``sound``, ``like``, ``tail``) and run as plain Core: an import checks every new row, so
+# building, cache-keying and ORM-compiling five statements per row cost more than running them.
+_ACCOUNT = Account.__table__.c
+_LEAD = Lead.__table__.c
+_CONTACT = Contact.__table__.c
+_ACCOUNTS_BY_NAME = (
+    select(_ACCOUNT.id, _ACCOUNT.name, _ACCOUNT.owner_id, _ACCOUNT.region_id)
+    .where(
+        visibility_template(Account, scoped=False),
+        or_(
+            _ACCOUNT.id.in_(
+                select(NameKey.__table__.c.subject_id).where(
+                    visibility_template(NameKey, scoped=False),
+                    NameKey.__table__.c.subject_type == "account",
+                    or_(
+                        NameKey.__table__.c.name_key == bindparam("key"),
+                        NameKey.__table__.c.sound_key == bindparam("sound"),
+                    ),
+                )
+            ),
+            _ACCOUNT.search_key.like(bindparam("like"), escape="\\"),
+        ),
+    )
+    .order_by(_ACCOUNT.id.desc())
+    .limit(CANDIDATES)
+)
+_LEADS_BY_NAME = (
+    select(_LEAD.id, _LEAD.company, _LEAD.owner_id, _LEAD.region_id)
+    .where(
+        visibility_template(Lead, scoped=False),
+        _LEAD.status != LeadStatus.CONVERTED,
+        _LEAD.company.is_not(None),
+        _LEAD.search_key.like(bindparam("like"), escape="\\"),
+    )
+    .order_by(_LEAD.id.desc())
+    .limit(CANDIDATES)
+)
+_ACCOUNTS_BY_PHONE = (
+    select(_ACCOUNT.id, _ACCOUNT.name, _ACCOUNT.owner_id, _ACCOUNT.region_id, _ACCOUNT.phone.label("number"))
+    .where(visibility_template(Account, scoped=False), _digits(_ACCOUNT.phone).like(bindparam("tail"), escape="\\"))
+    .limit(CANDIDATES)
+)
+_ACCOUNTS_BY_CONTACT_MOBILE = (
+    select(_ACCOUNT.id, _ACCOUNT.name, _ACCOUNT.owner_id, _ACCOUNT.region_id, _CONTACT.mobile.label("number"))
+    .select_from(Contact.__table__.join(Account.__table__, _ACCOUNT.id == _CONTACT.account_id))
+    .where(
+        visibility_template(Contact, scoped=False),
+        visibility_template(Account, scoped=False),
+        _digits(_CONTACT.mobile).like(bindparam("tail"), escape="\\"),
+    )
+    .limit(CANDIDATES)
+)
+_LEADS_BY_PHONE = (
+    select(_LEAD.id, _LEAD.company, _LEAD.name, _LEAD.owner_id, _LEAD.region_id, _LEAD.mobile, _LEAD.phone)
+    .where(
+        visibility_template(Lead, scoped=False),
+        _LEAD.status != LeadStatus.CONVERTED,
+        or_(
+            _digits(_LEAD.mobile).like(bindparam("tail"), escape="\\"),
+            _digits(_LEAD.phone).like(bindparam("tail"), escape="\\"),
+        ),
+    )
+    .limit(CANDIDATES)
+)
+
+
 def find_matches(
     session: Session,
     actor: Actor,
@@ -145,70 +213,26 @@ def find_matches(
         return bool(other_key) and (other_key == key or names.sound_key(other_key) == sound)
 
     if key:
-        scanned = select(NameKey.subject_id).where(
-            tenant_clause(org, NameKey),
-            NameKey.subject_type == "account",
-            or_(NameKey.name_key == key[:200], NameKey.sound_key == sound[:400]),
-        )
-        statement = (
-            select(Account.id, Account.name, Account.owner_id, Account.region_id)
-            .where(
-                tenant_clause(org, Account),
-                or_(Account.id.in_(scanned), Account.search_key.like(_like(sound), escape="\\")),
-            )
-            .order_by(Account.id.desc())
-            .limit(CANDIDATES)
-        )
-        for row in session.execute(statement):
+        params = {"scope_organization_id": org, "key": key[:200], "sound": sound[:400], "like": _like(sound)}
+        for row in execute_core(session, _ACCOUNTS_BY_NAME, params):
             if row.id != exclude_account_id and same_name(row.name) and ("account", row.id) not in seen:
                 seen.add(("account", row.id))
                 found.append(("account", row.id, row.name, "name", row.owner_id, row.region_id))
-        leads = (
-            select(Lead.id, Lead.company, Lead.owner_id, Lead.region_id)
-            .where(
-                tenant_clause(org, Lead),
-                Lead.status != LeadStatus.CONVERTED,
-                Lead.company.is_not(None),
-                Lead.search_key.like(_like(sound), escape="\\"),
-            )
-            .order_by(Lead.id.desc())
-            .limit(CANDIDATES)
-        )
-        for lead in session.execute(leads):
+        for lead in execute_core(session, _LEADS_BY_NAME, params):
             if lead.id != exclude_lead_id and same_name(lead.company) and ("lead", lead.id) not in seen:
                 seen.add(("lead", lead.id))
                 found.append(("lead", lead.id, lead.company or "", "name", lead.owner_id, lead.region_id))
     if phone:
         tail = _like(_national(phone))
         tail = tail[:-1]  # the number ends the written one: "%13800138000"
-        accounts = select(
-            Account.id, Account.name, Account.owner_id, Account.region_id, Account.phone.label("number")
-        ).where(tenant_clause(org, Account), _digits(Account.phone).like(tail, escape="\\"))
-        by_contact = (
-            select(Account.id, Account.name, Account.owner_id, Account.region_id, Contact.mobile.label("number"))
-            .join(Account, Account.id == Contact.account_id)
-            .where(
-                tenant_clause(org, Contact),
-                tenant_clause(org, Account),
-                _digits(Contact.mobile).like(tail, escape="\\"),
-            )
-        )
-        for query in (accounts.limit(CANDIDATES), by_contact.limit(CANDIDATES)):
-            for hit in session.execute(query):
+        params = {"scope_organization_id": org, "tail": tail}
+        for query in (_ACCOUNTS_BY_PHONE, _ACCOUNTS_BY_CONTACT_MOBILE):
+            for hit in execute_core(session, query, params):
                 same = names.mobile_key(hit.number or "") == phone
                 if hit.id != exclude_account_id and same and ("account", hit.id) not in seen:
                     seen.add(("account", hit.id))
                     found.append(("account", hit.id, hit.name, "mobile", hit.owner_id, hit.region_id))
-        leads_by_phone = (
-            select(Lead.id, Lead.company, Lead.name, Lead.owner_id, Lead.region_id, Lead.mobile, Lead.phone)
-            .where(
-                tenant_clause(org, Lead),
-                Lead.status != LeadStatus.CONVERTED,
-                or_(_digits(Lead.mobile).like(tail, escape="\\"), _digits(Lead.phone).like(tail, escape="\\")),
-            )
-            .limit(CANDIDATES)
-        )
-        for person in session.execute(leads_by_phone):
+        for person in execute_core(session, _LEADS_BY_PHONE, params):
             numbers = {names.mobile_key(person.mobile or ""), names.mobile_key(person.phone or "")}
             if person.id != exclude_lead_id and phone in numbers and ("lead", person.id) not in seen:
                 seen.add(("lead", person.id))
