@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from closeloop.cli.common import console, database, errors, reports_errors, resolve_organization
 from closeloop.forecasting.data import read_history
@@ -19,6 +21,22 @@ forecast_app = typer.Typer(help="Forecasting: backtests and forecasts of your ow
 
 def _number(value: float | None, pattern: str) -> str:
     return "–" if value is None else format(value, pattern)
+
+
+def _import_rows(
+    file: Path, org: str | None, store: Callable[[Session, int, list[dict[str, str]]], int]
+) -> tuple[str, int]:
+    """Read FILE's rows (a header line, UTF-8 with or without BOM) and store them in the organization
+    in one transaction: the organization's name and how many ``store`` kept."""
+    import csv
+
+    db = database()
+    organization = resolve_organization(db, org)
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
+    with db.unit_of_work(None, system=True) as session:
+        stored = store(session, organization.id, lines)
+    return organization.name, stored
 
 
 @forecast_app.command("evaluate")
@@ -136,17 +154,10 @@ def import_calendar(
     deviation attribution reads. kind: holiday, tender, regulation or other; dates as YYYY-MM-DD
     (ends_on inclusive, default the start); region and product line by name or id, empty for all.
     A bad row stops the import, naming its line and field."""
-    import csv
-
     from closeloop.forecasting.events import import_events
 
-    db = database()
-    organization = resolve_organization(db, org)
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
-    with db.unit_of_work(None, system=True) as session:
-        stored = import_events(session, organization.id, lines)
-    console.print(f"stored {stored:,} calendar events for {organization.name}")
+    name, stored = _import_rows(file, org, import_events)
+    console.print(f"stored {stored:,} calendar events for {name}")
 
 
 @forecast_app.command("import-signals")
@@ -158,18 +169,17 @@ def import_signals(
     """Store inquiry-keyword signals (what accounts searched or asked about, by day): each is also a
     ``signal.recorded`` event that rules can wake on. Accounts by id, external reference or exact
     name; dates ISO (UTC). A bad row stops the import, naming its line."""
-    import csv
-
     from closeloop.forecasting.signals import record_signals
     from closeloop.org import service as org_service
 
-    db = database()
-    organization = resolve_organization(db, org)
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
-    with db.unit_of_work(None, system=True) as session:
-        stored = record_signals(session, org_service.system_actor(organization.id, label="import-signals"), lines)
-    console.print(f"stored {stored:,} signals for {organization.name}")
+    name, stored = _import_rows(
+        file,
+        org,
+        lambda session, organization_id, lines: record_signals(
+            session, org_service.system_actor(organization_id, label="import-signals"), lines
+        ),
+    )
+    console.print(f"stored {stored:,} signals for {name}")
 
 
 @forecast_app.command("import-stock")
@@ -183,14 +193,7 @@ def import_stock(
     """Store dealers' stock reports (the input of replenishment suggestions): each row replaces the
     dealer and product's previous report. Accounts by id, external reference or exact name; products
     by id or code. A bad row stops the import, naming its line."""
-    import csv
-
     from closeloop.forecasting.actions import import_stock as store
 
-    db = database()
-    organization = resolve_organization(db, org)
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        lines = [{key.strip(): (value or "") for key, value in row.items() if key} for row in csv.DictReader(handle)]
-    with db.unit_of_work(None, system=True) as session:
-        stored = store(session, organization.id, lines)
-    console.print(f"stored {stored:,} stock reports for {organization.name}")
+    name, stored = _import_rows(file, org, store)
+    console.print(f"stored {stored:,} stock reports for {name}")
