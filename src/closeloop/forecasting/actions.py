@@ -248,13 +248,9 @@ def stale_stock(session: Session, organization_id: int, *, days: int = 14) -> li
 STOCK_COLUMNS = ("account", "product", "on_hand")
 
 
-def import_stock(session: Session, organization_id: int, lines: Sequence[dict[str, str]]) -> int:
-    """Store dealers' stock reports (CSV rows: ``account`` — id, external reference or exact name —
-    ``product`` — id or code — ``on_hand``, optional ``on_order``, ``lead_time_days`` and
-    ``reported_at``), replacing each dealer and product's previous report. A bad row is refused with
-    its line number and nothing is stored."""
-    if lines and (missing := [name for name in STOCK_COLUMNS if name not in lines[0]]):
-        raise ValidationFailed.one(missing[0], "column is missing")
+def account_keys(session: Session, organization_id: int) -> dict[str, int]:
+    """How an import file may name an account — its id, its exact name or its external reference —
+    mapped to its id (the first account wins when two share a name)."""
     accounts: dict[str, int] = {}
     for account_id, name, ref in session.execute(
         select(Account.id, Account.name, Account.external_ref).where(tenant_clause(organization_id, Account))
@@ -263,6 +259,17 @@ def import_stock(session: Session, organization_id: int, lines: Sequence[dict[st
         accounts.setdefault(name, account_id)
         if ref:
             accounts.setdefault(ref, account_id)
+    return accounts
+
+
+def import_stock(session: Session, organization_id: int, lines: Sequence[dict[str, str]]) -> int:
+    """Store dealers' stock reports (CSV rows: ``account`` — id, external reference or exact name —
+    ``product`` — id or code — ``on_hand``, optional ``on_order``, ``lead_time_days`` and
+    ``reported_at``), replacing each dealer and product's previous report. A bad row is refused with
+    its line number and nothing is stored."""
+    if lines and (missing := [name for name in STOCK_COLUMNS if name not in lines[0]]):
+        raise ValidationFailed.one(missing[0], "column is missing")
+    accounts = account_keys(session, organization_id)
     products: dict[str, int] = {}
     for product_id, code in session.execute(
         select(Product.id, Product.code).where(tenant_clause(organization_id, Product))

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import ValidationFailed
-from closeloop.crm.accounts.models import Account
 from closeloop.crm.products.models import Product
 from closeloop.db.scope import tenant_clause
+from closeloop.forecasting.actions import account_keys
 from closeloop.forecasting.models import DealerStock, InquirySignal, StockReservation
 from closeloop.governance.events import service as events
 
@@ -37,14 +37,7 @@ def record_signals(session: Session, actor: Actor, lines: Sequence[dict[str, str
     org = actor.organization_id
     if lines and (missing := [name for name in SIGNAL_COLUMNS if name not in lines[0]]):
         raise ValidationFailed.one(missing[0], "column is missing")
-    accounts: dict[str, int] = {}
-    for account_id, name, ref in session.execute(
-        select(Account.id, Account.name, Account.external_ref).where(tenant_clause(org, Account))
-    ):
-        accounts.setdefault(str(account_id), account_id)
-        accounts.setdefault(name, account_id)
-        if ref:
-            accounts.setdefault(ref, account_id)
+    accounts = account_keys(session, org)
     rows: list[InquirySignal] = []
     for number, line in enumerate(lines, start=2):
         where = f"line {number}"
