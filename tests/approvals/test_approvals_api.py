@@ -231,3 +231,31 @@ def test_other_tenants_and_partners_see_nothing(
             )
         ).all()
     assert told == [tenant["manager"].user_id]
+
+
+def test_under_a_contract_flow_a_contract_takes_effect_only_once_approved(client: TestClient, tenant: Tenant) -> None:
+    """The web form withholds the status under a flow; the API (and every other path) refuses it too."""
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    account = new_account(rep)
+    unguarded = rep.create("contracts", {"title": "无审批流时", "account_id": account["id"], "amount": "100.00"})
+    allowed = rep.patch("contracts", unguarded["id"], {"status": "active", "signed_on": "2026-11-20"})
+    assert allowed.status_code == 200, allowed.text  # no flow yet: the rep's say-so is enough
+
+    flow(ops, "contract", AMOUNT_FLOW)
+    refused = rep.request(
+        "POST",
+        "/contracts",
+        json={"title": "直接生效", "account_id": account["id"], "amount": "100.00", "status": "active",
+              "signed_on": "2026-11-20"},
+    )  # fmt: skip
+    assert_problem(refused, 409, code="needs_approval", field="status")
+    record = contract(rep, "5000.00")
+    bypass = rep.patch("contracts", record["id"], {"status": "active", "signed_on": "2026-11-20"})
+    assert_problem(bypass, 409, code="needs_approval", field="status")
+    assert rep.read("contracts", record["id"])["status"] == "draft"  # nothing half-written
+
+    assert rep.patch("contracts", record["id"], {"signed_on": "2026-11-20"}).status_code == 200
+    act(manager, submit(rep, "contract", record["id"])["id"], "approve")
+    assert rep.read("contracts", record["id"])["status"] == "active"  # the approval's decision made it so
+    moved_on = rep.patch("contracts", unguarded["id"], {"status": "completed"})
+    assert moved_on.status_code == 200, moved_on.text  # an active contract moves on freely

@@ -12,14 +12,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from closeloop.approvals import subjects
-from closeloop.approvals.models import Approval
+from closeloop.approvals import flows, subjects
+from closeloop.approvals.models import Approval, ApprovalStatus
 from closeloop.approvals.subjects import Loaded
-from closeloop.core.actor import Actor
-from closeloop.core.errors import NotFound, ValidationFailed
+from closeloop.core.actor import Actor, ActorKind
+from closeloop.core.errors import Conflict, NotFound, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.contracts import service as contract_service
+from closeloop.crm.contracts.models import Contract
 from closeloop.crm.contracts.service import CONTRACTS
 from closeloop.crm.enums import ContractStatus
 from closeloop.crm.quotes.service import QUOTES
@@ -123,6 +124,33 @@ def contract_decided(session: Session, approval: Approval, approved: bool) -> No
             )
     except NotFound:
         return  # the contract was deleted meanwhile
+
+
+def contract_needs_approval(session: Session, actor: Actor, contract: Contract | None, status: str) -> None:
+    """Under a contract flow, a contract takes effect only once approved — whichever way it is
+    changed (API, web, import). The product's own work (the approval's decision, seeding, operators'
+    imports) acts as the system and is not held."""
+    if actor.kind is ActorKind.SYSTEM:
+        return
+    submitter = session.get(User, actor.user_id) if actor.user_id is not None else None
+    if flows.flow_for(session, actor.organization_id, "contract", submitter) is None:
+        return
+    if contract is not None and session.scalar(
+        select(Approval.id)
+        .where(
+            tenant_clause(actor.organization_id, Approval),
+            Approval.record_type == "contract",
+            Approval.record_id == contract.id,
+            Approval.status == ApprovalStatus.APPROVED,
+        )
+        .limit(1)
+    ):
+        return
+    raise Conflict(
+        f"A contract becomes {status} once the contract approval flow has approved it; submit it for approval",
+        code="needs_approval",
+        field_name="status",
+    )
 
 
 def load_expense(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -67,6 +67,21 @@ def _check_number(session: Session, actor: Actor, number: str, own_id: int | Non
         raise Conflict(f"Contract number {number} is taken", code="duplicate", field_name="number")
 
 
+#: checks of a contract taking effect (from a draft, or created, as active or completed):
+#: ``(session, actor, the contract or None when created, the new status)``. The approvals package
+#: refuses one its organization's contract flow has not approved, on every path (API, web, import).
+ACTIVATION_GUARDS: list[Callable[[Session, Actor, Contract | None, str], None]] = []
+
+TAKING_EFFECT = (ContractStatus.ACTIVE, ContractStatus.COMPLETED)
+
+
+def _guard_activation(session: Session, actor: Actor, contract: Contract | None, status: Any) -> None:
+    if status not in TAKING_EFFECT or (contract is not None and contract.status != ContractStatus.DRAFT):
+        return
+    for guard in ACTIVATION_GUARDS:
+        guard(session, actor, contract, str(status))
+
+
 def _check_active(values: Mapping[str, Any], contract: Contract | None = None) -> None:
     status = values.get("status", contract.status if contract else None)
     signed_on = values.get("signed_on", contract.signed_on if contract else None)
@@ -83,6 +98,7 @@ def create_contract(session: Session, actor: Actor, *, data: ContractCreate) -> 
     records.require_write(actor, CONTRACTS)
     values = data.model_dump(exclude_unset=True)
     _check_active(values)
+    _guard_activation(session, actor, None, values.get("status"))
     if data.number:
         _check_number(session, actor, data.number)
     else:
@@ -102,6 +118,8 @@ def update_contract(
     records.require_write(actor, CONTRACTS)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ContractUpdate) else dict(data)
     _check_active(changes, contract)
+    if "status" in changes:
+        _guard_activation(session, actor, contract, changes["status"])
     if changes.get("number"):
         _check_number(session, actor, changes["number"], contract.id)
     return records.update(session, actor, CONTRACTS, contract, changes, expected_version=expected_version)
