@@ -3,6 +3,7 @@
 
     python bench/bench_pools.py [--accounts 200000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
     python bench/bench_pools.py --maven /work/shared/data/maven-crm
+    python bench/bench_pools.py --tenant sqlite:////tmp/scale.db demo-scale-1000000
 
 With ``--maven``, the real Maven CRM data set is imported into a fresh SQLite database instead, and
 the script prints how many accounts each recycle rule, alone, would return to the public pool
@@ -39,7 +40,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -59,6 +60,46 @@ from closeloop.pools import service as pools  # noqa: E402
 from closeloop.pools.models import Pool, PoolAccount  # noqa: E402
 
 CHUNK = 10_000
+
+
+def bench_pool(organization_id: int) -> Pool:
+    """The benchmark's pool over every account of the organization (the rules of the docstring)."""
+    return Pool(
+        organization_id=organization_id,
+        name="华东公海",
+        region_ids=[],
+        admin_ids=[],
+        follow_up_days=30,
+        opportunity_days=90,
+        protection_days=14,
+        tier_rules={"A": {"follow_up_days": 60}},
+        remind_days=3,
+        exempt_won=True,
+        exempt_open_opportunities=True,
+    )
+
+
+def existing_tenant(url: str, slug: str) -> None:
+    """The same measurement on a tenant already built (e.g. ``closeloop demo --scale 1000000``):
+    its pools are disabled and the benchmark's pool added (committed: use a scratch database)."""
+    from closeloop.org.models import Organization
+
+    database = connect(url)
+    with database.unit_of_work(None, system=True) as session:
+        organization = session.scalar(select(Organization).where(Organization.slug == slug))
+        if organization is None:
+            raise SystemExit(f"no organization {slug!r} in {url}")
+        organization_id = organization.id
+        pools_there = list(session.scalars(select(Pool).where(tenant_clause(organization_id, Pool))))
+        if not any(pool.name == "华东公海" and pool.region_ids == [] for pool in pools_there):
+            for pool in pools_there:
+                session.delete(pool)
+            session.add(bench_pool(organization_id))
+        accounts = session.scalar(
+            select(func.count()).select_from(Account).where(tenant_clause(organization_id, Account))
+        )
+    report(f"{slug} ({database.write_engine.dialect.name})", measure(database, organization_id), int(accounts or 0))
+    database.dispose()
 
 
 def build(database: Database, accounts: int, seed: int = 7) -> int:
@@ -82,21 +123,7 @@ def build(database: Database, accounts: int, seed: int = 7) -> int:
             ).id
             for n in range(50)
         ]
-        session.add(
-            Pool(
-                organization_id=organization.id,
-                name="华东公海",
-                region_ids=[],
-                admin_ids=[],
-                follow_up_days=30,
-                opportunity_days=90,
-                protection_days=14,
-                tier_rules={"A": {"follow_up_days": 60}},
-                remind_days=3,
-                exempt_won=True,
-                exempt_open_opportunities=True,
-            )
-        )
+        session.add(bench_pool(organization.id))
         organization_id = organization.id
         region_id = region.id
     for start in range(0, accounts, CHUNK):
@@ -225,8 +252,6 @@ def report(label: str, results: dict[str, float | int], accounts: int) -> None:
 
 def maven(directory: Path) -> None:
     """Per rule, alone: how many of the Maven accounts it would return (today, and as of the data)."""
-    from sqlalchemy import func
-
     from closeloop.integrations.importing.maven import import_maven_crm
 
     with tempfile.TemporaryDirectory() as folder:
@@ -310,7 +335,16 @@ def main() -> None:
         "--postgres", default=os.environ.get("CLOSELOOP_TEST_POSTGRES_URL"), help="PostgreSQL server URL"
     )
     parser.add_argument("--maven", type=Path, help="the Maven CRM data set's folder: rule counts on real data")
+    parser.add_argument(
+        "--tenant",
+        nargs=2,
+        metavar=("URL", "SLUG"),
+        help="measure on an organization already built, e.g. sqlite:////tmp/scale.db demo-scale-1000000",
+    )
     options = parser.parse_args()
+    if options.tenant:
+        existing_tenant(*options.tenant)
+        return
     if options.maven:
         maven(options.maven)
         return
