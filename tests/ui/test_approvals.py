@@ -42,7 +42,7 @@ def test_a_manager_approves_from_the_inbox(sign_in: SignIn) -> None:
     screenshot(manager, "approvals-inbox-zh_CN")
     row.get_by_role("link").click()
     expect(manager.locator("#snapshot")).to_contain_text(title)
-    expect(manager.locator("#snapshot")).to_contain_text("120000.00")
+    expect(manager.locator("#snapshot")).to_contain_text("¥120,000.00")  # money formatted, not the stored figure
     manager.fill("#decide input[name=comment]", "同意,按合同执行")
     manager.click("#approve")
     expect(manager.locator("#approval-status")).to_have_text("已批准")
