@@ -84,6 +84,10 @@ def test_signals_are_recorded_all_or_nothing_in_the_callers_tenant(
     assert unknown.json()["errors"][0] == {
         "field": "items.1.account_id", "message": "no such account", "code": "invalid"
     }  # fmt: skip
+    overflow = [{**good[0], "occurred_at": "9999-12-31T23:59:59-05:00"}]
+    late = client.post("/api/v1/signals", json=overflow, headers=tenant["admin"].headers)
+    assert late.status_code == 422, late.text
+    assert late.json()["errors"][0]["field"] == "items.0.occurred_at"
     too_many = client.post("/api/v1/signals", json=[good[0]] * 1001, headers=tenant["admin"].headers)
     assert too_many.status_code == 422
     assert _signals_stored(db, tenant) == (0, 0)  # nothing of a refused call was kept

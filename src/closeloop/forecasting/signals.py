@@ -108,7 +108,7 @@ def record_signal_items(session: Session, actor: Actor, items: Sequence[Any]) ->
         if type(account) is not int or account not in known:
             raise ValidationFailed.one(f"{where}.account_id", "no such account")
         keyword = item.get("keyword")
-        if not isinstance(keyword, str) or not keyword.strip() or len(keyword.strip()) > 200:
+        if not isinstance(keyword, str) or not keyword.strip() or len(keyword.strip()) > 200 or "\x00" in keyword:
             raise ValidationFailed.one(f"{where}.keyword", "a keyword of 1 to 200 characters is expected")
         text = item.get("occurred_at")
         try:
@@ -120,7 +120,7 @@ def record_signal_items(session: Session, actor: Actor, items: Sequence[Any]) ->
                 if len(text) == 10
                 else as_utc(datetime.fromisoformat(text))
             )
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValidationFailed.one(f"{where}.occurred_at", "an ISO date or date-time is expected") from None
         count = item.get("count", 1)
         if type(count) is not int or not 1 <= count < 2**31:
@@ -128,7 +128,7 @@ def record_signal_items(session: Session, actor: Actor, items: Sequence[Any]) ->
         source = item.get("source", "api")
         if source is None:
             source = "api"
-        if not isinstance(source, str) or len(source.strip()) > 40:
+        if not isinstance(source, str) or len(source.strip()) > 40 or "\x00" in source:
             raise ValidationFailed.one(f"{where}.source", "a text of at most 40 characters is expected")
         rows.append(
             InquirySignal(
