@@ -1611,6 +1611,89 @@ def _forecasting_plans() -> dict[tuple[str, str], Plan]:
 PLANS.update(_forecasting_plans())
 
 
+def _signal_plans() -> dict[tuple[str, str], Plan]:
+    """FC-4: signals are pushed by holders of signals:write (another organization's admin names an
+    account it cannot see: 422); reservations are listed in the caller's account reach and released
+    by holders of stock_reservations:release (404 outside their reach)."""
+
+    def reservation(world: World) -> int:
+        """A fresh reservation of 2 units for the rep's sample account (product and stock made once)."""
+        from decimal import Decimal
+
+        from closeloop.crm.products.models import Product
+        from closeloop.forecasting import signals
+        from closeloop.forecasting.models import DealerStock
+
+        org = world.tenant.organization_id
+        account = world.sample("accounts")
+        with world.db.unit_of_work(None, system=True) as session:
+            if "reserve_stock" not in world.shared:
+                product = Product(organization_id=org, name="椎间孔镜配件", code=f"ZJK-{tag()}")
+                session.add(product)
+                session.flush()
+                session.add(
+                    DealerStock(organization_id=org, account_id=account["id"], product_id=product.id, on_hand=1000)
+                )
+                world.shared["reserve_stock"] = {"code": product.code}
+            held = signals.reserve(
+                session, org, account_id=account["id"], product=world.shared["reserve_stock"]["code"],
+                quantity=Decimal(2), reason="matrix",
+            )  # fmt: skip
+            return held.id
+
+    def status_of(world: World, reservation_id: int) -> Callable[[], Any]:
+        def snapshot() -> Any:
+            from closeloop.forecasting.models import StockReservation
+
+            with world.db.reading(None, system=True) as session:
+                found = session.get(StockReservation, reservation_id)
+                return None if found is None else found.status
+
+        return snapshot
+
+    def signal_prepare(world: World, caller: Caller) -> Call:
+        body = [{"account_id": world.sample("accounts")["id"], "keyword": "椎间孔镜配件", "occurred_at": "2026-11-26"}]
+        return Call("", body)
+
+    def signal_expect(world: World, caller: Caller) -> int:
+        if not caller.can("signals:write"):
+            return 403
+        return 201 if caller.organization == "tenant" else 422
+
+    def list_prepare(world: World, caller: Caller) -> Call:
+        if "listed_reservation" not in world.shared:
+            world.shared["listed_reservation"] = {"id": reservation(world)}
+        return Call("")
+
+    def list_expect(world: World, caller: Caller) -> int:
+        return 200 if caller.can("accounts:read") else 403
+
+    def list_verify(world: World, caller: Caller, response: Response) -> None:
+        ids = {item["id"] for item in response.json()["items"]}
+        shown = world.shared["listed_reservation"]["id"] in ids
+        assert shown == caller.sees_owned_by(world.rep.user_id), caller.key
+        if caller.organization != "tenant":
+            assert ids == set()
+
+    def release_prepare(world: World, caller: Caller) -> Call:
+        held = reservation(world)
+        return Call(f"/v1/stock-reservations/{held}/release", snapshot=status_of(world, held))
+
+    def release_expect(world: World, caller: Caller) -> int:
+        if not caller.can("stock_reservations:release"):
+            return 403
+        return 200 if caller.sees_owned_by(world.rep.user_id) else 404
+
+    return {
+        ("POST", "/v1/signals"): Plan(True, signal_prepare, signal_expect),
+        ("GET", "/v1/stock-reservations"): Plan(False, list_prepare, list_expect, list_verify),
+        ("POST", "/v1/stock-reservations/{reservation_id}/release"): Plan(True, release_prepare, release_expect),
+    }
+
+
+PLANS.update(_signal_plans())
+
+
 def _approval_plans() -> dict[tuple[str, str], Plan]:
     """Approvals (CN-4): every seller-side user submits, managers up read flows (reps get 403); sales
     ops (the VP, admins) keep flows and see every approval; an approval is found only by its submitter, its approvers

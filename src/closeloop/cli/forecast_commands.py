@@ -197,3 +197,51 @@ def import_stock(
 
     name, stored = _import_rows(file, org, store)
     console.print(f"stored {stored:,} stock reports for {name}")
+
+
+@forecast_app.command("reservations")
+@reports_errors
+def reservations(
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="active or released (default: both)")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="Most rows shown, newest first")] = 100,
+) -> None:
+    """List the units of dealers' stock held for accounts (by the reserve_stock rule action), newest first."""
+    from closeloop.forecasting.signals import list_reservations
+    from closeloop.org import service as org_service
+
+    db = database()
+    organization = resolve_organization(db, org)
+    actor = org_service.system_actor(organization.id, label="forecast-reservations")
+    with db.reading(actor) as session:
+        found = list_reservations(session, actor, status=status, limit=limit)
+    table = Table("id", "account", "product", "quantity", "status", "created", "reason")
+    for item in found["items"]:
+        table.add_row(
+            str(item["id"]), item["account"], item["product_code"] or item["product"],
+            f"{item['quantity'].normalize():f}", item["status"], item["created_at"].strftime("%Y-%m-%d %H:%M"),
+            item["reason"],
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"{len(found['items']):,} of {found['total']:,} reservations of {organization.name}")
+
+
+@forecast_app.command("release")
+@reports_errors
+def release_reservation(
+    reservation_id: Annotated[int, typer.Argument(min=1, help="The reservation's id")],
+    org: Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")] = None,
+) -> None:
+    """Release a stock reservation: its units are available in the dealer's stock again (audited)."""
+    from closeloop.forecasting.signals import release_visible
+    from closeloop.org import service as org_service
+
+    db = database()
+    organization = resolve_organization(db, org)
+    actor = org_service.system_actor(organization.id, label="forecast-release")
+    with db.unit_of_work(actor) as session:
+        released = release_visible(session, actor, reservation_id)
+    console.print(
+        f"released reservation {released['id']}: {released['quantity'].normalize():f} units of "
+        f"{released['product']} for {released['account']}"
+    )

@@ -13,17 +13,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
-from closeloop.core.errors import ValidationFailed
+from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.crm.accounts.models import Account
 from closeloop.crm.products.models import Product
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.forecasting.actions import account_keys
 from closeloop.forecasting.models import DealerStock, InquirySignal, StockReservation
+from closeloop.governance.audit import service as audit
 from closeloop.governance.events import service as events
+from closeloop.governance.permissions import require
 
 SIGNAL_COLUMNS = ("account", "keyword", "occurred_at")
 #: a streak is looked for over at most this many days back
@@ -65,6 +68,79 @@ def record_signals(session: Session, actor: Actor, lines: Sequence[dict[str, str
                 organization_id=org, account_id=account, keyword=keyword, occurred_at=moment, source=source, count=count
             )
         )
+    return _store(session, actor, rows)
+
+
+#: most signals one API call may carry
+MAX_SIGNALS_PER_CALL = 1000
+_SIGNAL_FIELDS = {"account_id", "keyword", "occurred_at", "source", "count"}
+
+
+def record_signal_items(session: Session, actor: Actor, items: Sequence[Any]) -> int:
+    """Store signals sent as JSON objects (``account_id``, ``keyword``, ``occurred_at`` — ISO date or
+    date-time, UTC when no offset —, optional ``source`` and ``count``), all or none: the first bad
+    item is refused naming its index and field (``items.3.keyword``). An account of another
+    organization is refused exactly like an unknown one. Needs ``signals:write``."""
+    require(actor, "signals:write")
+    org = actor.organization_id
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed.one("items", "a non-empty JSON list of signals is expected")
+    if len(items) > MAX_SIGNALS_PER_CALL:
+        raise ValidationFailed.one("items", f"at most {MAX_SIGNALS_PER_CALL} signals per call, {len(items)} sent")
+    wanted = {
+        item.get("account_id")
+        for item in items
+        if isinstance(item, dict) and type(item.get("account_id")) is int and 1 <= item["account_id"] < 2**63
+    }
+    known = (
+        set(session.scalars(select(Account.id).where(tenant_clause(org, Account), Account.id.in_(sorted(wanted)))))
+        if wanted
+        else set()
+    )
+    rows: list[InquirySignal] = []
+    for index, item in enumerate(items):
+        where = f"items.{index}"
+        if not isinstance(item, dict):
+            raise ValidationFailed.one(where, "a JSON object is expected")
+        if unknown := sorted(set(item) - _SIGNAL_FIELDS):
+            raise ValidationFailed.one(f"{where}.{unknown[0]}", "unknown field")
+        account = item.get("account_id")
+        if type(account) is not int or account not in known:
+            raise ValidationFailed.one(f"{where}.account_id", "no such account")
+        keyword = item.get("keyword")
+        if not isinstance(keyword, str) or not keyword.strip() or len(keyword.strip()) > 200 or "\x00" in keyword:
+            raise ValidationFailed.one(f"{where}.keyword", "a keyword of 1 to 200 characters is expected")
+        text = item.get("occurred_at")
+        try:
+            if not isinstance(text, str):
+                raise ValueError
+            text = text.strip()
+            moment = (
+                datetime.combine(date.fromisoformat(text), time(12), tzinfo=UTC)
+                if len(text) == 10
+                else as_utc(datetime.fromisoformat(text))
+            )
+        except (ValueError, OverflowError):
+            raise ValidationFailed.one(f"{where}.occurred_at", "an ISO date or date-time is expected") from None
+        count = item.get("count", 1)
+        if type(count) is not int or not 1 <= count < 2**31:
+            raise ValidationFailed.one(f"{where}.count", "a whole number of at least 1 is expected")
+        source = item.get("source", "api")
+        if source is None:
+            source = "api"
+        if not isinstance(source, str) or len(source.strip()) > 40 or "\x00" in source:
+            raise ValidationFailed.one(f"{where}.source", "a text of at most 40 characters is expected")
+        rows.append(
+            InquirySignal(
+                organization_id=org, account_id=account, keyword=keyword.strip(), occurred_at=moment,
+                source=source.strip() or "api", count=count,
+            )
+        )  # fmt: skip
+    return _store(session, actor, rows)
+
+
+def _store(session: Session, actor: Actor, rows: list[InquirySignal]) -> int:
+    """Add the signals and emit ``signal.recorded`` for each, in the session's transaction."""
     session.add_all(rows)
     session.flush()
     for row in rows:
@@ -161,6 +237,68 @@ def reserve(
     session.add(reservation)
     session.flush()
     return reservation
+
+
+RESERVATION_STATUSES = ("active", "released")
+
+
+def reservation_body(row: StockReservation, account: str, product: str, code: str | None) -> dict[str, Any]:
+    return {
+        "id": row.id, "account_id": row.account_id, "account": account, "product_id": row.product_id,
+        "product": product, "product_code": code, "dealer_stock_id": row.dealer_stock_id,
+        "quantity": Decimal(row.quantity), "status": row.status, "reason": row.reason,
+        "decision_id": row.decision_id, "created_at": row.created_at, "released_at": row.released_at,
+    }  # fmt: skip
+
+
+def list_reservations(
+    session: Session, actor: Actor, *, status: str | None = None, account_id: int | None = None,
+    limit: int = 100, offset: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """Reservations of the accounts ``actor`` may see (newest first), one page and the total."""
+    require(actor, "accounts:read")
+    if status is not None and status not in RESERVATION_STATUSES:
+        raise ValidationFailed.one("status", "active or released")
+    org = actor.organization_id
+    clauses = [tenant_clause(org, StockReservation)]
+    if status is not None:
+        clauses.append(StockReservation.status == status)
+    if account_id is not None:
+        clauses.append(StockReservation.account_id == account_id)
+    base = (
+        select(StockReservation, Account.name, Product.name, Product.code)
+        .join(Account, and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account)))
+        .join(Product, and_(Product.id == StockReservation.product_id, tenant_clause(org, Product)))
+        .where(*clauses)
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(base.order_by(StockReservation.id.desc()).limit(limit).offset(offset)).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": [reservation_body(*row) for row in rows]}
+
+
+def release_visible(session: Session, actor: Actor, reservation_id: int) -> dict[str, Any]:
+    """Release a reservation of an account ``actor`` may see (404 otherwise), audited; a reservation
+    already released is a conflict. Needs ``stock_reservations:release``."""
+    require(actor, "stock_reservations:release")
+    org = actor.organization_id
+    found = session.execute(
+        select(StockReservation, Account.name, Product.name, Product.code)
+        .join(Account, and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account)))
+        .join(Product, and_(Product.id == StockReservation.product_id, tenant_clause(org, Product)))
+        .where(tenant_clause(org, StockReservation), StockReservation.id == reservation_id)
+        .with_for_update(of=StockReservation)
+    ).first()
+    if found is None:
+        raise NotFound("stock reservation", reservation_id)
+    if found[0].status != "active":
+        raise Conflict(f"stock reservation {reservation_id} is already released", code="already_released")
+    reservation = release(session, org, reservation_id)
+    session.flush()
+    audit.record(
+        session, actor, "stock_reservation.released", subject_type="stock_reservation", subject_id=reservation.id,
+        changes={"status": ["active", "released"]},
+    )  # fmt: skip
+    return reservation_body(reservation, found[1], found[2], found[3])
 
 
 def release(session: Session, organization_id: int, reservation_id: int) -> StockReservation:

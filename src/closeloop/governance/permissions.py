@@ -180,6 +180,13 @@ _MANAGER |= _FORECASTS
 _EXECUTIVE |= _FORECASTS
 _CFO |= _FORECASTS
 _ADMIN |= _FORECASTS
+#: inquiry-keyword signals (FC-4) are pushed by integrations (an admin's API token) and sales ops;
+#: stock held for an account by a rule is released by sales leaders — managers up — and admins
+_EXECUTIVE |= {"signals:write"}
+_ADMIN |= {"signals:write"}
+_MANAGER |= {"stock_reservations:release"}
+_EXECUTIVE |= {"stock_reservations:release"}
+_ADMIN |= {"stock_reservations:release"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

@@ -5,13 +5,13 @@ over time and the attribution of its deviations (read from stored snapshots, nev
 """
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
-from closeloop.forecasting import actions, attribution, bookings, opportunities, scorecards
+from closeloop.forecasting import actions, attribution, bookings, opportunities, scorecards, signals
 
 router = APIRouter()
 
@@ -192,4 +192,69 @@ def team_scorecards(
 def data_sources(database: DatabaseDep, actor: CurrentActor) -> Response:
     with database.reading(actor) as session:
         answer = scorecards.data_sources(session, actor)
+    return json_response(answer)
+
+
+@router.post(
+    "/signals",
+    tags=["forecasting", "automation"],
+    operation_id="record_signals",
+    status_code=201,
+    response_class=Response,
+    summary="Record inquiry-keyword signals (what accounts searched or asked about)",
+    description="A JSON list of up to 1,000 objects `{account_id, keyword, occurred_at, source?, count?}` "
+    "(`occurred_at`: an ISO date — taken as noon UTC — or date-time; `source` defaults to `api`, `count` to 1). "
+    "All or nothing: a bad item is refused with 422 naming its index and field (`items.3.keyword`); an account "
+    "of another organization is refused like an unknown one. Each signal is an outbox event `signal.recorded` "
+    "that signal rules wake on. Needs signals:write (sales ops, admins — an integration uses an admin's token).",
+)
+def record_signals(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    items: Annotated[Any, Body(description="The signals, a JSON list")],
+) -> Response:
+    with database.unit_of_work(actor) as session:
+        recorded = signals.record_signal_items(session, actor, items)
+    return json_response({"recorded": recorded}, status_code=201)
+
+
+ReservationId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The reservation's id")]
+
+
+@router.get(
+    "/stock-reservations",
+    tags=["forecasting", "automation"],
+    operation_id="list_stock_reservations",
+    response_class=Response,
+    summary="Units of dealers' stock held for accounts (by the reserve_stock rule action)",
+    description="Newest first, for the accounts in your reach; filter by `status` (active, released) and "
+    "`account_id`. Paged with `limit` and `offset`; `total` counts every match. Needs accounts:read.",
+)
+def list_stock_reservations(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    status: Annotated[Literal["active", "released"] | None, Query(description="active or released")] = None,
+    account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> Response:
+    with database.reading(actor) as session:
+        answer = signals.list_reservations(
+            session, actor, status=status, account_id=account_id, limit=limit, offset=offset
+        )
+    return json_response(answer)
+
+
+@router.post(
+    "/stock-reservations/{reservation_id}/release",
+    tags=["forecasting", "automation"],
+    operation_id="release_stock_reservation",
+    response_class=Response,
+    summary="Give a reservation's units back to the dealer's available stock",
+    description="Audited (`stock_reservation.released`). 404 for a reservation of an account outside your "
+    "reach, 409 when it is already released. Needs stock_reservations:release (managers up, admins).",
+)
+def release_stock_reservation(database: DatabaseDep, actor: CurrentActor, reservation_id: ReservationId) -> Response:
+    with database.unit_of_work(actor) as session:
+        answer = signals.release_visible(session, actor, reservation_id)
     return json_response(answer)
