@@ -5,7 +5,9 @@ A workflow is data per organization: an outbox event type (``activity.created``,
 (``{"field": "account.industry", "op": "eq", "value": "hospital"}``), what to compose (today the
 account's visit brief: retrieval, the compliance pass and the grounded composition of
 :mod:`closeloop.assistant.briefs`) and how to deliver it (a notification and / or a task for the
-record's owner).
+record's owner). Lead events (``lead.created``, ``lead.assigned``) compose a lead brief
+(:func:`closeloop.assistant.briefs.lead_brief`) for the rep the lead is assigned to; an unassigned
+lead is skipped until its assignment wakes the workflow again.
 
 How it runs: the automation engine drains the outbox once; it calls the hooks registered with
 :func:`closeloop.automation.engine.on_event`, and the worker's hook (:func:`matching`) queues one
