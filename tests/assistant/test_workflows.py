@@ -187,6 +187,7 @@ def test_a_lead_brief_reaches_its_rep_once_assigned_without_what_the_rep_may_not
     assert "瑞金医院" in body
     assert "tender" in body
     assert "想了解监护仪报价" in body  # what the lead said
+    assert "全国第一" not in body  # ... through the compliance checker
     assert "已有赢单" in body  # the similar account the rep won
     assert "下一步" in body
     assert "13912345678" not in body  # masked for reps
@@ -198,3 +199,6 @@ def test_a_lead_brief_reaches_its_rep_once_assigned_without_what_the_rep_may_not
         seen = briefs.lead_brief(session, tenant["manager"].actor, lead["id"], passages=0)
     unmasked = " ".join(s.text for statements in seen.sections.values() for s in statements)
     assert "13912345678" in unmasked
+    said = seen.sections["said"][0]
+    assert said.text.startswith("线索留言：想了解监护仪报价")
+    assert "全国第一" not in said.text  # cut by the compliance checker for everyone
