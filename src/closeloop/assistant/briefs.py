@@ -25,10 +25,13 @@ from closeloop.crm import records
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.service import ACTIVITIES
 from closeloop.crm.contacts.service import CONTACTS
+from closeloop.crm.leads.service import LEADS
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.orders.service import ORDERS
 from closeloop.crm.tickets.service import TICKETS
+from closeloop.quality.similar import similar_accounts
 
+LEAD_SECTIONS = ("lead", "said", "similar", "knowledge", "next_step")
 SECTIONS = ("account", "decision_chain", "opportunities", "tickets", "orders", "interactions", "knowledge")
 _TEXT = {
     "zh_CN": {
@@ -44,6 +47,15 @@ _TEXT = {
         "outcome": "，结果：{value}",
         "passage": "{heading}：{text}",
         "unknown": "未填",
+        "lead": "线索 {name}（{title}）来自 {company}，来源 {source}，状态 {status}。",
+        "said": "线索留言：{text}",
+        "similar": "相似客户「{name}」（{city}）{won}。",
+        "won": "已有赢单",
+        "not_won": "尚无赢单",
+        "next_similar": "下一步：联系线索前先查看相似客户「{name}」的记录，转化时合并到该客户。",
+        "next_call": "下一步：{reach}联系线索，确认需求后决定转化或取消资格。",
+        "reach_by": "通过 {value} ",
+        "reach": "联系方式：{value}。",
     },
     "en": {
         "account": "{name}: industry {industry}, {place}.",
@@ -58,6 +70,15 @@ _TEXT = {
         "outcome": ", outcome: {value}",
         "passage": "{heading}: {text}",
         "unknown": "not set",
+        "lead": "Lead {name} ({title}) from {company}, source {source}, status {status}.",
+        "said": "What the lead said: {text}",
+        "similar": "Similar account “{name}” ({city}) {won}.",
+        "won": "has won deals",
+        "not_won": "no won deal yet",
+        "next_similar": "Next step: read the similar account “{name}” before calling; merge into it on conversion.",
+        "next_call": "Next step: contact the lead {reach}to qualify, then convert or disqualify.",
+        "reach_by": "by {value} ",
+        "reach": "Reach them at {value}.",
     },
 }
 
@@ -240,6 +261,97 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
                 )
             )
     lang = "en" if actor.locale.startswith("en") else "zh_CN"
+    for statements in brief.sections.values():
+        for statement in statements:
+            statement.guarded(lang)
+    return brief
+
+
+def _passages(session: Session, actor: Actor, query: str, k: int, words: dict[str, str]) -> list[Statement]:
+    if not actor.can(knowledge.READ) or not k or not query.strip():
+        return []
+    return [
+        Statement(
+            words["passage"].format(heading=passage.heading or passage.filename, text=" ".join(passage.text.split())),
+            [
+                {
+                    "type": "knowledge",
+                    "document_id": passage.document_id,
+                    "filename": passage.filename,
+                    "chunk_id": passage.chunk_id,
+                    "heading": passage.heading,
+                    "start": passage.start,
+                    "end": passage.end,
+                }
+            ],
+        )
+        for passage in knowledge.search(session, actor, query, k=k)
+    ]
+
+
+def lead_brief(session: Session, actor: Actor, lead_id: int, *, passages: int = 3) -> Brief:
+    """The brief of one lead the actor may see (404 otherwise): who it is and what it said, the
+    similar accounts the actor may see (the leads inbox's check, row scope respected) and whether
+    they were won, knowledge passages the actor may read, and a suggested next step. Fields come
+    through the field masks: a masked field is in no statement. Every statement is guarded."""
+    lang = "en" if actor.locale.startswith("en") else "zh_CN"
+    words = _TEXT[lang]
+    lead = records.read_one(session, actor, LEADS, lead_id)
+    company = str(lead.get("company") or lead.get("name") or lead_id)
+    brief = Brief(lead_id, company)
+    brief.sections["lead"] = [
+        Statement(
+            words["lead"].format(
+                name=_value(lead, "name", words),
+                title=_value(lead, "title", words),
+                company=_value(lead, "company", words),
+                source=_value(lead, "source", words),
+                status=_value(lead, "status", words),
+            ),
+            [_cite("lead", lead, ["name", "title", "company", "source", "status"])],
+        )
+    ]
+    reach = [str(lead[f]) for f in ("mobile", "phone", "email") if lead.get(f)]
+    if reach:
+        brief.sections["lead"].append(
+            Statement(
+                words["reach"].format(value=" / ".join(reach)), [_cite("lead", lead, ["mobile", "phone", "email"])]
+            )
+        )
+    said = " ".join(str(lead.get("notes") or "").split())
+    brief.sections["said"] = (
+        [Statement(words["said"].format(text=said), [_cite("lead", lead, ["notes"])])] if said else []
+    )
+    similar = similar_accounts(session, actor, lead.get("company") or lead.get("name"), limit=3)
+    brief.sections["similar"] = []
+    won_name: str | None = None
+    for account in similar:
+        won = bool(
+            _page(session, actor, OPPORTUNITIES, {"account_id": str(account["id"]), "stage": "won", "limit": "1"})
+        )
+        if won and won_name is None:
+            won_name = str(account["name"])
+        brief.sections["similar"].append(
+            Statement(
+                words["similar"].format(
+                    name=account["name"],
+                    city=account.get("city") or words["unknown"],
+                    won=words["won" if won else "not_won"],
+                ),
+                [_cite("account", account, ["name", "city"])],
+            )
+        )
+    brief.query = " ".join(str(lead[f]) for f in ("company", "industry", "notes") if lead.get(f))[:200]
+    brief.sections["knowledge"] = _passages(session, actor, brief.query, passages, words)
+    first = won_name or (str(similar[0]["name"]) if similar else None)
+    if first is not None:
+        step = Statement(words["next_similar"].format(name=first), [_cite("lead", lead, ["company"])])
+    else:
+        step = Statement(
+            words["next_call"].format(reach=words["reach_by"].format(value=reach[0]) if reach else ""),
+            [_cite("lead", lead, ["mobile", "phone", "email"])],
+        )
+    brief.sections["next_step"] = [step]
     for statements in brief.sections.values():
         for statement in statements:
             statement.guarded(lang)

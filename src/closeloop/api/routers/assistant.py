@@ -244,7 +244,10 @@ class WorkflowDefinition(Schema):
     model_config = ConfigDict(extra="forbid")
 
     conditions: Annotated[list[WorkflowCondition], Field(default_factory=list, max_length=20)]
-    compose: Literal["account_brief"] = "account_brief"
+    compose: Annotated[
+        Literal["account_brief", "lead_brief"],
+        Field(description="account_brief for account-linked events, lead_brief for lead.created / lead.assigned"),
+    ] = "account_brief"
     passages: Annotated[int, Field(ge=0, le=10)] = 3
     deliver: Annotated[
         list[Literal["notification", "task"]],

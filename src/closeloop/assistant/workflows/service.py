@@ -5,7 +5,9 @@ A workflow is data per organization: an outbox event type (``activity.created``,
 (``{"field": "account.industry", "op": "eq", "value": "hospital"}``), what to compose (today the
 account's visit brief: retrieval, the compliance pass and the grounded composition of
 :mod:`closeloop.assistant.briefs`) and how to deliver it (a notification and / or a task for the
-record's owner).
+record's owner). Lead events (``lead.created``, ``lead.assigned``) compose a lead brief
+(:func:`closeloop.assistant.briefs.lead_brief`) for the rep the lead is assigned to; an unassigned
+lead is skipped until its assignment wakes the workflow again.
 
 How it runs: the automation engine drains the outbox once; it calls the hooks registered with
 :func:`closeloop.automation.engine.on_event`, and the worker's hook (:func:`matching`) queues one
@@ -45,8 +47,11 @@ log = logging.getLogger("closeloop.assistant.workflows")
 
 MANAGE = "assistant:workflows"
 READ = "assistant:report"
-#: the events a workflow may wait for: records that belong to an account and have an owner
-EVENTS = ("activity.created", "opportunity.created", "ticket.created", "order.created", "contact.created")
+#: the events a workflow may wait for: records that belong to an account and have an owner, and
+#: leads (created, or assigned to a rep: ``crm.leads.service.assign_lead`` audits and emits it)
+ACCOUNT_EVENTS = ("activity.created", "opportunity.created", "ticket.created", "order.created", "contact.created")
+LEAD_EVENTS = ("lead.created", "lead.assigned")
+EVENTS = ACCOUNT_EVENTS + LEAD_EVENTS
 OWNER_FIELDS = ("owner_id", "user_id")
 MAX_STATEMENTS = 6
 
@@ -66,7 +71,7 @@ class Definition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conditions: list[Condition] = Field(default_factory=list, max_length=20)
-    compose: Literal["account_brief"] = "account_brief"
+    compose: Literal["account_brief", "lead_brief"] = "account_brief"
     passages: int = Field(default=3, ge=0, le=10)
     deliver: list[Delivery] = Field(default_factory=lambda: list[Delivery](["notification"]), min_length=1)
 
@@ -85,6 +90,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "passages": 3,
             "deliver": ["notification", "task"],
         },
+    },
+    "lead_assigned_brief": {
+        "name": "新线索 → 线索简报",
+        "event_type": "lead.assigned",
+        "definition": {"conditions": [], "compose": "lead_brief", "passages": 2, "deliver": ["notification"]},
     },
 }
 
@@ -130,6 +140,12 @@ def create_workflow(
     if event_type not in EVENTS:
         raise ValidationFailed.one("event_type", f"event_type must be one of {', '.join(EVENTS)}")
     checked = _definition(definition)
+    if (checked.compose == "lead_brief") != (event_type in LEAD_EVENTS):
+        raise ValidationFailed.one(
+            "definition.compose",
+            "lead events compose a lead_brief; the other events compose an account_brief",
+            "compose_mismatch",
+        )
     workflow = AssistantWorkflow(
         organization_id=actor.organization_id,
         name=name[:120],
@@ -293,6 +309,8 @@ def _run(
     for condition in definition.conditions:
         if not _holds(condition, _value(record, account, condition.field)):
             return "skipped", f"{condition.field} {condition.op} {condition.value}: not met", None
+    if subject_type == "lead":
+        return _run_lead(session, organization_id, workflow, definition, record)
     owner_id = next((getattr(record, f) for f in OWNER_FIELDS if getattr(record, f, None)), None)
     if owner_id is None and account is not None:
         owner_id = getattr(account, "owner_id", None)
@@ -308,6 +326,34 @@ def _run(
     lines = [s.text for key in briefs.SECTIONS for s in brief.sections.get(key, [])][:MAX_STATEMENTS]
     body = "\n".join(f"• {line}" for line in lines)
     link = f"/accounts/{account.id}/brief"
+    _deliver(
+        session,
+        organization_id,
+        workflow,
+        definition,
+        owner,
+        titles=(f"{workflow.name}：{brief.title} 的拜访简报", f"{workflow.name}: visit brief for {brief.title}"),
+        task_title=f"{brief.title}：阅读拜访简报 / read the visit brief",
+        subject=("account", account.id),
+        link=link,
+        body=body,
+    )
+    return "delivered", body, owner.id
+
+
+def _deliver(
+    session: Session,
+    organization_id: int,
+    workflow: AssistantWorkflow,
+    definition: Definition,
+    owner: User,
+    *,
+    titles: tuple[str, str],
+    task_title: str,
+    subject: tuple[str, int],
+    link: str,
+    body: str,
+) -> None:
     if "notification" in definition.deliver:
         notify(
             session,
@@ -315,8 +361,8 @@ def _run(
             user_id=owner.id,
             message=Message(
                 kind="assistant_brief",
-                title_zh=f"{workflow.name}：{brief.title} 的拜访简报",
-                title_en=f"{workflow.name}: visit brief for {brief.title}",
+                title_zh=titles[0],
+                title_en=titles[1],
                 body_zh=body,
                 body_en=body,
                 link=link,
@@ -329,14 +375,45 @@ def _run(
             system,
             [
                 NewTask(
-                    title=f"{brief.title}：阅读拜访简报 / read the visit brief",
+                    title=task_title,
                     owner_id=owner.id,
-                    subject_type="account",
-                    subject_id=account.id,
+                    subject_type=subject[0],
+                    subject_id=subject[1],
                     link=link,
                     source=f"assistant_workflow:{workflow.id}",
                     description=body,
                 )
             ],
         )
+
+
+def _run_lead(
+    session: Session, organization_id: int, workflow: AssistantWorkflow, definition: Definition, lead: Any
+) -> tuple[str, str, int | None]:
+    """A lead's brief for the rep it is assigned to; an unassigned lead waits (its assignment is
+    another event, which runs the workflow again)."""
+    owner = session.get(User, lead.owner_id) if lead.owner_id else None
+    if owner is None or owner.organization_id != organization_id:
+        return "skipped", "the lead is not assigned to a rep", None
+    reader = org_service.actor_for(session, owner)
+    try:
+        brief = briefs.lead_brief(session, reader, lead.id, passages=definition.passages)
+    except NotFound:
+        return "skipped", "the rep may not see the lead", owner.id
+    # the suggested next step always comes last, after at most MAX_STATEMENTS of what it rests on
+    facts = [s.text for key in briefs.LEAD_SECTIONS[:-1] for s in brief.sections.get(key, [])][:MAX_STATEMENTS]
+    lines = facts + [s.text for s in brief.sections.get("next_step", [])]
+    body = "\n".join(f"• {line}" for line in lines)
+    _deliver(
+        session,
+        organization_id,
+        workflow,
+        definition,
+        owner,
+        titles=(f"{workflow.name}：{brief.title} 的线索简报", f"{workflow.name}: lead brief for {brief.title}"),
+        task_title=f"{brief.title}：阅读线索简报 / read the lead brief",
+        subject=("lead", lead.id),
+        link=f"/leads/{lead.id}",
+        body=body,
+    )
     return "delivered", body, owner.id
