@@ -1724,7 +1724,9 @@ def _approval_plans() -> dict[tuple[str, str], Plan]:
 
     def new_approval(world: World, *, reject: bool = False) -> int:
         flow_id(world)
-        contract = world.new_record("contracts")
+        # a draft: under the flow a contract takes effect only through its approval
+        body = SPEC_BY_PLURAL["contracts"].body(world.maker, 0, owner_id=world.rep.user_id)
+        contract = world.maker.create("contracts", {**body, "status": "draft"})
         rep = world.rep.actor
         with world.db.unit_of_work(rep) as session:
             approval = approvals.submit(session, rep, record_type="contract", record_id=contract["id"])
