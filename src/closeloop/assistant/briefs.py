@@ -241,30 +241,25 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
         ]
         query = " ".join(topics) or str(account.get("industry") or account.get("name"))
         brief.query = query
-        for passage in knowledge.search(session, actor, query, k=passages):
-            brief.sections["knowledge"].append(
-                Statement(
-                    words["passage"].format(
-                        heading=passage.heading or passage.filename, text=" ".join(passage.text.split())
-                    ),
-                    [
-                        {
-                            "type": "knowledge",
-                            "document_id": passage.document_id,
-                            "filename": passage.filename,
-                            "chunk_id": passage.chunk_id,
-                            "heading": passage.heading,
-                            "start": passage.start,
-                            "end": passage.end,
-                        }
-                    ],
-                )
-            )
+        brief.sections["knowledge"] = _passages(session, actor, query, passages, words)
     lang = "en" if actor.locale.startswith("en") else "zh_CN"
     for statements in brief.sections.values():
         for statement in statements:
             statement.guarded(lang)
     return brief
+
+
+def passage_citation(passage: knowledge.Passage) -> dict[str, Any]:
+    """How a statement cites a knowledge passage: its document, heading and character span."""
+    return {
+        "type": "knowledge",
+        "document_id": passage.document_id,
+        "filename": passage.filename,
+        "chunk_id": passage.chunk_id,
+        "heading": passage.heading,
+        "start": passage.start,
+        "end": passage.end,
+    }
 
 
 def _passages(session: Session, actor: Actor, query: str, k: int, words: dict[str, str]) -> list[Statement]:
@@ -273,17 +268,7 @@ def _passages(session: Session, actor: Actor, query: str, k: int, words: dict[st
     return [
         Statement(
             words["passage"].format(heading=passage.heading or passage.filename, text=" ".join(passage.text.split())),
-            [
-                {
-                    "type": "knowledge",
-                    "document_id": passage.document_id,
-                    "filename": passage.filename,
-                    "chunk_id": passage.chunk_id,
-                    "heading": passage.heading,
-                    "start": passage.start,
-                    "end": passage.end,
-                }
-            ],
+            [passage_citation(passage)],
         )
         for passage in knowledge.search(session, actor, query, k=k)
     ]

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from closeloop.assistant.briefs import Statement
+from closeloop.assistant.briefs import Statement, passage_citation
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.assistant.knowledge.text import query_tokens, tokens
 from closeloop.core.actor import Actor
@@ -57,18 +57,6 @@ def _is_cjk(text: str) -> bool:
     return bool(re.search(r"[\u4e00-\u9fff]", text))
 
 
-def _passage_citation(passage: knowledge.Passage) -> dict[str, Any]:
-    return {
-        "type": "knowledge",
-        "document_id": passage.document_id,
-        "filename": passage.filename,
-        "chunk_id": passage.chunk_id,
-        "heading": passage.heading,
-        "start": passage.start,
-        "end": passage.end,
-    }
-
-
 @dataclass
 class Suggestions:
     kind: str  # talk_track or battlecard
@@ -98,7 +86,7 @@ def talk_tracks(session: Session, actor: Actor, objection: str, *, k: int = 3) -
     result = Suggestions("talk_track", objection, {"tracks": []})
     for passage in knowledge.search(session, actor, objection, k=k):
         text = _WORDS[lang]["track"].format(text=_best_sentences(passage.text, objection))
-        statement = Statement(text, [_passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
+        statement = Statement(text, [passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
         result.sections["tracks"].append(statement.guarded(lang))
     return result
 
@@ -121,7 +109,7 @@ def battlecard(session: Session, actor: Actor, competitor: str, *, k: int = 5) -
                 continue
             sentences = [s for s in _sentences(passage.text) if name in s.lower()] or _sentences(passage.text)
             text = (" " if not _is_cjk(passage.text) else "").join(sentences[:3])
-            statement = Statement(text, [_passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
+            statement = Statement(text, [passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
             result.sections["knowledge"].append(statement.guarded(lang))
             if len(result.sections["knowledge"]) >= k:
                 break
