@@ -147,9 +147,12 @@ SignIn = Callable[..., object]
 def sign_in(served: Served, browser: object) -> Iterator[SignIn]:
     """``sign_in("demo.rep", locale="en")`` → a Playwright page signed in as that demo user, in
     that language, at a tablet-or-wider viewport (``width=``)."""
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, expect
 
     assert isinstance(browser, Browser)
+    # the assertions wait as long as the actions: on two loaded cores a form post and its redirect
+    # took over expect's default 5 s once in CI
+    expect.set_options(timeout=15_000)
     contexts = []
 
     def open_page(username: str, *, locale: str = "zh_CN", width: int = 1440, height: int = 900) -> Page:
