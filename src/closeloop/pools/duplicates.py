@@ -15,12 +15,16 @@ caller cannot see is the company's name and the owner masked (张** · 华东区
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from closeloop.config import settings
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.errors import DomainError
 from closeloop.crm.accounts.models import Account
@@ -33,10 +37,32 @@ from closeloop.org.models import Region, User
 from closeloop.pools import service
 from closeloop.pools.models import DuplicateMode
 from closeloop.quality import names
-from closeloop.quality.models import NameKey
+from closeloop.quality.models import NameKey, Scan, ScanStatus
 
 #: candidate rows read per lookup before the exact comparison in Python
 CANDIDATES = 200
+#: values per IN list of the set-based check
+CHUNK = 1000
+#: the separators ``_digits`` removes from a written number, for the same reduction in Python
+_SEPARATORS = str.maketrans("", "", " -().+\u3000")
+
+#: one match before its owner is labelled: kind, id, name, matched on, owner id, region id
+Found = tuple[str, int, str, str, int | None, int | None]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What the check compares of one company and number: the name key, its pinyin, the E.164 number."""
+
+    key: str
+    sound: str
+    phone: str
+
+
+def keys_of(name: str | None, mobile: str | None) -> Keys:
+    """The keys of a company name and a number (empty strings for what is not given or not readable)."""
+    key = names.name_key(name or "")
+    return Keys(key, names.sound_key(key) if key else "", names.mobile_key(mobile or ""))
 
 
 @dataclass(frozen=True)
@@ -202,10 +228,8 @@ def find_matches(
 ) -> list[Match]:
     """Accounts and unconverted leads of the actor's organization with the same company or number."""
     org = actor.organization_id
-    key = names.name_key(name or "")
-    sound = names.sound_key(key) if key else ""
-    phone = names.mobile_key(mobile or "")
-    found: list[tuple[str, int, str, str, int | None, int | None]] = []  # kind, id, name, on, owner, region
+    key, sound, phone = (wanted := keys_of(name, mobile)).key, wanted.sound, wanted.phone
+    found: list[Found] = []
     seen: set[tuple[str, int]] = set()
 
     def same_name(other: str | None) -> bool:
@@ -239,19 +263,252 @@ def find_matches(
                 found.append(
                     ("lead", person.id, person.company or person.name, "mobile", person.owner_id, person.region_id)
                 )
-    found = found[:limit]
-    labels = _owner_labels(session, org, {f[4] for f in found if f[4] is not None})
-    matches: list[Match] = []
-    for kind, record_id, record_name, on, owner_id, region_id in found:
-        public = owner_id is None and kind == "account"
-        if public:
-            pool = service.pool_of_region(session, org, region_id)
-            owner = f"公海 · {pool.name}" if pool else "公海"
+    return _as_matches(session, actor, [found[:limit]])[0]
+
+
+def _as_matches(session: Session, actor: Actor, found: Sequence[Sequence[Found]]) -> list[list[Match]]:
+    """Each list of found records as matches: owners labelled (masked) in one lookup, ids only of
+    what ``actor`` may see."""
+    org = actor.organization_id
+    labels: dict[int, str] = {}
+    owners = sorted({f[4] for group in found for f in group if f[4] is not None})
+    for chunk in _chunks(owners):
+        labels.update(_owner_labels(session, org, set(chunk)))
+    pools: dict[int | None, str] = {}
+    result: list[list[Match]] = []
+    for group in found:
+        matches: list[Match] = []
+        for kind, record_id, record_name, on, owner_id, region_id in group:
+            public = owner_id is None and kind == "account"
+            if public:
+                if region_id not in pools:
+                    pool = service.pool_of_region(session, org, region_id)
+                    pools[region_id] = f"公海 · {pool.name}" if pool else "公海"
+                owner = pools[region_id]
+            else:
+                owner = labels.get(owner_id, "—") if owner_id is not None else "—"
+            visible = _may_see(actor, owner_id, unowned_visible=kind == "lead")
+            matches.append(Match(kind, record_id if visible else None, record_name, on, owner, public, owner_id))
+        result.append(matches)
+    return result
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
+
+
+def _unkeyed_since(session: Session, organization_id: int) -> Any:
+    """Accounts changed after this moment may have stale or missing ``quality_name_keys`` rows: the
+    last finished scan's watermark less the overlap the scanner itself re-checks (``None``: no scan
+    has keyed the organization's accounts yet, so every account counts as unkeyed)."""
+    watermark = session.scalar(
+        select(Scan.watermark)
+        .where(Scan.organization_id == organization_id, Scan.status == ScanStatus.DONE)
+        .order_by(Scan.id.desc())
+        .limit(1)
+    )
+    return None if watermark is None else watermark - timedelta(seconds=settings.quality_overlap_seconds)
+
+
+def _by_keys(rows: Sequence[tuple[str, int, str, int | None, int | None]]) -> tuple[dict[str, list[Found]], ...]:
+    """Named records (kind, id, name, owner, region) indexed by their name key and by their sound key."""
+    by_key: dict[str, list[Found]] = defaultdict(list)
+    by_sound: dict[str, list[Found]] = defaultdict(list)
+    for kind, record_id, record_name, owner_id, region_id in rows:
+        key = names.name_key(record_name or "")
+        if key:
+            entry: Found = (kind, record_id, record_name or "", "name", owner_id, region_id)
+            by_key[key].append(entry)
+            by_sound[names.sound_key(key)].append(entry)
+    return by_key, by_sound
+
+
+def _accounts_named(session: Session, organization_id: int, keys: list[str], sounds: list[str]) -> list[Any]:
+    """The organization's accounts that may bear one of ``keys`` or ``sounds``: those whose stored name
+    keys are equal (indexed IN lists), and every account the scanner has not keyed since it changed."""
+    account, name_key = Account.__table__.c, NameKey.__table__.c
+    keyed = [name_key.organization_id == organization_id, name_key.subject_type == "account"]
+    ids: set[int] = set()
+    for column, values in ((name_key.name_key, keys), (name_key.sound_key, sounds)):
+        statement = select(name_key.subject_id).where(*keyed, column.in_(bindparam("values", expanding=True)))
+        for chunk in _chunks(values):
+            ids.update(session.scalars(statement, {"values": chunk}))
+    columns = (account.id, account.name, account.owner_id, account.region_id)
+    alive = tenant_clause(organization_id, Account)
+    rows: list[Any] = []
+    by_id = select(*columns).where(alive, account.id.in_(bindparam("ids", expanding=True)))
+    for chunk in _chunks(sorted(ids)):
+        rows.extend(session.execute(by_id, {"ids": chunk}))
+    unkeyed = ~exists().where(*keyed, name_key.subject_id == account.id)
+    since = _unkeyed_since(session, organization_id)
+    if since is not None:
+        unkeyed = or_(unkeyed, account.updated_at > since)
+    rows.extend(row for row in session.execute(select(*columns).where(alive, unkeyed)) if row.id not in ids)
+    return rows
+
+
+def _numbers(session: Session, organization_id: int, wanted: set[str]) -> dict[str, list[Found]]:
+    """Accounts (their own number or a contact's mobile) and unconverted leads whose number is one of
+    ``wanted`` (E.164), by number. The candidates are those whose written number, separators removed,
+    ends with a wanted national number — the condition of the per-record lookups — and then the
+    number itself is compared."""
+    found: dict[str, list[Found]] = defaultdict(list)
+    account, contact, lead = Account.__table__.c, Contact.__table__.c, Lead.__table__.c
+    own = select(account.id, account.name, account.owner_id, account.region_id, account.phone).where(
+        tenant_clause(organization_id, Account), account.phone.is_not(None)
+    )
+    by_contact = (
+        select(account.id, account.name, account.owner_id, account.region_id, contact.mobile)
+        .select_from(Contact.__table__.join(Account.__table__, account.id == contact.account_id))
+        .where(
+            tenant_clause(organization_id, Contact),
+            tenant_clause(organization_id, Account),
+            contact.mobile.is_not(None),
+        )
+    )
+    people = select(lead.id, lead.company, lead.name, lead.owner_id, lead.region_id, lead.mobile, lead.phone).where(
+        tenant_clause(organization_id, Lead),
+        lead.status != LeadStatus.CONVERTED,
+        or_(lead.mobile.is_not(None), lead.phone.is_not(None)),
+    )
+    stored = [list(session.execute(statement)) for statement in (own, by_contact, people)]
+    if not any(stored):
+        return found
+    national: dict[int, set[str]] = defaultdict(set)
+    for phone in wanted:
+        digits = _national(phone)
+        national[len(digits)].add(digits)
+    lengths = sorted(national)
+
+    def candidate(number: str | None) -> str:
+        if not number:
+            return ""
+        digits = number.translate(_SEPARATORS)
+        if any(digits[-length:] in national[length] for length in lengths if length <= len(digits)):
+            key = names.mobile_key(number)
+            return key if key in wanted else ""
+        return ""
+
+    for rows in stored[:2]:  # in the per-record lookups' order: own numbers first
+        hits = [(key, row) for row in rows if (key := candidate(row[4]))]
+        for key, row in sorted(hits, key=lambda hit: -hit[1][0]):
+            found[key].append(("account", row[0], row[1], "mobile", row[2], row[3]))
+    for person in sorted(stored[2], key=lambda row: -row[0]):
+        for key in {candidate(person.mobile), candidate(person.phone)} - {""}:
+            found[key].append(
+                ("lead", person.id, person.company or person.name, "mobile", person.owner_id, person.region_id)
+            )
+    return found
+
+
+def find_matches_many(session: Session, actor: Actor, wanted: Sequence[Keys], *, limit: int = 5) -> list[list[Match]]:
+    """:func:`find_matches` for many names and numbers at once (an import's new rows): the same
+    matches in the same order — accounts by name, newest first; unconverted leads by company; accounts
+    by their number, then by a contact's mobile; leads by number — found with a few set-based
+    statements for the whole list instead of five lookups per entry.
+
+    It compares with every record of the organization, where the per-record lookups read at most
+    ``CANDIDATES`` rows each before comparing: when more candidates than that share a pattern, this
+    finds matches that those would miss, never fewer. Names are looked up through the scanner's
+    ``quality_name_keys`` (indexed IN lists); accounts changed since the last scan, and unconverted
+    leads (which have no stored keys), are keyed here. Numbers are read once per kind and compared here.
+    """
+    org = actor.organization_id
+    keys = sorted({w.key[:200] for w in wanted if w.key})
+    sounds = sorted({w.sound[:400] for w in wanted if w.key})
+    accounts_by_key: dict[str, list[Found]] = {}
+    accounts_by_sound: dict[str, list[Found]] = {}
+    leads_by_key: dict[str, list[Found]] = {}
+    leads_by_sound: dict[str, list[Found]] = {}
+    if keys:
+        accounts = [
+            ("account", row.id, row.name, row.owner_id, row.region_id)
+            for row in _accounts_named(session, org, keys, sounds)
+        ]
+        accounts_by_key, accounts_by_sound = _by_keys(sorted(accounts, key=lambda row: -row[1]))
+        lead = Lead.__table__.c
+        leads = session.execute(
+            select(lead.id, lead.company, lead.owner_id, lead.region_id)
+            .where(tenant_clause(org, Lead), lead.status != LeadStatus.CONVERTED, lead.company.is_not(None))
+            .order_by(lead.id.desc())
+        )
+        leads_by_key, leads_by_sound = _by_keys([("lead", *row) for row in leads])
+    phones = {w.phone for w in wanted if w.phone}
+    by_number = _numbers(session, org, phones) if phones else {}
+    found: list[list[Found]] = []
+    for w in wanted:
+        group: list[Found] = []
+        seen: set[tuple[str, int]] = set()
+        candidates: list[list[Found]] = []
+        if w.key:
+            for by_key, by_sound in ((accounts_by_key, accounts_by_sound), (leads_by_key, leads_by_sound)):
+                named = {entry[1]: entry for entry in (*by_key.get(w.key, ()), *by_sound.get(w.sound, ()))}
+                candidates.append([named[record_id] for record_id in sorted(named, reverse=True)])
+        if w.phone:
+            candidates.append(by_number.get(w.phone, []))
+        for entry in (entry for batch in candidates for entry in batch):
+            if len(group) >= limit:
+                break
+            if (entry[0], entry[1]) not in seen:
+                seen.add((entry[0], entry[1]))
+                group.append(entry)
+        found.append(group)
+    return _as_matches(session, actor, found)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why one new record of a batch is a possible duplicate."""
+
+    code: str  # "duplicate_in_file" (an earlier record of the batch) or "duplicate_account"
+    reason: str
+
+
+def check_batch(
+    session: Session, actor: Actor, kind: str, records: Sequence[tuple[int, dict[str, Any]]], *, block: bool
+) -> list[Verdict | None]:
+    """The duplicate check of many new accounts or leads (``kind``) created together, such as an
+    import's rows: each record is compared with an earlier record of the batch (same company or same
+    number, as creating them one by one would find) and with the organization's accounts and
+    unconverted leads (:func:`find_matches_many`). ``records`` are (row number, values) pairs, in
+    order; with ``block``, a refused record is not one that later records can duplicate. Returns a
+    verdict, or ``None``, per record."""
+    accounts = kind == "account"
+    wanted: list[Keys] = []
+    numbers: list[tuple[str, ...]] = []
+    for _, values in records:
+        own: tuple[Any, ...]
+        if accounts:
+            name, mobile, own = values.get("name"), values.get("phone"), (values.get("phone"),)
         else:
-            owner = labels.get(owner_id, "—") if owner_id is not None else "—"
-        visible = _may_see(actor, owner_id, unowned_visible=kind == "lead")
-        matches.append(Match(kind, record_id if visible else None, record_name, on, owner, public, owner_id))
-    return matches
+            name, mobile = values.get("company"), values.get("mobile") or values.get("phone")
+            own = (values.get("mobile"), values.get("phone"))
+        wanted.append(keys_of(name, mobile))
+        numbers.append(tuple(names.mobile_key(number) for number in own if number))
+    stored = find_matches_many(session, actor, wanted, limit=1)
+    by_name: dict[str, int] = {}
+    by_number: dict[str, int] = {}
+    verdicts: list[Verdict | None] = []
+    for index, (keys, matches) in enumerate(zip(wanted, stored, strict=True)):
+        earlier = (by_name.get(keys.key) or by_name.get(keys.sound)) if keys.key else None
+        verdict: Verdict | None = None
+        if earlier is not None:
+            verdict = Verdict("duplicate_in_file", f"is the same company as row {earlier}")
+        elif keys.phone and keys.phone in by_number:
+            verdict = Verdict("duplicate_in_file", f"has the same number as row {by_number[keys.phone]}")
+        elif matches:
+            verdict = Verdict("duplicate_account", f"duplicates {matches[0].describe('en')}")
+        verdicts.append(verdict)
+        if verdict is not None and block:
+            continue
+        row = records[index][0]
+        if keys.key:  # the latest earlier record is the one named
+            by_name[keys.key] = by_name[keys.sound] = row
+        for number in numbers[index]:
+            if number:
+                by_number[number] = row
+    return verdicts
 
 
 def _guard(session: Session, actor: Actor, *, name: str | None, mobile: str | None) -> None:

@@ -394,44 +394,31 @@ class Importer:
         from closeloop.pools import duplicates
         from closeloop.pools import service as pools
         from closeloop.pools.models import DuplicateMode
-        from closeloop.quality import names
 
         mode = pools.duplicate_mode(session, self.actor.organization_id)
+        self._duplicate_warnings = []
         if mode is DuplicateMode.OFF:
             return
         accounts = self.spec.name == "accounts"
-        self._duplicate_warnings = []
-        in_file: dict[str, int] = {}
-        for row in self._rows:
-            if row.action is not Action.CREATE or row.number in self._problems:
+        new = [row for row in self._rows if row.action is Action.CREATE and row.number not in self._problems]
+        verdicts = duplicates.check_batch(
+            session,
+            self.actor,
+            "account" if accounts else "lead",
+            [(row.number, row.values) for row in new],
+            block=mode is DuplicateMode.BLOCK,
+        )
+        for row, verdict in zip(new, verdicts, strict=True):
+            if verdict is None:
                 continue
-            if accounts:
-                name, phone = row.values.get("name"), row.values.get("phone")
-            else:
-                name, phone = row.values.get("company"), row.values.get("mobile") or row.values.get("phone")
-            key = names.name_key(name or "") if accounts else ""
-            sound = names.sound_key(key) if key else ""
-            earlier = in_file.get(key) or in_file.get(sound) if key else None
-            found = (
-                f"is the same company as row {earlier}"
-                if earlier is not None
-                else next(
-                    (
-                        f"duplicates {match.describe('en')}"
-                        for match in duplicates.find_matches(session, self.actor, name=name, mobile=phone, limit=1)
-                    ),
-                    None,
-                )
-            )
-            code = "duplicate_in_file" if earlier is not None else "duplicate_account"
-            if found is not None and mode is DuplicateMode.BLOCK:
-                self._problem(row.number, None, found, code)
+            if mode is DuplicateMode.BLOCK:
+                self._problem(row.number, None, verdict.reason, verdict.code)
                 row.action = None
                 continue
-            if found is not None:
-                self._duplicate_warnings.append(RowProblem.of(row.number, None, name or phone, found, code))
-            if key:
-                in_file[key] = in_file[sound] = row.number
+            values = row.values
+            shown = values.get("name") if accounts else values.get("company")
+            shown = shown or (values.get("phone") if accounts else values.get("mobile") or values.get("phone"))
+            self._duplicate_warnings.append(RowProblem.of(row.number, None, shown, verdict.reason, verdict.code))
 
     def _keys_of(self, values: Mapping[str, Any]) -> list[tuple[int, tuple[Any, ...]]]:
         found = []
