@@ -208,3 +208,124 @@ def test_a_new_lead_is_checked_against_accounts_and_leads(client: TestClient, te
     again = assert_problem(rep2.request("POST", "/leads", json={"name": "周杰", "mobile": "+86 138-0013-8000"}), 409)
     assert again["matches"][0]["kind"] == "lead"
     assert len(rep2.list_ids("leads")) == before + 1
+
+
+# --- the set-based check of imports ----------------------------------------------------------------
+
+
+def _import(world: World, tenant: Tenant, entity: str, text: str, *, dry_run: bool = True) -> Any:
+    from closeloop.integrations.importing.engine import run_import
+    from closeloop.integrations.importing.readers import read_table
+
+    admin = tenant["admin"].actor
+    with world.db.unit_of_work(admin) as session:
+        return run_import(session, admin, entity=entity, table=read_table(text.encode(), name="x.csv"), dry_run=dry_run)
+
+
+def test_the_set_based_check_finds_what_the_per_record_check_finds(
+    client: TestClient, tenant: Tenant, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from closeloop.config import settings
+    from closeloop.pools.duplicates import find_matches, find_matches_many, keys_of
+    from closeloop.quality.service import run_scan
+
+    monkeypatch.setattr(settings, "quality_overlap_seconds", 0)
+    world.pool()
+    huawei = world.account("華為技術有限公司", phone="021-5555 0100")
+    world.account("上海联影医疗科技股份有限公司", owner=None)
+    run_scan(world.db, tenant.organization_id)  # these two are found through the scanner's name keys
+    world.account("北京协和医院有限公司", owner="rep2")  # this one is newer than the scan: keyed here
+    vp = _vp(client, tenant)
+    vp.create("leads", {"name": "王芳", "company": "仁济医院", "mobile": "138 0013 8000"})
+    vp.create("contacts", {"name": "刘洋", "account_id": huawei, "mobile": "139-1234-5678"})
+    queries: list[tuple[str | None, str | None]] = [
+        ("华为技术", None),
+        ("Hua Wei Ji Shu", None),  # pinyin
+        ("上海聯影醫療科技", None),  # a public pool's account
+        ("北京協和醫院", None),
+        ("仁济医院有限公司", None),  # a lead's company
+        (None, "+86 13800138000"),  # a lead's mobile
+        ("新星贸易", "+86 21 5555 0100"),  # an account's number
+        (None, "13912345678"),  # a contact's mobile: its account
+        ("华为技术", "13912345678"),  # by name and by number: the account once
+        ("华为终端", None),
+        ("北京大学第一医院", None),
+        (None, "13700000000"),
+    ]
+    rep = tenant["rep"].actor
+    with world.db.unit_of_work(rep) as session:
+        many = find_matches_many(session, rep, [keys_of(name, mobile) for name, mobile in queries])
+        one = [find_matches(session, rep, name=name, mobile=mobile) for name, mobile in queries]
+    assert many == one
+    assert [len(matches) for matches in many] == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+    assert many[3][0].id is None and many[3][0].owner.startswith("R** · ")  # rep2's: masked
+    assert [m.matched_on for m in many[5] + many[6] + many[7]] == ["mobile", "mobile", "mobile"]
+
+
+def test_an_account_import_checks_names_sounds_numbers_and_the_file_itself(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    world.account("華為技術有限公司", phone="021-5555 0100")
+    rows = (
+        "客户名称,电话\n"
+        "Hua Wei Ji Shu,\n"  # row 2: an existing account, by pinyin
+        "新星贸易,+86 21 5555 0100\n"  # row 3: an existing account's number
+        "杭州云栖科技有限公司,0571 8888 1234\n"  # row 4: new
+        "杭州雲棲科技,\n"  # row 5: row 4's company
+        "宁波港口物流,057188881234\n"  # row 6: row 4's number
+        "温州眼镜,\n"  # row 7: new
+    )
+    expected = [
+        (2, "duplicate_account"),
+        (3, "duplicate_account"),
+        (5, "duplicate_in_file"),
+        (6, "duplicate_in_file"),
+    ]
+    warned = _import(world, tenant, "accounts", rows)
+    assert (warned.created, warned.invalid) == (6, 0)
+    assert [(w.row, w.code) for w in warned.warnings] == expected
+    assert [w.reason for w in warned.warnings][2:] == ["is the same company as row 4", "has the same number as row 4"]
+    assert "華為技術有限公司" in warned.warnings[1].reason
+    _mode(client, tenant, "block")
+    blocked = _import(world, tenant, "accounts", rows, dry_run=False)
+    assert (blocked.created, blocked.invalid) == (2, 4)
+    assert [(p.row, p.code) for p in blocked.problems] == expected
+    names = sorted(a["name"] for a in _vp(client, tenant).request("GET", "/accounts?limit=50").json()["items"])
+    assert names == ["杭州云栖科技有限公司", "温州眼镜", "華為技術有限公司"]
+    # the same file again: the two written rows are unchanged, the others refused (now by the stored ones)
+    again = _import(world, tenant, "accounts", rows, dry_run=False)
+    assert (again.created, again.unchanged, again.invalid) == (0, 2, 4)
+    assert [(p.row, p.code) for p in again.problems] == [(r, "duplicate_account") for r, _ in expected]
+
+
+def test_a_lead_import_checks_accounts_leads_and_the_file_itself(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    world.account("上海联影医疗科技股份有限公司", owner=None)
+    _vp(client, tenant).create("leads", {"name": "孙丽", "company": "温州医科大学", "mobile": "13800138000"})
+    rows = (
+        "姓名,公司,手机\n"
+        "王芳,上海聯影醫療科技,\n"  # row 2: an account in a public pool
+        "李雷,宁波银行,13900001111\n"  # row 3: new
+        "韩梅梅,寧波銀行,\n"  # row 4: row 3's company
+        "赵强,温州大学,+86 139 0000 1111\n"  # row 5: row 3's mobile
+        "周杰,台州港务,+86 138-0013-8000\n"  # row 6: a stored lead's mobile
+        "吴敏,舟山渔业,\n"  # row 7: new
+    )
+    expected = [
+        (2, "duplicate_account"),
+        (4, "duplicate_in_file"),
+        (5, "duplicate_in_file"),
+        (6, "duplicate_account"),
+    ]
+    warned = _import(world, tenant, "leads", rows)
+    assert (warned.created, warned.invalid) == (6, 0)
+    assert [(w.row, w.code) for w in warned.warnings] == expected
+    assert "公海" in warned.warnings[0].reason
+    assert "温州医科大学" in warned.warnings[3].reason
+    _mode(client, tenant, "block")
+    blocked = _import(world, tenant, "leads", rows, dry_run=False)
+    assert (blocked.created, blocked.invalid) == (2, 4)
+    assert [(p.row, p.code) for p in blocked.problems] == expected
+    _mode(client, tenant, "off")
+    assert _import(world, tenant, "leads", rows).warnings == []

@@ -14,7 +14,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from pypinyin import Style, lazy_pinyin
+from closeloop.core.pinyin import toneless
 from sqlalchemy import String, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
@@ -43,7 +43,7 @@ def key_parts(text: str) -> tuple[str, str, str]:
     initials: list[str] = []
     for token in tokens:
         if _CJK.match(token):
-            for syllable in lazy_pinyin(token, style=Style.NORMAL):
+            for syllable in toneless(token):
                 reduced = query_key(syllable)
                 full.append(reduced)
                 initials.append(reduced[:1])

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import opencc
 import phonenumbers
-from pypinyin import Style, lazy_pinyin
+from closeloop.core.pinyin import toneless
 
 #: legal-form suffixes written in Chinese, longest first (stripped repeatedly from the end)
 CHINESE_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "分公司", "集团", "公司")
@@ -89,7 +89,7 @@ def sound_key(key: str) -> str:
     """``key`` (a :func:`name_key`) in toneless pinyin; keys without Chinese characters are their own."""
     if not _CJK.search(key):
         return key
-    return "".join(lazy_pinyin(key, style=Style.NORMAL)).replace(" ", "")
+    return "".join(toneless(key)).replace(" ", "")
 
 
 @lru_cache(maxsize=65536)
