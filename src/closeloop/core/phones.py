@@ -28,6 +28,17 @@ NOT_VALID = "not a valid mobile or landline number (landlines need their area co
 
 
 @lru_cache(maxsize=65536)
+def parsed(text: str, region: str = "CN") -> phonenumbers.PhoneNumber | None:
+    """``phonenumbers.parse(text, region)``, or ``None`` when it cannot be read; remembered, so that
+    the check of a number and its key (``quality.names.mobile_key``) parse it once. Callers must not
+    change the returned object."""
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@lru_cache(maxsize=65536)
 def phone_problem(value: str) -> str | None:
     """Why ``value`` is not a usable phone number, or ``None`` (one of :data:`NOT_A_NUMBER`,
     :data:`NOT_VALID`, or ``"empty"``)."""
@@ -39,9 +50,8 @@ def phone_problem(value: str) -> str | None:
         return None
     if not _WRITTEN.match(text):
         return NOT_A_NUMBER
-    try:
-        number = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException:
+    number = parsed(text, "CN")
+    if number is None:
         return NOT_A_NUMBER
     if not phonenumbers.is_valid_number(number):
         return NOT_VALID

@@ -10,6 +10,7 @@ converts a few thousand distinct words instead of 60,000. The result is the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pypinyin import Style
@@ -20,14 +21,22 @@ from pypinyin.core import Pinyin
 MEMO_SIZE = 200_000
 
 
-class _MemoConverter(UltimateConverter):  # type: ignore[misc]
+class _MemoConverter(UltimateConverter):
     """``lazy_pinyin``'s own converter, remembering each word's result."""
 
     def __init__(self) -> None:
         super().__init__(v_to_u=False, neutral_tone_with_five=False, tone_sandhi=False)
         self._memo: dict[tuple[Any, ...], tuple[tuple[str, ...], ...]] = {}
 
-    def convert(self, words: str, style: Any, heteronym: bool, errors: Any, strict: bool, **kwargs: Any) -> Any:
+    def convert(
+        self,
+        words: str,
+        style: Style,
+        heteronym: bool,
+        errors: Callable[[str], str] | str,
+        strict: bool = True,
+        **kwargs: Any,
+    ) -> list[list[str]]:
         if kwargs or callable(errors):
             return super().convert(words, style, heteronym, errors, strict, **kwargs)
         key = (words, style, heteronym, errors, strict)

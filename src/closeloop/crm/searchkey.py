@@ -14,9 +14,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from closeloop.core.pinyin import toneless
 from sqlalchemy import String, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
+
+from closeloop.core.pinyin import toneless
 
 KEY_LENGTH = 1000
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

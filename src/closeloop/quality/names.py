@@ -19,6 +19,8 @@ from functools import lru_cache
 
 import opencc
 import phonenumbers
+
+from closeloop.core import phones
 from closeloop.core.pinyin import toneless
 
 #: legal-form suffixes written in Chinese, longest first (stripped repeatedly from the end)
@@ -101,10 +103,7 @@ def mobile_key(number: str, region: str = "CN") -> str:
         return ""
     if text.startswith("00"):
         text = "+" + text[2:]
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(parsed):
+    parsed = phones.parsed(text, region)
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
         return ""
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
