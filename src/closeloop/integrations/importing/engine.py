@@ -388,9 +388,10 @@ class Importer:
 
     def _check_duplicates(self, session: Session) -> None:
         """New accounts or leads that duplicate an account or unconverted lead of the organization
-        (CN-2: same company name without legal suffixes, width or script; same number) — or, for
-        accounts, an earlier row of the file — are refused row by row when the organization blocks
-        duplicates, and imported with a warning when it warns."""
+        (CN-2: same company name without legal suffixes, width or script; same number) — or an
+        earlier row of the file — are refused row by row when the organization blocks duplicates,
+        and imported with a warning when it warns. One set-based check for the whole file
+        (``pools.duplicates.check_batch``), not a lookup per row."""
         from closeloop.pools import duplicates
         from closeloop.pools import service as pools
         from closeloop.pools.models import DuplicateMode
