@@ -4,6 +4,7 @@ match, and what blocking and warning do to account creation and lead conversion.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from closeloop.crm.accounts.models import Account
 from closeloop.pools.duplicates import mask_person
 from closeloop.quality.names import mobile_key, name_key, sound_key
 from tests.factories import Tenant
@@ -233,8 +235,14 @@ def test_the_set_based_check_finds_what_the_per_record_check_finds(
     world.pool()
     huawei = world.account("華為技術有限公司", phone="021-5555 0100")
     world.account("上海联影医疗科技股份有限公司", owner=None)
-    run_scan(world.db, tenant.organization_id)  # these two are found through the scanner's name keys
+    renamed = world.account("杭州华东医药有限公司")
+    run_scan(world.db, tenant.organization_id)  # these are found through the scanner's name keys
     world.account("北京协和医院有限公司", owner="rep2")  # this one is newer than the scan: keyed here
+    world.advance(timedelta(minutes=1))
+    with world.db.unit_of_work(None, system=True) as session:  # renamed since the scan: its stored key is stale
+        account = session.get(Account, renamed)
+        assert account is not None
+        account.name = "宁波华东医药有限公司"
     vp = _vp(client, tenant)
     vp.create("leads", {"name": "王芳", "company": "仁济医院", "mobile": "138 0013 8000"})
     vp.create("contacts", {"name": "刘洋", "account_id": huawei, "mobile": "139-1234-5678"})
@@ -248,6 +256,7 @@ def test_the_set_based_check_finds_what_the_per_record_check_finds(
         ("新星贸易", "+86 21 5555 0100"),  # an account's number
         (None, "13912345678"),  # a contact's mobile: its account
         ("华为技术", "13912345678"),  # by name and by number: the account once
+        ("寧波華東醫藥", None),  # the renamed account, by its new name
         ("华为终端", None),
         ("北京大学第一医院", None),
         (None, "13700000000"),
@@ -257,10 +266,12 @@ def test_the_set_based_check_finds_what_the_per_record_check_finds(
         many = find_matches_many(session, rep, [keys_of(name, mobile) for name, mobile in queries])
         one = [find_matches(session, rep, name=name, mobile=mobile) for name, mobile in queries]
     assert many == one
-    assert [len(matches) for matches in many] == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+    assert [len(matches) for matches in many] == [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
     assert many[3][0].id is None  # rep2's: masked
     assert many[3][0].owner.startswith("R** · ")
     assert [m.matched_on for m in many[5] + many[6] + many[7]] == ["mobile", "mobile", "mobile"]
+    with world.db.unit_of_work(rep) as session:  # the renamed account is no longer found by its old name
+        assert find_matches_many(session, rep, [keys_of("杭州华东医药", None)]) == [[]]
 
 
 def test_an_account_import_checks_names_sounds_numbers_and_the_file_itself(
