@@ -11,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from closeloop.crm.accounts.models import Account
+from closeloop.crm.searchkey import search_key
 from closeloop.pools.duplicates import mask_person
 from closeloop.quality.names import mobile_key, name_key, sound_key
 from tests.factories import Tenant
@@ -304,6 +306,12 @@ def test_an_account_import_checks_names_sounds_numbers_and_the_file_itself(
     assert [(p.row, p.code) for p in blocked.problems] == expected
     names = sorted(a["name"] for a in _vp(client, tenant).request("GET", "/accounts?limit=50").json()["items"])
     assert names == ["杭州云栖科技有限公司", "温州眼镜", "華為技術有限公司"]
+    with world.db.unit_of_work(None, system=True) as session:  # imported rows carry their search keys
+        stored = session.execute(
+            select(Account.name, Account.search_key).where(Account.organization_id == tenant.organization_id)
+        ).all()
+    assert [key for _, key in stored] == [search_key(name) for name, _ in stored]
+    assert "hangzhouyunqi" in str(stored)
     # the same file again: the two written rows are unchanged, the others refused (now by the stored ones)
     again = _import(world, tenant, "accounts", rows, dry_run=False)
     assert (again.created, again.unchanged, again.invalid) == (0, 2, 4)

@@ -33,7 +33,7 @@ from closeloop.core.errors import Conflict, ValidationFailed
 from closeloop.crm import customfields, records, search
 from closeloop.crm.customfields import Definition
 from closeloop.crm.opportunities.models import OpportunityProductLine, StageChange
-from closeloop.crm.searchkey import Searchable
+from closeloop.crm.searchkey import Searchable, search_key
 from closeloop.db.scope import tenant_clause, visibility_clause
 from closeloop.db.types import ScaledDecimal, UTCDateTime
 from closeloop.governance.audit import service as audit
@@ -687,12 +687,12 @@ class Importer:
         self._insert(session, creates, created_ids)
         self._update(session, updates, created_ids)
         self._write_extras(session, [row for row in creates + updates if row.extra])
-        if issubclass(self.spec.record_type.model, Searchable):
+        if updates and issubclass(self.spec.record_type.model, Searchable):  # created rows have theirs
             search.refresh_keys(
                 session,
                 self.actor.organization_id,
                 nouns=[self.spec.record_type.noun],
-                ids=[int(row.record_id or 0) for row in creates + updates],
+                ids=[int(row.record_id or 0) for row in updates],
             )
         audit.record_many(
             session,
@@ -724,10 +724,15 @@ class Importer:
         defaults = self._defaults()
         rows: list[dict[str, Any]] = []
         late: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        model = self.spec.record_type.model
+        # the search key as the ORM's insert event computes it, written with the row
+        searched: tuple[str, ...] = model.__search_fields__ if issubclass(model, Searchable) else ()
         for row in creates:
             record = dict(defaults)
             record.update(row.values)
             record["id"] = row.record_id
+            if searched:
+                record["search_key"] = search_key(*(record.get(name) for name in searched))
             row.values = record
             if row.deferred:
                 record = dict(record)
