@@ -163,8 +163,17 @@ def test_a_converting_lead_merges_into_the_existing_account(client: TestClient, 
     assert refused["matches"][0]["id"] is None
 
 
+@pytest.fixture(params=["record by record", "set-based"])
+def check_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An import's duplicate check both ways: short files record by record, long ones set-based."""
+    from closeloop.pools import duplicates
+
+    monkeypatch.setattr(duplicates, "SET_BASED_FROM", 1 if request.param == "set-based" else 10**6)
+    return str(request.param)
+
+
 def test_an_import_refuses_duplicate_accounts_row_by_row_when_blocking(
-    client: TestClient, tenant: Tenant, world: World
+    client: TestClient, tenant: Tenant, world: World, check_path: str
 ) -> None:
     from closeloop.integrations.importing.engine import run_import
     from closeloop.integrations.importing.readers import read_table
@@ -277,7 +286,7 @@ def test_the_set_based_check_finds_what_the_per_record_check_finds(
 
 
 def test_an_account_import_checks_names_sounds_numbers_and_the_file_itself(
-    client: TestClient, tenant: Tenant, world: World
+    client: TestClient, tenant: Tenant, world: World, check_path: str
 ) -> None:
     world.account("華為技術有限公司", phone="021-5555 0100")
     rows = (
@@ -319,7 +328,7 @@ def test_an_account_import_checks_names_sounds_numbers_and_the_file_itself(
 
 
 def test_a_lead_import_checks_accounts_leads_and_the_file_itself(
-    client: TestClient, tenant: Tenant, world: World
+    client: TestClient, tenant: Tenant, world: World, check_path: str
 ) -> None:
     world.account("上海联影医疗科技股份有限公司", owner=None)
     _vp(client, tenant).create("leads", {"name": "孙丽", "company": "温州医科大学", "mobile": "13800138000"})
