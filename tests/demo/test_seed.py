@@ -126,7 +126,7 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
     seller = demo.organization_id
     flows = {f.record_type: f for f in rows_of(backend, seller, ApprovalFlow)}
     assert set(flows) == {"contract", "quote", "collection", "account_transfer", "expense"}
-    assert [t for t, f in flows.items() if not f.is_enabled] == ["collection"]  # decided on the cash pages
+    assert [t for t, f in flows.items() if not f.is_enabled] == []
     big = flows["contract"].definition["branches"][0]
     assert big["conditions"] == [{"field": "amount", "op": "gt", "value": 200000}]
     assert big["steps"][0]["approvers"] == [{"kind": "supervisors", "levels": 2}]
@@ -143,6 +143,15 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
         today, _ = plans.plan_rows(session, rep, user_id=rep.user_id or 0, day=day)
         tomorrow, _ = plans.plan_rows(session, rep, user_id=rep.user_id or 0, day=day + timedelta(days=1))
         assert (today is not None, tomorrow is not None) == (True, True)
+    # the collection awaiting approval is decided through the collection flow, in finance's inbox
+    cfo = user_actor(backend, "demo.cfo")
+    with backend.database.reading(cfo) as session:
+        waiting, _ = approvals.inbox(session, cfo, box="to_approve", limit=20, cursor=None)
+        submitted = [c.id for c in cash.list_collections(session, cfo) if c.status == "submitted"]
+        in_flow = cash.pending_approvals(session, seller, submitted)
+    assert len(submitted) == 1
+    assert sorted(in_flow.values()) == sorted(a.id for a in waiting if a.record_type == "collection")
+    assert list(in_flow) == submitted
 
     departments = {d.id: d for d in rows_of(backend, seller, Department)}
     month = {t.department_id: t.value for t in rows_of(backend, seller, Target) if t.department_id and t.month}
