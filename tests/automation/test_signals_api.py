@@ -23,6 +23,7 @@ from closeloop.forecasting.models import DealerStock, InquirySignal
 from closeloop.governance.audit.models import AuditEntry
 from closeloop.governance.events.models import OutboxEvent
 from tests.factories import Tenant
+from tests.samples import assert_problem
 
 
 def _accounts(db: Database, tenant: Tenant) -> dict[str, int]:
@@ -128,10 +129,21 @@ def test_reservations_are_listed_in_reach_and_released_once_freeing_the_units(
     as_rep = client.get("/api/v1/stock-reservations", headers=tenant["rep"].headers)
     assert as_rep.status_code == 200, as_rep.text
     assert [item["id"] for item in as_rep.json()["items"]] == [mine_id]  # rep2's account is out of reach
-    listed = client.get(
+    first = client.get(
         "/api/v1/stock-reservations", params={"status": "active", "limit": 1}, headers=tenant["sales_vp"].headers
+    )
+    listed = first.json()
+    assert set(listed) == {"items", "next_cursor"}
+    assert [item["id"] for item in listed["items"]] == [theirs_id]
+    assert first.headers["Link"].endswith('>; rel="next"')
+    following = client.get(
+        "/api/v1/stock-reservations",
+        params={"status": "active", "limit": 1, "cursor": listed["next_cursor"]},
+        headers=tenant["sales_vp"].headers,
     ).json()
-    assert (listed["total"], [item["id"] for item in listed["items"]]) == (2, [theirs_id])
+    assert ([item["id"] for item in following["items"]], following["next_cursor"]) == ([mine_id], None)
+    bad = client.get("/api/v1/stock-reservations", params={"cursor": "nonsense"}, headers=tenant["rep"].headers)
+    assert_problem(bad, 422, field="cursor")
 
     forbidden = client.post(f"/api/v1/stock-reservations/{mine_id}/release", headers=tenant["rep"].headers)
     assert forbidden.status_code == 403, forbidden.text

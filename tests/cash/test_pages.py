@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from fastapi.testclient import TestClient
 
+from closeloop.cash import service as cash
 from closeloop.db.session import Database
 from closeloop.targets import service as targets
 from closeloop.targets.models import Metric, TargetScope
@@ -125,3 +126,29 @@ def test_a_refused_invoice_is_explained_in_chinese(
     )
     assert over.status_code == 422
     assert "金额" in over.text
+
+
+def test_a_collection_in_an_approval_flow_links_to_its_approval_instead_of_offering_a_decision(
+    client: TestClient, db: Database, tenant: Tenant, world: World
+) -> None:
+    from tests.cash.test_collection_approval import _collection_flow
+
+    contract = world.contract("100000.00")
+    instalment = world.instalment(contract, "60000.00", date(2026, 3, 20))
+    direct = world.collect(instalment, "1000.00", approve=False)  # recorded before the flow: decided here
+    _collection_flow(world)
+    flowing = world.collect(instalment, "2000.00", approve=False)
+    cfo = world.actor("cfo")
+    with db.reading(cfo) as session:
+        approval = cash.pending_approval(session, cfo.organization_id, flowing)
+        assert cash.pending_approvals(session, cfo.organization_id, [direct, flowing]) == {flowing: approval}
+    finance = browser(client, db, tenant["cfo"])
+    for page in (finance.get("/cash").text, finance.get(f"/contracts/{contract}").text):
+        flowing_row = re.search(rf'<tr data-collection="{flowing}".*?</tr>', page, re.S)
+        direct_row = re.search(rf'<tr data-collection="{direct}".*?</tr>', page, re.S)
+        assert flowing_row
+        assert direct_row
+        assert f'href="/approvals/{approval}"' in flowing_row.group(0)
+        assert "审批中" in flowing_row.group(0)
+        assert "/approve" not in flowing_row.group(0)
+        assert f"/cash/collections/{direct}/approve" in direct_row.group(0)

@@ -5,6 +5,7 @@ groups them by level and metric and pages the people; months follow the business
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -85,6 +86,31 @@ def test_each_reader_sees_the_targets_within_their_reach(
     assert 'id="level-department"' in vp_page
     assert 'data-level="user" data-metric="contract_amount"' in vp_page
     assert f'data-subject="{south}"' in vp_page
+
+
+def test_departments_are_shown_as_their_tree(client: TestClient, db: Database, tenant: Tenant, world: World) -> None:
+    """Parent before children, siblings by name, each level indented: 华东销售部 › 华东一组, then
+    华南销售部 — not alphabetically (华东一组 would come first) — in the attainment table and in the
+    set-a-target form's choice of departments."""
+    ids = _targets(world)
+    page = browser(client, db, tenant["sales_vp"]).get("/targets?year=2026&month=3").text
+    table = page[page.index('data-level="department"') :]
+    table = table[: table.index("</table>")]
+    shown = re.findall(
+        r'data-subject="department:(\d+)"[^>]*>\s*<th scope="row" class="tree" data-depth="(\d+)"', table
+    )
+    assert shown == [(str(ids["east"]), "1"), (str(ids["group"]), "2"), (str(ids["south"]), "1")]
+    form = page[page.index('id="set-target"') :]
+    options = re.findall(r'<option value="(\d+)" data-depth="(\d+)">(?:\xa0)*([^<]+)</option>', form)
+    with db.reading(None, system=True) as session:
+        center = session.scalar(
+            select(Department.id).where(
+                Department.name == "销售中心", tenant_clause(tenant.organization_id, Department)
+            )
+        )
+    sales = [(int(i), int(depth), name) for i, depth, name in options if name.endswith(("中心", "部", "组"))]
+    assert sales == [(center, 0, "销售中心"), (ids["east"], 1, "华东销售部"), (ids["group"], 2, "华东一组"),
+                     (ids["south"], 1, "华南销售部")]  # fmt: skip
 
 
 def test_people_are_paged(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from closeloop.cash import service as cash
@@ -42,8 +43,11 @@ from closeloop.org import service as org_service
 from closeloop.org.models import Department, Organization, OrganizationKind, User
 from closeloop.pools.models import OwnerChange, Pool
 from closeloop.targets.models import Target
+from tests.apps import app_for
 from tests.conftest import Backend
 from tests.demo.conftest import _plain, fingerprint
+from tests.web.test_partner_workspace import SELLER_PAGES, nav_links
+from tests.web.test_sign_in import csrf_of
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
@@ -122,7 +126,7 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
     seller = demo.organization_id
     flows = {f.record_type: f for f in rows_of(backend, seller, ApprovalFlow)}
     assert set(flows) == {"contract", "quote", "collection", "account_transfer", "expense"}
-    assert [t for t, f in flows.items() if not f.is_enabled] == ["collection"]  # decided on the cash pages
+    assert [t for t, f in flows.items() if not f.is_enabled] == []
     big = flows["contract"].definition["branches"][0]
     assert big["conditions"] == [{"field": "amount", "op": "gt", "value": 200000}]
     assert big["steps"][0]["approvers"] == [{"kind": "supervisors", "levels": 2}]
@@ -139,6 +143,15 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
         today, _ = plans.plan_rows(session, rep, user_id=rep.user_id or 0, day=day)
         tomorrow, _ = plans.plan_rows(session, rep, user_id=rep.user_id or 0, day=day + timedelta(days=1))
         assert (today is not None, tomorrow is not None) == (True, True)
+    # the collection awaiting approval is decided through the collection flow, in finance's inbox
+    cfo = user_actor(backend, "demo.cfo")
+    with backend.database.reading(cfo) as session:
+        waiting, _ = approvals.inbox(session, cfo, box="to_approve", limit=20, cursor=None)
+        submitted = [c.id for c in cash.list_collections(session, cfo) if c.status == "submitted"]
+        in_flow = cash.pending_approvals(session, seller, submitted)
+    assert len(submitted) == 1
+    assert sorted(in_flow.values()) == sorted(a.id for a in waiting if a.record_type == "collection")
+    assert list(in_flow) == submitted
 
     departments = {d.id: d for d in rows_of(backend, seller, Department)}
     month = {t.department_id: t.value for t in rows_of(backend, seller, Target) if t.department_id and t.month}
@@ -372,6 +385,71 @@ def test_partners_are_two_dealers_and_a_service_provider_that_see_only_their_own
         assert len(opportunities) == demo.counts[partner.id]["opportunities"] > 0
         assert not {a.id for a in accounts} & seller_accounts
         assert {a.organization_id for a in accounts} == {partner.id}
+
+
+def test_demo_dealer_signs_in_to_a_workspace_without_the_sellers_governance_pages(
+    backend: Backend, demo: DemoResult
+) -> None:
+    """``make run``'s dealer: none of the seller's pages in the navigation, each refused when typed in;
+    the demo manager has them all. Signing in writes to the user rows: in a transaction rolled back,
+    so the module's demo stays as seeded."""
+    connection = backend.database.write_engine.connect()
+    transaction = connection.begin()
+    try:
+        app = app_for(backend, Database.bound_to(connection))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for username, shown in (("demo.dealer", False), ("demo.manager", True)):
+                client.cookies.clear()
+                token = csrf_of(client.get("/login").text)
+                signed_in = client.post(
+                    "/login",
+                    data={"username": username, "password": DEMO_PASSWORD, "csrf": token},
+                    follow_redirects=False,
+                )
+                assert signed_in.status_code == 303, signed_in.text
+                links = nav_links(client.get("/").text)
+                assert (set(SELLER_PAGES) <= links) if shown else links.isdisjoint(SELLER_PAGES), username
+                assert "/accounts" in links
+                for path in SELLER_PAGES:
+                    assert client.get(path).status_code == (200 if shown else 403), (username, path)
+    finally:
+        transaction.rollback()
+        connection.close()
+
+
+def test_the_first_quality_scan_ran_so_team_scorecards_and_owners_tasks_are_there_at_once(
+    backend: Backend, demo: DemoResult
+) -> None:
+    """Seeding ends with the nightly job's scan of every demo organization: each has one finished
+    scan, its defects are owners' open tasks, and the scorecards read its KPI snapshots."""
+    from closeloop.crm.tasks.models import Task
+    from closeloop.forecasting import scorecards
+    from closeloop.quality.models import Defect, Scan, ScanStatus
+
+    assert set(demo.defects) == {demo.organization_id, *demo.partner_ids}
+    assert demo.defects[demo.organization_id] > 0
+    with backend.database.reading(None, system=True) as session:
+        for organization_id, opened in demo.defects.items():
+            scans = list(session.scalars(select(Scan).where(tenant_clause(organization_id, Scan))))
+            assert [(scan.status, scan.full) for scan in scans] == [(ScanStatus.DONE, True)], organization_id
+            defects = session.scalar(select(func.count()).where(tenant_clause(organization_id, Defect)))
+            tasks = session.scalar(
+                select(func.count()).where(
+                    tenant_clause(organization_id, Task), Task.status == "open", Task.source.like("quality:%")
+                )
+            )
+            assert defects == opened, organization_id
+            assert tasks == opened, organization_id
+    manager, vice_president = user_actor(backend, "demo.manager"), user_actor(backend, "demo.sales_vp")
+    with backend.database.reading(manager) as session:
+        mine = scorecards.team_scorecard(session, manager)["items"]
+    with backend.database.reading(vice_president) as session:
+        every = scorecards.team_scorecard(session, vice_president)["items"]
+    assert [row["manager_id"] for row in mine] == [manager.user_id]
+    assert mine[0]["quality"]["scan_id"] is not None
+    assert 0 < mine[0]["quality"]["defects_total"] < demo.defects[demo.organization_id]
+    assert len(every) > 1
+    assert all(row["quality"]["scan_id"] == mine[0]["quality"]["scan_id"] for row in every)
 
 
 def test_the_sales_team_sees_its_own_slice(backend: Backend, demo: DemoResult) -> None:

@@ -738,10 +738,10 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
             True, rollback_prepare, lambda world, caller: manage_expect(202)(world, caller)
         ),
         ("GET", "/v1/data-assets"): Plan(
-            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("users:read") else 403
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assets:read") else 403
         ),
         ("GET", "/v1/data-assets/export"): Plan(
-            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("users:read") else 403
+            False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assets:read") else 403
         ),
         ("PUT", "/v1/data-assets/{kind}/{key}"): Plan(
             True,
@@ -1504,7 +1504,7 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
         ),
         ("GET", "/v1/pending-actions"): Plan(False, lambda world, caller: Call(""), may("decisions:read")),
         ("POST", "/v1/pending-actions/{pending_id}/cancel"): Plan(True, fresh_pending, on_decision),
-        ("GET", "/v1/reviews"): Plan(False, lambda world, caller: Call(""), lambda world, caller: 200),
+        ("GET", "/v1/reviews"): Plan(False, lambda world, caller: Call(""), may("decisions:read")),
         ("POST", "/v1/reviews/{review_id}/resolve"): Plan(True, review, on_review),
         ("GET", "/v1/playbooks"): Plan(False, lambda world, caller: Call(""), may("rules:read")),
         ("POST", "/v1/playbooks"): Plan(

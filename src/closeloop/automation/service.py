@@ -505,7 +505,9 @@ def request_review(session: Session, actor: Actor, decision_id: int, *, reason: 
 
 
 def reviews(session: Session, actor: Actor, *, status: str | None = None) -> list[ReviewRequest]:
-    """Review requests the actor asked for or must answer (all of them, for an organization-wide role)."""
+    """Review requests the actor asked for or must answer (all of them, for an organization-wide role).
+    Reviews are of rule decisions, so reading them takes ``decisions:read`` (partner users have none)."""
+    require(actor, "decisions:read")
     statement = select(ReviewRequest).where(tenant_clause(actor.organization_id, ReviewRequest))
     if actor.scope is not RowScope.ALL:
         user_id = actor.user_id or 0

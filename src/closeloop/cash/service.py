@@ -9,7 +9,7 @@ writing ``contracts:write``. A collection counts only once approved, through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -408,6 +408,22 @@ def pending_approval(session: Session, organization_id: int, collection_id: int)
         )
     )
     return found
+
+
+def pending_approvals(session: Session, organization_id: int, collection_ids: Sequence[int]) -> dict[int, int]:
+    """Collection id → the approval now deciding it, for those of ``collection_ids`` in an approval
+    flow (the pages link there instead of offering a decision the flow has taken over)."""
+    if not collection_ids:
+        return {}
+    rows = session.execute(
+        select(Approval.record_id, Approval.id).where(
+            tenant_clause(organization_id, Approval),
+            Approval.record_type == "collection",
+            Approval.record_id.in_(sorted(set(collection_ids))),
+            Approval.status == ApprovalStatus.PENDING,
+        )
+    )
+    return {int(record_id): int(approval_id) for record_id, approval_id in rows if record_id is not None}
 
 
 def decide_by_approval(session: Session, approval: Approval, approved: bool) -> None:

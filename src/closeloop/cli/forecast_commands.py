@@ -216,14 +216,15 @@ def reservations(
     with db.reading(actor) as session:
         found = list_reservations(session, actor, status=status, limit=limit)
     table = Table("id", "account", "product", "quantity", "status", "created", "reason")
-    for item in found["items"]:
+    for item in found.items:
         table.add_row(
             str(item["id"]), item["account"], item["product_code"] or item["product"],
             f"{item['quantity'].normalize():f}", item["status"], item["created_at"].strftime("%Y-%m-%d %H:%M"),
             item["reason"],
         )  # fmt: skip
     console.print(table)
-    console.print(f"{len(found['items']):,} of {found['total']:,} reservations of {organization.name}")
+    more = " (older ones beyond --limit)" if found.next_cursor else ""
+    console.print(f"{len(found.items):,} reservations of {organization.name}{more}")
 
 
 @forecast_app.command("release")

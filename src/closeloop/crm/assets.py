@@ -136,7 +136,7 @@ def _stored(session: Session, actor: Actor) -> dict[tuple[str, str], DataAsset]:
 
 def rows(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """The map as a table: one row per asset, maintained entries over the defaults."""
-    require(actor, "users:read")
+    require(actor, "assets:read")
     stored = _stored(session, actor)
     users: dict[int, str] = {
         row.id: row.display_name

@@ -126,6 +126,8 @@ class DemoResult:
     seconds: float = 0.0
     #: the seller's field history (freshness monitoring has something to watch)
     history: HistoryResult | None = None
+    #: organization id → defects its first data-quality scan opened
+    defects: dict[int, int] = field(default_factory=dict)
 
 
 def database_is_empty(db: Database) -> bool:
@@ -209,6 +211,7 @@ def seed_demo(
         _open_pools(session, seller_id, anchor)  # its set-based recycle expires the session's objects
         seed_workflow(session, seller_id, prefix=slug, anchor=anchor)
     history = add_field_history(db, seller_id, seed=seed)
+    defects = _scan_quality(db, [seller_id, *partner_ids])
     return DemoResult(
         organization_id=seller_id,
         partner_ids=partner_ids,
@@ -218,7 +221,17 @@ def seed_demo(
         silent_account_ids=[real["accounts"][account_id - 1] for account_id in silent],
         seconds=time.perf_counter() - started,
         history=history,
+        defects=defects,
     )
+
+
+def _scan_quality(db: Database, organization_ids: list[int]) -> dict[int, int]:
+    """Run the data-quality scan the nightly job runs, once per demo organization, so that the data
+    quality page, owners' tasks and team scorecards have figures from the first sign-in (the scan
+    takes the KPI snapshots the scorecards read). Returns the defects opened per organization."""
+    from closeloop.quality.service import run_scan
+
+    return {organization_id: run_scan(db, organization_id).opened for organization_id in organization_ids}
 
 
 #: the demo's public pools (CN-1): one for the biggest region, one catching every other account
@@ -252,7 +265,7 @@ def _open_pools(session: Session, organization_id: int, anchor: datetime) -> Non
 
     actor = system_actor(organization_id)
     named = select(Region.name, Region.id).where(tenant_clause(organization_id, Region))
-    regions = dict(session.execute(named).tuples().all())
+    regions = dict(session.execute(named).all())
     for spec in DEMO_POOLS:
         region = regions[spec["region"]] if spec["region"] else None
         directors = session.scalars(

@@ -1,7 +1,7 @@
 """The demo's approvals and field plans (CN-4, CN-5): an approval flow per record type — a contract
 above 200,000 goes up two levels of supervisors, a quote discount above 15% to the sales VP after the
-supervisor, collections to finance (seeded disabled: enabling it moves the demo's collection
-decisions from the cash pages to the inbox), account transfers and expense claims to the direct supervisor
+supervisor, collections to finance (the collection awaiting approval is in the CFO's inbox; the cash
+pages link to it), account transfers and expense claims to the direct supervisor
 (expenses above 5,000 also to the CFO) — and approvals demo.rep submitted, some still waiting for
 demo.manager and some decided, so the manager's inbox is not empty; and demo.rep's visit plans for
 the demo's day and the day after. Everything goes through the real services, as the people
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.approvals import flows
 from closeloop.approvals import service as approvals
+from closeloop.cash.models import Collection, CollectionStatus
 from closeloop.config import settings
 from closeloop.core import calendar
 from closeloop.crm.accounts.models import Account
@@ -61,9 +62,6 @@ DEMO_FLOWS: tuple[tuple[str, str, list[dict[str, Any]]], ...] = (
         DEFAULT,
     ]),
 )  # fmt: skip
-#: flows seeded but not enabled: the demo's collections are decided by finance on the contract and
-#: cash pages (an enabled collection flow would take that decision into the approval inbox)
-DISABLED = frozenset({"collection"})
 #: demo.rep's expense claims: (amount, category, days before the demo's day, what becomes of it)
 EXPENSES: tuple[tuple[str, str, int, str], ...] = (
     ("860.00", "差旅", 3, "pending"),
@@ -87,6 +85,22 @@ def _user(session: Session, organization_id: int, username: str) -> User:
     return user
 
 
+def _submit_waiting_collections(session: Session, organization_id: int) -> int:
+    """The collections the cash seed left awaiting a decision (recorded before the flows existed) go
+    into the collection flow under their recorder's name, as recording one does now: into finance's
+    approval inbox. Returns how many."""
+    waiting = session.execute(
+        select(Collection.id, Collection.recorded_by_id)
+        .where(tenant_clause(organization_id, Collection), Collection.status == CollectionStatus.SUBMITTED)
+        .order_by(Collection.id)
+    ).all()
+    for collection_id, recorder_id in waiting:
+        recorder = session.get(User, recorder_id)
+        assert recorder is not None, collection_id
+        approvals.submit(session, actor_for(session, recorder), record_type="collection", record_id=collection_id)
+    return len(waiting)
+
+
 def seed_workflow(session: Session, organization_id: int, *, prefix: str, anchor: datetime) -> WorkflowSeeded:
     result = WorkflowSeeded()
     vp = actor_for(session, _user(session, organization_id, f"{prefix}.sales_vp"))
@@ -94,11 +108,9 @@ def seed_workflow(session: Session, organization_id: int, *, prefix: str, anchor
     manager_user = _user(session, organization_id, f"{prefix}.manager")
     rep, manager = actor_for(session, rep_user), actor_for(session, manager_user)
     for name, record_type, branches in DEMO_FLOWS:
-        flows.create_flow(
-            session, vp, {"name": name, "record_type": record_type, "definition": {"branches": branches},
-                          "is_enabled": record_type not in DISABLED}
-        )  # fmt: skip
+        flows.create_flow(session, vp, {"name": name, "record_type": record_type, "definition": {"branches": branches}})
         result.flows += 1
+    result.approvals += _submit_waiting_collections(session, organization_id)
 
     day = calendar.local_date(anchor, settings.business_timezone)
     for amount, category, days, outcome in EXPENSES:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.products.models import Product
 from closeloop.db.scope import tenant_clause, visibility_clause
@@ -253,27 +254,37 @@ def reservation_body(row: StockReservation, account: str, product: str, code: st
 
 def list_reservations(
     session: Session, actor: Actor, *, status: str | None = None, account_id: int | None = None,
-    limit: int = 100, offset: int = 0,
-) -> dict[str, Any]:  # fmt: skip
-    """Reservations of the accounts ``actor`` may see (newest first), one page and the total."""
+    limit: int = DEFAULT_LIMIT, cursor: str | None = None,
+) -> Page[dict[str, Any]]:  # fmt: skip
+    """Reservations of the accounts ``actor`` may see, newest first, one page at a time (``cursor``:
+    the previous page's ``next_cursor``)."""
     require(actor, "accounts:read")
     if status is not None and status not in RESERVATION_STATUSES:
         raise ValidationFailed.one("status", "active or released")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed.one("limit", f"must be between 1 and {MAX_LIMIT}")
     org = actor.organization_id
     clauses = [tenant_clause(org, StockReservation)]
     if status is not None:
         clauses.append(StockReservation.status == status)
     if account_id is not None:
         clauses.append(StockReservation.account_id == account_id)
-    base = (
+    if cursor:
+        clauses.append(StockReservation.id < Cursor.decode(cursor, sort="-id").id)
+    statement = (
         select(StockReservation, Account.name, Product.name, Product.code)
         .join(Account, and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account)))
         .join(Product, and_(Product.id == StockReservation.product_id, tenant_clause(org, Product)))
         .where(*clauses)
+        .order_by(StockReservation.id.desc())
+        .limit(limit + 1)
     )
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    rows = session.execute(base.order_by(StockReservation.id.desc()).limit(limit).offset(offset)).all()
-    return {"total": total, "limit": limit, "offset": offset, "items": [reservation_body(*row) for row in rows]}
+    rows = session.execute(statement).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = Cursor("-id", rows[-1][0].id, rows[-1][0].id).encode()
+    return Page(items=[reservation_body(*row) for row in rows], next_cursor=next_cursor)
 
 
 def release_visible(session: Session, actor: Actor, reservation_id: int) -> dict[str, Any]:

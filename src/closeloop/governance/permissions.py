@@ -93,7 +93,7 @@ _PARTNER = (
         "write",
     )
     | _grant(CATALOG_RESOURCES, "read")
-    | {"users:read", "funnel:read", "history:read", "quality:read"}
+    | {"users:read", "funnel:read", "history:read"}
     # the knowledge collections their seller shared with their organization (and their own)
     | {"knowledge:read"}
 )
@@ -187,6 +187,18 @@ _ADMIN |= {"signals:write"}
 _MANAGER |= {"stock_reservations:release"}
 _EXECUTIVE |= {"stock_reservations:release"}
 _ADMIN |= {"stock_reservations:release"}
+
+#: the seller's own governance views — the data-quality loop and the team scorecards it feeds
+#: (``quality:read``), the data asset map (``assets:read``), the custom-field settings page
+#: (``schema:read``) — are for seller-side roles: a partner organization (one partner user, no
+#: managers, no schema of its own to keep) has no use for them, and its users are refused
+_SELLER_VIEWS = {"assets:read", "schema:read"}
+_REP |= _SELLER_VIEWS
+_MANAGER |= _SELLER_VIEWS
+_EXECUTIVE |= _SELLER_VIEWS
+_CFO |= _SELLER_VIEWS
+_IT |= _SELLER_VIEWS
+_ADMIN |= _SELLER_VIEWS
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.REP: frozenset(_REP),

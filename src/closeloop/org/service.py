@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +20,7 @@ from closeloop.db.scope import tenant_clause, visible
 from closeloop.governance.audit import service as audit
 from closeloop.governance.grants import require_grantable
 from closeloop.governance.permissions import ROLE_PERMISSIONS, ROLE_SCOPES, Role, require
-from closeloop.org.models import ApiToken, Organization, OrganizationKind, Region, User
+from closeloop.org.models import ApiToken, Department, Organization, OrganizationKind, Region, User
 from closeloop.org.passwords import hash_password, password_problem, verify_password
 from closeloop.org.throttle import throttle
 
@@ -420,3 +422,65 @@ def _check_manager(session: Session, actor: Actor, user: User, manager_id: int) 
         raise ValidationFailed.one("manager_id", "no such user in your organization", "not_found")
     if manager_id in subordinate_ids(session, user):
         raise ValidationFailed.one("manager_id", "would make a reporting cycle", "cycle")
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentNode:
+    """A department in its place in the tree: ``depth`` 0 at the top, one more per level below."""
+
+    id: int
+    name: str
+    parent_id: int | None
+    depth: int
+
+
+def tree_order(departments: Iterable[tuple[int, str, int | None]]) -> list[DepartmentNode]:
+    """``(id, name, parent_id)`` rows in tree order: every parent right before its children, siblings
+    by name (then id). A department whose parent is unknown starts a tree of its own, and so does one
+    caught in a cycle of parents, so every department appears exactly once."""
+    rows = {department_id: (name, parent_id) for department_id, name, parent_id in departments}
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for department_id, (_name, parent_id) in rows.items():
+        children[parent_id if parent_id in rows else None].append(department_id)
+    for siblings in children.values():
+        siblings.sort(key=lambda department_id: (rows[department_id][0], department_id))
+    ordered: list[DepartmentNode] = []
+    placed: set[int] = set()
+
+    def place(root: int) -> None:
+        stack = [(root, 0)]
+        while stack:
+            department_id, depth = stack.pop()
+            if department_id in placed:
+                continue
+            placed.add(department_id)
+            name, parent_id = rows[department_id]
+            ordered.append(DepartmentNode(department_id, name, parent_id, depth))
+            stack.extend((child, depth + 1) for child in reversed(children.get(department_id, [])))
+
+    def by_name(department_id: int) -> tuple[str, int]:
+        return (rows[department_id][0], department_id)
+
+    for root in children.get(None, []):
+        place(root)
+    for department_id in sorted(rows, key=by_name):
+        if department_id in placed:
+            continue
+        # no root reaches it: above it is a cycle of parents, headed here by its first member by name
+        walk: list[int] = []
+        current = department_id
+        while current not in walk:
+            walk.append(current)
+            parent = rows[current][1]
+            assert parent is not None  # a department no root reaches has its parent among the rows
+            current = parent
+        place(min(walk[walk.index(current) :], key=by_name))
+    return ordered
+
+
+def department_tree(session: Session, organization_id: int) -> list[DepartmentNode]:
+    """The organization's departments in tree order (:func:`tree_order`)."""
+    found = session.execute(
+        select(Department.id, Department.name, Department.parent_id).where(tenant_clause(organization_id, Department))
+    )
+    return tree_order((int(row[0]), str(row[1]), None if row[2] is None else int(row[2])) for row in found)

@@ -303,9 +303,9 @@ def is_member(session: Session, actor: Actor, pool: Pool) -> bool:
 def department_chain(session: Session, organization_id: int, department_id: int) -> list[int]:
     """``department_id`` and the departments above it, nearest first."""
     parents = dict(
-        session.execute(select(Department.id, Department.parent_id).where(tenant_clause(organization_id, Department)))
-        .tuples()
-        .all()
+        session.execute(
+            select(Department.id, Department.parent_id).where(tenant_clause(organization_id, Department))
+        ).all()
     )
     chain: list[int] = []
     current: int | None = department_id

@@ -107,7 +107,9 @@ def _cash_page(
         contract_ids = {c.contract_id for c in [*waiting, *recent]} | {line.contract.id for line in late}
         contracts = cash.contract_labels(session, actor, contract_ids)
         owners = names_of(session, actor, "user", [line.contract.owner_id for line in late])
+        in_approval = cash.pending_approvals(session, actor.organization_id, [c.id for c in [*waiting, *recent]])
     context = {
+        "in_approval": in_approval,
         "user": user,
         "actor": actor,
         "waiting": waiting,
@@ -170,6 +172,7 @@ def _contract_page(
         deal = names_of(session, actor, "opportunity", [contract.opportunity_id])
         approval = approvals.latest_for(session, actor, "contract", contract.id)
         with_flow = approvals.has_flow(session, actor, "contract")
+        in_approval = cash.pending_approvals(session, actor.organization_id, [c.id for c in collections])
     numbers = {line.instalment.id: line.instalment.number for line in lines}
     context = {
         "user": user,
@@ -180,6 +183,7 @@ def _contract_page(
         "amounts": amounts,
         "lines": lines,
         "collections": collections,
+        "in_approval": in_approval,
         "invoices": invoices,
         "numbers": numbers,
         "deciding": deciding,

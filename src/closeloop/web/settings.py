@@ -58,6 +58,7 @@ def fields_page(request: Request) -> Response:
     if signed_in is None:
         return RedirectResponse("/login", status_code=303)
     user, actor = signed_in
+    require(actor, "schema:read")
     return render(request, "fields.html", {**_fields_context(request, user, actor), "form": _EMPTY_FORM, "error": None})
 
 

@@ -16,7 +16,9 @@ from closeloop.core import calendar
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
-from closeloop.org.models import Department, User
+from closeloop.org import service as org_service
+from closeloop.org.models import User
+from closeloop.org.service import DepartmentNode
 from closeloop.targets import service as targets
 from closeloop.targets.models import Metric, TargetScope
 from closeloop.web.i18n import N_
@@ -59,9 +61,19 @@ def _row(attainment: targets.Attainment) -> dict[str, Any]:
     }
 
 
-def _grouped(rows: list[dict[str, Any]], page: int) -> tuple[list[dict[str, Any]], int]:
+def _grouped(
+    rows: list[dict[str, Any]], page: int, tree: list[DepartmentNode] | None = None
+) -> tuple[list[dict[str, Any]], int]:
     """The attainment rows by level (company, departments, people) and, within a level, by metric;
-    people a page of :data:`PEOPLE_PAGE` persons at a time (each person with all their metrics)."""
+    departments in ``tree`` order (each parent before its children, with its ``depth``), people
+    by name a page of :data:`PEOPLE_PAGE` persons at a time (each person with all their metrics)."""
+    places = {f"department:{node.id}": (position, node.depth) for position, node in enumerate(tree or [])}
+    for row in rows:
+        row["depth"] = places.get(row["key"], (0, 0))[1]
+
+    def order(row: dict[str, Any]) -> tuple[int, str]:
+        return (places.get(row["key"], (len(places), 0))[0], str(row["subject"]))
+
     sections: list[dict[str, Any]] = []
     pages = 1
     for scope in ("company", "department", "user"):
@@ -75,7 +87,7 @@ def _grouped(rows: list[dict[str, Any]], page: int) -> tuple[list[dict[str, Any]
             mine = [row for row in mine if row["key"] in shown]
         by_metric: list[dict[str, Any]] = []
         for metric in METRIC_LABELS:
-            found = sorted((r for r in mine if r["metric"] == metric), key=lambda r: str(r["subject"]))
+            found = sorted((r for r in mine if r["metric"] == metric), key=order)
             if found:
                 by_metric.append({"metric": metric, "rows": found})
         sections.append({"scope": scope, "metrics": by_metric, "count": len({r["key"] for r in mine})})
@@ -113,17 +125,7 @@ def _page(
             session, actor, metric=Metric(metric), year=year, month=month or None, by="department"
         )
         manageable = actor.can("targets:manage")
-        department_options = (
-            list(
-                session.execute(
-                    select(Department.id, Department.name)
-                    .where(tenant_clause(actor.organization_id, Department))
-                    .order_by(Department.name)
-                )
-            )
-            if manageable
-            else []
-        )
+        tree = org_service.department_tree(session, actor.organization_id)
         user_options = (
             list(
                 session.execute(
@@ -135,7 +137,8 @@ def _page(
             if manageable
             else []
         )
-    sections, people_pages = _grouped(rows, page)
+    sections, people_pages = _grouped(rows, page, tree)
+    department_options = [(node.id, node.name, node.depth) for node in tree] if manageable else []
     context = {
         "user": user,
         "actor": actor,

@@ -7,10 +7,11 @@ over time and the attribution of its deviations (read from stored snapshots, nev
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, json_response
+from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from closeloop.forecasting import actions, attribution, bookings, opportunities, scorecards, signals
 
 router = APIRouter()
@@ -228,21 +229,26 @@ ReservationId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The reserva
     response_class=Response,
     summary="Units of dealers' stock held for accounts (by the reserve_stock rule action)",
     description="Newest first, for the accounts in your reach; filter by `status` (active, released) and "
-    "`account_id`. Paged with `limit` and `offset`; `total` counts every match. Needs accounts:read.",
+    "`account_id`. Cursor-paginated: pass the previous page's `next_cursor` as `cursor` (also in the `Link` "
+    "header). Needs accounts:read.",
 )
 def list_stock_reservations(
+    request: Request,
     database: DatabaseDep,
     actor: CurrentActor,
     status: Annotated[Literal["active", "released"] | None, Query(description="active or released")] = None,
     account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> Response:
     with database.reading(actor) as session:
-        answer = signals.list_reservations(
-            session, actor, status=status, account_id=account_id, limit=limit, offset=offset
+        page = signals.list_reservations(
+            session, actor, status=status, account_id=account_id, limit=limit, cursor=cursor
         )
-    return json_response(answer)
+    headers = {}
+    if page.next_cursor:
+        headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
+    return json_response({"items": page.items, "next_cursor": page.next_cursor}, headers=headers)
 
 
 @router.post(
