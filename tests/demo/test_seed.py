@@ -520,7 +520,8 @@ def test_seeding_again_with_the_same_seed_gives_the_same_data(
     finally:
         again_database.dispose()
 
-    assert again.counts == demo.counts
+    # counts per organization, in the order they were made (their ids depend on what ran before)
+    assert list(again.counts.values()) == list(demo.counts.values())
     assert first == second
     assert first_work == second_work
 
