@@ -211,8 +211,10 @@ def fire(
     event_id: int | None,
     firing_key: str,
     now: datetime,
+    digest: action_runner.Digest | None = None,
 ) -> int:
-    """Write the decision record, do the immediate actions and queue the deferred ones."""
+    """Write the decision record, do the immediate actions and queue the deferred ones (with a
+    ``digest``, the notices are gathered there for the caller to send, see :class:`Digest`)."""
     rule = evaluation.rule
     why_zh, why_en = describe(evaluation, event_type)
     actions = list(rule.definition.get("actions", []))
@@ -225,7 +227,7 @@ def fire(
     linked = [i for i, a in enumerate(actions) if is_deferred(a) or a.get("type") == "require_approval"]
     firing = action_runner.Firing(
         organization_id, rule.rule_id, rule.name, rule.owner_id, 0,
-        evaluation.record_type, evaluation.record_id, why_zh, why_en, now, evaluation.record,
+        evaluation.record_type, evaluation.record_id, why_zh, why_en, now, evaluation.record, digest,
     )  # fmt: skip
     for position, action in enumerate(actions):
         if position not in linked:
@@ -480,12 +482,19 @@ def run_scheduled_rule(session: Session, organization_id: int, rule: CompiledRul
         rule_id=rule.rule_id, rule_version=rule.version, firing_key=key,
     )  # fmt: skip
     fired = 0
+    # a rule about people tells each recipient once, listing the people (a manager's reps)
+    digest = action_runner.Digest(rule.rule_id, rule.name) if rule.record_type == "user" else None
     for record in session.scalars(query.statement):
         ctx = metrics.Context(session, organization_id, rule.record_type, record, now)
         evaluation = evaluate(ctx, rule, record_id=record.id)
         if evaluation.fires:
-            fire(session, organization_id, evaluation, event_type="schedule", event_id=None, firing_key=key, now=now)
+            fire(
+                session, organization_id, evaluation,
+                event_type="schedule", event_id=None, firing_key=key, now=now, digest=digest,
+            )  # fmt: skip
             fired += 1
+    if digest is not None:
+        digest.send(session, organization_id)
     return fired
 
 
