@@ -25,7 +25,7 @@ from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import tenant_clause
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, User
-from closeloop.org.notifications import Message, notify
+from closeloop.org.notifications import Message, notice_row, notify
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class Firing:
     record: Any = None
     #: when set, notices are gathered there instead of sent one per record (a run over people)
     digest: Digest | None = None
+    #: when set, notices are rows added here, written with the batch they belong to (the drain's)
+    notices: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -257,17 +259,14 @@ def _tell(
         person = _record(session, firing)
         label = getattr(person, "display_name", None) or f"#{firing.record_id}"
         for user_id in users:
-            firing.digest.add(
-                user_id, kind, link, content, (f"{label}:{firing.why_zh}", f"{label}: {firing.why_en}")
-            )
+            firing.digest.add(user_id, kind, link, content, (f"{label}:{firing.why_zh}", f"{label}: {firing.why_en}"))
         return
     for user_id in users:
-        notify(
-            session,
-            organization_id=firing.organization_id,
-            user_id=user_id,
-            message=Message(kind, title[0], title[1], body[0], body[1], link or _link(firing)),
-        )
+        message = Message(kind, title[0], title[1], body[0], body[1], link or _link(firing))
+        if firing.notices is not None:
+            firing.notices.append(notice_row(organization_id=firing.organization_id, user_id=user_id, message=message))
+        else:
+            notify(session, organization_id=firing.organization_id, user_id=user_id, message=message)
 
 
 def summary(session: Session, firing: Firing, last_n: int) -> tuple[str, str]:

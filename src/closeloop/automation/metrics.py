@@ -381,6 +381,52 @@ def read(ctx: Context, condition: Mapping[str, Any]) -> Any:
     return value
 
 
+def reader_for(condition: Mapping[str, Any]) -> Callable[[Context], Any]:
+    """:func:`read` for one condition, specialised once per rule version: a plain field of the
+    record (or of the record it points to) is a ``getattr`` on the record; anything else — measures,
+    regions, product lines, custom fields and formulas — goes through :func:`read` itself."""
+    name = str(condition["field_or_metric"])
+    noun, _, field_name = name.partition(".")
+    if (
+        name in MEASURES
+        or not field_name
+        or field_name in ("region", "product_line", "is_key_account")
+        or field_name.startswith("custom.")
+    ):
+        return lambda ctx: read(ctx, condition)
+    attribute = FIELD_ALIASES.get((noun, field_name), field_name)
+
+    def read_field(ctx: Context) -> Any:
+        record = ctx.record if noun == ctx.record_type else ctx.related(noun)
+        if record is None:
+            return None
+        value = getattr(record, attribute, _MISSING)
+        if value is _MISSING:
+            value = (getattr(record, "custom", None) or {}).get(field_name)
+        return value
+
+    return read_field
+
+
+def checker_for(condition: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """:func:`holds` for one condition, specialised once per rule version: an equality with a text
+    compares against the expected text computed once; the rest is :func:`holds` itself."""
+    op, expected = condition["op"], condition.get("value")
+    if op != "==" or not isinstance(expected, str):
+        return lambda seen: holds(condition, seen)
+    wanted = _text(expected)
+    truth = bool(expected)
+
+    def equals_text(seen: Any) -> bool:
+        if seen is None:
+            return False
+        if isinstance(seen, bool):
+            return seen == truth
+        return _text(seen) == wanted
+
+    return equals_text
+
+
 def plain(value: Any) -> Any:
     """A value as a decision record keeps it (JSON)."""
     if isinstance(value, Decimal):
