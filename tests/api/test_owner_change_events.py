@@ -4,13 +4,16 @@ an account handed over by an edit is ``account.transferred``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from closeloop.automation import engine
 from closeloop.automation import service as automation
-from closeloop.db.session import Database
+from closeloop.core.clock import utcnow
 from closeloop.db.scope import tenant_clause
+from closeloop.db.session import Database
 from closeloop.governance.events.models import OutboxEvent
 from tests.factories import Tenant
 from tests.samples import Api, tag
@@ -77,7 +80,9 @@ def test_a_patch_that_gives_a_lead_an_owner_is_an_assignment(client: TestClient,
     assert history[:2] == ["lead.assigned", "lead.updated"]
 
 
-def test_a_patch_that_keeps_the_owner_or_sets_the_status_itself(client: TestClient, db: Database, tenant: Tenant) -> None:
+def test_a_patch_that_keeps_the_owner_or_sets_the_status_itself(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
     manager = Api(client, tenant["manager"])
     rep = tenant["rep"].user_id
     lead = manager.create("leads", {"name": f"周八 {tag()}", "owner_id": rep})
@@ -150,3 +155,22 @@ def test_an_account_handed_over_by_an_edit_is_a_transfer(client: TestClient, db:
         "account.transferred",
     ]
     assert _decided_for(db, manager, rule_id, "account", account["id"]) == 1
+
+
+def test_a_rule_that_assigns_a_lead_emits_the_assignment(client: TestClient, db: Database, tenant: Tenant) -> None:
+    manager = tenant["manager"].actor
+    definition = {
+        "trigger": {"kind": "event", "event": "lead_created"},
+        "conditions": [],
+        "actions": [{"type": "assign", "target": "team:reports", "params": {"strategy": "round_robin"}}],
+    }
+    with db.unit_of_work(manager) as session:
+        automation.create_rule(session, manager, name="分配", definition=definition, enabled=True, undo_seconds=0)
+    lead = Api(client, tenant["admin"]).create("leads", {"name": f"郑十 {tag()}"})
+
+    engine.drain(db)
+    engine.run_due_actions(db, now=utcnow() + timedelta(seconds=1))
+
+    assigned = Api(client, tenant["admin"]).read("leads", lead["id"])
+    assert (assigned["owner_id"], assigned["status"]) == (tenant["rep"].user_id, "working")
+    assert _events(db, tenant, "lead", lead["id"]) == ["lead.created", "lead.updated", "lead.assigned"]

@@ -19,8 +19,10 @@ from closeloop.automation.models import PendingAction
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import as_utc
 from closeloop.crm import records
+from closeloop.crm.accounts import service as account_service
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import LeadStatus, Stage, TicketStatus
+from closeloop.crm.leads import service as lead_service
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import tenant_clause
 from closeloop.org import service as org_service
@@ -408,8 +410,13 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
             value_any = params.get("value")
         record_type = records.record_type_for(noun)
         record_id = firing.record_id if noun == firing.record_type else getattr(_record(session, firing), f"{noun}_id")
-        record = records.get(session, actor, record_type, int(record_id))
-        records.update(session, actor, record_type, record, {field: value_any})
+        if noun == "lead":  # through the lead's service: a new owner is a ``lead.assigned`` too
+            lead_service.update_lead(session, actor, lead_id=int(record_id), data={field: value_any})
+        elif noun == "account":  # through the account's: a new owner is ``account.transferred`` too
+            account_service.update_account(session, actor, account_id=int(record_id), data={field: value_any})
+        else:
+            record = records.get(session, actor, record_type, int(record_id))
+            records.update(session, actor, record_type, record, {field: value_any})
         return {"record": f"{noun}:{record_id}", "field": field, "value": value_any}
     if kind == "webhook":
         from closeloop.automation import webhooks
