@@ -165,6 +165,8 @@ def test_last_week_is_the_iso_week_finished_in_shanghai(db: Database, tenant: Te
         sunday_night = week(datetime(2026, 11, 1, 15, 59, tzinfo=UTC))  # 23:59 on Sunday 1 November there
         monday_early = week(datetime(2026, 11, 1, 16, 0, tzinfo=UTC))  # 00:00 on Monday 2 November there
         in_utc = owner_week_deviation(session, tenant.organization_id, rep2, now=MONDAY, timezone="UTC")
+        # the week of 9 November: the 20 October snapshot is too old to stand for it, none was taken in it
+        stale = week(datetime(2026, 11, 16, 1, tzinfo=UTC))
     assert sunday_night is not None
     assert (sunday_night.period, sunday_night.actual) == ("2026-W43", Decimal("0.00"))
     assert monday_early is not None
@@ -177,6 +179,7 @@ def test_last_week_is_the_iso_week_finished_in_shanghai(db: Database, tenant: Te
     assert monday_early.rate == pytest.approx(0.4)
     assert in_utc is not None  # the same week counted in UTC days takes the other win
     assert (in_utc.period, in_utc.actual) == ("2026-W44", Decimal("1000.00"))
+    assert stale is None
 
 
 def test_without_a_window_or_over_last_month_the_month_is_read(db: Database, tenant: Tenant) -> None:

@@ -132,13 +132,17 @@ def owner_deviation(
     )
 
 
+#: how old a snapshot taken before a week may be to stand for the week's forecast
+WEEK_SNAPSHOT_AGE = timedelta(days=7)
+
+
 def owner_week_deviation(
     session: Session, organization_id: int, owner_id: int, *, now: datetime, timezone: str
 ) -> OwnerDeviation | None:
     """The deviation of ``owner_id`` over the last ISO week (Monday to Sunday in ``timezone``) finished
     by ``now``. The bookings forecast is kept by month and quarter, so the week's forecast is derived
-    from the deals of the snapshot the week started with (the latest taken before its Monday, else the
-    first taken during it), as attribution does: each deal's amount × win probability × the share of
+    from the deals of the snapshot the week started with (the latest taken in the week before its
+    Monday, else the first taken during it), as attribution does: each deal's amount × win probability × the share of
     its slippage draws that close it inside the week, plus what the owner had already won in the week
     before a mid-week snapshot. The run-rate of business not yet in the pipeline is not in a week's
     forecast. ``None`` when no snapshot (with its deals) stands for the week."""
@@ -149,7 +153,9 @@ def owner_week_deviation(
     org = organization_id
     snapshots = select(BookingsSnapshot).where(tenant_clause(org, BookingsSnapshot))
     snapshot = session.scalar(
-        snapshots.where(BookingsSnapshot.taken_at < start).order_by(BookingsSnapshot.taken_at.desc()).limit(1)
+        snapshots.where(BookingsSnapshot.taken_at < start, BookingsSnapshot.taken_at >= start - WEEK_SNAPSHOT_AGE)
+        .order_by(BookingsSnapshot.taken_at.desc())
+        .limit(1)
     ) or session.scalar(
         snapshots.where(BookingsSnapshot.taken_at >= start, BookingsSnapshot.taken_at < end)
         .order_by(BookingsSnapshot.taken_at)
