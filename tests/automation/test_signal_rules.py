@@ -6,7 +6,8 @@ per streak, tells the rep with the comparison's link, and the reservation waits 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from closeloop.automation import engine
 from closeloop.automation.models import Decision, PendingAction
 from closeloop.cli import forecast_commands
 from closeloop.cli.main import app as cli
-from closeloop.core.clock import utcnow
+from closeloop.core.clock import frozen_at, utcnow
 from closeloop.core.errors import ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.products.models import Product
@@ -43,6 +44,14 @@ RULE: dict[str, Any] = {
         {"type": "reserve_stock", "target": "product:ZJK-01", "params": {"quantity": 20}},
     ],
 }  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _morning_in_shanghai() -> Iterator[None]:
+    """Streaks count the days of the business time zone (Asia/Shanghai): the tests that write dates
+    run at a moment when the UTC day and the Shanghai day are the same one."""
+    with frozen_at(datetime(2026, 11, 20, 4, tzinfo=UTC)):
+        yield
 
 
 def _world(db: Database, tenant: Tenant) -> dict[str, int]:
@@ -144,3 +153,32 @@ def test_a_cancelled_reservation_holds_nothing_and_short_stock_is_refused_saying
     bad = {**RULE, "conditions": [{"field_or_metric": "keyword_streak", "op": "streak", "value": 3, "keyword": ""}]}
     refused = client.post("/api/v1/rules", json={"name": "x", "definition": bad}, headers=tenant["manager"].headers)
     assert refused.json()["errors"][0]["field"] == "conditions.0.keyword"
+
+
+def test_a_streak_counts_shanghai_days_across_midnight(
+    client: TestClient, db: Database, tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forecast_commands, "database", lambda: db)
+    ids = _world(db, tenant)
+    with frozen_at(datetime(2026, 11, 19, 16, 45, tzinfo=UTC)):  # 00:45 on 20 November in Shanghai
+        created = client.post("/api/v1/rules", json={"name": "搜索三天", "definition": RULE, "enabled": True},
+                              headers=tenant["manager"].headers)  # fmt: skip
+        assert created.status_code == 201, created.text
+        engine.drain(db)
+        _import(db, tenant, tmp_path, [
+            "协和医院,椎间孔镜配件,2026-11-17T16:30:00,site_search",  # 00:30 on the 18th there (the 17th in UTC)
+            "协和医院,椎间孔镜配件,2026-11-19T15:30:00,site_search",  # 23:30 on the 19th there
+            "协和医院,椎间孔镜配件,2026-11-19T16:30:00,site_search",  # 00:30 on the 20th there: the third day
+        ])  # fmt: skip
+        assert engine.drain(db) == 3
+        with db.reading(None, system=True) as session:
+            (decision,) = session.scalars(select(Decision).where(tenant_clause(tenant.organization_id, Decision)))
+            now = utcnow()
+            local = signals.keyword_streak(session, tenant.organization_id, ids["xiehe"], "椎间孔镜配件", now)
+            in_utc = signals.keyword_streak(
+                session, tenant.organization_id, ids["xiehe"], "椎间孔镜配件", now, timezone="UTC"
+            )
+    assert decision.conditions[0]["seen"] == 3
+    assert decision.conditions[0]["detail"]["streak_start"] == "2026-11-18"
+    assert local == (3, date(2026, 11, 18))
+    assert in_utc == (1, date(2026, 11, 19))  # counted in UTC days the 18th had no search

@@ -5,7 +5,7 @@ decision; tasks, field changes, assignments and webhooks wait out the rule's und
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,13 +19,15 @@ from closeloop.automation.models import PendingAction
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import as_utc
 from closeloop.crm import records
+from closeloop.crm.accounts import service as account_service
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import LeadStatus, Stage, TicketStatus
+from closeloop.crm.leads import service as lead_service
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import tenant_clause
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, User
-from closeloop.org.notifications import Message, notify
+from closeloop.org.notifications import Message, notice_row, notify
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,45 @@ class Firing:
     now: datetime
     #: the record, when the caller has it loaded already
     record: Any = None
+    #: when set, notices are gathered there instead of sent one per record (a run over people)
+    digest: Digest | None = None
+    #: when set, notices are rows added here, written with the batch they belong to (the drain's)
+    notices: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class Digest:
+    """The notices of one scheduled run over people (forecast deviation per rep …), gathered so that
+    each recipient gets one notice listing every person with their figure, in the order of the run,
+    while each person keeps a decision record of their own."""
+
+    rule_id: int
+    rule_name: str
+    #: (recipient, kind, link, the rule's own words) → one (zh, en) line per person
+    lines: dict[tuple[int, str, str | None, str], list[tuple[str, str]]] = field(default_factory=dict)
+
+    def add(self, user_id: int, kind: str, link: str | None, content: str, line: tuple[str, str]) -> None:
+        self.lines.setdefault((user_id, kind, link, content), []).append(line)
+
+    def send(self, session: Session, organization_id: int) -> int:
+        """One notice per recipient (and kind of notice); returns how many were sent."""
+        for (user_id, kind, link, content), lines in self.lines.items():
+            count = len(lines)
+            head = [content] if content else []
+            notify(
+                session,
+                organization_id=organization_id,
+                user_id=user_id,
+                message=Message(
+                    kind,
+                    f"规则提醒:{self.rule_name}({count}人)",
+                    f"Rule: {self.rule_name} ({count} {'person' if count == 1 else 'people'})",
+                    "\n".join([*head, *(f"- {zh}" for zh, _ in lines)]),
+                    "\n".join([*head, *(f"- {en}" for _, en in lines)]),
+                    link or f"/automation/decisions?rule_id={self.rule_id}",
+                ),
+            )
+        return len(self.lines)
 
 
 def _record(session: Session, firing: Firing) -> Any:
@@ -202,6 +243,10 @@ def _link(firing: Firing) -> str:
     return f"/automation/decisions?record_type={firing.record_type}&record_id={firing.record_id}"
 
 
+#: the parser's ``params.content`` for "the list of reps / 销售名单": the digest itself
+LIST_OF_PEOPLE = "list_of_reps"
+
+
 def _tell(
     session: Session,
     firing: Firing,
@@ -210,14 +255,20 @@ def _tell(
     title: tuple[str, str],
     body: tuple[str, str],
     link: str | None = None,
+    content: str = "",
 ) -> None:
+    if firing.digest is not None:  # one line per person: who, and why (the rule's own words head the notice)
+        person = _record(session, firing)
+        label = getattr(person, "display_name", None) or f"#{firing.record_id}"
+        for user_id in users:
+            firing.digest.add(user_id, kind, link, content, (f"{label}:{firing.why_zh}", f"{label}: {firing.why_en}"))
+        return
     for user_id in users:
-        notify(
-            session,
-            organization_id=firing.organization_id,
-            user_id=user_id,
-            message=Message(kind, title[0], title[1], body[0], body[1], link or _link(firing)),
-        )
+        message = Message(kind, title[0], title[1], body[0], body[1], link or _link(firing))
+        if firing.notices is not None:
+            firing.notices.append(notice_row(organization_id=firing.organization_id, user_id=user_id, message=message))
+        else:
+            notify(session, organization_id=firing.organization_id, user_id=user_id, message=message)
 
 
 def summary(session: Session, firing: Firing, last_n: int) -> tuple[str, str]:
@@ -291,6 +342,8 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
         (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"),
         body,
         link,
+        # "send the list of reps" is what a digest is: its words are not repeated above the list
+        "" if content == LIST_OF_PEOPLE else content,
     )
     return {"notified": users} | ({"link": link} if link else {})
 
@@ -357,8 +410,13 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
             value_any = params.get("value")
         record_type = records.record_type_for(noun)
         record_id = firing.record_id if noun == firing.record_type else getattr(_record(session, firing), f"{noun}_id")
-        record = records.get(session, actor, record_type, int(record_id))
-        records.update(session, actor, record_type, record, {field: value_any})
+        if noun == "lead":  # through the lead's service: a new owner is a ``lead.assigned`` too
+            lead_service.update_lead(session, actor, lead_id=int(record_id), data={field: value_any})
+        elif noun == "account":  # through the account's: a new owner is ``account.transferred`` too
+            account_service.update_account(session, actor, account_id=int(record_id), data={field: value_any})
+        else:
+            record = records.get(session, actor, record_type, int(record_id))
+            records.update(session, actor, record_type, record, {field: value_any})
         return {"record": f"{noun}:{record_id}", "field": field, "value": value_any}
     if kind == "webhook":
         from closeloop.automation import webhooks

@@ -25,9 +25,10 @@ from closeloop.automation.definition import Trigger, canonical_stage, is_deferre
 from closeloop.automation.models import Decision, PendingAction, Rule, RuleVersion
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.db.scope import tenant_clause, within_organization
-from closeloop.db.session import Database, after_commit, execute_core
+from closeloop.db.session import Database, after_commit, execute_core, ids_in
 from closeloop.governance.events import service as events
 from closeloop.governance.events.service import Claimed
+from closeloop.org.notifications import notify_many
 
 log = logging.getLogger("closeloop.automation")
 
@@ -42,6 +43,16 @@ class CompiledRule:
     definition: Mapping[str, Any]
     trigger: Trigger
     record_type: str
+    #: each condition with its reader and checker (:func:`metrics.reader_for` / :func:`metrics.checker_for`)
+    checks: tuple[tuple[Mapping[str, Any], Callable[[metrics.Context], Any], Callable[[Any], bool]], ...] = ()
+    #: whether the trigger looks at the event's details beyond its type (:func:`trigger_matches`)
+    filtered: bool = True
+
+    def __post_init__(self) -> None:
+        conditions = self.definition.get("conditions", ())
+        checks = tuple((c, metrics.reader_for(c), metrics.checker_for(c)) for c in conditions)
+        object.__setattr__(self, "checks", checks)
+        object.__setattr__(self, "filtered", has_filter(self.trigger))
 
 
 @dataclass
@@ -100,6 +111,17 @@ def index_for(session: Session, organization_id: int) -> RuleIndex:
     return index
 
 
+def has_filter(trigger: Trigger) -> bool:
+    """Whether :func:`trigger_matches` can say no for this trigger (else only the type matters)."""
+    spec = trigger.spec
+    event = spec.get("event")
+    return event in ("email_received", "field_changed") or (
+        (event == "activity_logged" and bool(spec.get("activity_type")))
+        or (event == "opportunity_stage_changed" and bool(spec.get("to_stage")))
+        or (event == "signal_recorded" and bool(spec.get("keyword")))
+    )
+
+
 def trigger_matches(trigger: Trigger, payload: Mapping[str, Any]) -> bool:
     """Whether an event's details match what the trigger asks beyond its type (the stage moved
     to, the kind of activity, a field's old and new values)."""
@@ -155,13 +177,13 @@ def evaluate(ctx: metrics.Context, rule: CompiledRule, *, record_id: int, full: 
 
     Hot path (every event × every rule its type wakes): the values are kept as plain tuples and the
     decision's condition entries are built only when the rule fires or ``full`` asks for them all."""
-    read, holds, record = metrics.read, metrics.holds, ctx.record
+    record = ctx.record
     cache = ctx._cache
     looked: list[tuple[Any, Any, bool, Any]] = []
     fires = True
-    for condition in rule.definition.get("conditions", ()):
-        value = read(ctx, condition) if record is not None else None
-        passed = holds(condition, value)
+    for condition, read, check in rule.checks:
+        value = read(ctx) if record is not None else None
+        passed = check(value)
         detail = cache.pop(metrics.DETAIL, None) if cache else None  # what a value rests on (a forecast's period)
         looked.append((condition, value, passed, detail))
         if not passed:
@@ -211,8 +233,15 @@ def fire(
     event_id: int | None,
     firing_key: str,
     now: datetime,
-) -> int:
-    """Write the decision record, do the immediate actions and queue the deferred ones."""
+    digest: action_runner.Digest | None = None,
+    writes: Writes | None = None,
+) -> int | None:
+    """Write the decision record, do the immediate actions and queue the deferred ones (with a
+    ``digest``, the notices are gathered there for the caller to send, see :class:`Digest`).
+
+    With ``writes`` (the drain's batch), a firing whose actions need no decision id (notices) adds
+    its decision and notices there, to be written with the batch, and returns ``None``; otherwise
+    the decision's id."""
     rule = evaluation.rule
     why_zh, why_en = describe(evaluation, event_type)
     actions = list(rule.definition.get("actions", []))
@@ -223,35 +252,39 @@ def fire(
     # firing writes its decision in one statement, complete; approvals and deferred actions point
     # at the decision, so they come after it (and the decision's action list is updated).
     linked = [i for i, a in enumerate(actions) if is_deferred(a) or a.get("type") == "require_approval"]
+    batched = writes is not None and not linked
     firing = action_runner.Firing(
         organization_id, rule.rule_id, rule.name, rule.owner_id, 0,
-        evaluation.record_type, evaluation.record_id, why_zh, why_en, now, evaluation.record,
+        evaluation.record_type, evaluation.record_id, why_zh, why_en, now, evaluation.record, digest,
+        writes.notices if batched and writes is not None else None,
     )  # fmt: skip
     for position, action in enumerate(actions):
         if position not in linked:
             taken[position] |= {"status": "done", "result": action_runner.run_now(session, firing, action)}
+    decision = {
+        "organization_id": organization_id,
+        "rule_id": rule.rule_id,
+        "rule_version": rule.version,
+        "rule_name": rule.name,
+        "event_id": event_id,
+        "event_type": event_type,
+        "firing_key": firing_key,
+        "record_type": evaluation.record_type,
+        "record_id": evaluation.record_id,
+        "record_owner_id": evaluation.record_owner_id,
+        "conditions": evaluation.conditions,
+        "actions": taken,
+        "why_zh": why_zh,
+        "why_en": why_en,
+        "created_at": now,
+    }
+    if writes is not None:
+        if batched:
+            writes.decisions.append(decision)
+            return None
+        writes.flush(session)  # the batch's earlier decisions keep their order
     # Core statements, not the ORM's unit of work: a burst of events writes thousands of these
-    decision_id = execute_core(
-        session,
-        insert(Decision).returning(Decision.id),
-        {
-            "organization_id": organization_id,
-            "rule_id": rule.rule_id,
-            "rule_version": rule.version,
-            "rule_name": rule.name,
-            "event_id": event_id,
-            "event_type": event_type,
-            "firing_key": firing_key,
-            "record_type": evaluation.record_type,
-            "record_id": evaluation.record_id,
-            "record_owner_id": evaluation.record_owner_id,
-            "conditions": evaluation.conditions,
-            "actions": taken,
-            "why_zh": why_zh,
-            "why_en": why_en,
-            "created_at": now,
-        },
-    ).scalar_one()
+    decision_id = execute_core(session, insert(Decision).returning(Decision.id), decision).scalar_one()
     assert isinstance(decision_id, int)
     if not linked:
         return decision_id
@@ -285,6 +318,25 @@ def fire(
     return decision_id
 
 
+@dataclass
+class Writes:
+    """The decision records and notices of a drained batch's plain firings, written with one
+    statement each when the batch ends — in its transaction, before its events are marked processed,
+    so that a crash loses or keeps them together with the events (exactly once). Anything in the
+    engine that reads decisions during the batch (the once-per-streak check) flushes them first."""
+
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, session: Session) -> None:
+        if self.decisions:
+            session.execute(insert(Decision), self.decisions)
+            self.decisions = []
+        if self.notices:
+            notify_many(session, self.notices)
+            self.notices = []
+
+
 def preload(session: Session, claimed: list[Claimed], indexes: dict[int, RuleIndex]) -> dict[tuple[str, int], Any]:
     """The records a batch of events is about, in one query per organization and kind of record
     (instead of one query per event)."""
@@ -299,14 +351,18 @@ def preload(session: Session, claimed: list[Claimed], indexes: dict[int, RuleInd
     for (organization_id, record_type), ids in wanted.items():
         model = metrics.MODELS[record_type]
         for record in session.scalars(
-            select(model).where(tenant_clause(organization_id, model), model.id.in_(sorted(ids)))
+            select(model).where(tenant_clause(organization_id, model), ids_in(session, model.id, sorted(ids)))
         ):
             found[(record_type, record.id)] = record
     return found
 
 
 def process_event(
-    session: Session, event: Claimed, index: RuleIndex, records: dict[tuple[str, int], Any] | None = None
+    session: Session,
+    event: Claimed,
+    index: RuleIndex,
+    records: dict[tuple[str, int], Any] | None = None,
+    writes: Writes | None = None,
 ) -> int:
     """Evaluate ``event`` against the rules its type can wake; returns how many rules were checked."""
     candidates = index.for_event(event.event_type)
@@ -319,7 +375,7 @@ def process_event(
     ctx = metrics.Context(session, event.organization_id, event.subject_type, record, event.occurred_at)
     checked = 0
     for rule in candidates:
-        if not trigger_matches(rule.trigger, event.payload):
+        if rule.filtered and not trigger_matches(rule.trigger, event.payload):
             continue
         checked += 1
         evaluation = evaluate(ctx, rule, record_id=event.subject_id or 0)
@@ -327,11 +383,14 @@ def process_event(
             key = once_key(evaluation)
             if key is None:
                 key = f"event:{event.id}"
-            elif _fired(session, event.organization_id, evaluation, key):
-                continue  # this streak fired already (on an earlier event)
+            else:
+                if writes is not None:
+                    writes.flush(session)  # the batch's earlier firings count
+                if _fired(session, event.organization_id, evaluation, key):
+                    continue  # this streak fired already (on an earlier event)
             fire(
                 session, event.organization_id, evaluation,
-                event_type=event.event_type, event_id=event.id, firing_key=key, now=utcnow(),
+                event_type=event.event_type, event_id=event.id, firing_key=key, now=utcnow(), writes=writes,
             )  # fmt: skip
     return checked
 
@@ -391,7 +450,9 @@ def on_event(callback: Callable[[Session, Claimed], None]) -> None:
         _event_hooks.append(callback)
 
 
-def _handle(session: Session, event: Claimed, index: RuleIndex, records: dict[tuple[str, int], Any]) -> None:
+def _handle(
+    session: Session, event: Claimed, index: RuleIndex, records: dict[tuple[str, int], Any], writes: Writes
+) -> None:
     """What one event causes: the next step of a playbook when its task is done, the rules it wakes,
     and what the hooks of higher layers do with it."""
     if event.event_type == "task.updated" and "status" in (event.payload.get("changes") or {}):
@@ -399,7 +460,7 @@ def _handle(session: Session, event: Claimed, index: RuleIndex, records: dict[tu
         from closeloop.org import service as org_service
 
         playbooks.advance(session, org_service.system_actor(event.organization_id, label="playbook"), event, utcnow())
-    process_event(session, event, index, records)
+    process_event(session, event, index, records, writes)
     for hook in _event_hooks:
         hook(session, event)
 
@@ -412,18 +473,22 @@ def _drain_batch(database: Database, batch: int, *, careful: bool) -> int:
         for organization_id in sorted({event.organization_id for event in claimed}):
             indexes[organization_id] = index_for(session, organization_id)
         records = preload(session, claimed, indexes)
+        writes = Writes()
         for event in claimed:
             if not careful:
-                _handle(session, event, indexes[event.organization_id], records)
+                _handle(session, event, indexes[event.organization_id], records, writes)
                 done.append(event.id)
                 continue
             try:
-                with session.begin_nested():
-                    _handle(session, event, indexes[event.organization_id], records)
+                with session.begin_nested():  # event by event: its writes go in its savepoint
+                    _handle(session, event, indexes[event.organization_id], records, writes)
+                    writes.flush(session)
                 done.append(event.id)
             except Exception as error:
+                writes = Writes()
                 log.exception("event %s (%s) failed", event.id, event.event_type)
                 events.mark_failed(session, event.id, repr(error))
+        writes.flush(session)
         events.mark_processed(session, done)
     return len(claimed)
 
@@ -480,12 +545,19 @@ def run_scheduled_rule(session: Session, organization_id: int, rule: CompiledRul
         rule_id=rule.rule_id, rule_version=rule.version, firing_key=key,
     )  # fmt: skip
     fired = 0
+    # a rule about people tells each recipient once, listing the people (a manager's reps)
+    digest = action_runner.Digest(rule.rule_id, rule.name) if rule.record_type == "user" else None
     for record in session.scalars(query.statement):
         ctx = metrics.Context(session, organization_id, rule.record_type, record, now)
         evaluation = evaluate(ctx, rule, record_id=record.id)
         if evaluation.fires:
-            fire(session, organization_id, evaluation, event_type="schedule", event_id=None, firing_key=key, now=now)
+            fire(
+                session, organization_id, evaluation,
+                event_type="schedule", event_id=None, firing_key=key, now=now, digest=digest,
+            )  # fmt: skip
             fired += 1
+    if digest is not None:
+        digest.send(session, organization_id)
     return fired
 
 

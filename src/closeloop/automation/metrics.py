@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.automation.definition import canonical_stage
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.clock import as_utc
 from closeloop.crm import customfields
 from closeloop.crm.accounts.models import Account
@@ -265,23 +267,35 @@ def _product_line(ctx: Context, noun: str) -> Any:
 DETAIL = "detail"
 #: in a detail: what makes a firing happen once however many events see it (a streak's keyword and first day)
 ONCE = "once"
-#: a condition's window → the bookings forecast's period it reads (the forecast is kept by month and
-#: quarter: "last week" reads the latest month finished by the check, see docs/automation.md)
-_DEVIATION_GRANULARITY = {"last_quarter": "quarter", "this_quarter": "quarter"}
+#: a condition's window → the forecast period it reads: "last week" the last finished ISO week,
+#: quarters the last finished quarter, anything else (last month, no window) the last finished month;
+#: weeks and months are those of the business time zone (see docs/automation.md)
+_DEVIATION_GRANULARITY = {"last_week": "week", "last_quarter": "quarter", "this_quarter": "quarter"}
 
 
 def forecast_deviation(ctx: Context, condition: Mapping[str, Any]) -> Any:
     """A person's forecast deviation in percent over the latest finished forecast period, as the
-    forecasting scorecards compute it (:func:`closeloop.forecasting.scorecards.owner_deviation`).
-    ``None`` (the condition does not hold) when the record is not a person, no snapshot was taken
-    inside that period, or nothing was forecast for them."""
+    forecasting scorecards compute it (:func:`closeloop.forecasting.scorecards.owner_deviation`, and
+    :func:`~closeloop.forecasting.scorecards.owner_week_deviation` for a week). ``None`` (the
+    condition does not hold) when the record is not a person, no snapshot stands for that period,
+    or nothing was forecast for them."""
     if ctx.record_type != "user":
         return None
     window = condition.get("window")
     granularity = _DEVIATION_GRANULARITY.get(window, "month") if isinstance(window, str) else "month"
-    found = scorecards.owner_deviation(
-        ctx.session, ctx.organization_id, ctx.record.id, as_of=as_utc(ctx.now).date(), granularity=granularity
-    )
+    zone = settings.business_timezone
+    if granularity == "week":
+        found = scorecards.owner_week_deviation(
+            ctx.session, ctx.organization_id, ctx.record.id, now=ctx.now, timezone=zone
+        )
+    else:
+        found = scorecards.owner_deviation(
+            ctx.session,
+            ctx.organization_id,
+            ctx.record.id,
+            as_of=calendar.local_date(as_utc(ctx.now), zone),
+            granularity=granularity,
+        )
     if found is None:
         return None
     ctx._cache[DETAIL] = {
@@ -365,6 +379,52 @@ def read(ctx: Context, condition: Mapping[str, Any]) -> Any:
     if value is _MISSING:
         value = (getattr(record, "custom", None) or {}).get(field_name)
     return value
+
+
+def reader_for(condition: Mapping[str, Any]) -> Callable[[Context], Any]:
+    """:func:`read` for one condition, specialised once per rule version: a plain field of the
+    record (or of the record it points to) is a ``getattr`` on the record; anything else — measures,
+    regions, product lines, custom fields and formulas — goes through :func:`read` itself."""
+    name = str(condition["field_or_metric"])
+    noun, _, field_name = name.partition(".")
+    if (
+        name in MEASURES
+        or not field_name
+        or field_name in ("region", "product_line", "is_key_account")
+        or field_name.startswith("custom.")
+    ):
+        return lambda ctx: read(ctx, condition)
+    attribute = FIELD_ALIASES.get((noun, field_name), field_name)
+
+    def read_field(ctx: Context) -> Any:
+        record = ctx.record if noun == ctx.record_type else ctx.related(noun)
+        if record is None:
+            return None
+        value = getattr(record, attribute, _MISSING)
+        if value is _MISSING:
+            value = (getattr(record, "custom", None) or {}).get(field_name)
+        return value
+
+    return read_field
+
+
+def checker_for(condition: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """:func:`holds` for one condition, specialised once per rule version: an equality with a text
+    compares against the expected text computed once; the rest is :func:`holds` itself."""
+    op, expected = condition["op"], condition.get("value")
+    if op != "==" or not isinstance(expected, str):
+        return lambda seen: holds(condition, seen)
+    wanted = _text(expected)
+    truth = bool(expected)
+
+    def equals_text(seen: Any) -> bool:
+        if seen is None:
+            return False
+        if isinstance(seen, bool):
+            return seen == truth
+        return _text(seen) == wanted
+
+    return equals_text
 
 
 def plain(value: Any) -> Any:

@@ -6,11 +6,12 @@ and are dropped on rollback (STYLE.md habit 6).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Executable, Result, event
+from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Executable, Result, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -50,6 +51,15 @@ def execute_core(session: Session, statement: Executable, parameters: Mapping[st
     if session.autoflush and (session.new or session.deleted or session.identity_map):
         session.flush()
     return session.connection().execute(statement, parameters)
+
+
+def ids_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN (ids)`` for a batch of ids. On PostgreSQL it is ``column = ANY(:ids)`` with one
+    array parameter: the statement's text is the same whatever the count, so neither SQLAlchemy nor
+    the driver re-renders and re-parses a list of hundreds of parameters on every batch."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger))))
+    return cast(ColumnElement[bool], column.in_(list(ids)))
 
 
 @event.listens_for(Session, "after_commit")

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from closeloop.core import calendar
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import Forbidden, ValidationFailed
@@ -33,7 +34,8 @@ from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.orders.models import Order
 from closeloop.db.scope import tenant_clause
 from closeloop.forecasting import actions, bookings
-from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, DealerStock
+from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal, DealerStock
+from closeloop.forecasting.simulation import Period, period_share
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
 from closeloop.quality import kpis
@@ -128,6 +130,84 @@ def owner_deviation(
     return OwnerDeviation(
         latest.period, latest.period_start, latest.period_end, forecast, booked, rate(forecast, booked)
     )
+
+
+#: how old a snapshot taken before a week may be to stand for the week's forecast
+WEEK_SNAPSHOT_AGE = timedelta(days=7)
+
+
+def owner_week_deviation(
+    session: Session, organization_id: int, owner_id: int, *, now: datetime, timezone: str
+) -> OwnerDeviation | None:
+    """The deviation of ``owner_id`` over the last ISO week (Monday to Sunday in ``timezone``) finished
+    by ``now``. The bookings forecast is kept by month and quarter, so the week's forecast is derived
+    from the deals of the snapshot the week started with (the latest taken in the week before its
+    Monday, else the first taken during it), as attribution does: each deal's amount × win probability × the share of
+    its slippage draws that close it inside the week, plus what the owner had already won in the week
+    before a mid-week snapshot. The run-rate of business not yet in the pipeline is not in a week's
+    forecast. ``None`` when no snapshot (with its deals) stands for the week."""
+    local_today = calendar.local_date(as_utc(now), timezone)
+    first = calendar.week_of(local_today)[0] - timedelta(days=7)
+    last = first + timedelta(days=6)
+    start, end = calendar.days_as_utc(first, last, timezone)
+    org = organization_id
+    snapshots = select(BookingsSnapshot).where(tenant_clause(org, BookingsSnapshot))
+    snapshot = session.scalar(
+        snapshots.where(BookingsSnapshot.taken_at < start, BookingsSnapshot.taken_at >= start - WEEK_SNAPSHOT_AGE)
+        .order_by(BookingsSnapshot.taken_at.desc())
+        .limit(1)
+    ) or session.scalar(
+        snapshots.where(BookingsSnapshot.taken_at >= start, BookingsSnapshot.taken_at < end)
+        .order_by(BookingsSnapshot.taken_at)
+        .limit(1)
+    )
+    if snapshot is None:
+        return None
+    deals = session.execute(
+        select(
+            BookingsSnapshotDeal.amount, BookingsSnapshotDeal.probability, BookingsSnapshotDeal.expected_close_date
+        ).where(
+            tenant_clause(org, BookingsSnapshotDeal),
+            BookingsSnapshotDeal.snapshot_id == snapshot.id,
+            BookingsSnapshotDeal.owner_id == owner_id,
+        )
+    ).all()
+    has_deals = session.scalar(
+        select(func.count(BookingsSnapshotDeal.id)).where(
+            tenant_clause(org, BookingsSnapshotDeal), BookingsSnapshotDeal.snapshot_id == snapshot.id
+        )
+    )
+    if not has_deals and snapshot.details.get("open_deals"):
+        return None  # the snapshot's deal copies were pruned: the week cannot be told
+    slips = [int(day) for day in snapshot.details.get("slippage_days") or []]
+    iso = first.isocalendar()
+    week = Period("week", f"{iso.year}-W{iso.week:02d}", first, last + timedelta(days=1))
+    forecast = sum(
+        (
+            float(amount) * probability * period_share(close, slips, snapshot.as_of, week)
+            for amount, probability, close in deals
+        ),
+        0.0,
+    )
+    taken = as_utc(snapshot.taken_at)
+    expected = Decimal(str(round(forecast, 2))) + (_won(session, org, owner_id, start, taken) if taken > start else 0)
+    actual = _won(session, org, owner_id, start, end)
+    expected, actual = Decimal(expected).quantize(CENT), Decimal(actual).quantize(CENT)
+    return OwnerDeviation(week.label, first, week.end, expected, actual, rate(expected, actual))
+
+
+def _won(session: Session, organization_id: int, owner_id: int, start: datetime, end: datetime) -> Decimal:
+    """What ``owner_id`` won in ``[start, end)``."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Opportunity.amount), 0)).where(
+            tenant_clause(organization_id, Opportunity),
+            Opportunity.stage == Stage.WON.value,
+            Opportunity.owner_id == owner_id,
+            Opportunity.closed_at >= start,
+            Opportunity.closed_at < end,
+        )
+    )
+    return Decimal(total or 0)
 
 
 def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "month") -> dict[str, Any]:

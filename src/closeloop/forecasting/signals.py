@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import Conflict, NotFound, ValidationFailed
@@ -154,12 +156,15 @@ def _store(session: Session, actor: Actor, rows: list[InquirySignal]) -> int:
 
 
 def keyword_streak(
-    session: Session, organization_id: int, account_id: int, keyword: str, now: datetime
+    session: Session, organization_id: int, account_id: int, keyword: str, now: datetime, *, timezone: str | None = None
 ) -> tuple[int, date | None]:
-    """Consecutive days (UTC), ending on ``now``'s day, on which the account had a signal for
-    ``keyword`` (case-insensitive), and the streak's first day (``(0, None)`` when none today)."""
-    today = as_utc(now).date()
-    start = datetime.combine(today - timedelta(days=STREAK_HORIZON_DAYS), time.min, tzinfo=UTC)
+    """Consecutive days, ending on ``now``'s day, on which the account had a signal for ``keyword``
+    (case-insensitive), and the streak's first day (``(0, None)`` when none today). Days are local
+    days of the business time zone (``settings.business_timezone`` unless ``timezone`` names one): a
+    search at 07:30 in Shanghai belongs to that Shanghai day, not to the UTC day before."""
+    zone = timezone or settings.business_timezone
+    today = calendar.local_date(as_utc(now), zone)
+    start, _ = calendar.days_as_utc(today - timedelta(days=STREAK_HORIZON_DAYS), today, zone)
     moments = session.scalars(
         select(InquirySignal.occurred_at).where(
             tenant_clause(organization_id, InquirySignal),
@@ -169,7 +174,7 @@ def keyword_streak(
             InquirySignal.occurred_at <= now,
         )
     ).all()
-    days = {as_utc(moment).date() for moment in moments}
+    days = {calendar.local_date(as_utc(moment), zone) for moment in moments}
     streak, day = 0, today
     while day in days:
         streak += 1

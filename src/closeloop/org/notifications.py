@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Select, String, Text, func, select, update
+from sqlalchemy import ForeignKey, Index, Select, String, Text, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from closeloop.core.actor import Actor
@@ -90,6 +90,28 @@ def notify(
     session.add(notification)
     session.flush()
     return notification
+
+
+def notice_row(*, organization_id: int, user_id: int, message: Message) -> dict[str, Any]:
+    """The row :func:`notify` would add (no ``source_key``), for :func:`notify_many`."""
+    return {
+        "organization_id": organization_id,
+        "user_id": user_id,
+        "kind": message.kind,
+        "title_zh": message.title_zh[:300],
+        "title_en": message.title_en[:300],
+        "body_zh": message.body_zh,
+        "body_en": message.body_en,
+        "link": message.link,
+        "source_key": None,
+        "created_at": utcnow(),
+    }
+
+
+def notify_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add many notices (rows of :func:`notice_row`) in one statement, in the session's transaction."""
+    if rows:
+        session.execute(insert(Notification), rows)
 
 
 def _mine(actor: Actor) -> Select[Notification]:

@@ -672,6 +672,16 @@ def on_owner_edited(session: Session, actor: Actor, account: Account, previous_o
     entry.locked_at = None
     pool = pool_of_region(session, actor.organization_id, account.region_id)
     _log_change(session, actor, account, pool, OwnerAction.TRANSFERRED, previous_owner, account.owner_id, None)
+    # the edit is audited as ``account.updated``; the transfer is an event of its own too, as claims,
+    # releases and assignments are, so rules keyed on it fire whichever path moved the account
+    audit.record(
+        session,
+        actor,
+        f"account.{OwnerAction.TRANSFERRED.value}",
+        subject_type="account",
+        subject_id=account.id,
+        changes=audit.diff({"owner_id": previous_owner}, {"owner_id": account.owner_id}),
+    )
 
 
 def transfer(session: Session, actor: Actor, *, account_id: int, user_id: int, reason: str | None = None) -> Account:

@@ -25,6 +25,7 @@ from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.opportunities.schemas import OpportunityCreate
 from closeloop.crm.records import FieldSpec, Kind, RecordType
+from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
 
 LEADS: RecordType[Lead] = records.register(
@@ -119,7 +120,31 @@ def update_lead(
         raise Conflict("A converted lead cannot change status", field_name="status")
     if status == LeadStatus.DISQUALIFIED and not (changes.get("disqualified_reason") or lead.disqualified_reason):
         raise ValidationFailed.one("disqualified_reason", "is required to disqualify a lead", "required")
-    return records.update(session, actor, LEADS, lead, changes, expected_version=expected_version)
+    previous_owner = lead.owner_id
+    if changes.get("owner_id", previous_owner) != previous_owner and changes.get("status", lead.status) == lead.status:
+        changes.update(_status_for_owner(lead, changes["owner_id"]))
+    updated = records.update(session, actor, LEADS, lead, changes, expected_version=expected_version)
+    if updated.owner_id != previous_owner:
+        # an edit that hands the lead to someone is an assignment too: rules and lead briefs keyed
+        # on ``lead.assigned`` fire whichever path assigned it
+        audit.record(
+            session,
+            actor,
+            "lead.assigned",
+            subject_type=LEADS.noun,
+            subject_id=updated.id,
+            changes=audit.diff({"owner_id": previous_owner}, {"owner_id": updated.owner_id}),
+        )
+    return updated
+
+
+def _status_for_owner(lead: Lead, owner_id: int | None) -> dict[str, Any]:
+    """The status change that goes with giving a lead an owner (or taking it away)."""
+    if owner_id is not None and lead.status == LeadStatus.NEW:
+        return {"status": LeadStatus.WORKING}
+    if owner_id is None and lead.status == LeadStatus.WORKING:
+        return {"status": LeadStatus.NEW}
+    return {}
 
 
 def assign_lead(
@@ -130,11 +155,7 @@ def assign_lead(
     records.require_write(actor, LEADS)
     if lead.status == LeadStatus.CONVERTED:
         raise Conflict("A converted lead cannot be reassigned", field_name="owner_id")
-    changes: dict[str, Any] = {"owner_id": owner_id}
-    if owner_id is not None and lead.status == LeadStatus.NEW:
-        changes["status"] = LeadStatus.WORKING
-    if owner_id is None and lead.status == LeadStatus.WORKING:
-        changes["status"] = LeadStatus.NEW
+    changes: dict[str, Any] = {"owner_id": owner_id, **_status_for_owner(lead, owner_id)}
     return records.update(
         session, actor, LEADS, lead, changes, expected_version=expected_version, action="lead.assigned"
     )

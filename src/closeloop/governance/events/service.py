@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
-from closeloop.db.session import after_commit, execute_core
+from closeloop.db.session import after_commit, execute_core, ids_in
 from closeloop.governance.events.models import OutboxEvent
 
 _WOKEN = "closeloop.outbox_wake"
@@ -162,8 +162,15 @@ def claim(session: Session, *, limit: int) -> list[Claimed]:
 
 
 def mark_processed(session: Session, event_ids: Sequence[int]) -> None:
+    # a Core statement: the drain's session holds thousands of loaded records that an ORM bulk
+    # update would look through for outbox rows to synchronise (it holds none)
     if event_ids:
-        session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(event_ids))).values(processed_at=utcnow()))
+        execute_core(
+            session,
+            update(OutboxEvent.__table__)  # type: ignore[arg-type]
+            .where(ids_in(session, OutboxEvent.__table__.c.id, event_ids))
+            .values(processed_at=utcnow()),
+        )
 
 
 def mark_failed(session: Session, event_id: int, error: str) -> None:
