@@ -144,7 +144,7 @@ def main() -> None:
     laws = {name: _sentences(text) for name, text in texts.items()}
     stand_in = SentenceVectors([s for sentences in laws.values() for s in sentences], args.cache)
     embedding_passages = embedding.passages
-    embedding.passages = stand_in.passages  # type: ignore[assignment]  # see the module's description
+    embedding.passages = stand_in.passages  # the stand-in: see the module's description
 
     database, actor, collection_id = _setup(url)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -167,7 +167,7 @@ def main() -> None:
             ).id
         assert service.index_document(database, actor.organization_id, document_id) == "ready"
     index_wall, index_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    embedding.passages = embedding_passages  # type: ignore[assignment]
+    embedding.passages = embedding_passages
 
     with database.reading(actor) as session:
         rows = session.execute(
