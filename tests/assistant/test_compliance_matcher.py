@@ -219,3 +219,49 @@ def test_findings_are_sorted_disjoint_slices_of_any_text(text: str) -> None:
     assert all(text[f.start : f.end] == f.span for f in findings)
     assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
     assert all(1 <= f.level <= 3 for f in findings)
+
+
+def test_the_batch_api_finds_exactly_what_each_check_finds_on_the_dev_set() -> None:
+    """``check_many`` joins texts for one automaton pass and one pass per pattern; the findings must
+    be those of checking each text alone, including with a language per text and a lead time."""
+    items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
+    checker = default_checker()
+    texts = [item["text"] for item in items]
+    assert checker.check_many(texts) == [checker.check(text) for text in texts]
+    langs = [item.get("lang") for item in items]
+    assert checker.check_many(texts, lang=langs, lead_time_days=5) == [
+        checker.check(text, lang=lang, lead_time_days=5) for text, lang in zip(texts, langs, strict=True)
+    ]
+    assert sum(map(len, checker.check_many(texts))) > 150
+
+
+def test_a_match_across_two_joined_texts_is_not_reported() -> None:
+    """Joined, the disparagement pattern's leading ``[^，。；！？]{0,12}`` runs from the first text
+    into the second; each text must still get only its own finding."""
+    checker = default_checker()
+    texts = ["海川那批阀门全是次品", "全是次品，用半年就漏", "我们的销量在全国", "最好的售后团队随时待命", "第一名\n"]
+    found = checker.check_many(texts)
+    assert found == [checker.check(text) for text in texts]
+    assert [f.span for f in found[0]] == ["海川那批阀门全是次品"]
+    assert [f.span for f in found[1]] == ["全是次品"]
+
+
+_FRAGMENTS = [
+    "最好", "最", "全国", "第一次", "保证", "有效率", "95%", "治愈", "医院", "主任推荐", "明天送到", "交期两周",
+    "保本", "年化8%", "别家都是", "假货", "İ", "ß", "，", "。", "\n", "\x00", " best ", "the best", " on the market",
+    "guaranteed", "cure rate", "tomorrow", "不能", "零风险",
+]  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=4), max_size=10).map("".join)
+        | st.sampled_from(["这款器械全国最好，" * 30, ""]),
+        max_size=8,
+    ),
+    st.sampled_from([None, "zh", "en"]),
+)
+def test_the_batch_api_equals_checking_each_text(texts: list[str], lang: str | None) -> None:
+    checker = default_checker()
+    assert checker.check_many(texts, lang=lang) == [checker.check(text, lang=lang) for text in texts]  # type: ignore[arg-type]

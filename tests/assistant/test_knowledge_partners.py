@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from closeloop.assistant.feedback.models import SuggestionVerdict
 from closeloop.assistant.knowledge import service
 from closeloop.assistant.knowledge.models import (
     KnowledgeAccessRule,
@@ -241,3 +242,110 @@ def test_on_postgresql_the_wall_opens_to_a_partner_exactly_the_shared_rows(
     }
     assert collections == {seller["install"]}
     assert rules == [("partner", str(seller["dealer"].organization_id))]
+
+
+def _verdict(api: Api, chunk_id: int, verdict: str, query: str = "CT-5000 安装 承重") -> Any:
+    return api.request(
+        "POST",
+        "/assistant/verdicts",
+        json={
+            "source": "passage",
+            "key": f"knowledge:{chunk_id}",
+            "query": query,
+            "verdict": verdict,
+            "reason": "" if verdict == "adopted" else "与我们的机型不符",
+        },
+    )
+
+
+def _score(api: Api, query: str, chunk_id: int) -> float:
+    items = api.request("POST", "/knowledge/search", json={"query": query, "k": 10}).json()["items"]
+    return float(next(item["score"] for item in items if item["chunk_id"] == chunk_id))
+
+
+def test_a_partner_judges_the_passages_shared_with_it_and_only_those(
+    client: TestClient, db: Database, tenant: Tenant, seller: dict[str, Any]
+) -> None:
+    """Adopt / reject works on a passage shared with the partner (stored under the partner's
+    organization, moving only the partner's rankings) and is "not found" on any passage it may not
+    read; the seller's verdicts never show through the partner's rankings, nor the partner's in the
+    seller's rankings or weekly report."""
+    admin, rep = Api(client, tenant["admin"]), Api(client, tenant["rep"])
+    dealer, provider = Api(client, seller["dealer"]["partner_user"]), Api(client, seller["provider"]["partner_user"])
+    dealer_id = seller["dealer"].organization_id
+    query = "CT-5000 安装 承重"
+
+    def chunk_of(collection_id: int) -> int:
+        found = admin.request(
+            "POST", "/knowledge/search", json={"query": "CT-5000", "k": 1, "collection_ids": [collection_id]}
+        )
+        return int(found.json()["items"][0]["chunk_id"])
+
+    install, floor, serviced = chunk_of(seller["install"]), chunk_of(seller["floor"]), chunk_of(seller["service"])
+    # nothing shared yet: the dealer may not judge the seller's passage
+    assert_problem(_verdict(dealer, install, "adopted"), 404)
+    assert admin.request("PUT", f"/knowledge/collections/{seller['install']}/partners/{dealer_id}").status_code == 200
+    assert (
+        admin.request(
+            "PUT", f"/knowledge/collections/{seller['service']}/partners/{seller['provider'].organization_id}"
+        ).status_code
+        == 200
+    )
+
+    plain, seller_plain = _score(dealer, query, install), _score(admin, query, install)
+    # the seller's own verdicts move the seller's ranking, not the partner's
+    assert _verdict(admin, install, "rejected").status_code == 201
+    assert _score(admin, query, install) < seller_plain
+    assert _score(dealer, query, install) == plain
+
+    judged = _verdict(dealer, install, "rejected")
+    assert judged.status_code == 201, judged.text
+    assert judged.json()["key"] == f"knowledge:{install}"
+    assert judged.json()["user_id"] == seller["dealer"]["partner_user"].user_id
+    assert _score(dealer, query, install) < plain
+    seller_score = _score(admin, query, install)
+    assert _verdict(dealer, install, "rejected").status_code == 201
+    assert _score(admin, query, install) == seller_score
+    assert _verdict(dealer, install, "adopted", "安装 承重要求").status_code == 201
+
+    # what the dealer may not read stays "not found": the seller's private passage, the passage
+    # shared with the other partner, one that does not exist
+    for hidden in (floor, serviced, 10**9):
+        assert_problem(_verdict(dealer, hidden, "adopted"), 404)
+    assert_problem(_verdict(provider, install, "adopted"), 404)
+    assert _verdict(provider, serviced, "adopted").status_code == 201
+    # a seller's rep who may not read the dealer handbook collection (no rule names reps) cannot judge it either
+    assert_problem(_verdict(rep, install, "adopted"), 404)
+
+    with db.reading(None, system=True) as session:
+        rows = session.execute(
+            select(SuggestionVerdict.organization_id, SuggestionVerdict.chunk_id, SuggestionVerdict.verdict).order_by(
+                SuggestionVerdict.id
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (tenant.organization_id, install, "rejected"),
+        (dealer_id, install, "rejected"),
+        (dealer_id, install, "rejected"),
+        (dealer_id, install, "adopted"),
+        (seller["provider"].organization_id, serviced, "adopted"),
+    ]
+    # the seller's weekly report counts the seller's verdicts only
+    report = admin.request("GET", "/assistant/adoption-report").json()
+    assert report["overall"] == {"adopted": 0, "rejected": 1, "rate": 0.0}
+    assert dealer.request("GET", "/assistant/adoption-report").status_code == 403
+
+    # an unshare holds at once for verdicts too; the seller may still delete the document the
+    # partner judged (the partner's verdicts lose their passage, not their count)
+    assert (
+        admin.request("DELETE", f"/knowledge/collections/{seller['install']}/partners/{dealer_id}").status_code == 204
+    )
+    assert_problem(_verdict(dealer, install, "adopted"), 404)
+    documents = admin.request("GET", f"/knowledge/collections/{seller['install']}/documents").json()["items"]
+    deleted = admin.request("DELETE", f"/knowledge/collections/{seller['install']}/documents/{documents[0]['id']}")
+    assert deleted.status_code == 204, deleted.text
+    with db.reading(None, system=True) as session:
+        kept = session.execute(
+            select(SuggestionVerdict.chunk_id).where(SuggestionVerdict.organization_id == dealer_id)
+        ).all()
+    assert [tuple(row) for row in kept] == [(None,), (None,), (None,)]

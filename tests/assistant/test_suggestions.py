@@ -51,7 +51,10 @@ def indexed(client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytes
     monkeypatch.setattr(knowledge_router, "enqueue_indexing", lambda org, doc: None)
     admin = Api(client, tenant["admin"])
     collection = admin.request(
-        "POST", "/knowledge/collections", json={"name": "话术", "access": [{"kind": "role", "value": "rep"}]}
+        "POST",
+        "/knowledge/collections",
+        # the manager judges passages too, so reads them (a verdict needs a passage one may read)
+        json={"name": "话术", "access": [{"kind": "role", "value": "rep"}, {"kind": "role", "value": "manager"}]},
     ).json()["id"]
     uploaded = client.post(
         f"/api/v1/knowledge/collections/{collection}/documents",

@@ -10,14 +10,18 @@ candidates collapse into one finding whose category follows :data:`CATEGORY_PRIO
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any
+from re import _constants, _parser
+from typing import Any, TypeVar
 
 import ahocorasick
 
 from closeloop.assistant.compliance.packs import CATEGORY_PRIORITY, Lang, Rule, RuleLibrary, Sector, shipped_library
 
+_V = TypeVar("_V")
 _CLAUSE_END = re.compile(r"[，。；！？,;!?.\n]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _PRIORITY = {category: rank for rank, category in enumerate(CATEGORY_PRIORITY)}
@@ -185,13 +189,19 @@ class Checker:
                 automaton.add_word(key, (len(key), tuple(term_rules), tuple(trigger_rules), tuple(sectors)))
             automaton.make_automaton()
             self._automata[lang] = automaton
+        if any(_KEY_SEPARATOR in key for lang_keys in keys.values() for key in lang_keys):
+            raise ValueError(f"a term or cue contains the separator {_KEY_SEPARATOR!r}")
+        self._joinable: dict[Lang, list[tuple[bool, ...]]] = {
+            lang: [tuple(_joinable(pattern) for pattern in compiled.patterns) for compiled in self._rules[lang]]
+            for lang in ("zh", "en")
+        }
         common = library.common
         self._safe = {lang: re.compile("|".join(f"(?:{p})" for p in ps), re.I) for lang, ps in common.safe.items()}
         self._negation = {lang: re.compile(pattern, re.I) for lang, pattern in common.negation.items()}
 
     def sector_of(self, text: str, lang: Lang | None = None) -> Sector:
         """The sector the message is about: the one with most distinct cue words (ties: common.yaml order)."""
-        lang = lang or ("zh" if _CJK.search(text) else "en")
+        lang = lang or _lang_of(text)
         return self._scan(text.lower(), lang)[2]
 
     def _scan(self, lowered: str, lang: Lang) -> tuple[list[tuple[int, int, int]], dict[int, list[int]], Sector]:
@@ -209,11 +219,14 @@ class Checker:
             if sectors and not (lowered[start].isascii() and start > 0 and lowered[start - 1].isalnum()):
                 for cue_sector in sectors:
                     cues.setdefault(cue_sector, set()).add(lowered[start:end])
-        sector: Sector = "general"
-        if cues:
-            best = max(len(found) for found in cues.values())
-            sector = next(name for name in self._sector_order if len(cues.get(name, ())) == best)
-        return hits, triggered, sector
+        return hits, triggered, self._sector_from(cues)
+
+    def _sector_from(self, cues: dict[str, set[str]] | None) -> Sector:
+        """The sector with most distinct cue words (ties: common.yaml order); ``general`` without any."""
+        if not cues:
+            return "general"
+        best = max(len(found) for found in cues.values())
+        return next(name for name in self._sector_order if len(cues.get(name, ())) == best)
 
     def check(
         self,
@@ -226,19 +239,11 @@ class Checker:
         """Every finding in ``text``, sorted by position. ``lead_time_days`` is the product's lead time."""
         if not text:
             return []
-        lang = lang or ("zh" if _CJK.search(text) else "en")
-        lowered = text.lower()
-        if len(lowered) != len(text):
-            lowered = "".join(char.lower() if len(char.lower()) == 1 else char for char in text)
-        hits, triggered, detected = self._scan(lowered, lang)
+        lang = lang or _lang_of(text)
+        hits, triggered, detected = self._scan(_lowered(text), lang)
         sector = sector or detected
-        safe = _SafeSpans(self._safe[lang], text)
-        candidates: list[Finding] = []
         rules = self._rules[lang]
-        for start, end, index in hits:
-            finding = self._candidate(rules[index], text, start, end, lang, sector, safe, lead_time_days)
-            if finding is not None:
-                candidates.append(finding)
+        matches: list[tuple[int, int, int]] = []
         sentences = _sentences(text) if len(text) > _LONG else [(0, len(text))]
         for index in sorted(triggered):
             compiled = rules[index]
@@ -252,12 +257,152 @@ class Checker:
             for low, high in windows:
                 for pattern in compiled.patterns:
                     for match in pattern.finditer(text, low, high):
-                        start, end = match.span("span") if "span" in pattern.groupindex else match.span()
-                        start, end = _trim(text, start, end)
-                        if end > start:
-                            finding = self._candidate(compiled, text, start, end, lang, sector, safe, lead_time_days)
-                            if finding is not None:
-                                candidates.append(finding)
+                        matches.append((index, *_span_of(pattern, match)))
+        return self._assemble(text, lang, sector, hits, matches, lead_time_days)
+
+    def check_many(
+        self,
+        texts: Sequence[str],
+        *,
+        lang: Lang | Sequence[Lang | None] | None = None,
+        sector: Sector | None = None,
+        lead_time_days: int | Sequence[int | None] | None = None,
+    ) -> list[list[Finding]]:
+        """The findings of each of ``texts``, in order — exactly what :meth:`check` gives for each.
+
+        Built for many short texts (a scan over logged activities, a JSONL file): the texts of one
+        language are joined and pass the automaton once, and each triggered rule's patterns run once
+        over the joined texts that triggered it; only texts with hits pay for the candidates. A
+        pattern with look-arounds or anchors (which could see past a text's end) and any text longer
+        than a sentence window (:data:`_LONG`) take the per-text path. ``lang`` and
+        ``lead_time_days`` may be one value for all texts or one per text.
+        """
+        langs = _langs(lang, len(texts))
+        leads = _leads(lead_time_days, len(texts))
+        results: list[list[Finding]] = [[] for _ in texts]
+        groups: dict[Lang, list[int]] = {"zh": [], "en": []}
+        for position, text in enumerate(texts):
+            if not text:
+                continue
+            if len(text) > _LONG:
+                results[position] = self.check(
+                    text, lang=langs[position], sector=sector, lead_time_days=leads[position]
+                )
+                continue
+            groups[langs[position] or _lang_of(text)].append(position)
+        for group_lang, members in groups.items():
+            if members:
+                found = self._check_group(group_lang, [texts[p] for p in members], sector, [leads[p] for p in members])
+                for position, findings in zip(members, found, strict=True):
+                    results[position] = findings
+        return results
+
+    def _check_group(
+        self, lang: Lang, texts: list[str], sector: Sector | None, leads: list[int | None]
+    ) -> list[list[Finding]]:
+        """:meth:`check_many` for short texts of one language."""
+        count = len(texts)
+        lowered = [_lowered(text) for text in texts]
+        # the separator is a character no key contains and no word character: a key cannot match
+        # across it, and the word-boundary tests see it as they see a text's ends
+        joined = _KEY_SEPARATOR.join(lowered)
+        starts = _starts(lowered, len(_KEY_SEPARATOR))
+        hits: list[list[tuple[int, int, int]]] = [[] for _ in range(count)]
+        triggered: list[dict[int, list[int]]] = [{index: [-1] for index in self._always[lang]} for _ in range(count)]
+        cues: list[dict[str, set[str]] | None] = [None] * count
+        member = 0
+        for end_index, (length, term_rules, trigger_rules, sectors) in self._automata[lang].iter(joined):
+            start, end = end_index - length + 1, end_index + 1
+            while member + 1 < count and starts[member + 1] <= end_index:  # ends only grow
+                member += 1
+            offset = starts[member]
+            if term_rules and not (joined[start].isascii() and _word_cut(joined, start, end)):
+                hits[member].extend((start - offset, end - offset, index) for index in term_rules)
+            for index in trigger_rules:
+                triggered[member].setdefault(index, []).append(start - offset)
+            if sectors and not (joined[start].isascii() and start > 0 and joined[start - 1].isalnum()):
+                found = cues[member]
+                if found is None:
+                    found = cues[member] = {}
+                for cue_sector in sectors:
+                    found.setdefault(cue_sector, set()).add(joined[start:end])
+        sectors_of = [sector or self._sector_from(found) for found in cues]
+        rules = self._rules[lang]
+        matches: list[list[tuple[int, int, int]]] = [[] for _ in range(count)]
+        for index in sorted({index for fired in triggered for index in fired}):
+            compiled = rules[index]
+            allowed = compiled.rule.sectors
+            chosen = [
+                m for m in range(count) if index in triggered[m] and (allowed is None or sectors_of[m] in allowed)
+            ]
+            if not chosen:
+                continue
+            for pattern, joinable in zip(compiled.patterns, self._joinable[lang][index], strict=True):
+                if joinable and len(chosen) > 1:
+                    self._run_joined(pattern, index, [texts[m] for m in chosen], chosen, matches)
+                else:
+                    for m in chosen:
+                        matches[m].extend((index, *_span_of(pattern, match)) for match in pattern.finditer(texts[m]))
+        return [
+            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m])
+            if hits[m] or matches[m]
+            else []
+            for m in range(count)
+        ]
+
+    @staticmethod
+    def _run_joined(
+        pattern: re.Pattern[str],
+        index: int,
+        texts: list[str],
+        members: list[int],
+        matches: list[list[tuple[int, int, int]]],
+    ) -> None:
+        """One pattern over the joined ``texts``; a match that runs across a separator sends the
+        texts it touched back to one run each, so every text gets exactly its own matches."""
+        joined = _PATTERN_SEPARATOR.join(texts)
+        starts = _starts(texts, len(_PATTERN_SEPARATOR))
+        found: list[list[tuple[int, int, int]]] = [[] for _ in texts]
+        redo: set[int] = set()
+        for match in pattern.finditer(joined):
+            low, high = match.span()
+            first = bisect_right(starts, low) - 1
+            last = bisect_right(starts, high - 1) - 1 if high > low else first
+            if last != first or high > starts[first] + len(texts[first]):
+                redo.update(range(first, max(last, first + 1) + 1))
+                continue
+            start, end = _span_of(pattern, match)
+            offset = starts[first]
+            found[first].append((index, start - offset, end - offset) if start >= 0 else (index, start, end))
+        for position in redo:
+            if position < len(texts):
+                found[position] = [(index, *_span_of(pattern, match)) for match in pattern.finditer(texts[position])]
+        for position, member in enumerate(members):
+            matches[member].extend(found[position])
+
+    def _assemble(
+        self,
+        text: str,
+        lang: Lang,
+        sector: Sector,
+        hits: list[tuple[int, int, int]],
+        matches: list[tuple[int, int, int]],
+        lead_time_days: int | None,
+    ) -> list[Finding]:
+        """The findings of one text from its term hits and pattern matches (rule, start, end), in order."""
+        safe = _SafeSpans(self._safe[lang], text)
+        candidates: list[Finding] = []
+        rules = self._rules[lang]
+        for start, end, index in hits:
+            finding = self._candidate(rules[index], text, start, end, lang, sector, safe, lead_time_days)
+            if finding is not None:
+                candidates.append(finding)
+        for index, raw_start, raw_end in matches:
+            start, end = _trim(text, raw_start, raw_end)
+            if end > start:
+                finding = self._candidate(rules[index], text, start, end, lang, sector, safe, lead_time_days)
+                if finding is not None:
+                    candidates.append(finding)
         return _merge(text, candidates)
 
     def _candidate(
@@ -327,6 +472,78 @@ class _SafeSpans:
 
 _LONG = 400
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?\n]+|$)")
+#: joins lowered texts for the automaton pass (no key contains it; not a word character)
+_KEY_SEPARATOR = "\x00"
+#: joins texts for a pattern pass (``.`` does not cross it; a match that does is redone per text)
+_PATTERN_SEPARATOR = "\n"
+
+
+def _lang_of(text: str) -> Lang:
+    return "zh" if _CJK.search(text) else "en"
+
+
+def _lowered(text: str) -> str:
+    """The text lower-cased character by character, so positions stay those of ``text``."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(char.lower() if len(char.lower()) == 1 else char for char in text)
+    return lowered
+
+
+def _starts(texts: Sequence[str], separator: int) -> list[int]:
+    """Where each text starts in the texts joined by a separator ``separator`` characters long."""
+    starts: list[int] = []
+    position = 0
+    for text in texts:
+        starts.append(position)
+        position += len(text) + separator
+    return starts
+
+
+def _span_of(pattern: re.Pattern[str], match: re.Match[str]) -> tuple[int, int]:
+    return match.span("span") if "span" in pattern.groupindex else match.span()
+
+
+def _langs(value: Lang | Sequence[Lang | None] | None, count: int) -> list[Lang | None]:
+    if value is None or isinstance(value, str):
+        return [value] * count
+    return _one_each(list(value), count)
+
+
+def _leads(value: int | Sequence[int | None] | None, count: int) -> list[int | None]:
+    if value is None or isinstance(value, int):
+        return [value] * count
+    return _one_each(list(value), count)
+
+
+def _one_each(values: list[_V], count: int) -> list[_V]:
+    if len(values) != count:
+        raise ValueError(f"expected {count} values, one per text, not {len(values)}")
+    return values
+
+
+_BOUNDARIES = {_constants.AT_BOUNDARY, _constants.AT_NON_BOUNDARY}
+
+
+def _joinable(pattern: re.Pattern[str]) -> bool:
+    """Whether the pattern's matches over joined texts are each text's own: no look-around and no
+    anchor but word boundaries (``\\b`` sees the separator as it sees a text's end)."""
+
+    def clean(node: object) -> bool:
+        if isinstance(node, _parser.SubPattern):
+            return all(clean(item) for item in node)
+        if isinstance(node, tuple | list):
+            if len(node) == 2 and isinstance(node[0], _constants._NamedIntConstant):
+                op, argument = node
+                if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.GROUPREF, _constants.GROUPREF_EXISTS):
+                    return False
+                if op == _constants.AT:
+                    return argument in _BOUNDARIES
+                return clean(argument)
+            return all(clean(item) for item in node)
+        return True
+
+    return clean(_parser.parse(pattern.pattern, pattern.flags))
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -369,6 +586,9 @@ def _merge(text: str, candidates: list[Finding]) -> list[Finding]:
             group_end = finding.end
     merged: list[Finding] = []
     for group in groups:
+        if len(group) == 1:  # nothing to collapse: the candidate is the finding
+            merged.append(group[0])
+            continue
         winner = min(group, key=_rank)
         start = min(f.start for f in group if f.category == winner.category)
         end = max(f.end for f in group if f.category == winner.category)

@@ -245,13 +245,13 @@ def _scan_activities(session: Session, actor: Actor, scan: ComplianceScan) -> No
                 tenant_clause(organization_id, ComplianceFinding), ComplianceFinding.activity_id.in_(ids)
             )
         )
+        # every scanned field of the batch in one pass of the checker's batch API
+        texts = [getattr(activity, field_name) or "" for activity in batch for field_name in SCANNED_FIELDS]
+        found = iter(checker.check_many(texts))
         for activity in batch:
             serious: list[dict[str, Any]] = []
             for field_name in SCANNED_FIELDS:
-                text = getattr(activity, field_name)
-                if not text:
-                    continue
-                for finding in checker.check(text):
+                for finding in next(found):
                     session.add(
                         ComplianceFinding(
                             organization_id=organization_id,

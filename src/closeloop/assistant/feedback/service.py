@@ -7,6 +7,10 @@ sum clipped to [−1, 1]. ``WEIGHT`` is the score of a first place in one rankin
 on the same request takes a passage from first to below the second; a verdict on an unrelated
 request does nothing. Verdicts of every rep of the organization count: the team learns together.
 
+A partner organization's users judge the passages shared with them like any other; their verdicts
+are stored under the partner organization and move only the partner's rankings — the seller's
+verdicts never move (nor show through) a partner's ranking, nor a partner's the seller's.
+
 The weekly report counts, per rep and per team (department), the verdicts given and the share
 adopted, and groups the rejections by their reason (words normalized) and by source — what the
 ethics review reads.
@@ -67,15 +71,12 @@ def record_verdict(
         raise ValidationFailed.one("reason", "say why you reject it", "required")
     chunk_id = None
     if key.startswith("knowledge:"):
-        from closeloop.assistant.knowledge.models import KnowledgeChunk
+        from closeloop.assistant.knowledge.service import readable_chunk
 
         chunk_id = int(key.split(":", 1)[1])
-        found = session.scalar(
-            select(KnowledgeChunk.id).where(
-                tenant_clause(actor.organization_id, KnowledgeChunk), KnowledgeChunk.id == chunk_id
-            )
-        )
-        if found is None:
+        # a passage the caller may read: its organization's, or one its seller shared with it; the
+        # verdict is the caller's organization's either way (a partner's never reaches the seller)
+        if not readable_chunk(session, actor, chunk_id):
             raise NotFound("knowledge passage", chunk_id)
     row = SuggestionVerdict(
         organization_id=actor.organization_id,

@@ -172,6 +172,22 @@ def get_collection(session: Session, actor: Actor, collection_id: int) -> Knowle
         return shared[0]
 
 
+def readable_chunk(session: Session, actor: Actor, chunk_id: int) -> bool:
+    """Whether the actor may see passage ``chunk_id``: one of a collection of its organization it may
+    read, or of a collection its seller shared with its (partner) organization."""
+    collections = readable_collections(session, actor)
+    if not collections:
+        return False
+    owners = sorted({collection.organization_id for collection in collections})
+    found = session.scalar(
+        select(KnowledgeChunk.id)
+        .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in owners)))
+        .where(KnowledgeChunk.id == chunk_id)
+        .where(KnowledgeChunk.collection_id.in_([collection.id for collection in collections]))
+    )
+    return found is not None
+
+
 def is_shared_with_actor(actor: Actor, collection: KnowledgeCollection) -> bool:
     """Whether ``collection`` is read by ``actor`` through a share (it belongs to the seller)."""
     return collection.organization_id != actor.organization_id
