@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -98,30 +97,24 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
     app.mount("/api", api)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     web_routes.install(app)
-    shared: list[tuple[type[Any], dict[str, Any]]] = [
-        (RequestIdMiddleware, {}),
-        (
+    # outermost first, as a request meets them; the web stack and the API's path share this list
+    app.shared_middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(
             BodyLimitMiddleware,
-            {
-                "limit": config.max_body_bytes,
-                "upload_limit": config.max_upload_bytes,
-                "upload_prefixes": ("/api/v1/imports", "/imports", "/api/v1/fieldwork", "/fieldwork"),
-            },
+            limit=config.max_body_bytes,
+            upload_limit=config.max_upload_bytes,
+            upload_prefixes=("/api/v1/imports", "/imports", "/api/v1/fieldwork", "/fieldwork"),
         ),
-        (
+        Middleware(
             SessionMiddleware,
-            {
-                "secret_key": config.effective_secret_key,
-                "session_cookie": "closeloop_session",
-                "same_site": "lax",
-                "https_only": config.https_only,
-                "max_age": 12 * 3600,
-            },
+            secret_key=config.effective_secret_key,
+            session_cookie="closeloop_session",
+            same_site="lax",
+            https_only=config.https_only,
+            max_age=12 * 3600,
         ),
     ]
-    # outermost first, as the request meets them
-    app.shared_middleware = [Middleware(cls, **options) for cls, options in shared]
-    for cls, options in reversed(shared):
-        app.add_middleware(cls, **options)
+    app.user_middleware = [*app.shared_middleware, *app.user_middleware]
 
     return app
