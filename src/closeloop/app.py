@@ -1,4 +1,11 @@
-"""Composition root: the web workspace and the API in one ASGI application."""
+"""Composition root: the web workspace and the API in one ASGI application.
+
+Every request passes the same three middlewares — the request id, the body limit and the session
+cookie (a signed-in browser calls the API with it too). A request under ``/api/`` then goes straight
+to the API application, which has its own error handling, exception rendering (problem+json) and
+routing; only the rest goes through the web application's layers and its router. The API is still
+mounted at ``/api`` (what the router and the tests see), it is only reached before the web router.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,57 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from closeloop import __version__
-from closeloop.api.app import create_api
+from closeloop.api.app import Api, create_api
 from closeloop.api.deps import TokenCache
 from closeloop.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from closeloop.config import Settings, settings
 from closeloop.db.session import Database, connect
 from closeloop.web import routes as web_routes
+
+API_PREFIX = "/api"
+
+
+class _ApiFirst:
+    """``/api/…`` straight to the API (as the mount would hand it over); everything else to the web
+    application's full stack. Both behind the same middlewares, built from one list."""
+
+    def __init__(self, web: ASGIApp, api: Api, middleware: list[Middleware]) -> None:
+        self.web = web
+        self.api = api
+        stack: ASGIApp = api
+        for cls, args, kwargs in reversed(middleware):
+            stack = cls(stack, *args, **kwargs)
+        self.api_stack = stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            root_path: str = scope.get("root_path", "")
+            path: str = scope["path"]
+            route_path = path[len(root_path) :] if root_path and path.startswith(root_path) else path
+            if route_path.startswith(API_PREFIX + "/"):
+                # the child scope Starlette's Mount("/api") would make
+                scope["app_root_path"] = scope.get("app_root_path", root_path)
+                scope["root_path"] = root_path + API_PREFIX
+                scope["path_params"] = {}
+                await self.api_stack(scope, receive, send)
+                return
+        await self.web(scope, receive, send)
+
+
+class _Root(FastAPI):
+    """The composition root's application: its middleware stack dispatches the API first."""
+
+    api: Api
+    shared_middleware: list[Middleware]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return _ApiFirst(super().build_middleware_stack(), self.api, self.shared_middleware)
 
 
 def create_app(database: Database | None = None, *, config: Settings | None = None) -> FastAPI:
@@ -35,10 +83,11 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
         if owns_database and app.state.database is not None:
             app.state.database.dispose()
 
-    app = FastAPI(
+    app = _Root(
         title="Closeloop", version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     api = create_api()
+    app.api = api
 
     def attach(connected: Database | None) -> None:
         app.state.database = api.state.database = connected
@@ -48,20 +97,24 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
     app.mount("/api", api)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     web_routes.install(app)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=config.effective_secret_key,
-        session_cookie="closeloop_session",
-        same_site="lax",
-        https_only=config.https_only,
-        max_age=12 * 3600,
-    )
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit=config.max_body_bytes,
-        upload_limit=config.max_upload_bytes,
-        upload_prefixes=("/api/v1/imports", "/imports", "/api/v1/fieldwork", "/fieldwork"),
-    )
-    app.add_middleware(RequestIdMiddleware)
+    # outermost first, as a request meets them; the web stack and the API's path share this list
+    app.shared_middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(
+            BodyLimitMiddleware,
+            limit=config.max_body_bytes,
+            upload_limit=config.max_upload_bytes,
+            upload_prefixes=("/api/v1/imports", "/imports", "/api/v1/fieldwork", "/fieldwork"),
+        ),
+        Middleware(
+            SessionMiddleware,
+            secret_key=config.effective_secret_key,
+            session_cookie="closeloop_session",
+            same_site="lax",
+            https_only=config.https_only,
+            max_age=12 * 3600,
+        ),
+    ]
+    app.user_middleware = [*app.shared_middleware, *app.user_middleware]
 
     return app

@@ -143,12 +143,15 @@ def _check_csrf(request: Request, session_data: dict[str, Any]) -> None:
         raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
 
 
-async def current_actor(request: Request, database: DatabaseDep) -> Actor:
+async def current_actor(request: Request) -> Actor:
     """The caller: a bearer token (``Authorization: Bearer clk_…``) or a signed-in browser session.
 
     Resolved actors are cached for a few seconds, so most requests do not touch the database here;
-    a miss resolves in the thread pool, never on the event loop.
+    a miss resolves in the thread pool, never on the event loop. (The database is taken from the
+    application's state, as :func:`get_database` does, rather than as a sub-dependency: every
+    request resolves the caller, and each dependency costs FastAPI a solving step.)
     """
+    database: Database = request.app.state.database
     cache: TokenCache = request.app.state.token_cache
     request_id: str | None = getattr(request.state, "request_id", None)
     authorization = request.headers.get("authorization")

@@ -98,7 +98,6 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
 
     async def list_records(
         request: Request,
-        database: DatabaseDep,
         actor: CurrentActor,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
@@ -107,6 +106,7 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         ] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
     ) -> Response:
+        database: Database = request.app.state.database
         result, link = await in_thread(read_list, database, actor, dict(request.query_params), request.url)
         headers = {"Link": link} if link else {}
         return json_response({"items": result.items, "next_cursor": result.next_cursor}, headers=headers)
@@ -161,8 +161,8 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         with database.reading(actor) as session:
             return records.read_one(session, actor, record_type, record_id)
 
-    async def get_record(request: Request, database: DatabaseDep, actor: CurrentActor, record_id: RecordId) -> Response:
-        body = await in_thread(read_record, database, actor, record_id)
+    async def get_record(request: Request, actor: CurrentActor, record_id: RecordId) -> Response:
+        body = await in_thread(read_record, request.app.state.database, actor, record_id)
         tag = etag(body["version"])
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers={"ETag": tag})

@@ -42,7 +42,7 @@ from closeloop.crm.schemas import Schema
 from closeloop.db.functions import json_list_holds, json_scalar
 from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template, visible
 from closeloop.db.session import execute_core
-from closeloop.governance import fields
+from closeloop.governance import fields, fieldstamp
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.customfields.types import (
@@ -180,7 +180,7 @@ def _detached(row: CustomFieldDefinition | Row[Any]) -> Definition:
     )
 
 
-_CACHE = "closeloop.custom_field_definitions"
+_CACHE = fieldstamp.session_copy("closeloop.custom_field_definitions")
 
 
 def forget_definitions(session: Session) -> None:
@@ -189,11 +189,17 @@ def forget_definitions(session: Session) -> None:
 
 
 def definitions(session: Session, organization_id: int, noun: str) -> list[Definition]:
-    """The live definitions of one record type, in display order (read once per session)."""
+    """The live definitions of one record type, in display order (read once per session; across
+    sessions kept behind the organization's stamp, :mod:`closeloop.governance.fieldstamp`)."""
     cache: dict[Any, list[Definition]] = session.info.setdefault(_CACHE, {})
     key = (organization_id, noun)
     if key not in cache:
-        cache[key] = _load(session, organization_id, noun)
+        # a copy: the kept list is shared by every session of the process
+        cache[key] = list(
+            fieldstamp.shared(
+                session, organization_id, ("definitions", noun), lambda: _load(session, organization_id, noun)
+            )
+        )
     return cache[key]
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor, ActorKind
@@ -239,7 +239,7 @@ def apply_change(
         before = {"read": row.can_read, "edit": row.can_edit} if row is not None else None
         if cell is None:
             if row is not None:
-                session.execute(delete(FieldSecurityRule).where(FieldSecurityRule.id == row.id))
+                session.delete(row)  # through the ORM: the flush gives the organization a new stamp
         elif row is None:
             session.add(
                 FieldSecurityRule(

@@ -10,7 +10,8 @@ through signed-off change requests). Where nothing is configured the defaults ho
 finance masks below for stored fields, a custom field's ``visible_to`` for custom fields, and
 "whoever reads the record" for everything else. The configuration is read once per database
 session (cached in ``session.info``, dropped when it changes), so every check of one request sees
-one matrix.
+one matrix; across sessions it is kept behind the organization's stamp (:mod:`.fieldstamp`), so a
+request reads one short stamp instead of the matrix.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import Forbidden
 from closeloop.db.scope import visibility_template
 from closeloop.db.session import execute_core
+from closeloop.governance import fieldstamp
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
 from closeloop.governance.permissions import Role
 
@@ -88,7 +90,7 @@ class FieldPolicy:
 
 DEFAULTS = FieldPolicy()
 
-_CACHE = "closeloop.field_policy"
+_CACHE = fieldstamp.session_copy("closeloop.field_policy")
 
 
 def forget_policy(session: Session) -> None:
@@ -114,14 +116,20 @@ def policy(session: Session | None, organization_id: int) -> FieldPolicy:
         return DEFAULTS
     cache: dict[int, FieldPolicy] = session.info.setdefault(_CACHE, {})
     if organization_id not in cache:
-        configured: dict[tuple[str, str], dict[str, Access]] = {}
         # reading the matrix must not flush a half-made change (a second version bump)
         with session.no_autoflush:
-            rows = execute_core(session, _CONFIGURED, {"scope_organization_id": organization_id})
-            for row in rows:
-                configured.setdefault((row.record_type, row.field), {})[row.role] = Access(row.can_read, row.can_edit)
-        cache[organization_id] = FieldPolicy(configured)
+            cache[organization_id] = fieldstamp.shared(
+                session, organization_id, "field_policy", lambda: _load(session, organization_id)
+            )
     return cache[organization_id]
+
+
+def _load(session: Session, organization_id: int) -> FieldPolicy:
+    configured: dict[tuple[str, str], dict[str, Access]] = {}
+    rows = execute_core(session, _CONFIGURED, {"scope_organization_id": organization_id})
+    for row in rows:
+        configured.setdefault((row.record_type, row.field), {})[row.role] = Access(row.can_read, row.can_edit)
+    return FieldPolicy(configured)
 
 
 def policy_of(session: Session | None, actor: Actor) -> FieldPolicy:

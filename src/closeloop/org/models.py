@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from closeloop.core.money import DEFAULT_CURRENCY
 from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped, Timestamped, Versioned
 from closeloop.db.types import BigId, UTCDateTime
+from closeloop.governance.fieldstamp import new_stamp
 
 
 class OrganizationKind(StrEnum):
@@ -34,6 +35,9 @@ class Organization(IdentifiedBy, Timestamped, Versioned, Base):
     partner_of_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organizations.id"), nullable=True)
     default_currency: Mapped[str] = mapped_column(String(3), nullable=False, default=DEFAULT_CURRENCY)
     default_locale: Mapped[str] = mapped_column(String(10), nullable=False, default="zh_CN")
+    #: replaced by every write to the organization's field masks or custom fields, so that every
+    #: process reads its kept field configuration again (:mod:`closeloop.governance.fieldstamp`)
+    fields_stamp: Mapped[str] = mapped_column(String(32), nullable=False, default=new_stamp, server_default="0")
 
 
 class Region(IdentifiedBy, OrganizationScoped, Timestamped, Base):
