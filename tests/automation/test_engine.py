@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import cast
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from closeloop.automation import engine
 from closeloop.automation import service as automation
 from closeloop.automation.definition import record_type_of, trigger_of
 from closeloop.automation.models import Decision, PendingAction, Rule, RuleVersion
+from closeloop.config import settings
 from closeloop.core.clock import utcnow
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
@@ -65,7 +67,7 @@ def _compiled(session: Session, rule: Rule) -> engine.CompiledRule:
 
 def test_silent_customer_alerts_the_manager_with_history_and_explains_why(db: Database, tenant: Tenant) -> None:
     manager = tenant["manager"].actor
-    now = utcnow().replace(hour=8, minute=30)
+    now = utcnow().astimezone(ZoneInfo(settings.business_timezone)).replace(hour=8, minute=30)  # the rule's local hour
     with db.unit_of_work(manager) as session:
         rule = automation.create_rule(session, manager, name="沉默客户", definition=SILENT_CUSTOMER, enabled=True)
         silent = _account(session, tenant, "沉默医院", emails=3, silent_days=15, now=now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,7 +27,7 @@ from closeloop.org.notifications import Notification
 from tests.factories import Tenant
 
 R006 = "每周一早上9点，把上周预测偏差超过20%的销售名单发给各区域经理。"
-MONDAY = datetime(2026, 11, 2, 9, 5, tzinfo=UTC)
+MONDAY = datetime(2026, 11, 2, 9, 5, tzinfo=ZoneInfo("Asia/Shanghai"))  # the rule's 9 am, in the business time zone
 
 
 def _october(db: Database, tenant: Tenant) -> None:

@@ -19,7 +19,7 @@ from closeloop.db.session import Database
 from tests.automation.test_engine import SILENT_CUSTOMER, _account
 from tests.factories import Tenant
 
-NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+NOW = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai, the rules' hour
 STUCK_DEALS = {
     "trigger": {"kind": "schedule", "frequency": "daily"},
     "conditions": [

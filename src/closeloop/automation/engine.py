@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from closeloop.automation import actions as action_runner
 from closeloop.automation import compile, explain, metrics
 from closeloop.automation.definition import Trigger, canonical_stage, is_deferred, record_type_of, trigger_of
 from closeloop.automation.models import Decision, PendingAction, Rule, RuleVersion
+from closeloop.config import settings
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.db.scope import tenant_clause, within_organization
 from closeloop.db.session import Database, after_commit, execute_core, ids_in
@@ -500,8 +502,9 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 def period_key(trigger: Trigger, now: datetime) -> str | None:
     """The period a scheduled rule runs in at ``now`` (``daily:2026-11-26``), or ``None`` when it is
-    not its time (daily rules run in the hour their ``time`` names, 08:00 when none is given)."""
-    spec, moment = trigger.spec, as_utc(now)
+    not its time (daily rules run in the hour their ``time`` names, 08:00 when none is given). Hours,
+    days, weeks and months are those of the business time zone: 每周一早上9点 is 9:00 in Shanghai."""
+    spec, moment = trigger.spec, as_utc(now).astimezone(ZoneInfo(settings.business_timezone))
     frequency = trigger.frequency or "daily"
     if frequency == "hourly":
         return f"hourly:{moment:%Y-%m-%dT%H}"

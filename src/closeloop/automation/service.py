@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
@@ -24,8 +25,9 @@ from closeloop.automation.models import (
     WebhookDelivery,
     WebhookHost,
 )
+from closeloop.config import settings
 from closeloop.core.actor import Actor, RowScope
-from closeloop.core.clock import utcnow
+from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
@@ -789,7 +791,8 @@ def _related_nouns(definition: Mapping[str, Any]) -> set[str]:
 def _period_of_day(rule: engine.CompiledRule, day: datetime) -> str | None:
     """For a day-by-day backtest: the period key of the rule's run on that day, if it runs that day."""
     hour = 8 if rule.trigger.frequency == "hourly" else int(str(rule.trigger.spec.get("time") or "08:00").split(":")[0])
-    return engine.period_key(rule.trigger, day.replace(hour=hour, minute=0, second=0, microsecond=0))
+    local = as_utc(day).astimezone(ZoneInfo(settings.business_timezone))  # the rule's hour on that local day
+    return engine.period_key(rule.trigger, local.replace(hour=hour, minute=0, second=0, microsecond=0))
 
 
 def backtest_body(result: Backtest) -> dict[str, Any]:
