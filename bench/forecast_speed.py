@@ -87,6 +87,11 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=30_000)
     parser.add_argument("--weeks", type=int, default=156)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        choices=("lightgbm",),
+        help="time one member alone (a second process beside a long run; no same-process ratios)",
+    )
     args = parser.parse_args()
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS, SeasonalNaive
@@ -105,6 +110,9 @@ def main() -> None:
         learner.fit(panel.history, static_features=[])
         return learner.predict(h=HORIZON, X_df=panel.future)
 
+    if args.only == "lightgbm":
+        timed("LightGBM", lightgbm)
+        return
     baseline = timed("seasonal naive", statistical(SeasonalNaive(season_length=52)))
     rows = [("seasonal naive", baseline)]
     rows.append(("AutoETS", timed("AutoETS", statistical(AutoETS(season_length=1)))))

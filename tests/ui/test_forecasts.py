@@ -28,16 +28,20 @@ def test_the_forecast_page_reads_the_snapshot(served: Served, sign_in: SignIn, l
     screenshot(page, f"forecasts-{locale}")
 
 
-@pytest.mark.parametrize("dimension", ["region", "owner"])
-def test_the_figures_fit_a_1366_screen_in_one_unit(served: Served, sign_in: SignIn, dimension: str) -> None:
-    """At 1366 × 768 in Chinese every table of the page lies inside the viewport (no sideways
-    scrolling), and the figures table shows every amount in 万元, named once in its header."""
+@pytest.mark.parametrize(("dimension", "locale"), [("region", "zh_CN"), ("owner", "zh_CN"), ("owner", "en")])
+def test_the_figures_fit_a_1366_screen_in_one_unit(
+    served: Served, sign_in: SignIn, dimension: str, locale: str
+) -> None:
+    """At 1366 × 768 every table of the page lies inside the viewport (no sideways scrolling), and
+    the figures table shows every amount in one unit (万元 / ¥ millions), named once in its header."""
     served.cli("forecast", "snapshot", "--simulations", "300")
-    page = sign_in("demo.sales_vp", locale="zh_CN", width=1366, height=768)
+    page = sign_in("demo.sales_vp", locale=locale, width=1366, height=768)
     assert isinstance(page, Page)
     page.goto(f"/forecasts?dimension={dimension}")
     page.wait_for_selector("#forecast-chart svg")
-    expect(page.locator("#forecast-unit")).to_have_text("金额单位：万元")
+    expect(page.locator("#forecast-unit")).to_have_text(
+        "金额单位：万元" if locale == "zh_CN" else "Amounts in ¥ millions"
+    )
     amounts = page.locator("#forecast-table tbody td.num").all_inner_texts()
     assert amounts
     # no currency symbol and no 万 suffix inside a cell: the unit is the header's
@@ -50,4 +54,4 @@ def test_the_figures_fit_a_1366_screen_in_one_unit(served: Served, sign_in: Sign
         assert box["x"] >= 0
         assert box["x"] + box["width"] <= viewport["width"], table.get_attribute("id")
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    screenshot(page, f"forecasts-1366-{dimension}-zh_CN")
+    screenshot(page, f"forecasts-1366-{dimension}-{locale}")
