@@ -12,7 +12,8 @@ ratio to seasonal naive's (the cheapest model), measured in the same process:
 
 CPU seconds (this process and its worker processes) are printed too: on a machine shared with
 other work they, not the wall times, tell what the fit costs. The ensemble costs the sum of its
-members plus an average.
+members plus an average: for a weekly panel with a 52-week season that is MSTL-ETS and LightGBM
+(``demand.ensemble_members``); ``forecast evaluate`` also fits AutoETS to score it.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=30_000)
     parser.add_argument("--weeks", type=int, default=156)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        choices=("lightgbm",),
+        help="time one member alone (a second process beside a long run; no same-process ratios)",
+    )
     args = parser.parse_args()
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS, SeasonalNaive
@@ -104,6 +110,9 @@ def main() -> None:
         learner.fit(panel.history, static_features=[])
         return learner.predict(h=HORIZON, X_df=panel.future)
 
+    if args.only == "lightgbm":
+        timed("LightGBM", lightgbm)
+        return
     baseline = timed("seasonal naive", statistical(SeasonalNaive(season_length=52)))
     rows = [("seasonal naive", baseline)]
     rows.append(("AutoETS", timed("AutoETS", statistical(AutoETS(season_length=1)))))
@@ -121,11 +130,19 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for label, (seconds, cpu) in rows:
         print(f"| {label} | {seconds:.1f} | {cpu:.1f} | {cpu / floor:.1f} | {cpu / ets[1]:.2f} |")
-    ensemble = rows[1][1][1] + rows[2][1][1] + rows[3][1][1]
+    # the chosen ensemble for a weekly panel (demand.ensemble_members): MSTL-ETS and LightGBM averaged
+    chosen_wall = rows[2][1][0] + rows[3][1][0]
+    chosen = rows[2][1][1] + rows[3][1][1]
     print(
-        f"| ensemble (AutoETS + MSTL-ETS + LightGBM) | – | {ensemble:.1f} | {ensemble / floor:.1f} | "
-        f"{ensemble / ets[1]:.2f} |"
+        f"| ensemble (MSTL-ETS + LightGBM, averaged) | {chosen_wall:.1f} | {chosen:.1f} | {chosen / floor:.1f} | "
+        f"{chosen / ets[1]:.2f} |"
     )
+    everything = rows[1][1][1] + chosen
+    print(
+        f"| all models of `forecast evaluate` (AutoETS + MSTL-ETS + LightGBM) | – | {everything:.1f} | "
+        f"{everything / floor:.1f} | {everything / ets[1]:.2f} |"
+    )
+    print(f"wall ratio, ensemble ÷ AutoETS: {chosen_wall / ets[0]:.2f}")
 
 
 if __name__ == "__main__":

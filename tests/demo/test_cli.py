@@ -7,8 +7,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from closeloop.cli.main import app
+from closeloop.core.clock import utcnow
 from closeloop.db.session import Database
 from closeloop.demo.people import DEMO_PASSWORD
+from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot
+from closeloop.forecasting.simulation import add_months
 from closeloop.org.models import Organization
 from tests.conftest import Backend
 from tests.factories import Tenant
@@ -64,6 +67,26 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
     assert again.exit_code == 1
     assert "An organization with slug 'demo' already exists" in again.stderr
     assert organizations(db) == 4
+    # the bookings forecast as of the first of each of the last six months, computed from the demo
+    # history, and today's: each of the six finished months has forecasts to compare with its bookings
+    today = utcnow().date()
+    with db.reading(None, system=True) as session:
+        taken = list(
+            session.execute(select(BookingsSnapshot.as_of, BookingsSnapshot.seed).order_by(BookingsSnapshot.as_of))
+        )
+        finished = session.scalars(
+            select(BookingsForecastRow.period)
+            .where(
+                BookingsForecastRow.granularity == "month",
+                BookingsForecastRow.dimension == "total",
+                BookingsForecastRow.period_end <= today,
+            )
+            .distinct()
+        ).all()
+    this_month = today.replace(day=1)
+    assert [as_of for as_of, _ in taken] == [add_months(this_month, -back) for back in range(6, 0, -1)] + [today]
+    assert all(seed == as_of.toordinal() for as_of, seed in taken)
+    assert len(finished) == 6
 
 
 def test_demo_if_empty_leaves_a_database_with_other_organizations_alone(

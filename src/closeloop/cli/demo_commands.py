@@ -18,6 +18,9 @@ from closeloop.demo.scale import seed_scale
 from closeloop.demo.seed import DEFAULT_SLUG, database_is_empty, demo_sign_ins, seed_demo
 from closeloop.demo.world import DEFAULT_SEED
 
+#: past months the demo keeps a bookings-forecast snapshot for (accuracy over time)
+DEMO_SNAPSHOT_MONTHS = 6
+
 ScaleOption = Annotated[
     int | None,
     typer.Option(
@@ -70,11 +73,13 @@ def demo(
         table.add_row(name, *(f"{counts.get(t, 0):,}" for t in tables))
     console.print(table)
     console.print(f"seeded in {result.seconds:.1f} s")
-    # the first bookings-forecast snapshot, so the forecast page has something to read before the
-    # nightly task runs
-    from closeloop.forecasting.bookings import take_snapshot
+    # bookings-forecast snapshots as of the first of each of the last six months, computed from the
+    # demo history, and today's, so the forecast page has an accuracy history before the nightly task
+    # has run for months
+    from closeloop.forecasting.bookings import backfill_snapshots, take_snapshot
 
     with db.unit_of_work(None, system=True) as session:
+        backfill_snapshots(session, result.organization_id, months=DEMO_SNAPSHOT_MONTHS, simulations=500)
         take_snapshot(session, result.organization_id, simulations=500)
     _print_sign_ins(result.sign_ins)
 

@@ -40,9 +40,10 @@ from closeloop.core.errors import Forbidden, NotFound, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.enums import OPEN_STAGES, Stage
-from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
+from closeloop.forecasting import past_due as past_due_adjustment
 from closeloop.forecasting.models import (
     BookingsForecastRow,
     BookingsSnapshot,
@@ -53,6 +54,7 @@ from closeloop.forecasting.simulation import (
     DIMENSIONS,
     History,
     Pipeline,
+    add_months,
     beyond_history,
     horizon,
     simulate,
@@ -139,6 +141,51 @@ def open_deals(session: Session, organization_id: int, as_of: date) -> list[Open
     ]
 
 
+def open_deals_then(session: Session, organization_id: int, as_of: date) -> list[OpenDeal]:
+    """The deals that were open at the end of ``as_of`` (opened by then, closed after it or not at all),
+    each at the stage it stood in then (its stage changes up to that moment). Their expected close
+    date is today's: earlier values are not kept, so a deal re-dated since counts with its new date."""
+    end = _start(as_of + timedelta(days=1))
+    rows = session.execute(
+        _deal_columns(organization_id)
+        .where(
+            tenant_clause(organization_id, Opportunity),
+            Opportunity.opened_at < end,
+            Opportunity.amount.is_not(None),
+            Opportunity.amount > 0,
+            (Opportunity.closed_at.is_(None)) | (Opportunity.closed_at >= end),
+        )
+        .order_by(Opportunity.id)
+    ).all()
+    stage_then: dict[int, str] = {}
+    for opportunity_id, moved_to in session.execute(
+        select(StageChange.opportunity_id, StageChange.to_stage)
+        .where(tenant_clause(organization_id, StageChange), StageChange.changed_at < end)
+        .order_by(StageChange.changed_at, StageChange.id)
+    ):
+        stage_then[opportunity_id] = str(moved_to)
+    open_values = {stage.value for stage in OPEN_STAGES}
+    undated = as_of + timedelta(days=UNDATED_DAYS)
+    deals = []
+    for row in rows:
+        stage_then_value = stage_then.get(row.id, str(row.stage))
+        if stage_then_value not in open_values:
+            continue
+        deals.append(
+            OpenDeal(
+                id=row.id,
+                owner_id=row.owner_id,
+                account_id=row.account_id,
+                region_id=row.region_id,
+                product_line_id=row.product_line_id,
+                stage=stage_then_value,
+                amount=float(row.amount),
+                expected_close=row.expected_close_date or undated,
+            )
+        )
+    return deals
+
+
 def won_history(session: Session, organization_id: int, as_of: date) -> list[Any]:
     """Won deals closed in the run-rate window (up to and including ``as_of``)."""
     return list(
@@ -175,8 +222,34 @@ def slippage(session: Session, organization_id: int, as_of: date, *, seed: int) 
     return days
 
 
-def probabilities(session: Session, organization_id: int, deals: Sequence[OpenDeal]) -> tuple[list[float], str]:
-    """Each open deal's win probability: the stored model's, or its stage's historical win rate."""
+def probabilities(
+    session: Session, organization_id: int, deals: Sequence[OpenDeal], as_of: date, *, past: bool = False
+) -> tuple[list[float], str]:
+    """Each open deal's win probability: the stored model's, or its stage's historical win rate;
+    lowered for a deal past its expected close date (:mod:`closeloop.forecasting.past_due`). For a
+    ``past`` snapshot, the stage win rates and the lateness are learned from the deals closed by the
+    end of ``as_of`` only (the stored model has seen later deals, so it is not used)."""
+    if past:
+        from closeloop.forecasting import opportunities
+
+        cutoff = _start(as_of + timedelta(days=1))
+        rates = {
+            stage: opportunities.stage_win_rate(session, organization_id, stage, closed_before=cutoff)
+            for stage in OPEN_STAGES
+        }
+        raw, method = [rates[Stage(deal.stage)] for deal in deals], "stage_win_rate"
+        history = past_due_adjustment.lateness(session, organization_id, closed_before=cutoff)
+    else:
+        raw, method = _model_probabilities(session, organization_id, deals)
+        history = past_due_adjustment.lateness(session, organization_id)
+    adjusted = []
+    for deal, probability in zip(deals, raw, strict=True):
+        late = past_due_adjustment.adjust(probability, deal.expected_close, as_of, history)
+        adjusted.append(probability if late is None else late.probability)
+    return adjusted, method
+
+
+def _model_probabilities(session: Session, organization_id: int, deals: Sequence[OpenDeal]) -> tuple[list[float], str]:
     from closeloop.forecasting import opportunities
     from closeloop.forecasting.winprob import WinModel
 
@@ -212,13 +285,24 @@ def _key_of(item: Any, dimension: str) -> int | None:
 
 
 def take_snapshot(
-    session: Session, organization_id: int, *, simulations: int = 2000, seed: int | None = None
+    session: Session,
+    organization_id: int,
+    *,
+    simulations: int = 2000,
+    seed: int | None = None,
+    as_of: date | None = None,
 ) -> BookingsSnapshot:
-    """Simulate the organization's bookings forward from today and store the result."""
-    as_of = utcnow().date()
+    """Simulate the organization's bookings forward from today and store the result. With a past
+    ``as_of``, the snapshot is computed as it would have been taken at the end of that day, from the
+    history (:func:`open_deals_then`, and win rates, slippage and run-rate learned from the deals
+    closed by then) — so that accuracy over time has forecasts to compare before the nightly task
+    has run for long."""
+    today = utcnow().date()
+    past = as_of is not None and as_of < today
+    as_of = today if as_of is None or not past else as_of
     seed = as_of.toordinal() if seed is None else seed
-    deals = open_deals(session, organization_id, as_of)
-    probability, method = probabilities(session, organization_id, deals)
+    deals = open_deals_then(session, organization_id, as_of) if past else open_deals(session, organization_id, as_of)
+    probability, method = probabilities(session, organization_id, deals, as_of, past=past)
     slips = slippage(session, organization_id, as_of, seed=seed)
     won = won_history(session, organization_id, as_of)
     keyed = {"owner": "owner_id", "region": "region_id", "product_line": "product_line_id"}
@@ -243,7 +327,7 @@ def take_snapshot(
     stale = [deal for deal in overdue if beyond_history(deal.expected_close, slips, as_of)]
     snapshot = BookingsSnapshot(
         organization_id=organization_id,
-        taken_at=utcnow(),
+        taken_at=_start(as_of + timedelta(days=1)) - timedelta(seconds=1) if past else utcnow(),
         as_of=as_of,
         method=method,
         simulations=simulations,
@@ -318,6 +402,23 @@ def take_snapshot(
             ],
         )
     return snapshot
+
+
+def backfill_snapshots(
+    session: Session, organization_id: int, *, months: int, simulations: int = 500
+) -> list[BookingsSnapshot]:
+    """Snapshots as of the first day of each of the last ``months`` months (before today), computed
+    from the history by :func:`take_snapshot` — for an organization (the demo) whose nightly task has
+    not yet run for that long. Days that already have a snapshot are skipped; seeded by their date."""
+    today = utcnow().date()
+    first = today.replace(day=1)
+    taken = set(session.scalars(select(BookingsSnapshot.as_of).where(tenant_clause(organization_id, BookingsSnapshot))))
+    days = [add_months(first, -back) for back in range(months, 0, -1)]
+    return [
+        take_snapshot(session, organization_id, simulations=simulations, as_of=day)
+        for day in days
+        if day < today and day not in taken
+    ]
 
 
 def prune_snapshots(session: Session, organization_id: int, *, keep_deals_days: int = 400) -> int:
@@ -519,10 +620,12 @@ def _actuals(
 
 
 def accuracy(session: Session, actor: Actor, *, granularity: str = "month", limit: int = 60) -> dict[str, Any]:
-    """Each stored forecast of a period against what was booked in it (to date while it runs):
-    for the whole organization, or summed over the owners in reach."""
+    """Each stored forecast of a period that has begun against what was booked in it (to date while
+    it runs): for the whole organization, or summed over the owners in reach. Periods still ahead
+    have nothing to compare with and are left out."""
     require_readable(session, actor)
     _check(granularity, "total")
+    today = utcnow().date()
     whole = _whole_organization(actor)
     owners = None if whole else sorted(actor.owner_ids)
     query = (
@@ -542,6 +645,7 @@ def accuracy(session: Session, actor: Actor, *, granularity: str = "month", limi
             tenant_clause(actor.organization_id, BookingsSnapshot),
             BookingsForecastRow.granularity == granularity,
             BookingsForecastRow.dimension == ("total" if whole else "owner"),
+            BookingsForecastRow.period_start <= today,
         )
         .group_by(
             BookingsSnapshot.id,
@@ -557,7 +661,6 @@ def accuracy(session: Session, actor: Actor, *, granularity: str = "month", limi
     rows = session.execute(query).all()[-limit:]
     if not rows:
         return {"granularity": granularity, "items": []}
-    today = utcnow().date()
     booked = _actuals(session, actor, min(row[3] for row in rows), max(row[4] for row in rows), owners)
     items = []
     for snapshot_id, as_of, period, start, end, expected, low, high in rows:

@@ -29,6 +29,7 @@ from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
+from closeloop.forecasting import past_due
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import Feature, Reason, WinModel, scores, train
 
@@ -177,7 +178,9 @@ def retrain(session: Session, organization_id: int) -> WinProbabilityModel:
 
 def win_probability(session: Session, actor: Actor, opportunity_id: int, *, locale: str = "en") -> dict[str, Any]:
     """The opportunity's win probability and top reasons, as ``actor`` may see them (the opportunity
-    must be visible to them; a reason resting on a field their masks hide is left out)."""
+    must be visible to them; a reason resting on a field their masks hide is left out). An open deal
+    past its expected close date has its probability lowered by :mod:`past_due`, and that comes first
+    among the reasons."""
     deal = records.get(session, actor, OPPORTUNITIES, opportunity_id)
     stored = session.scalar(within_organization(actor.organization_id, WinProbabilityModel))
     closed = Stage(deal.stage).is_closed
@@ -192,6 +195,14 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
         hidden = set(records.masked(session, actor, "opportunity"))
         hidden |= {f"account.{name}" for name in records.masked(session, actor, "account")}
         probability, reasons = float(model.predict(frame)[0]), model.reasons(frame, hidden_fields=hidden)[0]
+    shown = [reason.as_dict(locale) for reason in reasons]
+    late = None
+    if not closed:
+        history = past_due.lateness(session, actor.organization_id)
+        late = past_due.adjust(probability, deal.expected_close_date, utcnow().date(), history)
+        if late is not None:
+            probability = late.probability
+            shown.insert(0, late.reason(locale))
     about: dict[str, Any] = {"kind": "stage_win_rate"}
     if stored is not None:
         about = {
@@ -205,28 +216,32 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
         "opportunity_id": deal.id,
         "probability": round(probability, 4),
         "closed": closed,
-        "reasons": [reason.as_dict(locale) for reason in reasons],
+        "reasons": shown,
         "model": about,
+        # how the probability was lowered because the expected close date has passed (else null)
+        "past_due": None if late is None else late.as_dict(),
     }
 
 
-def stage_win_rate(session: Session, organization_id: int, stage: Stage) -> float:
+def stage_win_rate(
+    session: Session, organization_id: int, stage: Stage, *, closed_before: datetime | None = None
+) -> float:
     """Until a model is trained: the share of closed deals that passed through ``stage`` and were won
-    (Laplace-smoothed, so a new organization starts at one half)."""
+    (Laplace-smoothed, so a new organization starts at one half); of the deals closed before
+    ``closed_before`` when given (a snapshot computed for a past day)."""
     passed = (
         select(StageChange.opportunity_id)
         .where(tenant_clause(organization_id, StageChange), StageChange.from_stage == stage)
         .distinct()
     )
-    rows = session.execute(
-        select(Opportunity.stage, func.count())
-        .where(
-            tenant_clause(organization_id, Opportunity),
-            Opportunity.stage.in_([Stage.WON, Stage.LOST]),
-            Opportunity.id.in_(passed),
-        )
-        .group_by(Opportunity.stage)
-    ).all()
+    query = select(Opportunity.stage, func.count()).where(
+        tenant_clause(organization_id, Opportunity),
+        Opportunity.stage.in_([Stage.WON, Stage.LOST]),
+        Opportunity.id.in_(passed),
+    )
+    if closed_before is not None:
+        query = query.where(Opportunity.closed_at < closed_before)
+    rows = session.execute(query.group_by(Opportunity.stage)).all()
     counts = {str(stage_value): count for stage_value, count in rows}
     won, lost = counts.get(Stage.WON.value, 0), counts.get(Stage.LOST.value, 0)
     return (won + 1) / (won + lost + 2)

@@ -108,6 +108,26 @@ def format_compact(amount: Decimal | float | int | None, locale: str, *, currenc
     return figure
 
 
+#: a table of large amounts reads in one unit per locale: 万元 in Chinese, millions of yuan in English
+_TABLE_UNITS = {"zh_CN": (_WAN, "万元"), "en": (Decimal(1_000_000), "¥ millions")}
+
+
+def money_unit(locale: str) -> str:
+    """The unit a table of amounts is shown in (``万元`` / ``¥ millions``), named once in its header."""
+    return _TABLE_UNITS.get(locale, _TABLE_UNITS["en"])[1]
+
+
+def format_in_unit(amount: Decimal | float | int | None, locale: str) -> str:
+    """``amount`` in the locale's table unit, two decimals, grouped, no symbol: ``1,234.57`` for
+    ¥12,345,678 in Chinese (万元), ``12.35`` in English (¥ millions) — every cell of a column alike,
+    whatever its size, unlike :func:`format_compact`."""
+    if amount is None:
+        return "—"
+    value = Decimal(str(amount)) if isinstance(amount, float) else Decimal(amount)
+    divisor = _TABLE_UNITS.get(locale, _TABLE_UNITS["en"])[0]
+    return numbers.format_decimal(value / divisor, format="#,##0.00", locale=_locale(locale), decimal_quantization=True)
+
+
 def format_number(value: Decimal | float | int | None, locale: str) -> str:
     if value is None:
         return "—"

@@ -172,6 +172,16 @@ def _compact(context: Context, amount: Any, currency: str | None = None) -> str:
 
 
 @pass_context
+def _in_unit(context: Context, amount: Any) -> str:
+    return i18n.format_in_unit(amount, _locale_of(context))
+
+
+@pass_context
+def _money_unit(context: Context) -> str:
+    return i18n.money_unit(_locale_of(context))
+
+
+@pass_context
 def _number(context: Context, value: Any) -> str:
     return i18n.format_number(value, _locale_of(context))
 
@@ -191,9 +201,15 @@ def _datetime(context: Context, value: Any) -> str:
     return i18n.format_datetime(value, _locale_of(context))
 
 
-_environment.globals.update(role_labels=i18n.ROLE_LABELS, noun_labels=i18n.NOUN_LABELS)
+_environment.globals.update(role_labels=i18n.ROLE_LABELS, noun_labels=i18n.NOUN_LABELS, money_unit=_money_unit)
 _environment.filters.update(
-    money=_money, compact=_compact, number=_number, percent=_percent, date=_date, datetime=_datetime
+    money=_money,
+    compact=_compact,
+    in_unit=_in_unit,
+    number=_number,
+    percent=_percent,
+    date=_date,
+    datetime=_datetime,
 )
 
 

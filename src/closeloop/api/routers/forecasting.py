@@ -27,7 +27,9 @@ OpportunityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The opportu
     summary="An opportunity's win probability and its top reasons",
     description="The organization's calibrated model (retrained weekly on its closed deals); before one is "
     "trained, the historical win rate of the deal's stage. Reasons resting on a field your masks hide are "
-    "left out; they are in your language (zh or en).",
+    "left out; they are in your language (zh or en). An open deal past its expected close date has its "
+    "probability lowered by the win rate of the organization's deals that closed as late (`past_due`: days, "
+    "the model's probability, the odds ratio and the cohort), and that reason comes first.",
 )
 def win_probability(database: DatabaseDep, actor: CurrentActor, opportunity_id: OpportunityId) -> Response:
     with database.reading(actor) as session:
