@@ -308,7 +308,7 @@ def _unkeyed_since(session: Session, organization_id: int) -> Any:
     has keyed the organization's accounts yet, so every account counts as unkeyed)."""
     watermark = session.scalar(
         select(Scan.watermark)
-        .where(Scan.organization_id == organization_id, Scan.status == ScanStatus.DONE)
+        .where(tenant_clause(organization_id, Scan), Scan.status == ScanStatus.DONE)
         .order_by(Scan.id.desc())
         .limit(1)
     )
@@ -332,7 +332,7 @@ def _accounts_named(session: Session, organization_id: int, keys: list[str], sou
     """The organization's accounts that may bear one of ``keys`` or ``sounds``: those whose stored name
     keys are equal (indexed IN lists), and every account the scanner has not keyed since it changed."""
     account, name_key = Account.__table__.c, NameKey.__table__.c
-    keyed = [name_key.organization_id == organization_id, name_key.subject_type == "account"]
+    keyed = [tenant_clause(organization_id, NameKey), name_key.subject_type == "account"]
     ids: set[int] = set()
     for column, values in ((name_key.name_key, keys), (name_key.sound_key, sounds)):
         statement = select(name_key.subject_id).where(*keyed, column.in_(bindparam("values", expanding=True)))
