@@ -89,21 +89,6 @@ def _fulltext(db: Database, tenant: Tenant, question: str, k: int = 10) -> list[
         ]
 
 
-def _headings(db: Database, tenant: Tenant, chunk_ids: list[int]) -> list[str]:
-    with db.reading(tenant["admin"].actor) as session:
-        heading = dict(
-            session.execute(
-                select(KnowledgeChunk.id, KnowledgeChunk.heading).where(KnowledgeChunk.id.in_(chunk_ids))
-            ).all()
-        )
-    return [heading[chunk_id].rsplit(" › ", 1)[-1] for chunk_id in chunk_ids]
-
-
-def test_the_law_questions_find_their_articles_by_full_text(db: Database, tenant: Tenant, laws: int) -> None:
-    # the advertising law's article on medical device advertisements (no promise of efficacy)
-    assert "第十六条" in _headings(db, tenant, _fulltext(db, tenant, QUESTIONS[0], k=5))
-
-
 @pytest.mark.parametrize("candidates", [index.CANDIDATES, 12, 6, 1])
 def test_on_postgresql_the_ranking_is_bm25_over_every_passage_with_or_without_common_words(
     db: Database, tenant: Tenant, laws: int, candidates: int, monkeypatch: pytest.MonkeyPatch
