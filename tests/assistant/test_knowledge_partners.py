@@ -349,3 +349,30 @@ def test_a_partner_judges_the_passages_shared_with_it_and_only_those(
             select(SuggestionVerdict.chunk_id).where(SuggestionVerdict.organization_id == dealer_id)
         ).all()
     assert [tuple(row) for row in kept] == [(None,), (None,), (None,)]
+
+
+def test_full_text_over_a_partner_scope_counts_and_finds_only_the_shared_collection(
+    client: TestClient, tenant: Tenant, seller: dict[str, Any]
+) -> None:
+    """The seller's searches fill the per-process corpus statistics of all its collections first;
+    the dealer's full-text search still scores and returns passages of the shared collection only."""
+    admin = Api(client, tenant["admin"])
+    dealer = Api(client, seller["dealer"]["partner_user"])
+    dealer_id = seller["dealer"].organization_id
+    for question in ("CT-5000 安装 承重", PRICE_QUESTION, "CT-5000 上门服务响应时间"):
+        hits = admin.request("POST", "/knowledge/search", json={"query": question, "k": 10, "mode": "fulltext"})
+        assert _filenames(hits.json()["items"]) <= {"安装规范.md", "价格底线.md", "上门服务.md"}
+    assert admin.request("PUT", f"/knowledge/collections/{seller['install']}/partners/{dealer_id}").status_code == 200
+
+    def dealer_search(question: str) -> set[str]:
+        response = dealer.request("POST", "/knowledge/search", json={"query": question, "k": 10, "mode": "fulltext"})
+        assert response.status_code == 200, response.text
+        return _filenames(response.json()["items"])
+
+    assert dealer_search("CT-5000 安装 承重") == {"安装规范.md"}
+    assert dealer_search("最低成交价 一百二十万元 销售副总裁审批") == set()
+    assert dealer_search("上门服务 响应时间 备件") == set()
+    assert (
+        admin.request("DELETE", f"/knowledge/collections/{seller['install']}/partners/{dealer_id}").status_code == 204
+    )
+    assert dealer_search("CT-5000 安装 承重") == set()

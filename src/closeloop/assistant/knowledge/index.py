@@ -2,7 +2,9 @@
 
 Full text: the chunk's jieba tokens, space-separated. On SQLite an FTS5 table ``knowledge_fts``
 (rowid = chunk id, ranked by BM25); on PostgreSQL the chunk's ``search_vector`` (``to_tsvector``
-with the ``simple`` configuration over the same tokens, GIN-indexed), the matches re-scored by BM25.
+with the ``simple`` configuration over the same tokens, GIN-indexed), the matches of the question's
+rarer words scored by BM25 in Python from corpus statistics kept in memory per collection and
+``index_key`` (:class:`StatisticsCache`).
 
 Vectors: each chunk's embedding is stored with it (float32 bytes). Nearest neighbours are found by
 an exact inner product over a numpy matrix of the collection's vectors, kept in memory per process
@@ -61,6 +63,15 @@ def forget(session: Session, chunk_ids: Sequence[int]) -> None:
 #: which collections to search, by the organization that owns them (a partner organization also
 #: searches the collections its seller shared with it)
 Scope = Mapping[int, Sequence[int]]
+#: the collections to search: id → (owning organization, index key)
+Collections = Mapping[int, tuple[int, str]]
+
+
+def _scope(collections: Collections) -> dict[int, list[int]]:
+    scope: dict[int, list[int]] = {}
+    for collection_id, (owner, _key) in sorted(collections.items()):
+        scope.setdefault(owner, []).append(collection_id)
+    return scope
 
 
 def _ready(scope: Scope) -> list[ColumnElement[bool]]:
@@ -71,17 +82,20 @@ def _ready(scope: Scope) -> list[ColumnElement[bool]]:
     return [owned[0] if len(owned) == 1 else or_(*owned), KnowledgeDocument.status == DocumentStatus.READY]
 
 
-def fulltext(session: Session, scope: Scope, query: str, limit: int) -> list[int]:
-    """Chunk ids of the collections of ``scope`` matching any of the query's tokens, best first."""
+def fulltext(session: Session, collections: Collections, query: str, limit: int) -> list[int]:
+    """Chunk ids of ``collections`` (id → owning organization and index key) matching any of the
+    query's tokens, best first."""
     words = query_tokens(query)
-    if not words or not scope:
+    if not words or not collections:
         return []
-    joined = select(KnowledgeChunk.id).join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+    scope = _scope(collections)
     if _is_postgres(session):
-        return _postgres_bm25(session, scope, words, limit)
+        return _postgres_bm25(session, collections, words, limit)
     match = " OR ".join(f'"{word}"' for word in words)
     statement = (
-        joined.join(_fts, _fts.c.rowid == KnowledgeChunk.id)
+        select(KnowledgeChunk.id)
+        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+        .join(_fts, _fts.c.rowid == KnowledgeChunk.id)
         .where(*_ready(scope))
         .where(literal_column(FTS_TABLE).op("MATCH")(match))
         .order_by(func.bm25(literal_column(FTS_TABLE)), KnowledgeChunk.id)
@@ -92,32 +106,139 @@ def fulltext(session: Session, scope: Scope, query: str, limit: int) -> list[int
 
 #: BM25 parameters (the usual ones; FTS5 uses the same)
 K1, B = 1.2, 0.75
-#: matching chunks re-scored by BM25 on PostgreSQL (the GIN index finds them, ``ts_rank_cd`` pre-orders)
+#: matches re-scored by BM25 on PostgreSQL in one go: the question's rarest words are matched first,
+#: as many as keep their document frequencies' sum within this bound
+CANDIDATES = 5000
+#: when that bound cannot prove the best ``limit``, the matches of all the question's words are
+#: pre-ordered by ``ts_rank_cd`` and this many scored as well (the former way)
 RESCORED = 1000
 
 
-def _postgres_bm25(session: Session, scope: Scope, words: list[str], limit: int) -> list[int]:
-    """PostgreSQL's ``ts_rank_cd`` has no inverse document frequency, so a question's common words
-    (广告, 经营者) outweigh its telling ones; the matching chunks are re-scored with BM25 here, from
-    document frequencies counted through the same GIN index (measured in docs/benchmarks.md)."""
-    # tokens are \w+ runs (text.tokens), so they need no quoting inside a tsquery
-    tsquery = func.to_tsquery(_SIMPLE, " | ".join(words))
+class Statistics:
+    """What BM25 needs of a collection's ready passages: their number, the number of those with
+    tokens and their tokens' total (for the average length), and each token's document frequency."""
 
-    def ready() -> Any:
-        return (
-            select(func.count())
-            .select_from(KnowledgeChunk)
-            .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-            .where(*_ready(scope))
+    def __init__(self, total: int, counted: int, length: int, frequency: dict[str, int]) -> None:
+        self.total = total
+        self.counted = counted
+        self.length = length
+        self.frequency = frequency
+
+    @classmethod
+    def combined(cls, parts: Sequence[Statistics]) -> Statistics:
+        if len(parts) == 1:
+            return parts[0]
+        frequency: Counter[str] = Counter()
+        for part in parts:
+            frequency.update(part.frequency)
+        return cls(
+            sum(p.total for p in parts), sum(p.counted for p in parts), sum(p.length for p in parts), dict(frequency)
         )
 
-    total = session.scalar(ready()) or 0
-    lengths = func.array_length(func.string_to_array(KnowledgeChunk.tokens, " "), 1)
-    average = float(session.scalar(ready().with_only_columns(func.avg(lengths))) or 1.0)
-    frequency = {
-        word: session.scalar(ready().where(KnowledgeChunk.search_vector.op("@@")(func.to_tsquery(_SIMPLE, word)))) or 0
-        for word in words
-    }
+    @property
+    def average(self) -> float:
+        return self.length / self.counted if self.counted else 1.0
+
+
+class StatisticsCache:
+    """Per-process corpus statistics of collections, keyed by (collection id, index key): the key
+    changes whenever the collection's ready passages do, so a warm question asks nothing of them."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[int, str], Statistics] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, organization_id: int, collection_id: int, key: str) -> Statistics:
+        with self._lock:
+            found = self._items.get((collection_id, key))
+            if found is not None:
+                self._items.move_to_end((collection_id, key))
+                return found
+        statistics = _count(session, organization_id, collection_id)
+        with self._lock:
+            for stale in [k for k in self._items if k[0] == collection_id]:
+                del self._items[stale]
+            self._items[(collection_id, key)] = statistics
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return statistics
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+statistics = StatisticsCache()
+
+
+def _count(session: Session, organization_id: int, collection_id: int) -> Statistics:
+    """One pass over the collection's ready passages' tokens (the same tokens the ``tsvector`` holds)."""
+    total = counted = length = 0
+    frequency: Counter[str] = Counter()
+    rows = session.execute(
+        select(KnowledgeChunk.tokens)
+        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+        .where(*_ready({organization_id: [collection_id]}))
+        .execution_options(yield_per=2000)
+    )
+    for (tokens,) in rows:
+        terms = tokens.split()
+        total += 1
+        if terms:
+            counted += 1
+            length += len(terms)
+            frequency.update(set(terms))
+    return Statistics(total, counted, length, dict(frequency))
+
+
+def _postgres_bm25(session: Session, collections: Collections, words: list[str], limit: int) -> list[int]:
+    """PostgreSQL's ``ts_rank_cd`` has no inverse document frequency, so a question's common words
+    (广告, 经营者) outweigh its telling ones: the matches are scored by BM25 here, from the corpus
+    statistics kept per collection and index key (measured in docs/benchmarks.md).
+
+    The exact best ``limit`` without matching every common word: the question's words are taken
+    rarest first while their document frequencies sum to at most :data:`CANDIDATES`, and all their
+    matches are scored (through the GIN index, no ordering in the database). A passage matching
+    none of them scores less than the sum of the left-out words' ``idf × (K1 + 1)``; once the
+    ``limit``-th score reaches that bound the ranking is exact, otherwise the next word is added.
+    When the budget runs out first, all words' matches are pre-ordered by ``ts_rank_cd`` and the
+    first :data:`RESCORED` scored too (the former way, slow on a large collection): the answer is
+    then the best of both sets, never worse than the former one."""
+    corpus = Statistics.combined(
+        [statistics.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())]
+    )
+    frequency = {w: corpus.frequency.get(w, 0) for w in words}
+    idf = {w: math.log(1 + (corpus.total - frequency[w] + 0.5) / (frequency[w] + 0.5)) for w in words}
+    present = sorted((w for w in words if frequency[w]), key=lambda w: (frequency[w], w))
+    if not present:
+        return []
+    average = corpus.average
+
+    def score(tokens: str) -> float:
+        terms = tokens.split()
+        counts = Counter(terms)
+        norm = K1 * (1 - B + B * len(terms) / average)
+        return sum(idf[w] * counts[w] * (K1 + 1) / (counts[w] + norm) for w in words if counts[w])
+
+    def best(scores: dict[int, float]) -> list[tuple[float, int]]:
+        return sorted((-value, chunk_id) for chunk_id, value in scores.items())[:limit]
+
+    scope = _scope(collections)
+    scores: dict[int, float] = {}
+    budget = 0
+    for taken, word in enumerate(present, start=1):
+        budget += frequency[word]
+        if budget > CANDIDATES:
+            break
+        for chunk_id, tokens in _matches(session, scope, word):
+            if chunk_id not in scores:
+                scores[chunk_id] = score(tokens)
+        top = best(scores)
+        left_out = sum(idf[w] * (K1 + 1) for w in present[taken:])
+        if taken == len(present) or (len(top) == limit and -top[-1][0] >= left_out):
+            return [chunk_id for _, chunk_id in top]
+    tsquery = func.to_tsquery(_SIMPLE, " | ".join(present))
     rows = session.execute(
         select(KnowledgeChunk.id, KnowledgeChunk.tokens)
         .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
@@ -126,15 +247,23 @@ def _postgres_bm25(session: Session, scope: Scope, words: list[str], limit: int)
         .order_by(func.ts_rank_cd(KnowledgeChunk.search_vector, tsquery).desc(), KnowledgeChunk.id)
         .limit(RESCORED)
     ).all()
-    idf = {w: math.log(1 + (total - frequency[w] + 0.5) / (frequency[w] + 0.5)) for w in words}
-    scored: list[tuple[float, int]] = []
     for chunk_id, tokens in rows:
-        terms = tokens.split()
-        counts = Counter(terms)
-        norm = K1 * (1 - B + B * len(terms) / average)
-        score = sum(idf[w] * counts[w] * (K1 + 1) / (counts[w] + norm) for w in words if counts[w])
-        scored.append((-score, int(chunk_id)))
-    return [chunk_id for _, chunk_id in sorted(scored)[:limit]]
+        if chunk_id not in scores:
+            scores[int(chunk_id)] = score(tokens)
+    return [chunk_id for _, chunk_id in best(scores)]
+
+
+def _matches(session: Session, scope: Scope, word: str) -> list[tuple[int, str]]:
+    """Ids and tokens of the scope's ready passages holding ``word`` (through the GIN index)."""
+    # tokens are \w+ runs (text.tokens), so they need no quoting inside a tsquery
+    tsquery = func.to_tsquery(_SIMPLE, word)
+    rows = session.execute(
+        select(KnowledgeChunk.id, KnowledgeChunk.tokens)
+        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+        .where(*_ready(scope))
+        .where(KnowledgeChunk.search_vector.op("@@")(tsquery))
+    )
+    return [(int(chunk_id), tokens) for chunk_id, tokens in rows]
 
 
 class _Matrix:
@@ -180,7 +309,7 @@ class VectorCache:
 vectors = VectorCache()
 
 
-def nearest(session: Session, collections: Mapping[int, tuple[int, str]], query: Vectors, limit: int) -> list[int]:
+def nearest(session: Session, collections: Collections, query: Vectors, limit: int) -> list[int]:
     """Chunk ids of the collections (id → owning organization and index key) nearest to ``query``
     by cosine, best first."""
     matrices = [vectors.get(session, owner, cid, key) for cid, (owner, key) in collections.items()]

@@ -746,13 +746,11 @@ def search(
     depth = max(k * 4, 40)
     fulltext: list[int] = []
     vector: list[int] = []
-    scope: dict[int, list[int]] = {}
-    for collection in collections:
-        scope.setdefault(collection.organization_id, []).append(collection.id)
+    keys = {c.id: (c.organization_id, c.index_key) for c in collections}
+    owners = sorted({c.organization_id for c in collections})
     if mode in ("hybrid", "fulltext"):
-        fulltext = index.fulltext(session, scope, query, depth)
+        fulltext = index.fulltext(session, keys, query, depth)
     if mode in ("hybrid", "vector"):
-        keys = {c.id: (c.organization_id, c.index_key) for c in collections}
         vector = index.nearest(session, keys, embedding.query(query), depth)
     scores: dict[int, float] = {}
     for ranking in (fulltext, vector):
@@ -781,7 +779,7 @@ def search(
                 KnowledgeDocument.filename,
             )
             .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-            .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in sorted(scope))))
+            .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in owners)))
             .where(KnowledgeChunk.id.in_(best))
             .where(KnowledgeChunk.collection_id.in_([c.id for c in collections]))
         )
