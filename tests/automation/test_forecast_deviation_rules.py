@@ -30,11 +30,11 @@ R006 = "每周一早上9点，把上周预测偏差超过20%的销售名单发�
 MONDAY = datetime(2026, 11, 2, 9, 5, tzinfo=ZoneInfo("Asia/Shanghai"))  # the rule's 9 am, in the business time zone
 
 
-def _october(db: Database, tenant: Tenant) -> None:
-    """A snapshot on 2 October expects each rep's 10,000 deal at a half; the rep wins theirs (100 %
-    off), rep2 loses theirs and wins another of 5,500 (10 % off)."""
+def _two_deals_then_closed(db: Database, tenant: Tenant, *, due: date, snapshot_at: datetime, closed: datetime) -> int:
+    """Each rep's 10,000 deal due on ``due``, a snapshot at ``snapshot_at`` that expects each at a
+    half, then the rep wins theirs and rep2 loses theirs at ``closed``. Returns the organization id."""
     org = tenant.organization_id
-    with db.unit_of_work(None, system=True) as session:  # the people were there before October
+    with db.unit_of_work(None, system=True) as session:  # the people were there before the snapshot
         session.execute(
             update(User).where(tenant_clause(org, User)).values(created_at=datetime(2026, 1, 1, tzinfo=UTC))
         )
@@ -45,19 +45,33 @@ def _october(db: Database, tenant: Tenant) -> None:
                 owner_id=tenant[key].user_id,
                 stage=Stage.NEGOTIATION,
                 amount=Decimal(10_000),
-                expected_close_date=date(2026, 10, 20),
+                expected_close_date=due,
             )
             for key in ("rep", "rep2")
         }
         session.add_all(deals.values())
-    with frozen_at(datetime(2026, 10, 2, 9, tzinfo=UTC)), db.unit_of_work(None, system=True) as session:
+    with frozen_at(snapshot_at), db.unit_of_work(None, system=True) as session:
         take_snapshot(session, org, simulations=300)
     with db.unit_of_work(None, system=True) as session:
         won, lost = (session.get(Opportunity, deals[key].id) for key in ("rep", "rep2"))
         assert won is not None
         assert lost is not None
-        won.stage, won.closed_at = Stage.WON, datetime(2026, 10, 21, tzinfo=UTC)
-        lost.stage, lost.closed_at = Stage.LOST, datetime(2026, 10, 21, tzinfo=UTC)
+        won.stage, won.closed_at = Stage.WON, closed
+        lost.stage, lost.closed_at = Stage.LOST, closed
+    return org
+
+
+def _october(db: Database, tenant: Tenant) -> None:
+    """A snapshot on 2 October expects each rep's 10,000 deal at a half; the rep wins theirs (100 %
+    off), rep2 loses theirs and wins another of 5,500 (10 % off)."""
+    org = _two_deals_then_closed(
+        db,
+        tenant,
+        due=date(2026, 10, 20),
+        snapshot_at=datetime(2026, 10, 2, 9, tzinfo=UTC),
+        closed=datetime(2026, 10, 21, tzinfo=UTC),
+    )
+    with db.unit_of_work(None, system=True) as session:
         session.add(Opportunity(organization_id=org, name="another", owner_id=tenant["rep2"].user_id, stage=Stage.WON,
                                 amount=Decimal(5_500), closed_at=datetime(2026, 10, 25, tzinfo=UTC)))  # fmt: skip
 
@@ -67,31 +81,14 @@ def _last_week(db: Database, tenant: Tenant) -> None:
     week of 26 October – 1 November (Shanghai). The rep wins theirs on the 28th (100 % off); rep2
     loses theirs, wins 7,000 at 00:30 on Monday 26 October in Shanghai (still the 25th in UTC) and
     1,000 at 00:30 on Monday 2 November in Shanghai (the 1st in UTC, the next week there): 40 % off."""
-    org = tenant.organization_id
+    org = _two_deals_then_closed(
+        db,
+        tenant,
+        due=date(2026, 10, 28),
+        snapshot_at=datetime(2026, 10, 20, 9, tzinfo=UTC),
+        closed=datetime(2026, 10, 28, 3, tzinfo=UTC),
+    )
     with db.unit_of_work(None, system=True) as session:
-        session.execute(
-            update(User).where(tenant_clause(org, User)).values(created_at=datetime(2026, 1, 1, tzinfo=UTC))
-        )
-        deals = {
-            key: Opportunity(
-                organization_id=org,
-                name=key,
-                owner_id=tenant[key].user_id,
-                stage=Stage.NEGOTIATION,
-                amount=Decimal(10_000),
-                expected_close_date=date(2026, 10, 28),
-            )
-            for key in ("rep", "rep2")
-        }
-        session.add_all(deals.values())
-    with frozen_at(datetime(2026, 10, 20, 9, tzinfo=UTC)), db.unit_of_work(None, system=True) as session:
-        take_snapshot(session, org, simulations=300)
-    with db.unit_of_work(None, system=True) as session:
-        won, lost = (session.get(Opportunity, deals[key].id) for key in ("rep", "rep2"))
-        assert won is not None
-        assert lost is not None
-        won.stage, won.closed_at = Stage.WON, datetime(2026, 10, 28, 3, tzinfo=UTC)
-        lost.stage, lost.closed_at = Stage.LOST, datetime(2026, 10, 28, 3, tzinfo=UTC)
         rep2 = tenant["rep2"].user_id
         for amount, closed in ((7_000, datetime(2026, 10, 25, 16, 30, tzinfo=UTC)),
                                (1_000, datetime(2026, 11, 1, 16, 30, tzinfo=UTC))):  # fmt: skip

@@ -126,19 +126,21 @@ def open_deals(session: Session, organization_id: int, as_of: date) -> list[Open
         .order_by(Opportunity.id)
     ).all()
     undated = as_of + timedelta(days=UNDATED_DAYS)
-    return [
-        OpenDeal(
-            id=row.id,
-            owner_id=row.owner_id,
-            account_id=row.account_id,
-            region_id=row.region_id,
-            product_line_id=row.product_line_id,
-            stage=str(row.stage),
-            amount=float(row.amount),
-            expected_close=row.expected_close_date or undated,
-        )
-        for row in rows
-    ]
+    return [_open_deal(row, str(row.stage), undated) for row in rows]
+
+
+def _open_deal(row: Any, stage: str, undated: date) -> OpenDeal:
+    """An open deal from a row of :func:`_deal_columns`, at ``stage`` (undated deals close at ``undated``)."""
+    return OpenDeal(
+        id=row.id,
+        owner_id=row.owner_id,
+        account_id=row.account_id,
+        region_id=row.region_id,
+        product_line_id=row.product_line_id,
+        stage=stage,
+        amount=float(row.amount),
+        expected_close=row.expected_close_date or undated,
+    )
 
 
 def open_deals_then(session: Session, organization_id: int, as_of: date) -> list[OpenDeal]:
@@ -171,18 +173,7 @@ def open_deals_then(session: Session, organization_id: int, as_of: date) -> list
         stage_then_value = stage_then.get(row.id, str(row.stage))
         if stage_then_value not in open_values:
             continue
-        deals.append(
-            OpenDeal(
-                id=row.id,
-                owner_id=row.owner_id,
-                account_id=row.account_id,
-                region_id=row.region_id,
-                product_line_id=row.product_line_id,
-                stage=stage_then_value,
-                amount=float(row.amount),
-                expected_close=row.expected_close_date or undated,
-            )
-        )
+        deals.append(_open_deal(row, stage_then_value, undated))
     return deals
 
 
