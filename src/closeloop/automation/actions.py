@@ -16,6 +16,8 @@ from closeloop.approvals import service as approval_service
 from closeloop.automation.definition import ROLE_ALIASES, team_of
 from closeloop.automation.metrics import MODELS
 from closeloop.automation.models import PendingAction
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import as_utc
 from closeloop.crm import records
@@ -356,14 +358,19 @@ def rule_actor(session: Session, firing: Firing) -> Actor:
 
 
 def _due(params: Mapping[str, Any], now: datetime) -> date | None:
+    """A task's due date, a day of the business time zone: "today" there, or so long after now
+    (working days skip weekends)."""
+    local = as_utc(now).astimezone(calendar.zone(settings.business_timezone))
     if params.get("due") == "today":
-        return now.date()
+        return local.date()
     due_in = params.get("due_in")
     if not isinstance(due_in, Mapping):
         return None
     value, unit = float(due_in.get("value", 0)), str(due_in.get("unit", "day"))
-    days = {"hour": value / 24, "day": value, "business_day": value * 7 / 5, "week": value * 7, "month": value * 30}
-    return (now + timedelta(days=days.get(unit, value))).date()
+    if unit == "business_day":
+        return calendar.add_business_days(local.date(), round(value))
+    days = {"hour": value / 24, "day": value, "week": value * 7, "month": value * 30}
+    return (local + timedelta(days=days.get(unit, value))).date()
 
 
 def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *, delivery_id: int) -> dict[str, Any]:

@@ -106,9 +106,9 @@ def to_unit(span: timedelta, unit: str | None, *, start: datetime | None = None)
         if end.day < start.day:
             months -= 1
         return float(max(months, 0))
-    if unit == "business_day" and start is not None:
-        days, day = 0, start.date()
-        last = (start + span).date()
+    if unit == "business_day" and start is not None:  # working days of the business time zone
+        days, day = 0, calendar.local_date(start, settings.business_timezone)
+        last = calendar.local_date(start + span, settings.business_timezone)
         while day < last and days < 10000:
             day += timedelta(days=1)
             days += day.weekday() < 5

@@ -39,3 +39,12 @@ def at_local(day: date, clock: str, timezone: str) -> datetime:
     """``HH:MM`` on a local day, as an aware UTC moment."""
     hours, minutes = (int(part) for part in clock.split(":", 1))
     return datetime.combine(day, time(hours, minutes), tzinfo=zone(timezone)).astimezone(UTC)
+
+
+def add_business_days(day: date, count: int) -> date:
+    """The day ``count`` working days (Monday to Friday) after ``day``."""
+    added = 0
+    while added < count:
+        day += timedelta(days=1)
+        added += day.weekday() < 5
+    return day
