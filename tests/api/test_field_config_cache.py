@@ -168,3 +168,29 @@ def test_a_change_committed_by_another_process_is_seen_by_the_next_request(
     assert "region_code" not in before["custom"]
     assert "industry" not in after
     assert after["custom"]["region_code"] is None
+
+
+@pytest.mark.committing
+def test_a_long_lived_session_sees_a_change_committed_elsewhere_in_its_next_transaction(
+    client: TestClient, tenant: Tenant, backend: Backend, db: Database
+) -> None:
+    """The worker keeps a session across transactions: the stamp and the per-session copy of the
+    matrix last one transaction, so a mask committed meanwhile holds from the next one on."""
+    from closeloop.governance import fields
+
+    rep = tenant["rep"].actor
+    with db.reading(None, system=True) as session:
+        before = fields.can_read_field(session, rep, "account", "industry")
+        done = subprocess.run(
+            [sys.executable, "-c", _OTHER_PROCESS, backend.url, str(tenant.organization_id), "mask"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        same_transaction = fields.can_read_field(session, rep, "account", "industry")
+        session.rollback()  # the transaction ends; the session goes on
+        next_transaction = fields.can_read_field(session, rep, "account", "industry")
+
+    assert (before, same_transaction, next_transaction) == (True, True, False)

@@ -139,6 +139,11 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None and transaction.nested is False:
         session.info.pop(_WROTE, None)
+        # the next transaction reads the stamp again, so a long-lived session (the worker's) sees
+        # a change committed elsewhere
+        forget(session)
+        for key in _SESSION_COPIES:
+            session.info.pop(key, None)
 
 
 def install(session_class: type[Session] = Session) -> None:
