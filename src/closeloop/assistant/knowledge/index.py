@@ -125,15 +125,13 @@ class Statistics:
         self.frequency = frequency
 
     @classmethod
-    def combined(cls, parts: Sequence[Statistics]) -> Statistics:
+    def of_words(cls, parts: Sequence[Statistics], words: Sequence[str]) -> Statistics:
+        """The statistics of several collections together, with the document frequencies of
+        ``words`` only (a question's: merging whole vocabularies would cost each question their size)."""
         if len(parts) == 1:
             return parts[0]
-        frequency: Counter[str] = Counter()
-        for part in parts:
-            frequency.update(part.frequency)
-        return cls(
-            sum(p.total for p in parts), sum(p.counted for p in parts), sum(p.length for p in parts), dict(frequency)
-        )
+        frequency = {w: sum(part.frequency.get(w, 0) for part in parts) for w in words}
+        return cls(sum(p.total for p in parts), sum(p.counted for p in parts), sum(p.length for p in parts), frequency)
 
     @property
     def average(self) -> float:
@@ -205,8 +203,8 @@ def _postgres_bm25(session: Session, collections: Collections, words: list[str],
     When the budget runs out first, all words' matches are pre-ordered by ``ts_rank_cd`` and the
     first :data:`RESCORED` scored too (the former way, slow on a large collection): the answer is
     then the best of both sets, never worse than the former one."""
-    corpus = Statistics.combined(
-        [statistics.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())]
+    corpus = Statistics.of_words(
+        [statistics.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())], words
     )
     frequency = {w: corpus.frequency.get(w, 0) for w in words}
     idf = {w: math.log(1 + (corpus.total - frequency[w] + 0.5) / (frequency[w] + 0.5)) for w in words}
