@@ -469,7 +469,7 @@ class Verdict:
     reason: str
 
 
-def _name_and_number(kind: str, values: dict[str, Any]) -> tuple[str | None, str | None]:
+def name_and_number(kind: str, values: dict[str, Any]) -> tuple[str | None, str | None]:
     """The company name and the number a new account or lead is compared by."""
     if kind == "account":
         return values.get("name"), values.get("phone")
@@ -490,14 +490,14 @@ def check_batch(
     numbers: list[tuple[str, ...]] = []
     for _, values in records:
         own = (values.get("phone"),) if accounts else (values.get("mobile"), values.get("phone"))
-        wanted.append(keys_of(*_name_and_number(kind, values)))
+        wanted.append(keys_of(*name_and_number(kind, values)))
         numbers.append(tuple(names.mobile_key(number) for number in own if number))
     if len(records) >= SET_BASED_FROM:
         stored = find_matches_many(session, actor, wanted, limit=1)
     else:
         stored = [
             find_matches(session, actor, name=name, mobile=mobile, limit=1)
-            for name, mobile in (_name_and_number(kind, values) for _, values in records)
+            for name, mobile in (name_and_number(kind, values) for _, values in records)
         ]
     by_name: dict[str, int] = {}
     by_number: dict[str, int] = {}
@@ -540,14 +540,14 @@ def _guard(session: Session, actor: Actor, *, name: str | None, mobile: str | No
 
 def guard_account(session: Session, actor: Actor, values: dict[str, Any]) -> None:
     """Before an account is created: block (409) or warn per the organization's setting."""
-    name, mobile = _name_and_number("account", values)
+    name, mobile = name_and_number("account", values)
     _guard(session, actor, name=name, mobile=mobile)
 
 
 def guard_lead(session: Session, actor: Actor, values: dict[str, Any]) -> None:
     """Before a lead is created: its company or number may already be an account (owned, or in a
     public pool) or another unconverted lead — blocked (409) or warned per the organization's setting."""
-    name, mobile = _name_and_number("lead", values)
+    name, mobile = name_and_number("lead", values)
     _guard(session, actor, name=name, mobile=mobile)
 
 

@@ -400,12 +400,12 @@ class Importer:
         self._duplicate_warnings = []
         if mode is DuplicateMode.OFF:
             return
-        accounts = self.spec.name == "accounts"
+        kind = "account" if self.spec.name == "accounts" else "lead"
         new = [row for row in self._rows if row.action is Action.CREATE and row.number not in self._problems]
         verdicts = duplicates.check_batch(
             session,
             self.actor,
-            "account" if accounts else "lead",
+            kind,
             [(row.number, row.values) for row in new],
             block=mode is DuplicateMode.BLOCK,
         )
@@ -416,10 +416,9 @@ class Importer:
                 self._problem(row.number, None, verdict.reason, verdict.code)
                 row.action = None
                 continue
-            values = row.values
-            shown = values.get("name") if accounts else values.get("company")
-            shown = shown or (values.get("phone") if accounts else values.get("mobile") or values.get("phone"))
-            self._duplicate_warnings.append(RowProblem.of(row.number, None, shown, verdict.reason, verdict.code))
+            name, number = duplicates.name_and_number(kind, row.values)
+            warning = RowProblem.of(row.number, None, name or number, verdict.reason, verdict.code)
+            self._duplicate_warnings.append(warning)
 
     def _keys_of(self, values: Mapping[str, Any]) -> list[tuple[int, tuple[Any, ...]]]:
         found = []
