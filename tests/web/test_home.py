@@ -73,6 +73,29 @@ def test_my_open_tasks_come_soonest_due_first_and_link_where_to_act(
     assert 'data-open-tasks="3"' in tasks
 
 
+
+def test_a_task_about_a_record_opens_its_page_not_the_api(client: TestClient, member: Member) -> None:
+    """Automation and quality tasks carry an API link (for API callers) and their subject: home links
+    to the record's page, as the task list does."""
+    api = Api(client, member)
+    account = new_account(api)
+    task = api.create(
+        "tasks",
+        {
+            "title": f"跟进 {tag()}",
+            "due_on": "2031-01-01",
+            "subject_type": "account",
+            "subject_id": account["id"],
+            "link": f"/api/v1/accounts/{account['id']}",
+        },
+    )
+    browser, _ = signed_in(client, member)
+
+    tasks = section(browser.get("/", headers=ENGLISH).text, "home-tasks")
+
+    assert f'<a href="/accounts/{account["id"]}">{task["title"]}</a>' in tasks
+    assert "/api/v1/" not in tasks
+
 def test_my_pipeline_counts_the_deals_in_my_row_scope(
     client: TestClient, db: Database, tenant: Tenant, member: Member
 ) -> None:

@@ -34,6 +34,10 @@ class OpenTask:
     title: str
     due_on: date | None
     link: str | None
+    description: str | None = None
+    source: str | None = None
+    subject_type: str | None = None
+    subject_id: int | None = None
 
     @property
     def is_overdue(self) -> bool:
@@ -61,7 +65,16 @@ def my_open_tasks(session: Session, actor: Actor, *, limit: int = 8) -> tuple[li
         Task.status == TaskStatus.OPEN.value,
     )
     rows = session.execute(
-        select(Task.id, Task.title, Task.due_on, Task.link)
+        select(
+            Task.id,
+            Task.title,
+            Task.due_on,
+            Task.link,
+            Task.description,
+            Task.source,
+            Task.subject_type,
+            Task.subject_id,
+        )
         .where(*mine)
         .order_by(Task.due_on.is_(None), Task.due_on, Task.id)
         .limit(limit)

@@ -7,6 +7,7 @@ home page holds no rules of its own.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from closeloop.org import notifications
 from closeloop.web import targets as targets_pages
 from closeloop.web.board import STAGE_LABELS
 from closeloop.web.i18n import DISPLAY_ZONE, N_
+from closeloop.web.quality import shown_task, subject_names
 from closeloop.web.routes import database_of, render, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -74,7 +76,14 @@ def home(request: Request) -> Response:
     user, actor = require_user(request)
     now = utcnow()
     with database_of(request).reading(actor) as session:
-        tasks, open_tasks = workspace.my_open_tasks(session, actor)
+        mine, open_tasks = workspace.my_open_tasks(session, actor)
+        names = subject_names(
+            session, actor, {(t.subject_type, t.subject_id) for t in mine if t.subject_type and t.subject_id}
+        )
+        tasks = [
+            {"due_on": task.due_on, "is_overdue": task.is_overdue} | shown_task(request, names, asdict(task))
+            for task in mine
+        ]
         touched = workspace.recently_touched(session, actor)
         alerts, _ = notifications.page(session, actor, unread_only=True, limit=5)
         unread = notifications.unread_count(session, actor)

@@ -5,7 +5,7 @@ and the data asset map with inline edit — the same services and checks as the 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -275,6 +275,25 @@ def scan_progress(request: Request, scan_id: int) -> Response:
 # --- /tasks -------------------------------------------------------------------------------------------
 
 
+def shown_task(request: Request, names: Mapping[tuple[str, int], str], task: Mapping[str, Any]) -> dict[str, Any]:
+    """How a task reads for the viewer: a data-quality task in the viewer's language (whatever the
+    organization's is), named after its record, and a link to the record's *page* — the home page
+    and the task list show the same. ``task`` has the task's title, description, source, subject and
+    link."""
+    subject = (task["subject_type"], task["subject_id"]) if task["subject_type"] else None
+    name = names.get(subject) if subject else None
+    rule = RULES_BY_ID.get((task["source"] or "").removeprefix("quality:")) if task["source"] else None
+    shown = {"title": task["title"], "description": task["description"]}
+    if rule is not None:
+        locale = locale_of(request)
+        shown = {
+            "title": f"{rule.label(locale)}: {name or '#' + str(task['subject_id'])}",
+            "description": rule.advice(locale),
+        }
+    href = (record_link(request, task["subject_type"], task["subject_id"]) if subject else None) or task["link"]
+    return {**shown, "name": name, "href": href, "rule": rule}
+
+
 def _tasks_context(request: Request, user: User, actor: Actor, status: str, cursor: str = "") -> dict[str, Any]:
     params = {"owner_id": str(user.id), "status": status, "limit": "100"}
     if cursor:
@@ -292,20 +311,7 @@ def _tasks_context(request: Request, user: User, actor: Actor, status: str, curs
         names = subject_names(
             session, actor, {(t["subject_type"], t["subject_id"]) for t in page.items if t["subject_type"]}
         )
-    locale = locale_of(request)
-    items = []
-    for task in page.items:
-        name = names.get((task["subject_type"], task["subject_id"])) if task["subject_type"] else None
-        rule = RULES_BY_ID.get((task["source"] or "").removeprefix("quality:")) if task["source"] else None
-        shown = {"title": task["title"], "description": task["description"]}
-        if rule is not None:
-            # a data-quality task reads in the viewer's language, whatever the organization's is
-            shown = {
-                "title": f"{rule.label(locale)}: {name or '#' + str(task['subject_id'])}",
-                "description": rule.advice(locale),
-            }
-        href = record_link(request, task["subject_type"], task["subject_id"]) or task["link"]
-        items.append({**task, **shown, "name": name, "href": href, "rule": rule})
+    items = [{**task, **shown_task(request, names, task)} for task in page.items]
     return {
         "user": user,
         "actor": actor,
