@@ -73,7 +73,6 @@ def test_my_open_tasks_come_soonest_due_first_and_link_where_to_act(
     assert 'data-open-tasks="3"' in tasks
 
 
-
 def test_a_task_about_a_record_opens_its_page_not_the_api(client: TestClient, member: Member) -> None:
     """Automation and quality tasks carry an API link (for API callers) and their subject: home links
     to the record's page, as the task list does."""
@@ -95,6 +94,7 @@ def test_a_task_about_a_record_opens_its_page_not_the_api(client: TestClient, me
 
     assert f'<a href="/accounts/{account["id"]}">{task["title"]}</a>' in tasks
     assert "/api/v1/" not in tasks
+
 
 def test_my_pipeline_counts_the_deals_in_my_row_scope(
     client: TestClient, db: Database, tenant: Tenant, member: Member
@@ -173,3 +173,16 @@ def test_home_keeps_the_closed_loop_in_one_line(client: TestClient, member: Memb
 
     assert '<div class="funnel-step" data-step="lead" data-count="1">' in home
     assert 'href="/funnel"' in home
+
+
+def test_every_link_of_a_dashboards_lineage_leads_somewhere(client: TestClient, db: Database, tenant: Tenant) -> None:
+    """The funnel reads an opportunity's product lines through their link table, which has no lineage
+    page of its own: the lineage page names that column without a link to nowhere."""
+    browser, _ = signed_in(client, with_password(db, tenant["sales_vp"]))
+    for dashboard in ("funnel", "performance"):
+        page = browser.get(f"/lineage/dashboard/{dashboard}", headers=ENGLISH)
+        assert page.status_code == 200
+        links = set(re.findall(r'href="(/lineage/[^"]+)"', page.text))
+        assert links, dashboard
+        for link in sorted(links):
+            assert browser.get(link, headers=ENGLISH).status_code == 200, link

@@ -150,8 +150,18 @@ def _owner_of(session: Session, actor: Actor, kind: str, key: str, role: str | N
     return {"role": role, "accountable": _accountable(session, actor, kind, key)}
 
 
-def _sources(pairs: frozenset[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"record_type": noun, "field": name} for noun, name in sorted(pairs)]
+def _sources(pairs: frozenset[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The fields a metric reads; ``traced`` says whether the field has a lineage of its own (a
+    record's field has; a link table's column, such as an opportunity's product lines, has not)."""
+    return [{"record_type": noun, "field": name, "traced": _is_record_type(noun)} for noun, name in sorted(pairs)]
+
+
+def _is_record_type(noun: str) -> bool:
+    try:
+        records.record_type_for(noun)
+    except KeyError:
+        return False
+    return True
 
 
 def _metric_summary(metric: metrics.Metric) -> dict[str, Any]:
