@@ -44,7 +44,18 @@ def test_a_deal_35_days_late_worked_by_hand() -> None:
         "预计成交日期已过 35 天：过期 35 天以上才结单的 10 个商机中 10% 赢单"
     )
     assert late.reason("en")["text"].startswith("Expected close passed 35 days ago")
+    assert late.reason("en")["text"].endswith("lowers the chance from 60% to 36%")
     assert late.reason("en")["direction"] == "down"
+
+
+def test_a_change_too_small_to_show_is_not_called_a_lowering() -> None:
+    # a barely lower cohort moves 82.4 % to 82.1 %: both read "82%", so the reason must not say "lowered"
+    slight = Lateness(days=(0,) * 200 + (10,) * 200, won=(True,) * 100 + (False,) * 100 + (True,) * 99 + (False,) * 101)
+    late = adjust(0.824, TODAY - timedelta(days=10), TODAY, slight)
+    assert late is not None and late.probability < 0.824
+    assert f"{late.probability:.0%}" == "82%"
+    assert late.reason("en")["direction"] == "flat"
+    assert late.reason("zh_CN")["text"].endswith("赢单可能基本不变")
 
 
 def test_beyond_the_evidence_the_cohort_is_the_latest_ten() -> None:
@@ -67,7 +78,7 @@ def test_a_late_cohort_that_wins_more_often_changes_nothing() -> None:
     assert late.odds_ratio == 1.0
     assert late.probability == 0.6
     assert late.reason("en")["direction"] == "flat"
-    assert late.reason("en")["text"].endswith("the chance is unchanged")
+    assert late.reason("en")["text"].endswith("the chance is about the same")
 
 
 def test_not_past_due_or_nothing_to_learn_from() -> None:

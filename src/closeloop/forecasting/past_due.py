@@ -86,19 +86,23 @@ class Adjustment:
         """The plain-words reason shown with the probability (the reasons' shape; ``direction`` is
         ``flat`` when the late cohort did not win less often, so nothing was lowered)."""
         weight = math.log(self.odds_ratio) if self.odds_ratio > 0 else 0.0
-        lowered = weight < 0
+        before, after = f"{self.model_probability:.0%}", f"{self.probability:.0%}"
+        # "lowered" only when the percentage shown moves: 82 % "lowered" to 82 % reads as a contradiction
+        lowered = weight < 0 and before != after
         rate = self.cohort_won / self.cohort_deals if self.cohort_deals else 0.0
         if locale.startswith("zh"):
+            effect = f"赢单可能从 {before} 降至 {after}" if lowered else "赢单可能基本不变"
             text = (
                 f"预计成交日期已过 {self.days_past_due} 天：过期 {self.cohort_days} 天以上才结单的"
                 f" {self.cohort_deals} 个商机中 {rate:.0%} 赢单（到期时仍未结单的商机 {self.base_rate:.0%}），"
-                + ("降低赢单可能" if lowered else "赢单可能不变")
+                + effect
             )
         else:
+            effect = f"lowers the chance from {before} to {after}" if lowered else "the chance is about the same"
             text = (
                 f"Expected close passed {self.days_past_due} days ago: of {self.cohort_deals} deals that closed "
                 f"{self.cohort_days}+ days late, {rate:.0%} were won (deals still open on their date: "
-                f"{self.base_rate:.0%}) — " + ("lowers the chance" if lowered else "the chance is unchanged")
+                f"{self.base_rate:.0%}) — " + effect
             )
         return {
             "feature": "days_past_due",
