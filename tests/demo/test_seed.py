@@ -34,13 +34,14 @@ from closeloop.db.scope import tenant_clause, visible, within_organization
 from closeloop.db.session import Database, connect
 from closeloop.demo import bulk
 from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES
-from closeloop.demo.seed import DemoResult, demo_sign_ins, seed_demo
+from closeloop.demo.seed import RETURNING_INQUIRIES, DemoResult, demo_sign_ins, seed_demo
 from closeloop.demo.world import ANCHOR, WINDOW_DAYS
 from closeloop.governance.audit import service as audit
 from closeloop.governance.audit.models import AuditEntry
 from closeloop.governance.permissions import Role
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, Organization, OrganizationKind, User
+from closeloop.pools.duplicates import find_matches
 from closeloop.pools.models import OwnerChange, Pool
 from closeloop.targets.models import Target
 from tests.apps import app_for
@@ -236,6 +237,31 @@ def test_converted_leads_and_their_opportunities_point_at_each_other(backend: Ba
     assert all(lead.converted_account_id is None for lead in unconverted)
     assert all(lead.disqualified_reason for lead in leads.values() if lead.status == LeadStatus.DISQUALIFIED)
     assert any(lead.owner_id is None and lead.status == LeadStatus.NEW for lead in leads.values())
+
+
+def test_new_web_leads_from_existing_accounts_are_flagged_as_duplicates(backend: Backend, demo: DemoResult) -> None:
+    """The lead inbox's duplicate warning has something to show: a few new, unassigned web leads come
+    from companies that are already accounts, written as forms get them (有限公司 → 公司)."""
+    vp = user_actor(backend, "demo.sales_vp")
+    inbox = [
+        lead
+        for lead in rows_of(backend, demo.organization_id, Lead)
+        if lead.status == LeadStatus.NEW and lead.owner_id is None and lead.source == LeadSource.WEBSITE
+    ]
+    accounts = {account.name for account in rows_of(backend, demo.organization_id, Account)}
+
+    def account_of(company: str) -> str | None:
+        for name in (company + ", Ltd.", company.removesuffix("公司") + "有限公司"):
+            if name in accounts:
+                return name
+        return None
+
+    returning = [(lead, account_of(lead.company)) for lead in inbox if account_of(lead.company)]
+    assert len(returning) == RETURNING_INQUIRIES
+    with backend.database.reading(vp) as session:
+        for lead, account in returning:
+            matches = find_matches(session, vp, name=lead.company, exclude_lead_id=lead.id)
+            assert [(m.kind, m.name) for m in matches] == [("account", account)], lead.company
 
 
 def test_each_win_has_one_first_order_and_repurchases_come_later_without_an_opportunity(

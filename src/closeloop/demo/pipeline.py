@@ -14,7 +14,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -267,6 +267,29 @@ class PipelineBuilder:
             received_at = self.calendar.days_ago(self.rng.triangular(0, WINDOW_DAYS, 0))
             self.new_lead(received_at, source=weighted(self.rng, phrases.LEAD_SOURCES), conversion_rate=conversion_rate)
 
+    def add_returning_inquiries(self, count: int) -> None:
+        """``count`` new, unassigned leads from companies that are already accounts, written the way
+        web forms get them (有限公司 shortened to 公司, "Co., Ltd." to "Co."): the duplicates the lead
+        inbox warns of before anyone converts them into a second account."""
+        candidates = [a for a in self.accounts if a.name.endswith(("有限公司", "Co., Ltd."))]
+        for account in self.rng.sample(candidates, min(count, len(candidates))):
+            shortened = (
+                account.name.removesuffix("有限公司") + "公司"
+                if account.is_chinese
+                else account.name.removesuffix(", Ltd.")
+            )
+            received_at = self.calendar.days_ago(self.rng.uniform(0.5, 6))
+            self.new_lead(
+                received_at,
+                source=LeadSource.WEBSITE,
+                conversion_rate=0.0,
+                territory=account.territory,
+                company_name=shortened,
+                industry=account.industry,
+                is_chinese=account.is_chinese,
+                status=LeadStatus.NEW,
+            )
+
     def new_lead(
         self,
         received_at: datetime,
@@ -276,19 +299,26 @@ class PipelineBuilder:
         territory: Territory | None = None,
         owner_id: int | None = None,
         notes: str | None = None,
+        company_name: str | None = None,
+        industry: str | None = None,
+        is_chinese: bool | None = None,
+        status: LeadStatus | None = None,
     ) -> LeadInfo:
-        """A lead; old enough ones were worked: converted, disqualified or still in progress."""
+        """A lead; old enough ones were worked: converted, disqualified or still in progress. A given
+        ``company_name`` (with its ``industry`` and language) and ``status`` are taken as they are."""
         rng = self.rng
         territory = territory or self.territory()
         city = rng.choice(rng.choice(territory.spec.provinces).cities)
-        industry = self._industry(None)[0]
-        is_chinese = rng.random() < self.tenant.chinese_share
+        industry = industry or self._industry(None)[0]
+        is_chinese = rng.random() < self.tenant.chinese_share if is_chinese is None else is_chinese
         person = self.namer.person(chinese=is_chinese)
         company = self.namer.company(industry, city, chinese=is_chinese)
+        if company_name is not None:
+            company = replace(company, name=company_name)
         role = weighted(self.rng, [(DecisionRole.DECISION_MAKER, 0.3), *phrases.OTHER_ROLES])
         title = rng.choice(phrases.TITLES[(industry == "医院", is_chinese)][role])
         line_id, line, _ = rng.choice(self.tenant.catalog.lines)
-        status = self._lead_status(received_at, conversion_rate, assigned=owner_id is not None)
+        status = status or self._lead_status(received_at, conversion_rate, assigned=owner_id is not None)
         if status is not LeadStatus.NEW or owner_id is not None:
             owner_id = owner_id or rng.choice(territory.owners)
         row = {

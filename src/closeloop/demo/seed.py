@@ -172,7 +172,8 @@ def seed_demo(
             win_rate=0.38,
             domain="mail.huaheng-medical.example.com",
         )
-        silent = _fill(PipelineBuilder(rows, rng, namer, calendar, tenant), SELLER_VOLUME)
+        seller_builder = PipelineBuilder(rows, rng, namer, calendar, tenant)
+        silent = _fill(seller_builder, SELLER_VOLUME)
         sign_ins = list(staff.sign_ins)
         names = {seller.id: seller.name}
         partner_ids = []
@@ -200,6 +201,8 @@ def seed_demo(
                 domain=f"mail.{spec.key}.example.com",
             )
             _fill(PipelineBuilder(rows, rng, namer, calendar, partner_tenant), spec.volume)
+        # drawn last, so that the rest of the demo is what the same seed always gave
+        seller_builder.add_returning_inquiries(RETURNING_INQUIRIES)
         counts = rows.counts_by_organization()
         real = rows.flush(session)
         seed_cash(session, seller.id, anchor=anchor)
@@ -311,6 +314,10 @@ def _partner_staff(
         password_hash=password_hash,
         at=at,
     )
+
+
+#: new web leads from companies that already are the seller's accounts (the lead inbox warns of them)
+RETURNING_INQUIRIES = 4
 
 
 def _fill(builder: PipelineBuilder, volume: Volume) -> list[int]:
