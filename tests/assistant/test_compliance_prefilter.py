@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from closeloop.assistant.compliance.matcher import Checker, default_checker
-from closeloop.assistant.compliance.packs import shipped_library
+from closeloop.assistant.compliance.packs import load_library, shipped_library
 from closeloop.assistant.compliance.prefilter import available, plain
 from tests.assistant.reference_matcher import Checker as ReferenceChecker
 from tests.conftest import shared_data
+
+PACKS = Path(__file__).resolve().parents[2] / "src" / "closeloop" / "assistant" / "compliance" / "packs"
 
 
 @cache
@@ -143,3 +147,38 @@ def test_random_batches_give_the_previous_findings(
     assert [_dicts(found) for found in checker.check_many(texts, **options)] == [
         _dicts(reference().check(text, **options)) for text in texts
     ]
+
+
+def test_a_pattern_hyperscan_reads_otherwise_is_never_filtered(tmp_path: Path) -> None:
+    """``{,2}`` is a repeat to ``re`` and literal text to PCRE: that pattern runs whatever the scan
+    says; a back-reference or an atomic group compiles in Hyperscan's prefilter mode (a superset)."""
+    for source in PACKS.glob("*.yaml"):
+        (tmp_path / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "extra_zh.yaml").write_text(
+        "pack: extra_zh\nlang: zh\ntitle: 测试\nsource: 测试\nrules:\n"
+        "  - id: repeated\n    category: other\n    level: 1\n    citation: ad11_2\n"
+        "    explanation: 测试用的规则\n    rewrite: 测试用的改写\n    triggers: ['好', '棒']\n"
+        "    patterns: ['好{,2}用', '(好)\\1用', '(?>特别)棒']\n",
+        encoding="utf-8",
+    )
+    library = load_library(tmp_path)
+    checker, previous = Checker(library), ReferenceChecker(library)
+    assert checker._prefilter is not None
+    (index,) = [i for i, compiled in enumerate(checker._rules["zh"]) if compiled.rule.id == "repeated"]
+    extra = checker._pattern_ids["zh"][index]
+    assert checker._prefilter.unfiltered == {extra[0]}
+    texts = ["这个好好用", "用", "好用吗", "真的特别棒", "特别", "这个好好好用，特别棒！", "一般般"]
+    assert [_dicts(found) for found in checker.check_many(texts)] == [_dicts(previous.check(t)) for t in texts]
+    assert [f.span for f in checker.check("这个好好用")] == ["好好用"]
+
+
+def test_threads_share_one_checker() -> None:
+    """Hyperscan's scratch space serves one scan at a time: each thread has its own."""
+    items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
+    texts = [item["text"] for item in items] * 5
+    checker = default_checker()
+    expected = [checker.check(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(checker.check, texts)) == expected
+        batches = [texts[start : start + 50] for start in range(0, len(texts), 50)]
+        assert [found for batch in pool.map(checker.check_many, batches) for found in batch] == expected

@@ -44,6 +44,7 @@ _PLAIN = {
 _UNICODE_ESCAPE = re.compile(r"(\\\\)|\\u([0-9a-fA-F]{4})")
 _BOUNDARY = re.compile(r"(\\\\)|\\[bB]")
 _LOOKAROUND = (_constants.ASSERT, _constants.ASSERT_NOT)
+_PYTHON_ONLY = re.compile(r"\{,|\\N\{|\\U[0-9a-fA-F]{8}|\[\[:")
 
 
 def available() -> bool:
@@ -139,9 +140,11 @@ class Prefilter:
                 base |= hyperscan.HS_FLAG_UCP
             entries = [self._entry(expression, base) for expression in wanted]
             try:
-                database = self._compile(entries)
+                if any(entry is None for entry in entries):
+                    raise hyperscan.error("a pattern in Python-only syntax")
+                database = self._compile([entry for entry in entries if entry is not None])
             except hyperscan.error:  # one expression it cannot take: find which, each alone
-                checked = [entry if self._compiles(entry) else None for entry in entries]
+                checked = [self._fallback(entry, expression) for entry, expression in zip(entries, wanted, strict=True)]
                 for entry, expression in zip(checked, wanted, strict=True):
                     if entry is None and expression.exact:
                         break  # a trigger or cue it cannot take exactly: no database for the language
@@ -154,11 +157,24 @@ class Prefilter:
             self._databases[lang] = database
 
     @staticmethod
-    def _entry(expression: Expression, base: int) -> tuple[bytes, int, int]:
+    def _entry(expression: Expression, base: int) -> tuple[bytes, int, int] | None:
+        """The expression as Hyperscan takes it: look-arounds in prefilter mode; ``None`` for syntax
+        ``re`` reads one way and PCRE another (``{,n}``, ``\\N{…}``, ``\\U…``, ``[[:…:]]``)."""
+        if _PYTHON_ONLY.search(expression.source):
+            return None
         flags = base | (hyperscan.HS_FLAG_CASELESS if expression.caseless else 0)
         if not expression.exact and _has(_parser.parse(expression.source), _lookaround):
             flags |= hyperscan.HS_FLAG_PREFILTER
         return hs_syntax(expression.source).encode("utf-8"), expression.ident, flags
+
+    def _fallback(self, entry: tuple[bytes, int, int] | None, expression: Expression) -> tuple[bytes, int, int] | None:
+        """The entry if it compiles alone, else (not for exact ones) in prefilter mode, else ``None``."""
+        if entry is None:
+            return None
+        attempts = [entry]
+        if not expression.exact:  # back-references, atomic groups, possessive repeats: a superset
+            attempts.append((entry[0], entry[1], entry[2] | hyperscan.HS_FLAG_PREFILTER))
+        return next((attempt for attempt in attempts if self._compiles(attempt)), None)
 
     @staticmethod
     def _compile(entries: Sequence[tuple[bytes, int, int]]) -> Any:
