@@ -160,8 +160,8 @@ _LANGS: tuple[Lang, ...] = ("zh", "en")
 _SECTORS: tuple[Sector, ...] = ("finance", "cosmetics", "health_food", "drug", "medical", "general")
 #: a candidate finding: start, end, level, category, citation, rewrite, explanation, rule
 _Candidate = tuple[int, int, int, str, str, str, str, str]
-#: what a rule says in one sector: category, level, citation, rewrite, explanation, rule
-_Meta = tuple[str, int, str, str, str, str]
+#: what a rule says in one sector: level, category, citation, rewrite, explanation, rule
+_Meta = tuple[int, str, str, str, str, str]
 #: Hyperscan ids beside the claim patterns' (0, 1, …): near-miss phrases, negation cues, any term,
 #: a rule's trigger words (+ rule index) and one sector cue each (+ cue number)
 _SAFE, _NEGATION, _TERMS, _TRIGGERED, _CUE = 1_000_000, 1_000_001, 1_000_002, 2_000_000, 3_000_000
@@ -265,6 +265,15 @@ class Checker:
             automaton.make_automaton()
             self._term_automata[lang] = automaton
         self._prefilter = Prefilter(expressions) if prefilter and available() else None
+        #: each pattern id's rule index, pattern, whether it has a ``span`` group, and the rule's sectors
+        self._pattern_owner: dict[Lang, dict[int, tuple[int, re.Pattern[str], bool, list[Sector] | None]]] = {
+            lang: {
+                ident: (index, pattern, "span" in pattern.groupindex, compiled.rule.sectors)
+                for index, compiled in enumerate(self._rules[lang])
+                for ident, pattern in zip(self._pattern_ids[lang][index], compiled.patterns, strict=True)
+            }
+            for lang in _LANGS
+        }
 
     def _resolve(self, compiled: _Compiled, sector: Sector) -> _Meta | None:
         """What the rule says in ``sector`` (``None``: it does not apply there)."""
@@ -277,7 +286,7 @@ class Checker:
         key = (override.citation if override and override.citation else None) or rule.citation
         citation = self.library.citation(key)
         label = citation.label if citation else ""
-        return category, level, label, rule.rewrite, rule.explanation, f"{compiled.pack}/{rule.id}"
+        return level, category, label, rule.rewrite, rule.explanation, f"{compiled.pack}/{rule.id}"
 
     def sector_of(self, text: str, lang: Lang | None = None) -> Sector:
         """The sector the message is about: the one with most distinct cue words (ties: common.yaml order)."""
@@ -397,7 +406,21 @@ class Checker:
         when a term can be there, and each triggered rule's patterns only where they can match.
         """
         unfiltered = self._prefilter.unfiltered if self._prefilter is not None else set()
-        fired = sorted({ident - _TRIGGERED for ident in found if _TRIGGERED <= ident < _CUE}.union(self._always[lang]))
+        # one pass over the ids: claim patterns that can match, fired rules, cue counts per sector
+        candidates: list[int] = []
+        fired: set[int] = set(self._always[lang])
+        counts: dict[Sector, int] = {}
+        cue_sectors = self._cue_sectors[lang]
+        for ident in found:
+            if ident < _SAFE:
+                candidates.append(ident)
+            elif ident >= _CUE:
+                for cue_sector in cue_sectors[ident]:
+                    counts[cue_sector] = counts.get(cue_sector, 0) + 1
+            elif ident >= _TRIGGERED:
+                fired.add(ident - _TRIGGERED)
+        if unfiltered:
+            candidates = sorted(set(candidates).union(ident for ident in unfiltered if ident < _SAFE))
         hits: list[tuple[int, int, int]] = []
         if _TERMS in found or _TERMS in unfiltered:
             lowered = _lowered(text)
@@ -410,27 +433,21 @@ class Checker:
         text_sector: Sector
         if sector is not None:
             text_sector = sector
+        elif counts:
+            best = max(counts.values())
+            text_sector = next(name for name in self._sector_order if counts.get(name, 0) == best)
         else:
-            counts: dict[Sector, int] = {}
-            cue_sectors = self._cue_sectors[lang]
-            for ident in found:
-                for cue_sector in cue_sectors.get(ident, ()):
-                    counts[cue_sector] = counts.get(cue_sector, 0) + 1
-            if counts:
-                best = max(counts.values())
-                text_sector = next(name for name in self._sector_order if counts.get(name, 0) == best)
-            else:
-                text_sector = "general"
-        rules = self._rules[lang]
+            text_sector = "general"
+        # pattern ids run in rule order, then in each rule's pattern order: the automaton path's order
         matches: list[tuple[int, int, int]] = []
-        for index in fired:
-            compiled = rules[index]
-            allowed = compiled.rule.sectors
-            if allowed is not None and text_sector not in allowed:
+        owners = self._pattern_owner[lang]
+        candidates.sort()
+        for ident in candidates:
+            index, pattern, spanned, allowed = owners[ident]
+            if index not in fired or (allowed is not None and text_sector not in allowed):
                 continue
-            for pattern, ident in zip(compiled.patterns, self._pattern_ids[lang][index], strict=True):
-                if ident in found or ident in unfiltered:
-                    matches.extend((index, *_span_of(pattern, match)) for match in pattern.finditer(text))
+            for match in pattern.finditer(text):
+                matches.append((index, *(match.span("span") if spanned else match.span())))
         if not hits and not matches:
             return []
         return self._assemble(text, lang, text_sector, hits, matches, lead_time_days, found)
@@ -542,53 +559,34 @@ class Checker:
             negation = _NEGATION in possible or _NEGATION in unfiltered or not self._negation_filtered[lang]
         else:
             safe = _SafeSpans(self._safe[lang], text)
-        candidates: list[_Candidate] = []
-        rules = self._rules[lang]
-        meta = self._meta[lang]
-        for start, end, index in hits:
-            found = self._candidate(
-                rules[index], meta[index][sector], text, start, end, lang, safe, negation, lead_time_days
-            )
-            if found is not None:
-                candidates.append(found)
+        spans = hits
         for index, raw_start, raw_end in matches:
             start, end = _trim(text, raw_start, raw_end)
             if end > start:
-                found = self._candidate(
-                    rules[index], meta[index][sector], text, start, end, lang, safe, negation, lead_time_days
-                )
-                if found is not None:
-                    candidates.append(found)
-        return _merge(text, candidates)
-
-    def _candidate(
-        self,
-        compiled: _Compiled,
-        meta: _Meta | None,
-        text: str,
-        start: int,
-        end: int,
-        lang: Lang,
-        safe: _SafeSpans | None,
-        negation: bool,
-        lead_time_days: int | None,
-    ) -> _Candidate | None:
-        if meta is None:  # the rule does not apply in the text's sector
-            return None
-        rule = compiled.rule
-        if safe is not None and safe.covers(start, end):
-            return None
-        if negation and rule.negatable and self._negated(text, start, lang):
-            return None
-        category, level, citation, rewrite, explanation, name = meta
-        if rule.delivery:
+                spans.append((start, end, index))
+        candidates: list[_Candidate] = []
+        rules = self._rules[lang]
+        meta = self._meta[lang]
+        # the filters in order: the rule's sectors, the near-miss phrases, a negation, the lead time
+        for start, end, index in spans:
+            said = meta[index][sector]
+            if said is None or (safe is not None and safe.covers(start, end)):
+                continue
+            rule = rules[index].rule
+            if negation and rule.negatable and self._negated(text, start, lang):
+                continue
+            if not rule.delivery:
+                candidates.append((start, end, *said))
+                continue
             promised = promised_days(text[start:end])
             lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
             if promised is None or (lead is not None and promised >= lead):
-                return None
+                continue
+            level, category, citation, rewrite, explanation, name = said
             if lead is not None:
                 explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
-        return start, end, level, category, citation, rewrite, explanation, name
+            candidates.append((start, end, level, category, citation, rewrite, explanation, name))
+        return _merge(text, candidates)
 
     def _negated(self, text: str, start: int, lang: Lang) -> bool:
         window = text[max(0, start - (12 if lang == "zh" else 30)) : start]
