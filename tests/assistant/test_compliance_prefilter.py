@@ -48,7 +48,10 @@ def test_hyperscan_is_in_use_for_both_languages() -> None:
     assert prefilter is not None
     assert prefilter.covers("zh")
     assert prefilter.covers("en")
-    assert prefilter.unfiltered == set()  # every pack pattern compiled, exactly or in prefilter mode
+    assert prefilter.unfiltered == {
+        "zh": set(),
+        "en": set(),
+    }  # every pack pattern compiled, exactly or in prefilter mode
 
 
 def test_a_clean_text_runs_no_claim_pattern() -> None:
@@ -166,7 +169,7 @@ def test_a_pattern_hyperscan_reads_otherwise_is_never_filtered(tmp_path: Path) -
     assert checker._prefilter is not None
     (index,) = [i for i, compiled in enumerate(checker._rules["zh"]) if compiled.rule.id == "repeated"]
     extra = checker._pattern_ids["zh"][index]
-    assert checker._prefilter.unfiltered == {extra[0]}
+    assert checker._prefilter.unfiltered == {"zh": {extra[0]}, "en": set()}
     texts = ["这个好好用", "用", "好用吗", "真的特别棒", "特别", "这个好好好用，特别棒！", "一般般"]
     assert [_dicts(found) for found in checker.check_many(texts)] == [_dicts(previous.check(t)) for t in texts]
     assert [f.span for f in checker.check("这个好好用")] == ["好好用"]

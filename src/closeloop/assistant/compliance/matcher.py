@@ -405,7 +405,7 @@ class Checker:
         words are in the text, the sector from the distinct cues found, the term automaton only
         when a term can be there, and each triggered rule's patterns only where they can match.
         """
-        unfiltered = self._prefilter.unfiltered if self._prefilter is not None else set()
+        unfiltered = self._prefilter.unfiltered[lang] if self._prefilter is not None else set()
         # one pass over the ids: claim patterns that can match, fired rules, cue counts per sector
         candidates: list[int] = []
         fired: set[int] = set(self._always[lang])
@@ -553,7 +553,7 @@ class Checker:
         safe: _SafeSpans | None = None
         negation = True
         if possible is not None and self._prefilter is not None:
-            unfiltered = self._prefilter.unfiltered
+            unfiltered = self._prefilter.unfiltered[lang]
             if _SAFE in possible or _SAFE in unfiltered:
                 safe = _SafeSpans(self._safe[lang], text)
             negation = _NEGATION in possible or _NEGATION in unfiltered or not self._negation_filtered[lang]

@@ -23,6 +23,7 @@ which measured faster than one scan over joined texts, whose bounded repeats rep
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Sequence
@@ -129,12 +130,13 @@ class Prefilter:
 
     def __init__(self, expressions: dict[str, list[Expression]]) -> None:
         self._databases: dict[str, Any] = {}
-        #: ids Hyperscan could not take: what they gate must run whatever the scan says
-        self.unfiltered: set[int] = set()
+        #: per language, the ids Hyperscan could not take: what they gate runs whatever the scan says
+        self.unfiltered: dict[str, set[int]] = {lang: set() for lang in expressions}
         self._local = threading.local()
         if hyperscan is None:
             return
         for lang, wanted in expressions.items():
+            unfiltered = self.unfiltered[lang]
             base = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
             if lang == "zh":
                 base |= hyperscan.HS_FLAG_UCP
@@ -149,10 +151,10 @@ class Prefilter:
                     if entry is None and expression.exact:
                         break  # a trigger or cue it cannot take exactly: no database for the language
                     if entry is None:
-                        self.unfiltered.add(expression.ident)
+                        unfiltered.add(expression.ident)
                 else:
-                    database = self._compile([entry for entry in checked if entry is not None])
-                    self._databases[lang] = database
+                    with contextlib.suppress(hyperscan.error):  # each compiles alone, not all together: none
+                        self._databases[lang] = self._compile([entry for entry in checked if entry is not None])
                 continue
             self._databases[lang] = database
 
