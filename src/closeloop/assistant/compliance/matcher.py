@@ -5,6 +5,11 @@ extension); the patterns catch the claims no word list can (rates, guarantees, e
 delivery promises). Candidates then pass three filters — the rule's sectors, the near-miss
 phrases (``safe``) and a negation right before the phrase in the same clause — and overlapping
 candidates collapse into one finding whose category follows :data:`CATEGORY_PRIORITY`.
+
+A short plain text first passes one Hyperscan scan (:mod:`.prefilter`), which says which patterns,
+trigger words, cues, near-misses, negations and terms can be in it, and takes the plain path
+(:meth:`Checker._check_plain`): the same findings, with ``re`` run only where it can find
+something. Other texts take the automaton path described above.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from closeloop.assistant.compliance.packs import CATEGORY_PRIORITY, Lang, Rule, 
 from closeloop.assistant.compliance.prefilter import Expression, Prefilter, alnum_class, available, without_boundaries
 
 _V = TypeVar("_V")
-_CLAUSE_END = re.compile(r"[，。；！？,;!?.\n]")
 #: everything up to the last clause end (greedy, then back to it)
 _LAST_CLAUSE_END = re.compile(r".*[，。；！？,;!?.\n]", re.DOTALL)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
