@@ -5,6 +5,11 @@ extension); the patterns catch the claims no word list can (rates, guarantees, e
 delivery promises). Candidates then pass three filters — the rule's sectors, the near-miss
 phrases (``safe``) and a negation right before the phrase in the same clause — and overlapping
 candidates collapse into one finding whose category follows :data:`CATEGORY_PRIORITY`.
+
+A short plain text first passes one Hyperscan scan (:mod:`.prefilter`), which says which patterns,
+trigger words, cues, near-misses, negations and terms can be in it, and takes the plain path
+(:meth:`Checker._check_plain`): the same findings, with ``re`` run only where it can find
+something. Other texts take the automaton path described above.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import Any, TypeVar
 import ahocorasick
 
 from closeloop.assistant.compliance.packs import CATEGORY_PRIORITY, Lang, Rule, RuleLibrary, Sector, shipped_library
+from closeloop.assistant.compliance.prefilter import Expression, Prefilter, alnum_class, available, without_boundaries
 
 _V = TypeVar("_V")
-_CLAUSE_END = re.compile(r"[，。；！？,;!?.\n]")
+#: everything up to the last clause end (greedy, then back to it)
+_LAST_CLAUSE_END = re.compile(r".*[，。；！？,;!?.\n]", re.DOTALL)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _PRIORITY = {category: rank for rank, category in enumerate(CATEGORY_PRIORITY)}
 _NUMERALS = {
@@ -153,17 +160,32 @@ def promised_days(span: str) -> int | None:
     return None
 
 
-class Checker:
-    """Checks texts against a :class:`RuleLibrary`; build once, use from any thread."""
+_LANGS: tuple[Lang, ...] = ("zh", "en")
+_SECTORS: tuple[Sector, ...] = ("finance", "cosmetics", "health_food", "drug", "medical", "general")
+#: a candidate finding: start, end, level, category, citation, rewrite, explanation, rule
+_Candidate = tuple[int, int, int, str, str, str, str, str]
+#: what a rule says in one sector: level, category, citation, rewrite, explanation, rule
+_Meta = tuple[int, str, str, str, str, str]
+#: Hyperscan ids beside the claim patterns' (0, 1, …): near-miss phrases, negation cues, any term,
+#: a rule's trigger words (+ rule index) and one sector cue each (+ cue number)
+_SAFE, _NEGATION, _TERMS, _TRIGGERED, _CUE = 1_000_000, 1_000_001, 1_000_002, 2_000_000, 3_000_000
 
-    def __init__(self, library: RuleLibrary) -> None:
+
+class Checker:
+    """Checks texts against a :class:`RuleLibrary`; build once, use from any thread.
+
+    ``prefilter=False`` leaves Hyperscan out: every triggered pattern runs with ``re`` on every
+    text that triggered it (the findings are the same; see :mod:`.prefilter`).
+    """
+
+    def __init__(self, library: RuleLibrary, *, prefilter: bool = True) -> None:
         self.library = library
         self._rules: dict[Lang, list[_Compiled]] = {"zh": [], "en": []}
         self._automata: dict[Lang, Any] = {}
         self._always: dict[Lang, tuple[int, ...]] = {}
         # one automaton per language finds terms, pattern triggers and sector cues in one pass;
         # a key's payload is (length, term rules, triggered rules, sectors)
-        keys: dict[Lang, dict[str, tuple[list[int], list[int], list[str]]]] = {"zh": {}, "en": {}}
+        keys: dict[Lang, dict[str, tuple[list[int], list[int], list[Sector]]]] = {"zh": {}, "en": {}}
         for pack in library.packs:
             flags = re.IGNORECASE if pack.lang == "en" else 0
             for rule in pack.rules:
@@ -198,6 +220,77 @@ class Checker:
         common = library.common
         self._safe = {lang: re.compile("|".join(f"(?:{p})" for p in ps), re.I) for lang, ps in common.safe.items()}
         self._negation = {lang: re.compile(pattern, re.I) for lang, pattern in common.negation.items()}
+        # what each rule says in each sector, resolved once (category, level, citation, texts)
+        self._meta: dict[Lang, list[dict[Sector, _Meta | None]]] = {
+            lang: [{sector: self._resolve(compiled, sector) for sector in _SECTORS} for compiled in self._rules[lang]]
+            for lang in ("zh", "en")
+        }
+        # the plain path (see :mod:`.prefilter`): one Hyperscan scan per text says which claim patterns,
+        # trigger words, sector cues, near-miss phrases, negation cues and terms can be in it
+        self._pattern_ids: dict[Lang, list[tuple[int, ...]]] = {"zh": [], "en": []}
+        self._cue_sectors: dict[Lang, dict[int, tuple[Sector, ...]]] = {"zh": {}, "en": {}}
+        self._term_automata: dict[Lang, Any] = {}
+        self._negation_filtered: dict[Lang, bool] = {}
+        expressions: dict[str, list[Expression]] = {"zh": [], "en": []}
+        for lang in _LANGS:
+            wanted = expressions[lang]
+            for index, compiled in enumerate(self._rules[lang]):
+                ids = tuple(range(len(wanted), len(wanted) + len(compiled.patterns)))
+                wanted.extend(
+                    Expression(pattern.pattern, ident, bool(pattern.flags & re.I), exact=False)
+                    for ident, pattern in zip(ids, compiled.patterns, strict=True)
+                )
+                self._pattern_ids[lang].append(ids)
+                if compiled.rule.triggers:
+                    words = "|".join(re.escape(word.lower()) for word in compiled.rule.triggers)
+                    wanted.append(Expression(words, _TRIGGERED + index, caseless=True, exact=True))
+            wanted.extend(Expression(p, _SAFE, caseless=True, exact=False) for p in common.safe.get(lang, ()))
+            relaxed = without_boundaries(self._negation[lang].pattern, self._negation[lang].flags)
+            self._negation_filtered[lang] = relaxed is not None
+            if relaxed is not None:
+                wanted.append(Expression(relaxed, _NEGATION, caseless=True, exact=False))
+                if lang == "zh":  # a bare 不/没/无/非/别 right before a phrase negates it too (_negated)
+                    wanted.append(Expression("[不没无非别]", _NEGATION, caseless=False, exact=False))
+            terms = [key for key, (term_rules, _, _) in keys[lang].items() if term_rules]
+            if terms:
+                wanted.append(Expression("|".join(re.escape(key) for key in terms), _TERMS, caseless=True, exact=False))
+            # a cue starting with an ASCII character counts only after a non-alphanumeric one (_scan)
+            before = f"(?:^|[^{alnum_class(lang)[1:-1]}])"
+            for key, (_, _, sectors) in keys[lang].items():
+                if sectors:
+                    ident = _CUE + len(self._cue_sectors[lang])
+                    self._cue_sectors[lang][ident] = tuple(sectors)
+                    source = (before if key[0].isascii() else "") + re.escape(key)
+                    wanted.append(Expression(source, ident, caseless=True, exact=True))
+            automaton = ahocorasick.Automaton()
+            for key, (term_rules, _, _) in keys[lang].items():
+                if term_rules:
+                    automaton.add_word(key, (len(key), tuple(term_rules)))
+            automaton.make_automaton()
+            self._term_automata[lang] = automaton
+        self._prefilter = Prefilter(expressions) if prefilter and available() else None
+        #: each pattern id's rule index, pattern, whether it has a ``span`` group, and the rule's sectors
+        self._pattern_owner: dict[Lang, dict[int, tuple[int, re.Pattern[str], bool, list[Sector] | None]]] = {
+            lang: {
+                ident: (index, pattern, "span" in pattern.groupindex, compiled.rule.sectors)
+                for index, compiled in enumerate(self._rules[lang])
+                for ident, pattern in zip(self._pattern_ids[lang][index], compiled.patterns, strict=True)
+            }
+            for lang in _LANGS
+        }
+
+    def _resolve(self, compiled: _Compiled, sector: Sector) -> _Meta | None:
+        """What the rule says in ``sector`` (``None``: it does not apply there)."""
+        rule = compiled.rule
+        if rule.sectors is not None and sector not in rule.sectors:
+            return None
+        override = rule.by_sector.get(sector)
+        category = (override.category if override and override.category else None) or rule.category
+        level = (override.level if override and override.level else None) or rule.level
+        key = (override.citation if override and override.citation else None) or rule.citation
+        citation = self.library.citation(key)
+        label = citation.label if citation else ""
+        return level, category, label, rule.rewrite, rule.explanation, f"{compiled.pack}/{rule.id}"
 
     def sector_of(self, text: str, lang: Lang | None = None) -> Sector:
         """The sector the message is about: the one with most distinct cue words (ties: common.yaml order)."""
@@ -240,6 +333,11 @@ class Checker:
         if not text:
             return []
         lang = lang or _lang_of(text)
+        if len(text) <= _LONG:
+            found = self._prefilter.scan(lang, text) if self._prefilter is not None else None
+            if found is not None:
+                return self._check_plain(lang, text, found, sector, lead_time_days)
+            return self._check_group(lang, [text], sector, [lead_time_days])[0]
         hits, triggered, detected = self._scan(_lowered(text), lang)
         sector = sector or detected
         rules = self._rules[lang]
@@ -258,7 +356,7 @@ class Checker:
                 for pattern in compiled.patterns:
                     for match in pattern.finditer(text, low, high):
                         matches.append((index, *_span_of(pattern, match)))
-        return self._assemble(text, lang, sector, hits, matches, lead_time_days)
+        return self._assemble(text, lang, sector, hits, matches, lead_time_days, None)
 
     def check_many(
         self,
@@ -289,13 +387,74 @@ class Checker:
                     text, lang=langs[position], sector=sector, lead_time_days=leads[position]
                 )
                 continue
-            groups[langs[position] or _lang_of(text)].append(position)
+            text_lang = langs[position] or _lang_of(text)
+            scanned = self._prefilter.scan(text_lang, text) if self._prefilter is not None else None
+            if scanned is not None:
+                results[position] = self._check_plain(text_lang, text, scanned, sector, leads[position])
+            else:
+                groups[text_lang].append(position)
         for group_lang, members in groups.items():
             if members:
                 found = self._check_group(group_lang, [texts[p] for p in members], sector, [leads[p] for p in members])
                 for position, findings in zip(members, found, strict=True):
                     results[position] = findings
         return results
+
+    def _check_plain(
+        self, lang: Lang, text: str, found: set[int], sector: Sector | None, lead_time_days: int | None
+    ) -> list[Finding]:
+        """:meth:`check` for a short text the prefilter scanned: ``found`` are the ids that matched.
+
+        The same steps as the automaton path, with Hyperscan's answers: the rules whose trigger
+        words are in the text, the sector from the distinct cues found, the term automaton only
+        when a term can be there, and each triggered rule's patterns only where they can match.
+        """
+        unfiltered = self._prefilter.unfiltered[lang] if self._prefilter is not None else set()
+        # one pass over the ids: claim patterns that can match, fired rules, cue counts per sector
+        candidates: list[int] = []
+        fired: set[int] = set(self._always[lang])
+        counts: dict[Sector, int] = {}
+        cue_sectors = self._cue_sectors[lang]
+        for ident in found:
+            if ident < _SAFE:
+                candidates.append(ident)
+            elif ident >= _CUE:
+                for cue_sector in cue_sectors[ident]:
+                    counts[cue_sector] = counts.get(cue_sector, 0) + 1
+            elif ident >= _TRIGGERED:
+                fired.add(ident - _TRIGGERED)
+        if unfiltered:
+            candidates = sorted(set(candidates).union(ident for ident in unfiltered if ident < _SAFE))
+        hits: list[tuple[int, int, int]] = []
+        if _TERMS in found or _TERMS in unfiltered:
+            lowered = _lowered(text)
+            for end_index, (length, term_rules) in self._term_automata[lang].iter(lowered):
+                start, end = end_index - length + 1, end_index + 1
+                if not (lowered[start].isascii() and _word_cut(lowered, start, end)):
+                    hits.extend((start, end, index) for index in term_rules)
+        if not hits and not fired:
+            return []
+        text_sector: Sector
+        if sector is not None:
+            text_sector = sector
+        elif counts:
+            best = max(counts.values())
+            text_sector = next(name for name in self._sector_order if counts.get(name, 0) == best)
+        else:
+            text_sector = "general"
+        # pattern ids run in rule order, then in each rule's pattern order: the automaton path's order
+        matches: list[tuple[int, int, int]] = []
+        owners = self._pattern_owner[lang]
+        candidates.sort()
+        for ident in candidates:
+            index, pattern, spanned, allowed = owners[ident]
+            if index not in fired or (allowed is not None and text_sector not in allowed):
+                continue
+            for match in pattern.finditer(text):
+                matches.append((index, *(match.span("span") if spanned else match.span())))
+        if not hits and not matches:
+            return []
+        return self._assemble(text, lang, text_sector, hits, matches, lead_time_days, found)
 
     def _check_group(
         self, lang: Lang, texts: list[str], sector: Sector | None, leads: list[int | None]
@@ -344,7 +503,7 @@ class Checker:
                     for m in chosen:
                         matches[m].extend((index, *_span_of(pattern, match)) for match in pattern.finditer(texts[m]))
         return [
-            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m])
+            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m], None)
             if hits[m] or matches[m]
             else []
             for m in range(count)
@@ -388,70 +547,55 @@ class Checker:
         hits: list[tuple[int, int, int]],
         matches: list[tuple[int, int, int]],
         lead_time_days: int | None,
+        possible: set[int] | None,
     ) -> list[Finding]:
-        """The findings of one text from its term hits and pattern matches (rule, start, end), in order."""
-        safe = _SafeSpans(self._safe[lang], text)
-        candidates: list[Finding] = []
-        rules = self._rules[lang]
-        for start, end, index in hits:
-            finding = self._candidate(rules[index], text, start, end, lang, sector, safe, lead_time_days)
-            if finding is not None:
-                candidates.append(finding)
+        """The findings of one text from its term hits and pattern matches (rule, start, end), in order.
+
+        ``possible`` is what the prefilter found in the text (``None``: not scanned); without a
+        near-miss phrase or a negation cue there, their searches are skipped.
+        """
+        safe: _SafeSpans | None = None
+        negation = True
+        if possible is not None and self._prefilter is not None:
+            unfiltered = self._prefilter.unfiltered[lang]
+            if _SAFE in possible or _SAFE in unfiltered:
+                safe = _SafeSpans(self._safe[lang], text)
+            negation = _NEGATION in possible or _NEGATION in unfiltered or not self._negation_filtered[lang]
+        else:
+            safe = _SafeSpans(self._safe[lang], text)
+        spans = hits
         for index, raw_start, raw_end in matches:
             start, end = _trim(text, raw_start, raw_end)
             if end > start:
-                finding = self._candidate(rules[index], text, start, end, lang, sector, safe, lead_time_days)
-                if finding is not None:
-                    candidates.append(finding)
-        return _merge(text, candidates)
-
-    def _candidate(
-        self,
-        compiled: _Compiled,
-        text: str,
-        start: int,
-        end: int,
-        lang: Lang,
-        sector: Sector,
-        safe: _SafeSpans,
-        lead_time_days: int | None,
-    ) -> Finding | None:
-        rule = compiled.rule
-        if rule.sectors is not None and sector not in rule.sectors:
-            return None
-        if safe.covers(start, end):
-            return None
-        if rule.negatable and self._negated(text, start, lang):
-            return None
-        explanation = rule.explanation
-        if rule.delivery:
+                spans.append((start, end, index))
+        candidates: list[_Candidate] = []
+        rules = self._rules[lang]
+        meta = self._meta[lang]
+        # the filters in order: the rule's sectors, the near-miss phrases, a negation, the lead time
+        for start, end, index in spans:
+            said = meta[index][sector]
+            if said is None or (safe is not None and safe.covers(start, end)):
+                continue
+            rule = rules[index].rule
+            if negation and rule.negatable and self._negated(text, start, lang):
+                continue
+            if not rule.delivery:
+                candidates.append((start, end, *said))
+                continue
             promised = promised_days(text[start:end])
             lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
             if promised is None or (lead is not None and promised >= lead):
-                return None
+                continue
+            level, category, citation, rewrite, explanation, name = said
             if lead is not None:
                 explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
-        override = rule.by_sector.get(sector)
-        category = (override.category if override and override.category else None) or rule.category
-        level = (override.level if override and override.level else None) or rule.level
-        key = (override.citation if override and override.citation else None) or rule.citation
-        citation = self.library.citation(key)
-        return Finding(
-            start=start,
-            end=end,
-            span=text[start:end],
-            level=level,
-            category=category,
-            citation=citation.label if citation else "",
-            rewrite=rule.rewrite,
-            explanation=explanation,
-            rule=f"{compiled.pack}/{rule.id}",
-        )
+            candidates.append((start, end, level, category, citation, rewrite, explanation, name))
+        return _merge(text, candidates)
 
     def _negated(self, text: str, start: int, lang: Lang) -> bool:
         window = text[max(0, start - (12 if lang == "zh" else 30)) : start]
-        cut = max((match.end() for match in _CLAUSE_END.finditer(window)), default=0)
-        prefix = window[cut:]
+        clause = _LAST_CLAUSE_END.match(window)  # the prefix after the window's last clause end
+        prefix = window[clause.end() :] if clause else window
         if lang == "zh" and prefix[-1:] in {"不", "没", "无", "非", "别"}:
             return True
         return bool(self._negation[lang].search(prefix))
@@ -568,34 +712,32 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _rank(finding: Finding) -> tuple[int, int, int]:
-    return (_PRIORITY.get(finding.category, len(_PRIORITY)), -finding.level, -(finding.end - finding.start))
+def _rank(candidate: _Candidate) -> tuple[int, int, int]:
+    return (_PRIORITY.get(candidate[3], len(_PRIORITY)), -candidate[2], -(candidate[1] - candidate[0]))
 
 
-def _merge(text: str, candidates: list[Finding]) -> list[Finding]:
+def _merge(text: str, candidates: list[_Candidate]) -> list[Finding]:
     """Collapse overlapping candidates into one finding each (the priority category wins)."""
-    candidates.sort(key=lambda finding: (finding.start, -finding.end))
-    groups: list[list[Finding]] = []
+    if len(candidates) <= 1:  # the common case: nothing to sort or collapse
+        return [Finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates]
+    candidates.sort(key=lambda candidate: (candidate[0], -candidate[1]))
+    groups: list[list[_Candidate]] = []
     group_end = -1
-    for finding in candidates:
-        if groups and finding.start < group_end:
-            groups[-1].append(finding)
-            group_end = max(group_end, finding.end)
+    for candidate in candidates:
+        if groups and candidate[0] < group_end:
+            groups[-1].append(candidate)
+            group_end = max(group_end, candidate[1])
         else:
-            groups.append([finding])
-            group_end = finding.end
+            groups.append([candidate])
+            group_end = candidate[1]
     merged: list[Finding] = []
     for group in groups:
-        if len(group) == 1:  # nothing to collapse: the candidate is the finding
-            merged.append(group[0])
-            continue
-        winner = min(group, key=_rank)
-        start = min(f.start for f in group if f.category == winner.category)
-        end = max(f.end for f in group if f.category == winner.category)
-        merged.append(
-            Finding(start, end, text[start:end], winner.level, winner.category, winner.citation, winner.rewrite,
-                    winner.explanation, winner.rule)
-        )  # fmt: skip
+        winner = group[0] if len(group) == 1 else min(group, key=_rank)
+        start, end = winner[0], winner[1]
+        if len(group) > 1:
+            start = min(c[0] for c in group if c[3] == winner[3])
+            end = max(c[1] for c in group if c[3] == winner[3])
+        merged.append(Finding(start, end, text[start:end], *winner[2:]))
     return merged
 
 

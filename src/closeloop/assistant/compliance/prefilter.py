@@ -1,0 +1,224 @@
+"""Which claim patterns, near-miss phrases and negation cues can match a text: one Hyperscan scan.
+
+The matcher's findings come from Python's ``re`` (its spans, groups and leftmost-first alternation
+are the packs' semantics). Hyperscan only answers, per text, *which* expressions could match it,
+so ``re`` runs only where it can find something. Every answer is a superset of what ``re`` would
+find, never a subset, and that rests on three rules:
+
+- Only "plain" texts are scanned: for Chinese, ASCII printable characters, tab, newline, CR, CJK
+  ideographs, CJK punctuation and full-width forms (where ``\\d``, ``\\w``, ``\\s`` and ``\\b`` with
+  Unicode properties agree with ``re``'s); for English, ASCII only (Hyperscan's ``\\b`` under Unicode
+  properties is not supported, and ASCII ``\\w`` agrees with ``re`` only on ASCII text). Any other
+  text gets ``None`` — "anything may match" — and the matcher runs every triggered pattern on it.
+- A pattern Hyperscan cannot compile exactly (look-arounds) is compiled in prefilter mode, which
+  Hyperscan documents as a superset; one it cannot compile at all is never filtered.
+- The negation cues are searched in a few characters before a phrase, not in the whole text; at the
+  edge of such a slice ``\\b`` and anchors can match where they would not in the whole text, so the
+  cue expression is compiled without its ``\\b`` (a superset again), and a cue pattern with other
+  anchors is never filtered.
+
+Each text is scanned alone (``HS_FLAG_SINGLEMATCH``: one callback per expression that matched),
+which measured faster than one scan over joined texts, whose bounded repeats report many ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from re import _constants, _parser
+from typing import Any
+
+try:  # the wheel bundles libhs; without it the matcher runs every triggered pattern, as before
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised only where no wheel exists
+    hyperscan = None  # type: ignore[assignment]
+
+_PLAIN = {
+    "zh": re.compile(
+        r"[\t\n\r\x20-\x7e\u3000-\u3029\u3030-\u303f\u4e00-\u9fef\uff01-\uff5e\u2018\u2019\u201c\u201d\u2014\u2026\u00b7]*"
+    ),
+    "en": re.compile(r"[\t\n\r\x20-\x7e]*"),
+}
+_UNICODE_ESCAPE = re.compile(r"(\\\\)|\\u([0-9a-fA-F]{4})")
+_BOUNDARY = re.compile(r"(\\\\)|\\[bB]")
+_LOOKAROUND = (_constants.ASSERT, _constants.ASSERT_NOT)
+_PYTHON_ONLY = re.compile(r"\{,|\\N\{|\\U[0-9a-fA-F]{8}|\[\[:")
+
+
+def available() -> bool:
+    """Whether Hyperscan is importable here."""
+    return hyperscan is not None
+
+
+def plain(lang: str, text: str) -> bool:
+    """Whether ``text`` is one the prefilter scans (see the module's first rule)."""
+    return _PLAIN[lang].fullmatch(text) is not None
+
+
+def alnum_class(lang: str) -> str:
+    """A character class of the plain characters ``str.isalnum`` accepts, computed from Python itself."""
+    ranges: list[tuple[int, int]] = []
+    for low, high in _plain_ranges(lang):
+        for code in range(low, high + 1):
+            if chr(code).isalnum():
+                if ranges and ranges[-1][1] == code - 1:
+                    ranges[-1] = (ranges[-1][0], code)
+                else:
+                    ranges.append((code, code))
+    return "[" + "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "]"
+
+
+def _plain_ranges(lang: str) -> list[tuple[int, int]]:
+    parsed = _parser.parse(_PLAIN[lang].pattern)
+    (_, (_, _, repeated)) = parsed[0]
+    (_, members) = repeated[0]
+    out: list[tuple[int, int]] = []
+    for op, value in members:
+        out.append(value if op == _constants.RANGE else (value, value))
+    return out
+
+
+def hs_syntax(pattern: str) -> str:
+    """``re``'s ``\\uXXXX`` escapes as PCRE's ``\\x{XXXX}`` (the packs' only syntax the two spell differently)."""
+    return _UNICODE_ESCAPE.sub(lambda m: m.group(1) or "\\x{" + m.group(2) + "}", pattern)
+
+
+def without_boundaries(pattern: str, flags: int) -> str | None:
+    """The pattern with ``\\b``/``\\B`` dropped (a superset), or ``None`` when it has other anchors
+    or a ``\\b`` inside a character class (a backspace there, not a boundary)."""
+    if re.search(r"\[[^\]]*\\b", pattern) or _has(_parser.parse(pattern, flags), _anchor):
+        return None
+    return _BOUNDARY.sub(lambda m: m.group(1) or "", pattern)
+
+
+def _anchor(op: object, argument: object) -> bool:
+    return op == _constants.AT and argument not in (_constants.AT_BOUNDARY, _constants.AT_NON_BOUNDARY)
+
+
+def _lookaround(op: object, argument: object) -> bool:
+    return op in _LOOKAROUND
+
+
+def _has(node: object, test: Any) -> bool:
+    """Whether the parsed pattern holds a node ``test(op, argument)`` accepts."""
+    if isinstance(node, _parser.SubPattern):
+        return any(_has(item, test) for item in node)
+    if isinstance(node, tuple | list):
+        if len(node) == 2 and isinstance(node[0], _constants._NamedIntConstant):
+            return bool(test(*node)) or _has(node[1], test)
+        return any(_has(item, test) for item in node)
+    return False
+
+
+@dataclass(frozen=True)
+class Expression:
+    """One expression for the database: ``exact`` ones (literals, trigger words) must compile as they
+    are; the others may fall back to Hyperscan's prefilter mode, or to no filtering at all."""
+
+    source: str
+    ident: int
+    caseless: bool
+    exact: bool
+
+
+class Prefilter:
+    """One Hyperscan database per language; :meth:`scan` gives the ids that matched a text
+    (``None``: not scanned — not plain, or no database for the language — anything may match)."""
+
+    def __init__(self, expressions: dict[str, list[Expression]]) -> None:
+        self._databases: dict[str, Any] = {}
+        #: per language, the ids Hyperscan could not take: what they gate runs whatever the scan says
+        self.unfiltered: dict[str, set[int]] = {lang: set() for lang in expressions}
+        self._local = threading.local()
+        if hyperscan is None:
+            return
+        for lang, wanted in expressions.items():
+            unfiltered = self.unfiltered[lang]
+            base = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+            if lang == "zh":
+                base |= hyperscan.HS_FLAG_UCP
+            entries = [self._entry(expression, base) for expression in wanted]
+            try:
+                if any(entry is None for entry in entries):
+                    raise hyperscan.error("a pattern in Python-only syntax")
+                database = self._compile([entry for entry in entries if entry is not None])
+            except hyperscan.error:  # one expression it cannot take: find which, each alone
+                checked = [self._fallback(entry, expression) for entry, expression in zip(entries, wanted, strict=True)]
+                for entry, expression in zip(checked, wanted, strict=True):
+                    if entry is None and expression.exact:
+                        break  # a trigger or cue it cannot take exactly: no database for the language
+                    if entry is None:
+                        unfiltered.add(expression.ident)
+                else:
+                    with contextlib.suppress(hyperscan.error):  # each compiles alone, not all together: none
+                        self._databases[lang] = self._compile([entry for entry in checked if entry is not None])
+                continue
+            self._databases[lang] = database
+
+    @staticmethod
+    def _entry(expression: Expression, base: int) -> tuple[bytes, int, int] | None:
+        """The expression as Hyperscan takes it: look-arounds in prefilter mode; ``None`` for syntax
+        ``re`` reads one way and PCRE another (``{,n}``, ``\\N{…}``, ``\\U…``, ``[[:…:]]``)."""
+        if _PYTHON_ONLY.search(expression.source):
+            return None
+        flags = base | (hyperscan.HS_FLAG_CASELESS if expression.caseless else 0)
+        if not expression.exact and _has(_parser.parse(expression.source), _lookaround):
+            flags |= hyperscan.HS_FLAG_PREFILTER
+        return hs_syntax(expression.source).encode("utf-8"), expression.ident, flags
+
+    def _fallback(self, entry: tuple[bytes, int, int] | None, expression: Expression) -> tuple[bytes, int, int] | None:
+        """The entry if it compiles alone, else (not for exact ones) in prefilter mode, else ``None``."""
+        if entry is None:
+            return None
+        attempts = [entry]
+        if not expression.exact:  # back-references, atomic groups, possessive repeats: a superset
+            attempts.append((entry[0], entry[1], entry[2] | hyperscan.HS_FLAG_PREFILTER))
+        return next((attempt for attempt in attempts if self._compiles(attempt)), None)
+
+    @staticmethod
+    def _compile(entries: Sequence[tuple[bytes, int, int]]) -> Any:
+        database = hyperscan.Database()
+        database.compile(
+            expressions=[entry[0] for entry in entries],
+            ids=[entry[1] for entry in entries],
+            flags=[entry[2] for entry in entries],
+            elements=len(entries),
+        )
+        return database
+
+    def _compiles(self, entry: tuple[bytes, int, int]) -> bool:
+        try:
+            self._compile([entry])
+        except hyperscan.error:
+            return False
+        return True
+
+    def covers(self, lang: str) -> bool:
+        """Whether texts of ``lang`` are scanned at all."""
+        return lang in self._databases
+
+    def scan(self, lang: str, text: str) -> set[int] | None:
+        """The ids of the expressions that can match ``text``; ``None`` when it was not scanned."""
+        database = self._databases.get(lang)
+        if database is None or _PLAIN[lang].fullmatch(text) is None:
+            return None
+        found: set[int] = set()
+        database.scan(text.encode("utf-8"), match_event_handler=_collect, context=found, scratch=self._scratch(lang))
+        return found
+
+    def _scratch(self, lang: str) -> Any:
+        """This thread's scratch space (a scratch serves one scan at a time)."""
+        scratches: dict[str, Any] | None = getattr(self._local, "scratches", None)
+        if scratches is None:
+            scratches = self._local.scratches = {}
+        scratch = scratches.get(lang)
+        if scratch is None:
+            scratch = scratches[lang] = hyperscan.Scratch(self._databases[lang])
+        return scratch
+
+
+def _collect(ident: int, start: int, end: int, flags: int, found: set[int]) -> None:
+    found.add(ident)

@@ -1,0 +1,187 @@
+"""The Hyperscan prefilter changes how fast the checker is, never what it finds: every test here
+holds the checker to the matcher as it was before (``reference_matcher.py``) — same spans, levels,
+categories, citations, rewrites and order — on the dev set, on real helpdesk dialogues and on
+random texts built from the packs' own words, near-misses and awkward characters."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from closeloop.assistant.compliance.matcher import Checker, default_checker
+from closeloop.assistant.compliance.packs import load_library, shipped_library
+from closeloop.assistant.compliance.prefilter import available, plain
+from tests.assistant.reference_matcher import Checker as ReferenceChecker
+from tests.conftest import shared_data
+
+PACKS = Path(__file__).resolve().parents[2] / "src" / "closeloop" / "assistant" / "compliance" / "packs"
+
+
+@cache
+def reference() -> ReferenceChecker:
+    return ReferenceChecker(shipped_library())
+
+
+def _dicts(findings: list[Any]) -> list[dict[str, Any]]:
+    return [finding.as_dict() for finding in findings]
+
+
+def _same_as_reference(texts: list[str], **options: Any) -> None:
+    checker = default_checker()
+    expected = [_dicts(reference().check(text, **options)) for text in texts]
+    assert [_dicts(checker.check(text, **options)) for text in texts] == expected
+    assert [_dicts(found) for found in checker.check_many(texts, **options)] == expected
+
+
+def test_hyperscan_is_in_use_for_both_languages() -> None:
+    """The wheel bundles libhs; if it were missing the checker would still be right, only slower —
+    this test says so loudly instead."""
+    assert available()
+    prefilter = default_checker()._prefilter
+    assert prefilter is not None
+    assert prefilter.covers("zh")
+    assert prefilter.covers("en")
+    assert prefilter.unfiltered == {
+        "zh": set(),
+        "en": set(),
+    }  # every pack pattern compiled, exactly or in prefilter mode
+
+
+def test_a_clean_text_runs_no_claim_pattern() -> None:
+    checker = default_checker()
+    found = checker._prefilter.scan("zh", "您好，您反映的网络问题我们已经记录，稍后工程师会联系您。")  # type: ignore[union-attr]
+    assert found is not None
+    claim_patterns = {ident for ids in checker._pattern_ids["zh"] for ident in ids}
+    assert not found & claim_patterns
+
+
+def test_only_plain_texts_are_scanned() -> None:
+    assert plain("zh", "这款器械全国最好，ISO 9001认证。")
+    assert plain("en", "The best in the world, guaranteed.")
+    assert not plain("en", "The best café")  # \w and \b of non-ASCII text: re decides alone
+    assert not plain("zh", "全国最好😀")
+    assert default_checker()._prefilter.scan("zh", "全国最好😀") is None  # type: ignore[union-attr]
+
+
+def test_the_dev_set_gives_the_previous_findings() -> None:
+    items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
+    texts = [item["text"] for item in items]
+    _same_as_reference(texts)
+    langs = [item["lang"] for item in items]
+    checker = default_checker()
+    assert [_dicts(found) for found in checker.check_many(texts, lang=langs, lead_time_days=5)] == [
+        _dicts(reference().check(text, lang=lang, lead_time_days=5)) for text, lang in zip(texts, langs, strict=True)
+    ]
+    for sector in ("finance", "medical", "cosmetics"):
+        _same_as_reference(texts[:60], sector=sector)
+
+
+def test_helpdesk_dialogues_give_the_previous_findings() -> None:
+    """Real customer-service turns (STC-3, zh and en): mostly clean, some long, some not plain."""
+    turns: list[str] = []
+    for name in ("train_data_cn.json", "test_data_en.json"):
+        for dialogue in json.loads((shared_data("stc3-dialogues") / name).read_text("utf-8")):
+            for turn in dialogue["turns"]:
+                said = turn["utterances"]
+                turns.append(" ".join(said) if isinstance(said, list) else said)
+    random.Random(8).shuffle(turns)
+    _same_as_reference(turns[:2500])
+
+
+def test_the_checker_without_hyperscan_finds_the_same() -> None:
+    items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
+    texts = [item["text"] for item in items]
+    without = Checker(shipped_library(), prefilter=False)
+    assert without._prefilter is None
+    assert without.check_many(texts) == default_checker().check_many(texts)
+
+
+def _pack_words() -> list[str]:
+    library = shipped_library()
+    words: set[str] = set()
+    for pack in library.packs:
+        for rule in pack.rules:
+            words.update(rule.terms)
+            words.update(rule.triggers)
+    for cues in library.common.sectors.values():
+        words.update(cues)
+    return sorted(words)
+
+
+_WORDS = _pack_words()
+_FILLER = [
+    "最近", "第一次", "最大直径7.5mm", "最好饭后吃", "安全库存", "国械注准20193130001", "ISO 9001", "不能", "没有",
+    "并不", "天下没有", "不敢说", "not", "don't", "never claim", "Best regards", "risk-free trial", "明天", "下周",
+    "三天", "交期两周", "正常七到十天", "lead time is six weeks", "tomorrow", "有效率", "95%", "９５％", "１００%",
+    "比", "还", "更", "都在用", "主任", "医院", "专家", "年化8%", "保本", "别家", "全是", "，", "。", "！", "；", "\n",
+    " ", "\u3000", "、", ",", ".", "!", "?", "İ", "ß", "K", "ſ", "Ａ", "ＢＥＳＴ", "\x0b", "\x1c", "\u00a0", "😀",
+    "〇", "々", "\u302a", "é", "_", "1", "a", "the", "of", "是", "的", "了", "我们", "这款", "产品", "客户",
+]  # fmt: skip
+_piece = st.sampled_from(_WORDS) | st.sampled_from(_FILLER) | st.text(max_size=3)
+_text = st.lists(_piece, max_size=16).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_text, st.sampled_from([None, "zh", "en"]))
+def test_random_texts_of_pack_words_give_the_previous_findings(text: str, lang: str | None) -> None:
+    checker = default_checker()
+    assert _dicts(checker.check(text, lang=lang)) == _dicts(reference().check(text, lang=lang))  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(_text, max_size=8),
+    st.sampled_from([None, "zh", "en"]),
+    st.sampled_from([None, "medical", "finance", "general"]),
+    st.sampled_from([None, 3, 30]),
+)
+def test_random_batches_give_the_previous_findings(
+    texts: list[str], lang: str | None, sector: str | None, lead: int | None
+) -> None:
+    checker = default_checker()
+    options: dict[str, Any] = {"lang": lang, "sector": sector, "lead_time_days": lead}
+    assert [_dicts(found) for found in checker.check_many(texts, **options)] == [
+        _dicts(reference().check(text, **options)) for text in texts
+    ]
+
+
+def test_a_pattern_hyperscan_reads_otherwise_is_never_filtered(tmp_path: Path) -> None:
+    """``{,2}`` is a repeat to ``re`` and literal text to PCRE: that pattern runs whatever the scan
+    says; a back-reference or an atomic group compiles in Hyperscan's prefilter mode (a superset)."""
+    for source in PACKS.glob("*.yaml"):
+        (tmp_path / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "extra_zh.yaml").write_text(
+        "pack: extra_zh\nlang: zh\ntitle: 测试\nsource: 测试\nrules:\n"
+        "  - id: repeated\n    category: other\n    level: 1\n    citation: ad11_2\n"
+        "    explanation: 测试用的规则\n    rewrite: 测试用的改写\n    triggers: ['好', '棒']\n"
+        "    patterns: ['好{,2}用', '(好)\\1用', '(?>特别)棒']\n",
+        encoding="utf-8",
+    )
+    library = load_library(tmp_path)
+    checker, previous = Checker(library), ReferenceChecker(library)
+    assert checker._prefilter is not None
+    (index,) = [i for i, compiled in enumerate(checker._rules["zh"]) if compiled.rule.id == "repeated"]
+    extra = checker._pattern_ids["zh"][index]
+    assert checker._prefilter.unfiltered == {"zh": {extra[0]}, "en": set()}
+    texts = ["这个好好用", "用", "好用吗", "真的特别棒", "特别", "这个好好好用，特别棒！", "一般般"]
+    assert [_dicts(found) for found in checker.check_many(texts)] == [_dicts(previous.check(t)) for t in texts]
+    assert [f.span for f in checker.check("这个好好用")] == ["好好用"]
+
+
+def test_threads_share_one_checker() -> None:
+    """Hyperscan's scratch space serves one scan at a time: each thread has its own."""
+    items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
+    texts = [item["text"] for item in items] * 5
+    checker = default_checker()
+    expected = [checker.check(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(checker.check, texts)) == expected
+        batches = [texts[start : start + 50] for start in range(0, len(texts), 50)]
+        assert [found for batch in pool.map(checker.check_many, batches) for found in batch] == expected
