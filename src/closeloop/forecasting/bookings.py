@@ -43,6 +43,7 @@ from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
+from closeloop.forecasting import dwell
 from closeloop.forecasting import past_due as past_due_adjustment
 from closeloop.forecasting.models import (
     BookingsForecastRow,
@@ -59,6 +60,7 @@ from closeloop.forecasting.simulation import (
     horizon,
     simulate,
 )
+from closeloop.governance.audit.models import AuditEntry
 from closeloop.governance.permissions import require
 from closeloop.org.models import Region, User
 
@@ -92,6 +94,8 @@ class OpenDeal:
     stage: str
     amount: float
     expected_close: date
+    #: when the deal entered the stage it stands in (how long it has sat there sets its win rate)
+    stage_since: datetime | None = None
 
 
 def _deal_columns(organization_id: int) -> Any:
@@ -107,6 +111,7 @@ def _deal_columns(organization_id: int) -> Any:
             Opportunity.expected_close_date,
             Opportunity.opened_at,
             Opportunity.closed_at,
+            Opportunity.stage_changed_at,
         )
         .select_from(Opportunity)
         .outerjoin(Account, and_(Account.id == Opportunity.account_id, tenant_clause(organization_id, Account)))
@@ -126,11 +131,24 @@ def open_deals(session: Session, organization_id: int, as_of: date) -> list[Open
         .order_by(Opportunity.id)
     ).all()
     undated = as_of + timedelta(days=UNDATED_DAYS)
-    return [_open_deal(row, str(row.stage), undated) for row in rows]
+    return [
+        _open_deal(row, str(row.stage), undated, as_utc(row.stage_changed_at) if row.stage_changed_at else None)
+        for row in rows
+    ]
 
 
-def _open_deal(row: Any, stage: str, undated: date) -> OpenDeal:
-    """An open deal from a row of :func:`_deal_columns`, at ``stage`` (undated deals close at ``undated``)."""
+def _open_deal(
+    row: Any,
+    stage: str,
+    undated: date,
+    stage_since: datetime | None,
+    *,
+    amount: Any = None,
+    expected_close: date | None = None,
+    then: bool = False,
+) -> OpenDeal:
+    """An open deal from a row of :func:`_deal_columns`, at ``stage`` (undated deals close at
+    ``undated``); with ``then``, at the given amount and expected close instead of the row's."""
     return OpenDeal(
         id=row.id,
         owner_id=row.owner_id,
@@ -138,42 +156,102 @@ def _open_deal(row: Any, stage: str, undated: date) -> OpenDeal:
         region_id=row.region_id,
         product_line_id=row.product_line_id,
         stage=stage,
-        amount=float(row.amount),
-        expected_close=row.expected_close_date or undated,
+        amount=float(amount if then else row.amount),
+        expected_close=(expected_close if then else row.expected_close_date) or undated,
+        stage_since=stage_since,
     )
+
+
+#: the fields of a deal a past snapshot reads as they stood then, from the audit trail
+AS_OF_FIELDS = ("amount", "expected_close_date")
+
+
+def values_then(session: Session, organization_id: int, ids: Iterable[int], end: datetime) -> dict[int, dict[str, Any]]:
+    """The amount and expected close date of the deals ``ids`` as they stood just before ``end``,
+    for those changed since: every change of a deal is audited with its before and after
+    (``records.update`` — the API, the web form and automation actions — and the import's
+    ``audit.record_many``), so the value then is the *before* of the earliest change after it. One
+    query over the organization's opportunity audit entries since ``end`` (creations left out: a
+    deal created since — imported history — has no earlier value, so its current one is used)."""
+    wanted = set(ids)
+    then: dict[int, dict[str, Any]] = {}
+    rows = session.execute(
+        select(AuditEntry.subject_id, AuditEntry.changes)
+        .where(
+            tenant_clause(organization_id, AuditEntry),
+            AuditEntry.subject_type == "opportunity",
+            AuditEntry.occurred_at >= end,
+            AuditEntry.action != "opportunity.created",
+        )
+        .order_by(AuditEntry.seq)
+    )
+    for subject_id, changes in rows:
+        if subject_id not in wanted or not isinstance(changes, dict):
+            continue
+        seen = then.setdefault(subject_id, {})
+        for name in AS_OF_FIELDS:
+            pair = changes.get(name)
+            if name not in seen and isinstance(pair, list) and len(pair) == 2:
+                seen[name] = pair[0]
+    return then
+
+
+def _as_of_amount(value: Any) -> float | None:
+    try:
+        return None if value is None else float(Decimal(str(value)))
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def _as_of_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
 
 
 def open_deals_then(session: Session, organization_id: int, as_of: date) -> list[OpenDeal]:
     """The deals that were open at the end of ``as_of`` (opened by then, closed after it or not at all),
-    each at the stage it stood in then (its stage changes up to that moment). Their expected close
-    date is today's: earlier values are not kept, so a deal re-dated since counts with its new date."""
+    each as it stood then: the stage of its stage changes up to that moment (and since when), the
+    amount and expected close date of the audit trail (:func:`values_then`) — a deal re-dated or
+    re-priced since counts with the date and amount it had then."""
     end = _start(as_of + timedelta(days=1))
     rows = session.execute(
         _deal_columns(organization_id)
         .where(
             tenant_clause(organization_id, Opportunity),
             Opportunity.opened_at < end,
-            Opportunity.amount.is_not(None),
-            Opportunity.amount > 0,
             (Opportunity.closed_at.is_(None)) | (Opportunity.closed_at >= end),
         )
         .order_by(Opportunity.id)
     ).all()
-    stage_then: dict[int, str] = {}
-    for opportunity_id, moved_to in session.execute(
-        select(StageChange.opportunity_id, StageChange.to_stage)
+    stage_then: dict[int, tuple[str, datetime]] = {}
+    for opportunity_id, moved_to, moved_at in session.execute(
+        select(StageChange.opportunity_id, StageChange.to_stage, StageChange.changed_at)
         .where(tenant_clause(organization_id, StageChange), StageChange.changed_at < end)
         .order_by(StageChange.changed_at, StageChange.id)
     ):
-        stage_then[opportunity_id] = str(moved_to)
+        stage_then[opportunity_id] = (str(moved_to), as_utc(moved_at))
+    changed = values_then(session, organization_id, (row.id for row in rows), end)
     open_values = {stage.value for stage in OPEN_STAGES}
     undated = as_of + timedelta(days=UNDATED_DAYS)
     deals = []
     for row in rows:
-        stage_then_value = stage_then.get(row.id, str(row.stage))
+        stage_then_value, since = stage_then.get(row.id, (str(row.stage), as_utc(row.opened_at)))
         if stage_then_value not in open_values:
             continue
-        deals.append(_open_deal(row, stage_then_value, undated))
+        before = changed.get(row.id, {})
+        amount = _as_of_amount(before["amount"]) if "amount" in before else _as_of_amount(row.amount)
+        if amount is None or amount <= 0:
+            continue
+        expected = (
+            _as_of_date(before["expected_close_date"]) if "expected_close_date" in before else row.expected_close_date
+        )
+        deals.append(
+            _open_deal(row, stage_then_value, undated, since, amount=amount, expected_close=expected, then=True)
+        )
     return deals
 
 
@@ -216,19 +294,14 @@ def slippage(session: Session, organization_id: int, as_of: date, *, seed: int) 
 def probabilities(
     session: Session, organization_id: int, deals: Sequence[OpenDeal], as_of: date, *, past: bool = False
 ) -> tuple[list[float], str]:
-    """Each open deal's win probability: the stored model's, or its stage's historical win rate;
-    lowered for a deal past its expected close date (:mod:`closeloop.forecasting.past_due`). For a
-    ``past`` snapshot, the stage win rates and the lateness are learned from the deals closed by the
-    end of ``as_of`` only (the stored model has seen later deals, so it is not used)."""
+    """Each open deal's win probability: the stored model's, or the historical win rate of its stage
+    for a deal that has sat in it as long (:mod:`closeloop.forecasting.dwell`); lowered for a deal past
+    its expected close date (:mod:`closeloop.forecasting.past_due`). For a ``past`` snapshot, the
+    stage win rates and the lateness are learned from the deals closed by the end of ``as_of`` only
+    (the stored model has seen later deals, so it is not used)."""
     if past:
-        from closeloop.forecasting import opportunities
-
         cutoff = _start(as_of + timedelta(days=1))
-        rates = {
-            stage: opportunities.stage_win_rate(session, organization_id, stage, closed_before=cutoff)
-            for stage in OPEN_STAGES
-        }
-        raw, method = [rates[Stage(deal.stage)] for deal in deals], "stage_win_rate"
+        raw, method = _stage_probabilities(session, organization_id, deals, cutoff, closed_before=cutoff)
         history = past_due_adjustment.lateness(session, organization_id, closed_before=cutoff)
     else:
         raw, method = _model_probabilities(session, organization_id, deals)
@@ -260,8 +333,24 @@ def _model_probabilities(session: Session, organization_id: int, deals: Sequence
             )
             result.extend(float(p) for p in model.predict(opportunities.features(session, organization_id, records_)))
         return result, "calibrated_lightgbm"
-    rates = {stage: opportunities.stage_win_rate(session, organization_id, stage) for stage in OPEN_STAGES}
-    return [rates[Stage(deal.stage)] for deal in deals], "stage_win_rate"
+    return _stage_probabilities(session, organization_id, deals, utcnow())
+
+
+def _stage_probabilities(
+    session: Session,
+    organization_id: int,
+    deals: Sequence[OpenDeal],
+    moment: datetime,
+    *,
+    closed_before: datetime | None = None,
+) -> tuple[list[float], str]:
+    """Each deal's stage win rate for the days it has sat in its stage at ``moment``."""
+    history = dwell.stays(session, organization_id, closed_before=closed_before)
+    result = []
+    for deal in deals:
+        sat = (moment - deal.stage_since).total_seconds() / dwell.SECONDS_PER_DAY if deal.stage_since else 0.0
+        result.append(history[Stage(deal.stage)].rate(max(sat, 0.0)))
+    return result, "stage_win_rate"
 
 
 # --- taking a snapshot -----------------------------------------------------------------------------

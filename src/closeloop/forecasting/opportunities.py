@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -29,7 +29,7 @@ from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
-from closeloop.forecasting import past_due
+from closeloop.forecasting import dwell, past_due
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import Feature, Reason, WinModel, scores, train
 
@@ -188,7 +188,9 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     if closed:
         probability = 1.0 if deal.stage == Stage.WON else 0.0
     elif stored is None:
-        probability = stage_win_rate(session, actor.organization_id, Stage(deal.stage))
+        # the stage's win rate among the closed deals that sat in it as long as this one has
+        sat = (utcnow() - as_utc(deal.stage_changed_at)).total_seconds() / dwell.SECONDS_PER_DAY
+        probability = dwell.stays(session, actor.organization_id)[Stage(deal.stage)].rate(max(sat, 0.0))
     else:
         model = WinModel.loads(stored.blob)
         frame = features(session, actor.organization_id, [deal])
@@ -221,27 +223,3 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
         # how the probability was lowered because the expected close date has passed (else null)
         "past_due": None if late is None else late.as_dict(),
     }
-
-
-def stage_win_rate(
-    session: Session, organization_id: int, stage: Stage, *, closed_before: datetime | None = None
-) -> float:
-    """Until a model is trained: the share of closed deals that passed through ``stage`` and were won
-    (Laplace-smoothed, so a new organization starts at one half); of the deals closed before
-    ``closed_before`` when given (a snapshot computed for a past day)."""
-    passed = (
-        select(StageChange.opportunity_id)
-        .where(tenant_clause(organization_id, StageChange), StageChange.from_stage == stage)
-        .distinct()
-    )
-    query = select(Opportunity.stage, func.count()).where(
-        tenant_clause(organization_id, Opportunity),
-        Opportunity.stage.in_([Stage.WON, Stage.LOST]),
-        Opportunity.id.in_(passed),
-    )
-    if closed_before is not None:
-        query = query.where(Opportunity.closed_at < closed_before)
-    rows = session.execute(query.group_by(Opportunity.stage)).all()
-    counts = {str(stage_value): count for stage_value, count in rows}
-    won, lost = counts.get(Stage.WON.value, 0), counts.get(Stage.LOST.value, 0)
-    return (won + 1) / (won + lost + 2)

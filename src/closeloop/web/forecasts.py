@@ -29,7 +29,7 @@ DIMENSION_LABELS = {
 GRANULARITY_LABELS = {"month": N_("By month"), "quarter": N_("By quarter")}
 METHOD_LABELS = {
     "calibrated_lightgbm": N_("win probabilities from the calibrated model"),
-    "stage_win_rate": N_("win probabilities from the stages' historical win rates"),
+    "stage_win_rate": N_("win probabilities from each stage's historical win rate for the days a deal has sat in it"),
 }
 NOT_MEASURED_LABELS = {
     "stock_outs": N_("stock-outs"),
