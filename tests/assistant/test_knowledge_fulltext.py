@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from closeloop.assistant.knowledge import embedding, index, service
@@ -217,3 +219,47 @@ def test_one_organizations_ranking_does_not_move_with_another_organizations_pass
         )
 
     assert answers() == before
+
+
+_ALPHABET = ["广告", "疗效", "保证", "器械", "a", "b", "c"]
+_document = st.lists(st.sampled_from(_ALPHABET), max_size=8).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    collections=st.lists(st.lists(_document, max_size=12), min_size=1, max_size=3),
+    words=st.lists(st.sampled_from([*_ALPHABET, "absent"]), min_size=1, max_size=4, unique=True),
+    limit=st.integers(min_value=1, max_value=10),
+)
+def test_ranking_equals_bm25_by_its_definition_over_the_collections_together(
+    collections: list[list[str]], words: list[str], limit: int
+) -> None:
+    """The in-memory index and its scoring (no database): any passages, several collections searched
+    together (their statistics summed), any question words, repeats and ties included."""
+    numbered: list[list[tuple[int, str]]] = []
+    next_id = 1
+    for documents in collections:
+        numbered.append([(next_id + offset, tokens) for offset, tokens in enumerate(documents)])
+        next_id += len(documents) + 3
+    parts = [index.build(passages) for passages in numbered]
+
+    documents = {chunk_id: tokens.split() for passages in numbered for chunk_id, tokens in passages}
+    frequency = Counter(term for terms in documents.values() for term in set(terms))
+    lengths = [len(terms) for terms in documents.values() if terms]
+    average = sum(lengths) / len(lengths) if lengths else 1.0
+    scores: dict[int, float] = {}
+    for chunk_id, terms in documents.items():
+        counts = Counter(terms)
+        norm = 1.2 * (1 - 0.75 + 0.75 * len(terms) / average)
+        score = sum(
+            math.log(1 + (len(documents) - frequency[w] + 0.5) / (frequency[w] + 0.5))
+            * counts[w]
+            * 2.2
+            / (counts[w] + norm)
+            for w in words
+            if counts[w]
+        )
+        if score:
+            scores[chunk_id] = score
+    expected = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:limit]
+    assert index.rank(parts, words, limit) == expected

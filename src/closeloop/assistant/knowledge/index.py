@@ -23,7 +23,7 @@ import math
 import threading
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,7 +93,14 @@ def fulltext(session: Session, collections: Collections, query: str, limit: int)
     words = query_tokens(query)
     if not words or not collections:
         return []
-    parts = [texts.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())]
+    return rank(
+        [texts.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())], words, limit
+    )
+
+
+def rank(parts: Sequence[TextIndex], words: Sequence[str], limit: int) -> list[int]:
+    """The ids of the best ``limit`` passages of ``parts`` (searched together) for ``words`` by BM25
+    over the parts' statistics together, ties to the lower id; passages matching no word left out."""
     total = sum(part.total for part in parts)
     counted = sum(part.counted for part in parts)
     average = sum(part.length for part in parts) / counted if counted else 1.0
@@ -203,9 +210,6 @@ texts = TextCache()
 
 def _load(session: Session, organization_id: int, collection_id: int) -> TextIndex:
     """One pass over the collection's ready passages' tokens (those the full-text index holds)."""
-    vocabulary: dict[str, int] = {}
-    ids, lengths = array("q"), array("i")
-    terms, positions, counts = array("i"), array("i"), array("i")
     rows = session.execute(
         select(KnowledgeChunk.id, KnowledgeChunk.tokens)
         .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
@@ -213,7 +217,15 @@ def _load(session: Session, organization_id: int, collection_id: int) -> TextInd
         .order_by(KnowledgeChunk.id)
         .execution_options(yield_per=2000)
     )
-    for position, (chunk_id, tokens) in enumerate(rows):
+    return build((int(chunk_id), tokens) for chunk_id, tokens in rows)
+
+
+def build(passages: Iterable[tuple[int, str]]) -> TextIndex:
+    """The inverted index of passages given as (id, space-separated tokens)."""
+    vocabulary: dict[str, int] = {}
+    ids, lengths = array("q"), array("i")
+    terms, positions, counts = array("i"), array("i"), array("i")
+    for position, (chunk_id, tokens) in enumerate(passages):
         words = tokens.split()
         ids.append(chunk_id)
         lengths.append(len(words))
