@@ -238,9 +238,9 @@ def test_ranking_equals_bm25_by_its_definition_over_the_collections_together(
     together (their statistics summed), any question words, repeats and ties included."""
     numbered: list[list[tuple[int, str]]] = []
     next_id = 1
-    for documents in collections:
-        numbered.append([(next_id + offset, tokens) for offset, tokens in enumerate(documents)])
-        next_id += len(documents) + 3
+    for texts in collections:
+        numbered.append([(next_id + offset, tokens) for offset, tokens in enumerate(texts)])
+        next_id += len(texts) + 3
     parts = [index.build(passages) for passages in numbered]
 
     documents = {chunk_id: tokens.split() for passages in numbered for chunk_id, tokens in passages}
