@@ -1,10 +1,14 @@
 """The two indexes behind retrieval, on either database.
 
-Full text: the chunk's jieba tokens, space-separated. On SQLite an FTS5 table ``knowledge_fts``
-(rowid = chunk id, ranked by BM25); on PostgreSQL the chunk's ``search_vector`` (``to_tsvector``
-with the ``simple`` configuration over the same tokens, GIN-indexed), the matches of the question's
-rarer words scored by BM25 in Python from corpus statistics kept in memory per collection and
-``index_key`` (:class:`StatisticsCache`).
+Full text: the chunk's jieba tokens, space-separated, ranked by BM25 over the searched collections'
+ready passages only, from an inverted index of each collection kept in memory per process and
+``index_key`` (:class:`TextCache`, one pass over the collection's tokens when its key changes), the
+same code on both databases. The databases' own full-text indexes are still written — on SQLite an
+FTS5 table ``knowledge_fts`` (rowid = chunk id), on PostgreSQL the chunk's ``search_vector``
+(``to_tsvector`` with the ``simple`` configuration over the same tokens, GIN-indexed) — but no
+longer read by search: FTS5's ``bm25()`` takes its statistics from the whole table, across
+organizations, and PostgreSQL's matches of a question's common words were too many to score per
+question at 100,000 passages (docs/benchmarks.md, "Knowledge base at 100,000 passages").
 
 Vectors: each chunk's embedding is stored with it (float32 bytes). Nearest neighbours are found by
 an exact inner product over a numpy matrix of the collection's vectors, kept in memory per process
@@ -17,8 +21,9 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,13 +72,6 @@ Scope = Mapping[int, Sequence[int]]
 Collections = Mapping[int, tuple[int, str]]
 
 
-def _scope(collections: Collections) -> dict[int, list[int]]:
-    scope: dict[int, list[int]] = {}
-    for collection_id, (owner, _key) in sorted(collections.items()):
-        scope.setdefault(owner, []).append(collection_id)
-    return scope
-
-
 def _ready(scope: Scope) -> list[ColumnElement[bool]]:
     owned = [
         and_(tenant_clause(organization_id, KnowledgeChunk), KnowledgeChunk.collection_id.in_(list(collection_ids)))
@@ -84,184 +82,172 @@ def _ready(scope: Scope) -> list[ColumnElement[bool]]:
 
 def fulltext(session: Session, collections: Collections, query: str, limit: int) -> list[int]:
     """Chunk ids of ``collections`` (id → owning organization and index key) matching any of the
-    query's tokens, best first."""
+    query's tokens, best first by BM25 over those collections' ready passages only.
+
+    Exact BM25 (K1 1.2, B 0.75, idf ``log(1 + (N − n + ½) / (n + ½))``) from the collections'
+    inverted indexes kept in the process (:class:`TextCache`): the corpus statistics — number of
+    passages, average length, each word's document frequency — are those of the searched collections
+    together, never of the whole table, so one organization's ranking does not move with another's
+    passages (FTS5's ``bm25()`` counts over the whole ``knowledge_fts`` table, across tenants, which
+    is why SQLite no longer ranks with it), and both databases rank alike. Ties go to the lower id."""
     words = query_tokens(query)
     if not words or not collections:
         return []
-    scope = _scope(collections)
-    if _is_postgres(session):
-        return _postgres_bm25(session, collections, words, limit)
-    match = " OR ".join(f'"{word}"' for word in words)
-    statement = (
-        select(KnowledgeChunk.id)
-        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-        .join(_fts, _fts.c.rowid == KnowledgeChunk.id)
-        .where(*_ready(scope))
-        .where(literal_column(FTS_TABLE).op("MATCH")(match))
-        .order_by(func.bm25(literal_column(FTS_TABLE)), KnowledgeChunk.id)
-        .limit(limit)
+    return rank(
+        [texts.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())], words, limit
     )
-    return [int(chunk_id) for chunk_id in session.scalars(statement)]
+
+
+def rank(parts: Sequence[TextIndex], words: Sequence[str], limit: int) -> list[int]:
+    """The ids of the best ``limit`` passages of ``parts`` (searched together) for ``words`` by BM25
+    over the parts' statistics together, ties to the lower id; passages matching no word left out."""
+    total = sum(part.total for part in parts)
+    counted = sum(part.counted for part in parts)
+    average = sum(part.length for part in parts) / counted if counted else 1.0
+    frequency = {w: sum(part.frequency(w) for part in parts) for w in words}
+    idf = {w: math.log(1 + (total - frequency[w] + 0.5) / (frequency[w] + 0.5)) for w in words}
+    candidates: list[tuple[float, int]] = []
+    for part in parts:
+        scores: npt.NDArray[np.float64] | None = None
+        for word in words:  # in the question's order, so the sums equal BM25's definition bit for bit
+            found = part.postings(word)
+            if found is None:
+                continue
+            positions, counts = found
+            if scores is None:
+                scores = np.zeros(part.total, dtype=np.float64)
+            tf = counts.astype(np.float64)
+            norm = K1 * (1 - B + B * part.lengths[positions] / average)
+            scores[positions] += idf[word] * tf * (K1 + 1) / (tf + norm)
+        if scores is None:
+            continue
+        hit = np.flatnonzero(scores)
+        if len(hit) > limit:  # the best ``limit`` and every passage tied with the last of them
+            kth = np.partition(scores[hit], len(hit) - limit)[len(hit) - limit]
+            hit = hit[scores[hit] >= kth]
+        candidates += zip((-scores[hit]).tolist(), part.ids[hit].tolist(), strict=True)
+    return [int(chunk_id) for _, chunk_id in sorted(candidates)[:limit]]
 
 
 #: BM25 parameters (the usual ones; FTS5 uses the same)
 K1, B = 1.2, 0.75
-#: matches re-scored by BM25 on PostgreSQL in one go: the question's rarest words are matched first,
-#: as many as keep their document frequencies' sum within this bound
-CANDIDATES = 5000
-#: when that bound cannot prove the best ``limit``, the matches of all the question's words are
-#: pre-ordered by ``ts_rank_cd`` and this many scored as well (the former way)
-RESCORED = 1000
 
 
-class Statistics:
-    """What BM25 needs of a collection's ready passages: their number, the number of those with
-    tokens and their tokens' total (for the average length), and each token's document frequency."""
+class TextIndex:
+    """A collection's ready passages as an inverted index: their ids and token counts, and per word
+    the positions of the passages holding it with how often (CSR arrays: the passages of word ``t``
+    are ``positions[starts[t]:starts[t + 1]]``). About 8 bytes per distinct word of a passage."""
 
-    def __init__(self, total: int, counted: int, length: int, frequency: dict[str, int]) -> None:
-        self.total = total
-        self.counted = counted
-        self.length = length
-        self.frequency = frequency
+    def __init__(
+        self,
+        ids: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int32],
+        vocabulary: dict[str, int],
+        starts: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.int32],
+        counts: npt.NDArray[np.int32],
+    ) -> None:
+        self.ids = ids
+        self.lengths = lengths
+        self.vocabulary = vocabulary
+        self.starts = starts
+        self.positions = positions
+        self.counts = counts
+        self.total = len(ids)
+        self.counted = int(np.count_nonzero(lengths))
+        self.length = int(lengths.sum(dtype=np.int64))
 
-    @classmethod
-    def of_words(cls, parts: Sequence[Statistics], words: Sequence[str]) -> Statistics:
-        """The statistics of several collections together, with the document frequencies of
-        ``words`` only (a question's: merging whole vocabularies would cost each question their size)."""
-        if len(parts) == 1:
-            return parts[0]
-        frequency = {w: sum(part.frequency.get(w, 0) for part in parts) for w in words}
-        return cls(sum(p.total for p in parts), sum(p.counted for p in parts), sum(p.length for p in parts), frequency)
+    def frequency(self, word: str) -> int:
+        """The number of passages holding ``word``."""
+        term = self.vocabulary.get(word)
+        return 0 if term is None else int(self.starts[term + 1] - self.starts[term])
+
+    def postings(self, word: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] | None:
+        term = self.vocabulary.get(word)
+        if term is None:
+            return None
+        start, end = int(self.starts[term]), int(self.starts[term + 1])
+        return self.positions[start:end], self.counts[start:end]
 
     @property
-    def average(self) -> float:
-        return self.length / self.counted if self.counted else 1.0
+    def nbytes(self) -> int:
+        arrays = (self.ids, self.lengths, self.starts, self.positions, self.counts)
+        return sum(a.nbytes for a in arrays)
 
 
-class StatisticsCache:
-    """Per-process corpus statistics of collections, keyed by (collection id, index key): the key
-    changes whenever the collection's ready passages do, so a warm question asks nothing of them."""
+class TextCache:
+    """Per-process inverted indexes of collections, keyed by (collection id, index key): the key
+    changes whenever the collection's ready passages do, so a warm question asks the database
+    nothing for its full text, and a document indexed or deleted is seen by the next question."""
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[tuple[int, str], Statistics] = OrderedDict()
+        self._items: OrderedDict[tuple[int, str], TextIndex] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, session: Session, organization_id: int, collection_id: int, key: str) -> Statistics:
+    def get(self, session: Session, organization_id: int, collection_id: int, key: str) -> TextIndex:
         with self._lock:
             found = self._items.get((collection_id, key))
             if found is not None:
                 self._items.move_to_end((collection_id, key))
                 return found
-        statistics = _count(session, organization_id, collection_id)
+        loaded = _load(session, organization_id, collection_id)
         with self._lock:
             for stale in [k for k in self._items if k[0] == collection_id]:
                 del self._items[stale]
-            self._items[(collection_id, key)] = statistics
+            self._items[(collection_id, key)] = loaded
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
-        return statistics
+        return loaded
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
 
 
-statistics = StatisticsCache()
+texts = TextCache()
 
 
-def _count(session: Session, organization_id: int, collection_id: int) -> Statistics:
-    """One pass over the collection's ready passages' tokens (the same tokens the ``tsvector`` holds)."""
-    total = counted = length = 0
-    frequency: Counter[str] = Counter()
+def _load(session: Session, organization_id: int, collection_id: int) -> TextIndex:
+    """One pass over the collection's ready passages' tokens (those the full-text index holds)."""
     rows = session.execute(
-        select(KnowledgeChunk.tokens)
+        select(KnowledgeChunk.id, KnowledgeChunk.tokens)
         .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
         .where(*_ready({organization_id: [collection_id]}))
+        .order_by(KnowledgeChunk.id)
         .execution_options(yield_per=2000)
     )
-    for (tokens,) in rows:
-        terms = tokens.split()
-        total += 1
-        if terms:
-            counted += 1
-            length += len(terms)
-            frequency.update(set(terms))
-    return Statistics(total, counted, length, dict(frequency))
+    return build((int(chunk_id), tokens) for chunk_id, tokens in rows)
 
 
-def _postgres_bm25(session: Session, collections: Collections, words: list[str], limit: int) -> list[int]:
-    """PostgreSQL's ``ts_rank_cd`` has no inverse document frequency, so a question's common words
-    (广告, 经营者) outweigh its telling ones: the matches are scored by BM25 here, from the corpus
-    statistics kept per collection and index key (measured in docs/benchmarks.md).
-
-    The exact best ``limit`` without matching every common word: the question's words are taken
-    rarest first while their document frequencies sum to at most :data:`CANDIDATES`, and all their
-    matches are scored (through the GIN index, no ordering in the database). A passage matching
-    none of them scores less than the sum of the left-out words' ``idf × (K1 + 1)``; once the
-    ``limit``-th score reaches that bound the ranking is exact, otherwise the next word is added.
-    When the budget runs out first, all words' matches are pre-ordered by ``ts_rank_cd`` and the
-    first :data:`RESCORED` scored too (the former way, slow on a large collection): the answer is
-    then the best of both sets, never worse than the former one."""
-    corpus = Statistics.of_words(
-        [statistics.get(session, owner, cid, key) for cid, (owner, key) in sorted(collections.items())], words
+def build(passages: Iterable[tuple[int, str]]) -> TextIndex:
+    """The inverted index of passages given as (id, space-separated tokens)."""
+    vocabulary: dict[str, int] = {}
+    ids, lengths = array("q"), array("i")
+    terms, positions, counts = array("i"), array("i"), array("i")
+    for position, (chunk_id, tokens) in enumerate(passages):
+        words = tokens.split()
+        ids.append(chunk_id)
+        lengths.append(len(words))
+        for word, count in Counter(words).items():
+            term = vocabulary.get(word)
+            if term is None:
+                term = vocabulary[word] = len(vocabulary)
+            terms.append(term)
+            positions.append(position)
+            counts.append(count)
+    term_array = np.frombuffer(terms, dtype=np.int32) if terms else np.zeros(0, dtype=np.int32)
+    order = np.argsort(term_array, kind="stable")
+    starts = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(term_array, minlength=len(vocabulary)), out=starts[1:])
+    return TextIndex(
+        np.array(ids, dtype=np.int64),
+        np.array(lengths, dtype=np.int32),
+        vocabulary,
+        starts,
+        np.array(positions, dtype=np.int32)[order],
+        np.array(counts, dtype=np.int32)[order],
     )
-    frequency = {w: corpus.frequency.get(w, 0) for w in words}
-    idf = {w: math.log(1 + (corpus.total - frequency[w] + 0.5) / (frequency[w] + 0.5)) for w in words}
-    present = sorted((w for w in words if frequency[w]), key=lambda w: (frequency[w], w))
-    if not present:
-        return []
-    average = corpus.average
-
-    def score(tokens: str) -> float:
-        terms = tokens.split()
-        counts = Counter(terms)
-        norm = K1 * (1 - B + B * len(terms) / average)
-        return sum(idf[w] * counts[w] * (K1 + 1) / (counts[w] + norm) for w in words if counts[w])
-
-    def best(scores: dict[int, float]) -> list[tuple[float, int]]:
-        return sorted((-value, chunk_id) for chunk_id, value in scores.items())[:limit]
-
-    scope = _scope(collections)
-    scores: dict[int, float] = {}
-    budget = 0
-    for taken, word in enumerate(present, start=1):
-        budget += frequency[word]
-        if budget > CANDIDATES:
-            break
-        for chunk_id, tokens in _matches(session, scope, word):
-            if chunk_id not in scores:
-                scores[chunk_id] = score(tokens)
-        top = best(scores)
-        left_out = sum(idf[w] * (K1 + 1) for w in present[taken:])
-        if taken == len(present) or (len(top) == limit and -top[-1][0] >= left_out):
-            return [chunk_id for _, chunk_id in top]
-    tsquery = func.to_tsquery(_SIMPLE, " | ".join(present))
-    rows = session.execute(
-        select(KnowledgeChunk.id, KnowledgeChunk.tokens)
-        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-        .where(*_ready(scope))
-        .where(KnowledgeChunk.search_vector.op("@@")(tsquery))
-        .order_by(func.ts_rank_cd(KnowledgeChunk.search_vector, tsquery).desc(), KnowledgeChunk.id)
-        .limit(RESCORED)
-    ).all()
-    for chunk_id, tokens in rows:
-        if chunk_id not in scores:
-            scores[int(chunk_id)] = score(tokens)
-    return [chunk_id for _, chunk_id in best(scores)]
-
-
-def _matches(session: Session, scope: Scope, word: str) -> list[tuple[int, str]]:
-    """Ids and tokens of the scope's ready passages holding ``word`` (through the GIN index)."""
-    # tokens are \w+ runs (text.tokens), so they need no quoting inside a tsquery
-    tsquery = func.to_tsquery(_SIMPLE, word)
-    rows = session.execute(
-        select(KnowledgeChunk.id, KnowledgeChunk.tokens)
-        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-        .where(*_ready(scope))
-        .where(KnowledgeChunk.search_vector.op("@@")(tsquery))
-    )
-    return [(int(chunk_id), tokens) for chunk_id, tokens in rows]
 
 
 class _Matrix:
