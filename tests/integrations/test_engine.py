@@ -22,6 +22,7 @@ from closeloop.crm.contacts.models import Contact
 from closeloop.crm.leads.models import Lead
 from closeloop.crm.opportunities.models import Opportunity, OpportunityProductLine, StageChange
 from closeloop.crm.products.models import Product, ProductLine
+from closeloop.crm.searchkey import search_key
 from closeloop.db.scope import tenant_clause
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
@@ -492,3 +493,79 @@ def test_a_unique_key_collision_while_writing_leaves_nothing(
 
     assert count(db, manager, Account) == 1
     assert audit_count(db, manager) == entries_before
+
+
+def test_the_copy_writer_stores_what_executemany_stores_and_keeps_the_rules(
+    db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL writes many rows with ``COPY`` into a temporary table and one ``INSERT … SELECT``
+    (``writer.COPY_MIN_ROWS``); here every write takes that path. (On SQLite: executemany.)"""
+    monkeypatch.setattr(writer, "COPY_MIN_ROWS", 1)
+    manager = tenant["manager"].actor
+    entries_before = audit_count(db, manager)
+    rows = [ACCOUNT_HEADER, *account_rows(30, {})]
+    rows[5][0] = 'Tab\there, "quotes", back\\slash 和 换\n行'  # text COPY escapes these
+
+    report = import_rows(db, manager, "accounts", rows)
+
+    assert (report.created, report.invalid) == (30, 0)
+    assert audit_count(db, manager) == entries_before + 30
+    assert verify(db, tenant.organization_id) == []
+    with db.reading(manager) as session:
+        stored = {
+            row.external_ref: tuple(row[:-1])
+            for row in session.execute(
+                select(
+                    Account.name, Account.annual_revenue, Account.phone, Account.search_key, Account.external_ref
+                ).where(Account.external_ref.in_(["EXT-00003", "EXT-00004"]))
+            )
+        }
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.subject_type == "account").order_by(AuditEntry.seq))
+    odd = 'Tab\there, "quotes", back\\slash 和 换\n行'
+    assert stored == {
+        "EXT-00003": ("客户00003有限公司", Decimal("3000.50"), "+86 571 80000003", search_key("客户00003有限公司")),
+        "EXT-00004": (odd, Decimal("4000.50"), "+86 571 80000004", search_key(odd)),
+    }
+    assert entry is not None
+    assert entry.changes["currency"] == [None, "CNY"]
+    # a second import of the same file changes nothing
+    again = import_rows(db, manager, "accounts", rows)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 30)
+
+
+def test_the_copy_writer_leaves_nothing_on_a_collision(
+    db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "COPY_MIN_ROWS", 1)
+    manager = tenant["manager"].actor
+    import_rows(db, manager, "accounts", [["客户名称"], ["已有客户"]])
+    with db.reading(manager) as session:
+        taken = session.scalar(select(Account.id))
+    entries_before = audit_count(db, manager)
+    monkeypatch.setattr(writer, "allocate_ids", lambda session, table, n: [taken] * n)
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        import_rows(db, manager, "accounts", [["客户名称"], ["新客户一"], ["新客户二"]])
+
+    assert count(db, manager, Account) == 1
+    assert audit_count(db, manager) == entries_before
+    assert verify(db, tenant.organization_id) == []
+
+
+def test_the_copy_writer_still_passes_every_row_through_row_level_security(
+    db: Database, tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "COPY_MIN_ROWS", 1)
+    manager = tenant["manager"].actor
+    foreign = other_tenant.organization_id
+    with db.unit_of_work(manager) as session:
+        if writer.dialect_of(session).name != "postgresql":
+            pytest.skip("row-level security is PostgreSQL's")
+    with pytest.raises(Exception, match=r"(?i)row-level security"), db.unit_of_work(manager) as session:
+        writer.insert_rows(
+            session,
+            Account.__table__,  # type: ignore[arg-type]
+            [{"organization_id": foreign, "name": "偷渡客户", "currency": "CNY", "custom": {}, "version": 1}],
+        )
+    with db.reading(other_tenant["manager"].actor) as session:
+        assert session.scalar(select(func.count()).select_from(Account).where(Account.name == "偷渡客户")) == 0

@@ -9,6 +9,7 @@ instead of 10,000 flushes. Callers keep the rules (validation, scoping, audit) �
 
 from __future__ import annotations
 
+import itertools
 import json
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -115,6 +116,11 @@ def _placeholder(dialect: Dialect) -> str:
     return "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
 
 
+#: rows from which PostgreSQL inserts go through ``COPY`` into a temporary table (below: executemany)
+COPY_MIN_ROWS = 200
+_copies = itertools.count(1)
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``."""
     if not rows:
@@ -124,12 +130,41 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     params = parameters(table, columns, rows, dialect)
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
+    if dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        _copy_rows(session, quote(table.name), names, params)
+        return
     marker = _placeholder(dialect)
     one = "(" + ", ".join([marker] * len(columns)) + ")"
     # one executemany: psycopg pipelines it; sqlite3 reuses one prepared statement. Measured faster
     # than multi-row VALUES statements and than INSERT … SELECT FROM unnest(arrays) on PostgreSQL.
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES {one}"  # noqa: S608
     session.connection().exec_driver_sql(sql, params)
+
+
+def _copy_rows(session: Session, table: str, names: str, params: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``COPY`` the rows into a temporary table of the same columns, then one
+    ``INSERT … SELECT`` into ``table`` — about twice as fast as an executemany of many rows.
+
+    ``COPY`` cannot write into a table with row-level security; the ``INSERT`` checks every row
+    against the policies (and constraints, triggers) as an executemany would. The temporary table
+    is dropped at once (and at the transaction's end in any case); a failure rolls back with the
+    caller's transaction.
+    """
+    temporary = f"closeloop_copy_{next(_copies)}"
+    connection = session.connection()
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {temporary} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {temporary} ({names}) FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in params:
+                write_row(row)
+    finally:
+        cursor.close()
+    connection.exec_driver_sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM {temporary}")  # noqa: S608
+    connection.exec_driver_sql(f"DROP TABLE {temporary}")
 
 
 def update_rows(
