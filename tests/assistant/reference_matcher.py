@@ -430,7 +430,8 @@ class Checker:
             return None
         if rule.negatable and self._negated(text, start, lang):
             return None
-        explanation = rule.explanation
+        override = rule.by_sector.get(sector)
+        explanation = (override.explanation if override and override.explanation else None) or rule.explanation
         if rule.delivery:
             promised = promised_days(text[start:end])
             lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
@@ -438,7 +439,6 @@ class Checker:
                 return None
             if lead is not None:
                 explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
-        override = rule.by_sector.get(sector)
         category = (override.category if override and override.category else None) or rule.category
         level = (override.level if override and override.level else None) or rule.level
         key = (override.citation if override and override.citation else None) or rule.citation
@@ -450,7 +450,7 @@ class Checker:
             level=level,
             category=category,
             citation=citation.label if citation else "",
-            rewrite=rule.rewrite,
+            rewrite=(override.rewrite if override and override.rewrite else None) or rule.rewrite,
             explanation=explanation,
             rule=f"{compiled.pack}/{rule.id}",
         )

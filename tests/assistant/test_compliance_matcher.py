@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from closeloop.assistant.compliance.matcher import Checker, default_checker, lead_time_in_text, promised_days
-from closeloop.assistant.compliance.packs import PackError, load_library, shipped_library
+from closeloop.assistant.compliance.packs import PackError, Sector, load_library, shipped_library
 from closeloop.assistant.compliance.scoring import score
 from tests.conftest import shared_data
 
@@ -265,3 +266,27 @@ _FRAGMENTS = [
 def test_the_batch_api_equals_checking_each_text(texts: list[str], lang: str | None) -> None:
     checker = default_checker()
     assert checker.check_many(texts, lang=lang) == [checker.check(text, lang=lang) for text in texts]  # type: ignore[arg-type]
+
+
+def test_a_finding_explains_the_article_it_cites_in_every_sector() -> None:
+    """A rule that cites another law in one sector (a general product's guarantee is the unfair-competition
+    law's misleading publicity, not the medical advertising article) explains that law there too: an
+    explanation that names articles names the one cited."""
+    library = shipped_library()
+    sectors: tuple[Sector, ...] = ("finance", "cosmetics", "health_food", "drug", "medical", "general")
+    wrong = []
+    for pack in library.packs:
+        for rule in pack.rules:
+            for sector in sectors:
+                override = rule.by_sector.get(sector)
+                key = (override.citation if override and override.citation else None) or rule.citation
+                citation = library.citation(key)
+                if citation is None:
+                    continue
+                explanation = (override.explanation if override and override.explanation else None) or rule.explanation
+                number = citation.article.split("条")[0].removeprefix("第")
+                names_an_article = re.search(r"第\d+条|Art\. ?\d+", explanation)
+                names_this_one = re.search(rf"第{number}条|Art\. ?{number}\b|(?<![\d.]){number}\(", explanation)
+                if names_an_article and not names_this_one:
+                    wrong.append(f"{pack.pack}/{rule.id} in {sector}: cites {citation.label}")
+    assert wrong == []

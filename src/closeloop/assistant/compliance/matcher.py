@@ -290,7 +290,9 @@ class Checker:
         key = (override.citation if override and override.citation else None) or rule.citation
         citation = self.library.citation(key)
         label = citation.label if citation else ""
-        return level, category, label, rule.rewrite, rule.explanation, f"{compiled.pack}/{rule.id}"
+        rewrite = (override.rewrite if override and override.rewrite else None) or rule.rewrite
+        explanation = (override.explanation if override and override.explanation else None) or rule.explanation
+        return level, category, label, rewrite, explanation, f"{compiled.pack}/{rule.id}"
 
     def sector_of(self, text: str, lang: Lang | None = None) -> Sector:
         """The sector the message is about: the one with most distinct cue words (ties: common.yaml order)."""

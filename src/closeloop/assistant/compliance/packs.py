@@ -83,9 +83,15 @@ class Citation(_Strict):
 
 
 class SectorOverride(_Strict):
+    """What a rule says differently in one sector; an override that cites another law says why in
+    its own ``explanation`` (and may give its own ``rewrite``), so a finding never cites one article
+    and explains another."""
+
     category: Category | None = None
     level: int | None = Field(default=None, ge=1, le=3)
     citation: str | None = None
+    explanation: str | None = Field(default=None, min_length=4)
+    rewrite: str | None = Field(default=None, min_length=4)
 
 
 class Rule(_Strict):
