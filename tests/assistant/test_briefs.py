@@ -63,7 +63,7 @@ def test_a_brief_cites_every_statement_and_shows_only_what_the_rep_may_see(
     } <= cited
     assert all(s["citations"] for statements in sections.values() for s in statements)
     assert "王主任" in sections["decision_chain"][0]["text"]
-    assert "880000" in sections["opportunities"][0]["text"]
+    assert "处于 初步接洽 阶段，金额 ¥880,000.00" in sections["opportunities"][0]["text"]
     # every cited field is one the rep reads on the record itself (masks apply to the brief as to the API)
     for statements in sections.values():
         for statement in statements:

@@ -185,7 +185,7 @@ def test_a_lead_brief_reaches_its_rep_once_assigned_without_what_the_rep_may_not
     assert notes[0].link == f"/leads/{lead['id']}"
     body = notes[0].body_zh or ""
     assert "瑞金医院" in body
-    assert "tender" in body
+    assert "来源 招标" in body
     assert "想了解监护仪报价" in body  # what the lead said
     assert "全国第一" not in body  # ... through the compliance checker
     assert "已有赢单" in body  # the similar account the rep won

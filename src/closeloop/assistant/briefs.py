@@ -14,6 +14,8 @@ shown, and the findings with their citation and compliant rewrite travel with th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,10 +27,21 @@ from closeloop.crm import records
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.service import ACTIVITIES
 from closeloop.crm.contacts.service import CONTACTS
+from closeloop.crm.enums import (
+    ActivityKind,
+    DecisionRole,
+    LeadSource,
+    LeadStatus,
+    OrderStatus,
+    Stage,
+    TicketPriority,
+    TicketStatus,
+)
 from closeloop.crm.leads.service import LEADS
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.orders.service import ORDERS
 from closeloop.crm.tickets.service import TICKETS
+from closeloop.integrations.importing.labels import display_label
 from closeloop.quality.similar import similar_accounts
 
 LEAD_SECTIONS = ("lead", "said", "similar", "knowledge", "next_step")
@@ -47,6 +60,7 @@ _TEXT = {
         "outcome": "，结果：{value}",
         "passage": "{heading}：{text}",
         "unknown": "未填",
+        "locale": "zh_CN",
         "lead": "线索 {name}（{title}）来自 {company}，来源 {source}，状态 {status}。",
         "said": "线索留言：{text}",
         "similar": "相似客户「{name}」（{city}）{won}。",
@@ -70,6 +84,7 @@ _TEXT = {
         "outcome": ", outcome: {value}",
         "passage": "{heading}: {text}",
         "unknown": "not set",
+        "locale": "en",
         "lead": "Lead {name} ({title}) from {company}, source {source}, status {status}.",
         "said": "What the lead said: {text}",
         "similar": "Similar account “{name}” ({city}) {won}.",
@@ -145,6 +160,22 @@ def _value(record: dict[str, Any], name: str, words: dict[str, str]) -> str:
     return words["unknown"] if value in (None, "") else str(value)
 
 
+def _label(record: dict[str, Any], name: str, enum: type[StrEnum], words: dict[str, str]) -> str:
+    """A picklist value in the reader's language (决策者 / Decision maker, not ``decision_maker``)."""
+    value = record.get(name)
+    return words["unknown"] if value in (None, "") else display_label(enum, value, words["locale"])
+
+
+def _money(value: Any, currency: Any = None) -> str:
+    """An amount as people write it: ``¥328,057.00`` (another currency by its code)."""
+    try:
+        amount = f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+    code = str(currency or "CNY")
+    return f"¥{amount}" if code == "CNY" else f"{code} {amount}"
+
+
 def _day(value: Any) -> str:
     return str(value)[:10] if value else ""
 
@@ -172,7 +203,9 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
     brief.sections["decision_chain"] = [
         Statement(
             words["contact"].format(
-                name=c.get("name"), title=_value(c, "title", words), role=_value(c, "decision_role", words)
+                name=c.get("name"),
+                title=_value(c, "title", words),
+                role=_label(c, "decision_role", DecisionRole, words),
             ),
             [_cite("contact", c, ["name", "title", "decision_role"])],
         )
@@ -185,8 +218,10 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
         Statement(
             words["opportunity"].format(
                 name=o.get("name"),
-                stage=o.get("stage"),
-                amount=words["amount"].format(value=o["amount"]) if o.get("amount") is not None else "",
+                stage=_label(o, "stage", Stage, words),
+                amount=words["amount"].format(value=_money(o["amount"], o.get("currency")))
+                if o.get("amount") is not None
+                else "",
                 close=words["close"].format(value=o["expected_close_date"]) if o.get("expected_close_date") else "",
             ),
             [_cite("opportunity", o, ["name", "stage", "amount", "expected_close_date"])],
@@ -199,8 +234,8 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
         Statement(
             words["ticket"].format(
                 subject=t.get("subject"),
-                priority=t.get("priority"),
-                status=t.get("status"),
+                priority=_label(t, "priority", TicketPriority, words),
+                status=_label(t, "status", TicketStatus, words),
                 opened=_day(t.get("opened_at")),
             ),
             [_cite("ticket", t, ["subject", "priority", "status", "opened_at"])],
@@ -213,8 +248,10 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
             words["order"].format(
                 number=o.get("number"),
                 date=_day(o.get("ordered_at")),
-                total=words["total"].format(value=o["total"]) if o.get("total") is not None else "",
-                status=o.get("status"),
+                total=words["total"].format(value=_money(o["total"], o.get("currency")))
+                if o.get("total") is not None
+                else "",
+                status=_label(o, "status", OrderStatus, words),
             ),
             [_cite("order", o, ["number", "ordered_at", "total", "status"])],
         )
@@ -225,7 +262,7 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
         Statement(
             words["activity"].format(
                 date=_day(a.get("occurred_at")),
-                kind=a.get("kind"),
+                kind=_label(a, "kind", ActivityKind, words),
                 subject=_value(a, "subject", words),
                 outcome=words["outcome"].format(value=a["outcome"]) if a.get("outcome") else "",
             ),
@@ -290,8 +327,8 @@ def lead_brief(session: Session, actor: Actor, lead_id: int, *, passages: int = 
                 name=_value(lead, "name", words),
                 title=_value(lead, "title", words),
                 company=_value(lead, "company", words),
-                source=_value(lead, "source", words),
-                status=_value(lead, "status", words),
+                source=_label(lead, "source", LeadSource, words),
+                status=_label(lead, "status", LeadStatus, words),
             ),
             [_cite("lead", lead, ["name", "title", "company", "source", "status"])],
         )

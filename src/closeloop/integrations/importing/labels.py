@@ -124,3 +124,13 @@ def chinese_label(enum: type[StrEnum], code: str) -> str | None:
         if any("\u4e00" <= char <= "\u9fff" for char in label):
             return label
     return None
+
+
+def display_label(enum: type[StrEnum], code: object, locale: str) -> str:
+    """How a stored code reads in ``locale`` (the glossary's word: the first English or the first
+    Chinese label); an unknown code is shown as stored."""
+    text = str(code)
+    if locale.startswith("en"):
+        labels = LABELS.get(enum, {}).get(text)
+        return labels[0] if labels else text
+    return chinese_label(enum, text) or text
