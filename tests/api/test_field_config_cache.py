@@ -73,6 +73,29 @@ def test_a_warm_read_reads_only_the_stamp_and_a_change_is_read_at_once(
     assert configuration_reads(warm_again) == []
 
 
+def test_a_warm_read_of_a_record_reads_the_stamp_in_the_records_own_statement(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    rep = Api(client, tenant["rep"])
+    account = rep.create("accounts", {"name": f"一句医院 {tag()}", "industry": "医药"})
+    rep.read("accounts", account["id"])  # warms the kept configuration
+
+    with statements(db) as warm:
+        rep.read("accounts", account["id"])
+    configure(client, tenant, "account", "industry", {"rep": {"read": False}})
+    with statements(db) as after_change:
+        masked = rep.read("accounts", account["id"])
+
+    stamp_reads = [s for s in warm if "fields_stamp" in s]
+    assert len(stamp_reads) == 1
+    assert "FROM accounts" in stamp_reads[0]  # one statement: the record and the stamp
+    assert configuration_reads(warm) == []
+    # the kept configuration's stamp was stale: the record is read again under the new matrix
+    assert "industry" not in masked
+    assert configuration_reads(after_change)
+    assert len([s for s in after_change if "FROM accounts" in s]) == 2
+
+
 def test_masking_and_unmasking_a_field_are_seen_by_the_next_read(client: TestClient, tenant: Tenant) -> None:
     rep = Api(client, tenant["rep"])
     account = rep.create("accounts", {"name": f"遮蔽医院 {tag()}", "industry": "医药"})
