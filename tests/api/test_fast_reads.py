@@ -30,11 +30,8 @@ REQUEST_ID = "fast-reads-test"
 
 
 def _api(client: TestClient) -> Api:
-    return next(
-        route.app
-        for route in client.app.routes
-        if isinstance(route, Mount) and isinstance(route.app, Api)  # type: ignore[attr-defined]
-    )
+    app: Any = client.app
+    return next(route.app for route in app.routes if isinstance(route, Mount) and isinstance(route.app, Api))
 
 
 @contextmanager

@@ -28,8 +28,9 @@ keeps winning, as it would in FastAPI.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -56,7 +57,7 @@ class _Segment:
     one: RecordReads | None  # GET /v1/<segment>/<id>
 
 
-def _first_match(routers: Sequence[APIRouter], path: str) -> object | None:
+def _first_match(routers: Sequence[APIRouter], path: str) -> Callable[..., Any] | None:
     """The endpoint of the first route that fully matches ``GET path`` (without the ``/v1`` the
     routers are included under), in the order the application matches them; ``None`` when none
     does, or when something that is not a plain route (which could match anything) comes first."""
@@ -69,6 +70,11 @@ def _first_match(routers: Sequence[APIRouter], path: str) -> object | None:
             if match is Match.FULL:
                 return route.endpoint
     return None
+
+
+def _reads(routers: Sequence[APIRouter], path: str) -> RecordReads | None:
+    endpoint = _first_match(routers, path)
+    return None if endpoint is None else FAST_READS.get(endpoint)
 
 
 def _plain_positive(text: str, highest: int) -> int | None:
@@ -98,8 +104,8 @@ class FastReads:
         self.prefix = prefix
         self.segments: dict[str, _Segment] = {}
         for name, (application, routers) in segments.items():
-            page = FAST_READS.get(_first_match(routers, f"/{name}"))  # type: ignore[arg-type]
-            one = FAST_READS.get(_first_match(routers, f"/{name}/1"))  # type: ignore[arg-type]
+            page = _reads(routers, f"/{name}")
+            one = _reads(routers, f"/{name}/1")
             if page is not None or one is not None:
                 self.segments[name] = _Segment(application, page, one)
 
