@@ -21,7 +21,7 @@ from tests.api.test_custom_fields import Schema, signed_off
 from tests.api.test_field_security import configure
 from tests.conftest import Backend
 from tests.factories import Tenant
-from tests.samples import Api, tag
+from tests.samples import Api, assert_problem, tag
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +71,66 @@ def test_a_warm_read_reads_only_the_stamp_and_a_change_is_read_at_once(
     assert changed["custom"]["tier"] is None  # the new field, on the very next read
     assert configuration_reads(after_change)  # read again: the stamp changed
     assert configuration_reads(warm_again) == []
+
+
+def test_a_warm_read_of_a_record_reads_the_stamp_in_the_records_own_statement(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    rep = Api(client, tenant["rep"])
+    account = rep.create("accounts", {"name": f"一句医院 {tag()}", "industry": "医药"})
+    rep.read("accounts", account["id"])  # warms the kept configuration
+
+    with statements(db) as warm:
+        rep.read("accounts", account["id"])
+    configure(client, tenant, "account", "industry", {"rep": {"read": False}})
+    with statements(db) as after_change:
+        masked = rep.read("accounts", account["id"])
+
+    stamp_reads = [s for s in warm if "fields_stamp" in s]
+    assert len(stamp_reads) == 1
+    assert "FROM accounts" in stamp_reads[0]  # one statement: the record and the stamp
+    assert configuration_reads(warm) == []
+    # the kept configuration's stamp was stale: the record is read again under the new matrix
+    assert "industry" not in masked
+    assert configuration_reads(after_change)
+    assert len([s for s in after_change if "FROM accounts" in s]) == 2
+
+
+def test_a_warm_list_reads_the_stamp_in_its_own_statement_and_a_stale_guess_never_decides(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    rep = Api(client, tenant["rep"])
+    name = f"列表医院 {tag()}"
+    rep.create("accounts", {"name": name, "industry": "医药"})
+    by_name = {"q": name}
+    rep.request("GET", "/accounts", params=by_name)  # warms the kept configuration
+
+    with statements(db) as warm:
+        listed = rep.request("GET", "/accounts", params=by_name).json()["items"]
+    configure(client, tenant, "account", "industry", {"rep": {"read": False}})
+    # the kept configuration (industry readable) is stale from here: each read below must not use it
+    with statements(db) as after_change:
+        masked = rep.request("GET", "/accounts", params=by_name).json()["items"]
+    refused = rep.request("GET", "/accounts", params={**by_name, "industry": "医药"})
+    configure(client, tenant, "account", "industry", {"rep": None})
+    empty_then_allowed = rep.request("GET", "/accounts", params={"q": "没有这家医院", "industry": "医药"})
+    configure(client, tenant, "account", "industry", {"rep": {"read": False}})
+    # the kept configuration (industry readable) is stale again, and the page would be empty: the stamp
+    # is read to check it, and the filter is refused
+    refused_again = rep.request("GET", "/accounts", params={"q": "没有这家医院", "industry": "医药"})
+
+    stamp_reads = [s for s in warm if "fields_stamp" in s]
+    assert len(stamp_reads) == 1
+    assert "FROM accounts" in stamp_reads[0]
+    assert configuration_reads(warm) == []
+    assert listed[0]["industry"] == "医药"
+    assert masked
+    assert "industry" not in masked[0]
+    assert configuration_reads(after_change)
+    assert_problem(refused, 403, field="industry")
+    assert empty_then_allowed.status_code == 200, empty_then_allowed.text  # the stale mask did not refuse it
+    assert empty_then_allowed.json()["items"] == []
+    assert_problem(refused_again, 403, field="industry")
 
 
 def test_masking_and_unmasking_a_field_are_seen_by_the_next_read(client: TestClient, tenant: Tenant) -> None:

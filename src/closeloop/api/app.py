@@ -4,7 +4,9 @@ FastAPI matches a request against every route in turn, and its per-route cost is
 (a few microseconds each, paid on every request, growing with every route the product adds). So the
 API is served by one small FastAPI application per first path segment (``/v1/opportunities/…``,
 ``/v1/users/…``), chosen by a dictionary lookup, while one application holding every route gives the
-OpenAPI description and the interactive docs. All of them share one ``state``, the same error
+OpenAPI description and the interactive docs. Reading a record and listing a page, when their
+parameters are plainly valid, are answered before FastAPI by :mod:`closeloop.api.fastreads` with
+the same functions the endpoints call. All of them share one ``state``, the same error
 rendering and the same dependencies: to a client it is one API.
 """
 
@@ -23,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from closeloop import __version__
 from closeloop.api import problems
 from closeloop.api.deps import reject_nul_characters
+from closeloop.api.fastreads import FastReads
 from closeloop.api.routers import (
     approvals,
     assets,
@@ -145,6 +148,9 @@ class Api:
         self.state = State()
         for application in (self.described, *self.segments.values()):
             application.state = self.state
+        self.fast_reads = FastReads(
+            PREFIX, {segment: (self.segments[segment], group) for segment, group in by_segment.items()}
+        )
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -162,7 +168,10 @@ class Api:
             if root and path.startswith(root):
                 path = path[len(root) :]
             if path.startswith(PREFIX + "/"):
-                application = self.segments.get(_first_segment(path), self.described)
+                segment = _first_segment(path)
+                if scope["method"] == "GET" and await self.fast_reads(scope, receive, send, path, segment):
+                    return
+                application = self.segments.get(segment, self.described)
         await application(scope, receive, send)
 
 

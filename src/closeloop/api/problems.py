@@ -129,19 +129,35 @@ def integrity_problem(error: IntegrityError) -> tuple[str, list[FieldProblem]]:
     return ("The change conflicts with data stored meanwhile; reload and try again", [])
 
 
+def domain_problem(request: Request, error: DomainError) -> Response:
+    """The problem document of a domain error (what the API's handler and its fast reads answer)."""
+    return problem_response(
+        error.status,
+        error.code,
+        error.message,
+        problems=error.problems,
+        request_id=_request_id(request),
+        extra=error.extra or None,
+    )
+
+
+def unexpected_problem(request: Request, error: Exception) -> Response:
+    """The 500 problem document of an unexpected error, logged with the request id."""
+    _log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, _request_id(request))
+    return problem_response(
+        500,
+        "internal_error",
+        "Something went wrong on our side; the request id identifies it in the log",
+        request_id=_request_id(request),
+    )
+
+
 def install(app: FastAPI) -> None:
     """Render domain errors, validation errors and HTTP errors as problem documents."""
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> Response:
-        return problem_response(
-            error.status,
-            error.code,
-            error.message,
-            problems=error.problems,
-            request_id=_request_id(request),
-            extra=error.extra or None,
-        )
+        return domain_problem(request, error)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, error: IntegrityError) -> Response:
@@ -170,10 +186,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
-        _log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, _request_id(request))
-        return problem_response(
-            500,
-            "internal_error",
-            "Something went wrong on our side; the request id identifies it in the log",
-            request_id=_request_id(request),
-        )
+        return unexpected_problem(request, error)

@@ -53,6 +53,50 @@ def record_response(
     )
 
 
+class RecordReads:
+    """Reading one record and listing a page of one record type: what the ``GET /<plural>/{id}`` and
+    ``GET /<plural>`` endpoints do once FastAPI has resolved the caller and checked the parameters.
+
+    The API's fast reads (:mod:`closeloop.api.fastreads`) call the same two methods, so the two
+    ways in share every line that touches the database, the masks, the ETag and the Link header.
+    """
+
+    def __init__(self, record_type: RecordType[Any]) -> None:
+        self.record_type = record_type
+
+    def _read_one(self, database: Database, actor: Actor, record_id: int) -> dict[str, Any]:
+        with database.reading(actor) as session:
+            return records.read_one(session, actor, self.record_type, record_id)
+
+    def _read_page(
+        self, database: Database, actor: Actor, params: dict[str, str], url: URL
+    ) -> tuple[Page[dict[str, Any]], str | None]:
+        with database.reading(actor) as session:
+            result = records.read_page(session, actor, self.record_type, params)
+        link = f'<{url.include_query_params(cursor=result.next_cursor)}>; rel="next"' if result.next_cursor else None
+        return result, link
+
+    async def one(self, request: Request, actor: Actor, record_id: int) -> Response:
+        """The record as ``actor`` may see it, with its ETag (304 when ``If-None-Match`` names it)."""
+        body = await in_thread(self._read_one, request.app.state.database, actor, record_id)
+        tag = etag(body["version"])
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers={"ETag": tag})
+        return json_response(body, headers={"ETag": tag})
+
+    async def page(self, request: Request, actor: Actor) -> Response:
+        """One page of records filtered and sorted by the query string, with a ``Link`` to the next."""
+        database: Database = request.app.state.database
+        result, link = await in_thread(self._read_page, database, actor, dict(request.query_params), request.url)
+        headers = {"Link": link} if link else {}
+        return json_response({"items": result.items, "next_cursor": result.next_cursor}, headers=headers)
+
+
+#: the record endpoints' functions (get one, list a page) → the reads they serve: how the fast
+#: reads recognise, among an application's routes, the ones they may answer in FastAPI's stead
+FAST_READS: dict[Callable[..., Any], RecordReads] = {}
+
+
 def _filter_parameters(record_type: RecordType[Any]) -> list[dict[str, Any]]:
     """The OpenAPI description of a list's filter parameters (``field=value``; the operators are
     suffixes). They are described here rather than declared on the endpoint: the list reads them
@@ -88,13 +132,7 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
     update_schema = spec.update_schema
     router = APIRouter(prefix=f"/{plural}")
 
-    def read_list(
-        database: Database, actor: Actor, params: dict[str, str], url: URL
-    ) -> tuple[Page[dict[str, Any]], str | None]:
-        with database.reading(actor) as session:
-            result = records.read_page(session, actor, record_type, params)
-        link = f'<{url.include_query_params(cursor=result.next_cursor)}>; rel="next"' if result.next_cursor else None
-        return result, link
+    reads = RecordReads(record_type)
 
     async def list_records(
         request: Request,
@@ -106,11 +144,9 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         ] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
     ) -> Response:
-        database: Database = request.app.state.database
-        result, link = await in_thread(read_list, database, actor, dict(request.query_params), request.url)
-        headers = {"Link": link} if link else {}
-        return json_response({"items": result.items, "next_cursor": result.next_cursor}, headers=headers)
+        return await reads.page(request, actor)
 
+    FAST_READS[list_records] = reads
     router.add_api_route(
         "",
         list_records,
@@ -157,17 +193,10 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
         description="Send `Idempotency-Key` to make retries safe.",
     )
 
-    def read_record(database: Database, actor: Actor, record_id: int) -> dict[str, Any]:
-        with database.reading(actor) as session:
-            return records.read_one(session, actor, record_type, record_id)
-
     async def get_record(request: Request, actor: CurrentActor, record_id: RecordId) -> Response:
-        body = await in_thread(read_record, request.app.state.database, actor, record_id)
-        tag = etag(body["version"])
-        if request.headers.get("if-none-match") == tag:
-            return Response(status_code=304, headers={"ETag": tag})
-        return json_response(body, headers={"ETag": tag})
+        return await reads.one(request, actor, record_id)
 
+    FAST_READS[get_record] = reads
     router.add_api_route(
         "/{record_id}",
         get_record,

@@ -21,7 +21,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
-from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from closeloop.core.errors import (
+    Conflict,
+    DomainError,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.db.base import RecordModel
 from closeloop.db.functions import json_list_holds
@@ -35,6 +43,7 @@ from closeloop.db.scope import (
 )
 from closeloop.db.session import execute_core
 from closeloop.db.types import ScaledDecimal
+from closeloop.governance import fieldstamp
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import check_writable, masked_fields, readable_fields
 from closeloop.governance.permissions import require
@@ -832,31 +841,99 @@ def _read_columns(session: Session, actor: Actor, record_type: RecordType[Any]) 
 
 
 @lru_cache(maxsize=1024)
-def _by_id_statement(noun: str, columns: tuple[str, ...], scoped: bool) -> Select[Any]:
+def _by_id_statement(noun: str, columns: tuple[str, ...], scoped: bool, stamped: bool = False) -> Select[Any]:
     record_type = record_type_for(noun)
     model = record_type.model
-    return select(*_selectable(record_type, columns)).where(
+    selected = _selectable(record_type, columns)
+    if stamped:  # the organization's fields stamp rides along (see read_one)
+        selected.append(fieldstamp.STAMP_COLUMN)
+    return select(*selected).where(
         visibility_template(model, scoped=scoped), model.__table__.c.id == bindparam("record_id")
     )
 
 
 def read_one(session: Session, actor: Actor, record_type: RecordType[Any], record_id: int) -> dict[str, Any]:
-    """One record as ``actor`` may see it, or *not found* (a statement built once per shape and reused)."""
+    """One record as ``actor`` may see it, or *not found* (a statement built once per shape and reused).
+
+    The columns are the fields the actor may read, so they depend on the organization's field
+    configuration, which is kept across requests behind its stamp. When a configuration is kept, the
+    record's statement reads the stamp too and the columns are chosen by the kept configuration on
+    trust (:func:`fieldstamp.guess`): one statement instead of two. If the stamp has changed, the
+    record is read again under the configuration of the new stamp — a mask is never applied late.
+    """
     require(actor, f"{record_type.plural}:read")
     model = record_type.model
+    organization_id = actor.organization_id
+    guessed = fieldstamp.guess(session, organization_id) if organization_id is not None else None
     columns = _read_columns(session, actor, record_type)
-    statement = _by_id_statement(record_type.noun, columns, is_scoped(actor, model))
-    row = execute_core(session, statement, {**scope_parameters(actor, model), "record_id": record_id}).first()
+    statement = _by_id_statement(record_type.noun, columns, is_scoped(actor, model), guessed is not None)
+    parameters = {**scope_parameters(actor, model), "record_id": record_id}
+    if guessed is not None:
+        parameters[fieldstamp.STAMP_PARAMETER] = organization_id
+    row = execute_core(session, statement, parameters).first()
+    if guessed is not None and organization_id is not None:
+        if row is None:  # nothing to check the guess against (and no field was read)
+            fieldstamp.withdraw(session, organization_id)
+        elif not fieldstamp.settle(session, organization_id, guessed, row[-1]):
+            return read_one(session, actor, record_type, record_id)  # the session now knows the stamp
     if row is None:
         raise NotFound(record_type.noun, record_id)
-    return _expanded(session, actor, record_type, [_decoded(record_type, columns, row)])[0]
+    return _expanded(session, actor, record_type, [_decoded(record_type, columns, row[: len(columns)])])[0]
 
 
 def read_page(
     session: Session, actor: Actor, record_type: RecordType[Any], params: Mapping[str, str]
 ) -> Page[dict[str, Any]]:
     """One page of serialized records, filtered by ``params`` (``field``, ``field__op``, ``q``,
-    ``sort``, ``limit``, ``cursor``), with the cursor of the next page when there is one."""
+    ``sort``, ``limit``, ``cursor``), with the cursor of the next page when there is one.
+
+    As in :func:`read_one`, a kept field configuration is used on trust and the page's statement
+    reads the stamp alongside; the page is read again if the stamp moved. What cannot be checked
+    that way — an empty page, or a refusal (a filter on a masked field, an unknown custom field)
+    raised before the statement ran — is checked by reading the stamp, as before."""
+    organization_id = actor.organization_id
+    guessed = fieldstamp.guess(session, organization_id) if organization_id is not None else None
+    if guessed is None or organization_id is None:
+        return _page_read_plainly(session, actor, record_type, params)
+    try:
+        page = _read_page(session, actor, record_type, params, guessed=guessed)
+    except DomainError:
+        fieldstamp.withdraw(session, organization_id)
+        if fieldstamp.stamp(session, organization_id) == guessed:
+            raise  # the refusal stands under the current configuration
+        return _page_read_plainly(session, actor, record_type, params)
+    if isinstance(page, Page):
+        return page
+    # the statement returned no row: no stamp came back with it
+    fieldstamp.withdraw(session, organization_id)
+    if fieldstamp.stamp(session, organization_id) == guessed:
+        return Page(items=[], next_cursor=None)
+    return _page_read_plainly(session, actor, record_type, params)
+
+
+def _page_read_plainly(
+    session: Session, actor: Actor, record_type: RecordType[Any], params: Mapping[str, str]
+) -> Page[dict[str, Any]]:
+    page = _read_page(session, actor, record_type, params, guessed=None)
+    assert isinstance(page, Page)  # nothing guessed: a page, even an empty one
+    return page
+
+
+class _NoRows:
+    """What a page read on trust returns when it read no row (so no stamp to check the trust by)."""
+
+
+def _read_page(
+    session: Session,
+    actor: Actor,
+    record_type: RecordType[Any],
+    params: Mapping[str, str],
+    *,
+    guessed: str | None,
+) -> Page[dict[str, Any]] | _NoRows:
+    """:func:`read_page`'s work. With a ``guessed`` stamp, the statement also reads the organization's
+    fields stamp, which must match it (else the page is read again, under the current stamp), and an
+    empty result is :class:`_NoRows`."""
     columns = _read_columns(session, actor, record_type)
     custom = _custom_list_fields(session, actor, record_type)
     sort_name = _parse_sort(session, record_type, actor, params.get("sort"), custom).name
@@ -866,8 +943,20 @@ def read_page(
     if params.get("cursor"):
         cursor = Cursor.decode(params["cursor"], sort=sort.text)
         statement = statement.where(_after_cursor(record_type, sort, cursor))
+    statement = statement.limit(limit + 1)
+    parameters: dict[str, Any] | None = None
+    stamped = guessed is not None and actor.organization_id is not None
+    if stamped:
+        statement = statement.add_columns(fieldstamp.STAMP_COLUMN)
+        parameters = {fieldstamp.STAMP_PARAMETER: actor.organization_id}
     # all rows in one fetch: iterating the result would fetch them one call at a time
-    fetched = execute_core(session, statement.limit(limit + 1)).all()
+    fetched: Sequence[Sequence[Any]] = execute_core(session, statement, parameters).all()
+    if guessed is not None and actor.organization_id is not None:
+        if not fetched:
+            return _NoRows()
+        if not fieldstamp.settle(session, actor.organization_id, guessed, fetched[0][-1]):
+            return _page_read_plainly(session, actor, record_type, params)
+        fetched = [row[:-1] for row in fetched]
     decoders = _decoders(record_type, selected)
     rows = [_decoded_with(decoders, selected, row) for row in fetched]
     next_cursor = None

@@ -109,6 +109,59 @@ def shared(session: Session, organization_id: int, key: Any, load: Callable[[], 
     return value
 
 
+#: the name of the organization's id in :data:`STAMP_COLUMN`'s statement
+STAMP_PARAMETER = "fields_stamp_organization_id"
+
+#: the organization's stamp as a column of another statement (``guess`` / ``settle``)
+STAMP_COLUMN = (
+    select(_organizations.c.fields_stamp)
+    .where(_organizations.c.id == bindparam(STAMP_PARAMETER))
+    .scalar_subquery()
+    .label("fields_stamp")
+)
+
+
+def guess(session: Session, organization_id: int) -> str | None:
+    """Take the stamp of the configuration kept for the organization as this session's stamp, *on
+    trust*, and return it — when the session has not read the stamp yet, has not written the
+    configuration, and a configuration is kept; else ``None`` (and nothing changes).
+
+    The caller reads :data:`STAMP_COLUMN` in the statement it runs anyway (one statement instead of
+    two) and then calls :func:`settle` with what it read, or :func:`withdraw` if it read nothing.
+    """
+    if session.info.get(_WROTE):
+        return None
+    stamps: dict[int, str | None] = session.info.setdefault(_STAMPS, {})
+    if organization_id in stamps:
+        return None
+    engine = _engine(session)
+    kept = _KEPT.get(engine, {}).get(organization_id) if engine is not None else None
+    if kept is None:
+        return None
+    stamps[organization_id] = kept[0]
+    return kept[0]
+
+
+def withdraw(session: Session, organization_id: int) -> None:
+    """Undo a :func:`guess` that could not be checked: the stamp is read again when next needed, and
+    what was derived from the guessed configuration in this session is dropped."""
+    session.info.get(_STAMPS, {}).pop(organization_id, None)
+    for key in _SESSION_COPIES:
+        session.info.pop(key, None)
+
+
+def settle(session: Session, organization_id: int, guessed: str, actual: str | None) -> bool:
+    """Whether a :func:`guess` held, given the stamp the statement read. If it did not, the session
+    now holds the actual stamp (so the caller's second attempt neither guesses nor reads it again)
+    and has dropped what it derived from the guessed configuration: the caller must do its work
+    again."""
+    if actual == guessed:
+        return True
+    withdraw(session, organization_id)
+    session.info.setdefault(_STAMPS, {})[organization_id] = actual
+    return False
+
+
 def forget(session: Session) -> None:
     """Drop the stamps this session has read (it wrote the configuration, or its transaction ended)."""
     session.info.pop(_STAMPS, None)
@@ -157,4 +210,17 @@ def install(session_class: type[Session] = Session) -> None:
 
 install()
 
-__all__ = ["bump", "forget", "install", "new_stamp", "session_copy", "shared", "stamp"]
+__all__ = [
+    "STAMP_COLUMN",
+    "STAMP_PARAMETER",
+    "bump",
+    "forget",
+    "guess",
+    "install",
+    "new_stamp",
+    "session_copy",
+    "settle",
+    "shared",
+    "stamp",
+    "withdraw",
+]
