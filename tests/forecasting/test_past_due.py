@@ -52,7 +52,8 @@ def test_a_change_too_small_to_show_is_not_called_a_lowering() -> None:
     # a barely lower cohort moves 82.4 % to 82.1 %: both read "82%", so the reason must not say "lowered"
     slight = Lateness(days=(0,) * 200 + (10,) * 200, won=(True,) * 100 + (False,) * 100 + (True,) * 99 + (False,) * 101)
     late = adjust(0.824, TODAY - timedelta(days=10), TODAY, slight)
-    assert late is not None and late.probability < 0.824
+    assert late is not None
+    assert late.probability < 0.824
     assert f"{late.probability:.0%}" == "82%"
     assert late.reason("en")["direction"] == "flat"
     assert late.reason("zh_CN")["text"].endswith("赢单可能基本不变")
