@@ -159,6 +159,12 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
     center = next(d.id for d in departments.values() if d.name == "销售中心")
     children = [d.id for d in departments.values() if d.parent_id == center]
     assert month[center] != sum(month[child] for child in children)
+    company = next(
+        t.value
+        for t in rows_of(backend, seller, Target)
+        if t.scope == "company" and t.month and t.metric == "contract_amount"
+    )
+    assert company >= month[center]  # the company never asks less than its sales centre was given
     assert len({month[d.id] for d in departments.values() if d.name.endswith("组")}) > 1
 
 

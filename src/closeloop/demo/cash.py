@@ -207,12 +207,18 @@ def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
             .order_by(Department.id)
         )
     )
+    departments = _department_targets(sales_departments)
+    known = {department_id for department_id, _ in sales_departments}
+    roots = sum((v for d, v in departments.items() if dict(sales_departments).get(d) not in known), Decimal(0))
+    # the company asks a little more than its sales departments were given, never less; the year is
+    # twelve such months, collections a little behind contracts
+    company_month = max(Decimal(5000000), (roots * Decimal("1.05") / 100000).quantize(Decimal(1)) * 100000)
     rows: list[tuple[TargetScope, str, int | None, int | None, Metric, int, Decimal]] = [
-        (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, 0, Decimal("60000000")),
-        (TargetScope.COMPANY, "company", None, None, Metric.COLLECTIONS, 0, Decimal("50000000")),
-        (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, month, Decimal("5000000")),
+        (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, 0, company_month * 12),
+        (TargetScope.COMPANY, "company", None, None, Metric.COLLECTIONS, 0, company_month * 10),
+        (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, month, company_month),
     ]
-    for department_id, value in _department_targets(sales_departments).items():
+    for department_id, value in departments.items():
         rows.append(
             (TargetScope.DEPARTMENT, f"department:{department_id}", department_id, None, Metric.CONTRACT_AMOUNT,
              month, value)
