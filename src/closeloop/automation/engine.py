@@ -554,9 +554,12 @@ def run_scheduled_rule(session: Session, organization_id: int, rule: CompiledRul
         ctx = metrics.Context(session, organization_id, rule.record_type, record, now)
         evaluation = evaluate(ctx, rule, record_id=record.id)
         if evaluation.fires:
+            once = once_key(evaluation)
+            if once is not None and _fired(session, organization_id, evaluation, once):
+                continue  # this stretch fired already, at an earlier check
             fire(
                 session, organization_id, evaluation,
-                event_type="schedule", event_id=None, firing_key=key, now=now, digest=digest,
+                event_type="schedule", event_id=None, firing_key=once or key, now=now, digest=digest,
             )  # fmt: skip
             fired += 1
     if digest is not None:
@@ -587,7 +590,13 @@ def run_scheduled_rule_by_loop(session: Session, organization_id: int, rule: Com
         ctx = metrics.Context(session, organization_id, rule.record_type, record, now)
         evaluation = evaluate(ctx, rule, record_id=record.id)
         if evaluation.fires:
-            fire(session, organization_id, evaluation, event_type="schedule", event_id=None, firing_key=key, now=now)
+            once = once_key(evaluation)
+            if once is not None and _fired(session, organization_id, evaluation, once):
+                continue
+            fire(
+                session, organization_id, evaluation,
+                event_type="schedule", event_id=None, firing_key=once or key, now=now,
+            )  # fmt: skip
             fired += 1
     return fired
 

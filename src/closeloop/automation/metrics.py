@@ -187,16 +187,27 @@ def customer_replied(ctx: Context, condition: Mapping[str, Any]) -> Any:
     return _streak(ctx, ActivityKind.EMAIL) == 0
 
 
+def _stretch(ctx: Context, measure: str, start: datetime | None, unit: str | None) -> float | None:
+    """How long a stretch has lasted (a stage, an unassigned lead, an open ticket); a rule on it fires
+    once per stretch, not at every check while it lasts: the stretch's start is in the firing key."""
+    if start is None:
+        return None
+    ctx._cache[DETAIL] = {ONCE: f"{measure}:{as_utc(start).isoformat()}"}
+    return _since(ctx.now, start, unit)
+
+
 def stage_duration(ctx: Context, condition: Mapping[str, Any]) -> Any:
     opportunity = ctx.related("opportunity")
-    return None if opportunity is None else _since(ctx.now, opportunity.stage_changed_at, condition.get("unit"))
+    if opportunity is None:
+        return None
+    return _stretch(ctx, "stage", opportunity.stage_changed_at, condition.get("unit"))
 
 
 def lead_unassigned(ctx: Context, condition: Mapping[str, Any]) -> Any:
     lead = ctx.related("lead")
     if lead is None:
         return None
-    return 0.0 if lead.owner_id is not None else _since(ctx.now, lead.received_at, condition.get("unit"))
+    return 0.0 if lead.owner_id is not None else _stretch(ctx, "unassigned", lead.received_at, condition.get("unit"))
 
 
 def ticket_open(ctx: Context, condition: Mapping[str, Any]) -> Any:
@@ -205,7 +216,7 @@ def ticket_open(ctx: Context, condition: Mapping[str, Any]) -> Any:
         return None
     if ticket.status not in (TicketStatus.OPEN, TicketStatus.IN_PROGRESS):
         return 0.0
-    return _since(ctx.now, ticket.opened_at, condition.get("unit"))
+    return _stretch(ctx, "open", ticket.opened_at, condition.get("unit"))
 
 
 def order_count(ctx: Context, condition: Mapping[str, Any]) -> Any:
@@ -265,7 +276,8 @@ def _product_line(ctx: Context, noun: str) -> Any:
 
 #: where a measure leaves what stands behind its value (kept with the condition in the decision)
 DETAIL = "detail"
-#: in a detail: what makes a firing happen once however many events see it (a streak's keyword and first day)
+#: in a detail: what makes a firing happen once however many events or scheduled checks see it (a
+#: streak's keyword and first day; the start of a stage, of an unassigned lead's wait, of an open ticket)
 ONCE = "once"
 #: a condition's window → the forecast period it reads: "last week" the last finished ISO week,
 #: quarters the last finished quarter, anything else (last month, no window) the last finished month;

@@ -670,6 +670,17 @@ def backtest(
     fired: list[dict[str, Any]] = []
     records: dict[tuple[str, int], None] = {}
     checked = 0
+    stretches: set[tuple[str, int, str]] = set()  # a stretch or streak fires once (engine.once_key)
+
+    def first_of_its_stretch(evaluation: engine.Evaluation) -> bool:
+        once = engine.once_key(evaluation)
+        if once is None:
+            return True
+        seen = (evaluation.record_type, evaluation.record_id, once)
+        if seen in stretches:
+            return False
+        stretches.add(seen)
+        return True
 
     def keep_one(evaluation: engine.Evaluation, event_type: str, event_id: int | None, at: datetime) -> None:
         records[(evaluation.record_type, evaluation.record_id)] = None
@@ -738,7 +749,7 @@ def backtest(
             )
             checked += 1
             evaluation = engine.evaluate(ctx, rule, record_id=event.subject_id or 0, full=True)
-            if evaluation.fires:
+            if evaluation.fires and first_of_its_stretch(evaluation):
                 count += 1
                 keep_one(evaluation, event.event_type, event.id, event.occurred_at)
     else:
@@ -768,7 +779,7 @@ def backtest(
                     )
                     checked += 1
                     evaluation = engine.evaluate(ctx, rule, record_id=row.id, full=True)
-                    if evaluation.fires:
+                    if evaluation.fires and first_of_its_stretch(evaluation):
                         seen_periods.add((row.id, key))
                         count += 1
                         keep_one(evaluation, "schedule", None, tick)
