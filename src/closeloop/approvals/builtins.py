@@ -17,6 +17,7 @@ from closeloop.approvals.models import Approval, ApprovalStatus
 from closeloop.approvals.subjects import Loaded
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.core.money import written
 from closeloop.crm import records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.contracts import service as contract_service
@@ -167,7 +168,8 @@ def load_expense(session: Session, actor: Actor, record_id: int | None, details:
         "spent_on": str(details.get("spent_on") or "")[:10],
         "description": str(details.get("description") or "")[:1000],
     }
-    return Loaded(f"{fields['category'] or 'expense'} {fields['currency']} {fields['amount']}", fields, actor.user_id)
+    title = f"{fields['category'] or 'expense'} {written(fields['amount'], fields['currency'])}"
+    return Loaded(title, fields, actor.user_id)
 
 
 def load_record(noun: str) -> subjects.Loader:

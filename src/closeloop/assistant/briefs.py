@@ -14,7 +14,6 @@ shown, and the findings with their citation and compliant rewrite travel with th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from closeloop.assistant import guard
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.core.actor import Actor
+from closeloop.core.money import written
 from closeloop.crm import records
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.service import ACTIVITIES
@@ -166,16 +166,6 @@ def _label(record: dict[str, Any], name: str, enum: type[StrEnum], words: dict[s
     return words["unknown"] if value in (None, "") else display_label(enum, value, words["locale"])
 
 
-def _money(value: Any, currency: Any = None) -> str:
-    """An amount as people write it: ``¥328,057.00`` (another currency by its code)."""
-    try:
-        amount = f"{Decimal(str(value)):,.2f}"
-    except (InvalidOperation, ValueError):
-        return str(value)
-    code = str(currency or "CNY")
-    return f"¥{amount}" if code == "CNY" else f"{code} {amount}"
-
-
 def _day(value: Any) -> str:
     return str(value)[:10] if value else ""
 
@@ -219,7 +209,7 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
             words["opportunity"].format(
                 name=o.get("name"),
                 stage=_label(o, "stage", Stage, words),
-                amount=words["amount"].format(value=_money(o["amount"], o.get("currency")))
+                amount=words["amount"].format(value=written(o["amount"], o.get("currency")))
                 if o.get("amount") is not None
                 else "",
                 close=words["close"].format(value=o["expected_close_date"]) if o.get("expected_close_date") else "",
@@ -248,7 +238,7 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
             words["order"].format(
                 number=o.get("number"),
                 date=_day(o.get("ordered_at")),
-                total=words["total"].format(value=_money(o["total"], o.get("currency")))
+                total=words["total"].format(value=written(o["total"], o.get("currency")))
                 if o.get("total") is not None
                 else "",
                 status=_label(o, "status", OrderStatus, words),

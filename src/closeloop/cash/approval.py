@@ -13,6 +13,7 @@ from closeloop.approvals.subjects import Loaded
 from closeloop.cash import service
 from closeloop.core.actor import Actor
 from closeloop.core.errors import ValidationFailed
+from closeloop.core.money import written
 from closeloop.crm.contracts.service import get_contract
 from closeloop.governance.audit.service import json_safe
 
@@ -40,7 +41,7 @@ def load_collection(session: Session, actor: Actor, record_id: int | None, detai
         "instalment_id": collection.instalment_id,
         "owner_id": contract.owner_id,
     }
-    return Loaded(f"{contract.number} · {collection.amount} {contract.currency}", fields, contract.owner_id)
+    return Loaded(f"{contract.number} · {written(collection.amount, contract.currency)}", fields, contract.owner_id)
 
 
 def register() -> None:
