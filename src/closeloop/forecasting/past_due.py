@@ -94,8 +94,7 @@ class Adjustment:
             effect = f"赢单可能从 {before} 降至 {after}" if lowered else "赢单可能基本不变"
             text = (
                 f"预计成交日期已过 {self.days_past_due} 天：过期 {self.cohort_days} 天以上才结单的"
-                f" {self.cohort_deals} 个商机中 {rate:.0%} 赢单（到期时仍未结单的商机 {self.base_rate:.0%}），"
-                + effect
+                f" {self.cohort_deals} 个商机中 {rate:.0%} 赢单（到期时仍未结单的商机 {self.base_rate:.0%}），" + effect
             )
         else:
             effect = f"lowers the chance from {before} to {after}" if lowered else "the chance is about the same"
