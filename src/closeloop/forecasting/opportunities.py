@@ -81,7 +81,7 @@ def _fraction(deal_id: int, index: int) -> float:
     return (deal_id * 7 + index * 3 + 1) * _SPREAD % 1.0
 
 
-def _history(session: Session, organization_id: int, ids: Sequence[int]) -> dict[int, list[Any]]:
+def stage_history(session: Session, organization_id: int, ids: Sequence[int]) -> dict[int, list[Any]]:
     """Each deal's stage changes (from, to, when, seconds in ``from``), oldest first."""
     result: dict[int, list[Any]] = {}
     for offset in range(0, len(ids), 2000):
@@ -152,7 +152,7 @@ def features(session: Session, organization_id: int, deals: Sequence[Opportunity
     """One row of features per opportunity (in the order given), read within the organization: an
     open deal as it stands now (what is scored); a closed one as it stood when it closed."""
     now = utcnow()
-    history = _history(session, organization_id, [deal.id for deal in deals])
+    history = stage_history(session, organization_id, [deal.id for deal in deals])
     return rows(session, organization_id, [_current(deal, history.get(deal.id, []), now) for deal in deals])
 
 
@@ -164,7 +164,7 @@ def training_points(session: Session, organization_id: int, deals: Sequence[Oppo
 
     A deal's row as of its close would say "negotiation" for every won deal, and the model would learn
     the chance of a deal *about to close* — applied to open deals mid-stage, that over-predicts."""
-    history = _history(session, organization_id, [deal.id for deal in deals])
+    history = stage_history(session, organization_id, [deal.id for deal in deals])
     result: list[tuple[Point, float]] = []
     for deal in deals:
         passed = stays(deal, history.get(deal.id, []))
