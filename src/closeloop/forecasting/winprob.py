@@ -167,7 +167,12 @@ def train(
     weight = np.ones(len(outcome)) if weights is None else np.asarray(weights, dtype=float)
     if weight.shape != outcome.shape or not np.all(np.isfinite(weight)) or (weight < 0).any():
         raise ValidationFailed.one("weights", "needs one finite, non-negative weight per row")
-    wins, losses = round(float(weight[outcome].sum())), round(float(weight[~outcome].sum()))
+    if groups is None:
+        wins, losses = int(outcome.sum()), int((~outcome).sum())
+    else:
+        # a deal's rows share its outcome: count deals, not rows
+        per_deal = pd.Series(outcome, index=np.asarray(groups)).groupby(level=0).first()
+        wins, losses = int(per_deal.sum()), int((~per_deal).sum())
     deals = wins + losses
     if deals < MIN_CLOSED or min(wins, losses) < max(5, MIN_CLOSED // 10):
         raise ValidationFailed.one(

@@ -1,0 +1,149 @@
+"""Issue #5: the win-probability model learns from closed deals as they stood while open, so a deal
+that has just entered negotiation gets the chance deals had on entering it, not the chance of a deal
+about to be won (every won deal closes from negotiation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from closeloop.core.clock import utcnow
+from closeloop.crm.enums import Stage
+from closeloop.crm.opportunities.models import Opportunity, StageChange
+from closeloop.db.scope import within_organization
+from closeloop.db.session import Database
+from closeloop.forecasting import opportunities
+from closeloop.forecasting.winprob import train
+from closeloop.worker import tasks
+from tests.factories import Tenant
+
+START = datetime(2025, 1, 6, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def _deal(session: Session, tenant: Tenant, index: int, path: list[tuple[Stage, int]], outcome: Stage) -> None:
+    """A closed deal that went through ``path`` (stage, days in it) and ended ``outcome``."""
+    opened = START + index * DAY
+    at = opened
+    # (from, to, when, seconds in ``from``): the first entry, then each move out of a stay
+    changes: list[tuple[Stage | None, Stage, datetime, int | None]] = [(None, path[0][0], opened, None)]
+    for position, (stage, days) in enumerate(path):
+        at += days * DAY
+        following = path[position + 1][0] if position + 1 < len(path) else outcome
+        changes.append((stage, following, at, days * 86400))
+    deal = Opportunity(
+        organization_id=tenant.organization_id,
+        name=f"deal {index}",
+        owner_id=tenant["rep"].user_id,
+        stage=outcome,
+        amount=Decimal(20000),
+        margin=Decimal(f"{20 + index % 7}.00"),
+        opened_at=opened,
+        closed_at=at,
+        stage_changed_at=at,
+    )
+    session.add(deal)
+    session.flush()
+    for left, entered, moved, seconds in changes:
+        session.add(
+            StageChange(
+                organization_id=tenant.organization_id,
+                opportunity_id=deal.id,
+                from_stage=left,
+                to_stage=entered,
+                changed_at=moved,
+                duration_seconds=seconds,
+            )
+        )
+
+
+def _organization(db: Database, tenant: Tenant, count: int = 160) -> int:
+    """``count`` closed deals, half won: a won deal went qualification → proposal → negotiation → won;
+    a lost one proposal → negotiation → back to proposal → lost. Both reach negotiation ten days after
+    opening and stay ten days, so on entering it half were won — yet every deal that *closed* from
+    negotiation was won. Returns a deal that entered negotiation today, ten days after opening."""
+    with db.unit_of_work(None, system=True) as session:
+        for index in range(count):
+            if index % 2 == 0:
+                path = [(Stage.QUALIFICATION, 5), (Stage.PROPOSAL, 5), (Stage.NEGOTIATION, 10)]
+                _deal(session, tenant, index, path, Stage.WON)
+            else:
+                path = [(Stage.PROPOSAL, 10), (Stage.NEGOTIATION, 10), (Stage.PROPOSAL, 10)]
+                _deal(session, tenant, index, path, Stage.LOST)
+        now = utcnow()
+        fresh = Opportunity(
+            organization_id=tenant.organization_id,
+            name="just in negotiation",
+            owner_id=tenant["rep"].user_id,
+            stage=Stage.NEGOTIATION,
+            amount=Decimal(20000),
+            margin=Decimal("23.00"),
+            opened_at=now - 10 * DAY,
+            stage_changed_at=now,
+        )
+        session.add(fresh)
+        session.flush()
+        return fresh.id
+
+
+def test_a_fresh_negotiation_deal_gets_the_rate_at_entry_not_the_rate_at_close(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = _organization(db, tenant)
+    monkeypatch.setattr(tasks, "worker_database", lambda: db)
+    assert tasks.retrain_win_probability()[tenant.organization_id] == 160
+    response = client.get(f"/api/v1/opportunities/{fresh}/win-probability", headers=tenant["sales_vp"].headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"]["kind"] == "calibrated_lightgbm"
+    assert body["model"]["closed_deals"] == 160
+    # half the deals that entered negotiation were won
+    assert 0.3 < body["probability"] < 0.7
+    assert all(reason["feature"] for reason in body["reasons"])
+
+    # the rows as of the close (the old training) would have said "about to be won"
+    with db.reading(None, system=True) as session:
+        closed = list(
+            session.scalars(
+                within_organization(tenant.organization_id, Opportunity)
+                .where(Opportunity.stage.in_([Stage.WON, Stage.LOST]))
+                .order_by(Opportunity.id)
+            )
+        )
+        at_close = opportunities.features(session, tenant.organization_id, closed)
+        leaky = train(at_close, [deal.stage == Stage.WON for deal in closed], opportunities.FEATURES)
+        now = opportunities.features(
+            session,
+            tenant.organization_id,
+            [session.get(Opportunity, fresh)],  # type: ignore[list-item]
+        )
+    assert float(leaky.predict(now)[0]) > 0.9
+
+
+def test_training_rows_are_the_deal_in_each_stage_it_passed_through(db: Database, tenant: Tenant) -> None:
+    _organization(db, tenant, count=2)
+    with db.reading(None, system=True) as session:
+        won, lost = session.scalars(
+            within_organization(tenant.organization_id, Opportunity)
+            .where(Opportunity.stage.in_([Stage.WON, Stage.LOST]))
+            .order_by(Opportunity.id)
+        ).all()
+        weighted = opportunities.training_points(session, tenant.organization_id, [won, lost])
+        frame = opportunities.rows(session, tenant.organization_id, [point for point, _ in weighted])
+    stages = list(frame["stage"])
+    assert stages == ["qualification", "proposal", "negotiation", "proposal", "negotiation", "proposal"]
+    weights = np.array([weight for _, weight in weighted])
+    # each deal counts once
+    assert weights[:3].sum() == pytest.approx(1.0)
+    assert weights[3:].sum() == pytest.approx(1.0)
+    stay_days = [5, 5, 10, 10, 10, 10]
+    entry_age = [0, 5, 10, 0, 10, 20]
+    for row, days, age in zip(frame.itertuples(), stay_days, entry_age, strict=True):
+        # taken inside the stay, never at its end (the close)
+        assert 0 <= row.days_in_stage < days
+        assert row.age_days == pytest.approx(age + row.days_in_stage)
