@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from closeloop.core.clock import utcnow
@@ -147,3 +150,54 @@ def test_training_rows_are_the_deal_in_each_stage_it_passed_through(db: Database
         # taken inside the stay, never at its end (the close)
         assert 0 <= row.days_in_stage < days
         assert row.age_days == pytest.approx(age + row.days_in_stage)
+
+
+OPEN = [Stage.PROSPECTING, Stage.QUALIFICATION, Stage.PROPOSAL, Stage.NEGOTIATION]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    deal_id=st.integers(min_value=1, max_value=10**9),
+    path=st.lists(
+        st.tuples(st.sampled_from(OPEN), st.integers(min_value=0, max_value=400 * 86400), st.booleans()),
+        min_size=0,
+        max_size=6,
+    ),
+    outcome=st.sampled_from([Stage.WON, Stage.LOST]),
+)
+def test_points_lie_inside_the_stays_and_weigh_one_deal(
+    deal_id: int, path: list[tuple[Stage, int, bool]], outcome: Stage
+) -> None:
+    """Whatever the history (durations recorded or not, zero-length stays, none at all), each point
+    lies inside its stay, before the close, and a deal's weights sum to one."""
+    opened = START
+    at = opened
+    changes = [
+        SimpleNamespace(from_stage=None, to_stage=path[0][0] if path else outcome, changed_at=at, duration_seconds=None)
+    ]
+    for position, (stage, seconds, recorded) in enumerate(path):
+        at += timedelta(seconds=seconds)
+        following = path[position + 1][0] if position + 1 < len(path) else outcome
+        changes.append(
+            SimpleNamespace(
+                from_stage=stage.value,
+                to_stage=following.value,
+                changed_at=at,
+                duration_seconds=seconds if recorded else None,
+            )
+        )
+    deal = Opportunity(id=deal_id, stage=outcome, opened_at=opened, closed_at=at)
+    pairs = opportunities.points_while_open(deal, changes)
+    assert sum(weight for _, weight in pairs) == pytest.approx(1.0)
+    passed = opportunities.stays(deal, changes)
+    assert [stay.stage for stay in passed] == [stage for stage, _, _ in path]
+    if not path:
+        [(point, _)] = pairs
+        assert point.stage is None
+        assert opened <= point.moment <= at
+        return
+    for (point, _), stay in zip(pairs, passed, strict=True):
+        assert point.stage == stay.stage.value
+        assert opened <= stay.entered <= point.moment <= stay.left <= at
+        # strictly inside a stay that lasted at all: never the moment it ended
+        assert point.moment < stay.left or stay.entered == stay.left

@@ -108,7 +108,7 @@ def stays(deal: Opportunity, changes: Sequence[Any]) -> list[Stay]:
     stage ends a stay that began ``duration_seconds`` before (or, without it, at the previous move, or
     when the deal was opened). An open deal's current stage is not among them (it has not ended)."""
     result: list[Stay] = []
-    previous = as_utc(deal.opened_at)
+    opened = previous = as_utc(deal.opened_at)
     for change in changes:
         at = as_utc(change.changed_at)
         if change.from_stage is not None and change.from_stage in OPEN_STAGE_NAMES:
@@ -116,7 +116,8 @@ def stays(deal: Opportunity, changes: Sequence[Any]) -> list[Stay]:
                 entered = at - timedelta(seconds=max(int(change.duration_seconds), 0))
             else:
                 entered = previous
-            result.append(Stay(Stage(change.from_stage), min(entered, at), at))
+            # a duration longer than the deal's life (bad data) starts the stay when the deal opened
+            result.append(Stay(Stage(change.from_stage), min(max(entered, opened), at), at))
         previous = at
     return result
 
@@ -152,7 +153,8 @@ def features(session: Session, organization_id: int, deals: Sequence[Opportunity
     """One row of features per opportunity (in the order given), read within the organization: an
     open deal as it stands now (what is scored); a closed one as it stood when it closed."""
     now = utcnow()
-    history = stage_history(session, organization_id, [deal.id for deal in deals])
+    closed = [deal.id for deal in deals if Stage(deal.stage).is_closed]
+    history = stage_history(session, organization_id, closed) if closed else {}
     return rows(session, organization_id, [_current(deal, history.get(deal.id, []), now) for deal in deals])
 
 
@@ -169,19 +171,21 @@ def training_points(session: Session, organization_id: int, deals: Sequence[Oppo
     A deal's row as of its close would say "negotiation" for every won deal, and the model would learn
     the chance of a deal *about to close* — applied to open deals mid-stage, that over-predicts."""
     history = stage_history(session, organization_id, [deal.id for deal in deals])
-    result: list[tuple[Point, float]] = []
-    for deal in deals:
-        passed = stays(deal, history.get(deal.id, []))
-        points: list[Point] = []
-        for index, stay in enumerate(passed):
-            moment = stay.entered + (stay.left - stay.entered) * _fraction(deal.id, index)
-            points.append(Point(deal, moment, stay.stage.value, stay.entered))
-        if not points:
-            opened = as_utc(deal.opened_at)
-            closed = max(as_utc(deal.closed_at) if deal.closed_at else opened, opened)
-            points.append(Point(deal, opened + (closed - opened) * _fraction(deal.id, 0), None, None))
-        result.extend((point, 1.0 / len(points)) for point in points)
-    return result
+    return [pair for deal in deals for pair in points_while_open(deal, history.get(deal.id, []))]
+
+
+def points_while_open(deal: Opportunity, changes: Sequence[Any]) -> list[tuple[Point, float]]:
+    """A closed deal's training points and their weights from its stage changes (oldest first); see
+    :func:`training_points`."""
+    points: list[Point] = []
+    for index, stay in enumerate(stays(deal, changes)):
+        moment = stay.entered + (stay.left - stay.entered) * _fraction(deal.id, index)
+        points.append(Point(deal, moment, stay.stage.value, stay.entered))
+    if not points:
+        opened = as_utc(deal.opened_at)
+        closed = max(as_utc(deal.closed_at) if deal.closed_at else opened, opened)
+        points.append(Point(deal, opened + (closed - opened) * _fraction(deal.id, 0), None, None))
+    return [(point, 1.0 / len(points)) for point in points]
 
 
 def rows(session: Session, organization_id: int, points: Sequence[Point]) -> pd.DataFrame:
