@@ -41,10 +41,13 @@ from closeloop.crm.enums import Stage  # noqa: E402
 from closeloop.crm.opportunities.models import Opportunity  # noqa: E402
 from closeloop.db.scope import within_organization  # noqa: E402
 from closeloop.db.session import connect  # noqa: E402
+from closeloop.forecasting import dwell  # noqa: E402
 from closeloop.forecasting import opportunities as op  # noqa: E402
 from closeloop.forecasting.winprob import WinModel, calibration_table, scores, train  # noqa: E402
 
 MODES = ("at close (before)", "while open (after)")
+#: the win probability before any model is trained (forecasting/dwell.py), for comparison
+BASELINE = "stage × days in stage rate (no model)"
 
 
 def fit(session: Session, organization_id: int, deals: list[Opportunity], mode: str) -> WinModel:
@@ -119,7 +122,7 @@ def main() -> None:
         for _ in range(6):
             days.append(first_of_month)
             first_of_month = (first_of_month - timedelta(days=1)).replace(day=1)
-        results: dict[str, list[pd.DataFrame]] = {mode: [] for mode in MODES}
+        results: dict[str, list[pd.DataFrame]] = {mode: [] for mode in (*MODES, BASELINE)}
         for day in sorted(days):
             before = [deal for deal in deals if deal.closed_at and as_utc(deal.closed_at) < day]
             points = as_of_points(session, organization_id, deals, day)
@@ -132,12 +135,23 @@ def main() -> None:
                 results[mode].append(
                     pd.DataFrame({"day": day.date(), "stage": frame["stage"], "p": model.predict(frame), "won": truth})
                 )
+            # the no-model path: the stage's win rate among the deals closed before that sat in it as long
+            rates = dwell.stays(session, organization_id, closed_before=day)
+            stage_rate = [
+                rates[Stage(str(point.stage))].rate(max((day - as_utc(point.since)).total_seconds() / 86400.0, 0.0))
+                if point.since is not None
+                else np.nan
+                for point in points
+            ]
+            results[BASELINE].append(
+                pd.DataFrame({"day": day.date(), "stage": frame["stage"], "p": stage_rate, "won": truth})
+            )
         listed = ", ".join(str(d.date()) for d in sorted(days))
         print(f"#### deals open on {listed}, as they stood then, by a model trained on the deals closed before")
         print()
         print("| trained on rows | deals × days | AUC | Brier | predicted (sum) | won |")
         print("|---|---:|---:|---:|---:|---:|")
-        for mode in MODES:
+        for mode in (BASELINE, *MODES):
             both = pd.concat(results[mode])
             measured = scores(both["p"], both["won"])
             print(
@@ -145,14 +159,15 @@ def main() -> None:
                 f"{both['p'].sum():,.1f} | {int(both['won'].sum()):,} |"
             )
         print()
-        print("| stage | deals × days | won | predicted, " + " | predicted, ".join(MODES) + " |")
-        print("|---|---:|---:|---:|---:|")
-        tables = {mode: pd.concat(results[mode]) for mode in MODES}
+        print("| stage | deals × days | won | predicted, " + " | predicted, ".join((BASELINE, *MODES)) + " |")
+        print("|---|---:|---:|---:|---:|---:|")
+        tables = {mode: pd.concat(results[mode]) for mode in (BASELINE, *MODES)}
         for stage, group in tables[MODES[1]].groupby("stage"):
-            old = tables[MODES[0]][tables[MODES[0]]["stage"] == stage]
+            means = [tables[mode][tables[mode]["stage"] == stage]["p"].mean() for mode in (BASELINE, *MODES)]
             print(
                 f"| {stage} | {len(group):,} | {group['won'].mean():.1%} | "
-                f"{old['p'].mean():.1%} | {group['p'].mean():.1%} |"
+                + " | ".join(f"{m:.1%}" for m in means)
+                + " |"
             )
         for mode in MODES:
             print()

@@ -42,10 +42,13 @@ def _deal(session: Session, tenant: Tenant, index: int, path: list[tuple[Stage, 
     deal = Opportunity(
         organization_id=tenant.organization_id,
         name=f"deal {index}",
-        owner_id=tenant["rep"].user_id,
+        # no owner: an owner's record differs a little from deal to deal here, by construction (wins
+        # close ten days sooner), and a tree would learn each deal by it
+        owner_id=None,
         stage=outcome,
         amount=Decimal(20000),
-        margin=Decimal(f"{20 + index % 7}.00"),
+        # the same margins among the won and the lost deals
+        margin=Decimal(f"{20 + (index // 2) % 7}.00"),
         opened_at=opened,
         closed_at=at,
         stage_changed_at=at,
@@ -86,8 +89,8 @@ def _organization(db: Database, tenant: Tenant, count: int = 160) -> int:
             stage=Stage.NEGOTIATION,
             amount=Decimal(20000),
             margin=Decimal("23.00"),
-            opened_at=now - 10 * DAY,
-            stage_changed_at=now,
+            opened_at=now - 12 * DAY,
+            stage_changed_at=now - 2 * DAY,
         )
         session.add(fresh)
         session.flush()
@@ -138,18 +141,21 @@ def test_training_rows_are_the_deal_in_each_stage_it_passed_through(db: Database
         ).all()
         weighted = opportunities.training_points(session, tenant.organization_id, [won, lost])
         frame = opportunities.rows(session, tenant.organization_id, [point for point, _ in weighted])
-    stages = list(frame["stage"])
-    assert stages == ["qualification", "proposal", "negotiation", "proposal", "negotiation", "proposal"]
+    per = opportunities.POINTS_PER_STAY
+    stays = ["qualification", "proposal", "negotiation", "proposal", "negotiation", "proposal"]
+    assert list(frame["stage"]) == [stage for stage in stays for _ in range(per)]
     weights = np.array([weight for _, weight in weighted])
     # each deal counts once
-    assert weights[:3].sum() == pytest.approx(1.0)
-    assert weights[3:].sum() == pytest.approx(1.0)
-    stay_days = [5, 5, 10, 10, 10, 10]
-    entry_age = [0, 5, 10, 0, 10, 20]
+    assert weights[: 3 * per].sum() == pytest.approx(1.0)
+    assert weights[3 * per :].sum() == pytest.approx(1.0)
+    stay_days = [days for days in [5, 5, 10, 10, 10, 10] for _ in range(per)]
+    entry_age = [age for age in [0, 5, 10, 0, 10, 20] for _ in range(per)]
     for row, days, age in zip(frame.itertuples(), stay_days, entry_age, strict=True):
         # taken inside the stay, never at its end (the close)
         assert 0 <= row.days_in_stage < days
         assert row.age_days == pytest.approx(age + row.days_in_stage)
+    # the points of one stay are spread over it
+    assert frame["days_in_stage"].iloc[:per].nunique() == per
 
 
 OPEN = [Stage.PROSPECTING, Stage.QUALIFICATION, Stage.PROPOSAL, Stage.NEGOTIATION]
@@ -196,7 +202,8 @@ def test_points_lie_inside_the_stays_and_weigh_one_deal(
         assert point.stage is None
         assert opened <= point.moment <= at
         return
-    for (point, _), stay in zip(pairs, passed, strict=True):
+    each = [stay for stay in passed for _ in range(opportunities.POINTS_PER_STAY)]
+    for (point, _), stay in zip(pairs, each, strict=True):
         assert point.stage == stay.stage.value
         assert opened <= stay.entered <= point.moment <= stay.left <= at
         # strictly inside a stay that lasted at all: never the moment it ended
