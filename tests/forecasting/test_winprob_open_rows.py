@@ -21,6 +21,7 @@ from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.db.scope import within_organization
 from closeloop.db.session import Database
 from closeloop.forecasting import opportunities
+from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import train
 from closeloop.worker import tasks
 from tests.factories import Tenant
@@ -111,6 +112,15 @@ def test_a_fresh_negotiation_deal_gets_the_rate_at_entry_not_the_rate_at_close(
     # half the deals that entered negotiation were won
     assert 0.3 < body["probability"] < 0.7
     assert all(reason["feature"] for reason in body["reasons"])
+
+    with db.reading(None, system=True) as session:
+        stored = session.scalar(within_organization(tenant.organization_id, WinProbabilityModel))
+        assert stored is not None
+        metrics = stored.metrics
+    # the holdout (latest 20 % by close date) is scored beside the no-model stage × dwell rates
+    assert metrics["holdout"] == 32
+    for key in ("auc", "brier", "stage_rate_auc", "stage_rate_brier"):
+        assert 0.0 <= metrics[key] <= 1.0
 
     # the rows as of the close (the old training) would have said "about to be won"
     with db.reading(None, system=True) as session:

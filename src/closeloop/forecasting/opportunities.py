@@ -279,7 +279,9 @@ def retrain(session: Session, organization_id: int) -> WinProbabilityModel:
     """Train the organization's model on its closed deals, each as it stood while open
     (:func:`training_points`), and store it (replacing the previous one). The earliest 80 % of closed
     deals by close date are first held against the latest 20 % (no deal on both sides; each deal
-    weighs one) to record honest AUC and Brier figures; the stored model is then fitted on all."""
+    weighs one) to record honest AUC and Brier figures, beside those of the no-model stage × dwell
+    rates on the same rows (``stage_rate_auc``, ``stage_rate_brier``); the stored model is then
+    fitted on all."""
     deals = list(
         session.scalars(
             within_organization(organization_id, Opportunity)
@@ -304,6 +306,19 @@ def retrain(session: Session, organization_id: int) -> WinProbabilityModel:
                 "holdout": len(deals) - cut,
                 **scores(model.predict(frame[late]), won[late], weights=weights[late]),
             }
+            # the same rows by the no-model path (the stage's rate for deals that sat in it as
+            # long, learned from the training deals), to show whether the model earns its place
+            learned = dwell.stays(session, organization_id, closed_before=as_utc(deals[cut].closed_at or utcnow()))
+            base = float(np.average(won[early], weights=weights[early]))
+            stage_rate = [
+                learned[Stage(point.stage)].rate(max(float(days), 0.0))
+                if point.stage is not None and pd.notna(days)
+                else base
+                for (point, _), days, held in zip(weighted, frame["days_in_stage"], late, strict=True)
+                if held
+            ]
+            baseline = scores(stage_rate, won[late], weights=weights[late])
+            metrics |= {"stage_rate_auc": baseline["auc"], "stage_rate_brier": baseline["brier"]}
         except ValidationFailed:  # too few of one outcome early on: no holdout figures, still a model
             metrics = {}
     model = train(frame, won, FEATURES, weights=weights, groups=groups)
