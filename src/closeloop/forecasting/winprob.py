@@ -165,8 +165,8 @@ def train(
 
     outcome = np.asarray(won, dtype=bool)
     weight = np.ones(len(outcome)) if weights is None else np.asarray(weights, dtype=float)
-    if weight.shape != outcome.shape or not np.all(np.isfinite(weight)) or (weight < 0).any():
-        raise ValidationFailed.one("weights", "needs one finite, non-negative weight per row")
+    if weight.shape != outcome.shape or not np.all(np.isfinite(weight)) or (weight < 0).any() or weight.sum() <= 0:
+        raise ValidationFailed.one("weights", "needs one finite, non-negative weight per row, not all zero")
     if groups is None:
         wins, losses = int(outcome.sum()), int((~outcome).sum())
     else:
