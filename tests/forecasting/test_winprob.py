@@ -79,3 +79,29 @@ def test_too_few_closed_deals_are_refused() -> None:
     frame, won = synthetic_deals(30, seed=3)
     with pytest.raises(ValidationFailed, match="too few to learn from"):
         train(frame, won, FEATURES)
+
+
+def test_rows_of_one_deal_count_once_against_the_minimum() -> None:
+    """30 deals seen at three points each are 90 rows but still 30 deals: refused."""
+    frame, won = synthetic_deals(30, seed=3)
+    rows = pd.concat([frame] * 3, ignore_index=True)
+    outcome = np.concatenate([won] * 3)
+    deal = np.concatenate([np.arange(30)] * 3)
+    with pytest.raises(ValidationFailed, match="too few to learn from"):
+        train(rows, outcome, FEATURES, weights=np.full(90, 1 / 3), groups=deal)
+    with pytest.raises(ValidationFailed, match="weight per row"):
+        train(rows, outcome, FEATURES, weights=np.ones(89), groups=deal)
+
+
+def test_weighted_grouped_training_matches_the_rates() -> None:
+    """Deals seen at several points, weighted to count once: still calibrated on fresh deals."""
+    frame, won = synthetic_deals(400, seed=5)
+    copies = np.random.default_rng(5).integers(1, 4, size=400)
+    index = np.repeat(np.arange(400), copies)
+    model = train(
+        frame.iloc[index].reset_index(drop=True), won[index], FEATURES, weights=1 / copies[index], groups=index
+    )
+    assert model.trained_on == 400
+    assert model.base_rate == pytest.approx(won.mean())
+    fresh, outcome = synthetic_deals(400, seed=6)
+    assert scores(model.predict(fresh), outcome)["auc"] > 0.75

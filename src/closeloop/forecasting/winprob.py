@@ -144,15 +144,37 @@ class WinModel:
 
 
 def train(
-    data: pd.DataFrame, won: npt.ArrayLike, features: list[Feature], *, n_jobs: int = 1, seed: int = 7
+    data: pd.DataFrame,
+    won: npt.ArrayLike,
+    features: list[Feature],
+    *,
+    weights: npt.ArrayLike | None = None,
+    groups: npt.ArrayLike | None = None,
+    n_jobs: int = 1,
+    seed: int = 7,
 ) -> WinModel:
-    """Fit a calibrated LightGBM on closed deals (``won`` true/false per row)."""
+    """Fit a calibrated LightGBM on closed deals (``won`` true/false per row).
+
+    A deal may give several rows (as it stood at several points of its life): ``groups`` names each
+    row's deal, so that the calibration's folds never split a deal, and ``weights`` weigh its rows
+    (summing to one per deal, a deal counts once — in the fit, the calibration and the minimum
+    numbers of won and lost deals below)."""
     from lightgbm import LGBMClassifier
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedGroupKFold
 
     outcome = np.asarray(won, dtype=bool)
-    wins, losses = int(outcome.sum()), int((~outcome).sum())
-    if len(outcome) < MIN_CLOSED or min(wins, losses) < max(5, MIN_CLOSED // 10):
+    weight = np.ones(len(outcome)) if weights is None else np.asarray(weights, dtype=float)
+    if weight.shape != outcome.shape or not np.all(np.isfinite(weight)) or (weight < 0).any() or weight.sum() <= 0:
+        raise ValidationFailed.one("weights", "needs one finite, non-negative weight per row, not all zero")
+    if groups is None:
+        wins, losses = int(outcome.sum()), int((~outcome).sum())
+    else:
+        # a deal's rows share its outcome: count deals, not rows
+        per_deal = pd.Series(outcome, index=np.asarray(groups)).groupby(level=0).first()
+        wins, losses = int(per_deal.sum()), int((~per_deal).sum())
+    deals = wins + losses
+    if deals < MIN_CLOSED or min(wins, losses) < max(5, MIN_CLOSED // 10):
         raise ValidationFailed.one(
             "closed_deals",
             f"{wins} won and {losses} lost deals are too few to learn from (need {MIN_CLOSED} closed, "
@@ -164,7 +186,11 @@ def train(
         if feature.categorical
     }
     model = WinModel(
-        features=features, estimator=None, categories=categories, trained_on=len(outcome), base_rate=wins / len(outcome)
+        features=features,
+        estimator=None,
+        categories=categories,
+        trained_on=deals,
+        base_rate=float(weight[outcome].sum() / weight.sum()),
     )
     inputs = model.frame(data)
     learner = LGBMClassifier(
@@ -180,8 +206,13 @@ def train(
         random_state=seed,
         verbosity=-1,
     )
-    calibrated = CalibratedClassifierCV(learner, method="isotonic", cv=3, ensemble=False)
-    calibrated.fit(inputs, outcome.astype(int))
+    folds: Any = 3
+    if groups is not None:
+        folds = list(
+            StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed).split(inputs, outcome, np.asarray(groups))
+        )
+    calibrated = CalibratedClassifierCV(learner, method="isotonic", cv=folds, ensemble=False)
+    calibrated.fit(inputs, outcome.astype(int), sample_weight=None if weights is None else weight)
     model.estimator = calibrated
     return model
 
@@ -196,10 +227,15 @@ def calibration_table(probability: npt.ArrayLike, won: npt.ArrayLike, bins: int 
     return table.reset_index()
 
 
-def scores(probability: npt.ArrayLike, won: npt.ArrayLike) -> dict[str, float]:
-    """AUC (how well the ranking separates wins from losses) and Brier score (mean squared error of the probability)."""
+def scores(probability: npt.ArrayLike, won: npt.ArrayLike, *, weights: npt.ArrayLike | None = None) -> dict[str, float]:
+    """AUC (how well the ranking separates wins from losses) and Brier score (mean squared error of the
+    probability), each row weighed by ``weights`` when given (a deal's rows summing to one)."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     y = np.asarray(won, dtype=int)
     p = np.asarray(probability, dtype=float)
-    return {"auc": float(roc_auc_score(y, p)), "brier": float(brier_score_loss(y, p))}
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    return {
+        "auc": float(roc_auc_score(y, p, sample_weight=w)),
+        "brier": float(brier_score_loss(y, p, sample_weight=w)),
+    }
