@@ -10,7 +10,7 @@ from closeloop.cli.main import app
 from closeloop.core.clock import utcnow
 from closeloop.db.session import Database
 from closeloop.demo.people import DEMO_PASSWORD
-from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot
+from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, WinProbabilityModel
 from closeloop.forecasting.simulation import add_months
 from closeloop.org.models import Organization
 from tests.conftest import Backend
@@ -87,6 +87,12 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
     assert [as_of for as_of, _ in taken] == [add_months(this_month, -back) for back in range(6, 0, -1)] + [today]
     assert all(seed == as_of.toordinal() for as_of, seed in taken)
     assert len(finished) == 6
+    # and the win-probability model the weekly task would train, with its holdout figures
+    with db.reading(None, system=True) as session:
+        model = session.scalar(select(WinProbabilityModel))
+    assert model is not None
+    assert model.closed_deals > 1000
+    assert {"auc", "brier", "stage_rate_auc", "stage_rate_brier"} <= set(model.metrics)
 
 
 def test_demo_if_empty_leaves_a_database_with_other_organizations_alone(

@@ -121,3 +121,54 @@ def test_win_probability_with_reasons_tenancy_and_masks(
     foreign = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=other_tenant["admin"].headers)
     assert foreign.status_code == 404
     assert foreign.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_model_that_forecast_its_holdout_worse_than_the_stage_rates_is_not_used(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from closeloop.forecasting.models import WinProbabilityModel
+
+    deal = _deals(db, tenant)
+    rates = _get(client, tenant, "rep", deal)
+    monkeypatch.setattr(tasks, "worker_database", lambda: db)
+    tasks.retrain_win_probability()
+    with db.unit_of_work(None, system=True) as session:
+        stored = session.scalar(
+            select(WinProbabilityModel).where(WinProbabilityModel.organization_id == tenant.organization_id)
+        )
+        assert stored is not None
+        assert {"brier", "stage_rate_brier"} <= set(stored.metrics)
+        # as if the stage rates had forecast the held-out deals better
+        stored.metrics = {**stored.metrics, "brier": 0.30, "stage_rate_brier": 0.20}
+
+    body = _get(client, tenant, "rep", deal)
+
+    assert body["probability"] == rates["probability"]
+    assert body["model"]["kind"] == "stage_win_rate"  # type: ignore[index]
+    assert body["model"]["model_not_used"]["stage_rate_brier"] == 0.20  # type: ignore[index]
+    page = browser(client, db, tenant["rep"], locale="en").get(f"/opportunities/{deal}")
+    assert "the trained model forecast recent deals no better" in page.text
+
+
+def test_closeloop_forecast_train_trains_now_and_says_whether_the_model_is_used(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from closeloop.cli import forecast_commands
+    from closeloop.cli.main import app as cli
+
+    deal = _deals(db, tenant)
+    monkeypatch.setattr(forecast_commands, "database", lambda: db)
+
+    done = CliRunner().invoke(cli, ["forecast", "train", "--org", str(tenant.organization_id)])
+
+    assert done.exit_code == 0, done.output
+    assert "trained on 120 closed deals" in done.output
+    assert "holdout of 24 deals: model AUC" in done.output
+    used = "the model is used" in done.output
+    assert used != ("stage rates forecast the holdout better" in done.output)
+    kind = _get(client, tenant, "rep", deal)["model"]["kind"]  # type: ignore[index]
+    assert kind == ("calibrated_lightgbm" if used else "stage_win_rate")

@@ -81,6 +81,13 @@ def demo(
     with db.unit_of_work(None, system=True) as session:
         backfill_snapshots(session, result.organization_id, months=DEMO_SNAPSHOT_MONTHS, simulations=500)
         take_snapshot(session, result.organization_id, simulations=500)
+    # the win-probability model the weekly task would train (after the snapshots, which are as of
+    # days before it existed); it is used where it beat the stage rates on its holdout
+    from closeloop.forecasting.opportunities import retrain
+    from closeloop.org import service as org_service
+
+    with db.unit_of_work(org_service.system_actor(result.organization_id, label="demo: win probability")) as session:
+        retrain(session, result.organization_id)
     _print_sign_ins(result.sign_ins)
 
 

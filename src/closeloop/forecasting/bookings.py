@@ -318,7 +318,7 @@ def _model_probabilities(session: Session, organization_id: int, deals: Sequence
     from closeloop.forecasting.winprob import WinModel
 
     stored = session.scalar(within_organization(organization_id, WinProbabilityModel))
-    if stored is not None and deals:
+    if stored is not None and stored.serves and deals:
         model = WinModel.loads(stored.blob)
         result: list[float] = []
         ids = [deal.id for deal in deals]

@@ -28,6 +28,14 @@ class WinProbabilityModel(IdentifiedBy, OrganizationScoped, Base):
     blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
 
+    @property
+    def serves(self) -> bool:
+        """Whether the model is used: only when, on its time-based holdout, its Brier score was no
+        worse than the no-model stage rates' on the same deals (a model without those figures —
+        too few closed deals to hold any out, or trained before they were kept — is used)."""
+        model, rates = self.metrics.get("brier"), self.metrics.get("stage_rate_brier")
+        return model is None or rates is None or float(model) <= float(rates)
+
 
 class BookingsSnapshot(IdentifiedBy, OrganizationScoped, Base):
     """One bookings forecast as it stood when it was taken (by the daily task or ``closeloop forecast

@@ -341,7 +341,8 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     past its expected close date has its probability lowered by :mod:`past_due`, and that comes first
     among the reasons."""
     deal = records.get(session, actor, OPPORTUNITIES, opportunity_id)
-    stored = session.scalar(within_organization(actor.organization_id, WinProbabilityModel))
+    trained = session.scalar(within_organization(actor.organization_id, WinProbabilityModel))
+    stored = trained if trained is not None and trained.serves else None
     closed = Stage(deal.stage).is_closed
     reasons: list[Reason] = []
     if closed:
@@ -365,6 +366,14 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
             probability = late.probability
             shown.insert(0, late.reason(locale))
     about: dict[str, Any] = {"kind": "stage_win_rate"}
+    if trained is not None and stored is None:
+        # trained, but the stage rates forecast its holdout at least as well: they are used, and said so
+        about |= {
+            "model_not_used": {
+                "trained_at": as_utc(trained.trained_at).isoformat(),
+                **{k: trained.metrics[k] for k in ("brier", "stage_rate_brier", "holdout") if k in trained.metrics},
+            }
+        }
     if stored is not None:
         about = {
             "kind": "calibrated_lightgbm",
