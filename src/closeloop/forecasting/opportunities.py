@@ -368,12 +368,9 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     about: dict[str, Any] = {"kind": "stage_win_rate"}
     if trained is not None and stored is None:
         # trained, but the stage rates forecast its holdout at least as well: they are used, and said so
-        about |= {
-            "model_not_used": {
-                "trained_at": as_utc(trained.trained_at).isoformat(),
-                **{k: trained.metrics[k] for k in ("brier", "stage_rate_brier", "holdout") if k in trained.metrics},
-            }
-        }
+        not_used: dict[str, Any] = {"trained_at": as_utc(trained.trained_at).isoformat()}
+        not_used |= {k: trained.metrics[k] for k in ("brier", "stage_rate_brier", "holdout") if k in trained.metrics}
+        about["model_not_used"] = not_used
     if stored is not None:
         about = {
             "kind": "calibrated_lightgbm",
