@@ -105,3 +105,16 @@ def test_weighted_grouped_training_matches_the_rates() -> None:
     assert model.base_rate == pytest.approx(won.mean())
     fresh, outcome = synthetic_deals(400, seed=6)
     assert scores(model.predict(fresh), outcome)["auc"] > 0.75
+
+
+def test_a_reason_names_a_picklist_value_in_the_readers_words() -> None:
+    from closeloop.crm.enums import Stage
+    from closeloop.forecasting.winprob import Feature, reason
+
+    stage = Feature("stage", "Stage", "阶段", categorical=True, fields=("stage",), choices=Stage)
+    said = reason(stage, "negotiation", 0.8)
+    assert said.text_zh == "阶段：商务谈判，提高赢单可能"
+    assert said.text_en == "Stage: Negotiation — raises the chance"
+    assert said.value == "negotiation"  # the API's value stays the code
+    plain = reason(Feature("industry", "Industry", "行业", categorical=True), "医院", -0.2)
+    assert plain.text_zh == "行业：医院，降低赢单可能"

@@ -28,7 +28,7 @@ from closeloop.core.errors import ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
-from closeloop.crm.enums import OPEN_STAGES, Stage
+from closeloop.crm.enums import OPEN_STAGES, CompanySize, Stage
 from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.products.models import Product, ProductLine
@@ -38,14 +38,21 @@ from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import MIN_CLOSED, Feature, Reason, WinModel, scores, train
 
 FEATURES = [
-    Feature("stage", "Stage", "阶段", categorical=True, fields=("stage",)),
+    Feature("stage", "Stage", "阶段", categorical=True, fields=("stage",), choices=Stage),
     Feature("days_in_stage", "Days in stage", "在当前阶段的天数", fields=("stage_changed_at",)),
     Feature("age_days", "Days since opened", "商机已开启天数", fields=("opened_at",)),
     Feature("amount", "Amount", "金额", fields=("amount",)),
     Feature("margin", "Margin", "毛利率", fields=("margin",)),
     Feature("product_line", "Product line", "产品线", categorical=True, fields=("product_id",)),
     Feature("industry", "Industry", "行业", categorical=True, fields=("account_id", "account.industry")),
-    Feature("account_size", "Account size", "客户规模", categorical=True, fields=("account_id", "account.size")),
+    Feature(
+        "account_size",
+        "Account size",
+        "客户规模",
+        categorical=True,
+        fields=("account_id", "account.size"),
+        choices=CompanySize,
+    ),
     Feature("employees", "Account employees", "客户员工数", fields=("account_id", "account.employees")),
     Feature("tier", "Account tier", "客户等级", categorical=True, fields=("account_id", "account.tier")),
     Feature("activities", "Activities logged", "已记录的活动数"),

@@ -14,6 +14,7 @@ import io
 import pickle
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from closeloop.core.errors import ValidationFailed
+from closeloop.integrations.importing.labels import display_label
 
 #: fewer closed deals than this (or fewer than this many of either outcome / 10) and no model is trained
 MIN_CLOSED = 40
@@ -34,6 +36,8 @@ class Feature:
     categorical: bool = False
     #: record fields whose values this feature reveals (a masked field hides the reason)
     fields: tuple[str, ...] = ()
+    #: the picklist a categorical value comes from: reasons name it in the reader's words (商务谈判, not negotiation)
+    choices: type[StrEnum] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,15 @@ def reason(feature: Feature, value: Any, weight: float) -> Reason:
         en, zh = "raises the chance", "提高赢单可能"
     else:
         en, zh = "lowers the chance", "降低赢单可能"
+    choices = getattr(feature, "choices", None)  # a model pickled before picklists were named has none
+    shown_en = display_label(choices, shown, "en") if choices is not None else shown
+    shown_zh = display_label(choices, shown, "zh_CN") if choices is not None else shown
     return Reason(
         feature=feature.name,
         value=shown,
         weight=weight,
-        text_en=f"{feature.label_en}: {shown} — {en}",
-        text_zh=f"{feature.label_zh}：{shown}，{zh}",
+        text_en=f"{feature.label_en}: {shown_en} — {en}",
+        text_zh=f"{feature.label_zh}：{shown_zh}，{zh}",
     )
 
 
