@@ -92,4 +92,8 @@ def test_a_brief_cites_every_statement_and_shows_only_what_the_rep_may_see(
     assert "王主任" in shown.text
     assert f'href="/opportunities/{deal["id"]}"' in shown.text
     assert "[广告法.md · " in shown.text
+    # a record's citation names the record and its fields in the reader's words, not column names
+    assert f'">客户 #{account["id"]}</a>: 名称、行业' in shown.text
+    assert "名称、职务、决策链角色]" in shown.text
+    assert "decision_role" not in shown.text
     assert browser(client, db, tenant["rep2"]).get(f"/accounts/{account['id']}/brief").status_code == 404

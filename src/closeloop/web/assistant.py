@@ -18,6 +18,7 @@ from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.workflows import service as workflows
 from closeloop.core.errors import NotFound
 from closeloop.web.i18n import N_
+from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -151,6 +152,7 @@ def coach_page(request: Request, objection: str = "", competitor: str = "") -> R
             "contact": "/contacts/{id}",
             "opportunity": "/opportunities/{id}",
         },
+        "field_labels": FIELD_LABELS,
         "verdict_source": result.kind if result else "",
         "verdict_query": result.query if result else "",
     }

@@ -18,6 +18,7 @@ from closeloop.core.errors import NotFound
 from closeloop.db.session import after_commit
 from closeloop.governance.permissions import Role
 from closeloop.web.i18n import N_, ROLE_LABELS
+from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -236,6 +237,7 @@ def brief_page(request: Request, account_id: str) -> Response:
         "brief": brief,
         "section_labels": SECTION_LABELS,
         "record_links": RECORD_LINKS,
+        "field_labels": FIELD_LABELS,
         "verdict_source": "brief",
         "verdict_query": brief.query,
     }
