@@ -65,10 +65,14 @@ def _bm25(db: Database, tenant: Tenant, collection_ids: list[int], question: str
             .where(KnowledgeChunk.collection_id.in_(collection_ids))
         ).all()
     documents = {chunk_id: tokens.split() for chunk_id, tokens in rows}
+    return bm25_by_definition(documents, query_tokens(question), limit)
+
+
+def bm25_by_definition(documents: dict[int, list[str]], words: list[str], limit: int) -> list[int]:
+    """The first ``limit`` passages by BM25 as defined (K1 = 1.2, B = 0.75), ties by id: the oracle."""
     frequency = Counter(term for terms in documents.values() for term in set(terms))
     lengths = [len(terms) for terms in documents.values() if terms]
-    average = sum(lengths) / len(lengths)
-    words = query_tokens(question)
+    average = sum(lengths) / len(lengths) if lengths else 1.0
     scores: dict[int, float] = {}
     for chunk_id, terms in documents.items():
         counts = Counter(terms)
@@ -244,22 +248,5 @@ def test_ranking_equals_bm25_by_its_definition_over_the_collections_together(
     parts = [index.build(passages) for passages in numbered]
 
     documents = {chunk_id: tokens.split() for passages in numbered for chunk_id, tokens in passages}
-    frequency = Counter(term for terms in documents.values() for term in set(terms))
-    lengths = [len(terms) for terms in documents.values() if terms]
-    average = sum(lengths) / len(lengths) if lengths else 1.0
-    scores: dict[int, float] = {}
-    for chunk_id, terms in documents.items():
-        counts = Counter(terms)
-        norm = 1.2 * (1 - 0.75 + 0.75 * len(terms) / average)
-        score = sum(
-            math.log(1 + (len(documents) - frequency[w] + 0.5) / (frequency[w] + 0.5))
-            * counts[w]
-            * 2.2
-            / (counts[w] + norm)
-            for w in words
-            if counts[w]
-        )
-        if score:
-            scores[chunk_id] = score
-    expected = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:limit]
+    expected = bm25_by_definition(documents, words, limit)
     assert index.rank(parts, words, limit) == expected
