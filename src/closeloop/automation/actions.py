@@ -25,6 +25,7 @@ from closeloop.crm.accounts import service as account_service
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import LeadStatus, Stage, TicketStatus
 from closeloop.crm.leads import service as lead_service
+from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import tenant_clause
 from closeloop.org import service as org_service
@@ -421,6 +422,11 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
             lead_service.update_lead(session, actor, lead_id=int(record_id), data={field: value_any})
         elif noun == "account":  # through the account's: a new owner is ``account.transferred`` too
             account_service.update_account(session, actor, account_id=int(record_id), data={field: value_any})
+        elif noun == "opportunity":  # through the deal's: a new stage writes its history and closing fields
+            data: dict[str, Any] = {field: value_any}
+            if field == "stage" and params.get("lost_reason"):
+                data["lost_reason"] = str(params["lost_reason"])
+            opportunity_service.update_opportunity(session, actor, opportunity_id=int(record_id), data=data)
         else:
             record = records.get(session, actor, record_type, int(record_id))
             records.update(session, actor, record_type, record, {field: value_any})

@@ -220,6 +220,8 @@ def validate(
         elif kind == "set_field":
             if "." not in target or "value" not in params:
                 problem(f"{path}.target", "set_field names 'record.field' and params.value")
+            elif target == "opportunity.stage" and params.get("value") == "lost" and not params.get("lost_reason"):
+                problem(f"{path}.params.lost_reason", "a deal set to lost needs params.lost_reason (why it was lost)")
         elif kind == "reserve_stock":
             quantity = params.get("quantity")
             if not target.startswith("product:") or not target[8:].strip():
