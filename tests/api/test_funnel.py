@@ -14,6 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from closeloop.core.clock import frozen_at
+from closeloop.db.session import Database
+from closeloop.org.models import User
+from closeloop.org.passwords import hash_password
 from tests.factories import Tenant
 from tests.samples import Api, assert_problem, new_product, new_product_line
 
@@ -162,3 +165,23 @@ def test_a_period_ending_before_it_starts_is_refused(client: TestClient, tenant:
 
     assert_problem(backwards, 422, field="end")
     assert open_ended.status_code == 200
+
+
+def test_the_funnel_page_names_how_many_of_the_periods_leads_converted(
+    client: TestClient, db: Database, tenant: Tenant, loop: dict[str, Any]
+) -> None:
+    """Two different counts meet at the opportunity step — the period's leads that converted (the
+    conversion rate's numerator) and the period's deals that came from some lead — so the page names
+    the first beside "entered directly" instead of leaving a reader to subtract."""
+    from tests.web.test_sign_in import ENGLISH, PASSWORD, sign_in
+
+    with db.unit_of_work(None, system=True) as session:
+        user = session.get(User, tenant["rep"].user_id)
+        assert user is not None
+        user.password_hash = hash_password(PASSWORD)
+    api = steps(Api(client, tenant["rep"]))
+    opportunity = next(s for s in api if s["step"] == "opportunity")
+    sign_in(client, tenant["rep"])
+    page = client.get("/funnel", params=PERIOD, headers=ENGLISH)
+    assert page.status_code == 200
+    assert f"{opportunity['from_previous']} leads of the period converted" in page.text
