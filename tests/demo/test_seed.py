@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -625,6 +627,48 @@ def test_the_demo_has_plans_collections_an_overdue_instalment_and_targets(backen
         finally:
             transaction.rollback()
             connection.close()
+
+
+def test_every_won_deal_has_a_contract_and_targets_follow_the_bookings(backend: Backend, demo: DemoResult) -> None:
+    """A sales VP compares attainment with bookings: every won deal was signed as a contract (for
+    its amount, on the day it was won), and this month's targets were set from the bookings of the
+    three whole months before it — a rep's at 10 % over their average month (at least 300,000), the
+    company's above its average month — so attainment is comparable with what the team books."""
+    from closeloop.crm.contracts.models import Contract
+
+    org = demo.organization_id
+    with backend.database.reading(None, system=True) as session:
+        won = {
+            row.id: row
+            for row in session.execute(
+                select(Opportunity.id, Opportunity.amount, Opportunity.closed_at).where(
+                    tenant_clause(org, Opportunity), Opportunity.stage == Stage.WON
+                )
+            )
+        }
+        contracts = list(session.scalars(within_organization(org, Contract)))
+        reps = {u.id for u in session.scalars(within_organization(org, User)) if u.role == Role.REP}
+    signed = {c.opportunity_id: c for c in contracts}
+    assert set(signed) == set(won)
+    assert all(signed[i].amount == won[i].amount for i in won)
+    assert all(signed[i].signed_on == won[i].closed_at.date() for i in won)
+    assert max(Counter(c.number for c in contracts).values()) == 1
+    first, last = date(ANCHOR.year, ANCHOR.month - 3, 1), date(ANCHOR.year, ANCHOR.month, 1)
+    booked: defaultdict[int | None, Decimal] = defaultdict(Decimal)
+    for contract in contracts:
+        if contract.signed_on is not None and first <= contract.signed_on < last:
+            booked[contract.owner_id] += contract.amount or Decimal(0)
+    month = {
+        t.subject_key: t.value
+        for t in rows_of(backend, org, Target)
+        if t.month == ANCHOR.month and t.metric == "contract_amount"
+    }
+    assert month["company"] > sum(booked.values()) / 3
+    assert len(reps) > 5
+    # 10 % over the rep's average month, rounded up to 100,000
+    expected = {rep: max(300000, math.ceil(booked[rep] / 3 * Decimal("1.1") / 100000) * 100000) for rep in reps}
+    assert {rep: month[f"user:{rep}"] for rep in reps} == expected
+    assert len({month[f"user:{rep}"] for rep in reps}) > 5  # set per rep, not one figure for all
 
 
 def test_demo_rep_finds_their_contracts_plans_an_invoice_and_the_overdue_instalment(

@@ -1,8 +1,10 @@
-"""The demo's lead to cash and targets (CN-3, CN-6): contracts for the seller's most recent won
-deals, each with a collection plan (30% on signing, 60% on acceptance, 10% retention after a year),
-approved collections for what fell due before the anchor — except one acceptance instalment left
-unpaid (overdue) and one collection awaiting approval — and this month's and this year's targets
-for the company, the sales departments and the reps. Deterministic: no random choices, no clock."""
+"""The demo's lead to cash and targets (CN-3, CN-6): a contract for every won deal, signed the day
+it was won and numbered per year in signing order; twelve of the most recent carry a collection
+plan (30% on signing, 60% on acceptance, 10% retention after a year) with approved collections for
+what fell due before the anchor — except one acceptance instalment left unpaid (overdue) and one
+collection awaiting approval — and this month's and this year's targets for the company, the sales
+departments and the reps, set from the bookings before the anchor's month so that attainment
+reads like a real team's (some above, some below). Deterministic: no random choices, no clock."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.cash.models import Collection, CollectionMethod, CollectionStatus, Instalment, Invoice, InvoiceStatus
@@ -24,6 +26,7 @@ from closeloop.governance.permissions import Role
 from closeloop.org.models import Department, User
 from closeloop.targets.models import Metric, Target, TargetScope
 
+#: contracts that carry a collection plan (the rest of the won deals' contracts have none)
 CONTRACTS = 12
 #: of which demo.rep's (the sign-in the README suggests first)
 REP_CONTRACTS = 3
@@ -37,6 +40,7 @@ TAX_ID = "91350100M000100Y43"
 @dataclass
 class CashSeed:
     contracts: int = 0
+    planned: int = 0
     instalments: int = 0
     collections: int = 0
     overdue_contract_id: int | None = None
@@ -65,10 +69,13 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
             Opportunity.amount.is_not(None),
             Opportunity.owner_id.is_not(None),
             Opportunity.closed_at.is_not(None),
-            Opportunity.closed_at >= anchor - timedelta(days=200),
+            Opportunity.closed_at <= anchor,
         )
         .order_by(Opportunity.closed_at.desc(), Opportunity.id)
     ).all()
+    numbers = _numbers([(row[0], row[5]) for row in won])
+    every = list(won)
+    won = [row for row in won if row[5] is not None and row[5] >= anchor - timedelta(days=200)]
     # demo.rep's own first (so the rep who signs in first finds contracts, a plan with an approved
     # collection, the invoice and the overdue instalment): one deal old enough for its acceptance
     # instalment to be due, and their most recent ones; then the rest spread over the last 200 days
@@ -88,7 +95,7 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
         signed_on: date = closed_at.date()
         contract = Contract(
             organization_id=organization_id,
-            number=f"HT-{signed_on.year}-{index + 1:04d}",
+            number=numbers[opportunity_id],
             title=f"{name} 合同"[:200],
             account_id=account_id,
             opportunity_id=opportunity_id,
@@ -105,6 +112,7 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
         session.add(contract)
         session.flush()
         result.contracts += 1
+        result.planned += 1
         left_unpaid = result.overdue_contract_id is None and signed_on + timedelta(days=PLAN[1][1]) < today
         total = quantize(Decimal(amount))
         shares = [quantize(total * share) for share, _, _ in PLAN[:-1]]
@@ -163,43 +171,117 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
                     address_phone="上海市黄浦区瑞金二路197号 021-64370045",
                 )
             )
+    planned = {row[0] for row in won}
+    for opportunity_id, name, account_id, owner_id, amount, closed_at in every:
+        if opportunity_id in planned or amount is None or closed_at is None:
+            continue
+        session.add(
+            Contract(
+                organization_id=organization_id,
+                number=numbers[opportunity_id],
+                title=f"{name} 合同"[:200],
+                account_id=account_id,
+                opportunity_id=opportunity_id,
+                status=ContractStatus.ACTIVE,
+                signed_on=closed_at.date(),
+                starts_on=closed_at.date(),
+                amount=quantize(Decimal(amount)),
+                currency="CNY",
+                owner_id=owner_id,
+                clauses=[],
+                created_at=closed_at,
+                updated_at=closed_at,
+            )
+        )
+        result.contracts += 1
+    session.flush()
     result.targets = _targets(session, organization_id, anchor)
     session.flush()
     return result
 
 
-def _department_targets(departments: list[Any]) -> dict[int, Decimal]:
-    """This month's contract target per sales department: teams 800,000 to 1,400,000; a parent
-    department asks for 15% more than its children together (a stretch over what they were given),
-    so its target is not the sum of theirs."""
+def _numbers(signed: list[tuple[int, datetime | None]]) -> dict[int, str]:
+    """Contract numbers per year in signing order (HT-2026-0001 is the year's first), by deal id."""
+    numbers: dict[int, str] = {}
+    per_year: dict[int, int] = {}
+    dated = [(closed_at, opportunity_id) for opportunity_id, closed_at in signed if closed_at is not None]
+    for closed_at, opportunity_id in sorted(dated):
+        per_year[closed_at.year] = per_year.get(closed_at.year, 0) + 1
+        numbers[opportunity_id] = f"HT-{closed_at.year}-{per_year[closed_at.year]:04d}"
+    return numbers
+
+
+def _rounded_up(value: Decimal, step: int) -> Decimal:
+    """``value`` rounded up to a multiple of ``step`` (targets are round figures)."""
+    return Decimal(-(-int(value) // step) * step)
+
+
+def _department_targets(departments: list[Any], leaves: dict[int, Decimal]) -> dict[int, Decimal]:
+    """This month's contract target per sales department: a team's comes from its reps'
+    (``leaves``; 800,000 for a team without reps); a parent department asks for 15% more than its
+    children together (a stretch over what they were given), so its target is not the sum of theirs."""
     children: dict[int | None, list[int]] = {}
     for department_id, parent_id in departments:
         children.setdefault(parent_id, []).append(department_id)
     values: dict[int, Decimal] = {}
 
-    def value(department_id: int, index: int) -> Decimal:
+    def value(department_id: int) -> Decimal:
         below = children.get(department_id, [])
         if not below:
-            values[department_id] = Decimal(800000 + (index % 4) * 200000)
+            values[department_id] = leaves.get(department_id, Decimal(800000))
         else:
-            total = sum((value(child, position) for position, child in enumerate(below)), Decimal(0))
-            values[department_id] = (total * Decimal("1.15") / 100000).quantize(Decimal(1)) * 100000
+            total = sum((value(child) for child in below), Decimal(0))
+            values[department_id] = _rounded_up(total * Decimal("1.15"), 100000)
         return values[department_id]
 
     known = {department_id for department_id, _ in departments}
-    for position, (department_id, parent_id) in enumerate(departments):
+    for department_id, parent_id in departments:
         if parent_id not in known and department_id not in values:
-            value(department_id, position)
+            value(department_id)
     return values
 
 
+def _months_before(year: int, month: int, count: int) -> tuple[date, date]:
+    """The first day of the ``count`` whole months before ``year``-``month``, and that month's first day."""
+    index = year * 12 + (month - 1) - count
+    return date(index // 12, index % 12 + 1, 1), date(year, month, 1)
+
+
+def _booked(session: Session, organization_id: int, first: date, last: date) -> dict[int | None, Decimal]:
+    """Contract amounts signed from ``first`` up to (not including) ``last``, per owner."""
+    booked: dict[int | None, Decimal] = {}
+    for owner_id, amount in session.execute(
+        select(Contract.owner_id, Contract.amount).where(
+            tenant_clause(organization_id, Contract), Contract.signed_on >= first, Contract.signed_on < last
+        )
+    ):
+        booked[owner_id] = booked.get(owner_id, Decimal(0)) + Decimal(amount or 0)
+    return booked
+
+
 def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
+    """Targets as a sales team sets them from its bookings: a rep's month is 10% over their average
+    month of the last three whole months (at least 300,000); a team asks 5% more than its reps were
+    given; the company's year is the last twelve months' bookings plus 10%, its collections 90% of
+    the instalments that fall due in the year."""
     year, month = anchor.year, anchor.month
     reps = list(
-        session.scalars(
-            select(User.id).where(tenant_clause(organization_id, User), User.role == Role.REP).order_by(User.id)
+        session.execute(
+            select(User.id, User.department_id)
+            .where(tenant_clause(organization_id, User), User.role == Role.REP)
+            .order_by(User.id)
         )
     )
+    recent = _booked(session, organization_id, *_months_before(year, month, 3))
+    rep_targets = {
+        rep_id: max(Decimal(300000), _rounded_up(recent.get(rep_id, Decimal(0)) / 3 * Decimal("1.1"), 100000))
+        for rep_id, _ in reps
+    }
+    teams: dict[int, Decimal] = {}
+    for rep_id, department_id in reps:
+        if department_id is not None:
+            teams[department_id] = teams.get(department_id, Decimal(0)) + rep_targets[rep_id]
+    leaves = {department_id: _rounded_up(total * Decimal("1.05"), 100000) for department_id, total in teams.items()}
     sales_departments = list(
         session.execute(
             select(Department.id, Department.parent_id)
@@ -207,15 +289,24 @@ def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
             .order_by(Department.id)
         )
     )
-    departments = _department_targets(sales_departments)
+    departments = _department_targets(sales_departments, leaves)
     known = {department_id for department_id, _ in sales_departments}
     roots = sum((v for d, v in departments.items() if dict(sales_departments).get(d) not in known), Decimal(0))
-    # the company asks a little more than its sales departments were given, never less; the year is
-    # twelve such months, collections a little behind contracts
-    company_month = max(Decimal(5000000), (roots * Decimal("1.05") / 100000).quantize(Decimal(1)) * 100000)
+    # the company asks a little more than its sales departments were given, never less
+    company_month = _rounded_up(roots * Decimal("1.05"), 100000)
+    last_twelve = sum(_booked(session, organization_id, *_months_before(year, month, 12)).values(), Decimal(0))
+    company_year = _rounded_up(last_twelve * Decimal("1.1"), 1000000)
+    due_this_year = session.scalar(
+        select(func.coalesce(func.sum(Instalment.amount), 0)).where(
+            tenant_clause(organization_id, Instalment),
+            Instalment.due_on >= date(year, 1, 1),
+            Instalment.due_on < date(year + 1, 1, 1),
+        )
+    )
+    collections_year = _rounded_up(Decimal(due_this_year or 0) * Decimal("0.9"), 100000)
     rows: list[tuple[TargetScope, str, int | None, int | None, Metric, int, Decimal]] = [
-        (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, 0, company_month * 12),
-        (TargetScope.COMPANY, "company", None, None, Metric.COLLECTIONS, 0, company_month * 10),
+        (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, 0, company_year),
+        (TargetScope.COMPANY, "company", None, None, Metric.COLLECTIONS, 0, collections_year),
         (TargetScope.COMPANY, "company", None, None, Metric.CONTRACT_AMOUNT, month, company_month),
     ]
     for department_id, value in departments.items():
@@ -223,9 +314,9 @@ def _targets(session: Session, organization_id: int, anchor: datetime) -> int:
             (TargetScope.DEPARTMENT, f"department:{department_id}", department_id, None, Metric.CONTRACT_AMOUNT,
              month, value)
         )  # fmt: skip
-    for rep_id in reps:
+    for rep_id, _ in reps:
         rows.append(
-            (TargetScope.USER, f"user:{rep_id}", None, rep_id, Metric.CONTRACT_AMOUNT, month, Decimal("600000"))
+            (TargetScope.USER, f"user:{rep_id}", None, rep_id, Metric.CONTRACT_AMOUNT, month, rep_targets[rep_id])
         )
         rows.append((TargetScope.USER, f"user:{rep_id}", None, rep_id, Metric.VISITS, month, Decimal("12")))
         rows.append((TargetScope.USER, f"user:{rep_id}", None, rep_id, Metric.NEW_ACCOUNTS, month, Decimal("5")))
