@@ -9,13 +9,14 @@ navigation are :data:`NAV`.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exception_handlers import http_exception_handler
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError
+from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.session import Database
 from closeloop.org import browser, notifications
 from closeloop.org import service as org_service
@@ -391,6 +392,27 @@ async def _no_such_page(request: Request, error: Exception) -> Response:
     return await http_exception_handler(request, error)
 
 
+#: the largest id a record can have (a signed 64-bit integer, on both databases)
+MAX_ID = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]+")
+#: query parameters that name a record by its id (besides every ``…_id``)
+_ID_PARAMETERS = frozenset({"owner", "region", "product_line", "account", "contact", "lead", "opportunity"})
+
+
+def _ids_in_range(request: Request) -> None:
+    """A page address naming an id beyond any record's (``/accounts/99999999999999999999``) is a page
+    that does not exist, and such an id in a filter is a field problem — not a database error."""
+    for segment in request.url.path.split("/"):
+        if _DIGITS.fullmatch(segment) and int(segment) > MAX_ID:
+            raise PageMissing(404)
+    for key, value in request.query_params.multi_items():
+        if (key in _ID_PARAMETERS or key.endswith("_id")) and _DIGITS.fullmatch(value) and int(value) > MAX_ID:
+            raise ValidationFailed.one(key, "names no record: an id is at most 9223372036854775807", "out_of_range")
+
+
+IDS_IN_RANGE = [Depends(_ids_in_range)]
+
+
 def _safe_next(path: str | None) -> str:
     """Only a path on this site (``/…``, not ``//host``) is followed after signing in."""
     if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
@@ -505,28 +527,29 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
     app.add_exception_handler(DomainError, _problem_page)
     app.add_exception_handler(StarletteHTTPException, _no_such_page)
-    app.include_router(router)
-    app.include_router(home.router)
-    app.include_router(board.router)
-    app.include_router(settings.router)
-    app.include_router(formulas.router)
+    app.include_router(router, dependencies=IDS_IN_RANGE)
+    app.include_router(home.router, dependencies=IDS_IN_RANGE)
+    app.include_router(board.router, dependencies=IDS_IN_RANGE)
+    app.include_router(settings.router, dependencies=IDS_IN_RANGE)
+    app.include_router(formulas.router, dependencies=IDS_IN_RANGE)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
-    app.include_router(forecasts.router)
-    app.include_router(scorecards.router)
-    app.include_router(pools.router)  # /pools/… before the records' /{plural} pages
-    app.include_router(approvals.router)
-    app.include_router(cash.router)  # the contract page /contracts/{id} beside the records' pages
-    app.include_router(targets.router)
-    app.include_router(fieldwork.router)
-    app.include_router(work_reports.router)
-    app.include_router(records.router)
-    app.include_router(imports.router)
-    app.include_router(accounts.router)
-    app.include_router(leads.router)
-    app.include_router(search.router)
-    app.include_router(dashboards.router)
-    app.include_router(quality.router)
-    app.include_router(compliance.router)
-    app.include_router(automation.router)
-    app.include_router(knowledge.router)
-    app.include_router(assistant.router)
+    app.include_router(forecasts.router, dependencies=IDS_IN_RANGE)
+    app.include_router(scorecards.router, dependencies=IDS_IN_RANGE)
+    app.include_router(pools.router, dependencies=IDS_IN_RANGE)  # /pools/… before the records' /{plural} pages
+    app.include_router(approvals.router, dependencies=IDS_IN_RANGE)
+    # the contract page /contracts/{id} beside the records' pages
+    app.include_router(cash.router, dependencies=IDS_IN_RANGE)
+    app.include_router(targets.router, dependencies=IDS_IN_RANGE)
+    app.include_router(fieldwork.router, dependencies=IDS_IN_RANGE)
+    app.include_router(work_reports.router, dependencies=IDS_IN_RANGE)
+    app.include_router(records.router, dependencies=IDS_IN_RANGE)
+    app.include_router(imports.router, dependencies=IDS_IN_RANGE)
+    app.include_router(accounts.router, dependencies=IDS_IN_RANGE)
+    app.include_router(leads.router, dependencies=IDS_IN_RANGE)
+    app.include_router(search.router, dependencies=IDS_IN_RANGE)
+    app.include_router(dashboards.router, dependencies=IDS_IN_RANGE)
+    app.include_router(quality.router, dependencies=IDS_IN_RANGE)
+    app.include_router(compliance.router, dependencies=IDS_IN_RANGE)
+    app.include_router(automation.router, dependencies=IDS_IN_RANGE)
+    app.include_router(knowledge.router, dependencies=IDS_IN_RANGE)
+    app.include_router(assistant.router, dependencies=IDS_IN_RANGE)
