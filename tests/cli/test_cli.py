@@ -100,6 +100,11 @@ def test_a_token_made_on_the_command_line_works_on_the_api(cli: CliRunner, clien
     unknown = cli.invoke(app, ["token", "create", "nobody-here"])
     assert unknown.exit_code == 1
     assert "no user 'nobody-here'" in unwrapped(unknown.stderr)
+    # a negative lifetime is refused, not turned into a token that never expires
+    negative = cli.invoke(app, ["token", "create", rep.username, "--days", "-5"])
+    assert negative.exit_code == 2
+    assert "--days" in unwrapped(negative.stderr)
+    assert len(Api(client, rep).request("GET", "/auth/tokens").json()["items"]) == len(tokens)
 
 
 def test_funnel_prints_the_same_numbers_as_the_api(cli: CliRunner, client: TestClient, tenant: Tenant) -> None:

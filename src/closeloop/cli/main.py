@@ -249,7 +249,7 @@ def user_add(
 def token_create(
     username: Annotated[str, typer.Argument(help="Whose token")],
     name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
-    days: Annotated[int, typer.Option(help="Days until it expires (0 = never)")] = 90,
+    days: Annotated[int, typer.Option(min=0, help="Days until it expires (0 = never)")] = 90,
 ) -> None:
     """Issue a personal API token and print its secret (shown only once)."""
     from sqlalchemy import select
