@@ -46,11 +46,19 @@ def test_jsonl_with_lang_and_lead_time(tmp_path: Path) -> None:
     assert out[2]["findings"] == []
 
 
-def test_bad_input_names_the_line(tmp_path: Path) -> None:
+def test_an_unreadable_line_is_named_in_its_place_and_the_rest_still_checked(tmp_path: Path) -> None:
+    """One object per input line, in order, even when a line cannot be read: that line's object
+    carries the error instead of findings, the others are checked, and the exit code says so."""
     source = tmp_path / "bad.jsonl"
-    source.write_text('{"text": "ok"}\n{"body": "no text"}\n', encoding="utf-8")
+    source.write_text('{"text": "全网最低价"}\n{"body": "no text"}\n{"bad json\n{"text": "ok"}\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["compliance", "check", str(source)])
     assert result.exit_code == 2
-    assert "line 2" in result.output
-    assert "{" not in result.stdout.split("error")[0]  # nothing half-written before the error
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["line"] for line in out] == [1, 2, 3, 4]
+    assert [line["findings"][0]["span"] for line in out[:1]] == ["全网最低价"]
+    assert "string field 'text'" in out[1]["error"]
+    assert "not a JSON object" in out[2]["error"]
+    assert out[3]["findings"] == []
+    assert "line 2" in result.stderr
+    assert "line 3" in result.stderr
     assert CliRunner().invoke(app, ["compliance", "check", "--lang", "fr", "-"], input="x").exit_code == 2

@@ -21,21 +21,25 @@ _FIELDS = ("start", "end", "span", "level", "category", "citation", "rewrite", "
 
 
 def _inputs(lines: list[str]) -> list[dict[str, Any]]:
-    """Each line as ``{"text": …}``; a file whose first line is a JSON object is read as JSONL."""
+    """Each line as ``{"text": …}``; a file whose first line is a JSON object is read as JSONL. A
+    JSONL line that cannot be read becomes ``{"error": …}`` in its place: the other lines are still
+    checked and printed in order."""
     first = next((line for line in lines if line.strip()), "")
     if not first.lstrip().startswith("{"):
         return [{"text": line} for line in lines]
     inputs: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
+    for line in lines:
         if not line.strip():
             inputs.append({"text": ""})
             continue
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise fail(f"line {number}: not a JSON object ({exc})", code=2) from exc
+            inputs.append({"error": f"not a JSON object ({exc})"})
+            continue
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise fail(f"line {number}: a JSONL input needs a string field 'text'", code=2)
+            inputs.append({"error": "a JSONL input needs a string field 'text'"})
+            continue
         inputs.append(record)
     return inputs
 
@@ -50,7 +54,9 @@ def check(
     lang: Annotated[str | None, typer.Option("--lang", help="zh or en (default: detected per line)")] = None,
 ) -> None:
     """Print one JSON object per input line, in order, with its ``findings`` (start, end, span, level,
-    category, citation, rewrite). JSONL lines may carry ``lang`` and ``lead_time_days``."""
+    category, citation, rewrite). JSONL lines may carry ``lang`` and ``lead_time_days``; a line that
+    is not a JSON object with a ``text`` gets ``{"line": N, "error": …}`` instead, the rest are still
+    checked, and the command then exits with 2."""
     if lang not in (None, "zh", "en"):
         raise fail(f"--lang: expected zh or en, not {lang!r}", code=2)
     if source == "-":
@@ -67,14 +73,22 @@ def check(
     leads = [record.get("lead_time_days") for record in inputs]
     # one batch pass over all lines (the same findings as checking each line alone)
     found = checker.check_many(
-        [record["text"] for record in inputs],
+        [record.get("text", "") for record in inputs],
         lang=[_lang(lang or record.get("lang")) for record in inputs],
         lead_time_days=[lead if isinstance(lead, int) else None for lead in leads],
     )
+    unreadable = 0
     for number, (record, findings) in enumerate(zip(inputs, found, strict=True), start=1):
         result: dict[str, Any] = {"line": number}
-        if "id" in record:
-            result["id"] = record["id"]
-        result["findings"] = [{key: getattr(finding, key) for key in _FIELDS} for finding in findings]
+        if "error" in record:
+            unreadable += 1
+            result["error"] = record["error"]
+            typer.echo(f"line {number}: {record['error']}", err=True)
+        else:
+            if "id" in record:
+                result["id"] = record["id"]
+            result["findings"] = [{key: getattr(finding, key) for key in _FIELDS} for finding in findings]
         out.write(orjson.dumps(result) + b"\n")
     out.flush()
+    if unreadable:
+        raise typer.Exit(2)
