@@ -98,6 +98,30 @@ def test_an_explicit_mapping_and_a_report_file(cli: CliRunner, db: Database, ten
     assert '"created": 1' in report.read_text(encoding="utf-8")
 
 
+def test_map_changes_the_suggested_mapping_rather_than_replacing_it(
+    cli: CliRunner, db: Database, tenant: Tenant, tmp_path: Path
+) -> None:
+    """``--map`` corrects the columns the suggestion got wrong; the columns it got right stay mapped,
+    a column mapped to a field takes it from whichever column the suggestion gave it, and
+    ``COLUMN=`` leaves a column out."""
+    path = tmp_path / "a.csv"
+    path.write_text("客户名称,Firma,员工数,备注\n旧名,Acme,12,x\n", encoding="utf-8")
+
+    overrides = ("--map", "Firma=name", "--map", "备注=")
+    code, output = invoke(cli, "import", "accounts", str(path), *overrides, "--org", str(tenant.organization_id))
+
+    assert code == 0, output
+    assert accounts_in(db, tenant) == [("Acme", 12)]  # 员工数 kept its suggested field; 客户名称 gave way
+
+
+def test_overriding_keeps_one_column_per_field() -> None:
+    from closeloop.cli.data_commands import overridden
+
+    suggested = {"客户名称": "name", "员工数": "employees", "备注": "notes"}
+    assert overridden(suggested, {"Firma": "name", "备注": ""}) == {"员工数": "employees", "Firma": "name"}
+    assert overridden(suggested, {}) == suggested
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [

@@ -49,6 +49,19 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
     return parsed
 
 
+def overridden(suggested: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
+    """The suggested mapping with ``--map`` applied: ``COLUMN=FIELD`` maps the column to the field
+    (and no other column to it any more), ``COLUMN=`` leaves the column out."""
+    fields = {field for field in overrides.values() if field}
+    mapping = {column: field for column, field in suggested.items() if field not in fields}
+    for column, field in overrides.items():
+        if field:
+            mapping[column] = field
+        else:
+            mapping.pop(column, None)
+    return mapping
+
+
 def _print_mapping(headers: list[str], mapping: dict[str, str], *, suggested: bool) -> None:
     table = Table("column", "field", title="Suggested mapping" if suggested else "Mapping")
     for header in headers:
@@ -87,7 +100,7 @@ def _import_command(entity: str) -> Callable[..., None]:
         file: Annotated[Path, typer.Argument(help="A CSV (UTF-8, GBK, UTF-16) or XLSX file", show_default=False)],
         map_: Annotated[
             list[str] | None,
-            typer.Option("--map", help="COLUMN=FIELD, repeatable; without it the suggested mapping is used"),
+            typer.Option("--map", help="COLUMN=FIELD (COLUMN= leaves it out), repeatable; changes the suggestion"),
         ] = None,
         mapping_name: Annotated[
             str | None, typer.Option("--mapping", help="NAME of a saved import mapping (see /api/v1/import-mappings)")
@@ -112,14 +125,13 @@ def _import_command(entity: str) -> Callable[..., None]:
                 raise typer.BadParameter(f"'{mapping_name}' maps {saved.entity}, not {entity}", param_hint="--mapping")
             mapping = dict(saved.columns)
             _print_mapping(table.headers, mapping, suggested=False)
-        elif map_:
-            mapping = parse_pairs(map_, "--map")
-            _print_mapping(table.headers, mapping, suggested=False)
         else:
             with db.reading(actor) as session:
                 extra = as_import_fields(custom_fields_for(session, actor, entity))
             mapping = suggest_mapping(table.headers, entity, extra)
-            _print_mapping(table.headers, mapping, suggested=True)
+            if map_:
+                mapping = overridden(mapping, parse_pairs(map_, "--map"))
+            _print_mapping(table.headers, mapping, suggested=not map_)
         source = f"{table.format}" + (f", {table.encoding}" if table.encoding else "")
         console.print(f"{file.name} ({source}): {len(table.rows)} rows → {entity} of {organization.slug}")
         if dry_run:
