@@ -93,6 +93,15 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
     assert model is not None
     assert model.closed_deals > 1000
     assert {"auc", "brier", "stage_rate_auc", "stage_rate_brier"} <= set(model.metrics)
+    # distributors' stock reports, so the forecast page has replenishment suggestions
+    from closeloop.forecasting.actions import suggestions
+    from closeloop.org import service as org_service
+
+    seller = org_service.system_actor(model.organization_id)
+    with db.reading(seller) as session:
+        items = suggestions(session, seller)["items"]
+    assert len(items) == 12
+    assert any(item["suggested"] > 0 for item in items)
 
 
 def test_demo_if_empty_leaves_a_database_with_other_organizations_alone(

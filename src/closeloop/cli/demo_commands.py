@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from closeloop.cli.common import console, database, reports_errors
 from closeloop.config import settings
 from closeloop.core.clock import utcnow
+from closeloop.crm.accounts.models import Account
+from closeloop.crm.orders.models import Order, OrderLine
+from closeloop.db.scope import tenant_clause
 from closeloop.demo.people import SignIn
 from closeloop.demo.scale import seed_scale
 from closeloop.demo.seed import DEFAULT_SLUG, database_is_empty, demo_sign_ins, seed_demo
@@ -88,7 +94,53 @@ def demo(
 
     with db.unit_of_work(org_service.system_actor(result.organization_id, label="demo: win probability")) as session:
         retrain(session, result.organization_id)
+    # distributors' stock reports, as they would send them (closeloop forecast import-stock), so the
+    # forecast page has replenishment suggestions
+    from closeloop.forecasting.actions import import_stock
+
+    with db.unit_of_work(None, system=True) as session:
+        import_stock(session, result.organization_id, dealer_stock_reports(session, result.organization_id, anchor))
     _print_sign_ins(result.sign_ins)
+
+
+#: distributors whose stock the demo reports, and weeks of their recent demand each holds in turn
+#: (from short, so that a suggestion is due, to long, so that none is)
+STOCK_REPORTS = 12
+COVER_WEEKS = (Decimal("0.5"), Decimal("1.5"), Decimal("3"), Decimal("6"), Decimal("10"))
+
+
+def dealer_stock_reports(session: Session, organization_id: int, anchor: datetime) -> list[dict[str, str]]:
+    """Stock reports of the distributors (分销 accounts) that ordered most in the 13 weeks before
+    ``anchor``: per account and product they ordered, on hand = a few weeks of that demand, reported
+    two days ago — the rows a dealer's CSV would carry."""
+    since = anchor - timedelta(weeks=13)
+    ordered = session.execute(
+        select(Order.account_id, OrderLine.product_id, func.sum(OrderLine.quantity))
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Account, Account.id == Order.account_id)
+        .where(
+            tenant_clause(organization_id, OrderLine),
+            tenant_clause(organization_id, Order),
+            tenant_clause(organization_id, Account),
+            Account.industry == "分销",
+            Order.ordered_at >= since,
+            Order.ordered_at < anchor,
+            Order.status != "cancelled",
+        )
+        .group_by(Order.account_id, OrderLine.product_id)
+        .order_by(func.sum(OrderLine.quantity).desc(), Order.account_id, OrderLine.product_id)
+        .limit(STOCK_REPORTS)
+    ).all()
+    reported = (anchor - timedelta(days=2)).date().isoformat()
+    return [
+        {
+            "account": str(account_id),
+            "product": str(product_id),
+            "on_hand": str((Decimal(quantity) / 13 * COVER_WEEKS[index % len(COVER_WEEKS)]).quantize(Decimal(1))),
+            "reported_at": reported,
+        }
+        for index, (account_id, product_id, quantity) in enumerate(ordered)
+    ]
 
 
 def demo_anchor(today: date) -> datetime:
