@@ -207,7 +207,11 @@ def test_owner_deviation_is_the_scorecards_rate_and_rules_on_it_need_a_schedule(
     assert before is None  # October had not finished
     with frozen_at(datetime(2026, 11, 3, tzinfo=UTC)):
         scorecard = client.get("/api/v1/forecasts/scorecards", headers=tenant["sales_vp"].headers).json()
-    (team,) = [item for item in scorecard["items"] if item["period"] == "2026-10"]
+    (team,) = [
+        item
+        for item in scorecard["items"]
+        if item["period"] == "2026-10" and item["manager_id"] == tenant["manager"].user_id
+    ]
     assert Decimal(team["expected"]) == 2 * Decimal("5000.00")  # the same rows, summed over the team
     on_event = {
         "trigger": {"kind": "event", "event": "order_placed"},

@@ -184,9 +184,15 @@ def test_deviation_rate_per_manager(client: TestClient, db: Database, tenant: Te
         won.stage, won.closed_at = Stage.WON, datetime(2026, 10, 21, tzinfo=UTC)
     with frozen_at(datetime(2026, 11, 3, tzinfo=UTC)):
         body = client.get("/api/v1/forecasts/scorecards", headers=tenant["sales_vp"].headers).json()
-    (row,) = [item for item in body["items"] if item["period"] == "2026-10"]
-    assert row["manager_id"] == tenant["manager"].user_id
-    assert Decimal(row["actual"]) == 10_000
-    expected = Decimal(row["expected"])
-    assert Decimal(5_000) == expected  # a new organization's stage win rate is one half
-    assert row["deviation_rate"] == pytest.approx(1.0)
+        mine = client.get("/api/v1/forecasts/scorecards", headers=tenant["manager"].headers).json()
+    october = [item for item in body["items"] if item["period"] == "2026-10"]
+    # the manager's team and the director's (everyone reporting to them, directly or not): the rep is in both
+    assert [row["manager_id"] for row in october] == sorted([tenant["manager"].user_id, tenant["director"].user_id])
+    for row in october:
+        assert Decimal(row["actual"]) == 10_000
+        assert Decimal(row["expected"]) == Decimal(5_000)  # a new organization's stage win rate is one half
+        assert row["deviation_rate"] == pytest.approx(1.0)
+    # the manager sees her own team whole and no partial row for her director's
+    assert [item for item in mine["items"] if item["period"] == "2026-10"] == [
+        row for row in october if row["manager_id"] == tenant["manager"].user_id
+    ]

@@ -97,7 +97,8 @@ def test_the_vp_sees_every_team_and_a_rep_only_their_own_figures(client: TestCli
     teams = {row["manager_id"]: row for row in _get(client, world, "sales_vp")["items"]}
     assert set(teams) == {world["manager"].user_id, world["director"].user_id}
     assert teams[world["director"].user_id]["quality"]["completeness"] == 0.5  # the manager's team is in it
-    assert teams[world["director"].user_id]["forecast"] is None  # FC-5 books the reps under their manager
+    # the director's team holds the manager's: the same deals, the same deviation as the quality's team
+    assert teams[world["director"].user_id]["forecast"] == teams[world["manager"].user_id]["forecast"]
 
     mine = _get(client, world, "rep")
     assert (mine["scope"], mine["forecast_hidden"]) == ("own", "own_figures_only")

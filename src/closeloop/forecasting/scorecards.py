@@ -2,8 +2,11 @@
 forecasts rest on kept arriving — so that a miss caused by a broken feed is not blamed on a person.
 
 **Deviation rate.** For each finished period, the forecast is the *first* snapshot taken in it (the
-forecast the team started the period with); the team is the manager's direct reports (``users.
-manager_id``) plus the manager; the rate is ``|actual − expected| ÷ expected`` of the team's owner rows.
+forecast the team started the period with); the team is the manager and everyone reporting to them,
+directly or not (``users.manager_id``) — the same team as the data-quality KPIs beside it; someone
+with neither a manager nor reports answers for themselves. The rate is ``|actual − expected| ÷
+expected`` of the team's owner rows. A team's row is shown only to those whose reach holds its
+manager (and so the whole team): never a partial figure under a team's name.
 
 **Data-source stability.** Each input of the forecasts is checked for arrivals: opportunities
 (changes), activities, orders, dealer stock reports and the forecast snapshots themselves. A source
@@ -212,14 +215,22 @@ def _won(session: Session, organization_id: int, owner_id: int, start: datetime,
 
 def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "month") -> dict[str, Any]:
     """Per finished period and manager: the team's expected bookings at the period's start, what it
-    booked, and the deviation rate (managers of people in ``actor``'s reach only)."""
+    booked, and the deviation rate (teams whose manager is in ``actor``'s reach only, whole)."""
     bookings.require_readable(session, actor)
     bookings._check(granularity, "owner")
     org = actor.organization_id
     today = utcnow().date()
-    managers = dict(session.execute(select(User.id, User.manager_id).where(tenant_clause(org, User))).all())
+    users = session.execute(select(User.id, User.manager_id).where(tenant_clause(org, User))).all()
     names = dict(session.execute(select(User.id, User.display_name).where(tenant_clause(org, User))).all())
-    in_reach = None if actor.scope is RowScope.ALL else set(actor.owner_ids)
+    teams = kpis.teams(users)
+    # someone with neither a manager nor reports answers for themselves
+    teams.update({user.id: {user.id} for user in users if user.manager_id is None and user.id not in teams})
+    if actor.scope is not RowScope.ALL:
+        teams = {head: members for head, members in teams.items() if head in actor.owner_ids}
+    member_of: dict[int, list[int]] = defaultdict(list)
+    for head, members in teams.items():
+        for member in members:
+            member_of[member].append(head)
     first = _first_forecasts(org, granularity, today)
     rows = session.execute(
         select(
@@ -253,23 +264,19 @@ def deviation_by_manager(session: Session, actor: Actor, *, granularity: str = "
     ).all()
     periods = {row.period: (row.period_start, row.period_end) for row in rows}
 
-    def team_of(owner: int | None) -> int | None:
-        if owner is None:
-            return None
-        return managers.get(owner) or owner  # someone without a manager answers for themselves
-
     expected: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
     actual: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
     for row in rows:
-        if in_reach is None or row.key in in_reach:
-            expected[(row.period, team_of(row.key))] += Decimal(row.expected)
+        for team in member_of.get(row.key, ()):
+            expected[(row.period, team)] += Decimal(row.expected)
     for owner, closed, amount in won:
-        if closed is None or amount is None or (in_reach is not None and owner not in in_reach):
+        if closed is None or amount is None or owner not in member_of:
             continue
         day = as_utc(closed).date()
         for period, (period_start, period_end) in periods.items():
             if period_start <= day < period_end:
-                actual[(period, team_of(owner))] += Decimal(amount)
+                for team in member_of[owner]:
+                    actual[(period, team)] += Decimal(amount)
     items = []
     for period, manager in sorted(set(expected) | set(actual), key=lambda k: (k[0], k[1] or 0)):
         forecast, booked = expected[(period, manager)], actual[(period, manager)]

@@ -112,7 +112,7 @@ def counts_by_owner(session: Session, organization_id: int) -> dict[int | None, 
     return dict(by_owner)
 
 
-def _teams(users: Iterable[Any]) -> dict[int, set[int]]:
+def teams(users: Iterable[Any]) -> dict[int, set[int]]:
     """Each manager's team: themselves and everyone reporting to them, directly or not."""
     reports: dict[int, list[int]] = defaultdict(list)
     for user in users:
@@ -139,7 +139,7 @@ def compute(session: Session, organization_id: int) -> dict[str, dict[int | None
     groups: dict[str, dict[int | None, Metrics]] = {name: {} for name in GROUPS}
     for user in users:
         groups["owner"][user.id] = finish(by_owner.get(user.id, _empty()))
-    for manager, members in _teams(users).items():
+    for manager, members in teams(users).items():
         total = _empty()
         for member in members:
             if member in by_owner:
