@@ -103,6 +103,29 @@ def test_a_modified_chinese_contract_against_the_template() -> None:
     assert order.index("违约责任") < order.index("责任限制") < order.index("知识产权") < order.index("解约")
 
 
+def test_clauses_titled_with_a_colon_pair_by_number_and_title() -> None:
+    """第一条 标的：… — a title before a full-width colon — is how many Chinese contracts write a
+    clause. Each clause pairs with its namesake under the same number (changed, not moved), and only
+    a clause on another subject under the same number is missing / added."""
+    template = "采购合同（标准模板）\n\n第一条 标的：设备名称、型号、数量及总价以附件一为准。\n" \
+        "第二条 付款：合同签订后买方支付 30% 预付款，验收合格后 30 日内支付剩余 70%。\n" \
+        "第三条 保密：双方对本合同内容负有保密义务。\n"  # fmt: skip
+    contract = "采购合同\n\n第一条 标的：H7 超声系统一台，总价人民币 1,200,000 元。\n" \
+        "第二条 付款：合同签订后买方支付 10% 预付款，验收合格后 180 天内支付剩余 90%。\n" \
+        "第三条 知识产权：卖方提供的软件源代码归买方所有。\n"  # fmt: skip
+    assert [(c.number, c.title) for c in clauses.segment(contract)] == [
+        (None, ""), (1, "标的"), (2, "付款"), (3, "知识产权")
+    ]  # fmt: skip
+    result = clauses.compare(template, contract).as_dict()
+    found = by_title(result)
+    for title in ("标的", "付款"):
+        assert (found[title]["status"], found[title]["matched_by"], found[title]["moved"]) == (
+            "changed", "number_title", False
+        )  # fmt: skip
+    assert found["付款"]["risk"] == 3
+    assert (found["保密"]["status"], found["知识产权"]["status"]) == ("missing", "added")
+
+
 def test_a_modified_english_contract_against_the_template() -> None:
     found = by_title(clauses.compare(fixture("template_en.txt"), fixture("modified_en.txt")).as_dict())
     payment = found["Payment Terms"]

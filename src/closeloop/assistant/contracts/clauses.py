@@ -322,8 +322,8 @@ def _looks_like_title(rest: str) -> bool:
 def _split_title(rest: str) -> tuple[str, str]:
     """A heading's title and whatever body follows it on the same line.
 
-    ``付款方式`` and ``【付款方式】甲方应…`` and ``Payment Terms. The buyer…`` give a title; a line that
-    reads as a sentence (``甲方应于…。``) is body without a title.
+    ``付款方式`` and ``【付款方式】甲方应…`` and ``付款方式：甲方应…`` and ``Payment Terms. The buyer…`` give a
+    title; a line that reads as a sentence (``甲方应于…。``) is body without a title.
     """
     rest = rest.strip()
     bracket = re.match(r"^[【\[(（]([^】\])）]{1,30})[】\])）]\s*(.*)$", rest)
@@ -334,6 +334,9 @@ def _split_title(rest: str) -> tuple[str, str]:
     english = re.match(r"^([A-Z][A-Za-z ,&'/-]{1,60}?)(?:\.|:)\s+(.+)$", rest)
     if english:
         return english.group(1).strip(), english.group(2).strip()
+    colon = re.match(r"^([^\s:：。；，,]{1,12})[:：]\s*(.+)$", rest)
+    if colon and _CJK.search(colon.group(1)):  # 标的：设备名称… (a title, a full-width colon, the body)
+        return colon.group(1), colon.group(2).strip()
     spaced = re.match(r"^(\S{1,20})\s+(.+)$", rest)
     if spaced and _CJK.search(spaced.group(1)) and not _SENTENCE_MARK.search(spaced.group(1)):
         return spaced.group(1), spaced.group(2).strip()
