@@ -34,6 +34,21 @@ def test_a_rep_sees_own_accounts_without_the_credit_line_and_a_cfo_sees_it(
     assert "¥987,654.00" in cfo.get("/accounts").text
 
 
+def test_sorting_or_filtering_on_a_masked_field_says_so_and_shows_the_sort_applied(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    """A rep may not read ``credit_line``: sorting or filtering on it is refused in words about
+    sorting and filtering (not "may not set"), and the sort box shows the sort the table has."""
+    rep = browser(client, db, tenant["rep"], locale="en")
+    for query in ("sort=-credit_line", "credit_line__gt=1"):
+        page = rep.get(f"/accounts?{query}")
+        assert page.status_code == 200
+        assert "Your role may not filter or sort on this field." in page.text
+        assert "may not set" not in page.text
+        assert not re.search(r'<option value="-credit_line"[^>]*selected', page.text)
+        assert re.search(r'<option value="-id"\s+selected', page.text)
+
+
 def test_filters_sort_and_htmx_return_the_table_only(client: TestClient, db: Database, tenant: Tenant) -> None:
     api = Api(client, tenant["rep"])
     for name, tier in [("甲医院", "A"), ("乙医院", "B"), ("丙医院", "A")]:

@@ -706,6 +706,10 @@ def custom_choice_label(definition: Definition, value: str, locale: str) -> str:
     return value
 
 
+#: a filter or sort on a field the role may not read (the forms' "may not set" would be wrong here)
+LIST_FORBIDDEN = N_("Your role may not filter or sort on this field.")
+
+
 def field_message(gettext: Callable[[str], str], problem: FieldProblem) -> str:
     """A problem as the sentence shown beside its input: the sentence for its code, else the
     service's own words (translated when the catalog has them, as ``services.po`` does for the
@@ -854,7 +858,8 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
                 filter_options[offered.param] = list(options_of(session, actor, offered.reference))
     sortable = {name for name, fs in spec.record_type.filters.items() if fs.sortable} | {"created_at", "updated_at"}
     sortable -= hidden
-    current_sort = params.get("sort") or spec.record_type.default_sort
+    # what the table is sorted by: the default when the asked-for filters or sort could not be applied
+    current_sort = (None if error else params.get("sort")) or spec.record_type.default_sort
     table_columns = [
         Column(
             name,
@@ -910,7 +915,11 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         "sort_query": {k: v for k, v in base_query.items() if k != "sort"},
         "export_query": export_query,
         "list_error": error,
-        "list_problems": [field_message(gettext, p) for p in error.problems] if error else [],
+        "list_problems": [
+            gettext(LIST_FORBIDDEN) if p.code == "forbidden" else field_message(gettext, p) for p in error.problems
+        ]
+        if error
+        else [],
         "can_write": actor.can(f"{spec.plural}:write"),
         "can_export": actor.can("exports:run"),
         "filtered": bool({k for k in filter_values if k != "sort"}),
