@@ -191,9 +191,10 @@ def main() -> None:
         if ahead:
             errors_ahead = np.array([entry[1] for entry in ahead])
             inside_ahead = sum(bool(entry[2]) for entry in ahead)
+            share = inside_ahead / len(ahead)
             print(
                 f"| all, the month {lead} after the snapshot's ({len(ahead)}) | {errors_ahead.mean():+.1%} | "
-                f"{np.abs(errors_ahead).mean():.1%} | {inside_ahead} / {len(ahead)} ({inside_ahead / len(ahead):.0%}) | |"
+                f"{np.abs(errors_ahead).mean():.1%} | {inside_ahead} / {len(ahead)} ({share:.0%}) | |"
             )
     print()
     print("| seed / month | expected | 80 % interval | booked | error | inside |")
