@@ -46,10 +46,10 @@ from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.db.scope import tenant_clause
-from closeloop.forecasting import bookings
+from closeloop.forecasting import bookings, landing
 from closeloop.forecasting.events import during_event, events_between
 from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal, DealerStock
-from closeloop.forecasting.simulation import Period, period_share
+from closeloop.forecasting.simulation import Period, deal_share
 from closeloop.pools.models import OwnerChange
 
 DRIVERS = (
@@ -250,6 +250,7 @@ def attribution(
     end = min(window.end, today + timedelta(days=1))
     running = window.end > today
     slips = [int(day) for day in (snapshot.details or {}).get("slippage_days", [0])]
+    timing = landing.from_details((snapshot.details or {}).get("landing_by_stage"))
 
     seen = list(
         session.scalars(
@@ -309,7 +310,7 @@ def attribution(
         owner_now = current.owner_id if current else None
         if not in_reach(deal.owner_id, owner_now):
             continue
-        share = period_share(deal.expected_close_date, slips, snapshot.as_of, window)
+        share = deal_share(deal.stage, deal.expected_close_date, slips, snapshot.as_of, window, timing)
         amount_then = float(deal.amount)
         closed = as_utc(current.closed_at).date() if current is not None and current.closed_at else None
         won = current is not None and current.stage == Stage.WON.value and current.deleted_at is None

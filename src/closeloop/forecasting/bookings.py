@@ -43,7 +43,7 @@ from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
-from closeloop.forecasting import dwell
+from closeloop.forecasting import dwell, landing
 from closeloop.forecasting import past_due as past_due_adjustment
 from closeloop.forecasting.models import (
     BookingsForecastRow,
@@ -53,10 +53,13 @@ from closeloop.forecasting.models import (
 )
 from closeloop.forecasting.simulation import (
     DIMENSIONS,
+    FloatArray,
     History,
+    Period,
     Pipeline,
     add_months,
     beyond_history,
+    deal_share,
     horizon,
     simulate,
 )
@@ -291,29 +294,73 @@ def slippage(session: Session, organization_id: int, as_of: date, *, seed: int) 
     return days
 
 
+def stage_timing(session: Session, organization_id: int, as_of: date, *, seed: int) -> dict[str, landing.StageTiming]:
+    """The stages whose won deals (closed in the slippage window up to the end of ``as_of``) say when a
+    deal at that stage closes (:mod:`closeloop.forecasting.landing`), a seeded sample of each."""
+    found = landing.timing(
+        session,
+        organization_id,
+        closed_from=_start(as_of - timedelta(days=SLIPPAGE_DAYS)),
+        closed_before=_start(as_of + timedelta(days=1)),
+    )
+    return landing.sample(landing.usable(found), seed=seed)
+
+
+#: bootstrap replicates of the learned stage rates a snapshot simulates with (each simulation uses one)
+RATE_REPLICATES = 200
+
+
 def probabilities(
-    session: Session, organization_id: int, deals: Sequence[OpenDeal], as_of: date, *, past: bool = False
-) -> tuple[list[float], str]:
+    session: Session,
+    organization_id: int,
+    deals: Sequence[OpenDeal],
+    as_of: date,
+    *,
+    past: bool = False,
+    replicates: int = 0,
+    seed: int = 0,
+) -> tuple[list[float], str, FloatArray | None]:
     """Each open deal's win probability: the stored model's, or the historical win rate of its stage
     for a deal that has sat in it as long (:mod:`closeloop.forecasting.dwell`); lowered for a deal past
     its expected close date (:mod:`closeloop.forecasting.past_due`). For a ``past`` snapshot, the
     stage win rates and the lateness are learned from the deals closed by the end of ``as_of`` only
-    (the stored model has seen later deals, so it is not used)."""
+    (the stored model has seen later deals, so it is not used).
+
+    With ``replicates``, the stage rates are also given under that many bootstrap replicates of the
+    closed deals (replicates × deals, lowered for lateness by the same odds ratio), so a simulation
+    can carry the uncertainty of the rates; ``None`` for the trained model's probabilities."""
     if past:
         cutoff = _start(as_of + timedelta(days=1))
-        raw, method = _stage_probabilities(session, organization_id, deals, cutoff, closed_before=cutoff)
+        raw, method, draws = _stage_probabilities(
+            session, organization_id, deals, cutoff, closed_before=cutoff, replicates=replicates, seed=seed
+        )
         history = past_due_adjustment.lateness(session, organization_id, closed_before=cutoff)
     else:
-        raw, method = _model_probabilities(session, organization_id, deals)
+        raw, method, draws = _model_probabilities(session, organization_id, deals, replicates=replicates, seed=seed)
         history = past_due_adjustment.lateness(session, organization_id)
     adjusted = []
     for deal, probability in zip(deals, raw, strict=True):
         late = past_due_adjustment.adjust(probability, deal.expected_close, as_of, history)
         adjusted.append(probability if late is None else late.probability)
-    return adjusted, method
+    if draws is not None and deals:
+        draws = lowered_alike(draws, np.array(raw), np.array(adjusted))
+    return adjusted, method, draws
 
 
-def _model_probabilities(session: Session, organization_id: int, deals: Sequence[OpenDeal]) -> tuple[list[float], str]:
+def lowered_alike(draws: FloatArray, raw: FloatArray, adjusted: FloatArray) -> FloatArray:
+    """Each deal's replicate probabilities lowered by the odds ratio its point probability was
+    lowered by (past due: :func:`past_due_adjustment.adjust` multiplies the odds by a ratio ≤ 1)."""
+    edge = past_due_adjustment.EDGE
+    raw_c, adjusted_c = np.clip(raw, edge, 1 - edge), np.clip(adjusted, edge, 1 - edge)
+    ratio = np.where(adjusted < raw, (adjusted_c / (1 - adjusted_c)) / (raw_c / (1 - raw_c)), 1.0)
+    odds = np.clip(draws, edge, 1 - edge)
+    odds = odds / (1 - odds) * ratio[None, :]
+    return np.where(ratio[None, :] < 1.0, odds / (1 + odds), draws)
+
+
+def _model_probabilities(
+    session: Session, organization_id: int, deals: Sequence[OpenDeal], *, replicates: int = 0, seed: int = 0
+) -> tuple[list[float], str, FloatArray | None]:
     from closeloop.forecasting import opportunities
     from closeloop.forecasting.winprob import WinModel
 
@@ -332,8 +379,8 @@ def _model_probabilities(session: Session, organization_id: int, deals: Sequence
                 )
             )
             result.extend(float(p) for p in model.predict(opportunities.features(session, organization_id, records_)))
-        return result, "calibrated_lightgbm"
-    return _stage_probabilities(session, organization_id, deals, utcnow())
+        return result, "calibrated_lightgbm", None
+    return _stage_probabilities(session, organization_id, deals, utcnow(), replicates=replicates, seed=seed)
 
 
 def _stage_probabilities(
@@ -343,14 +390,23 @@ def _stage_probabilities(
     moment: datetime,
     *,
     closed_before: datetime | None = None,
-) -> tuple[list[float], str]:
-    """Each deal's stage win rate for the days it has sat in its stage at ``moment``."""
+    replicates: int = 0,
+    seed: int = 0,
+) -> tuple[list[float], str, FloatArray | None]:
+    """Each deal's stage win rate for the days it has sat in its stage at ``moment`` (and, with
+    ``replicates``, under bootstrap replicates of the history: :func:`dwell.bootstrap_rates`)."""
     history = dwell.stays(session, organization_id, closed_before=closed_before)
-    result = []
-    for deal in deals:
-        sat = (moment - deal.stage_since).total_seconds() / dwell.SECONDS_PER_DAY if deal.stage_since else 0.0
-        result.append(history[Stage(deal.stage)].rate(max(sat, 0.0)))
-    return result, "stage_win_rate"
+    sat = [
+        max((moment - deal.stage_since).total_seconds() / dwell.SECONDS_PER_DAY, 0.0) if deal.stage_since else 0.0
+        for deal in deals
+    ]
+    result = [history[Stage(deal.stage)].rate(days) for deal, days in zip(deals, sat, strict=True)]
+    draws = (
+        dwell.bootstrap_rates(history, [deal.stage for deal in deals], sat, replicates=replicates, seed=seed)
+        if replicates
+        else None
+    )
+    return result, "stage_win_rate", draws
 
 
 # --- taking a snapshot -----------------------------------------------------------------------------
@@ -382,8 +438,11 @@ def take_snapshot(
     as_of = today if as_of is None or not past else as_of
     seed = as_of.toordinal() if seed is None else seed
     deals = open_deals_then(session, organization_id, as_of) if past else open_deals(session, organization_id, as_of)
-    probability, method = probabilities(session, organization_id, deals, as_of, past=past)
+    probability, method, probability_draws = probabilities(
+        session, organization_id, deals, as_of, past=past, replicates=RATE_REPLICATES, seed=seed
+    )
     slips = slippage(session, organization_id, as_of, seed=seed)
+    timings = stage_timing(session, organization_id, as_of, seed=seed)
     won = won_history(session, organization_id, as_of)
     keyed = {"owner": "owner_id", "region": "region_id", "product_line": "product_line_id"}
     pipeline = Pipeline(
@@ -401,8 +460,18 @@ def take_snapshot(
         ),
         keys={dimension: [getattr(row, column) for row in won] for dimension, column in keyed.items()},
         window_days=RUN_RATE_DAYS,
+        closed_ago=np.array([max((as_of - as_utc(row.closed_at).date()).days, 0) for row in won], dtype=np.int64),
     )
-    cells = simulate(pipeline, history, np.array(slips, dtype=np.int64), as_of, simulations=simulations, seed=seed)
+    cells = simulate(
+        pipeline,
+        history,
+        np.array(slips, dtype=np.int64),
+        as_of,
+        simulations=simulations,
+        seed=seed,
+        timing=timings,
+        probability_draws=probability_draws,
+    )
     overdue = [deal for deal in deals if deal.expected_close < as_of]
     stale = [deal for deal in overdue if beyond_history(deal.expected_close, slips, as_of)]
     snapshot = BookingsSnapshot(
@@ -416,6 +485,7 @@ def take_snapshot(
             "open_deals": len(deals),
             "slippage_days": slips,
             "slippage_median": float(np.median(slips)),
+            "landing_by_stage": landing.as_details(timings),
             "run_rate_deals": len(won),
             "run_rate_window_days": RUN_RATE_DAYS,
             "past_due_deals": len(overdue),
@@ -482,6 +552,23 @@ def take_snapshot(
             ],
         )
     return snapshot
+
+
+def snapshot_shares(session: Session, snapshot: BookingsSnapshot, month: date) -> dict[int, float]:
+    """Each of the snapshot's deals' share of landing in the month starting on ``month`` (by the
+    snapshot's stored landing basis), keyed by opportunity id."""
+    slips = [int(day) for day in (snapshot.details or {}).get("slippage_days", [0])]
+    timing = landing.from_details((snapshot.details or {}).get("landing_by_stage"))
+    period = Period("month", month.isoformat()[:7], month, add_months(month, 1))
+    return {
+        deal.opportunity_id: deal_share(deal.stage, deal.expected_close_date, slips, snapshot.as_of, period, timing)
+        for deal in session.scalars(
+            select(BookingsSnapshotDeal).where(
+                tenant_clause(snapshot.organization_id, BookingsSnapshotDeal),
+                BookingsSnapshotDeal.snapshot_id == snapshot.id,
+            )
+        )
+    }
 
 
 def backfill_snapshots(

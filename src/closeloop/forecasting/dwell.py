@@ -23,9 +23,12 @@ own closed deals only, and for a snapshot of a past day from the deals closed by
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +41,26 @@ MIN_COHORT = 10
 #: pseudo-deals at the stage's overall win rate added to a cohort (shrinks small cohorts toward it)
 PRIOR_DEALS = 5
 SECONDS_PER_DAY = 86_400.0
+FloatArray = npt.NDArray[np.float64]
+
+
+def bootstrap_rates(
+    history: dict[Stage, Stays], stages: Sequence[str], days_in_stage: Sequence[float], *, replicates: int, seed: int
+) -> FloatArray:
+    """replicates × deals: each deal's stage rate (:meth:`Stays.rate`) under ``replicates`` Poisson
+    bootstrap replicates of the closed stays (each stay counted a Poisson(1) number of times), so the
+    spread of a forecast includes how uncertain the learned rates are. Deals of one stage share
+    each replicate (their rates err together, as they would)."""
+    rng = np.random.default_rng(seed)
+    result = np.zeros((replicates, len(stages)))
+    wanted = np.array(stages, dtype=object)
+    for stage, found in history.items():
+        members = np.flatnonzero(wanted == stage.value)
+        if not len(members):
+            continue
+        weights = rng.poisson(1.0, size=(replicates, len(found.days))).astype(np.float64)
+        result[:, members] = found.resampled_rates([days_in_stage[int(i)] for i in members], weights)
+    return result
 
 
 @dataclass(frozen=True)
@@ -53,17 +76,34 @@ class Stays:
         """The stage's overall win rate, Laplace-smoothed (one half with no history)."""
         return (sum(self.won) + 1) / (len(self.won) + 2)
 
-    def rate(self, days_in_stage: float) -> float:
-        """The win rate of the deals that stayed in the stage at least ``days_in_stage`` days."""
-        base = self.base_rate
+    def cohort_start(self, days_in_stage: float) -> int:
+        """The first of the (sorted) stays in the cohort of a deal ``days_in_stage`` days in the stage."""
         count = len(self.days)
         start = bisect_left(self.days, days_in_stage)
         if count - start < MIN_COHORT and count:
             # too few stayed this long: the MIN_COHORT longest stays, and every stay as long as the
             # shortest of them (ties are one cohort, whatever their outcome)
             start = bisect_left(self.days, self.days[max(count - MIN_COHORT, 0)])
-        cohort = self.won[start:]
-        return (sum(cohort) + PRIOR_DEALS * base) / (len(cohort) + PRIOR_DEALS)
+        return start
+
+    def rate(self, days_in_stage: float) -> float:
+        """The win rate of the deals that stayed in the stage at least ``days_in_stage`` days."""
+        cohort = self.won[self.cohort_start(days_in_stage) :]
+        return (sum(cohort) + PRIOR_DEALS * self.base_rate) / (len(cohort) + PRIOR_DEALS)
+
+    def resampled_rates(self, days_in_stage: Sequence[float], weights: FloatArray) -> FloatArray:
+        """The rates of :meth:`rate` for each of ``days_in_stage``, once per row of ``weights``
+        (replicates × stays: how often each closed stay counts in a bootstrap replicate of the
+        history), the cohorts kept as the history defines them. Rows of ones give :meth:`rate`."""
+        won = np.asarray(self.won, dtype=np.float64)
+        # sums over the stays from each position to the end, per replicate (one column more: empty)
+        counted = np.cumsum(weights[:, ::-1], axis=1)[:, ::-1]
+        counted_won = np.cumsum((weights * won[None, :])[:, ::-1], axis=1)[:, ::-1]
+        counted = np.hstack([counted, np.zeros((len(weights), 1))])
+        counted_won = np.hstack([counted_won, np.zeros((len(weights), 1))])
+        base = (counted_won[:, :1] + 1) / (counted[:, :1] + 2)
+        starts = np.array([self.cohort_start(days) for days in days_in_stage], dtype=np.int64)
+        return (counted_won[:, starts] + PRIOR_DEALS * base) / (counted[:, starts] + PRIOR_DEALS)
 
 
 def stays(session: Session, organization_id: int, *, closed_before: datetime | None = None) -> dict[Stage, Stays]:

@@ -15,6 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from closeloop.db.scope import tenant_clause, within_organization
 from closeloop.forecasting import dwell, past_due
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import MIN_CLOSED, Feature, Reason, WinModel, scores, train
+from closeloop.governance.audit.models import AuditEntry
 
 FEATURES = [
     Feature("stage", "Stage", "阶段", categorical=True, fields=("stage",), choices=Stage),
@@ -201,12 +203,48 @@ def points_while_open(deal: Opportunity, changes: Sequence[Any]) -> list[tuple[P
     return [(point, 1.0 / len(points)) for point in points]
 
 
+def amount_changes(session: Session, organization_id: int, ids: Sequence[int]) -> dict[int, list[tuple[datetime, Any]]]:
+    """Each deal's changes of amount from the audit trail, oldest first: when, and the amount *before*
+    it (every change of a deal is audited with its before and after — ``records.update`` and the
+    import's ``audit.record_many``; creations carry no earlier value and are left out)."""
+    result: dict[int, list[tuple[datetime, Any]]] = {}
+    for offset in range(0, len(ids), 2000):
+        for subject_id, occurred, changes in session.execute(
+            select(AuditEntry.subject_id, AuditEntry.occurred_at, AuditEntry.changes)
+            .where(
+                tenant_clause(organization_id, AuditEntry),
+                AuditEntry.subject_type == "opportunity",
+                AuditEntry.subject_id.in_(ids[offset : offset + 2000]),
+                AuditEntry.action != "opportunity.created",
+            )
+            .order_by(AuditEntry.seq)
+        ):
+            pair = changes.get("amount") if isinstance(changes, dict) else None
+            if subject_id is not None and isinstance(pair, list) and len(pair) == 2:
+                result.setdefault(subject_id, []).append((as_utc(occurred), pair[0]))
+    return result
+
+
+def amount_at(deal: Opportunity, moment: datetime, changes: Sequence[tuple[datetime, Any]]) -> float | None:
+    """The deal's amount as it stood at ``moment``: the *before* of its first change of amount after
+    that moment, or its amount now when it has not changed since."""
+    for occurred, before in changes:
+        if occurred > moment:
+            try:
+                return None if before is None else float(Decimal(str(before)))
+            except (ArithmeticError, ValueError):
+                return None
+    return None if deal.amount is None else float(deal.amount)
+
+
 def rows(session: Session, organization_id: int, points: Sequence[Point]) -> pd.DataFrame:
-    """One row of features per point: the deal's stage, days in it, age, activities and days since
-    the latest counted up to the point's moment; amount, margin, product line and account as they
-    are; the owner's win rate on the deals they closed before this one was opened."""
+    """One row of features per point: the deal's stage, days in it, age, amount (from the audit trail:
+    :func:`amount_at`), activities and days since the latest counted up to the point's moment; margin,
+    product line and account as they are; the owner's win rate on the deals they closed before this
+    one was opened."""
     deals = {point.deal.id: point.deal for point in points}
     ids = list(deals)
+    repriced = amount_changes(session, organization_id, ids)
     lines = dict(
         session.execute(
             select(Product.id, ProductLine.name)
@@ -262,7 +300,7 @@ def rows(session: Session, organization_id: int, points: Sequence[Point]) -> pd.
                 "stage": point.stage,
                 "days_in_stage": _days(as_of, point.since),
                 "age_days": _days(as_of, opened),
-                "amount": None if deal.amount is None else float(deal.amount),
+                "amount": amount_at(deal, as_of, repriced.get(deal.id, ())),
                 "margin": None if deal.margin is None else float(deal.margin),
                 "product_line": lines.get(deal.product_id) if deal.product_id is not None else None,
                 "industry": account.industry if account else None,

@@ -36,9 +36,9 @@ from closeloop.crm.enums import Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.orders.models import Order
 from closeloop.db.scope import tenant_clause
-from closeloop.forecasting import actions, bookings
+from closeloop.forecasting import actions, bookings, landing
 from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal, DealerStock
-from closeloop.forecasting.simulation import Period, period_share
+from closeloop.forecasting.simulation import Period, deal_share
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
 from closeloop.quality import kpis
@@ -168,7 +168,10 @@ def owner_week_deviation(
         return None
     deals = session.execute(
         select(
-            BookingsSnapshotDeal.amount, BookingsSnapshotDeal.probability, BookingsSnapshotDeal.expected_close_date
+            BookingsSnapshotDeal.amount,
+            BookingsSnapshotDeal.probability,
+            BookingsSnapshotDeal.expected_close_date,
+            BookingsSnapshotDeal.stage,
         ).where(
             tenant_clause(org, BookingsSnapshotDeal),
             BookingsSnapshotDeal.snapshot_id == snapshot.id,
@@ -183,12 +186,13 @@ def owner_week_deviation(
     if not has_deals and snapshot.details.get("open_deals"):
         return None  # the snapshot's deal copies were pruned: the week cannot be told
     slips = [int(day) for day in snapshot.details.get("slippage_days") or []]
+    timing = landing.from_details(snapshot.details.get("landing_by_stage"))
     iso = first.isocalendar()
     week = Period("week", f"{iso.year}-W{iso.week:02d}", first, last + timedelta(days=1))
     forecast = sum(
         (
-            float(amount) * probability * period_share(close, slips, snapshot.as_of, week)
-            for amount, probability, close in deals
+            float(amount) * probability * deal_share(stage, close, slips, snapshot.as_of, week, timing)
+            for amount, probability, close, stage in deals
         ),
         0.0,
     )

@@ -32,13 +32,16 @@ forecast = won so far + open expected + run-rate (the won part is added by the c
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from closeloop.forecasting.landing import StageTiming
 
 DIMENSIONS = ("total", "owner", "region", "product_line")
 FloatArray = npt.NDArray[np.float64]
@@ -110,6 +113,29 @@ class History:
     cycle_days: IntArray
     keys: dict[str, Sequence[int | None]] = field(default_factory=dict)
     window_days: int = 365
+    #: days between each won deal's close and the forecast date (empty: the spread is not known)
+    closed_ago: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+#: the run-rate window is cut into this many blocks to see how much the rate of won deals varies
+RUN_RATE_BLOCKS = 12
+
+
+def run_rate_dispersion(history: History) -> float:
+    """How much more the number of won deals varies from block to block (a twelfth of the window)
+    than a Poisson count would: φ in var = mean + φ·mean², from the counts' scatter around their
+    straight-line trend (a growing business is not a noisy one), 0 when they vary no more than
+    Poisson. Each simulation scales the month's new-business rate by a Gamma(1/φ, φ) draw."""
+    if len(history.closed_ago) < 2:
+        return 0.0
+    width = history.window_days / RUN_RATE_BLOCKS
+    block = np.minimum((np.asarray(history.closed_ago) // width).astype(np.int64), RUN_RATE_BLOCKS - 1)
+    counts = np.bincount(block, minlength=RUN_RATE_BLOCKS).astype(np.float64)
+    mean = counts.mean()
+    positions = np.arange(RUN_RATE_BLOCKS, dtype=np.float64)
+    slope, intercept = np.polyfit(positions, counts, 1)
+    scatter = float(((counts - (slope * positions + intercept)) ** 2).sum() / (RUN_RATE_BLOCKS - 2))
+    return float(max(0.0, (scatter - mean) / mean**2))
 
 
 @dataclass
@@ -147,6 +173,109 @@ def month_indices(
     return np.where((index >= 0) & (index < len(months)), index, -1).astype(np.int64)
 
 
+@dataclass
+class Landing:
+    """Where each open deal lands if won: the share of its draws in each horizon month (the exact
+    means) and a way to draw it per simulation.
+
+    By default a deal's close is its expected close moved by a slippage drawn from the won deals
+    that slipped at least as far as it is past due. A deal whose stage has learned timing
+    (:mod:`closeloop.forecasting.landing`) lands instead ``until_close`` days from the snapshot,
+    drawn uniformly from its cohort's points. Either way a deal past due beyond every slip in the
+    history (``possible`` False) lands nowhere."""
+
+    shares: FloatArray  # deals × months
+    possible: npt.NDArray[np.bool_]
+    landing_table: IntArray  # deals × distinct slips: month index (−1 outside)
+    column_of_sorted: IntArray  # the distinct-slip column of each position in the sorted sample
+    first_draw: IntArray
+    slip_count: int
+    timed: npt.NDArray[np.bool_]  # deals landing by their stage's timing
+    low: IntArray  # their cohort's range in point_month
+    high: IntArray
+    point_month: IntArray
+
+    @classmethod
+    def of(
+        cls,
+        pipeline: Pipeline,
+        slips: IntArray,
+        as_of: date,
+        months: Sequence[Period],
+        timing: Mapping[str, StageTiming] | None = None,
+    ) -> Landing:
+        deals = len(pipeline.amount)
+        n_months = len(months)
+        slips = np.asarray(slips if len(slips) else [0], dtype=np.int64)
+        # every deal's month for every distinct slippage value (−1: outside the horizon), and the part
+        # of the sorted slippage sample that leaves the deal still open today (slip ≥ days past due)
+        slip_values, slip_counts = np.unique(slips, return_counts=True)
+        sorted_slips = np.sort(slips)
+        landing_table = month_indices(pipeline.expected_close, slip_values, as_of, months)
+        offsets = np.fromiter(((as_of - day).days for day in pipeline.expected_close), dtype=np.int64, count=deals)
+        first_draw = np.searchsorted(sorted_slips, offsets, side="left")  # index of the first slip ≥ offset
+        possible = first_draw < len(sorted_slips)  # False: past due beyond every slip in the history
+        shares = np.zeros((deals, n_months))
+        if deals:
+            allowed = slip_values[None, :] >= offsets[:, None]  # deals × distinct slips
+            weights = allowed * slip_counts[None, :].astype(np.float64)
+            totals_w = weights.sum(axis=1)
+            weights = np.divide(weights, totals_w[:, None], out=np.zeros_like(weights), where=totals_w[:, None] > 0)
+            for m in range(n_months):
+                shares[:, m] = ((landing_table == m) * weights).sum(axis=1)
+        timed = np.zeros(deals, dtype=bool)
+        low = np.zeros(deals, dtype=np.int64)
+        high = np.zeros(deals, dtype=np.int64)
+        parts: list[IntArray] = []
+        stages = np.array(list(pipeline.stage) if len(pipeline.stage) == deals else [""] * deals, dtype=object)
+        start = 0
+        for stage, found in (timing or {}).items():
+            members = np.flatnonzero((stages == stage) & possible)
+            if not len(members) or not len(found):
+                continue
+            low[members], high[members] = found.cohorts(-offsets[members])
+            low[members] += start
+            high[members] += start
+            timed[members] = True
+            parts.append(month_indices([as_of], found.until_close, as_of, months)[0])
+            start += len(found)
+        point_month = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if timed.any():
+            one_hot = (point_month[:, None] == np.arange(n_months)[None, :]).astype(np.float64)
+            cumulative = np.vstack([np.zeros((1, n_months)), np.cumsum(one_hot, axis=0)])
+            size = (high[timed] - low[timed]).astype(np.float64)
+            shares[timed] = (cumulative[high[timed]] - cumulative[low[timed]]) / size[:, None]
+        return cls(
+            shares=shares,
+            possible=possible,
+            landing_table=landing_table,
+            column_of_sorted=np.repeat(np.arange(len(slip_values)), slip_counts),
+            first_draw=first_draw,
+            slip_count=len(sorted_slips),
+            timed=timed,
+            low=low,
+            high=high,
+            point_month=point_month,
+        )
+
+    def draw(self, rng: np.random.Generator, size: int) -> IntArray:
+        """simulations × deals: the month each deal lands in, if won (−1: outside the horizon)."""
+        deals = len(self.possible)
+        # a uniform draw among the slips ≥ the deal's days past due
+        room = np.maximum(self.slip_count - self.first_draw, 1)
+        drawn = np.minimum(
+            self.first_draw[None, :] + (rng.random((size, deals)) * room[None, :]).astype(np.int64),
+            self.slip_count - 1,
+        )
+        landed = self.landing_table[np.arange(deals)[None, :], self.column_of_sorted[drawn]]
+        if self.timed.any():
+            columns = np.flatnonzero(self.timed)
+            width = self.high[columns] - self.low[columns]
+            picked = self.low[columns][None, :] + (rng.random((size, len(columns))) * width[None, :]).astype(np.int64)
+            landed[:, columns] = self.point_month[picked]
+        return landed
+
+
 def new_business_rates(history: History, as_of: date, months: Sequence[Period]) -> FloatArray:
     """Expected number of new wins (deals not open today) per horizon month: the daily won-deal rate
     times, summed over the month's remaining days, the share of cycles no longer than the days left."""
@@ -180,8 +309,15 @@ def simulate(
     simulations: int = 2000,
     seed: int = 20261127,
     chunk: int = 250,
+    timing: Mapping[str, StageTiming] | None = None,
+    probability_draws: FloatArray | None = None,
 ) -> dict[tuple[str, str, str, int | None], Cell]:
-    """Expected value, 80 % interval and run-rate per (granularity, period, dimension, key)."""
+    """Expected value, 80 % interval and run-rate per (granularity, period, dimension, key). With
+    ``timing``, a deal at a stage it holds lands by that stage's learned timing instead of the
+    slippage of all won deals (:class:`Landing`). With ``probability_draws`` (replicates × deals: the
+    win probabilities under bootstrap replicates of the history), simulation ``i`` decides the
+    outcomes with replicate ``i mod replicates``, so the interval carries the uncertainty of the
+    learned rates; the expected value stays that of ``pipeline.probability``."""
     months, quarters = horizon(as_of)
     rng = np.random.default_rng(seed)
     n_months = len(months)
@@ -190,6 +326,7 @@ def simulate(
     amount = np.asarray(pipeline.amount, dtype=np.float64)
     probability = np.clip(np.asarray(pipeline.probability, dtype=np.float64), 0.0, 1.0)
     rates = new_business_rates(history, as_of, months)
+    dispersion = run_rate_dispersion(history)
     quarter_of_month = np.array(
         [
             next(q for q, quarter in enumerate(quarters) if quarter.start <= month.start < quarter.end)
@@ -197,30 +334,11 @@ def simulate(
         ]
     )
 
-    # every deal's month for every distinct slippage value (−1: outside the horizon), and the part of
-    # the sorted slippage sample that leaves the deal still open today (slip ≥ days past due)
-    slip_values, slip_counts = np.unique(slips, return_counts=True)
-    sorted_slips = np.sort(slips)
-    landing_table = month_indices(pipeline.expected_close, slip_values, as_of, months)
-    offsets = np.fromiter(
-        ((as_of - day).days for day in pipeline.expected_close), dtype=np.int64, count=len(pipeline.expected_close)
-    )
-    first_draw = np.searchsorted(sorted_slips, offsets, side="left")  # index of the first slip ≥ offset
-    possible = first_draw < len(sorted_slips)  # False: past due beyond every slip in the history
-    # the exact means: the share of each deal's conditional slippage draws landing in each month
-    shares = np.zeros((deals, n_months))
-    if deals:
-        allowed = slip_values[None, :] >= offsets[:, None]  # deals × distinct slips
-        weights = allowed * slip_counts[None, :].astype(np.float64)
-        totals_w = weights.sum(axis=1)
-        weights = np.divide(weights, totals_w[:, None], out=np.zeros_like(weights), where=totals_w[:, None] > 0)
-        for m in range(n_months):
-            shares[:, m] = ((landing_table == m) * weights).sum(axis=1)
+    placement = Landing.of(pipeline, slips, as_of, months, timing)
+    shares, possible = placement.shares, placement.possible
     stages = list(pipeline.stage) if len(pipeline.stage) == deals else [""] * deals
     in_commit = np.array([stage in COMMIT_STAGES for stage in stages], dtype=bool)
     in_best = np.array([stage in BEST_CASE_STAGES for stage in stages], dtype=bool)
-    # the distinct-slip column of each position in the sorted sample
-    column_of_sorted = np.repeat(np.arange(len(slip_values)), slip_counts)
     history_mean = np.asarray(history.amount, dtype=np.float64)
 
     groups: dict[str, tuple[IntArray, list[int | None], IntArray, list[int | None]]] = {}
@@ -247,14 +365,13 @@ def simulate(
     while done < simulations:
         size = min(chunk, simulations - done)
         if deals:
-            won = (rng.random((size, deals)) < probability) & possible[None, :]
-            # a uniform draw among the slips ≥ the deal's days past due
-            room = np.maximum(len(sorted_slips) - first_draw, 1)
-            drawn = np.minimum(
-                first_draw[None, :] + (rng.random((size, deals)) * room[None, :]).astype(np.int64),
-                len(sorted_slips) - 1,
+            chances = (
+                probability[None, :]
+                if probability_draws is None or not len(probability_draws)
+                else np.clip(probability_draws[np.arange(done, done + size) % len(probability_draws)], 0.0, 1.0)
             )
-            landed = landing_table[np.arange(deals)[None, :], column_of_sorted[drawn]]
+            won = (rng.random((size, deals)) < chances) & possible[None, :]
+            landed = placement.draw(rng, size)
             counted = won & (landed >= 0)
             sims, columns = np.nonzero(counted)
             for dimension in DIMENSIONS:
@@ -264,7 +381,11 @@ def simulate(
                     flat, weights=amount[columns], minlength=size * n_months * len(levels)
                 ).reshape(size, n_months, len(levels))
         if len(history.amount) and rates.sum() > 0:
-            arrivals = rng.poisson(rates, size=(size, n_months)).astype(np.int64)
+            # the rate itself is uncertain: estimated from len(history) deals (shared by the months of
+            # a simulation), and it varies from month to month beyond Poisson (dispersion)
+            level = rng.gamma(len(history.amount), 1.0 / len(history.amount), size=(size, 1))
+            monthly = rng.gamma(1.0 / dispersion, dispersion, size=(size, n_months)) if dispersion > 0 else 1.0
+            arrivals = rng.poisson(rates[None, :] * level * monthly).astype(np.int64)
             draws = rng.integers(0, len(history.amount), size=int(arrivals.sum()))
             flat_months = np.repeat(np.tile(np.arange(n_months), size), arrivals.ravel())
             flat_sims = np.repeat(np.repeat(np.arange(size), n_months), arrivals.ravel())
@@ -350,6 +471,28 @@ def period_share(expected_close: date, slips: Sequence[int], as_of: date, period
     high = (period.end - expected_close).days
     inside = bisect_left(sample, high) - bisect_left(sample, low) if high > low else 0
     return inside / (len(sample) - first)
+
+
+def deal_share(
+    stage: str,
+    expected_close: date,
+    slips: Sequence[int],
+    as_of: date,
+    period: Period,
+    timing: Mapping[str, StageTiming] | None = None,
+) -> float:
+    """A deal's share of landing in ``period``, as the simulation lands it: by its stage's timing when
+    ``timing`` holds the stage (the share of its cohort's points closing in the period), else by the
+    slippage of all won deals (:func:`period_share`); 0 for a deal past due beyond the history."""
+    found = (timing or {}).get(stage)
+    if found is None or not len(found) or beyond_history(expected_close, list(slips), as_of):
+        return period_share(expected_close, slips, as_of, period)
+    low, high = found.cohorts([(expected_close - as_of).days])
+    closes = found.until_close[int(low[0]) : int(high[0])]
+    first, last = (period.start - as_of).days, (period.end - as_of).days
+    # a point closing before the snapshot's day lands on it (as the simulation clamps it)
+    landing = np.maximum(closes, 0)
+    return float(((landing >= first) & (landing < last)).sum() / len(closes))
 
 
 def beyond_history(expected_close: date, slips: Sequence[int], as_of: date) -> bool:
