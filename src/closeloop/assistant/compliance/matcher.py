@@ -198,6 +198,8 @@ _Meta = tuple[int, str, str, str, str, str]
 #: Hyperscan ids beside the claim patterns' (0, 1, …): near-miss phrases, negation cues, any term,
 #: a rule's trigger words (+ rule index) and one sector cue each (+ cue number)
 _SAFE, _NEGATION, _TERMS, _TRIGGERED, _CUE = 1_000_000, 1_000_001, 1_000_002, 2_000_000, 3_000_000
+#: one id per near-miss phrase (+ its place in common.yaml's list), between _TERMS and _TRIGGERED
+_SAFE_EACH = 1_500_000
 
 
 class Checker:
@@ -273,7 +275,10 @@ class Checker:
                 if compiled.rule.triggers:
                     words = "|".join(re.escape(word.lower()) for word in compiled.rule.triggers)
                     wanted.append(Expression(words, _TRIGGERED + index, caseless=True, exact=True))
-            wanted.extend(Expression(p, _SAFE, caseless=True, exact=False) for p in common.safe.get(lang, ()))
+            wanted.extend(
+                Expression(p, _SAFE_EACH + number, caseless=True, exact=False)
+                for number, p in enumerate(common.safe.get(lang, ()))
+            )
             relaxed = without_boundaries(self._negation[lang].pattern, self._negation[lang].flags)
             self._negation_filtered[lang] = relaxed is not None
             if relaxed is not None:
@@ -302,6 +307,11 @@ class Checker:
         self._unfiltered: dict[Lang, set[int]] = {
             lang: self._prefilter.unfiltered[lang] if self._prefilter is not None else set() for lang in _LANGS
         }
+        self._safe_unfiltered: dict[Lang, list[int]] = {
+            lang: sorted(ident - _SAFE_EACH for ident in self._unfiltered[lang] if _SAFE_EACH <= ident < _TRIGGERED)
+            for lang in _LANGS
+        }
+        self._safe_subsets: dict[tuple[Lang, tuple[int, ...]], re.Pattern[str]] = {}
         self._negation_always: dict[Lang, bool] = {
             lang: _NEGATION in self._unfiltered[lang] or not self._negation_filtered[lang] for lang in _LANGS
         }
@@ -398,7 +408,7 @@ class Checker:
                 for pattern in compiled.patterns:
                     for match in pattern.finditer(text, low, high):
                         matches.append((index, *_span_of(pattern, match)))
-        return self._assemble(text, lang, sector, hits, matches, lead_time_days, None)
+        return self._assemble(text, lang, sector, hits, matches, lead_time_days)
 
     def check_many(
         self,
@@ -460,6 +470,7 @@ class Checker:
         candidates: list[int] = []
         fired: set[int] = set(self._always[lang])
         counts: dict[Sector, int] = {}
+        near_misses: list[int] = []
         cue_sectors = self._cue_sectors[lang]
         for ident in found:
             if ident < _SAFE:
@@ -469,7 +480,10 @@ class Checker:
                     counts[cue_sector] = counts.get(cue_sector, 0) + 1
             elif ident >= _TRIGGERED:
                 fired.add(ident - _TRIGGERED)
+            elif ident >= _SAFE_EACH:
+                near_misses.append(ident - _SAFE_EACH)
         if unfiltered:
+            near_misses.extend(number for number in self._safe_unfiltered[lang] if number not in near_misses)
             candidates = list(set(candidates).union(ident for ident in unfiltered if ident < _SAFE))
         spans: list[tuple[int, int, int]] = []
         if _TERMS in found or _TERMS in unfiltered:
@@ -514,7 +528,9 @@ class Checker:
             return []
         # the filters in order (as in _assemble): the rule's sectors, the near-miss phrases, a
         # negation, the lead time
-        safe = _SafeSpans(self._safe[lang], text) if _SAFE in found or _SAFE in unfiltered else None
+        # the near-miss phrases the scan saw, as one alternation in common.yaml's order: a phrase that
+        # cannot match anywhere in the text never wins at any position, so its spans are the same
+        safe = _SafeSpans(self._near_misses(lang, near_misses), text) if near_misses else None
         negation = _NEGATION in found or self._negation_always[lang]
         meta = self._meta[lang]
         flags = self._rule_flags[lang]
@@ -586,7 +602,7 @@ class Checker:
                     for m in chosen:
                         matches[m].extend((index, *_span_of(pattern, match)) for match in pattern.finditer(texts[m]))
         return [
-            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m], None)
+            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m])
             if hits[m] or matches[m]
             else []
             for m in range(count)
@@ -630,22 +646,11 @@ class Checker:
         hits: list[tuple[int, int, int]],
         matches: list[tuple[int, int, int]],
         lead_time_days: int | None,
-        possible: set[int] | None,
     ) -> list[Finding]:
-        """The findings of one text from its term hits and pattern matches (rule, start, end), in order.
-
-        ``possible`` is what the prefilter found in the text (``None``: not scanned); without a
-        near-miss phrase or a negation cue there, their searches are skipped.
-        """
-        safe: _SafeSpans | None = None
+        """The findings of one text from its term hits and pattern matches (rule, start, end), in order
+        (the automaton path; :meth:`_check_plain` does the same with the prefilter's answers)."""
+        safe: _SafeSpans | None = _SafeSpans(self._safe[lang], text)
         negation = True
-        if possible is not None and self._prefilter is not None:
-            unfiltered = self._prefilter.unfiltered[lang]
-            if _SAFE in possible or _SAFE in unfiltered:
-                safe = _SafeSpans(self._safe[lang], text)
-            negation = _NEGATION in possible or _NEGATION in unfiltered or not self._negation_filtered[lang]
-        else:
-            safe = _SafeSpans(self._safe[lang], text)
         spans = hits
         for index, raw_start, raw_end in matches:
             start, end = _trim(text, raw_start, raw_end)
@@ -674,6 +679,19 @@ class Checker:
                 explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
             candidates.append((start, end, level, category, citation, rewrite, explanation, name))
         return _merge(text, candidates)
+
+    def _near_misses(self, lang: Lang, numbers: list[int]) -> re.Pattern[str]:
+        """The alternation of these near-miss phrases (their numbers in common.yaml's list), compiled once
+        per set of phrases (a bounded table of patterns, like ``re``'s own cache; nothing per text)."""
+        key = tuple(sorted(numbers)) if len(numbers) > 1 else tuple(numbers)
+        pattern = self._safe_subsets.get((lang, key))
+        if pattern is None:
+            phrases = self.library.common.safe[lang]
+            pattern = re.compile("|".join(f"(?:{phrases[number]})" for number in key), re.I)
+            if len(self._safe_subsets) >= 4096:
+                self._safe_subsets.clear()
+            self._safe_subsets[(lang, key)] = pattern
+        return pattern
 
     def _negated(self, text: str, start: int, lang: Lang) -> bool:
         window = text[max(0, start - (12 if lang == "zh" else 30)) : start]
