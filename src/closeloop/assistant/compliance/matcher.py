@@ -491,7 +491,8 @@ class Checker:
             for end_index, (length, term_rules) in self._term_automata[lang].iter(lowered):
                 start, end = end_index - length + 1, end_index + 1
                 if not (lowered[start].isascii() and _word_cut(lowered, start, end)):
-                    spans.extend((start, end, index) for index in term_rules)
+                    for index in term_rules:
+                        spans.append((start, end, index))
         if not spans and not fired:
             return []
         text_sector: Sector
@@ -826,6 +827,16 @@ def _merge(text: str, candidates: list[_Candidate]) -> list[Finding]:
     """Collapse overlapping candidates into one finding each (the priority category wins)."""
     if len(candidates) <= 1:  # the common case: nothing to sort or collapse
         return [_finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates]
+    if len(candidates) == 2:  # the next most common (a term inside a claim): the same steps, unrolled
+        first, second = candidates
+        if second[0] < first[0] or (second[0] == first[0] and second[1] > first[1]):
+            first, second = second, first
+        if second[0] < first[1]:
+            return [_collapse(text, [first, second])]
+        return [
+            _finding(first[0], first[1], text[first[0] : first[1]], *first[2:]),
+            _finding(second[0], second[1], text[second[0] : second[1]], *second[2:]),
+        ]
     candidates.sort(key=_position)
     merged: list[Finding] = []
     group: list[_Candidate] = []
