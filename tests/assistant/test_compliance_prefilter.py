@@ -23,7 +23,6 @@ from closeloop.assistant.compliance.matcher import Checker, Finding, _finding, _
 from closeloop.assistant.compliance.packs import load_library, shipped_library
 from closeloop.assistant.compliance.prefilter import available, plain, relaxed
 from tests.assistant.reference_matcher import Checker as ReferenceChecker
-from tests.assistant.reference_matcher import Finding as ReferenceFinding
 from tests.assistant.reference_matcher import _merge as reference_merge
 from tests.conftest import shared_data
 
@@ -261,7 +260,7 @@ def test_the_merge_is_the_previous_merge(raw: list[tuple[int, int, int, str, str
         (start, start + length, level, category, "c", "r", f"e{rule}", rule)
         for start, length, level, category, rule in raw
     ]
-    previous = reference_merge(text, [ReferenceFinding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates])
+    previous = reference_merge(text, [Finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates])
     assert _dicts(_merge(text, list(candidates))) == _dicts(previous)
 
 
