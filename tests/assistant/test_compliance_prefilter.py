@@ -5,20 +5,25 @@ random texts built from the packs' own words, near-misses and awkward characters
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closeloop.assistant.compliance.matcher import Checker, default_checker
+from closeloop.assistant.compliance.matcher import Checker, Finding, _finding, _merge, default_checker
 from closeloop.assistant.compliance.packs import load_library, shipped_library
-from closeloop.assistant.compliance.prefilter import available, plain
+from closeloop.assistant.compliance.prefilter import available, plain, relaxed
 from tests.assistant.reference_matcher import Checker as ReferenceChecker
+from tests.assistant.reference_matcher import _merge as reference_merge
 from tests.conftest import shared_data
 
 PACKS = Path(__file__).resolve().parents[2] / "src" / "closeloop" / "assistant" / "compliance" / "packs"
@@ -185,3 +190,99 @@ def test_threads_share_one_checker() -> None:
         assert list(pool.map(checker.check, texts)) == expected
         batches = [texts[start : start + 50] for start in range(0, len(texts), 50)]
         assert [found for batch in pool.map(checker.check_many, batches) for found in batch] == expected
+
+
+def test_the_shipped_claim_patterns_reach_hyperscan_widened() -> None:
+    """Bounded runs of one class become unbounded and edge runs go (a superset); a rewrite the
+    parse tree does not confirm — inside a look-around, or at the edge of a top-level alternation —
+    leaves the pattern as it is."""
+    assert relaxed("(?:[^，。；！？]{0,12})(?:都是|是)(?:假货|水货)(?:[，,][^，。；！？]{0,12}(?:坏))?") == (
+        "(?:都是|是)(?:假货|水货)(?:[，,][^，。；！？]*(?:坏))?"
+    )
+    assert relaxed("(?:我|我们)?(?:保证|一定)[^，。；！？]{0,24}?(?:送到|发货)[^，。；！？]{0,8}") == (
+        "(?:我|我们)?(?:保证|一定)[^，。；！？]*?(?:送到|发货)"
+    )
+    assert relaxed("比(?![^，。]{0,3}我们)[\\u4e00-\\u9fff]{1,8}快") == "比(?![^，。]{0,3}我们)[\\u4e00-\\u9fff]{1,8}快"
+    assert relaxed("有国家兜着|出了问题有国家[^，。；！？]{0,4}") == "有国家兜着|出了问题有国家[^，。；！？]{0,4}"
+    assert relaxed("好{,2}用") == "好{,2}用"
+    library = shipped_library()
+    patterns = [pattern for pack in library.packs for rule in pack.rules for pattern in rule.patterns]
+    assert sum(relaxed(pattern) != pattern for pattern in patterns) >= len(patterns) // 2
+
+
+_PATTERN_PIECES = st.sampled_from(
+    ["[^，。]{0,3}", "[a-c]{1,4}?", "\\d{0,2}", "(?:好|坏)", "好", "a", "(?=好)", "(?!坏)", "(?<!a)", "\\b",
+     "[^x]{0,2}?", "|", "(?:[^，]{0,2}好)?", ".{0,3}", "b+"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PATTERN_PIECES, min_size=1, max_size=6).map("".join), st.text("好坏ab1，。x ", max_size=14))
+def test_a_widened_pattern_matches_wherever_the_pattern_does(pattern: str, text: str) -> None:
+    try:
+        original = re.compile(pattern)
+    except re.error:
+        return
+    if original.search(text):
+        assert re.search(relaxed(pattern), text), (pattern, relaxed(pattern), text)
+
+
+def test_a_finding_built_fast_is_a_finding() -> None:
+    fields = (3, 7, "全国第一", 2, "absolute_term", "广告法 第9条第3项", "删除", "说明", "ad_absolute_zh/x")
+    fast, built = _finding(*fields), Finding(*fields)
+    assert type(fast) is Finding
+    assert fast == built
+    assert hash(fast) == hash(built)
+    assert repr(fast) == repr(built)
+    assert fast.as_dict() == built.as_dict()
+    assert vars(fast) == vars(built)
+    assert copy.deepcopy(fast) == built
+    assert dataclasses.replace(fast, level=3) == dataclasses.replace(built, level=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.level = 1  # type: ignore[misc]
+
+
+_CANDIDATE = st.tuples(
+    st.integers(0, 12),
+    st.integers(1, 6),
+    st.integers(1, 3),
+    st.sampled_from(["absolute_term", "efficacy_guarantee", "overpromise", "other"]),
+    st.sampled_from(["a", "b"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_CANDIDATE, max_size=5))
+def test_the_merge_is_the_previous_merge(raw: list[tuple[int, int, int, str, str]]) -> None:
+    """Overlapping candidates collapse as before, ties in rank included (the first in position order wins)."""
+    text = "这款产品全国第一保证治愈绝对安全明天送到"
+    candidates = [
+        (start, start + length, level, category, "c", "r", f"e{rule}", rule)
+        for start, length, level, category, rule in raw
+    ]
+    previous = reference_merge(text, [Finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates])
+    assert _dicts(_merge(text, list(candidates))) == _dicts(previous)
+
+
+def test_a_near_miss_hyperscan_reads_otherwise_still_clears_a_phrase(tmp_path: Path) -> None:
+    """Each near-miss phrase has its own id and only those the scan saw are searched; one in syntax
+    PCRE reads otherwise (``{,2}``) is searched whatever the scan says."""
+    for source in PACKS.glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        if source.name == "common.yaml":
+            text = text.replace("safe:\n  zh:\n", "safe:\n  zh:\n    - '全国第一{,2}名单'\n", 1)
+        (tmp_path / source.name).write_text(text, encoding="utf-8")
+    library = load_library(tmp_path)
+    checker, previous = Checker(library), ReferenceChecker(library)
+    assert checker._prefilter is not None
+    assert checker._prefilter.unfiltered["zh"]
+    texts = [
+        "本店全国第一名单已公布",
+        "本店全国第一",
+        "全国第一名单，最近更新，保证治愈",
+        "最近全国第一",
+        "最大直径7.5mm，全国第一",
+    ]
+    assert [_dicts(found) for found in checker.check_many(texts)] == [_dicts(previous.check(t)) for t in texts]
+    assert checker.check("本店全国第一名单已公布") == []
+    assert [f.span for f in checker.check("本店全国第一")] == ["全国第一"]

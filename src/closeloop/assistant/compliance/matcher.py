@@ -107,6 +107,35 @@ class Finding:
         return asdict(self)
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _finding(
+    start: int, end: int, span: str, level: int, category: str, citation: str, rewrite: str, explanation: str, rule: str
+) -> Finding:
+    """``Finding(start, end, …)`` built without the frozen ``__init__``'s nine ``object.__setattr__``
+    calls (half the cost of a finding on the dev texts): the same fields in the same ``__dict__``, so
+    equality, hashing, ``repr`` and ``as_dict`` are a constructed one's (tests/assistant)."""
+    finding: Finding = _new_object(Finding)
+    _set_attribute(
+        finding,
+        "__dict__",
+        {
+            "start": start,
+            "end": end,
+            "span": span,
+            "level": level,
+            "category": category,
+            "citation": citation,
+            "rewrite": rewrite,
+            "explanation": explanation,
+            "rule": rule,
+        },
+    )
+    return finding
+
+
 @dataclass(frozen=True)
 class _Compiled:
     rule: Rule
@@ -169,6 +198,8 @@ _Meta = tuple[int, str, str, str, str, str]
 #: Hyperscan ids beside the claim patterns' (0, 1, …): near-miss phrases, negation cues, any term,
 #: a rule's trigger words (+ rule index) and one sector cue each (+ cue number)
 _SAFE, _NEGATION, _TERMS, _TRIGGERED, _CUE = 1_000_000, 1_000_001, 1_000_002, 2_000_000, 3_000_000
+#: one id per near-miss phrase (+ its place in common.yaml's list), between _TERMS and _TRIGGERED
+_SAFE_EACH = 1_500_000
 
 
 class Checker:
@@ -244,7 +275,10 @@ class Checker:
                 if compiled.rule.triggers:
                     words = "|".join(re.escape(word.lower()) for word in compiled.rule.triggers)
                     wanted.append(Expression(words, _TRIGGERED + index, caseless=True, exact=True))
-            wanted.extend(Expression(p, _SAFE, caseless=True, exact=False) for p in common.safe.get(lang, ()))
+            wanted.extend(
+                Expression(p, _SAFE_EACH + number, caseless=True, exact=False)
+                for number, p in enumerate(common.safe.get(lang, ()))
+            )
             relaxed = without_boundaries(self._negation[lang].pattern, self._negation[lang].flags)
             self._negation_filtered[lang] = relaxed is not None
             if relaxed is not None:
@@ -269,6 +303,22 @@ class Checker:
             automaton.make_automaton()
             self._term_automata[lang] = automaton
         self._prefilter = Prefilter(expressions) if prefilter and available() else None
+        #: per language, what the plain path needs beside the above, looked up once per text
+        self._unfiltered: dict[Lang, set[int]] = {
+            lang: self._prefilter.unfiltered[lang] if self._prefilter is not None else set() for lang in _LANGS
+        }
+        self._safe_unfiltered: dict[Lang, list[int]] = {
+            lang: sorted(ident - _SAFE_EACH for ident in self._unfiltered[lang] if _SAFE_EACH <= ident < _TRIGGERED)
+            for lang in _LANGS
+        }
+        self._safe_subsets: dict[tuple[Lang, tuple[int, ...]], re.Pattern[str]] = {}
+        self._negation_always: dict[Lang, bool] = {
+            lang: _NEGATION in self._unfiltered[lang] or not self._negation_filtered[lang] for lang in _LANGS
+        }
+        self._rule_flags: dict[Lang, list[tuple[bool, bool]]] = {
+            lang: [(compiled.rule.negatable, compiled.rule.delivery) for compiled in self._rules[lang]]
+            for lang in _LANGS
+        }
         #: each pattern id's rule index, pattern, whether it has a ``span`` group, and the rule's sectors
         self._pattern_owner: dict[Lang, dict[int, tuple[int, re.Pattern[str], bool, list[Sector] | None]]] = {
             lang: {
@@ -358,7 +408,7 @@ class Checker:
                 for pattern in compiled.patterns:
                     for match in pattern.finditer(text, low, high):
                         matches.append((index, *_span_of(pattern, match)))
-        return self._assemble(text, lang, sector, hits, matches, lead_time_days, None)
+        return self._assemble(text, lang, sector, hits, matches, lead_time_days)
 
     def check_many(
         self,
@@ -381,6 +431,8 @@ class Checker:
         leads = _leads(lead_time_days, len(texts))
         results: list[list[Finding]] = [[] for _ in texts]
         groups: dict[Lang, list[int]] = {"zh": [], "en": []}
+        scan = self._prefilter.scanner() if self._prefilter is not None else None
+        check_plain = self._check_plain
         for position, text in enumerate(texts):
             if not text:
                 continue
@@ -390,9 +442,9 @@ class Checker:
                 )
                 continue
             text_lang = langs[position] or _lang_of(text)
-            scanned = self._prefilter.scan(text_lang, text) if self._prefilter is not None else None
+            scanned = scan(text_lang, text) if scan is not None else None
             if scanned is not None:
-                results[position] = self._check_plain(text_lang, text, scanned, sector, leads[position])
+                results[position] = check_plain(text_lang, text, scanned, sector, leads[position])
             else:
                 groups[text_lang].append(position)
         for group_lang, members in groups.items():
@@ -407,15 +459,18 @@ class Checker:
     ) -> list[Finding]:
         """:meth:`check` for a short text the prefilter scanned: ``found`` are the ids that matched.
 
-        The same steps as the automaton path, with Hyperscan's answers: the rules whose trigger
-        words are in the text, the sector from the distinct cues found, the term automaton only
-        when a term can be there, and each triggered rule's patterns only where they can match.
+        The same steps as the automaton path and :meth:`_assemble`, with Hyperscan's answers: the
+        rules whose trigger words are in the text, the sector from the distinct cues found, the term
+        automaton only when a term can be there, each triggered rule's patterns only where they can
+        match, and the near-miss and negation searches only when the scan saw one. (One function, with
+        each table looked up once: on short texts the calls and lookups are most of the cost.)
         """
-        unfiltered = self._prefilter.unfiltered[lang] if self._prefilter is not None else set()
+        unfiltered = self._unfiltered[lang]
         # one pass over the ids: claim patterns that can match, fired rules, cue counts per sector
         candidates: list[int] = []
         fired: set[int] = set(self._always[lang])
         counts: dict[Sector, int] = {}
+        near_misses: list[int] = []
         cue_sectors = self._cue_sectors[lang]
         for ident in found:
             if ident < _SAFE:
@@ -425,38 +480,81 @@ class Checker:
                     counts[cue_sector] = counts.get(cue_sector, 0) + 1
             elif ident >= _TRIGGERED:
                 fired.add(ident - _TRIGGERED)
+            elif ident >= _SAFE_EACH:
+                near_misses.append(ident - _SAFE_EACH)
         if unfiltered:
-            candidates = sorted(set(candidates).union(ident for ident in unfiltered if ident < _SAFE))
-        hits: list[tuple[int, int, int]] = []
+            near_misses.extend(number for number in self._safe_unfiltered[lang] if number not in near_misses)
+            candidates = list(set(candidates).union(ident for ident in unfiltered if ident < _SAFE))
+        spans: list[tuple[int, int, int]] = []
         if _TERMS in found or _TERMS in unfiltered:
             lowered = _lowered(text)
             for end_index, (length, term_rules) in self._term_automata[lang].iter(lowered):
                 start, end = end_index - length + 1, end_index + 1
                 if not (lowered[start].isascii() and _word_cut(lowered, start, end)):
-                    hits.extend((start, end, index) for index in term_rules)
-        if not hits and not fired:
+                    for index in term_rules:
+                        spans.append((start, end, index))
+        if not spans and not fired:
             return []
         text_sector: Sector
         if sector is not None:
             text_sector = sector
-        elif counts:
+        elif not counts:
+            text_sector = "general"
+        elif len(counts) == 1:
+            (text_sector,) = counts
+        else:
             best = max(counts.values())
             text_sector = next(name for name in self._sector_order if counts.get(name, 0) == best)
-        else:
-            text_sector = "general"
-        # pattern ids run in rule order, then in each rule's pattern order: the automaton path's order
-        matches: list[tuple[int, int, int]] = []
-        owners = self._pattern_owner[lang]
-        candidates.sort()
-        for ident in candidates:
-            index, pattern, spanned, allowed = owners[ident]
-            if index not in fired or (allowed is not None and text_sector not in allowed):
-                continue
-            for match in pattern.finditer(text):
-                matches.append((index, *(match.span("span") if spanned else match.span())))
-        if not hits and not matches:
+        # pattern ids run in rule order, then in each rule's pattern order (the automaton path's
+        # order); their spans, trimmed, follow the term hits
+        if candidates:
+            owners = self._pattern_owner[lang]
+            candidates.sort()
+            for ident in candidates:
+                index, pattern, spanned, allowed = owners[ident]
+                if index not in fired or (allowed is not None and text_sector not in allowed):
+                    continue
+                for match in pattern.finditer(text):
+                    start, end = match.span("span") if spanned else match.span()
+                    if end > start and (
+                        text[start] in _TRIM_START
+                        or text[end - 1] in _TRIM_END
+                        or text[start].isspace()
+                        or text[end - 1].isspace()
+                    ):
+                        start, end = _trim(text, start, end)
+                    if end > start:
+                        spans.append((start, end, index))
+        if not spans:
             return []
-        return self._assemble(text, lang, text_sector, hits, matches, lead_time_days, found)
+        # the filters in order (as in _assemble): the rule's sectors, the near-miss phrases, a
+        # negation, the lead time
+        # the near-miss phrases the scan saw, as one alternation in common.yaml's order: a phrase that
+        # cannot match anywhere in the text never wins at any position, so its spans are the same
+        safe = _SafeSpans(self._near_misses(lang, near_misses), text) if near_misses else None
+        negation = _NEGATION in found or self._negation_always[lang]
+        meta = self._meta[lang]
+        flags = self._rule_flags[lang]
+        kept: list[_Candidate] = []
+        for start, end, index in spans:
+            said = meta[index][text_sector]
+            if said is None or (safe is not None and safe.covers(start, end)):
+                continue
+            negatable, delivery = flags[index]
+            if negation and negatable and self._negated(text, start, lang):
+                continue
+            if not delivery:
+                kept.append((start, end, *said))
+                continue
+            promised = promised_days(text[start:end])
+            lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
+            if promised is None or (lead is not None and promised >= lead):
+                continue
+            level, category, citation, rewrite, explanation, name = said
+            if lead is not None:
+                explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
+            kept.append((start, end, level, category, citation, rewrite, explanation, name))
+        return _merge(text, kept)
 
     def _check_group(
         self, lang: Lang, texts: list[str], sector: Sector | None, leads: list[int | None]
@@ -505,7 +603,7 @@ class Checker:
                     for m in chosen:
                         matches[m].extend((index, *_span_of(pattern, match)) for match in pattern.finditer(texts[m]))
         return [
-            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m], None)
+            self._assemble(texts[m], lang, sectors_of[m], hits[m], matches[m], leads[m])
             if hits[m] or matches[m]
             else []
             for m in range(count)
@@ -549,22 +647,11 @@ class Checker:
         hits: list[tuple[int, int, int]],
         matches: list[tuple[int, int, int]],
         lead_time_days: int | None,
-        possible: set[int] | None,
     ) -> list[Finding]:
-        """The findings of one text from its term hits and pattern matches (rule, start, end), in order.
-
-        ``possible`` is what the prefilter found in the text (``None``: not scanned); without a
-        near-miss phrase or a negation cue there, their searches are skipped.
-        """
-        safe: _SafeSpans | None = None
+        """The findings of one text from its term hits and pattern matches (rule, start, end), in order
+        (the automaton path; :meth:`_check_plain` does the same with the prefilter's answers)."""
+        safe: _SafeSpans | None = _SafeSpans(self._safe[lang], text)
         negation = True
-        if possible is not None and self._prefilter is not None:
-            unfiltered = self._prefilter.unfiltered[lang]
-            if _SAFE in possible or _SAFE in unfiltered:
-                safe = _SafeSpans(self._safe[lang], text)
-            negation = _NEGATION in possible or _NEGATION in unfiltered or not self._negation_filtered[lang]
-        else:
-            safe = _SafeSpans(self._safe[lang], text)
         spans = hits
         for index, raw_start, raw_end in matches:
             start, end = _trim(text, raw_start, raw_end)
@@ -593,6 +680,19 @@ class Checker:
                 explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
             candidates.append((start, end, level, category, citation, rewrite, explanation, name))
         return _merge(text, candidates)
+
+    def _near_misses(self, lang: Lang, numbers: list[int]) -> re.Pattern[str]:
+        """The alternation of these near-miss phrases (their numbers in common.yaml's list), compiled once
+        per set of phrases (a bounded table of patterns, like ``re``'s own cache; nothing per text)."""
+        key = tuple(sorted(numbers)) if len(numbers) > 1 else tuple(numbers)
+        pattern = self._safe_subsets.get((lang, key))
+        if pattern is None:
+            phrases = self.library.common.safe[lang]
+            pattern = re.compile("|".join(f"(?:{phrases[number]})" for number in key), re.I)
+            if len(self._safe_subsets) >= 4096:
+                self._safe_subsets.clear()
+            self._safe_subsets[(lang, key)] = pattern
+        return pattern
 
     def _negated(self, text: str, start: int, lang: Lang) -> bool:
         window = text[max(0, start - (12 if lang == "zh" else 30)) : start]
@@ -706,10 +806,15 @@ def _word_cut(text: str, start: int, end: int) -> bool:
     )
 
 
+#: what a span loses at its start (besides white space) and at its end
+_TRIM_START = frozenset("，。；！？,;:、")
+_TRIM_END = _TRIM_START | {"."}
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and (text[start].isspace() or text[start] in "，。；！？,;:、"):
+    while start < end and (text[start].isspace() or text[start] in _TRIM_START):
         start += 1
-    while end > start and (text[end - 1].isspace() or text[end - 1] in "，。；！？,;:、."):
+    while end > start and (text[end - 1].isspace() or text[end - 1] in _TRIM_END):
         end -= 1
     return start, end
 
@@ -721,26 +826,52 @@ def _rank(candidate: _Candidate) -> tuple[int, int, int]:
 def _merge(text: str, candidates: list[_Candidate]) -> list[Finding]:
     """Collapse overlapping candidates into one finding each (the priority category wins)."""
     if len(candidates) <= 1:  # the common case: nothing to sort or collapse
-        return [Finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates]
-    candidates.sort(key=lambda candidate: (candidate[0], -candidate[1]))
-    groups: list[list[_Candidate]] = []
+        return [_finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates]
+    if len(candidates) == 2:  # the next most common (a term inside a claim): the same steps, unrolled
+        first, second = candidates
+        if second[0] < first[0] or (second[0] == first[0] and second[1] > first[1]):
+            first, second = second, first
+        if second[0] < first[1]:
+            return [_collapse(text, [first, second])]
+        return [
+            _finding(first[0], first[1], text[first[0] : first[1]], *first[2:]),
+            _finding(second[0], second[1], text[second[0] : second[1]], *second[2:]),
+        ]
+    candidates.sort(key=_position)
+    merged: list[Finding] = []
+    group: list[_Candidate] = []
     group_end = -1
     for candidate in candidates:
-        if groups and candidate[0] < group_end:
-            groups[-1].append(candidate)
-            group_end = max(group_end, candidate[1])
+        if group and candidate[0] < group_end:
+            group.append(candidate)
+            if candidate[1] > group_end:
+                group_end = candidate[1]
         else:
-            groups.append([candidate])
+            if group:
+                merged.append(_collapse(text, group))
+            group = [candidate]
             group_end = candidate[1]
-    merged: list[Finding] = []
-    for group in groups:
-        winner = group[0] if len(group) == 1 else min(group, key=_rank)
-        start, end = winner[0], winner[1]
-        if len(group) > 1:
-            start = min(c[0] for c in group if c[3] == winner[3])
-            end = max(c[1] for c in group if c[3] == winner[3])
-        merged.append(Finding(start, end, text[start:end], *winner[2:]))
+    merged.append(_collapse(text, group))
     return merged
+
+
+def _position(candidate: _Candidate) -> tuple[int, int]:
+    return candidate[0], -candidate[1]
+
+
+def _collapse(text: str, group: list[_Candidate]) -> Finding:
+    """One finding for overlapping candidates: the winner's, over the span of its category's."""
+    winner = group[0] if len(group) == 1 else min(group, key=_rank)
+    start, end = winner[0], winner[1]
+    if len(group) > 1:
+        category = winner[3]
+        for candidate in group:
+            if candidate[3] == category:
+                if candidate[0] < start:
+                    start = candidate[0]
+                if candidate[1] > end:
+                    end = candidate[1]
+    return _finding(start, end, text[start:end], *winner[2:])
 
 
 @cache

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from re import _constants, _parser
 from typing import Any
@@ -79,6 +79,85 @@ def _plain_ranges(lang: str) -> list[tuple[int, int]]:
     for op, value in members:
         out.append(value if op == _constants.RANGE else (value, value))
     return out
+
+
+_CLASS = r"(?:\[(?:\\.|[^\]\\])+\]|\\[dDwWsS]|\.)"
+_BOUNDED = re.compile(r"(\\\\)|(" + _CLASS + r")\{([01]),(?:[2-9]|\d\d+)\}")
+_EDGE = re.compile(r"^(?:\(\?:" + _CLASS + r"\*\??\)|" + _CLASS + r"\*\??)(?![*+?{])|" + _CLASS + r"\*\??$")
+_SINGLE = (_constants.IN, _constants.NOT_LITERAL, _constants.LITERAL, _constants.ANY, _constants.CATEGORY)
+_REPEATS = (_constants.MAX_REPEAT, _constants.MIN_REPEAT)
+
+
+def relaxed(pattern: str, flags: int = 0) -> str:
+    """For a non-exact expression, a cheaper one that matches wherever ``pattern`` does (a superset).
+
+    A bounded run of one character class, ``[^，。；！？]{0,12}``, costs Hyperscan far more than an
+    unbounded one: ``{0,n}`` becomes ``*`` and ``{1,n}`` becomes ``+``, and such a run at the very
+    start or end of the pattern goes (it may match empty, so the rest matches wherever the whole
+    does). Whatever the text rewrite gives is checked against the same change made on ``re``'s parse
+    tree (never inside a look-around, where widening could narrow the match); if the two differ,
+    the pattern is kept as it is.
+    """
+    candidate = _BOUNDED.sub(lambda m: m.group(1) or m.group(2) + ("*" if m.group(3) == "0" else "+"), pattern)
+    candidate = _EDGE.sub("", _EDGE.sub("", candidate))
+    if candidate == pattern:
+        return pattern
+    try:
+        same = _shape(_parser.parse(candidate, flags).data, relax=False) == _shape(
+            _parser.parse(pattern, flags).data, relax=True, top=True
+        )
+    except re.error:
+        return pattern
+    return candidate if same and candidate else pattern
+
+
+def _shape(items: Any, *, relax: bool, top: bool = False) -> Any:
+    """The parse tree as plain tuples; with ``relax``, widened and trimmed as :func:`relaxed` says."""
+    out: list[Any] = []
+    for op, argument in items:
+        if op in _REPEATS:
+            low, high, body = argument
+            body_items = list(body.data)
+            if (
+                relax
+                and low in (0, 1)
+                and high != _constants.MAXREPEAT
+                and high > 1
+                and len(body_items) == 1
+                and body_items[0][0] in _SINGLE
+            ):
+                high = _constants.MAXREPEAT
+            out.append((op, (low, high, _shape(body_items, relax=relax))))
+        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+            out.append((op, (argument[0], _shape(argument[1].data, relax=False))))
+        else:
+            out.append((op, _plain_shape(argument, relax)))
+    if relax and top:
+        while len(out) > 1 and _droppable(out[0]):
+            out.pop(0)
+        while len(out) > 1 and _droppable(out[-1]):
+            out.pop()
+    return out
+
+
+def _droppable(item: Any) -> bool:
+    """An unbounded run of one character class that may be empty (what the text rewrite drops)."""
+    op, argument = item
+    return (
+        op in _REPEATS
+        and argument[0] == 0
+        and argument[1] == _constants.MAXREPEAT
+        and len(argument[2]) == 1
+        and argument[2][0][0] in _SINGLE
+    )
+
+
+def _plain_shape(argument: Any, relax: bool) -> Any:
+    if isinstance(argument, _parser.SubPattern):
+        return _shape(argument.data, relax=relax)
+    if isinstance(argument, tuple | list):
+        return tuple(_plain_shape(item, relax) for item in argument)
+    return argument
 
 
 def hs_syntax(pattern: str) -> str:
@@ -167,7 +246,10 @@ class Prefilter:
         flags = base | (hyperscan.HS_FLAG_CASELESS if expression.caseless else 0)
         if not expression.exact and _has(_parser.parse(expression.source), _lookaround):
             flags |= hyperscan.HS_FLAG_PREFILTER
-        return hs_syntax(expression.source).encode("utf-8"), expression.ident, flags
+        source = (
+            expression.source if expression.exact else relaxed(expression.source, re.I if expression.caseless else 0)
+        )
+        return hs_syntax(source).encode("utf-8"), expression.ident, flags
 
     def _fallback(self, entry: tuple[bytes, int, int] | None, expression: Expression) -> tuple[bytes, int, int] | None:
         """The entry if it compiles alone, else (not for exact ones) in prefilter mode, else ``None``."""
@@ -208,6 +290,23 @@ class Prefilter:
         found: set[int] = set()
         database.scan(text.encode("utf-8"), match_event_handler=_collect, context=found, scratch=self._scratch(lang))
         return found
+
+    def scanner(self) -> Callable[[str, str], set[int] | None]:
+        """:meth:`scan` with this thread's databases and scratch spaces looked up once (for a batch:
+        use the function in the thread that asked for it)."""
+        databases = self._databases
+        scratches = {lang: self._scratch(lang) for lang in databases}
+        plain_text = {lang: _PLAIN[lang].fullmatch for lang in databases}
+
+        def scan(lang: str, text: str) -> set[int] | None:
+            database = databases.get(lang)
+            if database is None or plain_text[lang](text) is None:
+                return None
+            found: set[int] = set()
+            database.scan(text.encode("utf-8"), _collect, 0, found, scratches[lang])
+            return found
+
+        return scan
 
     def _scratch(self, lang: str) -> Any:
         """This thread's scratch space (a scratch serves one scan at a time)."""
