@@ -141,7 +141,10 @@ def test_leaderboard_respects_scope(world: World) -> None:
     assert board("manager") == [(1, rep_name, "150000.00"), (2, rep2_name, "80000.00"), (3, manager_name, "20000.00")]
     assert board("rep") == [(1, rep_name, "150000.00")]
     assert board("sales_vp", "department") == [(1, "华东一组", "230000.00"), (2, "华东销售部", "20000.00")]
-    assert board("rep2", "department", Metric.COLLECTIONS) == [(1, "华东一组", "80000.00")]
+    # a rep's department board: their own department only, with its whole figure — the 110,000 its
+    # collections target counts — not just the rep's 80,000 under the department's name
+    assert board("rep2", "department", Metric.COLLECTIONS) == [(1, "华东一组", "110000.00")]
+    assert board("rep", "department") == [(1, "华东一组", "230000.00")]
 
 
 def _display(world: World, key: str) -> str:

@@ -418,15 +418,17 @@ class Standing:
 def leaderboard(
     session: Session, actor: Actor, *, metric: Metric, year: int, month: int | None = None, by: str = "user"
 ) -> list[Standing]:
-    """People (``by="user"``) or departments (``by="department"``, members of sub-departments
-    counted in their own department only) ranked by the metric, over records within the caller's
-    row scope. Equal figures share a rank."""
+    """People (``by="user"``) ranked by the metric over the records within the caller's row scope,
+    or departments (``by="department"``, members of sub-departments counted in their own department
+    only) within the caller's reach — the departments whose targets they see — each with its whole
+    figure, the same figure the department's attainment counts: never a department's name over
+    only the caller's part of it. Equal figures share a rank."""
     require(actor, "targets:read")
     if by not in ("user", "department"):
         raise ValidationFailed.one("by", "is user or department", "invalid")
     period = Period(year, month or 0)
     org = actor.organization_id
-    by_owner = actuals(session, actor, metric, period, scoped=True)
+    by_owner = actuals(session, actor, metric, period, scoped=by == "user")
     users = _users(session, org)
     key_prefix = "user" if by == "user" else "department"
     targets = {
@@ -450,9 +452,10 @@ def leaderboard(
                 names[owner] = users[owner][0]
     else:
         departments = _departments(session, org)
+        visible = reach(actor, users, departments).departments
         for owner, value in by_owner.items():
             department_id = users.get(owner, ("", None))[1]
-            if department_id is not None:
+            if department_id is not None and (visible is None or department_id in visible):
                 totals[department_id] += value
                 names[department_id] = departments[department_id][0]
     ordered = sorted(totals.items(), key=lambda item: (-item[1], names[item[0]]))
