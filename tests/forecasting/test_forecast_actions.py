@@ -47,6 +47,11 @@ def test_the_incentive_pool_splits_by_upside_to_the_cent() -> None:
     assert parts == {1: Decimal("500.00"), 2: Decimal("166.67"), 3: Decimal("0.00"), None: Decimal("333.33")}
     assert sum(parts.values()) == Decimal("1000.00")
     assert set(allocate(Decimal(10), {1: 0.0, 2: -1.0}).values()) == {Decimal("0.00")}
+    # every part written with its cents, a round one too (2524.00, not 2524)
+    assert [str(part) for part in allocate(Decimal(100000), {1: 0.02524, 2: 0.97476}).values()] == [
+        "2524.00",
+        "97476.00",
+    ]
 
 
 def _dealer(db: Database, tenant: Tenant) -> tuple[int, int]:

@@ -164,7 +164,7 @@ def allocate(pool: Decimal, upsides: dict[int | None, float]) -> dict[int | None
     left = cents - sum(parts.values())
     for key in sorted(exact, key=lambda k: (-(exact[k] - parts[k]), str(k)))[:left]:
         parts[key] += 1
-    return {key: Decimal(value) / 100 for key, value in parts.items()}
+    return {key: Decimal(value).scaleb(-2) for key, value in parts.items()}  # always two places: 2524.00
 
 
 def incentives(session: Session, actor: Actor, *, pool: Decimal, period: str | None = None) -> dict[str, Any]:
