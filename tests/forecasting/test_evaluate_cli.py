@@ -48,6 +48,13 @@ def test_evaluate_prints_the_scores_and_writes_the_forecast(weekly_csv: Path, tm
     assert written["forecast"].notna().all()
 
 
+def test_without_an_output_file_it_says_how_to_get_the_forecast(weekly_csv: Path) -> None:
+    result = CliRunner().invoke(app, ["forecast", "evaluate", str(weekly_csv), "--horizon", "4"])
+    assert result.exit_code == 0, result.output
+    assert "add -o FILE.csv to fit" in result.output
+    assert "write the next 4 periods" in result.output
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "bad.csv"
     path.write_text(text, encoding="utf-8")

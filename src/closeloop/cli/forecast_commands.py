@@ -87,6 +87,8 @@ def evaluate(
         columns = ["series_id", "date", "forecast", "model"]
         final[columns + [c for c in final.columns if c not in columns]].to_csv(output, index=False)
         console.print(f"wrote {len(final):,} forecasts ({horizon} periods × {panel.series_count:,} series) to {output}")
+    else:
+        console.print(f"add -o FILE.csv to fit {result.chosen} on all the history and write the next {horizon} periods")
     for note in panel.notes:
         errors.print(f"note: {note}", highlight=False)
 
