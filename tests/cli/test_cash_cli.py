@@ -47,12 +47,12 @@ def test_remind_and_overdue(cli: CliRunner, db: Database, tenant: Tenant, other_
     dry = cli.invoke(app, ["cash", "remind", "--org", org, "--as-of", "2026-03-25", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "dry run" in dry.output
-    assert "1 reminders and 1 overdue alerts would be raised" in " ".join(dry.output.split())
+    assert "1 reminder and 1 overdue alert would be raised" in " ".join(dry.output.split())
     assert _overdue_since(db, late) is None  # nothing stored
 
     ran = cli.invoke(app, ["cash", "remind", "--org", org, "--as-of", "2026-03-25"])
     assert ran.exit_code == 0, ran.output
-    assert "1 reminders and 1 overdue alerts were raised" in " ".join(ran.output.split())
+    assert "1 reminder and 1 overdue alert were raised" in " ".join(ran.output.split())
     assert _overdue_since(db, late) == date(2026, 3, 25)
     again = cli.invoke(app, ["cash", "remind", "--as-of", "2026-03-25"])  # every organization, same day
     assert again.exit_code == 0, again.output
@@ -61,7 +61,7 @@ def test_remind_and_overdue(cli: CliRunner, db: Database, tenant: Tenant, other_
     listed = cli.invoke(app, ["cash", "overdue", "--as-of", "2026-03-25"])
     assert listed.exit_code == 0, listed.output
     assert "C-CLI-0001" in listed.output
-    assert "1 overdue instalments" in listed.output
+    assert "1 overdue instalment\n" in listed.output
     assert "60,000.00" in listed.output
     early = cli.invoke(app, ["cash", "overdue", "--org", org, "--as-of", "2026-03-10"])
     assert "0 overdue instalments" in early.output

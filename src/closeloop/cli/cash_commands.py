@@ -20,6 +20,12 @@ from closeloop.db.session import Database
 from closeloop.org import service as org_service
 from closeloop.org.models import Organization, OrganizationKind, User
 
+
+def counted(number: int, noun: str) -> str:
+    """``1 reminder``, ``2 reminders``, ``1,204 overdue instalments``."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 cash_app = typer.Typer(
     help="Lead to cash (线索到回款): collection reminders and overdue instalments.", no_args_is_help=True
 )
@@ -88,8 +94,8 @@ def remind(
     console.print(table)
     verb = "would be" if dry_run else "were"
     console.print(
-        f"{total.reminded:,} reminders and {total.alerted:,} overdue alerts {verb} raised "
-        f"({total.notifications:,} notifications)"
+        f"{counted(total.reminded, 'reminder')} and {counted(total.alerted, 'overdue alert')} {verb} raised "
+        f"({counted(total.notifications, 'notification')})"
     )
 
 
@@ -143,4 +149,4 @@ def overdue(
             )
             count += 1
     console.print(table)
-    console.print(f"{count:,} overdue instalments")
+    console.print(counted(count, "overdue instalment"))
