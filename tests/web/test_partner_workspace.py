@@ -58,6 +58,11 @@ def test_a_partner_sees_no_seller_page_in_the_navigation_and_is_refused_them(
         refused = dealer.get(path)
         assert refused.status_code == 403, path
         assert "您的角色无权执行此操作" in refused.text, path
+    # the change-request queue: the problem page alone, not the queue's heading and help around it
+    queue = dealer.get("/settings/changes")
+    assert queue.status_code == 403
+    assert "您的角色无权执行此操作" in queue.text
+    assert "<h1>变更申请</h1>" not in queue.text
     api = Api(client, partner["partner_user"])
     for path in SELLER_API:
         answer = api.request("GET", path)
