@@ -62,7 +62,13 @@ def test_a_field_asked_for_on_the_page_applies_after_two_sign_offs_there(
     assert (asked.status_code, asked.headers["location"]) == (303, "/settings/changes")
     queue = admin.get("/settings/changes").text
     assert "待审批" in queue
-    assert "sales_vp, it_director" in queue
+    assert 'data-waiting="sales_vp,it_director"' in queue
+    # the request and who it waits for, in the reader's words (not the English it was filed with)
+    assert "为客户新增字段“渠道”（channel）" in queue
+    assert "销售副总裁、IT 总监" in queue
+    english = browser(client, db, tenant["it_director"], locale="en").get("/settings/changes").text
+    assert "Add the field “Channel” (channel) to Account" in english
+    assert "Sales VP, IT director" in english
 
     for key in ("sales_vp", "it_director"):
         signer = browser(client, db, tenant[key])
@@ -137,3 +143,23 @@ def test_the_sign_off_queue_is_linked_only_for_those_who_use_it(
 
     assert 'href="/settings/changes"' not in rep_page
     assert 'href="/settings/changes"' in it_page
+
+
+def test_each_kind_of_change_is_summarized_in_the_readers_language() -> None:
+    from closeloop.crm import changerequests
+    from closeloop.web.i18n import translations
+    from closeloop.web.settings import change_summary
+
+    zh, en = translations("zh_CN").gettext, translations("en").gettext
+    roles = {"cfo": {"read": True, "edit": True}, "rep": {"read": False, "edit": False}}
+    payload = {"record_type": "account", "field": "credit_line", "roles": roles}
+    security = {"kind": changerequests.FIELD_SECURITY, "payload": payload}
+    expected = "Field security of Account · Credit line: CFO reads and edits, Sales rep hidden"
+    assert change_summary(security, en, "en") == expected
+    assert change_summary(security, zh, "zh_CN").endswith("的字段权限：财务总监 可读可改、销售代表 隐藏")
+    update = {"kind": changerequests.UPDATE, "payload": {"label_en": "Tier", "choices": []}, "before": {},
+              "target": {"name": "grade", "record_type": "account"}}  # fmt: skip
+    assert change_summary(update, en, "en") == "Change choices, English label of the Account field grade"
+    retire = {"kind": changerequests.DELETE, "payload": {}, "before": {"name": "grade", "record_type": "lead"}}
+    assert change_summary(retire, zh, "zh_CN") == f"停用{zh('Lead')}字段 grade"
+    assert change_summary({"kind": "formula.update", "summary": "as filed"}, zh, "zh_CN") == "as filed"

@@ -4,19 +4,23 @@ matrix (who reads and edits which field) and the sign-off queue of schema and se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
+from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.crm import changerequests, customfields, fieldsecurity, records
 from closeloop.crm.customfields import DefinitionCreate
+from closeloop.db.scope import tenant_clause
+from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
-from closeloop.web.i18n import NOUN_LABELS
+from closeloop.web.i18n import N_, NOUN_LABELS, ROLE_LABELS, translations
 from closeloop.web.records import FIELD_LABELS, schema_problems
 from closeloop.web.routes import FormExpired, csrf_ok, database_of, locale_of, problem_text, render, signed_in_user
 
@@ -135,6 +139,68 @@ def request_field(
     return RedirectResponse("/settings/changes", status_code=303)
 
 
+#: what a custom-field change touches, in the reader's words
+CHANGED_PARTS = {
+    "label_zh": N_("Chinese label"),
+    "label_en": N_("English label"),
+    "choices": N_("choices"),
+    "required": N_("required"),
+    "min_value": N_("lowest value"),
+    "max_value": N_("highest value"),
+    "max_length": N_("longest text"),
+    "pattern": N_("pattern"),
+    "default": N_("default value"),
+    "position": N_("position"),
+    "indexed": N_("search index"),
+    "help_zh": N_("Chinese help"),
+    "help_en": N_("English help"),
+    "formula": N_("formula"),
+    "visible_to": N_("visibility"),
+}
+#: one cell of the field-security matrix
+CELL_WORDS = {"default": N_("default"), "edit": N_("reads and edits"), "read": N_("reads"), "hidden": N_("hidden")}
+
+
+def _cell_word(cell: dict[str, bool] | None) -> str:
+    return "default" if cell is None else "edit" if cell.get("edit") else "read" if cell.get("read") else "hidden"
+
+
+def change_summary(item: dict[str, Any], gettext: Callable[[str], str], locale: str) -> str:
+    """A change request's summary in the reader's language, from what it changes (the stored
+    summary, written once in English, for kinds this page does not know)."""
+    payload: dict[str, Any] = item.get("payload") or {}
+    before: dict[str, Any] = item.get("before") or {}
+    zh = locale.startswith("zh")
+    kind = item.get("kind")
+    if kind == changerequests.CREATE:
+        noun = gettext(NOUN_LABELS.get(payload.get("record_type", ""), payload.get("record_type", "")))
+        label = payload.get("label_zh") if zh else payload.get("label_en")
+        return gettext("Add the field “%(label)s” (%(name)s) to %(noun)s") % {
+            "label": label or payload.get("name", ""), "name": payload.get("name", ""), "noun": noun,
+        }  # fmt: skip
+    if kind in (changerequests.UPDATE, changerequests.DELETE):
+        target = item.get("target") or {}
+        noun_key = target.get("record_type") or before.get("record_type") or ""
+        noun = gettext(NOUN_LABELS.get(noun_key, noun_key))
+        name = target.get("name") or before.get("name") or ""
+        if kind == changerequests.DELETE:
+            return gettext("Retire the %(noun)s field %(name)s") % {"noun": noun, "name": name}
+        parts = ("、" if zh else ", ").join(gettext(CHANGED_PARTS.get(key, key)) for key in sorted(payload))
+        return gettext("Change %(parts)s of the %(noun)s field %(name)s") % {"parts": parts, "noun": noun, "name": name}
+    if kind == changerequests.FIELD_SECURITY:
+        noun_key, field = payload.get("record_type", ""), payload.get("field", "")
+        roles = sorted((payload.get("roles") or {}).items())
+        cells = [
+            f"{gettext(ROLE_LABELS.get(role, role))} {gettext(CELL_WORDS[_cell_word(cell)])}" for role, cell in roles
+        ]
+        return gettext("Field security of %(noun)s · %(field)s: %(roles)s") % {
+            "noun": gettext(NOUN_LABELS.get(noun_key, noun_key)),
+            "field": gettext(FIELD_LABELS.get(field, field)),
+            "roles": ("、" if zh else ", ").join(cells),
+        }
+    return str(item.get("summary") or "")
+
+
 def _changes_page(
     request: Request, user: User, actor: Actor, error: str | None = None, status_code: int = 200
 ) -> Response:
@@ -142,6 +208,22 @@ def _changes_page(
     with database_of(request).reading(actor) as session:
         found = changerequests.list_requests(session, actor, limit=100)
         bodies = [changerequests.body(session, item) for item in found]
+        # the custom fields the requests change, named in the summaries
+        wanted = sorted({item["target_id"] for item in bodies if item["target_id"] is not None})
+        targets = {
+            row.id: {"name": row.name, "record_type": row.record_type}
+            for row in session.scalars(
+                select(CustomFieldDefinition).where(
+                    tenant_clause(actor.organization_id, CustomFieldDefinition, include_deleted=True),
+                    CustomFieldDefinition.id.in_(wanted),
+                )
+            )
+        }
+    for item in bodies:
+        item["target"] = targets.get(item["target_id"]) if item["kind"] != changerequests.FIELD_SECURITY else None
+    gettext = translations(locale_of(request)).gettext
+    for item in bodies:
+        item["summary_shown"] = change_summary(item, gettext, locale_of(request))
     bodies.sort(key=lambda item: (item["status"] != "pending", -item["id"]))
     can_sign = actor.role in changerequests.DEFAULT_REQUIRED_ROLES
     return render(
