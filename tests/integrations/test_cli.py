@@ -264,3 +264,17 @@ def test_import_maven_crm_twice(cli: CliRunner, db: Database) -> None:
     assert "accounts: 0 created, 0 updated, 85 unchanged, 0 invalid" in output
     with db.reading(None, system=True) as session:
         assert session.scalar(select(func.count()).select_from(Account)) == 85
+
+
+def test_a_column_the_role_may_not_set_is_named_with_the_way_out(
+    cli: CliRunner, db: Database, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("客户名称,信用额度\n甲公司,1000\n", encoding="utf-8")
+    code, output = invoke(cli, "import", "accounts", str(path), "--org", str(tenant.organization_id), "--as",
+                          tenant["manager"].username)  # fmt: skip
+    assert code == 1
+    message = " ".join(output.split())
+    assert "column 信用额度 → credit_line: your role (manager) may not set this field" in message
+    assert message.count("may not set") == 1
+    assert accounts_in(db, tenant) == []

@@ -292,7 +292,7 @@ def test_a_manager_cannot_take_over_a_record_outside_its_team_nor_hand_one_outsi
 def test_a_role_may_not_import_a_field_masked_from_it(db: Database, tenant: Tenant) -> None:
     manager = tenant["manager"].actor
 
-    with pytest.raises(Forbidden, match=r"Your role \(manager\) may not set account\.credit_line"):
+    with pytest.raises(Forbidden, match=r"column 信用额度 → credit_line: your role \(manager\) may not set this field"):
         import_rows(db, manager, "accounts", [["客户名称", "信用额度"], ["华为", "100万"]])
     with pytest.raises(Forbidden, match=r"does not allow imports:run"):
         import_rows(db, tenant["rep"].actor, "accounts", [["客户名称"], ["华为"]])

@@ -32,7 +32,8 @@ class DomainError(Exception):
         Exception.__init__(self, self.message)
 
     def __str__(self) -> str:
-        details = "; ".join(f"{p.field}: {p.message}" for p in self.problems)
+        # a problem that only repeats the message (a field's refusal) adds nothing to it
+        details = "; ".join(f"{p.field}: {p.message}" for p in self.problems if p.message != self.message)
         if not details or details in self.message:
             return self.message
         return f"{self.message} ({details})"

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import Conflict, ValidationFailed
+from closeloop.core.errors import Conflict, Forbidden, ValidationFailed
 from closeloop.crm import customfields, records, search
 from closeloop.crm.customfields import Definition
 from closeloop.crm.opportunities.models import OpportunityProductLine, StageChange
@@ -144,12 +144,23 @@ class Importer:
         self._custom = {customfields.PREFIX + d.name: d for d in custom_fields}
         chosen = suggest_mapping(table.headers, entity, extra) if mapping is None else dict(mapping)
         self.columns: dict[str, ImportField] = check_mapping(table.headers, entity, chosen, extra)
-        check_writable_with(
-            field_policy,
-            actor,
-            self.spec.noun,
-            [f.key for f in self.columns.values() if not f.import_only and f.name not in self._custom],
-        )
+        try:
+            check_writable_with(
+                field_policy,
+                actor,
+                self.spec.noun,
+                [f.key for f in self.columns.values() if not f.import_only and f.name not in self._custom],
+            )
+        except Forbidden as refused:  # name the column and the way out, not only the field
+            field = refused.problems[0].field if refused.problems else None
+            if field is None:
+                raise
+            column = next((h for h, f in self.columns.items() if f.key == field), field)
+            raise Forbidden(
+                f"column {column} → {field}: your role ({actor.role}) may not set this field; "
+                "leave the column out of the mapping or import as someone who may",
+                field_name=field,
+            ) from None
         self.report = ImportReport(
             entity=entity, source=table.name, dry_run=dry_run, mapping=chosen, total_rows=len(table.rows)
         )
