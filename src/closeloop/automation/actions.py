@@ -26,7 +26,7 @@ from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import LeadStatus, Stage, TicketStatus
 from closeloop.crm.leads import service as lead_service
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, User
 from closeloop.org.notifications import Message, notice_row, notify
@@ -422,7 +422,7 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
         elif noun == "account":  # through the account's: a new owner is ``account.transferred`` too
             account_service.update_account(session, actor, account_id=int(record_id), data={field: value_any})
         else:
-            record = records.get(session, actor, record_type, int(record_id))
+            record = records.get(session, actor, record_type, int(record_id), access=RowAccess.WRITE)
             records.update(session, actor, record_type, record, {field: value_any})
         return {"record": f"{noun}:{record_id}", "field": field, "value": value_any}
     if kind == "webhook":
