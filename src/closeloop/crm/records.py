@@ -38,6 +38,7 @@ from closeloop.db.scope import (
     RowAccess,
     is_scoped,
     may_write,
+    owner_may_write,
     parent_read_grants,
     scope_parameters,
     tenant_clause,
@@ -216,6 +217,16 @@ def check_may_write(actor: Actor, record_type: RecordType[Any], record: Any) -> 
     it was found: the last wall before :func:`update` and :func:`delete` touch a row."""
     if not may_write(actor, record):
         raise ReadOnly(record_type.noun, record.id)
+
+
+def may_write_item(actor: Actor, record_type: RecordType[Any], item: Mapping[str, Any]) -> bool:
+    """Whether ``actor`` may change the record serialized as ``item`` (read through the read scope):
+    what pages ask before they offer an edit. ``True`` when the owner is not in ``item``; the
+    service decides then, as it always does."""
+    owner_column: str | None = getattr(record_type.model, "__owner_column__", None)
+    if owner_column is None or owner_column not in item:
+        return True
+    return owner_may_write(actor, record_type.model, item[owner_column])
 
 
 def require_write(actor: Actor, record_type: RecordType[Any]) -> None:

@@ -135,16 +135,23 @@ def visible(actor: Actor, model: type[T], *, access: RowAccess, include_deleted:
 
 
 def may_write(actor: Actor, record: Any) -> bool:
-    """Whether ``actor``'s write scope holds ``record`` (a loaded row of its organization): the
-    in-memory twin of ``visibility_clause(actor, type(record), access=RowAccess.WRITE)``, a last check
-    before a change whatever query found the row."""
+    """Whether ``actor``'s write scope holds ``record`` (a loaded row): the in-memory twin of
+    ``visibility_clause(actor, type(record), access=RowAccess.WRITE)``, a last check before a change
+    whatever query found the row."""
     model = type(record)
     if record.organization_id != actor.organization_id:
         return False
+    owner_column: str | None = getattr(model, "__owner_column__", None)
+    return owner_may_write(actor, model, getattr(record, owner_column) if owner_column else None)
+
+
+def owner_may_write(actor: Actor, model: Any, owner_id: int | None) -> bool:
+    """Whether ``actor``'s write scope holds a row of ``model`` (of its organization) owned by ``owner_id``."""
     if not is_scoped(actor, model):
         return True
-    owner = getattr(record, model.__owner_column__)
-    return owner in actor.owner_ids or (owner is None and getattr(model, "__unowned_visible__", False))
+    if owner_id is None:
+        return bool(getattr(model, "__unowned_visible__", False))
+    return owner_id in actor.owner_ids
 
 
 def within_organization(organization_id: int, model: type[T]) -> Select[T]:

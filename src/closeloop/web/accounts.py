@@ -268,10 +268,18 @@ def _account_page(
             if actor.can("contracts:read")
             else None
         )
-        transfer_flow = actor.can("accounts:write") and approvals.has_flow(session, actor, "account_transfer")
-        transfer_to = [
-            (i, name) for i, name in _transfer_candidates(session, actor, transfer_flow) if i != account.get("owner_id")
-        ]
+        # an account read through the rep's own deal (implicit parent read) is neither edited nor handed on
+        writable = actor.can("accounts:write") and records.may_write_item(actor, ACCOUNTS, account)
+        transfer_flow = writable and approvals.has_flow(session, actor, "account_transfer")
+        transfer_to = (
+            [
+                (i, name)
+                for i, name in _transfer_candidates(session, actor, transfer_flow)
+                if i != account.get("owner_id")
+            ]
+            if writable
+            else []
+        )
         owner_names = names_of(session, actor, User, [account.get("owner_id")], "display_name")
         region = names_of(session, actor, Region, [account.get("region_id")])
         activities, next_cursor, people, contact_names = (
@@ -345,7 +353,8 @@ def _account_page(
         "actions": ACTIONS,
         "open_amount": open_amount,
         "won_amount": won_amount,
-        "can_edit": actor.can("accounts:write"),
+        "can_edit": writable,
+        "read_only": actor.can("accounts:write") and not writable,
         "contracts": contracts,
         "contract_statuses": CONTRACT_STATUSES,
         "transfer_to": transfer_to,

@@ -31,7 +31,7 @@ from closeloop.automation import service as automation
 from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed
+from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed, ReadOnly
 from closeloop.crm import customfields, records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
@@ -897,7 +897,9 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         if cells[index].text in ("—", ""):
             cells[index].text = f"{gettext(spec.singular)} #{item['id']}"
         cells[index].href = _record_href(spec, item["id"])
-        editable = spec.editable is None or spec.editable(item)
+        editable = (spec.editable is None or spec.editable(item)) and records.may_write_item(
+            actor, spec.record_type, item
+        )
         rows.append(
             {"id": item["id"], "cells": cells, "edit": f"/{spec.plural}/{item['id']}/edit" if editable else None}
         )
@@ -1400,6 +1402,12 @@ async def _posted(request: Request) -> FormData:
     return await request.form()
 
 
+def _check_writable(actor: Actor, spec: PageSpec, record: Mapping[str, Any]) -> None:
+    """A record read through the implicit parent read (the account of one's own deal) is not edited."""
+    if not records.may_write_item(actor, spec.record_type, record):
+        raise ReadOnly(spec.noun, record["id"])
+
+
 def _after_save(spec: PageSpec, record_id: int, next_path: str | None) -> str:
     if next_path:
         return next_path
@@ -1445,6 +1453,7 @@ def _save(
         with database.reading(actor) as session:
             record = records.read_one(session, actor, spec.record_type, record_id or 0)
         _check_editable(spec, record)
+        _check_writable(actor, spec, record)
     schema = spec.create_schema if creating else spec.update_schema
     try:
         body = schema.model_validate(data)
@@ -1556,6 +1565,7 @@ def _edit_handler(plural: str) -> Callable[[Request, int], Response]:
             record = records.read_one(session, actor, spec.record_type, record_id)
         records.require_write(actor, spec.record_type)
         _check_editable(spec, record)
+        _check_writable(actor, spec, record)
         return _render_form(
             request,
             user,
