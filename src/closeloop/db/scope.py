@@ -82,7 +82,9 @@ def _implicitly_readable(
         )
         if _is_soft_deleted(child):
             condition = and_(condition, child.deleted_at.is_(None))
-        parents.append(select(column).where(condition))
+        # never correlated: inside a statement that reads the same child table (a deal and its
+        # account's name), the subquery must still read its own rows, not the outer one
+        parents.append(select(column).where(condition).correlate(None))
     readable: ColumnElement[bool] = model.id.in_(parents[0] if len(parents) == 1 else union_all(*parents))
     return readable
 

@@ -96,6 +96,7 @@ def suggestions(session: Session, actor: Actor, *, weeks: int = 13) -> dict[str,
     start = today - timedelta(days=7 * weeks)
     stocks = session.execute(
         select(DealerStock, Account.name, Product.name, Product.code, Product.lead_time_days)
+        .select_from(DealerStock)  # the account's read scope holds subqueries: name the left side
         .join(
             Account,
             and_(Account.id == DealerStock.account_id, visibility_clause(actor, Account, access=RowAccess.READ)),

@@ -278,6 +278,7 @@ def list_reservations(
         clauses.append(StockReservation.id < Cursor.decode(cursor, sort="-id").id)
     statement = (
         select(StockReservation, Account.name, Product.name, Product.code)
+        .select_from(StockReservation)  # the account's read scope holds subqueries: name the left side
         .join(
             Account,
             and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account, access=RowAccess.READ)),
@@ -302,6 +303,7 @@ def release_visible(session: Session, actor: Actor, reservation_id: int) -> dict
     org = actor.organization_id
     found = session.execute(
         select(StockReservation, Account.name, Product.name, Product.code)
+        .select_from(StockReservation)  # the account's read scope holds subqueries: name the left side
         .join(
             Account,
             and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account, access=RowAccess.WRITE)),
