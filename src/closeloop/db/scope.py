@@ -64,15 +64,23 @@ def _owned_clause(model: Any, owner_ids: BindParameter[Any] | ColumnElement[Any]
     return owned
 
 
-def _implicitly_readable(
+def _readable(
     model: Any, organization_id: Any, owner_ids: BindParameter[Any] | list[int]
 ) -> ColumnElement[bool] | None:
-    """Rows of ``model`` that are the parent of a live child owned within ``owner_ids`` (``None``
-    when no child grants a read of ``model``)."""
+    """Rows of ``model`` owned within ``owner_ids`` or parent to a live child owned within them, as
+    one ``id IN (own ids UNION ALL the children's parent ids)`` — a set of primary keys the database
+    looks rows up by, rather than an ``OR`` that turns an index search on the owner into a scan
+    (``None`` when no child grants a read of ``model``)."""
     grants = parent_read_grants(model)
     if not grants:
         return None
-    parents = []
+    # never correlated: inside a statement that reads the same tables (a deal and its account's
+    # name), each subquery must still read its own rows, not the outer one
+    ids = [
+        select(model.id)
+        .where(model.organization_id == organization_id, _owned_clause(model, owner_ids))
+        .correlate(None)
+    ]
     for child, column_name in grants:
         column = getattr(child, column_name)
         condition: ColumnElement[bool] = and_(
@@ -82,10 +90,8 @@ def _implicitly_readable(
         )
         if _is_soft_deleted(child):
             condition = and_(condition, child.deleted_at.is_(None))
-        # never correlated: inside a statement that reads the same child table (a deal and its
-        # account's name), the subquery must still read its own rows, not the outer one
-        parents.append(select(column).where(condition).correlate(None))
-    readable: ColumnElement[bool] = model.id.in_(parents[0] if len(parents) == 1 else union_all(*parents))
+        ids.append(select(column).where(condition).correlate(None))
+    readable: ColumnElement[bool] = model.id.in_(union_all(*ids))
     return readable
 
 
@@ -123,12 +129,8 @@ def visibility_clause(
             owned = getattr(model, model.__owner_column__).is_(None)
         return and_(clause, owned)
     owner_ids = sorted(actor.owner_ids)
-    owned = _owned_clause(model, owner_ids)
-    if access is RowAccess.READ:
-        implicit = _implicitly_readable(model, actor.organization_id, owner_ids)
-        if implicit is not None:
-            owned = or_(owned, implicit)
-    return and_(clause, owned)
+    readable = _readable(model, actor.organization_id, owner_ids) if access is RowAccess.READ else None
+    return and_(clause, _owned_clause(model, owner_ids) if readable is None else readable)
 
 
 def visible(actor: Actor, model: type[T], *, access: RowAccess, include_deleted: bool = False) -> Select[T]:
@@ -176,12 +178,8 @@ def visibility_template(model: Any, *, scoped: bool, access: RowAccess) -> Colum
     if not scoped:
         return clause
     owner_ids: BindParameter[Any] = bindparam("scope_owner_ids", expanding=True)
-    owned = _owned_clause(model, owner_ids)
-    if access is RowAccess.READ:
-        implicit = _implicitly_readable(model, organization_id, owner_ids)
-        if implicit is not None:
-            owned = or_(owned, implicit)
-    return and_(clause, owned)
+    readable = _readable(model, organization_id, owner_ids) if access is RowAccess.READ else None
+    return and_(clause, _owned_clause(model, owner_ids) if readable is None else readable)
 
 
 def scope_parameters(actor: Actor, model: Any) -> dict[str, Any]:
