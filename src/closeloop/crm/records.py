@@ -893,7 +893,8 @@ def _by_id_statement(noun: str, columns: tuple[str, ...], scoped: bool, stamped:
     if stamped:  # the organization's fields stamp rides along (see read_one)
         selected.append(fieldstamp.STAMP_COLUMN)
     return select(*selected).where(
-        visibility_template(model, scoped=scoped, access=RowAccess.READ), model.__table__.c.id == bindparam("record_id")
+        visibility_template(model, scoped=scoped, access=RowAccess.READ, one_row=True),
+        model.__table__.c.id == bindparam("record_id"),
     )
 
 

@@ -65,22 +65,21 @@ def _owned_clause(model: Any, owner_ids: BindParameter[Any] | ColumnElement[Any]
 
 
 def _readable(
-    model: Any, organization_id: Any, owner_ids: BindParameter[Any] | list[int]
+    model: Any, organization_id: Any, owner_ids: BindParameter[Any] | list[int], *, one_row: bool = False
 ) -> ColumnElement[bool] | None:
     """Rows of ``model`` owned within ``owner_ids`` or parent to a live child owned within them, as
     one ``id IN (own ids UNION ALL the children's parent ids)`` — a set of primary keys the database
     looks rows up by, rather than an ``OR`` that turns an index search on the owner into a scan
-    (``None`` when no child grants a read of ``model``)."""
+    (``None`` when no child grants a read of ``model``). For a statement that reads ``one_row`` by
+    its primary key the ``OR`` is the cheaper shape (the owner test settles an own row without the
+    union): the same rows either way."""
     grants = parent_read_grants(model)
     if not grants:
         return None
     # never correlated: inside a statement that reads the same tables (a deal and its account's
     # name), each subquery must still read its own rows, not the outer one
-    ids = [
-        select(model.id)
-        .where(model.organization_id == organization_id, _owned_clause(model, owner_ids))
-        .correlate(None)
-    ]
+    owned = _owned_clause(model, owner_ids)
+    ids = [] if one_row else [select(model.id).where(model.organization_id == organization_id, owned).correlate(None)]
     for child, column_name in grants:
         column = getattr(child, column_name)
         condition: ColumnElement[bool] = and_(
@@ -91,8 +90,8 @@ def _readable(
         if _is_soft_deleted(child):
             condition = and_(condition, child.deleted_at.is_(None))
         ids.append(select(column).where(condition).correlate(None))
-    readable: ColumnElement[bool] = model.id.in_(union_all(*ids))
-    return readable
+    readable: ColumnElement[bool] = model.id.in_(ids[0] if len(ids) == 1 else union_all(*ids))
+    return or_(owned, readable) if one_row else readable
 
 
 def _is_soft_deleted(model: Any) -> bool:
@@ -168,9 +167,10 @@ def is_scoped(actor: Actor, model: Any) -> bool:
     return actor.scope is not RowScope.ALL and getattr(model, "__owner_column__", None) is not None
 
 
-def visibility_template(model: Any, *, scoped: bool, access: RowAccess) -> ColumnElement[bool]:
+def visibility_template(model: Any, *, scoped: bool, access: RowAccess, one_row: bool = False) -> ColumnElement[bool]:
     """:func:`visibility_clause` with bind parameters instead of values, for statements that are
-    built once and reused on hot paths (their parameters come from :func:`scope_parameters`)."""
+    built once and reused on hot paths (their parameters come from :func:`scope_parameters`).
+    ``one_row``: the statement reads a single row by its primary key (the SQL's shape, not the rows)."""
     organization_id: BindParameter[Any] = bindparam("scope_organization_id")
     clause: ColumnElement[bool] = model.organization_id == organization_id
     if _is_soft_deleted(model):
@@ -178,7 +178,7 @@ def visibility_template(model: Any, *, scoped: bool, access: RowAccess) -> Colum
     if not scoped:
         return clause
     owner_ids: BindParameter[Any] = bindparam("scope_owner_ids", expanding=True)
-    readable = _readable(model, organization_id, owner_ids) if access is RowAccess.READ else None
+    readable = _readable(model, organization_id, owner_ids, one_row=one_row) if access is RowAccess.READ else None
     return and_(clause, _owned_clause(model, owner_ids) if readable is None else readable)
 
 
