@@ -37,12 +37,17 @@ class RowAccess(StrEnum):
     WRITE = "write"
 
 
-@cache
 def parent_read_grants(model: Any) -> tuple[tuple[Any, str], ...]:
-    """The (child model, column) pairs whose owners may read a row of ``model``: every mapped model
-    naming, in ``__grants_parent_read__``, a foreign-key column that points at ``model``'s table."""
+    """The (child model, column) pairs whose owners may read a row of ``model`` (a mapped class or
+    an alias of one): every mapped model naming, in ``__grants_parent_read__``, a foreign-key column
+    that points at ``model``'s table."""
     entity = inspect(model, raiseerr=False)
     mapped = getattr(entity, "class_", model)
+    return _grants_of(mapped) if isinstance(mapped, type) else ()
+
+
+@cache  # keyed by the mapped class, never by an alias (aliases may be made per request)
+def _grants_of(mapped: type) -> tuple[tuple[Any, str], ...]:
     table = getattr(mapped, "__table__", None)
     if table is None:
         return ()
