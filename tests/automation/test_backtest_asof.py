@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from closeloop.automation import service as automation
 from closeloop.core.clock import frozen_at
 from closeloop.crm import records
+from closeloop.db.scope import RowAccess
 from closeloop.db.session import Database
 from tests.factories import Tenant
 
@@ -31,13 +32,17 @@ def test_a_backtest_reads_the_field_as_it_was_then_not_as_it_is_now(db: Database
                 session,
                 manager,
                 accounts,
-                records.get(session, manager, accounts, account_id),
+                records.get(session, manager, accounts, account_id, access=RowAccess.WRITE),
                 {"name": "华东医院集团"},
             )
         advance(timedelta(days=2))
         with db.unit_of_work(manager) as session:  # promoted to A: from now on it would not
             records.update(
-                session, manager, accounts, records.get(session, manager, accounts, account_id), {"tier": "A"}
+                session,
+                manager,
+                accounts,
+                records.get(session, manager, accounts, account_id, access=RowAccess.WRITE),
+                {"tier": "A"},
             )
         advance(timedelta(days=1))
         with db.reading(manager) as session:
@@ -70,13 +75,17 @@ def test_an_opportunity_event_sees_its_account_as_it_was(db: Database, tenant: T
                 session,
                 manager,
                 opportunities,
-                records.get(session, manager, opportunities, ids[1]),
+                records.get(session, manager, opportunities, ids[1], access=RowAccess.WRITE),
                 {"name": "CT 二期"},
             )
         advance(timedelta(days=1))
         with db.unit_of_work(manager) as session:
             records.update(
-                session, manager, accounts, records.get(session, manager, accounts, ids[0]), {"industry": "教育"}
+                session,
+                manager,
+                accounts,
+                records.get(session, manager, accounts, ids[0], access=RowAccess.WRITE),
+                {"industry": "教育"},
             )
         with db.reading(manager) as session:
             result = automation.backtest(session, manager, definition, days=5)

@@ -13,6 +13,7 @@ from closeloop.core.clock import frozen_at
 from closeloop.crm import customfields, records
 from closeloop.crm.customfields import DefinitionCreate
 from closeloop.crm.orders.models import Order
+from closeloop.db.scope import RowAccess
 from closeloop.db.session import Database
 from closeloop.org import service as org_service
 from tests.factories import Tenant
@@ -40,7 +41,13 @@ def _rule(field: str, value: float) -> dict[str, Any]:
 def _rename(db: Database, tenant: Tenant, account_id: int, changes: dict[str, Any]) -> None:
     manager, accounts = tenant["manager"].actor, records.record_type_for("account")
     with db.unit_of_work(manager) as session:
-        records.update(session, manager, accounts, records.get(session, manager, accounts, account_id), changes)
+        records.update(
+            session,
+            manager,
+            accounts,
+            records.get(session, manager, accounts, account_id, access=RowAccess.WRITE),
+            changes,
+        )
 
 
 def test_a_formula_reads_its_inputs_as_they_were_at_the_event(db: Database, tenant: Tenant) -> None:
@@ -73,7 +80,7 @@ def test_a_formula_reads_its_inputs_as_they_were_at_the_event(db: Database, tena
         advance(timedelta(days=1))
         with db.reading(manager) as session:
             result = automation.backtest(session, manager, _rule("value_index", 1000), days=10)
-            today = records.get(session, manager, accounts, account_id)
+            today = records.get(session, manager, accounts, account_id, access=RowAccess.WRITE)
     assert (today.employees, today.custom["potential"]) == (10, 100000)  # today's value would be 110
     assert (result.checked, result.fired) == (2, 1)
     [decision] = result.decisions

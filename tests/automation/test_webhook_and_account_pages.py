@@ -11,6 +11,7 @@ from closeloop.automation import engine
 from closeloop.automation import service as automation
 from closeloop.automation.models import PendingAction
 from closeloop.crm import fieldsecurity, records
+from closeloop.db.scope import RowAccess
 from closeloop.db.session import Database
 from closeloop.org import service as org_service
 from tests.factories import Tenant
@@ -67,7 +68,13 @@ def test_the_account_page_shows_why_rules_fired_and_undoes_a_waiting_action(
         other_id = records.create(session, admin, accounts, {"name": "别家", **values}).id
     with db.unit_of_work(rep) as session:
         for record_id in (account_id, other_id):
-            records.update(session, rep, accounts, records.get(session, rep, accounts, record_id), {"phone": "021-1"})
+            records.update(
+                session,
+                rep,
+                accounts,
+                records.get(session, rep, accounts, record_id, access=RowAccess.WRITE),
+                {"phone": "021-1"},
+            )
     engine.drain(db)
     system = org_service.system_actor(tenant.organization_id)
     with db.unit_of_work(system) as session:  # reps may not read head counts

@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased
 import closeloop
 from closeloop.core.actor import Actor, ActorKind, RowScope
 from closeloop.crm.accounts.models import Account
-from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause, visibility_template
 
 SOURCE = Path(closeloop.__file__).parent
 DOOR = SOURCE / "db" / "scope.py"
@@ -48,7 +48,15 @@ def test_an_alias_of_a_soft_deleted_model_hides_deleted_rows_too() -> None:
     alias = aliased(Account, name="other_account")
     actor = Actor(7, "rep", ActorKind.USER, "rep", frozenset(), RowScope.OWN, user_id=3, owner_ids=frozenset({3}))
 
-    for clause in (tenant_clause(7, alias), visibility_clause(actor, alias), visibility_template(alias, scoped=True)):
+    for clause in (
+        tenant_clause(7, alias),
+        *(visibility_clause(actor, alias, access=access) for access in RowAccess),
+        *(visibility_template(alias, scoped=True, access=access) for access in RowAccess),
+    ):
         sql = str(clause)
         assert "other_account.deleted_at IS NULL" in sql, sql
-    assert "other_account.owner_id IN" in str(visibility_clause(actor, alias))
+    for access in RowAccess:
+        assert "other_account.owner_id IN" in str(visibility_clause(actor, alias, access=access))
+    # the implicit parent read names the alias too: its id among the accounts of the actor's deals
+    assert "other_account.id IN" in str(visibility_clause(actor, alias, access=RowAccess.READ))
+    assert "other_account.id IN" not in str(visibility_clause(actor, alias, access=RowAccess.WRITE))

@@ -32,7 +32,7 @@ from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.referrals.models import Referral
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.migrate import upgrade
-from closeloop.db.scope import tenant_clause, visible, within_organization
+from closeloop.db.scope import RowAccess, tenant_clause, visible, within_organization
 from closeloop.db.session import Database, connect
 from closeloop.demo import bulk
 from closeloop.demo.people import DEMO_PASSWORD, SIGN_IN_ROLES
@@ -411,8 +411,8 @@ def test_partners_are_two_dealers_and_a_service_provider_that_see_only_their_own
     for partner, username in zip(partners, ("demo.dealer", "demo.dealer2", "demo.service"), strict=True):
         actor = user_actor(backend, username)
         with backend.database.reading(actor) as session:
-            accounts = list(session.scalars(visible(actor, Account)))
-            opportunities = list(session.scalars(visible(actor, Opportunity)))
+            accounts = list(session.scalars(visible(actor, Account, access=RowAccess.READ)))
+            opportunities = list(session.scalars(visible(actor, Opportunity, access=RowAccess.READ)))
         assert actor.organization_id == partner.id
         assert actor.role == Role.PARTNER_USER
         assert len(accounts) == demo.counts[partner.id]["accounts"] > 0
@@ -492,11 +492,27 @@ def test_the_sales_team_sees_its_own_slice(backend: Backend, demo: DemoResult) -
         team = set(session.scalars(select(User.id).where(User.manager_id == manager.user_id)))
     partner_accounts = {a.id for partner in demo.partner_ids for a in rows_of(backend, partner, Account)}
     with backend.database.reading(rep) as session:
-        rep_accounts = list(session.scalars(visible(rep, Account)))
+        rep_accounts = list(session.scalars(visible(rep, Account, access=RowAccess.WRITE)))
+        rep_readable = {a.id for a in session.scalars(visible(rep, Account, access=RowAccess.READ))}
+        rep_deal_accounts = set(
+            session.scalars(
+                visible(rep, Opportunity, access=RowAccess.WRITE)
+                .with_only_columns(Opportunity.account_id)
+                .where(Opportunity.account_id.is_not(None))
+            )
+        )
+        rep_child_accounts = {
+            account_id
+            for child in (Contact, Ticket)
+            for account_id in session.scalars(
+                visible(rep, child, access=RowAccess.WRITE).with_only_columns(child.account_id)
+            )
+            if account_id is not None
+        }
     with backend.database.reading(manager) as session:
-        manager_accounts = list(session.scalars(visible(manager, Account)))
+        manager_accounts = list(session.scalars(visible(manager, Account, access=RowAccess.WRITE)))
     with backend.database.reading(vice_president) as session:
-        all_accounts = {a.id for a in session.scalars(visible(vice_president, Account))}
+        all_accounts = {a.id for a in session.scalars(visible(vice_president, Account, access=RowAccess.READ))}
 
     assert rep.user_id in team
     assert len(team) >= 3
@@ -505,6 +521,9 @@ def test_the_sales_team_sees_its_own_slice(backend: Backend, demo: DemoResult) -
     assert {a.owner_id for a in manager_accounts} <= team | {manager.user_id}
     assert len(manager_accounts) > len(rep_accounts)
     assert len(all_accounts) == demo.counts[demo.organization_id]["accounts"]
+    # the rep also reads (only reads) the accounts of its own deals, contacts and tickets that others own
+    assert rep_readable == {a.id for a in rep_accounts} | rep_deal_accounts | rep_child_accounts
+    assert rep_deal_accounts - {a.id for a in rep_accounts}
     assert not all_accounts & partner_accounts
 
 

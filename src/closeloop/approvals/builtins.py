@@ -25,7 +25,7 @@ from closeloop.crm.contracts.models import Contract
 from closeloop.crm.contracts.service import CONTRACTS
 from closeloop.crm.enums import ContractStatus
 from closeloop.crm.quotes.service import QUOTES
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.governance.audit.service import json_safe
 from closeloop.governance.fields import FIELD_RULES
 from closeloop.org import service as org_service
@@ -79,7 +79,8 @@ def _user(session: Session, organization_id: int, user_id: Any) -> User | None:
 
 
 def load_transfer(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
-    account = account_service.get_account(session, actor, account_id=_need(record_id))
+    # asking to hand an account on is a change of it: the write scope, as for an edit of its owner
+    account = records.get(session, actor, account_service.ACCOUNTS, _need(record_id), access=RowAccess.WRITE)
     target = _user(session, actor.organization_id, details.get("to_owner_id"))
     if target is None:
         raise ValidationFailed.one("details.to_owner_id", "give the active user who should own the account")

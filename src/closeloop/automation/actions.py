@@ -27,7 +27,7 @@ from closeloop.crm.enums import LeadStatus, Stage, TicketStatus
 from closeloop.crm.leads import service as lead_service
 from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, User
 from closeloop.org.notifications import Message, notice_row, notify
@@ -428,7 +428,7 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
                 data["lost_reason"] = str(params["lost_reason"])
             opportunity_service.update_opportunity(session, actor, opportunity_id=int(record_id), data=data)
         else:
-            record = records.get(session, actor, record_type, int(record_id))
+            record = records.get(session, actor, record_type, int(record_id), access=RowAccess.WRITE)
             records.update(session, actor, record_type, record, {field: value_any})
         return {"record": f"{noun}:{record_id}", "field": field, "value": value_any}
     if kind == "webhook":

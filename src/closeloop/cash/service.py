@@ -38,7 +38,7 @@ from closeloop.core.errors import Conflict, Forbidden, NotFound, ValidationFaile
 from closeloop.core.money import MAX_AMOUNT, quantize
 from closeloop.crm.contracts.models import Contract
 from closeloop.crm.contracts.service import get_contract
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
@@ -539,7 +539,9 @@ def list_collections(
     statement = (
         select(Collection)
         .join(Contract, Contract.id == Collection.contract_id)
-        .where(tenant_clause(actor.organization_id, Collection), visibility_clause(actor, Contract))
+        .where(
+            tenant_clause(actor.organization_id, Collection), visibility_clause(actor, Contract, access=RowAccess.READ)
+        )
         .order_by(Collection.id.desc())
         .limit(limit)
     )
@@ -558,7 +560,7 @@ def to_approve(session: Session, actor: Actor, *, limit: int = 200) -> list[Coll
         .join(Contract, Contract.id == Collection.contract_id)
         .where(
             tenant_clause(actor.organization_id, Collection),
-            visibility_clause(actor, Contract),
+            visibility_clause(actor, Contract, access=RowAccess.READ),
             Collection.status == CollectionStatus.SUBMITTED,
         )
         .order_by(Collection.id)
@@ -590,7 +592,7 @@ def overdue(session: Session, actor: Actor, *, limit: int = 200, on: date | None
         .outerjoin(collected, collected.c.instalment_id == Instalment.id)
         .where(
             tenant_clause(actor.organization_id, Instalment),
-            visibility_clause(actor, Contract),
+            visibility_clause(actor, Contract, access=RowAccess.READ),
             Instalment.is_void.is_(False),
             Instalment.due_on < (on or today()),
             func.coalesce(collected.c.collected, 0) < Instalment.amount,
@@ -778,7 +780,7 @@ def contract_labels(session: Session, actor: Actor, contract_ids: Iterable[int])
         return {}
     rows = session.execute(
         select(Contract.id, Contract.number, Contract.title).where(
-            visibility_clause(actor, Contract), Contract.id.in_(wanted)
+            visibility_clause(actor, Contract, access=RowAccess.READ), Contract.id.in_(wanted)
         )
     )
     return {int(row[0]): f"{row[1]} · {row[2]}" for row in rows}

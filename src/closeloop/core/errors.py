@@ -60,6 +60,16 @@ class Forbidden(DomainError):
         super().__init__(message, code="forbidden", status=403, problems=problems)
 
 
+class ReadOnly(DomainError):
+    """A record the caller may read but not change (it reads it through another record it owns,
+    e.g. the account of its own deal): 403, not 404 — the caller can see the record, so denying
+    that it exists would contradict the read it just made."""
+
+    def __init__(self, noun: str, identifier: object) -> None:
+        text = f"{noun} {identifier} is read-only for you: you may read it, but only its owner's reach may change it"
+        super().__init__(text, code="read_only", status=403)
+
+
 class Unauthenticated(DomainError):
     def __init__(self, message: str = "Authentication required") -> None:
         super().__init__(message, code="unauthenticated", status=401)

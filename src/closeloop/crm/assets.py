@@ -21,7 +21,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import customfields, metrics, records
 from closeloop.crm.schemas import Schema
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import FIELD_RULES, policy_of
@@ -131,7 +131,7 @@ def catalogue(session: Session, actor: Actor) -> list[Asset]:
 
 
 def _stored(session: Session, actor: Actor) -> dict[tuple[str, str], DataAsset]:
-    return {(row.kind, row.key): row for row in session.scalars(visible(actor, DataAsset))}
+    return {(row.kind, row.key): row for row in session.scalars(visible(actor, DataAsset, access=RowAccess.READ))}
 
 
 def rows(session: Session, actor: Actor) -> list[dict[str, Any]]:

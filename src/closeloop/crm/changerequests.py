@@ -24,7 +24,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import customfields, fieldsecurity, lineage
 from closeloop.crm.customfields import DefinitionCreate, DefinitionUpdate
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.audit import service as audit
 from closeloop.governance.changes.models import ChangeApproval, ChangeRequest, ChangeStatus
 from closeloop.governance.fields import forget_policy
@@ -300,7 +300,7 @@ def get_request(session: Session, actor: Actor, request_id: int) -> ChangeReques
     """A change request of the actor's organization, for anyone who requests or signs off changes."""
     if not (actor.can("schema:manage") or actor.role in DEFAULT_REQUIRED_ROLES):
         raise Forbidden(f"Your role ({actor.role}) neither requests nor signs off schema changes")
-    request = session.scalar(visible(actor, ChangeRequest).where(ChangeRequest.id == request_id))
+    request = session.scalar(visible(actor, ChangeRequest, access=RowAccess.READ).where(ChangeRequest.id == request_id))
     if request is None:
         raise NotFound("change_request", request_id)
     return request
@@ -311,7 +311,7 @@ def list_requests(
 ) -> list[ChangeRequest]:
     if not (actor.can("schema:manage") or actor.role in DEFAULT_REQUIRED_ROLES):
         raise Forbidden(f"Your role ({actor.role}) neither requests nor signs off schema changes")
-    statement = visible(actor, ChangeRequest).order_by(ChangeRequest.id.desc()).limit(limit)
+    statement = visible(actor, ChangeRequest, access=RowAccess.READ).order_by(ChangeRequest.id.desc()).limit(limit)
     if status is not None:
         statement = statement.where(ChangeRequest.status == status.value)
     if after_id is not None:
@@ -495,7 +495,7 @@ def request_rollback(session: Session, actor: Actor, request_id: int, *, reason:
             code="not_applied",
         )
     earlier = session.scalar(
-        visible(actor, ChangeRequest).where(
+        visible(actor, ChangeRequest, access=RowAccess.WRITE).where(
             ChangeRequest.rolls_back_id == applied.id,
             ChangeRequest.status.in_([ChangeStatus.PENDING.value, ChangeStatus.APPLIED.value]),
         )

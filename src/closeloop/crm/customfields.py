@@ -40,7 +40,7 @@ from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, P
 from closeloop.crm import formulas, records
 from closeloop.crm.schemas import Schema
 from closeloop.db.functions import json_list_holds, json_scalar
-from closeloop.db.scope import tenant_clause, visibility_clause, visibility_template, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause, visibility_template, visible
 from closeloop.db.session import execute_core
 from closeloop.governance import fields, fieldstamp
 from closeloop.governance.audit import service as audit
@@ -208,7 +208,7 @@ def definitions(session: Session, organization_id: int, noun: str) -> list[Defin
 _LIVE_DEFINITIONS = (
     select(*CustomFieldDefinition.__table__.c)
     .where(
-        visibility_template(CustomFieldDefinition, scoped=False),
+        visibility_template(CustomFieldDefinition, scoped=False, access=RowAccess.READ),
         CustomFieldDefinition.record_type == bindparam("noun"),
         CustomFieldDefinition.deleted_at.is_(None),
     )
@@ -373,7 +373,9 @@ def _check_references(session: Session, actor: Actor, definition: Definition, va
     assert definition.link_type is not None
     target = records.record_type_for(definition.link_type)
     found = session.scalar(
-        select(target.model.id).where(visibility_clause(actor, target.model), target.model.id == value)
+        select(target.model.id).where(
+            visibility_clause(actor, target.model, access=RowAccess.READ), target.model.id == value
+        )
     )
     return None if found is not None else f"no {definition.link_type} {value} that you can see"
 
@@ -711,9 +713,9 @@ def _check_definition(values: dict[str, Any], field_type: FieldType) -> None:
             raise ValidationFailed.one("default", problem.message, problem.code) from None
 
 
-def _get(session: Session, actor: Actor, definition_id: int) -> CustomFieldDefinition:
+def _get(session: Session, actor: Actor, definition_id: int, *, access: RowAccess) -> CustomFieldDefinition:
     row = session.scalar(
-        visible(actor, CustomFieldDefinition).where(
+        visible(actor, CustomFieldDefinition, access=access).where(
             CustomFieldDefinition.id == definition_id, CustomFieldDefinition.deleted_at.is_(None)
         )
     )
@@ -724,7 +726,7 @@ def _get(session: Session, actor: Actor, definition_id: int) -> CustomFieldDefin
 
 
 def get_definition(session: Session, actor: Actor, definition_id: int) -> Definition:
-    definition = _detached(_get(session, actor, definition_id))
+    definition = _detached(_get(session, actor, definition_id, access=RowAccess.READ))
     if not definition.readable_by(actor.role, policy_of(session, actor)):
         raise NotFound("custom_field", definition_id)
     return definition
@@ -796,7 +798,7 @@ def check_update(
 ) -> tuple[CustomFieldDefinition, dict[str, Any]]:
     """The definition and its new values, or the 4xx that changing it would answer."""
     require(actor, "schema:manage")
-    row = _get(session, actor, definition_id)
+    row = _get(session, actor, definition_id, access=RowAccess.WRITE)
     if expected_version is not None and row.version != expected_version:
         raise PreconditionFailed()
     given = data.model_dump(exclude_unset=True)
@@ -837,7 +839,7 @@ def check_delete(
     session: Session, actor: Actor, definition_id: int, *, expected_version: int | None = None
 ) -> CustomFieldDefinition:
     require(actor, "schema:manage")
-    row = _get(session, actor, definition_id)
+    row = _get(session, actor, definition_id, access=RowAccess.WRITE)
     if expected_version is not None and row.version != expected_version:
         raise PreconditionFailed()
     return row

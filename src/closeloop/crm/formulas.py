@@ -54,7 +54,7 @@ from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.quotes.models import Quote, QuoteLine
 from closeloop.crm.tickets.models import Ticket
-from closeloop.db.scope import tenant_clause, visibility_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause, visible
 from closeloop.governance.fields import masked_fields
 from closeloop.governance.formulas import (
     Checked,
@@ -335,7 +335,7 @@ def _relation(
     return Relation(
         name=name,
         schema=_related(noun, custom),
-        correlate=lambda: and_(link, visibility_clause(actor, model)),
+        correlate=lambda: and_(link, visibility_clause(actor, model, access=RowAccess.READ)),
         age_field=age_field,
         description=description,
     )
@@ -345,7 +345,7 @@ def _account_relations(actor: Actor) -> dict[str, Relation]:
     child = aliased(Account, name="child_account")
     children = (
         select(child.id)
-        .where(child.parent_account_id == Account.id, visibility_clause(actor, child))
+        .where(child.parent_account_id == Account.id, visibility_clause(actor, child, access=RowAccess.READ))
         .correlate(Account)
     )
 
@@ -387,7 +387,9 @@ def _account_relations(actor: Actor) -> dict[str, Relation]:
         Relation(
             name="child_accounts",
             schema=FormulaSchema("account", _account_fields(child)),
-            correlate=lambda: and_(child.parent_account_id == Account.id, visibility_clause(actor, child)),
+            correlate=lambda: and_(
+                child.parent_account_id == Account.id, visibility_clause(actor, child, access=RowAccess.READ)
+            ),
             age_field="created_at",
             description="accounts whose parent account is this one (a dealer's terminal customers)",
         ),
@@ -621,7 +623,9 @@ def values_of(
     """:func:`evaluate` for a formula already compiled with :func:`compile_for` for ``actor``."""
     refuse_masked(actor, compiled, session)
     model = _record(noun).model
-    statement = visible(actor, model).with_only_columns(model.id, compiled.expression.label("value"))
+    statement = visible(actor, model, access=RowAccess.READ).with_only_columns(
+        model.id, compiled.expression.label("value")
+    )
     if ids is not None:
         statement = statement.where(model.id.in_(list(ids)))
     statement = statement.order_by(model.id).limit(limit)

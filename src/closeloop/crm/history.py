@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor
 from closeloop.crm import records
 from closeloop.crm.records import RecordType
+from closeloop.db.scope import RowAccess
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
 
@@ -33,7 +34,7 @@ def record_history(
     """Entries about one record the actor can see, newest first; masked fields are dropped from
     each entry's changes, and entries that only touched masked fields are left out."""
     require(actor, "history:read")
-    record = records.get(session, actor, record_type, record_id)
+    record = records.get(session, actor, record_type, record_id, access=RowAccess.READ)
     hidden = records.masked(session, actor, record_type.noun)
     entries = audit.history(
         session, actor, subject_type=record_type.noun, subject_id=record.id, limit=limit, before_seq=before_seq

@@ -20,7 +20,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound
 from closeloop.crm import customfields, formulas, metrics, records
 from closeloop.crm.customfields import PREFIX, Definition
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import FieldPolicy, policy_of
@@ -70,7 +70,7 @@ def downstream(session: Session, organization_id: int, noun: str, field: str) ->
 def _owner(session: Session, actor: Actor, definition: Definition) -> int | None:
     """Who asked for the field (the requester of the change request that created it)."""
     return session.scalar(
-        visible(actor, ChangeRequest)
+        visible(actor, ChangeRequest, access=RowAccess.READ)
         .where(
             ChangeRequest.kind == "custom_field.create",
             ChangeRequest.target_id == definition.id,
@@ -137,7 +137,9 @@ def _accountable(session: Session, actor: Actor, kind: str, key: str) -> str | N
     from closeloop.governance.assets.models import DataAsset
     from closeloop.org.models import User
 
-    row = session.scalar(visible(actor, DataAsset).where(DataAsset.kind == kind, DataAsset.key == key))
+    row = session.scalar(
+        visible(actor, DataAsset, access=RowAccess.READ).where(DataAsset.kind == kind, DataAsset.key == key)
+    )
     if row is None or row.accountable_user_id is None:
         return None
     name = session.scalar(

@@ -17,7 +17,7 @@ from closeloop.core.money import MAX_AMOUNT, quantize
 from closeloop.crm.products.models import Product
 from closeloop.crm.records import jsonable
 from closeloop.crm.schemas import Id, Money, Percent, Quantity, Schema
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 
 _THOUSANDTH = Decimal("0.001")
 
@@ -46,7 +46,7 @@ def price_lines(
     if product_ids:
         for product_id, list_price, product_currency in session.execute(
             select(Product.id, Product.list_price, Product.currency).where(
-                visibility_clause(actor, Product),
+                visibility_clause(actor, Product, access=RowAccess.READ),
                 Product.id.in_(product_ids),
             )
         ):

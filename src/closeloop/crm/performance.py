@@ -33,7 +33,7 @@ from closeloop.crm.metrics import Dashboard, Metric, Registry, registry
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.functions import quarter_of
-from closeloop.db.scope import AnySelect, tenant_clause, visibility_clause
+from closeloop.db.scope import AnySelect, RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.fields import policy_of
 from closeloop.governance.formulas import Compiled
@@ -200,7 +200,7 @@ def statement(
             Product, and_(Product.id == Opportunity.product_id, tenant_clause(actor.organization_id, Product))
         )
     clauses: list[ColumnElement[bool]] = [
-        visibility_clause(actor, Opportunity),
+        visibility_clause(actor, Opportunity, access=RowAccess.READ),
         Opportunity.stage.in_([Stage.WON.value, Stage.LOST.value]),
         Opportunity.closed_at.is_not(None),
     ]
@@ -350,7 +350,7 @@ def labels(session: Session, actor: Actor, dimension: str, keys: list[str]) -> d
     models: dict[str, tuple[Any, Any, Any]] = {
         "region": (Region, Region.name, tenant_clause(actor.organization_id, Region)),
         "owner": (User, User.display_name, tenant_clause(actor.organization_id, User)),
-        "account": (Account, Account.name, visibility_clause(actor, Account)),
+        "account": (Account, Account.name, visibility_clause(actor, Account, access=RowAccess.READ)),
         "product_line": (ProductLine, ProductLine.name, tenant_clause(actor.organization_id, ProductLine)),
     }
     model, name, clause = models[dimension]

@@ -28,13 +28,18 @@ from closeloop.core.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    ReadOnly,
     ValidationFailed,
 )
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.db.base import RecordModel
 from closeloop.db.functions import json_list_holds
 from closeloop.db.scope import (
+    RowAccess,
     is_scoped,
+    may_write,
+    owner_may_write,
+    parent_read_grants,
     scope_parameters,
     tenant_clause,
     visibility_clause,
@@ -176,18 +181,52 @@ def all_record_types() -> list[RecordType[Any]]:
 # --- lookups ----------------------------------------------------------------------------------
 
 
-def get(session: Session, actor: Actor, record_type: RecordType[M], record_id: int, *, lock: bool = False) -> M:
-    """The record if ``actor`` may see it; otherwise *not found*, whether it exists elsewhere or not.
+def get(
+    session: Session,
+    actor: Actor,
+    record_type: RecordType[M],
+    record_id: int,
+    *,
+    access: RowAccess,
+    lock: bool = False,
+) -> M:
+    """The record if ``actor`` may read it (``access=READ``) or change it (``WRITE``); otherwise
+    *not found*, whether it exists elsewhere or not — except a record the actor may read but not
+    change, which a WRITE lookup refuses as :class:`ReadOnly` (403: the actor can see it).
 
     ``lock`` takes the row lock first (``SELECT … FOR UPDATE`` on PostgreSQL), for changes that
     touch several records and must not interleave with a concurrent edit of this one.
     """
     require(actor, f"{record_type.plural}:read")
-    statement = visible(actor, record_type.model).where(record_type.model.id == record_id)
+    model = record_type.model
+    statement = visible(actor, model, access=access).where(model.id == record_id)
     record = session.scalar(statement.with_for_update() if lock else statement)
     if record is None:
+        if access is RowAccess.WRITE and is_scoped(actor, model) and parent_read_grants(model):
+            readable = select(model.id).where(
+                visibility_clause(actor, model, access=RowAccess.READ), model.id == record_id
+            )
+            if session.scalar(readable) is not None:
+                raise ReadOnly(record_type.noun, record_id)
         raise NotFound(record_type.noun, record_id)
     return record
+
+
+def check_may_write(actor: Actor, record_type: RecordType[Any], record: Any) -> None:
+    """Refuse (403, :class:`ReadOnly`) a change to a record outside ``actor``'s write scope, however
+    it was found: the last wall before :func:`update` and :func:`delete` touch a row."""
+    if not may_write(actor, record):
+        raise ReadOnly(record_type.noun, record.id)
+
+
+def may_write_item(actor: Actor, record_type: RecordType[Any], item: Mapping[str, Any]) -> bool:
+    """Whether ``actor`` may change the record serialized as ``item`` (read through the read scope):
+    what pages ask before they offer an edit. ``True`` when the owner is not in ``item``; the
+    service decides then, as it always does."""
+    owner_column: str | None = getattr(record_type.model, "__owner_column__", None)
+    if owner_column is None or owner_column not in item:
+        return True
+    return owner_may_write(actor, record_type.model, item[owner_column])
 
 
 def require_write(actor: Actor, record_type: RecordType[Any]) -> None:
@@ -211,7 +250,9 @@ def check_references(session: Session, actor: Actor, record_type: RecordType[Any
             statement = select(Region.id).where(tenant_clause(actor.organization_id, Region), Region.id == target_id)
         else:
             target = record_type_for(noun).model
-            statement = select(target.id).where(visibility_clause(actor, target), target.id == target_id)
+            statement = select(target.id).where(
+                visibility_clause(actor, target, access=RowAccess.READ), target.id == target_id
+            )
         if session.scalar(statement) is None:
             problems.append(FieldProblem(field_name, f"no {noun} {target_id} that you can see", "not_found"))
     if problems:
@@ -357,6 +398,7 @@ def update(
     else changed the record first, and nothing is written.
     """
     require(actor, f"{record_type.plural}:write")
+    check_may_write(actor, record_type, record)
     check_writable(session, actor, record_type.noun, changes.keys())
     changes = _as_stored(record_type, changes)
     custom_before: dict[str, Any] | None = None
@@ -404,6 +446,7 @@ def delete(
 ) -> None:
     """Soft-delete: the record disappears from every query but stays restorable and in history."""
     require(actor, f"{record_type.plural}:delete")
+    check_may_write(actor, record_type, record)
     if expected_version is not None and record.version != expected_version:
         raise PreconditionFailed()
     record.deleted_at = utcnow()
@@ -422,7 +465,9 @@ def restore(session: Session, actor: Actor, record_type: RecordType[M], record_i
     """Bring back a soft-deleted record the actor could see before."""
     require(actor, f"{record_type.plural}:delete")
     model = record_type.model
-    statement = visible(actor, model, include_deleted=True).where(model.id == record_id, model.deleted_at.is_not(None))
+    statement = visible(actor, model, access=RowAccess.WRITE, include_deleted=True).where(
+        model.id == record_id, model.deleted_at.is_not(None)
+    )
     record = session.scalar(statement)
     if record is None:
         raise NotFound(f"deleted {record_type.noun}", record_id)
@@ -663,10 +708,10 @@ def build_query(
     if custom is None:
         custom = _custom_list_fields(session, actor, record_type)
     if columns is None:
-        statement: Select[Any] = visible(actor, record_type.model)
+        statement: Select[Any] = visible(actor, record_type.model, access=RowAccess.READ)
     else:
         statement = select(*_selectable(record_type, columns, custom)).where(
-            visibility_clause(actor, record_type.model)
+            visibility_clause(actor, record_type.model, access=RowAccess.READ)
         )
     for parameter, raw in params.items():
         if parameter in RESERVED_PARAMETERS:
@@ -848,7 +893,8 @@ def _by_id_statement(noun: str, columns: tuple[str, ...], scoped: bool, stamped:
     if stamped:  # the organization's fields stamp rides along (see read_one)
         selected.append(fieldstamp.STAMP_COLUMN)
     return select(*selected).where(
-        visibility_template(model, scoped=scoped), model.__table__.c.id == bindparam("record_id")
+        visibility_template(model, scoped=scoped, access=RowAccess.READ, one_row=True),
+        model.__table__.c.id == bindparam("record_id"),
     )
 
 

@@ -34,7 +34,7 @@ from closeloop.crm.contacts.service import CONTACTS
 from closeloop.crm.leads.service import LEADS
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.searchkey import query_key, search_key
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def search(session: Session, actor: Actor, query: str, *, limit: int = 8) -> lis
         shown = [name for name in searched.shown if name in readable]
         statement = (
             select(table.c.id, *(table.c[name] for name in shown), table.c.search_key.label("_key"))
-            .where(visibility_clause(actor, searched.model), or_(*matches))
+            .where(visibility_clause(actor, searched.model, access=RowAccess.READ), or_(*matches))
             .order_by(table.c.id.desc())
             .limit(limit + 1)
         )
@@ -203,7 +203,9 @@ def _name_references(session: Session, actor: Actor, groups: list[Group]) -> Non
         return
     names = dict(
         session.execute(
-            select(Account.id, Account.name).where(visibility_clause(actor, Account), Account.id.in_(sorted(wanted)))
+            select(Account.id, Account.name).where(
+                visibility_clause(actor, Account, access=RowAccess.READ), Account.id.in_(sorted(wanted))
+            )
         ).all()
     )
     for group in groups:

@@ -19,7 +19,7 @@ from closeloop.crm.contacts.models import Contact
 from closeloop.crm.leads.models import Lead
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.tasks.models import Task, TaskStatus
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.audit.models import AuditEntry
 
 #: the record types "recently touched" names, with their models (in the order they are looked up)
@@ -60,7 +60,7 @@ def my_open_tasks(session: Session, actor: Actor, *, limit: int = 8) -> tuple[li
     if actor.user_id is None or not actor.can("tasks:read"):
         return [], 0
     mine = (
-        visibility_clause(actor, Task),
+        visibility_clause(actor, Task, access=RowAccess.READ),
         Task.owner_id == actor.user_id,
         Task.status == TaskStatus.OPEN.value,
     )
@@ -116,7 +116,9 @@ def recently_touched(session: Session, actor: Actor, *, limit: int = 8, now: dat
     for subject_type, ids in wanted.items():
         model = TOUCHABLE[subject_type]
         found = session.execute(
-            select(model.id, model.name).where(visibility_clause(actor, model), model.id.in_(sorted(ids)))
+            select(model.id, model.name).where(
+                visibility_clause(actor, model, access=RowAccess.READ), model.id.in_(sorted(ids))
+            )
         )
         names.update({(subject_type, record_id): name for record_id, name in found})
     touched = [

@@ -21,7 +21,7 @@ from closeloop.core.errors import FieldProblem, NotFound, ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import ActivityKind
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.fieldwork.models import CheckIn, VisitPlan, VisitPlanItem
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
@@ -69,7 +69,9 @@ def person_in_reach(session: Session, actor: Actor, user_id: int) -> User:
 
 
 def _plan(session: Session, actor: Actor, user_id: int, day: date) -> VisitPlan | None:
-    return session.scalar(visible(actor, VisitPlan).where(VisitPlan.user_id == user_id, VisitPlan.plan_date == day))
+    return session.scalar(
+        visible(actor, VisitPlan, access=RowAccess.READ).where(VisitPlan.user_id == user_id, VisitPlan.plan_date == day)
+    )
 
 
 def set_plan(session: Session, actor: Actor, *, user_id: int, day: date, stops: Sequence[PlannedStop]) -> VisitPlan:
@@ -82,7 +84,11 @@ def set_plan(session: Session, actor: Actor, *, user_id: int, day: date, stops: 
     ids = [stop.account_id for stop in stops]
     problems: list[FieldProblem] = []
     seen: set[int] = set()
-    found = set(session.scalars(visible(actor, Account).with_only_columns(Account.id).where(Account.id.in_(ids))))
+    found = set(
+        session.scalars(
+            visible(actor, Account, access=RowAccess.READ).with_only_columns(Account.id).where(Account.id.in_(ids))
+        )
+    )
     for index, account_id in enumerate(ids):
         if account_id in seen:
             problems.append(FieldProblem(f"items[{index}].account_id", "is planned twice", "duplicate"))
@@ -201,7 +207,9 @@ def map_points(
     """Accounts the actor sees that have coordinates, for the customer map (at most 5,000)."""
     require(actor, "fieldwork:read")
     require(actor, "accounts:read")
-    statement = visible(actor, Account).where(Account.latitude.is_not(None), Account.longitude.is_not(None))
+    statement = visible(actor, Account, access=RowAccess.READ).where(
+        Account.latitude.is_not(None), Account.longitude.is_not(None)
+    )
     if owner_id is not None:
         statement = statement.where(Account.owner_id == owner_id)
     if region_id is not None:

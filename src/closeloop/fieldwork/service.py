@@ -24,7 +24,7 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.activities.service import ACTIVITIES
 from closeloop.crm.enums import ActivityKind
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.fieldwork import photos as photo_files
 from closeloop.fieldwork.models import CheckIn, VisitPhoto
 from closeloop.governance.audit import service as audit
@@ -74,7 +74,7 @@ def check_position(position: Position) -> None:
 
 def _visit(session: Session, actor: Actor, activity_id: int) -> Activity:
     require(actor, "fieldwork:read")
-    activity = records.get(session, actor, ACTIVITIES, activity_id)
+    activity = records.get(session, actor, ACTIVITIES, activity_id, access=RowAccess.READ)
     if activity.kind != ActivityKind.VISIT:
         raise NotFound("visit", activity_id)
     return activity
@@ -217,7 +217,9 @@ def get_photo(session: Session, actor: Actor, *, activity_id: int, photo_id: int
     """A photo of a visit the actor may see, with its bytes; not found otherwise."""
     activity = _visit(session, actor, activity_id)
     photo = session.scalar(
-        visible(actor, VisitPhoto).where(VisitPhoto.id == photo_id, VisitPhoto.activity_id == activity.id)
+        visible(actor, VisitPhoto, access=RowAccess.READ).where(
+            VisitPhoto.id == photo_id, VisitPhoto.activity_id == activity.id
+        )
     )
     if photo is None:
         raise NotFound("visit_photo", photo_id)

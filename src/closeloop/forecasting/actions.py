@@ -38,7 +38,7 @@ from closeloop.core.errors import Forbidden, ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.products.models import Product
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.forecasting import bookings
 from closeloop.forecasting.models import BookingsForecastRow, DealerStock
 from closeloop.org.models import Region
@@ -96,7 +96,11 @@ def suggestions(session: Session, actor: Actor, *, weeks: int = 13) -> dict[str,
     start = today - timedelta(days=7 * weeks)
     stocks = session.execute(
         select(DealerStock, Account.name, Product.name, Product.code, Product.lead_time_days)
-        .join(Account, and_(Account.id == DealerStock.account_id, visibility_clause(actor, Account)))
+        .select_from(DealerStock)  # the account's read scope holds subqueries: name the left side
+        .join(
+            Account,
+            and_(Account.id == DealerStock.account_id, visibility_clause(actor, Account, access=RowAccess.READ)),
+        )
         .join(Product, and_(Product.id == DealerStock.product_id, tenant_clause(org, Product)))
         .where(tenant_clause(org, DealerStock))
         .order_by(Account.name, Product.name)

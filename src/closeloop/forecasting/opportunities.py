@@ -33,7 +33,7 @@ from closeloop.crm.enums import OPEN_STAGES, CompanySize, Stage
 from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.products.models import Product, ProductLine
-from closeloop.db.scope import tenant_clause, within_organization
+from closeloop.db.scope import RowAccess, tenant_clause, within_organization
 from closeloop.forecasting import dwell, past_due
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import MIN_CLOSED, Feature, Reason, WinModel, scores, train
@@ -385,7 +385,7 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     must be visible to them; a reason resting on a field their masks hide is left out). An open deal
     past its expected close date has its probability lowered by :mod:`past_due`, and that comes first
     among the reasons."""
-    deal = records.get(session, actor, OPPORTUNITIES, opportunity_id)
+    deal = records.get(session, actor, OPPORTUNITIES, opportunity_id, access=RowAccess.READ)
     trained = session.scalar(within_organization(actor.organization_id, WinProbabilityModel))
     stored = trained if trained is not None and trained.serves else None
     closed = Stage(deal.stage).is_closed

@@ -24,7 +24,7 @@ from closeloop.core.errors import Conflict, NotFound, ValidationFailed
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.products.models import Product
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.forecasting.actions import account_keys
 from closeloop.forecasting.models import DealerStock, InquirySignal, StockReservation
 from closeloop.governance.audit import service as audit
@@ -278,7 +278,11 @@ def list_reservations(
         clauses.append(StockReservation.id < Cursor.decode(cursor, sort="-id").id)
     statement = (
         select(StockReservation, Account.name, Product.name, Product.code)
-        .join(Account, and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account)))
+        .select_from(StockReservation)  # the account's read scope holds subqueries: name the left side
+        .join(
+            Account,
+            and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account, access=RowAccess.READ)),
+        )
         .join(Product, and_(Product.id == StockReservation.product_id, tenant_clause(org, Product)))
         .where(*clauses)
         .order_by(StockReservation.id.desc())
@@ -299,7 +303,11 @@ def release_visible(session: Session, actor: Actor, reservation_id: int) -> dict
     org = actor.organization_id
     found = session.execute(
         select(StockReservation, Account.name, Product.name, Product.code)
-        .join(Account, and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account)))
+        .select_from(StockReservation)  # the account's read scope holds subqueries: name the left side
+        .join(
+            Account,
+            and_(Account.id == StockReservation.account_id, visibility_clause(actor, Account, access=RowAccess.WRITE)),
+        )
         .join(Product, and_(Product.id == StockReservation.product_id, tenant_clause(org, Product)))
         .where(tenant_clause(org, StockReservation), StockReservation.id == reservation_id)
         .with_for_update(of=StockReservation)

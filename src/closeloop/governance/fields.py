@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import Forbidden
-from closeloop.db.scope import visibility_template
+from closeloop.db.scope import RowAccess, visibility_template
 from closeloop.db.session import execute_core
 from closeloop.governance import fieldstamp
 from closeloop.governance.fieldsecurity.models import FieldSecurityRule
@@ -107,7 +107,7 @@ _CONFIGURED = select(
     FieldSecurityRule.__table__.c.role,
     FieldSecurityRule.__table__.c.can_read,
     FieldSecurityRule.__table__.c.can_edit,
-).where(visibility_template(FieldSecurityRule, scoped=False))
+).where(visibility_template(FieldSecurityRule, scoped=False, access=RowAccess.READ))
 
 
 def policy(session: Session | None, organization_id: int) -> FieldPolicy:

@@ -20,7 +20,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import NotFound
 from closeloop.core.pagination import Cursor
 from closeloop.db.base import Base, IdentifiedBy, OrganizationScoped
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.db.types import BigId, UTCDateTime
 
 
@@ -115,7 +115,7 @@ def notify_many(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _mine(actor: Actor) -> Select[Notification]:
-    return visible(actor, Notification).where(Notification.user_id == (actor.user_id or 0))
+    return visible(actor, Notification, access=RowAccess.READ).where(Notification.user_id == (actor.user_id or 0))
 
 
 def unread_count(session: Session, actor: Actor) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from closeloop.core.actor import Actor, ActorKind, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.audit import service as audit
 from closeloop.governance.grants import require_grantable
 from closeloop.governance.permissions import ROLE_PERMISSIONS, ROLE_SCOPES, Role, require
@@ -99,7 +99,7 @@ def find_organization(session: Session, reference: str) -> Organization:
 
 def ensure_region(session: Session, actor: Actor, *, name: str, code: str | None = None) -> Region:
     """Return the region called ``name``, creating it if needed."""
-    region = session.scalar(visible(actor, Region).where(Region.name == name))
+    region = session.scalar(visible(actor, Region, access=RowAccess.READ).where(Region.name == name))
     if region is None:
         region = Region(organization_id=actor.organization_id, name=name, code=code)
         session.add(region)
@@ -308,7 +308,7 @@ def resolve_token(session: Session, secret: str) -> tuple[ApiToken, User] | None
 
 def revoke_token(session: Session, actor: Actor, *, token_id: int) -> ApiToken:
     """Revoke a token: one's own, or anyone's with ``users:manage``."""
-    token = session.scalar(visible(actor, ApiToken).where(ApiToken.id == token_id))
+    token = session.scalar(visible(actor, ApiToken, access=RowAccess.WRITE).where(ApiToken.id == token_id))
     if token is None or (token.user_id != actor.user_id and not actor.can("users:manage")):
         raise NotFound("api_token", token_id)
     if token.revoked_at is None:
@@ -338,7 +338,7 @@ def update_user(
 
     A new password, role or deactivation ends the user's browser sessions and revokes their tokens.
     """
-    user = session.scalar(visible(actor, User).where(User.id == user_id))
+    user = session.scalar(visible(actor, User, access=RowAccess.WRITE).where(User.id == user_id))
     if user is None:
         raise NotFound("user", user_id)
     own = user.id == actor.user_id

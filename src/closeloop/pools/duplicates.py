@@ -31,7 +31,7 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.contacts.models import Contact
 from closeloop.crm.enums import LeadStatus
 from closeloop.crm.leads.models import Lead
-from closeloop.db.scope import tenant_clause, visibility_template
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_template
 from closeloop.db.session import execute_core
 from closeloop.org.models import Region, User
 from closeloop.pools import service
@@ -162,11 +162,11 @@ _CONTACT = Contact.__table__.c
 _ACCOUNTS_BY_NAME = (
     select(_ACCOUNT.id, _ACCOUNT.name, _ACCOUNT.owner_id, _ACCOUNT.region_id)
     .where(
-        visibility_template(Account, scoped=False),
+        visibility_template(Account, scoped=False, access=RowAccess.READ),
         or_(
             _ACCOUNT.id.in_(
                 select(NameKey.__table__.c.subject_id).where(
-                    visibility_template(NameKey, scoped=False),
+                    visibility_template(NameKey, scoped=False, access=RowAccess.READ),
                     NameKey.__table__.c.subject_type == "account",
                     or_(
                         NameKey.__table__.c.name_key == bindparam("key"),
@@ -183,7 +183,7 @@ _ACCOUNTS_BY_NAME = (
 _LEADS_BY_NAME = (
     select(_LEAD.id, _LEAD.company, _LEAD.owner_id, _LEAD.region_id)
     .where(
-        visibility_template(Lead, scoped=False),
+        visibility_template(Lead, scoped=False, access=RowAccess.READ),
         _LEAD.status != LeadStatus.CONVERTED,
         _LEAD.company.is_not(None),
         _LEAD.search_key.like(bindparam("like"), escape="\\"),
@@ -193,15 +193,18 @@ _LEADS_BY_NAME = (
 )
 _ACCOUNTS_BY_PHONE = (
     select(_ACCOUNT.id, _ACCOUNT.name, _ACCOUNT.owner_id, _ACCOUNT.region_id, _ACCOUNT.phone.label("number"))
-    .where(visibility_template(Account, scoped=False), _digits(_ACCOUNT.phone).like(bindparam("tail"), escape="\\"))
+    .where(
+        visibility_template(Account, scoped=False, access=RowAccess.READ),
+        _digits(_ACCOUNT.phone).like(bindparam("tail"), escape="\\"),
+    )
     .limit(CANDIDATES)
 )
 _ACCOUNTS_BY_CONTACT_MOBILE = (
     select(_ACCOUNT.id, _ACCOUNT.name, _ACCOUNT.owner_id, _ACCOUNT.region_id, _CONTACT.mobile.label("number"))
     .select_from(Contact.__table__.join(Account.__table__, _ACCOUNT.id == _CONTACT.account_id))
     .where(
-        visibility_template(Contact, scoped=False),
-        visibility_template(Account, scoped=False),
+        visibility_template(Contact, scoped=False, access=RowAccess.READ),
+        visibility_template(Account, scoped=False, access=RowAccess.READ),
         _digits(_CONTACT.mobile).like(bindparam("tail"), escape="\\"),
     )
     .limit(CANDIDATES)
@@ -209,7 +212,7 @@ _ACCOUNTS_BY_CONTACT_MOBILE = (
 _LEADS_BY_PHONE = (
     select(_LEAD.id, _LEAD.company, _LEAD.name, _LEAD.owner_id, _LEAD.region_id, _LEAD.mobile, _LEAD.phone)
     .where(
-        visibility_template(Lead, scoped=False),
+        visibility_template(Lead, scoped=False, access=RowAccess.READ),
         _LEAD.status != LeadStatus.CONVERTED,
         or_(
             _digits(_LEAD.mobile).like(bindparam("tail"), escape="\\"),

@@ -28,7 +28,7 @@ from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import Stage
 from closeloop.crm.opportunities.models import Opportunity
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import readable_fields
 from closeloop.governance.permissions import require
@@ -688,7 +688,7 @@ def transfer(session: Session, actor: Actor, *, account_id: int, user_id: int, r
     """Hand an account to ``user_id`` as an edit of its owner would (the account service's checks:
     write permission, row scope, an owner within the actor's reach), logged as "transferred" with
     the reason given. The web's "transfer account" form when no approval flow applies."""
-    if account_service.get_account(session, actor, account_id=account_id).owner_id == user_id:
+    if records.get(session, actor, ACCOUNTS, account_id, access=RowAccess.WRITE).owner_id == user_id:
         raise ValidationFailed.one("to_owner_id", "the account already belongs to this user")
     account = account_service.update_account(session, actor, account_id=account_id, data={"owner_id": user_id})
     session.flush()
@@ -706,7 +706,7 @@ def transfer(session: Session, actor: Actor, *, account_id: int, user_id: int, r
 
 def owner_history(session: Session, actor: Actor, account_id: int) -> list[dict[str, Any]]:
     """The owner changes of an account the actor may see, newest first."""
-    records.get(session, actor, ACCOUNTS, account_id)
+    records.get(session, actor, ACCOUNTS, account_id, access=RowAccess.READ)
     rows = session.scalars(
         select(OwnerChange)
         .where(tenant_clause(actor.organization_id, OwnerChange), OwnerChange.account_id == account_id)

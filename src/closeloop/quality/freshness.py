@@ -43,7 +43,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import NotFound, ValidationFailed
 from closeloop.crm import assets, customfields, records
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.audit import service as audit
 from closeloop.governance.audit.models import AuditEntry
 from closeloop.governance.fields import FIELD_RULES, masked_fields
@@ -387,7 +387,7 @@ def configure(
     known = {item.key: item for item in evaluate(session, actor.organization_id, sources=sources)}
     if feed not in known or not _readable(session, actor, known[feed]):
         raise NotFound("freshness feed", feed)
-    row = session.scalar(visible(actor, FreshnessSetting).where(FreshnessSetting.feed == feed))
+    row = session.scalar(visible(actor, FreshnessSetting, access=RowAccess.WRITE).where(FreshnessSetting.feed == feed))
     before: dict[str, Any] = {}
     values: dict[str, Any] = {"factor": factor, "max_silent_days": max_silent_days, "muted": muted}
     if row is None:

@@ -13,7 +13,7 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import NotFound, ValidationFailed
 from closeloop.core.pagination import Cursor, Page
 from closeloop.crm import records
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
@@ -72,7 +72,7 @@ def list_defects(
         raise ValidationFailed.one("severity", f"use one of: {', '.join(Severity)}")
     if filters.status not in STATUSES:
         raise ValidationFailed.one("status", f"use one of: {', '.join(STATUSES)}")
-    statement = select(Defect).where(visibility_clause(actor, Defect))
+    statement = select(Defect).where(visibility_clause(actor, Defect, access=RowAccess.READ))
     if filters.status == "open":
         statement = statement.where(Defect.resolved_at.is_(None))
     elif filters.status == "resolved":
@@ -180,7 +180,7 @@ def defect_counts(session: Session, actor: Actor) -> dict[str, int]:
     require(actor, "quality:read")
     rows = session.execute(
         select(Defect.rule, func.count())
-        .where(visibility_clause(actor, Defect), Defect.resolved_at.is_(None))
+        .where(visibility_clause(actor, Defect, access=RowAccess.READ), Defect.resolved_at.is_(None))
         .group_by(Defect.rule)
     )
     return {rule: int(count) for rule, count in rows}

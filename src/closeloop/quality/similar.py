@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.crm.accounts.models import Account
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.quality import names
 from closeloop.quality.models import NameKey
 
@@ -49,7 +49,7 @@ def similar_accounts(session: Session, actor: Actor, name: str | None, *, limit:
     keyed = Account.search_key.like(_like(sound), escape="\\")
     statement = (
         select(Account.id, Account.name, Account.city, Account.owner_id)
-        .where(visibility_clause(actor, Account), or_(Account.id.in_(scanned), keyed))
+        .where(visibility_clause(actor, Account, access=RowAccess.READ), or_(Account.id.in_(scanned), keyed))
         .order_by(Account.id.desc())
         .limit(CANDIDATES)
     )

@@ -17,7 +17,7 @@ from closeloop.core import calendar
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import FieldProblem, NotFound, ValidationFailed
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.fieldwork.plans import people_in_reach
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import Role, require
@@ -46,7 +46,7 @@ def _fresh_figures(session: Session, organization_id: int, user_id: int, first: 
 
 def _find(session: Session, actor: Actor, user_id: int, kind: ReportKind, first: date) -> WorkReport | None:
     return session.scalar(
-        visible(actor, WorkReport).where(
+        visible(actor, WorkReport, access=RowAccess.WRITE).where(
             WorkReport.user_id == user_id, WorkReport.kind == kind, WorkReport.period_start == first
         )
     )
@@ -135,7 +135,7 @@ def save_report(
 
 def get_report(session: Session, actor: Actor, *, report_id: int) -> WorkReport:
     require(actor, "reports:read")
-    report = session.scalar(visible(actor, WorkReport).where(WorkReport.id == report_id))
+    report = session.scalar(visible(actor, WorkReport, access=RowAccess.READ).where(WorkReport.id == report_id))
     if report is None:
         raise NotFound("work_report", report_id)
     return report
@@ -153,7 +153,7 @@ def list_reports(
 ) -> list[WorkReport]:
     """Submitted reports (and the actor's own drafts) of the people in reach, newest period first."""
     require(actor, "reports:read")
-    statement = visible(actor, WorkReport).where(
+    statement = visible(actor, WorkReport, access=RowAccess.READ).where(
         WorkReport.kind == kind, WorkReport.period_start >= period_of(kind, first)[0], WorkReport.period_start <= last
     )
     if user_id is not None:

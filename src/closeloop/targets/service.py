@@ -39,7 +39,7 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.contracts.models import Contract
 from closeloop.crm.enums import ActivityKind, ContractStatus
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
 from closeloop.org.models import Department, User
@@ -88,7 +88,7 @@ def _metric_query(actor: Actor, metric: Metric, period: Period, *, scoped: bool)
     start, end = period.start, period.end
     metric = Metric(metric)
     if metric is Metric.CONTRACT_AMOUNT:
-        where = visibility_clause(actor, Contract) if scoped else tenant_clause(org, Contract)
+        where = visibility_clause(actor, Contract, access=RowAccess.WRITE) if scoped else tenant_clause(org, Contract)
         return (
             select(Contract.owner_id, func.sum(Contract.amount))
             .where(
@@ -100,7 +100,7 @@ def _metric_query(actor: Actor, metric: Metric, period: Period, *, scoped: bool)
             .group_by(Contract.owner_id)
         )
     if metric is Metric.COLLECTIONS:
-        where = visibility_clause(actor, Contract) if scoped else tenant_clause(org, Contract)
+        where = visibility_clause(actor, Contract, access=RowAccess.WRITE) if scoped else tenant_clause(org, Contract)
         return (
             select(Contract.owner_id, func.sum(Collection.amount))
             .join(Contract, Contract.id == Collection.contract_id)
@@ -114,13 +114,13 @@ def _metric_query(actor: Actor, metric: Metric, period: Period, *, scoped: bool)
             .group_by(Contract.owner_id)
         )
     if metric is Metric.NEW_ACCOUNTS:
-        where = visibility_clause(actor, Account) if scoped else tenant_clause(org, Account)
+        where = visibility_clause(actor, Account, access=RowAccess.WRITE) if scoped else tenant_clause(org, Account)
         return (
             select(Account.owner_id, func.count())
             .where(where, Account.created_at >= _moment(start), Account.created_at < _moment(end))
             .group_by(Account.owner_id)
         )
-    where = visibility_clause(actor, Activity) if scoped else tenant_clause(org, Activity)
+    where = visibility_clause(actor, Activity, access=RowAccess.WRITE) if scoped else tenant_clause(org, Activity)
     return (
         select(Activity.user_id, func.count())
         .where(

@@ -32,7 +32,7 @@ from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.orders.service import ORDERS
 from closeloop.crm.referrals.models import Referral
 from closeloop.crm.tickets.service import TICKETS
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.org.models import Region, User
 from closeloop.pools import service as pools
 from closeloop.web.i18n import N_
@@ -133,7 +133,9 @@ def names_of(
     if not wanted:
         return {}
     label = getattr(model, column)
-    rows = session.execute(select(model.id, label).where(visibility_clause(actor, model), model.id.in_(wanted)))
+    rows = session.execute(
+        select(model.id, label).where(visibility_clause(actor, model, access=RowAccess.READ), model.id.in_(wanted))
+    )
     return {row[0]: row[1] for row in rows}
 
 
@@ -203,14 +205,16 @@ def _referrals(session: Session, actor: Actor, account_id: int) -> tuple[list[di
     columns = (Referral.id, Referral.referrer_account_id, Referral.lead_id, Referral.referred_at, Referral.notes)
     given = session.execute(
         select(*columns)
-        .where(visibility_clause(actor, Referral), Referral.referrer_account_id == account_id)
+        .where(visibility_clause(actor, Referral, access=RowAccess.READ), Referral.referrer_account_id == account_id)
         .order_by(Referral.referred_at.desc())
         .limit(50)
     ).all()
-    converted = select(Lead.id).where(visibility_clause(actor, Lead), Lead.converted_account_id == account_id)
+    converted = select(Lead.id).where(
+        visibility_clause(actor, Lead, access=RowAccess.READ), Lead.converted_account_id == account_id
+    )
     received = session.execute(
         select(*columns)
-        .where(visibility_clause(actor, Referral), Referral.lead_id.in_(converted))
+        .where(visibility_clause(actor, Referral, access=RowAccess.READ), Referral.lead_id.in_(converted))
         .order_by(Referral.referred_at.desc())
         .limit(50)
     ).all()
@@ -264,10 +268,18 @@ def _account_page(
             if actor.can("contracts:read")
             else None
         )
-        transfer_flow = actor.can("accounts:write") and approvals.has_flow(session, actor, "account_transfer")
-        transfer_to = [
-            (i, name) for i, name in _transfer_candidates(session, actor, transfer_flow) if i != account.get("owner_id")
-        ]
+        # an account read through the rep's own deal (implicit parent read) is neither edited nor handed on
+        writable = actor.can("accounts:write") and records.may_write_item(actor, ACCOUNTS, account)
+        transfer_flow = writable and approvals.has_flow(session, actor, "account_transfer")
+        transfer_to = (
+            [
+                (i, name)
+                for i, name in _transfer_candidates(session, actor, transfer_flow)
+                if i != account.get("owner_id")
+            ]
+            if writable
+            else []
+        )
         owner_names = names_of(session, actor, User, [account.get("owner_id")], "display_name")
         region = names_of(session, actor, Region, [account.get("region_id")])
         activities, next_cursor, people, contact_names = (
@@ -341,7 +353,8 @@ def _account_page(
         "actions": ACTIONS,
         "open_amount": open_amount,
         "won_amount": won_amount,
-        "can_edit": actor.can("accounts:write"),
+        "can_edit": writable,
+        "read_only": actor.can("accounts:write") and not writable,
         "contracts": contracts,
         "contract_statuses": CONTRACT_STATUSES,
         "transfer_to": transfer_to,

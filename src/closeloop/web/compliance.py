@@ -15,7 +15,7 @@ from closeloop.assistant.compliance.matcher import Finding
 from closeloop.assistant.compliance.packs import Lang
 from closeloop.core.errors import NotFound
 from closeloop.crm.products.models import Product
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.fields import can_read_field
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
@@ -60,7 +60,10 @@ def _products(request: Request, actor: Any) -> list[dict[str, Any]]:
             return []
         lead_visible = can_read_field(session, actor, "product", "lead_time_days")
         rows = session.scalars(
-            visible(actor, Product).where(Product.is_active.is_(True)).order_by(Product.name).limit(300)
+            visible(actor, Product, access=RowAccess.READ)
+            .where(Product.is_active.is_(True))
+            .order_by(Product.name)
+            .limit(300)
         )
         return [
             {"id": row.id, "name": row.name, "lead_time_days": row.lead_time_days if lead_visible else None}

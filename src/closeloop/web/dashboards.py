@@ -26,7 +26,7 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.alerts import service as alerts
 from closeloop.crm.funnel.service import STEPS, FunnelFilters, MoneyBasis, measure_funnel, step_records
 from closeloop.crm.products.models import ProductLine
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.org.models import Region, User
 from closeloop.web.i18n import N_
 from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
@@ -95,7 +95,9 @@ def _options(session: Session, actor: Actor) -> dict[str, list[tuple[str, str]]]
     regions = select(Region.id, Region.name).where(tenant_clause(actor.organization_id, Region))
     lines = select(ProductLine.id, ProductLine.name).where(tenant_clause(actor.organization_id, ProductLine))
     industries = (
-        select(Account.industry).where(visibility_clause(actor, Account), Account.industry.is_not(None)).distinct()
+        select(Account.industry)
+        .where(visibility_clause(actor, Account, access=RowAccess.READ), Account.industry.is_not(None))
+        .distinct()
     )
     return {
         "owners": [(str(i), n) for i, n in session.execute(users.order_by(User.display_name))],

@@ -21,7 +21,7 @@ from closeloop.crm.activities import service as activities
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.activities.schemas import ActivityCreate
 from closeloop.crm.enums import ActivityKind
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.fieldwork import plans
 from closeloop.fieldwork import service as fieldwork
 from closeloop.fieldwork.models import CheckIn
@@ -48,7 +48,7 @@ def _day(value: str | None) -> date:
 
 def _accounts(session: Any, actor: Actor) -> list[tuple[int, str]]:
     rows = session.execute(
-        visible(actor, Account)
+        visible(actor, Account, access=RowAccess.READ)
         .with_only_columns(Account.id, Account.name)
         .order_by(Account.name, Account.id)
         .limit(ACCOUNT_CHOICES)
@@ -66,7 +66,7 @@ def today_page(request: Request, day: str | None = None) -> Response:
         plan, rows = plans.plan_rows(session, actor, user_id=user.id, day=chosen)
         visits = list(
             session.execute(
-                visible(actor, Activity)
+                visible(actor, Activity, access=RowAccess.READ)
                 .with_only_columns(
                     Activity.id, Activity.subject, Activity.occurred_at, Account.name, Activity.account_id
                 )
@@ -83,7 +83,9 @@ def today_page(request: Request, day: str | None = None) -> Response:
         checked = {
             row.activity_id: row
             for row in session.scalars(
-                visible(actor, CheckIn).where(CheckIn.activity_id.in_([visit[0] for visit in visits]))
+                visible(actor, CheckIn, access=RowAccess.READ).where(
+                    CheckIn.activity_id.in_([visit[0] for visit in visits])
+                )
             )
         }
         accounts = _accounts(session, actor)
@@ -133,7 +135,9 @@ def _check_in_page(
         photos = fieldwork.list_photos(session, actor, activity_id=activity_id)
         # the account's name and address only when the reader may see the account itself
         account = (
-            session.scalar(visible(actor, Account).where(Account.id == visit.account_id)) if visit.account_id else None
+            session.scalar(visible(actor, Account, access=RowAccess.READ).where(Account.id == visit.account_id))
+            if visit.account_id
+            else None
         )
     translate = translations(locale_of(request)).gettext
     errors = {problem.field.split("[")[0]: translate(problem.message) for problem in problems or []}

@@ -25,7 +25,7 @@ from closeloop.core.errors import DomainError, Forbidden
 from closeloop.crm import changerequests, customfields, formula_vocabulary, formulas
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.customfields import DefinitionCreate
-from closeloop.db.scope import visibility_clause, visible
+from closeloop.db.scope import RowAccess, visibility_clause, visible
 from closeloop.governance.customfields.types import FieldType
 from closeloop.governance.formulas import FormulaError
 from closeloop.governance.formulas.syntax import MAX_LENGTH
@@ -212,11 +212,15 @@ def _page(
 
 def _sample_ids(session: Any, actor: Actor, noun: str, sample: str) -> list[int]:
     model = formulas.RECORDS[noun].model
-    statement = visible(actor, model).with_only_columns(model.id)
+    statement = visible(actor, model, access=RowAccess.READ).with_only_columns(model.id)
     if sample == "dealers" and noun == "account":
         child = aliased(Account, name="terminal")
         statement = statement.where(
-            exists(select(child.id).where(child.parent_account_id == Account.id, visibility_clause(actor, child)))
+            exists(
+                select(child.id).where(
+                    child.parent_account_id == Account.id, visibility_clause(actor, child, access=RowAccess.READ)
+                )
+            )
         ).order_by(model.id)
     elif sample == "recent":
         statement = statement.order_by(model.updated_at.desc(), model.id.desc())
@@ -227,7 +231,9 @@ def _sample_ids(session: Any, actor: Actor, noun: str, sample: str) -> list[int]
 
 def _names(session: Any, actor: Actor, noun: str, ids: list[int]) -> dict[int, str]:
     model = formulas.RECORDS[noun].model
-    rows = session.execute(visible(actor, model).with_only_columns(model.id, model.name).where(model.id.in_(ids)))
+    rows = session.execute(
+        visible(actor, model, access=RowAccess.READ).with_only_columns(model.id, model.name).where(model.id.in_(ids))
+    )
     return {int(row[0]): str(row[1]) for row in rows}
 
 

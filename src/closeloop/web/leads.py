@@ -16,7 +16,7 @@ from closeloop.crm import records
 from closeloop.crm.leads import service as lead_service
 from closeloop.crm.leads.schemas import LeadConvert
 from closeloop.crm.leads.service import LEADS
-from closeloop.db.scope import visibility_clause
+from closeloop.db.scope import RowAccess, visibility_clause
 from closeloop.org.models import User
 from closeloop.pools import duplicates
 from closeloop.quality.similar import similar_accounts
@@ -63,7 +63,9 @@ def _assignees(request: Request, actor: Actor) -> list[tuple[int, str]]:
         return []
     with database_of(request).reading(actor) as session:
         statement = select(User.id, User.display_name).where(
-            visibility_clause(actor, User), User.is_active.is_(True), User.role.in_(("rep", "manager"))
+            visibility_clause(actor, User, access=RowAccess.READ),
+            User.is_active.is_(True),
+            User.role.in_(("rep", "manager")),
         )
         if actor.scope is RowScope.TEAM:
             statement = statement.where(User.id.in_(sorted(actor.owner_ids)))

@@ -20,7 +20,7 @@ from closeloop.core.errors import DomainError, NotFound, ValidationFailed
 from closeloop.crm import assets, records
 from closeloop.crm.tasks import service as task_service
 from closeloop.crm.tasks.models import Task, TaskStatus
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.db.session import after_commit
 from closeloop.governance.permissions import Role
 from closeloop.integrations.importing.feeds import SOURCES
@@ -100,7 +100,9 @@ def subject_names(session: Session, actor: Actor, subjects: set[tuple[str, int]]
         column = next((getattr(model, name) for name in _NAME_COLUMNS if hasattr(model, name)), None)
         if column is None:
             continue
-        statement = visible(actor, model).where(model.id.in_(ids)).with_only_columns(model.id, column)
+        statement = (
+            visible(actor, model, access=RowAccess.READ).where(model.id.in_(ids)).with_only_columns(model.id, column)
+        )
         names.update({(noun, row[0]): str(row[1]) for row in session.execute(statement) if row[1]})
     return names
 
@@ -302,7 +304,7 @@ def _tasks_context(request: Request, user: User, actor: Actor, status: str, curs
     with database_of(request).reading(actor) as session:
         page = records.read_page(session, actor, task_service.TASKS, params)
         counted = session.execute(
-            visible(actor, Task)
+            visible(actor, Task, access=RowAccess.READ)
             .where(Task.owner_id == user.id)
             .group_by(Task.status)
             .with_only_columns(Task.status, func.count())

@@ -31,7 +31,7 @@ from closeloop.automation import service as automation
 from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed
+from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed, ReadOnly
 from closeloop.crm import customfields, records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
@@ -58,7 +58,7 @@ from closeloop.crm.leads.schemas import LeadCreate, LeadUpdate
 from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.opportunities.schemas import OpportunityCreate, OpportunityUpdate
 from closeloop.crm.records import RecordType
-from closeloop.db.scope import visibility_clause
+from closeloop.db.scope import RowAccess, visibility_clause
 from closeloop.forecasting.opportunities import win_probability
 from closeloop.governance.customfields.types import FieldType
 from closeloop.integrations import exporting
@@ -644,9 +644,13 @@ def names_of(session: Session, actor: Actor, noun: str, ids: Iterable[Any]) -> d
     if not wanted:
         return {}
     if noun == "user":
-        statement = select(User.id, User.display_name).where(visibility_clause(actor, User), User.id.in_(wanted))
+        statement = select(User.id, User.display_name).where(
+            visibility_clause(actor, User, access=RowAccess.READ), User.id.in_(wanted)
+        )
     elif noun == "region":
-        statement = select(Region.id, Region.name).where(visibility_clause(actor, Region), Region.id.in_(wanted))
+        statement = select(Region.id, Region.name).where(
+            visibility_clause(actor, Region, access=RowAccess.READ), Region.id.in_(wanted)
+        )
     else:
         model = _record_model(noun)
         if noun == "activity":
@@ -655,7 +659,9 @@ def names_of(session: Session, actor: Actor, noun: str, ids: Iterable[Any]) -> d
             label = model.name
         else:  # contracts, quotes: known by their number
             label = model.number
-        statement = select(model.id, label).where(visibility_clause(actor, model), model.id.in_(wanted))
+        statement = select(model.id, label).where(
+            visibility_clause(actor, model, access=RowAccess.READ), model.id.in_(wanted)
+        )
     return {row[0]: str(row[1] or f"#{row[0]}") for row in session.execute(statement)}
 
 
@@ -668,7 +674,7 @@ def assignable_users(session: Session, actor: Actor) -> list[tuple[int, str]]:
     (``crm.records.check_owner``) allows: active sellers within the actor's reach — themselves
     and their team or region, or the whole organization for an organization-wide scope."""
     statement = select(User.id, User.display_name).where(
-        visibility_clause(actor, User), User.is_active.is_(True), User.role.in_(SELLING_ROLES)
+        visibility_clause(actor, User, access=RowAccess.READ), User.is_active.is_(True), User.role.in_(SELLING_ROLES)
     )
     if actor.scope is not RowScope.ALL:
         statement = statement.where(User.id.in_(sorted(actor.owner_ids | {actor.user_id or 0})))
@@ -683,10 +689,14 @@ def options_of(
     if noun == "user":
         return assignable_users(session, actor)
     if noun == "region":
-        statement = select(Region.id, Region.name).where(visibility_clause(actor, Region)).order_by(Region.name)
+        statement = (
+            select(Region.id, Region.name)
+            .where(visibility_clause(actor, Region, access=RowAccess.READ))
+            .order_by(Region.name)
+        )
     else:
         model = _record_model(noun)
-        statement = select(model.id, model.name).where(visibility_clause(actor, model))
+        statement = select(model.id, model.name).where(visibility_clause(actor, model, access=RowAccess.READ))
         for column, value in (where or {}).items():
             statement = statement.where(getattr(model, column) == value)
         statement = statement.order_by(model.updated_at.desc()).limit(OPTION_LIMIT)
@@ -892,7 +902,9 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         if cells[index].text in ("—", ""):
             cells[index].text = f"{gettext(spec.singular)} #{item['id']}"
         cells[index].href = _record_href(spec, item["id"])
-        editable = spec.editable is None or spec.editable(item)
+        editable = (spec.editable is None or spec.editable(item)) and records.may_write_item(
+            actor, spec.record_type, item
+        )
         rows.append(
             {"id": item["id"], "cells": cells, "edit": f"/{spec.plural}/{item['id']}/edit" if editable else None}
         )
@@ -1399,6 +1411,12 @@ async def _posted(request: Request) -> FormData:
     return await request.form()
 
 
+def _check_writable(actor: Actor, spec: PageSpec, record: Mapping[str, Any]) -> None:
+    """A record read through the implicit parent read (the account of one's own deal) is not edited."""
+    if not records.may_write_item(actor, spec.record_type, record):
+        raise ReadOnly(spec.noun, record["id"])
+
+
 def _after_save(spec: PageSpec, record_id: int, next_path: str | None) -> str:
     if next_path:
         return next_path
@@ -1444,6 +1462,7 @@ def _save(
         with database.reading(actor) as session:
             record = records.read_one(session, actor, spec.record_type, record_id or 0)
         _check_editable(spec, record)
+        _check_writable(actor, spec, record)
     schema = spec.create_schema if creating else spec.update_schema
     try:
         body = schema.model_validate(data)
@@ -1555,6 +1574,7 @@ def _edit_handler(plural: str) -> Callable[[Request, int], Response]:
             record = records.read_one(session, actor, spec.record_type, record_id)
         records.require_write(actor, spec.record_type)
         _check_editable(spec, record)
+        _check_writable(actor, spec, record)
         return _render_form(
             request,
             user,

@@ -12,7 +12,7 @@ from closeloop.api.resources import RecordId
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Unauthenticated
 from closeloop.crm.schemas import Schema
-from closeloop.db.scope import visible
+from closeloop.db.scope import RowAccess, visible
 from closeloop.db.session import Database
 from closeloop.org import service as org_service
 from closeloop.org.models import ApiToken, User
@@ -81,7 +81,7 @@ def _token_body(token: ApiToken) -> dict[str, object]:
 )
 def list_tokens(database: DatabaseDep, actor: CurrentActor) -> Response:
     with database.reading(actor) as session:
-        statement = visible(actor, ApiToken).order_by(ApiToken.id.desc()).limit(500)
+        statement = visible(actor, ApiToken, access=RowAccess.READ).order_by(ApiToken.id.desc()).limit(500)
         if not actor.can("users:manage"):
             statement = statement.where(ApiToken.user_id == actor.user_id)
         return json_response({"items": [_token_body(t) for t in session.scalars(statement)]})
@@ -111,7 +111,11 @@ def revoke_token(request: Request, database: DatabaseDep, actor: CurrentActor, r
 )
 def me(database: DatabaseDep, actor: CurrentActor) -> Response:
     with database.reading(actor) as session:
-        user = session.scalar(visible(actor, User).where(User.id == actor.user_id)) if actor.user_id else None
+        user = (
+            session.scalar(visible(actor, User, access=RowAccess.READ).where(User.id == actor.user_id))
+            if actor.user_id
+            else None
+        )
         return json_response(
             {
                 "user_id": actor.user_id,

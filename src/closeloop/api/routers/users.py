@@ -13,7 +13,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.errors import NotFound
 from closeloop.core.pagination import MAX_LIMIT
 from closeloop.crm.schemas import Email, Id, Schema
-from closeloop.db.scope import visible
+from closeloop.db.scope import RowAccess, visible
 from closeloop.governance.permissions import Role, require
 from closeloop.org import service as org_service
 from closeloop.org.models import Region, User
@@ -83,7 +83,7 @@ def list_users(
 ) -> Response:
     with database.reading(actor) as session:
         require(actor, "users:read")
-        statement = visible(actor, User).order_by(User.id).limit(limit + 1)
+        statement = visible(actor, User, access=RowAccess.READ).order_by(User.id).limit(limit + 1)
         if after_id is not None:
             statement = statement.where(User.id > after_id)
         if role is not None:
@@ -99,7 +99,7 @@ def list_users(
 
 def _get_user(session: Session, actor: Actor, user_id: int) -> User:
     require(actor, "users:read")
-    user = session.scalar(visible(actor, User).where(User.id == user_id))
+    user = session.scalar(visible(actor, User, access=RowAccess.READ).where(User.id == user_id))
     if user is None:
         raise NotFound("user", user_id)
     return user
@@ -152,7 +152,7 @@ def update_user(
 def list_regions(database: DatabaseDep, actor: CurrentActor) -> Response:
     with database.reading(actor) as session:
         require(actor, "users:read")
-        regions = session.scalars(visible(actor, Region).order_by(Region.name))
+        regions = session.scalars(visible(actor, Region, access=RowAccess.READ).order_by(Region.name))
         return json_response({"items": [{"id": r.id, "name": r.name, "code": r.code} for r in regions]})
 
 

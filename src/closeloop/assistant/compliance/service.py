@@ -22,7 +22,7 @@ from closeloop.core.errors import Conflict, Forbidden, NotFound, ValidationFaile
 from closeloop.crm.activities.models import Activity
 from closeloop.crm.enums import ActivityKind, Direction
 from closeloop.crm.products.models import Product
-from closeloop.db.scope import tenant_clause, visible, within_organization
+from closeloop.db.scope import RowAccess, tenant_clause, visible, within_organization
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import can_read_field
@@ -49,7 +49,7 @@ def check_text(
         raise ValidationFailed.one("text", f"at most {MAX_TEXT} characters")
     lead_time: int | None = None
     if product_id is not None:
-        product = session.scalar(visible(actor, Product).where(Product.id == product_id))
+        product = session.scalar(visible(actor, Product, access=RowAccess.READ).where(Product.id == product_id))
         if product is None:
             raise NotFound("product", product_id)
         if can_read_field(session, actor, "product", "lead_time_days"):
@@ -311,7 +311,7 @@ def list_findings(
 ) -> list[dict[str, Any]]:
     """Stored findings of the activities the actor may see, newest first."""
     require(actor, "compliance:read")
-    query = visible(actor, ComplianceFinding).where(ComplianceFinding.level >= min_level)
+    query = visible(actor, ComplianceFinding, access=RowAccess.READ).where(ComplianceFinding.level >= min_level)
     if activity_id is not None:
         query = query.where(ComplianceFinding.activity_id == activity_id)
     rows = session.scalars(query.order_by(ComplianceFinding.id.desc()).limit(limit))
@@ -361,7 +361,7 @@ def list_reviews(
 ) -> list[ComplianceReview]:
     """Reviews of messages by the reps the actor may see (their own, their team's), newest first."""
     require(actor, "compliance:read")
-    query = visible(actor, ComplianceReview)
+    query = visible(actor, ComplianceReview, access=RowAccess.READ)
     if status is not None:
         if status not in REVIEW_STATUSES:
             raise ValidationFailed.one("status", f"one of {', '.join(REVIEW_STATUSES)}")
@@ -374,7 +374,9 @@ def decide_review(
 ) -> ComplianceReview:
     """Approve or reject a pending review (a supervisor's decision; never the author's own)."""
     require(actor, "compliance:review")
-    review = session.scalar(visible(actor, ComplianceReview).where(ComplianceReview.id == review_id))
+    review = session.scalar(
+        visible(actor, ComplianceReview, access=RowAccess.WRITE).where(ComplianceReview.id == review_id)
+    )
     if review is None:
         raise NotFound("compliance review", review_id)
     if review.rep_id is not None and review.rep_id == actor.user_id:

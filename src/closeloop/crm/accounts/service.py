@@ -14,6 +14,7 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
 from closeloop.crm.enums import CompanySize, Tier
 from closeloop.crm.records import FieldSpec, Kind, RecordType
+from closeloop.db.scope import RowAccess
 
 ACCOUNTS: RecordType[Account] = records.register(
     RecordType(
@@ -87,7 +88,7 @@ def _derive(values: dict[str, Any]) -> dict[str, Any]:
 
 def get_account(session: Session, actor: Actor, *, account_id: int) -> Account:
     """The account, if the actor may see it."""
-    return records.get(session, actor, ACCOUNTS, account_id)
+    return records.get(session, actor, ACCOUNTS, account_id, access=RowAccess.READ)
 
 
 def create_account(session: Session, actor: Actor, *, data: AccountCreate) -> Account:
@@ -107,8 +108,9 @@ def update_account(
     data: AccountUpdate | Mapping[str, Any],
     expected_version: int | None = None,
 ) -> Account:
-    """Change an account's fields; an account cannot become its own parent."""
-    account = get_account(session, actor, account_id=account_id)
+    """Change an account's fields; an account cannot become its own parent. An account the actor
+    reads only through its own deals answers 403 (read-only)."""
+    account = records.get(session, actor, ACCOUNTS, account_id, access=RowAccess.WRITE)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, AccountUpdate) else dict(data)
     if changes.get("parent_account_id") == account.id:
         raise ValidationFailed.one("parent_account_id", "an account cannot be its own parent")
@@ -123,5 +125,9 @@ def update_account(
 def delete_account(session: Session, actor: Actor, *, account_id: int, expected_version: int | None = None) -> None:
     """Soft-delete an account."""
     records.delete(
-        session, actor, ACCOUNTS, get_account(session, actor, account_id=account_id), expected_version=expected_version
+        session,
+        actor,
+        ACCOUNTS,
+        records.get(session, actor, ACCOUNTS, account_id, access=RowAccess.WRITE),
+        expected_version=expected_version,
     )

@@ -15,6 +15,7 @@ from closeloop.crm.activities.models import Activity
 from closeloop.crm.activities.schemas import ActivityCreate, ActivityUpdate
 from closeloop.crm.enums import ActivityKind, Direction
 from closeloop.crm.records import FieldSpec, Kind, RecordType
+from closeloop.db.scope import RowAccess
 
 ACTIVITIES: RecordType[Activity] = records.register(
     RecordType(
@@ -77,7 +78,7 @@ def _check_reply(values: Mapping[str, Any]) -> None:
 
 
 def get_activity(session: Session, actor: Actor, *, activity_id: int) -> Activity:
-    return records.get(session, actor, ACTIVITIES, activity_id)
+    return records.get(session, actor, ACTIVITIES, activity_id, access=RowAccess.READ)
 
 
 def log_activity(session: Session, actor: Actor, *, data: ActivityCreate) -> Activity:

@@ -27,7 +27,7 @@ from closeloop.crm import performance
 from closeloop.crm.alerts.models import AlertThreshold
 from closeloop.crm.metrics import registry
 from closeloop.crm.schemas import Schema
-from closeloop.db.scope import visible, within_organization
+from closeloop.db.scope import RowAccess, visible, within_organization
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
@@ -87,7 +87,7 @@ def _slice(scope: dict[str, Any], period: str, today: date) -> performance.Slice
 
 
 def _mine(actor: Actor) -> Any:
-    return visible(actor, AlertThreshold).where(AlertThreshold.owner_id == (actor.user_id or 0))
+    return visible(actor, AlertThreshold, access=RowAccess.READ).where(AlertThreshold.owner_id == (actor.user_id or 0))
 
 
 def create(session: Session, actor: Actor, data: ThresholdCreate) -> AlertThreshold:

@@ -19,6 +19,8 @@ class Contact(RecordModel, Owned, CustomFields, Searchable):
     __tablename__ = "contacts"
     __noun__ = "contact"
     __owner_column__ = "owner_id"
+    #: the owner may read the account (implicit parent read; see closeloop.db.scope)
+    __grants_parent_read__ = ("account_id",)
     __search_fields__ = ("name",)
     #: title_confirmed_on: the data-quality scan finds the titles that turned stale since its last run
     __table_args__ = tenant_indexes("contacts", "account_id", "owner_id", "email", "title_confirmed_on")

@@ -14,6 +14,7 @@ from closeloop.crm.contacts.models import Contact
 from closeloop.crm.contacts.schemas import ContactCreate, ContactUpdate
 from closeloop.crm.enums import DecisionRole
 from closeloop.crm.records import FieldSpec, Kind, RecordType
+from closeloop.db.scope import RowAccess
 
 CONTACTS: RecordType[Contact] = records.register(
     RecordType(
@@ -56,7 +57,7 @@ CONTACTS: RecordType[Contact] = records.register(
 
 
 def get_contact(session: Session, actor: Actor, *, contact_id: int) -> Contact:
-    return records.get(session, actor, CONTACTS, contact_id)
+    return records.get(session, actor, CONTACTS, contact_id, access=RowAccess.READ)
 
 
 def _confirm_title(values: dict[str, Any]) -> dict[str, Any]:

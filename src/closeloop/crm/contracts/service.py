@@ -16,7 +16,7 @@ from closeloop.crm.contracts.schemas import ContractCreate, ContractUpdate
 from closeloop.crm.enums import ContractStatus
 from closeloop.crm.quotes.service import next_number
 from closeloop.crm.records import FieldSpec, Kind, RecordType
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 
 CONTRACTS: RecordType[Contract] = records.register(
     RecordType(
@@ -90,7 +90,7 @@ def _check_active(values: Mapping[str, Any], contract: Contract | None = None) -
 
 
 def get_contract(session: Session, actor: Actor, *, contract_id: int) -> Contract:
-    return records.get(session, actor, CONTRACTS, contract_id)
+    return records.get(session, actor, CONTRACTS, contract_id, access=RowAccess.READ)
 
 
 def create_contract(session: Session, actor: Actor, *, data: ContractCreate) -> Contract:

@@ -38,7 +38,7 @@ from closeloop.crm.orders.models import Order
 from closeloop.crm.products.models import Product
 from closeloop.crm.referrals.models import Referral
 from closeloop.db.functions import days_between
-from closeloop.db.scope import AnySelect, tenant_clause, visibility_clause
+from closeloop.db.scope import AnySelect, RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.fields import masked_fields
 from closeloop.governance.permissions import require
 
@@ -129,7 +129,7 @@ def _in_period(column: Any, filters: FunnelFilters) -> list[Any]:
 
 def lead_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
     """``(lead_id, received_at, converted_opportunity_id)`` of the leads in the slice."""
-    clauses = [visibility_clause(actor, Lead), *_in_period(Lead.received_at, filters)]
+    clauses = [visibility_clause(actor, Lead, access=RowAccess.READ), *_in_period(Lead.received_at, filters)]
     if filters.owner_id is not None:
         clauses.append(Lead.owner_id == filters.owner_id)
     if filters.region_id is not None:
@@ -143,7 +143,10 @@ def lead_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
 
 def opportunity_cohort(actor: Actor, filters: FunnelFilters) -> AnySelect:
     """``(opportunity_id, account_id, opened_at, closed_at, stage, source_lead_id, amount)`` in the slice."""
-    clauses = [visibility_clause(actor, Opportunity), *_in_period(Opportunity.opened_at, filters)]
+    clauses = [
+        visibility_clause(actor, Opportunity, access=RowAccess.READ),
+        *_in_period(Opportunity.opened_at, filters),
+    ]
     if filters.owner_id is not None:
         clauses.append(Opportunity.owner_id == filters.owner_id)
     if filters.region_id is not None or filters.industry:
@@ -379,9 +382,11 @@ def _step_rows(actor: Actor, step: str, ids: Any) -> AnySelect:
             Lead.industry,
             Lead.received_at.label("date"),
             owner.where(User.id == Lead.owner_id).scalar_subquery().label("owner"),
-        ).where(visibility_clause(actor, Lead), Lead.id.in_(ids))
+        ).where(visibility_clause(actor, Lead, access=RowAccess.READ), Lead.id.in_(ids))
     if step in ("opportunity", "won"):
-        account = select(Account.name).where(visibility_clause(actor, Account), Account.id == Opportunity.account_id)
+        account = select(Account.name).where(
+            visibility_clause(actor, Account, access=RowAccess.READ), Account.id == Opportunity.account_id
+        )
         return select(
             Opportunity.id,
             Opportunity.name,
@@ -391,7 +396,7 @@ def _step_rows(actor: Actor, step: str, ids: Any) -> AnySelect:
             Opportunity.currency,
             (Opportunity.closed_at if step == "won" else Opportunity.opened_at).label("date"),
             owner.where(User.id == Opportunity.owner_id).scalar_subquery().label("owner"),
-        ).where(visibility_clause(actor, Opportunity), Opportunity.id.in_(ids))
+        ).where(visibility_clause(actor, Opportunity, access=RowAccess.READ), Opportunity.id.in_(ids))
     region = select(Region.name).where(tenant_clause(actor.organization_id, Region), Region.id == Account.region_id)
     return select(
         Account.id,
@@ -399,7 +404,7 @@ def _step_rows(actor: Actor, step: str, ids: Any) -> AnySelect:
         Account.industry,
         region.scalar_subquery().label("region"),
         owner.where(User.id == Account.owner_id).scalar_subquery().label("owner"),
-    ).where(visibility_clause(actor, Account), Account.id.in_(ids))
+    ).where(visibility_clause(actor, Account, access=RowAccess.READ), Account.id.in_(ids))
 
 
 def step_records(

@@ -25,6 +25,7 @@ from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.opportunities.schemas import OpportunityCreate
 from closeloop.crm.records import FieldSpec, Kind, RecordType
+from closeloop.db.scope import RowAccess
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
 
@@ -81,7 +82,7 @@ LEADS: RecordType[Lead] = records.register(
 
 
 def get_lead(session: Session, actor: Actor, *, lead_id: int) -> Lead:
-    return records.get(session, actor, LEADS, lead_id)
+    return records.get(session, actor, LEADS, lead_id, access=RowAccess.READ)
 
 
 #: checks run before a lead is created (the duplicate protection of ``closeloop.pools`` registers
@@ -189,7 +190,7 @@ def convert_lead(
     require(actor, "leads:write")
     # Lock the lead before creating anything: a concurrent edit of the same lead then waits for
     # the conversion instead of deadlocking against the account and opportunity it inserts.
-    lead = records.get(session, actor, LEADS, lead_id, lock=True)
+    lead = records.get(session, actor, LEADS, lead_id, access=RowAccess.WRITE, lock=True)
     if lead.status == LeadStatus.CONVERTED:
         raise Conflict(f"Lead {lead.id} was already converted", code="already_converted")
     if lead.status == LeadStatus.DISQUALIFIED:
@@ -203,7 +204,7 @@ def convert_lead(
                 break
     if data.account_id is not None:
         try:
-            account = records.get(session, actor, account_service.ACCOUNTS, data.account_id)
+            account = records.get(session, actor, account_service.ACCOUNTS, data.account_id, access=RowAccess.WRITE)
         except NotFound:  # a reference in the body, not the lead in the path: name the field
             raise ValidationFailed.one(
                 "account_id", f"no account {data.account_id} that you can see", "not_found"

@@ -27,7 +27,7 @@ from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity, OpportunityProductLine
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.products.models import Product, ProductLine
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.permissions import require
 from closeloop.org.models import Region, User
 
@@ -122,7 +122,7 @@ def _stage_clause(stage: Stage, since: datetime) -> ColumnElement[bool]:
 def _board_clauses(actor: Actor, filters: BoardFilters, since: datetime) -> list[ColumnElement[bool]]:
     """The deals on the board: visible, on one of its columns, within the filters."""
     clauses: list[ColumnElement[bool]] = [
-        visibility_clause(actor, Opportunity),
+        visibility_clause(actor, Opportunity, access=RowAccess.READ),
         or_(
             Opportunity.stage.in_([stage.value for stage in OPEN_STAGES]),
             Opportunity.stage.in_([Stage.WON.value, Stage.LOST.value]) & (Opportunity.closed_at >= since),
@@ -251,7 +251,7 @@ def _name_accounts_and_owners(session: Session, actor: Actor, cards: list[Card])
     owners: dict[int, str] = {}
     if account_ids:
         found = select(Account.id, Account.name).where(
-            visibility_clause(actor, Account), Account.id.in_(sorted(account_ids))
+            visibility_clause(actor, Account, access=RowAccess.READ), Account.id.in_(sorted(account_ids))
         )
         accounts = dict(session.execute(found).all())
     if owner_ids:
@@ -310,7 +310,7 @@ def filter_choices(session: Session, actor: Actor) -> FilterChoices:
         Choice(*row)
         for row in session.execute(
             select(ProductLine.id, ProductLine.name)
-            .where(visibility_clause(actor, ProductLine))
+            .where(visibility_clause(actor, ProductLine, access=RowAccess.READ))
             .order_by(ProductLine.name, ProductLine.id)
         )
     ]

@@ -25,6 +25,8 @@ class Opportunity(RecordModel, Owned, CustomFields, Searchable):
     __tablename__ = "opportunities"
     __noun__ = "opportunity"
     __owner_column__ = "owner_id"
+    #: the owner may read the account (implicit parent read; see closeloop.db.scope)
+    __grants_parent_read__ = ("account_id",)
     __search_fields__ = ("name",)
     __table_args__ = (
         *tenant_indexes(

@@ -20,7 +20,7 @@ from closeloop.crm.opportunities.schemas import OpportunityCreate, OpportunityUp
 from closeloop.crm.products.models import ProductLine
 from closeloop.crm.records import Computed, FieldSpec, Kind, RecordType
 from closeloop.db.functions import id_list, parse_id_list
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
 
 
@@ -96,13 +96,17 @@ OPPORTUNITIES: RecordType[Opportunity] = records.register(
 
 
 def get_opportunity(session: Session, actor: Actor, *, opportunity_id: int) -> Opportunity:
-    return records.get(session, actor, OPPORTUNITIES, opportunity_id)
+    return records.get(session, actor, OPPORTUNITIES, opportunity_id, access=RowAccess.READ)
 
 
 def _check_product_lines(session: Session, actor: Actor, line_ids: Sequence[int]) -> list[int]:
     wanted = sorted(set(line_ids))
     found = set(
-        session.scalars(select(ProductLine.id).where(visibility_clause(actor, ProductLine), ProductLine.id.in_(wanted)))
+        session.scalars(
+            select(ProductLine.id).where(
+                visibility_clause(actor, ProductLine, access=RowAccess.READ), ProductLine.id.in_(wanted)
+            )
+        )
     )
     missing = [i for i in wanted if i not in found]
     if missing:

@@ -19,7 +19,7 @@ from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.crm.orders.schemas import OrderCreate, OrderUpdate
 from closeloop.crm.quotes.service import next_number
 from closeloop.crm.records import FieldSpec, Kind, RecordType
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.governance.audit import service as audit
 
 
@@ -79,7 +79,7 @@ def _check_number(session: Session, actor: Actor, number: str, own_id: int | Non
 
 
 def get_order(session: Session, actor: Actor, *, order_id: int) -> Order:
-    return records.get(session, actor, ORDERS, order_id)
+    return records.get(session, actor, ORDERS, order_id, access=RowAccess.READ)
 
 
 def place_order(session: Session, actor: Actor, *, data: OrderCreate) -> Order:

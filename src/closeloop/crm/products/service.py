@@ -14,7 +14,7 @@ from closeloop.crm import records
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.crm.products.schemas import ProductCreate, ProductLineCreate, ProductLineUpdate, ProductUpdate
 from closeloop.crm.records import FieldSpec, Kind, RecordType
-from closeloop.db.scope import visible
+from closeloop.db.scope import RowAccess, visible
 
 PRODUCT_LINES: RecordType[ProductLine] = records.register(
     RecordType(
@@ -64,7 +64,7 @@ PRODUCTS: RecordType[Product] = records.register(
 def _unique(session: Session, actor: Actor, model: Any, field: str, value: Any, own_id: int | None = None) -> None:
     if value is None:
         return
-    statement = visible(actor, model).where(getattr(model, field) == value)
+    statement = visible(actor, model, access=RowAccess.READ).where(getattr(model, field) == value)
     if own_id is not None:
         statement = statement.where(model.id != own_id)
     if session.scalar(select(statement.exists())):
@@ -89,7 +89,7 @@ def update_product_line(
     data: ProductLineUpdate | Mapping[str, Any],
     expected_version: int | None = None,
 ) -> ProductLine:
-    line = records.get(session, actor, PRODUCT_LINES, product_line_id)
+    line = records.get(session, actor, PRODUCT_LINES, product_line_id, access=RowAccess.WRITE)
     records.require_write(actor, PRODUCT_LINES)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ProductLineUpdate) else dict(data)
     _unique(session, actor, ProductLine, "name", changes.get("name"), line.id)
@@ -103,7 +103,7 @@ def delete_product_line(
         session,
         actor,
         PRODUCT_LINES,
-        records.get(session, actor, PRODUCT_LINES, product_line_id),
+        records.get(session, actor, PRODUCT_LINES, product_line_id, access=RowAccess.WRITE),
         expected_version=expected_version,
     )
 
@@ -122,7 +122,7 @@ def update_product(
     data: ProductUpdate | Mapping[str, Any],
     expected_version: int | None = None,
 ) -> Product:
-    product = records.get(session, actor, PRODUCTS, product_id)
+    product = records.get(session, actor, PRODUCTS, product_id, access=RowAccess.WRITE)
     records.require_write(actor, PRODUCTS)
     changes = data.model_dump(exclude_unset=True) if isinstance(data, ProductUpdate) else dict(data)
     _unique(session, actor, Product, "code", changes.get("code"), product.id)
@@ -131,5 +131,9 @@ def update_product(
 
 def delete_product(session: Session, actor: Actor, *, product_id: int, expected_version: int | None = None) -> None:
     records.delete(
-        session, actor, PRODUCTS, records.get(session, actor, PRODUCTS, product_id), expected_version=expected_version
+        session,
+        actor,
+        PRODUCTS,
+        records.get(session, actor, PRODUCTS, product_id, access=RowAccess.WRITE),
+        expected_version=expected_version,
     )

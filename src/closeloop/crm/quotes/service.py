@@ -18,7 +18,7 @@ from closeloop.crm.lines import lines_of, price_lines, replace_lines, reprice
 from closeloop.crm.quotes.models import Quote, QuoteLine
 from closeloop.crm.quotes.schemas import QuoteCreate, QuoteUpdate
 from closeloop.crm.records import FieldSpec, Kind, RecordType
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.governance.audit import service as audit
 
 
@@ -105,7 +105,7 @@ def _totals(priced: list[dict[str, Any]], discount_amount: Decimal) -> dict[str,
 
 
 def get_quote(session: Session, actor: Actor, *, quote_id: int) -> Quote:
-    return records.get(session, actor, QUOTES, quote_id)
+    return records.get(session, actor, QUOTES, quote_id, access=RowAccess.READ)
 
 
 def create_quote(session: Session, actor: Actor, *, data: QuoteCreate) -> Quote:

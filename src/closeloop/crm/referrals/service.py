@@ -15,7 +15,7 @@ from closeloop.crm import records
 from closeloop.crm.records import FieldSpec, Kind, RecordType
 from closeloop.crm.referrals.models import Referral
 from closeloop.crm.referrals.schemas import ReferralCreate, ReferralUpdate
-from closeloop.db.scope import tenant_clause
+from closeloop.db.scope import RowAccess, tenant_clause
 
 REFERRALS: RecordType[Referral] = records.register(
     RecordType(
@@ -53,7 +53,7 @@ REFERRALS: RecordType[Referral] = records.register(
 
 
 def get_referral(session: Session, actor: Actor, *, referral_id: int) -> Referral:
-    return records.get(session, actor, REFERRALS, referral_id)
+    return records.get(session, actor, REFERRALS, referral_id, access=RowAccess.READ)
 
 
 def record_referral(session: Session, actor: Actor, *, data: ReferralCreate) -> Referral:

@@ -18,7 +18,7 @@ from closeloop.crm import records
 from closeloop.crm.records import FieldSpec, Kind, RecordType
 from closeloop.crm.tasks.models import Task, TaskStatus
 from closeloop.crm.tasks.schemas import TaskCreate, TaskUpdate
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
 
 TASKS: RecordType[Task] = records.register(
@@ -80,7 +80,12 @@ def _check_subject(session: Session, actor: Actor, values: Mapping[str, Any]) ->
     except KeyError:
         raise ValidationFailed.one("subject_type", f"'{subject_type}' is not a kind of record", "unknown") from None
     model = target.model
-    if session.scalar(select(model.id).where(visibility_clause(actor, model), model.id == subject_id)) is None:
+    if (
+        session.scalar(
+            select(model.id).where(visibility_clause(actor, model, access=RowAccess.READ), model.id == subject_id)
+        )
+        is None
+    ):
         raise ValidationFailed.one("subject_id", f"no {subject_type} {subject_id} that you can see", "not_found")
 
 
@@ -96,7 +101,7 @@ def _closing(values: dict[str, Any], previous: str | None, actor: Actor) -> dict
 
 
 def get_task(session: Session, actor: Actor, *, task_id: int) -> Task:
-    return records.get(session, actor, TASKS, task_id)
+    return records.get(session, actor, TASKS, task_id, access=RowAccess.READ)
 
 
 def create_task(session: Session, actor: Actor, *, data: TaskCreate) -> Task:

@@ -19,6 +19,8 @@ class Ticket(RecordModel, Owned):
     __tablename__ = "tickets"
     __noun__ = "ticket"
     __owner_column__ = "owner_id"
+    #: the owner may read the account (implicit parent read; see closeloop.db.scope)
+    __grants_parent_read__ = ("account_id",)
     __table_args__ = tenant_indexes("tickets", "account_id", "owner_id", "status")
 
     subject: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -14,6 +14,7 @@ from closeloop.crm.enums import TicketPriority, TicketStatus
 from closeloop.crm.records import FieldSpec, Kind, RecordType
 from closeloop.crm.tickets.models import Ticket
 from closeloop.crm.tickets.schemas import TicketCreate, TicketUpdate
+from closeloop.db.scope import RowAccess
 
 TICKETS: RecordType[Ticket] = records.register(
     RecordType(
@@ -65,7 +66,7 @@ def _resolution(values: dict[str, Any], previous: str | None) -> dict[str, Any]:
 
 
 def get_ticket(session: Session, actor: Actor, *, ticket_id: int) -> Ticket:
-    return records.get(session, actor, TICKETS, ticket_id)
+    return records.get(session, actor, TICKETS, ticket_id, access=RowAccess.READ)
 
 
 def open_ticket(session: Session, actor: Actor, *, data: TicketCreate) -> Ticket:

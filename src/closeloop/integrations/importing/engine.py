@@ -34,7 +34,7 @@ from closeloop.crm import customfields, records, search
 from closeloop.crm.customfields import Definition
 from closeloop.crm.opportunities.models import OpportunityProductLine, StageChange
 from closeloop.crm.searchkey import Searchable, search_key
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.db.types import ScaledDecimal, UTCDateTime
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.types import ValueProblem as CustomValueProblem
@@ -454,9 +454,9 @@ class Importer:
             by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
             first = table.c[key.attributes[0]]
             # one statement per key, its values bound per chunk (compiled once, not once per chunk)
-            statement = select(*table.c, visibility_clause(self.actor, model).label("_visible")).where(
-                tenant_clause(self.actor.organization_id, model), first.in_(bindparam("keys", expanding=True))
-            )
+            statement = select(
+                *table.c, visibility_clause(self.actor, model, access=RowAccess.WRITE).label("_visible")
+            ).where(tenant_clause(self.actor.organization_id, model), first.in_(bindparam("keys", expanding=True)))
             values = [self._bind_value(key.attributes[0], v) for v in firsts] if self._rebound(first) else firsts
             for chunk in references.chunks(values):
                 for stored in session.execute(statement, {"keys": chunk}).mappings():

@@ -25,7 +25,7 @@ from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, NotFound, ValidationFailed
 from closeloop.crm.records import jsonable
-from closeloop.db.scope import tenant_clause, visible
+from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
 from closeloop.governance.fields import policy_of
@@ -197,7 +197,7 @@ def _saved_mapping(
 def _own_jobs(actor: Actor) -> Select[ImportJob]:
     """The jobs ``actor`` started: a job's report quotes the rows of its file, which another
     importer (with another row scope or field mask) may not be allowed to read."""
-    statement = visible(actor, ImportJob)
+    statement = visible(actor, ImportJob, access=RowAccess.READ)
     if actor.kind is ActorKind.SYSTEM:
         return statement
     return statement.where(ImportJob.user_id == actor.user_id)

@@ -20,7 +20,7 @@ from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import changerequests
-from closeloop.db.scope import visible
+from closeloop.db.scope import RowAccess, visible
 from closeloop.governance.audit import service as audit
 from closeloop.governance.changes.models import ChangeRequest, ChangeStatus
 from closeloop.governance.permissions import require
@@ -69,7 +69,7 @@ def _check_columns(session: Session, actor: Actor, entity: str, columns: Columns
 
 def _read(actor: Actor) -> Select[ImportMapping]:
     require(actor, "imports:run")
-    return visible(actor, ImportMapping)
+    return visible(actor, ImportMapping, access=RowAccess.READ)
 
 
 def list_mappings(session: Session, actor: Actor, *, entity: str | None = None) -> list[ImportMapping]:
@@ -117,7 +117,9 @@ def _as_created(mapping: ImportMapping) -> dict[str, Any]:
 
 def _recent_jobs(session: Session, actor: Actor, mapping_id: int) -> int:
     since = utcnow() - RECENT
-    query = visible(actor, ImportJob).where(ImportJob.mapping_id == mapping_id, ImportJob.created_at >= since)
+    query = visible(actor, ImportJob, access=RowAccess.READ).where(
+        ImportJob.mapping_id == mapping_id, ImportJob.created_at >= since
+    )
     return int(session.scalar(query.with_only_columns(func.count())) or 0)
 
 
@@ -130,10 +132,15 @@ def _column_changes(before: Columns, after: Columns) -> dict[str, Any]:
 
 
 def _name_taken(session: Session, actor: Actor, name: str) -> bool:
-    if session.scalar(visible(actor, ImportMapping).where(ImportMapping.name == name)) is not None:
+    if (
+        session.scalar(visible(actor, ImportMapping, access=RowAccess.READ).where(ImportMapping.name == name))
+        is not None
+    ):
         return True
     pending = session.scalars(
-        visible(actor, ChangeRequest).where(ChangeRequest.kind == CREATE, ChangeRequest.status == ChangeStatus.PENDING)
+        visible(actor, ChangeRequest, access=RowAccess.READ).where(
+            ChangeRequest.kind == CREATE, ChangeRequest.status == ChangeStatus.PENDING
+        )
     )
     return any(request.payload.get("name") == name for request in pending)
 
@@ -234,7 +241,10 @@ def request_delete(
 def _apply_create(session: Session, system: Actor, request: ChangeRequest) -> int:
     data = MappingCreate.model_validate(request.payload)
     _check_columns(session, system, data.entity, data.columns)
-    if session.scalar(visible(system, ImportMapping).where(ImportMapping.name == data.name)) is not None:
+    if (
+        session.scalar(visible(system, ImportMapping, access=RowAccess.WRITE).where(ImportMapping.name == data.name))
+        is not None
+    ):
         raise Conflict(f"An import mapping named '{data.name}' exists", code="duplicate")
     mapping = ImportMapping(
         organization_id=system.organization_id,
@@ -257,7 +267,9 @@ def _apply_create(session: Session, system: Actor, request: ChangeRequest) -> in
 
 
 def _target(session: Session, system: Actor, request: ChangeRequest) -> ImportMapping:
-    mapping = session.scalar(visible(system, ImportMapping).where(ImportMapping.id == request.target_id))
+    mapping = session.scalar(
+        visible(system, ImportMapping, access=RowAccess.WRITE).where(ImportMapping.id == request.target_id)
+    )
     if mapping is None:
         raise NotFound("import mapping", request.target_id)
     return mapping

@@ -22,7 +22,7 @@ from closeloop.crm.contacts.models import Contact
 from closeloop.crm.leads.models import Lead
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.crm.products.models import Product, ProductLine
-from closeloop.db.scope import tenant_clause, visibility_clause
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.org.models import Region, User
 
 #: values per ``IN (...)`` list: well under SQLite's (32,766) and PostgreSQL's (65,535) parameter limits
@@ -45,7 +45,7 @@ class Target:
             return [tenant_clause(actor.organization_id, User), User.is_active.is_(True)]
         if not self.scoped:
             return [tenant_clause(actor.organization_id, self.model)]
-        return [visibility_clause(actor, self.model)]
+        return [visibility_clause(actor, self.model, access=RowAccess.READ)]
 
 
 TARGETS: dict[str, Target] = {
