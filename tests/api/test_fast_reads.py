@@ -42,12 +42,12 @@ def _through_fastapi(client: TestClient) -> Iterator[None]:
     kept = fast.segments
     kept_plain_page = records._plain_page
     fast.segments = {}
-    records._plain_page = lambda *_: False  # type: ignore[assignment]
+    records._plain_page = lambda *_: False
     try:
         yield
     finally:
         fast.segments = kept
-        records._plain_page = kept_plain_page  # type: ignore[assignment]
+        records._plain_page = kept_plain_page
 
 
 def _both(client: TestClient, url: str, headers: dict[str, str], params: list[tuple[str, str]]) -> tuple[Any, Any]:
