@@ -36,14 +36,18 @@ def _api(client: TestClient) -> Api:
 
 @contextmanager
 def _through_fastapi(client: TestClient) -> Iterator[None]:
-    """Every request answered by FastAPI's endpoints, as before the fast reads."""
+    """Every request answered by FastAPI's endpoints, as before the fast reads, and every page read
+    by a statement built for the request, as before the plain pages' statements were kept."""
     fast = _api(client).fast_reads
     kept = fast.segments
+    kept_plain_page = records._plain_page
     fast.segments = {}
+    records._plain_page = lambda *_: False
     try:
         yield
     finally:
         fast.segments = kept
+        records._plain_page = kept_plain_page
 
 
 def _both(client: TestClient, url: str, headers: dict[str, str], params: list[tuple[str, str]]) -> tuple[Any, Any]:
@@ -135,7 +139,7 @@ def test_paging_through_a_list_is_the_same_both_ways(
 ) -> None:
     everything = client.get("/api/v1/accounts", headers=tenant["rep"].headers, params={"q": "快读"}).json()["items"]
     assert len(everything) >= 3
-    for sort in ("-id", "name", "-employees"):
+    for sort in ("-id", "id", "name", "-employees"):
         base = [("limit", "1"), ("q", "快读"), ("sort", sort)]
         params = base
         pages = 0
@@ -170,6 +174,8 @@ _parameters = st.lists(
             ("q", "x" * 200),
             ("q", "a\x00b"),
             ("sort", "name"),
+            ("sort", "id"),
+            ("sort", "-created_at"),
             ("sort", "-employees"),
             ("sort", "credit_line"),
             ("sort", "nonsense"),
@@ -233,3 +239,30 @@ def test_an_unexpected_error_is_the_same_500_problem(
     assert fast[0] == 500
     assert b"internal_error" in fast[2]
     assert REQUEST_ID.encode() in fast[2]
+
+
+def test_a_plain_page_is_read_by_a_kept_statement(
+    client: TestClient, tenant: Tenant, accounts: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page without filter or search (sorted by a column, paged by id) runs the statement kept for
+    its shape; a filtered one builds its own — and both answer as the built statements did (above)."""
+    shapes: list[tuple[Any, ...]] = []
+    kept = records._page_statement
+
+    def spy(*shape: Any) -> Any:
+        shapes.append(shape)
+        return kept(*shape)
+
+    monkeypatch.setattr(records, "_page_statement", spy)
+    first = client.get("/api/v1/accounts", headers=tenant["rep"].headers, params={"limit": "1"})
+    link = first.headers["link"]
+    cursor = unquote(link.split("cursor=", 1)[1].split(">", 1)[0])
+    second = client.get("/api/v1/accounts", headers=tenant["rep"].headers, params={"limit": "1", "cursor": cursor})
+    assert len(shapes) == 2
+    assert shapes[0][2] is True  # the rep's reach: the scoped form of the statement
+    assert (shapes[0][-1], shapes[1][-1]) == (False, True)  # the second page continues after an id
+    assert first.json()["items"][0]["id"] > second.json()["items"][0]["id"]
+    filtered = client.get("/api/v1/accounts", headers=tenant["rep"].headers, params={"industry": "医药"})
+    searched = client.get("/api/v1/accounts", headers=tenant["rep"].headers, params={"q": "快读"})
+    assert filtered.status_code == searched.status_code == 200
+    assert len(shapes) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate
@@ -73,3 +74,18 @@ def test_a_connection_that_names_no_tenant_sees_no_committed_row(db: Database, t
         assert connection.scalar(text("SELECT count(*) FROM users")) == 0
     with db.reading(tenant["rep"].actor) as session:
         assert session.scalar(COUNT_ACCOUNTS) == 2
+
+
+def test_a_kept_read_session_walls_each_read_in_its_own_organization(
+    db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """``Database.read`` reuses one session per thread: each read still names its own tenant."""
+    add_accounts(db, tenant, "甲医院", "乙医院")
+    add_accounts(db, other_tenant, "丙医院")
+
+    def seen(session: Session) -> tuple[str | None, int | None]:
+        return session.scalar(text("SELECT current_user")), session.scalar(COUNT_ACCOUNTS)
+
+    assert db.read(tenant["rep"].actor, seen) == ("closeloop_app", 2)
+    assert db.read(other_tenant["rep"].actor, seen) == ("closeloop_app", 1)
+    assert db.read(tenant["admin"].actor, seen) == ("closeloop_app", 2)

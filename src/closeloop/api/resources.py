@@ -65,14 +65,12 @@ class RecordReads:
         self.record_type = record_type
 
     def _read_one(self, database: Database, actor: Actor, record_id: int) -> dict[str, Any]:
-        with database.reading(actor) as session:
-            return records.read_one(session, actor, self.record_type, record_id)
+        return database.read(actor, lambda session: records.read_one(session, actor, self.record_type, record_id))
 
     def _read_page(
         self, database: Database, actor: Actor, params: dict[str, str], url: URL
     ) -> tuple[Page[dict[str, Any]], str | None]:
-        with database.reading(actor) as session:
-            result = records.read_page(session, actor, self.record_type, params)
+        result = database.read(actor, lambda session: records.read_page(session, actor, self.record_type, params))
         link = f'<{url.include_query_params(cursor=result.next_cursor)}>; rel="next"' if result.next_cursor else None
         return result, link
 

@@ -727,16 +727,19 @@ def build_query(
             or_(false(), *(record_type.column(name).ilike(needle, escape="\\") for name in searched))
         )
     sort = _parse_sort(session, record_type, actor, params.get("sort"), custom)
+    return _ordered(record_type, statement, sort), sort
+
+
+def _ordered(record_type: RecordType[Any], statement: Select[Any], sort: SortSpec) -> Select[Any]:
+    """``statement`` in ``sort``'s order, ties broken by id (the cursor's order)."""
     column: Any = sort.custom.expression if sort.custom else record_type.column(sort.name)
     id_column = record_type.model.id
     ordering = column.desc() if sort.descending else column.asc()
     if sort.nullable:
         ordering = ordering.nulls_last()
     if sort.name == "id":
-        statement = statement.order_by(ordering)
-    else:
-        statement = statement.order_by(ordering, id_column.desc() if sort.descending else id_column.asc())
-    return statement, sort
+        return statement.order_by(ordering)
+    return statement.order_by(ordering, id_column.desc() if sort.descending else id_column.asc())
 
 
 def _after_cursor(record_type: RecordType[Any], sort: SortSpec, cursor: Cursor) -> ColumnElement[bool]:
@@ -927,6 +930,41 @@ def read_one(session: Session, actor: Actor, record_type: RecordType[Any], recor
     return _expanded(session, actor, record_type, [_decoded(record_type, columns, row[: len(columns)])])[0]
 
 
+def _plain_page(
+    params: Mapping[str, str], sort: SortSpec, selected: Sequence[str], custom: Mapping[str, CustomListField]
+) -> bool:
+    """Whether a page's statement is one of :func:`_page_statement`'s: no filter and no search, a
+    sort on a column of the record (not a custom field), and a cursor only when sorted by id."""
+    if any(name not in RESERVED_PARAMETERS for name in params) or (params.get("q") or "").strip():
+        return False
+    if sort.custom is not None or any(name in custom for name in selected):
+        return False
+    return sort.name == "id" or not params.get("cursor")
+
+
+@lru_cache(maxsize=1024)
+def _page_statement(
+    noun: str, selected: tuple[str, ...], scoped: bool, stamped: bool, sort: SortSpec, after_id: bool
+) -> Select[Any]:
+    """A plain page's statement (see :func:`_plain_page`) with bind parameters for the scope
+    (:func:`~closeloop.db.scope.scope_parameters`), ``page_limit``, ``page_after_id`` (with
+    ``after_id``) and the fields stamp (with ``stamped``): the statement build_query and
+    _after_cursor would build, built once per shape so that neither it nor its cache key is built
+    again per request."""
+    record_type = record_type_for(noun)
+    model = record_type.model
+    statement = select(*_selectable(record_type, selected)).where(
+        visibility_template(model, scoped=scoped, access=RowAccess.READ)
+    )
+    if after_id:
+        id_column = model.id
+        statement = statement.where(
+            id_column < bindparam("page_after_id") if sort.descending else id_column > bindparam("page_after_id")
+        )
+    statement = _ordered(record_type, statement, sort).limit(bindparam("page_limit"))
+    return statement.add_columns(fieldstamp.STAMP_COLUMN) if stamped else statement
+
+
 def read_page(
     session: Session, actor: Actor, record_type: RecordType[Any], params: Mapping[str, str]
 ) -> Page[dict[str, Any]]:
@@ -982,21 +1020,35 @@ def _read_page(
     empty result is :class:`_NoRows`."""
     columns = _read_columns(session, actor, record_type)
     custom = _custom_list_fields(session, actor, record_type)
-    sort_name = _parse_sort(session, record_type, actor, params.get("sort"), custom).name
+    sort = _parse_sort(session, record_type, actor, params.get("sort"), custom)
+    sort_name = sort.name
     selected = columns if sort_name in columns else (*columns, sort_name)
-    statement, sort = build_query(session, actor, record_type, params, columns=selected, custom=custom)
-    limit = _limit(params)
-    if params.get("cursor"):
-        cursor = Cursor.decode(params["cursor"], sort=sort.text)
-        statement = statement.where(_after_cursor(record_type, sort, cursor))
-    statement = statement.limit(limit + 1)
-    parameters: dict[str, Any] | None = None
     stamped = guessed is not None and actor.organization_id is not None
-    if stamped:
-        statement = statement.add_columns(fieldstamp.STAMP_COLUMN)
-        parameters = {fieldstamp.STAMP_PARAMETER: actor.organization_id}
+    parameters: dict[str, Any] = {fieldstamp.STAMP_PARAMETER: actor.organization_id} if stamped else {}
+    if _plain_page(params, sort, selected, custom):
+        # no filter, no search, sorted by a column, paged by id (if at all): a statement built once
+        # per shape, as read_one's, with the same checks in the same order as build_query's path
+        require(actor, f"{record_type.plural}:read")
+        limit = _limit(params)
+        cursor = Cursor.decode(params["cursor"], sort=sort.text) if params.get("cursor") else None
+        model = record_type.model
+        statement = _page_statement(
+            record_type.noun, selected, is_scoped(actor, model), stamped, sort, cursor is not None
+        )
+        parameters.update(scope_parameters(actor, model), page_limit=limit + 1)
+        if cursor is not None:
+            parameters["page_after_id"] = cursor.id
+    else:
+        statement, sort = build_query(session, actor, record_type, params, columns=selected, custom=custom)
+        limit = _limit(params)
+        if params.get("cursor"):
+            cursor = Cursor.decode(params["cursor"], sort=sort.text)
+            statement = statement.where(_after_cursor(record_type, sort, cursor))
+        statement = statement.limit(limit + 1)
+        if stamped:
+            statement = statement.add_columns(fieldstamp.STAMP_COLUMN)
     # all rows in one fetch: iterating the result would fetch them one call at a time
-    fetched: Sequence[Sequence[Any]] = execute_core(session, statement, parameters).all()
+    fetched: Sequence[Sequence[Any]] = execute_core(session, statement, parameters or None).all()
     if guessed is not None and actor.organization_id is not None:
         if not fetched:
             return _NoRows()

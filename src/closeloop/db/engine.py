@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
@@ -22,6 +25,26 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+#: a run of 19 digits or more: a number orjson would read as a float (beyond 64 bits) may be in it
+_LONG_NUMBER = re.compile(r"\d{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+
+
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns as Python values: orjson (several times faster than ``json.loads``, and a list
+    page parses a document per row), except where it would read differently from ``json.loads``,
+    which then reads it: what orjson refuses (``NaN``, lone surrogates …) and text holding a run of
+    19 digits or more (orjson reads integers beyond 64 bits as floats, the standard module exactly).
+    Every stored document therefore reads as it did."""
+    long_number = _LONG_NUMBER.search(text) if isinstance(text, str) else _LONG_NUMBER_BYTES.search(text)
+    if long_number is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def build_engine(url: str, *, immediate: bool = False, app_role: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine.
 
@@ -31,6 +54,7 @@ def build_engine(url: str, *, immediate: bool = False, app_role: str | None = No
     switches to ``app_role`` so that row-level security applies to the application.
     """
     url = normalize_url(url)
+    kwargs.setdefault("json_deserializer", json_loads)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -44,16 +44,31 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
         if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
-        # SQLite hands back the stored text ("2026-11-01 10:00:00.123456", UTC): parse it in one
-        # C call instead of SQLAlchemy's parser followed by a second pass to attach the zone.
+            if self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype) is not None:
+                return super().result_processor(dialect, coltype)
+            # the driver hands back aware datetimes, already in UTC when the session's zone is UTC:
+            # those are the answer as they are (a list converts hundreds of values per page)
+            convert = self.process_result_value
+
+            def process_aware(value: Any) -> datetime | None:
+                if value is None or (type(value) is datetime and value.tzinfo is UTC):
+                    return value
+                return convert(value, dialect)
+
+            return process_aware
+        # SQLite hands back the stored text ("2026-11-01 10:00:00.123456", UTC): parse it with the
+        # zone in one C call — ``parse(text).replace(tzinfo=UTC)`` costs several times as much.
+        # Text that does not take the suffix (it names a zone already) is parsed as before.
         parse = datetime.fromisoformat
 
         def process(value: Any) -> datetime | None:
             if value is None:
                 return None
             if isinstance(value, str):
-                return parse(value).replace(tzinfo=UTC)
+                try:
+                    return parse(value + "+00:00")
+                except ValueError:
+                    return parse(value).replace(tzinfo=UTC)
             return self.process_result_value(value, dialect)
 
         return process
