@@ -89,26 +89,12 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
     won = [*picked, *others[:: max(len(others) // (CONTRACTS - len(picked)), 1)][: CONTRACTS - len(picked)]]
     today = anchor.date()
     decided_at = anchor - timedelta(days=1)
-    for index, (opportunity_id, name, account_id, owner_id, amount, closed_at) in enumerate(won):
+    for index, row in enumerate(won):
+        opportunity_id, _, _, owner_id, amount, closed_at = row
         if amount is None or closed_at is None:  # excluded by the query; for the type checker
             continue
         signed_on: date = closed_at.date()
-        contract = Contract(
-            organization_id=organization_id,
-            number=numbers[opportunity_id],
-            title=f"{name} 合同"[:200],
-            account_id=account_id,
-            opportunity_id=opportunity_id,
-            status=ContractStatus.ACTIVE,
-            signed_on=signed_on,
-            starts_on=signed_on,
-            amount=quantize(Decimal(amount)),
-            currency="CNY",
-            owner_id=owner_id,
-            clauses=[],
-            created_at=closed_at,
-            updated_at=closed_at,
-        )
+        contract = _signed(organization_id, numbers[opportunity_id], row)
         session.add(contract)
         session.flush()
         result.contracts += 1
@@ -172,32 +158,37 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
                 )
             )
     planned = {row[0] for row in won}
-    for opportunity_id, name, account_id, owner_id, amount, closed_at in every:
-        if opportunity_id in planned or amount is None or closed_at is None:
+    for row in every:
+        if row[0] in planned or row[4] is None or row[5] is None:
             continue
-        session.add(
-            Contract(
-                organization_id=organization_id,
-                number=numbers[opportunity_id],
-                title=f"{name} 合同"[:200],
-                account_id=account_id,
-                opportunity_id=opportunity_id,
-                status=ContractStatus.ACTIVE,
-                signed_on=closed_at.date(),
-                starts_on=closed_at.date(),
-                amount=quantize(Decimal(amount)),
-                currency="CNY",
-                owner_id=owner_id,
-                clauses=[],
-                created_at=closed_at,
-                updated_at=closed_at,
-            )
-        )
+        session.add(_signed(organization_id, numbers[row[0]], row))
         result.contracts += 1
     session.flush()
     result.targets = _targets(session, organization_id, anchor)
     session.flush()
     return result
+
+
+def _signed(organization_id: int, number: str, won: Any) -> Contract:
+    """The contract of a won deal (``won``: id, name, account, owner, amount, closed at), in force
+    from the day the deal was won."""
+    opportunity_id, name, account_id, owner_id, amount, closed_at = won
+    return Contract(
+        organization_id=organization_id,
+        number=number,
+        title=f"{name} 合同"[:200],
+        account_id=account_id,
+        opportunity_id=opportunity_id,
+        status=ContractStatus.ACTIVE,
+        signed_on=closed_at.date(),
+        starts_on=closed_at.date(),
+        amount=quantize(Decimal(amount)),
+        currency="CNY",
+        owner_id=owner_id,
+        clauses=[],
+        created_at=closed_at,
+        updated_at=closed_at,
+    )
 
 
 def _numbers(signed: list[tuple[int, datetime | None]]) -> dict[int, str]:

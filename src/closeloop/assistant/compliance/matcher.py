@@ -545,15 +545,8 @@ class Checker:
                 continue
             if not delivery:
                 kept.append((start, end, *said))
-                continue
-            promised = promised_days(text[start:end])
-            lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
-            if promised is None or (lead is not None and promised >= lead):
-                continue
-            level, category, citation, rewrite, explanation, name = said
-            if lead is not None:
-                explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
-            kept.append((start, end, level, category, citation, rewrite, explanation, name))
+            elif (overpromised := _overpromise(text, start, end, said, lead_time_days)) is not None:
+                kept.append(overpromised)
         return _merge(text, kept)
 
     def _check_group(
@@ -670,15 +663,8 @@ class Checker:
                 continue
             if not rule.delivery:
                 candidates.append((start, end, *said))
-                continue
-            promised = promised_days(text[start:end])
-            lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
-            if promised is None or (lead is not None and promised >= lead):
-                continue
-            level, category, citation, rewrite, explanation, name = said
-            if lead is not None:
-                explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
-            candidates.append((start, end, level, category, citation, rewrite, explanation, name))
+            elif (overpromised := _overpromise(text, start, end, said, lead_time_days)) is not None:
+                candidates.append(overpromised)
         return _merge(text, candidates)
 
     def _near_misses(self, lang: Lang, numbers: list[int]) -> re.Pattern[str]:
@@ -821,6 +807,21 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _rank(candidate: _Candidate) -> tuple[int, int, int]:
     return (_PRIORITY.get(candidate[3], len(_PRIORITY)), -candidate[2], -(candidate[1] - candidate[0]))
+
+
+def _overpromise(
+    text: str, start: int, end: int, said: tuple[Any, ...], lead_time_days: int | None
+) -> tuple[Any, ...] | None:
+    """A delivery promise's candidate when it promises sooner than the lead time (the given one, else
+    one stated in the text), with both named in its explanation; ``None`` when it does not."""
+    promised = promised_days(text[start:end])
+    lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
+    if promised is None or (lead is not None and promised >= lead):
+        return None
+    level, category, citation, rewrite, explanation, name = said
+    if lead is not None:
+        explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
+    return (start, end, level, category, citation, rewrite, explanation, name)
 
 
 def _merge(text: str, candidates: list[_Candidate]) -> list[Finding]:
