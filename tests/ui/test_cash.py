@@ -68,4 +68,6 @@ def test_record_a_collection_approve_it_in_the_flow_and_see_the_contract_amounts
     page.goto("/targets")
     expect(page.locator("table.attainment tbody tr").first).to_be_visible()
     expect(page.locator("#board-people li").first).to_be_visible()
+    # the printed rank is the only number before a name (equal figures share it; no list numbering)
+    assert page.locator("#board-people").evaluate("list => getComputedStyle(list).listStyleType") == "none"
     screenshot(page, "targets-zh_CN")
