@@ -77,5 +77,7 @@ def test_a_rep_checks_in_on_a_visit_from_a_phone(phone: Page) -> None:
     expect(result).to_contain_text("已签到")
     expect(result.locator("[data-field=latitude]")).to_have_text("31.23040")
     expect(result.locator(".checkin-photos img")).to_have_count(1)
+    # the photo is served back (its element appears before the image has loaded: wait for the load)
+    phone.wait_for_function("() => { const i = document.querySelector('.checkin-photos img'); return i && i.complete }")
     assert phone.locator(".checkin-photos img").evaluate("img => img.naturalWidth") == 96
     screenshot(phone, "fieldwork-checked-in-phone")
