@@ -69,3 +69,16 @@ def test_a_session_whose_clean_up_fails_is_not_reused(
     with pytest.raises(RuntimeError, match="connection was lost"):
         db.read(actor, lambda session: None)
     assert db.read(actor, lambda session: session) is not first
+
+
+def test_a_read_inside_a_read_does_not_empty_the_outer_ones_session(db: Database, tenant: Tenant) -> None:
+    mine = _account(db, tenant, "乙医院")
+    me = tenant["admin"].actor
+
+    def outer(session: Session) -> tuple[str, Any]:
+        inner = db.read(me, lambda own: (own is session, own.info.get("actor")))
+        assert inner == (False, me)  # its own session, set up for the caller
+        # the outer read's session still holds its caller and reads on
+        return records.read_one(session, me, account_service.ACCOUNTS, mine)["name"], session.info.get("actor")
+
+    assert db.read(me, outer) == ("乙医院", me)

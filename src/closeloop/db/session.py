@@ -181,9 +181,13 @@ class Database:
         in the pool), instead of built and closed for every request. A session whose clean-up
         failed is closed and not reused."""
         kept = self._kept_readers
+        if getattr(kept, "busy", False):  # a read inside a read: its own session, the kept one is in use
+            with self.reading(actor) as own:
+                return work(own)
         session: Session | None = getattr(kept, "session", None)
         if session is None:
             session = kept.session = self._read()
+        kept.busy = True
         info = session.info
         info["organization_id"] = actor.organization_id
         info["system"] = False
@@ -199,6 +203,8 @@ class Database:
                 kept.session = None
                 session.close()
                 raise
+            finally:
+                kept.busy = False
 
     def dispose(self) -> None:
         self.write_engine.dispose()
