@@ -118,3 +118,23 @@ def test_record_pages_fit_a_tablet(sign_in: SignIn, path: str) -> None:
     assert isinstance(page, Page)
     page.goto(path)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_pick_an_account_the_form_did_not_load(sign_in: SignIn) -> None:
+    """The account list of a deal's form holds the most recently changed accounts only; typing a
+    name in its box brings in the others (the least recently changed account is not loaded)."""
+    page = sign_in("demo.sales_vp", locale="zh_CN")
+    assert isinstance(page, Page)
+    page.goto("/accounts?sort=updated_at")
+    first = page.locator("table.records tbody tr th a").first
+    name = first.inner_text().strip()
+    account_id = (first.get_attribute("href") or "").rsplit("/", 1)[1]
+
+    page.goto("/opportunities/new")
+    expect(page.locator(f'#f-account-id option[value="{account_id}"]')).to_have_count(0)
+    box = page.locator("input.select-filter[aria-controls=f-account-id]")
+    box.fill(name[:6])
+    expect(page.locator(f'#f-account-id option[value="{account_id}"]')).to_have_count(1)
+    box.press("Enter")
+    expect(page.locator("#f-account-id")).to_have_value(account_id)
+    screenshot(page, "opportunity-form-account-lookup")

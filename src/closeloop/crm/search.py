@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import ValidationFailed
+from closeloop.core.errors import Forbidden, NotFound, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.accounts.service import ACCOUNTS
@@ -212,3 +212,56 @@ def _name_references(session: Session, actor: Actor, groups: list[Group]) -> Non
         for item in group.items:
             if item.get("account_id") in names:
                 item["account_name"] = names[item["account_id"]]
+
+
+# --- lookups: a pick list beyond its first page ------------------------------------------------
+
+LOOKUP_LIMIT = 20
+
+
+def lookup(
+    session: Session, actor: Actor, noun: str, query: str, *, limit: int = LOOKUP_LIMIT
+) -> list[tuple[int, str]]:
+    """(id, name) of the ``noun`` records ``actor`` may read whose name matches ``query`` — in
+    characters, pinyin or initials where the record keeps a search key (``bjxh`` finds 北京协和医院),
+    else as a substring of its search fields — names that start with the query first, then newest.
+
+    The forms' and filters' pick lists load only the most recently changed records; typing in them
+    asks this for the rest. A kind the actor may not read, or whose name is masked for it, is
+    refused as the lists are (403)."""
+    try:
+        record_type = records.record_type_for(noun)
+    except KeyError:
+        raise NotFound("kind of record", noun) from None
+    text = query.strip()
+    if not text:
+        raise ValidationFailed.one("q", "type what to look for", "required")
+    if len(text) > MAX_QUERY:
+        raise ValidationFailed.one("q", f"may be at most {MAX_QUERY} characters", "too_long")
+    if not actor.can(f"{record_type.plural}:read"):
+        raise Forbidden(f"your role may not read {record_type.plural}")
+    readable = set(records.visible_fields(session, actor, record_type))
+    model = record_type.model
+    table = model.__table__
+    if "name" not in readable or "name" not in table.c:
+        raise Forbidden(f"your role may not read the names of {record_type.plural}")
+    needle = query_key(text)
+    matches: list[ColumnElement[bool]] = []
+    key_fields: tuple[str, ...] = getattr(model, "__search_fields__", ())
+    if needle and "search_key" in table.c and key_fields and all(name in readable for name in key_fields):
+        matches.append(table.c.search_key.like(_like(needle), escape="\\"))
+    for name in record_type.search_fields:
+        if name in readable and name in table.c:
+            matches.append(table.c[name].ilike(_like(text.casefold()), escape="\\"))
+    if not matches:
+        return []
+    statement = (
+        select(table.c.id, table.c.name)
+        .where(visibility_clause(actor, model, access=RowAccess.READ), or_(*matches))
+        .order_by(table.c.id.desc())
+        .limit(limit * 3)
+    )
+    rows = [(int(row[0]), str(row[1])) for row in session.execute(statement)]
+    folded = text.casefold()
+    rows.sort(key=lambda row: 0 if row[1].casefold().startswith(folded) or query_key(row[1]).startswith(needle) else 1)
+    return rows[:limit]

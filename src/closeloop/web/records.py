@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from closeloop.approvals import service as approvals
 from closeloop.automation import service as automation
@@ -32,7 +32,7 @@ from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed, ReadOnly
-from closeloop.crm import customfields, records
+from closeloop.crm import customfields, records, search
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
 from closeloop.crm.activities import service as activity_service
@@ -865,7 +865,12 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         filter_options: dict[str, list[tuple[Any, str]]] = {}
         for offered in spec.filters:
             if offered.kind == "ref" and offered.reference is not None:
-                filter_options[offered.param] = list(options_of(session, actor, offered.reference))
+                offered_options = list(options_of(session, actor, offered.reference))
+                chosen = str(params.get(offered.param) or "")
+                # a filter on a record beyond the loaded page (a link from its page, a lookup) still shows it
+                if chosen.isdigit() and int(chosen) not in {value for value, _label in offered_options}:
+                    offered_options[:0] = names_of(session, actor, offered.reference, [int(chosen)]).items()
+                filter_options[offered.param] = offered_options
     sortable = {name for name, fs in spec.record_type.filters.items() if fs.sortable} | {"created_at", "updated_at"}
     sortable -= hidden
     # what the table is sorted by: the default when the asked-for filters or sort could not be applied
@@ -921,6 +926,7 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
         "filters": spec.filters,
         "filter_values": filter_values,
         "filter_options": filter_options,
+        "lookup_nouns": LOOKUP_NOUNS,
         "custom_filters": custom_filters,
         "sorts": SORTS.get(spec.plural, ()),
         "current_sort": current_sort,
@@ -963,6 +969,25 @@ def _list_handler(plural: str) -> Callable[[Request], Response]:
 
     list_records.__name__ = f"list_{plural}_page"
     return list_records
+
+
+# --- lookups --------------------------------------------------------------------------------------
+
+#: the kinds of record a pick list can look up beyond the records it loaded (``OPTION_LIMIT``)
+LOOKUP_NOUNS = frozenset({"account", "contact", "lead", "opportunity", "product"})
+
+
+@router.get("/options/{noun}")
+def lookup_options(request: Request, noun: str, q: str = "") -> Response:
+    """The records of ``noun`` the reader may see whose name matches ``q`` (pinyin and initials
+    too), for a pick list whose first page did not hold the one wanted: JSON
+    ``{"items": [{"value": "12", "label": "…"}]}``."""
+    _user, actor = require_user(request)
+    if noun not in LOOKUP_NOUNS:
+        raise NotFound("kind of record", noun)
+    with database_of(request).reading(actor) as session:
+        found = search.lookup(session, actor, noun, q)
+    return JSONResponse({"items": [{"value": str(i), "label": label} for i, label in found]})
 
 
 # --- export ---------------------------------------------------------------------------------------
@@ -1029,6 +1054,8 @@ class FormField:
     readonly: bool = False
     multiple: bool = False
     section: str = "basics"
+    #: where a pick list asks for records beyond the ones it loaded (``/options/<noun>``)
+    lookup: str | None = None
 
     @property
     def dom_id(self) -> str:
@@ -1155,6 +1182,7 @@ def build_fields(
     for item in _inputs(session, spec, actor, creating=creating):
         value = values.get(item.name)
         options: list[tuple[str, str]] = []
+        lookup: str | None = None
         if item.kind == "choice":
             options = [(code, choice_label(gettext, code)) for code in item.choices]
         elif item.kind == "ref" and item.reference is not None:
@@ -1169,6 +1197,8 @@ def build_fields(
                 option_cache[key] = options_of(session, actor, item.reference, where=where)
             found = option_cache[key]
             options = [(str(i), label) for i, label in found]
+            if where is None and item.reference in LOOKUP_NOUNS:
+                lookup = f"/options/{item.reference}"
             if value not in (None, "") and str(value) not in {o[0] for o in options}:
                 names = names_of(session, actor, item.reference, [int(str(value))] if str(value).isdigit() else [])
                 options.insert(0, (str(value), names.get(int(str(value)), f"#{value}") if names else f"#{value}"))
@@ -1190,6 +1220,7 @@ def build_fields(
                 error=errors.get(item.name),
                 multiple=item.kind == "refs",
                 section=SECTION_OF.get(spec.plural, {}).get(item.name, "basics"),
+                lookup=lookup,
             )
         )
     for definition in definitions:

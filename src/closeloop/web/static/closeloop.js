@@ -51,7 +51,9 @@ document.addEventListener("htmx:beforeRequest", function () {
 
 // A long pick list (select[data-filterable], e.g. an owner among many colleagues) gets a box
 // above it: typing narrows the options (by name or pinyin initials typed as letters in the
-// label); Enter picks the first one left.
+// label); Enter picks the first one left. A list that loaded only the most recent records
+// (data-options-url) also asks the server for the matching ones it did not load, so every
+// record the reader may see can be picked (协和, xiehe and bjxh all find 北京协和医院).
 (function () {
   function attach(select) {
     if (select.dataset.filterReady) { return; }
@@ -64,15 +66,47 @@ document.addEventListener("htmx:beforeRequest", function () {
     box.setAttribute("aria-controls", select.id);
     box.autocomplete = "off";
     select.parentNode.insertBefore(box, select);
-    box.addEventListener("input", function () {
+    var url = select.dataset.optionsUrl;
+    var timer = null;
+    var asked = 0;
+    function narrow(found) {
       var wanted = box.value.trim().toLowerCase();
       var first = null;
       Array.prototype.forEach.call(select.options, function (option) {
-        var keep = !option.value || option.selected || !wanted || option.text.toLowerCase().indexOf(wanted) >= 0;
+        var matches = !wanted || option.text.toLowerCase().indexOf(wanted) >= 0 || (found && found[option.value]);
+        var keep = !option.value || option.selected || matches;
         option.hidden = !keep;
-        if (keep && option.value && !first && wanted && option.text.toLowerCase().indexOf(wanted) >= 0) { first = option; }
+        if (keep && option.value && !first && wanted && matches) { first = option; }
       });
       box.dataset.first = first ? first.value : "";
+    }
+    function ask() {
+      var wanted = box.value.trim();
+      if (!url || !wanted) { return; }
+      var ticket = ++asked;
+      fetch(url + "?q=" + encodeURIComponent(wanted), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : { items: [] }; })
+        .then(function (answer) {
+          if (ticket !== asked) { return; }
+          var found = {};
+          (answer.items || []).forEach(function (item) {
+            found[item.value] = true;
+            var known = Array.prototype.some.call(select.options, function (option) { return option.value === item.value; });
+            if (!known) {
+              var option = document.createElement("option");
+              option.value = item.value;
+              option.text = item.label;
+              option.dataset.lookedUp = "1";
+              select.appendChild(option);
+            }
+          });
+          narrow(found);
+        })
+        .catch(function () { /* the loaded options stay usable */ });
+    }
+    box.addEventListener("input", function () {
+      narrow(null);
+      if (url) { clearTimeout(timer); timer = setTimeout(ask, 250); }
     });
     box.addEventListener("keydown", function (event) {
       if (event.key === "Enter") {
