@@ -21,16 +21,25 @@ def _labels(client: TestClient, noun: str, query: str) -> list[str]:
     return [item["label"] for item in answer.json()["items"]]
 
 
+def _beyond_the_loaded_options(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, name: str
+) -> dict[str, object]:
+    """An account named ``name`` with three newer ones after it, pick lists loading two: the rep's
+    lists do not hold it. Signs the rep in; returns the account."""
+    api = Api(client, tenant["rep"])
+    old = api.create("accounts", {"name": name})
+    for n in range(3):
+        api.create("accounts", {"name": f"较新的客户 {name} {n}"})
+    monkeypatch.setattr(record_pages, "OPTION_LIMIT", 2)
+    browse_as(client, db, tenant["rep"])
+    return old
+
+
 def test_an_account_beyond_the_loaded_options_is_found_by_pinyin_and_initials(
     client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unique = tag()
-    api = Api(client, tenant["rep"])
-    old = api.create("accounts", {"name": f"北京协和医院 {unique}"})
-    for n in range(3):
-        api.create("accounts", {"name": f"较新的客户 {unique} {n}"})
-    monkeypatch.setattr(record_pages, "OPTION_LIMIT", 2)
-    browse_as(client, db, tenant["rep"])
+    old = _beyond_the_loaded_options(client, db, tenant, monkeypatch, f"北京协和医院 {unique}")
 
     form = client.get("/opportunities/new", headers=ENGLISH).text
     assert f'<option value="{old["id"]}"' not in form
@@ -44,12 +53,7 @@ def test_a_filter_on_a_record_beyond_the_loaded_options_shows_it_chosen(
     client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unique = tag()
-    api = Api(client, tenant["rep"])
-    old = api.create("accounts", {"name": f"早期客户 {unique}"})
-    for n in range(3):
-        api.create("accounts", {"name": f"新客户 {unique} {n}"})
-    monkeypatch.setattr(record_pages, "OPTION_LIMIT", 2)
-    browse_as(client, db, tenant["rep"])
+    old = _beyond_the_loaded_options(client, db, tenant, monkeypatch, f"早期客户 {unique}")
 
     page = client.get("/opportunities", params={"account_id": old["id"]}, headers=ENGLISH).text
 
