@@ -175,10 +175,29 @@ def test_account_transfer_changes_the_owner_once_approved(client: TestClient, te
     bad = rep.request("POST", "/approvals", json={"record_type": "account_transfer", "record_id": account["id"],
                                                    "details": {"to_owner_id": 10**12}})  # fmt: skip
     assert_problem(bad, 422, field="details.to_owner_id")
-    submitted = submit(rep, "account_transfer", account["id"], details={"to_owner_id": tenant["rep2"].user_id})
+    contact = rep.create("contacts", {"name": "王主任", "account_id": account["id"]})
+    colleagues = manager.create("contacts", {"name": "李科长", "account_id": account["id"]})
+    open_deal = rep.create("opportunities", {"name": "CT 采购", "account_id": account["id"], "amount": "1000.00"})
+    won_deal = rep.create("opportunities", {"name": "耗材", "account_id": account["id"], "amount": "500.00"})
+    rep.patch("opportunities", won_deal["id"], {"stage": "won"})
+    submitted = submit(
+        rep, "account_transfer", account["id"], details={"to_owner_id": tenant["rep2"].user_id, "reason": "调岗"}
+    )
     assert rep.read("accounts", account["id"])["owner_id"] == tenant["rep"].user_id
     act(manager, submitted["id"], "approve")
     assert manager.read("accounts", account["id"])["owner_id"] == tenant["rep2"].user_id
+
+    # what the previous owner held goes with the account; a colleague's contact and a won deal stay
+    rep2 = Api(client, tenant["rep2"])
+    assert rep2.read("contacts", contact["id"])["owner_id"] == tenant["rep2"].user_id
+    assert rep2.read("opportunities", open_deal["id"])["owner_id"] == tenant["rep2"].user_id
+    assert manager.read("contacts", colleagues["id"])["owner_id"] == tenant["manager"].user_id
+    assert manager.read("opportunities", won_deal["id"])["owner_id"] == tenant["rep"].user_id
+    assert rep.request("GET", f"/contacts/{contact['id']}").status_code == 404
+    history = rep2.request("GET", f"/pools/accounts/{account['id']}/owner-changes").json()["items"]
+    assert (history[0]["action"], history[0]["reason"]) == ("transferred", "调岗")
+    changes = rep2.request("GET", f"/contacts/{contact['id']}/history").json()["items"]
+    assert changes[0]["changes"]["owner_id"] == [tenant["rep"].user_id, tenant["rep2"].user_id]
 
 
 @pytest.mark.committing
@@ -259,3 +278,22 @@ def test_under_a_contract_flow_a_contract_takes_effect_only_once_approved(client
     assert rep.read("contracts", record["id"])["status"] == "active"  # the approval's decision made it so
     moved_on = rep.patch("contracts", unguarded["id"], {"status": "completed"})
     assert moved_on.status_code == 200, moved_on.text  # an active contract moves on freely
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_add_approver_never_routes_a_request_back_to_its_submitter(
+    client: TestClient, tenant: Tenant, position: str
+) -> None:
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    flow(ops, "contract", AMOUNT_FLOW)
+    submitted = submit(rep, "contract", contract(rep, "5000.00")["id"])
+
+    refused = manager.request(
+        "POST",
+        f"/approvals/{submitted['id']}/add-approver",
+        json={"user_id": tenant["rep"].user_id, "position": position},
+    )
+
+    assert_problem(refused, 422, field="user_id")
+    assert approvers(rep.request("GET", f"/approvals/{submitted['id']}").json()) == [[("Manager", "pending")]]
+    assert_problem(rep.request("POST", f"/approvals/{submitted['id']}/approve"), 403, code=None)

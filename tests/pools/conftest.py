@@ -12,6 +12,7 @@ import pytest
 from closeloop.core.clock import frozen_at
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities.models import Activity
+from closeloop.crm.contacts.models import Contact
 from closeloop.crm.enums import ActivityKind, Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.db.session import Database
@@ -52,6 +53,24 @@ class World:
             session.add(account)
             session.flush()
             return account.id
+
+    def contact(self, account_id: int, *, owner: str | None = "rep") -> int:
+        with self.db.unit_of_work(None, system=True) as session:
+            contact = Contact(
+                organization_id=self.tenant.organization_id,
+                name="联系人",
+                account_id=account_id,
+                owner_id=self.tenant[owner].user_id if owner else None,
+            )
+            session.add(contact)
+            session.flush()
+            return contact.id
+
+    def contact_owner(self, contact_id: int) -> int | None:
+        with self.db.reading(None, system=True) as session:
+            contact = session.get(Contact, contact_id)
+            assert contact is not None
+            return contact.owner_id
 
     def activity(self, account_id: int, at: datetime) -> None:
         with self.db.unit_of_work(None, system=True) as session:

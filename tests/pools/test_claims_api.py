@@ -153,3 +153,20 @@ def test_a_pool_scoped_to_a_department_lets_its_members_and_those_below_claim(
     assert refused["code"] == "not_a_member"
     assert "部门" in refused["message_zh"]
     assert _claim(Api(client, tenant["rep"]), pool, free[0]).status_code == 200  # 华东销售1组 is below 销售中心
+
+
+def test_the_accounts_contacts_go_to_the_pool_and_to_whoever_claims_it(
+    client: TestClient, tenant: Tenant, world: World
+) -> None:
+    """A released account's contacts leave the rep who gave it up (the point of a public pool);
+    the next claimant takes them with the account."""
+    pool = _pool(client, tenant)
+    rep, rep2 = Api(client, tenant["rep"]), Api(client, tenant["rep2"])
+    account = world.account("释放客户")
+    contact = rep.create("contacts", {"name": "赵主任", "account_id": account})
+
+    assert rep.request("POST", f"/pools/accounts/{account}/release", json={"reason": "无意向"}).status_code == 200
+    assert rep.request("GET", f"/contacts/{contact['id']}").status_code == 404
+
+    assert _claim(rep2, pool, account).status_code == 200
+    assert rep2.read("contacts", contact["id"])["owner_id"] == tenant["rep2"].user_id

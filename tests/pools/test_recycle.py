@@ -213,3 +213,17 @@ def test_an_owner_changed_by_editing_the_account_restarts_the_protection(world: 
     world.advance(days(10))  # day 26: the transfer's fifteen days (from day 10) have run out too
     world.recycle()
     assert _reasons(world) == {stayed: "protection_expired", moved: "protection_expired"}
+
+
+def test_a_recycled_accounts_contacts_leave_its_previous_owner(world: World) -> None:
+    world.pool(follow_up_days=30)
+    silent, followed = world.account("沉默医院"), world.account("跟进医院")
+    held, colleagues, kept = world.contact(silent), world.contact(silent, owner="rep2"), world.contact(followed)
+    world.activity(followed, T0 + days(20))
+    world.advance(days(31))
+
+    assert world.recycle()[0].total == 1
+
+    assert world.contact_owner(held) is None
+    assert world.contact_owner(colleagues) == world.tenant["rep2"].user_id
+    assert world.contact_owner(kept) == world.tenant["rep"].user_id

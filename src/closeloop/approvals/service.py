@@ -725,6 +725,9 @@ def add_approver(
     approval, tasks, mine = _acting(session, actor, approval_id)
     if not _active(session, approval.organization_id, [user_id]):
         raise ValidationFailed.one("user_id", f"no active user {user_id}", "not_found")
+    if user_id == approval.submitter_id:
+        # segregation of duties: 加签 can never route a request back to the person who submitted it
+        raise ValidationFailed.one("user_id", "the submitter may not approve their own request", "submitter")
     if user_id == actor.user_id or any(
         t.approver_id == user_id and t.step == mine.step and t.status in _OPEN for t in tasks
     ):

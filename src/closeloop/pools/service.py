@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
-from closeloop.core.actor import Actor, RowScope
+from closeloop.approvals.models import Approval, ApprovalStatus
+from closeloop.core.actor import Actor, ActorKind, RowScope
 from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import DomainError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.crm import records
@@ -26,6 +27,7 @@ from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.models import Activity
+from closeloop.crm.contacts.models import Contact
 from closeloop.crm.enums import Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.db.scope import RowAccess, tenant_clause
@@ -379,6 +381,40 @@ def _set_owner(
         changes=audit.diff({"owner_id": before}, {"owner_id": owner_id})
         | ({"reason": [None, reason]} if reason else {}),
     )
+    _carry_related(session, actor, account, before, owner_id)
+
+
+def _carry_related(session: Session, actor: Actor, account: Account, before: int | None, after: int | None) -> None:
+    """What the previous owner held of the account goes with it, as a CRM's account transfer does:
+    its contacts, and — when someone takes the account over — its open deals. Won and lost deals
+    stay with whoever closed them (bookings and commissions are theirs); records that another
+    colleague owns stay theirs. Each change is audited as an update of its record, and the row
+    scope is bypassed on purpose, as for the account itself (a claimant cannot yet see the
+    contacts of the account they are taking)."""
+    if before == after:
+        return
+    held: list[tuple[str, Any, tuple[ColumnElement[bool], ...]]] = [("contact", Contact, ())]
+    if after is not None:
+        open_deal = Opportunity.stage.not_in([Stage.WON.value, Stage.LOST.value])
+        held.append(("opportunity", Opportunity, (open_deal,)))
+    for noun, model, extra in held:
+        owner = model.owner_id.is_(None) if before is None else model.owner_id == before
+        rows = session.scalars(
+            select(model)
+            .where(tenant_clause(actor.organization_id, model), model.account_id == account.id, owner, *extra)
+            .order_by(model.id)
+        ).all()
+        for row in rows:
+            row.owner_id = after
+            records.flush(session)
+            audit.record(
+                session,
+                actor,
+                f"{noun}.updated",
+                subject_type=noun,
+                subject_id=row.id,
+                changes=audit.diff({"owner_id": before}, {"owner_id": after}),
+            )
 
 
 def last_given_up(session: Session, organization_id: int, account_id: int) -> tuple[int, datetime] | None:
@@ -663,6 +699,26 @@ def set_lock(session: Session, actor: Actor, *, account_id: int, locked: bool) -
     return account
 
 
+def _approved_transfer_reason(session: Session, actor: Actor, account: Account) -> str | None:
+    """The reason given for the account-transfer approval that is handing the account over now
+    (the approval engine acts as the system; the reason is in what was submitted)."""
+    approval = session.scalar(
+        select(Approval)
+        .where(
+            tenant_clause(actor.organization_id, Approval),
+            Approval.record_type == "account_transfer",
+            Approval.record_id == account.id,
+            Approval.status == ApprovalStatus.APPROVED,
+        )
+        .order_by(Approval.id.desc())
+        .limit(1)
+    )
+    if approval is None or (approval.snapshot or {}).get("to_owner_id") != account.owner_id:
+        return None
+    reason = (approval.snapshot or {}).get("reason")
+    return str(reason) if reason else None
+
+
 def on_owner_edited(session: Session, actor: Actor, account: Account, previous_owner: int | None) -> None:
     """An account's owner was changed by an edit rather than a claim, release or assignment: log the
     transfer like the others and restart the protection period (CN-2) for the new owner; a lock
@@ -671,7 +727,8 @@ def on_owner_edited(session: Session, actor: Actor, account: Account, previous_o
     entry.owned_since = utcnow() if account.owner_id is not None else None
     entry.locked_at = None
     pool = pool_of_region(session, actor.organization_id, account.region_id)
-    _log_change(session, actor, account, pool, OwnerAction.TRANSFERRED, previous_owner, account.owner_id, None)
+    reason = _approved_transfer_reason(session, actor, account) if actor.kind is ActorKind.SYSTEM else None
+    _log_change(session, actor, account, pool, OwnerAction.TRANSFERRED, previous_owner, account.owner_id, reason)
     # the edit is audited as ``account.updated``; the transfer is an event of its own too, as claims,
     # releases and assignments are, so rules keyed on it fire whichever path moved the account
     audit.record(
@@ -682,6 +739,7 @@ def on_owner_edited(session: Session, actor: Actor, account: Account, previous_o
         subject_id=account.id,
         changes=audit.diff({"owner_id": previous_owner}, {"owner_id": account.owner_id}),
     )
+    _carry_related(session, actor, account, previous_owner, account.owner_id)
 
 
 def transfer(session: Session, actor: Actor, *, account_id: int, user_id: int, reason: str | None = None) -> Account:
@@ -992,6 +1050,21 @@ def _recycle_set(session: Session, actor: Actor, pool: Pool, chosen: Any, now: d
         .values(owner_id=None, version=Account.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    # 3. the contacts their previous owners held go back with them (the one-by-one moves' rule)
+    previous = (
+        select(OwnerChange.from_owner_id)
+        .where(
+            tenant_clause(org, OwnerChange), OwnerChange.batch == batch, OwnerChange.account_id == Contact.account_id
+        )
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    contacts = session.execute(
+        update(Contact)
+        .where(tenant_clause(org, Contact), Contact.account_id.in_(moved), Contact.owner_id == previous)
+        .values(owner_id=None, version=Contact.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     session.expire_all()
     audit.record(
         session,
@@ -999,7 +1072,12 @@ def _recycle_set(session: Session, actor: Actor, pool: Pool, chosen: Any, now: d
         "pool.recycled",
         subject_type="pool",
         subject_id=pool.id,
-        changes={"recycled": [None, run.total], "by_reason": [None, dict(run.by_reason)], "batch": [None, batch]},
+        changes={
+            "recycled": [None, run.total],
+            "by_reason": [None, dict(run.by_reason)],
+            "batch": [None, batch],
+            "contacts_released": [None, int(getattr(contacts, "rowcount", 0) or 0)],
+        },
     )
 
 

@@ -452,7 +452,12 @@ def _detail(
             list(
                 session.execute(
                     select(User.id, User.display_name)
-                    .where(tenant_clause(actor.organization_id, User), User.is_active.is_(True), User.id != user.id)
+                    .where(
+                        tenant_clause(actor.organization_id, User),
+                        User.is_active.is_(True),
+                        User.id != user.id,
+                        User.id != (body["submitter_id"] or 0),
+                    )
                     .order_by(User.display_name)
                     .limit(500)
                 )
