@@ -4,7 +4,7 @@ decision; tasks, field changes, assignments and webhooks wait out the rule's und
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.approvals import service as approval_service
+from closeloop.automation import explain
 from closeloop.automation.definition import ROLE_ALIASES, team_of
 from closeloop.automation.metrics import MODELS
 from closeloop.automation.models import PendingAction
@@ -28,6 +29,7 @@ from closeloop.crm.leads import service as lead_service
 from closeloop.crm.opportunities import service as opportunity_service
 from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import RowAccess, tenant_clause
+from closeloop.governance.fields import policy as field_policy
 from closeloop.org import service as org_service
 from closeloop.org.models import Department, User
 from closeloop.org.notifications import Message, notice_row, notify
@@ -53,6 +55,62 @@ class Firing:
     digest: Digest | None = None
     #: when set, notices are rows added here, written with the batch they belong to (the drain's)
     notices: list[dict[str, Any]] | None = None
+    #: what :func:`explain.why` wrote the reason from (rule version, event type, conditions with the
+    #: values seen, actions), so that a person whose field masks hide a value gets it without
+    explained: Mapping[str, Any] | None = None
+
+
+MASKED = "•••"
+
+
+def why_for(session: Session, firing: Firing, user_ids: Sequence[int | None]) -> dict[int | None, tuple[str, str]]:
+    """The reason of a firing as each person may read it: a condition on a field their role's masks
+    hide shows no value (a rule's notice, task or approval is no way round a field mask)."""
+    plain = (firing.why_zh, firing.why_en)
+    explained = firing.explained
+    if explained is None or not user_ids:
+        return dict.fromkeys(user_ids, plain)
+    wanted = sorted({u for u in user_ids if u is not None})
+    roles = dict(session.execute(select(User.id, User.role).where(User.id.in_(wanted or [-1]))).all())
+    matrix = field_policy(session, firing.organization_id)
+    conditions = [c for c in explained.get("conditions", []) if isinstance(c, Mapping)]
+    texts: dict[str | None, tuple[str, str]] = {}
+
+    def hidden(role: str, condition: Mapping[str, Any]) -> bool:
+        name = str(condition.get("field_or_metric") or "")
+        noun, _, field_name = ("opportunity", "", "amount") if name == "forecast_deviation" else name.partition(".")
+        if not field_name or noun not in MODELS:
+            return False
+        masked = matrix.masked(role, noun)
+        return field_name in masked or field_name.removeprefix("custom.") in masked
+
+    def text(role: str | None) -> tuple[str, str]:
+        if role not in texts:
+            if role is not None and not any(hidden(role, c) for c in conditions):
+                texts[role] = plain
+            else:  # nobody known: hide what any rule author's mask could cover
+                shown = [
+                    {**{k: v for k, v in c.items() if k != "detail"}, "seen": MASKED}
+                    if role is None or hidden(role, c)
+                    else c
+                    for c in conditions
+                ]
+                texts[role] = explain.why(
+                    rule_name=firing.rule_name, version=int(explained.get("version") or 0),
+                    event_type=str(explained.get("event_type") or ""), record_type=firing.record_type,
+                    record_id=firing.record_id, conditions=shown,
+                    actions=[a for a in explained.get("actions", []) if isinstance(a, Mapping)],
+                )  # fmt: skip
+        return texts[role]
+
+    return {user_id: text(None if user_id is None else roles.get(user_id)) for user_id in user_ids}
+
+
+def _masked_for(body: tuple[str, str], firing: Firing, why: tuple[str, str]) -> tuple[str, str]:
+    """``body`` with the firing's reason replaced by ``why`` (the reader's version of it)."""
+    if why == (firing.why_zh, firing.why_en):
+        return body
+    return body[0].replace(firing.why_zh, why[0]), body[1].replace(firing.why_en, why[1])
 
 
 @dataclass
@@ -260,14 +318,17 @@ def _tell(
     link: str | None = None,
     content: str = "",
 ) -> None:
+    readable = why_for(session, firing, users)
     if firing.digest is not None:  # one line per person: who, and why (the rule's own words head the notice)
         person = _record(session, firing)
         label = getattr(person, "display_name", None) or f"#{firing.record_id}"
         for user_id in users:
-            firing.digest.add(user_id, kind, link, content, (f"{label}:{firing.why_zh}", f"{label}: {firing.why_en}"))
+            why_zh, why_en = readable[user_id]
+            firing.digest.add(user_id, kind, link, content, (f"{label}:{why_zh}", f"{label}: {why_en}"))
         return
     for user_id in users:
-        message = Message(kind, title[0], title[1], body[0], body[1], link or _link(firing))
+        zh, en = _masked_for(body, firing, readable[user_id])
+        message = Message(kind, title[0], title[1], zh, en, link or _link(firing))
         if firing.notices is not None:
             firing.notices.append(notice_row(organization_id=firing.organization_id, user_id=user_id, message=message))
         else:
@@ -314,7 +375,7 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
             record_id=firing.record_id,
             role=role,
             decision_id=firing.decision_id,
-            why=firing.why_zh + "\n" + firing.why_en,
+            why="\n".join(why_for(session, firing, [None])[None]),
         )
         return {"approval_id": approval.id, "notified": users}
     users = recipients(session, firing, target)
@@ -384,6 +445,7 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
     actor = rule_actor(session, firing)
     if kind == "create_task":
         owners: list[int | None] = list(recipients(session, firing, target)) or [None]
+        readable = why_for(session, firing, owners)
         ids = open_system_tasks(
             session,
             actor,
@@ -395,7 +457,7 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
                     subject_id=firing.record_id,
                     link=_link(firing),
                     source=f"rule:{firing.rule_id}",
-                    description=firing.why_zh + "\n" + firing.why_en,
+                    description="\n".join(readable[user_id]),
                     due_on=_due(params, firing.now),
                 )
                 for user_id in owners

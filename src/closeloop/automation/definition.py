@@ -132,6 +132,18 @@ def team_of(target: str) -> str | None:
     return target[5:].strip() or None if target.startswith("team:") else None
 
 
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def validate(
     definition: Any,
     *,
@@ -200,6 +212,11 @@ def validate(
             problem(f"{path}.unit", f"must be one of {', '.join(UNITS)} or empty")
         if "value" not in condition:
             problem(f"{path}.value", "is required")
+        elif condition.get("op") in (">", ">=", "<", "<=", "streak") and not _is_number(condition.get("value")):
+            problem(
+                f"{path}.value",
+                f"{condition.get('op')} compares numbers: give a number, not {condition.get('value')!r}",
+            )
     actions = definition.get("actions", [])
     if not isinstance(actions, list) or not actions:
         problem("actions", "a rule needs at least one action")

@@ -259,6 +259,7 @@ def fire(
         organization_id, rule.rule_id, rule.name, rule.owner_id, 0,
         evaluation.record_type, evaluation.record_id, why_zh, why_en, now, evaluation.record, digest,
         writes.notices if batched and writes is not None else None,
+        {"version": rule.version, "event_type": event_type, "conditions": evaluation.conditions, "actions": actions},
     )  # fmt: skip
     for position, action in enumerate(actions):
         if position not in linked:
@@ -658,6 +659,8 @@ def _run_pending(session: Session, pending: PendingAction, now: datetime) -> Non
     firing = action_runner.Firing(
         pending.organization_id, rule.id, rule.name, rule.owner_id, decision.id,
         pending.record_type, pending.record_id, decision.why_zh, decision.why_en, now,
+        explained={"version": decision.rule_version, "event_type": decision.event_type,
+                   "conditions": decision.conditions, "actions": decision.actions},
     )  # fmt: skip
     try:
         with session.begin_nested():

@@ -466,7 +466,10 @@ def holds(condition: Mapping[str, Any], seen: Any) -> bool:
     if op == "in":
         options = expected if isinstance(expected, list) else [expected]
         return _text(seen) in {_text(option) for option in options}
-    left, right = _number(seen), _number(expected)
+    try:
+        left, right = _number(seen), _number(expected)
+    except (TypeError, ValueError):  # a text seen where a number was expected: the condition does not hold
+        return False
     if op == ">":
         return left > right
     if op == ">=":

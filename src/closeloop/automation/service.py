@@ -28,10 +28,11 @@ from closeloop.automation.models import (
 from closeloop.config import settings
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import as_utc, utcnow
-from closeloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from closeloop.db.scope import tenant_clause
+from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.events.models import OutboxEvent
+from closeloop.governance.fields import can_read_field, check_writable
 from closeloop.governance.permissions import require
 from closeloop.org.models import Department, User
 from closeloop.org.notifications import Message, notify
@@ -50,12 +51,69 @@ def team_names(session: Session, organization_id: int) -> frozenset[str]:
 
 
 def check_definition(session: Session, actor: Actor, definition: Any) -> dict[str, Any]:
-    return rule_definition.validate(
+    stored = rule_definition.validate(
         definition,
         metrics=metrics.METRIC_NAMES,
         allowed_hosts=allowed_hosts(session, actor.organization_id),
         teams=team_names(session, actor.organization_id),
     )
+    problems = _field_access_problems(session, actor, stored)
+    if problems:
+        raise ValidationFailed(problems, message=problems[0].message)
+    return stored
+
+
+def _field_access_problems(session: Session, actor: Actor, stored: Mapping[str, Any]) -> list[FieldProblem]:
+    """A rule may test only fields its author may read, and set only fields its author may set: a
+    rule is no way round a field mask (a manager's rule on ``account.credit_line`` would read the
+    credit line for them, in its backtest, its decisions and its notifications)."""
+    problems: list[FieldProblem] = []
+
+    def readable(path: str, name: str) -> None:
+        noun, dot, field_name = name.partition(".")
+        if dot and field_name and not can_read_field(session, actor, noun, field_name):
+            problems.append(
+                FieldProblem(
+                    path, f"your role ({actor.role}) may not read {name}, so your rules may not use it", "forbidden"
+                )
+            )
+
+    trigger = stored.get("trigger") or {}
+    if trigger.get("event") == "field_changed":
+        readable("trigger.field", str(trigger.get("field") or ""))
+    for index, condition in enumerate(stored.get("conditions", [])):
+        readable(f"conditions.{index}.field_or_metric", str(condition.get("field_or_metric") or ""))
+    for index, action in enumerate(stored.get("actions", [])):
+        if action.get("type") == "set_field":
+            noun, _, field_name = str(action.get("target") or "").partition(".")
+            try:
+                check_writable(session, actor, noun, [field_name])
+            except Forbidden:
+                problems.append(
+                    FieldProblem(
+                        f"actions.{index}.target",
+                        f"your role ({actor.role}) may not set {noun}.{field_name}, so your rules may not set it",
+                        "forbidden",
+                    )
+                )
+    return problems
+
+
+def _within_reach(session: Session, actor: Actor, noun: str, ids: Sequence[int]) -> set[int]:
+    """The ``ids`` of ``noun`` records the actor may read (a backtest shows no other)."""
+    model = metrics.MODELS.get(noun)
+    wanted = sorted(set(ids))
+    if model is None or not wanted:
+        return set()
+    found: set[int] = set()
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        found.update(
+            session.scalars(
+                select(model.id).where(visibility_clause(actor, model, access=RowAccess.READ), model.id.in_(chunk))
+            )
+        )
+    return found
 
 
 def _undo(value: int | None) -> int:
@@ -729,6 +787,14 @@ def backtest(
             )
             if engine.trigger_matches(rule.trigger, event.payload or {})
         ]
+        # only what the person trying the rule may see: no other record's id, values or count
+        reachable = {
+            kind: _within_reach(
+                session, actor, kind, [e.subject_id for e in events_seen if e.subject_type == kind and e.subject_id]
+            )
+            for kind in {e.subject_type for e in events_seen}
+        }
+        events_seen = [e for e in events_seen if e.subject_id is not None and e.subject_id in reachable[e.subject_type]]
         by_kind: dict[str, set[int]] = {}
         for event in events_seen:
             if event.subject_id is not None:
@@ -755,6 +821,8 @@ def backtest(
     else:
         step = timedelta(hours=1) if rule.trigger.frequency == "hourly" and days <= 7 else timedelta(days=1)
         existing = engine.candidates_of(session, actor.organization_id, rule.record_type, as_of=moment)
+        reachable_ids = _within_reach(session, actor, rule.record_type, [row.id for row in existing])
+        existing = [row for row in existing if row.id in reachable_ids]
         rewinder.load(rule.record_type, (row.id for row in existing))
         preload_related(rule.record_type)
         tick = start
