@@ -8,11 +8,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import random
 import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -329,3 +331,20 @@ def test_the_plain_path_source_is_a_module_of_its_own() -> None:
     assert str(source.__file__).endswith("plain_path.py")
     assert (source is plain_path) == (plain_path_implementation() == "python")
     assert source.Finding is Finding  # one Finding class, whichever module built it
+
+
+def test_a_compiled_plain_path_older_than_its_source_is_called_stale(tmp_path: Path) -> None:
+    """Edited after the build (``make install`` rebuilds it): said, and warned at import; a wheel
+    install writing the two files a moment apart in either order is not stale."""
+    compiled, source = tmp_path / "plain_path.cpython-311-x86_64-linux-gnu.so", tmp_path / "plain_path.py"
+    compiled.write_bytes(b"")
+    source.write_text("")
+    module = ModuleType("plain_path")
+    module.__file__ = str(compiled)
+    os.utime(compiled, (1_000_000, 1_000_000))
+    os.utime(source, (1_000_000.002, 1_000_000.002))
+    assert plain_path_implementation(module) == "mypyc"
+    os.utime(source, (1_000_060, 1_000_060))
+    assert plain_path_implementation(module) == "mypyc+stale"
+    module.__file__ = str(source)
+    assert plain_path_implementation(module) == "python"
