@@ -12,7 +12,8 @@ PYTEST_ARGS ?= -n auto --dist loadfile
 
 install: $(STAMP) $(VENDOR_STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py compiles the compliance plain path (mypyc): a changed source rebuilds it
+$(STAMP): pyproject.toml setup.py src/closeloop/assistant/compliance/plain_path.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -58,4 +59,5 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
+	find src -name "*.so" -delete
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache artifacts node_modules $(VENDOR)

@@ -12,9 +12,10 @@ clock and by this process's CPU time (the machine is shared).
   Weibo complaints and the operators' replies, Chinese and their English translations), 8,000
   turns (shuffled, seed 6), about 1.3 MB — a realistic mix where nearly every text is clean.
 
-Each corpus also runs the checker without Hyperscan (``Checker(prefilter=False)``) and the
-matcher as it was before the prefilter (``tests/assistant/reference_matcher.py``), so before and
-after are measured back to back.
+Each corpus also runs the checker without Hyperscan (``Checker(prefilter=False)``), the checker
+with the plain path's pure-Python source when the installed one is compiled by mypyc (which one is
+installed is printed first), and the matcher as it was before the prefilter
+(``tests/assistant/reference_matcher.py``), so before and after are measured back to back.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ from typing import Any
 from tests.assistant.reference_matcher import Checker as ReferenceChecker
 from tests.conftest import shared_data
 
-from closeloop.assistant.compliance.matcher import Checker, default_checker
+from closeloop.assistant.compliance.matcher import (
+    Checker,
+    default_checker,
+    plain_path_implementation,
+    python_plain_path,
+)
 from closeloop.assistant.compliance.packs import shipped_library
 from closeloop.assistant.compliance.scoring import score
 
@@ -87,6 +93,9 @@ def main(argv: list[str]) -> None:
     dev = texts * repeat
     random.Random(6).shuffle(dev)
     without = Checker(shipped_library(), prefilter=False)
+    implementation = plain_path_implementation()
+    print(f"\nplain path: {implementation}")
+    source = Checker(shipped_library(), plain_path_module=python_plain_path()) if implementation != "python" else None
     reference = ReferenceChecker(shipped_library())
 
     def plain_find(text: str) -> int:
@@ -111,8 +120,13 @@ def main(argv: list[str]) -> None:
         assert found == [[checker.check(text) for text in sample]], "batch ≠ per message"
         assert _plain(found) == _plain(batched(reference)(sample)), "findings ≠ the previous matcher's"
         figures = {
-            f"checker, check_many (batches of {BATCH})": _throughput(corpus, batched(checker)),
+            f"checker, check_many (batches of {BATCH}), {implementation}": _throughput(corpus, batched(checker)),
             "checker, check per message": _throughput(corpus, _each(checker.check)),
+        }
+        if source is not None:
+            assert batched(source)(sample) == found, "the plain path's source ≠ its compiled module"
+            figures["checker, check_many, plain path from source"] = _throughput(corpus, batched(source))
+        figures |= {
             "checker without Hyperscan, check_many": _throughput(corpus, batched(without)),
             "previous matcher, check_many": _throughput(corpus, batched(reference)),
             "aho-corasick term pass per message": _throughput(corpus, _each(terms_only)),
@@ -126,7 +140,7 @@ def main(argv: list[str]) -> None:
         print(f"\n{name}: throughput on {len(corpus)} texts, {size / 1e6:.2f} MB ({len(terms)} terms; MB/s wall, CPU):")
         for label, (mbs, cpu_mbs) in figures.items():
             print(
-                f"  {label:45s} {mbs:7.2f} MB/s  cpu {cpu_mbs:7.2f} MB/s  "
+                f"  {label:52s} {mbs:7.2f} MB/s  cpu {cpu_mbs:7.2f} MB/s  "
                 f"(cpu {cpu_mbs / base[1]:5.2f}x alternation per message, {cpu_mbs / joined[1]:5.2f}x joined)"
             )
     print(f"\nload average: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")

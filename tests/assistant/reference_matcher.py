@@ -37,17 +37,17 @@ from closeloop.assistant.compliance.matcher import (  # the parts the new matche
     _lang_of,
     _langs,
     _leads,
-    _lowered,
     _SafeSpans,
     _sentences,
     _span_of,
     _starts,
-    _trim,
-    _word_cut,
     lead_time_in_text,
     promised_days,
 )
 from closeloop.assistant.compliance.packs import Lang, RuleLibrary, Sector, shipped_library
+from closeloop.assistant.compliance.plain_path import lowered_text as _lowered
+from closeloop.assistant.compliance.plain_path import trim as _trim
+from closeloop.assistant.compliance.plain_path import word_cut as _word_cut
 
 _V = TypeVar("_V")
 _CLAUSE_END = re.compile(r"[，。；！？,;!?.\n]")

@@ -8,19 +8,31 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import random
 import re
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closeloop.assistant.compliance.matcher import Checker, Finding, _finding, _merge, default_checker
+from closeloop.assistant.compliance import plain_path
+from closeloop.assistant.compliance.matcher import (
+    _PRIORITY,
+    Checker,
+    Finding,
+    _merge,
+    default_checker,
+    plain_path_implementation,
+    python_plain_path,
+)
 from closeloop.assistant.compliance.packs import load_library, shipped_library
+from closeloop.assistant.compliance.plain_path import finding as _finding
 from closeloop.assistant.compliance.prefilter import available, plain, relaxed
 from tests.assistant.reference_matcher import Checker as ReferenceChecker
 from tests.assistant.reference_matcher import _merge as reference_merge
@@ -34,12 +46,24 @@ def reference() -> ReferenceChecker:
     return ReferenceChecker(shipped_library())
 
 
+#: the plain path as installed (compiled by mypyc when the install could) and, when that is
+#: compiled, its pure-Python source too: both must give the reference matcher's findings
+IMPLEMENTATIONS = ["installed", "source"] if plain_path_implementation() != "python" else ["installed"]
+
+
+@cache
+def checker_with(implementation: str) -> Checker:
+    if implementation == "installed":
+        return default_checker()
+    return Checker(shipped_library(), plain_path_module=python_plain_path())
+
+
 def _dicts(findings: list[Any]) -> list[dict[str, Any]]:
     return [finding.as_dict() for finding in findings]
 
 
-def _same_as_reference(texts: list[str], **options: Any) -> None:
-    checker = default_checker()
+def _same_as_reference(texts: list[str], implementation: str = "installed", **options: Any) -> None:
+    checker = checker_with(implementation)
     expected = [_dicts(reference().check(text, **options)) for text in texts]
     assert [_dicts(checker.check(text, **options)) for text in texts] == expected
     assert [_dicts(found) for found in checker.check_many(texts, **options)] == expected
@@ -75,20 +99,22 @@ def test_only_plain_texts_are_scanned() -> None:
     assert default_checker()._prefilter.scan("zh", "全国最好😀") is None  # type: ignore[union-attr]
 
 
-def test_the_dev_set_gives_the_previous_findings() -> None:
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_the_dev_set_gives_the_previous_findings(implementation: str) -> None:
     items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
     texts = [item["text"] for item in items]
-    _same_as_reference(texts)
+    _same_as_reference(texts, implementation)
     langs = [item["lang"] for item in items]
-    checker = default_checker()
+    checker = checker_with(implementation)
     assert [_dicts(found) for found in checker.check_many(texts, lang=langs, lead_time_days=5)] == [
         _dicts(reference().check(text, lang=lang, lead_time_days=5)) for text, lang in zip(texts, langs, strict=True)
     ]
     for sector in ("finance", "medical", "cosmetics"):
-        _same_as_reference(texts[:60], sector=sector)
+        _same_as_reference(texts[:60], implementation, sector=sector)
 
 
-def test_helpdesk_dialogues_give_the_previous_findings() -> None:
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_helpdesk_dialogues_give_the_previous_findings(implementation: str) -> None:
     """Real customer-service turns (STC-3, zh and en): mostly clean, some long, some not plain."""
     turns: list[str] = []
     for name in ("train_data_cn.json", "test_data_en.json"):
@@ -97,7 +123,7 @@ def test_helpdesk_dialogues_give_the_previous_findings() -> None:
                 said = turn["utterances"]
                 turns.append(" ".join(said) if isinstance(said, list) else said)
     random.Random(8).shuffle(turns)
-    _same_as_reference(turns[:2500])
+    _same_as_reference(turns[:2500], implementation)
 
 
 def test_the_checker_without_hyperscan_finds_the_same() -> None:
@@ -133,13 +159,17 @@ _piece = st.sampled_from(_WORDS) | st.sampled_from(_FILLER) | st.text(max_size=3
 _text = st.lists(_piece, max_size=16).map("".join)
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @settings(max_examples=300, deadline=None)
 @given(_text, st.sampled_from([None, "zh", "en"]))
-def test_random_texts_of_pack_words_give_the_previous_findings(text: str, lang: str | None) -> None:
-    checker = default_checker()
+def test_random_texts_of_pack_words_give_the_previous_findings(
+    implementation: str, text: str, lang: str | None
+) -> None:
+    checker = checker_with(implementation)
     assert _dicts(checker.check(text, lang=lang)) == _dicts(reference().check(text, lang=lang))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(_text, max_size=8),
@@ -148,9 +178,9 @@ def test_random_texts_of_pack_words_give_the_previous_findings(text: str, lang: 
     st.sampled_from([None, 3, 30]),
 )
 def test_random_batches_give_the_previous_findings(
-    texts: list[str], lang: str | None, sector: str | None, lead: int | None
+    implementation: str, texts: list[str], lang: str | None, sector: str | None, lead: int | None
 ) -> None:
-    checker = default_checker()
+    checker = checker_with(implementation)
     options: dict[str, Any] = {"lang": lang, "sector": sector, "lead_time_days": lead}
     assert [_dicts(found) for found in checker.check_many(texts, **options)] == [
         _dicts(reference().check(text, **options)) for text in texts
@@ -180,11 +210,12 @@ def test_a_pattern_hyperscan_reads_otherwise_is_never_filtered(tmp_path: Path) -
     assert [f.span for f in checker.check("这个好好用")] == ["好好用"]
 
 
-def test_threads_share_one_checker() -> None:
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_threads_share_one_checker(implementation: str) -> None:
     """Hyperscan's scratch space serves one scan at a time: each thread has its own."""
     items = [json.loads(line) for line in (shared_data("compliance") / "dev.jsonl").read_text("utf-8").splitlines()]
     texts = [item["text"] for item in items] * 5
-    checker = default_checker()
+    checker = checker_with(implementation)
     expected = [checker.check(text) for text in texts]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(checker.check, texts)) == expected
@@ -227,9 +258,11 @@ def test_a_widened_pattern_matches_wherever_the_pattern_does(pattern: str, text:
         assert re.search(relaxed(pattern), text), (pattern, relaxed(pattern), text)
 
 
-def test_a_finding_built_fast_is_a_finding() -> None:
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_a_finding_built_fast_is_a_finding(implementation: str) -> None:
     fields = (3, 7, "全国第一", 2, "absolute_term", "广告法 第9条第3项", "删除", "说明", "ad_absolute_zh/x")
-    fast, built = _finding(*fields), Finding(*fields)
+    build = _finding if implementation == "installed" else python_plain_path().finding
+    fast, built = build(*fields), Finding(*fields)
     assert type(fast) is Finding
     assert fast == built
     assert hash(fast) == hash(built)
@@ -251,9 +284,10 @@ _CANDIDATE = st.tuples(
 )
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_CANDIDATE, max_size=5))
-def test_the_merge_is_the_previous_merge(raw: list[tuple[int, int, int, str, str]]) -> None:
+def test_the_merge_is_the_previous_merge(implementation: str, raw: list[tuple[int, int, int, str, str]]) -> None:
     """Overlapping candidates collapse as before, ties in rank included (the first in position order wins)."""
     text = "这款产品全国第一保证治愈绝对安全明天送到"
     candidates = [
@@ -261,7 +295,8 @@ def test_the_merge_is_the_previous_merge(raw: list[tuple[int, int, int, str, str
         for start, length, level, category, rule in raw
     ]
     previous = reference_merge(text, [Finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates])
-    assert _dicts(_merge(text, list(candidates))) == _dicts(previous)
+    merge = _merge if implementation == "installed" else partial(python_plain_path().merge, priority=_PRIORITY)
+    assert _dicts(merge(text, list(candidates))) == _dicts(previous)
 
 
 def test_a_near_miss_hyperscan_reads_otherwise_still_clears_a_phrase(tmp_path: Path) -> None:
@@ -286,3 +321,30 @@ def test_a_near_miss_hyperscan_reads_otherwise_still_clears_a_phrase(tmp_path: P
     assert [_dicts(found) for found in checker.check_many(texts)] == [_dicts(previous.check(t)) for t in texts]
     assert checker.check("本店全国第一名单已公布") == []
     assert [f.span for f in checker.check("本店全国第一")] == ["全国第一"]
+
+
+def test_the_plain_path_source_is_a_module_of_its_own() -> None:
+    """What the tests above run as "source" is the pure-Python file, whatever the install built;
+    when nothing was compiled it is the installed module itself."""
+    source = python_plain_path()
+    assert plain_path_implementation(source) == "python"
+    assert str(source.__file__).endswith("plain_path.py")
+    assert (source is plain_path) == (plain_path_implementation() == "python")
+    assert source.Finding is Finding  # one Finding class, whichever module built it
+
+
+def test_a_compiled_plain_path_older_than_its_source_is_called_stale(tmp_path: Path) -> None:
+    """Edited after the build (``make install`` rebuilds it): said, and warned at import; a wheel
+    install writing the two files a moment apart in either order is not stale."""
+    compiled, source = tmp_path / "plain_path.cpython-311-x86_64-linux-gnu.so", tmp_path / "plain_path.py"
+    compiled.write_bytes(b"")
+    source.write_text("")
+    module = ModuleType("plain_path")
+    module.__file__ = str(compiled)
+    os.utime(compiled, (1_000_000, 1_000_000))
+    os.utime(source, (1_000_000.002, 1_000_000.002))
+    assert plain_path_implementation(module) == "mypyc"
+    os.utime(source, (1_000_060, 1_000_060))
+    assert plain_path_implementation(module) == "mypyc+stale"
+    module.__file__ = str(source)
+    assert plain_path_implementation(module) == "python"

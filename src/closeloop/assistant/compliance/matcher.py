@@ -8,132 +8,48 @@ candidates collapse into one finding whose category follows :data:`CATEGORY_PRIO
 
 A short plain text first passes one Hyperscan scan (:mod:`.prefilter`), which says which patterns,
 trigger words, cues, near-misses, negations and terms can be in it, and takes the plain path
-(:meth:`Checker._check_plain`): the same findings, with ``re`` run only where it can find
-something. Other texts take the automaton path described above.
+(:mod:`.plain_path`, compiled by mypyc at install where it can be): the same findings, with ``re``
+run only where it can find something. Other texts take the automaton path described above.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import warnings
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, partial
+from pathlib import Path
 from re import _constants, _parser
+from types import ModuleType
 from typing import Any, TypeVar
 
 import ahocorasick
 
+from closeloop.assistant.compliance import plain_path
+from closeloop.assistant.compliance.finding import Finding
 from closeloop.assistant.compliance.packs import CATEGORY_PRIORITY, Lang, Rule, RuleLibrary, Sector, shipped_library
+from closeloop.assistant.compliance.plain_path import CUE as _CUE
+from closeloop.assistant.compliance.plain_path import NEGATION as _NEGATION
+from closeloop.assistant.compliance.plain_path import SAFE_EACH as _SAFE_EACH
+from closeloop.assistant.compliance.plain_path import TERMS as _TERMS
+from closeloop.assistant.compliance.plain_path import TRIGGERED as _TRIGGERED
+from closeloop.assistant.compliance.plain_path import Candidate as _Candidate
+from closeloop.assistant.compliance.plain_path import Meta as _Meta
+from closeloop.assistant.compliance.plain_path import PlainPath, lead_time_in_text, promised_days
+from closeloop.assistant.compliance.plain_path import lowered_text as _lowered
+from closeloop.assistant.compliance.plain_path import overpromise as _overpromise
+from closeloop.assistant.compliance.plain_path import trim as _trim
+from closeloop.assistant.compliance.plain_path import word_cut as _word_cut
 from closeloop.assistant.compliance.prefilter import Expression, Prefilter, alnum_class, available, without_boundaries
 
+__all__ = ["Checker", "Finding", "default_checker", "lead_time_in_text", "promised_days"]
+
 _V = TypeVar("_V")
-#: everything up to the last clause end (greedy, then back to it)
-_LAST_CLAUSE_END = re.compile(r".*[，。；！？,;!?.\n]", re.DOTALL)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _PRIORITY = {category: rank for rank, category in enumerate(CATEGORY_PRIORITY)}
-_NUMERALS = {
-    "零": 0,
-    "一": 1,
-    "两": 2,
-    "二": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-    "十": 10,
-}
-_EN_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "twelve": 12, "a": 1, "an": 1,
-}  # fmt: skip
-_NUM = r"(\d+|[一二两三四五六七八九十]+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)"
-_UNIT_DAYS = {"天": 1, "日": 1, "工作日": 1, "个工作日": 1, "周": 7, "星期": 7, "个星期": 7, "个月": 30, "月": 30}
-_EN_UNIT_DAYS = {
-    "day": 1,
-    "days": 1,
-    "business days": 1,
-    "working days": 1,
-    "week": 7,
-    "weeks": 7,
-    "month": 30,
-    "months": 30,
-}
-_LEAD_ZH = re.compile(
-    r"(?:交期|周期|排期|工期|报关|一般|正常|通常|标准|需要|要)[^，。；！？]{0,10}?" + _NUM
-    + r"(?:\s*(?:到|至|-|~)\s*" + _NUM + r")?\s*(个工作日|工作日|天|周|个星期|星期|个月)"
-)  # fmt: skip
-_LEAD_EN = re.compile(
-    r"(?:lead time|takes|normally|usually|typically|standard)[^.;!?]{0,25}?\b" + _NUM
-    + r"(?:\s*(?:to|-)\s*" + _NUM + r")?\s*(business days|working days|days|day|weeks|week|months|month)\b",
-    re.IGNORECASE,
-)  # fmt: skip
-_PROMISE_ZH: tuple[tuple[re.Pattern[str], int | None], ...] = (
-    (re.compile(r"今天|今晚|当天|马上|立刻"), 0),
-    (re.compile(r"明天|明早|明晚"), 1),
-    (re.compile(r"大后天"), 3),
-    (re.compile(r"后天"), 2),
-    (re.compile(r"下周|下星期|下礼拜"), 7),
-    (re.compile(r"本周|这周|周[一二三四五六日天]"), 5),
-    (re.compile(r"下个?月"), 30),
-)
-_PROMISE_EN: tuple[tuple[re.Pattern[str], int | None], ...] = (
-    (re.compile(r"\b(?:today|tonight|this (?:afternoon|morning|evening))\b", re.I), 0),
-    (re.compile(r"\btomorrow\b", re.I), 1),
-    (re.compile(r"\b(?:by|on) (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\bthis week\b", re.I), 5),
-    (re.compile(r"\bnext week\b", re.I), 7),
-    (re.compile(r"\bnext month\b", re.I), 30),
-)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One risky phrase: where it is, how serious, why, and what to say instead."""
-
-    start: int
-    end: int
-    span: str
-    level: int
-    category: str
-    citation: str
-    rewrite: str
-    explanation: str
-    rule: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-
-
-def _finding(
-    start: int, end: int, span: str, level: int, category: str, citation: str, rewrite: str, explanation: str, rule: str
-) -> Finding:
-    """``Finding(start, end, …)`` built without the frozen ``__init__``'s nine ``object.__setattr__``
-    calls (half the cost of a finding on the dev texts): the same fields in the same ``__dict__``, so
-    equality, hashing, ``repr`` and ``as_dict`` are a constructed one's (tests/assistant)."""
-    finding: Finding = _new_object(Finding)
-    _set_attribute(
-        finding,
-        "__dict__",
-        {
-            "start": start,
-            "end": end,
-            "span": span,
-            "level": level,
-            "category": category,
-            "citation": citation,
-            "rewrite": rewrite,
-            "explanation": explanation,
-            "rule": rule,
-        },
-    )
-    return finding
 
 
 @dataclass(frozen=True)
@@ -143,73 +59,22 @@ class _Compiled:
     patterns: tuple[re.Pattern[str], ...]
 
 
-def _number(text: str) -> int | None:
-    if text.isdigit():
-        return int(text)
-    if text.lower() in _EN_NUMBERS:
-        return _EN_NUMBERS[text.lower()]
-    if all(char in _NUMERALS for char in text):
-        if text.startswith("十"):
-            return 10 + (_NUMERALS[text[1]] if len(text) > 1 else 0)
-        if len(text) == 3 and text[1] == "十":
-            return _NUMERALS[text[0]] * 10 + _NUMERALS[text[2]]
-        if len(text) == 2 and text[1] == "十":
-            return _NUMERALS[text[0]] * 10
-        return _NUMERALS[text[0]] if len(text) == 1 else None
-    return None
-
-
-def lead_time_in_text(text: str) -> int | None:
-    """The shortest lead time the message states (``正常七到十天`` → 7, "six weeks" → 42), in days."""
-    found: list[int] = []
-    for match in _LEAD_ZH.finditer(text):
-        low = _number(match.group(1))
-        if low is not None:
-            found.append(low * _UNIT_DAYS[match.group(3)])
-    for match in _LEAD_EN.finditer(text):
-        low = _number(match.group(1))
-        if low is not None:
-            found.append(low * _EN_UNIT_DAYS[match.group(3).lower()])
-    return min(found) if found else None
-
-
-def promised_days(span: str) -> int | None:
-    """How many days from now a promise names (``明天`` → 1, "by Monday" → 5, ``三天出样`` → 3)."""
-    for pattern, days in (*_PROMISE_ZH, *_PROMISE_EN):
-        if pattern.search(span):
-            return days
-    counted = re.search(_NUM + r"\s*(天|周|个月|days?|weeks?|months?)", span, re.IGNORECASE)
-    if counted:
-        amount = _number(counted.group(1))
-        unit = counted.group(2).lower()
-        if amount is not None:
-            return amount * (_UNIT_DAYS.get(unit) or _EN_UNIT_DAYS.get(unit, 1))
-    if re.search(r"\d+\s*[号日]", span):
-        return 14
-    return None
-
-
 _LANGS: tuple[Lang, ...] = ("zh", "en")
 _SECTORS: tuple[Sector, ...] = ("finance", "cosmetics", "health_food", "drug", "medical", "general")
-#: a candidate finding: start, end, level, category, citation, rewrite, explanation, rule
-_Candidate = tuple[int, int, int, str, str, str, str, str]
-#: what a rule says in one sector: level, category, citation, rewrite, explanation, rule
-_Meta = tuple[int, str, str, str, str, str]
-#: Hyperscan ids beside the claim patterns' (0, 1, …): near-miss phrases, negation cues, any term,
-#: a rule's trigger words (+ rule index) and one sector cue each (+ cue number)
-_SAFE, _NEGATION, _TERMS, _TRIGGERED, _CUE = 1_000_000, 1_000_001, 1_000_002, 2_000_000, 3_000_000
-#: one id per near-miss phrase (+ its place in common.yaml's list), between _TERMS and _TRIGGERED
-_SAFE_EACH = 1_500_000
 
 
 class Checker:
     """Checks texts against a :class:`RuleLibrary`; build once, use from any thread.
 
     ``prefilter=False`` leaves Hyperscan out: every triggered pattern runs with ``re`` on every
-    text that triggered it (the findings are the same; see :mod:`.prefilter`).
+    text that triggered it (the findings are the same; see :mod:`.prefilter`). ``plain_path_module``
+    chooses the plain path's implementation (:func:`python_plain_path` for the source when the
+    installed one is compiled; tests and benchmarks hold the two side by side).
     """
 
-    def __init__(self, library: RuleLibrary, *, prefilter: bool = True) -> None:
+    def __init__(
+        self, library: RuleLibrary, *, prefilter: bool = True, plain_path_module: ModuleType | None = None
+    ) -> None:
         self.library = library
         self._rules: dict[Lang, list[_Compiled]] = {"zh": [], "en": []}
         self._automata: dict[Lang, Any] = {}
@@ -303,31 +168,38 @@ class Checker:
             automaton.make_automaton()
             self._term_automata[lang] = automaton
         self._prefilter = Prefilter(expressions) if prefilter and available() else None
-        #: per language, what the plain path needs beside the above, looked up once per text
-        self._unfiltered: dict[Lang, set[int]] = {
-            lang: self._prefilter.unfiltered[lang] if self._prefilter is not None else set() for lang in _LANGS
-        }
-        self._safe_unfiltered: dict[Lang, list[int]] = {
-            lang: sorted(ident - _SAFE_EACH for ident in self._unfiltered[lang] if _SAFE_EACH <= ident < _TRIGGERED)
-            for lang in _LANGS
-        }
         self._safe_subsets: dict[tuple[Lang, tuple[int, ...]], re.Pattern[str]] = {}
-        self._negation_always: dict[Lang, bool] = {
-            lang: _NEGATION in self._unfiltered[lang] or not self._negation_filtered[lang] for lang in _LANGS
-        }
-        self._rule_flags: dict[Lang, list[tuple[bool, bool]]] = {
-            lang: [(compiled.rule.negatable, compiled.rule.delivery) for compiled in self._rules[lang]]
-            for lang in _LANGS
-        }
-        #: each pattern id's rule index, pattern, whether it has a ``span`` group, and the rule's sectors
-        self._pattern_owner: dict[Lang, dict[int, tuple[int, re.Pattern[str], bool, list[Sector] | None]]] = {
-            lang: {
-                ident: (index, pattern, "span" in pattern.groupindex, compiled.rule.sectors)
-                for index, compiled in enumerate(self._rules[lang])
-                for ident, pattern in zip(self._pattern_ids[lang][index], compiled.patterns, strict=True)
-            }
-            for lang in _LANGS
-        }
+        # per language, the plain path's tables (resolved once; looked up once per text)
+        module = plain_path if plain_path_module is None else plain_path_module
+        self._plain: dict[str, PlainPath] = {}
+        self._plain_module = module
+        for lang in _LANGS:
+            unfiltered = self._prefilter.unfiltered[lang] if self._prefilter is not None else set()
+            self._plain[lang] = module.PlainPath(
+                chinese=lang == "zh",
+                always=self._always[lang],
+                cue_sectors=self._cue_sectors[lang],
+                unfiltered=unfiltered,
+                safe_unfiltered=sorted(ident - _SAFE_EACH for ident in unfiltered if _SAFE_EACH <= ident < _TRIGGERED),
+                term_automaton=self._term_automata[lang],
+                sector_order=list(self._sector_order),
+                owners={
+                    ident: (
+                        index,
+                        pattern,
+                        "span" in pattern.groupindex,
+                        None if compiled.rule.sectors is None else tuple(compiled.rule.sectors),
+                    )
+                    for index, compiled in enumerate(self._rules[lang])
+                    for ident, pattern in zip(self._pattern_ids[lang][index], compiled.patterns, strict=True)
+                },
+                meta=[dict(sectors) for sectors in self._meta[lang]],
+                flags=[(compiled.rule.negatable, compiled.rule.delivery) for compiled in self._rules[lang]],
+                negation=self._negation[lang],
+                negation_always=_NEGATION in unfiltered or not self._negation_filtered[lang],
+                near_misses=partial(self._near_misses, lang),
+                priority=_PRIORITY,
+            )
 
     def _resolve(self, compiled: _Compiled, sector: Sector) -> _Meta | None:
         """What the rule says in ``sector`` (``None``: it does not apply there)."""
@@ -431,22 +303,17 @@ class Checker:
         leads = _leads(lead_time_days, len(texts))
         results: list[list[Finding]] = [[] for _ in texts]
         groups: dict[Lang, list[int]] = {"zh": [], "en": []}
-        scan = self._prefilter.scanner() if self._prefilter is not None else None
-        check_plain = self._check_plain
-        for position, text in enumerate(texts):
-            if not text:
-                continue
+        scanners = self._prefilter.scanners() if self._prefilter is not None else {}
+        module = self._plain_module
+        # the short texts the prefilter scans take the plain path in one (compiled) loop
+        for position in module.check_batch(self._plain, scanners, texts, langs, leads, sector, results, _LONG):
+            text = texts[position]
             if len(text) > _LONG:
                 results[position] = self.check(
                     text, lang=langs[position], sector=sector, lead_time_days=leads[position]
                 )
-                continue
-            text_lang = langs[position] or _lang_of(text)
-            scanned = scan(text_lang, text) if scan is not None else None
-            if scanned is not None:
-                results[position] = check_plain(text_lang, text, scanned, sector, leads[position])
             else:
-                groups[text_lang].append(position)
+                groups[langs[position] or _lang_of(text)].append(position)
         for group_lang, members in groups.items():
             if members:
                 found = self._check_group(group_lang, [texts[p] for p in members], sector, [leads[p] for p in members])
@@ -457,97 +324,9 @@ class Checker:
     def _check_plain(
         self, lang: Lang, text: str, found: set[int], sector: Sector | None, lead_time_days: int | None
     ) -> list[Finding]:
-        """:meth:`check` for a short text the prefilter scanned: ``found`` are the ids that matched.
-
-        The same steps as the automaton path and :meth:`_assemble`, with Hyperscan's answers: the
-        rules whose trigger words are in the text, the sector from the distinct cues found, the term
-        automaton only when a term can be there, each triggered rule's patterns only where they can
-        match, and the near-miss and negation searches only when the scan saw one. (One function, with
-        each table looked up once: on short texts the calls and lookups are most of the cost.)
-        """
-        unfiltered = self._unfiltered[lang]
-        # one pass over the ids: claim patterns that can match, fired rules, cue counts per sector
-        candidates: list[int] = []
-        fired: set[int] = set(self._always[lang])
-        counts: dict[Sector, int] = {}
-        near_misses: list[int] = []
-        cue_sectors = self._cue_sectors[lang]
-        for ident in found:
-            if ident < _SAFE:
-                candidates.append(ident)
-            elif ident >= _CUE:
-                for cue_sector in cue_sectors[ident]:
-                    counts[cue_sector] = counts.get(cue_sector, 0) + 1
-            elif ident >= _TRIGGERED:
-                fired.add(ident - _TRIGGERED)
-            elif ident >= _SAFE_EACH:
-                near_misses.append(ident - _SAFE_EACH)
-        if unfiltered:
-            near_misses.extend(number for number in self._safe_unfiltered[lang] if number not in near_misses)
-            candidates = list(set(candidates).union(ident for ident in unfiltered if ident < _SAFE))
-        spans: list[tuple[int, int, int]] = []
-        if _TERMS in found or _TERMS in unfiltered:
-            lowered = _lowered(text)
-            for end_index, (length, term_rules) in self._term_automata[lang].iter(lowered):
-                start, end = end_index - length + 1, end_index + 1
-                if not (lowered[start].isascii() and _word_cut(lowered, start, end)):
-                    for index in term_rules:
-                        spans.append((start, end, index))
-        if not spans and not fired:
-            return []
-        text_sector: Sector
-        if sector is not None:
-            text_sector = sector
-        elif not counts:
-            text_sector = "general"
-        elif len(counts) == 1:
-            (text_sector,) = counts
-        else:
-            best = max(counts.values())
-            text_sector = next(name for name in self._sector_order if counts.get(name, 0) == best)
-        # pattern ids run in rule order, then in each rule's pattern order (the automaton path's
-        # order); their spans, trimmed, follow the term hits
-        if candidates:
-            owners = self._pattern_owner[lang]
-            candidates.sort()
-            for ident in candidates:
-                index, pattern, spanned, allowed = owners[ident]
-                if index not in fired or (allowed is not None and text_sector not in allowed):
-                    continue
-                for match in pattern.finditer(text):
-                    start, end = match.span("span") if spanned else match.span()
-                    if end > start and (
-                        text[start] in _TRIM_START
-                        or text[end - 1] in _TRIM_END
-                        or text[start].isspace()
-                        or text[end - 1].isspace()
-                    ):
-                        start, end = _trim(text, start, end)
-                    if end > start:
-                        spans.append((start, end, index))
-        if not spans:
-            return []
-        # the filters in order (as in _assemble): the rule's sectors, the near-miss phrases, a
-        # negation, the lead time
-        # the near-miss phrases the scan saw, as one alternation in common.yaml's order: a phrase that
-        # cannot match anywhere in the text never wins at any position, so its spans are the same
-        safe = _SafeSpans(self._near_misses(lang, near_misses), text) if near_misses else None
-        negation = _NEGATION in found or self._negation_always[lang]
-        meta = self._meta[lang]
-        flags = self._rule_flags[lang]
-        kept: list[_Candidate] = []
-        for start, end, index in spans:
-            said = meta[index][text_sector]
-            if said is None or (safe is not None and safe.covers(start, end)):
-                continue
-            negatable, delivery = flags[index]
-            if negation and negatable and self._negated(text, start, lang):
-                continue
-            if not delivery:
-                kept.append((start, end, *said))
-            elif (overpromised := _overpromise(text, start, end, said, lead_time_days)) is not None:
-                kept.append(overpromised)
-        return _merge(text, kept)
+        """:meth:`check` for a short text the prefilter scanned: ``found`` are the ids that matched
+        (:meth:`.plain_path.PlainPath.check`, compiled by mypyc where the install could)."""
+        return self._plain[lang].check(text, found, sector, lead_time_days)
 
     def _check_group(
         self, lang: Lang, texts: list[str], sector: Sector | None, leads: list[int | None]
@@ -681,12 +460,7 @@ class Checker:
         return pattern
 
     def _negated(self, text: str, start: int, lang: Lang) -> bool:
-        window = text[max(0, start - (12 if lang == "zh" else 30)) : start]
-        clause = _LAST_CLAUSE_END.match(window)  # the prefix after the window's last clause end
-        prefix = window[clause.end() :] if clause else window
-        if lang == "zh" and prefix[-1:] in {"不", "没", "无", "非", "别"}:
-            return True
-        return bool(self._negation[lang].search(prefix))
+        return plain_path.negated(text, start, lang == "zh", self._negation[lang])
 
 
 class _SafeSpans:
@@ -712,14 +486,6 @@ _PATTERN_SEPARATOR = "\n"
 
 def _lang_of(text: str) -> Lang:
     return "zh" if _CJK.search(text) else "en"
-
-
-def _lowered(text: str) -> str:
-    """The text lower-cased character by character, so positions stay those of ``text``."""
-    lowered = text.lower()
-    if len(lowered) != len(text):
-        lowered = "".join(char.lower() if len(char.lower()) == 1 else char for char in text)
-    return lowered
 
 
 def _starts(texts: Sequence[str], separator: int) -> list[int]:
@@ -783,96 +549,45 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in _SENTENCE.finditer(text)] or [(0, len(text))]
 
 
-def _word_cut(text: str, start: int, end: int) -> bool:
-    """Whether an ASCII term match cuts a word (``best`` inside ``bestseller``)."""
-    before = text[start - 1] if start > 0 else " "
-    after = text[end] if end < len(text) else " "
-    return (text[start].isalnum() and before.isascii() and before.isalnum()) or (
-        text[end - 1].isalnum() and after.isascii() and after.isalnum()
-    )
-
-
-#: what a span loses at its start (besides white space) and at its end
-_TRIM_START = frozenset("，。；！？,;:、")
-_TRIM_END = _TRIM_START | {"."}
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and (text[start].isspace() or text[start] in _TRIM_START):
-        start += 1
-    while end > start and (text[end - 1].isspace() or text[end - 1] in _TRIM_END):
-        end -= 1
-    return start, end
-
-
-def _rank(candidate: _Candidate) -> tuple[int, int, int]:
-    return (_PRIORITY.get(candidate[3], len(_PRIORITY)), -candidate[2], -(candidate[1] - candidate[0]))
-
-
-def _overpromise(
-    text: str, start: int, end: int, said: tuple[Any, ...], lead_time_days: int | None
-) -> tuple[Any, ...] | None:
-    """A delivery promise's candidate when it promises sooner than the lead time (the given one, else
-    one stated in the text), with both named in its explanation; ``None`` when it does not."""
-    promised = promised_days(text[start:end])
-    lead = lead_time_days if lead_time_days is not None else lead_time_in_text(text)
-    if promised is None or (lead is not None and promised >= lead):
-        return None
-    level, category, citation, rewrite, explanation, name = said
-    if lead is not None:
-        explanation = f"{explanation} (lead time {lead} d, promised {promised} d)"
-    return (start, end, level, category, citation, rewrite, explanation, name)
-
-
 def _merge(text: str, candidates: list[_Candidate]) -> list[Finding]:
     """Collapse overlapping candidates into one finding each (the priority category wins)."""
-    if len(candidates) <= 1:  # the common case: nothing to sort or collapse
-        return [_finding(c[0], c[1], text[c[0] : c[1]], *c[2:]) for c in candidates]
-    if len(candidates) == 2:  # the next most common (a term inside a claim): the same steps, unrolled
-        first, second = candidates
-        if second[0] < first[0] or (second[0] == first[0] and second[1] > first[1]):
-            first, second = second, first
-        if second[0] < first[1]:
-            return [_collapse(text, [first, second])]
-        return [
-            _finding(first[0], first[1], text[first[0] : first[1]], *first[2:]),
-            _finding(second[0], second[1], text[second[0] : second[1]], *second[2:]),
-        ]
-    candidates.sort(key=_position)
-    merged: list[Finding] = []
-    group: list[_Candidate] = []
-    group_end = -1
-    for candidate in candidates:
-        if group and candidate[0] < group_end:
-            group.append(candidate)
-            if candidate[1] > group_end:
-                group_end = candidate[1]
-        else:
-            if group:
-                merged.append(_collapse(text, group))
-            group = [candidate]
-            group_end = candidate[1]
-    merged.append(_collapse(text, group))
-    return merged
+    return plain_path.merge(text, candidates, _PRIORITY)
 
 
-def _position(candidate: _Candidate) -> tuple[int, int]:
-    return candidate[0], -candidate[1]
+def plain_path_implementation(module: ModuleType = plain_path) -> str:
+    """``"mypyc"`` when the plain path runs compiled (built at install by ``setup.py``), ``"python"``
+    when from its source (no compiler, ``CLOSELOOP_PURE_PYTHON=1``); ``+stale`` when the compiled
+    module is older than its source (rebuild: ``make install``)."""
+    file = Path(module.__file__ or "")
+    if file.suffix == ".py":
+        return "python"
+    source = file.with_name("plain_path.py")
+    # edited after the build; a wheel install writes the two files milliseconds apart in any order
+    stale = source.exists() and source.stat().st_mtime > file.stat().st_mtime + 1
+    return "mypyc+stale" if stale else "mypyc"
 
 
-def _collapse(text: str, group: list[_Candidate]) -> Finding:
-    """One finding for overlapping candidates: the winner's, over the span of its category's."""
-    winner = group[0] if len(group) == 1 else min(group, key=_rank)
-    start, end = winner[0], winner[1]
-    if len(group) > 1:
-        category = winner[3]
-        for candidate in group:
-            if candidate[3] == category:
-                if candidate[0] < start:
-                    start = candidate[0]
-                if candidate[1] > end:
-                    end = candidate[1]
-    return _finding(start, end, text[start:end], *winner[2:])
+@cache
+def python_plain_path() -> ModuleType:
+    """The plain path's source as a module of its own — :mod:`.plain_path` itself when that is not
+    compiled — so tests and benchmarks can run the source beside the compiled module."""
+    if plain_path_implementation() == "python":
+        return plain_path
+    source = Path(plain_path.__file__ or "").with_name("plain_path.py")
+    spec = importlib.util.spec_from_file_location(f"{plain_path.__name__}_source", source)
+    if spec is None or spec.loader is None:  # pragma: no cover - the source ships beside the module
+        raise ImportError(f"no plain path source at {source}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+if plain_path_implementation() == "mypyc+stale":
+    warnings.warn(
+        "closeloop's compiled plain path is older than plain_path.py (run `make install` to rebuild it)",
+        RuntimeWarning,
+        stacklevel=1,
+    )
 
 
 @cache

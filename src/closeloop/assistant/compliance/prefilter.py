@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from re import _constants, _parser
 from typing import Any
 
+from closeloop.assistant.compliance.plain_path import collect as _collect
+
 try:  # the wheel bundles libhs; without it the matcher runs every triggered pattern, as before
     import hyperscan
 except ImportError:  # pragma: no cover - exercised only where no wheel exists
@@ -308,6 +310,11 @@ class Prefilter:
 
         return scan
 
+    def scanners(self) -> dict[str, tuple[Any, Any, re.Pattern[str]]]:
+        """Per language scanned, its database, this thread's scratch space and the plain-text
+        pattern (what :meth:`scanner` closes over, for the compiled batch loop in :mod:`.plain_path`)."""
+        return {lang: (database, self._scratch(lang), _PLAIN[lang]) for lang, database in self._databases.items()}
+
     def _scratch(self, lang: str) -> Any:
         """This thread's scratch space (a scratch serves one scan at a time)."""
         scratches: dict[str, Any] | None = getattr(self._local, "scratches", None)
@@ -317,7 +324,3 @@ class Prefilter:
         if scratch is None:
             scratch = scratches[lang] = hyperscan.Scratch(self._databases[lang])
         return scratch
-
-
-def _collect(ident: int, start: int, end: int, flags: int, found: set[int]) -> None:
-    found.add(ident)
