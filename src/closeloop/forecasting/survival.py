@@ -20,11 +20,14 @@ times the share that had neither won nor lost until then. A deal censored early 
 without counting either way (its follow-up was too short to say), a stall followed for a year counts
 as a year of not winning. Without censoring the estimate is the plain share won within the horizon.
 
-The landmark is the largest of ``LANDMARKS`` not above ``d`` (the grid keeps the number of cohorts
-small so that bootstrap replicates are cheap); a cohort needs ``MIN_COHORT`` stays, else it is the
-``MIN_COHORT`` longest stays followed from the shortest of them. Estimates are smoothed toward the
-stage's landmark-0 estimate with ``PRIOR_DEALS`` pseudo-deals, like the dwell rates. A deal that
-visited a stage twice counts its longest stay.
+The landmark is the largest of ``LANDMARKS`` not above ``d`` whose cohort holds ``MIN_COHORT`` stays
+(the grid keeps the number of cohorts small so that bootstrap replicates are cheap). Each landmark's
+estimate is smoothed with ``PRIOR_DEALS`` pseudo-deals toward the previous landmark's (landmark 0's
+toward one half with one pseudo-deal each way), the cohort weighing as many deals as it holds
+evidence for (:func:`evidence`: a deal still open counts for the share of the horizon it has been
+followed), so a small cohort of long stays leans on the stays just shorter. A deal that visited a
+stage twice counts its longest stay. Learned from the organization's own deals; for a snapshot of a
+past day, from the stage history up to the end of that day.
 """
 
 from __future__ import annotations
