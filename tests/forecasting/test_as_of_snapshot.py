@@ -41,9 +41,12 @@ def test_a_past_snapshot_uses_the_amount_and_close_date_of_that_day(
     client: TestClient, db: Database, tenant: Tenant
 ) -> None:
     """Worked by hand: one deal opened on 3 August at ¥100,000 expected on 15 September, re-priced to
-    ¥150,000 and re-dated to 20 October on 10 September. No closed deal to learn from, so the win
-    rate is one half (Laplace), the slippage nil and there is no run-rate: the snapshot of 1 September
-    expects ¥50,000 in September (pipeline ¥100,000), that of 1 October ¥75,000 in October (¥150,000)."""
+    ¥150,000 and re-dated to 20 October on 10 September. No closed deal to learn from: the win chance
+    is one half (Laplace) lowered by the deal's own time open without a win — followed 29 days 15
+    hours by the end of 1 September, e = that ÷ the year's 365 days of evidence, (0 + 1) / (e + 2)
+    (forecasting/survival.py) — the slippage nil and there is no run-rate: the snapshot of 1 September
+    expects ¥100,000 × that in September (pipeline ¥100,000), that of 1 October ¥150,000 × the same
+    with 30 more days in October (¥150,000)."""
     api = Api(client, tenant["rep"])
     with frozen_at(OPENED):
         deal = api.create("opportunities", {"name": "CT 项目", "amount": "100000", "expected_close_date": "2026-09-15"})
@@ -79,16 +82,18 @@ def test_a_past_snapshot_uses_the_amount_and_close_date_of_that_day(
             )
             assert row is not None
             figures[month] = (tuple(stored), row.expected, row.pipeline, row.run_rate)
+    september = 1 / ((datetime(2026, 9, 2, tzinfo=UTC) - OPENED) / timedelta(days=365) + 2)
+    october = 1 / ((datetime(2026, 10, 2, tzinfo=UTC) - OPENED) / timedelta(days=365) + 2)
     assert figures == {
         "2026-09": (
             (Decimal("100000.00"), date(2026, 9, 15)),
-            Decimal("50000.00"),
+            Decimal(str(round(100_000 * september, 2))),
             Decimal("100000.00"),
             Decimal("0.00"),
         ),
         "2026-10": (
             (Decimal("150000.00"), date(2026, 10, 20)),
-            Decimal("75000.00"),
+            Decimal(str(round(150_000 * october, 2))),
             Decimal("150000.00"),
             Decimal("0.00"),
         ),
@@ -223,5 +228,17 @@ def test_a_deal_that_has_sat_long_in_its_stage_gets_the_win_rate_of_deals_that_s
                 .where(BookingsSnapshotDeal.snapshot_id == snapshot.id)
             ).all()
         )
-    # a fresh deal (1 day) is compared with all twenty; the stale one with the ten that stayed 40 days
-    assert probability == {"fresh": pytest.approx(0.5), "stale": pytest.approx(1 / 6)}
+    # The snapshot counts the two open deals' own stays too, as undecided (tenth session,
+    # forecasting/survival.py). Entering proposal: at day 1 the fresh deal leaves the risk set, at
+    # day 5 ten of the 21 left win, at day 30 the stale one leaves, at day 40 the rest are lost — a
+    # win within the year 10/21, from 20 decided deals and two followed 1 and 30 days of the year's
+    # 365, smoothed with a pseudo-deal each way. The fresh deal (1 day) follows its cohort from day
+    # 1 — the same deals, the same 10/21, the open ones followed a day less — smoothed toward that
+    # with five pseudo-deals; the stale one (30 days) is followed with the ten that stayed 40 days,
+    # all lost: each day's cohort from day 6 on has no win, so its chance shrinks to nothing (the
+    # closed deals alone still gave it 1/6 above).
+    entering = 20 + 31 / 365
+    start = (entering * 10 / 21 + 1) / (entering + 2)
+    followed = 20 + 29 / 365
+    assert probability["fresh"] == pytest.approx((followed * 10 / 21 + 5 * start) / (followed + 5))
+    assert probability["stale"] < 1e-9

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from closeloop.core.clock import utcnow
+from closeloop.core.clock import frozen_at, utcnow
 from closeloop.crm.enums import Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.db.session import Database
@@ -144,38 +144,46 @@ def _seed(db: Database, tenant: Tenant) -> int:
         return deal.id
 
 
+#: the moment the page test runs at (the open deal was opened 90 days before, at 09:00)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+MODEL = 1 / (90.125 / 365 + 2)
+LOWERED = MODEL / (1 - MODEL) * 0.375 / (1 + MODEL / (1 - MODEL) * 0.375)
+
+
 def test_the_api_page_and_snapshot_lower_a_late_deal(client: TestClient, db: Database, tenant: Tenant) -> None:
-    deal = _seed(db, tenant)
-    response = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=tenant["rep"].headers)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    # no model yet: negotiation's stage win rate (no deal passed through it) is (0 + 1) / (0 + 2) = 0.5;
-    # odds 1 × 0.375 → 0.375 / 1.375
-    assert body["past_due"] == {
-        "days_past_due": 35,
-        "model_probability": 0.5,
-        "odds_ratio": 0.375,
-        "cohort": {"min_days_late": 35, "closed_deals": 10, "won_deals": 1, "win_rate": 0.1},
-        "base_win_rate": 0.4,
-    }
-    assert body["probability"] == round(0.375 / 1.375, 4)
-    assert body["reasons"][0]["feature"] == "days_past_due"
-    assert body["reasons"][0]["text"].startswith("预计成交日期已过 35 天")  # the rep reads Chinese by default
+    with frozen_at(NOW):
+        deal = _seed(db, tenant)
+        response = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=tenant["rep"].headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        # no model yet: no deal passed through negotiation but this one, open there for 90 days and 3
+        # hours (a quarter of the year's horizon, counted as that much evidence of no win): the stage's
+        # chance is (0 + 1) / (e + 2), e = 90.125 / 365 (forecasting/survival.py); odds × 0.375
+        assert body["past_due"] == {
+            "days_past_due": 35,
+            "model_probability": round(MODEL, 4),
+            "odds_ratio": 0.375,
+            "cohort": {"min_days_late": 35, "closed_deals": 10, "won_deals": 1, "win_rate": 0.1},
+            "base_win_rate": 0.4,
+        }
+        assert body["probability"] == round(LOWERED, 4)
+        assert body["reasons"][0]["feature"] == "days_past_due"
+        assert body["reasons"][0]["text"].startswith("预计成交日期已过 35 天")  # the rep reads Chinese by default
 
-    page = browser(client, db, tenant["rep"], locale="zh_CN").get(f"/opportunities/{deal}")
-    assert page.status_code == 200
-    assert "预计成交日期已过 35 天" in page.text
-    assert "已从 50% 下调" in page.text
-    english = browser(client, db, tenant["rep"], locale="en").get(f"/opportunities/{deal}")
-    assert "Expected close passed 35 days ago" in english.text
-    assert "Lowered from 50%" in english.text
+        page = browser(client, db, tenant["rep"], locale="zh_CN").get(f"/opportunities/{deal}")
+        assert page.status_code == 200
+        assert "预计成交日期已过 35 天" in page.text
+        assert "已从 45% 下调" in page.text
+        english = browser(client, db, tenant["rep"], locale="en").get(f"/opportunities/{deal}")
+        assert "Expected close passed 35 days ago" in english.text
+        assert "Lowered from 45%" in english.text
 
-    # the bookings snapshot simulates the deal with the same lowered probability
-    with db.unit_of_work(None, system=True) as session:
-        snapshot = take_snapshot(session, tenant.organization_id, simulations=50, seed=1)
-        stored = session.scalar(
-            select(BookingsSnapshotDeal.probability).where(
-                BookingsSnapshotDeal.snapshot_id == snapshot.id, BookingsSnapshotDeal.opportunity_id == deal
+        # the bookings snapshot simulates the deal with the same lowered probability
+        with db.unit_of_work(None, system=True) as session:
+            snapshot = take_snapshot(session, tenant.organization_id, simulations=50, seed=1)
+            stored = session.scalar(
+                select(BookingsSnapshotDeal.probability).where(
+                    BookingsSnapshotDeal.snapshot_id == snapshot.id, BookingsSnapshotDeal.opportunity_id == deal
+                )
             )
-        )
-    assert stored == pytest.approx(0.375 / 1.375)
+        assert stored == pytest.approx(LOWERED)

@@ -43,7 +43,7 @@ from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
-from closeloop.forecasting import dwell, landing
+from closeloop.forecasting import landing, survival, trend
 from closeloop.forecasting import past_due as past_due_adjustment
 from closeloop.forecasting.models import (
     BookingsForecastRow,
@@ -273,6 +273,29 @@ def won_history(session: Session, organization_id: int, as_of: date) -> list[Any
     )
 
 
+def monthly_bookings(session: Session, organization_id: int, as_of: date) -> list[float]:
+    """What the organization booked (won amount) in each of the ``trend.HISTORY_MONTHS`` complete months
+    before the month of ``as_of``, oldest first — the series the run-rate's trend is fitted on."""
+    first = add_months(as_of.replace(day=1), -trend.HISTORY_MONTHS)
+    totals = [0.0] * trend.HISTORY_MONTHS
+    for closed, amount in session.execute(
+        select(Opportunity.closed_at, Opportunity.amount).where(
+            tenant_clause(organization_id, Opportunity),
+            Opportunity.stage == Stage.WON.value,
+            Opportunity.amount.is_not(None),
+            Opportunity.closed_at >= _start(first),
+            Opportunity.closed_at < _start(as_of.replace(day=1)),
+        )
+    ):
+        if closed is None or amount is None:
+            continue
+        day = as_utc(closed).date()
+        index = (day.year - first.year) * 12 + day.month - first.month
+        if 0 <= index < len(totals):
+            totals[index] += float(amount)
+    return totals
+
+
 def slippage(session: Session, organization_id: int, as_of: date, *, seed: int) -> list[int]:
     """Days between the expected close date and the actual close of won deals (two years), a seeded
     sample of at most ``SLIPPAGE_SAMPLE``; ``[0]`` when there is no history to learn from."""
@@ -320,19 +343,20 @@ def probabilities(
     replicates: int = 0,
     seed: int = 0,
 ) -> tuple[list[float], str, FloatArray | None]:
-    """Each open deal's win probability: the stored model's, or the historical win rate of its stage
-    for a deal that has sat in it as long (:mod:`closeloop.forecasting.dwell`); lowered for a deal past
-    its expected close date (:mod:`closeloop.forecasting.past_due`). For a ``past`` snapshot, the
-    stage win rates and the lateness are learned from the deals closed by the end of ``as_of`` only
-    (the stored model has seen later deals, so it is not used).
+    """Each open deal's win probability: the stored model's, or its stage's chance of a win within a
+    year for a deal that has sat in it as long, counting the deals still open
+    (:mod:`closeloop.forecasting.survival`); lowered for a deal past its expected close date
+    (:mod:`closeloop.forecasting.past_due`). For a ``past`` snapshot, the stage rates are learned from
+    the stays up to the end of ``as_of`` and the lateness from the deals closed by then only (the
+    stored model has seen later deals, so it is not used).
 
     With ``replicates``, the stage rates are also given under that many bootstrap replicates of the
-    closed deals (replicates × deals, lowered for lateness by the same odds ratio), so a simulation
+    stays (replicates × deals, lowered for lateness by the same odds ratio), so a simulation
     can carry the uncertainty of the rates; ``None`` for the trained model's probabilities."""
     if past:
         cutoff = _start(as_of + timedelta(days=1))
         raw, method, draws = _stage_probabilities(
-            session, organization_id, deals, cutoff, closed_before=cutoff, replicates=replicates, seed=seed
+            session, organization_id, deals, cutoff, replicates=replicates, seed=seed
         )
         history = past_due_adjustment.lateness(session, organization_id, closed_before=cutoff)
     else:
@@ -389,20 +413,21 @@ def _stage_probabilities(
     deals: Sequence[OpenDeal],
     moment: datetime,
     *,
-    closed_before: datetime | None = None,
     replicates: int = 0,
     seed: int = 0,
 ) -> tuple[list[float], str, FloatArray | None]:
-    """Each deal's stage win rate for the days it has sat in its stage at ``moment`` (and, with
-    ``replicates``, under bootstrap replicates of the history: :func:`dwell.bootstrap_rates`)."""
-    history = dwell.stays(session, organization_id, closed_before=closed_before)
+    """Each deal's probability of being won within a year for the days it has sat in its stage at
+    ``moment``, learned from every stay in that stage up to ``moment`` — deals still open counted as
+    not (yet) decided (:mod:`closeloop.forecasting.survival`) — and, with ``replicates``, under
+    bootstrap replicates of those stays (:func:`survival.bootstrap_rates`)."""
+    history = survival.stays(session, organization_id, cut=moment)
     sat = [
-        max((moment - deal.stage_since).total_seconds() / dwell.SECONDS_PER_DAY, 0.0) if deal.stage_since else 0.0
+        max((moment - deal.stage_since).total_seconds() / survival.SECONDS_PER_DAY, 0.0) if deal.stage_since else 0.0
         for deal in deals
     ]
-    result = [history[Stage(deal.stage)].rate(days) for deal, days in zip(deals, sat, strict=True)]
+    result = survival.rates(history, [deal.stage for deal in deals], sat)
     draws = (
-        dwell.bootstrap_rates(history, [deal.stage for deal in deals], sat, replicates=replicates, seed=seed)
+        survival.bootstrap_rates(history, [deal.stage for deal in deals], sat, replicates=replicates, seed=seed)
         if replicates
         else None
     )
@@ -445,6 +470,8 @@ def take_snapshot(
     timings = stage_timing(session, organization_id, as_of, seed=seed)
     won = won_history(session, organization_id, as_of)
     keyed = {"owner": "owner_id", "region": "region_id", "product_line": "product_line_id"}
+    months, quarters = horizon(as_of)
+    growth = trend.growth(monthly_bookings(session, organization_id, as_of), len(months))
     pipeline = Pipeline(
         ids=[deal.id for deal in deals],
         amount=np.array([deal.amount for deal in deals], dtype=np.float64),
@@ -461,6 +488,7 @@ def take_snapshot(
         keys={dimension: [getattr(row, column) for row in won] for dimension, column in keyed.items()},
         window_days=RUN_RATE_DAYS,
         closed_ago=np.array([max((as_of - as_utc(row.closed_at).date()).days, 0) for row in won], dtype=np.int64),
+        growth=growth,
     )
     cells = simulate(
         pipeline,
@@ -488,6 +516,8 @@ def take_snapshot(
             "landing_by_stage": landing.as_details(timings),
             "run_rate_deals": len(won),
             "run_rate_window_days": RUN_RATE_DAYS,
+            "run_rate_trend": [round(float(value), 4) for value in growth.factor],
+            "run_rate_trend_spread": [round(float(value), 4) for value in growth.spread],
             "past_due_deals": len(overdue),
             "past_due_amount": round(sum(deal.amount for deal in overdue), 2),
             "beyond_history_deals": len(stale),
@@ -496,7 +526,6 @@ def take_snapshot(
     )
     session.add(snapshot)
     session.flush()
-    months, quarters = horizon(as_of)
     rows: list[dict[str, Any]] = []
     for dimension in DIMENSIONS:
         # each key's won business, grouped once

@@ -34,7 +34,7 @@ from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.opportunities.service import OPPORTUNITIES
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import RowAccess, tenant_clause, within_organization
-from closeloop.forecasting import dwell, past_due
+from closeloop.forecasting import dwell, past_due, survival
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import MIN_CLOSED, Feature, Reason, WinModel, scores, train
 from closeloop.governance.audit.models import AuditEntry
@@ -393,9 +393,12 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     if closed:
         probability = 1.0 if deal.stage == Stage.WON else 0.0
     elif stored is None:
-        # the stage's win rate among the closed deals that sat in it as long as this one has
-        sat = (utcnow() - as_utc(deal.stage_changed_at)).total_seconds() / dwell.SECONDS_PER_DAY
-        probability = dwell.stays(session, actor.organization_id)[Stage(deal.stage)].rate(max(sat, 0.0))
+        # the stage's chance of a win within a year for a deal that has sat in it as long, counting
+        # the deals still open (as the bookings forecast does)
+        now = utcnow()
+        sat = (now - as_utc(deal.stage_changed_at)).total_seconds() / survival.SECONDS_PER_DAY
+        stays = survival.stays(session, actor.organization_id, cut=now)
+        probability = stays[Stage(deal.stage)].win_probability(max(sat, 0.0))
     else:
         model = WinModel.loads(stored.blob)
         frame = features(session, actor.organization_id, [deal])

@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from closeloop.forecasting.landing import StageTiming
+    from closeloop.forecasting.trend import Growth
 
 DIMENSIONS = ("total", "owner", "region", "product_line")
 FloatArray = npt.NDArray[np.float64]
@@ -115,6 +116,8 @@ class History:
     window_days: int = 365
     #: days between each won deal's close and the forecast date (empty: the spread is not known)
     closed_ago: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: the business's trend per horizon month (:mod:`closeloop.forecasting.trend`); None: no trend
+    growth: Growth | None = None
 
 
 #: the run-rate window is cut into this many blocks to see how much the rate of won deals varies
@@ -278,7 +281,8 @@ class Landing:
 
 def new_business_rates(history: History, as_of: date, months: Sequence[Period]) -> FloatArray:
     """Expected number of new wins (deals not open today) per horizon month: the daily won-deal rate
-    times, summed over the month's remaining days, the share of cycles no longer than the days left."""
+    times, summed over the month's remaining days, the share of cycles no longer than the days left;
+    times the month's trend factor when the history has one (:mod:`closeloop.forecasting.trend`)."""
     rates = np.zeros(len(months))
     if len(history.amount) == 0:
         return rates
@@ -291,7 +295,24 @@ def new_business_rates(history: History, as_of: date, months: Sequence[Period]) 
             continue
         days = np.arange(first, last)
         rates[index] = daily * float(np.searchsorted(cycles, days, side="right").sum()) / len(cycles)
+    if history.growth is not None and len(history.growth.factor) == len(months):
+        rates = rates * history.growth.factor
     return rates
+
+
+#: a simulation's trend draw never scales a month's run-rate below this share of its expected factor
+TREND_FLOOR = 0.1
+
+
+def trend_draws(history: History, rng: np.random.Generator, size: int, n_months: int) -> FloatArray | float:
+    """simulations × months: each simulation's multiplier of the expected run-rate for the trend's
+    uncertainty (one normal draw per simulation, shared by its months, scaled by each month's spread
+    ÷ factor; at least ``TREND_FLOOR``); 1.0 without a trend or spread."""
+    found = history.growth
+    if found is None or len(found.factor) != n_months or not np.any(found.spread > 0):
+        return 1.0
+    shift = rng.standard_normal((size, 1)) * (found.spread / found.factor)[None, :]
+    return np.maximum(1.0 + shift, TREND_FLOOR)
 
 
 def _group_index(values: Sequence[int | None]) -> tuple[IntArray, list[int | None]]:
@@ -385,7 +406,8 @@ def simulate(
             # a simulation), and it varies from month to month beyond Poisson (dispersion)
             level = rng.gamma(len(history.amount), 1.0 / len(history.amount), size=(size, 1))
             monthly = rng.gamma(1.0 / dispersion, dispersion, size=(size, n_months)) if dispersion > 0 else 1.0
-            arrivals = rng.poisson(rates[None, :] * level * monthly).astype(np.int64)
+            trend = trend_draws(history, rng, size, n_months)
+            arrivals = rng.poisson(rates[None, :] * level * monthly * trend).astype(np.int64)
             draws = rng.integers(0, len(history.amount), size=int(arrivals.sum()))
             flat_months = np.repeat(np.tile(np.arange(n_months), size), arrivals.ravel())
             flat_sims = np.repeat(np.repeat(np.arange(size), n_months), arrivals.ravel())
