@@ -15,6 +15,7 @@ from closeloop.crm.accounts.models import Account
 from closeloop.crm.enums import Stage
 from closeloop.crm.opportunities.models import Opportunity
 from closeloop.db.session import Database
+from closeloop.web.i18n import format_percent
 from closeloop.worker import tasks
 from tests.api.test_field_security import configure
 from tests.factories import Tenant
@@ -179,6 +180,9 @@ def test_the_bookings_forecast_from_snapshot_to_attribution(
         assert 'id="attribution-table"' in page.text
         assert "New accounts" in page.text
         assert "19,000" in page.text  # what was booked in November
+        # the deviation rate carries its direction: + booked more than forecast, − less
+        sign = "−" if Decimal(november_accuracy["error"]) < 0 else "+"
+        assert sign + format_percent(november_accuracy["error_rate"], "en") in page.text
         chinese = browser(client, db, tenant["sales_vp"], locale="zh_CN").get("/forecasts")
         assert "签约额预测" in chinese.text
         assert "新客户" in chinese.text
