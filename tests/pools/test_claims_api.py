@@ -170,3 +170,14 @@ def test_the_accounts_contacts_go_to_the_pool_and_to_whoever_claims_it(
 
     assert _claim(rep2, pool, account).status_code == 200
     assert rep2.read("contacts", contact["id"])["owner_id"] == tenant["rep2"].user_id
+
+
+def test_a_claim_and_a_release_need_no_body(client: TestClient, tenant: Tenant, world: World) -> None:
+    pool = _pool(client, tenant)
+    rep = Api(client, tenant["rep2"])
+    account = world.account("无理由领取", owner=None)
+
+    assert rep.request("POST", f"/pools/{pool['id']}/accounts/{account}/claim").status_code == 200
+    assert rep.request("POST", f"/pools/accounts/{account}/release").status_code == 200
+    history = Api(client, tenant["sales_vp"]).request("GET", f"/pools/accounts/{account}/owner-changes")
+    assert [(h["action"], h["reason"]) for h in history.json()["items"]] == [("released", None), ("claimed", None)]

@@ -265,10 +265,11 @@ def claim(
     actor: CurrentActor,
     pool_id: PoolId,
     account_id: AccountId,
-    body: Annotated[ClaimBody, Body()],
+    body: Annotated[ClaimBody | None, Body(description="optional: the reason")] = None,
 ) -> Response:
     with database.writing(actor) as session:
-        account = pools.claim(session, actor, account_id=account_id, pool_id=pool_id, reason=body.reason)
+        reason = body.reason if body is not None else None
+        account = pools.claim(session, actor, account_id=account_id, pool_id=pool_id, reason=reason)
         payload = _done(session, actor, account)
         commit(session)
     return json_response(payload)
@@ -281,10 +282,14 @@ def claim(
     response_class=Response,
 )
 def release(
-    database: DatabaseDep, actor: CurrentActor, account_id: AccountId, body: Annotated[ClaimBody, Body()]
+    database: DatabaseDep,
+    actor: CurrentActor,
+    account_id: AccountId,
+    body: Annotated[ClaimBody | None, Body(description="optional: the reason")] = None,
 ) -> Response:
     with database.writing(actor) as session:
-        account = pools.release(session, actor, account_id=account_id, reason=body.reason)
+        reason = body.reason if body is not None else None
+        account = pools.release(session, actor, account_id=account_id, reason=reason)
         payload = _done(session, actor, account)
         commit(session)
     return json_response(payload)
