@@ -124,7 +124,7 @@ def _national_numbers(draw: st.DrawFn) -> phonenumbers.PhoneNumber:
     return number
 
 
-@settings(max_examples=5000)
+@settings(max_examples=5000, deadline=None)
 @given(_national_numbers())
 @example(phonenumbers.PhoneNumber(country_code=86, national_number=57187654321))
 @example(phonenumbers.PhoneNumber(country_code=86, national_number=5718765432))
@@ -136,7 +136,7 @@ def test_validity_by_the_numbering_plan_is_phonenumbers_own(number: phonenumbers
     assert phones.is_valid(number) == phonenumbers.is_valid_number(number)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(_numbers())
 def test_validity_of_written_numbers_is_phonenumbers_own(text: str) -> None:
     number = phones.parsed(text)

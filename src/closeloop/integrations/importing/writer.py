@@ -172,8 +172,11 @@ def _copy_rows(session: Session, table: str, names: str, params: list[tuple[Any,
     finally:
         cursor.close()
     move = f"INSERT INTO {table} ({names}) SELECT {names} FROM {temporary}"  # noqa: S608
-    if session.info.get(_OVERLAP):
+    sent_on: list[Connection] | None = session.info.get(_OVERLAP)
+    if sent_on is not None:
         _send(connection, f"{move}; DROP TABLE {temporary}")
+        if connection not in sent_on:
+            sent_on.append(connection)
         return
     connection.exec_driver_sql(move)
     connection.exec_driver_sql(f"DROP TABLE {temporary}")
@@ -200,18 +203,21 @@ def overlapped(session: Session) -> Iterator[None]:
     a commit or a rollback) first waits for it and raises its error, if any. Everything stays on
     the one connection, in the one transaction. On leaving the block, the last write is waited for.
     """
-    if session.info.get(_OVERLAP):
+    if session.info.get(_OVERLAP) is not None:
         yield
         return
-    session.info[_OVERLAP] = True
+    connections: list[Connection] = []  # where writes were sent (the session's one connection)
+    session.info[_OVERLAP] = connections
     try:
         yield
     except BaseException:
         session.info.pop(_OVERLAP, None)
-        settle(session.connection(), raising=False)
+        for connection in connections:  # not session.connection(): the session may refuse after an error
+            settle(connection, raising=False)
         raise
     session.info.pop(_OVERLAP, None)
-    settle(session.connection())
+    for connection in connections:
+        settle(connection)
 
 
 def _send(connection: Connection, statement: str) -> None:
@@ -235,7 +241,12 @@ def settle(connection: Connection, *, raising: bool = True) -> None:
     if pending is None:
         return
     driver = pending.driver
-    results = driver.wait(psycopg_generators.fetch_many(driver.pgconn))
+    try:
+        results = driver.wait(psycopg_generators.fetch_many(driver.pgconn))
+    except psycopg_errors.Error:
+        if raising:
+            raise
+        return  # the connection is broken; the rollback under way reports it
     failed = [result for result in results if result.status == psycopg_pq.ExecStatus.FATAL_ERROR]
     if failed and raising:
         error = psycopg_errors.error_from_result(failed[0], encoding=driver.info.encoding)
