@@ -97,3 +97,48 @@ def test_the_rule_and_the_key_are_unchanged() -> None:
     assert phones.phone_problem("0571 8765432") is phones.NOT_VALID  # Hangzhou numbers have eight digits
     assert mobile_key("0571-87654321") == "+8657187654321"
     assert mobile_key("0086 138 0013 8000") == "+8613800138000"
+
+
+#: leading digits of China's number types (landline area codes, mobiles, 400/800, 95xxx, 10xxx…) and others
+_LEADING = st.one_of(
+    st.sampled_from(["10", "20", "21", "571", "755", "851", "433", "754", "311", "591", "898", "978"]),
+    st.sampled_from(["13", "14", "15", "16", "17", "18", "19", "1740", "1610", "400", "800", "108", "95", "1010"]),
+    st.sampled_from(["2", "3", "4", "5", "6", "7", "8", "9", "1", "0", "86", "12345"]),
+)
+
+
+@st.composite
+def _national_numbers(draw: st.DrawFn) -> phonenumbers.PhoneNumber:
+    """Numbers with country code 86 (as parsing any Chinese number gives), 1–15 digits, mostly
+    of China's lengths and leading digits; sometimes with a kept leading zero or another country."""
+    first = draw(_LEADING)
+    length = draw(st.one_of(st.integers(min_value=7, max_value=12), st.integers(min_value=1, max_value=15)))
+    rest = draw(st.text("0123456789", min_size=max(0, length - len(first)), max_size=max(0, length - len(first))))
+    digits = (first + rest).lstrip("0") or "0"
+    number = phonenumbers.PhoneNumber(
+        country_code=draw(st.sampled_from([86, 86, 86, 86, 1, 852])), national_number=int(digits)
+    )
+    if draw(st.integers(min_value=0, max_value=9)) == 0:
+        number.italian_leading_zero = True
+        number.number_of_leading_zeros = draw(st.sampled_from([None, 1, 2]))
+    return number
+
+
+@settings(max_examples=5000, deadline=None)
+@given(_national_numbers())
+@example(phonenumbers.PhoneNumber(country_code=86, national_number=57187654321))
+@example(phonenumbers.PhoneNumber(country_code=86, national_number=5718765432))
+@example(phonenumbers.PhoneNumber(country_code=86, national_number=13800138000))
+@example(phonenumbers.PhoneNumber(country_code=86, national_number=4008208820))
+@example(phonenumbers.PhoneNumber(country_code=86, national_number=95588))
+@example(phonenumbers.PhoneNumber(country_code=86, national_number=1010123))
+def test_validity_by_the_numbering_plan_is_phonenumbers_own(number: phonenumbers.PhoneNumber) -> None:
+    assert phones.is_valid(number) == phonenumbers.is_valid_number(number)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_numbers())
+def test_validity_of_written_numbers_is_phonenumbers_own(text: str) -> None:
+    number = phones.parsed(text)
+    if number is not None:
+        assert phones.is_valid(number) == phonenumbers.is_valid_number(number)

@@ -66,6 +66,47 @@ def parsed(text: str, region: str = "CN") -> phonenumbers.PhoneNumber | None:
         return None
 
 
+def _desc(desc: phonenumbers.PhoneNumberDesc | None) -> tuple[frozenset[int], re.Pattern[str]] | None:
+    """A numbering-plan description as (possible lengths, compiled pattern); ``None`` when it can
+    match nothing (absent, or without a pattern), as ``phonenumbers`` treats it."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+def _chinese_plan() -> tuple[tuple[frozenset[int], re.Pattern[str]], list[tuple[frozenset[int], re.Pattern[str]]]]:
+    """China's general description and its number types in the order ``is_valid_number`` tries them
+    (``phonenumberutil._number_type_helper``): any type matching makes a number valid."""
+    plan = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    general = _desc(plan.general_desc) if plan is not None else None
+    if plan is None or general is None or tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[86]) != ("CN",):
+        raise RuntimeError("phonenumbers' metadata no longer has country code 86 as China alone")
+    kinds = ["premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail"]
+    kinds.append("fixed_line")
+    if not plan.same_mobile_and_fixed_line_pattern:
+        kinds.append("mobile")
+    return general, [d for kind in kinds if (d := _desc(getattr(plan, kind))) is not None]
+
+
+_CN_GENERAL, _CN_TYPES = _chinese_plan()
+
+
+def is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number(number)``; for Chinese numbers (country code 86, no leading
+    zero kept) by China's numbering-plan patterns directly, without the library's lookups around
+    them — the same patterns in the same way (``tests/core/test_phones.py`` compares the two)."""
+    if number.country_code != 86 or number.italian_leading_zero:
+        return bool(phonenumbers.is_valid_number(number))
+    national = str(number.national_number)
+    size = len(national)
+    lengths, pattern = _CN_GENERAL
+    if (lengths and size not in lengths) or pattern.fullmatch(national) is None:
+        return False
+    return any(
+        (not lengths or size in lengths) and pattern.fullmatch(national) is not None for lengths, pattern in _CN_TYPES
+    )
+
+
 @lru_cache(maxsize=65536)
 def phone_problem(value: str) -> str | None:
     """Why ``value`` is not a usable phone number, or ``None`` (one of :data:`NOT_A_NUMBER`,
@@ -81,7 +122,7 @@ def phone_problem(value: str) -> str | None:
     number = parsed(text, "CN")
     if number is None:
         return NOT_A_NUMBER
-    if not phonenumbers.is_valid_number(number):
+    if not is_valid(number):
         return NOT_VALID
     return None
 

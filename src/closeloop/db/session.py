@@ -11,7 +11,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Executable, Result, any_, bindparam, event
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Enum,
+    Executable,
+    Integer,
+    Result,
+    String,
+    TypeDecorator,
+    any_,
+    bindparam,
+    event,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -63,6 +77,38 @@ def ids_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[b
     if session.get_bind().dialect.name == "postgresql":
         return cast(ColumnElement[bool], column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger))))
     return cast(ColumnElement[bool], column.in_(list(ids)))
+
+
+def in_bound(session: Session, column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN (:name)`` for a list bound when the statement runs (``{name: values}``).
+
+    On PostgreSQL it is ``column = ANY(:name)`` with one array parameter, for columns whose values
+    the driver sends as they are (text, integers): the statement's text does not grow with the
+    list, so neither SQLAlchemy nor the driver renders and parses thousands of placeholders, and
+    one statement takes any number of values (:func:`bound_chunks`). Elsewhere an expanding
+    parameter (one placeholder per value; callers chunk the values)."""
+    if session.get_bind().dialect.name == "postgresql" and _plain_type(column.type) is not None:
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(_plain_type(column.type)))))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+
+
+def _plain_type(column_type: Any) -> Any:
+    """``column_type`` when its values go to the driver as they are (text, integers), else ``None``."""
+    if isinstance(column_type, Enum | TypeDecorator) or not isinstance(column_type, String | Integer):
+        return None
+    return column_type
+
+
+def bound_chunks(session: Session, column: Any, values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``values`` in lists to bind to :func:`in_bound`'s parameter: all at once where it is an
+    array, else ``size`` at a time (under the databases' parameter limits)."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql" and _plain_type(column.type) is not None:
+        yield values
+        return
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 @event.listens_for(Session, "after_commit")

@@ -32,7 +32,7 @@ from closeloop.crm.contacts.models import Contact
 from closeloop.crm.enums import LeadStatus
 from closeloop.crm.leads.models import Lead
 from closeloop.db.scope import RowAccess, tenant_clause, visibility_template
-from closeloop.db.session import execute_core
+from closeloop.db.session import bound_chunks, execute_core, in_bound
 from closeloop.org.models import Region, User
 from closeloop.pools import service
 from closeloop.pools.models import DuplicateMode
@@ -338,15 +338,15 @@ def _accounts_named(session: Session, organization_id: int, keys: list[str], sou
     keyed = [tenant_clause(organization_id, NameKey), name_key.subject_type == "account"]
     ids: set[int] = set()
     for column, values in ((name_key.name_key, keys), (name_key.sound_key, sounds)):
-        statement = select(name_key.subject_id).where(*keyed, column.in_(bindparam("values", expanding=True)))
-        for chunk in _chunks(values):
+        statement = select(name_key.subject_id).where(*keyed, in_bound(session, column, "values"))
+        for chunk in bound_chunks(session, column, values, CHUNK):
             ids.update(session.scalars(statement, {"values": chunk}))
     columns = (account.id, account.name, account.owner_id, account.region_id)
     alive = tenant_clause(organization_id, Account)
     rows: list[Any] = []
-    by_id = select(*columns).where(alive, account.id.in_(bindparam("ids", expanding=True)))
-    for chunk in _chunks(sorted(ids)):
-        rows.extend(session.execute(by_id, {"ids": chunk}))
+    by_id = select(*columns).where(alive, in_bound(session, account.id, "ids"))
+    for id_chunk in bound_chunks(session, account.id, sorted(ids), CHUNK):
+        rows.extend(session.execute(by_id, {"ids": id_chunk}))
     unkeyed = ~exists().where(*keyed, name_key.subject_id == account.id)
     since = _unkeyed_since(session, organization_id)
     if since is not None:

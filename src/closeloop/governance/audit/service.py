@@ -160,6 +160,15 @@ def _tail(session: Session, organization_id: int) -> _Tail:
     return tail
 
 
+def read_tail(session: Session, organization_id: int) -> None:
+    """Read (and on PostgreSQL lock) the organization's chain head now, as the next entry would.
+
+    A bulk writer that lets the server insert rows while it prepares the next ones
+    (``importing.writer.overlapped``) calls this first, so that building the entries
+    (:func:`record_many`) needs no statement while an earlier write is still running."""
+    _tail(session, organization_id)
+
+
 def record(
     session: Session,
     actor: Actor,

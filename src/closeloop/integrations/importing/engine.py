@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -35,6 +35,7 @@ from closeloop.crm.customfields import Definition
 from closeloop.crm.opportunities.models import OpportunityProductLine, StageChange
 from closeloop.crm.searchkey import Searchable, search_key
 from closeloop.db.scope import RowAccess, tenant_clause, visibility_clause
+from closeloop.db.session import bound_chunks, in_bound
 from closeloop.db.types import ScaledDecimal, UTCDateTime
 from closeloop.governance.audit import service as audit
 from closeloop.governance.customfields.types import ValueProblem as CustomValueProblem
@@ -456,9 +457,9 @@ class Importer:
             # one statement per key, its values bound per chunk (compiled once, not once per chunk)
             statement = select(
                 *table.c, visibility_clause(self.actor, model, access=RowAccess.WRITE).label("_visible")
-            ).where(tenant_clause(self.actor.organization_id, model), first.in_(bindparam("keys", expanding=True)))
+            ).where(tenant_clause(self.actor.organization_id, model), in_bound(session, first, "keys"))
             values = [self._bind_value(key.attributes[0], v) for v in firsts] if self._rebound(first) else firsts
-            for chunk in references.chunks(values):
+            for chunk in bound_chunks(session, first, values, references.CHUNK):
                 for stored in session.execute(statement, {"keys": chunk}).mappings():
                     record = dict(stored)
                     stored_key = tuple(audit.json_safe(record[a]) for a in key.attributes)
@@ -679,7 +680,7 @@ class Importer:
         """
         if self.report.dry_run:
             raise ValueError("a dry run writes nothing")
-        with cyclic_gc_paused():
+        with cyclic_gc_paused(), writer.overlapped(session):
             return self._apply(session)
 
     def _apply(self, session: Session) -> ImportReport:
@@ -691,6 +692,9 @@ class Importer:
         creates = [row for row in rows if row.action is Action.CREATE]
         updates = [row for row in rows if row.action is Action.UPDATE]
         table = self.spec.table
+        # the chain's head is read before the first write, so that hashing the entries overlaps
+        # with the server inserting the records (``writer.overlapped``)
+        audit.read_tail(session, self.actor.organization_id)
         for row, record_id in zip(creates, writer.allocate_ids(session, table, len(creates)), strict=True):
             row.record_id = record_id
         created_ids = {row.number: row.record_id for row in creates}

@@ -12,13 +12,19 @@ from __future__ import annotations
 import itertools
 import json
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, func, select, text
+from psycopg import errors as psycopg_errors
+from psycopg import generators as psycopg_generators
+from psycopg import pq as psycopg_pq
+from sqlalchemy import JSON, Connection, Table, event, func, select, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 Converter = Callable[[Any], Any]
@@ -148,10 +154,12 @@ def _copy_rows(session: Session, table: str, names: str, params: list[tuple[Any,
     ``COPY`` cannot write into a table with row-level security; the ``INSERT`` checks every row
     against the policies (and constraints, triggers) as an executemany would. The temporary table
     is dropped at once (and at the transaction's end in any case); a failure rolls back with the
-    caller's transaction.
+    caller's transaction. Inside :func:`overlapped`, the ``INSERT … SELECT`` is sent and not waited
+    for: the server moves the rows while the caller prepares the next table's.
     """
     temporary = f"closeloop_copy_{next(_copies)}"
     connection = session.connection()
+    settle(connection)
     connection.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {temporary} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
     )
@@ -163,8 +171,98 @@ def _copy_rows(session: Session, table: str, names: str, params: list[tuple[Any,
                 write_row(row)
     finally:
         cursor.close()
-    connection.exec_driver_sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM {temporary}")  # noqa: S608
+    move = f"INSERT INTO {table} ({names}) SELECT {names} FROM {temporary}"  # noqa: S608
+    sent_on: list[Connection] | None = session.info.get(_OVERLAP)
+    if sent_on is not None:
+        _send(connection, f"{move}; DROP TABLE {temporary}")
+        if connection not in sent_on:
+            sent_on.append(connection)
+        return
+    connection.exec_driver_sql(move)
     connection.exec_driver_sql(f"DROP TABLE {temporary}")
+
+
+# --- PostgreSQL: a bulk write the server runs while Python prepares the next ------------------
+
+_OVERLAP = "closeloop.import.overlap"
+_PENDING = "closeloop.import.pending"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A statement sent on a connection whose results have not been read yet."""
+
+    statement: str
+    driver: Any
+
+
+@contextmanager
+def overlapped(session: Session) -> Iterator[None]:
+    """Within the block, a bulk write on PostgreSQL returns once its rows are on the server, before
+    the server has moved them into the table; the next statement on the connection (any statement,
+    a commit or a rollback) first waits for it and raises its error, if any. Everything stays on
+    the one connection, in the one transaction. On leaving the block, the last write is waited for.
+    """
+    if session.info.get(_OVERLAP) is not None:
+        yield
+        return
+    connections: list[Connection] = []  # where writes were sent (the session's one connection)
+    session.info[_OVERLAP] = connections
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_OVERLAP, None)
+        for connection in connections:  # not session.connection(): the session may refuse after an error
+            settle(connection, raising=False)
+        raise
+    session.info.pop(_OVERLAP, None)
+    for connection in connections:
+        settle(connection)
+
+
+def _send(connection: Connection, statement: str) -> None:
+    """Send ``statement`` (simple-query protocol: several statements allowed) without waiting."""
+    driver = connection.connection.driver_connection
+    pgconn = driver.pgconn  # type: ignore[union-attr]
+    pgconn.send_query(statement.encode(driver.info.encoding))  # type: ignore[union-attr]
+    driver.wait(psycopg_generators.send(pgconn))  # type: ignore[union-attr]
+    connection.info[_PENDING] = _Pending(statement, driver)
+    if not event.contains(connection, "before_cursor_execute", _settle_before_execute):
+        # kept for the connection's life (one transaction): removing a listener while it runs is unsafe
+        event.listen(connection, "before_cursor_execute", _settle_before_execute)
+        event.listen(connection, "commit", _settle_before_end)
+        event.listen(connection, "rollback", _settle_before_rollback)
+
+
+def settle(connection: Connection, *, raising: bool = True) -> None:
+    """Wait for the statement :func:`overlapped` left running on ``connection``, if any, and raise
+    its error as SQLAlchemy would have (``raising=False``: only wait, the transaction is failing)."""
+    pending: _Pending | None = connection.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    driver = pending.driver
+    try:
+        results = driver.wait(psycopg_generators.fetch_many(driver.pgconn))
+    except psycopg_errors.Error:
+        if raising:
+            raise
+        return  # the connection is broken; the rollback under way reports it
+    failed = [result for result in results if result.status == psycopg_pq.ExecStatus.FATAL_ERROR]
+    if failed and raising:
+        error = psycopg_errors.error_from_result(failed[0], encoding=driver.info.encoding)
+        raise DBAPIError.instance(pending.statement, None, error, psycopg_errors.Error) from error
+
+
+def _settle_before_execute(connection: Connection, *_: Any) -> None:
+    settle(connection)
+
+
+def _settle_before_end(connection: Connection) -> None:
+    settle(connection)
+
+
+def _settle_before_rollback(connection: Connection) -> None:
+    settle(connection, raising=False)
 
 
 def update_rows(
