@@ -2,9 +2,9 @@
 
 The API's hottest statements (a record by id, a plain page — ``crm.records``) are built once per
 shape and run thousands of times. Run through SQLAlchemy, each run still builds an execution
-context, a cursor result with its metadata, and a row object per row, and converts each value
-through a processor looked up per statement — about a fifth of a page's CPU on SQLite. A
-:class:`KeptRead` does the same work with what can be worked out once kept:
+context, a cursor result with its metadata and a row object per row, and the rows are then made
+into dicts in a second pass. A :class:`KeptRead` does the same work with what can be worked out
+once kept:
 
 * the SQL text and the order of its parameters (compiled once per dialect, with the same
   compiler; a statement with an *expanding* parameter, ``IN (…)``, is expanded per call by the
