@@ -4,7 +4,7 @@ id, query string and ``If-None-Match``, the same status, headers and bytes — s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 from starlette.routing import Mount
 
 from closeloop.api.app import Api
@@ -23,8 +25,9 @@ from closeloop.core.pagination import MAX_LIMIT
 from closeloop.crm import records
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.records import RecordType
-from closeloop.db.session import Database
+from closeloop.db.session import Database, execute_core
 from tests.factories import Tenant
+from tests.samples import Api as Member
 
 REQUEST_ID = "fast-reads-test"
 
@@ -34,20 +37,40 @@ def _api(client: TestClient) -> Api:
     return next(route.app for route in app.routes if isinstance(route, Mount) and isinstance(route.app, Api))
 
 
+def _fetched_through_sqlalchemy(
+    session: Session,
+    statement: Select[Any],
+    parameters: Mapping[str, Any],
+    names: tuple[str, ...],
+    decoders: tuple[tuple[str, Callable[[Any], Any]], ...],
+) -> list[dict[str, Any]]:
+    """What ``records._fetch_kept`` hands back, read as before the kept reads: SQLAlchemy's result,
+    its rows made into dicts, the computed fields decoded."""
+    fetched = execute_core(session, statement, parameters).all()
+    built = [dict(zip(names, row, strict=True)) for row in fetched]
+    for row in built:
+        for name, decode in decoders:
+            row[name] = decode(row[name])
+    return built
+
+
 @contextmanager
 def _through_fastapi(client: TestClient) -> Iterator[None]:
-    """Every request answered by FastAPI's endpoints, as before the fast reads, and every page read
-    by a statement built for the request, as before the plain pages' statements were kept."""
+    """Every request answered by FastAPI's endpoints, as before the fast reads, every page read by a
+    statement built for the request, as before the plain pages' statements were kept, and every kept
+    statement (by id) run through SQLAlchemy's result, as before the kept reads ran on the driver's
+    cursor."""
     fast = _api(client).fast_reads
     kept = fast.segments
-    kept_plain_page = records._plain_page
+    kept_plain_page, kept_fetch = records._plain_page, records._fetch_kept
     fast.segments = {}
     records._plain_page = lambda *_: False
+    records._fetch_kept = _fetched_through_sqlalchemy
     try:
         yield
     finally:
         fast.segments = kept
-        records._plain_page = kept_plain_page
+        records._plain_page, records._fetch_kept = kept_plain_page, kept_fetch
 
 
 def _both(client: TestClient, url: str, headers: dict[str, str], params: list[tuple[str, str]]) -> tuple[Any, Any]:
@@ -266,3 +289,48 @@ def test_a_plain_page_is_read_by_a_kept_statement(
     searched = client.get("/api/v1/accounts", headers=tenant["rep"].headers, params={"q": "快读"})
     assert filtered.status_code == searched.status_code == 200
     assert len(shapes) == 2
+
+
+@pytest.fixture
+def opportunities(client: TestClient, tenant: Tenant, accounts: dict[str, int]) -> dict[str, int]:
+    """Opportunities of the rep and of the second rep, with money, a margin (finance's to read), a
+    date and a custom document: values of every kind a kept read converts."""
+    vp = Member(client, tenant["sales_vp"])
+    made: dict[str, int] = {}
+    for key, account, owner, body in [
+        ("rep_a", "rep_a", "rep", {"amount": "3200000.50", "margin": "12.50", "expected_close_date": "2027-01-31"}),
+        ("rep_b", "rep_b", "rep", {"amount": "0.01"}),
+        ("rep2", "rep2", "rep2", {"amount": "999.99", "margin": "0.00", "description": "另一位"}),
+    ]:
+        created = vp.create(
+            "opportunities",
+            {"name": f"快读商机 {key}", "account_id": accounts[account], "owner_id": tenant[owner].user_id, **body},
+        )
+        made[key] = created["id"]
+    return made
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    member=st.sampled_from(["rep", "rep2", "manager", "cfo", "admin", "sales_vp"]),
+    record=st.one_of(st.none(), st.sampled_from(["rep_a", "rep_b", "rep2"])),
+    parameters=st.lists(
+        st.sampled_from([("limit", "1"), ("limit", "2"), ("sort", "amount"), ("sort", "-id"), ("sort", "id")]),
+        max_size=2,
+    ),
+)
+def test_opportunities_read_by_the_kept_reads_answer_as_before(
+    client: TestClient,
+    tenant: Tenant,
+    opportunities: dict[str, int],
+    member: str,
+    record: str | None,
+    parameters: list[tuple[str, str]],
+) -> None:
+    """The kept reads (on the driver's cursor) against SQLAlchemy's result and the built statements:
+    money, percentages, dates, times, the computed product lines, custom documents, masks (margin),
+    a rep's scope (an expanding parameter) — the same bytes."""
+    url = "/api/v1/opportunities" + ("" if record is None else f"/{opportunities[record]}")
+    fast, slow = _both(client, url, tenant[member].headers, [] if record is not None else parameters)
+    assert fast == slow
+    assert fast[0] in (200, 404)

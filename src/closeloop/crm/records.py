@@ -34,6 +34,7 @@ from closeloop.core.errors import (
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from closeloop.db.base import RecordModel
 from closeloop.db.functions import json_list_holds
+from closeloop.db.rawread import KeptRead
 from closeloop.db.scope import (
     RowAccess,
     is_scoped,
@@ -844,10 +845,6 @@ def _custom_list_fields(session: Session, actor: Actor, record_type: RecordType[
     return customfields.list_fields(session, actor, record_type)
 
 
-def _decoded(record_type: RecordType[Any], columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
-    return _decoded_with(_decoders(record_type, columns), columns, row)
-
-
 def _decoders(record_type: RecordType[Any], columns: Sequence[str]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     """The computed fields among ``columns`` and how to decode each (worked out once per page, not per row)."""
     return tuple((name, record_type.computed[name].decode) for name in columns if name in record_type.computed)
@@ -919,15 +916,42 @@ def read_one(session: Session, actor: Actor, record_type: RecordType[Any], recor
     parameters = {**scope_parameters(actor, model), "record_id": record_id}
     if guessed is not None:
         parameters[fieldstamp.STAMP_PARAMETER] = organization_id
-    row = execute_core(session, statement, parameters).first()
+    names = (*columns, _STAMP) if guessed is not None else columns
+    found = _fetch_kept(session, statement, parameters, names, _decoders(record_type, columns))
+    record = found[0] if found else None
     if guessed is not None and organization_id is not None:
-        if row is None:  # nothing to check the guess against (and no field was read)
+        if record is None:  # nothing to check the guess against (and no field was read)
             fieldstamp.withdraw(session, organization_id)
-        elif not fieldstamp.settle(session, organization_id, guessed, row[-1]):
+        elif not fieldstamp.settle(session, organization_id, guessed, record.pop(_STAMP)):
             return read_one(session, actor, record_type, record_id)  # the session now knows the stamp
-    if row is None:
+    if record is None:
         raise NotFound(record_type.noun, record_id)
-    return _expanded(session, actor, record_type, [_decoded(record_type, columns, row[: len(columns)])])[0]
+    return _expanded(session, actor, record_type, [record])[0]
+
+
+#: the name the fields stamp goes by among a kept read's columns
+_STAMP: str = fieldstamp.STAMP_COLUMN.name
+
+
+@lru_cache(maxsize=2048)
+def _kept_read(
+    statement: Select[Any], names: tuple[str, ...], decoders: tuple[tuple[str, Callable[[Any], Any]], ...]
+) -> KeptRead:
+    return KeptRead(statement, names, dict(decoders))
+
+
+def _fetch_kept(
+    session: Session,
+    statement: Select[Any],
+    parameters: Mapping[str, Any],
+    names: tuple[str, ...],
+    decoders: tuple[tuple[str, Callable[[Any], Any]], ...],
+) -> list[dict[str, Any]]:
+    """The rows of a kept statement (:func:`_by_id_statement`, :func:`_page_statement`) as dicts
+    keyed by ``names`` (one per column), the computed fields decoded by ``decoders``: run on the
+    driver's cursor by a :class:`~closeloop.db.rawread.KeptRead`, with the values SQLAlchemy's result
+    would hold, and without its result and row objects."""
+    return _kept_read(statement, names, decoders).dicts(session, parameters)
 
 
 def _plain_page(
@@ -1025,7 +1049,8 @@ def _read_page(
     selected = columns if sort_name in columns else (*columns, sort_name)
     stamped = guessed is not None and actor.organization_id is not None
     parameters: dict[str, Any] = {fieldstamp.STAMP_PARAMETER: actor.organization_id} if stamped else {}
-    if _plain_page(params, sort, selected, custom):
+    kept = _plain_page(params, sort, selected, custom)
+    if kept:
         # no filter, no search, sorted by a column, paged by id (if at all): a statement built once
         # per shape, as read_one's, with the same checks in the same order as build_query's path
         require(actor, f"{record_type.plural}:read")
@@ -1047,16 +1072,26 @@ def _read_page(
         statement = statement.limit(limit + 1)
         if stamped:
             statement = statement.add_columns(fieldstamp.STAMP_COLUMN)
-    # all rows in one fetch: iterating the result would fetch them one call at a time
-    fetched: Sequence[Sequence[Any]] = execute_core(session, statement, parameters or None).all()
-    if guessed is not None and actor.organization_id is not None:
-        if not fetched:
-            return _NoRows()
-        if not fieldstamp.settle(session, actor.organization_id, guessed, fetched[0][-1]):
-            return _page_read_plainly(session, actor, record_type, params)
-        fetched = [row[:-1] for row in fetched]
     decoders = _decoders(record_type, selected)
-    rows = [_decoded_with(decoders, selected, row) for row in fetched]
+    rows: list[dict[str, Any]]
+    stamp: Any = None
+    if kept:
+        rows = _fetch_kept(session, statement, parameters, (*selected, _STAMP) if stamped else selected, decoders)
+        if stamped and rows:
+            stamp = rows[0][_STAMP]
+            for row in rows:
+                del row[_STAMP]
+    else:  # all rows in one fetch: iterating the result would fetch them one call at a time
+        fetched: Sequence[Sequence[Any]] = execute_core(session, statement, parameters or None).all()
+        if stamped and fetched:
+            stamp = fetched[0][-1]
+            fetched = [row[:-1] for row in fetched]
+        rows = [_decoded_with(decoders, selected, row) for row in fetched]
+    if guessed is not None and actor.organization_id is not None:
+        if not rows:
+            return _NoRows()
+        if not fieldstamp.settle(session, actor.organization_id, guessed, stamp):
+            return _page_read_plainly(session, actor, record_type, params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
