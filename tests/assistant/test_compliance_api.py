@@ -128,3 +128,18 @@ def test_a_scan_stores_findings_per_activity_within_each_callers_reach(
     assert all(f["span"] is None for f in manager.request("GET", "/compliance/reviews").json()["items"][0]["findings"])
     shown = Api(client, tenant["sales_vp"]).request("GET", "/compliance/findings", params={"activity_id": risky["id"]})
     assert {f["span"] for f in shown.json()["items"]} >= {"保本保息"}
+
+
+def test_a_blank_or_too_long_text_is_refused_naming_text_never_cut(client: TestClient, tenant: Tenant) -> None:
+    rep = Api(client, tenant["rep"])
+    for blank in ("", "  \n "):
+        problem = assert_problem(rep.request("POST", "/compliance/check", json={"text": blank}), 422, field="text")
+        assert problem["errors"][0]["code"] == "required"
+    long_text = "产品说明。" * 4997 + "本品根治颈椎病"
+    problem = assert_problem(rep.request("POST", "/compliance/check", json={"text": long_text}), 422, field="text")
+    assert problem["errors"][0]["code"] == "too_long"
+    assert f"at most {service.MAX_TEXT}" in problem["errors"][0]["message"]
+    assert str(len(long_text)) in problem["errors"][0]["message"]
+    whole = rep.request("POST", "/compliance/check", json={"text": long_text[-service.MAX_TEXT :]})
+    assert whole.status_code == 200
+    assert [f["span"] for f in whole.json()["findings"]] == ["根治"]
