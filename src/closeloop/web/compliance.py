@@ -34,6 +34,7 @@ CATEGORY_LABELS = {
     "disparagement": N_("Disparaging or comparing competitors"),
     "false_endorsement": N_("State or false endorsement"),
     "superstition": N_("Superstition"),
+    "commercial_bribery": N_("Commercial bribery or kickback"),
     "other": N_("Other regulated claim"),
 }
 LEVEL_LABELS = {1: N_("Level 1 · review"), 2: N_("Level 2 · not allowed"), 3: N_("Level 3 · serious")}
