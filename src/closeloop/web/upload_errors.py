@@ -57,8 +57,8 @@ def refusal_text(gettext: Gettext, error: DomainError, filename: str, formats: I
         return gettext("%(file)s has no text.") % {"file": filename}
     if code == "no_clauses":
         return gettext(
-            "%(file)s has no numbered clauses (such as 第一条, 1. or 1.1). A template is compared clause by "
-            "clause: upload one whose clauses are numbered."
+            "%(file)s has no numbered clauses (such as 第一条, 一、, 1. or Article 1). "
+            "A template is compared clause by clause: upload one whose clauses are numbered."
         ) % {"file": filename}
     if code == "duplicate":
         existing = error.extra.get("existing_document", {}).get("filename", "")

@@ -83,8 +83,8 @@ def add_template(session: Session, actor: Actor, *, name: str, filename: str, co
         # contract would come back as one changed preamble
         raise ValidationFailed.one(
             "file",
-            f"{filename}: no numbered clauses found (such as 第一条, 1. or 1.1); a template is compared clause "
-            "by clause, so its clauses must be numbered",
+            f"{filename}: no numbered clauses found (such as 第一条, 一、, 1. or Article 1); "
+            "a template is compared clause by clause, so its clauses must be numbered",
             code="no_clauses",
         )
     template = ContractTemplate(
