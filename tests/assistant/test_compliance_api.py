@@ -128,3 +128,43 @@ def test_a_scan_stores_findings_per_activity_within_each_callers_reach(
     assert all(f["span"] is None for f in manager.request("GET", "/compliance/reviews").json()["items"][0]["findings"])
     shown = Api(client, tenant["sales_vp"]).request("GET", "/compliance/findings", params={"activity_id": risky["id"]})
     assert {f["span"] for f in shown.json()["items"]} >= {"保本保息"}
+
+
+def test_a_blank_or_too_long_text_is_refused_naming_text_never_cut(client: TestClient, tenant: Tenant) -> None:
+    rep = Api(client, tenant["rep"])
+    for blank in ("", "  \n "):
+        problem = assert_problem(rep.request("POST", "/compliance/check", json={"text": blank}), 422, field="text")
+        assert problem["errors"][0]["code"] == "required"
+    long_text = "产品说明。" * 4997 + "本品根治颈椎病"
+    problem = assert_problem(rep.request("POST", "/compliance/check", json={"text": long_text}), 422, field="text")
+    assert problem["errors"][0]["code"] == "too_long"
+    assert f"at most {service.MAX_TEXT}" in problem["errors"][0]["message"]
+    assert str(len(long_text)) in problem["errors"][0]["message"]
+    whole = rep.request("POST", "/compliance/check", json={"text": long_text[-service.MAX_TEXT :]})
+    assert whole.status_code == 200
+    assert [f["span"] for f in whole.json()["findings"]] == ["根治"]
+
+
+def test_the_testers_missed_and_misfiled_claims_are_found_with_the_right_article(
+    client: TestClient, tenant: Tenant
+) -> None:
+    rep = Api(client, tenant["rep"])
+
+    def found(text: str) -> list[tuple[str, str, str]]:
+        answer = rep.request("POST", "/compliance/check", json={"text": text})
+        assert answer.status_code == 200, answer.text
+        return [(f["span"], f["category"], f["citation"]) for f in answer.json()["findings"]]
+
+    assert found("这款降压药无任何副作用，安全无毒。") == [
+        ("无任何副作用", "efficacy_guarantee", "广告法第16条第1款第1项"),
+        ("安全无毒", "efficacy_guarantee", "广告法第16条第1款第1项"),
+    ]
+    assert found("Results are 100% guaranteed.") == [
+        ("100% guaranteed", "efficacy_guarantee", "反不正当竞争法第8条第1款")
+    ]
+    [(span, category, citation)] = found("Our scanner cures cancer.")
+    assert (span, category, citation) == ("cures cancer", "efficacy_guarantee", "广告法第17条")
+    answer = rep.request("POST", "/compliance/check", json={"text": "Our scanner cures cancer."}).json()
+    assert "cosmetic" not in answer["findings"][0]["rewrite"]
+    assert found("签了单每月给您现金返点。") == [("现金返点", "commercial_bribery", "反不正当竞争法第7条")]
+    assert found("这款药副作用较小，安全性已通过检测，注册证号国药准字H20000001。") == []

@@ -53,6 +53,18 @@ VIOLATIONS = [
     ("Dr. Wang from a top hospital uses our scalpel every day.", "uses our scalpel", "endorsement", "广告法第16条"),
     ("This cream will heal your rosacea.", "heal your rosacea", "other", "化妆品监督管理条例第43条"),
     ("Their pumps are junk; they'll fail within a year.", "junk", "disparagement", "反不正当竞争法第11条"),
+    # the tester's gaps (tenth session): safety assertions, a bare guarantee, cure claims, cash kickbacks
+    ("这款颈托无任何副作用，老人也能放心用。", "无任何副作用", "efficacy_guarantee", "广告法第16条"),
+    ("这个降糖药安全无毒，可以长期吃。", "安全无毒", "efficacy_guarantee", "广告法第16条"),
+    ("这款护膝理疗仪不会有任何不良反应。", "不会有任何不良反应", "efficacy_guarantee", "广告法第16条"),
+    ("这款钙片安全无毒，孩子也能吃。", "安全无毒", "efficacy_guarantee", "广告法第18条"),
+    ("Results are 100% guaranteed.", "100% guaranteed", "efficacy_guarantee", "反不正当竞争法第8条"),
+    ("This device cures cancer.", "cures cancer", "efficacy_guarantee", "广告法第16条"),
+    ("Our scanner cures cancer.", "cures cancer", "efficacy_guarantee", "广告法第17条"),
+    ("每进一批货给您现金返点，不开票。", "现金返点", "commercial_bribery", "反不正当竞争法第7条"),
+    ("中标以后返点给采购经理个人。", "返点给采购", "commercial_bribery", "反不正当竞争法第7条"),
+    ("药款到账后好处费另算。", "好处费", "commercial_bribery", "药品管理法第88条"),
+    ("We'll pay a cash rebate to you personally.", "cash rebate", "commercial_bribery", "反不正当竞争法第7条"),
 ]  # fmt: skip
 
 NEAR_MISSES = [
@@ -76,6 +88,15 @@ NEAR_MISSES = [
     "这款降压药能降血压，请按说明书服用。",
     "降价通知：下月起单价降5%。",
     "同行都在用这款系统。",
+    # 副作用较小 admits side effects and guarantees nothing (a comparison with a named product is
+    # 第16条第1款第3项, a separate rule); a test passed under a registration is a fact, not a guarantee
+    "这款药副作用较小，常见的不良反应见说明书。",
+    "安全性已通过检测，注册证号国械注准20203140001。",
+    "任何药都不敢说完全没有副作用，有不适请及时就医。",
+    "我们从不给回扣，所有折扣都写进合同、开票入账。",
+    "返点按合同以折扣方式开给贵公司，如实入账。",
+    "The deposit is 100% refundable within 7 days.",
+    "We don't pay kickbacks; every discount is on the invoice.",
 ]
 
 
@@ -266,6 +287,34 @@ _FRAGMENTS = [
 def test_the_batch_api_equals_checking_each_text(texts: list[str], lang: str | None) -> None:
     checker = default_checker()
     assert checker.check_many(texts, lang=lang) == [checker.check(text, lang=lang) for text in texts]  # type: ignore[arg-type]
+
+
+def test_a_rewrite_names_no_other_sectors_product() -> None:
+    """A rule that runs in several sectors rewrites for each: a scanner's cure claim is never told to use
+    "the registered cosmetic claims" (the tester's report), nor a health food to use cosmetic wording."""
+    library = shipped_library()
+    wrong = []
+    for pack in library.packs:
+        for rule in pack.rules:
+            for sector in rule.sectors or ("finance", "cosmetics", "health_food", "drug", "medical", "general"):
+                override = rule.by_sector.get(sector)
+                rewrite = (override.rewrite if override and override.rewrite else None) or rule.rewrite
+                if sector != "cosmetics" and re.search(r"cosmetic|化妆品", rewrite, re.I):
+                    wrong.append(f"{pack.pack}/{rule.id} in {sector}: {rewrite}")
+    assert wrong == []
+
+
+def test_commercial_bribery_has_its_own_category_and_scores_as_the_sets_other() -> None:
+    checker = default_checker()
+    [finding] = checker.check("每单给您现金返点。")
+    assert finding.category == "commercial_bribery"
+    assert finding.citation == "反不正当竞争法第7条"
+    assert "如实入账" in finding.rewrite
+    gold = {"start": 4, "end": 8, "category": "other", "level": 3, "citation": "反不正当竞争法第7条"}
+    item = {"text": "每单给您现金返点。", "lang": "zh", "violations": [gold]}
+    result = score(checker, [item])
+    assert result.per_category["other"].tp == 1
+    assert "commercial_bribery" not in result.per_category
 
 
 def test_a_finding_explains_the_article_it_cites_in_every_sector() -> None:

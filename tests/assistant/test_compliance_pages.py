@@ -40,3 +40,34 @@ def test_a_rep_checks_a_draft_and_the_manager_rejects_it(client: TestClient, db:
     assert decided.status_code == 303
     assert draft not in manager.get("/compliance/reviews").text
     assert "删除有效率" in manager.get("/compliance/reviews?status=rejected").text
+
+
+def test_a_draft_over_the_limit_is_refused_whole_never_cut(client: TestClient, db: Database, tenant: Tenant) -> None:
+    """The tester's 25,000-character paste ending in a cure claim: the page used to cut it to 20,000
+    in the browser and answer "no risky wording"; now nothing is cut and the form says why."""
+    rep = browser(client, db, tenant["rep"])
+    page = rep.get("/compliance")
+    assert 'maxlength="20000"' not in page.text
+    draft = "产品说明。" * 4997 + "本品根治颈椎病"  # 24,985 + 7 characters
+    assert len(draft) > 20_000
+    answer = rep.post("/compliance/check", data={"csrf": csrf_of(page.text), "text": draft})
+    assert answer.status_code == 422
+    assert "未发现有风险的措辞" not in answer.text
+    assert f"草稿共 {len(draft):,} 个字符，单次检查最多 20,000 个字符" in answer.text
+    assert draft in answer.text  # the form keeps the draft
+    fragment = rep.post(
+        "/compliance/check", data={"csrf": csrf_of(page.text), "text": draft}, headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 422
+    assert "单次检查最多 20,000 个字符" in fragment.text
+    assert "未发现有风险的措辞" not in fragment.text
+    rep.get("/language/en")
+    english = rep.post("/compliance/check", data={"csrf": csrf_of(page.text), "text": draft})
+    assert f"The draft has {len(draft):,} characters; one check takes at most 20,000" in english.text
+    blank = rep.post("/compliance/check", data={"csrf": csrf_of(page.text), "text": "   "})
+    assert blank.status_code == 422
+    assert "Paste the draft to check." in blank.text
+    assert "No risky wording found." not in blank.text
+    at_limit = rep.post("/compliance/check", data={"csrf": csrf_of(page.text), "text": draft[-20_000:]})
+    assert at_limit.status_code == 200
+    assert "根治</a></mark>" in at_limit.text

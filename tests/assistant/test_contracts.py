@@ -196,7 +196,10 @@ def test_templates_through_the_api_and_contracts_in_every_format(
     )
     assert_problem(refused, 403)
     duplicate = client.post(
-        base, data={"name": "采购合同标准版"}, files={"file": ("t.txt", b"x", "text/plain")}, headers=admin.headers()
+        base,
+        data={"name": "采购合同标准版"},
+        files={"file": ("t.txt", b"1. Scope\nAll.\n", "text/plain")},
+        headers=admin.headers(),
     )
     assert_problem(duplicate, 409, field="name")
     wrong = client.post(
@@ -278,3 +281,76 @@ def test_the_comparison_page_in_chinese_and_english(client: TestClient, db: Data
     assert "High risk" in shown.text
     assert "Missing" in shown.text
     assert "Liability cap" in shown.text
+
+
+def test_a_template_without_numbered_clauses_is_refused_naming_file(client: TestClient, tenant: Tenant) -> None:
+    """Compared clause by clause, a template with no numbered clause would match nothing: every contract
+    came back as one changed preamble, silently. Now the upload is refused and says why."""
+    admin = Api(client, tenant["admin"])
+    base = "/api/v1/assistant/contract-templates"
+    prose = "本合同由甲乙双方协商一致订立。\n乙方按期交货，甲方按期付款。\n争议提交甲方所在地法院。\n".encode()
+    refused = client.post(
+        base, data={"name": "无编号"}, files={"file": ("prose.txt", prose, "text/plain")}, headers=admin.headers()
+    )
+    problem = assert_problem(refused, 422, field="file", code="no_clauses")
+    assert "prose.txt" in problem["errors"][0]["message"]
+    assert admin.request("GET", "/assistant/contract-templates").json()["items"] == []
+    numbered = "第一条 标的\n乙方交货。\n第二条 付款\n甲方付款。\n".encode()
+    made = client.post(
+        base, data={"name": "有编号"}, files={"file": ("ok.txt", numbered, "text/plain")}, headers=admin.headers()
+    )
+    assert made.status_code == 201, made.text
+
+
+def test_upload_refusals_on_the_comparison_page_stay_on_the_form_in_the_readers_language(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    admin = browser(client, db, tenant["admin"])
+    page = admin.get("/assistant/contracts")
+    token = csrf_of(page.text)
+    exe = admin.post(
+        "/assistant/contracts/templates",
+        data={"csrf": token, "name": "标准采购合同"},
+        files={"file": ("bad.exe", b"MZ\x90\x00", "application/octet-stream")},
+    )
+    assert exe.status_code == 422
+    assert "出错了" not in exe.text
+    assert 'id="template-error"' in exe.text
+    assert "无法添加 bad.exe：不支持这种文件类型。可以上传的类型：.docx, .pdf, .txt。" in exe.text
+    assert 'value="标准采购合同"' in exe.text  # the name typed is kept
+    prose = admin.post(
+        "/assistant/contracts/templates",
+        data={"csrf": token, "name": "标准采购合同"},
+        files={"file": ("prose.txt", "甲乙双方协商一致。\n".encode(), "text/plain")},
+    )
+    assert prose.status_code == 422
+    assert "prose.txt 中没有编号的条款" in prose.text
+    made = admin.post(
+        "/assistant/contracts/templates",
+        data={"csrf": token, "name": "标准采购合同"},
+        files={"file": ("template.txt", fixture("template_zh.txt").encode(), "text/plain")},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    page = admin.get("/assistant/contracts")
+    template_id = page.text.split('<option value="')[1].split('"')[0]
+    bad_pdf = admin.post(
+        "/assistant/contracts/compare",
+        data={"csrf": token, "template_id": template_id},
+        files={"file": ("合同.pdf", b"%PDF-1.4 truncated", "application/pdf")},
+    )
+    assert bad_pdf.status_code == 422
+    assert "出错了" not in bad_pdf.text
+    assert 'id="compare-error"' in bad_pdf.text
+    assert "合同.pdf：不是可以读取的 PDF 文件（" in bad_pdf.text
+    assert "not a readable PDF" not in bad_pdf.text
+    assert f'<option value="{template_id}" selected' in bad_pdf.text
+    admin.get("/language/en")
+    english = admin.post(
+        "/assistant/contracts/compare",
+        data={"csrf": token, "template_id": template_id},
+        files={"file": ("deal.exe", b"MZ", "application/octet-stream")},
+    )
+    assert (
+        "deal.exe cannot be added: this file type is not accepted. Accepted types: .docx, .pdf, .txt." in english.text
+    )

@@ -216,3 +216,30 @@ def test_an_upload_is_indexed_by_the_huey_worker_task(
     assert _search(admin, "how fast does an engineer arrive after a fault?", k=1)[0]["heading"] == (
         "Service levels › Article 1"
     )
+
+
+def test_the_same_file_twice_in_a_collection_is_refused_naming_the_first(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[tuple[int, int]]
+) -> None:
+    """Identical bytes (same sha256) again in one collection would double every passage in search,
+    talk tracks and battlecards: 409 naming the document that holds them; another collection, or a
+    retry after a failed indexing, is fine."""
+    admin = Api(client, tenant["admin"])
+    first = admin.request("POST", "/knowledge/collections", json={"name": "产品手册"}).json()["id"]
+    second = admin.request("POST", "/knowledge/collections", json={"name": "竞品"}).json()["id"]
+    content = "# 产品手册\n\n环锯外径 7.5mm，可重复灭菌 200 次。\n".encode()
+    kept = _upload(client, admin, first, "手册.md", content)
+    again = client.post(
+        f"/api/v1/knowledge/collections/{first}/documents",
+        files={"file": ("手册-副本.md", content, "application/octet-stream")},
+        headers=admin.headers(),
+    )
+    problem = assert_problem(again, 409, field="file", code="duplicate")
+    assert "手册.md" in problem["detail"]
+    assert problem["existing_document"] == {"id": kept["id"], "filename": "手册.md"}
+    listed = admin.request("GET", f"/knowledge/collections/{first}/documents").json()
+    assert [d["filename"] for d in listed["items"]] == ["手册.md"]
+    _upload(client, admin, second, "手册.md", content)  # another collection may hold it
+    broken = _upload(client, admin, second, "scan.pdf", b"%PDF-1.4 truncated")
+    assert service.index_document(db, tenant.organization_id, broken["id"]) == "failed"
+    _upload(client, admin, second, "scan.pdf", b"%PDF-1.4 truncated")  # a failed copy does not block a retry

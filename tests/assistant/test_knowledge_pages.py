@@ -59,3 +59,59 @@ def test_a_manager_uploads_a_law_and_a_rep_finds_the_article_highlighted(
     cfo = browser(client, db, tenant["cfo"], locale="en")
     assert "广告法规" not in cfo.get("/knowledge").text
     assert cfo.get(location).status_code == 404
+
+
+def test_upload_refusals_come_back_beside_the_file_input_in_the_readers_language(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tester's .exe led to "出错了" with a raw English sentence and only 返回首页; now the collection
+    page comes back with the reason beside the file input, naming the file and the accepted types."""
+    queued: list[tuple[int, int]] = []
+    monkeypatch.setattr(knowledge_pages, "enqueue_indexing", lambda org, doc: queued.append((org, doc)))
+    admin = browser(client, db, tenant["admin"])
+    page = admin.get("/knowledge")
+    created = admin.post(
+        "/knowledge/collections",
+        data={"csrf": csrf_of(page.text), "name": "产品资料", "description": ""},
+        follow_redirects=False,
+    )
+    location = created.headers["location"]
+    token = csrf_of(admin.get(location).text)
+    refused = admin.post(
+        f"{location}/documents",
+        data={"csrf": token},
+        files={"file": ("bad.exe", b"MZ\x90\x00", "application/x-msdownload")},
+    )
+    assert refused.status_code == 422
+    assert "出错了" not in refused.text
+    assert 'id="upload-error"' in refused.text
+    assert (
+        "无法添加 bad.exe：不支持这种文件类型。可以上传的类型：.docx, .htm, .html, .markdown, .md, .pdf" in refused.text
+    )
+    assert "unsupported file type" not in refused.text
+    assert 'type="file" name="file"' in refused.text  # the form is there to try again
+
+    manual = "# 产品手册\n\n环锯外径 7.5mm。\n".encode()
+    first = admin.post(
+        f"{location}/documents", data={"csrf": token}, files={"file": ("手册.md", manual, "text/markdown")}
+    )
+    assert first.status_code == 200
+    twice = admin.post(
+        f"{location}/documents", data={"csrf": token}, files={"file": ("副本.md", manual, "text/markdown")}
+    )
+    assert twice.status_code == 409
+    assert "副本.md 与本资料库中已有的 手册.md 内容完全相同" in twice.text
+
+    broken = admin.post(
+        f"{location}/documents",
+        data={"csrf": token},
+        files={"file": ("方案.docx", b"not a zip", "application/octet-stream")},
+    )
+    assert broken.status_code == 200
+    organization_id, document_id = queued[-1]
+    assert service.index_document(db, organization_id, document_id) == "failed"
+    row = admin.get(f"{location}/documents/{document_id}")
+    assert "方案.docx：不是可以读取的 DOCX 文件（" in row.text
+    assert "not a readable DOCX file" not in row.text
+    admin.get("/language/en")
+    assert "方案.docx: not a readable DOCX file (" in admin.get(location).text

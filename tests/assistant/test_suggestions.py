@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 
 from closeloop.api.routers import knowledge as knowledge_router
 from closeloop.assistant import guard
+from closeloop.assistant.briefs import QUOTE_CHARS, best_sentences, sentences
 from closeloop.assistant.knowledge import service
 from closeloop.config import settings
 from closeloop.core.clock import frozen_at
 from closeloop.db.session import Database
+from closeloop.org.models import User
 from closeloop.worker import tasks
 from tests.factories import Tenant
 from tests.samples import Api, assert_problem
@@ -241,3 +243,44 @@ def test_the_coach_and_adoption_pages(client: TestClient, db: Database, tenant: 
     assert "Suggestion adoption" in report.text
     assert "说法不客观" in report.text
     assert "0%" in report.text
+
+
+def test_tracks_speak_the_quotes_language_and_never_argue_the_competitors_case(
+    client: TestClient, db: Database, tenant: Tenant, indexed: int
+) -> None:
+    """The tester's findings: an English lead-in before a Chinese quote, a competitor's strength
+    offered as the answer to "too expensive", a battlecard sentence said twice, a brief quoting
+    whole articles."""
+    rep = Api(client, tenant["rep"])
+    tracks = _statements(
+        rep.request("POST", "/assistant/talk-tracks", json={"objection": "你们的价格太贵了", "k": 5}).json(), "tracks"
+    )
+    assert tracks
+    assert all(t["text"].startswith("可以这样回应：") for t in tracks)
+    assert not any("迈瑞" in (t["original"] or "") + t["text"] for t in tracks)
+    assert not any(t["citations"][0]["heading"].endswith("迈瑞") for t in tracks)
+    english_reader = Api(client, tenant["manager"])
+    with db.unit_of_work(None, system=True) as session:
+        user = session.get(User, tenant["manager"].user_id)
+        assert user is not None
+        user.locale = "en"
+    answered = english_reader.request("POST", "/assistant/talk-tracks", json={"objection": "价格太贵", "k": 1}).json()
+    assert _statements(answered, "tracks")[0]["text"].startswith("可以这样回应：")
+
+    card = rep.request("POST", "/assistant/battlecards", json={"competitor": "迈瑞"}).json()
+    for statement in _statements(card, "knowledge"):
+        said = [s for s in (statement["original"] or statement["text"]).replace("。", "。\n").splitlines() if s.strip()]
+        assert len(said) == len(set(said)), said
+
+
+def test_quoted_passages_are_cut_to_the_sentences_nearest_the_query() -> None:
+    article = (
+        "第五十八条 有下列行为之一的，由市场监督管理部门责令停止发布广告。" + "处广告费用一倍以上三倍以下的罚款。" * 30
+    )
+    assert sentences("迈瑞价格低。迈瑞价格低。售后覆盖广。") == ["迈瑞价格低。", "售后覆盖广。"]
+    quoted = best_sentences(article + "医疗器械广告不得含有表示功效的断言。", "医疗器械 广告 功效", limit=QUOTE_CHARS)
+    assert len(quoted) <= QUOTE_CHARS
+    assert "医疗器械广告不得含有表示功效的断言。" in quoted
+    long_sentence = "甲" * 500 + "。"
+    assert best_sentences(long_sentence, "甲", limit=QUOTE_CHARS).endswith("…")
+    assert len(best_sentences(long_sentence, "甲", limit=QUOTE_CHARS)) == QUOTE_CHARS

@@ -987,7 +987,9 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
     def document(world: World, collection_id: int) -> int:
         admin = world.tenant["admin"].actor
         with world.db.unit_of_work(admin) as session:
-            return knowledge.add_document(session, admin, collection_id, filename="a.md", content=b"# A\n\nB\n").id
+            # each document its own content: the same bytes twice in a collection are refused
+            content = f"# A\n\nB {tag()}\n".encode()
+            return knowledge.add_document(session, admin, collection_id, filename="a.md", content=content).id
 
     def reads(world: World, caller: Caller) -> bool:
         return caller.organization == "tenant" and (caller.can("knowledge:manage") or caller.role is Role.REP)
@@ -1018,7 +1020,7 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
 
     def upload(world: World, caller: Caller) -> Call:
         cid = collection(world)
-        files = {"file": ("规定.md", "# 规定\n\n第一条 广告应当真实。\n".encode(), "text/markdown")}
+        files = {"file": ("规定.md", f"# 规定\n\n第一条 广告应当真实。{tag()}\n".encode(), "text/markdown")}
         return Call(f"/v1/knowledge/collections/{cid}/documents", upload=(files, {}))
 
     def listed(world: World, caller: Caller, response: Response) -> None:

@@ -13,6 +13,7 @@ shown, and the findings with their citation and compliant rewrite travel with th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.assistant import guard
 from closeloop.assistant.knowledge import service as knowledge
+from closeloop.assistant.knowledge.text import query_tokens, tokens
 from closeloop.core.actor import Actor
 from closeloop.core.money import written
 from closeloop.crm import records
@@ -289,12 +291,48 @@ def passage_citation(passage: knowledge.Passage) -> dict[str, Any]:
     }
 
 
+#: a quoted passage is cut to its sentences nearest the query, at most this many characters
+QUOTE_CHARS = 240
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?|[^.\n]+(?:\.(?=\s)|\.$|$)")
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences (Chinese and English punctuation), each once, in order."""
+    found = [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if len(s.strip()) > 1]
+    return list(dict.fromkeys(found))
+
+
+def is_cjk(text: str) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", text))
+
+
+def best_sentences(text: str, query: str, count: int = 2, *, limit: int | None = None) -> str:
+    """The ``count`` sentences of ``text`` sharing the most words with ``query``, in their order (each
+    once); with ``limit``, cut to that many characters at most (an ellipsis marks the cut)."""
+    wanted = set(query_tokens(query))
+    found = sentences(text)
+    if not found:
+        quoted = " ".join(text.split())
+    else:
+        scored = sorted(range(len(found)), key=lambda i: (-len(wanted & set(tokens(found[i]))), i))[:count]
+        quoted = "".join(found[i] if is_cjk(found[i]) else found[i] + " " for i in sorted(scored)).strip()
+    if limit is not None and len(quoted) > limit:
+        quoted = quoted[: limit - 1].rstrip() + "…"
+    return quoted
+
+
 def _passages(session: Session, actor: Actor, query: str, k: int, words: dict[str, str]) -> list[Statement]:
+    """The passages answering ``query``, each quoted by its sentences nearest the query (a whole law
+    article of 800 characters told the rep nothing about the account); the citation keeps the
+    passage's span, so the whole text is one click away."""
     if not actor.can(knowledge.READ) or not k or not query.strip():
         return []
     return [
         Statement(
-            words["passage"].format(heading=passage.heading or passage.filename, text=" ".join(passage.text.split())),
+            words["passage"].format(
+                heading=passage.heading or passage.filename,
+                text=best_sentences(passage.text, query, limit=QUOTE_CHARS),
+            ),
             [passage_citation(passage)],
         )
         for passage in knowledge.search(session, actor, query, k=k)

@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from closeloop.assistant.briefs import Statement, passage_citation
+from closeloop.assistant.briefs import Statement, best_sentences, is_cjk, passage_citation, sentences
 from closeloop.assistant.knowledge import service as knowledge
-from closeloop.assistant.knowledge.text import query_tokens, tokens
 from closeloop.core.actor import Actor
 from closeloop.core.errors import ValidationFailed
 from closeloop.crm import records
@@ -28,33 +27,28 @@ from closeloop.crm.activities.service import ACTIVITIES
 from closeloop.governance.permissions import require
 
 MAX_TRACKS = 10
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?|[^.\n]+(?:\.(?=\s)|\.$|$)")
 _WORDS = {
     "zh_CN": {"track": "可以这样回应：{text}", "note": "{date} {kind}：{text}"},
     "en": {"track": "You could answer: {text}", "note": "{date} {kind}: {text}"},
 }
 
 
+#: headings of competitor cards (battlecard material, never a talk track)
+_COMPETITOR_HEADING = re.compile(r"竞品|竞争对手|对手|competitor|\bvs\.?\b|\bversus\b", re.I)
+
+
 def _lang(actor: Actor) -> str:
     return "en" if actor.locale.startswith("en") else "zh_CN"
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip() and len(s.strip()) > 1]
-
-
-def _best_sentences(text: str, query: str, count: int = 2) -> str:
-    """The ``count`` sentences of ``text`` sharing the most words with ``query``, in their order."""
-    wanted = set(query_tokens(query))
-    sentences = _sentences(text)
-    if not sentences:
-        return " ".join(text.split())
-    scored = sorted(range(len(sentences)), key=lambda i: (-len(wanted & set(tokens(sentences[i]))), i))[:count]
-    return "".join(sentences[i] if _is_cjk(sentences[i]) else sentences[i] + " " for i in sorted(scored)).strip()
-
-
-def _is_cjk(text: str) -> bool:
-    return bool(re.search(r"[\u4e00-\u9fff]", text))
+def _lead_in(quoted: str, actor: Actor) -> str:
+    """The track's lead-in in the language of what it quotes (a Chinese passage is not introduced
+    with "You could answer:"); a quote in neither script takes the reader's language."""
+    if is_cjk(quoted):
+        return _WORDS["zh_CN"]["track"].format(text=quoted)
+    if re.search(r"[A-Za-z]", quoted):
+        return _WORDS["en"]["track"].format(text=quoted)
+    return _WORDS[_lang(actor)]["track"].format(text=quoted)
 
 
 @dataclass
@@ -84,8 +78,17 @@ def talk_tracks(session: Session, actor: Actor, objection: str, *, k: int = 3) -
         raise ValidationFailed.one("k", f"k must be between 1 and {MAX_TRACKS}")
     lang = _lang(actor)
     result = Suggestions("talk_track", objection, {"tracks": []})
+    seen: set[str] = set()
     for passage in knowledge.search(session, actor, objection, k=k):
-        text = _WORDS[lang]["track"].format(text=_best_sentences(passage.text, objection))
+        if _COMPETITOR_HEADING.search(passage.heading or ""):
+            # a competitor's card answers "why them", not the customer's objection: quoting its
+            # strengths ("迈瑞的价格低于我们") to a customer who finds us expensive argues their case
+            continue
+        quoted = best_sentences(passage.text, objection)
+        if quoted in seen:  # the same words from two passages (a copied card) are one track
+            continue
+        seen.add(quoted)
+        text = _lead_in(quoted, actor)
         statement = Statement(text, [passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
         result.sections["tracks"].append(statement.guarded(lang))
     return result
@@ -102,13 +105,19 @@ def battlecard(session: Session, actor: Actor, competitor: str, *, k: int = 5) -
     lang = _lang(actor)
     result = Suggestions("battlecard", competitor, {"knowledge": [], "field_notes": []})
     name = competitor.lower()
+    seen: set[str] = set()
     if actor.can(knowledge.READ):
         query = f"{competitor} 竞品 对比 优势 劣势 competitor comparison"
         for passage in knowledge.search(session, actor, query, k=knowledge.MAX_K):
             if name not in passage.text.lower():
                 continue
-            sentences = [s for s in _sentences(passage.text) if name in s.lower()] or _sentences(passage.text)
-            text = (" " if not _is_cjk(passage.text) else "").join(sentences[:3])
+            # each sentence once: a card whose heading repeats its first sentence said it twice
+            found = [s for s in sentences(passage.text) if name in s.lower()] or sentences(passage.text)
+            found = [s for s in found if s not in seen][:3]
+            if not found:
+                continue
+            seen.update(found)
+            text = (" " if not is_cjk(passage.text) else "").join(found)
             statement = Statement(text, [passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
             result.sections["knowledge"].append(statement.guarded(lang))
             if len(result.sections["knowledge"]) >= k:

@@ -16,10 +16,11 @@ from closeloop.assistant.contracts import service as contracts
 from closeloop.assistant.feedback import service as feedback
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.workflows import service as workflows
-from closeloop.core.errors import NotFound
-from closeloop.web.i18n import N_
+from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.web.i18n import N_, translations
 from closeloop.web.records import FIELD_LABELS
-from closeloop.web.routes import database_of, render, require_csrf, require_user
+from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
+from closeloop.web.upload_errors import refusal_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,7 +57,7 @@ def _int(value: str, name: str) -> int:
     return int(value)
 
 
-def _page(request: Request, extra: dict[str, Any] | None = None) -> Response:
+def _page(request: Request, extra: dict[str, Any] | None = None, *, status_code: int = 200) -> Response:
     user, actor = require_user(request)
     with database_of(request).reading(actor) as session:
         templates = [contracts.template_body(t) for t in contracts.list_templates(session, actor)]
@@ -73,12 +74,22 @@ def _page(request: Request, extra: dict[str, Any] | None = None) -> Response:
         "result": None,
         **(extra or {}),
     }
-    return render(request, "assistant/contracts.html", context)
+    return render(request, "assistant/contracts.html", context, status_code=status_code)
 
 
 @router.get("/assistant/contracts")
 def contracts_page(request: Request) -> Response:
     return _page(request)
+
+
+def _refusal(request: Request, error: ValidationFailed | Conflict, filename: str) -> str:
+    """Why an upload was refused, in the reader's language, naming the file and the accepted types."""
+    gettext = translations(locale_of(request)).gettext
+    if error.problems and error.problems[0].field == "name":
+        if error.problems[0].code == "required":
+            return gettext("Give the template a name.")
+        return gettext("A template with this name exists already.")
+    return refusal_text(gettext, error, filename, contracts.FORMATS)
 
 
 @router.post("/assistant/contracts/templates")
@@ -88,8 +99,13 @@ def upload_template(
     _user, actor = require_user(request)
     require_csrf(request, csrf)
     content = file.file.read(parsing.MAX_BYTES + 1)
-    with database_of(request).unit_of_work(actor) as session:
-        contracts.add_template(session, actor, name=name, filename=file.filename or "template.txt", content=content)
+    filename = file.filename or "template.txt"
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            contracts.add_template(session, actor, name=name, filename=filename, content=content)
+    except (ValidationFailed, Conflict) as error:
+        extra = {"template_error": _refusal(request, error, filename), "template_name": name}
+        return _page(request, extra, status_code=error.status)
     return RedirectResponse("/assistant/contracts", status_code=303)
 
 
@@ -109,15 +125,16 @@ def compare(
     _user, actor = require_user(request)
     require_csrf(request, csrf)
     content = file.file.read(parsing.MAX_BYTES + 1)
-    with database_of(request).reading(actor) as session:
-        result = contracts.compare(
-            session,
-            actor,
-            _int(template_id, "contract template"),
-            filename=file.filename or "contract.txt",
-            content=content,
-        )
-        body = result.as_dict()
+    filename = file.filename or "contract.txt"
+    chosen = _int(template_id, "contract template")
+    try:
+        with database_of(request).reading(actor) as session:
+            result = contracts.compare(session, actor, chosen, filename=filename, content=content)
+            body = result.as_dict()
+    except ValidationFailed as error:
+        # the form again with the template still chosen and the reason beside the file input
+        extra = {"compare_error": _refusal(request, error, filename), "selected": chosen}
+        return _page(request, extra, status_code=error.status)
     return _page(request, {"result": body, "selected": body["template"]["id"], "types": clauses.TYPES})
 
 

@@ -19,8 +19,8 @@ from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.fields import can_read_field
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
-from closeloop.web.i18n import N_
-from closeloop.web.routes import database_of, is_htmx, render, require_csrf, require_user
+from closeloop.web.i18n import N_, translations
+from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,6 +34,7 @@ CATEGORY_LABELS = {
     "disparagement": N_("Disparaging or comparing competitors"),
     "false_endorsement": N_("State or false endorsement"),
     "superstition": N_("Superstition"),
+    "commercial_bribery": N_("Commercial bribery or kickback"),
     "other": N_("Other regulated claim"),
 }
 LEVEL_LABELS = {1: N_("Level 1 · review"), 2: N_("Level 2 · not allowed"), 3: N_("Level 3 · serious")}
@@ -82,6 +83,20 @@ def _context(request: Request, actor: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _text_error(request: Request, text: str) -> str | None:
+    """Why the draft cannot be checked, in the reader's language (the service's own rule)."""
+    problem = compliance.text_too_long_or_empty(text)
+    if problem is None:
+        return None
+    gettext = translations(locale_of(request)).gettext
+    if problem[1] == "required":
+        return gettext("Paste the draft to check.")
+    return gettext(
+        "The draft has %(length)s characters; one check takes at most %(limit)s. Nothing was checked: "
+        "check it in parts of at most %(limit)s characters."
+    ) % {"length": f"{len(text):,}", "limit": f"{compliance.MAX_TEXT:,}"}
+
+
 @router.get("/compliance")
 def compliance_page(request: Request) -> Response:
     _user, actor = require_user(request)
@@ -106,6 +121,18 @@ def check_draft(
     require_csrf(request, csrf)
     chosen: Lang | None = "zh" if lang == "zh" else "en" if lang == "en" else None
     product = int(product_id) if product_id.isdigit() and 0 < int(product_id) < 2**63 else None
+    refused = _text_error(request, text)
+    if refused is not None:
+        # never cut and never half-checked: the form comes back with the draft and the reason beside it
+        if is_htmx(request):
+            # HTMX swaps a 422 in where the result would go (base.html's responseHandling)
+            return render(
+                request, "compliance/result.html", _context(request, actor, text_error=refused), status_code=422
+            )
+        context = _context(
+            request, actor, products=_products(request, actor), text=text, lang=lang, product_id=product, result=None
+        )
+        return render(request, "compliance/index.html", context | {"text_error": refused}, status_code=422)
     with database_of(request).unit_of_work(actor) as session:
         findings = compliance.check_text(session, actor, text, lang=chosen, product_id=product)
         review = compliance.submit_outgoing(session, actor, text, findings) if outgoing else None

@@ -14,12 +14,13 @@ from closeloop.assistant import briefs
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.assistant.knowledge.text import query_tokens
-from closeloop.core.errors import NotFound
+from closeloop.core.errors import Conflict, NotFound, ValidationFailed
 from closeloop.db.session import after_commit
 from closeloop.governance.permissions import Role
-from closeloop.web.i18n import N_, ROLE_LABELS
+from closeloop.web.i18n import N_, ROLE_LABELS, translations
 from closeloop.web.records import FIELD_LABELS
-from closeloop.web.routes import database_of, render, require_csrf, require_user
+from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
+from closeloop.web.upload_errors import failure_text, refusal_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -150,14 +151,28 @@ def unshare_with_partner(request: Request, collection_id: str, organization_id: 
     return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
 
 
+def _documents(request: Request, documents: list[Any]) -> list[dict[str, Any]]:
+    """The documents' bodies, a failed one's reason in the reader's language."""
+    gettext = translations(locale_of(request)).gettext
+    bodies = [knowledge.document_body(d) for d in documents]
+    for body in bodies:
+        body["error"] = failure_text(gettext, body["filename"], body["error"])
+    return bodies
+
+
 @router.get("/knowledge/collections/{collection_id}")
 def collection_page(request: Request, collection_id: str) -> Response:
     user, actor = require_user(request)
-    cid = _int(collection_id, "knowledge collection")
+    return _collection_page(request, user, actor, _int(collection_id, "knowledge collection"))
+
+
+def _collection_page(
+    request: Request, user: Any, actor: Any, cid: int, *, upload_error: str | None = None, status_code: int = 200
+) -> Response:
     with database_of(request).reading(actor) as session:
         collection = knowledge.get_collection(session, actor, cid)
         body = knowledge.collection_body(session, actor, collection)
-        documents = [knowledge.document_body(d) for d in knowledge.list_documents(session, actor, cid)]
+        documents = _documents(request, knowledge.list_documents(session, actor, cid))
         manages = actor.can(knowledge.MANAGE) and not body["shared_with_you"]
         shared_ids = {partner["id"] for partner in body.get("partners", [])}
         partners = (
@@ -176,8 +191,9 @@ def collection_page(request: Request, collection_id: str) -> Response:
         "granted": granted,
         "role_labels": ROLE_LABELS,
         "formats": ", ".join(sorted(parsing.FORMATS)),
+        "upload_error": upload_error,
     }
-    return render(request, "knowledge/collection.html", context)
+    return render(request, "knowledge/collection.html", context, status_code=status_code)
 
 
 @router.post("/knowledge/collections/{collection_id}/documents")
@@ -187,14 +203,21 @@ def upload(
     csrf: str = Form(""),
     file: UploadFile = File(...),
 ) -> Response:
-    _user, actor = require_user(request)
+    user, actor = require_user(request)
     require_csrf(request, csrf)
     cid = _int(collection_id, "knowledge collection")
     content = file.file.read(parsing.MAX_BYTES + 1)
-    with database_of(request).unit_of_work(actor) as session:
-        document = knowledge.add_document(session, actor, cid, filename=file.filename or "upload.txt", content=content)
-        document_id, organization_id = document.id, actor.organization_id
-        after_commit(session, lambda: enqueue_indexing(organization_id, document_id))
+    filename = file.filename or "upload.txt"
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            document = knowledge.add_document(session, actor, cid, filename=filename, content=content)
+            document_id, organization_id = document.id, actor.organization_id
+            after_commit(session, lambda: enqueue_indexing(organization_id, document_id))
+    except (ValidationFailed, Conflict) as error:
+        # the collection page again, the reason beside the file input (not the dead-end error page)
+        gettext = translations(locale_of(request)).gettext
+        message = refusal_text(gettext, error, filename, parsing.FORMATS)
+        return _collection_page(request, user, actor, cid, upload_error=message, status_code=error.status)
     return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
 
 
@@ -205,7 +228,7 @@ def document_progress(request: Request, collection_id: str, document_id: str) ->
     cid = _int(collection_id, "knowledge collection")
     with database_of(request).reading(actor) as session:
         document = knowledge.get_document(session, actor, cid, _int(document_id, "knowledge document"))
-        body = knowledge.document_body(document)
+        [body] = _documents(request, [document])
     context = {
         "actor": actor,
         "document": body,

@@ -23,7 +23,10 @@ ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The review's id"
 class CheckRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, Field(max_length=compliance.MAX_TEXT)]
+    text: str = Field(
+        description=f"The draft, 1 to {compliance.MAX_TEXT} characters; a longer or blank one is refused (422 "
+        "naming `text`), never cut"
+    )
     lang: Literal["zh", "en"] | None = None
     product_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
     outgoing: bool = Field(default=False, description="The draft is about to be sent: a level-3 finding opens a review")

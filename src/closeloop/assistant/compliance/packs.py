@@ -29,6 +29,7 @@ Category = Literal[
     "disparagement",
     "false_endorsement",
     "superstition",
+    "commercial_bribery",
     "other",
 ]
 Sector = Literal["finance", "cosmetics", "health_food", "drug", "medical", "general"]
@@ -44,6 +45,7 @@ CATEGORY_PRIORITY: tuple[str, ...] = (
     "disparagement",
     "absolute_term",
     "superstition",
+    "commercial_bribery",
     "other",
     "overpromise",
 )

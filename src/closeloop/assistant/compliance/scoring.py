@@ -10,10 +10,19 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from closeloop.assistant.compliance.matcher import Checker, Finding
+
+#: categories the checker has that the eval set (``compliance/dev.jsonl``) folds into another: the set
+#: predates them and labels commercial bribery as its ``other`` (its definition's item (e))
+DATASET_CATEGORY = {"commercial_bribery": "other"}
+
+
+def dataset_category(category: str) -> str:
+    """``category`` as the eval set labels it."""
+    return DATASET_CATEGORY.get(category, category)
 
 
 @dataclass
@@ -74,10 +83,14 @@ def _overlaps(finding: Finding, gold: dict[str, Any]) -> bool:
 
 
 def score(checker: Checker, items: Iterable[dict[str, Any]]) -> Score:
-    """Score ``checker`` on labelled items (``text``, ``lang``, ``violations``)."""
+    """Score ``checker`` on labelled items (``text``, ``lang``, ``violations``); a finding's category is
+    compared as the set labels it (:data:`DATASET_CATEGORY`)."""
     result = Score()
     for item in items:
-        findings = checker.check(item["text"], lang=item.get("lang"))
+        findings = [
+            replace(finding, category=dataset_category(finding.category))
+            for finding in checker.check(item["text"], lang=item.get("lang"))
+        ]
         gold: list[dict[str, Any]] = item["violations"]
         lang = item.get("lang", "zh")
         if gold and findings:

@@ -40,13 +40,27 @@ MAX_TEXT = 20_000
 SCAN_CHUNK = 500
 
 
+def text_too_long_or_empty(text: str) -> tuple[str, str] | None:
+    """Why ``text`` cannot be checked (message, code), or None. A draft is never cut: one longer than
+    :data:`MAX_TEXT` is refused whole, naming the limit and its length, so a clean answer always
+    covers every character the rep pasted."""
+    if not text.strip():
+        return "must not be empty: paste the draft to check", "required"
+    if len(text) > MAX_TEXT:
+        return (
+            f"at most {MAX_TEXT} characters; this text has {len(text)}: check it in parts of at most {MAX_TEXT}",
+            "too_long",
+        )
+    return None
+
+
 def check_text(
     session: Session, actor: Actor, text: str, *, lang: Lang | None = None, product_id: int | None = None
 ) -> list[Finding]:
     """The findings in ``text``; with ``product_id``, delivery promises are held against its lead time."""
     require(actor, "compliance:check")
-    if len(text) > MAX_TEXT:
-        raise ValidationFailed.one("text", f"at most {MAX_TEXT} characters")
+    if text_problem := text_too_long_or_empty(text):
+        raise ValidationFailed.one("text", text_problem[0], code=text_problem[1])
     lead_time: int | None = None
     if product_id is not None:
         product = session.scalar(visible(actor, Product, access=RowAccess.READ).where(Product.id == product_id))

@@ -33,17 +33,19 @@ FORMATS = (".docx", ".pdf", ".txt")
 def extract(field: str, filename: str, content: bytes) -> str:
     """The text of an uploaded contract or template; a problem names ``field``."""
     if not filename.lower().endswith(FORMATS):
-        raise ValidationFailed.one(field, f"{filename}: use a {', '.join(FORMATS)} file")
+        raise ValidationFailed.one(field, f"{filename}: use a {', '.join(FORMATS)} file", code="unsupported_type")
     if not content:
-        raise ValidationFailed.one(field, f"{filename} is empty")
+        raise ValidationFailed.one(field, f"{filename} is empty", code="empty")
     if len(content) > parsing.MAX_BYTES:
-        raise ValidationFailed.one(field, f"{filename} is larger than {parsing.MAX_BYTES // (1024 * 1024)} MB")
+        raise ValidationFailed.one(
+            field, f"{filename} is larger than {parsing.MAX_BYTES // (1024 * 1024)} MB", code="too_large"
+        )
     try:
         text = parsing.extract(filename, content)
     except ValueError as error:
-        raise ValidationFailed.one(field, f"{filename}: {error}") from error
+        raise ValidationFailed.one(field, f"{filename}: {error}", code="unreadable") from error
     if not text.strip():
-        raise ValidationFailed.one(field, f"{filename} has no text")
+        raise ValidationFailed.one(field, f"{filename} has no text", code="no_text")
     return text
 
 
@@ -76,6 +78,15 @@ def add_template(session: Session, actor: Actor, *, name: str, filename: str, co
     if not name:
         raise ValidationFailed.one("name", "a template needs a name", "required")
     text = extract("file", filename, content)
+    if not any(clause.number is not None for clause in clauses.segment(text)):
+        # compared clause by clause, a template without numbered clauses would match nothing: every
+        # contract would come back as one changed preamble
+        raise ValidationFailed.one(
+            "file",
+            f"{filename}: no numbered clauses found (such as 第一条, 一、, 1. or Article 1); "
+            "a template is compared clause by clause, so its clauses must be numbered",
+            code="no_clauses",
+        )
     template = ContractTemplate(
         organization_id=actor.organization_id,
         name=name[:120],

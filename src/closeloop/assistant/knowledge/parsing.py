@@ -33,7 +33,9 @@ def file_format(filename: str) -> str:
     suffix = PurePath(filename).suffix.lower()
     if suffix not in FORMATS:
         allowed = ", ".join(sorted(FORMATS))
-        raise ValidationFailed.one("file", f"{filename}: unsupported file type {suffix or '(none)'}; use {allowed}")
+        raise ValidationFailed.one(
+            "file", f"{filename}: unsupported file type {suffix or '(none)'}; use {allowed}", code="unsupported_type"
+        )
     return FORMATS[suffix]
 
 

@@ -469,16 +469,20 @@ def add_document(
     collection = _own_collection(session, actor, collection_id)
     file_format = parsing.file_format(filename)
     if not content:
-        raise ValidationFailed.one("file", f"{filename} is empty")
+        raise ValidationFailed.one("file", f"{filename} is empty", code="empty")
     if len(content) > parsing.MAX_BYTES:
-        raise ValidationFailed.one("file", f"{filename} is larger than {parsing.MAX_BYTES // (1024 * 1024)} MB")
+        raise ValidationFailed.one(
+            "file", f"{filename} is larger than {parsing.MAX_BYTES // (1024 * 1024)} MB", code="too_large"
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    _refuse_duplicate(session, actor, collection.id, filename, digest)
     document = KnowledgeDocument(
         organization_id=actor.organization_id,
         collection_id=collection.id,
         filename=filename[:255],
         file_format=file_format,
         size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
+        sha256=digest,
         content=content,
         status=DocumentStatus.QUEUED,
         uploaded_by_id=actor.user_id,
@@ -494,6 +498,35 @@ def add_document(
         changes=audit.diff({}, {"collection_id": collection.id, "filename": filename, "size": len(content)}),
     )
     return document
+
+
+class DuplicateDocument(Conflict):
+    """The same bytes are already in the collection (search, talk tracks and battlecards would
+    return every passage twice); the problem names the document that holds them."""
+
+    def __init__(self, filename: str, existing: KnowledgeDocument) -> None:
+        message = (
+            f"{filename}: the same content is already in this collection as {existing.filename} "
+            f"(document {existing.id}); delete that one first to replace it"
+        )
+        super().__init__(message, code="duplicate", field_name="file")
+        self.extra = {"existing_document": {"id": existing.id, "filename": existing.filename}}
+
+
+def _refuse_duplicate(session: Session, actor: Actor, collection_id: int, filename: str, digest: str) -> None:
+    """Refuse content the collection already holds; a copy whose indexing failed does not count
+    (uploading the same bytes again is how a transient failure is retried)."""
+    existing = session.scalars(
+        select(KnowledgeDocument)
+        .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+        .where(KnowledgeDocument.collection_id == collection_id)
+        .where(KnowledgeDocument.sha256 == digest)
+        .where(KnowledgeDocument.status != DocumentStatus.FAILED)
+        .order_by(KnowledgeDocument.id)
+        .limit(1)
+    ).first()
+    if existing is not None:
+        raise DuplicateDocument(filename, existing)
 
 
 def list_documents(session: Session, actor: Actor, collection_id: int) -> list[KnowledgeDocument]:
