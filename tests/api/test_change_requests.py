@@ -214,3 +214,43 @@ def test_another_organization_never_sees_the_requests(client: TestClient, tenant
 
     assert other_vp.request("GET", "/change-requests").json()["items"] == []
     assert_problem(other_vp.request("POST", f"/change-requests/{request['id']}/approve"), 404)
+
+
+def test_a_second_request_for_the_same_field_is_refused_while_the_first_is_pending(
+    client: TestClient, tenant: Tenant
+) -> None:
+    admin, vp, it = (as_(client, tenant[k]) for k in ("admin", "sales_vp", "it_director"))
+    first = admin.request("POST", "/custom-fields", json=FIELD).json()
+
+    again = admin.request("POST", "/custom-fields", json=FIELD | {"label_en": "Region score 2"})
+    problem = assert_problem(again, 409, field="name", code="pending_request")
+    assert "region_score" in problem["detail"]
+    assert f"Change request {first['id']} already asks" in problem["detail"]
+    assert admin.request("POST", f"/change-requests/{first['id']}/cancel").status_code == 200
+    first = admin.request("POST", "/custom-fields", json=FIELD).json()  # withdrawn: it may be asked again
+
+    for api in (vp, it):
+        assert api.request("POST", f"/change-requests/{first['id']}/approve").status_code == 200
+    assert "region_score" in field_names(admin)
+    assert_problem(admin.request("POST", "/custom-fields", json=FIELD), 409, field="name", code="duplicate")
+
+
+def test_a_sign_off_that_can_no_longer_apply_ends_the_request_failed_with_a_reason(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    from closeloop.crm import customfields
+    from closeloop.crm.customfields import DefinitionCreate
+
+    admin, vp, it = (as_(client, tenant[k]) for k in ("admin", "sales_vp", "it_director"))
+    asked = admin.request("POST", "/custom-fields", json=FIELD).json()
+    system = org_service.system_actor(tenant.organization_id)
+    with db.unit_of_work(system) as session:  # the schema moved on meanwhile (an operator's import)
+        customfields.create_definition(session, system, DefinitionCreate.model_validate(FIELD))
+
+    assert vp.request("POST", f"/change-requests/{asked['id']}/approve").status_code == 200
+    last = it.request("POST", f"/change-requests/{asked['id']}/approve")
+    assert last.status_code == 200, last.text
+    ended = admin.request("GET", f"/change-requests/{asked['id']}").json()
+    assert ended["status"] == "failed"
+    assert ended["failure"] == "account already has a custom field 'region_score'"
+    assert "seq" not in ended["failure"]

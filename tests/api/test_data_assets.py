@@ -102,3 +102,42 @@ def test_another_organization_s_entries_stay_its_own(client: TestClient, tenant:
 
     assert_problem(foreign, 422, field="accountable_user_id")
     assert next(item for item in other if item["key"] == "funnel")["notes"] is None
+
+
+def test_a_change_keeps_what_it_does_not_send_and_the_accountable_must_see_the_asset(
+    client: TestClient, tenant: Tenant
+) -> None:
+    vp = Api(client, tenant["sales_vp"])
+    full = {"produced_by": ["rep"], "consumed_by": ["manager"], "responsible": ["manager"],
+            "consulted": ["it_director"], "informed": ["sales_vp"], "notes": "信用额度季度复核"}  # fmt: skip
+    assert vp.request("PUT", "/data-assets/record_type/account", json=full).status_code == 200
+
+    only_owner = vp.request("PUT", "/data-assets/record_type/account",
+                            json={"accountable_user_id": tenant["cfo"].user_id})  # fmt: skip
+    assert only_owner.status_code == 200, only_owner.text
+    entry = only_owner.json()
+    assert {name: entry[name] for name in full} == full  # the RACI lists stay as they were
+    assert entry["accountable_user_id"] == tenant["cfo"].user_id
+    patched = vp.request("PATCH", "/data-assets/record_type/account", json={"informed": ["director"]}).json()
+    assert (patched["informed"], patched["responsible"], patched["accountable_user_id"]) == (
+        ["director"], ["manager"], tenant["cfo"].user_id,
+    )  # fmt: skip
+
+    # a rep may not read account.credit_line: they cannot answer for the account data nor its finance fields
+    for path in ("/data-assets/record_type/account", "/data-assets/field_group/account.finance"):
+        refused = vp.request("PATCH", path, json={"accountable_user_id": tenant["rep"].user_id})
+        problem = assert_problem(refused, 422, field="accountable_user_id", code="cannot_read")
+        assert "account.credit_line" in problem["errors"][0]["message"]
+    assert vp.request("GET", "/data-assets").json()["items"][0]  # nothing half-written
+    kept = next(
+        item for item in vp.request("GET", "/data-assets").json()["items"]
+        if (item["kind"], item["key"]) == ("record_type", "account")
+    )  # fmt: skip
+    assert kept["accountable_user_id"] == tenant["cfo"].user_id
+    # a rep may answer for what they see whole; null clears the accountable person
+    contact = vp.request(
+        "PATCH", "/data-assets/record_type/contact", json={"accountable_user_id": tenant["rep"].user_id}
+    )
+    assert contact.status_code == 200, contact.text
+    cleared = vp.request("PATCH", "/data-assets/record_type/account", json={"accountable_user_id": None}).json()
+    assert (cleared["accountable_user_id"], cleared["needs_owner"], cleared["informed"]) == (None, True, ["director"])

@@ -5,6 +5,7 @@ tenants and partner users see nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.db.scope import tenant_clause
 from closeloop.db.session import Database
 from closeloop.governance.audit.models import AuditEntry
@@ -159,12 +162,12 @@ def test_missing_approver_rules_and_self_approval_skip(client: TestClient, tenan
     ]
     quotes_flow = flow(ops, "expense", mine)
     manager = Api(client, tenant["manager"])
-    claim = submit(manager, "expense", None, details={"amount": "320.50", "category": "差旅"})
+    claim = submit(manager, "expense", None, details={"amount": "320.50", "category": "差旅", "spent_on": "2026-11-20"})
     assert (claim["status"], claim["steps"][0]["note"], claim["snapshot"]["amount"]) == (
         "approved", "submitter_skipped", "320.50",
     )  # fmt: skip
     ops.request("PATCH", f"/approval-flows/{quotes_flow['id']}", json={"skip_submitter": False})
-    own = submit(manager, "expense", None, details={"amount": "10"})
+    own = submit(manager, "expense", None, details={"amount": "10", "category": "餐饮", "spent_on": "2026-11-20"})
     assert approvers(own) == [[("Manager", "pending")]]
 
 
@@ -297,3 +300,55 @@ def test_add_approver_never_routes_a_request_back_to_its_submitter(
     assert_problem(refused, 422, field="user_id")
     assert approvers(rep.request("GET", f"/approvals/{submitted['id']}").json()) == [[("Manager", "pending")]]
     assert_problem(rep.request("POST", f"/approvals/{submitted['id']}/approve"), 403, code=None)
+
+
+def test_an_expense_claim_is_checked_and_titled_in_each_readers_language(client: TestClient, tenant: Tenant) -> None:
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    flow(ops, "expense", [{"name": "默认", "conditions": [], "steps": [step({"kind": "supervisor"})]}])
+    tomorrow = (calendar.today(settings.business_timezone) + timedelta(days=1)).isoformat()
+    good = {"amount": "100", "category": "差旅", "spent_on": "2026-11-20"}
+
+    def refused(details: Body, field: str, code: str) -> str:
+        answer = rep.request("POST", "/approvals", json={"record_type": "expense", "details": details})
+        problem = assert_problem(answer, 422, field=field, code=code)
+        return str(next(e["message"] for e in problem["errors"] if e["field"] == field))
+
+    refused(good | {"category": "  "}, "details.category", "required")
+    assert tomorrow in refused(good | {"spent_on": tomorrow}, "details.spent_on", "future")
+    refused(good | {"spent_on": "2026-02-30"}, "details.spent_on", "invalid")
+    refused(good | {"spent_on": ""}, "details.spent_on", "required")
+    assert "2 decimals" in refused(good | {"amount": "100.123"}, "details.amount", "too_precise")
+    assert "999,999,999,999.99" in refused(good | {"amount": "1e20"}, "details.amount", "too_large")
+    assert "positive" in refused(good | {"amount": "-5"}, "details.amount", "not_positive")
+    refused(good | {"amount": "NaN"}, "details.amount", "invalid")
+
+    claim = submit(rep, "expense", None, details=good | {"amount": "100.100"})  # a trailing zero is not rounding
+    assert (claim["snapshot"]["amount"], claim["title"]) == ("100.10", "费用报销 · 差旅 ¥100.10")
+    inbox = manager.request("GET", "/approvals").json()["items"]
+    assert [item["title"] for item in inbox if item["id"] == claim["id"]] == ["费用报销 · 差旅 ¥100.10"]
+    notices = manager.request("GET", "/notifications").json()["items"]
+    assert {"zh_CN": "待您审批:费用报销 · 差旅 ¥100.10", "en": "Waiting for your approval: Expense · 差旅 ¥100.10"} in [
+        n["title"] for n in notices
+    ], notices
+
+
+def test_a_contract_in_force_or_already_approved_is_not_submitted_again(client: TestClient, tenant: Tenant) -> None:
+    ops, rep, manager = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    flow(ops, "contract", AMOUNT_FLOW)
+    record = contract(rep, "5000.00")
+    rep.patch("contracts", record["id"], {"signed_on": "2026-11-20"})
+    first = submit(rep, "contract", record["id"])
+    again = rep.request("POST", "/approvals", json={"record_type": "contract", "record_id": record["id"]})
+    assert_problem(again, 409, field="record_id", code="approval_pending")
+    act(manager, first["id"], "approve")
+    assert rep.read("contracts", record["id"])["status"] == "active"
+
+    in_force = rep.request("POST", "/approvals", json={"record_type": "contract", "record_id": record["id"]})
+    assert "already in force" in assert_problem(in_force, 409, field="record_id", code="already_active")["detail"]
+    assert rep.request("GET", "/approvals", params={"box": "submitted"}).json()["items"][0]["id"] == first["id"]
+
+    unsigned = contract(rep, "6000.00")
+    act(manager, submit(rep, "contract", unsigned["id"])["id"], "approve")
+    assert rep.read("contracts", unsigned["id"])["status"] == "draft"  # approved, waiting for its signing date
+    twice = rep.request("POST", "/approvals", json={"record_type": "contract", "record_id": unsigned["id"]})
+    assert_problem(twice, 409, field="record_id", code="already_approved")

@@ -61,6 +61,15 @@ def test_an_expense_claim_from_the_inbox(client: TestClient, db: Database, tenan
     assert claimed.status_code == 200, claimed.text
     assert "320.50" in claimed.text
     assert "费用日期" in claimed.text
+    assert "费用报销 · 差旅 ¥320.50" in claimed.text
+    no_kind = rep.post("/approvals/expense", data={"csrf": token, "amount": "10", "spent_on": "2026-11-20"})
+    assert no_kind.status_code == 422
+    assert "details.category" in no_kind.text
+    assert 'name="spent_on" type="date" required max="' in rep.get("/approvals").text
+
+    english = browser(client, db, tenant["manager"], locale="en").get("/approvals")
+    assert "Expense · 差旅 ¥320.50" in english.text
+    assert "费用报销" not in english.text
 
 
 def test_the_inbox_in_english(client: TestClient, db: Database, tenant: Tenant) -> None:

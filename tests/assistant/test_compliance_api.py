@@ -75,6 +75,20 @@ def test_outgoing_level_3_goes_to_the_managers_queue_who_decides(client: TestCli
     )
 
 
+def test_letting_a_level_3_message_go_out_needs_a_comment(client: TestClient, tenant: Tenant) -> None:
+    rep, manager = Api(client, tenant["rep"]), Api(client, tenant["manager"])
+    answer = rep.request("POST", "/compliance/check", json={"text": "这款降压药有效率95%。", "outgoing": True}).json()
+    path = f"/compliance/reviews/{answer['review_id']}/approve"
+
+    assert_problem(manager.request("POST", path, json={}), 422, field="comment", code="required")
+    assert_problem(manager.request("POST", path, json={"comment": "   "}), 422, field="comment")
+    pending = manager.request("GET", "/compliance/reviews").json()["items"]
+    assert [item["status"] for item in pending] == ["pending"]  # nothing decided by the refusals
+    approved = manager.request("POST", path, json={"comment": "数据来自已批准的说明书，可以发出"})
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["status"], approved.json()["reason"]) == ("approved", "数据来自已批准的说明书，可以发出")
+
+
 def test_a_scan_stores_findings_per_activity_within_each_callers_reach(
     client: TestClient,
     db: Database,

@@ -161,3 +161,43 @@ def test_plan_against_done_and_the_visit_report(client: TestClient, tenant: Tena
     assert set(rows) == {tenant[key].user_id for key in ("manager", "rep", "rep2")}
     points = rep.request("GET", "/fieldwork/map").json()["items"]
     assert sorted(point["id"] for point in points) == sorted([first, second, third])
+
+
+def test_a_position_typed_in_is_marked_manual_and_claims_no_accuracy(client: TestClient, tenant: Tenant) -> None:
+    rep = Api(client, tenant["rep"])
+    visit = _visit(rep, _account(rep, "上海仁济医院", *SHANGHAI))
+
+    claimed = _check_in(client, tenant["rep"], visit, manual="true")  # typed in, yet with the browser's ±15 m
+    assert_problem(claimed, 422, field="accuracy", code="manual_position")
+    typed = _check_in(client, tenant["rep"], visit, manual="true", accuracy="")
+
+    assert typed.status_code == 201, typed.text
+    assert (typed.json()["source"], typed.json()["accuracy"]) == ("manual", None)
+    seen = client.get(f"/api/v1/fieldwork/visits/{visit}/check-in", headers=tenant["manager"].headers).json()
+    assert (seen["source"], seen["accuracy"]) == ("manual", None)
+    located = _check_in(client, tenant["rep"], _visit(rep, _account(rep, "上海华东医院", *SHANGHAI)))
+    assert (located.json()["source"], located.json()["accuracy"]) == ("device", 15.0)
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "day"),
+    [
+        ("2026-11-26T15:30:00+00:00", "2026-11-26"),  # 23:30 yesterday in Shanghai
+        ("2026-11-27T16:30:00+00:00", "2026-11-28"),  # 00:30 tomorrow in Shanghai
+    ],
+)
+def test_check_in_only_on_the_visits_own_day(client: TestClient, tenant: Tenant, occurred_at: str, day: str) -> None:
+    rep = Api(client, tenant["rep"])
+    account = _account(rep, "南京客户", *SHANGHAI)
+    other_day = rep.create("activities", {"kind": "visit", "account_id": account, "subject": "拜访",
+                                          "occurred_at": occurred_at})["id"]  # fmt: skip
+
+    refused = assert_problem(
+        _check_in(client, tenant["rep"], other_day), 409, field="activity_id", code="not_visit_day"
+    )
+    assert f"this visit is on {day}, today is 2026-11-27" in refused["detail"]
+    assert_problem(client.get(f"/api/v1/fieldwork/visits/{other_day}/check-in", headers=tenant["rep"].headers), 404)
+    # 00:10 this morning in Shanghai is still today's visit (16:10 UTC yesterday)
+    early = rep.create("activities", {"kind": "visit", "account_id": account, "subject": "早访",
+                                      "occurred_at": "2026-11-26T16:10:00+00:00"})["id"]  # fmt: skip
+    assert _check_in(client, tenant["rep"], early).status_code == 201

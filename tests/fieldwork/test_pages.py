@@ -45,7 +45,10 @@ def test_check_in_plan_map_and_report_pages(client: TestClient, db: Database, te
     form = rep.get(page_path)
     assert 'accept="image/*"' in form.text
     assert 'capture="environment"' in form.text
-    assert 'name="latitude"' in form.text
+    assert 'name="latitude" id="latitude" readonly' in form.text  # filled in by the browser, not typed
+    assert 'name="longitude" id="longitude" readonly' in form.text
+    assert 'name="manual_latitude"' in form.text
+    assert "手动定位" in form.text
     assert "拜访签到" in form.text
 
     fields = {
@@ -99,3 +102,40 @@ def test_check_in_plan_map_and_report_pages(client: TestClient, db: Database, te
     assert "拜访华山医院" in team.text
     assert "Not submitted" in team.text
     assert "Rep2" in team.text
+
+
+def test_a_hand_entered_position_and_another_days_visit_on_the_page(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    api = Api(client, tenant["rep"])
+    account = api.create("accounts", {"name": "瑞金医院", "owner_id": tenant["rep"].user_id})["id"]
+    today_visit = api.create("activities", {"kind": "visit", "account_id": account, "subject": "拜访"})["id"]
+    yesterday = api.create("activities", {"kind": "visit", "account_id": account, "subject": "拜访",
+                                          "occurred_at": "2026-11-26T03:00:00+00:00"})["id"]  # fmt: skip
+    rep = browser(client, db, tenant["rep"])
+    token = csrf_of(rep.get("/fieldwork").text)
+
+    old = rep.get(f"/fieldwork/visits/{yesterday}/check-in")
+    assert "只能在拜访当天签到" in old.text
+    assert "2026年11月26日" in old.text
+    assert 'id="check-in-form"' not in old.text
+    late = rep.post(f"/fieldwork/visits/{yesterday}/check-in",
+                    data={"csrf": token, "latitude": "31.2", "longitude": "121.4", "accuracy": "20"})  # fmt: skip
+    assert late.status_code == 409
+
+    path = f"/fieldwork/visits/{today_visit}/check-in"
+    missing = rep.post(path, data={"csrf": token, "manual": "on", "manual_latitude": "91", "manual_longitude": "121"})
+    assert missing.status_code == 422
+    assert 'name="manual_latitude" id="manual_latitude" inputmode="decimal" value="91" aria-invalid="true"' in (
+        missing.text
+    )
+    typed = {"csrf": token, "manual": "on", "manual_latitude": "31.2100", "manual_longitude": "121.4600",
+             "latitude": "31.2000", "longitude": "121.4000", "accuracy": "20"}  # fmt: skip
+    done = rep.post(path, data=typed, follow_redirects=False)
+    assert done.status_code == 303, done.text
+
+    manager = browser(client, db, tenant["manager"])
+    shown = manager.get(path).text
+    assert "31.21000" in shown  # the typed position, not the browser's
+    assert '<span class="badge-pill warn" data-field="source">手动定位</span>' in shown
+    assert "±20" not in shown

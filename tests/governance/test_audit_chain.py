@@ -239,3 +239,22 @@ def test_a_removed_chain_head_is_reported(db: Database, tenant: Tenant, chain: l
     tamper(db, "DELETE FROM audit_heads WHERE organization_id = :org", org=tenant.organization_id)
 
     assert problems(db, tenant.organization_id) == [("head_missing", chain[0])]
+
+
+@pytest.mark.parametrize("nested", [1, 2])
+def test_a_rolled_back_savepoint_keeps_the_entries_written_before_it(db: Database, tenant: Tenant, nested: int) -> None:
+    """What a change request's failed apply does: entries, a savepoint (with entries of its own)
+    rolled back, then more entries — one unbroken chain, no sequence number used twice."""
+    system = org_service.system_actor(tenant.organization_id)
+    with db.unit_of_work(system) as session:
+        audit.record(session, system, "test.before", subject_type="test", subject_id=1)
+        savepoints = [session.begin_nested() for _ in range(nested)]
+        audit.record(session, system, "test.inside", subject_type="test", subject_id=2)
+        session.flush()
+        for savepoint in reversed(savepoints):
+            savepoint.rollback()
+        audit.record(session, system, "test.after", subject_type="test", subject_id=3)
+    actions = [entry["action"] for entry in entries(db, tenant.organization_id)]
+    assert actions[-2:] == ["test.before", "test.after"]
+    assert "test.inside" not in actions
+    assert problems(db, tenant.organization_id) == []

@@ -752,6 +752,15 @@ def _custom_field_plans() -> dict[tuple[str, str], Plan]:
             ),
             lambda world, caller: 200 if caller.can("schema:manage") else 403,
         ),
+        ("PATCH", "/v1/data-assets/{kind}/{key}"): Plan(
+            True,
+            lambda world, caller: Call(
+                "/v1/data-assets/record_type/lead",
+                {"consulted": ["manager"]},
+                snapshot=lambda: world.maker.request("GET", "/data-assets").json(),
+            ),
+            lambda world, caller: 200 if caller.can("schema:manage") else 403,
+        ),
         ("GET", "/v1/field-security"): Plan(
             False,
             lambda world, caller: Call(""),

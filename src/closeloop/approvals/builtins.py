@@ -6,6 +6,7 @@ ask for an approval on an opportunity or a lead) is snapshotted generically."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 from closeloop.approvals import flows, subjects
 from closeloop.approvals.models import Approval, ApprovalStatus
 from closeloop.approvals.subjects import Loaded
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor, ActorKind
 from closeloop.core.errors import Conflict, NotFound, ValidationFailed
 from closeloop.core.money import written
@@ -68,6 +71,31 @@ def load_quote(session: Session, actor: Actor, record_id: int | None, details: M
 def load_contract(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
     fields = record_fields(session, actor, "contract", _need(record_id))
     return Loaded(f"{fields['number']} {fields['title']}", fields, fields.get("owner_id"))
+
+
+def contract_admits(session: Session, actor: Actor, record_id: int | None, loaded: Loaded) -> None:
+    """Only a draft goes for approval: a contract in force (or completed, terminated) has nothing
+    left to approve, and a draft already approved waits only for its signing date."""
+    status = loaded.fields.get("status")
+    if status == ContractStatus.ACTIVE:
+        raise Conflict("the contract is already in force; there is nothing to approve", code="already_active",
+                       field_name="record_id")  # fmt: skip
+    if status != ContractStatus.DRAFT:
+        raise Conflict(f"the contract is {status}; only a draft contract is submitted for approval",
+                       code="not_draft", field_name="record_id")  # fmt: skip
+    approved = session.scalar(
+        select(Approval.id)
+        .where(
+            tenant_clause(actor.organization_id, Approval),
+            Approval.record_type == "contract",
+            Approval.record_id == record_id,
+            Approval.status == ApprovalStatus.APPROVED,
+        )
+        .limit(1)
+    )
+    if approved is not None:
+        raise Conflict(f"the contract was already approved (approval {approved}); it takes effect once signed",
+                       code="already_approved", field_name="record_id")  # fmt: skip
 
 
 def _user(session: Session, organization_id: int, user_id: Any) -> User | None:
@@ -155,22 +183,69 @@ def contract_needs_approval(session: Session, actor: Actor, contract: Contract |
     )
 
 
-def load_expense(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+#: the largest expense amount a claim may carry (the column's 12 digits before the point)
+EXPENSE_LIMIT = Decimal("999999999999.99")
+
+
+def expense_amount(value: object) -> Decimal:
+    """The amount claimed: a positive number with at most two decimals, up to :data:`EXPENSE_LIMIT`
+    (never rounded silently; each refusal says what is wrong with it)."""
     try:
-        amount = Decimal(str(details.get("amount")))
+        amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValidationFailed.one("details.amount", "give the amount claimed") from None
-    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
-        raise ValidationFailed.one("details.amount", "give a positive amount")
+        raise ValidationFailed.one("details.amount", "give the amount claimed, e.g. 100.00", "required") from None
+    if not amount.is_finite():
+        raise ValidationFailed.one("details.amount", "give the amount claimed, e.g. 100.00", "invalid")
+    if amount <= 0:
+        raise ValidationFailed.one("details.amount", "give a positive amount", "not_positive")
+    if amount > EXPENSE_LIMIT:
+        raise ValidationFailed.one(
+            "details.amount", f"the amount is too large: at most {written(EXPENSE_LIMIT)}", "too_large"
+        )
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed.one("details.amount", "give the amount with at most 2 decimals", "too_precise")
+    return amount.quantize(Decimal("0.01"))
+
+
+def expense_day(value: object, today: date) -> str:
+    """The day the money was spent (ISO), required, and not after ``today`` (business time zone)."""
+    text = str(value or "").strip()
+    if not text:
+        raise ValidationFailed.one("details.spent_on", "give the day the money was spent", "required")
+    try:
+        day = date.fromisoformat(text[:10]) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValidationFailed.one("details.spent_on", "give the day as YYYY-MM-DD", "invalid")
+    if day > today:
+        raise ValidationFailed.one(
+            "details.spent_on", f"{day.isoformat()} is in the future (today is {today.isoformat()})", "future"
+        )
+    return day.isoformat()
+
+
+def load_expense(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
+    amount = expense_amount(details.get("amount"))
+    category = str(details.get("category") or "").strip()
+    if not category:
+        raise ValidationFailed.one("details.category", "give the kind of expense (travel, meals, …)", "required")
     fields = {
-        "amount": str(amount.quantize(Decimal("0.01"))),
+        "amount": str(amount),
         "currency": str(details.get("currency") or "CNY")[:3].upper(),
-        "category": str(details.get("category") or "")[:60],
-        "spent_on": str(details.get("spent_on") or "")[:10],
+        "category": category[:60],
+        "spent_on": expense_day(details.get("spent_on"), calendar.today(settings.business_timezone)),
         "description": str(details.get("description") or "")[:1000],
     }
-    title = f"{fields['category'] or 'expense'} {written(fields['amount'], fields['currency'])}"
-    return Loaded(title, fields, actor.user_id)
+    return Loaded(expense_title(fields, "zh_CN"), fields, actor.user_id)
+
+
+def expense_title(snapshot: Mapping[str, Any], locale: str) -> str:
+    """费用报销 · 差旅 ¥100.00 / Expense · 差旅 ¥100.00: the kind in the reader's language."""
+    kind = subjects.label("expense", locale)
+    category = str(snapshot.get("category") or "").strip()
+    return f"{kind}{' · ' + category if category else ''} {written(snapshot.get('amount'), snapshot.get('currency'))}"
 
 
 def load_record(noun: str) -> subjects.Loader:
@@ -207,6 +282,7 @@ subjects.register(
     "contract",
     load=load_contract,
     on_decided=contract_decided,
+    admits=contract_admits,
     fields=CONTRACT_FIELDS,
     link=lambda record_id: f"/{CONTRACTS.plural}/{record_id}",
 )
@@ -217,4 +293,4 @@ subjects.register(
     fields=TRANSFER_FIELDS,
     link=lambda record_id: f"/accounts/{record_id}",
 )
-subjects.register("expense", load=load_expense, fields=EXPENSE_FIELDS, needs_record=False)
+subjects.register("expense", load=load_expense, fields=EXPENSE_FIELDS, needs_record=False, titled=expense_title)

@@ -222,6 +222,15 @@ _NOTICES = {
 }
 
 
+def title_in(approval: Approval, locale: str) -> str:
+    """The approval's title for a reader of ``locale`` (an expense claim names its kind in their
+    language); otherwise the title stored at submission."""
+    subject = subjects.get(approval.record_type)
+    if subject is not None and subject.titled is not None and approval.snapshot:
+        return subject.titled(approval.snapshot, locale)[:300]
+    return approval.title
+
+
 def _tell(session: Session, approval: Approval, user_ids: Sequence[int], notice: str, body: str | None = None) -> None:
     zh, en = _NOTICES[notice]
     for user_id in dict.fromkeys(user_ids):
@@ -231,8 +240,8 @@ def _tell(session: Session, approval: Approval, user_ids: Sequence[int], notice:
             user_id=user_id,
             message=Message(
                 f"approval.{notice}",
-                zh.format(title=approval.title),
-                en.format(title=approval.title),
+                zh.format(title=title_in(approval, "zh_CN")),
+                en.format(title=title_in(approval, "en")),
                 body,
                 body,
                 f"/approvals/{approval.id}",
@@ -316,6 +325,8 @@ def _new_approval(
         if waiting is not None:
             raise Conflict(f"approval {waiting} of this record is still pending", code="approval_pending",
                            field_name="record_id")  # fmt: skip
+    if subject.admits is not None:
+        subject.admits(session, actor, record_id, loaded)
     submitter = session.get(User, actor.user_id) if actor.user_id is not None else None
     flow = flows.flow_for(session, actor.organization_id, record_type, submitter)
     if flow is None:
@@ -538,10 +549,11 @@ def _names(session: Session, organization_id: int, ids: set[int]) -> dict[int, s
     return {row.id: row.display_name for row in rows}
 
 
-def summary(approval: Approval) -> dict[str, Any]:
+def summary(approval: Approval, locale: str = "zh_CN") -> dict[str, Any]:
+    """One approval for lists, its title in the reader's ``locale``."""
     return {
         "id": approval.id,
-        "title": approval.title,
+        "title": title_in(approval, locale),
         "record_type": approval.record_type,
         "record_id": approval.record_id,
         "status": approval.status,
@@ -596,7 +608,7 @@ def detail(session: Session, actor: Actor, approval: Approval) -> dict[str, Any]
     mine = _my_task(tasks, actor)
     subject = builtins.subject_for(approval.record_type)
     return {
-        **summary(approval),
+        **summary(approval, actor.locale),
         "submitter": names.get(approval.submitter_id or 0),
         "flow_id": approval.flow_id,
         "flow_revision": approval.flow_revision,

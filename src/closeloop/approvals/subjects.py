@@ -32,6 +32,10 @@ class Loaded:
 Loader = Callable[[Session, Actor, int | None, Mapping[str, Any]], Loaded]
 #: (session, the approval, approved?) → the record's consequence, in the same transaction
 Decided = Callable[[Session, "Approval", bool], None]
+#: (session, submitter, record id, the record as loaded) → raise when it may not be submitted now
+Admits = Callable[[Session, Actor, int | None, Loaded], None]
+#: (the snapshot, the reader's locale) → the approval's title in that locale
+Titled = Callable[[Mapping[str, Any], str], str]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class Subject:
     needs_record: bool = True
     #: the record's page, for links
     link: Callable[[int | None], str | None] = field(default=lambda record_id: None)
+    #: a person's submission is refused when this raises (a rule's request is not held by it)
+    admits: Admits | None = None
+    #: the title per reader's locale (otherwise the title stored at submission)
+    titled: Titled | None = None
 
 
 _REGISTRY: dict[str, Subject] = {}
@@ -71,6 +79,8 @@ def register(
     fields: tuple[str, ...] = (),
     needs_record: bool = True,
     link: Callable[[int | None], str | None] | None = None,
+    admits: Admits | None = None,
+    titled: Titled | None = None,
 ) -> Subject:
     """Make ``record_type`` approvable (registering again replaces the earlier registration)."""
     zh, en = KNOWN_TYPES.get(record_type, (record_type, record_type))
@@ -83,6 +93,8 @@ def register(
         fields=fields,
         needs_record=needs_record,
         link=link or (lambda record_id: None),
+        admits=admits,
+        titled=titled,
     )
     _REGISTRY[record_type] = subject
     KNOWN_TYPES.setdefault(record_type, (subject.label_zh, subject.label_en))

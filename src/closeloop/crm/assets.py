@@ -24,7 +24,7 @@ from closeloop.crm.schemas import Schema
 from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.assets.models import DataAsset
 from closeloop.governance.audit import service as audit
-from closeloop.governance.fields import FIELD_RULES, policy_of
+from closeloop.governance.fields import CUSTOM, FIELD_RULES, policy_of
 from closeloop.governance.permissions import ROLE_PERMISSIONS, Role, require
 from closeloop.org.models import User
 
@@ -167,6 +167,9 @@ def rows(session: Session, actor: Actor) -> list[dict[str, Any]]:
 
 
 class AssetUpdate(Schema):
+    """A change of an asset's entry: only the fields sent change (PATCH semantics, also for PUT);
+    ``"accountable_user_id": null`` sent explicitly clears the accountable person."""
+
     produced_by: list[str] = Field(default_factory=list, max_length=20)
     consumed_by: list[str] = Field(default_factory=list, max_length=20)
     responsible: list[str] = Field(default_factory=list, max_length=20)
@@ -177,6 +180,7 @@ class AssetUpdate(Schema):
 
 
 _PARTIES = frozenset({*(role.value for role in Role), "system"})
+_LISTS = ("produced_by", "consumed_by", "responsible", "consulted", "informed")
 
 
 def _check_roles(field_name: str, values: Sequence[str]) -> list[str]:
@@ -187,28 +191,62 @@ def _check_roles(field_name: str, values: Sequence[str]) -> list[str]:
     return sorted(set(values))
 
 
+def unseen_by(session: Session, actor: Actor, *, kind: str, key: str, role: str) -> list[str]:
+    """What of the asset ``role`` may not read: the record type itself (``<plural>``), or its masked
+    fields (``account.credit_line``), or the metric's masked sources; empty when it sees it all."""
+    matrix = policy_of(session, actor)
+    granted = ROLE_PERMISSIONS.get(Role(role), frozenset()) if role in set(Role) else frozenset()
+    if kind in ("record_type", "field_group"):
+        noun, _, group = key.partition(".")
+        plural = records.record_type_for(noun).plural
+        if f"{plural}:read" not in granted:
+            return [plural]
+        masked = matrix.masked(role, noun)
+        if group == "finance":
+            masked = masked & set(FIELD_RULES.get(noun, {}))
+        elif group == "custom":
+            masked = frozenset(name for name in masked if name.startswith(CUSTOM))
+        return [f"{noun}.{name}" for name in sorted(masked)]
+    if "funnel:read" not in granted:
+        return [key]
+    metric = metrics.registry().metrics.get(key) if kind == "metric" else None
+    if metric is not None and not metric.readable_by(role, matrix):
+        return sorted(f"{noun}.{name}" for noun, name in metric.sources() if name in matrix.masked(role, noun))
+    return []
+
+
 def maintain(
     session: Session, actor: Actor, *, kind: str, key: str, data: AssetUpdate, expected_version: int | None = None
 ) -> dict[str, Any]:
-    """Record who produces, consumes and answers for an asset. Needs ``schema:manage``."""
+    """Record who produces, consumes and answers for an asset (needs ``schema:manage``). Only the
+    fields ``data`` carries change; the others keep their value (for an asset never maintained, the
+    defaults the map shows). The accountable person must be an active user who may read the whole
+    asset — masked fields included (422 naming ``accountable_user_id``)."""
     require(actor, "schema:manage")
     if not any(asset.kind == kind and asset.key == key for asset in catalogue(session, actor)):
         raise NotFound("data_asset", f"{kind}/{key}")
+    sent = data.model_fields_set
+    current = next(entry for entry in rows(session, actor) if entry["kind"] == kind and entry["key"] == key)
     values: dict[str, Any] = {
-        name: _check_roles(name, getattr(data, name))
-        for name in ("produced_by", "consumed_by", "responsible", "consulted", "informed")
+        name: _check_roles(name, getattr(data, name)) if name in sent else list(current[name]) for name in _LISTS
     }
-    if data.accountable_user_id is not None and (
-        session.scalar(
-            select(User.id).where(
-                tenant_clause(actor.organization_id, User), User.id == data.accountable_user_id, User.is_active
-            )
+    accountable = data.accountable_user_id if "accountable_user_id" in sent else current["accountable_user_id"]
+    if "accountable_user_id" in sent and accountable is not None:
+        user = session.scalar(
+            select(User).where(tenant_clause(actor.organization_id, User), User.id == accountable, User.is_active)
         )
-        is None
-    ):
-        raise ValidationFailed.one("accountable_user_id", "no active user of your organization", "not_found")
-    values["accountable_user_id"] = data.accountable_user_id
-    values["notes"] = (data.notes or "").strip() or None
+        if user is None:
+            raise ValidationFailed.one("accountable_user_id", "no active user of your organization", "not_found")
+        unseen = unseen_by(session, actor, kind=kind, key=key, role=user.role)
+        if unseen:
+            raise ValidationFailed.one(
+                "accountable_user_id",
+                f"{user.display_name} ({user.role}) may not read {', '.join(unseen)}: the person accountable "
+                "for an asset must see all of it",
+                "cannot_read",
+            )
+    values["accountable_user_id"] = accountable
+    values["notes"] = ((data.notes or "").strip() or None) if "notes" in sent else current["notes"]
     row = _stored(session, actor).get((kind, key))
     if expected_version is not None and (row is None or row.version != expected_version):
         raise PreconditionFailed()

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
@@ -160,8 +161,24 @@ def request_create(
     reason: str | None = None,
     rolls_back_id: int | None = None,
 ) -> ChangeRequest:
-    """Ask to add a custom field."""
+    """Ask to add a custom field; refused (409 naming ``name``) while another request for a field of
+    that name on that record type is pending — only one of them could ever be applied."""
     customfields.check_create(session, actor, data)
+    pending = session.scalars(
+        select(ChangeRequest).where(
+            tenant_clause(actor.organization_id, ChangeRequest),
+            ChangeRequest.kind == CREATE,
+            ChangeRequest.status == ChangeStatus.PENDING.value,
+        )
+    )
+    for other in pending:
+        if (other.payload.get("record_type"), other.payload.get("name")) == (data.record_type, data.name):
+            raise Conflict(
+                f"Change request {other.id} already asks to add the {data.record_type} field '{data.name}'; "
+                "approve, reject or withdraw it first",
+                code="pending_request",
+                field_name="name",
+            )
     payload = data.model_dump(mode="json", exclude_unset=True)
     summary = f"Add {data.field_type.value} field {data.name} ({data.label_zh} / {data.label_en}) to {data.record_type}"
     return _new(
@@ -410,9 +427,10 @@ def _apply(session: Session, actor: Actor, request: ChangeRequest) -> None:
                 f"Changes of kind {request.kind} cannot be applied by this installation", code="unknown_kind"
             )
         savepoint.commit()
-    except (DomainError, ValidationError) as error:
-        savepoint.rollback()
-        audit.forget_tails(session)
+    except (DomainError, ValidationError, IntegrityError) as error:
+        savepoint.rollback()  # the audit tails go back to where the savepoint began (audit service)
+        if isinstance(error, IntegrityError):  # a constraint of the schema as it is now: say so in words
+            error = DomainError("It can no longer be applied: it conflicts with the schema as it is now")
         customfields.forget_definitions(session)
         forget_policy(session)
         request.status, request.failure = ChangeStatus.FAILED, str(error)

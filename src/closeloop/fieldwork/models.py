@@ -19,7 +19,9 @@ from closeloop.db.types import BigId, UTCDateTime
 
 class CheckIn(IdentifiedBy, OrganizationScoped, Base):
     """A rep's position at a visit: coordinates (WGS-84 degrees) with the browser's accuracy in
-    metres, the address they confirmed, and how far that is from the account's own coordinates."""
+    metres, the address they confirmed, and how far that is from the account's own coordinates.
+    ``source`` says where the coordinates came from: ``device`` (the phone's geolocation) or
+    ``manual`` (typed in by the rep: shown as such, with no accuracy)."""
 
     __tablename__ = "visit_check_ins"
     __noun__ = "check_in"
@@ -35,6 +37,7 @@ class CheckIn(IdentifiedBy, OrganizationScoped, Base):
     latitude: Mapped[float] = mapped_column(Float, nullable=False)
     longitude: Mapped[float] = mapped_column(Float, nullable=False)
     accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(8), nullable=False, default="device", server_default="device")
     address: Mapped[str | None] = mapped_column(String(300), nullable=True)
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     #: metres to the account's coordinates (``None`` when the account has none)

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor
-from closeloop.core.clock import utcnow
+from closeloop.core.clock import as_utc, utcnow
 from closeloop.core.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 from closeloop.crm import records
 from closeloop.crm.accounts.models import Account
@@ -32,17 +33,24 @@ from closeloop.governance.permissions import require
 
 EARTH_RADIUS_M = 6_371_008.8
 MAX_PHOTOS = 6
+#: where a check-in's coordinates came from
+DEVICE, MANUAL = "device", "manual"
 
 
 @dataclass(frozen=True)
 class Position:
-    """Where the browser said the rep was."""
+    """Where the browser said the rep was, or (``manual``) where the rep said they were."""
 
     latitude: float
     longitude: float
     accuracy_m: float | None = None
     address: str | None = None
     at: datetime | None = None
+    manual: bool = False
+
+    @property
+    def source(self) -> str:
+        return MANUAL if self.manual else DEVICE
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -66,10 +74,28 @@ def check_position(position: Position) -> None:
         problems.append(FieldProblem("longitude", "must be between -180 and 180 degrees", "out_of_range"))
     if position.accuracy_m is not None and (not finite(position.accuracy_m) or position.accuracy_m <= 0):
         problems.append(FieldProblem("accuracy", "must be a positive number of metres", "out_of_range"))
+    if position.manual and position.accuracy_m is not None:
+        problems.append(
+            FieldProblem("accuracy", "a position entered by hand has no accuracy; leave it out", "manual_position")
+        )
     if position.address is not None and len(position.address) > 300:
         problems.append(FieldProblem("address", "must be at most 300 characters", "too_long"))
     if problems:
         raise ValidationFailed(problems)
+
+
+def on_visit_day(visit: Activity, now: datetime) -> None:
+    """A check-in is taken on the visit's own day (business time zone): never on yesterday's
+    visit, nor ahead on tomorrow's."""
+    visit_day = calendar.local_date(as_utc(visit.occurred_at), settings.business_timezone)
+    today = calendar.local_date(now, settings.business_timezone)
+    if visit_day != today:
+        raise Conflict(
+            f"Check in only on the visit's own day: this visit is on {visit_day.isoformat()}, today is "
+            f"{today.isoformat()}",
+            code="not_visit_day",
+            field_name="activity_id",
+        )
 
 
 def _visit(session: Session, actor: Actor, activity_id: int) -> Activity:
@@ -125,6 +151,7 @@ def check_in(
     if activity.user_id != actor.user_id:
         raise Forbidden("Only the visit's own rep checks in on it", field_name="activity_id")
     check_position(position)
+    on_visit_day(activity, utcnow())
     existing = session.scalar(
         select(CheckIn.id).where(tenant_clause(actor.organization_id, CheckIn), CheckIn.activity_id == activity.id)
     )
@@ -147,6 +174,7 @@ def check_in(
             latitude=position.latitude,
             longitude=position.longitude,
             accuracy_m=position.accuracy_m,
+            source=position.source,
             address=(position.address or "").strip() or None,
             checked_in_at=position.at or utcnow(),
             distance_m=distance,
@@ -164,6 +192,7 @@ def check_in(
             changes={
                 "latitude": [None, record.latitude],
                 "longitude": [None, record.longitude],
+                "source": [None, record.source],
                 "distance_m": [None, distance],
                 "is_far": [None, record.is_far],
                 "photos": [None, len(stored)],
@@ -238,6 +267,7 @@ def check_in_body(record: CheckIn, photo_rows: Sequence[VisitPhoto] = ()) -> dic
         "latitude": record.latitude,
         "longitude": record.longitude,
         "accuracy": record.accuracy_m,
+        "source": record.source,
         "address": record.address,
         "checked_in_at": record.checked_in_at,
         "distance_m": record.distance_m,

@@ -120,7 +120,8 @@ def can_manage(actor: Actor, pool: Pool | None) -> bool:
     return pool is not None and actor.user_id is not None and actor.user_id in (pool.admin_ids or [])
 
 
-def _check_values(session: Session, actor: Actor, values: Mapping[str, Any]) -> None:
+def check_values(session: Session, actor: Actor, values: Mapping[str, Any]) -> None:
+    """Refuse out-of-range days and caps, and unknown regions, departments or admins (naming each)."""
     for name in (*RULE_FIELDS, "remind_days", "daily_claim_cap", "holding_cap", "lock_cap", "cooldown_days"):
         value = values.get(name)
         if value is not None and (not isinstance(value, int) or not 0 <= value <= 3650):
@@ -200,7 +201,7 @@ def _pool_snapshot(pool: Pool) -> dict[str, Any]:
 
 def create_pool(session: Session, actor: Actor, values: Mapping[str, Any]) -> Pool:
     require(actor, "pools:manage")
-    _check_values(session, actor, values)
+    check_values(session, actor, values)
     _check_overlap(session, actor, values, None)
     data = {name: values[name] for name in POOL_FIELDS if name in values}
     data.setdefault("region_ids", [])
@@ -230,7 +231,7 @@ def update_pool(
         raise Forbidden("Only the pool's admins or sales ops (pools:manage) may change the pool")
     if "admin_ids" in changes and not actor.can("pools:manage"):
         raise Forbidden("Only sales ops (pools:manage) may name a pool's admins", field_name="admin_ids")
-    _check_values(session, actor, changes)
+    check_values(session, actor, changes)
     if "region_ids" in changes:
         _check_overlap(session, actor, changes, pool.id)
     if expected_version is not None and pool.version != expected_version:
@@ -266,7 +267,8 @@ def pool_of_region(session: Session, organization_id: int, region_id: int | None
     return next((pool for pool in pools if not pool.region_ids), None)
 
 
-def _other_regions(session: Session, pool: Pool) -> list[int]:
+def other_regions(session: Session, pool: Pool) -> list[int]:
+    """The regions other active pools take (an all-regions pool takes the rest)."""
     return sorted(_taken_regions(session, pool.organization_id, other_than=pool.id))
 
 
@@ -476,7 +478,7 @@ def holding(session: Session, pool: Pool, user_id: int) -> int:
             .where(
                 tenant_clause(pool.organization_id, Account),
                 Account.owner_id == user_id,
-                rules.in_pool_clause(pool, _other_regions(session, pool)),
+                rules.in_pool_clause(pool, other_regions(session, pool)),
             )
         )
         or 0
@@ -495,7 +497,7 @@ def locked_count(session: Session, pool: Pool, user_id: int) -> int:
                 tenant_clause(pool.organization_id, Account),
                 Account.owner_id == user_id,
                 PoolAccount.locked_at.is_not(None),
-                rules.in_pool_clause(pool, _other_regions(session, pool)),
+                rules.in_pool_clause(pool, other_regions(session, pool)),
             )
         )
         or 0
@@ -806,7 +808,7 @@ def public_accounts(
         .where(
             tenant_clause(actor.organization_id, Account),
             Account.owner_id.is_(None),
-            rules.in_pool_clause(pool, _other_regions(session, pool)),
+            rules.in_pool_clause(pool, other_regions(session, pool)),
         )
         .order_by(Account.id.desc())
         .limit(limit + 1)
@@ -986,7 +988,7 @@ def recycle(
     )
     runs: list[PoolRun] = []
     for pool in pools:
-        others = _other_regions(session, pool)
+        others = other_regions(session, pool)
         chosen = rules.eligible(pool, now, others).subquery()
         run = PoolRun(pool.id, pool.name)
         if dry_run:

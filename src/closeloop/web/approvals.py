@@ -17,6 +17,8 @@ from starlette.responses import RedirectResponse, Response
 
 from closeloop.approvals import flows, subjects
 from closeloop.approvals import service as approvals
+from closeloop.config import settings
+from closeloop.core import calendar
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
 from closeloop.db.scope import tenant_clause
@@ -162,7 +164,7 @@ def _inbox(
     with database_of(request).reading(actor) as session:
         rows, next_cursor = approvals.inbox(session, actor, box=box, limit=PAGE_SIZE, cursor=cursor)
         names = _names(session, actor, {r.submitter_id for r in rows if r.submitter_id})
-    items = [{**approvals.summary(row), "submitter": names.get(row.submitter_id or 0)} for row in rows]
+    items = [{**approvals.summary(row, actor.locale), "submitter": names.get(row.submitter_id or 0)} for row in rows]
     context = {
         "user": user,
         "actor": actor,
@@ -173,6 +175,7 @@ def _inbox(
         "status_labels": STATUS_LABELS,
         "type_label": lambda record_type: subjects.label(record_type, actor.locale),
         "message": message,
+        "today": calendar.today(settings.business_timezone).isoformat(),
     }
     return render(request, "approvals/inbox.html", context, status_code=status_code)
 

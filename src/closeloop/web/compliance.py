@@ -183,5 +183,7 @@ def decide(request: Request, review_id: int, decision: str, csrf: str = Form("")
     if decision not in ("approve", "reject") or not 1 <= review_id < 2**63:
         raise NotFound("compliance review", review_id)
     with database_of(request).unit_of_work(actor) as session:
-        compliance.decide_review(session, actor, review_id, approve=decision == "approve", reason=reason or None)
+        compliance.decide_review(
+            session, actor, review_id, approve=decision == "approve", reason=reason or None, comment=reason or None
+        )
     return RedirectResponse("/compliance/reviews", status_code=303)

@@ -5,6 +5,7 @@ same services as the API."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from closeloop.config import settings
 from closeloop.core import calendar
 from closeloop.core.actor import Actor
+from closeloop.core.clock import as_utc
 from closeloop.core.errors import DomainError, FieldProblem, ValidationFailed
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.activities import service as activities
@@ -33,6 +35,7 @@ from closeloop.web.routes import database_of, locale_of, render, require_csrf, r
 router = APIRouter(include_in_schema=False)
 
 ACCOUNT_CHOICES = 300
+REQUIRED_POSITION = "is required; allow location access or enter the position by hand"
 
 
 def _today() -> date:
@@ -141,6 +144,7 @@ def _check_in_page(
         )
     translate = translations(locale_of(request)).gettext
     errors = {problem.field.split("[")[0]: translate(problem.message) for problem in problems or []}
+    visit_day = calendar.local_date(as_utc(visit.occurred_at), settings.business_timezone)
     context = {
         "user": user,
         "actor": actor,
@@ -152,6 +156,8 @@ def _check_in_page(
         "errors": errors,
         "message": message,
         "may_check_in": record is None and visit.user_id == actor.user_id and actor.can("fieldwork:checkin"),
+        "visit_day": visit_day,
+        "is_visit_day": visit_day == _today(),
         "max_photos": MAX_PHOTOS,
         "max_mb": settings.photo_max_bytes // 1_048_576,
         "far_m": settings.far_check_in_metres,
@@ -169,7 +175,7 @@ def _number(name: str, raw: str, problems: list[FieldProblem], *, required: bool
     text = raw.strip()
     if not text:
         if required:
-            problems.append(FieldProblem(name, "is required; allow location access or type it in", "required"))
+            problems.append(FieldProblem(name, REQUIRED_POSITION, "required"))
         return None
     try:
         value = float(text)
@@ -190,16 +196,27 @@ def check_in(
     longitude: str = Form(""),
     accuracy: str = Form(""),
     address: str = Form(""),
+    manual: str = Form(""),
+    manual_latitude: str = Form(""),
+    manual_longitude: str = Form(""),
     csrf: str = Form(""),
     photos: list[UploadFile] = File(default=[]),
 ) -> Response:
     user, actor = require_user(request)
     require_csrf(request, csrf)
-    values = {"latitude": latitude, "longitude": longitude, "accuracy": accuracy, "address": address}
+    by_hand = bool(manual)
+    values = {"latitude": latitude, "longitude": longitude, "accuracy": accuracy, "address": address,
+              "manual": "on" if by_hand else "", "manual_latitude": manual_latitude,
+              "manual_longitude": manual_longitude}  # fmt: skip
     problems: list[FieldProblem] = []
-    lat = _number("latitude", latitude, problems, required=True)
-    lon = _number("longitude", longitude, problems, required=True)
-    acc = _number("accuracy", accuracy, problems, required=False)
+    if by_hand:  # typed in: stored as entered by hand, with no accuracy claimed
+        lat = _number("manual_latitude", manual_latitude, problems, required=True)
+        lon = _number("manual_longitude", manual_longitude, problems, required=True)
+        acc = None
+    else:  # the browser's geolocation filled these read-only fields
+        lat = _number("latitude", latitude, problems, required=True)
+        lon = _number("longitude", longitude, problems, required=True)
+        acc = _number("accuracy", accuracy, problems, required=False)
     if "\x00" in address:
         problems.append(FieldProblem("address", "must not contain NUL characters", "invalid_character"))
     uploads = [upload.file.read(settings.photo_max_bytes + 1) for upload in photos if upload.filename]
@@ -213,17 +230,20 @@ def check_in(
                 session,
                 actor,
                 activity_id=activity_id,
-                position=Position(lat, lon, acc, address.strip() or None),
+                position=Position(lat, lon, acc, address.strip() or None, manual=by_hand),
                 uploads=uploads,
             )
     except ValidationFailed as error:
-        return _check_in_page(
-            request, user, actor, activity_id, values=values, problems=error.problems, status_code=422
-        )
+        found = error.problems
+        if by_hand:  # the coordinates' problems belong to the fields the rep typed in
+            found = [replace(p, field=f"manual_{p.field}") if p.field in ("latitude", "longitude") else p
+                     for p in found]  # fmt: skip
+        return _check_in_page(request, user, actor, activity_id, values=values, problems=found, status_code=422)
     except DomainError as error:
         if error.status == 404:
             raise
-        message = translations(locale_of(request)).gettext(error.message)
+        # not on the visit's own day: the page itself says which day the visit is on
+        message = None if error.code == "not_visit_day" else translations(locale_of(request)).gettext(error.message)
         return _check_in_page(
             request, user, actor, activity_id, values=values, message=message, status_code=error.status
         )

@@ -18,6 +18,7 @@ from closeloop.org.models import Department, Region, User
 from closeloop.pools import duplicates
 from closeloop.pools import service as pools
 from closeloop.pools.models import RULE_FIELDS, DuplicateMode, Pool
+from closeloop.pools.preview import next_run, recycle_preview
 from closeloop.web.i18n import N_
 from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 
@@ -176,10 +177,27 @@ def settings_page(request: Request) -> Response:
 
 
 def _settings_page(
-    request: Request, user: User, actor: Actor, *, message: str | None = None, status_code: int = 200
+    request: Request,
+    user: User,
+    actor: Actor,
+    *,
+    message: str | None = None,
+    status_code: int = 200,
+    draft: tuple[int, dict[str, Any]] | None = None,
+    confirm: bool = False,
 ) -> Response:
+    """The settings of the pools the actor manages, each with what its next run would recycle; with
+    ``draft`` (a pool's unsaved values) that pool's form keeps them and shows their impact beside
+    the current rules' (``confirm``: saving them waits for a second "save anyway")."""
+    compared: dict[str, Any] | None = None
     with database_of(request).reading(actor) as session:
         manageable = [p for p in pools.list_pools(session, actor) if pools.can_manage(actor, p)]
+        impact = {p.id: recycle_preview(session, actor, pool_id=p.id, changes={}) for p in manageable}
+        if draft is not None:
+            compared = recycle_preview(session, actor, pool_id=draft[0], changes=draft[1])
+        shown: list[Any] = [
+            {**pools.serialize_pool(p), **draft[1]} if draft is not None and p.id == draft[0] else p for p in manageable
+        ]
         regions = list(
             session.execute(
                 select(Region.id, Region.name).where(tenant_clause(actor.organization_id, Region)).order_by(Region.name)
@@ -196,7 +214,12 @@ def _settings_page(
     context = {
         "user": user,
         "actor": actor,
-        "pools": manageable,
+        "pools": shown,
+        "impact": impact,
+        "next_run": next_run(utcnow()),
+        "compared": compared,
+        "confirm": confirm,
+        "reason_labels": REASON_LABELS,
         "regions": regions,
         "departments": departments,
         "rule_labels": RULE_LABELS,
@@ -244,9 +267,18 @@ async def save_settings(request: Request) -> Response:
     user, actor = require_user(request)
     form = await request.form()
     require_csrf(request, str(form.get("csrf") or ""))
+    target = str(form.get("pool_id") or "")
     try:
+        if target.isdigit() and not form.get("duplicate_mode"):
+            values = _pool_values(form)
+            if form.get("preview"):  # only look: the same form, kept, with the impact of its rules
+                return _settings_page(request, user, actor, draft=(int(target), values))
+            if not form.get("confirm"):
+                with database_of(request).reading(actor) as session:
+                    more = recycle_preview(session, actor, pool_id=int(target), changes=values)["more"]
+                if more > 0:  # the change would take back more accounts at the next run: say so first
+                    return _settings_page(request, user, actor, draft=(int(target), values), confirm=True)
         with database_of(request).unit_of_work(actor) as session:
-            target = str(form.get("pool_id") or "")
             if form.get("duplicate_mode"):
                 pools.set_duplicate_mode(session, actor, DuplicateMode(str(form.get("duplicate_mode"))))
             elif target == "new":

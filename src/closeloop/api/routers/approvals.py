@@ -173,7 +173,7 @@ def list_approvals(
         rows, next_cursor = approvals.inbox(
             session, actor, box=box, status=status, record_type=record_type, limit=limit, cursor=cursor
         )
-        items = [approvals.summary(row) for row in rows]
+        items = [approvals.summary(row, actor.locale) for row in rows]
     return json_response({"items": items, "next_cursor": next_cursor})
 
 

@@ -52,10 +52,36 @@ def export_data_assets(
     )
 
 
+_MAINTAIN = (
+    "Only the fields sent change; the others keep their value (for an asset never maintained: the defaults "
+    "the map shows). `accountable_user_id` must be an active user who may read the whole asset, masked "
+    "fields included (422 naming it otherwise); send it as `null` to clear it."
+)
+
+
+@router.patch(
+    "/data-assets/{kind}/{key}",
+    operation_id="change_data_asset",
+    summary="Change who produces, consumes or answers for an asset (needs schema:manage)",
+    description=_MAINTAIN,
+    response_class=Response,
+)
+def change_data_asset(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    kind: Annotated[str, Path(max_length=20, description="record_type, field_group or metric")],
+    key: Annotated[str, Path(max_length=80, description="e.g. account, opportunity.finance, funnel")],
+    expected_version: ExpectedVersion,
+    body: Annotated[assets.AssetUpdate, Body()],
+) -> Response:
+    return maintain_data_asset(database, actor, kind, key, expected_version, body)
+
+
 @router.put(
     "/data-assets/{kind}/{key}",
     operation_id="maintain_data_asset",
     summary="Say who produces, consumes and answers for an asset (needs schema:manage)",
+    description=f"The same as PATCH (kept for existing clients): {_MAINTAIN}",
     response_class=Response,
 )
 def maintain_data_asset(

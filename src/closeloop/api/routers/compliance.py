@@ -41,7 +41,10 @@ class ScanRequest(Schema):
 class Decision(Schema):
     model_config = ConfigDict(extra="forbid")
 
+    #: why a rejected message may not go out (required to reject)
     reason: Annotated[str, Field(max_length=2000)] | None = None
+    #: why a message with a level-3 finding may go out all the same (required to approve one)
+    comment: Annotated[str, Field(max_length=2000)] | None = None
 
 
 def enqueue_scan(organization_id: int, scan_id: int) -> None:
@@ -147,9 +150,11 @@ def list_reviews(
     return json_response({"items": items})
 
 
-def _decide(database: DatabaseDep, actor: CurrentActor, review_id: int, approve: bool, reason: str | None) -> Response:
+def _decide(
+    database: DatabaseDep, actor: CurrentActor, review_id: int, approve: bool, reason: str | None, comment: str | None
+) -> Response:
     with database.writing(actor) as session:
-        review = compliance.decide_review(session, actor, review_id, approve=approve, reason=reason)
+        review = compliance.decide_review(session, actor, review_id, approve=approve, reason=reason, comment=comment)
         payload = compliance.review_body(session, actor, review)
         commit(session)
     return json_response(payload)
@@ -165,7 +170,7 @@ def _decide(database: DatabaseDep, actor: CurrentActor, review_id: int, approve:
 def approve(
     database: DatabaseDep, actor: CurrentActor, review_id: ReviewId, body: Annotated[Decision, Body()]
 ) -> Response:
-    return _decide(database, actor, review_id, True, body.reason)
+    return _decide(database, actor, review_id, True, body.reason, body.comment)
 
 
 @router.post(
@@ -178,4 +183,4 @@ def approve(
 def reject(
     database: DatabaseDep, actor: CurrentActor, review_id: ReviewId, body: Annotated[Decision, Body()]
 ) -> Response:
-    return _decide(database, actor, review_id, False, body.reason)
+    return _decide(database, actor, review_id, False, body.reason, body.comment)

@@ -65,9 +65,12 @@ def get_check_in(database: DatabaseDep, actor: CurrentActor, activity_id: Activi
     operation_id="check_in_visit",
     status_code=201,
     summary="Check in on your visit: coordinates from the phone, accuracy in metres, address, photos",
-    description="Multipart form: `latitude` (-90…90), `longitude` (-180…180), optional `accuracy` (metres, "
-    "positive), `address`, and `photos` (files). A check-in farther than the configured distance from the "
-    "account's coordinates is flagged `is_far`. One check-in per visit (409 after).",
+    description="Multipart form: `latitude` (-90…90), `longitude` (-180…180) from the device's geolocation, "
+    "optional `accuracy` (metres, positive, as the device reports it), `address`, and `photos` (files). A "
+    "position typed in by the rep is sent with `manual=true` and no `accuracy`: it is stored and shown as "
+    "entered by hand (`source: manual`). Only on the visit's own day in the business time zone (409 "
+    "`not_visit_day` otherwise, naming the visit's date). A check-in farther than the configured distance from "
+    "the account's coordinates is flagged `is_far`. One check-in per visit (409 after).",
     response_class=Response,
 )
 def check_in(
@@ -78,9 +81,10 @@ def check_in(
     longitude: Annotated[float, Form(description="WGS-84 degrees")],
     accuracy: Annotated[float | None, Form(description="metres, as the browser reports it")] = None,
     address: Annotated[str | None, Form(max_length=300)] = None,
+    manual: Annotated[bool, Form(description="the rep typed the position in (no accuracy)")] = False,
     photos: Photos = None,
 ) -> Response:
-    position = Position(latitude, longitude, accuracy, _text("address", address))
+    position = Position(latitude, longitude, accuracy, _text("address", address), manual=manual)
     uploads = _read(photos)
     with database.writing(actor) as session:
         record = fieldwork.check_in(session, actor, activity_id=activity_id, position=position, uploads=uploads)

@@ -17,6 +17,7 @@ from closeloop.governance.permissions import require
 from closeloop.pools import duplicates
 from closeloop.pools import service as pools
 from closeloop.pools.models import DuplicateMode
+from closeloop.pools.preview import recycle_preview
 
 router = APIRouter(tags=["pools"])
 
@@ -211,6 +212,10 @@ def get_pool(database: DatabaseDep, actor: CurrentActor, pool_id: PoolId) -> Res
     "/pools/{pool_id}",
     operation_id="update_pool",
     summary="Change a pool's scope and rules (its admins or sales ops)",
+    description="With `dry_run=true` nothing is saved: the answer is the impact preview — how many owned "
+    "accounts the next nightly run would recycle, by reason, under the current rules (`current`) and under "
+    "the change (`proposed`), and when that run is (`next_run_at`). Without it the change is saved and the "
+    "answer is the pool, with the same preview of the rules as saved under `recycle_preview`.",
     response_class=Response,
 )
 def update_pool(
@@ -219,10 +224,16 @@ def update_pool(
     pool_id: PoolId,
     expected_version: ExpectedVersion,
     body: Annotated[PoolChange, Body()],
+    dry_run: Annotated[bool, Query(description="preview the recycling impact without saving")] = False,
 ) -> Response:
+    if dry_run:
+        with database.reading(actor) as session:
+            preview = recycle_preview(session, actor, pool_id=pool_id, changes=body.values())
+        return json_response(preview)
     with database.writing(actor) as session:
         pool = pools.update_pool(session, actor, pool_id, body.values(), expected_version=expected_version)
         payload = _pool_body(session, actor, pool)
+        payload["recycle_preview"] = recycle_preview(session, actor, pool_id=pool.id, changes={})
         commit(session)
     return json_response(payload, headers={"ETag": etag(pool.version)})
 

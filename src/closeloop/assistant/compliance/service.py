@@ -384,9 +384,17 @@ def list_reviews(
 
 
 def decide_review(
-    session: Session, actor: Actor, review_id: int, *, approve: bool, reason: str | None = None
+    session: Session,
+    actor: Actor,
+    review_id: int,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    comment: str | None = None,
 ) -> ComplianceReview:
-    """Approve or reject a pending review (a supervisor's decision; never the author's own)."""
+    """Approve or reject a pending review (a supervisor's decision; never the author's own). A
+    rejection needs a ``reason``; letting a message with a level-3 finding go out needs a ``comment``
+    saying why (kept as the review's reason, which the rep sees)."""
     require(actor, "compliance:review")
     review = session.scalar(
         visible(actor, ComplianceReview, access=RowAccess.WRITE).where(ComplianceReview.id == review_id)
@@ -399,9 +407,15 @@ def decide_review(
         raise Conflict(f"The review is already {review.status}", field_name="status")
     if not approve and not (reason or "").strip():
         raise ValidationFailed.one("reason", "a rejection needs a reason")
+    said = (comment or "").strip() or (reason or "").strip()
+    if approve and not said and any(int(f.get("level") or 0) >= 3 for f in review.findings or []):
+        raise ValidationFailed.one(
+            "comment", "approving a message with a level-3 finding needs a comment saying why it may go out",
+            "required",
+        )  # fmt: skip
     status = "approved" if approve else "rejected"
     review.status, review.decided_at, review.decided_by_id = status, utcnow(), actor.user_id
-    review.reason = (reason or "").strip() or None
+    review.reason = said or None
     audit.record(
         session,
         actor,

@@ -444,6 +444,34 @@ def _write_heads_before_commit(session: Session) -> None:
         write_heads(session)
 
 
+_SAVED_TAILS = "closeloop.audit_tail_saved"
+_ENDED_TAILS = "closeloop.audit_tail_ended"
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _remember_tails_at_savepoint(session: Session, transaction: Any) -> None:
+    """A savepoint keeps the tails as they were when it began: the entries written before it stay
+    in the transaction whatever becomes of the savepoint."""
+    if transaction.nested:
+        saved = {org: _Tail(t.seq, t.hash, t.exists) for org, t in session.info.get(_TAIL, {}).items()}
+        session.info.setdefault(_SAVED_TAILS, {})[id(transaction)] = saved
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _savepoint_ended(session: Session, transaction: Any) -> None:
+    """A savepoint's tails outlive it only until the rollback event that follows its end."""
+    if transaction.nested:
+        saved = session.info.get(_SAVED_TAILS, {}).pop(id(transaction), None)
+        session.info[_ENDED_TAILS] = (id(transaction), saved)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_tails_on_rollback(session: Session, previous_transaction: Any) -> None:
-    forget_tails(session)
+    """After a rollback the next entry reads the chain again — except after a savepoint's rollback,
+    which goes back to the tails as they were when it began (reading the stored head then would
+    reuse the sequence numbers of entries this transaction wrote before the savepoint)."""
+    ended, saved = session.info.pop(_ENDED_TAILS, (None, None))
+    if previous_transaction.nested and ended == id(previous_transaction) and saved is not None:
+        session.info[_TAIL] = saved
+    else:
+        forget_tails(session)

@@ -1,4 +1,4 @@
-/* Field work: fills the check-in form from the browser's position (navigator.geolocation) and draws
+/* Field work: fills the check-in form's read-only position from the browser (navigator.geolocation) and draws
    the customer map (an ECharts scatter on longitude / latitude, no map tiles). The forms work without it. */
 (function () {
   "use strict";
@@ -20,6 +20,8 @@
     }, function () {
       status.textContent = status.dataset.failed;
       status.className = "locate-status bad";
+      var manual = document.getElementById("manual-position");
+      if (manual) manual.open = true;
     }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     if (button) button.hidden = false;
   }
@@ -46,9 +48,19 @@
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
+  /* typing a position by hand marks it as entered by hand (the server stores it so, without accuracy) */
+  function markManual() {
+    var box = document.getElementById("manual");
+    if (box) box.checked = true;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var button = document.getElementById("locate");
     if (button) button.addEventListener("click", locate);
+    ["manual_latitude", "manual_longitude"].forEach(function (id) {
+      var input = document.getElementById(id);
+      if (input) input.addEventListener("input", markManual);
+    });
     locate();
     drawMap();
   });
