@@ -26,6 +26,7 @@ from closeloop.crm.leads.service import create_lead
 from closeloop.crm.tasks.models import Task
 from closeloop.db.session import Database
 from tests.factories import Tenant
+from tests.web.test_no_english_in_chinese_pages import english_words
 from tests.web.test_settings_pages import browser, csrf_of
 
 PLACEHOLDER = "当客户连续3次未回复邮件且最近一次沟通超过14天，提醒主管"
@@ -124,6 +125,7 @@ def test_a_long_trial_covers_the_latest_days_and_says_so(
     assert "试运行：因定时检查对客户「沉默医院」生效" in tried.text
     assert "（看到的值：3次）" in tried.text
     assert "规则「" not in tried.text
+    assert not english_words(tried.text)
     assert "第0版" not in tried.text
     assert 'id="trying"' in tried.text or "正在用历史数据试运行规则" in manager.get("/automation/rules/new").text
 
@@ -148,7 +150,7 @@ def test_durations_and_events_read_as_words() -> None:
         rule_name="新线索", version=2, event_type="lead.created", record_type="lead", record_id=7,
         conditions=[], actions=[{"type": "create_task", "target": "owner", "params": {}}], record_name="无主测试",
     )  # fmt: skip
-    assert zh == "规则「新线索」（第2版）因新建线索对线索「无主测试」生效：无附加条件。因此：创建任务负责人。"
+    assert zh == "规则「新线索」（第2版）因新建线索对线索「无主测试」生效：无附加条件。因此：给负责人创建任务。"
     assert "lead.created" not in zh
     assert "after a new lead" in en
 
@@ -224,6 +226,9 @@ def test_a_failed_action_shows_its_error_and_the_log_reads_in_local_time(
     waiting_part = undo.text.split("data-finished")[0]
     assert "not found" not in waiting_part
     assert "set_field" not in undo.text
+    assert "设置字段线索的状态" in undo.text
+    assert english_words(undo.text) <= {"Admin"}  # the signed-in test user's name
+    assert english_words(log.text) <= {"Admin"}
 
 
 def test_nobody_sees_actions_or_decisions_about_a_record_they_cannot_read(

@@ -120,10 +120,29 @@ _RECORDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: the fields a rule sets most, in words (``set_field`` on ``lead.status`` → 线索的状态)
+_SET_FIELDS: dict[str, tuple[str, str]] = {
+    "status": ("状态", "status"),
+    "stage": ("阶段", "stage"),
+    "owner_id": ("负责人", "owner"),
+    "tier": ("等级", "tier"),
+    "priority": ("优先级", "priority"),
+    "rating": ("评级", "rating"),
+    "industry": ("行业", "industry"),
+    "source": ("来源", "source"),
+}
+
+
 def target_label(target: str, lang: str) -> str:
     labels = _TARGETS.get(target)
     if labels is not None:
         return labels[0] if lang == "zh" else labels[1]
+    noun, _, field_name = target.partition(".")
+    if noun in _RECORDS and field_name in _SET_FIELDS:
+        words = _SET_FIELDS[field_name]
+        if lang == "zh":
+            return f"{_record_label(noun, 'zh')}的{words[0]}"
+        return f"{_record_label(noun, 'en')} {words[1]}"
     if target.startswith("role:"):
         role = _ROLES.get(target[5:])
         if role is not None:
@@ -222,6 +241,8 @@ def action_text(action: Mapping[str, Any], lang: str) -> str:
         target += f" ×{params['quantity']:g}"
     title = params.get("title")
     text = f"{verb}{target}" if lang == "zh" else f"{verb} {target}"
+    if lang == "zh" and action.get("type") == "create_task":  # 给负责人创建任务, not 创建任务负责人
+        text = f"给{target}{verb}"
     if title:
         text += f"「{title}」" if lang == "zh" else f" “{title}”"
     return text
