@@ -139,7 +139,7 @@ class Digest:
                 user_id=user_id,
                 message=Message(
                     kind,
-                    f"规则提醒:{self.rule_name}({count}人)",
+                    f"规则提醒：{self.rule_name}（{count}人）",
                     f"Rule: {self.rule_name} ({count} {'person' if count == 1 else 'people'})",
                     "\n".join([*head, *(f"- {zh}" for zh, _ in lines)]),
                     "\n".join([*head, *(f"- {en}" for _, en in lines)]),
@@ -325,7 +325,7 @@ def _tell(
         label = getattr(person, "display_name", None) or f"#{firing.record_id}"
         for user_id in users:
             why_zh, why_en = readable[user_id]
-            firing.digest.add(user_id, kind, link, content, (f"{label}:{why_zh}", f"{label}: {why_en}"))
+            firing.digest.add(user_id, kind, link, content, (f"{label}：{why_zh}", f"{label}: {why_en}"))
         return
     for user_id in users:
         zh, en = _masked_for(body, firing, readable[user_id])
@@ -404,7 +404,7 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
         firing,
         users,
         "automation.notice",
-        (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"),
+        (f"规则提醒：{firing.rule_name}", f"Rule: {firing.rule_name}"),
         body,
         link,
         # "send the list of reps" is what a digest is: its words are not repeated above the list
