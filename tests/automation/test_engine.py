@@ -93,7 +93,7 @@ def test_silent_customer_alerts_the_manager_with_history_and_explains_why(db: Da
     assert seen["email_unreplied"] == 3
     assert 15 <= seen["time_since_last_contact"] < 15.1
     assert all(c["passed"] for c in decisions[0].conditions)
-    assert "看到的值:3" in decisions[0].why_zh
+    assert "看到的值：3" in decisions[0].why_zh
     assert "value seen: 3" in decisions[0].why_en
     # the manager of the rep (the owner) is told, and gets the history summary
     assert {n.kind for n in notices} == {"automation.notice", "automation.summary"}

@@ -127,13 +127,13 @@ def test_r006_tells_the_regional_manager_once_of_every_rep_off_by_more_than_20_p
         told = session.scalars(select(Notification).where(Notification.user_id == manager.user_id)).all()
         names = {key: session.get(User, tenant[key].user_id).display_name for key in ("rep", "rep2")}  # type: ignore[union-attr]
     (notice,) = told  # one notice listing the reps, not one per rep
-    assert notice.title_zh == "规则提醒:预测偏差(2人)"
+    assert notice.title_zh == "规则提醒：预测偏差（2人）"
     lines = (notice.body_zh or "").splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith(f"- {names['rep']}:")
-    assert "预测偏差超过20%(看到的值:100%,2026-W44期初预测5000.00,实际成交10000.00)" in lines[0]
-    assert lines[1].startswith(f"- {names['rep2']}:")
-    assert "预测偏差超过20%(看到的值:40%,2026-W44期初预测5000.00,实际成交7000.00)" in lines[1]
+    assert lines[0].startswith(f"- {names['rep']}：")
+    assert "预测偏差超过20%（看到的值：100%，2026-W44期初预测5000.00，实际成交10000.00）" in lines[0]
+    assert lines[1].startswith(f"- {names['rep2']}：")
+    assert "预测偏差超过20%（看到的值：40%，2026-W44期初预测5000.00，实际成交7000.00）" in lines[1]
     assert notice.link == f"/automation/decisions?rule_id={created.json()['id']}"
     everyone = client.get("/api/v1/decisions?record_type=user", headers=manager.headers).json()["items"]
     assert sorted(d["record_id"] for d in everyone) == sorted([tenant["rep"].user_id, tenant["rep2"].user_id])

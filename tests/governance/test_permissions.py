@@ -1408,11 +1408,18 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
         return int(world.shared["rule"]["id"])
 
     def new_decision(world: World) -> tuple[int, int]:
+        from closeloop.crm.leads.models import Lead
+
         rule_id = rule(world)
         with world.db.unit_of_work(None, system=True) as session:
+            # about a lead the rep owns: decisions and pending actions show only to those who may read it
+            lead = Lead(organization_id=world.tenant.organization_id, name=f"线索 {tag()}", owner_id=world.rep.user_id)
+            session.add(lead)
+            session.flush()
             decision = Decision(
                 organization_id=world.tenant.organization_id, rule_id=rule_id, rule_version=1, rule_name="perm",
-                event_type="lead.created", firing_key=f"test:{len(world.shared)}", record_type="lead", record_id=1,
+                event_type="lead.created", firing_key=f"test:{len(world.shared)}", record_type="lead",
+                record_id=lead.id,
                 record_owner_id=world.rep.user_id, conditions=[], actions=[], why_zh="因为", why_en="because",
             )  # fmt: skip
             session.add(decision)
@@ -1420,7 +1427,7 @@ def _automation_plans() -> dict[tuple[str, str], Plan]:
             pending = PendingAction(
                 organization_id=world.tenant.organization_id, decision_id=decision.id, rule_id=rule_id, position=0,
                 action={"type": "create_task", "target": "owner", "params": {"title": "t"}}, record_type="lead",
-                record_id=1, record_owner_id=world.rep.user_id, run_after=decision.created_at, status="pending",
+                record_id=lead.id, record_owner_id=world.rep.user_id, run_after=decision.created_at, status="pending",
                 result={},
             )  # fmt: skip
             session.add(pending)

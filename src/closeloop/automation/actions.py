@@ -31,7 +31,7 @@ from closeloop.crm.tasks.service import NewTask, open_system_tasks
 from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.governance.fields import policy as field_policy
 from closeloop.org import service as org_service
-from closeloop.org.models import Department, User
+from closeloop.org.models import Department, Organization, User
 from closeloop.org.notifications import Message, notice_row, notify
 
 
@@ -100,6 +100,7 @@ def why_for(session: Session, firing: Firing, user_ids: Sequence[int | None]) ->
                     event_type=str(explained.get("event_type") or ""), record_type=firing.record_type,
                     record_id=firing.record_id, conditions=shown,
                     actions=[a for a in explained.get("actions", []) if isinstance(a, Mapping)],
+                    record_name=explain.name_of(_record(session, firing)),
                 )  # fmt: skip
         return texts[role]
 
@@ -138,7 +139,7 @@ class Digest:
                 user_id=user_id,
                 message=Message(
                     kind,
-                    f"规则提醒:{self.rule_name}({count}人)",
+                    f"规则提醒：{self.rule_name}（{count}人）",
                     f"Rule: {self.rule_name} ({count} {'person' if count == 1 else 'people'})",
                     "\n".join([*head, *(f"- {zh}" for zh, _ in lines)]),
                     "\n".join([*head, *(f"- {en}" for _, en in lines)]),
@@ -324,7 +325,7 @@ def _tell(
         label = getattr(person, "display_name", None) or f"#{firing.record_id}"
         for user_id in users:
             why_zh, why_en = readable[user_id]
-            firing.digest.add(user_id, kind, link, content, (f"{label}:{why_zh}", f"{label}: {why_en}"))
+            firing.digest.add(user_id, kind, link, content, (f"{label}：{why_zh}", f"{label}: {why_en}"))
         return
     for user_id in users:
         zh, en = _masked_for(body, firing, readable[user_id])
@@ -403,7 +404,7 @@ def run_now(session: Session, firing: Firing, action: Mapping[str, Any]) -> dict
         firing,
         users,
         "automation.notice",
-        (f"规则提醒:{firing.rule_name}", f"Rule: {firing.rule_name}"),
+        (f"规则提醒：{firing.rule_name}", f"Rule: {firing.rule_name}"),
         body,
         link,
         # "send the list of reps" is what a digest is: its words are not repeated above the list
@@ -417,6 +418,17 @@ def rule_actor(session: Session, firing: Firing) -> Actor:
     owner = _user(session, firing.organization_id, firing.rule_owner_id)
     base = org_service.system_actor(firing.organization_id) if owner is None else org_service.actor_for(session, owner)
     return replace(base, kind=ActorKind.RULE, label=f"rule {firing.rule_id}: {firing.rule_name}"[:200])
+
+
+def _languages(session: Session, organization_id: int, user_ids: Sequence[int]) -> dict[int, str]:
+    """Each person's language for what a rule writes them (a task's description): their own setting,
+    else the organization's default; ``en`` or ``zh``."""
+    default = session.scalar(select(Organization.default_locale).where(Organization.id == organization_id))
+    rows = session.execute(
+        select(User.id, User.locale).where(tenant_clause(organization_id, User), User.id.in_(sorted(set(user_ids))))
+    ).all()
+    chosen = {row.id: row.locale or default or settings.default_locale for row in rows}
+    return {user_id: "en" if str(locale).startswith("en") else "zh" for user_id, locale in chosen.items()}
 
 
 def _due(params: Mapping[str, Any], now: datetime) -> date | None:
@@ -444,8 +456,16 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
     params = action.get("params") or {}
     actor = rule_actor(session, firing)
     if kind == "create_task":
-        owners: list[int | None] = list(recipients(session, firing, target)) or [None]
-        readable = why_for(session, firing, owners)
+        found = recipients(session, firing, target)
+        fallback: dict[str, Any] = {}
+        if not found:  # nobody answers for the record (an unassigned lead): the rule's author gets the task
+            author = _user(session, firing.organization_id, firing.rule_owner_id)
+            if author is None or not author.is_active:
+                raise ValueError(f"nobody to give the task to: {target} is nobody and the rule's author is gone")
+            found = [author.id]
+            fallback = {"fallback": "rule_owner", "wanted": target}
+        readable = why_for(session, firing, found)
+        languages = _languages(session, firing.organization_id, found)
         ids = open_system_tasks(
             session,
             actor,
@@ -457,13 +477,13 @@ def run_deferred(session: Session, firing: Firing, action: Mapping[str, Any], *,
                     subject_id=firing.record_id,
                     link=_link(firing),
                     source=f"rule:{firing.rule_id}",
-                    description="\n".join(readable[user_id]),
+                    description=readable[user_id][1 if languages.get(user_id) == "en" else 0],
                     due_on=_due(params, firing.now),
                 )
-                for user_id in owners
+                for user_id in found
             ],
         )
-        return {"task_ids": ids}
+        return {"task_ids": ids, "owners": found} | fallback
     if kind in ("set_field", "assign"):
         if kind == "assign":
             team = team_of(target)

@@ -223,6 +223,7 @@ def describe(evaluation: Evaluation, event_type: str) -> tuple[str, str]:
         record_id=evaluation.record_id,
         conditions=evaluation.conditions,
         actions=evaluation.rule.definition.get("actions", []),
+        record_name=explain.name_of(evaluation.record),
     )
 
 

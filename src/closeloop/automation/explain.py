@@ -3,6 +3,7 @@ notifications, so the worker needs no catalogue and what a decision said stays a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -119,10 +120,29 @@ _RECORDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: the fields a rule sets most, in words (``set_field`` on ``lead.status`` → 线索的状态)
+_SET_FIELDS: dict[str, tuple[str, str]] = {
+    "status": ("状态", "status"),
+    "stage": ("阶段", "stage"),
+    "owner_id": ("负责人", "owner"),
+    "tier": ("等级", "tier"),
+    "priority": ("优先级", "priority"),
+    "rating": ("评级", "rating"),
+    "industry": ("行业", "industry"),
+    "source": ("来源", "source"),
+}
+
+
 def target_label(target: str, lang: str) -> str:
     labels = _TARGETS.get(target)
     if labels is not None:
         return labels[0] if lang == "zh" else labels[1]
+    noun, _, field_name = target.partition(".")
+    if noun in _RECORDS and field_name in _SET_FIELDS:
+        words = _SET_FIELDS[field_name]
+        if lang == "zh":
+            return f"{_record_label(noun, 'zh')}的{words[0]}"
+        return f"{_record_label(noun, 'en')} {words[1]}"
     if target.startswith("role:"):
         role = _ROLES.get(target[5:])
         if role is not None:
@@ -139,27 +159,76 @@ def _record_label(record_type: str, lang: str) -> str:
 record_label = _record_label
 
 
+#: the outbox's event types in words (what woke a rule): "因新建线索", "after a new lead"
+_EVENTS: dict[str, tuple[str, str]] = {
+    "schedule": ("定时检查", "the scheduled check"),
+    "activity.created": ("新增跟进记录", "a new activity"),
+    "opportunity.stage_changed": ("商机阶段变更", "a stage change"),
+    "lead.created": ("新建线索", "a new lead"),
+    "order.created": ("新建订单", "a new order"),
+    "ticket.created": ("新建工单", "a new ticket"),
+    "signal.recorded": ("记录询价信号", "a new inquiry signal"),
+}
+_VERBS: dict[str, tuple[str, str]] = {
+    "created": ("新建", "a new"),
+    "updated": ("修改", "a change to"),
+    "assigned": ("分配", "the assignment of"),
+    "transferred": ("转移", "the transfer of"),
+}
+
+
 def _trigger_label(event_type: str, lang: str) -> str:
-    if event_type == "schedule":
-        return "定时检查" if lang == "zh" else "the scheduled check"
-    return event_type
+    """An event type in words; an unknown one read as its record and verb (``account.updated`` → 修改客户)."""
+    labels = _EVENTS.get(event_type)
+    if labels is not None:
+        return labels[0] if lang == "zh" else labels[1]
+    noun, _, verb = event_type.partition(".")
+    verbs = _VERBS.get(verb)
+    if verbs is None or noun not in _RECORDS:
+        return event_type
+    if lang == "zh":
+        return f"{verbs[0]}{_record_label(noun, 'zh')}"
+    return f"{verbs[1]} {_record_label(noun, 'en')}"
+
+
+event_label = _trigger_label
+
+#: a duration's unit in seconds (to say a long one in days: 474天 rather than 11385.5小时)
+_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+
+
+def duration_text(value: Any, unit: Any, lang: str) -> str | None:
+    """A measured duration as a person says it: days once it is two days or more, hours once two
+    hours or more, else minutes; whole numbers from ten up, one decimal below. ``None``: not a
+    duration this can say (business days and months are counted, not converted)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or unit not in _SECONDS:
+        return None
+    seconds = float(value) * _SECONDS[str(unit)]
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if abs(seconds) >= 2 * size or name == "minute":
+            amount = seconds / size
+            shown = f"{amount:.0f}" if abs(amount) >= 10 else f"{amount:.1f}".removesuffix(".0")
+            return _amount(shown, name, lang)
+    return None  # pragma: no cover - the loop always returns
 
 
 def condition_text(condition: Mapping[str, Any], lang: str) -> str:
     op = _OPS.get(str(condition.get("op")), (str(condition.get("op")), str(condition.get("op"))))
     expected = _amount(condition.get("value"), condition.get("unit"), lang)
-    seen = _amount(condition.get("seen"), condition.get("unit"), lang)
+    seen = duration_text(condition.get("seen"), condition.get("unit"), lang) or _amount(
+        condition.get("seen"), condition.get("unit"), lang
+    )
     name = field_label(str(condition.get("field_or_metric")), lang)
     detail = condition.get("detail")
     if isinstance(detail, Mapping) and detail.get("keyword"):
         name += f"「{detail['keyword']}」" if lang == "zh" else f" “{detail['keyword']}”"
     if isinstance(detail, Mapping) and "period" in detail:  # a forecast deviation: over which period, from what
         if lang == "zh":
-            seen += f",{detail['period']}期初预测{detail['expected']},实际成交{detail['actual']}"
+            seen += f"，{detail['period']}期初预测{detail['expected']}，实际成交{detail['actual']}"
         else:
             seen += f"; {detail['period']}: forecast at its start {detail['expected']}, booked {detail['actual']}"
     if lang == "zh":
-        return f"{name}{op[0]}{expected}(看到的值:{seen})"
+        return f"{name}{op[0]}{expected}（看到的值：{seen}）"
     return f"{name} {op[1]} {expected} (value seen: {seen})"
 
 
@@ -172,9 +241,32 @@ def action_text(action: Mapping[str, Any], lang: str) -> str:
         target += f" ×{params['quantity']:g}"
     title = params.get("title")
     text = f"{verb}{target}" if lang == "zh" else f"{verb} {target}"
+    if lang == "zh" and action.get("type") == "create_task":  # 给负责人创建任务, not 创建任务负责人
+        text = f"给{target}{verb}"
     if title:
         text += f"「{title}」" if lang == "zh" else f" “{title}”"
     return text
+
+
+#: what a record is called, by the first of these it has
+_NAME_ATTRIBUTES = ("display_name", "name", "subject", "number")
+
+
+def name_of(record: Any) -> str | None:
+    """A record's name for a reason (an account's, a person's display name, a ticket's subject)."""
+    for attribute in _NAME_ATTRIBUTES:
+        value = getattr(record, attribute, None) if record is not None else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:80]
+    return None
+
+
+def record_text(record_type: str, record_id: int, name: str | None, lang: str) -> str:
+    """A record as a reason names it: 客户「华东医院」, or 客户 #46 when its name is not known."""
+    label = _record_label(record_type, lang)
+    if name:
+        return f"{label}「{name}」" if lang == "zh" else f"{label} “{name}”"
+    return f"{label} #{record_id}"
 
 
 def why(
@@ -186,20 +278,48 @@ def why(
     record_id: int,
     conditions: Sequence[Mapping[str, Any]],
     actions: Sequence[Mapping[str, Any]],
+    record_name: str | None = None,
 ) -> tuple[str, str]:
-    """The reason for a firing, in Chinese and in English."""
-    zh_conditions = ";".join(condition_text(c, "zh") for c in conditions) or "无附加条件"
+    """The reason for a firing, in Chinese (full-width punctuation) and in English. Version 0 is
+    a rule being tried before it is saved: its reason reads "试运行" / "Trial run"."""
+    zh_conditions = "；".join(condition_text(c, "zh") for c in conditions) or "无附加条件"
     en_conditions = "; ".join(condition_text(c, "en") for c in conditions) or "no further conditions"
     zh_actions = "、".join(action_text(a, "zh") for a in actions)
     en_actions = ", ".join(action_text(a, "en") for a in actions)
-    zh = (
-        f"规则「{rule_name}」(第{version}版)因{_trigger_label(event_type, 'zh')}"
-        f"对{_record_label(record_type, 'zh')} #{record_id} 生效:"
-        f"{zh_conditions}。因此:{zh_actions}。"
+    zh_record, en_record = (
+        record_text(record_type, record_id, record_name, "zh"),
+        record_text(record_type, record_id, record_name, "en"),
     )
+    zh_event, en_event = _trigger_label(event_type, "zh"), _trigger_label(event_type, "en")
+    if version == 0:
+        zh = f"试运行：因{zh_event}对{zh_record}生效：{zh_conditions}。因此将：{zh_actions}。"
+        en = f"Trial run: would fire on {en_record} after {en_event}: {en_conditions}. So: {en_actions}."
+        return zh, en
+    zh = f"规则「{rule_name}」（第{version}版）因{zh_event}对{zh_record}生效：{zh_conditions}。因此：{zh_actions}。"
     en = (
-        f"Rule “{rule_name}” (version {version}) fired on {_record_label(record_type, 'en')} #{record_id} "
-        f"after {_trigger_label(event_type, 'en')}: "
-        f"{en_conditions}. So: {en_actions}."
+        f"Rule “{rule_name}” (version {version}) fired on {en_record} "
+        f"after {en_event}: {en_conditions}. So: {en_actions}."
     )
     return zh, en
+
+
+_NOT_FOUND = re.compile(r"^(?P<noun>[a-z_ ]+?) (?P<id>\d+) not found$")
+
+
+def error_text(error: Any, lang: str) -> str | None:
+    """Why an action failed, for the decision log and the undo window: the common failures in the
+    reader's words (a record gone or out of reach, nobody to give a task to), anything else as raised."""
+    if not error:
+        return None
+    text = str(error)
+    found = _NOT_FOUND.match(text)
+    if found is not None:
+        record = record_text(found["noun"], int(found["id"]), None, lang)
+        if lang == "zh":
+            return f"找不到{record}（已删除或无权访问）"
+        return f"{record} not found (deleted or out of reach)"
+    if text.startswith("nobody to give the task to"):
+        return "没有可以接收任务的人：记录没有负责人，规则作者也已停用" if lang == "zh" else text
+    if text.startswith("nobody to assign to"):
+        return "没有可以分配的人" if lang == "zh" else text
+    return text

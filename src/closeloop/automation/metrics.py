@@ -5,6 +5,7 @@ history (streaks of unanswered emails, time since the last contact, days in a st
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,6 +59,8 @@ class Context:
     lookup: Callable[[str, int, datetime], Any] | None = None
     #: a backtest's batch of the same: ``(noun, ids, moment)`` → each record as it was (``None``: not yet)
     lookup_many: Callable[[str, Sequence[int], datetime], Mapping[int, Any]] | None = None
+    #: a backtest's activities read once for all its checks (:class:`History`), instead of queries per check
+    history: History | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def related(self, noun: str) -> Any:
@@ -124,6 +127,60 @@ def _window_start(now: datetime, window: Any, default_days: int = 30) -> datetim
     return now - timedelta(days=default_days)
 
 
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """What the history measures read of one activity."""
+
+    occurred_at: datetime
+    id: int
+    kind: str
+    direction: str
+    is_replied: bool | None
+
+
+class History:
+    """The activities of many records, read in one query and kept in time order per record: a
+    backtest checks thousands of (record, moment) pairs, and two queries per check (the last
+    contact, a streak) made trying a rule take minutes on the demo (docs/benchmarks.md, tenth
+    session). Each measure gives what its query gives, as of the check's moment."""
+
+    def __init__(self, session: Session, organization_id: int, record_type: str, ids: Sequence[int], until: datetime):
+        self.record_type = record_type
+        self.column = f"{record_type}_id" if record_type in ("opportunity", "lead") else "account_id"
+        self.by_key: dict[int, list[Touch]] = {}
+        self.keys: dict[int, list[tuple[datetime, int]]] = {}
+        wanted = sorted({i for i in ids if i is not None})
+        column = getattr(Activity, self.column)
+        for start in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(
+                    column, Activity.occurred_at, Activity.id, Activity.kind, Activity.direction, Activity.is_replied
+                ).where(
+                    tenant_clause(organization_id, Activity),
+                    column.in_(wanted[start : start + 500]),
+                    Activity.occurred_at <= until,
+                )
+            ).all()
+            for key, *touch in rows:
+                self.by_key.setdefault(key, []).append(Touch(as_utc(touch[0]), *touch[1:]))
+        for key, touches in self.by_key.items():
+            touches.sort(key=lambda t: (t.occurred_at, t.id))
+            self.keys[key] = [(t.occurred_at, t.id) for t in touches]
+
+    def until(self, key: int | None, now: datetime) -> list[Touch]:
+        """The record's activities up to ``now`` (inclusive), oldest first."""
+        if key is None or key not in self.by_key:
+            return []
+        end = bisect_right(self.keys[key], (as_utc(now), 2**63))
+        return self.by_key[key][:end]
+
+    def key_of(self, ctx: Context) -> int | None:
+        return getattr(ctx.record, "id", None)
+
+    #: the kinds of record whose activities a history holds (by the record's own id)
+    KINDS = ("account", "opportunity", "lead")
+
+
 def _activities_of(ctx: Context) -> Any:
     """Activities about the record: its own (an opportunity's, a lead's) or, for an account, all of its."""
     clauses = [tenant_clause(ctx.organization_id, Activity), Activity.occurred_at <= ctx.now]
@@ -134,7 +191,19 @@ def _activities_of(ctx: Context) -> Any:
     return clauses
 
 
+def _touches(ctx: Context) -> list[Touch] | None:
+    """The record's activities up to the check's moment, when a backtest read them in advance."""
+    history = ctx.history
+    if history is None or history.record_type != ctx.record_type:
+        return None
+    return history.until(history.key_of(ctx), ctx.now)
+
+
 def last_contact(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    touches = _touches(ctx)
+    if touches is not None:
+        moment = touches[-1].occurred_at if touches else getattr(ctx.record, "created_at", None)
+        return _since(ctx.now, moment, condition.get("unit"))
     moment = ctx.session.scalar(select(func.max(Activity.occurred_at)).where(*_activities_of(ctx)))
     if moment is None:
         moment = getattr(ctx.record, "created_at", None)
@@ -142,6 +211,11 @@ def last_contact(ctx: Context, condition: Mapping[str, Any]) -> Any:
 
 
 def last_visit(ctx: Context, condition: Mapping[str, Any]) -> Any:
+    touches = _touches(ctx)
+    if touches is not None:
+        visits = [t.occurred_at for t in touches if t.kind == ActivityKind.VISIT]
+        latest = visits[-1] if visits else getattr(ctx.record, "created_at", None)
+        return _since(ctx.now, latest, condition.get("unit"))
     moment = ctx.session.scalar(
         select(func.max(Activity.occurred_at)).where(*_activities_of(ctx), Activity.kind == ActivityKind.VISIT)
     )
@@ -161,12 +235,20 @@ def last_order(ctx: Context, condition: Mapping[str, Any]) -> Any:
 
 def _streak(ctx: Context, kind: ActivityKind) -> int:
     """Outbound messages in a row, newest first, that got no answer (an inbound message ends the streak)."""
-    rows = ctx.session.execute(
+    touches = _touches(ctx)
+    if touches is not None:
+        rows = [(t.direction, t.is_replied) for t in reversed(touches) if t.kind == kind][:100]
+        return _count_unanswered(rows)
+    found = ctx.session.execute(
         select(Activity.direction, Activity.is_replied)
         .where(*_activities_of(ctx), Activity.kind == kind)
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(100)
     ).all()
+    return _count_unanswered([(direction, replied) for direction, replied in found])
+
+
+def _count_unanswered(rows: Sequence[tuple[Any, Any]]) -> int:
     count = 0
     for direction, replied in rows:
         if direction == Direction.INBOUND or replied:
@@ -236,6 +318,9 @@ def order_count(ctx: Context, condition: Mapping[str, Any]) -> Any:
 
 def visit_count(ctx: Context, condition: Mapping[str, Any]) -> Any:
     start = _window_start(ctx.now, condition.get("window"))
+    touches = _touches(ctx)
+    if touches is not None:
+        return sum(1 for t in touches if t.kind == ActivityKind.VISIT and t.occurred_at > as_utc(start))
     return int(
         ctx.session.scalar(
             select(func.count(Activity.id)).where(

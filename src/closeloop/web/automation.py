@@ -10,14 +10,18 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from closeloop.automation import explain, webhooks
 from closeloop.automation import service as automation
-from closeloop.automation import webhooks
 from closeloop.automation.language import parse_rule, read_back
 from closeloop.core.errors import DomainError, ValidationFailed
-from closeloop.web.i18n import N_
+from closeloop.web.i18n import N_, NOUN_LABELS
+from closeloop.web.quality import record_link, subject_names
 from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
+
+#: the kinds of record a rule fires on, in words (a rule on forecast deviation is about a rep)
+RECORD_LABELS = {**NOUN_LABELS, "user": N_("Rep")}
 
 STATUS_LABELS = {
     "pending": N_("Waiting"),
@@ -73,12 +77,18 @@ def try_rule(request: Request, csrf: str = Form(""), text: str = Form(""), days:
     user, actor = require_user(request)
     require_csrf(request, csrf)
     parsed = parse_rule(text) if text.strip() else None
-    context: dict[str, Any] = {"user": user, "actor": actor, "text": text, "parsed": parsed, "days": _int(days) or 30}
+    context: dict[str, Any] = {
+        "user": user, "actor": actor, "text": text, "parsed": parsed, "days": _int(days) or 30,
+        "record_labels": RECORD_LABELS,
+    }  # fmt: skip
     if parsed is not None and parsed.rule is not None:
         context["definition_json"] = json.dumps(parsed.rule, ensure_ascii=False)
         try:
             with database_of(request).reading(actor) as session:
-                context["backtest"] = automation.backtest(session, actor, parsed.rule, days=context["days"])
+                tried = automation.backtest(session, actor, parsed.rule, days=context["days"])
+            for row in tried.per_record:
+                row["link"] = record_link(request, row["record_type"], row["record_id"])
+            context["backtest"] = tried
         except ValidationFailed as error:
             context["invalid"] = error.problems
     template = "automation/tried.html" if is_htmx(request) else "automation/new.html"
@@ -129,9 +139,40 @@ def decisions_page(
         )
         hidden = automation.mask_checker(session, actor)
         items = [automation.visible_body(session, actor, d, hidden) for d in found]
+        names = subject_names(session, actor, {(d["record_type"], d["record_id"]) for d in items})
+    lang = _lang(request)
+    for item in items:
+        _name_record(request, item, names)
+        item["actions_shown"] = [_action_line(action, lang) for action in item["actions"] if isinstance(action, dict)]
     filters = {"rule_id": rule_id or "", "record_type": record_type or "", "record_id": record_id or ""}
-    context = {"user": user, "actor": actor, "decisions": items, "filters": filters, "status_labels": STATUS_LABELS}
+    context = {
+        "user": user, "actor": actor, "decisions": items, "filters": filters, "status_labels": STATUS_LABELS,
+        "record_types": RECORD_TYPES, "record_labels": RECORD_LABELS,
+    }  # fmt: skip
     return render(request, "automation/decisions.html", context)
+
+
+#: the kinds of record a decision can be about, for the decision log's filter
+RECORD_TYPES = ("account", "opportunity", "lead", "ticket", "order", "activity", "user")
+
+
+def _name_record(request: Request, item: dict[str, Any], names: dict[tuple[str, int], str]) -> None:
+    """The record's name (when the viewer may read it) and its page, beside its kind."""
+    key = (item["record_type"], item["record_id"])
+    item["record_name"] = names.get(key)
+    item["record_link"] = record_link(request, *key)
+
+
+def _action_line(action: dict[str, Any], lang: str) -> dict[str, Any]:
+    """An action in words with its outcome: a failure's error, a task given to the rule's author."""
+    result = action.get("result") if isinstance(action.get("result"), dict) else {}
+    assert isinstance(result, dict)
+    return {
+        "label": explain.action_text(action, lang),
+        "status": str(action.get("status") or "done"),
+        "error": explain.error_text(result.get("error"), lang),
+        "fallback": result.get("fallback"),
+    }
 
 
 @router.post("/automation/decisions/{decision_id}/review")
@@ -148,8 +189,21 @@ def _pending_context(request: Request) -> dict[str, Any]:
     with database_of(request).reading(actor) as session:
         waiting = [automation.pending_body(p) for p in automation.pending_actions(session, actor, status="pending")]
         recent = [automation.pending_body(p) for p in automation.pending_actions(session, actor, status=None, limit=30)]
+        everything = waiting + recent
+        names = subject_names(session, actor, {(p["record_type"], p["record_id"]) for p in everything})
+        rules = automation.rule_names(session, actor, {p["rule_id"] for p in everything})
+    lang = _lang(request)
+    for pending in everything:
+        _name_record(request, pending, names)
+        pending["rule_name"] = rules.get(pending["rule_id"])
+        pending["label"] = explain.action_text(pending["action"], lang)
+        failure = pending["result"].get("error") if isinstance(pending["result"], dict) else None
+        pending["error"] = explain.error_text(failure, lang)
     finished = [p for p in recent if p["status"] != "pending"]
-    return {"user": user, "actor": actor, "waiting": waiting, "finished": finished, "status_labels": STATUS_LABELS}
+    return {
+        "user": user, "actor": actor, "waiting": waiting, "finished": finished, "status_labels": STATUS_LABELS,
+        "record_labels": RECORD_LABELS,
+    }  # fmt: skip
 
 
 @router.get("/automation/pending")
