@@ -52,6 +52,9 @@ def export_data_assets(
     )
 
 
+AssetKind = Annotated[str, Path(max_length=20, description="record_type, field_group or metric")]
+AssetKey = Annotated[str, Path(max_length=80, description="e.g. account, opportunity.finance, funnel")]
+
 _MAINTAIN = (
     "Only the fields sent change; the others keep their value (for an asset never maintained: the defaults "
     "the map shows). `accountable_user_id` must be an active user who may read the whole asset, masked "
@@ -69,8 +72,8 @@ _MAINTAIN = (
 def change_data_asset(
     database: DatabaseDep,
     actor: CurrentActor,
-    kind: Annotated[str, Path(max_length=20, description="record_type, field_group or metric")],
-    key: Annotated[str, Path(max_length=80, description="e.g. account, opportunity.finance, funnel")],
+    kind: AssetKind,
+    key: AssetKey,
     expected_version: ExpectedVersion,
     body: Annotated[assets.AssetUpdate, Body()],
 ) -> Response:
@@ -87,8 +90,8 @@ def change_data_asset(
 def maintain_data_asset(
     database: DatabaseDep,
     actor: CurrentActor,
-    kind: Annotated[str, Path(max_length=20, description="record_type, field_group or metric")],
-    key: Annotated[str, Path(max_length=80, description="e.g. account, opportunity.finance, funnel")],
+    kind: AssetKind,
+    key: AssetKey,
     expected_version: ExpectedVersion,
     body: Annotated[assets.AssetUpdate, Body()],
 ) -> Response:
