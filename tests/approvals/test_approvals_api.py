@@ -321,6 +321,10 @@ def test_an_expense_claim_is_checked_and_titled_in_each_readers_language(client:
     assert "999,999,999,999.99" in refused(good | {"amount": "1e20"}, "details.amount", "too_large")
     assert "positive" in refused(good | {"amount": "-5"}, "details.amount", "not_positive")
     refused(good | {"amount": "NaN"}, "details.amount", "invalid")
+    wrong_everywhere = {"amount": "1.001", "spent_on": tomorrow}
+    every = rep.request("POST", "/approvals", json={"record_type": "expense", "details": wrong_everywhere})
+    problem = assert_problem(every, 422)
+    assert [e["field"] for e in problem["errors"]] == ["details.amount", "details.category", "details.spent_on"]
 
     claim = submit(rep, "expense", None, details=good | {"amount": "100.100"})  # a trailing zero is not rounding
     assert (claim["snapshot"]["amount"], claim["title"]) == ("100.10", "费用报销 · 差旅 ¥100.10")

@@ -5,7 +5,7 @@ ask for an approval on an opportunity or a lead) is snapshotted generically."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +19,7 @@ from closeloop.approvals.subjects import Loaded
 from closeloop.config import settings
 from closeloop.core import calendar
 from closeloop.core.actor import Actor, ActorKind
-from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from closeloop.core.money import written
 from closeloop.crm import records
 from closeloop.crm.accounts import service as account_service
@@ -227,15 +227,28 @@ def expense_day(value: object, today: date) -> str:
 
 
 def load_expense(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:
-    amount = expense_amount(details.get("amount"))
+    """The claim as submitted; every field's problem is reported at once, not the first alone."""
+    problems: list[FieldProblem] = []
+
+    def checked(check: Callable[[], str]) -> str:
+        try:
+            return check()
+        except ValidationFailed as failure:
+            problems.extend(failure.problems)
+            return ""
+
+    amount = checked(lambda: str(expense_amount(details.get("amount"))))
     category = str(details.get("category") or "").strip()
     if not category:
-        raise ValidationFailed.one("details.category", "give the kind of expense (travel, meals, …)", "required")
+        problems.append(FieldProblem("details.category", "give the kind of expense (travel, meals, …)", "required"))
+    spent_on = checked(lambda: expense_day(details.get("spent_on"), calendar.today(settings.business_timezone)))
+    if problems:
+        raise ValidationFailed(problems, message="; ".join(f"{p.field}: {p.message}" for p in problems))
     fields = {
-        "amount": str(amount),
+        "amount": amount,
         "currency": str(details.get("currency") or "CNY")[:3].upper(),
         "category": category[:60],
-        "spent_on": expense_day(details.get("spent_on"), calendar.today(settings.business_timezone)),
+        "spent_on": spent_on,
         "description": str(details.get("description") or "")[:1000],
     }
     return Loaded(expense_title(fields, "zh_CN"), fields, actor.user_id)
