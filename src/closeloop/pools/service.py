@@ -408,7 +408,9 @@ def _carry_related(session: Session, actor: Actor, account: Account, before: int
         ).all()
         for row in rows:
             row.owner_id = after
+        if rows:
             records.flush(session)
+        for row in rows:
             audit.record(
                 session,
                 actor,
