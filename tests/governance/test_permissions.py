@@ -1813,7 +1813,8 @@ def _approval_plans() -> dict[tuple[str, str], Plan]:
         return prepare
 
     def new_flow(world: World, caller: Caller) -> Call:
-        return Call("", {"name": f"流程 {caller.key}", "record_type": "quote", "definition": {
+        # disabled: one enabled flow per record type and departments (a second would never be used)
+        return Call("", {"name": f"流程 {caller.key}", "record_type": "quote", "is_enabled": False, "definition": {
             "branches": [{"name": "默认", "conditions": [], "steps": [
                 {"name": "主管", "mode": "all", "approvers": [{"kind": "supervisor"}]}]}]}})  # fmt: skip
 
@@ -1821,7 +1822,7 @@ def _approval_plans() -> dict[tuple[str, str], Plan]:
         admin = world.tenant["admin"].actor
         with world.db.unit_of_work(admin) as session:
             flow = approval_flows.create_flow(
-                session, admin, {"name": f"删 {tag()}", "record_type": "expense", "definition": {
+                session, admin, {"name": f"删 {tag()}", "record_type": "expense", "is_enabled": False, "definition": {
                     "branches": [{"name": "默认", "conditions": [], "steps": [
                         {"name": "主管", "mode": "all", "approvers": [{"kind": "supervisor"}]}]}]}},
             )  # fmt: skip
@@ -2351,3 +2352,23 @@ def test_lead_conversion_result_is_masked_like_each_record(world: World) -> None
     vp_view = world.maker.read("accounts", result["account"]["id"])
     assert vp_view["credit_line"] is None
     assert re.fullmatch(r"/api/v1/accounts/\d+", response.headers["location"])
+
+
+def test_a_partner_user_cannot_be_made_in_the_sellers_own_organization(client: TestClient, tenant: Tenant) -> None:
+    """A partner user added to the seller's organization read and wrote every account: the role is
+    refused there, on creation and on a role change, and nothing is stored."""
+    body = {"username": "t.partner", "display_name": "T", "role": "partner_user", "password": "a-long-enough-pass-1"}
+    for who in ("it_director", "admin"):
+        response = client.post("/api/v1/users", headers=tenant[who].headers, json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "role"
+        assert response.json()["errors"][0]["code"] == "partner_role_in_seller"
+    listed = client.get("/api/v1/users", headers=tenant["admin"].headers, params={"limit": 200}).json()["items"]
+    assert "t.partner" not in {u["username"] for u in listed}
+    rep = tenant["rep"]
+    changed = client.patch(
+        f"/api/v1/users/{rep.user_id}", headers=tenant["admin"].headers, json={"role": "partner_user"}
+    )
+    assert changed.status_code == 422, changed.text
+    still = client.get(f"/api/v1/users/{rep.user_id}", headers=tenant["admin"].headers).json()
+    assert still["role"] == "rep"

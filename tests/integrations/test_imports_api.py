@@ -108,6 +108,35 @@ def test_a_dry_run_job_reports_and_stores_nothing(
     assert accounts(db, tenant) == 0
 
 
+def test_a_huge_number_is_its_rows_problem_not_the_jobs(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[int]
+) -> None:
+    """``1e400`` in one cell made rounding to cents overflow the decimal context, and the whole job
+    failed with "internal error (InvalidOperation)": each such cell is now its row's problem."""
+    rows = ["客户名称,年收入,员工数", "甲医院,1e400,10", "乙医院,123456789012345678901234567890,10",
+            "丙医院,1e20,10", "丁医院,99999999999999.99,1e30", "戊医院,5000,20"]  # fmt: skip
+    response = client.post(
+        "/api/v1/imports",
+        headers=tenant["sales_vp"].headers,
+        files={"file": ("big.csv", "\n".join(rows).encode(), "text/csv")},
+        data={
+            "entity": "accounts",
+            "mapping": json.dumps({"客户名称": "name", "年收入": "annual_revenue", "员工数": "employees"}),
+        },
+    )
+    assert response.status_code == 202, response.text
+
+    assert process_import_job(db, queued[0]) is ImportStatus.DONE
+
+    report = client.get(f"/api/v1/imports/{queued[0]}", headers=tenant["sales_vp"].headers).json()["report"]
+    money = "is too large (at most 99,999,999,999,999.99)"
+    assert [(p["row"], p["column"], p["reason"]) for p in report["problems"]] == [
+        (2, "年收入", money), (3, "年收入", money), (4, "年收入", money), (5, "员工数", "is too large"),
+    ]  # fmt: skip
+    assert (report["created"], report["invalid"]) == (1, 4)
+    assert accounts(db, tenant) == 1
+
+
 def test_a_job_that_fails_while_writing_stores_nothing_and_says_so(
     client: TestClient, db: Database, tenant: Tenant, queued: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,7 @@ from closeloop.integrations.importing.values import (
     parse_choice,
     parse_date,
     parse_datetime,
+    parse_decimal,
     parse_int,
     parse_money,
     parse_text,
@@ -62,6 +63,28 @@ def test_money_written_with_separators_and_currency_marks_reads_back_exactly(amo
     grouped = f"{amount:,.2f}"
     forms = [str(amount), grouped, f"¥{grouped}", f"￥ {grouped}", f"${grouped}", f"{grouped}元", f"RMB {grouped}"]
     assert [parse_money(form) for form in forms] == [amount] * len(forms)
+
+
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789eE+-.,万亿¥ ", max_size=60),
+        st.integers(min_value=-(10**60), max_value=10**60).map(str),
+        st.builds(lambda m, e: f"{m}e{e}", st.integers(-99, 99), st.integers(-500, 500)),
+    )
+)
+def test_no_number_breaks_a_parser_only_its_cell(text: str) -> None:
+    """Any cell either reads as a value its column can hold or is refused with a reason — never an
+    error that would fail the whole import (``1e400`` once overflowed the rounding to cents)."""
+    for parse in (parse_money, parse_decimal, parse_int):
+        try:
+            value = parse(text)
+        except ValueProblem:
+            continue
+        if value is not None:
+            assert abs(Decimal(value)) < 10**18
+            if parse is parse_money:
+                assert abs(Decimal(value)) < 10**14
+                assert Decimal(value) == Decimal(value).quantize(Decimal("0.01"))
 
 
 def test_money_knows_chinese_units_negatives_and_refuses_junk() -> None:

@@ -34,16 +34,22 @@ from closeloop.governance.fields import FIELD_RULES
 from closeloop.org import service as org_service
 from closeloop.org.models import User
 
-QUOTE_FIELDS = (
-    "number", "account_id", "opportunity_id", "status", "currency", "subtotal", "discount_amount",
-    "discount_percent", "total", "valid_until", "owner_id",
-)  # fmt: skip
-CONTRACT_FIELDS = (
-    "number", "title", "account_id", "opportunity_id", "quote_id", "status", "amount", "currency",
-    "signed_on", "starts_on", "ends_on", "owner_id",
-)  # fmt: skip
-TRANSFER_FIELDS = ("account_name", "tier", "region_id", "from_owner_id", "to_owner_id", "reason")
-EXPENSE_FIELDS = ("amount", "currency", "category", "spent_on", "description")
+# the snapshot fields a flow's conditions may test, with the kind a condition's value must have
+QUOTE_FIELDS = {
+    "number": "text", "account_id": "id", "opportunity_id": "id", "status": "text", "currency": "text",
+    "subtotal": "number", "discount_amount": "number", "discount_percent": "number", "total": "number",
+    "valid_until": "date", "owner_id": "id",
+}  # fmt: skip
+CONTRACT_FIELDS = {
+    "number": "text", "title": "text", "account_id": "id", "opportunity_id": "id", "quote_id": "id",
+    "status": "text", "amount": "number", "currency": "text", "signed_on": "date", "starts_on": "date",
+    "ends_on": "date", "owner_id": "id",
+}  # fmt: skip
+TRANSFER_FIELDS = {
+    "account_name": "text", "tier": "text", "region_id": "id", "from_owner_id": "id", "to_owner_id": "id",
+    "reason": "text",
+}  # fmt: skip
+EXPENSE_FIELDS = {"amount": "number", "currency": "text", "category": "text", "spent_on": "date", "description": "text"}
 
 
 def record_fields(session: Session, actor: Actor, noun: str, record_id: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ branch without conditions is the default and is tried last. A condition is ``{"f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from closeloop.approvals import subjects
 from closeloop.approvals.models import ApprovalFlow, MissingApprover
 from closeloop.core.actor import Actor
-from closeloop.core.errors import FieldProblem, NotFound, ValidationFailed
+from closeloop.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from closeloop.db.scope import tenant_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import Role, require
@@ -72,12 +73,18 @@ def _spec_problems(spec: Any, where: str, *, cc: bool) -> list[FieldProblem]:
     return []
 
 
-def _condition_problems(condition: Any, where: str) -> list[FieldProblem]:
+ORDERING = ("gt", "gte", "lt", "lte")
+
+
+def _condition_problems(condition: Any, where: str, kinds: Mapping[str, str]) -> list[FieldProblem]:
     if not isinstance(condition, Mapping) or set(condition) - {"field", "op", "value"}:
         return [FieldProblem(where, "must be an object with field, op and value")]
     problems = []
-    if not isinstance(condition.get("field"), str) or not condition["field"].strip():
+    field = condition.get("field")
+    if not isinstance(field, str) or not field.strip():
         problems.append(FieldProblem(f"{where}.field", "name a field of the record"))
+    elif kinds and field not in kinds:
+        problems.append(FieldProblem(f"{where}.field", f"no field {field}; one of {', '.join(kinds)}", "not_a_field"))
     op = condition.get("op")
     if op not in OPERATORS:
         problems.append(FieldProblem(f"{where}.op", f"must be one of {', '.join(OPERATORS)}"))
@@ -86,11 +93,55 @@ def _condition_problems(condition: Any, where: str) -> list[FieldProblem]:
         problems.append(FieldProblem(f"{where}.value", "must be a list for 'in'"))
     elif op != "in" and not isinstance(value, str | int | float | bool) and value is not None:
         problems.append(FieldProblem(f"{where}.value", "must be a number, a text or true/false"))
+    elif op in OPERATORS and not problems:
+        kind = kinds.get(field, "") if isinstance(field, str) else ""
+        problems.extend(_value_problems(kind, op, value, f"{where}.value"))
     return problems
 
 
-def check_definition(definition: Any, *, field_name: str = "definition") -> dict[str, Any]:
-    """The definition, normalized (branches by priority, the default last), or 422 naming each wrong part."""
+def _value_problems(kind: str, op: str, value: Any, where: str) -> list[FieldProblem]:
+    """A condition that could never hold is refused when the flow is saved: its branch would be
+    skipped in silence (``amount > "abc"`` sent every large claim down the default branch)."""
+    if op == "contains":
+        if kind in ("number", "date", "id"):
+            return [FieldProblem(where, f"'contains' is for text; a {kind} is compared with eq, ne, in or an order",
+                                 "not_text")]  # fmt: skip
+        return []
+    values = value if op == "in" else [value]
+    if op in ("eq", "ne") and value is None:
+        return []  # "is empty" / "is not empty"
+    if kind == "number" or (not kind and op in ORDERING and not all(_is_date(v) for v in values)):
+        if not all(_number(v) is not None for v in values):
+            return [FieldProblem(where, "must be a number", "not_a_number")]
+    elif kind == "date":
+        if not all(_is_date(v) for v in values):
+            return [FieldProblem(where, "must be a date (YYYY-MM-DD)", "not_a_date")]
+    elif kind == "id":
+        if op in ORDERING:
+            return [FieldProblem(where, "a record is compared with eq, ne or in, not by order", "not_ordered")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            return [FieldProblem(where, "must be a record id (a whole number)", "not_an_id")]
+    elif kind == "text" and op in ORDERING:
+        return [FieldProblem(where, "a text is compared with eq, ne, in or contains, not by order", "not_ordered")]
+    return []
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_definition(
+    definition: Any, *, field_name: str = "definition", field_kinds: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The definition, normalized (branches by priority, the default last), or 422 naming each wrong
+    part. ``field_kinds`` (the record type's declared fields) limits the fields a condition may test
+    and the values it may compare them with."""
     if not isinstance(definition, Mapping) or set(definition) - {"branches"}:
         raise ValidationFailed.one(field_name, "must be an object with branches")
     branches = definition.get("branches")
@@ -114,7 +165,7 @@ def check_definition(definition: Any, *, field_name: str = "definition") -> dict
             conditions = []
         defaults += not conditions
         for c, condition in enumerate(conditions):
-            problems.extend(_condition_problems(condition, f"{where}.conditions.{c}"))
+            problems.extend(_condition_problems(condition, f"{where}.conditions.{c}", field_kinds or {}))
         steps = branch.get("steps")
         if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
             problems.append(FieldProblem(f"{where}.steps", f"give 1 to {MAX_STEPS} steps"))
@@ -220,6 +271,12 @@ def choose_branch(definition: Mapping[str, Any], fields: Mapping[str, Any]) -> d
 # --- flows -------------------------------------------------------------------------------------------
 
 
+def field_kinds(record_type: str) -> Mapping[str, str]:
+    """The fields a flow for ``record_type`` may test, with their kinds (empty: not declared)."""
+    subject = subjects.get(record_type)
+    return subject.field_kinds if subject else {}
+
+
 def _check_settings(session: Session, actor: Actor, values: Mapping[str, Any]) -> None:
     if "record_type" in values and values["record_type"] not in subjects.KNOWN_TYPES:
         known = ", ".join(sorted(subjects.KNOWN_TYPES))
@@ -252,6 +309,32 @@ def _check_users(session: Session, actor: Actor, definition: Mapping[str, Any]) 
                     raise ValidationFailed.one(
                         f"definition.branches.{b}.{where}.user_ids", f"no user {user_id}", "not_found"
                     )
+
+
+def _check_overlap(
+    session: Session, actor: Actor, record_type: str, department_ids: list[int], flow_id: int | None
+) -> None:
+    """Two enabled flows for the same record type and the same departments (or both for every
+    department) would leave one never used, silently: the later is refused, naming the other."""
+    others = session.execute(
+        select(ApprovalFlow.id, ApprovalFlow.name, ApprovalFlow.department_ids).where(
+            tenant_clause(actor.organization_id, ApprovalFlow),
+            ApprovalFlow.record_type == record_type,
+            ApprovalFlow.is_enabled.is_(True),
+            ApprovalFlow.id != (flow_id or 0),
+        )
+    )
+    mine = set(department_ids)
+    for other_id, name, departments in others:
+        theirs = set(departments or [])
+        if (not mine and not theirs) or mine & theirs:
+            scope = "every department" if not mine else f"departments {', '.join(map(str, sorted(mine & theirs)))}"
+            raise Conflict(
+                f"flow {other_id} ({name}) is already enabled for {record_type} in {scope}; disable it first or "
+                "save this one disabled",
+                code="overlapping_flow",
+                field_name="is_enabled",
+            )
 
 
 def list_flows(session: Session, actor: Actor, *, record_type: str | None = None) -> list[ApprovalFlow]:
@@ -294,8 +377,10 @@ def create_flow(session: Session, actor: Actor, values: Mapping[str, Any]) -> Ap
     """Create a flow (sales ops); the definition is checked and normalized."""
     require(actor, "approvals:manage")
     _check_settings(session, actor, values)
-    definition = check_definition(values.get("definition"))
+    definition = check_definition(values.get("definition"), field_kinds=field_kinds(values.get("record_type", "")))
     _check_users(session, actor, definition)
+    if values.get("is_enabled", True):
+        _check_overlap(session, actor, values["record_type"], values.get("department_ids") or [], None)
     flow = ApprovalFlow(
         organization_id=actor.organization_id,
         name=values["name"],
@@ -331,7 +416,7 @@ def update_flow(
     before = serialize_flow(flow)
     changes = dict(values)
     if "definition" in changes:
-        changes["definition"] = check_definition(changes["definition"])
+        changes["definition"] = check_definition(changes["definition"], field_kinds=field_kinds(flow.record_type))
         _check_users(session, actor, changes["definition"])
         if changes["definition"] != flow.definition:
             flow.revision += 1
@@ -339,6 +424,8 @@ def update_flow(
                  "skip_submitter"):  # fmt: skip
         if name in changes and changes[name] is not None:
             setattr(flow, name, changes[name])
+    if flow.is_enabled:
+        _check_overlap(session, actor, flow.record_type, flow.department_ids or [], flow.id)
     session.flush()
     difference = audit.diff(before, serialize_flow(flow))
     difference.pop("version", None)

@@ -45,8 +45,10 @@ class Subject:
     label_en: str
     load: Loader
     on_decided: Decided | None = None
-    #: fields a flow's conditions may name (shown by the flow editor; any snapshot key works)
+    #: fields a flow's conditions may name (shown by the flow editor); none declared: any snapshot key
     fields: tuple[str, ...] = ()
+    #: each declared field's kind (number, date, text or id), what a condition's value must be
+    field_kinds: Mapping[str, str] = field(default_factory=dict)
     #: whether an approval needs an existing record (an expense claim lives in the approval itself)
     needs_record: bool = True
     #: the record's page, for links
@@ -76,13 +78,17 @@ def register(
     on_decided: Decided | None = None,
     label_zh: str | None = None,
     label_en: str | None = None,
-    fields: tuple[str, ...] = (),
+    fields: Mapping[str, str] | tuple[str, ...] = (),
     needs_record: bool = True,
     link: Callable[[int | None], str | None] | None = None,
     admits: Admits | None = None,
     titled: Titled | None = None,
 ) -> Subject:
-    """Make ``record_type`` approvable (registering again replaces the earlier registration)."""
+    """Make ``record_type`` approvable (registering again replaces the earlier registration).
+
+    ``fields`` names the snapshot fields a flow's conditions may test, as a mapping to each one's
+    kind (``number``, ``date``, ``text`` or ``id``) so that a condition's value is checked when the
+    flow is saved."""
     zh, en = KNOWN_TYPES.get(record_type, (record_type, record_type))
     subject = Subject(
         record_type=record_type,
@@ -90,7 +96,8 @@ def register(
         label_en=label_en or en,
         load=load,
         on_decided=on_decided,
-        fields=fields,
+        fields=tuple(fields),
+        field_kinds=dict(fields) if isinstance(fields, Mapping) else {},
         needs_record=needs_record,
         link=link or (lambda record_id: None),
         admits=admits,

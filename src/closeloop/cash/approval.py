@@ -18,10 +18,11 @@ from closeloop.crm.contracts.service import get_contract
 from closeloop.governance.audit.service import json_safe
 
 #: the snapshot's fields, which a flow's conditions may name (e.g. ``amount gte 100000``)
-FIELDS = (
-    "amount", "currency", "received_on", "method", "reference", "contract_id", "contract_number",
-    "contract_amount", "instalment_id", "owner_id",
-)  # fmt: skip
+FIELDS = {
+    "amount": "number", "currency": "text", "received_on": "date", "method": "text", "reference": "text",
+    "contract_id": "id", "contract_number": "text", "contract_amount": "number", "instalment_id": "id",
+    "owner_id": "id",
+}  # fmt: skip
 
 
 def load_collection(session: Session, actor: Actor, record_id: int | None, details: Mapping[str, Any]) -> Loaded:

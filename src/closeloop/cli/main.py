@@ -266,13 +266,29 @@ def token_create(
 
 
 @audit_app.command("verify")
-def audit_verify(org: OrgOption = None) -> None:
+@reports_errors
+def audit_verify(
+    org: OrgOption = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            help="SEQ:HASH from an earlier run's output (needs --org): the chain must still pass through it",
+        ),
+    ] = None,
+) -> None:
     """Check every entry of the audit chain; exit 1 and list the breaks if any entry was edited,
-    removed or reordered."""
+    removed or reordered. Each intact chain's line names its head (sequence number and hash): keep it
+    with the backups and give it back as ``--anchor`` to prove the chain was not rewritten since."""
     from sqlalchemy import select
 
     from closeloop.org.models import Organization
 
+    anchored: tuple[int, str] | None = None
+    if anchor is not None:
+        seq, _, digest = anchor.partition(":")
+        if not org or not seq.isdigit() or len(digest) != 64:
+            raise fail("--anchor takes SEQ:HASH as an intact run printed it, with --org", 2)
+        anchored = (int(seq), digest.lower())
     db = database()
     with db.reading(None, system=True) as session:
         if org:
@@ -283,6 +299,9 @@ def audit_verify(org: OrgOption = None) -> None:
     for organization in organizations:
         with db.reading(None, system=True) as session:
             problems = list(audit.verify(session, organization.id))
+            head = audit.head(session, organization.id)
+            if anchored is not None and not problems:
+                problems = list(audit.check_anchor(session, organization.id, *anchored))
         if problems:
             broken += len(problems)
             for problem in problems:
@@ -290,7 +309,9 @@ def audit_verify(org: OrgOption = None) -> None:
                     f"{organization.slug}: {problem.kind} at entry {problem.seq}: {problem.detail}", highlight=False
                 )
         else:
-            console.print(f"{organization.slug}: audit chain intact")
+            kept = f"; passes through the anchor {anchored[0]}" if anchored else ""
+            line = f"{organization.slug}: audit chain intact{kept}; head {head[0]}:{head[1]}"
+            console.print(line, highlight=False, soft_wrap=True)
     if broken:
         raise typer.Exit(1)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection
 
 from closeloop.db.engine import normalize_url
 
@@ -48,3 +49,13 @@ def _with_url(config: Config, url: str) -> None:
     import argparse
 
     config.cmd_opts = argparse.Namespace(x=[f"url={normalize_url(url)}"])
+
+
+def state(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The revisions the database is at and the revisions the code has (heads): equal when migrated."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(str(connection.engine.url)))
+    current = MigrationContext.configure(connection).get_current_heads()
+    return tuple(sorted(current)), tuple(sorted(script.get_heads()))

@@ -127,10 +127,27 @@ class NewUser:
     locale: str | None = None
 
 
+def _require_role_fits(session: Session, organization_id: int, role: Role) -> None:
+    """A partner user works in a partner organization (dealer, service provider, …), which sees only
+    what the seller shares with it: in the seller's own organization that role would have read and
+    written every record, so it is refused there."""
+    if role is not Role.PARTNER_USER:
+        return
+    kind = session.scalar(select(Organization.kind).where(Organization.id == organization_id))
+    if kind == OrganizationKind.SELLER:
+        raise ValidationFailed.one(
+            "role",
+            "a partner user belongs to a partner organization (a dealer, service provider, logistics company or "
+            "supplier), not the seller's own; add them there (closeloop user add --org <partner>)",
+            "partner_role_in_seller",
+        )
+
+
 def create_user(session: Session, actor: Actor, *, data: NewUser) -> User:
     """Add a user to the actor's organization. Needs ``users:manage``."""
     require(actor, "users:manage")
     require_grantable(session, actor, data.role)
+    _require_role_fits(session, actor.organization_id, data.role)
     problems = []
     if not _USERNAME.match(data.username):
         problems.append(("username", "use 2-80 letters, digits, dots, dashes, underscores or @"))
@@ -355,6 +372,7 @@ def update_user(
         if own and role.value != user.role:
             raise ValidationFailed.one("role", "you cannot change your own role")
         require_grantable(session, actor, role)
+        _require_role_fits(session, actor.organization_id, role)
         changes["role"] = role.value
     if not own and ("password" in changes or changes.get("is_active") is True):
         require_grantable(

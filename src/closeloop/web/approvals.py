@@ -340,7 +340,7 @@ async def save_flow(request: Request, flow_id: int) -> Response:
     except ValidationFailed as error:
         problems = list(found)
         try:
-            flows.check_definition(definition)
+            flows.check_definition(definition, field_kinds=flows.field_kinds(record_type))
         except ValidationFailed as more:
             problems += [p for p in more.problems if p not in problems]
         if not problems:

@@ -58,6 +58,13 @@ PROBLEM_TEXTS = {
     "cc": N_("at most 20 people in CC"),
     "default": N_("add a default branch (one without conditions)"),
     "branches": N_("add 1 to 20 branches"),
+    # a value that could never hold for the field's kind
+    "not_a_number": N_("the value must be a number"),
+    "not_a_date": N_("the value must be a date (YYYY-MM-DD)"),
+    "not_an_id": N_("the value must be a record id (a whole number)"),
+    "not_ordered": N_("this field is compared with equals, not equal or one of, not greater or less than"),
+    "not_text": N_("“contains” is for text fields"),
+    "not_a_field": N_("no such field"),
 }
 
 
@@ -292,8 +299,8 @@ def place(problems: Iterable[FieldProblem], rows: list[Branch], gettext: Callabl
         if match["leaf"] is None and problem.field.endswith(".approvers"):
             leaf = "approvers"
         topic = leaf
-        if problem.code == "not_found":
-            topic = "not_found"
+        if problem.code == "not_found" or problem.code in PROBLEM_TEXTS:
+            topic = problem.code
         elif leaf == "branches" and "default" in problem.message:
             topic = "default"
         text = gettext(PROBLEM_TEXTS[topic]) if topic in PROBLEM_TEXTS else problem.message

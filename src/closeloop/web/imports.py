@@ -88,6 +88,8 @@ REASONS = frozenset(
         N_("is not a number (write it like 1234.50 or 1,234.50)"),
         N_("is not a finite number"),
         N_("has more than two decimal places"),
+        N_("is too large"),
+        N_("is too large (at most 99,999,999,999,999.99)"),
         N_("is not a whole number"),
         N_("is not yes or no (是/否, yes/no, true/false, 1/0)"),
         N_("is not a date (use YYYY-MM-DD, 2024/3/5 or 2024年3月5日)"),

@@ -378,8 +378,34 @@ def entry_body(entry: AuditEntry, hidden: frozenset[str]) -> dict[str, Any] | No
 class ChainProblem:
     organization_id: int
     seq: int
-    kind: str  # "edited" | "missing" | "reordered" | "truncated" | "head_mismatch" | "head_missing"
+    kind: str  # "edited" | "missing" | "reordered" | "truncated" | "head_mismatch" | "head_missing" | "anchor"
     detail: str
+
+
+def head(session: Session, organization_id: int) -> tuple[int, str]:
+    """The chain's head as recorded: the last entry's sequence number and hash (0 and the genesis
+    hash for an empty trail) — what an operator keeps outside the database as an anchor."""
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(tenant_clause(organization_id, AuditHead))
+    ).first()
+    return (int(row.seq), str(row.hash)) if row else (0, GENESIS)
+
+
+def check_anchor(session: Session, organization_id: int, seq: int, digest: str) -> Iterator[ChainProblem]:
+    """A break when entry ``seq`` no longer has the hash kept outside the database. With the chain
+    intact, that means the trail up to the anchor was rewritten wholesale (every hash recomputed) or
+    cut back below it."""
+    if seq == 0 and digest == GENESIS:
+        return
+    found = session.scalar(
+        select(AuditEntry.hash).where(tenant_clause(organization_id, AuditEntry), AuditEntry.seq == seq)
+    )
+    if found is None:
+        yield ChainProblem(organization_id, seq, "anchor", f"entry {seq}, the anchor, is gone: the trail was cut back")
+    elif found != digest:
+        yield ChainProblem(
+            organization_id, seq, "anchor", f"entry {seq} no longer has the anchored hash: the trail was rewritten"
+        )
 
 
 def verify(session: Session, organization_id: int, *, batch: int = 5000) -> Iterator[ChainProblem]:

@@ -238,6 +238,10 @@ class Importer:
                     self._problem(row.number, header, str(problem), "bad_value", raw)
                     valid = False
                     continue
+                except ArithmeticError:  # a value no parser foresaw: this row's problem, not the job's
+                    self._problem(row.number, header, "is not a number", "bad_value", raw)
+                    valid = False
+                    continue
                 if value is not None:
                     parsed[name] = value
             if valid:

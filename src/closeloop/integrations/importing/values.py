@@ -93,7 +93,7 @@ def parse_decimal(value: Any) -> Decimal | None:
     if isinstance(value, Decimal):
         return value
     text = _text(value).replace(" ", "").replace("\u00a0", "")
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= _LARGEST_DIGITS:
         return Decimal(text)
     negative = False
     if text.startswith("(") and text.endswith(")"):
@@ -118,6 +118,8 @@ def parse_decimal(value: Any) -> Decimal | None:
         raise ValueProblem("is not a number") from None
     if not number.is_finite():
         raise ValueProblem("is not a finite number")
+    if number.adjusted() >= _LARGEST_DIGITS:
+        raise ValueProblem(TOO_LARGE)
     return -number if negative else number
 
 
@@ -125,15 +127,31 @@ def parse_decimal(value: Any) -> Decimal | None:
 #: separators, at most two decimals — read directly; anything else takes the general path
 _PLAIN_MONEY = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?")
 _CENT = Decimal("0.01")
+#: a number with more digits before the point than this is refused as too large (no column holds it,
+#: and rounding it to cents would overflow the decimal context)
+_LARGEST_DIGITS = 18
+#: an amount's limit: 14 digits before the point, as every money field stores it
+_MONEY_DIGITS = 14
+TOO_LARGE = "is too large"
+TOO_LARGE_MONEY = "is too large (at most 99,999,999,999,999.99)"
 
 
 def parse_money(value: Any) -> Decimal | None:
-    """An amount in currency units with at most two decimals (more are an error, not rounded)."""
+    """An amount in currency units with at most two decimals (more are an error, not rounded) and at
+    most 14 digits before the point."""
     if type(value) is str and _PLAIN_MONEY.fullmatch(value):
-        return Decimal(value.replace(",", "")).quantize(_CENT)
-    number = parse_decimal(value)
+        plain = Decimal(value.replace(",", ""))
+        if plain.adjusted() >= _MONEY_DIGITS:
+            raise ValueProblem(TOO_LARGE_MONEY)
+        return plain.quantize(_CENT)
+    try:
+        number = parse_decimal(value)
+    except ValueProblem as problem:
+        raise ValueProblem(TOO_LARGE_MONEY if str(problem) == TOO_LARGE else str(problem)) from None
     if number is None:
         return None
+    if number.adjusted() >= _MONEY_DIGITS:
+        raise ValueProblem(TOO_LARGE_MONEY)
     if number != number.quantize(Decimal("0.01")):
         raise ValueProblem("has more than two decimal places")
     return number.quantize(Decimal("0.01"))
@@ -141,7 +159,7 @@ def parse_money(value: Any) -> Decimal | None:
 
 def parse_int(value: Any) -> int | None:
     """A whole number (``1,200`` and ``1200.0`` are fine; ``12.5`` is not)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value.lstrip("0")) <= _LARGEST_DIGITS:
         return int(value)
     number = parse_decimal(value)
     if number is None:
