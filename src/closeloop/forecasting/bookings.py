@@ -403,7 +403,16 @@ def _model_probabilities(
                 )
             )
             result.extend(float(p) for p in model.predict(opportunities.features(session, organization_id, records_)))
-        return result, "calibrated_lightgbm", None
+        # the model learned from closed deals only: times the chance that a deal as long in its stage
+        # is decided at all within the year (deals that stall never close; survival.py)
+        now = utcnow()
+        stays = survival.stays(session, organization_id, cut=now)
+        sat = [
+            max((now - deal.stage_since).total_seconds() / survival.SECONDS_PER_DAY, 0.0) if deal.stage_since else 0.0
+            for deal in deals
+        ]
+        decided = survival.decided(stays, [deal.stage for deal in deals], sat)
+        return [p * d for p, d in zip(result, decided, strict=True)], "calibrated_lightgbm", None
     return _stage_probabilities(session, organization_id, deals, utcnow(), replicates=replicates, seed=seed)
 
 

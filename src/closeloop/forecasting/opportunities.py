@@ -390,6 +390,7 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     stored = trained if trained is not None and trained.serves else None
     closed = Stage(deal.stage).is_closed
     reasons: list[Reason] = []
+    decided = 1.0
     if closed:
         probability = 1.0 if deal.stage == Stage.WON else 0.0
     elif stored is None:
@@ -405,6 +406,14 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
         hidden = set(records.masked(session, actor, "opportunity"))
         hidden |= {f"account.{name}" for name in records.masked(session, actor, "account")}
         probability, reasons = float(model.predict(frame)[0]), model.reasons(frame, hidden_fields=hidden)[0]
+        # the model learned from closed deals only: times the chance that a deal as long in its stage
+        # is decided at all within the year — a deal stalled for months rarely is (survival.py)
+        now = utcnow()
+        sat = (now - as_utc(deal.stage_changed_at)).total_seconds() / survival.SECONDS_PER_DAY
+        decided = survival.stays(session, actor.organization_id, cut=now)[Stage(deal.stage)].decided_probability(
+            max(sat, 0.0)
+        )
+        probability *= decided
     shown = [reason.as_dict(locale) for reason in reasons]
     late = None
     if not closed:
@@ -426,6 +435,9 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
             "closed_deals": stored.closed_deals,
             "won_deals": stored.won_deals,
             **{key: stored.metrics[key] for key in ("auc", "brier", "holdout") if key in stored.metrics},
+            # the model's probability was multiplied by this: the chance a deal as long in its stage is
+            # won or lost at all within a year (Aalen–Johansen, the deals still open censored)
+            "decided_within_year": round(decided, 4),
         }
     return {
         "opportunity_id": deal.id,
