@@ -87,7 +87,9 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
     assert [as_of for as_of, _ in taken] == [add_months(this_month, -back) for back in range(12, 0, -1)] + [today]
     assert all(seed == as_of.toordinal() for as_of, seed in taken)
     assert len(finished) == 12
-    # today's interval calibrated against the past forecasts of finished months: 12 − lead of them
+    # today's interval calibrated against the past forecasts of finished months: 12 − lead of them up
+    # to three months ahead (every snapshot's horizon reaches that far); further only the snapshots
+    # taken early in a quarter reach, too few to calibrate with
     with db.reading(None, system=True) as session:
         latest = session.scalar(select(BookingsSnapshot).order_by(BookingsSnapshot.as_of.desc()).limit(1))
         assert latest is not None
@@ -95,8 +97,12 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
     assert leads
     assert latest.details["interval"]["method"] == "split_conformal"
     for item in leads:
-        assert item["pairs"] == 12 - item["lead"]
-        assert item["applied"] == (item["pairs"] >= 9)
+        if item["lead"] <= 3:
+            assert item["pairs"] == 12 - item["lead"]
+            assert item["applied"]
+        else:
+            assert item["pairs"] < 9
+            assert not item["applied"]
     # and the win-probability model the weekly task would train, with its holdout figures
     with db.reading(None, system=True) as session:
         model = session.scalar(select(WinProbabilityModel))

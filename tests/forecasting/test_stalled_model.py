@@ -73,6 +73,12 @@ def test_a_stalled_deal_is_not_given_the_model_s_closed_deal_chance(
     assert sixty["model"]["kind"] == "calibrated_lightgbm"  # type: ignore[index]
     assert sixty["model"]["decided_within_year"] == 0.0  # type: ignore[index]
     assert sixty["probability"] == 0.0
+    # the sales VP reads Chinese: the first reason says why
+    first = sixty["reasons"][0]  # type: ignore[index]
+    assert first["feature"] == "decided_within_year"
+    assert first["direction"] == "down"
+    assert "已在商务谈判阶段停留 60 天" in first["text"]
+    assert "一年内有结果（赢单或丢单）的占 0%" in first["text"]
     with db.unit_of_work(None, system=True) as session:
         stored = session.scalar(
             select(WinProbabilityModel).where(WinProbabilityModel.organization_id == tenant.organization_id)
