@@ -715,9 +715,16 @@ def interval_leads(snapshot: BookingsSnapshot) -> dict[tuple[str, int], dict[str
     return {(str(item["granularity"]), int(item["lead"])): item for item in leads}
 
 
-def _row_dict(row: BookingsForecastRow, label: str, snapshot: BookingsSnapshot | None = None) -> dict[str, Any]:
+def _row_dict(
+    row: BookingsForecastRow,
+    label: str,
+    snapshot: BookingsSnapshot | None = None,
+    leads: dict[tuple[str, int], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A row as the API gives it; with its ``snapshot`` (and that snapshot's :func:`interval_leads`),
+    also whether its interval was calibrated and from how many past forecasts."""
     found = (
-        interval_leads(snapshot).get(
+        (leads if leads is not None else interval_leads(snapshot)).get(
             (row.granularity, calibration.lead_of(row.granularity, snapshot.as_of, row.period_start))
         )
         if snapshot is not None
@@ -825,11 +832,14 @@ def forecast(
         query = query.where(BookingsForecastRow.key.in_(sorted(actor.owner_ids) or [-1]))
     rows = list(session.scalars(query.order_by(BookingsForecastRow.period_start, BookingsForecastRow.key)))
     names = labels(session, actor.organization_id, dimension, (row.key for row in rows))
+    leads = interval_leads(snapshot)
     return {
         "snapshot": snapshot_dict(snapshot),
         "granularity": granularity,
         "dimension": dimension,
-        "items": [_row_dict(row, names.get(row.key, "") if row.key is not None else "", snapshot) for row in rows],
+        "items": [
+            _row_dict(row, names.get(row.key, "") if row.key is not None else "", snapshot, leads) for row in rows
+        ],
         "past_due": past_due(session, actor, snapshot),
     }
 
