@@ -41,7 +41,7 @@ from closeloop.crm.opportunities.models import Opportunity  # noqa: E402
 from closeloop.db.scope import tenant_clause  # noqa: E402
 from closeloop.db.session import connect  # noqa: E402
 from closeloop.forecasting import bookings  # noqa: E402
-from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshotDeal  # noqa: E402
+from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, BookingsSnapshotDeal  # noqa: E402
 from closeloop.forecasting.simulation import add_months  # noqa: E402
 
 #: months after the snapshot's own whose forecast is compared too (those finished by ``--as-of``)
@@ -69,12 +69,24 @@ def demo_database(directory: Path, seed: int, as_of: date) -> tuple[str, int]:
     return url, result.organization_id
 
 
-def measure(url: str, organization_id: int, as_of: date, months: int, simulations: int) -> list[dict[str, object]]:
+def _simulated(snapshot: BookingsSnapshot, row: BookingsForecastRow) -> tuple[float, float]:
+    """The row's interval as the simulation gave it (before calibration)."""
+    stored = ((snapshot.details or {}).get("interval") or {}).get("simulated", {}).get(f"month:{row.period}")
+    return (float(stored[0]), float(stored[1])) if stored else (float(row.low), float(row.high))
+
+
+def measure(
+    url: str, organization_id: int, as_of: date, months: int, simulations: int, history: int
+) -> list[dict[str, object]]:
     database = connect(url)
     first = as_of.replace(day=1)
     days = [add_months(first, -back) for back in range(months, 0, -1)]
     results = []
     with database.unit_of_work(None, system=True) as session:
+        # the snapshots a nightly task would have kept before the measured ones (what calibration
+        # learns from), oldest first so that each sees the earlier ones; rolled back at the end
+        for back in range(months + history, months, -1):
+            bookings.take_snapshot(session, organization_id, simulations=simulations, as_of=add_months(first, -back))
         won = [
             (as_utc(closed).date(), float(amount), opportunity_id)
             for closed, amount, opportunity_id in session.execute(
@@ -111,6 +123,7 @@ def measure(url: str, organization_id: int, as_of: date, months: int, simulation
                 by_stage[deal.stage][2] += booked_by_deal.get(deal.opportunity_id, 0.0)
             booked = sum(booked_by_deal.values())
             expected, low, high = float(row.expected), float(row.low), float(row.high)
+            raw_low, raw_high = _simulated(snapshot, row)
             later = []
             for lead in range(1, LEADS + 1):
                 start = add_months(day, lead)
@@ -127,8 +140,18 @@ def measure(url: str, organization_id: int, as_of: date, months: int, simulation
                 if ahead is None:  # beyond the snapshot's horizon (this month to the end of next quarter)
                     continue
                 landed = sum(amount for closed, amount, _ in won if start <= closed < add_months(start, 1))
+                ahead_low, ahead_high = _simulated(snapshot, ahead)
+                middle = float(ahead.low + ahead.high) / 2
                 later.append(
-                    (lead, (landed - float(ahead.expected)) / float(ahead.expected), ahead.low <= landed <= ahead.high)
+                    (
+                        lead,
+                        (landed - float(ahead.expected)) / float(ahead.expected),
+                        ahead.low <= landed <= ahead.high,
+                        ahead_low <= landed <= ahead_high,
+                        float(ahead.high - ahead.low) / float(ahead.expected),
+                        (ahead_high - ahead_low) / float(ahead.expected),
+                        (landed - middle) / middle,
+                    )
                 )
             results.append(
                 {
@@ -139,6 +162,14 @@ def measure(url: str, organization_id: int, as_of: date, months: int, simulation
                     "booked": booked,
                     "error": (booked - expected) / expected,
                     "inside": low <= booked <= high,
+                    "raw_low": raw_low,
+                    "raw_high": raw_high,
+                    "raw_inside": raw_low <= booked <= raw_high,
+                    "calibration": [
+                        item
+                        for item in ((snapshot.details or {}).get("interval") or {}).get("leads", [])
+                        if item["granularity"] == "month"
+                    ],
                     "by_stage": dict(by_stage),
                     "later": later,
                 }
@@ -148,11 +179,31 @@ def measure(url: str, organization_id: int, as_of: date, months: int, simulation
     return results
 
 
+def _figures(rows: list[tuple[float, bool, bool, float, float, float]]) -> str:
+    """error, inside (calibrated), inside (simulated), width ÷ expected (calibrated, simulated), error
+    against the calibrated interval's midpoint."""
+    errors = np.array([row[0] for row in rows])
+    middle = np.array([row[5] for row in rows])
+    calibrated, simulated = sum(row[1] for row in rows), sum(row[2] for row in rows)
+    return (
+        f"{len(rows)} | {errors.mean():+.1%} | {np.abs(errors).mean():.1%} | "
+        f"{simulated} / {len(rows)} ({simulated / len(rows):.0%}) | {calibrated} / {len(rows)} "
+        f"({calibrated / len(rows):.0%}) | {np.mean([row[4] for row in rows]):.0%} | "
+        f"{np.mean([row[3] for row in rows]):.0%} | {middle.mean():+.1%} | {np.abs(middle).mean():.1%}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[20261101, 1, 2, 3])
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 27))
     parser.add_argument("--months", type=int, default=6)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=12,
+        help="monthly snapshots kept before the measured ones (what the interval is calibrated on)",
+    )
     parser.add_argument("--simulations", type=int, default=500)
     parser.add_argument(
         "--settled-days", type=int, default=None, help="override landing.SETTLED_DAYS (to measure the choice)"
@@ -168,49 +219,71 @@ def main() -> None:
         landing.SETTLED_DAYS = arguments.settled_days
     every: list[dict[str, object]] = []
     stages: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    print("| seed | mean error | mean \\|error\\| | inside 80 % | CPU s (snapshots) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| seed | mean error | mean \\|error\\| | inside 80 %, simulated | calibrated | CPU s (snapshots) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for seed in arguments.seeds:
         url, organization_id = demo_database(arguments.databases, seed, arguments.as_of)
         started = _cpu()
-        results = measure(url, organization_id, arguments.as_of, arguments.months, arguments.simulations)
+        results = measure(
+            url, organization_id, arguments.as_of, arguments.months, arguments.simulations, arguments.history
+        )
         spent = _cpu() - started
         errors = np.array([float(str(item["error"])) for item in results])
         inside = sum(bool(item["inside"]) for item in results)
+        raw = sum(bool(item["raw_inside"]) for item in results)
         print(
-            f"| {seed} | {errors.mean():+.1%} | {np.abs(errors).mean():.1%} | {inside} / {len(results)} | {spent:.1f} |"
+            f"| {seed} | {errors.mean():+.1%} | {np.abs(errors).mean():.1%} | {raw} / {len(results)} | "
+            f"{inside} / {len(results)} | {spent:.1f} |"
         )
         for item in results:
             for stage, figures in item["by_stage"].items():  # type: ignore[attr-defined]
                 for index, value in enumerate(figures):
                     stages[stage][index] += value
         every.extend(results)
-    errors = np.array([float(str(item["error"])) for item in every])
-    inside = sum(bool(item["inside"]) for item in every)
-    print(
-        f"| all {len(every)} months | {errors.mean():+.1%} | {np.abs(errors).mean():.1%} | "
-        f"{inside} / {len(every)} ({inside / len(every):.0%}) | |"
-    )
-    for lead in range(1, LEADS + 1):
-        ahead = [entry for item in every for entry in item["later"] if entry[0] == lead]  # type: ignore[attr-defined]
-        if ahead:
-            errors_ahead = np.array([entry[1] for entry in ahead])
-            inside_ahead = sum(bool(entry[2]) for entry in ahead)
-            share = inside_ahead / len(ahead)
-            print(
-                f"| all, the month {lead} after the snapshot's ({len(ahead)}) | {errors_ahead.mean():+.1%} | "
-                f"{np.abs(errors_ahead).mean():.1%} | {inside_ahead} / {len(ahead)} ({share:.0%}) | |"
-            )
     print()
-    print("| seed / month | expected | 80 % interval | booked | error | inside |")
-    print("|---|---:|---|---:|---:|---|")
+    print(
+        "| months after the snapshot's own | rows | mean error | mean \\|error\\| | inside 80 %, simulated "
+        "| inside 80 %, calibrated | mean width ÷ expected, simulated | calibrated "
+        "| error against the calibrated midpoint: mean | mean \\|·\\| |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    by_lead: dict[int, list[tuple[float, bool, bool, float, float, float]]] = defaultdict(list)
+    for item in every:
+        expected = float(str(item["expected"]))
+        middle = (float(str(item["low"])) + float(str(item["high"]))) / 2
+        by_lead[0].append(
+            (
+                float(str(item["error"])),
+                bool(item["inside"]),
+                bool(item["raw_inside"]),
+                (float(str(item["high"])) - float(str(item["low"]))) / expected,
+                (float(str(item["raw_high"])) - float(str(item["raw_low"]))) / expected,
+                (float(str(item["booked"])) - middle) / middle,
+            )
+        )
+        for lead, error, inside_ahead, raw_ahead, width, raw_width, off in item["later"]:  # type: ignore[attr-defined]
+            by_lead[lead].append((error, inside_ahead, raw_ahead, width, raw_width, off))
+    for lead in sorted(by_lead):
+        print(f"| {lead} | {_figures(by_lead[lead])} |")
+    print(f"| all | {_figures([row for rows in by_lead.values() for row in rows])} |")
+    print()
+    print(
+        "| seed / month | expected | 80 % simulated | 80 % calibrated | booked | error "
+        "| inside (sim / cal) | pairs by lead |"
+    )
+    print("|---|---:|---|---|---:|---:|---|---|")
     for seed_index, seed in enumerate(arguments.seeds):
         for item in every[seed_index * arguments.months : (seed_index + 1) * arguments.months]:
+            leads = " ".join(
+                f"{entry['lead']}:{entry['pairs']}{'' if entry['applied'] else '×'}"
+                for entry in item["calibration"]  # type: ignore[attr-defined]
+            )
             print(
                 f"| {seed} {item['month']} | {float(str(item['expected'])) / 1e6:.1f} | "
+                f"{float(str(item['raw_low'])) / 1e6:.1f}–{float(str(item['raw_high'])) / 1e6:.1f} | "
                 f"{float(str(item['low'])) / 1e6:.1f}–{float(str(item['high'])) / 1e6:.1f} | "
                 f"{float(str(item['booked'])) / 1e6:.1f} | {float(str(item['error'])):+.1%} | "
-                f"{'yes' if item['inside'] else 'no'} |"
+                f"{'yes' if item['raw_inside'] else 'no'} / {'yes' if item['inside'] else 'no'} | {leads} |"
             )
     print()
     print(

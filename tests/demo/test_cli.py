@@ -67,8 +67,8 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
     assert again.exit_code == 1
     assert "An organization with slug 'demo' already exists" in again.stderr
     assert organizations(db) == 4
-    # the bookings forecast as of the first of each of the last six months, computed from the demo
-    # history, and today's: each of the six finished months has forecasts to compare with its bookings
+    # the bookings forecast as of the first of each of the last twelve months, computed from the demo
+    # history, and today's: each of the twelve finished months has forecasts to compare with its bookings
     today = utcnow().date()
     with db.reading(None, system=True) as session:
         taken = list(
@@ -84,9 +84,25 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
             .distinct()
         ).all()
     this_month = today.replace(day=1)
-    assert [as_of for as_of, _ in taken] == [add_months(this_month, -back) for back in range(6, 0, -1)] + [today]
+    assert [as_of for as_of, _ in taken] == [add_months(this_month, -back) for back in range(12, 0, -1)] + [today]
     assert all(seed == as_of.toordinal() for as_of, seed in taken)
-    assert len(finished) == 6
+    assert len(finished) == 12
+    # today's interval calibrated against the past forecasts of finished months: 12 − lead of them up
+    # to three months ahead (every snapshot's horizon reaches that far); further only the snapshots
+    # taken early in a quarter reach, too few to calibrate with
+    with db.reading(None, system=True) as session:
+        latest = session.scalar(select(BookingsSnapshot).order_by(BookingsSnapshot.as_of.desc()).limit(1))
+        assert latest is not None
+        leads = [item for item in latest.details["interval"]["leads"] if item["granularity"] == "month"]
+    assert leads
+    assert latest.details["interval"]["method"] == "split_conformal"
+    for item in leads:
+        if item["lead"] <= 3:
+            assert item["pairs"] == 12 - item["lead"]
+            assert item["applied"]
+        else:
+            assert item["pairs"] < 9
+            assert not item["applied"]
     # and the win-probability model the weekly task would train, with its holdout figures
     with db.reading(None, system=True) as session:
         model = session.scalar(select(WinProbabilityModel))

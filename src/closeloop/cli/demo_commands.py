@@ -24,8 +24,9 @@ from closeloop.demo.scale import seed_scale
 from closeloop.demo.seed import DEFAULT_SLUG, database_is_empty, demo_sign_ins, seed_demo
 from closeloop.demo.world import DEFAULT_SEED
 
-#: past months the demo keeps a bookings-forecast snapshot for (accuracy over time)
-DEMO_SNAPSHOT_MONTHS = 6
+#: past months the demo keeps a bookings-forecast snapshot for (accuracy over time; twelve, so that
+#: today's forecast has the nine finished past forecasts its interval calibration needs three months ahead)
+DEMO_SNAPSHOT_MONTHS = 12
 
 ScaleOption = Annotated[
     int | None,

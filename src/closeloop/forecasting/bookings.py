@@ -43,7 +43,7 @@ from closeloop.crm.enums import OPEN_STAGES, Stage
 from closeloop.crm.opportunities.models import Opportunity, StageChange
 from closeloop.crm.products.models import Product, ProductLine
 from closeloop.db.scope import tenant_clause, within_organization
-from closeloop.forecasting import landing, survival, trend
+from closeloop.forecasting import calibration, landing, survival, trend
 from closeloop.forecasting import past_due as past_due_adjustment
 from closeloop.forecasting.models import (
     BookingsForecastRow,
@@ -403,7 +403,16 @@ def _model_probabilities(
                 )
             )
             result.extend(float(p) for p in model.predict(opportunities.features(session, organization_id, records_)))
-        return result, "calibrated_lightgbm", None
+        # the model learned from closed deals only: times the chance that a deal as long in its stage
+        # is decided at all within the year (deals that stall never close; survival.py)
+        now = utcnow()
+        stays = survival.stays(session, organization_id, cut=now)
+        sat = [
+            max((now - deal.stage_since).total_seconds() / survival.SECONDS_PER_DAY, 0.0) if deal.stage_since else 0.0
+            for deal in deals
+        ]
+        decided = survival.decided(stays, [deal.stage for deal in deals], sat)
+        return [p * d for p, d in zip(result, decided, strict=True)], "calibrated_lightgbm", None
     return _stage_probabilities(session, organization_id, deals, utcnow(), replicates=replicates, seed=seed)
 
 
@@ -500,6 +509,13 @@ def take_snapshot(
         timing=timings,
         probability_draws=probability_draws,
     )
+    # the interval corrected by this organization's own past forecast errors, per granularity and lead
+    pairs = calibration.past_pairs(session, organization_id, as_of)
+    adjustments = {
+        (period.granularity, lead): calibration.learn(pairs, period.granularity, lead)
+        for period in (*months, *quarters)
+        for lead in [calibration.lead_of(period.granularity, as_of, period.start)]
+    }
     overdue = [deal for deal in deals if deal.expected_close < as_of]
     stale = [deal for deal in overdue if beyond_history(deal.expected_close, slips, as_of)]
     snapshot = BookingsSnapshot(
@@ -522,11 +538,21 @@ def take_snapshot(
             "past_due_amount": round(sum(deal.amount for deal in overdue), 2),
             "beyond_history_deals": len(stale),
             "beyond_history_amount": round(sum(deal.amount for deal in stale), 2),
+            "interval": {
+                "method": calibration.CALIBRATED
+                if any(found.applied for found in adjustments.values())
+                else calibration.SIMULATED,
+                "coverage": 1 - 2 * calibration.TAIL,
+                "min_pairs": calibration.MIN_PAIRS,
+                "leads": [found.as_dict() for found in adjustments.values()],
+                "simulated": {},  # filled below: the total rows' interval before calibration
+            },
         },
     )
     session.add(snapshot)
     session.flush()
     rows: list[dict[str, Any]] = []
+    simulated: dict[str, list[float]] = {}
     for dimension in DIMENSIONS:
         # each key's won business, grouped once
         won_by_key: dict[int | None, list[tuple[date, float]]] = {}
@@ -537,6 +563,14 @@ def take_snapshot(
             for key in keys:
                 cell = cells[(period.granularity, period.label, dimension, key)]
                 booked = sum(amount for day, amount in won_by_key.get(key, []) if period.start <= day < period.end)
+                low, high = booked + cell.low, booked + cell.high
+                if dimension == "total":
+                    simulated[calibration.simulated_key(period.granularity, period.label)] = [
+                        round(low, 2),
+                        round(high, 2),
+                    ]
+                found = adjustments[(period.granularity, calibration.lead_of(period.granularity, as_of, period.start))]
+                low, high = found.apply(booked + cell.expected, low, high, floor=booked)
                 rows.append(
                     {
                         "organization_id": organization_id,
@@ -549,8 +583,8 @@ def take_snapshot(
                         "key": key,
                         "won_to_date": _money(booked),
                         "expected": _money(booked + cell.expected),
-                        "low": _money(booked + cell.low),
-                        "high": _money(booked + cell.high),
+                        "low": _money(low),
+                        "high": _money(high),
                         "run_rate": _money(cell.run_rate),
                         "commit": _money(booked + cell.commit),
                         "best_case": _money(booked + cell.best_case),
@@ -558,6 +592,8 @@ def take_snapshot(
                         "open_deals": cell.open_deals,
                     }
                 )
+    snapshot.details = {**snapshot.details, "interval": {**snapshot.details["interval"], "simulated": simulated}}
+    session.flush()
     if rows:
         session.execute(insert(BookingsForecastRow), rows)
     if deals:
@@ -673,7 +709,27 @@ def _check(granularity: str, dimension: str) -> None:
         raise ValidationFailed.one("dimension", f"must be one of: {', '.join(DIMENSIONS)}")
 
 
-def _row_dict(row: BookingsForecastRow, label: str) -> dict[str, Any]:
+def interval_leads(snapshot: BookingsSnapshot) -> dict[tuple[str, int], dict[str, Any]]:
+    """The snapshot's interval calibration by (granularity, lead) (empty for a snapshot from before it)."""
+    leads = ((snapshot.details or {}).get("interval") or {}).get("leads") or []
+    return {(str(item["granularity"]), int(item["lead"])): item for item in leads}
+
+
+def _row_dict(
+    row: BookingsForecastRow,
+    label: str,
+    snapshot: BookingsSnapshot | None = None,
+    leads: dict[tuple[str, int], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A row as the API gives it; with its ``snapshot`` (and that snapshot's :func:`interval_leads`),
+    also whether its interval was calibrated and from how many past forecasts."""
+    found = (
+        (leads if leads is not None else interval_leads(snapshot)).get(
+            (row.granularity, calibration.lead_of(row.granularity, snapshot.as_of, row.period_start))
+        )
+        if snapshot is not None
+        else None
+    )
     return {
         "period": row.period,
         "granularity": row.granularity,
@@ -689,6 +745,10 @@ def _row_dict(row: BookingsForecastRow, label: str) -> dict[str, Any]:
         # expected = won so far + open expected + run-rate: the part the open deals bring
         "open_expected": str((row.expected - row.won_to_date - row.run_rate).quantize(CENT)),
         "open_deals": row.open_deals,
+        # whether low / high were calibrated against the organization's past forecasts, and from how
+        # many of them (calibration.py); "simulated": as the simulation gave them
+        "interval": calibration.CALIBRATED if found and found["applied"] else calibration.SIMULATED,
+        "interval_pairs": int(found["pairs"]) if found else 0,
     }
 
 
@@ -772,11 +832,14 @@ def forecast(
         query = query.where(BookingsForecastRow.key.in_(sorted(actor.owner_ids) or [-1]))
     rows = list(session.scalars(query.order_by(BookingsForecastRow.period_start, BookingsForecastRow.key)))
     names = labels(session, actor.organization_id, dimension, (row.key for row in rows))
+    leads = interval_leads(snapshot)
     return {
         "snapshot": snapshot_dict(snapshot),
         "granularity": granularity,
         "dimension": dimension,
-        "items": [_row_dict(row, names.get(row.key, "") if row.key is not None else "") for row in rows],
+        "items": [
+            _row_dict(row, names.get(row.key, "") if row.key is not None else "", snapshot, leads) for row in rows
+        ],
         "past_due": past_due(session, actor, snapshot),
     }
 
@@ -793,6 +856,14 @@ def snapshot_dict(snapshot: BookingsSnapshot) -> dict[str, Any]:
         "open_deals": details.get("open_deals"),
         "slippage_median_days": details.get("slippage_median"),
         "run_rate_deals": details.get("run_rate_deals"),
+        # how the 80 % interval was made: calibrated per (granularity, lead) against this
+        # organization's past forecasts of finished periods, or as simulated (too few of them)
+        "interval": {
+            "method": (details.get("interval") or {}).get("method", calibration.SIMULATED),
+            "coverage": (details.get("interval") or {}).get("coverage", 1 - 2 * calibration.TAIL),
+            "min_pairs": (details.get("interval") or {}).get("min_pairs", calibration.MIN_PAIRS),
+            "leads": list(interval_leads(snapshot).values()),
+        },
     }
 
 

@@ -11,6 +11,7 @@ taken at the close taught the model the chance of a deal about to close).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from closeloop.forecasting import dwell, past_due, survival
 from closeloop.forecasting.models import WinProbabilityModel
 from closeloop.forecasting.winprob import MIN_CLOSED, Feature, Reason, WinModel, scores, train
 from closeloop.governance.audit.models import AuditEntry
+from closeloop.integrations.importing.labels import display_label
 
 FEATURES = [
     Feature("stage", "Stage", "阶段", categorical=True, fields=("stage",), choices=Stage),
@@ -380,6 +382,29 @@ def retrain(session: Session, organization_id: int) -> WinProbabilityModel:
     return stored
 
 
+def stalled_reason(stage: Stage, days: float, decided: float, model_probability: float) -> Reason | None:
+    """The reason shown when a deal's time in its stage lowers the model's chance (the percentage
+    shown moves): of the deals that sat in the stage as long, only ``decided`` were won or lost within
+    a year — the model, learned from closed deals, does not know that."""
+    before, after = f"{model_probability:.0%}", f"{model_probability * decided:.0%}"
+    if before == after:
+        return None
+    shown = f"{max(days, 0.0):.0f}"
+    return Reason(
+        feature="decided_within_year",
+        value=f"{decided:.2f}",
+        weight=math.log(max(decided, 1e-4)),
+        text_en=(
+            f"{shown} days in {display_label(Stage, stage.value, 'en')}: of the deals that sat there as long, "
+            f"{decided:.0%} were won or lost within a year — lowers the chance from {before} to {after}"
+        ),
+        text_zh=(
+            f"已在{display_label(Stage, stage.value, 'zh_CN')}阶段停留 {shown} 天：停留同样久的商机中一年内有结果"
+            f"（赢单或丢单）的占 {decided:.0%}，赢单可能从 {before} 降至 {after}"
+        ),
+    )
+
+
 def win_probability(session: Session, actor: Actor, opportunity_id: int, *, locale: str = "en") -> dict[str, Any]:
     """The opportunity's win probability and top reasons, as ``actor`` may see them (the opportunity
     must be visible to them; a reason resting on a field their masks hide is left out). An open deal
@@ -390,6 +415,7 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     stored = trained if trained is not None and trained.serves else None
     closed = Stage(deal.stage).is_closed
     reasons: list[Reason] = []
+    decided = 1.0
     if closed:
         probability = 1.0 if deal.stage == Stage.WON else 0.0
     elif stored is None:
@@ -405,6 +431,17 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
         hidden = set(records.masked(session, actor, "opportunity"))
         hidden |= {f"account.{name}" for name in records.masked(session, actor, "account")}
         probability, reasons = float(model.predict(frame)[0]), model.reasons(frame, hidden_fields=hidden)[0]
+        # the model learned from closed deals only: times the chance that a deal as long in its stage
+        # is decided at all within the year — a deal stalled for months rarely is (survival.py)
+        now = utcnow()
+        sat = (now - as_utc(deal.stage_changed_at)).total_seconds() / survival.SECONDS_PER_DAY
+        decided = survival.stays(session, actor.organization_id, cut=now)[Stage(deal.stage)].decided_probability(
+            max(sat, 0.0)
+        )
+        stalled = stalled_reason(Stage(deal.stage), sat, decided, probability)
+        probability *= decided
+        if stalled is not None and not hidden & {"stage", "stage_changed_at"}:
+            reasons.insert(0, stalled)
     shown = [reason.as_dict(locale) for reason in reasons]
     late = None
     if not closed:
@@ -426,6 +463,9 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
             "closed_deals": stored.closed_deals,
             "won_deals": stored.won_deals,
             **{key: stored.metrics[key] for key in ("auc", "brier", "holdout") if key in stored.metrics},
+            # the model's probability was multiplied by this: the chance a deal as long in its stage is
+            # won or lost at all within a year (Aalen–Johansen, the deals still open censored)
+            "decided_within_year": round(decided, 4),
         }
     return {
         "opportunity_id": deal.id,

@@ -164,6 +164,18 @@ class StageStays:
         """The probability that a deal ``days_in_stage`` days in the stage is won within the horizon."""
         return float(self.resampled([days_in_stage], np.ones((1, len(self))))[0, 0])
 
+    def decided_probability(self, days_in_stage: float) -> float:
+        """The probability that a deal ``days_in_stage`` days in the stage is won *or lost* within the
+        horizon — the Aalen–Johansen incidence of either outcome in its landmark's cohort, the deals
+        still open censored (1.0 without stays: nothing says a deal may stall)."""
+        if not len(self):
+            return 1.0
+        _, times, outcomes = self.cohort(self.landmark(days_in_stage))
+        if not len(times):
+            return 1.0
+        won, lost = incidence(times, outcomes)
+        return float(min(won[0] + lost[0], 1.0))
+
     def resampled(self, days_in_stage: Sequence[float], weights: FloatArray) -> FloatArray:
         """:meth:`win_probability` for each of ``days_in_stage``, once per row of ``weights``
         (replicates × stays, in the sorted order: how often each stay counts in a bootstrap replicate),
@@ -181,6 +193,16 @@ class StageStays:
 def rates(history: dict[Stage, StageStays], stages: Sequence[str], days_in_stage: Sequence[float]) -> list[float]:
     """Each deal's :meth:`StageStays.win_probability`, the deals of a stage estimated together."""
     return [float(value) for value in bootstrap_rates(history, stages, days_in_stage, replicates=0, seed=0)[0]]
+
+
+def decided(history: dict[Stage, StageStays], stages: Sequence[str], days_in_stage: Sequence[float]) -> list[float]:
+    """Each deal's probability of being decided (won or lost) within the horizon for its stage and
+    days in it (:meth:`StageStays.decided_probability`); 1.0 for a stage without stays."""
+    result = []
+    for stage, days in zip(stages, days_in_stage, strict=True):
+        found = history.get(Stage(stage)) if stage in {item.value for item in Stage} else None
+        result.append(1.0 if found is None else found.decided_probability(max(days, 0.0)))
+    return result
 
 
 def evidence(times: FloatArray, outcomes: IntArray) -> FloatArray:

@@ -83,6 +83,10 @@ def forecast_page(request: Request) -> Response:
                 raise ValidationFailed.one("pool", "must be an amount") from None
             split = actions.incentives(session, actor, pool=pool)
     items = answer["items"]
+    # which periods' intervals were calibrated against past forecasts, and from how many (one per period)
+    interval_of: dict[str, tuple[str, int]] = {}
+    for item in items:
+        interval_of.setdefault(item["period"], (item["interval"], item["interval_pairs"]))
     by_period: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         by_period.setdefault(item["period"], []).append(item)
@@ -126,6 +130,9 @@ def forecast_page(request: Request) -> Response:
             "not_measured_labels": NOT_MEASURED_LABELS,
             "whole_organization": answer["dimension"] == dimension,
             "chart": chart,
+            # "period (past forecasts learned from)"
+            "calibrated_periods": [f"{p} ({n})" for p, (kind, n) in interval_of.items() if kind == "split_conformal"],
+            "simulated_periods": [f"{p} ({n})" for p, (kind, n) in interval_of.items() if kind != "split_conformal"],
             "restock": restock,
             "scorecard": scorecard["items"],
             "sources": sources,
