@@ -165,3 +165,30 @@ def test_the_editor_of_every_record_type_holds_no_english(
         page = vp.get(f"/approvals/flows/{flow_id}")
         assert page.status_code == 200
         assert english_words(page.text) == set(), flow_id
+
+
+def test_a_second_flow_of_a_kind_starts_switched_off_and_says_why(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    """Two enabled flows for the same record type would leave one unused: the editor's new flow
+    starts switched off beside an enabled one, and switching it on is refused in the reader's words."""
+    ops = Api(client, tenant["sales_vp"])
+    first = flow(ops, "contract", [{"name": "默认", "conditions": [], "steps": [step({"kind": "supervisor"})]}])
+    vp = browser(client, db, tenant["sales_vp"])
+    listing = vp.get("/approvals/flows")
+    created = vp.post(
+        "/approvals/flows",
+        data={"csrf": csrf_of(listing.text), "name": "第二个合同审批", "record_type": "contract"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    assert created.headers["location"].endswith("?off=1")
+    page = vp.get(created.headers["location"])
+    assert "已有同类审批流在启用中" in page.text
+    second = int(created.headers["location"].split("/")[-1].split("?")[0])
+    assert ops.request("GET", f"/approval-flows/{second}").json()["is_enabled"] is False
+    editor = vp.get(f"/approvals/flows/{second}")
+    refused = post(vp, f"/approvals/flows/{second}", csrf_of(editor.text), rows())
+    assert refused.status_code == 409
+    assert f"（{first['name']}）" in refused.text
+    assert ops.request("GET", f"/approval-flows/{second}").json()["is_enabled"] is False

@@ -311,11 +311,11 @@ def _check_users(session: Session, actor: Actor, definition: Mapping[str, Any]) 
                     )
 
 
-def _check_overlap(
+def overlapping(
     session: Session, actor: Actor, record_type: str, department_ids: list[int], flow_id: int | None
-) -> None:
-    """Two enabled flows for the same record type and the same departments (or both for every
-    department) would leave one never used, silently: the later is refused, naming the other."""
+) -> tuple[int, str, list[int]] | None:
+    """Another enabled flow for ``record_type`` that covers the same departments (both none: every
+    department), as (id, name, the departments shared), or None."""
     others = session.execute(
         select(ApprovalFlow.id, ApprovalFlow.name, ApprovalFlow.department_ids).where(
             tenant_clause(actor.organization_id, ApprovalFlow),
@@ -328,13 +328,25 @@ def _check_overlap(
     for other_id, name, departments in others:
         theirs = set(departments or [])
         if (not mine and not theirs) or mine & theirs:
-            scope = "every department" if not mine else f"departments {', '.join(map(str, sorted(mine & theirs)))}"
-            raise Conflict(
-                f"flow {other_id} ({name}) is already enabled for {record_type} in {scope}; disable it first or "
-                "save this one disabled",
-                code="overlapping_flow",
-                field_name="is_enabled",
-            )
+            return other_id, name, sorted(mine & theirs)
+    return None
+
+
+def _check_overlap(
+    session: Session, actor: Actor, record_type: str, department_ids: list[int], flow_id: int | None
+) -> None:
+    """Two enabled flows for the same record type and the same departments (or both for every
+    department) would leave one never used, silently: the later is refused, naming the other."""
+    found = overlapping(session, actor, record_type, department_ids, flow_id)
+    if found is not None:
+        other_id, name, shared = found
+        scope = f"departments {', '.join(map(str, shared))}" if shared else "every department"
+        raise Conflict(
+            f"flow {other_id} ({name}) is already enabled for {record_type} in {scope}; disable it first or "
+            "save this one disabled",
+            code="overlapping_flow",
+            field_name="is_enabled",
+        )
 
 
 def list_flows(session: Session, actor: Actor, *, record_type: str | None = None) -> list[ApprovalFlow]:

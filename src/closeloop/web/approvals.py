@@ -236,19 +236,24 @@ async def create_flow(request: Request) -> Response:
     form = await request.form()
     require_csrf(request, str(form.get("csrf") or ""))
     try:
+        record_type = str(form.get("record_type") or "")
         with database_of(request).unit_of_work(actor) as session:
+            # the first flow of its kind starts switched on; beside an enabled one it starts off
+            # (two enabled flows for the same departments would leave one unused)
+            enabled = flows.overlapping(session, actor, record_type, [], None) is None
             flow = flows.create_flow(
                 session,
                 actor,
                 {
                     "name": str(form.get("name") or "").strip()[:200] or "?",
-                    "record_type": str(form.get("record_type") or ""),
+                    "record_type": record_type,
                     "definition": STARTING_DEFINITION,
+                    "is_enabled": enabled,
                 },
             )
     except DomainError as error:
         return _flow_list(request, user, actor, message=_message(error), status_code=error.status, form=form)
-    return RedirectResponse(f"/approvals/flows/{flow.id}", status_code=303)
+    return RedirectResponse(f"/approvals/flows/{flow.id}{'' if enabled else '?off=1'}", status_code=303)
 
 
 @router.get("/approvals/flows/{flow_id}")
@@ -353,7 +358,16 @@ async def save_flow(request: Request, flow_id: int) -> Response:
     except DomainError as error:
         if error.status in (403, 404):
             raise
-        return _flow_page(request, user, actor, flow_id, message=_message(error), status_code=error.status, rows=rows)
+        message = _message(error)
+        if error.code == "overlapping_flow":
+            with database_of(request).reading(actor) as session:
+                departments = flows.get_flow(session, actor, flow_id).department_ids or []
+                other = flows.overlapping(session, actor, record_type, departments, flow_id) or (0, "?", [])
+            message = gettext(
+                "Nothing was saved: another flow of this kind is switched on (%(name)s). Switch it off first, or "
+                "save this one switched off."
+            ) % {"name": other[1]}
+        return _flow_page(request, user, actor, flow_id, message=message, status_code=error.status, rows=rows)
     return RedirectResponse(f"/approvals/flows/{flow_id}?saved=1", status_code=303)
 
 
