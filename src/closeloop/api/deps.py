@@ -226,6 +226,7 @@ async def current_actor(request: Request) -> Actor:
         if actor is None:
             actor = await run_in_threadpool(_resolve_token, database, secret)
             cache.put_token(secret, actor)
+        request.state.locale = actor.locale  # the language of the answer's words, after Accept-Language
         return actor.with_request(request_id)
     session_data: dict[str, Any] = request.scope.get("session") or {}
     signed_in = browser.credentials(session_data)
@@ -239,6 +240,7 @@ async def current_actor(request: Request) -> Actor:
         if cached is None:
             raise Unauthenticated()
         cache.put_session(user_id, session_version, cached)
+    request.state.locale = cached.locale
     return cached.with_request(request_id)
 
 

@@ -142,7 +142,7 @@ class FastReads:
             else:
                 response = await reads.one(request, actor, record_id)
         except DomainError as error:
-            response = problems.domain_problem(request, error)
+            response = await problems.domain_problem(request, error)
         except Exception as error:
             # as FastAPI's server-error middleware does: a 500 problem, then the error to the server
             await problems.unexpected_problem(request, error)(scope, receive, send)
