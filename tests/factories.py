@@ -31,7 +31,10 @@ class Member:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        """The member's token, asking for English words in problem documents (the language the
+        tests' assertions are written in; without it the API answers in the user's or the
+        organization's language — see tests/api/test_problem_language.py)."""
+        return {"Authorization": f"Bearer {self.token}", "Accept-Language": "en"}
 
 
 @dataclass

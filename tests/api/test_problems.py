@@ -190,11 +190,15 @@ def test_an_unchanged_record_answers_304_to_if_none_match(api: Api) -> None:
 def test_a_missing_or_bad_credential_is_a_401(client: TestClient, authorization: str | None, detail: str) -> None:
     headers = {"Authorization": authorization} if authorization is not None else {}
 
-    response = client.get("/api/v1/accounts", headers=headers)
+    response = client.get("/api/v1/accounts", headers={**headers, "Accept-Language": "en"})
 
     problem = assert_problem(response, 401)
     assert problem["detail"] == detail
     assert response.headers["www-authenticate"] == 'Bearer realm="closeloop"'
+    # no caller to ask, no language asked for: the installation's language, with the English beside
+    chinese = assert_problem(client.get("/api/v1/accounts", headers=headers), 401)
+    assert (chinese["title"], chinese["detail_en"]) == ("需要身份验证", detail)
+    assert chinese["detail"] in {"需要身份验证", "请登录，或发送有效的 API 令牌。"}
 
 
 def test_unknown_routes_and_methods_are_problems_too(api: Api) -> None:

@@ -31,7 +31,7 @@ def cli(backend: Backend, db: Database, monkeypatch: pytest.MonkeyPatch) -> CliR
 
 
 def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
+    result = cli.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", "CLOSELOOP_LANG": "en"})
     return result.exit_code, result.output
 
 

@@ -4,8 +4,9 @@ and the page modules, compared with the merged zh_CN catalog)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_python
 
 from closeloop.web import i18n
 
@@ -16,12 +17,25 @@ OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
 SAME_IN_BOTH = {"Closeloop", "API", "ID", "CSV", "XLSX", "Email", "SLA"}
 
 
+#: the modules outside the pages that phrase text from the same catalogues (the problem documents'
+#: and the reports' words, the command line's import report)
+SHARED = [WEB.parent / "core" / "messages.py", WEB.parent / "cli" / "data_commands.py"]
+KEYWORDS = {"_": None, "gettext": None, "N_": None}
+
+
 def used_texts() -> dict[str, str]:
     """Each message id the workspace uses, with one place it is used."""
     found: dict[str, str] = {}
-    for filename, _lineno, message, _comments, _context in extract_from_dir(
-        WEB, METHODS, OPTIONS, keywords={"_": None, "gettext": None, "N_": None}
-    ):
+    extracted: list[tuple[str, Any]] = [
+        (filename, message)
+        for filename, _lineno, message, _comments, _context in extract_from_dir(
+            WEB, METHODS, OPTIONS, keywords=KEYWORDS
+        )
+    ]
+    for path in SHARED:
+        with path.open("rb") as handle:
+            extracted.extend((path.name, message) for _, _, message, _ in extract_python(handle, KEYWORDS, [], {}))
+    for filename, message in extracted:
         texts = message if isinstance(message, tuple) else (message,)
         for text in texts:
             if text:
@@ -44,6 +58,8 @@ def test_the_check_sees_texts_in_templates_and_pages() -> None:
     texts = used_texts()
     assert "Sign in" in texts  # a template
     assert "Unknown username or wrong password." in texts  # a page module
+    assert "Unprocessable content" in texts  # the problem documents' words
+    assert "row %(row)s" in texts  # the command line's import report
 
 
 def test_a_text_translated_in_two_areas_is_translated_the_same_way() -> None:

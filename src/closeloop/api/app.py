@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from closeloop import __version__
 from closeloop.api import problems
-from closeloop.api.deps import reject_nul_characters
+from closeloop.api.deps import check_query_string
 from closeloop.api.fastreads import FastReads
 from closeloop.api.routers import (
     approvals,
@@ -106,7 +106,7 @@ def _application(routers: Iterable[APIRouter], *, described: bool) -> FastAPI:
         openapi_url="/openapi.json" if described else None,
         docs_url=None,  # served below from the vendored Swagger UI: no CDN, works offline
         redoc_url=None,
-        dependencies=[Depends(reject_nul_characters)],
+        dependencies=[Depends(check_query_string)],
     )
     if described:
 

@@ -13,17 +13,21 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
+from closeloop.core.errors import DomainError, Forbidden, Unauthenticated, UnknownParameters, ValidationFailed
 from closeloop.crm.records import jsonable
 from closeloop.db.session import Database, commit
 from closeloop.org import browser
 from closeloop.org import service as org_service
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -50,6 +54,62 @@ async def reject_nul_characters(request: Request) -> None:
         if "\x00" in name or "\x00" in value:
             parameter = name.replace("\x00", "") or "query"
             raise ValidationFailed.one(parameter, "must not contain NUL characters", "invalid_character")
+
+
+_OPEN_QUERY = "__closeloop_open_query__"
+
+
+def open_query(endpoint: F) -> F:
+    """Mark an endpoint that reads filters from the query string itself (a record list, an export:
+    ``field__op=value``, ``custom.<name>``) and refuses the ones it does not know with
+    :class:`~closeloop.core.errors.UnknownParameters` — so :func:`check_query_string` leaves them to it."""
+    setattr(endpoint, _OPEN_QUERY, True)
+    return endpoint
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters ``dependant`` and its sub-dependencies declare (a model's fields by alias)."""
+    names: set[str] = set()
+    for field in dependant.query_params:
+        annotation = field.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.update(info.alias or name for name, info in annotation.model_fields.items())
+        else:
+            names.add(field.alias)
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+#: the attribute a route keeps its accepted query parameters in, once computed on its first request
+_ACCEPTED = "_closeloop_accepted_query"
+
+
+def accepted_query_parameters(route: APIRoute) -> frozenset[str] | None:
+    """The query parameters ``route`` takes, as its signature declares them (what its OpenAPI
+    operation lists); ``None`` for an :func:`open_query` endpoint."""
+    kept: tuple[frozenset[str] | None] | None = getattr(route, _ACCEPTED, None)
+    if kept is None:
+        found = None if getattr(route.endpoint, _OPEN_QUERY, False) else frozenset(_query_names(route.dependant))
+        kept = (found,)
+        setattr(route, _ACCEPTED, kept)
+    return kept[0]
+
+
+async def check_query_string(request: Request) -> None:
+    """The API's one check of every request's query string (an application dependency): no NUL
+    character, and no parameter the endpoint does not take — a 422 naming each unknown one and
+    listing the accepted ones, whichever endpoint it is (a misspelt filter is never ignored)."""
+    await reject_nul_characters(request)
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    accepted = accepted_query_parameters(route)
+    if accepted is None:
+        return
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in accepted]
+    if unknown:
+        raise UnknownParameters(unknown, accepted)
 
 
 async def get_database(request: Request) -> Database:
@@ -166,6 +226,7 @@ async def current_actor(request: Request) -> Actor:
         if actor is None:
             actor = await run_in_threadpool(_resolve_token, database, secret)
             cache.put_token(secret, actor)
+        request.state.locale = actor.locale  # the language of the answer's words, after Accept-Language
         return actor.with_request(request_id)
     session_data: dict[str, Any] = request.scope.get("session") or {}
     signed_in = browser.credentials(session_data)
@@ -179,6 +240,7 @@ async def current_actor(request: Request) -> Actor:
         if cached is None:
             raise Unauthenticated()
         cache.put_session(user_id, session_version, cached)
+    request.state.locale = cached.locale
     return cached.with_request(request_id)
 
 
@@ -222,6 +284,7 @@ __all__ = [
     "CurrentActor",
     "DatabaseDep",
     "ExpectedVersion",
+    "check_query_string",
     "commit",
     "current_actor",
     "dumps",
@@ -229,4 +292,5 @@ __all__ = [
     "get_database",
     "in_thread",
     "json_response",
+    "open_query",
 ]

@@ -6,7 +6,9 @@ validating the parameters) as in reading the database. A request whose parameter
 valid is answered here instead, by calling the very functions the FastAPI endpoints call, in the
 order FastAPI calls them:
 
-1. :func:`~closeloop.api.deps.reject_nul_characters` (the application's dependency);
+1. :func:`~closeloop.api.deps.reject_nul_characters` (what the application's dependency checks of a
+   list's query string: its filters are the list's own to check, and a read with any query parameter
+   goes to FastAPI, which refuses it);
 2. :func:`~closeloop.api.deps.current_actor` (bearer token or browser session, the cached actors);
 3. :class:`~closeloop.api.resources.RecordReads` — the endpoints' own body: one hop to a database
    thread, ``database.reading(actor)`` (tenant scoping, and on PostgreSQL the row-level security
@@ -122,8 +124,8 @@ class FastReads:
         elif rest[0] == "/":
             reads = found.one
             record_id = _plain_positive(rest[1:], _MAX_ID)
-            if record_id is None:
-                return False
+            if record_id is None or scope.get("query_string"):
+                return False  # (a query parameter: the read takes none, FastAPI's check refuses it)
         else:
             return False
         if reads is None:
@@ -140,7 +142,7 @@ class FastReads:
             else:
                 response = await reads.one(request, actor, record_id)
         except DomainError as error:
-            response = problems.domain_problem(request, error)
+            response = await problems.domain_problem(request, error)
         except Exception as error:
             # as FastAPI's server-error middleware does: a 500 problem, then the error to the server
             await problems.unexpected_problem(request, error)(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from closeloop.api.deps import current_actor
+from closeloop.core import i18n, messages
 from closeloop.core.errors import DomainError, FieldProblem
 from closeloop.db.base import Base
 
@@ -22,21 +25,8 @@ _log = logging.getLogger("closeloop.api")
 PROBLEM_TYPE = "https://closeloop.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
-_TITLES = {
-    400: "Bad request",
-    401: "Authentication required",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    412: "Precondition failed",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    428: "Precondition required",
-    429: "Too many requests",
-    500: "Internal server error",
-}
+#: the header a problem document's language is told in
+_CONTENT_LANGUAGE = {"zh_CN": "zh-CN", "en": "en"}
 
 
 def problem_response(
@@ -48,24 +38,58 @@ def problem_response(
     request_id: str | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    locale: str = "en",
 ) -> Response:
+    """The problem document, its words in ``locale``. ``code``, ``type`` and each error's ``field`` and
+    ``code`` are the same in every language; in another language than English the English words stay
+    beside the translated ones (``detail_en``, each error's ``message_en``)."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + code,
-        "title": _TITLES.get(status, "Error"),
+        "title": messages.title(status, locale),
         "status": status,
         "code": code,
-        "detail": detail,
+        "detail": messages.refusal_text(detail, code, status, extra or {}, locale),
     }
+    english = locale == "en"
+    if not english:
+        body["detail_en"] = detail
     if problems:
-        body["errors"] = [p.as_dict() for p in problems]
+        body["errors"] = [
+            p.as_dict()
+            if english
+            else {**p.as_dict(), "message": messages.problem_message(p, locale), "message_en": p.message}
+            for p in problems
+        ]
     if request_id:
         body["request_id"] = request_id
     if extra:
         body.update(extra)
     response_headers = dict(headers or {})
+    response_headers["Content-Language"] = _CONTENT_LANGUAGE.get(locale, locale)
     if status == 401:
         response_headers.setdefault("WWW-Authenticate", 'Bearer realm="closeloop"')
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=response_headers)
+
+
+def language_of(request: Request) -> str:
+    """The caller's language: ``Accept-Language`` first, then the user's own setting, then the
+    organization's default (the actor's ``locale`` holds the two, kept on the request by
+    :func:`~closeloop.api.deps.current_actor`), then Chinese."""
+    return i18n.language(request.headers.get("accept-language"), getattr(request.state, "locale", None))
+
+
+async def caller_language(request: Request) -> str:
+    """:func:`language_of`, resolving the caller first when the refusal came before it was (an
+    unknown query parameter is refused before the endpoint's dependencies run): the answer is in
+    the user's language whichever check refused the request. A caller that cannot be resolved
+    (no credential, a bad one) has no language of its own."""
+    if (
+        getattr(request.state, "locale", None) is None
+        and i18n.accepted_language(request.headers.get("accept-language")) is None
+    ):
+        with contextlib.suppress(DomainError):
+            await current_actor(request)
+    return language_of(request)
 
 
 def _request_id(request: Request) -> str | None:
@@ -129,7 +153,7 @@ def integrity_problem(error: IntegrityError) -> tuple[str, list[FieldProblem]]:
     return ("The change conflicts with data stored meanwhile; reload and try again", [])
 
 
-def domain_problem(request: Request, error: DomainError) -> Response:
+async def domain_problem(request: Request, error: DomainError) -> Response:
     """The problem document of a domain error (what the API's handler and its fast reads answer)."""
     return problem_response(
         error.status,
@@ -138,6 +162,7 @@ def domain_problem(request: Request, error: DomainError) -> Response:
         problems=error.problems,
         request_id=_request_id(request),
         extra=error.extra or None,
+        locale=await caller_language(request),
     )
 
 
@@ -149,6 +174,7 @@ def unexpected_problem(request: Request, error: Exception) -> Response:
         "internal_error",
         "Something went wrong on our side; the request id identifies it in the log",
         request_id=_request_id(request),
+        locale=language_of(request),
     )
 
 
@@ -157,12 +183,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> Response:
-        return domain_problem(request, error)
+        return await domain_problem(request, error)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, error: IntegrityError) -> Response:
         detail, problems = integrity_problem(error)
-        return problem_response(409, "conflict", detail, problems=problems, request_id=_request_id(request))
+        return problem_response(
+            409,
+            "conflict",
+            detail,
+            problems=problems,
+            request_id=_request_id(request),
+            locale=await caller_language(request),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
@@ -174,14 +207,20 @@ def install(app: FastAPI) -> None:
             f"The request has invalid fields: {summary}",
             problems=problems,
             request_id=_request_id(request),
+            locale=await caller_language(request),
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(error.status_code, "error")
-        detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
+        detail = error.detail if isinstance(error.detail, str) else messages.TITLES.get(error.status_code, "Error")
         return problem_response(
-            error.status_code, code, detail, request_id=_request_id(request), headers=dict(error.headers or {})
+            error.status_code,
+            code,
+            detail,
+            request_id=_request_id(request),
+            headers=dict(error.headers or {}),
+            locale=await caller_language(request),
         )
 
     @app.exception_handler(Exception)

@@ -12,7 +12,16 @@ from pydantic import BaseModel
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, in_thread, json_response
+from closeloop.api.deps import (
+    CurrentActor,
+    DatabaseDep,
+    ExpectedVersion,
+    commit,
+    etag,
+    in_thread,
+    json_response,
+    open_query,
+)
 from closeloop.api.idempotency import run_create
 from closeloop.api.schemas import AuditPage, page_model, read_model
 from closeloop.core.actor import Actor
@@ -85,7 +94,10 @@ class RecordReads:
     async def page(self, request: Request, actor: Actor) -> Response:
         """One page of records filtered and sorted by the query string, with a ``Link`` to the next."""
         database: Database = request.app.state.database
-        result, link = await in_thread(self._read_page, database, actor, dict(request.query_params), request.url)
+        params = dict(request.query_params)
+        if "format" in params:  # the exports' parameter, which records.read_page lets through for them
+            raise records.unknown_filter(self.record_type, "format", ())
+        result, link = await in_thread(self._read_page, database, actor, params, request.url)
         headers = {"Link": link} if link else {}
         return json_response({"items": result.items, "next_cursor": result.next_cursor}, headers=headers)
 
@@ -132,6 +144,7 @@ def record_router(spec: RecordEndpoints) -> APIRouter:
 
     reads = RecordReads(record_type)
 
+    @open_query  # the filters are read from the query string by records.read_page, which refuses unknown ones
     async def list_records(
         request: Request,
         actor: CurrentActor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from closeloop.config import settings
+from closeloop.core import i18n
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError
 from closeloop.db.session import Database, connect
@@ -87,3 +89,26 @@ def exit_on_interrupt() -> Iterator[None]:
 
 
 __all__ = ["Any", "console", "database", "errors", "fail", "reports_errors", "resolve_actor", "resolve_organization"]
+
+
+#: ``--lang`` of the commands that report in the reader's language
+LANGUAGES = {"zh": "zh_CN", "zh_CN": "zh_CN", "en": "en"}
+
+
+def report_language(option: str | None, organization: Organization | None, *, user: User | None = None) -> str:
+    """The language a command reports in: ``--lang zh|en``; else the environment (``CLOSELOOP_LANG``,
+    then ``LC_ALL`` / ``LC_MESSAGES`` / ``LANG`` when they name Chinese or English — ``C`` and
+    ``POSIX`` name neither); else the acting user's own setting; else the organization's default."""
+    if option is not None:
+        if option not in LANGUAGES:
+            raise typer.BadParameter(f"'{option}' is not zh or en", param_hint="--lang")
+        return LANGUAGES[option]
+    for variable in ("CLOSELOOP_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "").split(".")[0]
+        if value:
+            found = i18n.accepted_language(value)
+            if found is not None:
+                return found
+            if variable == "CLOSELOOP_LANG":
+                raise fail(f"CLOSELOOP_LANG={value} is not zh or en", 2)
+    return i18n.language(None, user.locale if user else None, organization.default_locale if organization else None)

@@ -10,29 +10,49 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import console, database, errors, fail, reports_errors, resolve_actor, resolve_organization
+from closeloop.cli.common import (
+    console,
+    database,
+    errors,
+    fail,
+    report_language,
+    reports_errors,
+    resolve_actor,
+    resolve_organization,
+)
 from closeloop.core.clock import utcnow
+from closeloop.core.i18n import N_, translations
+from closeloop.core.messages import reason_text
 from closeloop.integrations import exporting
 from closeloop.integrations.exporting import ExportFormat
 from closeloop.integrations.importing import mappings, maven
 from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
-from closeloop.integrations.importing.engine import iter_problem_lines, run_import
+from closeloop.integrations.importing.engine import run_import
 from closeloop.integrations.importing.entities import ENTITIES
 from closeloop.integrations.importing.fields import fields_of, suggest_mapping
 from closeloop.integrations.importing.readers import read_table
-from closeloop.integrations.importing.report import ImportReport
+from closeloop.integrations.importing.report import ImportReport, RowProblem
 
 import_app = typer.Typer(help="Import records from CSV/XLSX files, or a known data set.", no_args_is_help=True)
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization slug, id or name")]
 AsOption = Annotated[
     str | None, typer.Option("--as", help="Act as this user (permissions, row scope and field masks apply)")
+]
+LangOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lang",
+        help="zh or en: the language of the row report (default: CLOSELOOP_LANG or LANG, else the organization's)",
+    ),
 ]
 #: problems printed on screen; ``--report`` writes them all
 SHOWN_PROBLEMS = 50
@@ -62,37 +82,78 @@ def overridden(suggested: dict[str, str], overrides: dict[str, str]) -> dict[str
     return mapping
 
 
-def _print_mapping(headers: list[str], mapping: dict[str, str], *, suggested: bool) -> None:
-    table = Table("column", "field", title="Suggested mapping" if suggested else "Mapping")
+def _print_mapping(headers: list[str], mapping: dict[str, str], *, suggested: bool, locale: str = "en") -> None:
+    gettext = translations(locale).gettext
+    title = gettext(N_("Suggested mapping") if suggested else N_("Mapping"))
+    table = Table(gettext(N_("column")), gettext(N_("field")), title=title)
     for header in headers:
-        table.add_row(header, mapping.get(header, "[dim](not imported)[/]"))
+        table.add_row(header, mapping.get(header, "[dim]" + escape(gettext(N_("(not imported)"))) + "[/]"))
     console.print(table)
 
 
-def _print_report(report: ImportReport, report_path: Path | None) -> None:
-    console.print(("Dry run: " if report.dry_run else "") + report.summary(), highlight=False)
-    lines = list(iter_problem_lines(report))
+def _summary(report: ImportReport, gettext: Callable[[str], str]) -> str:
+    counts = {
+        "total": report.total_rows,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "invalid": report.invalid,
+    }
+    if report.dry_run:
+        text = N_(
+            "Dry run: %(total)s rows: %(created)s to create, %(updated)s to update, "
+            "%(unchanged)s unchanged, %(invalid)s invalid"
+        )
+    else:
+        text = N_(
+            "%(total)s rows: %(created)s created, %(updated)s updated, %(unchanged)s unchanged, %(invalid)s invalid"
+        )
+    return gettext(text) % counts
+
+
+def problem_line(problem: RowProblem, locale: str, *, warning: bool = False) -> str:
+    """One row problem as the reader reads it: ``row 7, column 行业 ('x'): Enter a whole number.`` /
+    ``第 7 行，列「行业」（'x'）：请输入整数。`` — the reason phrased as the web's import page phrases it."""
+    gettext = translations(locale).gettext
+    where = gettext(N_("row %(row)s")) % {"row": problem.row}
+    if problem.column:
+        where += gettext(N_(", column %(column)s")) % {"column": problem.column}
+    if problem.value is not None:
+        where += f" ({problem.value!r})"
+    reason = reason_text(asdict(problem), locale)
+    if warning:
+        reason = gettext(N_("warning: %(reason)s")) % {"reason": reason}
+    return gettext(N_("%(where)s: %(reason)s")) % {"where": where, "reason": reason}
+
+
+def _print_report(report: ImportReport, report_path: Path | None, locale: str) -> None:
+    gettext = translations(locale).gettext
+    console.print(_summary(report, gettext), highlight=False)
+    lines = [problem_line(problem, locale) for problem in report.problems]
     for line in lines[:SHOWN_PROBLEMS]:
         console.print(f"  {line}", highlight=False, markup=False)
     hidden = len(lines) - SHOWN_PROBLEMS + report.problems_omitted
     if hidden > 0:
-        console.print(f"  … and {hidden} more problems" + (" (see the report file)" if report_path else ""))
+        more = gettext(N_("… and %(count)s more problems")) % {"count": hidden}
+        console.print(f"  {more}" + (gettext(N_(" (see the report file)")) if report_path else ""), highlight=False)
     for warning in report.warnings[:SHOWN_PROBLEMS]:
-        console.print(f"  row {warning.row}: warning: {warning.reason}", highlight=False, markup=False)
+        console.print(f"  {problem_line(warning, locale, warning=True)}", highlight=False, markup=False)
     if len(report.warnings) > SHOWN_PROBLEMS:
-        console.print(f"  … and {len(report.warnings) - SHOWN_PROBLEMS} more warnings", highlight=False)
+        more = gettext(N_("… and %(count)s more warnings")) % {"count": len(report.warnings) - SHOWN_PROBLEMS}
+        console.print(f"  {more}", highlight=False)
     if report.invalid:
-        rows = "1 invalid row was" if report.invalid == 1 else f"{report.invalid} invalid rows were"
-        console.print(
-            f"{rows} not imported; "
-            + ("nothing was stored (dry run)." if report.dry_run else "the valid rows were imported."),
-            highlight=False,
-        )
+        rows = gettext(
+            N_("1 invalid row was not imported;")
+            if report.invalid == 1
+            else N_("%(count)s invalid rows were not imported;")
+        ) % {"count": report.invalid}
+        tail = N_("nothing was stored (dry run).") if report.dry_run else N_("the valid rows were imported.")
+        console.print(f"{rows}{' ' if locale == 'en' else ''}{gettext(tail)}", highlight=False)
     elif report.dry_run:
-        console.print("Nothing was stored (dry run).")
+        console.print(gettext(N_("Nothing was stored (dry run).")), highlight=False)
     if report_path is not None:
         report_path.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-        console.print(f"report written to {report_path}")
+        console.print(gettext(N_("report written to %(path)s")) % {"path": report_path}, highlight=False)
 
 
 def _import_command(entity: str) -> Callable[..., None]:
@@ -111,9 +172,11 @@ def _import_command(entity: str) -> Callable[..., None]:
         org: OrgOption = None,
         as_user: AsOption = None,
         report: Annotated[Path | None, typer.Option("--report", help="Also write the full report (JSON) here")] = None,
+        lang: LangOption = None,
     ) -> None:
         db = database()
         organization = resolve_organization(db, org)
+        locale = report_language(lang, organization)
         actor = resolve_actor(db, organization, as_user, label="cli import")
         table = read_table(file, encoding=encoding, sheet=sheet)
         if map_ and mapping_name:
@@ -124,23 +187,35 @@ def _import_command(entity: str) -> Callable[..., None]:
             if saved.entity != entity:
                 raise typer.BadParameter(f"'{mapping_name}' maps {saved.entity}, not {entity}", param_hint="--mapping")
             mapping = dict(saved.columns)
-            _print_mapping(table.headers, mapping, suggested=False)
+            _print_mapping(table.headers, mapping, suggested=False, locale=locale)
         else:
             with db.reading(actor) as session:
                 extra = as_import_fields(custom_fields_for(session, actor, entity))
             mapping = suggest_mapping(table.headers, entity, extra)
             if map_:
                 mapping = overridden(mapping, parse_pairs(map_, "--map"))
-            _print_mapping(table.headers, mapping, suggested=not map_)
+            _print_mapping(table.headers, mapping, suggested=not map_, locale=locale)
         source = f"{table.format}" + (f", {table.encoding}" if table.encoding else "")
-        console.print(f"{file.name} ({source}): {len(table.rows)} rows → {entity} of {organization.slug}")
+        heading = translations(locale).gettext(N_("%(file)s (%(source)s): %(count)s rows → %(entity)s of %(org)s"))
+        console.print(
+            heading
+            % {
+                "file": file.name,
+                "source": source,
+                "count": len(table.rows),
+                "entity": entity,
+                "org": organization.slug,
+            },
+            highlight=False,
+            markup=False,
+        )
         if dry_run:
             with db.reading(actor) as session:
                 result = run_import(session, actor, entity=entity, table=table, mapping=mapping, dry_run=True)
         else:
             with db.unit_of_work(actor) as session:
                 result = run_import(session, actor, entity=entity, table=table, mapping=mapping)
-        _print_report(result, report)
+        _print_report(result, report, locale)
 
     names = ", ".join(f.name + ("*" if f.required else "") for f in fields_of(entity))
     import_entity.__doc__ = (

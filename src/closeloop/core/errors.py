@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,38 @@ class ValidationFailed(DomainError):
     @classmethod
     def one(cls, field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
         return cls([FieldProblem(field_name, message, code)], message=f"{field_name}: {message}")
+
+
+class UnknownParameters(ValidationFailed):
+    """Query parameters the endpoint does not take (a typo such as ``?stauts=open`` would otherwise be
+    ignored and answer an unfiltered list): 422 naming each, with the parameters it does take.
+
+    The problem document carries them twice: in ``errors`` (``field`` = the parameter, code
+    ``unknown``), as every 422 of the API does, and as RFC 9457's ``invalid_params``
+    (``name``, ``reason``) with ``accepted_params`` beside it."""
+
+    def __init__(
+        self, names: Sequence[str], accepted: Iterable[str], *, reason: str = "is not a parameter of this endpoint"
+    ) -> None:
+        taken = sorted(set(accepted))
+        listed = ", ".join(taken) or "none"
+        problems = [FieldProblem(name, f"{reason} (accepted: {listed})", "unknown") for name in names]
+        message = (
+            f"{names[0]}: {problems[0].message}"
+            if len(names) == 1
+            else f"Unknown query parameters: {', '.join(names)} (accepted: {listed})"
+        )
+        super().__init__(problems, message=message)
+        self.names, self.accepted, self.reason = list(names), taken, reason
+        self.extra = {
+            "invalid_params": [{"name": name, "reason": reason} for name in names],
+            "accepted_params": taken,
+            "message_zh": f"未知的查询参数：{'、'.join(names)}（可用的参数：{listed}）",
+        }
+
+    def accepting(self, *more: str) -> UnknownParameters:
+        """The same refusal from an endpoint that takes ``more`` parameters besides (an export's ``format``)."""
+        return UnknownParameters(self.names, [*self.accepted, *more], reason=self.reason)
 
 
 class Forbidden(DomainError):

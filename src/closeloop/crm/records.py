@@ -29,6 +29,7 @@ from closeloop.core.errors import (
     NotFound,
     PreconditionFailed,
     ReadOnly,
+    UnknownParameters,
     ValidationFailed,
 )
 from closeloop.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
@@ -600,6 +601,19 @@ def _custom_filter_clause(field_spec: CustomListField, parameter: str, op: str, 
     return _compare(column, op, parsed(raw))
 
 
+#: the query parameters of a record list besides its filters
+LIST_PARAMETERS = ("limit", "cursor", "sort", "q")
+
+
+def unknown_filter(record_type: RecordType[Any], parameter: str, filters: Iterable[str]) -> UnknownParameters:
+    """The refusal of a list's query parameter that is no filter the caller may use: the same
+    problem as any endpoint's unknown parameter, listing the list's parameters and ``filters``
+    (custom fields are ``custom.<name>``; operators are suffixes: ``amount__gte``)."""
+    return UnknownParameters(
+        [parameter], [*LIST_PARAMETERS, *filters], reason=f"is not a filter of {record_type.plural}"
+    )
+
+
 def _filter_clause(
     session: Session,
     record_type: RecordType[Any],
@@ -615,8 +629,8 @@ def _filter_clause(
     spec = record_type.filters.get(name)
     if spec is None:
         hidden = masked_fields(session, actor, record_type.noun)  # a masked field's name is not told either
-        known = ", ".join(sorted(name for name in [*record_type.filters, *(custom or {})] if name not in hidden))
-        raise ValidationFailed.one(parameter, f"is not a filter of {record_type.plural} (known: {known})", "unknown")
+        known = [name for name in [*record_type.filters, *(custom or {})] if name not in hidden]
+        raise unknown_filter(record_type, parameter, known)
     if name in masked_fields(session, actor, record_type.noun):
         raise Forbidden(f"Your role ({actor.role}) may not filter on {record_type.noun}.{name}", field_name=parameter)
     if op not in _OPS_BY_KIND[spec.kind]:

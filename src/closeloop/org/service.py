@@ -258,9 +258,15 @@ def actor_for(session: Session, user: User, *, token: ApiToken | None = None, re
         user_id=user.id,
         token_id=token.id if token else None,
         owner_ids=owner_ids,
-        locale=user.locale or "zh_CN",
+        locale=user.locale or _default_locale(session, user.organization_id),
         request_id=request_id,
     )
+
+
+def _default_locale(session: Session, organization_id: int) -> str:
+    """The organization's default language, for its users who chose none."""
+    found = session.scalar(select(Organization.default_locale).where(Organization.id == organization_id))
+    return found or "zh_CN"
 
 
 def _token_hash(secret: str) -> str:

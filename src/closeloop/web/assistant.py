@@ -17,8 +17,8 @@ from closeloop.assistant.feedback import service as feedback
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.workflows import service as workflows
 from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.core.messages import FIELD_LABELS
 from closeloop.web.i18n import N_, translations
-from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 from closeloop.web.upload_errors import refusal_text
 

@@ -1,6 +1,7 @@
 """Interface text in Chinese and English, from gettext catalogs (Babel), and locale formatting.
 
-English is the source language. The Chinese catalog is every ``*.po`` file under
+English is the source language. The catalogues are read by :mod:`closeloop.core.i18n` (the API
+and the command line read the same ones): the Chinese catalog is every ``*.po`` file under
 ``translations/zh_CN/LC_MESSAGES/`` merged (one file per area of the workspace, so areas are
 translated side by side without touching each other's file); ``tests/web/test_catalogs.py``
 checks that every text the templates and pages use has a translation.
@@ -8,45 +9,19 @@ checks that every text the templates and pages use has a translation.
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale, dates, numbers
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
 
-SUPPORTED = ("zh_CN", "en")
-TRANSLATIONS = Path(__file__).parent / "translations"
+from closeloop.core.i18n import N_, SUPPORTED, TRANSLATIONS, catalog, translations
+
+__all__ = ["N_", "SUPPORTED", "TRANSLATIONS", "catalog", "translations"]
+
 #: the time zone dates and times are shown in (the product's users are in China first)
 DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
-
-
-def catalog(locale: str) -> Catalog:
-    """Every message of ``locale``, merged from its ``*.po`` files (later files win on a clash)."""
-    merged = Catalog(locale=locale)
-    for po_path in sorted((TRANSLATIONS / locale / "LC_MESSAGES").glob("*.po")):
-        with po_path.open("rb") as handle:
-            for message in read_po(handle, locale=locale):
-                if message.id:
-                    merged[message.id] = message
-    return merged
-
-
-@lru_cache(maxsize=8)
-def translations(locale: str) -> NullTranslations:
-    """The compiled catalog for ``locale`` (English needs none)."""
-    if locale == "en" or locale not in SUPPORTED:
-        return NullTranslations()
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog(locale))
-    buffer.seek(0)
-    return Translations(buffer)
 
 
 def negotiate(preferred: str | None, accept_language: str | None) -> str:
@@ -160,11 +135,6 @@ def format_datetime(value: datetime | str | None, locale: str) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(DISPLAY_ZONE)
     return dates.format_datetime(value, format="short", locale=_locale(locale))
-
-
-def N_(text: str) -> str:
-    """Marks ``text`` for the catalog without translating it here (it is translated when shown)."""
-    return text
 
 
 #: each role's name in the interface (GLOSSARY.md)

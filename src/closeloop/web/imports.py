@@ -21,7 +21,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, FieldProblem, NotFound
+from closeloop.core.errors import DomainError, NotFound
+from closeloop.core.messages import REASONS, TARGET_LABELS, field_message, reason_text
 from closeloop.db.session import after_commit
 from closeloop.integrations.importing import jobs
 from closeloop.integrations.importing.entities import entity_spec
@@ -29,7 +30,6 @@ from closeloop.integrations.importing.fields import ENTITY_NAMES
 from closeloop.integrations.importing.models import ImportJob, ImportStatus
 from closeloop.org.models import User
 from closeloop.web.i18n import N_, translations
-from closeloop.web.records import FIELD_LABELS, field_message
 from closeloop.web.routes import database_of, is_htmx, locale_of, problem_text, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -57,48 +57,6 @@ STATUS_LABELS = {
     ImportStatus.DONE: N_("Finished"),
     ImportStatus.FAILED: N_("Failed"),
 }
-
-
-#: the importer's own targets (references by name, product facts) that are not record-form fields
-IMPORT_LABELS: dict[str, str] = {
-    "owner": N_("Owner"),
-    "parent_account": N_("Parent account"),
-    "region": N_("Region"),
-    "account": N_("Account"),
-    "contact": N_("Contact"),
-    "lead": N_("Lead"),
-    "opportunity": N_("Opportunity"),
-    "replied_at": N_("Replied at"),
-    "user": N_("By"),
-    "product_line": N_("Product line"),
-    "product": N_("Product"),
-    "code": N_("Code"),
-    "is_active": N_("Active"),
-    "lead_time_days": N_("Lead time (days)"),
-    "list_price": N_("List price"),
-    "unit": N_("Unit"),
-    "priority": N_("Priority"),
-}
-TARGET_LABELS = {**FIELD_LABELS, **IMPORT_LABELS}
-
-#: the importer's reasons that are whole sentences (no values inside), shown in the reader's language
-REASONS = frozenset(
-    {
-        N_("is not a number"),
-        N_("is not a number (write it like 1234.50 or 1,234.50)"),
-        N_("is not a finite number"),
-        N_("has more than two decimal places"),
-        N_("is too large"),
-        N_("is too large (at most 99,999,999,999,999.99)"),
-        N_("is not a whole number"),
-        N_("is not yes or no (是/否, yes/no, true/false, 1/0)"),
-        N_("is not a date (use YYYY-MM-DD, 2024/3/5 or 2024年3月5日)"),
-        N_("is a date with a time of day; this field takes a date only"),
-        N_("has a time of day that is not HH:MM or HH:MM:SS"),
-        N_("is required"),
-        N_("is required when an opportunity is lost"),
-    }
-)
 
 
 def enqueue_import(job_id: int) -> None:
@@ -327,27 +285,6 @@ async def run_mapping(request: Request, token: str) -> Response:
         _unstage(request, actor, token)
     suffix = f"?upload={token}" if dry_run else ""
     return RedirectResponse(f"/import/jobs/{job_id}{suffix}", status_code=303)
-
-
-def reason_text(problem: dict[str, Any], locale: str) -> str:
-    """A row problem's reason in the reader's language: the importer's whole sentences from the
-    catalog; a field rule by its code (the record forms' sentences); a field named by its key
-    (``industry: …``, when its column is not in the file) by its label. An English sentence
-    with values inside stays English only in the English interface."""
-    gettext = translations(locale).gettext
-    reason = str(problem.get("reason") or "")
-    if reason in REASONS:
-        return gettext(reason)
-    prefix = ""
-    key, colon, rest = reason.partition(": ")
-    if colon and " " not in key and key:
-        label = TARGET_LABELS.get(key) or TARGET_LABELS.get(key.removeprefix("custom."))
-        prefix, reason = f"{gettext(label) if label else key.removeprefix('custom.')}: ", rest
-    reason = reason.removeprefix("Value error, ")
-    sentence = field_message(gettext, FieldProblem("", reason, str(problem.get("code") or "invalid")))
-    if locale != "en" and sentence == reason and reason not in REASONS:
-        sentence = gettext(N_("This value is not valid."))
-    return prefix + sentence
 
 
 def _job_context(job: ImportJob) -> dict[str, Any]:

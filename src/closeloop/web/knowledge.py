@@ -15,10 +15,10 @@ from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.knowledge import service as knowledge
 from closeloop.assistant.knowledge.text import query_tokens
 from closeloop.core.errors import Conflict, NotFound, ValidationFailed
+from closeloop.core.messages import FIELD_LABELS
 from closeloop.db.session import after_commit
 from closeloop.governance.permissions import Role
 from closeloop.web.i18n import N_, ROLE_LABELS, translations
-from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 from closeloop.web.upload_errors import failure_text, refusal_text
 

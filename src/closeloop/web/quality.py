@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, NotFound, ValidationFailed
+from closeloop.core.messages import FIELD_LABELS
 from closeloop.crm import assets, records
 from closeloop.crm.tasks import service as task_service
 from closeloop.crm.tasks.models import Task, TaskStatus
@@ -29,7 +30,6 @@ from closeloop.quality import freshness, kpis
 from closeloop.quality import service as quality_service
 from closeloop.quality.rules import RULES, RULES_BY_ID, Severity
 from closeloop.web.i18n import DISPLAY_ZONE, N_, ROLE_LABELS, translations
-from closeloop.web.records import FIELD_LABELS
 from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)

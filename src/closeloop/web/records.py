@@ -28,10 +28,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 
 from closeloop.approvals import service as approvals
 from closeloop.automation import service as automation
-from closeloop.core import phones
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed, ReadOnly
+from closeloop.core.messages import FIELD_LABELS, field_message
 from closeloop.crm import customfields, records, search
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
@@ -78,75 +78,6 @@ CUSTOM_COLUMNS = 4
 
 # --- words --------------------------------------------------------------------------------------
 
-FIELD_LABELS: dict[str, str] = {
-    "id": N_("ID"),
-    "-id": N_("Newest first"),
-    "name": N_("Name"),
-    "industry": N_("Industry"),
-    "size": N_("Company size"),
-    "employees": N_("Employees"),
-    "annual_revenue": N_("Annual revenue"),
-    "tier": N_("Tier"),
-    "region_id": N_("Region"),
-    "country": N_("Country"),
-    "province": N_("Province"),
-    "city": N_("City"),
-    "address": N_("Address"),
-    "phone": N_("Phone"),
-    "mobile": N_("Mobile"),
-    "website": N_("Website"),
-    "credit_line": N_("Credit line"),
-    "latitude": N_("Latitude"),
-    "tax_id": N_("Tax number"),
-    "longitude": N_("Longitude"),
-    "currency": N_("Currency"),
-    "parent_account_id": N_("Parent account"),
-    "year_established": N_("Year established"),
-    "owner_id": N_("Owner"),
-    "external_ref": N_("External reference"),
-    "account_id": N_("Account"),
-    "contact_id": N_("Contact"),
-    "opportunity_id": N_("Opportunity"),
-    "lead_id": N_("Lead"),
-    "title": N_("Title"),
-    "title_confirmed_on": N_("Title confirmed on"),
-    "department": N_("Department"),
-    "decision_role": N_("Decision role"),
-    "email": N_("Email"),
-    "wechat": N_("WeChat"),
-    "company": N_("Company"),
-    "source": N_("Source"),
-    "status": N_("Status"),
-    "product_line_id": N_("Product line"),
-    "product_line_ids": N_("Product lines"),
-    "product_id": N_("Product"),
-    "notes": N_("Notes"),
-    "received_at": N_("Received"),
-    "disqualified_reason": N_("Why disqualified"),
-    "stage": N_("Stage"),
-    "amount": N_("Amount"),
-    "margin": N_("Margin (%)"),
-    "expected_close_date": N_("Expected close"),
-    "lost_reason": N_("Lost reason"),
-    "description": N_("Description"),
-    "opened_at": N_("Opened"),
-    "closed_at": N_("Closed"),
-    "kind": N_("Type"),
-    "direction": N_("Direction"),
-    "subject": N_("Subject"),
-    "occurred_at": N_("When"),
-    "user_id": N_("By"),
-    "is_replied": N_("Replied"),
-    "duration_minutes": N_("Duration (minutes)"),
-    "outcome": N_("Outcome"),
-    "content_ref": N_("Content link"),
-    "created_at": N_("Created"),
-    "updated_at": N_("Last changed"),
-    "signed_on": N_("Signed on"),
-    "starts_on": N_("Starts on"),
-    "ends_on": N_("Ends on"),
-    "quote_id": N_("Quote"),
-}
 
 CHOICE_LABELS: dict[str, str] = {
     # stages (GLOSSARY.md)
@@ -206,51 +137,6 @@ CHOICE_LABELS: dict[str, str] = {
     "terminated": N_("Terminated"),
 }
 
-#: validators' own sentences (the API's words) → the sentence shown beside the input
-SENTENCES: dict[str, str] = {
-    phones.NOT_A_NUMBER: N_("This is not a phone number."),
-    phones.NOT_VALID: N_("Not a valid mobile or landline number (a landline needs its area code, e.g. 0771-2399445)."),
-}
-
-#: pydantic's error types and the services' problem codes → the message shown beside the input
-MESSAGES: dict[str, str] = {
-    "invalid_tax_id": N_(
-        "Not a valid tax number: a unified social credit code has 18 characters, a taxpayer number 15, 17 or 20."
-    ),
-    "exceeds_contract": N_("This would exceed the contract amount."),
-    "exceeds_instalment": N_("This would exceed the instalment."),
-    "missing": N_("This field is required."),
-    "required": N_("This field is required."),
-    "string_too_short": N_("This field is required."),
-    "string_too_long": N_("This is too long."),
-    "too_long": N_("This is too long."),
-    "string_pattern_mismatch": N_("This is not in the expected format."),
-    "pattern": N_("This is not in the expected format."),
-    "int_parsing": N_("Enter a whole number."),
-    "int_from_float": N_("Enter a whole number."),
-    "decimal_parsing": N_("Enter a number."),
-    "float_parsing": N_("Enter a number."),
-    "decimal_max_places": N_("Too many decimal places."),
-    "decimal_max_digits": N_("This number is too large."),
-    "decimal_whole_digits": N_("This number is too large."),
-    "out_of_range": N_("This number is out of range."),
-    "greater_than_equal": N_("This number is too small."),
-    "greater_than": N_("This number is too small."),
-    "less_than_equal": N_("This number is too large."),
-    "less_than": N_("This number is too large."),
-    "date_parsing": N_("Enter a date."),
-    "date_from_datetime_parsing": N_("Enter a date."),
-    "datetime_parsing": N_("Enter a date and time."),
-    "datetime_from_date_parsing": N_("Enter a date and time."),
-    "enum": N_("Choose one of the options."),
-    "not_a_choice": N_("Choose one of the options."),
-    "not_found": N_("No such record that you can see."),
-    "out_of_scope": N_("You can only assign records to yourself or your team."),
-    "duplicate": N_("Another record already has this value."),
-    "forbidden": N_("Your role may not set this field."),
-    "computed": N_("This field is computed and cannot be set."),
-    "bool_parsing": N_("Choose yes or no."),
-}
 
 # --- what each page shows -------------------------------------------------------------------------
 
@@ -718,14 +604,6 @@ def custom_choice_label(definition: Definition, value: str, locale: str) -> str:
 
 #: a filter or sort on a field the role may not read (the forms' "may not set" would be wrong here)
 LIST_FORBIDDEN = N_("Your role may not filter or sort on this field.")
-
-
-def field_message(gettext: Callable[[str], str], problem: FieldProblem) -> str:
-    """A problem as the sentence shown beside its input: the sentence for its code, else the
-    service's own words (translated when the catalog has them, as ``services.po`` does for the
-    fixed sentences of the record services)."""
-    known = MESSAGES.get(problem.code) or SENTENCES.get(problem.message)
-    return gettext(known) if known else gettext(problem.message)
 
 
 def safe_next(path: str | None) -> str | None:

@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.core.messages import FIELD_LABELS, field_message, refusal_sentence
 from closeloop.db.session import Database
 from closeloop.org import browser, notifications
 from closeloop.org import service as org_service
@@ -322,35 +323,14 @@ def _sign_in_redirect(request: Request, error: Exception) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-#: what a refusal says when the service's own sentence has no translation, by its code, then status
-_FALLBACK_BY_CODE = {
-    "not_found": N_("This record does not exist, or you may not see it."),
-    "validation_failed": N_("Some fields are not valid."),
-    "forbidden": N_("Your role may not do this."),
-    "stale_version": N_("Changed by someone else — reload and try again."),
-}
-_FALLBACK_BY_STATUS = {
-    404: N_("This page does not exist, or you may not see it."),
-    403: N_("Your role may not do this."),
-    409: N_("This conflicts with the current state of the record."),
-    422: N_("Some fields are not valid."),
-}
-
-
 def problem_text(error: DomainError, locale: str) -> tuple[str, list[tuple[str, str]]]:
     """The refusal as the person reads it in ``locale``: its sentence and its field problems as
     (field label, message) pairs. A service sentence without a translation (``account 7 not found``)
     is replaced by a translated sentence for its kind of refusal, and field keys by their labels,
     so a Chinese page never shows an English sentence or a raw key."""
-    from closeloop.web.records import FIELD_LABELS, field_message
 
-    translation = translations(locale)
-    gettext = translation.gettext
-    message = gettext(error.message)
-    if locale != "en" and message == error.message:
-        fallback = _FALLBACK_BY_CODE.get(error.code) or _FALLBACK_BY_STATUS.get(error.status)
-        localized = error.extra.get("message_zh") if locale == "zh_CN" else None
-        message = str(localized) if localized else gettext(fallback or N_("The request could not be completed."))
+    gettext = translations(locale).gettext
+    message = refusal_sentence(error, locale)
     details = []
     for problem in error.problems:
         label = FIELD_LABELS.get(problem.field) or FIELD_LABELS.get(problem.field.removeprefix("custom."))

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.core.messages import FIELD_LABELS
 from closeloop.crm import changerequests, customfields, fieldsecurity, records
 from closeloop.crm.customfields import DefinitionCreate
 from closeloop.db.scope import tenant_clause
@@ -21,7 +22,7 @@ from closeloop.governance.customfields.models import CustomFieldDefinition
 from closeloop.governance.permissions import require
 from closeloop.org.models import User
 from closeloop.web.i18n import N_, NOUN_LABELS, ROLE_LABELS, translations
-from closeloop.web.records import FIELD_LABELS, schema_problems
+from closeloop.web.records import schema_problems
 from closeloop.web.routes import FormExpired, csrf_ok, database_of, locale_of, problem_text, render, signed_in_user
 
 

@@ -12,9 +12,9 @@ import orjson
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response, open_query
 from closeloop.core.clock import utcnow
-from closeloop.core.errors import ValidationFailed
+from closeloop.core.errors import UnknownParameters, ValidationFailed
 from closeloop.db.session import after_commit
 from closeloop.integrations import exporting
 from closeloop.integrations.exporting import ExportFormat
@@ -150,6 +150,7 @@ def get_import(database: DatabaseDep, actor: CurrentActor, job_id: JobId) -> Res
     description="The records you may see, filtered as the list endpoint filters them (`field=value`, "
     "`field__op=value`, `q`, `sort`), with masked fields left out and formula-like text neutralized.",
 )
+@open_query  # the filters are the list's, refused by the same check when unknown
 def export_records(
     request: Request,
     actor: CurrentActor,
@@ -160,7 +161,10 @@ def export_records(
     record_type = exporting.exportable(entity)
     params = {k: v for k, v in request.query_params.items() if k not in ("format", "limit", "cursor")}
     with database.reading(actor) as session:
-        exporting.check_export(session, actor, record_type, params)
+        try:
+            exporting.check_export(session, actor, record_type, params)
+        except UnknownParameters as error:
+            raise error.accepting("format") from None
     name = exporting.export_file_name(entity, format, utcnow().date())
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format is ExportFormat.XLSX:

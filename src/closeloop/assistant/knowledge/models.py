@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,7 +76,21 @@ class KnowledgeDocument(IdentifiedBy, OrganizationScoped, Base):
 
     __tablename__ = "knowledge_documents"
     __noun__ = "knowledge_document"
-    __table_args__ = (Index("ix_knowledge_documents_org_collection", "organization_id", "collection_id", "id"),)
+    __table_args__ = (
+        Index("ix_knowledge_documents_org_collection", "organization_id", "collection_id", "id"),
+        # the same bytes once per collection (a copy whose indexing failed does not count: uploading
+        # them again is how a failure is retried); the service checks first and answers 409, this
+        # index settles two uploads that pass the check at the same moment
+        Index(
+            "uq_knowledge_documents_content",
+            "organization_id",
+            "collection_id",
+            "sha256",
+            unique=True,
+            sqlite_where=text("status != 'failed'"),
+            postgresql_where=text("status != 'failed'"),
+        ),
+    )
 
     collection_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("knowledge_collections.id", ondelete="CASCADE"), nullable=False

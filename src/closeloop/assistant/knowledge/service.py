@@ -487,8 +487,16 @@ def add_document(
         status=DocumentStatus.QUEUED,
         uploaded_by_id=actor.user_id,
     )
-    session.add(document)
-    session.flush()
+    collection_id = collection.id
+    try:
+        with session.begin_nested():  # (it flushes what came before, outside the savepoint)
+            session.add(document)
+            session.flush()
+    except IntegrityError as error:
+        # another upload of the same bytes passed the check at the same moment and was stored
+        # first: the unique index refused this one; answer as the check would have
+        _refuse_duplicate(session, actor, collection_id, filename, digest)
+        raise DuplicateDocument(filename, None) from error
     audit.record(
         session,
         actor,
@@ -504,27 +512,42 @@ class DuplicateDocument(Conflict):
     """The same bytes are already in the collection (search, talk tracks and battlecards would
     return every passage twice); the problem names the document that holds them."""
 
-    def __init__(self, filename: str, existing: KnowledgeDocument) -> None:
-        message = (
-            f"{filename}: the same content is already in this collection as {existing.filename} "
-            f"(document {existing.id}); delete that one first to replace it"
-        )
+    def __init__(self, filename: str, existing: KnowledgeDocument | None) -> None:
+        if existing is None:  # stored by an upload not yet visible to this one
+            message = f"{filename}: the same content is already in this collection; delete that one first to replace it"
+        else:
+            message = (
+                f"{filename}: the same content is already in this collection as {existing.filename} "
+                f"(document {existing.id}); delete that one first to replace it"
+            )
         super().__init__(message, code="duplicate", field_name="file")
-        self.extra = {"existing_document": {"id": existing.id, "filename": existing.filename}}
+        if existing is not None:
+            self.extra = {"existing_document": {"id": existing.id, "filename": existing.filename}}
 
 
-def _refuse_duplicate(session: Session, actor: Actor, collection_id: int, filename: str, digest: str) -> None:
-    """Refuse content the collection already holds; a copy whose indexing failed does not count
-    (uploading the same bytes again is how a transient failure is retried)."""
-    existing = session.scalars(
+def _live_copy(
+    session: Session, organization_id: int, collection_id: int, digest: str, *, other_than: int | None = None
+) -> KnowledgeDocument | None:
+    """The oldest document of the collection holding these bytes whose indexing has not failed."""
+    statement = (
         select(KnowledgeDocument)
-        .where(tenant_clause(actor.organization_id, KnowledgeDocument))
+        .where(tenant_clause(organization_id, KnowledgeDocument))
         .where(KnowledgeDocument.collection_id == collection_id)
         .where(KnowledgeDocument.sha256 == digest)
         .where(KnowledgeDocument.status != DocumentStatus.FAILED)
         .order_by(KnowledgeDocument.id)
         .limit(1)
-    ).first()
+    )
+    if other_than is not None:
+        statement = statement.where(KnowledgeDocument.id != other_than)
+    return session.scalars(statement).first()
+
+
+def _refuse_duplicate(session: Session, actor: Actor, collection_id: int, filename: str, digest: str) -> None:
+    """Refuse content the collection already holds; a copy whose indexing failed does not count
+    (uploading the same bytes again is how a transient failure is retried). The unique index
+    ``uq_knowledge_documents_content`` holds the same rule against two uploads at once."""
+    existing = _live_copy(session, actor.organization_id, collection_id, digest)
     if existing is not None:
         raise DuplicateDocument(filename, existing)
 
@@ -628,6 +651,14 @@ def index_document(database: Database, organization_id: int, document_id: int) -
         if document is None:
             return "missing"
         filename, content, collection_id = document.filename, document.content, document.collection_id
+        if document.status == DocumentStatus.FAILED:
+            # a failed copy indexed again (``closeloop knowledge reindex``) while the same bytes were
+            # uploaded since: the later upload holds them; this copy stays failed (the unique index
+            # would refuse a second live copy)
+            kept = _live_copy(session, organization_id, collection_id, document.sha256, other_than=document_id)
+            if kept is not None:
+                document.error = f"{filename}: duplicate of document {kept.id} ({kept.filename}); delete it"
+                return DocumentStatus.FAILED
         _drop_chunks(session, organization_id, document_id)
         document.status, document.error, document.chunks_done = DocumentStatus.INDEXING, None, 0
     try:
