@@ -322,3 +322,31 @@ def test_an_english_name_finds_the_chinese_competitor_card_and_notes(
     assert other["names"] == ["Philips"]
     assert _statements(other, "knowledge") == []
     assert _statements(other, "field_notes") == []
+
+
+def test_a_citation_reads_as_document_and_heading_with_a_quote_and_a_link(
+    client: TestClient, db: Database, tenant: Tenant, indexed: int
+) -> None:
+    rep = Api(client, tenant["rep"])
+    answered = rep.request("POST", "/assistant/talk-tracks", json={"objection": "售后响应太慢", "k": 1}).json()
+    [citation] = _statements(answered, "tracks")[0]["citations"]
+    assert citation["label"] == "异议处理手册 › 售后响应慢"
+    assert citation["quote"] == "我们承诺4小时响应、48小时到场。"
+    assert citation["link"] == f"/knowledge/passages/{citation['chunk_id']}"
+    assert citation["end"] > citation["start"] >= 0  # the span stays as data
+
+    passage = rep.request("GET", f"/knowledge/passages/{citation['chunk_id']}")
+    assert passage.status_code == 200, passage.text
+    assert passage.json()["label"] == citation["label"]
+    assert passage.json()["before"].endswith("## 售后响应慢\n\n")
+    assert Api(client, tenant["cfo"]).request("GET", f"/knowledge/passages/{citation['chunk_id']}").status_code == 404
+
+    for locale, coach in (("zh_CN", "可以这样回应"), ("en", "You could answer")):
+        page = browser(client, db, tenant["rep"], locale=locale).get(
+            "/assistant/coach", params={"objection": "售后响应太慢"}
+        )
+        assert coach in page.text or "可以这样回应" in page.text
+        cite = page.text.split('<cite class="muted citation"', 1)[1].split("</cite>", 1)[0]
+        assert f'data-start="{citation["start"]}" data-end="{citation["end"]}"' in cite
+        assert f'<a href="{citation["link"]}">异议处理手册 › 售后响应慢</a>' in cite
+        assert "–" not in cite.split(">", 1)[1]  # no character span in the text

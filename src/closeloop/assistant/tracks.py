@@ -142,7 +142,7 @@ def talk_tracks(session: Session, actor: Actor, objection: str, *, k: int = 3) -
             continue
         seen.add(quoted)
         text = _lead_in(quoted, actor)
-        statement = Statement(text, [passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
+        statement = Statement(text, [passage_citation(passage, objection)], key=f"knowledge:{passage.chunk_id}")
         result.sections["tracks"].append(statement.guarded(lang))
     return result
 
@@ -177,7 +177,7 @@ def battlecard(session: Session, actor: Actor, competitor: str, *, k: int = 5) -
                 continue
             seen.update(found)
             text = (" " if not is_cjk(passage.text) else "").join(found)
-            statement = Statement(text, [passage_citation(passage)], key=f"knowledge:{passage.chunk_id}")
+            statement = Statement(text, [passage_citation(passage, competitor)], key=f"knowledge:{passage.chunk_id}")
             result.sections["knowledge"].append(statement.guarded(lang))
             if len(result.sections["knowledge"]) >= k:
                 break
