@@ -864,6 +864,7 @@ CONTEXT_CHARS = 400
 def get_passage(session: Session, actor: Actor, chunk_id: int) -> tuple[Passage, str, str]:
     """Passage ``chunk_id`` of a collection the actor may read (else not found, like another
     tenant's), with the document's text just before and after it."""
+    require(actor, READ)
     collections = readable_collections(session, actor)
     owners = sorted({collection.organization_id for collection in collections})
     row = (
