@@ -153,15 +153,16 @@ def _route(
             approvers.remove(submitter.id)
             note = "submitter_skipped" if not approvers else None
         elif not approvers:
+            named = builtin_names.shown(step["name"], step.get("key"), "en")  # the problem is said in English
             if flow.missing_approver == MissingApprover.REFUSE:
-                problems.append(FieldProblem(f"steps.{position}", f"nobody can approve step '{step['name']}'",
-                                             "no_approver"))  # fmt: skip
+                problems.append(FieldProblem(f"steps.{position}", f"nobody can approve step '{named}'", "no_approver"))
             elif flow.missing_approver == MissingApprover.ADMIN:
                 approvers = _role_holders(session, organization_id, flow.fallback_role, None, None)
                 note = "fallback_role"
                 if not approvers:
-                    problems.append(FieldProblem(f"steps.{position}", f"nobody can approve step '{step['name']}'",
-                                                 "no_approver"))  # fmt: skip
+                    problems.append(
+                        FieldProblem(f"steps.{position}", f"nobody can approve step '{named}'", "no_approver")
+                    )
             else:
                 note = "no_approver_skipped"
         steps.append(_Step(position, step["name"], step["mode"], approvers, note, step.get("key")))
