@@ -5,7 +5,9 @@ and the demo's automation decisions and undo window from the first sign-in."""
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,32 @@ def test_the_demo_shows_decisions_and_an_open_undo_window(sign_in: SignIn, local
     vp.goto("/automation/pending")
     expect(vp.locator("tr[data-pending]").first).to_be_visible()
     screenshot(vp, f"automation-undo-window-demo-{locale}")
+
+
+def test_a_built_in_step_saved_in_english_still_reads_in_chinese(sign_in: SignIn) -> None:
+    english = sign_in("demo.sales_vp", locale="en")
+    assert isinstance(english, Page)
+    name = f"UI names {secrets.token_hex(2)}"
+    english.goto("/approvals/flows")
+    english.fill("#new-flow input[name=name]", name)
+    english.select_option("#new-flow select[name=record_type]", "quote")
+    english.click("#new-flow button[type=submit]")
+    expect(english.locator("h1")).to_have_text(name)
+    expect(english.locator("input[name='b0.name']")).to_have_value("Default")
+    expect(english.locator("input[name='b0.s0.name']")).to_have_value("Direct supervisor")
+    english.click("#save-flow")
+    expect(english.locator("input[name='b0.s0.name']")).to_have_value("Direct supervisor")
+    flow_id = english.url.rstrip("/").rsplit("/", 1)[-1]
+    headers = json.loads(english.locator("body").get_attribute("hx-headers") or "{}")
+    saved = english.request.get(f"/api/v1/approval-flows/{flow_id}", headers=headers).json()
+    step = saved["definition"]["branches"][0]["steps"][0]
+    assert (saved["revision"], step["name"], step["key"]) == (2, "Direct supervisor", "supervisor")  # as typed, keyed
+    screenshot(english, "approval-flow-editor-builtin-en")
+
+    flow_url = english.url
+    chinese = sign_in("demo.sales_vp", locale="zh_CN")
+    assert isinstance(chinese, Page)
+    chinese.goto(flow_url)
+    expect(chinese.locator("input[name='b0.name']")).to_have_value("默认")
+    expect(chinese.locator("input[name='b0.s0.name']")).to_have_value("直属主管")
+    screenshot(chinese, "approval-flow-editor-builtin-zh_CN")
