@@ -91,7 +91,12 @@ def test_a_brief_cites_every_statement_and_shows_only_what_the_rep_may_see(
     assert "拜访简报" in shown.text
     assert "王主任" in shown.text
     assert f'href="/opportunities/{deal["id"]}"' in shown.text
-    assert "[广告法.md · " in shown.text
+    # a passage is cited by its law and article, linked to it, with no character offsets in the text
+    cited = passages[0]["citations"][0]
+    assert cited["label"].startswith("中华人民共和国广告法 › ")
+    assert f'<a href="/knowledge/passages/{cited["chunk_id"]}">{cited["label"]}</a>' in shown.text
+    assert f'data-start="{cited["start"]}" data-end="{cited["end"]}"' in shown.text
+    assert "广告法.md · " not in shown.text
     # a record's citation names the record and its fields in the reader's words, not column names
     assert f'">客户 #{account["id"]}</a>: 名称、行业' in shown.text
     assert "名称、职务、决策链角色]" in shown.text

@@ -3,6 +3,8 @@ progress, and a rep's search shows the answering article with the query's words 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -55,10 +57,24 @@ def test_a_manager_uploads_a_law_and_a_rep_finds_the_article_highlighted(
     assert "第十六条" in first
     assert "<mark>医疗器械</mark>" in first
     assert "Knowledge base" in found.text
+    # cited as a reader names it, linked to the passage; offsets and score only as data
+    link = re.search(r'<a href="(/knowledge/passages/\d+)">([^<]+)</a>', first)
+    assert link is not None
+    assert link.group(2) == "中华人民共和国广告法 › 第二章 广告内容准则 › 第十六条"
+    assert "characters" not in found.text
+    assert "score" not in first.split(">", 1)[1]  # data-score on the item, no figure in the text
+    assert re.search(r'data-start="\d+" data-end="\d+" data-score="0\.\d{4}"', first)
+    opened = rep.get(link.group(1))
+    assert opened.status_code == 200
+    assert f"<h1>{link.group(2)}</h1>" in opened.text
+    assert '<mark id="passage">' in opened.text
+    assert "第十六条" in opened.text.split('<mark id="passage">', 1)[1].split("</mark>", 1)[0]
+    assert "From 广告法.md" in opened.text
     # the CFO's role is not granted: the collection is not there for them
     cfo = browser(client, db, tenant["cfo"], locale="en")
     assert "广告法规" not in cfo.get("/knowledge").text
     assert cfo.get(location).status_code == 404
+    assert cfo.get(link.group(1)).status_code == 404
 
 
 def test_upload_refusals_come_back_beside_the_file_input_in_the_readers_language(

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from closeloop.api.routers import knowledge as knowledge_router
-from closeloop.assistant import guard
+from closeloop.assistant import guard, tracks
 from closeloop.assistant.briefs import QUOTE_CHARS, best_sentences, sentences
 from closeloop.assistant.knowledge import service
 from closeloop.config import settings
@@ -284,3 +284,69 @@ def test_quoted_passages_are_cut_to_the_sentences_nearest_the_query() -> None:
     long_sentence = "甲" * 500 + "。"
     assert best_sentences(long_sentence, "甲", limit=QUOTE_CHARS).endswith("…")
     assert len(best_sentences(long_sentence, "甲", limit=QUOTE_CHARS)) == QUOTE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("heading", "names"),
+    [
+        ("异议处理手册 › 竞品 迈瑞", ["迈瑞"]),
+        ("竞品 迈瑞（Mindray）", ["迈瑞", "Mindray"]),
+        ("Competitor: Philips / 飞利浦", ["Philips", "飞利浦"]),
+        ("迈瑞 vs 我们", ["迈瑞"]),
+        ("竞争对手：联影 (United Imaging)", ["联影", "United Imaging"]),
+    ],
+)
+def test_a_competitor_cards_heading_gives_its_names(heading: str, names: list[str]) -> None:
+    assert tracks.competitor_names(heading) == names
+
+
+def test_an_english_name_finds_the_chinese_competitor_card_and_notes(
+    client: TestClient, tenant: Tenant, indexed: int
+) -> None:
+    rep = Api(client, tenant["rep"])
+    account = rep.create("accounts", {"name": "仁济医院", "industry": "hospital"})
+    visit = rep.create(
+        "activities",
+        {"kind": "visit", "subject": "迈瑞在投标", "notes": "设备科说迈瑞报价更低", "account_id": account["id"]},
+    )
+
+    card = rep.request("POST", "/assistant/battlecards", json={"competitor": "Mindray"}).json()
+    assert card["names"] == ["Mindray", "迈瑞"]  # the card says 迈瑞 only: matched by meaning
+    passage = _statements(card, "knowledge")[0]
+    assert "迈瑞的中端机型价格低于我们约10%" in passage["text"]
+    assert passage["citations"][0]["heading"].endswith("竞品 迈瑞")
+    assert [n["citations"][0]["id"] for n in _statements(card, "field_notes")] == [visit["id"]]
+
+    # a name that means no card finds nothing rather than the wrong competitor's card
+    other = rep.request("POST", "/assistant/battlecards", json={"competitor": "Philips"}).json()
+    assert other["names"] == ["Philips"]
+    assert _statements(other, "knowledge") == []
+    assert _statements(other, "field_notes") == []
+
+
+def test_a_citation_reads_as_document_and_heading_with_a_quote_and_a_link(
+    client: TestClient, db: Database, tenant: Tenant, indexed: int
+) -> None:
+    rep = Api(client, tenant["rep"])
+    answered = rep.request("POST", "/assistant/talk-tracks", json={"objection": "售后响应太慢", "k": 1}).json()
+    [citation] = _statements(answered, "tracks")[0]["citations"]
+    assert citation["label"] == "异议处理手册 › 售后响应慢"
+    assert citation["quote"] == "我们承诺4小时响应、48小时到场。"
+    assert citation["link"] == f"/knowledge/passages/{citation['chunk_id']}"
+    assert citation["end"] > citation["start"] >= 0  # the span stays as data
+
+    passage = rep.request("GET", f"/knowledge/passages/{citation['chunk_id']}")
+    assert passage.status_code == 200, passage.text
+    assert passage.json()["label"] == citation["label"]
+    assert passage.json()["before"].endswith("## 售后响应慢\n\n")
+    assert Api(client, tenant["cfo"]).request("GET", f"/knowledge/passages/{citation['chunk_id']}").status_code == 404
+
+    for locale, coach in (("zh_CN", "可以这样回应"), ("en", "You could answer")):
+        page = browser(client, db, tenant["rep"], locale=locale).get(
+            "/assistant/coach", params={"objection": "售后响应太慢"}
+        )
+        assert coach in page.text or "可以这样回应" in page.text
+        cite = page.text.split('<cite class="muted citation"', 1)[1].split("</cite>", 1)[0]
+        assert f'data-start="{citation["start"]}" data-end="{citation["end"]}"' in cite
+        assert f'<a href="{citation["link"]}">异议处理手册 › 售后响应慢</a>' in cite
+        assert "–" not in cite.split(">", 1)[1]  # no character span in the text

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, time
+
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from closeloop.automation.models import Decision, PendingAction, Rule
+from closeloop.cli.demo_commands import DEMO_RULES, demo_anchor
 from closeloop.cli.main import app
 from closeloop.core.clock import utcnow
+from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.tickets.models import Ticket
 from closeloop.db.session import Database
 from closeloop.demo.people import DEMO_PASSWORD
 from closeloop.forecasting.models import BookingsForecastRow, BookingsSnapshot, WinProbabilityModel
@@ -118,6 +124,34 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
         items = suggestions(session, seller)["items"]
     assert len(items) == 12
     assert any(item["suggested"] > 0 for item in items)
+    _assert_a_decision_history(db, model.organization_id, first.stdout)
+
+
+def _assert_a_decision_history(db: Database, organization_id: int, output: str) -> None:
+    """The demo's rules and what their daily checks decided over its last week: decisions about its
+    own records (each one exists, in the seller), made at the checks' hour (08:00 in Shanghai), the
+    undo window of the latest tasks still open and the earlier ones' tasks made."""
+    anchor = demo_anchor(utcnow().date())
+    with db.reading(None, system=True) as session:
+        rules = dict(session.execute(select(Rule.id, Rule.name).where(Rule.organization_id == organization_id)).all())
+        decisions = list(session.scalars(select(Decision).where(Decision.organization_id == organization_id)))
+        pending = list(session.scalars(select(PendingAction).where(PendingAction.organization_id == organization_id)))
+        found = {
+            kind: set(session.scalars(select(model.id).where(model.organization_id == organization_id)))
+            for kind, model in (("opportunity", Opportunity), ("ticket", Ticket))
+        }
+    assert sorted(rules.values()) == sorted(text.rstrip("。") for text, _ in DEMO_RULES)
+    assert f"automation: {len(decisions)} decisions over the last 7 days" in output
+    assert {d.rule_id for d in decisions} == set(rules)  # every rule decided something
+    assert all(d.record_id in found[d.record_type] for d in decisions)  # about real records of the seller
+    assert {d.created_at.astimezone(UTC).time() for d in decisions} == {time(0, 0)}  # 08:00 in Shanghai
+    assert {(anchor - d.created_at).days for d in decisions} <= set(range(7))
+    assert {d.event_type for d in decisions} == {"schedule"}
+    assert pending  # the task rule's actions wait in (or went through) the undo window
+    assert {a.decision_id for a in pending} <= {d.id for d in decisions}
+    now = utcnow()
+    assert any(a.status == "pending" and a.run_after > now for a in pending)  # still undoable
+    assert all(a.status == "done" for a in pending if a.run_after <= anchor)  # made as the worker would
 
 
 def test_demo_if_empty_leaves_a_database_with_other_organizations_alone(

@@ -133,6 +133,17 @@ def test_the_demo_has_approval_flows_an_inbox_a_plan_and_targets_that_are_not_su
     big = flows["contract"].definition["branches"][0]
     assert big["conditions"] == [{"field": "amount", "op": "gt", "value": 200000}]
     assert big["steps"][0]["approvers"] == [{"kind": "supervisors", "levels": 2}]
+    # built-in names carry their keys: an English reader sees them in English
+    from closeloop.approvals import names
+
+    assert {t: names.flow_label(f.name, f.definition, "en") for t, f in flows.items()} == {
+        "contract": "Contract approval",
+        "quote": "Quote discount approval",
+        "collection": "Collection approval",
+        "account_transfer": "Account transfer approval",
+        "expense": "Expense claim approval",
+    }
+    assert (big["key"], big["steps"][0]["key"]) == ("large_contract", "two_supervisors")
 
     manager = user_actor(backend, "demo.manager")
     rep = user_actor(backend, "demo.rep")

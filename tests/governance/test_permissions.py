@@ -1039,6 +1039,19 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
     def search(world: World, caller: Caller) -> Call:
         return Call("/v1/knowledge/search", {"query": "广告 真实", "collection_ids": [collection(world)]})
 
+    def passage(world: World, caller: Caller) -> Call:
+        if "passage" not in world.shared:
+            from closeloop.assistant.knowledge.models import KnowledgeChunk
+
+            document_id = document(world, collection(world))
+            assert knowledge.index_document(world.db, world.tenant.organization_id, document_id) == "ready"
+            with world.db.reading(None, system=True) as session:
+                chunk_id = session.scalars(
+                    select(KnowledgeChunk.id).where(KnowledgeChunk.document_id == document_id)
+                ).first()
+            world.shared["passage"] = {"id": chunk_id}
+        return Call(f"/v1/knowledge/passages/{world.shared['passage']['id']}")
+
     def partner_of(world: World) -> int:
         return next(c.member.actor.organization_id for c in world.callers if c.organization == "partner")
 
@@ -1082,6 +1095,7 @@ def _knowledge_plans() -> dict[tuple[str, str], Plan]:
         ("GET", item + "/documents/{document_id}"): Plan(False, on_document, read_expect),
         ("DELETE", item + "/documents/{document_id}"): Plan(True, on_document, manage_expect(204)),
         ("POST", "/v1/knowledge/search"): Plan(False, search, read_expect),
+        ("GET", "/v1/knowledge/passages/{chunk_id}"): Plan(False, passage, read_expect),
         ("GET", "/v1/knowledge/partners"): Plan(
             False,
             lambda world, caller: Call("/v1/knowledge/partners"),

@@ -15,6 +15,9 @@ branch without conditions is the default and is tried last. A condition is ``{"f
 - ``{"kind": "chosen"}`` — chosen by the submitter at submission.
 
 ``cc`` is a list of the same specs (except ``chosen``).
+
+The definition, a branch and a step may carry a built-in ``key`` (:mod:`closeloop.approvals.names`):
+the name is then shown in the reader's language; the key is kept only while the name is the key's own.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from closeloop.approvals import subjects
+from closeloop.approvals import names, subjects
 from closeloop.approvals.models import ApprovalFlow, MissingApprover
 from closeloop.core.actor import Actor
 from closeloop.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
@@ -142,7 +145,7 @@ def check_definition(
     """The definition, normalized (branches by priority, the default last), or 422 naming each wrong
     part. ``field_kinds`` (the record type's declared fields) limits the fields a condition may test
     and the values it may compare them with."""
-    if not isinstance(definition, Mapping) or set(definition) - {"branches"}:
+    if not isinstance(definition, Mapping) or set(definition) - {"branches", "key"}:
         raise ValidationFailed.one(field_name, "must be an object with branches")
     branches = definition.get("branches")
     if not isinstance(branches, list) or not 1 <= len(branches) <= MAX_BRANCHES:
@@ -151,7 +154,7 @@ def check_definition(
     defaults = 0
     for b, branch in enumerate(branches):
         where = f"{field_name}.branches.{b}"
-        if not isinstance(branch, Mapping) or set(branch) - {"name", "priority", "conditions", "steps", "cc"}:
+        if not isinstance(branch, Mapping) or set(branch) - {"name", "priority", "conditions", "steps", "cc", "key"}:
             problems.append(FieldProblem(where, "must be an object with name, priority, conditions, steps and cc"))
             continue
         if not isinstance(branch.get("name"), str) or not 1 <= len(branch["name"].strip()) <= 120:
@@ -172,7 +175,7 @@ def check_definition(
             steps = []
         for s, step in enumerate(steps):
             at = f"{where}.steps.{s}"
-            if not isinstance(step, Mapping) or set(step) - {"name", "mode", "approvers"}:
+            if not isinstance(step, Mapping) or set(step) - {"name", "mode", "approvers", "key"}:
                 problems.append(FieldProblem(at, "must be an object with name, mode and approvers"))
                 continue
             if step.get("mode", "all") not in MODES:
@@ -196,25 +199,40 @@ def check_definition(
     ordered = sorted(
         enumerate(branches), key=lambda item: (not item[1].get("conditions"), item[1].get("priority", item[0]), item[0])
     )
-    return {
+    normalized: dict[str, Any] = {
         "branches": [
-            {
-                "name": branch["name"].strip(),
-                "priority": branch.get("priority", index),
-                "conditions": [dict(c) for c in branch.get("conditions") or []],
-                "steps": [
-                    {
-                        "name": str(step.get("name") or f"{s + 1}")[:120],
-                        "mode": step.get("mode", "all"),
-                        "approvers": [dict(a) for a in step["approvers"]],
-                    }
-                    for s, step in enumerate(branch["steps"])
-                ],
-                "cc": [dict(a) for a in branch.get("cc") or []],
-            }
+            _keyed(
+                {
+                    "name": branch["name"].strip(),
+                    "priority": branch.get("priority", index),
+                    "conditions": [dict(c) for c in branch.get("conditions") or []],
+                    "steps": [
+                        _keyed(
+                            {
+                                "name": str(step.get("name") or f"{s + 1}")[:120],
+                                "mode": step.get("mode", "all"),
+                                "approvers": [dict(a) for a in step["approvers"]],
+                            },
+                            step.get("key"),
+                        )
+                        for s, step in enumerate(branch["steps"])
+                    ],
+                    "cc": [dict(a) for a in branch.get("cc") or []],
+                },
+                branch.get("key"),
+            )
             for index, branch in ordered
         ]
     }
+    if isinstance(definition.get("key"), str) and definition["key"] in names.BUILTIN_NAMES:
+        normalized["key"] = definition["key"]  # the flow's: checked against its name when shown
+    return normalized
+
+
+def _keyed(part: dict[str, Any], key: Any) -> dict[str, Any]:
+    """``part`` with its built-in key, while its name is still the key's own."""
+    kept = names.builtin_key(key, part["name"])
+    return part | {"key": kept} if kept else part
 
 
 # --- conditions --------------------------------------------------------------------------------------
@@ -385,6 +403,25 @@ def serialize_flow(flow: ApprovalFlow) -> dict[str, Any]:
     }
 
 
+def labelled_flow(flow: ApprovalFlow, locale: str) -> dict[str, Any]:
+    """The flow as :func:`serialize_flow` has it, with ``labels``: its name and its branches' and
+    steps' names in the reader's language (built-in ones translated, the rest as typed) — beside the
+    definition, which stays what a client sends back."""
+    body = serialize_flow(flow)
+    definition = flow.definition or {}
+    body["labels"] = {
+        "flow": names.flow_label(flow.name, definition, locale),
+        "branches": [
+            {
+                "name": names.shown(branch.get("name"), branch.get("key"), locale),
+                "steps": [names.shown(step.get("name"), step.get("key"), locale) for step in branch.get("steps") or []],
+            }
+            for branch in definition.get("branches") or []
+        ],
+    }
+    return body
+
+
 def create_flow(session: Session, actor: Actor, values: Mapping[str, Any]) -> ApprovalFlow:
     """Create a flow (sales ops); the definition is checked and normalized."""
     require(actor, "approvals:manage")
@@ -429,6 +466,8 @@ def update_flow(
     changes = dict(values)
     if "definition" in changes:
         changes["definition"] = check_definition(changes["definition"], field_kinds=field_kinds(flow.record_type))
+        if "key" in (flow.definition or {}) and "key" not in changes["definition"]:
+            changes["definition"]["key"] = flow.definition["key"]  # the flow's own key, kept across edits
         _check_users(session, actor, changes["definition"])
         if changes["definition"] != flow.definition:
             flow.revision += 1

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from closeloop.approvals import builtins, flows, subjects
+from closeloop.approvals import names as builtin_names
 from closeloop.approvals.models import (
     Approval,
     ApprovalEvent,
@@ -118,6 +119,8 @@ class _Step:
     mode: str
     approvers: list[int]
     note: str | None = None
+    #: a built-in step's key (its name in the reader's language), see :mod:`closeloop.approvals.names`
+    key: str | None = None
 
 
 def _route(
@@ -150,18 +153,19 @@ def _route(
             approvers.remove(submitter.id)
             note = "submitter_skipped" if not approvers else None
         elif not approvers:
+            named = builtin_names.shown(step["name"], step.get("key"), "en")  # the problem is said in English
             if flow.missing_approver == MissingApprover.REFUSE:
-                problems.append(FieldProblem(f"steps.{position}", f"nobody can approve step '{step['name']}'",
-                                             "no_approver"))  # fmt: skip
+                problems.append(FieldProblem(f"steps.{position}", f"nobody can approve step '{named}'", "no_approver"))
             elif flow.missing_approver == MissingApprover.ADMIN:
                 approvers = _role_holders(session, organization_id, flow.fallback_role, None, None)
                 note = "fallback_role"
                 if not approvers:
-                    problems.append(FieldProblem(f"steps.{position}", f"nobody can approve step '{step['name']}'",
-                                                 "no_approver"))  # fmt: skip
+                    problems.append(
+                        FieldProblem(f"steps.{position}", f"nobody can approve step '{named}'", "no_approver")
+                    )
             else:
                 note = "no_approver_skipped"
-        steps.append(_Step(position, step["name"], step["mode"], approvers, note))
+        steps.append(_Step(position, step["name"], step["mode"], approvers, note, step.get("key")))
     if problems:
         raise ValidationFailed(problems, message="The approval cannot be submitted")
     return steps
@@ -346,7 +350,10 @@ def _new_approval(
         status=ApprovalStatus.PENDING,
         snapshot=audit.json_safe(loaded.fields),
         details=audit.json_safe(dict(details)),
-        route=[{"position": s.position, "name": s.name, "mode": s.mode, "note": s.note} for s in steps],
+        route=[
+            {"position": s.position, "name": s.name, "mode": s.mode, "note": s.note} | ({"key": s.key} if s.key else {})
+            for s in steps
+        ],
         comment=comment,
         previous_id=previous.id if previous else None,
         round=previous.round + 1 if previous else 1,
@@ -442,7 +449,7 @@ def request_for_rule(
         status=ApprovalStatus.PENDING,
         snapshot=audit.json_safe(loaded.fields) if loaded else {},
         details={"role": role},
-        route=[{"position": 0, "name": role, "mode": "any", "note": None}],
+        route=[{"position": 0, "name": role, "mode": "any", "note": None, "key": f"role:{role}"}],
         comment=why,
         decision_id=decision_id,
     )
@@ -607,8 +614,18 @@ def detail(session: Session, actor: Actor, approval: Approval) -> dict[str, Any]
 
     mine = _my_task(tasks, actor)
     subject = builtins.subject_for(approval.record_type)
+    flow = (
+        session.scalar(
+            select(ApprovalFlow).where(
+                tenant_clause(approval.organization_id, ApprovalFlow), ApprovalFlow.id == approval.flow_id
+            )
+        )
+        if approval.flow_id is not None
+        else None
+    )
     return {
         **summary(approval, actor.locale),
+        "branch_label": builtin_names.branch_label(flow.definition if flow else None, approval.branch, actor.locale),
         "submitter": names.get(approval.submitter_id or 0),
         "flow_id": approval.flow_id,
         "flow_revision": approval.flow_revision,
@@ -617,7 +634,12 @@ def detail(session: Session, actor: Actor, approval: Approval) -> dict[str, Any]
         "details": approval.details,
         "link": subject.link(approval.record_id) if subject else None,
         "steps": [
-            {**step, "tasks": [task_body(t) for t in tasks if t.step == step["position"]]} for step in approval.route
+            {
+                **step,
+                "label": builtin_names.shown(step["name"], step.get("key"), actor.locale),
+                "tasks": [task_body(t) for t in tasks if t.step == step["position"]],
+            }
+            for step in approval.route
         ],
         "cc": [
             {"user_id": t.approver_id, "name": names.get(t.approver_id)} for t in tasks if t.status == TaskStatus.CC

@@ -278,14 +278,23 @@ def account_brief(session: Session, actor: Actor, account_id: int, *, passages: 
     return brief
 
 
-def passage_citation(passage: knowledge.Passage) -> dict[str, Any]:
-    """How a statement cites a knowledge passage: its document, heading and character span."""
+#: a citation's quote of its passage is cut to this many characters
+CITATION_QUOTE_CHARS = 60
+
+
+def passage_citation(passage: knowledge.Passage, query: str = "") -> dict[str, Any]:
+    """How a statement cites a knowledge passage: the reader's name for it (document title ›
+    heading, article), a short quote (its sentence nearest ``query``) and the link to it in its
+    document; the document, heading and character span stay as data."""
     return {
         "type": "knowledge",
         "document_id": passage.document_id,
         "filename": passage.filename,
         "chunk_id": passage.chunk_id,
         "heading": passage.heading,
+        "label": passage.label,
+        "quote": best_sentences(passage.text, query, 1, limit=CITATION_QUOTE_CHARS),
+        "link": passage.link,
         "start": passage.start,
         "end": passage.end,
     }
@@ -333,7 +342,7 @@ def _passages(session: Session, actor: Actor, query: str, k: int, words: dict[st
                 heading=passage.heading or passage.filename,
                 text=best_sentences(passage.text, query, limit=QUOTE_CHARS),
             ),
-            [passage_citation(passage)],
+            [passage_citation(passage, query)],
         )
         for passage in knowledge.search(session, actor, query, k=k)
     ]

@@ -626,10 +626,13 @@ def run_schedules(database: Database, *, now: datetime | None = None) -> int:
 # --- the undo window ----------------------------------------------------------------------------
 
 
-def run_due_actions(database: Database, *, now: datetime | None = None, batch: int = 100) -> int:
+def run_due_actions(
+    database: Database, *, now: datetime | None = None, batch: int = 100, organization_id: int | None = None
+) -> int:
     """Run pending actions whose undo window has ended, each once: the action and its ``done`` mark
     share a transaction. A webhook's action only queues its delivery (same transaction); the
-    delivery is sent — and retried — by :func:`closeloop.automation.webhooks.deliver_due`."""
+    delivery is sent — and retried — by :func:`closeloop.automation.webhooks.deliver_due`. With
+    ``organization_id``, only that organization's."""
     ran = 0
     while True:
         moment = now or utcnow()
@@ -640,6 +643,8 @@ def run_due_actions(database: Database, *, now: datetime | None = None, batch: i
                 .order_by(PendingAction.run_after, PendingAction.id)
                 .limit(batch)
             )
+            if organization_id is not None:
+                statement = statement.where(tenant_clause(organization_id, PendingAction))
             if session.get_bind().dialect.name == "postgresql":
                 statement = statement.with_for_update(skip_locked=True)
             due = list(session.scalars(statement))

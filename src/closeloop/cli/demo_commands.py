@@ -13,12 +13,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from closeloop.automation.replay import Replayed, replay_checks
 from closeloop.cli.common import console, database, reports_errors
 from closeloop.config import settings
 from closeloop.core.clock import utcnow
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.orders.models import Order, OrderLine
 from closeloop.db.scope import tenant_clause
+from closeloop.db.session import Database
 from closeloop.demo.people import SignIn
 from closeloop.demo.scale import seed_scale
 from closeloop.demo.seed import DEFAULT_SLUG, database_is_empty, demo_sign_ins, seed_demo
@@ -101,7 +103,49 @@ def demo(
 
     with db.unit_of_work(None, system=True) as session:
         import_stock(session, result.organization_id, dealer_stock_reports(session, result.organization_id, anchor))
+    # the rules a sales VP would switch on, and what their daily checks decided over the demo's last
+    # week: the decision log and the undo window have something to show from the first sign-in
+    replayed = seed_automation(db, result.organization_id, prefix=org or DEFAULT_SLUG, anchor=anchor)
+    console.print(f"automation: {replayed.fired} decisions over the last {DEMO_RULE_DAYS} days")
     _print_sign_ins(result.sign_ins)
+
+
+#: the demo's automation rules, as its sales VP would write them (parsed by the rule parser), and
+#: the undo window of each: a task the rule creates waits three days before it is made
+DEMO_RULES: tuple[tuple[str, int], ...] = (
+    ("商机在谈判阶段停留超过21天，通知负责销售和他的经理。", 0),
+    ("商机在方案阶段停留超过30天，给负责人创建一个3天内完成的跟进任务。", 3 * 86400),
+    ("工单打开超过3天还没关闭的，升级给销售经理。", 0),
+)
+#: the days before the demo's anchor whose periodic checks are run (the anchor's own day included)
+DEMO_RULE_DAYS = 7
+
+
+def seed_automation(db: Database, organization_id: int, *, prefix: str, anchor: datetime) -> Replayed:
+    """Create :data:`DEMO_RULES` as the sales VP (enabled), then run the real periodic checks hour by
+    hour over the :data:`DEMO_RULE_DAYS` days up to the anchor: decisions about the demo's own
+    records, dated when the check made them; tasks whose undo window ended are made, the latest
+    still wait in it. Deterministic: the same data and anchor give the same decisions."""
+    from closeloop.automation import service as rule_service
+    from closeloop.automation.language import parse_rule
+    from closeloop.org.models import User
+    from closeloop.org.service import actor_for
+
+    with db.unit_of_work(None, system=True) as session:
+        vp = session.scalar(
+            select(User).where(tenant_clause(organization_id, User), User.username == f"{prefix}.sales_vp")
+        )
+        assert vp is not None, "the demo has a sales VP"
+        actor = actor_for(session, vp)
+        for text, undo_seconds in DEMO_RULES:
+            parsed = parse_rule(text, "zh")
+            assert parsed.rule is not None, f"the rule parser reads the demo rule {text!r}: {parsed.problems}"
+            rule_service.create_rule(
+                session, actor, name=text.rstrip("。"), definition=parsed.rule, text=text, lang="zh",
+                enabled=True, undo_seconds=undo_seconds,
+            )  # fmt: skip
+    since = anchor - timedelta(days=DEMO_RULE_DAYS) + timedelta(hours=1)  # the anchor's hour is the last
+    return replay_checks(db, organization_id, since=since, until=anchor)
 
 
 #: distributors whose stock the demo reports, and weeks of their recent demand each holds in turn

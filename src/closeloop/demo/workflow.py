@@ -29,36 +29,41 @@ from closeloop.org.models import User
 from closeloop.org.service import actor_for
 
 
-def _branch(name: str, priority: int, conditions: list[dict[str, Any]], *steps: dict[str, Any],
+def _branch(key: str, name: str, priority: int, conditions: list[dict[str, Any]], *steps: dict[str, Any],
             cc: list[dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"name": name, "priority": priority, "conditions": conditions, "steps": list(steps), "cc": cc or []}
+    return {"key": key, "name": name, "priority": priority, "conditions": conditions, "steps": list(steps),
+            "cc": cc or []}  # fmt: skip
 
 
-def _step(name: str, *approvers: dict[str, Any], mode: str = "any") -> dict[str, Any]:
-    return {"name": name, "mode": mode, "approvers": list(approvers)}
+def _step(key: str, name: str, *approvers: dict[str, Any], mode: str = "any") -> dict[str, Any]:
+    return {"key": key, "name": name, "mode": mode, "approvers": list(approvers)}
 
 
 SUPERVISOR = {"kind": "supervisor"}
 CFO = {"kind": "role", "role": "cfo", "within": None}
-DEFAULT = _branch("默认", 9, [], _step("直属主管", SUPERVISOR))
-#: (name, record type, branches) of the demo's flows
-DEMO_FLOWS: tuple[tuple[str, str, list[dict[str, Any]]], ...] = (
-    ("合同审批", "contract", [
-        _branch("大额合同", 1, [{"field": "amount", "op": "gt", "value": 200000}],
-                _step("两级主管", {"kind": "supervisors", "levels": 2}, mode="sequence"),
+DEFAULT = _branch("default", "默认", 9, [], _step("supervisor", "直属主管", SUPERVISOR))
+#: (key, name, record type, branches) of the demo's flows; the keys show the built-in names in the
+#: reader's language (:mod:`closeloop.approvals.names`)
+DEMO_FLOWS: tuple[tuple[str, str, str, list[dict[str, Any]]], ...] = (
+    ("contract_approval", "合同审批", "contract", [
+        _branch("large_contract", "大额合同", 1, [{"field": "amount", "op": "gt", "value": 200000}],
+                _step("two_supervisors", "两级主管", {"kind": "supervisors", "levels": 2}, mode="sequence"),
                 cc=[CFO]),
         DEFAULT,
     ]),
-    ("报价折扣审批", "quote", [
-        _branch("大折扣", 1, [{"field": "discount_percent", "op": "gt", "value": 15}],
-                _step("直属主管", SUPERVISOR), _step("销售副总", {"kind": "role", "role": "sales_vp", "within": None})),
+    ("quote_discount_approval", "报价折扣审批", "quote", [
+        _branch("large_discount", "大折扣", 1, [{"field": "discount_percent", "op": "gt", "value": 15}],
+                _step("supervisor", "直属主管", SUPERVISOR),
+                _step("sales_vp", "销售副总", {"kind": "role", "role": "sales_vp", "within": None})),
         DEFAULT,
     ]),
-    ("回款审批", "collection", [_branch("默认", 9, [], _step("财务", CFO))]),
-    ("客户转移审批", "account_transfer", [DEFAULT]),
-    ("费用报销审批", "expense", [
-        _branch("大额报销", 1, [{"field": "amount", "op": "gt", "value": 5000}],
-                _step("直属主管", SUPERVISOR), _step("财务总监", CFO)),
+    ("collection_approval", "回款审批", "collection", [
+        _branch("default", "默认", 9, [], _step("finance", "财务", CFO)),
+    ]),
+    ("account_transfer_approval", "客户转移审批", "account_transfer", [DEFAULT]),
+    ("expense_approval", "费用报销审批", "expense", [
+        _branch("large_expense", "大额报销", 1, [{"field": "amount", "op": "gt", "value": 5000}],
+                _step("supervisor", "直属主管", SUPERVISOR), _step("cfo", "财务总监", CFO)),
         DEFAULT,
     ]),
 )  # fmt: skip
@@ -107,8 +112,9 @@ def seed_workflow(session: Session, organization_id: int, *, prefix: str, anchor
     rep_user = _user(session, organization_id, f"{prefix}.rep")
     manager_user = _user(session, organization_id, f"{prefix}.manager")
     rep, manager = actor_for(session, rep_user), actor_for(session, manager_user)
-    for name, record_type, branches in DEMO_FLOWS:
-        flows.create_flow(session, vp, {"name": name, "record_type": record_type, "definition": {"branches": branches}})
+    for key, name, record_type, branches in DEMO_FLOWS:
+        definition = {"key": key, "branches": branches}
+        flows.create_flow(session, vp, {"name": name, "record_type": record_type, "definition": definition})
         result.flows += 1
     result.approvals += _submit_waiting_collections(session, organization_id)
 

@@ -199,17 +199,33 @@ def _pool_snapshot(pool: Pool) -> dict[str, Any]:
     return {name: getattr(pool, name) for name in POOL_FIELDS}
 
 
-def create_pool(session: Session, actor: Actor, values: Mapping[str, Any]) -> Pool:
+def new_pool(session: Session, actor: Actor, values: Mapping[str, Any]) -> Pool:
+    """The pool ``values`` would create, checked as creating it checks (sales ops; days and caps in
+    range; regions no other pool takes; a name not taken) — detached, with the columns' defaults:
+    nothing is added to the session."""
     require(actor, "pools:manage")
     check_values(session, actor, values)
     _check_overlap(session, actor, values, None)
     data = {name: values[name] for name in POOL_FIELDS if name in values}
     data.setdefault("region_ids", [])
     data.setdefault("admin_ids", [])
+    data.setdefault("department_ids", [])
     data.setdefault("tier_rules", {})
+    data.setdefault("exempt_won", True)
+    data.setdefault("exempt_open_opportunities", True)
+    data.setdefault("is_active", True)
     if session.scalar(select(Pool.id).where(tenant_clause(actor.organization_id, Pool), Pool.name == data.get("name"))):
         raise DomainError(f"A pool named '{data.get('name')}' exists already", code="duplicate", status=409)
-    pool = Pool(organization_id=actor.organization_id, **data)
+    return Pool(organization_id=actor.organization_id, **data)
+
+
+def taken_regions(session: Session, organization_id: int) -> list[int]:
+    """The regions the organization's pools take (what a new all-regions pool leaves to them)."""
+    return sorted(_taken_regions(session, organization_id, other_than=None))
+
+
+def create_pool(session: Session, actor: Actor, values: Mapping[str, Any]) -> Pool:
+    pool = new_pool(session, actor, values)
     session.add(pool)
     session.flush()
     audit.record(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
-from closeloop.approvals import flows, subjects
+from closeloop.approvals import flows, names, subjects
 from closeloop.approvals import service as approvals
 from closeloop.config import settings
 from closeloop.core import calendar
@@ -129,10 +129,11 @@ CODE_LABELS = {
 STARTING_DEFINITION = {
     "branches": [
         {
+            "key": "default",
             "name": "默认",
             "priority": 9,
             "conditions": [],
-            "steps": [{"name": "直属主管", "mode": "any", "approvers": [{"kind": "supervisor"}]}],
+            "steps": [{"key": "supervisor", "name": "直属主管", "mode": "any", "approvers": [{"kind": "supervisor"}]}],
             "cc": [],
         }
     ]
@@ -222,6 +223,7 @@ def _flow_list(
         "user": user,
         "actor": actor,
         "flows": found,
+        "flow_label": lambda flow: names.flow_label(flow.name, flow.definition, actor.locale),
         "types": subjects.KNOWN_TYPES,
         "may_manage": actor.can("approvals:manage"),
         "message": message,
@@ -293,10 +295,11 @@ def _flow_page(
         "user": user,
         "actor": actor,
         "flow": body | (settings or {}),
+        "flow_label": names.flow_label((settings or {}).get("name") or body["name"], body["definition"], actor.locale),
         "type_label": subjects.label(body["record_type"], actor.locale),
         "fields": fields,
         "field_label": lambda name: SNAPSHOT_LABELS.get(name) or FIELD_LABELS.get(name) or name,
-        "rows": rows if rows is not None else flow_form.rows_of(body["definition"]),
+        "rows": rows if rows is not None else flow_form.rows_of(body["definition"], actor.locale),
         "blank_branch": flow_form.Branch(
             key=0, name="", priority="1", steps=[flow_form.Step(key=0, approvers=[flow_form.Spec(key=0)])]
         ),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from closeloop.approvals import flows
+from closeloop.approvals import flows, names
 from closeloop.core.errors import FieldProblem
 from closeloop.web.i18n import N_
 
@@ -103,6 +103,8 @@ class Step:
     name: str = ""
     mode: str = "any"
     approvers: list[Spec] = field(default_factory=list)
+    #: a built-in step's key (its name shown in the reader's language)
+    builtin: str = ""
 
 
 @dataclass
@@ -113,6 +115,7 @@ class Branch:
     conditions: list[Condition] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     cc: list[Spec] = field(default_factory=list)
+    builtin: str = ""
 
 
 def _text(value: Any) -> str:
@@ -135,12 +138,13 @@ def _spec(key: int, raw: Mapping[str, Any]) -> Spec:
     )
 
 
-def rows_of(definition: Mapping[str, Any]) -> list[Branch]:
-    """A stored definition as form rows (keys are positions)."""
+def rows_of(definition: Mapping[str, Any], locale: str = "zh_CN") -> list[Branch]:
+    """A stored definition as form rows (keys are positions), built-in names in ``locale``."""
     return [
         Branch(
             key=b,
-            name=str(branch.get("name") or ""),
+            name=names.shown(str(branch.get("name") or ""), branch.get("key"), locale),
+            builtin=str(branch.get("key") or ""),
             priority=str(branch.get("priority", b + 1)),
             conditions=[
                 Condition(
@@ -154,7 +158,8 @@ def rows_of(definition: Mapping[str, Any]) -> list[Branch]:
             steps=[
                 Step(
                     key=s,
-                    name=str(step.get("name") or ""),
+                    name=names.shown(str(step.get("name") or ""), step.get("key"), locale),
+                    builtin=str(step.get("key") or ""),
                     mode=str(step.get("mode") or "all"),
                     approvers=[_spec(a, spec) for a, spec in enumerate(step.get("approvers") or [])],
                 )
@@ -184,7 +189,7 @@ def rows_from_form(items: Iterable[tuple[str, Any]]) -> list[Branch]:
         b, part, leaf = int(match["b"]), match["part"], match["leaf"]
         branch = branches.setdefault(b, Branch(key=b, priority=""))
         if part is None:
-            if leaf in ("name", "priority"):
+            if leaf in ("name", "priority", "builtin"):
                 setattr(branch, leaf, value)
             continue
         i = int(match["i"])
@@ -196,7 +201,7 @@ def rows_from_form(items: Iterable[tuple[str, Any]]) -> list[Branch]:
             continue
         if part == "s" and match["a"] is None:
             target = steps.setdefault((b, i), Step(i))
-            if leaf in ("name", "mode"):
+            if leaf in ("name", "mode", "builtin"):
                 setattr(target, leaf, value)
             continue
         if part == "s":
@@ -256,11 +261,13 @@ def definition_of(rows: list[Branch], fields: tuple[str, ...]) -> tuple[dict[str
         priority: Any = int(branch.priority) if re.fullmatch(r"-?\d{1,6}", branch.priority) else branch.priority
         branches.append(
             {
+                **({"key": branch.builtin} if branch.builtin else {}),
                 "name": branch.name,
                 "priority": priority,
                 "conditions": conditions,
                 "steps": [
                     {
+                        **({"key": step.builtin} if step.builtin else {}),
                         "name": step.name or str(s + 1),
                         "mode": step.mode,
                         "approvers": [spec.value() for spec in step.approvers],

@@ -248,6 +248,25 @@ def delete_document(request: Request, collection_id: str, document_id: str, csrf
     return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
 
 
+@router.get("/knowledge/passages/{chunk_id}")
+def passage_page(request: Request, chunk_id: str) -> Response:
+    """One passage in its document (a citation's link): its name, the passage marked, the text around it."""
+    user, actor = require_user(request)
+    with database_of(request).reading(actor) as session:
+        passage, before, after = knowledge.get_passage(session, actor, _int(chunk_id, "knowledge passage"))
+        collection = knowledge.get_collection(session, actor, passage.collection_id)
+        collection_name = collection.name
+    context: dict[str, Any] = {
+        "user": user,
+        "actor": actor,
+        "passage": passage,
+        "before": before,
+        "after": after,
+        "collection": {"id": passage.collection_id, "name": collection_name},
+    }
+    return render(request, "knowledge/passage.html", context)
+
+
 @router.get("/accounts/{account_id}/brief")
 def brief_page(request: Request, account_id: str) -> Response:
     """The visit brief of an account: every statement with its citation (record, or document and passage)."""

@@ -18,7 +18,7 @@ from closeloop.org.models import Department, Region, User
 from closeloop.pools import duplicates
 from closeloop.pools import service as pools
 from closeloop.pools.models import RULE_FIELDS, DuplicateMode, Pool
-from closeloop.pools.preview import next_run, recycle_preview
+from closeloop.pools.preview import creation_preview, next_run, recycle_preview
 from closeloop.web.i18n import N_
 from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 
@@ -183,18 +183,20 @@ def _settings_page(
     *,
     message: str | None = None,
     status_code: int = 200,
-    draft: tuple[int, dict[str, Any]] | None = None,
+    draft: tuple[int | str, dict[str, Any]] | None = None,
     confirm: bool = False,
 ) -> Response:
     """The settings of the pools the actor manages, each with what its next run would recycle; with
-    ``draft`` (a pool's unsaved values) that pool's form keeps them and shows their impact beside
-    the current rules' (``confirm``: saving them waits for a second "save anyway")."""
+    ``draft`` (a pool's unsaved values, or ``"new"`` and a new pool's) that form keeps them and shows
+    their impact beside the current rules' (``confirm``: saving them waits for a second "save anyway")."""
     compared: dict[str, Any] | None = None
     with database_of(request).reading(actor) as session:
         manageable = [p for p in pools.list_pools(session, actor) if pools.can_manage(actor, p)]
         impact = {p.id: recycle_preview(session, actor, pool_id=p.id, changes={}) for p in manageable}
-        if draft is not None:
-            compared = recycle_preview(session, actor, pool_id=draft[0], changes=draft[1])
+        if draft is not None and draft[0] == "new":
+            compared = {**creation_preview(session, actor, values=draft[1]), "key": "new"}
+        elif draft is not None:
+            compared = {**recycle_preview(session, actor, pool_id=int(draft[0]), changes=draft[1]), "key": draft[0]}
         shown: list[Any] = [
             {**pools.serialize_pool(p), **draft[1]} if draft is not None and p.id == draft[0] else p for p in manageable
         ]
@@ -218,6 +220,7 @@ def _settings_page(
         "impact": impact,
         "next_run": next_run(utcnow()),
         "compared": compared,
+        "new_draft": draft[1] if draft is not None and draft[0] == "new" else None,
         "confirm": confirm,
         "reason_labels": REASON_LABELS,
         "regions": regions,
@@ -269,15 +272,19 @@ async def save_settings(request: Request) -> Response:
     require_csrf(request, str(form.get("csrf") or ""))
     target = str(form.get("pool_id") or "")
     try:
-        if target.isdigit() and not form.get("duplicate_mode"):
+        if (target.isdigit() or target == "new") and not form.get("duplicate_mode"):
             values = _pool_values(form)
+            key: int | str = int(target) if target.isdigit() else target
             if form.get("preview"):  # only look: the same form, kept, with the impact of its rules
-                return _settings_page(request, user, actor, draft=(int(target), values))
+                return _settings_page(request, user, actor, draft=(key, values))
             if not form.get("confirm"):
                 with database_of(request).reading(actor) as session:
-                    more = recycle_preview(session, actor, pool_id=int(target), changes=values)["more"]
+                    if key == "new":
+                        more = creation_preview(session, actor, values=values)["more"]
+                    else:
+                        more = recycle_preview(session, actor, pool_id=int(key), changes=values)["more"]
                 if more > 0:  # the change would take back more accounts at the next run: say so first
-                    return _settings_page(request, user, actor, draft=(int(target), values), confirm=True)
+                    return _settings_page(request, user, actor, draft=(key, values), confirm=True)
         with database_of(request).unit_of_work(actor) as session:
             if form.get("duplicate_mode"):
                 pools.set_duplicate_mode(session, actor, DuplicateMode(str(form.get("duplicate_mode"))))

@@ -90,7 +90,10 @@ def list_flows(
     record_type: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     with database.reading(actor) as session:
-        items = [flows.serialize_flow(flow) for flow in flows.list_flows(session, actor, record_type=record_type)]
+        items = [
+            flows.labelled_flow(flow, actor.locale)
+            for flow in flows.list_flows(session, actor, record_type=record_type)
+        ]
     return json_response({"items": items})
 
 
@@ -104,7 +107,7 @@ def list_flows(
 def create_flow(database: DatabaseDep, actor: CurrentActor, body: Annotated[FlowCreate, Body()]) -> Response:
     with database.writing(actor) as session:
         flow = flows.create_flow(session, actor, body.model_dump(exclude_unset=True))
-        payload = flows.serialize_flow(flow)
+        payload = flows.labelled_flow(flow, actor.locale)
         commit(session)
     return json_response(
         payload, status_code=201, headers={"Location": f"/api/v1/approval-flows/{flow.id}", "ETag": etag(flow.version)}
@@ -117,7 +120,7 @@ def create_flow(database: DatabaseDep, actor: CurrentActor, body: Annotated[Flow
 def get_flow(database: DatabaseDep, actor: CurrentActor, flow_id: FlowId) -> Response:
     with database.reading(actor) as session:
         flow = flows.get_flow(session, actor, flow_id)
-        payload = flows.serialize_flow(flow)
+        payload = flows.labelled_flow(flow, actor.locale)
     return json_response(payload, headers={"ETag": etag(flow.version)})
 
 
@@ -138,7 +141,7 @@ def update_flow(
         flow = flows.update_flow(
             session, actor, flow_id, body.model_dump(exclude_unset=True), expected_version=expected_version
         )
-        payload = flows.serialize_flow(flow)
+        payload = flows.labelled_flow(flow, actor.locale)
         commit(session)
     return json_response(payload, headers={"ETag": etag(flow.version)})
 

@@ -286,8 +286,8 @@ def delete_document(
     response_class=Response,
     summary="The passages that best answer a question, from the collections you may read",
     description="Full text (jieba-segmented) and vector (multilingual-e5-small) rankings fused by reciprocal "
-    "rank; `mode` picks one of them alone. Each passage names its document, heading, character offsets "
-    "into the document's text, and score.",
+    "rank; `mode` picks one of them alone. Each passage names its document, heading, `label` (document "
+    "title › heading, with the article), `link` (its page), character offsets into the document's text, and score.",
 )
 def search(database: DatabaseDep, actor: CurrentActor, body: Annotated[SearchIn, Body()]) -> Response:
     with database.reading(actor) as session:
@@ -295,6 +295,29 @@ def search(database: DatabaseDep, actor: CurrentActor, body: Annotated[SearchIn,
             session, actor, body.query, collection_ids=body.collection_ids, k=body.k, mode=body.mode
         )
     return json_response({"query": body.query, "items": [p.as_dict() for p in passages]})
+
+
+@router.get(
+    "/knowledge/passages/{chunk_id}",
+    tags=["knowledge"],
+    operation_id="get_knowledge_passage",
+    response_class=Response,
+    summary="One passage (a citation's chunk_id) with the document's text around it",
+    description="The passage as search answers it (`label`: document title › heading, with the article; "
+    "`link`: its page; `start`/`end`: character offsets into the document's text), with `before` and "
+    "`after`: up to 400 characters of the document on each side. Only from a collection you may read.",
+)
+def get_passage(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    chunk_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The passage's chunk_id")],
+) -> Response:
+    with database.reading(actor) as session:
+        passage, before, after = knowledge.get_passage(session, actor, chunk_id)
+    body = passage.as_dict()
+    body.pop("score")
+    body.pop("ranks")
+    return json_response(body | {"before": before, "after": after})
 
 
 @router.get(

@@ -17,7 +17,7 @@ from closeloop.governance.permissions import require
 from closeloop.pools import duplicates
 from closeloop.pools import service as pools
 from closeloop.pools.models import DuplicateMode
-from closeloop.pools.preview import recycle_preview
+from closeloop.pools.preview import creation_preview, recycle_preview
 
 router = APIRouter(tags=["pools"])
 
@@ -136,12 +136,32 @@ def list_pools(database: DatabaseDep, actor: CurrentActor) -> Response:
 
 
 @router.post(
-    "/pools", operation_id="create_pool", status_code=201, summary="Create a pool (sales ops)", response_class=Response
+    "/pools",
+    operation_id="create_pool",
+    status_code=201,
+    summary="Create a pool (sales ops)",
+    description="With `dry_run=true` nothing is saved: the answer (200) is the impact preview of the new "
+    "pool — how many owned accounts the next nightly run would recycle, by reason, among the accounts the "
+    "pool would take: under today's pools (`current`; a regional pool takes its regions from the "
+    "all-regions pool) and under the new pool's rules (`proposed`), and when that run is (`next_run_at`). "
+    "It refuses what creating refuses (422, 409). Without it the pool is created (201), with the same "
+    "preview of its rules under `recycle_preview`.",
+    response_class=Response,
 )
-def create_pool(database: DatabaseDep, actor: CurrentActor, body: Annotated[PoolCreate, Body()]) -> Response:
+def create_pool(
+    database: DatabaseDep,
+    actor: CurrentActor,
+    body: Annotated[PoolCreate, Body()],
+    dry_run: Annotated[bool, Query(description="preview the recycling impact without saving")] = False,
+) -> Response:
+    if dry_run:
+        with database.reading(actor) as session:
+            preview = creation_preview(session, actor, values=body.values())
+        return json_response(preview)
     with database.writing(actor) as session:
         pool = pools.create_pool(session, actor, body.values())
         payload = _pool_body(session, actor, pool)
+        payload["recycle_preview"] = recycle_preview(session, actor, pool_id=pool.id, changes={})
         commit(session)
     return json_response(payload, status_code=201, headers={"Location": f"/api/v1/pools/{pool.id}"})
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from closeloop.assistant.knowledge import embedding, index, parsing
-from closeloop.assistant.knowledge.chunking import chunk_text
+from closeloop.assistant.knowledge.chunking import SEPARATOR, chunk_text
 from closeloop.assistant.knowledge.models import (
     AccessKind,
     DocumentStatus,
@@ -763,11 +763,30 @@ class Passage:
     fulltext_rank: int | None
     vector_rank: int | None
 
+    @property
+    def label(self) -> str:
+        """How a reader names the passage: the document's title › the heading path, with the
+        article (``广告法 › 第二章 广告内容准则 › 第九条``); the file's name stands for the title
+        when the heading path does not start with one."""
+        title = self.filename.rsplit(".", 1)[0] if "." in self.filename else self.filename
+        if not self.heading:
+            return title
+        if SEPARATOR in self.heading or self.heading.startswith(title):
+            return self.heading
+        return f"{title}{SEPARATOR}{self.heading}"
+
+    @property
+    def link(self) -> str:
+        """The page showing the passage in its document."""
+        return f"/knowledge/passages/{self.chunk_id}"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "chunk_id": self.chunk_id,
             "document": {"id": self.document_id, "filename": self.filename, "collection_id": self.collection_id},
             "heading": self.heading,
+            "label": self.label,
+            "link": self.link,
             "text": self.text,
             "start": self.start,
             "end": self.end,
@@ -867,3 +886,53 @@ def search(
         for cid in best
         if cid in rows
     ]
+
+
+#: characters of the document shown on each side of a passage on its page
+CONTEXT_CHARS = 400
+
+
+def get_passage(session: Session, actor: Actor, chunk_id: int) -> tuple[Passage, str, str]:
+    """Passage ``chunk_id`` of a collection the actor may read (else not found, like another
+    tenant's), with the document's text just before and after it."""
+    require(actor, READ)
+    collections = readable_collections(session, actor)
+    owners = sorted({collection.organization_id for collection in collections})
+    row = (
+        session.execute(
+            select(
+                KnowledgeChunk.id,
+                KnowledgeChunk.document_id,
+                KnowledgeChunk.collection_id,
+                KnowledgeChunk.heading,
+                KnowledgeChunk.text,
+                KnowledgeChunk.start,
+                KnowledgeChunk.end,
+                KnowledgeDocument.filename,
+                KnowledgeDocument.text.label("document_text"),
+            )
+            .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+            .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in owners)))
+            .where(KnowledgeChunk.id == chunk_id)
+            .where(KnowledgeChunk.collection_id.in_([c.id for c in collections]))
+        ).first()
+        if collections
+        else None
+    )
+    if row is None:
+        raise NotFound("knowledge passage", chunk_id)
+    passage = Passage(
+        chunk_id=row.id,
+        document_id=row.document_id,
+        filename=row.filename,
+        collection_id=row.collection_id,
+        heading=row.heading,
+        text=row.text,
+        start=row.start,
+        end=row.end,
+        score=0.0,
+        fulltext_rank=None,
+        vector_rank=None,
+    )
+    document = row.document_text or ""
+    return passage, document[max(0, row.start - CONTEXT_CHARS) : row.start], document[row.end : row.end + CONTEXT_CHARS]
