@@ -182,3 +182,22 @@ def test_the_testers_missed_and_misfiled_claims_are_found_with_the_right_article
     assert "cosmetic" not in answer["findings"][0]["rewrite"]
     assert found("签了单每月给您现金返点。") == [("现金返点", "commercial_bribery", "反不正当竞争法第7条")]
     assert found("这款药副作用较小，安全性已通过检测，注册证号国药准字H20000001。") == []
+
+
+def test_english_medical_claims_get_the_chinese_packs_level_and_article(client: TestClient, tenant: Tenant) -> None:
+    """The eleventh session's tester: "guarantees a cure" passed, and "cures cervical spondylosis,
+    100% effective" came back as one level-2 finding where 根治颈椎病，100%有效 is two level-3 ones."""
+    rep = Api(client, tenant["rep"])
+
+    def found(text: str, lang: str) -> list[tuple[str, int, str]]:
+        answer = rep.request("POST", "/compliance/check", json={"text": text, "lang": lang})
+        assert answer.status_code == 200, answer.text
+        return [(f["span"], f["level"], f["citation"]) for f in answer.json()["findings"]]
+
+    assert found("This device guarantees a cure.", "en") == [("guarantees a cure", 3, "广告法第16条第1款第1项")]
+    english = found("It cures cervical spondylosis, 100% effective.", "en")
+    chinese = found("根治颈椎病，100%有效", "zh")
+    assert [span for span, _, _ in english] == ["cures cervical spondylosis", "100% effective"]
+    assert [item[1:] for item in english] == [item[1:] for item in chinese] == [(3, "广告法第16条第1款第1项")] * 2
+    near_miss = "The cure time of the adhesive is 24 hours; customer care will confirm the effective date."
+    assert found(near_miss, "en") == []

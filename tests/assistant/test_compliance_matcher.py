@@ -65,6 +65,43 @@ VIOLATIONS = [
     ("中标以后返点给采购经理个人。", "返点给采购", "commercial_bribery", "反不正当竞争法第7条"),
     ("药款到账后好处费另算。", "好处费", "commercial_bribery", "药品管理法第88条"),
     ("We'll pay a cash rebate to you personally.", "cash rebate", "commercial_bribery", "反不正当竞争法第7条"),
+    # English claims the Chinese packs caught and the English one missed (eleventh session)
+    ("This device guarantees a cure.", "guarantees a cure", "efficacy_guarantee", "广告法第16条"),
+    ("This brace permanently cures lower back pain.", "cures lower back pain", "efficacy_guarantee", "广告法第16条"),
+    ("Our traction device heals herniated discs without surgery.", "heals herniated discs", "efficacy_guarantee",
+     "广告法第16条"),
+    ("The tablets eliminate rheumatoid arthritis for good.", "eliminate rheumatoid arthritis", "efficacy_guarantee",
+     "广告法第16条"),
+    ("Once you wear the collar, the pain will never come back.", "never come back", "efficacy_guarantee",
+     "广告法第16条"),
+    ("The infusion pump is completely harmless, with no adverse effects.", "no adverse effects", "efficacy_guarantee",
+     "广告法第16条"),
+    ("This ointment is a permanent cure for psoriasis, no relapse.", "no relapse", "efficacy_guarantee",
+     "广告法第16条"),
+    ("The hearing aid works on 100% of patients.", "100% of patients", "cure_rate", "广告法第16条"),
+    ("Our lumbar disc implant is effective in 96.5% of patients.", "96.5% of patients", "cure_rate", "广告法第16条"),
+    ("The remission rate is as high as 92% with this drug.", "remission rate", "cure_rate", "广告法第16条"),
+    ("Seven out of ten patients became pain-free with this knee brace.", "ten patients", "cure_rate", "广告法第16条"),
+    ("This stent is used in over 300 top hospitals.", "300 top hospitals", "endorsement", "广告法第16条"),
+    ("Dermatologist-approved probiotic capsules for daily use.", "Dermatologist-approved", "endorsement",
+     "广告法第18条"),
+    ("It is the first choice of spine surgeons, and all my patients were cured.", "first choice", "endorsement",
+     "广告法第16条"),
+    ("This fund pays stable returns of 9% a year.", "stable returns of 9%", "investment_guarantee", "广告法第25条"),
+    ("Your principal is fully guaranteed and this trust doubles your money.", "doubles your money",
+     "investment_guarantee", "广告法第25条"),
+    ("The wealth plan carries no risk, you won't lose money.", "carries no risk", "investment_guarantee",
+     "广告法第25条"),
+    ("Zero risk: this drug is totally harmless.", "Zero risk", "efficacy_guarantee", "广告法第16条"),
+    ("This is the most effective painkiller on the market.", "most effective", "absolute_term", "广告法第9条"),
+    ("Our robot is world-leading and unsurpassed.", "world-leading", "absolute_term", "广告法第9条"),
+    ("Competitors' screws are shoddy; they loosen within months.", "shoddy", "disparagement", "反不正当竞争法第11条"),
+    ("I heard Huaxin was fined for selling refurbished scopes.", "was fined", "disparagement", "反不正当竞争法第11条"),
+    ("This herbal tea fights cancer.", "fights cancer", "other", "广告法第17条"),
+    ("With this fish oil supplement you can stop taking your pills.", "stop taking your pills", "other",
+     "广告法第18条"),
+    ("A secret ancestral remedy for gout, handed down for five generations.", "ancestral remedy", "other",
+     "药品管理法第90条"),
 ]  # fmt: skip
 
 NEAR_MISSES = [
@@ -97,6 +134,33 @@ NEAR_MISSES = [
     "返点按合同以折扣方式开给贵公司，如实入账。",
     "The deposit is 100% refundable within 7 days.",
     "We don't pay kickbacks; every discount is on the invoice.",
+    # English near-misses of the cure, rate, endorsement, safety and return rules (eleventh session)
+    "Our customer care team answers within an hour.",
+    "Secure delivery to your door, tracked all the way.",
+    "The doctor's office is closed on Sundays.",
+    "The cure time of the adhesive is 24 hours at room temperature.",
+    "The sealant cures in ten minutes and the resin cures overnight.",
+    "The effective date of the contract is 1 March.",
+    "The gown is 100% cotton.",
+    "The device is FDA-registered.",
+    "Our plant is ISO 13485 certified.",
+    "We cannot guarantee a cure; results vary from patient to patient.",
+    "No product can guarantee a cure.",
+    "The implant is indicated for degenerative disc disease; see the instructions.",
+    "This drug treats hypertension; please read the package insert.",
+    "Common side effects are listed in the package insert.",
+    "There is no cure for diabetes yet, but the meter helps you manage it.",
+    "The surgeon recommended a follow-up visit in six weeks.",
+    "Please consult your doctor before use.",
+    "The heat treatment eliminates residual stress in the frame.",
+    "Our software eliminates errors in the diagnosis workflow.",
+    "This dressing heals and aids recovery of the skin around the port.",
+    "There is no risk of overheating at the rated load.",
+    "The loan has a fixed interest rate of 4.2%.",
+    "Data transfer is completely secure with TLS 1.3.",
+    "We test 100% of units before shipment.",
+    "Past performance does not guarantee future returns.",
+    "Their old system was obsolete, so they switched to us.",
 ]
 
 
@@ -135,6 +199,29 @@ def test_the_sector_chooses_the_article_and_level(checker: Checker) -> None:
     assert food[0].level == 3
     assert cosmetic[0].citation.startswith("化妆品监督管理条例第43条")
     assert cosmetic[0].level == 2
+
+
+# an English claim and its Chinese equivalent: the same category, level and article (the tester's pair first)
+EQUIVALENTS = [
+    ("It cures cervical spondylosis, 100% effective.", "根治颈椎病，100%有效"),
+    ("This device guarantees a cure.", "这款器械保证治愈。"),
+    ("This drug has a 95% cure rate.", "这个药的治愈率达95%。"),
+    ("Doctors at top hospitals all recommend this lumbar brace.", "三甲医院的医生都推荐这款护腰。"),
+    ("This trust pays stable returns of 8% a year.", "这个信托每年稳定回报8%。"),
+    ("This blood pressure medicine has no side effects.", "这个降压药没有副作用。"),
+    ("This vitamin supplement dissolves blood clots.", "这款维生素能溶解血栓。"),
+    ("This medicine is safer than aspirin.", "这个药比阿司匹林更安全。"),
+    ("Zero risk: the implant is completely safe.", "零风险，这款植入器械百分百安全。"),
+    ("A secret ancestral remedy for gout.", "祖传秘方治痛风。"),
+]
+
+
+@pytest.mark.parametrize(("english", "chinese"), EQUIVALENTS)
+def test_an_english_claim_is_judged_as_its_chinese_equivalent(checker: Checker, english: str, chinese: str) -> None:
+    said = [(f.category, f.level, f.citation) for f in checker.check(english)]
+    assert said, english
+    assert sorted(set(said)) == sorted({(f.category, f.level, f.citation) for f in checker.check(chinese)})
+    assert all(re.search(r"[A-Za-z]{3}", f.rewrite) for f in checker.check(english))
 
 
 def test_delivery_promises_are_held_against_the_lead_time(checker: Checker) -> None:
