@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from closeloop.db.session import Database
 from tests.approvals.test_approvals_api import contract, flow, step, submit
 from tests.factories import Tenant
-from tests.samples import Api
+from tests.samples import Api, new_account
 from tests.web.pages import browse_as
 from tests.web.test_sign_in import ENGLISH
 
@@ -47,3 +47,20 @@ def test_approvers_to_add_are_told_apart_by_username_and_role(client: TestClient
     assert page.status_code == 200, page.text
     vp = tenant["sales_vp"]
     assert f"({vp.username} · Sales VP)</option>" in page.text
+
+
+def test_a_bad_visit_photo_is_named_by_its_file(client: TestClient, db: Database, tenant: Tenant) -> None:
+    rep = Api(client, tenant["rep"])
+    visit = rep.create("activities", {"kind": "visit", "account_id": new_account(rep)["id"]})
+    csrf = browse_as(client, db, tenant["rep"])
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+    response = client.post(
+        f"/fieldwork/visits/{visit['id']}/check-in",
+        data={"csrf": csrf, "latitude": "31.2304", "longitude": "121.4737", "accuracy": "10"},
+        files=[("photos", ("门头.png", png, "image/png")), ("photos", ("合同扫描.pdf", b"%PDF-1.7", "image/png"))],
+        headers=ENGLISH,
+    )
+
+    assert response.status_code == 422, response.text
+    assert "合同扫描.pdf: is not a JPEG, PNG or WebP image" in response.text

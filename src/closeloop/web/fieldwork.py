@@ -5,6 +5,8 @@ same services as the API."""
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -220,6 +222,27 @@ def _number(name: str, raw: str, problems: list[FieldProblem], *, required: bool
     return value
 
 
+_PHOTO_INDEX = re.compile(r"^photos\[(\d+)\]$")
+
+
+def _naming_files(
+    problems: list[FieldProblem], file_names: list[str], gettext: Callable[[str], str]
+) -> list[FieldProblem]:
+    """The service names a bad photo by its place (``photos[1]``); the page names the file the rep
+    chose ("门头2.heic: is not a JPEG, PNG or WebP image"), one sentence per bad photo."""
+    named: list[FieldProblem] = []
+    for problem in problems:
+        place = _PHOTO_INDEX.match(problem.field)
+        if place is not None and int(place[1]) < len(file_names):
+            message = gettext("%(file)s: %(reason)s") % {
+                "file": file_names[int(place[1])],
+                "reason": gettext(problem.message),
+            }
+            problem = replace(problem, message=message)
+        named.append(problem)
+    return named
+
+
 @router.post("/fieldwork/visits/{activity_id}/check-in")
 def check_in(
     request: Request,
@@ -251,7 +274,9 @@ def check_in(
         acc = _number("accuracy", accuracy, problems, required=False)
     if "\x00" in address:
         problems.append(FieldProblem("address", "must not contain NUL characters", "invalid_character"))
-    uploads = [upload.file.read(settings.photo_max_bytes + 1) for upload in photos if upload.filename]
+    chosen = [upload for upload in photos if upload.filename]
+    uploads = [upload.file.read(settings.photo_max_bytes + 1) for upload in chosen]
+    file_names = [str(upload.filename) for upload in chosen]
     try:
         if problems:
             raise ValidationFailed(problems)
@@ -266,7 +291,7 @@ def check_in(
                 uploads=uploads,
             )
     except ValidationFailed as error:
-        found = error.problems
+        found = _naming_files(error.problems, file_names, translations(locale_of(request)).gettext)
         if by_hand:  # the coordinates' problems belong to the fields the rep typed in
             found = [replace(p, field=f"manual_{p.field}") if p.field in ("latitude", "longitude") else p
                      for p in found]  # fmt: skip
