@@ -143,3 +143,21 @@ def test_a_binary_file_is_explained_in_the_pages_words_not_the_command_lines(
     assert "photo.csv" in response.text
     assert ("Text encoding (CSV)" if locale == "en" else "文本编码（CSV）") in response.text
     assert queued == []
+
+
+def test_the_mapping_page_and_the_report_say_which_columns_were_left_out_and_why(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[int]
+) -> None:
+    manager = browser(client, db, tenant["manager"], locale="en")
+    token = csrf_of(manager.get("/import").text)
+    uploaded = manager.post(
+        "/import",
+        data={"csrf": token, "entity": "accounts"},
+        files={"file": ("客户.csv", "客户名称,信用额度\n左出医院,500000\n".encode(), "text/csv")},
+        follow_redirects=False,
+    )
+    mapping = manager.get(uploaded.headers["location"])
+
+    assert 'id="left-out"' in mapping.text
+    assert "信用额度" in mapping.text
+    assert "your role may not read this field" in mapping.text

@@ -384,6 +384,7 @@ def _job_context(job: ImportJob) -> dict[str, Any]:
         "finished": job.status in (ImportStatus.DONE, ImportStatus.FAILED),
         "status_label": STATUS_LABELS.get(ImportStatus(job.status), str(job.status)),
         "entity_label": ENTITY_LABELS.get(job.entity, job.entity),
+        "field_labels": TARGET_LABELS,
     }
 
 
