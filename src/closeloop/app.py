@@ -123,6 +123,7 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.database is None:
+            config.protect_var_dir()
             attach(connect(config.effective_database_url, app_role=config.database_app_role))
             from closeloop.worker.tasks import register_automation
 

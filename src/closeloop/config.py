@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 from functools import cached_property
 from pathlib import Path
 
@@ -96,6 +98,43 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def protect_var_dir(self) -> None:
+        """Keep the product's own data to the account that runs it: from now on this process
+        creates files owner-only (umask 077: the SQLite database and its journal, the queue, staged
+        imports, visit photos), and the var directory — with the storage directory, when it lies
+        elsewhere — and whatever an earlier version left readable in them are made owner-only
+        (directories 700, files 600). A tree already owner-only is not walked again.
+        Called by ``closeloop migrate``, ``serve``, ``worker`` and ``demo``, and by the app at start-up."""
+        os.umask(0o077)
+        roots = [self.var_dir, self.effective_storage_dir]
+        self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for root in dict.fromkeys(roots):
+            if root.is_dir():
+                _owner_only(root)
+
+
+def _owner_only(directory: Path) -> None:
+    """``directory`` 700 and everything under it owner-only, walking only directories that were
+    open to others (a tree fixed once is skipped after)."""
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        try:
+            mode = current.stat().st_mode
+            if mode & 0o077:
+                current.chmod(0o700)
+            for entry in os.scandir(current):
+                if entry.is_symlink():
+                    continue
+                entry_mode = entry.stat().st_mode
+                if stat.S_ISDIR(entry_mode):
+                    if entry_mode & 0o077 or current == directory:
+                        pending.append(Path(entry.path))
+                elif entry_mode & 0o077:
+                    os.chmod(entry.path, 0o600)
+        except PermissionError:
+            continue  # not ours to change (an operator's shared mount): left as it is
 
 
 settings = Settings()

@@ -80,6 +80,24 @@ def test_the_it_director_adds_reps_but_cannot_make_a_cfo(client: TestClient, ten
     assert Api(client, tenant["admin"]).read("users", tenant["rep"].user_id)["role"] == "rep"
 
 
+def test_a_role_one_cannot_grant_one_cannot_take_away(client: TestClient, tenant: Tenant) -> None:
+    it = Api(client, tenant["it_director"])
+    admin = Api(client, tenant["admin"])
+
+    demoted = it.patch("users", tenant["cfo"].user_id, {"role": "rep"})
+    deactivated = it.patch("users", tenant["cfo"].user_id, {"is_active": False})
+    renamed = it.patch("users", tenant["cfo"].user_id, {"display_name": "财务总监"})
+    rep_promoted = it.patch("users", tenant["rep"].user_id, {"role": "manager"})
+
+    assert_problem(demoted, 403, field="role")
+    assert "cannot take away the role cfo" in demoted.json()["detail"]
+    assert_problem(deactivated, 403, field="is_active")
+    assert renamed.status_code == 200, renamed.text  # a change that takes no role away stays open
+    assert rep_promoted.status_code == 200, rep_promoted.text
+    cfo = admin.read("users", tenant["cfo"].user_id)
+    assert (cfo["role"], cfo["is_active"]) == ("cfo", True)
+
+
 def test_nobody_takes_over_an_account_above_their_own(client: TestClient, tenant: Tenant) -> None:
     it = Api(client, tenant["it_director"])
 

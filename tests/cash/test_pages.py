@@ -149,6 +149,23 @@ def test_a_collection_in_an_approval_flow_links_to_its_approval_instead_of_offer
         assert flowing_row
         assert direct_row
         assert f'href="/approvals/{approval}"' in flowing_row.group(0)
-        assert "审批中" in flowing_row.group(0)
+        assert "待审批" in flowing_row.group(0)
         assert "/approve" not in flowing_row.group(0)
         assert f"/cash/collections/{direct}/approve" in direct_row.group(0)
+
+
+def test_the_cash_page_calls_a_collection_awaiting_approval_by_one_name(
+    client: TestClient, db: Database, world: World
+) -> None:
+    from tests.web.pages import browse_as
+    from tests.web.test_sign_in import ENGLISH
+
+    contract = world.contract("100000.00")
+    instalment = world.instalment(contract, "30000.00", date(2026, 3, 10))
+    world.collect(instalment, "10000.00", approve=False)
+    browse_as(client, db, world.tenant["rep"])
+
+    pages = [client.get(path, headers=ENGLISH).text for path in ("/cash", f"/contracts/{contract}")]
+
+    assert all("Approval pending" not in page for page in pages)
+    assert any("Awaiting approval" in page for page in pages)

@@ -8,11 +8,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from fastapi.testclient import TestClient
 
 from closeloop.cash import service as cash
 from closeloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.cash.conftest import World
 from tests.factories import Tenant
+from tests.samples import Api
 
 
 def test_statuses_follow_payments_and_the_clock(world: World) -> None:
@@ -146,3 +148,17 @@ def _number(world: World, contract_id: int) -> str:
         contract = session.get(Contract, contract_id)
         assert contract is not None
         return contract.number
+
+
+def test_the_api_says_since_when_an_instalment_is_overdue(world: World, client: TestClient) -> None:
+    contract = world.contract("100000.00")
+    late = world.instalment(contract, "30000.00", date(2026, 3, 10))
+    world.instalment(contract, "70000.00", date(2026, 5, 10))
+    world.advance(timedelta(days=12))  # 2026-03-14: the first is past due; the daily run has not run
+
+    body = Api(client, world.tenant["rep"]).request("GET", f"/cash/contracts/{contract}").json()
+
+    lines = {line["id"]: line for line in body["instalments"]}
+    assert lines[late]["status"] == "overdue"
+    assert lines[late]["overdue_since"] == "2026-03-11"  # the first day after its due date
+    assert [line["overdue_since"] for line in body["instalments"] if line["id"] != late] == [None]

@@ -728,3 +728,13 @@ def _comparable(value: Any) -> Any:
     if isinstance(value, datetime):
         return (value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)).isoformat()
     return _plain(value)
+
+
+def test_a_demo_contract_is_titled_in_its_deals_language() -> None:
+    from closeloop.demo.cash import contract_title
+
+    assert contract_title("协和医院 耗材采购") == "协和医院 耗材采购合同"
+    assert contract_title("Sinoswiss United Family Clinic — Consumables") == (
+        "Sinoswiss United Family Clinic — Consumables contract"
+    )
+    assert len(contract_title("x" * 300)) == 200

@@ -252,3 +252,34 @@ def test_preview_offers_no_field_the_role_may_not_set(client: TestClient, tenant
     assert "信用额度" in manager["unmapped_headers"]
     vp = preview("sales_vp")
     assert vp["suggested_mapping"] == {"客户名称": "name", "信用额度": "credit_line"}
+
+
+def test_without_a_mapping_a_column_the_role_may_not_write_is_left_out_and_reported(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[int]
+) -> None:
+    data = "客户名称,信用额度\n协和医院,500000\n瑞金医院,300000\n".encode()
+
+    preview = client.post(
+        "/api/v1/imports/preview",
+        headers=tenant["manager"].headers,
+        files={"file": ("客户.csv", data, "text/csv")},
+        data={"entity": "accounts"},
+    ).json()
+    response = client.post(
+        "/api/v1/imports",
+        headers=tenant["manager"].headers,
+        files={"file": ("客户.csv", data, "text/csv")},
+        data={"entity": "accounts"},
+    )
+
+    left_out = {"column": "信用额度", "field": "credit_line", "reason": "masked",
+                "message": "your role may not read this field"}  # fmt: skip
+    assert preview["left_out"] == [left_out]
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["mapping"] == {"客户名称": "name"}  # the masked column is not mapped, so the job can run
+    assert process_import_job(db, job["id"]) is ImportStatus.DONE
+    done = client.get(f"/api/v1/imports/{job['id']}", headers=tenant["manager"].headers).json()
+    assert done["report"]["created"] == 2
+    assert done["report"]["left_out"] == [left_out]
+    assert accounts(db, tenant) == 2

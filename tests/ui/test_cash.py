@@ -42,7 +42,7 @@ def test_record_a_collection_approve_it_in_the_flow_and_see_the_contract_amounts
     form.locator("button[type=submit]").click()
     row = rep.locator("#collections tr", has_text="UI-HX-001")
     expect(row).to_have_attribute("data-status", "submitted")
-    expect(row.locator("a[data-approval]")).to_have_text("审批中")  # decided in the flow, not here
+    expect(row.locator("a[data-approval]")).to_have_text("待审批")  # decided in the flow, not here
     assert _yuan(rep.locator('[data-amount="collected"]').inner_text()) == collected  # not counted yet
     collection = row.get_attribute("data-collection")
 

@@ -81,3 +81,21 @@ def test_a_rep_checks_in_on_a_visit_from_a_phone(phone: Page) -> None:
     phone.wait_for_function("() => { const i = document.querySelector('.checkin-photos img'); return i && i.complete }")
     assert phone.locator(".checkin-photos img").evaluate("img => img.naturalWidth") == 96
     screenshot(phone, "fieldwork-checked-in-phone")
+
+
+def test_starting_a_visit_without_an_account_keeps_the_form(phone: Page) -> None:
+    phone.goto("/fieldwork")
+    # the browser's own check would stop an empty choice first; a form sent without it (an older
+    # browser, a script) must come back as the form, not a dead-end error page
+    phone.locator("#start-visit select[name=account_id]").evaluate("select => select.removeAttribute('required')")
+    phone.locator("#start-visit button[type=submit]").click()
+
+    expect(phone.locator("#start-visit-account-error")).to_have_text("请选择要拜访的客户。")
+    expect(phone.locator("#start-visit select[name=account_id]")).to_have_attribute("aria-invalid", "true")
+    expect(phone.locator("h1")).to_contain_text("外勤")
+    assert "account_id" not in phone.locator("main").inner_text()
+    screenshot(phone, "fieldwork-start-visit-error-phone")
+
+    phone.locator("#start-visit select[name=account_id]").select_option(index=1)
+    phone.locator("#start-visit button[type=submit]").click()
+    phone.wait_for_url("**/check-in")

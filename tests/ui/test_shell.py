@@ -55,3 +55,27 @@ def test_the_workspace_fits_a_tablet(sign_in: SignIn) -> None:
 
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "home-tablet-zh_CN")
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts", "/cash", "/fieldwork"])
+def test_a_phone_gets_the_menu_and_the_page_fits(sign_in: SignIn, path: str) -> None:
+    page = sign_in("demo.rep", locale="en", width=390, height=844)
+    assert isinstance(page, Page)
+    page.goto(path)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator(".sidebar").is_hidden()  # folded into the menu, not a screen of links on top
+    assert page.locator("main").bounding_box()["y"] < 150  # type: ignore[index]
+    expect(page.locator("#top-search")).to_have_attribute("placeholder", "Search")
+    page.locator("#phone-menu summary").click()
+    expect(page.locator("#phone-menu nav a[href='/accounts']")).to_be_visible()
+    screenshot(page, f"phone{path.replace('/', '-') or '-home'}-en")
+
+
+def test_a_desktop_keeps_the_sidebar(sign_in: SignIn) -> None:
+    page = sign_in("demo.rep", locale="zh_CN")
+    assert isinstance(page, Page)
+
+    expect(page.locator(".sidebar")).to_be_visible()
+    expect(page.locator("#phone-menu")).to_be_hidden()
+    assert "协和" in (page.locator("#top-search").get_attribute("placeholder") or "")

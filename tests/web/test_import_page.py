@@ -124,3 +124,40 @@ def test_a_job_and_an_upload_are_only_their_owners(
 def test_a_rep_cannot_import(client: TestClient, db: Database, tenant: Tenant) -> None:
     rep = browser(client, db, tenant["rep"], locale="en")
     assert rep.get("/import").status_code == 403
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_a_binary_file_is_explained_in_the_pages_words_not_the_command_lines(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[int], locale: str
+) -> None:
+    manager = browser(client, db, tenant["manager"], locale=locale)
+    token = csrf_of(manager.get("/import").text)
+    binary = b"\xff\xfe" + bytes(range(256)) * 8 + b"\x00\xd8"  # a UTF-16 mark, then no text at all
+
+    response = manager.post(
+        "/import", data={"csrf": token, "entity": "accounts"}, files={"file": ("photo.csv", binary, "text/csv")}
+    )
+
+    assert response.status_code == 422
+    assert "--encoding" not in response.text
+    assert "photo.csv" in response.text
+    assert ("Text encoding (CSV)" if locale == "en" else "文本编码（CSV）") in response.text
+    assert queued == []
+
+
+def test_the_mapping_page_and_the_report_say_which_columns_were_left_out_and_why(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[int]
+) -> None:
+    manager = browser(client, db, tenant["manager"], locale="en")
+    token = csrf_of(manager.get("/import").text)
+    uploaded = manager.post(
+        "/import",
+        data={"csrf": token, "entity": "accounts"},
+        files={"file": ("客户.csv", "客户名称,信用额度\n左出医院,500000\n".encode(), "text/csv")},
+        follow_redirects=False,
+    )
+    mapping = manager.get(uploaded.headers["location"])
+
+    assert 'id="left-out"' in mapping.text
+    assert "信用额度" in mapping.text
+    assert "your role may not read this field" in mapping.text

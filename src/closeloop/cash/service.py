@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -121,7 +121,11 @@ class PlanLine:
             "collected": str(self.collected),
             "outstanding": str(max(item.amount - self.collected, ZERO)) if not item.is_void else "0.00",
             "status": str(self.status),
-            "overdue_since": item.overdue_since.isoformat() if item.overdue_since else None,
+            # the first day it was overdue (the day after its due date), whether or not the daily
+            # run has marked it yet: a reader should not depend on when the job last ran
+            "overdue_since": (
+                (item.due_on + timedelta(days=1)).isoformat() if self.status is InstalmentStatus.OVERDUE else None
+            ),
             "version": item.version,
         }
 

@@ -62,6 +62,7 @@ def demo(
     """Seed a deterministic demo: a seller with its sales team, two dealers and a service provider,
     two years of leads, deals, orders, referrals, interactions and tickets up to yesterday (or the
     day before ``--as-of``); then print the sign-ins. The same seed and day give the same data."""
+    settings.protect_var_dir()
     db = database()
     if if_empty and not database_is_empty(db):
         console.print("database already has data; skipping demo")

@@ -81,6 +81,7 @@ def migrate(revision: Annotated[str, typer.Option(help="Target revision")] = "he
     """Create or upgrade the database schema."""
     from closeloop.db.migrate import upgrade
 
+    settings.protect_var_dir()
     upgrade(settings.effective_database_url, revision)
     console.print(f"database at {settings.effective_database_url.split('@')[-1]} is at {revision}")
 
@@ -110,6 +111,7 @@ def serve(
     """Serve the web workspace and the API (and, by default, one background worker)."""
     import uvicorn
 
+    settings.protect_var_dir()
     worker: subprocess.Popen[bytes] | None = None
     if with_worker:
         worker = subprocess.Popen(
@@ -149,6 +151,7 @@ def worker(
     """Run a background worker (a Huey consumer) until interrupted."""
     from huey.consumer import Consumer
 
+    settings.protect_var_dir()
     import closeloop.worker.tasks  # registers the tasks
     from closeloop.worker.queue import huey
 

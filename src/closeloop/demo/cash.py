@@ -169,6 +169,15 @@ def seed_cash(session: Session, organization_id: int, *, anchor: datetime) -> Ca
     return result
 
 
+def contract_title(deal_name: str) -> str:
+    """A demo contract's title from its deal's name, in the name's own language: a Chinese deal
+    gets "合同", an English one "contract" (not "… Consumables 合同" on an English page). The title
+    is the record's data, shown as stored in either language, so the demo writes it the way a
+    person of that customer would."""
+    chinese = any("\u4e00" <= character <= "\u9fff" for character in deal_name)
+    return (f"{deal_name}合同" if chinese else f"{deal_name} contract")[:200]
+
+
 def _signed(organization_id: int, number: str, won: Any) -> Contract:
     """The contract of a won deal (``won``: id, name, account, owner, amount, closed at), in force
     from the day the deal was won."""
@@ -176,7 +185,7 @@ def _signed(organization_id: int, number: str, won: Any) -> Contract:
     return Contract(
         organization_id=organization_id,
         number=number,
-        title=f"{name} 合同"[:200],
+        title=contract_title(name),
         account_id=account_id,
         opportunity_id=opportunity_id,
         status=ContractStatus.ACTIVE,

@@ -7,7 +7,8 @@ reading or verifying the audit trail). Record permissions (reading and writing l
 the everyday business of whoever manages users and are not compared.
 
 So an IT director, who manages users but may not see margins, can add reps and managers but
-cannot make anyone a CFO — nor reset a CFO's password and sign in as one; and nobody in the
+cannot make anyone a CFO — nor reset a CFO's password and sign in as one, nor demote or deactivate
+a CFO (what one cannot grant back, one cannot take away); and nobody in the
 product can mint an administrator above themselves. The operator's command line (the system
 actor) is above this rule: it is how the first administrators and finance users are created.
 """
@@ -45,5 +46,17 @@ def require_grantable(session: Session | None, actor: Actor, role: Role, *, fiel
     if not can_grant(session, actor, role):
         raise Forbidden(
             f"Your role ({actor.role}) cannot grant the role {role.value}: it sees fields or governs what you do not",
+            field_name=field_name,
+        )
+
+
+def require_takeable(session: Session | None, actor: Actor, role: Role, *, field_name: str = "role") -> None:
+    """The mirror of :func:`require_grantable`: changing a user's ``role`` to another one, or
+    deactivating its holder, takes the role away — allowed only to those who could grant it back
+    (an IT director who could demote a CFO could never restore them)."""
+    if not can_grant(session, actor, role):
+        raise Forbidden(
+            f"Your role ({actor.role}) cannot take away the role {role.value}, as it could not grant it back: "
+            "it sees fields or governs what you do not",
             field_name=field_name,
         )

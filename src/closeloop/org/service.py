@@ -18,14 +18,15 @@ from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.governance.audit import service as audit
-from closeloop.governance.grants import require_grantable
+from closeloop.governance.grants import require_grantable, require_takeable
 from closeloop.governance.permissions import ROLE_PERMISSIONS, ROLE_SCOPES, Role, require
 from closeloop.org.models import ApiToken, Department, Organization, OrganizationKind, Region, User
 from closeloop.org.passwords import hash_password, password_problem, verify_password
 from closeloop.org.throttle import throttle
 
 TOKEN_PREFIX = "clk_"  # noqa: S105 - the public prefix that marks a Closeloop token, not a secret
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,79}$")
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,79}$")
+_USERNAME = USERNAME
 
 
 def system_actor(organization_id: int, *, label: str = "system", request_id: str | None = None) -> Actor:
@@ -379,7 +380,11 @@ def update_user(
             raise ValidationFailed.one("role", "you cannot change your own role")
         require_grantable(session, actor, role)
         _require_role_fits(session, actor.organization_id, role)
+        if role.value != user.role:  # symmetric: a role one may not grant, one may not take away
+            require_takeable(session, actor, Role(user.role))
         changes["role"] = role.value
+    if not own and changes.get("is_active") is False and user.is_active:
+        require_takeable(session, actor, Role(user.role), field_name="is_active")
     if not own and ("password" in changes or changes.get("is_active") is True):
         require_grantable(
             session, actor, Role(user.role), field_name="password" if "password" in changes else "is_active"

@@ -195,8 +195,30 @@ async def claim_expense(request: Request) -> Response:
         with database_of(request).unit_of_work(actor) as session:
             approval = approvals.submit(session, actor, record_type="expense", record_id=None, details=details)
     except DomainError as error:
-        return _inbox(request, user, actor, "submitted", None, message=_message(error), status_code=error.status)
+        message = _expense_message(error, locale_of(request))
+        return _inbox(request, user, actor, "submitted", None, message=message, status_code=error.status)
     return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
+
+
+#: the expense form's fields by the path the claim's checks name them (``details.amount``)
+EXPENSE_LABELS = {
+    "details.amount": N_("Amount"),
+    "details.category": N_("Category"),
+    "details.spent_on": N_("Spent on"),
+    "details.description": N_("Description"),
+}
+
+
+def _expense_message(error: DomainError, locale: str) -> str:
+    """A refused expense claim as the form's reader reads it: each problem after the label of the
+    field it names ("Amount: give a positive amount"), never the internal ``details.amount``."""
+    if not error.problems:
+        return _message(error)
+    gettext = translations(locale).gettext
+    return "; ".join(
+        f"{gettext(EXPENSE_LABELS[p.field]) if p.field in EXPENSE_LABELS else p.field}: {gettext(p.message)}"
+        for p in error.problems
+    )
 
 
 def _names(session: Any, actor: Actor, ids: set[int]) -> dict[int, str]:
@@ -472,7 +494,7 @@ def _detail(
         people = (
             list(
                 session.execute(
-                    select(User.id, User.display_name)
+                    select(User.id, User.display_name, User.username, User.role)
                     .where(
                         tenant_clause(actor.organization_id, User),
                         User.is_active.is_(True),

@@ -53,7 +53,7 @@ CONTRACT_STATUS_LABELS = {
     "terminated": N_("Terminated"),
 }
 APPROVAL_LABELS = {
-    "pending": N_("Approval pending"),
+    "pending": N_("Awaiting approval"),
     "approved": N_("Approval granted"),
     "rejected": N_("Approval rejected"),
     "withdrawn": N_("Approval withdrawn"),

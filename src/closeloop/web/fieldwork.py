@@ -5,6 +5,8 @@ same services as the API."""
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -30,7 +32,7 @@ from closeloop.fieldwork.models import CheckIn
 from closeloop.fieldwork.service import MAX_PHOTOS, Position
 from closeloop.org.models import Region, User
 from closeloop.web.i18n import translations
-from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
+from closeloop.web.routes import MAX_ID, database_of, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,7 +65,21 @@ def _accounts(session: Any, actor: Actor) -> list[tuple[int, str]]:
 def today_page(request: Request, day: str | None = None) -> Response:
     """The rep's day: the plan with what is done, the visits of the day, a form to start a visit."""
     user, actor = require_user(request)
-    chosen = _day(day)
+    return _today_page(request, user, actor, _day(day))
+
+
+def _today_page(
+    request: Request,
+    user: User,
+    actor: Actor,
+    chosen: date,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The day's page; a refused "start a visit" comes back here with its problem beside the field
+    and the account chosen still chosen."""
     start, end = calendar.days_as_utc(chosen, chosen, settings.business_timezone)
     with database_of(request).reading(actor) as session:
         plan, rows = plans.plan_rows(session, actor, user_id=user.id, day=chosen)
@@ -103,21 +119,39 @@ def today_page(request: Request, day: str | None = None) -> Response:
         "visits": visits,
         "checked": checked,
         "accounts": accounts,
+        "values": values or {},
+        "errors": errors or {},
     }
-    return render(request, "fieldwork/today.html", context)
+    return render(request, "fieldwork/today.html", context, status_code=status_code)
 
 
 @router.post("/fieldwork/visits")
 def start_visit(request: Request, account_id: str = Form(""), csrf: str = Form("")) -> Response:
-    """Log a visit to an account now, and open its check-in page."""
-    _user, actor = require_user(request)
+    """Log a visit to an account now, and open its check-in page (or the day's page again, the
+    problem beside the account field and the choice kept, when the visit cannot start)."""
+    user, actor = require_user(request)
     require_csrf(request, csrf)
-    if not account_id.isdigit():
-        raise ValidationFailed.one("account_id", "choose an account", "required")
-    with database_of(request).unit_of_work(actor) as session:
-        data = ActivityCreate(kind=ActivityKind.VISIT, account_id=int(account_id), subject=None)
-        visit = activities.log_activity(session, actor, data=data)
-        visit_id = visit.id
+    gettext = translations(locale_of(request)).gettext
+    chosen = account_id.strip()
+    if not chosen.isdigit() or int(chosen) > MAX_ID:
+        errors = {"account_id": gettext("Choose the account you are visiting.")}
+        return _today_page(
+            request, user, actor, _today(), values={"account_id": chosen}, errors=errors, status_code=422
+        )
+    try:
+        with database_of(request).unit_of_work(actor) as session:
+            data = ActivityCreate(kind=ActivityKind.VISIT, account_id=int(chosen), subject=None)
+            visit = activities.log_activity(session, actor, data=data)
+            visit_id = visit.id
+    except DomainError as error:
+        if error.status not in (404, 422):
+            raise
+        message = gettext("Choose the account you are visiting.") if error.status == 404 else None
+        errors = {"account_id": message or "; ".join(gettext(problem.message) for problem in error.problems)
+                  or gettext(error.message)}  # fmt: skip
+        return _today_page(
+            request, user, actor, _today(), values={"account_id": chosen}, errors=errors, status_code=422
+        )
     return RedirectResponse(f"/fieldwork/visits/{visit_id}/check-in", status_code=303)
 
 
@@ -188,6 +222,27 @@ def _number(name: str, raw: str, problems: list[FieldProblem], *, required: bool
     return value
 
 
+_PHOTO_INDEX = re.compile(r"^photos\[(\d+)\]$")
+
+
+def _naming_files(
+    problems: list[FieldProblem], file_names: list[str], gettext: Callable[[str], str]
+) -> list[FieldProblem]:
+    """The service names a bad photo by its place (``photos[1]``); the page names the file the rep
+    chose ("门头2.heic: is not a JPEG, PNG or WebP image"), one sentence per bad photo."""
+    named: list[FieldProblem] = []
+    for problem in problems:
+        place = _PHOTO_INDEX.match(problem.field)
+        if place is not None and int(place[1]) < len(file_names):
+            message = gettext("%(file)s: %(reason)s") % {
+                "file": file_names[int(place[1])],
+                "reason": gettext(problem.message),
+            }
+            problem = replace(problem, message=message)
+        named.append(problem)
+    return named
+
+
 @router.post("/fieldwork/visits/{activity_id}/check-in")
 def check_in(
     request: Request,
@@ -219,7 +274,9 @@ def check_in(
         acc = _number("accuracy", accuracy, problems, required=False)
     if "\x00" in address:
         problems.append(FieldProblem("address", "must not contain NUL characters", "invalid_character"))
-    uploads = [upload.file.read(settings.photo_max_bytes + 1) for upload in photos if upload.filename]
+    chosen = [upload for upload in photos if upload.filename]
+    uploads = [upload.file.read(settings.photo_max_bytes + 1) for upload in chosen]
+    file_names = [str(upload.filename) for upload in chosen]
     try:
         if problems:
             raise ValidationFailed(problems)
@@ -234,7 +291,7 @@ def check_in(
                 uploads=uploads,
             )
     except ValidationFailed as error:
-        found = error.problems
+        found = _naming_files(error.problems, file_names, translations(locale_of(request)).gettext)
         if by_hand:  # the coordinates' problems belong to the fields the rep typed in
             found = [replace(p, field=f"manual_{p.field}") if p.field in ("latitude", "longitude") else p
                      for p in found]  # fmt: skip

@@ -10,8 +10,10 @@ API and the CLI do, and a person sees only the jobs they started.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,10 +195,27 @@ async def upload(request: Request) -> Response:
     except DomainError as failure:
         if failure.status in (403, 404):
             raise
-        message = gettext("The file cannot be read: %(reason)s") % {"reason": failure.message}
+        message = _unreadable_text(gettext, upload_file.filename, failure)
         return _upload_page(request, user, actor, error=message, entity=entity, status=422)
     token = _stage(request, actor, meta, data)
     return RedirectResponse(f"/import/{token}/mapping", status_code=303)
+
+
+_UNDECODABLE = re.compile(r"cannot decode the file as (?P<encoding>[^:]+): line (?P<line>\d+)")
+
+
+def _unreadable_text(gettext: Callable[[str], str], file_name: str, failure: DomainError) -> str:
+    """Why an upload cannot be read, in the page's words: a file that is not text in any encoding
+    the importer reads names the file, the line, and what the form offers instead — the encoding
+    choice above it, or an Excel workbook — not the command line's ``--encoding`` flag."""
+    undecodable = _UNDECODABLE.search(failure.message)
+    if failure.code == "unreadable_file" and undecodable is not None:
+        return gettext(
+            "%(file)s cannot be read as %(encoding)s text (line %(line)s): it may not be a CSV file at all. "
+            "Upload a CSV file saved as UTF-8, UTF-16 or GBK / GB18030 — choose its encoding under "
+            '"Text encoding (CSV)" if detecting it fails — or an Excel workbook (.xlsx).'
+        ) % {"file": file_name, "encoding": undecodable["encoding"], "line": undecodable["line"]}
+    return gettext("The file cannot be read: %(reason)s") % {"reason": failure.message}
 
 
 def _mapping_page(
@@ -304,6 +323,7 @@ def _job_context(job: ImportJob) -> dict[str, Any]:
         "finished": job.status in (ImportStatus.DONE, ImportStatus.FAILED),
         "status_label": STATUS_LABELS.get(ImportStatus(job.status), str(job.status)),
         "entity_label": ENTITY_LABELS.get(job.entity, job.entity),
+        "field_labels": TARGET_LABELS,
     }
 
 

@@ -119,6 +119,7 @@ NAV: list[NavItem] = [
     NavItem("/import", N_("Import"), "imports:run", group="data"),
     NavItem("/quality", N_("Data quality"), "quality:read", group="data"),
     NavItem("/settings/assets", N_("Data assets"), "assets:read", group="data"),
+    NavItem("/settings/users", N_("Users and roles"), "users:manage", group="settings"),
     NavItem("/approvals/flows", N_("Approval flows"), "approval_flows:read", group="settings"),
     NavItem("/settings/fields", N_("Custom fields"), "schema:read", group="settings"),
     NavItem("/settings/security", N_("Field security"), "schema:manage", group="settings"),
@@ -501,6 +502,7 @@ def install(app: FastAPI) -> None:
         search,
         settings,
         targets,
+        users,
         work_reports,
     )
 
@@ -511,6 +513,7 @@ def install(app: FastAPI) -> None:
     app.include_router(home.router, dependencies=IDS_IN_RANGE)
     app.include_router(board.router, dependencies=IDS_IN_RANGE)
     app.include_router(settings.router, dependencies=IDS_IN_RANGE)
+    app.include_router(users.router, dependencies=IDS_IN_RANGE)
     app.include_router(formulas.router, dependencies=IDS_IN_RANGE)
     # the record pages first: /accounts/new before the account 360's /accounts/{id}
     app.include_router(forecasts.router, dependencies=IDS_IN_RANGE)

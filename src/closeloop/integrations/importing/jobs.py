@@ -28,7 +28,7 @@ from closeloop.crm.records import jsonable
 from closeloop.db.scope import RowAccess, tenant_clause, visible
 from closeloop.db.session import Database
 from closeloop.governance.audit import service as audit
-from closeloop.governance.fields import policy_of
+from closeloop.governance.fields import FieldPolicy, policy_of
 from closeloop.governance.permissions import require
 from closeloop.integrations.importing.custom import as_import_fields, custom_fields_for
 from closeloop.integrations.importing.engine import Importer
@@ -83,11 +83,7 @@ def preview_import(
     matrix = policy_of(session, actor)
     noun = entity_spec(entity).noun
     closed = matrix.masked(actor.role, noun) | matrix.read_only(actor.role, noun)
-    mapping = {
-        header: name
-        for header, name in suggest_mapping(table.headers, entity, extra).items()
-        if name not in closed and f"{name}_id" not in closed
-    }
+    mapping, left_out = suggest_writable(matrix, actor, entity, table.headers, extra)
     fields = [
         {
             "name": f.name,
@@ -115,12 +111,45 @@ def preview_import(
         "total_rows": len(table.rows),
         "suggested_mapping": mapping,
         "unmapped_headers": [h for h in table.headers if h not in mapping],
+        "left_out": left_out,
         "missing_required": [f["name"] for f in fields if f["required"] and f["name"] not in mapped],
         "fields": fields,
         "rows": [
             {"row": row.number, "cells": [jsonable(cell) for cell in row.cells]} for row in table.rows[:PREVIEW_ROWS]
         ],
     }
+
+
+#: why a column the suggestion would map is left out, by the field's state for the actor's role
+LEFT_OUT_REASONS = {
+    "masked": "your role may not read this field",
+    "read_only": "your role may not edit this field",
+}
+
+
+def suggest_writable(
+    matrix: FieldPolicy, actor: Actor, entity: str, headers: list[str], extra: Any = ()
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The suggested mapping less the fields the actor's role may not read or edit (a manager's
+    ``credit_line``), and those columns as ``{"column", "field", "reason", "message"}`` — what the
+    mapping page, the API without a mapping and the job's report all say, instead of a job failing
+    on a column nobody chose."""
+    noun = entity_spec(entity).noun
+    masked = matrix.masked(actor.role, noun)
+    read_only = matrix.read_only(actor.role, noun)
+    mapping: dict[str, str] = {}
+    left_out: list[dict[str, str]] = []
+    for header, name in suggest_mapping(headers, entity, extra).items():
+        state = next(
+            (reason for reason, closed in (("masked", masked), ("read_only", read_only))
+             if name in closed or f"{name}_id" in closed),
+            None,
+        )  # fmt: skip
+        if state is None:
+            mapping[header] = name
+        else:
+            left_out.append({"column": header, "field": name, "reason": state, "message": LEFT_OUT_REASONS[state]})
+    return mapping, left_out
 
 
 def create_import_job(
@@ -145,7 +174,10 @@ def create_import_job(
     extra = as_import_fields(custom_fields_for(session, actor, entity))
     if saved is not None:
         mapping = saved.columns
-    chosen = dict(mapping) if mapping is not None else suggest_mapping(table.headers, entity, extra)
+    if mapping is not None:
+        chosen = dict(mapping)
+    else:  # the suggestion, without the fields the importer may not write (said in the report)
+        chosen, _left_out = suggest_writable(policy_of(session, actor), actor, entity, table.headers, extra)
     check_mapping(table.headers, entity, chosen, extra)
     directory = imports_dir(actor.organization_id)
     directory.mkdir(parents=True, exist_ok=True)
@@ -317,6 +349,12 @@ def _run(database: Database, actor: Actor, job: ImportJob) -> ImportStatus:
             _set(database, actor, job.id, processed_rows=processed)
 
     report = importer.plan(lambda: database.reading(actor), progress)
+    # columns the suggestion would have mapped to a field the importer may not write, and that
+    # were not mapped: the report says which and why (the same list the mapping page shows)
+    _mapping, suggested_out = suggest_writable(
+        field_policy, actor, job.entity, table.headers, as_import_fields(custom_fields)
+    )
+    left_out = [item for item in suggested_out if item["column"] not in (job.mapping or {})]
     if job.dry_run:
         _set(
             database,
@@ -324,7 +362,7 @@ def _run(database: Database, actor: Actor, job: ImportJob) -> ImportStatus:
             job.id,
             status=ImportStatus.DONE,
             processed_rows=len(table.rows),
-            report=report.as_dict(),
+            report={**report.as_dict(), "left_out": left_out},
             finished_at=utcnow(),
         )
         return ImportStatus.DONE
@@ -336,7 +374,7 @@ def _run(database: Database, actor: Actor, job: ImportJob) -> ImportStatus:
             .values(
                 status=ImportStatus.DONE,
                 processed_rows=len(table.rows),
-                report=importer.report.as_dict(),
+                report={**importer.report.as_dict(), "left_out": left_out},
                 finished_at=utcnow(),
                 updated_at=utcnow(),
             )

@@ -121,3 +121,22 @@ document.addEventListener("htmx:beforeRequest", function () {
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", function () { scan(); }); } else { scan(); }
   document.addEventListener("htmx:afterSwap", function (event) { scan(event.target); });
 })();
+
+// Phones: the search box's long hint would be cut off ("Search acc…"), so a narrow screen shows
+// its short one; the ☰ menu closes on Escape or a click elsewhere.
+(function () {
+  var box = document.getElementById("top-search");
+  var narrow = window.matchMedia("(max-width: 600px)");
+  if (box && box.dataset.narrowPlaceholder) {
+    var wide = box.placeholder;
+    var fit = function () { box.placeholder = narrow.matches ? box.dataset.narrowPlaceholder : wide; };
+    fit();
+    if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
+  }
+  var menu = document.getElementById("phone-menu");
+  if (!menu) { return; }
+  document.addEventListener("click", function (event) { if (menu.open && !menu.contains(event.target)) { menu.open = false; } });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+  });
+})();
