@@ -21,13 +21,13 @@ from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, FieldProblem, NotFound, ValidationFailed
+from closeloop.core.messages import field_message
 from closeloop.db.scope import RowAccess, visible
 from closeloop.governance.grants import can_grant
 from closeloop.governance.permissions import Role, require
 from closeloop.org import service as org_service
 from closeloop.org.models import Region, User
 from closeloop.web.i18n import N_, translations
-from closeloop.web.records import field_message
 from closeloop.web.routes import MAX_ID, database_of, locale_of, problem_text, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
