@@ -18,6 +18,7 @@ Revises: 5a8c2e1f1420
 Create Date: 2026-11-27 16:30:00
 """
 
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -62,6 +63,15 @@ def upgrade() -> None:
                     {"ids": chunk_ids[start : start + 500]},
                 )
         bind.execute(sa.text("DELETE FROM knowledge_chunks WHERE document_id = :id"), {"id": later_id})
+        # the collection's passages changed: a new key makes running processes rebuild their
+        # in-memory indexes (vectors, full text) instead of keeping the removed passages
+        bind.execute(
+            sa.text(
+                "UPDATE knowledge_collections SET index_key = :key WHERE id = "
+                "(SELECT collection_id FROM knowledge_documents WHERE id = :id)"
+            ),
+            {"key": uuid.uuid4().hex, "id": later_id},
+        )
         bind.execute(
             sa.text("UPDATE knowledge_documents SET status = 'failed', chunks_done = 0, error = :error WHERE id = :id"),
             {

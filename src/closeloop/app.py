@@ -92,11 +92,12 @@ def _health_routes(app: FastAPI, config: Settings) -> None:
                 connection.exec_driver_sql("SELECT 1")
                 current, heads = migrate.state(connection)
             checks["database"] = "ok"
-            at, needs = ", ".join(current) or "none", ", ".join(heads)
-            checks["migrations"] = "ok" if current == heads else f"at {at}, the code needs {needs}: run migrate"
+            checks["migrations"] = "ok" if current == heads else "behind the code: run closeloop migrate"
+            if current != heads:
+                log.warning("readiness: the database is at %s, the code needs %s", current or "none", heads)
         except Exception as error:  # any failure to reach it is the answer, not a 500
-            log.warning("readiness: the database check failed", exc_info=True)
-            checks["database"] = f"unreachable: {type(error).__name__}"
+            log.warning("readiness: the database check failed: %s", error, exc_info=True)
+            checks["database"] = "unreachable (see the server log)"
         checks["queue"] = _queue_check(config)
         ready = all(value == "ok" for value in checks.values())
         body = {"status": "ready" if ready else "not ready", "version": __version__, "checks": checks}
@@ -111,7 +112,8 @@ def _queue_check(config: Settings) -> str:
     try:
         redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
     except Exception as error:  # an unreachable broker is the answer
-        return f"unreachable: {type(error).__name__}"
+        log.warning("readiness: the queue check failed: %s", error)
+        return "unreachable (see the server log)"
     return "ok"
 
 

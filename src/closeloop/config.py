@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import stat
@@ -114,6 +115,9 @@ class Settings(BaseSettings):
                 _owner_only(root)
 
 
+log = logging.getLogger(__name__)
+
+
 def _owner_only(directory: Path) -> None:
     """``directory`` 700 and everything under it owner-only, walking only directories that were
     open to others (a tree fixed once is skipped after)."""
@@ -124,7 +128,12 @@ def _owner_only(directory: Path) -> None:
             mode = current.stat().st_mode
             if mode & 0o077:
                 current.chmod(0o700)
-            for entry in os.scandir(current):
+            entries = list(os.scandir(current))
+        except PermissionError:
+            log.warning("%s is not ours to make owner-only; left as it is", current)
+            continue
+        for entry in entries:
+            try:
                 if entry.is_symlink():
                     continue
                 entry_mode = entry.stat().st_mode
@@ -133,8 +142,8 @@ def _owner_only(directory: Path) -> None:
                         pending.append(Path(entry.path))
                 elif entry_mode & 0o077:
                     os.chmod(entry.path, 0o600)
-        except PermissionError:
-            continue  # not ours to change (an operator's shared mount): left as it is
+            except PermissionError:  # one file not ours (left by another account): the rest still are
+                log.warning("%s is not ours to make owner-only; left as it is", entry.path)
 
 
 settings = Settings()

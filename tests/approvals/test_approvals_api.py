@@ -420,3 +420,29 @@ def test_a_second_enabled_flow_for_the_same_departments_is_refused(client: TestC
     assert enabling.status_code == 409, enabling.text
     ops.request("PATCH", f"/approval-flows/{first['id']}", json={"is_enabled": False})
     assert ops.request("PATCH", f"/approval-flows/{second.json()['id']}", json={"is_enabled": True}).status_code == 200
+
+
+def test_flows_that_overlapped_before_the_rule_stay_editable(client: TestClient, tenant: Tenant, db: Database) -> None:
+    """Two enabled flows saved before overlaps were refused: renaming or mending either is still
+    allowed; only switching on or moving departments is checked."""
+    from sqlalchemy import update
+
+    from closeloop.approvals.models import ApprovalFlow
+
+    ops = Api(client, tenant["sales_vp"])
+    default = [{"name": "默认", "conditions": [], "steps": [step({"kind": "supervisor"})]}]
+    first = flow(ops, "quote", default)
+    second = flow(ops, "quote", default, is_enabled=False)
+    with db.unit_of_work(tenant["admin"].actor) as session:  # as older data could be
+        session.execute(update(ApprovalFlow).where(ApprovalFlow.id == second["id"]).values(is_enabled=True))
+    renamed = ops.request("PATCH", f"/approval-flows/{first['id']}", json={"name": "报价审批（旧）"})
+    assert renamed.status_code == 200, renamed.text
+    chinese = ops.request("PATCH", f"/approval-flows/{second['id']}", json={"is_enabled": False})
+    assert chinese.status_code == 200, chinese.text
+    again = client.patch(
+        f"/api/v1/approval-flows/{second['id']}",
+        json={"is_enabled": True},
+        headers={**tenant["sales_vp"].headers, "Accept-Language": "zh-CN"},
+    )
+    problem = assert_problem(again, 409, field="is_enabled", code="overlapping_flow")
+    assert f"审批流 {first['id']}（报价审批（旧））已对同类记录启用" in problem["detail"]

@@ -52,6 +52,9 @@ def test_existing_duplicates_keep_the_oldest_and_the_index_holds(fresh_url: str)
             ),
             {"id": later[0], "vector": b"\x00" * 8},
         )
+        key_before = connection.execute(
+            text("SELECT index_key FROM knowledge_collections WHERE id = :id"), {"id": collection.id}
+        ).scalar_one()
     upgrade(fresh_url)
     check(fresh_url)
 
@@ -63,7 +66,11 @@ def test_existing_duplicates_keep_the_oldest_and_the_index_holds(fresh_url: str)
         chunks = connection.execute(
             text("SELECT count(*) FROM knowledge_chunks WHERE document_id = :id"), {"id": later[0]}
         ).scalar_one()
+        key_after = connection.execute(
+            text("SELECT index_key FROM knowledge_collections WHERE id = :id"), {"id": collection.id}
+        ).scalar_one()
     owner.dispose()
+    assert key_after != key_before  # running processes rebuild their in-memory indexes
     assert rows[first] == ("queued", None)
     assert rows[other] == ("queued", None)
     for marked in (later[0], later[2]):

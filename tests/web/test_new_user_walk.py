@@ -10,6 +10,7 @@ from tests.approvals.test_approvals_api import contract, flow, step, submit
 from tests.factories import Tenant
 from tests.samples import Api, new_account
 from tests.web.pages import browse_as
+from tests.web.test_settings_pages import browser, csrf_of
 from tests.web.test_sign_in import ENGLISH
 
 
@@ -64,3 +65,22 @@ def test_a_bad_visit_photo_is_named_by_its_file(client: TestClient, db: Database
 
     assert response.status_code == 422, response.text
     assert "合同扫描.pdf: is not a JPEG, PNG or WebP image" in response.text
+
+
+def test_the_users_page_offers_no_partner_role_in_the_sellers_organization(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    """The role is refused there (a partner user belongs to a partner organization): the form does
+    not offer it, and a forged submission is refused in the page's language, beside the role."""
+    admin = browser(client, db, tenant["admin"])
+    form = admin.get("/settings/users/new")
+    assert form.status_code == 200
+    assert 'value="partner_user"' not in form.text
+    forged = admin.post(
+        "/settings/users/new",
+        data={"csrf": csrf_of(form.text), "username": "t.partner", "display_name": "T", "role": "partner_user",
+              "locale": "", "password": "a-long-enough-pass-1"},
+    )  # fmt: skip
+    assert forged.status_code == 422
+    assert "合作伙伴用户属于合作伙伴组织" in forged.text
+    assert "closeloop user add" not in forged.text

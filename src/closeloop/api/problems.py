@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from typing import Any
@@ -26,6 +25,7 @@ PROBLEM_TYPE = "https://closeloop.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 #: the header a problem document's language is told in
+log = logging.getLogger(__name__)
 _CONTENT_LANGUAGE = {"zh_CN": "zh-CN", "en": "en"}
 
 
@@ -87,8 +87,12 @@ async def caller_language(request: Request) -> str:
         getattr(request.state, "locale", None) is None
         and i18n.accepted_language(request.headers.get("accept-language")) is None
     ):
-        with contextlib.suppress(DomainError):
+        try:
             await current_actor(request)
+        except DomainError:
+            pass  # no usable credential: no language of its own
+        except Exception:  # the refusal must still be answered (a database that is down, say)
+            log.warning("the caller's language could not be resolved", exc_info=True)
     return language_of(request)
 
 

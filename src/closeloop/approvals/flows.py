@@ -330,20 +330,29 @@ def _check_users(session: Session, actor: Actor, definition: Mapping[str, Any]) 
 
 
 def overlapping(
-    session: Session, actor: Actor, record_type: str, department_ids: list[int], flow_id: int | None
+    session: Session,
+    actor: Actor,
+    record_type: str,
+    department_ids: list[int],
+    flow_id: int | None,
+    *,
+    lock: bool = False,
 ) -> tuple[int, str, list[int]] | None:
     """Another enabled flow for ``record_type`` that covers the same departments (both none: every
     department), as (id, name, the departments shared), or None."""
-    others = session.execute(
-        select(ApprovalFlow.id, ApprovalFlow.name, ApprovalFlow.department_ids).where(
-            tenant_clause(actor.organization_id, ApprovalFlow),
-            ApprovalFlow.record_type == record_type,
-            ApprovalFlow.is_enabled.is_(True),
-            ApprovalFlow.id != (flow_id or 0),
-        )
+    statement = select(ApprovalFlow.id, ApprovalFlow.name, ApprovalFlow.department_ids, ApprovalFlow.is_enabled).where(
+        tenant_clause(actor.organization_id, ApprovalFlow),
+        ApprovalFlow.record_type == record_type,
+        ApprovalFlow.id != (flow_id or 0),
     )
+    if lock and session.get_bind().dialect.name == "postgresql":
+        # every flow of the kind, enabled or not: two flows switched on at once queue here, and the
+        # second sees the first (SQLite's writers are serialized already)
+        statement = statement.with_for_update()
     mine = set(department_ids)
-    for other_id, name, departments in others:
+    for other_id, name, departments, enabled in session.execute(statement):
+        if not enabled:
+            continue
         theirs = set(departments or [])
         if (not mine and not theirs) or mine & theirs:
             return other_id, name, sorted(mine & theirs)
@@ -355,16 +364,20 @@ def _check_overlap(
 ) -> None:
     """Two enabled flows for the same record type and the same departments (or both for every
     department) would leave one never used, silently: the later is refused, naming the other."""
-    found = overlapping(session, actor, record_type, department_ids, flow_id)
+    found = overlapping(session, actor, record_type, department_ids, flow_id, lock=True)
     if found is not None:
         other_id, name, shared = found
         scope = f"departments {', '.join(map(str, shared))}" if shared else "every department"
-        raise Conflict(
+        conflict = Conflict(
             f"flow {other_id} ({name}) is already enabled for {record_type} in {scope}; disable it first or "
             "save this one disabled",
             code="overlapping_flow",
             field_name="is_enabled",
         )
+        conflict.extra["message_zh"] = (
+            f"审批流 {other_id}（{name}）已对同类记录启用，覆盖相同部门：请先停用它，或将本审批流保存为停用。"
+        )
+        raise conflict
 
 
 def list_flows(session: Session, actor: Actor, *, record_type: str | None = None) -> list[ApprovalFlow]:
@@ -471,11 +484,14 @@ def update_flow(
         _check_users(session, actor, changes["definition"])
         if changes["definition"] != flow.definition:
             flow.revision += 1
+    was = (flow.is_enabled, set(flow.department_ids or []))
     for name in ("name", "is_enabled", "department_ids", "definition", "missing_approver", "fallback_role",
                  "skip_submitter"):  # fmt: skip
         if name in changes and changes[name] is not None:
             setattr(flow, name, changes[name])
-    if flow.is_enabled:
+    if flow.is_enabled and was != (True, set(flow.department_ids or [])):
+        # only switching on or moving departments can make an overlap: flows that overlapped before
+        # the rule existed stay editable (renamed, their branches mended) until one is switched off
         _check_overlap(session, actor, flow.record_type, flow.department_ids or [], flow.id)
     session.flush()
     difference = audit.diff(before, serialize_flow(flow))

@@ -131,6 +131,21 @@ MESSAGES: dict[str, str] = {
     "forbidden": N_("Your role may not set this field."),
     "computed": N_("This field is computed and cannot be set."),
     "bool_parsing": N_("Choose yes or no."),
+    "partner_role_in_seller": N_(
+        "A partner user belongs to a partner organization (a dealer, service provider, logistics company or "
+        "supplier), not the seller's own: add them there."
+    ),
+    # an approval flow's condition that could never hold, or a flow that would never be used
+    "not_a_field": N_("no such field"),
+    "not_a_number": N_("the value must be a number"),
+    "not_a_date": N_("the value must be a date (YYYY-MM-DD)"),
+    "not_an_id": N_("the value must be a record id (a whole number)"),
+    "not_ordered": N_("this field is compared with equals, not equal or one of, not greater or less than"),
+    "not_text": N_("“contains” is for text fields"),
+    "overlapping_flow": N_(
+        "Another flow of this kind is switched on for the same departments: switch it off first, or save this "
+        "one switched off."
+    ),
 }
 
 #: the importer's own targets (references by name, product facts) that are not record-form fields

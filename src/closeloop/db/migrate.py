@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -51,11 +52,17 @@ def _with_url(config: Config, url: str) -> None:
     config.cmd_opts = argparse.Namespace(x=[f"url={normalize_url(url)}"])
 
 
+@functools.cache
+def heads() -> tuple[str, ...]:
+    """The code's migration heads (read from the scripts once per process)."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))
+
+
 def state(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The revisions the database is at and the revisions the code has (heads): equal when migrated."""
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(alembic_config(str(connection.engine.url)))
     current = MigrationContext.configure(connection).get_current_heads()
-    return tuple(sorted(current)), tuple(sorted(script.get_heads()))
+    return tuple(sorted(current)), heads()

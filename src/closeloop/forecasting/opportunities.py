@@ -463,10 +463,12 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
             "closed_deals": stored.closed_deals,
             "won_deals": stored.won_deals,
             **{key: stored.metrics[key] for key in ("auc", "brier", "holdout") if key in stored.metrics},
-            # the model's probability was multiplied by this: the chance a deal as long in its stage is
-            # won or lost at all within a year (Aalen–Johansen, the deals still open censored)
-            "decided_within_year": round(decided, 4),
         }
+        if not hidden & {"stage", "stage_changed_at"}:
+            # the model's probability was multiplied by this: the chance a deal as long in its stage is
+            # won or lost at all within a year (Aalen–Johansen, the deals still open censored); left
+            # out, as the stalled reason is, for a reader who may not see how long it has stalled
+            about["decided_within_year"] = round(decided, 4)
     return {
         "opportunity_id": deal.id,
         "probability": round(probability, 4),

@@ -128,14 +128,19 @@ class NewUser:
     locale: str | None = None
 
 
+def role_fits(session: Session, organization_id: int, role: Role) -> bool:
+    """Whether ``role`` may be held in the organization (a partner user only in a partner's)."""
+    if role is not Role.PARTNER_USER:
+        return True
+    kind = session.scalar(select(Organization.kind).where(Organization.id == organization_id))
+    return kind != OrganizationKind.SELLER
+
+
 def _require_role_fits(session: Session, organization_id: int, role: Role) -> None:
     """A partner user works in a partner organization (dealer, service provider, …), which sees only
     what the seller shares with it: in the seller's own organization that role would have read and
     written every record, so it is refused there."""
-    if role is not Role.PARTNER_USER:
-        return
-    kind = session.scalar(select(Organization.kind).where(Organization.id == organization_id))
-    if kind == OrganizationKind.SELLER:
+    if not role_fits(session, organization_id, role):
         raise ValidationFailed.one(
             "role",
             "a partner user belongs to a partner organization (a dealer, service provider, logistics company or "

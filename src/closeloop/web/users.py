@@ -101,7 +101,11 @@ def _choices(session: Session, actor: Actor) -> dict[str, Any]:
     return {
         "managers": [(u.id, _label(u), u.role) for u in managers],
         "regions": [(r.id, r.name) for r in regions],
-        "grantable": [role.value for role in Role if can_grant(session, actor, role)],
+        "grantable": [
+            role.value
+            for role in Role
+            if can_grant(session, actor, role) and org_service.role_fits(session, actor.organization_id, role)
+        ],
         "locales": LOCALES,
     }
 
