@@ -70,6 +70,15 @@ def test_a_stalled_deal_is_not_given_the_model_s_closed_deal_chance(
         opportunities.retrain(session, tenant.organization_id)
     sixty = _get(client, tenant, "sales_vp", ids["sixty"])
     fresh = _get(client, tenant, "sales_vp", ids["fresh"])
+    with db.reading(None, system=True) as session:  # a closed deal under the trained model (a 500 once)
+        won = session.scalar(
+            select(Opportunity.id).where(
+                Opportunity.organization_id == tenant.organization_id, Opportunity.stage == Stage.WON
+            )
+        )
+    assert won is not None
+    closed = _get(client, tenant, "rep", won)
+    assert (closed["probability"], closed["closed"]) == (1.0, True)
     assert sixty["model"]["kind"] == "calibrated_lightgbm"  # type: ignore[index]
     assert sixty["model"]["decided_within_year"] == 0.0  # type: ignore[index]
     assert sixty["probability"] == 0.0

@@ -416,6 +416,8 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     closed = Stage(deal.stage).is_closed
     reasons: list[Reason] = []
     decided = 1.0
+    hidden = set(records.masked(session, actor, "opportunity"))
+    hidden |= {f"account.{name}" for name in records.masked(session, actor, "account")}
     if closed:
         probability = 1.0 if deal.stage == Stage.WON else 0.0
     elif stored is None:
@@ -428,8 +430,6 @@ def win_probability(session: Session, actor: Actor, opportunity_id: int, *, loca
     else:
         model = WinModel.loads(stored.blob)
         frame = features(session, actor.organization_id, [deal])
-        hidden = set(records.masked(session, actor, "opportunity"))
-        hidden |= {f"account.{name}" for name in records.masked(session, actor, "account")}
         probability, reasons = float(model.predict(frame)[0]), model.reasons(frame, hidden_fields=hidden)[0]
         # the model learned from closed deals only: times the chance that a deal as long in its stage
         # is decided at all within the year — a deal stalled for months rarely is (survival.py)
