@@ -277,23 +277,8 @@ def monthly_bookings(session: Session, organization_id: int, as_of: date) -> lis
     """What the organization booked (won amount) in each of the ``trend.HISTORY_MONTHS`` complete months
     before the month of ``as_of``, oldest first — the series the run-rate's trend is fitted on."""
     first = add_months(as_of.replace(day=1), -trend.HISTORY_MONTHS)
-    totals = [0.0] * trend.HISTORY_MONTHS
-    for closed, amount in session.execute(
-        select(Opportunity.closed_at, Opportunity.amount).where(
-            tenant_clause(organization_id, Opportunity),
-            Opportunity.stage == Stage.WON.value,
-            Opportunity.amount.is_not(None),
-            Opportunity.closed_at >= _start(first),
-            Opportunity.closed_at < _start(as_of.replace(day=1)),
-        )
-    ):
-        if closed is None or amount is None:
-            continue
-        day = as_utc(closed).date()
-        index = (day.year - first.year) * 12 + day.month - first.month
-        if 0 <= index < len(totals):
-            totals[index] += float(amount)
-    return totals
+    booked = calibration.won_by_month(session, organization_id, first, as_of.replace(day=1))
+    return [booked.get(add_months(first, index), 0.0) for index in range(trend.HISTORY_MONTHS)]
 
 
 def slippage(session: Session, organization_id: int, as_of: date, *, seed: int) -> list[int]:

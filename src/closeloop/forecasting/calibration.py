@@ -178,6 +178,26 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def won_by_month(session: Session, organization_id: int, first: date, end: date) -> dict[date, float]:
+    """The won amount of each calendar month (keyed by its first day) of the deals closed from
+    ``first`` to before ``end`` — what was booked, for the run-rate's history and the calibration."""
+    booked: dict[date, float] = {}
+    for closed, amount in session.execute(
+        select(Opportunity.closed_at, Opportunity.amount).where(
+            tenant_clause(organization_id, Opportunity),
+            Opportunity.stage == Stage.WON.value,
+            Opportunity.amount.is_not(None),
+            Opportunity.closed_at >= _start(first),
+            Opportunity.closed_at < _start(end),
+        )
+    ):
+        if closed is None or amount is None:
+            continue
+        month = as_utc(closed).date().replace(day=1)
+        booked[month] = booked.get(month, 0.0) + float(amount)
+    return booked
+
+
 def _month_index(day: date) -> int:
     return day.year * 12 + day.month - 1
 
@@ -238,20 +258,7 @@ def past_pairs(session: Session, organization_id: int, as_of: date) -> list[Pair
     if not rows:
         return []
     first = min(row.period_start for row in rows)
-    booked: dict[date, float] = {}  # by month
-    for closed, amount in session.execute(
-        select(Opportunity.closed_at, Opportunity.amount).where(
-            tenant_clause(organization_id, Opportunity),
-            Opportunity.stage == Stage.WON.value,
-            Opportunity.amount.is_not(None),
-            Opportunity.closed_at >= _start(first),
-            Opportunity.closed_at < _start(as_of),
-        )
-    ):
-        if closed is None or amount is None:
-            continue
-        month = as_utc(closed).date().replace(day=1)
-        booked[month] = booked.get(month, 0.0) + float(amount)
+    booked = won_by_month(session, organization_id, first, as_of)
     pairs = []
     for row in rows:
         stored = simulated.get(row.snapshot_id, {}).get(simulated_key(row.granularity, row.period))
