@@ -851,16 +851,7 @@ def search(
     rows = {
         row.id: row
         for row in session.execute(
-            select(
-                KnowledgeChunk.id,
-                KnowledgeChunk.document_id,
-                KnowledgeChunk.collection_id,
-                KnowledgeChunk.heading,
-                KnowledgeChunk.text,
-                KnowledgeChunk.start,
-                KnowledgeChunk.end,
-                KnowledgeDocument.filename,
-            )
+            select(*_passage_columns())
             .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
             .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in owners)))
             .where(KnowledgeChunk.id.in_(best))
@@ -888,6 +879,20 @@ def search(
     ]
 
 
+def _passage_columns() -> tuple[Any, ...]:
+    """What a :class:`Passage` is built from: the chunk and its document's file name."""
+    return (
+        KnowledgeChunk.id,
+        KnowledgeChunk.document_id,
+        KnowledgeChunk.collection_id,
+        KnowledgeChunk.heading,
+        KnowledgeChunk.text,
+        KnowledgeChunk.start,
+        KnowledgeChunk.end,
+        KnowledgeDocument.filename,
+    )
+
+
 #: characters of the document shown on each side of a passage on its page
 CONTEXT_CHARS = 400
 
@@ -900,17 +905,7 @@ def get_passage(session: Session, actor: Actor, chunk_id: int) -> tuple[Passage,
     owners = sorted({collection.organization_id for collection in collections})
     row = (
         session.execute(
-            select(
-                KnowledgeChunk.id,
-                KnowledgeChunk.document_id,
-                KnowledgeChunk.collection_id,
-                KnowledgeChunk.heading,
-                KnowledgeChunk.text,
-                KnowledgeChunk.start,
-                KnowledgeChunk.end,
-                KnowledgeDocument.filename,
-                KnowledgeDocument.text.label("document_text"),
-            )
+            select(*_passage_columns(), KnowledgeDocument.text.label("document_text"))
             .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
             .where(or_(*(tenant_clause(owner, KnowledgeChunk) for owner in owners)))
             .where(KnowledgeChunk.id == chunk_id)
