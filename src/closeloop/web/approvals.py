@@ -361,8 +361,7 @@ async def save_flow(request: Request, flow_id: int) -> Response:
     gettext = translations(actor.locale).gettext
     with database_of(request).reading(actor) as session:
         record_type = flows.get_flow(session, actor, flow_id).record_type
-    subject = subjects.get(record_type)
-    definition, found = flow_form.definition_of(rows, subject.fields if subject else ())
+    definition, found = flow_form.definition_of(rows)
     try:
         if found and actor.can("approvals:manage"):
             raise ValidationFailed(found)

@@ -239,17 +239,16 @@ def _value(text: str) -> Any:
     return text
 
 
-def definition_of(rows: list[Branch], fields: tuple[str, ...]) -> tuple[dict[str, Any], list[FieldProblem]]:
-    """The definition the rows say, and the problems the form itself sees (an empty value, a field
-    the record type does not have); the rest is for :func:`flows.check_definition`."""
+def definition_of(rows: list[Branch]) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """The definition the rows say, and the problem the form itself sees (an empty value); the rest
+    — a field the record type does not have, a value of the wrong kind — is for
+    :func:`flows.check_definition`, as on the API."""
     problems: list[FieldProblem] = []
     branches = []
     for b, branch in enumerate(rows):
         conditions = []
         for c, row in enumerate(branch.conditions):
             where = f"definition.branches.{b}.conditions.{c}"
-            if fields and row.field not in fields:
-                problems.append(FieldProblem(f"{where}.field", "no such field"))
             if not row.value:
                 problems.append(FieldProblem(f"{where}.value", "give a value", "required"))
             value: Any = (
