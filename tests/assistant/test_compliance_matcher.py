@@ -102,6 +102,8 @@ VIOLATIONS = [
      "广告法第18条"),
     ("A secret ancestral remedy for gout, handed down for five generations.", "ancestral remedy", "other",
      "药品管理法第90条"),
+    ("We guarantee a 12% return on this fund.", "guarantee a 12% return", "investment_guarantee", "广告法第25条"),
+    ("Your investment returns are guaranteed.", "returns are guaranteed", "investment_guarantee", "广告法第25条"),
 ]  # fmt: skip
 
 NEAR_MISSES = [
@@ -161,6 +163,11 @@ NEAR_MISSES = [
     "We test 100% of units before shipment.",
     "Past performance does not guarantee future returns.",
     "Their old system was obsolete, so they switched to us.",
+    # a consumer's right to return or exchange is a service promise, not a return on money (twelfth session)
+    "Returns are guaranteed within 30 days.",
+    "We offer free returns within 30 days, guaranteed.",
+    "Refunds and exchanges are guaranteed within 7 days of delivery.",
+    "Satisfaction guaranteed or your money back.",
 ]
 
 
@@ -389,6 +396,25 @@ def test_a_rewrite_names_no_other_sectors_product() -> None:
                 if sector != "cosmetics" and re.search(r"cosmetic|化妆品", rewrite, re.I):
                     wrong.append(f"{pack.pack}/{rule.id} in {sector}: {rewrite}")
     assert wrong == []
+
+
+def test_an_investment_finding_rewrites_as_an_investment_claim() -> None:
+    """A rule judged as an investment promise in a sector (a generic guarantee in finance) rewrites with
+    the risk statement, never with another sector's wording ("ask a medical professional")."""
+    library = shipped_library()
+    wrong = []
+    for pack in library.packs:
+        for rule in pack.rules:
+            for sector in rule.sectors or ("finance", "cosmetics", "health_food", "drug", "medical", "general"):
+                override = rule.by_sector.get(sector)
+                category = (override.category if override and override.category else None) or rule.category
+                rewrite = (override.rewrite if override and override.rewrite else None) or rule.rewrite
+                if category == "investment_guarantee" and not re.search(r"risk|风险", rewrite, re.I):
+                    wrong.append(f"{pack.pack}/{rule.id} in {sector}: {rewrite}")
+    assert wrong == []
+    [finding] = default_checker().check("This investment has guaranteed returns.")
+    assert finding.category == "investment_guarantee"
+    assert "risk" in finding.rewrite
 
 
 def test_commercial_bribery_has_its_own_category_and_scores_as_the_sets_other() -> None:

@@ -144,11 +144,21 @@ def serve(
                 worker.kill()
 
 
-@app.command()
+worker_app = typer.Typer(
+    help="Run a background worker (a Huey consumer) until interrupted; `closeloop worker health` probes one.",
+    invoke_without_command=True,
+)
+app.add_typer(worker_app, name="worker")
+
+
+@worker_app.callback()
 def worker(
+    context: typer.Context,
     workers: Annotated[int, typer.Option(help="Worker threads")] = 2,
 ) -> None:
     """Run a background worker (a Huey consumer) until interrupted."""
+    if context.invoked_subcommand is not None:
+        return
     from huey.consumer import Consumer
 
     settings.protect_var_dir()
@@ -160,6 +170,28 @@ def worker(
     backend = "Redis" if settings.redis_url else f"SQLite ({settings.var_dir / 'queue.db'})"
     console.print(f"worker: {workers} threads, queue on {backend}")
     Consumer(huey, workers=workers, worker_type="thread", periodic=True, check_worker_health=True).run()
+
+
+@worker_app.command("health")
+@reports_errors
+def worker_health(
+    max_age: Annotated[
+        int, typer.Option(min=1, help="Seconds since the last heartbeat after which the worker counts as down")
+    ] = 150,
+) -> None:
+    """Whether a worker takes tasks from this queue: exit 0 when one noted a heartbeat (each minute)
+    within ``--max-age`` seconds, 1 otherwise (for a container's or a supervisor's health check)."""
+    from closeloop.worker.tasks import last_heartbeat
+
+    beat = last_heartbeat()
+    if beat is None:
+        console.print("worker: no heartbeat on this queue yet (is `closeloop worker` running with the same settings?)")
+        raise typer.Exit(1)
+    age = max(0.0, (utcnow() - beat.at).total_seconds())
+    fresh = age <= max_age
+    said = f"worker: last heartbeat {age:.0f} s ago, from {beat.host} (pid {beat.pid})"
+    console.print(said if fresh else f"{said}: older than {max_age} s, so no worker is taking tasks")
+    raise typer.Exit(0 if fresh else 1)
 
 
 @org_app.command("create")
@@ -245,6 +277,34 @@ def user_add(
             ),
         )
         console.print(f"added {user.username} ({user.role}) to {organization.slug}")
+
+
+@user_app.command("check")
+@reports_errors
+def user_check(org: OrgOption = None) -> None:
+    """List partner users left in a seller's own organization (exit 1 when there are any).
+
+    Such a user was made before the role was refused there; they may do nothing until an
+    administrator gives them another role (the users page) or deactivates them and adds them to
+    the partner's organization (``closeloop user add --org <partner>``).
+    """
+    db = database()
+    organization_id = resolve_organization(db, org).id if org else None
+    with db.reading(None, system=True) as session:
+        found = org_service.misplaced_partner_users(session, organization_id)
+        rows = [(organization.slug, user.username, user.display_name, user.is_active) for user, organization in found]
+    if not rows:
+        console.print("no partner user is in a seller's own organization")
+        return
+    table = Table("organization", "username", "name", "active")
+    for slug, username, display_name, active in rows:
+        table.add_row(slug, username, display_name, "yes" if active else "no")
+    console.print(table)
+    console.print(
+        f"{len(rows)} partner user(s) in a seller's own organization: they may do nothing until given another role "
+        "(Settings › Users and roles) or moved to the partner's organization (closeloop user add --org <partner>)"
+    )
+    raise typer.Exit(1)
 
 
 @token_app.command("create")

@@ -136,6 +136,21 @@ def role_fits(session: Session, organization_id: int, role: Role) -> bool:
     return kind != OrganizationKind.SELLER
 
 
+def misplaced_partner_users(session: Session, organization_id: int | None = None) -> list[tuple[User, Organization]]:
+    """Partner users in a seller's own organization (made before :func:`_require_role_fits` refused
+    them), with their organization; all organizations' without ``organization_id``. Such a user may
+    do nothing (:func:`actor_for`) until an administrator changes the role or moves them."""
+    query = (
+        select(User, Organization)
+        .join(Organization, Organization.id == User.organization_id)
+        .where(User.role == Role.PARTNER_USER.value, Organization.kind == OrganizationKind.SELLER)
+        .order_by(Organization.id, User.username)
+    )
+    if organization_id is not None:
+        query = query.where(tenant_clause(organization_id, User))
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
 def _require_role_fits(session: Session, organization_id: int, role: Role) -> None:
     """A partner user works in a partner organization (dealer, service provider, …), which sees only
     what the seller shares with it: in the seller's own organization that role would have read and
@@ -254,12 +269,18 @@ def actor_for(session: Session, user: User, *, token: ApiToken | None = None, re
     role = Role(user.role)
     scope = ROLE_SCOPES[role]
     owner_ids = subordinate_ids(session, user) if scope is RowScope.TEAM else frozenset({user.id})
+    permissions = ROLE_PERMISSIONS[role]
+    if not role_fits(session, user.organization_id, role):
+        # a partner user left in the seller's own organization (made before the role was refused
+        # there): its organization-wide scope would reach every record, so it may do nothing
+        # until an administrator changes the role or moves the user (``closeloop user check``)
+        scope, owner_ids, permissions = RowScope.OWN, frozenset(), frozenset()
     return Actor(
         organization_id=user.organization_id,
         role=role.value,
         kind=ActorKind.TOKEN if token else ActorKind.USER,
         label=f"{user.username} (token {token.prefix})" if token else user.username,
-        permissions=ROLE_PERMISSIONS[role],
+        permissions=permissions,
         scope=scope,
         user_id=user.id,
         token_id=token.id if token else None,

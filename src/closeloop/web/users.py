@@ -190,8 +190,10 @@ def users_page(request: Request, q: str = "", role: str = "", page: str = "1", s
                 visible(actor, Region, access=RowAccess.READ).with_only_columns(Region.id, Region.name)
             ).all()
         )
+        misplaced = [(u.id, _label(u)) for u, _ in org_service.misplaced_partner_users(session, actor.organization_id)]
         session.expunge_all()  # read as they are now, shown after the session ends
     context = {
+        "misplaced": misplaced,
         "user": user,
         "actor": actor,
         "users": users,
@@ -228,7 +230,10 @@ def _form_page(
     with database_of(request).reading(actor) as session:
         choices = _choices(session, actor)
         takeable = subject is None or can_grant(session, actor, Role(subject.role))
+        role = Role(subject.role) if subject is not None else None
+        misplaced = role is not None and not org_service.role_fits(session, actor.organization_id, role)
     context = {
+        "misplaced": misplaced,
         "user": user,
         "actor": actor,
         "subject": subject,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -60,7 +63,39 @@ def verify_audit_chains() -> dict[int, int]:
     return found
 
 
+#: where the worker notes that it runs (in the queue's own storage, which every worker shares)
+HEARTBEAT_KEY = "closeloop.worker.heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The last sign of life of a worker: when, on which host, which process."""
+
+    at: datetime
+    host: str
+    pid: int
+
+
+def record_heartbeat() -> None:
+    """Note that a worker runs (as each worker thread starts, then every minute as a periodic task,
+    so a stale heartbeat means no consumer is taking tasks): ``closeloop worker health`` reads it."""
+    huey.put(HEARTBEAT_KEY, {"at": utcnow().isoformat(), "host": socket.gethostname(), "pid": os.getpid()})
+
+
+def last_heartbeat() -> Heartbeat | None:
+    """The newest heartbeat of any worker on this queue, or ``None`` when none has run yet."""
+    raw = huey.get(HEARTBEAT_KEY, peek=True)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Heartbeat(datetime.fromisoformat(str(raw["at"])), str(raw["host"]), int(raw["pid"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 # Huey's decorators are untyped; registering by call keeps the functions themselves typed.
+record_heartbeat_task = huey.periodic_task(crontab(), name="record_heartbeat")(record_heartbeat)
+huey.on_startup("record_heartbeat")(record_heartbeat)
 purge_idempotency_keys_task = huey.periodic_task(crontab(minute="17"))(purge_idempotency_keys)
 verify_audit_chains_task = huey.periodic_task(crontab(minute="40", hour="2"))(verify_audit_chains)
 
