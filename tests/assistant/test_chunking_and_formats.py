@@ -125,3 +125,25 @@ def test_unsupported_and_unreadable_files_are_named() -> None:
         file_format("slides.pptx")
     with pytest.raises(ValueError, match="not a readable PDF"):
         extract("broken.pdf", b"%PDF-1.4 nothing else")
+
+
+def test_articles_on_consecutive_lines_each_open_a_passage() -> None:
+    """A plain-text manual writes its articles on consecutive lines, with no blank line between: each
+    article is still a passage of its own, headed by its label, and offsets stay the text's."""
+    lines = [
+        "产品手册",
+        "第一条 产品介绍 总拥有成本更低。",
+        "第二条 竞品 迈瑞的价格更低。",
+        "  其售后网点更多。",
+        "Article 3 Terms apply.",
+    ]
+    text = "\n".join(lines)
+    chunks = chunk_text(text)
+    assert [c.heading for c in chunks] == ["", "第一条", "第二条", "Article 3"]
+    assert [c.text for c in chunks] == [
+        "产品手册",
+        "第一条 产品介绍 总拥有成本更低。",
+        "第二条 竞品 迈瑞的价格更低。\n  其售后网点更多。",
+        "Article 3 Terms apply.",
+    ]
+    assert all(text[c.start : c.end] == c.text for c in chunks)

@@ -350,3 +350,39 @@ def test_a_citation_reads_as_document_and_heading_with_a_quote_and_a_link(
         assert f'data-start="{citation["start"]}" data-end="{citation["end"]}"' in cite
         assert f'<a href="{citation["link"]}">异议处理手册 › 售后响应慢</a>' in cite
         assert "–" not in cite.split(">", 1)[1]  # no character span in the text
+
+
+MANUAL = """产品手册 Shared
+第一条 产品介绍 我们的超声设备五年总拥有成本更低。价格太贵时可以强调总拥有成本更低，并提供分期付款。
+第二条 竞品 迈瑞（Mindray） 迈瑞的价格比我们低，价格太贵的客户常拿它比较。迈瑞的售后网点更多。
+"""
+
+
+def test_a_track_is_never_a_competitor_article_nor_a_bare_title(
+    client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twelfth session's tester: in a plain-text manual whose articles carry their titles on the
+    same line ("第二条 竞品 迈瑞（Mindray）…"), the competitor's article and the document's title line
+    were offered as answers to "价格太贵"."""
+    monkeypatch.setattr(knowledge_router, "enqueue_indexing", lambda org, doc: None)
+    admin = Api(client, tenant["admin"])
+    collection = admin.request(
+        "POST", "/knowledge/collections", json={"name": "手册", "access": [{"kind": "role", "value": "rep"}]}
+    ).json()["id"]
+    uploaded = client.post(
+        f"/api/v1/knowledge/collections/{collection}/documents",
+        files={"file": ("产品手册.txt", MANUAL.encode(), "text/plain")},
+        headers=admin.headers(),
+    ).json()
+    assert service.index_document(db, tenant.organization_id, uploaded["id"]) == "ready"
+
+    answered = Api(client, tenant["rep"]).request(
+        "POST", "/assistant/talk-tracks", json={"objection": "价格太贵", "k": 5}
+    )
+
+    assert answered.status_code == 200, answered.text
+    said = [t["original"] or t["text"] for t in _statements(answered.json(), "tracks")]
+    assert said, "the product article answers the objection"
+    assert all("总拥有成本" in text for text in said), said
+    assert not any("迈瑞" in text or "Mindray" in text for text in said)
+    assert not any(text.rstrip("：:").endswith("产品手册 Shared") for text in said)

@@ -46,6 +46,26 @@ _WORDS = {
 _COMPETITOR_HEADING = re.compile(r"竞品|竞争对手|对手|competitor|\bvs\.?\b|\bversus\b", re.I)
 
 
+#: how far into a passage its own title runs ("第二条 竞品 迈瑞（Mindray） 迈瑞的价格…")
+_TITLE_CHARS = 24
+#: what ends a sentence: a line without any is a title or a label, not something to say
+_SENTENCE_END = re.compile(r"[。！？!?.;；]\s*$")
+
+
+def _about_a_competitor(passage: knowledge.Passage) -> bool:
+    """Whether the passage is a competitor's card: its heading says so, or its first line's opening
+    words do (an article titled on its own line, "第二条 竞品 迈瑞 …", has the heading 第二条)."""
+    opening = passage.text.strip().split("\n", 1)[0][:_TITLE_CHARS]
+    return bool(_COMPETITOR_HEADING.search(passage.heading or "") or _COMPETITOR_HEADING.search(opening))
+
+
+def _a_title(passage: knowledge.Passage) -> bool:
+    """Whether the passage is only a document's title line (the first, one short line with no
+    sentence in it): quoted as a track it would say "You could answer: Product manual"."""
+    text = passage.text.strip()
+    return passage.start == 0 and "\n" not in text and len(text) <= 60 and not _SENTENCE_END.search(text)
+
+
 def _lang(actor: Actor) -> str:
     return "en" if actor.locale.startswith("en") else "zh_CN"
 
@@ -133,9 +153,10 @@ def talk_tracks(session: Session, actor: Actor, objection: str, *, k: int = 3) -
     result = Suggestions("talk_track", objection, {"tracks": []})
     seen: set[str] = set()
     for passage in knowledge.search(session, actor, objection, k=k):
-        if _COMPETITOR_HEADING.search(passage.heading or ""):
+        if _about_a_competitor(passage) or _a_title(passage):
             # a competitor's card answers "why them", not the customer's objection: quoting its
-            # strengths ("迈瑞的价格低于我们") to a customer who finds us expensive argues their case
+            # strengths ("迈瑞的价格低于我们") to a customer who finds us expensive argues their case;
+            # and a document's title line answers nothing
             continue
         quoted = best_sentences(passage.text, objection)
         if quoted in seen:  # the same words from two passages (a copied card) are one track

@@ -71,15 +71,30 @@ def chunk_text(text: str, *, max_chars: int = 800) -> list[Chunk]:
 
 
 def _paragraphs(text: str) -> list[_Paragraph]:
+    """The text's paragraphs: lines up to a blank line — and a line that opens a heading, a chapter
+    or an article starts one of its own, so a plain-text file that writes its articles on
+    consecutive lines ("第一条 …" / "第二条 …", no blank line between) still splits at each."""
     found: list[_Paragraph] = []
     for match in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*", text):
-        body = match.group(0)
-        stripped = body.strip()
-        if not stripped:
-            continue
-        offset = match.start() + (len(body) - len(body.lstrip()))
-        found.append(_Paragraph(stripped, offset, offset + len(stripped)))
+        position = match.start()
+        lines = match.group(0).split("\n")
+        group_start = position
+        group: list[str] = []
+        for line in lines:
+            if group and (_HEADING.match(line) or _CHAPTER.match(line) or _ARTICLE.match(line)):
+                _add(found, "\n".join(group), group_start)
+                group, group_start = [], position
+            group.append(line)
+            position += len(line) + 1
+        _add(found, "\n".join(group), group_start)
     return found
+
+
+def _add(found: list[_Paragraph], body: str, at: int) -> None:
+    stripped = body.strip()
+    if stripped:
+        offset = at + (len(body) - len(body.lstrip()))
+        found.append(_Paragraph(stripped, offset, offset + len(stripped)))
 
 
 def _pack(paragraphs: list[_Paragraph], heading: str, max_chars: int, source: str) -> list[Chunk]:
