@@ -42,7 +42,9 @@ from closeloop.assistant.compliance.matcher import (  # the parts the new matche
     _span_of,
     _starts,
     lead_time_in_text,
+    mixed,
     promised_days,
+    with_english_runs,
 )
 from closeloop.assistant.compliance.packs import Lang, RuleLibrary, Sector, shipped_library
 from closeloop.assistant.compliance.plain_path import lowered_text as _lowered
@@ -140,6 +142,11 @@ class Checker:
         if not text:
             return []
         lang = lang or _lang_of(text)
+        found = self._check_one(text, lang, sector, lead_time_days)
+        # a Chinese text's English words are checked as English too (twelfth session, in both matchers)
+        return with_english_runs(self, [text], [found], sector, [lead_time_days])[0] if mixed(text, lang) else found
+
+    def _check_one(self, text: str, lang: Lang, sector: Sector | None, lead_time_days: int | None) -> list[Finding]:
         hits, triggered, detected = self._scan(_lowered(text), lang)
         sector = sector or detected
         rules = self._rules[lang]
@@ -185,9 +192,7 @@ class Checker:
             if not text:
                 continue
             if len(text) > _LONG:
-                results[position] = self.check(
-                    text, lang=langs[position], sector=sector, lead_time_days=leads[position]
-                )
+                results[position] = self._check_one(text, langs[position] or _lang_of(text), sector, leads[position])
                 continue
             groups[langs[position] or _lang_of(text)].append(position)
         for group_lang, members in groups.items():
@@ -195,6 +200,12 @@ class Checker:
                 found = self._check_group(group_lang, [texts[p] for p in members], sector, [leads[p] for p in members])
                 for position, findings in zip(members, found, strict=True):
                     results[position] = findings
+        both = [position for position, text in enumerate(texts) if mixed(text, langs[position])]
+        merged = with_english_runs(
+            self, [texts[p] for p in both], [results[p] for p in both], sector, [leads[p] for p in both]
+        )
+        for position, findings in zip(both, merged, strict=True):
+            results[position] = findings
         return results
 
     def _check_group(

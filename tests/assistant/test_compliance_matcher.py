@@ -452,3 +452,24 @@ def test_a_finding_explains_the_article_it_cites_in_every_sector() -> None:
                 if names_an_article and not names_this_one:
                     wrong.append(f"{pack.pack}/{rule.id} in {sector}: cites {citation.label}")
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase", "citation"),
+    [
+        ("投资这台设备 guaranteed returns，零风险。", "guaranteed returns", "广告法第25条"),
+        ("这款理财产品 guaranteed 8% annual return，放心。", "guaranteed 8% annual return", "广告法第25条"),
+        ("这款面霜 100% safe，敏感肌也能用。", "100% safe", "化妆品监督管理条例第43条"),
+    ],
+)
+def test_a_chinese_drafts_english_words_are_checked_as_english(
+    checker: Checker, text: str, phrase: str, citation: str
+) -> None:
+    """The twelfth session's tester: a mixed draft's "guaranteed returns" was shown as clean, found only
+    with ``lang=en``. Each English run is checked as English in the draft's sector, at the draft's offsets."""
+    found = checker.check(text)
+    english = [f for f in found if f.span == phrase]
+    assert english, found
+    assert text[english[0].start : english[0].end] == phrase
+    assert english[0].citation.startswith(citation)
+    assert checker.check_many([text, "ISO 13485认证，CE marked。", text]) == [found, [], found]

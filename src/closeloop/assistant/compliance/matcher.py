@@ -24,7 +24,7 @@ from functools import cache, partial
 from pathlib import Path
 from re import _constants, _parser
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import ahocorasick
 
@@ -257,6 +257,13 @@ class Checker:
         if not text:
             return []
         lang = lang or _lang_of(text)
+        found = self._check_one(text, lang, sector, lead_time_days)
+        if mixed(text, lang):
+            return with_english_runs(self, [text], [found], sector, [lead_time_days])[0]
+        return found
+
+    def _check_one(self, text: str, lang: Lang, sector: Sector | None, lead_time_days: int | None) -> list[Finding]:
+        """:meth:`check` in the text's one language."""
         if len(text) <= _LONG:
             found = self._prefilter.scan(lang, text) if self._prefilter is not None else None
             if found is not None:
@@ -309,9 +316,7 @@ class Checker:
         for position in module.check_batch(self._plain, scanners, texts, langs, leads, sector, results, _LONG):
             text = texts[position]
             if len(text) > _LONG:
-                results[position] = self.check(
-                    text, lang=langs[position], sector=sector, lead_time_days=leads[position]
-                )
+                results[position] = self._check_one(text, langs[position] or _lang_of(text), sector, leads[position])
             else:
                 groups[langs[position] or _lang_of(text)].append(position)
         for group_lang, members in groups.items():
@@ -319,6 +324,14 @@ class Checker:
                 found = self._check_group(group_lang, [texts[p] for p in members], sector, [leads[p] for p in members])
                 for position, findings in zip(members, found, strict=True):
                     results[position] = findings
+        # a Chinese draft's English words are checked as English too (one batch for them all)
+        both = [position for position, text in enumerate(texts) if mixed(text, langs[position])]
+        if both:
+            merged = with_english_runs(
+                self, [texts[p] for p in both], [results[p] for p in both], sector, [leads[p] for p in both]
+            )
+            for position, findings in zip(both, merged, strict=True):
+                results[position] = findings
         return results
 
     def _check_plain(
@@ -477,11 +490,66 @@ class _SafeSpans:
 
 
 _LONG = 400
+#: an English run inside a Chinese text: ASCII from a letter on, holding a word of three letters or
+#: more, up to where the ASCII ends ("guaranteed returns", "100% safe"; not "CT" nor "±0.02mm")
+_ENGLISH_RUN = re.compile(r"[A-Za-z0-9][\x20-\x7e]*?[A-Za-z]{3}[\x20-\x7e]*")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?\n]+|$)")
 #: joins lowered texts for the automaton pass (no key contains it; not a word character)
 _KEY_SEPARATOR = "\x00"
 #: joins texts for a pattern pass (``.`` does not cross it; a match that does is redone per text)
 _PATTERN_SEPARATOR = "\n"
+
+
+class _OneLanguage(Protocol):
+    def sector_of(self, text: str, lang: Lang | None = None) -> Sector: ...
+
+    def _check_one(self, text: str, lang: Lang, sector: Sector | None, lead_time_days: int | None) -> list[Finding]: ...
+
+
+def mixed(text: str, lang: Lang | None) -> bool:
+    """Whether ``text`` is Chinese with English words in it (checked in both languages); a text
+    without Chinese characters is one language, the one given or English."""
+    if not text or (lang or "zh") != "zh" or _CJK.search(text) is None:
+        return False
+    return _ENGLISH_RUN.search(text) is not None
+
+
+def with_english_runs(
+    checker: _OneLanguage, texts: list[str], found: list[list[Finding]], sector: Sector | None, leads: list[int | None]
+) -> list[list[Finding]]:
+    """Chinese texts' findings with those of their English runs ("投资这台设备 guaranteed returns，零风险"):
+    each run is checked as English in the Chinese text's sector, and its findings that overlap none of
+    the text's own join them, at the text's offsets, in order."""
+    runs = [
+        (number, match.start(), match.group(0))
+        for number, text in enumerate(texts)
+        for match in _ENGLISH_RUN.finditer(text)
+    ]
+    if not runs:
+        return found
+    sectors = {number: sector or checker.sector_of(texts[number], "zh") for number, _, _ in runs}
+    merged = [list(findings) for findings in found]
+    for number, offset, run in runs:
+        for finding in checker._check_one(run, "en", sectors[number], leads[number]):
+            start, end = finding.start + offset, finding.end + offset
+            if any(start < other.end and other.start < end for other in merged[number]):
+                continue
+            merged[number].append(
+                plain_path.finding(
+                    start,
+                    end,
+                    finding.span,
+                    finding.level,
+                    finding.category,
+                    finding.citation,
+                    finding.rewrite,
+                    finding.explanation,
+                    finding.rule,
+                )
+            )
+    for findings in merged:
+        findings.sort(key=lambda f: (f.start, f.end))
+    return merged
 
 
 def _lang_of(text: str) -> Lang:
