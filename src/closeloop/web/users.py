@@ -60,6 +60,7 @@ _SENTENCES: dict[tuple[str, str], str] = {
     ("region_id", "not_found"): N_("No such region in your organization."),
     ("role", "invalid"): N_("You cannot change your own role."),
     ("is_active", "invalid"): N_("You cannot deactivate yourself."),
+    ("password", "own_password"): N_("Change your own password on your settings page, with your current one."),
 }
 
 
@@ -326,6 +327,7 @@ _NOTICES = {
     "saved": N_("Changes saved."),
     "deactivated": N_("User deactivated: their sessions and tokens have ended."),
     "activated": N_("User reactivated."),
+    "password": N_("Password set: their sessions and tokens have ended."),
 }
 
 
@@ -417,3 +419,35 @@ def set_active(request: Request, user_id: int, active: str = Form(""), csrf: str
         )
     _forget(request, user_id)
     return RedirectResponse(f"/settings/users/{user_id}?saved={'activated' if wanted else 'deactivated'}", 303)
+
+
+@router.post("/settings/users/{user_id}/password")
+def set_password(request: Request, user_id: int, password: str = Form(""), csrf: str = Form("")) -> Response:
+    """Set another user's password (a reset: their sessions and tokens end). The service's rules hold:
+    only for a role one may grant, a password that is long enough and not common; one's own password
+    is changed with the current one, on one's own settings page."""
+    user, actor = _require_manager(request)
+    require_csrf(request, csrf)
+    with database_of(request).reading(actor) as session:
+        subject = _subject(session, actor, user_id)
+    try:
+        if subject.id == actor.user_id:
+            raise ValidationFailed.one("password", "change your own password on your settings page", "own_password")
+        with database_of(request).unit_of_work(actor) as session:
+            org_service.update_user(session, actor, user_id=user_id, changes={"password": password})
+    except DomainError as error:
+        if error.status not in (403, 409, 412, 422):
+            raise
+        errors, message = _refusal(request, error)
+        return _form_page(
+            request,
+            user,
+            actor,
+            values=_values_of(subject),
+            subject=subject,
+            errors=errors,
+            message=message,
+            status_code=error.status,
+        )
+    _forget(request, user_id)
+    return RedirectResponse(f"/settings/users/{user_id}?saved=password", status_code=303)
