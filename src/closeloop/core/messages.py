@@ -203,6 +203,7 @@ FALLBACK_BY_STATUS = {
     404: N_("This page does not exist, or you may not see it."),
     403: N_("Your role may not do this."),
     409: N_("This conflicts with the current state of the record."),
+    415: N_("The body is not in a form this address reads."),
     422: N_("Some fields are not valid."),
 }
 
