@@ -130,6 +130,26 @@ def test_backtest_replays_history_without_acting_and_the_record_shows_its_decisi
     assert refused.json()["errors"][0]["field"] == "actions"
 
 
+def test_a_daily_rule_tried_over_30_days_fires_30_times(db: Database, tenant: Tenant, client: TestClient) -> None:
+    """The window is the 30 days that end now (its start excluded): one check a day, 30 in all —
+    what "over the last 30 days" says, not 31."""
+    with db.unit_of_work(tenant["manager"].actor) as session:
+        silent = _account(session, tenant, "久未联系", emails=3, silent_days=60, now=utcnow())
+
+    for days in (30, 1, 7):
+        response = client.post(
+            "/api/v1/rules/backtest",
+            json={"definition": SILENT_CUSTOMER, "days": days},
+            headers=tenant["manager"].headers,
+        )
+        assert response.status_code == 200, response.text
+        tried = response.json()
+        assert tried["days"] == days
+        assert tried["would_fire"] == days, (days, tried["per_record"])
+        assert tried["per_record"][0]["record_id"] == silent
+        assert tried["per_record"][0]["count"] == days
+
+
 def test_undo_window_cancelled_does_nothing_expired_runs_once(db: Database, tenant: Tenant, client: TestClient) -> None:
     manager, rep = tenant["manager"].actor, tenant["rep"].actor
     definition = {

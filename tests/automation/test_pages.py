@@ -83,3 +83,38 @@ def test_a_manager_writes_tries_and_switches_on_a_rule_then_a_rep_cancels_its_ac
     assert asked.status_code == 303
     director = browser(client, db, tenant["director"])
     assert "不需要这个任务" in director.get("/automation/reviews").text
+
+
+def test_the_rule_list_shows_each_undo_window_in_words(client: TestClient, db: Database, tenant: Tenant) -> None:
+    manager = browser(client, db, tenant["manager"])
+    token = csrf_of(manager.get("/automation/rules/new").text)
+    windows = {"三天": "259200", "半分钟": "30", "一个半小时": "5400", "立即": "0", "一天": "86400"}
+    for name, seconds in windows.items():
+        saved = manager.post(
+            "/automation/rules",
+            data={
+                "csrf": token, "name": name, "undo_seconds": seconds,
+                "text": "新线索创建后，给负责人创建一个两天后到期的任务：首次联系。",
+            },
+            follow_redirects=False,
+        )  # fmt: skip
+        assert saved.status_code == 303, saved.text
+
+    def shown(page: str) -> dict[str, str]:
+        return {
+            name: page.split(f'data-undo-seconds="{seconds}">', 1)[1].split("</td>", 1)[0]
+            for name, seconds in windows.items()
+        }
+
+    assert shown(manager.get("/automation/rules").text) == {
+        "三天": "3 天", "半分钟": "30 秒", "一个半小时": "90 分钟", "立即": "无", "一天": "1 天",
+    }  # fmt: skip
+    english = browser(client, db, tenant["manager"], locale="en").get("/automation/rules").text
+    assert shown(english) == {
+        "三天": "3 days",
+        "半分钟": "30 s",
+        "一个半小时": "90 minutes",
+        "立即": "None",
+        "一天": "1 day",
+    }
+    assert "259200 s" not in english

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, time
+from datetime import UTC, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +13,7 @@ from closeloop.cli.demo_commands import DEMO_RULES, demo_anchor
 from closeloop.cli.main import app
 from closeloop.core.clock import utcnow
 from closeloop.crm.opportunities.models import Opportunity
+from closeloop.crm.tasks.models import Task
 from closeloop.crm.tickets.models import Ticket
 from closeloop.db.session import Database
 from closeloop.demo.people import DEMO_PASSWORD
@@ -130,7 +131,8 @@ def test_demo_if_empty_seeds_once_and_always_prints_the_sign_ins(
 def _assert_a_decision_history(db: Database, organization_id: int, output: str) -> None:
     """The demo's rules and what their daily checks decided over its last week: decisions about its
     own records (each one exists, in the seller), made at the checks' hour (08:00 in Shanghai), the
-    undo window of the latest tasks still open and the earlier ones' tasks made."""
+    tasks made once their 30-second undo window ended, due three days after they are made (the rule's
+    "3天内完成" is the task's due date, not a three-day hold)."""
     anchor = demo_anchor(utcnow().date())
     with db.reading(None, system=True) as session:
         rules = dict(session.execute(select(Rule.id, Rule.name).where(Rule.organization_id == organization_id)).all())
@@ -149,9 +151,18 @@ def _assert_a_decision_history(db: Database, organization_id: int, output: str) 
     assert {d.event_type for d in decisions} == {"schedule"}
     assert pending  # the task rule's actions wait in (or went through) the undo window
     assert {a.decision_id for a in pending} <= {d.id for d in decisions}
-    now = utcnow()
-    assert any(a.status == "pending" and a.run_after > now for a in pending)  # still undoable
+    made = {d.id: d.created_at for d in decisions}
+    assert {(a.run_after - made[a.decision_id]).total_seconds() for a in pending} == {30.0}  # the default window
     assert all(a.status == "done" for a in pending if a.run_after <= anchor)  # made as the worker would
+    assert [text for text, undo_seconds in DEMO_RULES if undo_seconds > 30] == []
+    done = [a for a in pending if a.status == "done"]
+    assert done
+    with db.reading(None, system=True) as session:
+        due = set(
+            session.scalars(select(Task.due_on).where(Task.organization_id == organization_id, Task.title == "跟进"))
+        )
+    # each task made is due three days after the check that decided it (08:00 in Shanghai: the same date)
+    assert {(made[a.decision_id] + timedelta(days=3)).date() for a in done} <= due
 
 
 def test_demo_if_empty_leaves_a_database_with_other_organizations_alone(

@@ -201,3 +201,30 @@ def test_check_in_only_on_the_visits_own_day(client: TestClient, tenant: Tenant,
     early = rep.create("activities", {"kind": "visit", "account_id": account, "subject": "早访",
                                       "occurred_at": "2026-11-26T16:10:00+00:00"})["id"]  # fmt: skip
     assert _check_in(client, tenant["rep"], early).status_code == 201
+
+
+def test_a_json_check_in_is_refused_as_not_a_form(client: TestClient, tenant: Tenant) -> None:
+    """The endpoint reads a multipart form (the photos are files): a JSON body is told so, in the
+    caller's language, rather than "latitude: Field required" of the latitude it sent."""
+    rep = Api(client, tenant["rep"])
+    visit = _visit(rep, _account(rep, "上海瑞金医院", *SHANGHAI))
+    body = {"latitude": 31.231, "longitude": 121.474, "accuracy": 15}
+
+    for path in (f"/api/v1/fieldwork/visits/{visit}/check-in", f"/api/v1/fieldwork/visits/{visit}/photos"):
+        answer = client.post(path, json=body, headers=tenant["rep"].headers)
+        problem = assert_problem(answer, 415)
+        assert problem["code"] == "unsupported_media_type"
+        assert "multipart/form-data" in problem["detail"]
+        assert "multipart/form-data" in problem["accepted_media_types"]
+    chinese = client.post(
+        f"/api/v1/fieldwork/visits/{visit}/check-in",
+        json=body,
+        headers={**tenant["rep"].headers, "Accept-Language": "zh-CN"},
+    ).json()
+    assert chinese["title"] == "不支持的内容类型"
+    assert "multipart/form-data" in chinese["detail"]
+    assert "照片作为文件" in chinese["detail"]
+    assert client.get(f"/api/v1/fieldwork/visits/{visit}/check-in", headers=tenant["rep"].headers).status_code == 404
+    unauthenticated = client.post(f"/api/v1/fieldwork/visits/{visit}/check-in", json=body)
+    assert unauthenticated.status_code == 401
+    assert _check_in(client, tenant["rep"], visit).status_code == 201  # a form without photos still checks in

@@ -1179,8 +1179,17 @@ def _assistant_plans() -> dict[tuple[str, str], Plan]:
         ),
         ("POST", "/v1/assistant/verdicts"): Plan(
             True,
-            lambda world, caller: Call("", {"source": "brief", "key": "account:1", "verdict": "adopted"}),
-            lambda world, caller: 201 if caller.can("knowledge:read") else 403,
+            lambda world, caller: Call(
+                "", {"source": "brief", "key": f"account:{world.sample('accounts')['id']}", "verdict": "adopted"}
+            ),
+            # a statement about the rep's account: judged only by who may read that account
+            lambda world, caller: (
+                403
+                if not caller.can("knowledge:read")
+                else 201
+                if caller.can("accounts:read") and caller.sees_owned_by(world.rep.user_id)
+                else 404
+            ),
         ),
         ("GET", "/v1/assistant/adoption-report"): Plan(
             False, lambda world, caller: Call(""), lambda world, caller: 200 if caller.can("assistant:report") else 403

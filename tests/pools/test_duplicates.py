@@ -126,6 +126,20 @@ def test_check_across_accounts_pools_and_leads_with_masked_owners(
     assert pooled
 
 
+@pytest.mark.parametrize("body", [{}, {"name": "  ", "mobile": ""}, {"name": None, "mobile": None}])
+def test_a_check_with_nothing_to_compare_is_refused_naming_both_fields(
+    client: TestClient, tenant: Tenant, body: dict[str, Any]
+) -> None:
+    rep = Api(client, tenant["rep"])
+
+    problem = assert_problem(rep.request("POST", "/duplicates/check", json=body), 422, field="name", code="required")
+
+    assert {error["field"] for error in problem["errors"]} == {"name", "mobile"}
+    assert "company name or a mobile number" in problem["detail"]
+    chinese = rep.request("POST", "/duplicates/check", json=body, headers={"Accept-Language": "zh-CN"}).json()
+    assert "公司名称或手机号" in chinese["detail"]
+
+
 def test_blocking_and_warning_on_account_creation(client: TestClient, tenant: Tenant, world: World) -> None:
     world.account("北京协和医院有限公司")
     rep2 = Api(client, tenant["rep2"])

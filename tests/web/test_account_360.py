@@ -137,3 +137,51 @@ def test_the_timeline_loads_more_with_htmx(client: TestClient, db: Database, ten
     assert more.text.count('class="event ') == 5
     assert "<html" not in more.text
     assert "Load more" not in more.text
+
+
+CHINESE = {"Accept-Language": "zh-CN"}
+
+
+def test_the_account_page_links_its_deals_and_starts_records_on_the_account(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    account = _account(client, tenant)
+    deal = Api(client, tenant["rep"]).create("opportunities", {"name": f"CT 项目 {tag()}", "account_id": account["id"]})
+    browse_as(client, db, tenant["rep"])
+
+    page = client.get(f"/accounts/{account['id']}", headers=ENGLISH).text
+
+    assert f'<a href="/opportunities/{deal["id"]}">{deal["name"]}</a>' in page
+    starts = {
+        "log-activity": (
+            f"/activities/new?account_id={account['id']}&amp;next=/accounts/{account['id']}",
+            "Log an activity",
+        ),
+        "new-opportunity": (f"/opportunities/new?account_id={account['id']}", "New opportunity"),
+        "new-contact": (f"/contacts/new?account_id={account['id']}", "New contact"),
+    }
+    for anchor, (href, label) in starts.items():
+        assert f'id="{anchor}" href="{href}">{label}</a>' in page, anchor
+        form = client.get(href.replace("&amp;", "&"), headers=ENGLISH)
+        assert form.status_code == 200, href
+        assert f'<option value="{account["id"]}" selected>{account["name"]}</option>' in form.text, href
+    chinese = client.get(f"/accounts/{account['id']}", headers=CHINESE).text
+    for label in ("记录跟进", "新建商机", "新建联系人"):
+        assert label in chinese
+
+
+def test_a_new_form_does_not_preselect_an_account_out_of_reach(
+    client: TestClient, db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    theirs = Api(client, other_tenant["admin"]).create("accounts", {"name": f"别家 {tag()}"})
+    colleague = _account(client, tenant, owner_id=tenant["rep2"].user_id)
+    browse_as(client, db, tenant["rep"])
+
+    for plural in ("activities", "opportunities", "contacts"):
+        for foreign in (theirs, colleague):
+            form = client.get(f"/{plural}/new", params={"account_id": foreign["id"]}, headers=ENGLISH)
+            assert form.status_code == 200, form.text
+            assert f'value="{foreign["id"]}" selected' not in form.text, plural
+            assert str(foreign["name"]) not in form.text
+            assert f"#{foreign['id']}" not in form.text
+        assert client.get(f"/{plural}/new", params={"account_id": "x"}, headers=ENGLISH).status_code == 200

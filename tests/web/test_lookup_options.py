@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from closeloop.db.session import Database
 from closeloop.web import records as record_pages
 from tests.factories import Tenant
-from tests.samples import Api, tag
+from tests.samples import Api, assert_problem, tag
 from tests.web.pages import browse_as
 from tests.web.test_sign_in import ENGLISH
 
@@ -94,6 +94,24 @@ def test_bad_lookups_answer_clearly(client: TestClient, db: Database, tenant: Te
     client.cookies.clear()
     signed_out = client.get("/options/account", params={"q": "x"}, headers=ENGLISH, follow_redirects=False)
     assert signed_out.status_code in (302, 303, 401)
+
+
+def test_a_lookup_without_a_query_answers_a_problem_document_naming_q(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    """The pick list's address answers JSON whatever it is asked — a browser's own request too
+    (``Accept: text/html``), never the workspace's error page."""
+    browse_as(client, db, tenant["rep"])
+
+    for params in ({}, {"q": ""}, {"q": "  "}):
+        answer = client.get("/options/account", params=params, headers={**ENGLISH, "Accept": "text/html"})
+        problem = assert_problem(answer, 422, field="q", code="required")
+        assert "<html" not in answer.text
+        assert problem["code"] == "validation_failed"
+    chinese = client.get("/options/account", headers={"Accept-Language": "zh-CN"}).json()
+    assert chinese["errors"][0]["message"] == "此项必填。"
+    unknown = client.get("/options/user", params={"q": "x"}, headers=ENGLISH)
+    assert_problem(unknown, 404)
 
 
 def test_a_partner_cannot_look_up_the_sellers_accounts(

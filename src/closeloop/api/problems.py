@@ -21,8 +21,8 @@ from closeloop.db.base import Base
 
 _log = logging.getLogger("closeloop.api")
 
-PROBLEM_TYPE = "https://closeloop.dev/problems/"
-MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE = messages.PROBLEM_TYPE
+MEDIA_TYPE = messages.PROBLEM_MEDIA_TYPE
 
 #: the header a problem document's language is told in
 log = logging.getLogger(__name__)
@@ -43,27 +43,9 @@ def problem_response(
     """The problem document, its words in ``locale``. ``code``, ``type`` and each error's ``field`` and
     ``code`` are the same in every language; in another language than English the English words stay
     beside the translated ones (``detail_en``, each error's ``message_en``)."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + code,
-        "title": messages.title(status, locale),
-        "status": status,
-        "code": code,
-        "detail": messages.refusal_text(detail, code, status, extra or {}, locale),
-    }
-    english = locale == "en"
-    if not english:
-        body["detail_en"] = detail
-    if problems:
-        body["errors"] = [
-            p.as_dict()
-            if english
-            else {**p.as_dict(), "message": messages.problem_message(p, locale), "message_en": p.message}
-            for p in problems
-        ]
+    body = messages.problem_document(status, code, detail, problems=problems, extra=extra, locale=locale)
     if request_id:
         body["request_id"] = request_id
-    if extra:
-        body.update(extra)
     response_headers = dict(headers or {})
     response_headers["Content-Language"] = _CONTENT_LANGUAGE.get(locale, locale)
     if status == 401:

@@ -760,7 +760,11 @@ def backtest(
     events its trigger wakes on (a scheduled rule: its checks, once per period, over the records that
     existed then). Each check sees the record — and the records it points to — as it was at that
     moment, rebuilt from the audit trail (:mod:`closeloop.automation.asof`), and history measures
-    counted up to that moment."""
+    counted up to that moment.
+
+    The window is the ``days`` days that end now, the start excluded: ``(now − days, now]``, so a
+    daily rule is checked ``days`` times (30 days → 30 checks), as the label "over the last 30 days"
+    says; its last check is today's."""
     require(actor, "rules:read")
     if not 1 <= days <= 366:
         raise ValidationFailed.one("days", "must be between 1 and 366")
@@ -837,7 +841,7 @@ def backtest(
                 .where(
                     tenant_clause(actor.organization_id, OutboxEvent),
                     OutboxEvent.event_type == rule.trigger.event_type,
-                    OutboxEvent.occurred_at >= start,
+                    OutboxEvent.occurred_at > start,
                     OutboxEvent.occurred_at <= moment,
                     OutboxEvent.actor_kind != "rule",
                 )
@@ -900,7 +904,7 @@ def backtest(
             if reads_history and rule.record_type in metrics.History.KINDS
             else None
         )
-        tick = start
+        tick = start + step  # the window is (start, moment]: ``days`` daily checks, not days + 1
         seen_periods: set[tuple[int, str]] = set()
         while tick <= moment:
             key = engine.period_key(rule.trigger, tick) if step == timedelta(hours=1) else _period_of_day(rule, tick)

@@ -105,17 +105,19 @@ def demo(
     with db.unit_of_work(None, system=True) as session:
         import_stock(session, result.organization_id, dealer_stock_reports(session, result.organization_id, anchor))
     # the rules a sales VP would switch on, and what their daily checks decided over the demo's last
-    # week: the decision log and the undo window have something to show from the first sign-in
+    # week: the decision log has something to show from the first sign-in
     replayed = seed_automation(db, result.organization_id, prefix=org or DEFAULT_SLUG, anchor=anchor)
     console.print(f"automation: {replayed.fired} decisions over the last {DEMO_RULE_DAYS} days")
     _print_sign_ins(result.sign_ins)
 
 
 #: the demo's automation rules, as its sales VP would write them (parsed by the rule parser), and
-#: the undo window of each: a task the rule creates waits three days before it is made
+#: the undo window of each: notices go at once; a task the rule creates waits the default 30 seconds
+#: before it is made (its "3天内完成" is the task's due date, three days after it is made — not a
+#: three-day hold on making it)
 DEMO_RULES: tuple[tuple[str, int], ...] = (
     ("商机在谈判阶段停留超过21天，通知负责销售和他的经理。", 0),
-    ("商机在方案阶段停留超过30天，给负责人创建一个3天内完成的跟进任务。", 3 * 86400),
+    ("商机在方案阶段停留超过30天，给负责人创建一个3天内完成的跟进任务。", 30),
     ("工单打开超过3天还没关闭的，升级给销售经理。", 0),
 )
 #: the days before the demo's anchor whose periodic checks are run (the anchor's own day included)
@@ -125,8 +127,9 @@ DEMO_RULE_DAYS = 7
 def seed_automation(db: Database, organization_id: int, *, prefix: str, anchor: datetime) -> Replayed:
     """Create :data:`DEMO_RULES` as the sales VP (enabled), then run the real periodic checks hour by
     hour over the :data:`DEMO_RULE_DAYS` days up to the anchor: decisions about the demo's own
-    records, dated when the check made them; tasks whose undo window ended are made, the latest
-    still wait in it. Deterministic: the same data and anchor give the same decisions."""
+    records, dated when the check made them; the tasks they create are made once their undo window
+    ends (the anchor's own wait for the worker). Deterministic: the same data and anchor give the
+    same decisions."""
     from closeloop.automation import service as rule_service
     from closeloop.automation.language import parse_rule
     from closeloop.org.models import User

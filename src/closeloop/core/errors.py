@@ -40,6 +40,16 @@ class DomainError(Exception):
         return f"{self.message} ({details})"
 
 
+class UnsupportedMediaType(DomainError):
+    """A body in a form the endpoint does not read (JSON where it takes a multipart form with files):
+    415, naming the media types it does take (``accepted_media_types``)."""
+
+    def __init__(self, message: str, accepted: Sequence[str]) -> None:
+        super().__init__(
+            message, code="unsupported_media_type", status=415, extra={"accepted_media_types": list(accepted)}
+        )
+
+
 class NotFound(DomainError):
     def __init__(self, noun: str, identifier: object | None = None) -> None:
         text = f"{noun} not found" if identifier is None else f"{noun} {identifier} not found"

@@ -203,6 +203,7 @@ FALLBACK_BY_STATUS = {
     404: N_("This page does not exist, or you may not see it."),
     403: N_("Your role may not do this."),
     409: N_("This conflicts with the current state of the record."),
+    415: N_("The body is not in a form this address reads."),
     422: N_("Some fields are not valid."),
 }
 
@@ -293,3 +294,42 @@ TITLES: dict[int, str] = {
 
 def title(status: int, locale: str) -> str:
     return translations(locale).gettext(TITLES.get(status, N_("Error")))
+
+
+#: where a problem document's ``type`` points (its code appended)
+PROBLEM_TYPE = "https://closeloop.dev/problems/"
+#: the media type of a problem document (RFC 9457)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_document(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    problems: list[FieldProblem] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    locale: str = "en",
+) -> dict[str, Any]:
+    """The body of a problem document, its words in ``locale``: what the API answers, and the
+    workspace's few JSON addresses (a pick list's ``/options/…``) too. ``code``, ``type`` and each
+    error's ``field`` and ``code`` are the same in every language; in another language than English
+    the English words stay beside the translated ones (``detail_en``, each error's ``message_en``).
+    ``extra`` members (an error's own, such as ``accepted_params``) are added as they are."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": title(status, locale),
+        "status": status,
+        "code": code,
+        "detail": refusal_text(detail, code, status, extra or {}, locale),
+    }
+    english = locale == "en"
+    if not english:
+        body["detail_en"] = detail
+    if problems:
+        body["errors"] = [
+            p.as_dict() if english else {**p.as_dict(), "message": problem_message(p, locale), "message_en": p.message}
+            for p in problems
+        ]
+    body.update(extra or {})
+    return body

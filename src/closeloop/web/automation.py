@@ -5,6 +5,7 @@ in their undo window with a countdown; review requests — the same services as 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -14,7 +15,7 @@ from closeloop.automation import explain, webhooks
 from closeloop.automation import service as automation
 from closeloop.automation.language import parse_rule, read_back
 from closeloop.core.errors import DomainError, ValidationFailed
-from closeloop.web.i18n import N_, NOUN_LABELS
+from closeloop.web.i18n import N_, NOUN_LABELS, translations
 from closeloop.web.quality import record_link, subject_names
 from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
 
@@ -34,6 +35,26 @@ STATUS_LABELS = {
 }
 
 
+#: an undo window in its largest whole unit: (seconds in the unit, one, several)
+UNDO_UNITS = (
+    (86400, N_("1 day"), N_("%(count)s days")),
+    (3600, N_("1 hour"), N_("%(count)s hours")),
+    (60, N_("1 minute"), N_("%(count)s minutes")),
+)
+
+
+def undo_window_text(seconds: int, gettext: Callable[[str], str]) -> str:
+    """A rule's undo window as a person reads it: ``3 days`` / ``3 天``, ``90 minutes``, ``30 s``
+    (the largest unit it is a whole number of), ``None`` when its actions run at once."""
+    if seconds <= 0:
+        return gettext("None")
+    for size, one, several in UNDO_UNITS:
+        if seconds % size == 0:
+            count = seconds // size
+            return gettext(one) if count == 1 else gettext(several) % {"count": count}
+    return gettext("%(count)s s") % {"count": seconds}
+
+
 def _lang(request: Request) -> str:
     return "en" if locale_of(request) == "en" else "zh"
 
@@ -51,8 +72,10 @@ def rules_page(request: Request) -> Response:
     user, actor = require_user(request)
     with database_of(request).reading(actor) as session:
         rules = [automation.rule_body(session, actor, rule) for rule in automation.list_rules(session, actor)]
+    gettext = translations(locale_of(request)).gettext
     for rule in rules:
         rule["readback"] = read_back(rule["definition"], _lang(request))
+        rule["undo_window"] = undo_window_text(int(rule["undo_seconds"] or 0), gettext)
     return render(request, "automation/rules.html", {"user": user, "actor": actor, "rules": rules})
 
 

@@ -31,7 +31,7 @@ from closeloop.automation import service as automation
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed, ReadOnly
-from closeloop.core.messages import FIELD_LABELS, field_message
+from closeloop.core.messages import FIELD_LABELS, PROBLEM_MEDIA_TYPE, field_message, problem_document
 from closeloop.crm import customfields, records, search
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
@@ -66,7 +66,7 @@ from closeloop.integrations.exporting import ExportFormat
 from closeloop.org.models import Region, User
 from closeloop.web import i18n
 from closeloop.web.i18n import N_, translations
-from closeloop.web.routes import database_of, is_htmx, locale_of, render, require_csrf, require_user
+from closeloop.web.routes import MAX_ID, database_of, is_htmx, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -859,12 +859,21 @@ LOOKUP_NOUNS = frozenset({"account", "contact", "lead", "opportunity", "product"
 def lookup_options(request: Request, noun: str, q: str = "") -> Response:
     """The records of ``noun`` the reader may see whose name matches ``q`` (pinyin and initials
     too), for a pick list whose first page did not hold the one wanted: JSON
-    ``{"items": [{"value": "12", "label": "…"}]}``."""
+    ``{"items": [{"value": "12", "label": "…"}]}``. A refusal is a problem document naming the field
+    (``q`` missing or too long, 422); the pick list's script asks only with something typed, and
+    keeps its loaded options on any refusal."""
     _user, actor = require_user(request)
-    if noun not in LOOKUP_NOUNS:
-        raise NotFound("kind of record", noun)
-    with database_of(request).reading(actor) as session:
-        found = search.lookup(session, actor, noun, q)
+    try:
+        if noun not in LOOKUP_NOUNS:
+            raise NotFound("kind of record", noun)
+        with database_of(request).reading(actor) as session:
+            found = search.lookup(session, actor, noun, q)
+    except DomainError as error:  # answered as the JSON it is asked for, never as a page
+        document = problem_document(
+            error.status, error.code, error.message, problems=error.problems, extra=error.extra,
+            locale=locale_of(request),
+        )  # fmt: skip
+        return JSONResponse(document, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE)
     return JSONResponse({"items": [{"value": str(i), "label": label} for i, label in found]})
 
 
@@ -1251,16 +1260,32 @@ _ABOUT = _PRESETS
 ABOUT_NOTHING = N_("Choose the account, contact, opportunity or lead this activity is about.")
 
 
+def _presets(request: Request, actor: Actor, spec: PageSpec) -> dict[str, Any]:
+    """The records a new form starts chosen from its address (``/opportunities/new?account_id=12``,
+    the account page's actions): each a field of the form, and a record the reader may see — one out
+    of reach (another rep's, another organization's, none at all) is left unchosen, never shown."""
+    wanted: dict[str, int] = {}
+    for name in _PRESETS:
+        given = request.query_params.get(name, "").strip()
+        if given.isdigit() and int(given) <= MAX_ID and any(i.name == name for i in spec.inputs):
+            wanted[name] = int(given)
+    if not wanted:
+        return {}
+    with database_of(request).reading(actor) as session:
+        return {
+            name: str(record_id)
+            for name, record_id in wanted.items()
+            if actor.can(f"{records.record_type_for(name.removesuffix('_id')).plural}:read")
+            and record_id in names_of(session, actor, name.removesuffix("_id"), [record_id])
+        }
+
+
 def _new_handler(plural: str) -> Callable[[Request], Response]:
     def new_record(request: Request) -> Response:
         user, actor = require_user(request)
         spec = spec_for(plural)
         records.require_write(actor, spec.record_type)
-        values: dict[str, Any] = {}
-        for name in _PRESETS:
-            given = request.query_params.get(name)
-            if given and given.isdigit() and any(i.name == name for i in spec.inputs):
-                values[name] = given
+        values = _presets(request, actor, spec)
         kind = request.query_params.get("type")
         if plural == "activities":
             values["kind"] = kind if kind in _choices(ActivityKind) else "call"

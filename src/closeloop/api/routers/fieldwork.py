@@ -7,13 +7,13 @@ the visits-per-rep report.
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Request, UploadFile
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
 from closeloop.config import settings
-from closeloop.core.errors import NotFound, ValidationFailed
+from closeloop.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
 from closeloop.crm.schemas import Schema
 from closeloop.fieldwork import plans
 from closeloop.fieldwork import service as fieldwork
@@ -29,6 +29,23 @@ Photos = Annotated[
     list[UploadFile] | None,
     File(description=f"Up to {MAX_PHOTOS} JPEG, PNG or WebP photos (type read from the content, size-limited)"),
 ]
+
+
+#: the bodies the check-in and photo uploads read: a multipart form (with the photos as files), or,
+#: without photos, the same fields URL-encoded as a plain form sends them
+FORM_BODIES = ("multipart/form-data", "application/x-www-form-urlencoded")
+NOT_A_FORM = "The body must be multipart/form-data: the fields as form fields and the photos as files, not JSON"
+
+
+def _form_body(request: Request) -> None:
+    """Refuse (415) a body that is not a form before its fields are read: a JSON check-in would
+    otherwise be told "latitude: Field required" of a latitude it did send."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in FORM_BODIES:
+        raise UnsupportedMediaType(NOT_A_FORM, FORM_BODIES)
+
+
+FormBody = Annotated[None, Depends(_form_body)]
 
 
 def _read(files: list[UploadFile] | None) -> list[bytes]:
@@ -70,13 +87,15 @@ def get_check_in(database: DatabaseDep, actor: CurrentActor, activity_id: Activi
     "position typed in by the rep is sent with `manual=true` and no `accuracy`: it is stored and shown as "
     "entered by hand (`source: manual`). Only on the visit's own day in the business time zone (409 "
     "`not_visit_day` otherwise, naming the visit's date). A check-in farther than the configured distance from "
-    "the account's coordinates is flagged `is_far`. One check-in per visit (409 after).",
+    "the account's coordinates is flagged `is_far`. One check-in per visit (409 after). Any other body (JSON) "
+    "is refused with 415 `unsupported_media_type`.",
     response_class=Response,
 )
 def check_in(
     database: DatabaseDep,
     actor: CurrentActor,
     activity_id: ActivityId,
+    _form: FormBody,
     latitude: Annotated[float, Form(description="WGS-84 degrees")],
     longitude: Annotated[float, Form(description="WGS-84 degrees")],
     accuracy: Annotated[float | None, Form(description="metres, as the browser reports it")] = None,
@@ -116,7 +135,9 @@ def list_photos(database: DatabaseDep, actor: CurrentActor, activity_id: Activit
     summary="Add photos to a visit (JPEG, PNG or WebP; size-limited)",
     response_class=Response,
 )
-def add_photos(database: DatabaseDep, actor: CurrentActor, activity_id: ActivityId, photos: Photos = None) -> Response:
+def add_photos(
+    database: DatabaseDep, actor: CurrentActor, activity_id: ActivityId, _form: FormBody, photos: Photos = None
+) -> Response:
     uploads = _read(photos)
     with database.writing(actor) as session:
         rows = fieldwork.add_photos(session, actor, activity_id=activity_id, uploads=uploads)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from closeloop.api.deps import CurrentActor, DatabaseDep, ExpectedVersion, commit, etag, json_response
 from closeloop.core.clock import utcnow
+from closeloop.core.errors import FieldProblem, ValidationFailed
 from closeloop.core.pagination import MAX_LIMIT
 from closeloop.crm.schemas import Schema
 from closeloop.governance.permissions import require
@@ -379,8 +380,16 @@ def owner_changes(database: DatabaseDep, actor: CurrentActor, account_id: Accoun
     response_class=Response,
 )
 def check_duplicates(database: DatabaseDep, actor: CurrentActor, body: Annotated[DuplicateQuery, Body()]) -> Response:
+    require(actor, "accounts:read")
+    if not (body.name or "").strip() and not (body.mobile or "").strip():
+        raise ValidationFailed(
+            [
+                FieldProblem("name", "give a company name or a mobile number to compare", "required"),
+                FieldProblem("mobile", "give a company name or a mobile number to compare", "required"),
+            ],
+            message="Give a company name or a mobile number to look for duplicates",
+        )
     with database.reading(actor) as session:
-        require(actor, "accounts:read")
         matches = duplicates.find_matches(session, actor, name=body.name, mobile=body.mobile)
         mode = pools.duplicate_mode(session, actor.organization_id)
     return json_response({"matches": [m.public() for m in matches], "duplicate_mode": mode.value})

@@ -32,7 +32,8 @@ from closeloop.assistant.knowledge.text import query_tokens
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import NotFound, ValidationFailed
-from closeloop.db.scope import tenant_clause
+from closeloop.crm import records
+from closeloop.db.scope import RowAccess, tenant_clause
 from closeloop.governance.audit import service as audit
 from closeloop.governance.permissions import require
 from closeloop.org.models import Department, User
@@ -45,6 +46,8 @@ VERDICTS = ("adopted", "rejected")
 WEIGHT = 1.0 / 61
 MIN_SIMILARITY = 0.2
 _KEY = re.compile(r"^[a-z_]{2,30}:\d{1,19}$")
+#: the largest id a record can have (a signed 64-bit integer)
+MAX_ID = 2**63 - 1
 
 
 def similarity(a: str, b: str) -> float:
@@ -76,8 +79,10 @@ def record_verdict(
         chunk_id = int(key.split(":", 1)[1])
         # a passage the caller may read: its organization's, or one its seller shared with it; the
         # verdict is the caller's organization's either way (a partner's never reaches the seller)
-        if not readable_chunk(session, actor, chunk_id):
+        if chunk_id > MAX_ID or not readable_chunk(session, actor, chunk_id):
             raise NotFound("knowledge passage", chunk_id)
+    else:
+        _check_readable_record(session, actor, key)
     row = SuggestionVerdict(
         organization_id=actor.organization_id,
         user_id=actor.user_id,
@@ -100,6 +105,22 @@ def record_verdict(
         changes=audit.diff({}, {"source": source, "key": key, "reason": row.reason}),
     )
     return row
+
+
+def _check_readable_record(session: Session, actor: Actor, key: str) -> None:
+    """A verdict on a record's statement (``account:12``, the key a brief gives) only on a record
+    the caller may read: "not found" otherwise, as for a passage — whether it exists elsewhere (a
+    seller's account, for its partner's user) or not, and whether the role reads that kind or not.
+    A key naming no kind of suggestion is a field problem."""
+    noun, _, number = key.partition(":")
+    try:
+        record_type = records.record_type_for(noun)
+    except KeyError:
+        raise ValidationFailed.one("key", "key names a suggestion, like knowledge:12 or account:3") from None
+    record_id = int(number)
+    if record_id > MAX_ID or not actor.can(f"{record_type.plural}:read"):
+        raise NotFound(record_type.noun, record_id)
+    records.get(session, actor, record_type, record_id, access=RowAccess.READ)
 
 
 def verdict_body(row: SuggestionVerdict) -> dict[str, Any]:
