@@ -253,7 +253,7 @@ async def if_match(request: Request) -> int | None:
     if raw is None or raw.strip() == "*":
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not (value.isascii() and value.isdigit()):
+    if not (value.isdecimal()):
         raise DomainError('If-Match must be an ETag this API issued, such as "3"', code="stale_version", status=412)
     return int(value)
 

@@ -82,7 +82,7 @@ def _reads(routers: Sequence[APIRouter], path: str) -> RecordReads | None:
 def _plain_positive(text: str, highest: int) -> int | None:
     """``text`` as an int when it is written plainly (ASCII digits, no sign, no leading zero) and lies in
     ``1..highest``; else ``None``."""
-    if not text or not text.isascii() or not text.isdigit() or text[0] == "0" or len(text) > 19:
+    if not text or not text.isascii() or not text.isdecimal() or text[0] == "0" or len(text) > 19:
         return None
     value = int(text)
     return value if value <= highest else None

@@ -394,7 +394,7 @@ def transfer_account(
     require_csrf(request, csrf)
     why = reason.strip()[:500]
     try:
-        if not to_owner_id.strip().isdigit():
+        if not to_owner_id.strip().isdecimal():
             raise ValidationFailed.one("to_owner_id", "choose the new owner", "required")
         if not why:
             raise ValidationFailed.one("reason", "give the reason for the transfer", "required")

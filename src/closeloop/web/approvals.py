@@ -408,7 +408,7 @@ async def submit(request: Request) -> Response:
             session,
             actor,
             record_type=str(form.get("record_type") or ""),
-            record_id=int(record_id) if record_id.isdigit() else None,
+            record_id=int(record_id) if record_id.isdecimal() else None,
             comment=str(form.get("comment") or "").strip()[:2000] or None,
         )
     return RedirectResponse(f"/approvals/{approval.id}", status_code=303)
@@ -546,7 +546,7 @@ def act(
             elif action == "reject":
                 approvals.reject(session, actor, approval_id, reason=reason.strip()[:2000])
             elif action == "add-approver":
-                if not user_id.isdigit():
+                if not user_id.isdecimal():
                     raise ValidationFailed.one("user_id", "choose a person", "required")
                 approvals.add_approver(
                     session, actor, approval_id, user_id=int(user_id), position=position, comment=text

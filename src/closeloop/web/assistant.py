@@ -52,7 +52,7 @@ MATCH_LABELS = {
 
 
 def _int(value: str, name: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) < 2**63:
+    if not value.isdecimal() or not 1 <= int(value) < 2**63:
         raise NotFound(name, value)
     return int(value)
 

@@ -120,7 +120,7 @@ def check_draft(
     _user, actor = require_user(request)
     require_csrf(request, csrf)
     chosen: Lang | None = "zh" if lang == "zh" else "en" if lang == "en" else None
-    product = int(product_id) if product_id.isdigit() and 0 < int(product_id) < 2**63 else None
+    product = int(product_id) if product_id.isdecimal() and 0 < int(product_id) < 2**63 else None
     refused = _text_error(request, text)
     if refused is not None:
         # never cut and never half-checked: the form comes back with the draft and the reason beside it

@@ -111,7 +111,7 @@ def _int(request: Request, name: str) -> int | None:
     raw = (request.query_params.get(name) or "").strip()
     if not raw:
         return None
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
+    if not (raw.isdecimal()) or not 0 < int(raw) < 2**63:
         raise ValidationFailed.one(name, "must be a record id")
     return int(raw)
 

@@ -133,7 +133,7 @@ def start_visit(request: Request, account_id: str = Form(""), csrf: str = Form("
     require_csrf(request, csrf)
     gettext = translations(locale_of(request)).gettext
     chosen = account_id.strip()
-    if not chosen.isdigit() or int(chosen) > MAX_ID:
+    if not chosen.isdecimal() or int(chosen) > MAX_ID:
         errors = {"account_id": gettext("Choose the account you are visiting.")}
         return _today_page(
             request, user, actor, _today(), values={"account_id": chosen}, errors=errors, status_code=422
@@ -355,14 +355,14 @@ def save_plan(
     """The plan form: the person, the day and the chosen accounts in their order (empty rows skipped)."""
     _user, actor = require_user(request)
     require_csrf(request, csrf)
-    if not user_id.isdigit():
+    if not user_id.isdecimal():
         raise ValidationFailed.one("user_id", "choose a person", "required")
     chosen = _day(day)
     stops = []
     for index, value in enumerate(account_id):
         if not value.strip():
             continue
-        if not value.isdigit():
+        if not value.isdecimal():
             raise ValidationFailed.one(f"items[{index}].account_id", "choose an account", "required")
         stops.append(plans.PlannedStop(int(value), note[index] if index < len(note) else None))
     with database_of(request).unit_of_work(actor) as session:
@@ -373,8 +373,8 @@ def save_plan(
 @router.get("/fieldwork/map")
 def map_page(request: Request, owner_id: str | None = None, region_id: str | None = None) -> Response:
     user, actor = require_user(request)
-    owner = int(owner_id) if owner_id and owner_id.isdigit() else None
-    region = int(region_id) if region_id and region_id.isdigit() else None
+    owner = int(owner_id) if owner_id and owner_id.isdecimal() else None
+    region = int(region_id) if region_id and region_id.isdecimal() else None
     with database_of(request).reading(actor) as session:
         points = plans.map_points(session, actor, owner_id=owner, region_id=region)
         people = plans.people_in_reach(session, actor)

@@ -80,7 +80,7 @@ class Spec:
     def value(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"kind": self.kind}
         if self.kind == "supervisors":
-            spec["levels"] = int(self.levels) if self.levels.strip().isdigit() else self.levels
+            spec["levels"] = int(self.levels) if self.levels.strip().isdecimal() else self.levels
         elif self.kind == "role":
             spec["role"] = self.role
             spec["within"] = self.within or None
@@ -212,7 +212,7 @@ def rows_from_form(items: Iterable[tuple[str, Any]]) -> list[Branch]:
         else:
             continue
         if leaf == "users":
-            if value.isdigit() and len(target.users) < flows.MAX_APPROVERS:
+            if value.isdecimal() and len(target.users) < flows.MAX_APPROVERS:
                 target.users.append(int(value))
         elif leaf in ("kind", "levels", "role", "within"):
             setattr(target, leaf, value)

@@ -73,7 +73,7 @@ def highlight(text: str, words: list[str]) -> Markup:
 
 
 def _int(value: str, name: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) < 2**63:
+    if not value.isdecimal() or not 1 <= int(value) < 2**63:
         raise NotFound(name, value)
     return int(value)
 
@@ -137,7 +137,7 @@ async def share_with_partner(request: Request, collection_id: str) -> Response:
     cid = _int(collection_id, "knowledge collection")
     partner = str(form.get("organization_id") or "")
     with database_of(request).unit_of_work(actor) as session:
-        knowledge.share(session, actor, cid, int(partner) if partner.isdigit() else 0)
+        knowledge.share(session, actor, cid, int(partner) if partner.isdecimal() else 0)
     return RedirectResponse(f"/knowledge/collections/{cid}", status_code=303)
 
 

@@ -117,7 +117,7 @@ def assign(
         owner_id: int | None = user.id
     elif owner == "inbox":
         owner_id = None
-    elif owner.isdigit():
+    elif owner.isdecimal():
         owner_id = int(owner)
     else:
         raise ValidationFailed.one("owner", "choose a person to assign the lead to")
@@ -186,10 +186,10 @@ def convert(
     and the opportunity, the lead marked converted, all audited."""
     _user, actor = require_user(request)
     require_csrf(request, csrf)
-    if account != "new" and not account.isdigit():
+    if account != "new" and not account.isdecimal():
         raise ValidationFailed.one("account", "choose an existing account or a new one")
     data = LeadConvert(
-        account_id=int(account) if account.isdigit() else None, create_opportunity=bool(create_opportunity)
+        account_id=int(account) if account.isdecimal() else None, create_opportunity=bool(create_opportunity)
     )
     with database_of(request).unit_of_work(actor) as session:
         conversion = lead_service.convert_lead(session, actor, lead_id=lead_id, data=data)

@@ -248,8 +248,8 @@ def _days(form: Any, name: str) -> int | None:
 
 def _pool_values(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"name": str(form.get("name") or "").strip()}
-    values["region_ids"] = [int(r) for r in form.getlist("region_ids") if str(r).isdigit()]
-    values["department_ids"] = [int(d) for d in form.getlist("department_ids") if str(d).isdigit()]
+    values["region_ids"] = [int(r) for r in form.getlist("region_ids") if str(r).isdecimal()]
+    values["department_ids"] = [int(d) for d in form.getlist("department_ids") if str(d).isdecimal()]
     for name in (*RULE_FIELDS, *CAP_LABELS):
         values[name] = _days(form, name)
     values["exempt_won"] = bool(form.get("exempt_won"))
@@ -272,9 +272,9 @@ async def save_settings(request: Request) -> Response:
     require_csrf(request, str(form.get("csrf") or ""))
     target = str(form.get("pool_id") or "")
     try:
-        if (target.isdigit() or target == "new") and not form.get("duplicate_mode"):
+        if (target.isdecimal() or target == "new") and not form.get("duplicate_mode"):
             values = _pool_values(form)
-            key: int | str = int(target) if target.isdigit() else target
+            key: int | str = int(target) if target.isdecimal() else target
             if form.get("preview"):  # only look: the same form, kept, with the impact of its rules
                 return _settings_page(request, user, actor, draft=(key, values))
             if not form.get("confirm"):

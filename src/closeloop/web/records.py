@@ -746,7 +746,7 @@ def list_context(request: Request, spec: PageSpec, actor: Actor) -> dict[str, An
                 offered_options = list(options_of(session, actor, offered.reference))
                 chosen = str(params.get(offered.param) or "")
                 # a filter on a record beyond the loaded page (a link from its page, a lookup) still shows it
-                if chosen.isdigit() and int(chosen) not in {value for value, _label in offered_options}:
+                if chosen.isdecimal() and int(chosen) not in {v for v, _label in offered_options}:
                     offered_options[:0] = names_of(session, actor, offered.reference, [int(chosen)]).items()
                 filter_options[offered.param] = offered_options
     sortable = {name for name, fs in spec.record_type.filters.items() if fs.sortable} | {"created_at", "updated_at"}
@@ -837,9 +837,9 @@ def _list_handler(plural: str) -> Callable[[Request], Response]:
         spec = spec_for(plural)
         context = {"user": user, "actor": actor, **list_context(request, spec, actor)}
         saved = request.query_params.get("saved")
-        context["saved"] = saved if saved and saved.isdigit() else None
+        context["saved"] = saved if saved and saved.isdecimal() else None
         deleted = request.query_params.get("deleted")
-        context["deleted"] = int(deleted) if deleted and deleted.isdigit() else None
+        context["deleted"] = int(deleted) if deleted and deleted.isdecimal() else None
         if is_htmx(request):
             template = "records/_rows.html" if request.query_params.get("fragment") == "rows" else "records/_table.html"
             return render(request, template, context)
@@ -1087,7 +1087,7 @@ def build_fields(
             if where is None and item.reference in LOOKUP_NOUNS:
                 lookup = f"/options/{item.reference}"
             if value not in (None, "") and str(value) not in {o[0] for o in options}:
-                names = names_of(session, actor, item.reference, [int(str(value))] if str(value).isdigit() else [])
+                names = names_of(session, actor, item.reference, [int(str(value))] if str(value).isdecimal() else [])
                 options.insert(0, (str(value), names.get(int(str(value)), f"#{value}") if names else f"#{value}"))
         elif item.kind == "refs" and item.reference is not None:
             options = [(str(i), label) for i, label in options_of(session, actor, item.reference)]
@@ -1267,7 +1267,7 @@ def _presets(request: Request, actor: Actor, spec: PageSpec) -> dict[str, Any]:
     wanted: dict[str, int] = {}
     for name in _PRESETS:
         given = request.query_params.get(name, "").strip()
-        if given.isdigit() and int(given) <= MAX_ID and any(i.name == name for i in spec.inputs):
+        if given.isdecimal() and int(given) <= MAX_ID and any(i.name == name for i in spec.inputs):
             wanted[name] = int(given)
     if not wanted:
         return {}
@@ -1392,7 +1392,7 @@ def _save(
     version = None
     if not creating:
         version_text = str(form.get("version") or "")
-        version = int(version_text) if version_text.isdigit() else None
+        version = int(version_text) if version_text.isdecimal() else None
         with database.reading(actor) as session:
             record = records.read_one(session, actor, spec.record_type, record_id or 0)
         _check_editable(spec, record)
@@ -1547,7 +1547,7 @@ def _delete_handler(plural: str) -> Callable[[Request, int], Any]:
             raise NotFound(spec.noun, record_id)
         version_text = str(form.get("version") or "")
         with database_of(request).unit_of_work(actor) as session:
-            spec.delete(session, actor, record_id, int(version_text) if version_text.isdigit() else None)
+            spec.delete(session, actor, record_id, int(version_text) if version_text.isdecimal() else None)
         return RedirectResponse(f"/{plural}?deleted={record_id}", status_code=303)
 
     delete_record.__name__ = f"delete_{plural}_page"

@@ -182,7 +182,7 @@ def set_target(
             amount = Decimal(value.strip().replace(",", ""))
         except InvalidOperation:
             raise ValidationFailed.one("value", "is not a number") from None
-        subject_id = int(subject) if subject.strip().isdigit() else None
+        subject_id = int(subject) if subject.strip().isdecimal() else None
         chosen = TargetScope(scope)
         with database_of(request).unit_of_work(actor) as session:
             targets.set_target(

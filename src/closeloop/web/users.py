@@ -115,7 +115,7 @@ def _optional_id(name: str, raw: str, problems: list[FieldProblem]) -> int | Non
     text = raw.strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+    if not text.isdecimal() or not 1 <= int(text) <= MAX_ID:
         problems.append(FieldProblem(name, "names no record", "not_found"))
         return None
     return int(text)
@@ -153,7 +153,7 @@ def _common_fields(
 def users_page(request: Request, q: str = "", role: str = "", page: str = "1", state: str = "active") -> Response:
     """Everyone in the organization, searchable by name, username or email, by role and state."""
     user, actor = _require_manager(request)
-    number = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
+    number = int(page) if page.isdecimal() and 0 < int(page) < 10**6 else 1
     wanted = q.strip()[:100]
     with database_of(request).reading(actor) as session:
         statement = visible(actor, User, access=RowAccess.READ)
@@ -379,7 +379,7 @@ def update_user(
                 actor,
                 user_id=user_id,
                 changes=changes,
-                expected_version=int(version) if version.isdigit() else None,
+                expected_version=int(version) if version.isdecimal() else None,
             )
     except DomainError as error:
         if error.status not in (403, 409, 412, 422):

@@ -189,13 +189,13 @@ def save_rule(
     _user, actor = require_user(request)
     require_csrf(request, csrf)
     chosen = _kind(kind)
-    if not weekday.isdigit():
+    if not weekday.isdecimal():
         raise ValidationFailed([FieldProblem("weekday", "must be 1 (Monday) to 7 (Sunday)", "out_of_range")])
     change = reports.RuleChange(
         deadline=deadline.strip(),
         weekday=int(weekday),
         roles=tuple(roles),
-        department_ids=tuple(int(value) for value in department_ids if value.isdigit()),
+        department_ids=tuple(int(value) for value in department_ids if value.isdecimal()),
         is_active=bool(is_active),
     )
     with database_of(request).unit_of_work(actor) as session:
