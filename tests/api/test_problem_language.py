@@ -125,3 +125,38 @@ def test_a_service_refusal_with_its_own_chinese_words_uses_them(client: TestClie
     assert problem["detail"] == problem["message_zh"]
     assert problem["detail_en"].startswith("stauts: is not a filter of accounts")
     assert problem["errors"][0]["message"] == "不是可用的名称；可用的名称已列出。"
+
+
+# --- before the caller is known: a body over the limit ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "language", "title", "detail"),
+    [
+        ("zh-CN", "zh-CN", "请求内容过大", "请求内容超过了 1048576 字节的上限"),
+        ("en", "en", "Payload too large", "The request body is larger than 1048576 bytes"),
+        # nobody is signed in yet when the body is refused: no header, the default every problem falls back to
+        (None, "zh-CN", "请求内容过大", "请求内容超过了 1048576 字节的上限"),
+    ],
+)
+def test_a_body_over_the_limit_is_refused_in_the_language_asked_for(
+    client: TestClient, languages: Tenant, accept: str | None, language: str, title: str, detail: str
+) -> None:
+    headers = _token_only(languages["rep"], **({"Accept-Language": accept} if accept else {}))
+    response = client.post(
+        "/api/v1/accounts",
+        content=b'{"name": "' + b"x" * (1024 * 1024) + b'"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 413)
+    assert response.headers["content-language"] == language
+    assert (problem["code"], problem["title"], problem["detail"], problem["limit"]) == (
+        "payload_too_large",
+        title,
+        detail,
+        1048576,
+    )
+    if language == "en":
+        assert "detail_en" not in problem
+    else:
+        assert problem["detail_en"] == "The request body is larger than 1048576 bytes"

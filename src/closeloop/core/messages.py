@@ -310,8 +310,13 @@ REASONS = frozenset(
     }
 )
 
+#: the body-size refusal (its limit is the problem document's ``limit``, filled in in every language)
+TOO_LARGE = N_("The request body is larger than %(limit)s bytes")
+
 #: what a refusal says when the service's own sentence has no translation, by its code, then status
+#: (a ``%(name)s`` in one is filled in from the problem document's own member of that name)
 FALLBACK_BY_CODE = {
+    "payload_too_large": TOO_LARGE,
     "not_found": N_("This record does not exist, or you may not see it."),
     "validation_failed": N_("Some fields are not valid."),
     "forbidden": N_("Your role may not do this."),
@@ -367,6 +372,11 @@ def refusal_text(message: str, code: str, status: int, extra: Mapping[str, Any],
         fallback = FALLBACK_BY_CODE.get(code) or FALLBACK_BY_STATUS.get(status)
         localized = extra.get("message_zh") if locale == "zh_CN" else None
         text = str(localized) if localized else gettext(fallback or N_("The request could not be completed."))
+        if not localized and fallback and "%(" in fallback:
+            try:
+                text = text % dict(extra)
+            except (KeyError, TypeError, ValueError):  # a member it names is missing: the kind of refusal
+                text = gettext(FALLBACK_BY_STATUS.get(status) or N_("The request could not be completed."))
     return text
 
 
