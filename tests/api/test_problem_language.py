@@ -160,3 +160,42 @@ def test_a_body_over_the_limit_is_refused_in_the_language_asked_for(
         assert "detail_en" not in problem
     else:
         assert problem["detail_en"] == "The request body is larger than 1048576 bytes"
+
+
+# --- a success's words follow the same order ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("member", "accept", "expected"),
+    [
+        ("rep", "zh-CN,zh;q=0.9", "费用报销"),  # the header wins over the user's English
+        ("rep2", "en-US,en;q=0.8", "Expense"),  # and over the user's Chinese
+        ("rep", "fr, *", "Expense"),  # none spoken: the user's own
+        ("rep2", None, "费用报销"),
+        ("manager", None, "费用报销"),  # no setting of its own: the organization's default
+    ],
+)
+def test_a_successful_answer_is_in_the_same_language_a_problem_would_be(
+    client: TestClient, db: Database, languages: Tenant, member: str, accept: str | None, expected: str
+) -> None:
+    """An expense claim's title is written in the reader's words: the same header, then the user,
+    then the organization, as a refusal of the same request would be."""
+    sales_vp = _token_only(languages["sales_vp"], **{"Accept-Language": "en"})
+    default = [{"name": "默认", "conditions": [], "steps": [{"name": "审批", "mode": "sequence",
+                                                              "approvers": [{"kind": "supervisor"}]}]}]  # fmt: skip
+    made = client.post(
+        "/api/v1/approval-flows",
+        json={"name": "报销", "record_type": "expense", "definition": {"branches": default}},
+        headers=sales_vp,
+    )
+    assert made.status_code == 201, made.text
+    headers = _token_only(languages[member], **({"Accept-Language": accept} if accept else {}))
+    claim = {"record_type": "expense", "details": {"amount": "100", "category": "差旅", "spent_on": "2026-11-20"}}
+
+    answer = client.post("/api/v1/approvals", json=claim, headers=headers)
+    refused = client.post("/api/v1/approvals", json={**claim, "details": {}}, headers=headers)
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["title"] == f"{expected} · 差旅 ¥100.00"
+    assert_problem(refused, 422)
+    assert refused.headers["content-language"] == ("en" if expected == "Expense" else "zh-CN")
