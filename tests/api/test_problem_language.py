@@ -125,3 +125,77 @@ def test_a_service_refusal_with_its_own_chinese_words_uses_them(client: TestClie
     assert problem["detail"] == problem["message_zh"]
     assert problem["detail_en"].startswith("stauts: is not a filter of accounts")
     assert problem["errors"][0]["message"] == "不是可用的名称；可用的名称已列出。"
+
+
+# --- before the caller is known: a body over the limit ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "language", "title", "detail"),
+    [
+        ("zh-CN", "zh-CN", "请求内容过大", "请求内容超过了 1048576 字节的上限"),
+        ("en", "en", "Payload too large", "The request body is larger than 1048576 bytes"),
+        # nobody is signed in yet when the body is refused: no header, the default every problem falls back to
+        (None, "zh-CN", "请求内容过大", "请求内容超过了 1048576 字节的上限"),
+    ],
+)
+def test_a_body_over_the_limit_is_refused_in_the_language_asked_for(
+    client: TestClient, languages: Tenant, accept: str | None, language: str, title: str, detail: str
+) -> None:
+    headers = _token_only(languages["rep"], **({"Accept-Language": accept} if accept else {}))
+    response = client.post(
+        "/api/v1/accounts",
+        content=b'{"name": "' + b"x" * (1024 * 1024) + b'"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 413)
+    assert response.headers["content-language"] == language
+    assert (problem["code"], problem["title"], problem["detail"], problem["limit"]) == (
+        "payload_too_large",
+        title,
+        detail,
+        1048576,
+    )
+    if language == "en":
+        assert "detail_en" not in problem
+    else:
+        assert problem["detail_en"] == "The request body is larger than 1048576 bytes"
+
+
+# --- a success's words follow the same order ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("member", "accept", "expected"),
+    [
+        ("rep", "zh-CN,zh;q=0.9", "费用报销"),  # the header wins over the user's English
+        ("rep2", "en-US,en;q=0.8", "Expense"),  # and over the user's Chinese
+        ("rep", "fr, *", "Expense"),  # none spoken: the user's own
+        ("rep2", None, "费用报销"),
+        ("manager", None, "费用报销"),  # no setting of its own: the organization's default
+    ],
+)
+def test_a_successful_answer_is_in_the_same_language_a_problem_would_be(
+    client: TestClient, db: Database, languages: Tenant, member: str, accept: str | None, expected: str
+) -> None:
+    """An expense claim's title is written in the reader's words: the same header, then the user,
+    then the organization, as a refusal of the same request would be."""
+    sales_vp = _token_only(languages["sales_vp"], **{"Accept-Language": "en"})
+    default = [{"name": "默认", "conditions": [], "steps": [{"name": "审批", "mode": "sequence",
+                                                              "approvers": [{"kind": "supervisor"}]}]}]  # fmt: skip
+    made = client.post(
+        "/api/v1/approval-flows",
+        json={"name": "报销", "record_type": "expense", "definition": {"branches": default}},
+        headers=sales_vp,
+    )
+    assert made.status_code == 201, made.text
+    headers = _token_only(languages[member], **({"Accept-Language": accept} if accept else {}))
+    claim = {"record_type": "expense", "details": {"amount": "100", "category": "差旅", "spent_on": "2026-11-20"}}
+
+    answer = client.post("/api/v1/approvals", json=claim, headers=headers)
+    refused = client.post("/api/v1/approvals", json={**claim, "details": {}}, headers=headers)
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["title"] == f"{expected} · 差旅 ¥100.00"
+    assert_problem(refused, 422)
+    assert refused.headers["content-language"] == ("en" if expected == "Expense" else "zh-CN")

@@ -327,8 +327,9 @@ def test_an_expense_claim_is_checked_and_titled_in_each_readers_language(client:
     assert [e["field"] for e in problem["errors"]] == ["details.amount", "details.category", "details.spent_on"]
 
     claim = submit(rep, "expense", None, details=good | {"amount": "100.100"})  # a trailing zero is not rounding
-    assert (claim["snapshot"]["amount"], claim["title"]) == ("100.10", "费用报销 · 差旅 ¥100.10")
-    inbox = manager.request("GET", "/approvals").json()["items"]
+    # the submitter asked for English (the tests' headers do), the manager reads Chinese
+    assert (claim["snapshot"]["amount"], claim["title"]) == ("100.10", "Expense · 差旅 ¥100.10")
+    inbox = manager.request("GET", "/approvals", headers={"Accept-Language": "zh-CN"}).json()["items"]
     assert [item["title"] for item in inbox if item["id"] == claim["id"]] == ["费用报销 · 差旅 ¥100.10"]
     notices = manager.request("GET", "/notifications").json()["items"]
     assert {"zh_CN": "待您审批:费用报销 · 差旅 ¥100.10", "en": "Waiting for your approval: Expense · 差旅 ¥100.10"} in [

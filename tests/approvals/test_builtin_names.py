@@ -73,8 +73,12 @@ def test_the_definition_keeps_a_key_only_while_the_name_is_its_own() -> None:
 
 def test_an_english_reader_sees_built_in_names_in_english(client: TestClient, db: Database, tenant: Tenant) -> None:
     ops, rep = Api(client, tenant["sales_vp"]), Api(client, tenant["rep"])
+    own = {"Accept-Language": "*"}  # no language asked for: each reader's own setting
     created = ops.request(
-        "POST", "/approval-flows", json={"name": "合同审批", "record_type": "contract", "definition": BUILTIN_FLOW}
+        "POST",
+        "/approval-flows",
+        json={"name": "合同审批", "record_type": "contract", "definition": BUILTIN_FLOW},
+        headers=own,
     )
     assert created.status_code == 201, created.text
     assert created.json()["labels"]["flow"] == "合同审批"  # the VP reads Chinese
@@ -82,7 +86,7 @@ def test_an_english_reader_sees_built_in_names_in_english(client: TestClient, db
 
     _reads_english(db, tenant["sales_vp"])
     _reads_english(db, tenant["manager"])
-    body = ops.request("GET", f"/approval-flows/{created.json()['id']}").json()
+    body = ops.request("GET", f"/approval-flows/{created.json()['id']}", headers=own).json()
     assert body["labels"] == {
         "flow": "Contract approval",
         "branches": [
@@ -91,7 +95,7 @@ def test_an_english_reader_sees_built_in_names_in_english(client: TestClient, db
         ],
     }
     assert body["definition"]["branches"][1]["steps"][0]["name"] == "直属主管"  # stored as it was given
-    detail = Api(client, tenant["manager"]).request("GET", f"/approvals/{submitted['id']}").json()
+    detail = Api(client, tenant["manager"]).request("GET", f"/approvals/{submitted['id']}", headers=own).json()
     assert detail["branch_label"] == "Default"
     assert [s["label"] for s in detail["steps"]] == ["Direct supervisor", "法务复核"]
 

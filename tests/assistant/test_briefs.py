@@ -50,7 +50,8 @@ def test_a_brief_cites_every_statement_and_shows_only_what_the_rep_may_see(
     ).json()
     assert service.index_document(db, tenant.organization_id, uploaded["id"]) == "ready"
 
-    response = rep.request("GET", f"/assistant/briefs/accounts/{account['id']}")
+    # the brief is written in the language the request asks for (the tests' headers ask for English)
+    response = rep.request("GET", f"/assistant/briefs/accounts/{account['id']}", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 200, response.text
     sections: dict[str, list[dict[str, Any]]] = {s["key"]: s["statements"] for s in response.json()["sections"]}
     cited = {(c["type"], c.get("id")) for statements in sections.values() for s in statements for c in s["citations"]}

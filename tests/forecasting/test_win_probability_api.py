@@ -71,8 +71,10 @@ def _deals(db: Database, tenant: Tenant, count: int = 120) -> int:
         return open_deal.id
 
 
-def _get(client: TestClient, tenant: Tenant, who: str, deal: int) -> dict[str, object]:
-    response = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=tenant[who].headers)
+def _get(client: TestClient, tenant: Tenant, who: str, deal: int, *, accept: str = "en") -> dict[str, object]:
+    """The answer for ``who``, asking for ``accept`` (``*``: no language, the user's own)."""
+    headers = {**tenant[who].headers, "Accept-Language": accept}
+    response = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=headers)
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
     return body
@@ -94,15 +96,19 @@ def test_win_probability_with_reasons_tenancy_and_masks(
     assert trained[tenant.organization_id] == 120
     assert other_tenant.organization_id not in trained
 
-    finance = _get(client, tenant, "sales_vp", deal)
+    finance = _get(client, tenant, "sales_vp", deal, accept="*")
     assert finance["model"]["kind"] == "calibrated_lightgbm"  # type: ignore[index]
     assert float(str(finance["probability"])) > 0.6
     features = [reason["feature"] for reason in finance["reasons"]]  # type: ignore[attr-defined]
     assert "margin" in features
     # the sales VP reads Chinese by default
     assert any("毛利率" in reason["text"] for reason in finance["reasons"])  # type: ignore[attr-defined]
+    # and English when the request asks for it
+    english = _get(client, tenant, "sales_vp", deal)
+    assert any("margin" in reason["text"].lower() for reason in english["reasons"])  # type: ignore[attr-defined]
+    assert "毛利" not in str(english["reasons"])
 
-    rep = _get(client, tenant, "rep", deal)
+    rep = _get(client, tenant, "rep", deal, accept="zh-CN")
     assert rep["probability"] == finance["probability"]
     assert all(reason["feature"] != "margin" for reason in rep["reasons"])  # type: ignore[attr-defined]
     assert "毛利" not in str(rep)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from closeloop.core import i18n
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, Forbidden, Unauthenticated, UnknownParameters, ValidationFailed
 from closeloop.crm.records import jsonable
@@ -203,8 +204,17 @@ def _check_csrf(request: Request, session_data: dict[str, Any]) -> None:
         raise Forbidden("A signed-in browser request must carry the X-CSRF-Token header of its session")
 
 
+def language_of(request: Request) -> str:
+    """The caller's language, for every answer's words (a success as much as a problem document):
+    ``Accept-Language`` first, then the user's own setting, then the organization's default (the
+    actor's setting holds the two, kept on the request by :func:`current_actor`), then Chinese."""
+    return i18n.language(request.headers.get("accept-language"), getattr(request.state, "locale", None))
+
+
 async def current_actor(request: Request) -> Actor:
     """The caller: a bearer token (``Authorization: Bearer clk_…``) or a signed-in browser session.
+    Its ``locale`` is the language of the answer, :func:`language_of` the request (the user's or the
+    organization's setting only when the request asks for no language it has).
 
     Resolved actors are cached for a few seconds, so most requests do not touch the database here;
     a miss resolves in the thread pool, never on the event loop. (The database is taken from the
@@ -226,8 +236,8 @@ async def current_actor(request: Request) -> Actor:
         if actor is None:
             actor = await run_in_threadpool(_resolve_token, database, secret)
             cache.put_token(secret, actor)
-        request.state.locale = actor.locale  # the language of the answer's words, after Accept-Language
-        return actor.with_request(request_id)
+        request.state.locale = actor.locale  # the user's setting: the answer's language after Accept-Language
+        return actor.with_request(request_id, language_of(request))
     session_data: dict[str, Any] = request.scope.get("session") or {}
     signed_in = browser.credentials(session_data)
     if signed_in is None:
@@ -241,7 +251,7 @@ async def current_actor(request: Request) -> Actor:
             raise Unauthenticated()
         cache.put_session(user_id, session_version, cached)
     request.state.locale = cached.locale
-    return cached.with_request(request_id)
+    return cached.with_request(request_id, language_of(request))
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -292,5 +302,6 @@ __all__ = [
     "get_database",
     "in_thread",
     "json_response",
+    "language_of",
     "open_query",
 ]

@@ -6,8 +6,10 @@ import os
 import re
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from closeloop.api.problems import problem_response
+from closeloop.core import i18n, messages
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -93,22 +95,23 @@ class BodyLimitMiddleware:
 
 
 async def _send_413(send: Send, limit: int, scope: Scope) -> None:
+    """The 413 problem document in the caller's language. Nobody is signed in yet at this point (the
+    body is refused before the application resolves the caller), so the language is the request's
+    ``Accept-Language``, then the default every other problem falls back to."""
     state: dict[str, Any] = scope.get("state", {})
-    body = orjson.dumps(
-        {
-            "type": "https://closeloop.dev/problems/payload_too_large",
-            "title": "Payload too large",
-            "status": 413,
-            "code": "payload_too_large",
-            "detail": f"The request body is larger than {limit} bytes",
-            "request_id": state.get("request_id"),
-        }
+    accept_language = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"accept-language"), None
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
-        }
+    response = problem_response(
+        413,
+        "payload_too_large",
+        messages.TOO_LARGE % {"limit": limit},
+        request_id=state.get("request_id"),
+        extra={"limit": limit},
+        locale=i18n.language(accept_language),
     )
-    await send({"type": "http.response.body", "body": body})
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

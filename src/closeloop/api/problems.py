@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from closeloop.api.deps import current_actor
+from closeloop.api.deps import current_actor, language_of
 from closeloop.core import i18n, messages
 from closeloop.core.errors import DomainError, FieldProblem
 from closeloop.db.base import Base
@@ -51,13 +51,6 @@ def problem_response(
     if status == 401:
         response_headers.setdefault("WWW-Authenticate", 'Bearer realm="closeloop"')
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=response_headers)
-
-
-def language_of(request: Request) -> str:
-    """The caller's language: ``Accept-Language`` first, then the user's own setting, then the
-    organization's default (the actor's ``locale`` holds the two, kept on the request by
-    :func:`~closeloop.api.deps.current_actor`), then Chinese."""
-    return i18n.language(request.headers.get("accept-language"), getattr(request.state, "locale", None))
 
 
 async def caller_language(request: Request) -> str:

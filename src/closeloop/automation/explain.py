@@ -1,11 +1,18 @@
 """The plain-language "why" of a decision, in Chinese and English (stored in both, like
-notifications, so the worker needs no catalogue and what a decision said stays as it said)."""
+notifications, so what a decision said stays as it said, whoever reads it later). The words of a
+picklist's values and of the record forms' fields come from the catalogues the pages read, so a
+notice says 商务谈判 where the opportunity page does."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from closeloop.automation.definition import canonical_stage
+from closeloop.automation.language import readback
+from closeloop.core.i18n import translations
+from closeloop.core.messages import FIELD_LABELS, choice_text
 
 _FIELDS: dict[str, tuple[str, str]] = {
     "email_unreplied": ("连续未回复的邮件", "emails in a row without a reply"),
@@ -71,10 +78,22 @@ _TARGETS: dict[str, tuple[str, str]] = {
 
 
 def field_label(name: str, lang: str) -> str:
+    """A field or measure in words: the reasons' own, else the rule read-back's (``lead.status`` →
+    线索状态 / lead status), else its record's and the record forms' label (``account.credit_line`` →
+    客户信用额度 / account credit line), else its name."""
     labels = _FIELDS.get(name)
-    if labels is None:
+    if labels is not None:
+        return labels[0] if lang == "zh" else labels[1]
+    words = readback.FIELDS.get(name)
+    if words is not None:
+        return words[0] if lang == "zh" else words[1].removeprefix("the ")
+    noun, _, field_name = name.partition(".")
+    label = FIELD_LABELS.get(field_name) if noun in _RECORDS else None
+    if label is None:
         return name
-    return labels[0] if lang == "zh" else labels[1]
+    if lang == "zh":
+        return f"{_record_label(noun, 'zh')}{translations('zh_CN').gettext(label)}"
+    return f"{_record_label(noun, 'en')} {label[:1].lower()}{label[1:]}"
 
 
 def _amount(value: Any, unit: Any, lang: str) -> str:
@@ -212,13 +231,27 @@ def duration_text(value: Any, unit: Any, lang: str) -> str | None:
     return None  # pragma: no cover - the loop always returns
 
 
+def value_text(field: str, value: Any, unit: Any, lang: str) -> str:
+    """A value a condition names or saw, as the reader says it: a picklist's code in its words
+    (``negotiation`` → 商务谈判 / Negotiation, as the record pages show it), each of a list's
+    values so, an amount with its unit; anything else (a masked ``•••`` among them) as it is."""
+    if isinstance(value, list):
+        return ("、" if lang == "zh" else ", ").join(value_text(field, item, unit, lang) for item in value)
+    code = getattr(value, "value", value)  # a picklist's enum as its code
+    if field == "opportunity.stage":
+        code = canonical_stage(code)  # a rule may name a stage by an alias (closed_won)
+    label = choice_text(field, code, "en" if lang == "en" else "zh_CN")
+    return label if label is not None else _amount(value, unit, lang)
+
+
 def condition_text(condition: Mapping[str, Any], lang: str) -> str:
     op = _OPS.get(str(condition.get("op")), (str(condition.get("op")), str(condition.get("op"))))
-    expected = _amount(condition.get("value"), condition.get("unit"), lang)
-    seen = duration_text(condition.get("seen"), condition.get("unit"), lang) or _amount(
-        condition.get("seen"), condition.get("unit"), lang
+    field = str(condition.get("field_or_metric"))
+    expected = value_text(field, condition.get("value"), condition.get("unit"), lang)
+    seen = duration_text(condition.get("seen"), condition.get("unit"), lang) or value_text(
+        field, condition.get("seen"), condition.get("unit"), lang
     )
-    name = field_label(str(condition.get("field_or_metric")), lang)
+    name = field_label(field, lang)
     detail = condition.get("detail")
     if isinstance(detail, Mapping) and detail.get("keyword"):
         name += f"「{detail['keyword']}」" if lang == "zh" else f" “{detail['keyword']}”"

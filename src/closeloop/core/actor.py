@@ -45,5 +45,6 @@ class Actor:
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
-    def with_request(self, request_id: str | None) -> Actor:
-        return replace(self, request_id=request_id)
+    def with_request(self, request_id: str | None, locale: str | None = None) -> Actor:
+        """This actor acting for one request (whose language, when given, its answer is in)."""
+        return replace(self, request_id=request_id, locale=locale or self.locale)

@@ -87,6 +87,127 @@ FIELD_LABELS: dict[str, str] = {
     "quote_id": N_("Quote"),
 }
 
+#: the words of the picklists' code values (GLOSSARY.md), wherever a code would otherwise be shown
+CHOICE_LABELS: dict[str, str] = {
+    # stages (GLOSSARY.md)
+    "prospecting": N_("Prospecting"),
+    "qualification": N_("Qualification"),
+    "proposal": N_("Proposal"),
+    "negotiation": N_("Negotiation"),
+    "won": N_("Won"),
+    "lost": N_("Lost"),
+    # tiers
+    "A": N_("Tier A"),
+    "B": N_("Tier B"),
+    "C": N_("Tier C"),
+    # company sizes
+    "micro": N_("Micro (< 10)"),
+    "small": N_("Small (10–99)"),
+    "medium": N_("Medium (100–999)"),
+    "large": N_("Large (1,000–9,999)"),
+    "enterprise": N_("Enterprise (10,000+)"),
+    # decision roles
+    "decision_maker": N_("Decision maker"),
+    "influencer": N_("Influencer"),
+    "user": N_("End user"),
+    "gatekeeper": N_("Gatekeeper"),
+    "champion": N_("Champion"),
+    # lead sources
+    "website": N_("Website"),
+    "referral": N_("Referral"),
+    "event": N_("Event"),
+    "trade_show": N_("Trade show"),
+    "cold_call": N_("Cold call"),
+    "inbound_call": N_("Inbound call"),
+    "advertising": N_("Advertising"),
+    "partner": N_("Partner"),
+    "social": N_("Social media"),
+    "tender": N_("Tender"),
+    "import": N_("Import"),
+    "other": N_("Other"),
+    # lead statuses
+    "new": N_("New"),
+    "working": N_("Working"),
+    "qualified": N_("Qualified"),
+    "converted": N_("Converted"),
+    "disqualified": N_("Disqualified"),
+    # activity kinds and directions
+    "call": N_("Call"),
+    "email": N_("E-mail"),
+    "chat": N_("Chat message"),
+    "visit": N_("Visit"),
+    "meeting": N_("Meeting"),
+    "inbound": N_("Inbound"),
+    "outbound": N_("Outbound"),
+    # contract statuses
+    "draft": N_("Draft"),
+    "active": N_("In force"),
+    "completed": N_("Completed"),
+    "terminated": N_("Terminated"),
+}
+
+#: statuses and priorities of orders and tickets (their codes overlap other picklists' codes)
+ORDER_STATUSES: dict[str, str] = {
+    "pending": N_("Pending"),
+    "confirmed": N_("Confirmed"),
+    "shipped": N_("Shipped"),
+    "delivered": N_("Delivered"),
+    "cancelled": N_("Cancelled"),
+}
+TICKET_STATUSES: dict[str, str] = {
+    "open": N_("Open"),
+    "in_progress": N_("In progress"),
+    "resolved": N_("Resolved"),
+    "closed": N_("Closed"),
+}
+PRIORITIES: dict[str, str] = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
+
+
+def _choices(*codes: str) -> dict[str, str]:
+    return {code: CHOICE_LABELS[code] for code in codes}
+
+
+#: the picklist fields (``record.field``, as rules name them) and the words of each of their codes
+CHOICE_FIELDS: dict[str, dict[str, str]] = {
+    "opportunity.stage": _choices("prospecting", "qualification", "proposal", "negotiation", "won", "lost"),
+    "account.tier": _choices("A", "B", "C"),
+    "account.size": _choices("micro", "small", "medium", "large", "enterprise"),
+    "lead.status": _choices("new", "working", "qualified", "converted", "disqualified"),
+    "lead.source": _choices(
+        "website",
+        "referral",
+        "event",
+        "trade_show",
+        "cold_call",
+        "inbound_call",
+        "advertising",
+        "partner",
+        "social",
+        "tender",
+        "import",
+        "other",
+    ),
+    "contact.decision_role": _choices("decision_maker", "influencer", "user", "gatekeeper", "champion"),
+    "activity.kind": _choices("call", "email", "chat", "visit", "meeting"),
+    "activity.direction": _choices("inbound", "outbound"),
+    "contract.status": _choices("draft", "active", "completed", "terminated"),
+    "order.status": ORDER_STATUSES,
+    "ticket.status": TICKET_STATUSES,
+    "ticket.priority": PRIORITIES,
+}
+
+
+def choice_text(field: str, value: Any, locale: str) -> str | None:
+    """A code ``value`` of the picklist ``field`` (``opportunity.stage``) in the words of ``locale``
+    (``negotiation`` → 商务谈判 / Negotiation; case ignored); ``None`` when ``field`` is no picklist
+    or ``value`` none of its codes (a number, a date, a masked value stay as they are)."""
+    words = CHOICE_FIELDS.get(field)
+    if words is None or not isinstance(value, str):
+        return None
+    label = words.get(value) or next((text for code, text in words.items() if code.lower() == value.lower()), None)
+    return translations(locale).gettext(label) if label else None
+
+
 #: validators' own sentences (the API's words) → the sentence shown beside the input
 SENTENCES: dict[str, str] = {
     phones.NOT_A_NUMBER: N_("This is not a phone number."),
@@ -189,8 +310,13 @@ REASONS = frozenset(
     }
 )
 
+#: the body-size refusal (its limit is the problem document's ``limit``, filled in in every language)
+TOO_LARGE = N_("The request body is larger than %(limit)s bytes")
+
 #: what a refusal says when the service's own sentence has no translation, by its code, then status
+#: (a ``%(name)s`` in one is filled in from the problem document's own member of that name)
 FALLBACK_BY_CODE = {
+    "payload_too_large": TOO_LARGE,
     "not_found": N_("This record does not exist, or you may not see it."),
     "validation_failed": N_("Some fields are not valid."),
     "forbidden": N_("Your role may not do this."),
@@ -247,6 +373,11 @@ def refusal_text(message: str, code: str, status: int, extra: Mapping[str, Any],
         fallback = FALLBACK_BY_CODE.get(code) or FALLBACK_BY_STATUS.get(status)
         localized = extra.get("message_zh") if locale == "zh_CN" else None
         text = str(localized) if localized else gettext(fallback or N_("The request could not be completed."))
+        if not localized and fallback and "%(" in fallback:
+            try:
+                text = text % dict(extra)
+            except (KeyError, TypeError, ValueError):  # a member it names is missing: the kind of refusal
+                text = gettext(FALLBACK_BY_STATUS.get(status) or N_("The request could not be completed."))
     return text
 
 

@@ -21,6 +21,7 @@ from closeloop.automation import service as automation
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import DomainError, NotFound, ValidationFailed
+from closeloop.core.messages import ORDER_STATUSES, PRIORITIES, TICKET_STATUSES
 from closeloop.crm import customfields, history, records
 from closeloop.crm.accounts.service import ACCOUNTS
 from closeloop.crm.activities.service import ACTIVITIES
@@ -68,26 +69,12 @@ STAGES = {
     Stage.WON: N_("Won"),
     Stage.LOST: N_("Lost"),
 }
-ORDER_STATUSES = {
-    "pending": N_("Pending"),
-    "confirmed": N_("Confirmed"),
-    "shipped": N_("Shipped"),
-    "delivered": N_("Delivered"),
-    "cancelled": N_("Cancelled"),
-}
-TICKET_STATUSES = {
-    "open": N_("Open"),
-    "in_progress": N_("In progress"),
-    "resolved": N_("Resolved"),
-    "closed": N_("Closed"),
-}
 CONTRACT_STATUSES = {
     "draft": N_("Draft"),
     "active": N_("In force"),
     "completed": N_("Completed"),
     "terminated": N_("Terminated"),
 }
-PRIORITIES = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
 SIZES = {
     "micro": N_("Micro (under 10)"),
     "small": N_("Small (10–99)"),

@@ -21,12 +21,12 @@ from closeloop.config import settings
 from closeloop.core import calendar
 from closeloop.core.actor import Actor
 from closeloop.core.errors import DomainError, ValidationFailed
-from closeloop.core.messages import FIELD_LABELS
+from closeloop.core.messages import CHOICE_LABELS, FIELD_LABELS
 from closeloop.db.scope import tenant_clause
 from closeloop.org.models import User
 from closeloop.web import flow_form, i18n
 from closeloop.web.i18n import N_, ROLE_LABELS, translations
-from closeloop.web.records import CHOICE_LABELS, names_of
+from closeloop.web.records import names_of
 from closeloop.web.routes import database_of, locale_of, render, require_csrf, require_user
 
 router = APIRouter(include_in_schema=False)

@@ -31,7 +31,7 @@ from closeloop.automation import service as automation
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import Conflict, DomainError, FieldProblem, NotFound, PreconditionFailed, ReadOnly
-from closeloop.core.messages import FIELD_LABELS, PROBLEM_MEDIA_TYPE, field_message, problem_document
+from closeloop.core.messages import CHOICE_LABELS, FIELD_LABELS, PROBLEM_MEDIA_TYPE, field_message, problem_document
 from closeloop.crm import customfields, records, search
 from closeloop.crm.accounts import service as account_service
 from closeloop.crm.accounts.schemas import AccountCreate, AccountUpdate
@@ -75,68 +75,6 @@ PAGE_SIZE = 25
 OPTION_LIMIT = 300
 #: custom fields shown as list columns (all of them are in the export)
 CUSTOM_COLUMNS = 4
-
-# --- words --------------------------------------------------------------------------------------
-
-
-CHOICE_LABELS: dict[str, str] = {
-    # stages (GLOSSARY.md)
-    "prospecting": N_("Prospecting"),
-    "qualification": N_("Qualification"),
-    "proposal": N_("Proposal"),
-    "negotiation": N_("Negotiation"),
-    "won": N_("Won"),
-    "lost": N_("Lost"),
-    # tiers
-    "A": N_("Tier A"),
-    "B": N_("Tier B"),
-    "C": N_("Tier C"),
-    # company sizes
-    "micro": N_("Micro (< 10)"),
-    "small": N_("Small (10–99)"),
-    "medium": N_("Medium (100–999)"),
-    "large": N_("Large (1,000–9,999)"),
-    "enterprise": N_("Enterprise (10,000+)"),
-    # decision roles
-    "decision_maker": N_("Decision maker"),
-    "influencer": N_("Influencer"),
-    "user": N_("End user"),
-    "gatekeeper": N_("Gatekeeper"),
-    "champion": N_("Champion"),
-    # lead sources
-    "website": N_("Website"),
-    "referral": N_("Referral"),
-    "event": N_("Event"),
-    "trade_show": N_("Trade show"),
-    "cold_call": N_("Cold call"),
-    "inbound_call": N_("Inbound call"),
-    "advertising": N_("Advertising"),
-    "partner": N_("Partner"),
-    "social": N_("Social media"),
-    "tender": N_("Tender"),
-    "import": N_("Import"),
-    "other": N_("Other"),
-    # lead statuses
-    "new": N_("New"),
-    "working": N_("Working"),
-    "qualified": N_("Qualified"),
-    "converted": N_("Converted"),
-    "disqualified": N_("Disqualified"),
-    # activity kinds and directions
-    "call": N_("Call"),
-    "email": N_("E-mail"),
-    "chat": N_("Chat message"),
-    "visit": N_("Visit"),
-    "meeting": N_("Meeting"),
-    "inbound": N_("Inbound"),
-    "outbound": N_("Outbound"),
-    # contract statuses
-    "draft": N_("Draft"),
-    "active": N_("In force"),
-    "completed": N_("Completed"),
-    "terminated": N_("Terminated"),
-}
-
 
 # --- what each page shows -------------------------------------------------------------------------
 
