@@ -147,3 +147,19 @@ def test_articles_on_consecutive_lines_each_open_a_passage() -> None:
         "Article 3 Terms apply.",
     ]
     assert all(text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_a_hard_wrapped_reference_to_an_article_does_not_cut_the_sentence() -> None:
+    """Text from a PDF is wrapped mid-sentence: a line that starts with "第九条 …" or "Article 12 …" after
+    an unfinished line is the sentence going on, not an article (reviewer, twelfth session)."""
+    text = "\n".join(
+        [
+            "第三条 广告不得含有虚假或者引人误解的内容，不得欺骗、误导消费者，有违反本法以及其他相关法律的",
+            "第九条 规定的情形的，由市场监督管理部门责令停止发布。",
+            "The supplier shall deliver the goods within the lead time as set out in the order and in",
+            "Article 12 of the supply agreement, unless agreed otherwise.",
+        ]
+    )
+    chunks = chunk_text(text)
+    assert [c.heading for c in chunks] == ["第三条"]
+    assert chunks[0].text == text

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from closeloop.assistant.compliance.matcher import Checker, default_checker, lead_time_in_text, promised_days
-from closeloop.assistant.compliance.packs import PackError, Sector, load_library, shipped_library
+from closeloop.assistant.compliance.packs import Lang, PackError, Sector, load_library, shipped_library
 from closeloop.assistant.compliance.scoring import score
 from tests.conftest import shared_data
 
@@ -104,6 +104,13 @@ VIOLATIONS = [
      "药品管理法第90条"),
     ("We guarantee a 12% return on this fund.", "guarantee a 12% return", "investment_guarantee", "广告法第25条"),
     ("Your investment returns are guaranteed.", "returns are guaranteed", "investment_guarantee", "广告法第25条"),
+    # the consumer-return near-misses never cover money (reviewer, twelfth session)
+    ("Your investment returns are guaranteed within 30 days.", "returns are guaranteed", "investment_guarantee",
+     "广告法第25条"),
+    ("Investment returns are guaranteed for 12 months.", "returns are guaranteed", "investment_guarantee",
+     "广告法第25条"),
+    ("这款理财产品 returns are guaranteed for 12 months，放心。", "returns are guaranteed", "investment_guarantee",
+     "广告法第25条"),
 ]  # fmt: skip
 
 NEAR_MISSES = [
@@ -473,3 +480,23 @@ def test_a_chinese_drafts_english_words_are_checked_as_english(
     assert text[english[0].start : english[0].end] == phrase
     assert english[0].citation.startswith(citation)
     assert checker.check_many([text, "ISO 13485认证，CE marked。", text]) == [found, [], found]
+
+
+def test_english_runs_are_found_in_one_pass_and_the_sector_once_per_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reviewer's draft of 20,000 characters: a thousand English runs are each checked, the draft's
+    sector is read once (it was read once per run), and runs without a word are no runs."""
+    checker = Checker(shipped_library())
+    calls: list[str] = []
+    sector_of = checker.sector_of
+
+    def counted(text: str, lang: Lang | None = None) -> Sector:
+        calls.append(text)
+        return sector_of(text, lang)
+
+    monkeypatch.setattr(checker, "sector_of", counted)
+    draft = "中 guaranteed returns。" * 1000
+    found = checker.check(draft)
+    assert len(found) == 1000
+    assert all(draft[f.start : f.end] == "guaranteed returns" for f in found)
+    assert len(calls) == 1
+    assert checker.check("中" + "a1 " * 6600) == [] == checker.check("中" + "1" * 19990)

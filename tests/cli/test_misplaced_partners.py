@@ -83,6 +83,11 @@ def test_the_users_page_and_user_check_name_them_until_the_role_is_changed(
     assert f'href="/settings/users/{old.user_id}"' in listed.text
     assert 'id="misplaced-partner"' in own.text
 
+    deactivated = Api(client, tenant["admin"]).request("PATCH", f"/users/{old.user_id}", json={"is_active": False})
+    assert deactivated.status_code == 200, deactivated.text
+    assert cli.invoke(app, ["user", "check"]).exit_code == 0  # the advice followed: dealt with
+    Api(client, tenant["admin"]).request("PATCH", f"/users/{old.user_id}", json={"is_active": True})
+    assert cli.invoke(app, ["user", "check"]).exit_code == 1
     changed = Api(client, tenant["admin"]).request("PATCH", f"/users/{old.user_id}", json={"role": "rep"})
     assert changed.status_code == 200, changed.text
     again = cli.invoke(app, ["user", "check", "--org", str(tenant.organization_id)])

@@ -72,3 +72,24 @@ def test_an_it_director_cannot_reset_a_cfos_password(client: TestClient, db: Dat
     assert refused.status_code == 403
     assert 'id="user-password-error"' in refused.text
     assert client.get("/api/v1/accounts", headers=cfo.headers).status_code == 200
+
+
+def test_password_refusals_are_in_the_readers_language_and_ones_own_is_said(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    rep = tenant["rep"]
+    csrf = browse_as(client, db, tenant["admin"])
+    client.get("/language/zh_CN")
+    short = client.post(f"/settings/users/{rep.user_id}/password", data={"csrf": csrf, "password": "short"})
+    named = client.post(
+        f"/settings/users/{rep.user_id}/password", data={"csrf": csrf, "password": f"{rep.username}-2026"}
+    )
+    own = client.post(
+        f"/settings/users/{tenant['admin'].user_id}/password", data={"csrf": csrf, "password": NEW_PASSWORD}
+    )
+
+    assert short.status_code == 422
+    assert "至少需要 8 个字符" in short.text
+    assert "不能包含用户名" in named.text
+    assert own.status_code == 422
+    assert "请在您的个人设置页面修改自己的密码" in own.text

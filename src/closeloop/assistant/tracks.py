@@ -46,24 +46,29 @@ _WORDS = {
 _COMPETITOR_HEADING = re.compile(r"竞品|竞争对手|对手|competitor|\bvs\.?\b|\bversus\b", re.I)
 
 
-#: how far into a passage its own title runs ("第二条 竞品 迈瑞（Mindray） 迈瑞的价格…")
-_TITLE_CHARS = 24
-#: what ends a sentence: a line without any is a title or a label, not something to say
-_SENTENCE_END = re.compile(r"[。！？!?.;；]\s*$")
+#: an article's own title after its label names a competitor's card ("第二条 竞品 迈瑞（Mindray）…")
+_COMPETITOR_ARTICLE = re.compile(
+    r"^\s*(?:第[一二三四五六七八九十百千零〇两\d]+条|Article\s+\d+[A-Za-z]?)[\s　.:：]*"
+    r"(?:竞品|竞争对手|competitors?\b|vs\.?\s)",
+    re.I,
+)
+#: punctuation: a line with none, short and first in its document, is the document's title
+_PUNCTUATION = re.compile(r"[，。；：！？、,.;:!?]")
+_TITLE_CHARS = 30
 
 
 def _about_a_competitor(passage: knowledge.Passage) -> bool:
-    """Whether the passage is a competitor's card: its heading says so, or its first line's opening
-    words do (an article titled on its own line, "第二条 竞品 迈瑞 …", has the heading 第二条)."""
-    opening = passage.text.strip().split("\n", 1)[0][:_TITLE_CHARS]
-    return bool(_COMPETITOR_HEADING.search(passage.heading or "") or _COMPETITOR_HEADING.search(opening))
+    """Whether the passage is a competitor's card: its heading says so, or it is an article whose own
+    title does (an article titled on its line, "第二条 竞品 迈瑞 …", has the heading 第二条). A
+    sentence that merely mentions a rival ("客户说对手更便宜时，…") is an answer, not a card."""
+    return bool(_COMPETITOR_HEADING.search(passage.heading or "") or _COMPETITOR_ARTICLE.match(passage.text))
 
 
 def _a_title(passage: knowledge.Passage) -> bool:
-    """Whether the passage is only a document's title line (the first, one short line with no
-    sentence in it): quoted as a track it would say "You could answer: Product manual"."""
+    """Whether the passage is only its document's title: the first passage, one short line without
+    any punctuation ("产品手册 Shared"); quoted as a track it would say "可以这样回应：产品手册"."""
     text = passage.text.strip()
-    return passage.start == 0 and "\n" not in text and len(text) <= 60 and not _SENTENCE_END.search(text)
+    return passage.start == 0 and "\n" not in text and len(text) <= _TITLE_CHARS and not _PUNCTUATION.search(text)
 
 
 def _lang(actor: Actor) -> str:

@@ -137,13 +137,17 @@ def role_fits(session: Session, organization_id: int, role: Role) -> bool:
 
 
 def misplaced_partner_users(session: Session, organization_id: int | None = None) -> list[tuple[User, Organization]]:
-    """Partner users in a seller's own organization (made before :func:`_require_role_fits` refused
-    them), with their organization; all organizations' without ``organization_id``. Such a user may
+    """Active partner users in a seller's own organization (made before :func:`_require_role_fits`
+    refused them), with their organization; all organizations' without ``organization_id``. Such a user may
     do nothing (:func:`actor_for`) until an administrator changes the role or moves them."""
     query = (
         select(User, Organization)
         .join(Organization, Organization.id == User.organization_id)
-        .where(User.role == Role.PARTNER_USER.value, Organization.kind == OrganizationKind.SELLER)
+        .where(
+            User.role == Role.PARTNER_USER.value,
+            Organization.kind == OrganizationKind.SELLER,
+            User.is_active.is_(True),  # a deactivated one is dealt with (the advice given for them)
+        )
         .order_by(Organization.id, User.username)
     )
     if organization_id is not None:

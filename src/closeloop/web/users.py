@@ -439,6 +439,8 @@ def set_password(request: Request, user_id: int, password: str = Form(""), csrf:
         if error.status not in (403, 409, 412, 422):
             raise
         errors, message = _refusal(request, error)
+        if subject.id == actor.user_id:  # the reset form is not on one's own page: say it above the form
+            message = errors.pop("password", message)
         return _form_page(
             request,
             user,

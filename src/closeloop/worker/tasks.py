@@ -94,7 +94,9 @@ def last_heartbeat() -> Heartbeat | None:
 
 
 # Huey's decorators are untyped; registering by call keeps the functions themselves typed.
-record_heartbeat_task = huey.periodic_task(crontab(), name="record_heartbeat")(record_heartbeat)
+#: ahead of every other task (a backlog of imports or scans must not make a busy worker look dead);
+#: a beat still waits for a free thread, so ``--max-age`` should exceed the longest task
+record_heartbeat_task = huey.periodic_task(crontab(), name="record_heartbeat", priority=100)(record_heartbeat)
 huey.on_startup("record_heartbeat")(record_heartbeat)
 purge_idempotency_keys_task = huey.periodic_task(crontab(minute="17"))(purge_idempotency_keys)
 verify_audit_chains_task = huey.periodic_task(crontab(minute="40", hour="2"))(verify_audit_chains)

@@ -490,9 +490,11 @@ class _SafeSpans:
 
 
 _LONG = 400
-#: an English run inside a Chinese text: ASCII from a letter on, holding a word of three letters or
-#: more, up to where the ASCII ends ("guaranteed returns", "100% safe"; not "CT" nor "±0.02mm")
-_ENGLISH_RUN = re.compile(r"[A-Za-z0-9][\x20-\x7e]*?[A-Za-z]{3}[\x20-\x7e]*")
+#: an English run inside a Chinese text: printable ASCII from a letter or digit on, up to where the
+#: ASCII ends, holding a word of three letters or more (_WORD) — "guaranteed returns", "100% safe";
+#: not "CT" nor "±0.02mm". Two linear searches: one pattern for both backtracks on long runs.
+_ASCII_RUN = re.compile(r"[A-Za-z0-9][\x20-\x7e]*")
+_WORD = re.compile(r"[A-Za-z]{3}")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?\n]+|$)")
 #: joins lowered texts for the automaton pass (no key contains it; not a word character)
 _KEY_SEPARATOR = "\x00"
@@ -511,7 +513,7 @@ def mixed(text: str, lang: Lang | None) -> bool:
     without Chinese characters is one language, the one given or English."""
     if not text or (lang or "zh") != "zh" or _CJK.search(text) is None:
         return False
-    return _ENGLISH_RUN.search(text) is not None
+    return any(_WORD.search(run.group(0)) for run in _ASCII_RUN.finditer(text))
 
 
 def with_english_runs(
@@ -523,16 +525,22 @@ def with_english_runs(
     runs = [
         (number, match.start(), match.group(0))
         for number, text in enumerate(texts)
-        for match in _ENGLISH_RUN.finditer(text)
+        for match in _ASCII_RUN.finditer(text)
+        if _WORD.search(match.group(0))
     ]
     if not runs:
         return found
-    sectors = {number: sector or checker.sector_of(texts[number], "zh") for number, _, _ in runs}
+    sectors = {number: sector or checker.sector_of(texts[number], "zh") for number in {n for n, _, _ in runs}}
     merged = [list(findings) for findings in found]
+    # a text's own findings are sorted and disjoint: one that overlaps a span is the last to start
+    # before its end, and only if it ends after the span's start
+    starts = [[finding.start for finding in findings] for findings in found]
     for number, offset, run in runs:
+        own, own_starts = found[number], starts[number]
         for finding in checker._check_one(run, "en", sectors[number], leads[number]):
             start, end = finding.start + offset, finding.end + offset
-            if any(start < other.end and other.start < end for other in merged[number]):
+            before = bisect_right(own_starts, end - 1) - 1
+            if before >= 0 and own[before].end > start:
                 continue
             merged[number].append(
                 plain_path.finding(

@@ -81,13 +81,37 @@ def _paragraphs(text: str) -> list[_Paragraph]:
         group_start = position
         group: list[str] = []
         for line in lines:
-            if group and (_HEADING.match(line) or _CHAPTER.match(line) or _ARTICLE.match(line)):
+            if group and _opens_part(group[-1], line):
                 _add(found, "\n".join(group), group_start)
                 group, group_start = [], position
             group.append(line)
             position += len(line) + 1
         _add(found, "\n".join(group), group_start)
     return found
+
+
+#: what ends a line that a new article may follow (a sentence or clause is over, or a bracket closed)
+_LINE_DONE = re.compile(r"[。；：！？.;:!?)）」』】]\s*$")
+#: a line this short without such an ending is a title ("产品手册"), not a sentence wrapped mid-way
+_TITLE_LINE = 30
+
+
+def _opens_part(previous: str, line: str) -> bool:
+    """Whether ``line`` opens a part of its own inside a paragraph: a heading always; a chapter or an
+    article only after a line that is over — one that ends a sentence or clause, or is short, or is
+    a heading itself — so a hard-wrapped sentence ("…违反本法" / "第九条规定的…", "as set out in" /
+    "Article 12 of the agreement") is not cut at a reference to an article."""
+    if _HEADING.match(line):
+        return True
+    if not (_CHAPTER.match(line) or _ARTICLE.match(line)):
+        return False
+    done = previous.strip()
+    return (
+        not done
+        or bool(_LINE_DONE.search(done))
+        or len(done) <= _TITLE_LINE
+        or bool(_HEADING.match(done) or _CHAPTER.match(done))
+    )
 
 
 def _add(found: list[_Paragraph], body: str, at: int) -> None:
