@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.errors import DomainError, ValidationFailed
+from closeloop.core.messages import CHOICE_LABELS
 from closeloop.crm import lineage, metrics, performance
 from closeloop.crm.accounts.models import Account
 from closeloop.crm.alerts import service as alerts
@@ -61,12 +62,7 @@ PERIOD_LABELS = {
     "last_90_days": N_("Last 90 days"),
 }
 STAGE_LABELS = {
-    "prospecting": N_("Prospecting"),
-    "qualification": N_("Qualification"),
-    "proposal": N_("Proposal"),
-    "negotiation": N_("Negotiation"),
-    "won": N_("Won"),
-    "lost": N_("Lost"),
+    code: CHOICE_LABELS[code] for code in ("prospecting", "qualification", "proposal", "negotiation", "won", "lost")
 }
 LEAD_STATUS_LABELS = {
     "new": N_("New"),

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from closeloop.core.actor import Actor, RowScope
 from closeloop.core.errors import ValidationFailed
+from closeloop.core.messages import CHOICE_LABELS
 from closeloop.crm import records
 from closeloop.crm.leads import service as lead_service
 from closeloop.crm.leads.schemas import LeadConvert
@@ -36,20 +37,12 @@ STATUSES = {
     "converted": N_("Converted"),
     "disqualified": N_("Disqualified"),
 }
+#: the lead sources offered, in this order, in the words the picklists use everywhere
 SOURCES = {
-    "website": N_("Website"),
-    "referral": N_("Referral"),
-    "event": N_("Event"),
-    "trade_show": N_("Trade show"),
-    "cold_call": N_("Cold call"),
-    "inbound_call": N_("Inbound call"),
-    "advertising": N_("Advertising"),
-    "partner": N_("Partner"),
-    "social": N_("Social media"),
-    "tender": N_("Tender"),
-    "import": N_("Import"),
-    "other": N_("Other"),
-}
+    code: CHOICE_LABELS[code]
+    for code in ("website", "referral", "event", "trade_show", "cold_call", "inbound_call", "advertising",
+                 "partner", "social", "tender", "import", "other")
+}  # fmt: skip
 
 
 def _sees_team(actor: Actor) -> bool:

@@ -400,46 +400,24 @@ def set_active(request: Request, user_id: int, active: str = Form(""), csrf: str
     with database_of(request).reading(actor) as session:
         subject = _subject(session, actor, user_id)
     wanted = active == "1"
-    try:
-        with database_of(request).unit_of_work(actor) as session:
-            org_service.update_user(session, actor, user_id=user_id, changes={"is_active": wanted})
-    except DomainError as error:
-        if error.status not in (403, 409, 412, 422):
-            raise
-        errors, message = _refusal(request, error)
-        return _form_page(
-            request,
-            user,
-            actor,
-            values=_values_of(subject),
-            subject=subject,
-            errors=errors,
-            message=message,
-            status_code=error.status,
-        )
-    _forget(request, user_id)
-    return RedirectResponse(f"/settings/users/{user_id}?saved={'activated' if wanted else 'deactivated'}", 303)
+    return _change(request, user, actor, subject, {"is_active": wanted}, "activated" if wanted else "deactivated")
 
 
-@router.post("/settings/users/{user_id}/password")
-def set_password(request: Request, user_id: int, password: str = Form(""), csrf: str = Form("")) -> Response:
-    """Set another user's password (a reset: their sessions and tokens end). The service's rules hold:
-    only for a role one may grant, a password that is long enough and not common; one's own password
-    is changed with the current one, on one's own settings page."""
-    user, actor = _require_manager(request)
-    require_csrf(request, csrf)
-    with database_of(request).reading(actor) as session:
-        subject = _subject(session, actor, user_id)
+def _change(
+    request: Request, user: User, actor: Actor, subject: User, changes: dict[str, object], saved: str
+) -> Response:
+    """One change of a user from a button on their page: back to the page saying it was saved, or the
+    page again with the refusal beside its field (above the form when the page has no such field)."""
     try:
-        if subject.id == actor.user_id:
+        if "password" in changes and subject.id == actor.user_id:
             raise ValidationFailed.one("password", "change your own password on your settings page", "own_password")
         with database_of(request).unit_of_work(actor) as session:
-            org_service.update_user(session, actor, user_id=user_id, changes={"password": password})
+            org_service.update_user(session, actor, user_id=subject.id, changes=changes)
     except DomainError as error:
         if error.status not in (403, 409, 412, 422):
             raise
         errors, message = _refusal(request, error)
-        if subject.id == actor.user_id:  # the reset form is not on one's own page: say it above the form
+        if subject.id == actor.user_id:  # one's own page has no reset form: say it above the form
             message = errors.pop("password", message)
         return _form_page(
             request,
@@ -451,5 +429,17 @@ def set_password(request: Request, user_id: int, password: str = Form(""), csrf:
             message=message,
             status_code=error.status,
         )
-    _forget(request, user_id)
-    return RedirectResponse(f"/settings/users/{user_id}?saved=password", status_code=303)
+    _forget(request, subject.id)
+    return RedirectResponse(f"/settings/users/{subject.id}?saved={saved}", status_code=303)
+
+
+@router.post("/settings/users/{user_id}/password")
+def set_password(request: Request, user_id: int, password: str = Form(""), csrf: str = Form("")) -> Response:
+    """Set another user's password (a reset: their sessions and tokens end). The service's rules hold:
+    only for a role one may grant, a password that is long enough and not common; one's own password
+    is changed with the current one, on one's own settings page."""
+    user, actor = _require_manager(request)
+    require_csrf(request, csrf)
+    with database_of(request).reading(actor) as session:
+        subject = _subject(session, actor, user_id)
+    return _change(request, user, actor, subject, {"password": password}, "password")
