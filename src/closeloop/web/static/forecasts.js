@@ -23,10 +23,13 @@
     var node = document.getElementById("forecast-chart");
     if (!node || !window.echarts) return;
     var chart = echarts.init(node, null, { renderer: "svg" });
+    // on a phone the four legend entries would wrap onto the axis's top label: one scrolling row
+    var narrow = node.clientWidth < 560;
     chart.setOption({
       animation: false,
-      grid: { left: 64, right: 24, top: 36, bottom: 36 },
-      legend: { top: 0, data: [labels.expected, labels.interval, labels.commit, labels.best_case] },
+      grid: { left: 64, right: 24, top: narrow ? 44 : 36, bottom: 36 },
+      legend: { top: 0, type: narrow ? "scroll" : "plain",
+                data: [labels.expected, labels.interval, labels.commit, labels.best_case] },
       tooltip: { trigger: "axis" },
       xAxis: { type: "category", data: found.periods },
       yAxis: axis(found),
