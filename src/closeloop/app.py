@@ -130,6 +130,9 @@ def create_app(database: Database | None = None, *, config: Settings | None = No
             from closeloop.worker.tasks import register_automation
 
             register_automation()  # committed events wake the worker
+            from closeloop.org.passwords import warm_up
+
+            warm_up()  # the first sign-in of an unknown name takes as long as any other
         yield
         if owns_database and app.state.database is not None:
             app.state.database.dispose()

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-#: verified against when the user does not exist, so that timing does not reveal usernames
-_DUMMY_HASH = _hasher.hash("closeloop-not-a-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that timing does not reveal usernames; made
+    on the first sign-in, not at import (an argon2 hash costs a quarter second of every command's start)."""
+    return _hasher.hash("closeloop-not-a-password")
+
 
 MIN_PASSWORD_LENGTH = 8
+
+
+def warm_up() -> None:
+    """Make the stand-in hash now (a server at start-up), not on the first sign-in."""
+    _dummy_hash()
 
 
 def hash_password(password: str) -> str:
@@ -18,7 +31,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
