@@ -71,8 +71,10 @@ def _seed(db: Database, tenant: Tenant) -> dict[str, int]:
     return ids
 
 
-def _get(client: TestClient, tenant: Tenant, who: str, path: str, status: int = 200) -> Any:
-    response = client.get(f"/api/v1/forecasts/bookings{path}", headers=tenant[who].headers)
+def _get(client: TestClient, tenant: Tenant, who: str, path: str, status: int = 200, *, accept: str = "en") -> Any:
+    """The answer for ``who``, asking for ``accept`` (``*``: no language, the user's own)."""
+    headers = {**tenant[who].headers, "Accept-Language": accept}
+    response = client.get(f"/api/v1/forecasts/bookings{path}", headers=headers)
     assert response.status_code == status, response.text
     return response.json()
 
@@ -169,7 +171,7 @@ def test_the_bookings_forecast_from_snapshot_to_attribution(
         assert Decimal(parts["new_accounts"]["contribution"]) == 3_000
         assert Decimal(parts["close_date"]["contribution"]) < 0  # the VP's deal slipped into December
         assert explained["not_measured"] == []
-        in_chinese = _get(client, tenant, "sales_vp", "/attribution?period=2026-11")  # the VP reads zh
+        in_chinese = _get(client, tenant, "sales_vp", "/attribution?period=2026-11", accept="*")  # the VP reads zh
         assert any("新客户" in item["label"] for item in in_chinese["items"])
         _get(client, tenant, "sales_vp", "/attribution?period=2025-01", status=422)
 

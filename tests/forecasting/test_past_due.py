@@ -153,7 +153,10 @@ LOWERED = MODEL / (1 - MODEL) * 0.375 / (1 + MODEL / (1 - MODEL) * 0.375)
 def test_the_api_page_and_snapshot_lower_a_late_deal(client: TestClient, db: Database, tenant: Tenant) -> None:
     with frozen_at(NOW):
         deal = _seed(db, tenant)
-        response = client.get(f"/api/v1/opportunities/{deal}/win-probability", headers=tenant["rep"].headers)
+        response = client.get(
+            f"/api/v1/opportunities/{deal}/win-probability",
+            headers={**tenant["rep"].headers, "Accept-Language": "*"},  # no language asked: the rep's own
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         # no model yet: no deal passed through negotiation but this one, open there for 90 days and 3
