@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from closeloop.core.clock import utcnow
 from closeloop.db.session import Database
 from tests.factories import Tenant
-from tests.samples import Api, tag
+from tests.samples import Api, Body, tag
 from tests.web.pages import browse_as
 from tests.web.test_sign_in import ENGLISH
 
@@ -108,12 +108,20 @@ def test_a_stored_script_renders_as_text(client: TestClient, db: Database, tenan
     assert "&lt;script&gt;" in page.text
 
 
-def test_accounts_outside_the_scope_or_the_tenant_are_not_found(
+def _out_of_reach(
     client: TestClient, db: Database, tenant: Tenant, other_tenant: Tenant
-) -> None:
+) -> tuple[Body, dict[str, object]]:
+    """Another organization's account and a colleague's, with the rep signed in to the pages."""
     theirs = Api(client, other_tenant["admin"]).create("accounts", {"name": f"别家 {tag()}"})
     colleague = _account(client, tenant, owner_id=tenant["rep2"].user_id)
     browse_as(client, db, tenant["rep"])
+    return theirs, colleague
+
+
+def test_accounts_outside_the_scope_or_the_tenant_are_not_found(
+    client: TestClient, db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    theirs, colleague = _out_of_reach(client, db, tenant, other_tenant)
 
     assert client.get(f"/accounts/{theirs['id']}", headers=ENGLISH).status_code == 404
     assert client.get(f"/accounts/{colleague['id']}", headers=ENGLISH).status_code == 404
@@ -173,9 +181,7 @@ def test_the_account_page_links_its_deals_and_starts_records_on_the_account(
 def test_a_new_form_does_not_preselect_an_account_out_of_reach(
     client: TestClient, db: Database, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    theirs = Api(client, other_tenant["admin"]).create("accounts", {"name": f"别家 {tag()}"})
-    colleague = _account(client, tenant, owner_id=tenant["rep2"].user_id)
-    browse_as(client, db, tenant["rep"])
+    theirs, colleague = _out_of_reach(client, db, tenant, other_tenant)
 
     for plural in ("activities", "opportunities", "contacts"):
         for foreign in (theirs, colleague):
