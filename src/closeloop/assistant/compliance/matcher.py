@@ -44,6 +44,7 @@ from closeloop.assistant.compliance.plain_path import overpromise as _overpromis
 from closeloop.assistant.compliance.plain_path import trim as _trim
 from closeloop.assistant.compliance.plain_path import word_cut as _word_cut
 from closeloop.assistant.compliance.prefilter import Expression, Prefilter, alnum_class, available, without_boundaries
+from closeloop.core.collector import cyclic_gc_paused
 
 __all__ = ["Checker", "Finding", "default_checker", "lead_time_in_text", "promised_days"]
 
@@ -306,6 +307,16 @@ class Checker:
         than a sentence window (:data:`_LONG`) take the per-text path. ``lang`` and
         ``lead_time_days`` may be one value for all texts or one per text.
         """
+        with cyclic_gc_paused():  # many short-lived tuples, no cycles (core.collector)
+            return self._check_many(texts, lang, sector, lead_time_days)
+
+    def _check_many(
+        self,
+        texts: Sequence[str],
+        lang: Lang | Sequence[Lang | None] | None,
+        sector: Sector | None,
+        lead_time_days: int | Sequence[int | None] | None,
+    ) -> list[list[Finding]]:
         langs = _langs(lang, len(texts))
         leads = _leads(lead_time_days, len(texts))
         results: list[list[Finding]] = [[] for _ in texts]

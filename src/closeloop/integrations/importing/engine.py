@@ -13,11 +13,9 @@ Blank cells mean "not given": on an update they leave the stored value as it is.
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.core.actor import Actor
 from closeloop.core.clock import utcnow
+from closeloop.core.collector import cyclic_gc_paused
 from closeloop.core.errors import Conflict, Forbidden, ValidationFailed
 from closeloop.crm import customfields, records, search
 from closeloop.crm.customfields import Definition
@@ -58,33 +57,6 @@ PROGRESS_EVERY = 1000
 _PROTECTED = frozenset({"id", "version", "created_at", "updated_at", "deleted_at", "organization_id"})
 #: values that ``audit.json_safe`` returns as they are
 _PLAIN = frozenset({str, int, bool})
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while rows are planned and written.
-
-    An import allocates hundreds of thousands of small dicts and lists that live until it ends;
-    each allocation burst triggers a collection that walks all of them again, which made the
-    collector a third of an import's time. Reference counting still frees everything; the
-    collector resumes (and catches up) when the last import running in the process ends.
-    """
-    global _gc_pausers
-    with _gc_lock:
-        _gc_pausers += 1
-        was_enabled = gc.isenabled() if _gc_pausers == 1 else True
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and was_enabled:
-                gc.enable()
 
 
 class Action(StrEnum):
