@@ -21,7 +21,14 @@ from starlette.responses import Response
 
 from closeloop.core import i18n
 from closeloop.core.actor import Actor
-from closeloop.core.errors import DomainError, Forbidden, Unauthenticated, UnknownParameters, ValidationFailed
+from closeloop.core.errors import (
+    DomainError,
+    Forbidden,
+    Unauthenticated,
+    UnknownParameters,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from closeloop.crm.records import jsonable
 from closeloop.db.session import Database, commit
 from closeloop.org import browser
@@ -269,6 +276,24 @@ async def if_match(request: Request) -> int | None:
 
 
 ExpectedVersion = Annotated[int | None, Depends(if_match)]
+
+
+def form_body(accepted: tuple[str, ...], detail: str) -> Any:
+    """A dependency that refuses (415, ``accepted_media_types``) a body that is not one of the form
+    media types an endpoint reads, before its fields are: a JSON body sent to an upload would
+    otherwise be told "file: Field required" of a file it did send."""
+
+    def check(request: Request) -> None:
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type not in accepted:
+            raise UnsupportedMediaType(detail, accepted)
+
+    return Depends(check)
+
+
+#: the file uploads (imports, knowledge documents, contract templates and comparisons)
+NOT_MULTIPART = "The body must be multipart/form-data: the fields as form fields and the file as a file, not JSON"
+Multipart = Annotated[None, form_body(("multipart/form-data",), NOT_MULTIPART)]
 
 
 def etag(version: int) -> str:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, File, Form, Path, Query, UploadFile
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, Multipart, commit, json_response
 from closeloop.assistant import tracks
 from closeloop.assistant.contracts import service as contracts
 from closeloop.assistant.feedback import service as feedback
@@ -44,12 +44,14 @@ def list_templates(database: DatabaseDep, actor: CurrentActor) -> Response:
     operation_id="upload_contract_template",
     response_class=Response,
     summary="Upload a standard contract template (DOCX, PDF or TXT)",
-    description="Multipart fields `name` and `file`. The template's text is kept and its clauses listed.",
+    description="Multipart fields `name` and `file`. The template's text is kept and its clauses listed. Any "
+    "other body (JSON) is refused with 415 `unsupported_media_type`.",
 )
 def upload_template(
     database: DatabaseDep,
     actor: CurrentActor,
     name: Annotated[str, Form(min_length=1, max_length=120, description="The template's name")],
+    _multipart: Multipart,
     file: Annotated[UploadFile, File(description="The template")],
 ) -> Response:
     content = file.file.read(parsing.MAX_BYTES + 1)
@@ -102,12 +104,14 @@ def delete_template(database: DatabaseDep, actor: CurrentActor, template_id: Tem
     "`changed` (with a word-level `diff` of `equal` / `delete` / `insert` pieces), `missing` (only in the "
     "template) or `added`; `matched_by` says how a pair was found (`number_title`, `title`, `text`, "
     "`number`); `type` is the clause type (payment, liability_cap, penalties, ip, termination, "
-    "jurisdiction, confidentiality, other) and `risk` 0–3. Nothing is stored.",
+    "jurisdiction, confidentiality, other) and `risk` 0–3. Nothing is stored. Any other body (JSON) is refused "
+    "with 415 `unsupported_media_type`.",
 )
 def compare(
     database: DatabaseDep,
     actor: CurrentActor,
     template_id: TemplateId,
+    _multipart: Multipart,
     file: Annotated[UploadFile, File(description="The contract")],
 ) -> Response:
     content = file.file.read(parsing.MAX_BYTES + 1)

@@ -7,13 +7,13 @@ the visits-per-rep report.
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Form, Path, Query, UploadFile
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, commit, form_body, json_response
 from closeloop.config import settings
-from closeloop.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
+from closeloop.core.errors import NotFound, ValidationFailed
 from closeloop.crm.schemas import Schema
 from closeloop.fieldwork import plans
 from closeloop.fieldwork import service as fieldwork
@@ -37,15 +37,7 @@ FORM_BODIES = ("multipart/form-data", "application/x-www-form-urlencoded")
 NOT_A_FORM = "The body must be multipart/form-data: the fields as form fields and the photos as files, not JSON"
 
 
-def _form_body(request: Request) -> None:
-    """Refuse (415) a body that is not a form before its fields are read: a JSON check-in would
-    otherwise be told "latitude: Field required" of a latitude it did send."""
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type not in FORM_BODIES:
-        raise UnsupportedMediaType(NOT_A_FORM, FORM_BODIES)
-
-
-FormBody = Annotated[None, Depends(_form_body)]
+FormBody = Annotated[None, form_body(FORM_BODIES, NOT_A_FORM)]
 
 
 def _read(files: list[UploadFile] | None) -> list[bytes]:

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response, open_query
+from closeloop.api.deps import CurrentActor, DatabaseDep, Multipart, commit, json_response, open_query
 from closeloop.core.clock import utcnow
 from closeloop.core.errors import UnknownParameters, ValidationFailed
 from closeloop.db.session import after_commit
@@ -58,11 +58,12 @@ def _mapping(raw: str | None) -> dict[str, str] | None:
     "suggested mapping) or `mapping_name` (a saved mapping, see `/import-mappings`), `dry_run`, `encoding`, "
     "`sheet`. Answers 202 with the queued job; poll "
     "`GET /imports/{id}` for progress and the report. An unreadable file or unusable mapping is a 422 "
-    "at once, and nothing is stored.",
+    "at once, and nothing is stored. Any other body (JSON) is refused with 415 `unsupported_media_type`.",
 )
 def start_import(
     database: DatabaseDep,
     actor: CurrentActor,
+    _multipart: Multipart,
     file: Annotated[UploadFile, File(description="The CSV (UTF-8, GBK, UTF-16) or XLSX file")],
     entity: EntityForm,
     mapping: OptionalText = None,
@@ -98,10 +99,13 @@ def start_import(
     operation_id="preview_import",
     response_class=Response,
     summary="Headers, suggested mapping, fields and first rows of a file (nothing is stored)",
+    description="Multipart: `file`, `entity`, optional `encoding` and `sheet`. Any other body (JSON) is refused "
+    "with 415 `unsupported_media_type`.",
 )
 def preview_import(
     database: DatabaseDep,
     actor: CurrentActor,
+    _multipart: Multipart,
     file: Annotated[UploadFile, File()],
     entity: EntityForm,
     encoding: OptionalText = None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, File, Path, UploadFile
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
-from closeloop.api.deps import CurrentActor, DatabaseDep, commit, json_response
+from closeloop.api.deps import CurrentActor, DatabaseDep, Multipart, commit, json_response
 from closeloop.assistant import briefs
 from closeloop.assistant.knowledge import parsing
 from closeloop.assistant.knowledge import service as knowledge
@@ -225,12 +225,14 @@ def list_documents(database: DatabaseDep, actor: CurrentActor, collection_id: Co
     response_class=Response,
     summary="Upload a PDF, DOCX, Markdown, TXT or HTML file and queue its indexing (knowledge managers)",
     description="Multipart field `file`. Answers 202 with the queued document; poll "
-    "`GET …/documents/{id}` for `status` (queued, indexing, ready, failed) and `progress`.",
+    "`GET …/documents/{id}` for `status` (queued, indexing, ready, failed) and `progress`. Any other body "
+    "(JSON) is refused with 415 `unsupported_media_type`.",
 )
 def upload_document(
     database: DatabaseDep,
     actor: CurrentActor,
     collection_id: CollectionId,
+    _multipart: Multipart,
     file: Annotated[UploadFile, File(description="The document")],
 ) -> Response:
     content = file.file.read(parsing.MAX_BYTES + 1)
