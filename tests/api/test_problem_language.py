@@ -199,3 +199,22 @@ def test_a_successful_answer_is_in_the_same_language_a_problem_would_be(
     assert answer.json()["title"] == f"{expected} · 差旅 ¥100.00"
     assert_problem(refused, 422)
     assert refused.headers["content-language"] == ("en" if expected == "Expense" else "zh-CN")
+    assert answer.headers["content-language"] == refused.headers["content-language"]
+
+
+@pytest.mark.parametrize(
+    ("member", "accept", "expected"),
+    [("rep", None, "en"), ("rep2", None, "zh-CN"), ("rep", "zh-CN", "zh-CN"), ("rep2", "en-US", "en")],
+)
+def test_a_successful_answer_says_its_language(
+    client: TestClient, languages: Tenant, member: str, accept: str | None, expected: str
+) -> None:
+    headers = _token_only(languages[member], **({"Accept-Language": accept} if accept else {}))
+    listed = client.get("/api/v1/accounts", headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["content-language"] == expected
+    assert listed.headers.get_list("content-language") == [expected]  # once, not twice
+
+
+def test_an_answer_before_the_caller_is_known_says_no_language_it_did_not_choose(client: TestClient) -> None:
+    assert "content-language" not in client.get("/healthz").headers

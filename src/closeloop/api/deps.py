@@ -244,7 +244,7 @@ async def current_actor(request: Request) -> Actor:
             actor = await run_in_threadpool(_resolve_token, database, secret)
             cache.put_token(secret, actor)
         request.state.locale = actor.locale  # the user's setting: the answer's language after Accept-Language
-        return actor.with_request(request_id, language_of(request))
+        return actor.with_request(request_id, _answer_language(request))
     session_data: dict[str, Any] = request.scope.get("session") or {}
     signed_in = browser.credentials(session_data)
     if signed_in is None:
@@ -258,7 +258,13 @@ async def current_actor(request: Request) -> Actor:
             raise Unauthenticated()
         cache.put_session(user_id, session_version, cached)
     request.state.locale = cached.locale
-    return cached.with_request(request_id, language_of(request))
+    return cached.with_request(request_id, _answer_language(request))
+
+
+def _answer_language(request: Request) -> str:
+    """:func:`language_of`, noted on the request: the middleware sends it as ``Content-Language``."""
+    language = request.state.answer_language = language_of(request)
+    return language
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

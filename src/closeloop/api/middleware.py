@@ -1,4 +1,4 @@
-"""ASGI middleware: a request id on every request, and a cap on body size."""
+"""ASGI middleware: a request id (and the answer's language) on every request, and a cap on body size."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from closeloop.api.problems import problem_response
+from closeloop.api.problems import CONTENT_LANGUAGE, problem_response
 from closeloop.core import i18n, messages
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
-    """Take the caller's ``X-Request-ID`` when it is sane, else make one; echo it on the response."""
+    """Take the caller's ``X-Request-ID`` when it is sane, else make one; echo it on the response.
+    An answer to a caller whose language was resolved (``current_actor``) and that says no language
+    of its own also gets ``Content-Language``: successes as much as problems."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,8 +39,11 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", raw_id)]
+                headers = [*message.get("headers", ()), (b"x-request-id", raw_id)]
+                language = scope["state"].get("answer_language")  # the caller's, once resolved
+                if language and not any(name.lower() == b"content-language" for name, _ in headers):
+                    headers.append((b"content-language", CONTENT_LANGUAGE.get(language, language).encode()))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -26,7 +26,8 @@ MEDIA_TYPE = messages.PROBLEM_MEDIA_TYPE
 
 #: the header a problem document's language is told in
 log = logging.getLogger(__name__)
-_CONTENT_LANGUAGE = {"zh_CN": "zh-CN", "en": "en"}
+#: the Content-Language of an answer in each of the interface's languages
+CONTENT_LANGUAGE = {"zh_CN": "zh-CN", "en": "en"}
 
 
 def problem_response(
@@ -47,7 +48,7 @@ def problem_response(
     if request_id:
         body["request_id"] = request_id
     response_headers = dict(headers or {})
-    response_headers["Content-Language"] = _CONTENT_LANGUAGE.get(locale, locale)
+    response_headers["Content-Language"] = CONTENT_LANGUAGE.get(locale, locale)
     if status == 401:
         response_headers.setdefault("WWW-Authenticate", 'Bearer realm="closeloop"')
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=response_headers)
