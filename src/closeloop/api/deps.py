@@ -286,9 +286,9 @@ ExpectedVersion = Annotated[int | None, Depends(if_match)]
 
 def form_body(accepted: tuple[str, ...], detail: str) -> Any:
     """A dependency that refuses (415, ``accepted_media_types``) a body that is not one of the form
-    media types an endpoint reads, before its fields are validated (FastAPI may have parsed the body; nothing is
-    stored): a JSON body sent to an upload would
-    otherwise be told "file: Field required" of a file it did send."""
+    media types an endpoint reads, before its fields are validated (FastAPI may have parsed it;
+    nothing is stored): a JSON body sent to an upload would otherwise be told "file: Field
+    required" of a file it did send."""
 
     def check(request: Request) -> None:
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
