@@ -8,12 +8,12 @@ VENDOR_STAMP := $(VENDOR)/.installed-stamp
 # one test process per core (pytest-xdist); each has its own var directory and test databases
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: install run test check lint types bench clean browser
+.PHONY: install run test check lint types bench clean browser libhs
 
-install: $(STAMP) $(VENDOR_STAMP)
+install: $(STAMP) $(VENDOR_STAMP) libhs
 
-# setup.py compiles the compliance plain path (mypyc): a changed source rebuilds it
-$(STAMP): pyproject.toml setup.py src/closeloop/assistant/compliance/plain_path.py
+# setup.py compiles the compliance plain path (mypyc) and the prefilter's scan (C): a changed source rebuilds them
+$(STAMP): pyproject.toml setup.py src/closeloop/assistant/compliance/plain_path.py src/closeloop/assistant/compliance/_hsscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -27,6 +27,16 @@ $(VENDOR_STAMP): package.json package-lock.json
 	   node_modules/sortablejs/Sortable.min.js node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	   node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	@touch $(VENDOR_STAMP)
+
+## libhs: the system's Hyperscan library for the compliance prefilter's scan (installed when missing and we may;
+## without it the checker scans through the python-hyperscan binding, finding the same, more slowly)
+libhs:
+	@ldconfig -p 2>/dev/null | grep -q "libhs.so.5 " || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q libvectorscan5 >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libvectorscan5 >/dev/null; } || \
+	      echo "libvectorscan5 could not be installed: the compliance checker scans more slowly"; \
+	    else echo "For the compliance checker's faster scan: apt-get install libvectorscan5 (or libhyperscan5)"; fi; }
 
 ## browser: Debian's chromium and a Chinese font for the UI tests (installed when missing and we may)
 browser:

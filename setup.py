@@ -1,4 +1,4 @@
-"""Build hook: compile the compliance checker's plain path with mypyc (everything else is in pyproject.toml).
+"""Build hook: the compliance checker's two compiled parts (everything else is in pyproject.toml).
 
 ``closeloop/assistant/compliance/plain_path.py`` is the per-text logic of the checker; compiled, it
 runs the hit-dense dev set about twice as fast (docs/benchmarks.md). The compilation is optional
@@ -6,6 +6,12 @@ in every way: without mypy in the build environment, with ``CLOSELOOP_PURE_PYTHO
 C compiler fails, the package installs without it and Python imports the module's source (the
 findings are the same; ``closeloop.assistant.compliance.matcher.plain_path_implementation`` says
 which one runs). An editable install (``make install``) builds it in place, beside the source.
+
+The prefilter's scan (``_hsscan.c``, a small C extension) collects the ids Hyperscan reports in C
+instead of through a Python callback per match. It opens the system's libhs at import (``make
+install`` adds Debian's libvectorscan5 where it may), so it builds without Hyperscan's headers;
+like the plain path it is optional: if it does not build, or no libhs is found, the prefilter scans
+through the python-hyperscan binding (``closeloop.assistant.compliance.prefilter.engine_in_use``).
 """
 
 from __future__ import annotations
@@ -18,11 +24,22 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 COMPILED = ["src/closeloop/assistant/compliance/plain_path.py"]
+SCAN = Extension(
+    "closeloop.assistant.compliance._hsscan",
+    ["src/closeloop/assistant/compliance/_hsscan.c"],
+    libraries=["dl"],
+    extra_compile_args=["-O2"],
+    optional=True,  # no C compiler: build_ext warns and the binding scans
+)
 
 
 def _extensions() -> list[Extension]:
     if os.environ.get("CLOSELOOP_PURE_PYTHON"):
         return []
+    return [*_plain_path(), SCAN]
+
+
+def _plain_path() -> list[Extension]:
     try:
         from mypyc.build import mypycify
     except ImportError:  # no mypy where the package is built: the source runs

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closeloop.assistant.compliance.matcher import Checker, default_checker, lead_time_in_text, promised_days
+from closeloop.assistant.compliance.matcher import (
+    Checker,
+    default_checker,
+    lead_time_in_text,
+    mixed,
+    promised_days,
+)
 from closeloop.assistant.compliance.packs import Lang, PackError, Sector, load_library, shipped_library
 from closeloop.assistant.compliance.scoring import score
 from tests.conftest import shared_data
@@ -500,3 +506,21 @@ def test_english_runs_are_found_in_one_pass_and_the_sector_once_per_text(monkeyp
     assert all(draft[f.start : f.end] == "guaranteed returns" for f in found)
     assert len(calls) == 1
     assert checker.check("中" + "a1 " * 6600) == [] == checker.check("中" + "1" * 19990)
+
+
+def _runs_hold_a_word(text: str) -> bool:
+    """What ``mixed`` asked before it was shortened: an English run holding a three-letter word."""
+    return any(re.search(r"[A-Za-z]{3}", run.group(0)) for run in re.finditer(r"[A-Za-z0-9][\x20-\x7e]*", text))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from([*"保证治愈最好，。 ", *"abcXYZ09 -.%", "\n", "\t", "é", "ｇ", "😀"]), max_size=40)
+)
+def test_a_text_is_mixed_exactly_when_an_english_run_holds_a_word(text: str) -> None:
+    """``mixed`` looks for a three-letter word in the whole text instead of in each English run:
+    every ASCII letter is inside a run, so the two answers are the same."""
+    has_chinese = re.search(r"[\u4e00-\u9fff]", text) is not None
+    assert mixed(text, "zh") == (has_chinese and _runs_hold_a_word(text))
+    assert mixed(text, None) == mixed(text, "zh")
+    assert not mixed(text, "en")

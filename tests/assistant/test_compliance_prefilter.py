@@ -33,7 +33,15 @@ from closeloop.assistant.compliance.matcher import (
 )
 from closeloop.assistant.compliance.packs import load_library, shipped_library
 from closeloop.assistant.compliance.plain_path import finding as _finding
-from closeloop.assistant.compliance.prefilter import available, plain, relaxed
+from closeloop.assistant.compliance.prefilter import (
+    Prefilter,
+    available,
+    default_engine,
+    engine_in_use,
+    native_available,
+    plain,
+    relaxed,
+)
 from tests.assistant.reference_matcher import Checker as ReferenceChecker
 from tests.assistant.reference_matcher import _merge as reference_merge
 from tests.conftest import shared_data
@@ -47,14 +55,21 @@ def reference() -> ReferenceChecker:
 
 
 #: the plain path as installed (compiled by mypyc when the install could) and, when that is
-#: compiled, its pure-Python source too: both must give the reference matcher's findings
-IMPLEMENTATIONS = ["installed", "source"] if plain_path_implementation() != "python" else ["installed"]
+#: compiled, its pure-Python source too; the prefilter's native scan (where it is available) and the
+#: python-hyperscan binding: all must give the reference matcher's findings
+IMPLEMENTATIONS = [
+    "installed",
+    *(["source"] if plain_path_implementation() != "python" else []),
+    *(["binding"] if native_available() else []),
+]
 
 
 @cache
 def checker_with(implementation: str) -> Checker:
     if implementation == "installed":
         return default_checker()
+    if implementation == "binding":
+        return Checker(shipped_library(), engine="binding")
     return Checker(shipped_library(), plain_path_module=python_plain_path())
 
 
@@ -83,12 +98,55 @@ def test_hyperscan_is_in_use_for_both_languages() -> None:
     }  # every pack pattern compiled, exactly or in prefilter mode
 
 
+def test_the_native_scan_is_in_use_where_the_library_is() -> None:
+    """``make install`` builds the native scan and adds libhs where it may; where the library is on
+    the machine, the checker must scan with it (else it is right, only slower — said loudly here)."""
+    if not any(
+        Path(folder, "libhs.so.5").exists() for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib")
+    ):
+        pytest.skip("no libhs.so.5 on this machine (apt-get install libvectorscan5): the binding scans")
+    assert native_available(), "libhs.so.5 is here but the native scan did not load it (make install rebuilds it)"
+    assert default_engine() == "native"
+    prefilter = default_checker()._prefilter
+    assert prefilter is not None
+    assert prefilter.engine == "native"
+    assert engine_in_use().startswith("native (libhs 5.")
+
+
+def test_the_engine_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSELOOP_HYPERSCAN", "binding")
+    assert default_engine() == "binding"
+    assert engine_in_use() == "python-hyperscan"
+    with pytest.raises(ValueError, match="no Hyperscan engine 'fast'"):
+        Prefilter({"zh": []}, engine="fast")
+
+
+@pytest.mark.skipif(not native_available(), reason="the native scan is not available here")
+def test_the_native_engine_reports_each_expression_once_with_the_callers_ids() -> None:
+    import hyperscan
+
+    from closeloop.assistant.compliance import _hsscan
+
+    flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_UTF8  # the same values in hs_compile.h
+    engine = _hsscan.Engine([b"ab", "保证".encode(), b"[a-z]{3}"], [flags, flags, flags], [7, 3_000_001, 12])
+    assert sorted(engine.scan("ab ab abc 保证 保证")) == [7, 12, 3_000_001]
+    assert engine.scan("") == ()
+    assert engine.scan("中文") == ()
+    with pytest.raises(_hsscan.CompileError) as raised:
+        _hsscan.Engine([b"ok", b"a(b"], [flags, flags], [1, 2])
+    assert raised.value.args[1] == 1  # the expression it could not compile
+    with pytest.raises(TypeError):
+        engine.scan(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one length"):
+        _hsscan.Engine([b"a"], [flags, flags], [1])
+
+
 def test_a_clean_text_runs_no_claim_pattern() -> None:
     checker = default_checker()
     found = checker._prefilter.scan("zh", "您好，您反映的网络问题我们已经记录，稍后工程师会联系您。")  # type: ignore[union-attr]
     assert found is not None
     claim_patterns = {ident for ids in checker._pattern_ids["zh"] for ident in ids}
-    assert not found & claim_patterns
+    assert not set(found) & claim_patterns
 
 
 def test_only_plain_texts_are_scanned() -> None:

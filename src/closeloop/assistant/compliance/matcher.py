@@ -32,6 +32,7 @@ from closeloop.assistant.compliance import plain_path
 from closeloop.assistant.compliance.finding import Finding
 from closeloop.assistant.compliance.packs import CATEGORY_PRIORITY, Lang, Rule, RuleLibrary, Sector, shipped_library
 from closeloop.assistant.compliance.plain_path import CUE as _CUE
+from closeloop.assistant.compliance.plain_path import ENGLISH_WORD as _ENGLISH_WORD
 from closeloop.assistant.compliance.plain_path import NEGATION as _NEGATION
 from closeloop.assistant.compliance.plain_path import SAFE_EACH as _SAFE_EACH
 from closeloop.assistant.compliance.plain_path import TERMS as _TERMS
@@ -68,13 +69,20 @@ class Checker:
     """Checks texts against a :class:`RuleLibrary`; build once, use from any thread.
 
     ``prefilter=False`` leaves Hyperscan out: every triggered pattern runs with ``re`` on every
-    text that triggered it (the findings are the same; see :mod:`.prefilter`). ``plain_path_module``
+    text that triggered it (the findings are the same; see :mod:`.prefilter`); ``engine`` chooses
+    the prefilter's (``"native"`` or ``"binding"``; default: the native one where it is available).
+    ``plain_path_module``
     chooses the plain path's implementation (:func:`python_plain_path` for the source when the
     installed one is compiled; tests and benchmarks hold the two side by side).
     """
 
     def __init__(
-        self, library: RuleLibrary, *, prefilter: bool = True, plain_path_module: ModuleType | None = None
+        self,
+        library: RuleLibrary,
+        *,
+        prefilter: bool = True,
+        plain_path_module: ModuleType | None = None,
+        engine: str | None = None,
     ) -> None:
         self.library = library
         self._rules: dict[Lang, list[_Compiled]] = {"zh": [], "en": []}
@@ -151,6 +159,8 @@ class Checker:
                 wanted.append(Expression(relaxed, _NEGATION, caseless=True, exact=False))
                 if lang == "zh":  # a bare 不/没/无/非/别 right before a phrase negates it too (_negated)
                     wanted.append(Expression("[不没无非别]", _NEGATION, caseless=False, exact=False))
+            if lang == "zh":  # where an English run can be (mixed): a word of three ASCII letters
+                wanted.append(Expression(_WORD.pattern, _ENGLISH_WORD, caseless=False, exact=True))
             terms = [key for key, (term_rules, _, _) in keys[lang].items() if term_rules]
             if terms:
                 wanted.append(Expression("|".join(re.escape(key) for key in terms), _TERMS, caseless=True, exact=False))
@@ -168,7 +178,7 @@ class Checker:
                     automaton.add_word(key, (len(key), tuple(term_rules)))
             automaton.make_automaton()
             self._term_automata[lang] = automaton
-        self._prefilter = Prefilter(expressions) if prefilter and available() else None
+        self._prefilter = Prefilter(expressions, engine=engine) if prefilter and available() else None
         self._safe_subsets: dict[tuple[Lang, tuple[int, ...]], re.Pattern[str]] = {}
         # per language, the plain path's tables (resolved once; looked up once per text)
         module = plain_path if plain_path_module is None else plain_path_module
@@ -323,8 +333,11 @@ class Checker:
         groups: dict[Lang, list[int]] = {"zh": [], "en": []}
         scanners = self._prefilter.scanners() if self._prefilter is not None else {}
         module = self._plain_module
-        # the short texts the prefilter scans take the plain path in one (compiled) loop
-        for position in module.check_batch(self._plain, scanners, texts, langs, leads, sector, results, _LONG):
+        # the short texts the prefilter scans take the plain path in one (compiled) loop; of those,
+        # only the Chinese ones where it saw an English word can be mixed
+        english: list[int] = []
+        rest = module.check_batch(self._plain, scanners, texts, langs, leads, sector, results, _LONG, english)
+        for position in rest:
             text = texts[position]
             if len(text) > _LONG:
                 results[position] = self._check_one(text, langs[position] or _lang_of(text), sector, leads[position])
@@ -336,7 +349,7 @@ class Checker:
                 for position, findings in zip(members, found, strict=True):
                     results[position] = findings
         # a Chinese draft's English words are checked as English too (one batch for them all)
-        both = [position for position, text in enumerate(texts) if mixed(text, langs[position])]
+        both = sorted(position for position in (*english, *rest) if mixed(texts[position], langs[position]))
         if both:
             merged = with_english_runs(
                 self, [texts[p] for p in both], [results[p] for p in both], sector, [leads[p] for p in both]
@@ -346,7 +359,7 @@ class Checker:
         return results
 
     def _check_plain(
-        self, lang: Lang, text: str, found: set[int], sector: Sector | None, lead_time_days: int | None
+        self, lang: Lang, text: str, found: tuple[int, ...], sector: Sector | None, lead_time_days: int | None
     ) -> list[Finding]:
         """:meth:`check` for a short text the prefilter scanned: ``found`` are the ids that matched
         (:meth:`.plain_path.PlainPath.check`, compiled by mypyc where the install could)."""
@@ -524,7 +537,9 @@ def mixed(text: str, lang: Lang | None) -> bool:
     without Chinese characters is one language, the one given or English."""
     if not text or (lang or "zh") != "zh" or _CJK.search(text) is None:
         return False
-    return any(_WORD.search(run.group(0)) for run in _ASCII_RUN.finditer(text))
+    # every ASCII letter is inside an English run (a run starts at any letter and goes on over the
+    # printable ASCII after it), so a run holds a word exactly when the text does
+    return _WORD.search(text) is not None
 
 
 def with_english_runs(

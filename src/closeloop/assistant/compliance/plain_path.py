@@ -32,11 +32,12 @@ Meta = tuple[int, str, str, str, str, str]
 Owner = tuple[int, re.Pattern[str], bool, tuple[str, ...] | None]
 
 #: Hyperscan ids beside the claim patterns' (0, 1, …): near-miss phrases, negation cues, any term,
-#: one id per near-miss phrase (+ its place in common.yaml's list), a rule's trigger words (+ rule
-#: index) and one sector cue each (+ cue number)
+#: an English word in a Chinese text, one id per near-miss phrase (+ its place in common.yaml's
+#: list), a rule's trigger words (+ rule index) and one sector cue each (+ cue number)
 SAFE: Final = 1_000_000
 NEGATION: Final = 1_000_001
 TERMS: Final = 1_000_002
+ENGLISH_WORD: Final = 1_000_003
 SAFE_EACH: Final = 1_500_000
 TRIGGERED: Final = 2_000_000
 CUE: Final = 3_000_000
@@ -127,7 +128,7 @@ class PlainPath:
         self.near_misses = near_misses
         self.priority = priority
 
-    def check(self, text: str, found: set[int], sector: str | None, lead_time_days: int | None) -> list[Finding]:
+    def check(self, text: str, found: tuple[int, ...], sector: str | None, lead_time_days: int | None) -> list[Finding]:
         """The findings of a short text the prefilter scanned; ``found`` are the ids that matched.
 
         The same steps as the automaton path, with Hyperscan's answers: the rules whose trigger words
@@ -243,18 +244,21 @@ class PlainPath:
 
 def check_batch(
     paths: dict[str, PlainPath],
-    scanners: dict[str, tuple[Any, Any, re.Pattern[str]]],
+    scanners: dict[str, tuple[Callable[[str], tuple[int, ...]], re.Pattern[str]]],
     texts: Sequence[str],
     langs: Sequence[str | None],
     leads: Sequence[int | None],
     sector: str | None,
     results: list[list[Finding]],
     longest: int,
+    english: list[int],
 ) -> list[int]:
     """The batch loop of ``Checker.check_many``: scans each short text (``scanners``: per language,
-    the Hyperscan database, this thread's scratch and the plain-text pattern) and puts its findings
+    the prefilter's scan and the plain-text pattern) and puts its findings
     in ``results``; gives the positions it left to the caller (texts over ``longest`` characters and
-    texts the prefilter does not scan). Empty texts have no findings."""
+    texts the prefilter does not scan). Empty texts have no findings. The positions of scanned
+    Chinese texts in which the scan saw an English word (:data:`ENGLISH_WORD`) go to ``english``:
+    only those can hold English runs to check (``matcher.mixed``)."""
     rest: list[int] = []
     for position in range(len(texts)):
         text = texts[position]
@@ -270,12 +274,13 @@ def check_batch(
         if scanner is None:
             rest.append(position)
             continue
-        database, scratch, plain = scanner
+        scan, plain = scanner
         if plain.fullmatch(text) is None:
             rest.append(position)
             continue
-        found: set[int] = set()
-        database.scan(text.encode("utf-8"), collect, 0, found, scratch)
+        found = scan(text)
+        if ENGLISH_WORD in found:
+            english.append(position)
         results[position] = paths[lang].check(text, found, sector, leads[position])
     return rest
 

@@ -17,13 +17,20 @@ find, never a subset, and that rests on three rules:
   cue expression is compiled without its ``\\b`` (a superset again), and a cue pattern with other
   anchors is never filtered.
 
-Each text is scanned alone (``HS_FLAG_SINGLEMATCH``: one callback per expression that matched),
+Each text is scanned alone (``HS_FLAG_SINGLEMATCH``: one report per expression that matched),
 which measured faster than one scan over joined texts, whose bounded repeats report many ends.
+
+Two engines compile and scan the same expressions. The native one (``_hsscan.c``, built at install)
+uses the system's libhs and collects the ids in C; the python-hyperscan binding calls a Python
+function per id, which for the checker's short texts cost twice the scan itself. The native engine
+is used where it built and a libhs was found (``make install`` adds Debian's libvectorscan5 where
+it may); ``CLOSELOOP_HYPERSCAN=binding`` chooses the binding. They find the same (tests/assistant).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -37,6 +44,14 @@ try:  # the wheel bundles libhs; without it the matcher runs every triggered pat
     import hyperscan
 except ImportError:  # pragma: no cover - exercised only where no wheel exists
     hyperscan = None  # type: ignore[assignment]
+
+try:  # the native scan (setup.py builds it; it opens the system's libhs, if any, at import)
+    from closeloop.assistant.compliance import _hsscan
+except ImportError:  # pragma: no cover - exercised only where the extension did not build
+    _hsscan = None  # type: ignore[assignment]
+
+#: a text's scan: the ids of the expressions that can match it
+Scan = Callable[[str], tuple[int, ...]]
 
 _PLAIN = {
     "zh": re.compile(
@@ -53,6 +68,24 @@ _PYTHON_ONLY = re.compile(r"\{,|\\N\{|\\U[0-9a-fA-F]{8}|\[\[:")
 def available() -> bool:
     """Whether Hyperscan is importable here."""
     return hyperscan is not None
+
+
+def native_available() -> bool:
+    """Whether the native scan built and found a libhs here (its version: :func:`engine_in_use`)."""
+    return _hsscan is not None and _hsscan.version() is not None
+
+
+def default_engine() -> str:
+    """``"native"`` where it is available and ``CLOSELOOP_HYPERSCAN`` does not say ``binding``; else ``"binding"``."""
+    wanted = os.environ.get("CLOSELOOP_HYPERSCAN", "").strip().lower()
+    return "native" if wanted != "binding" and native_available() else "binding"
+
+
+def engine_in_use(engine: str | None = None) -> str:
+    """What scans, for the benchmarks and the operator: ``native (libhs 5.4.9)`` or ``python-hyperscan``."""
+    if (engine or default_engine()) == "native" and _hsscan is not None:
+        return f"native (libhs {(_hsscan.version() or '').strip()})"
+    return "python-hyperscan"
 
 
 def plain(lang: str, text: str) -> bool:
@@ -207,9 +240,13 @@ class Expression:
 
 class Prefilter:
     """One Hyperscan database per language; :meth:`scan` gives the ids that matched a text
-    (``None``: not scanned — not plain, or no database for the language — anything may match)."""
+    (``None``: not scanned — not plain, or no database for the language — anything may match).
+    ``engine`` is ``"native"`` or ``"binding"`` (see the module; default: :func:`default_engine`)."""
 
-    def __init__(self, expressions: dict[str, list[Expression]]) -> None:
+    def __init__(self, expressions: dict[str, list[Expression]], *, engine: str | None = None) -> None:
+        self.engine = engine or default_engine()
+        if self.engine not in ("native", "binding") or (self.engine == "native" and not native_available()):
+            raise ValueError(f"no Hyperscan engine {self.engine!r} here (native available: {native_available()})")
         self._databases: dict[str, Any] = {}
         #: per language, the ids Hyperscan could not take: what they gate runs whatever the scan says
         self.unfiltered: dict[str, set[int]] = {lang: set() for lang in expressions}
@@ -226,7 +263,7 @@ class Prefilter:
                 if any(entry is None for entry in entries):
                     raise hyperscan.error("a pattern in Python-only syntax")
                 database = self._compile([entry for entry in entries if entry is not None])
-            except hyperscan.error:  # one expression it cannot take: find which, each alone
+            except self._errors:  # one expression it cannot take: find which, each alone
                 checked = [self._fallback(entry, expression) for entry, expression in zip(entries, wanted, strict=True)]
                 for entry, expression in zip(checked, wanted, strict=True):
                     if entry is None and expression.exact:
@@ -234,7 +271,7 @@ class Prefilter:
                     if entry is None:
                         unfiltered.add(expression.ident)
                 else:
-                    with contextlib.suppress(hyperscan.error):  # each compiles alone, not all together: none
+                    with contextlib.suppress(*self._errors):  # each compiles alone, not all together: none
                         self._databases[lang] = self._compile([entry for entry in checked if entry is not None])
                 continue
             self._databases[lang] = database
@@ -262,8 +299,16 @@ class Prefilter:
             attempts.append((entry[0], entry[1], entry[2] | hyperscan.HS_FLAG_PREFILTER))
         return next((attempt for attempt in attempts if self._compiles(attempt)), None)
 
-    @staticmethod
-    def _compile(entries: Sequence[tuple[bytes, int, int]]) -> Any:
+    @property
+    def _errors(self) -> tuple[type[Exception], ...]:
+        """What a failed compile raises, with either engine."""
+        return (hyperscan.error, _hsscan.CompileError) if _hsscan is not None else (hyperscan.error,)
+
+    def _compile(self, entries: Sequence[tuple[bytes, int, int]]) -> Any:
+        if self.engine == "native":
+            return _hsscan.Engine(
+                [entry[0] for entry in entries], [entry[2] for entry in entries], [entry[1] for entry in entries]
+            )
         database = hyperscan.Database()
         database.compile(
             expressions=[entry[0] for entry in entries],
@@ -276,7 +321,7 @@ class Prefilter:
     def _compiles(self, entry: tuple[bytes, int, int]) -> bool:
         try:
             self._compile([entry])
-        except hyperscan.error:
+        except self._errors:
             return False
         return True
 
@@ -284,36 +329,25 @@ class Prefilter:
         """Whether texts of ``lang`` are scanned at all."""
         return lang in self._databases
 
-    def scan(self, lang: str, text: str) -> set[int] | None:
+    def scan(self, lang: str, text: str) -> tuple[int, ...] | None:
         """The ids of the expressions that can match ``text``; ``None`` when it was not scanned."""
         database = self._databases.get(lang)
         if database is None or _PLAIN[lang].fullmatch(text) is None:
             return None
-        found: set[int] = set()
-        database.scan(text.encode("utf-8"), match_event_handler=_collect, context=found, scratch=self._scratch(lang))
-        return found
-
-    def scanner(self) -> Callable[[str, str], set[int] | None]:
-        """:meth:`scan` with this thread's databases and scratch spaces looked up once (for a batch:
-        use the function in the thread that asked for it)."""
-        databases = self._databases
-        scratches = {lang: self._scratch(lang) for lang in databases}
-        plain_text = {lang: _PLAIN[lang].fullmatch for lang in databases}
-
-        def scan(lang: str, text: str) -> set[int] | None:
-            database = databases.get(lang)
-            if database is None or plain_text[lang](text) is None:
-                return None
-            found: set[int] = set()
-            database.scan(text.encode("utf-8"), _collect, 0, found, scratches[lang])
+        if self.engine == "native":
+            found: tuple[int, ...] = database.scan(text)
             return found
+        return _binding_scan(database, self._scratch(lang))(text)
 
-        return scan
-
-    def scanners(self) -> dict[str, tuple[Any, Any, re.Pattern[str]]]:
-        """Per language scanned, its database, this thread's scratch space and the plain-text
-        pattern (what :meth:`scanner` closes over, for the compiled batch loop in :mod:`.plain_path`)."""
-        return {lang: (database, self._scratch(lang), _PLAIN[lang]) for lang, database in self._databases.items()}
+    def scanners(self) -> dict[str, tuple[Scan, re.Pattern[str]]]:
+        """Per language scanned, its scan and the plain-text pattern (for the compiled batch loop in
+        :mod:`.plain_path`); a binding's scan holds this thread's scratch space: use it in this thread."""
+        if self.engine == "native":  # the engine keeps its own scratch space
+            return {lang: (engine.scan, _PLAIN[lang]) for lang, engine in self._databases.items()}
+        return {
+            lang: (_binding_scan(database, self._scratch(lang)), _PLAIN[lang])
+            for lang, database in self._databases.items()
+        }
 
     def _scratch(self, lang: str) -> Any:
         """This thread's scratch space (a scratch serves one scan at a time)."""
@@ -324,3 +358,14 @@ class Prefilter:
         if scratch is None:
             scratch = scratches[lang] = hyperscan.Scratch(self._databases[lang])
         return scratch
+
+
+def _binding_scan(database: Any, scratch: Any) -> Scan:
+    """A scan through python-hyperscan: a Python callback per id (:func:`.plain_path.collect`)."""
+
+    def scan(text: str) -> tuple[int, ...]:
+        found: set[int] = set()
+        database.scan(text.encode("utf-8"), _collect, 0, found, scratch)
+        return tuple(found)
+
+    return scan
