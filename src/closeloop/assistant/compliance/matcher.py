@@ -335,7 +335,7 @@ class Checker:
         module = self._plain_module
         # the short texts the prefilter scans take the plain path in one (compiled) loop; of those,
         # only the Chinese ones where it saw an English word can be mixed
-        english: list[int] = []
+        english: list[tuple[int, Sector]] = []
         rest = module.check_batch(self._plain, scanners, texts, langs, leads, sector, results, _LONG, english)
         for position in rest:
             text = texts[position]
@@ -349,10 +349,17 @@ class Checker:
                 for position, findings in zip(members, found, strict=True):
                     results[position] = findings
         # a Chinese draft's English words are checked as English too (one batch for them all)
-        both = sorted(position for position in (*english, *rest) if mixed(texts[position], langs[position]))
+        sectors: dict[int, Sector | None] = dict.fromkeys(rest, sector)
+        sectors.update(english)  # their sector, from the scan
+        both = sorted(position for position in sectors if mixed(texts[position], langs[position]))
         if both:
             merged = with_english_runs(
-                self, [texts[p] for p in both], [results[p] for p in both], sector, [leads[p] for p in both]
+                self,
+                [texts[p] for p in both],
+                [results[p] for p in both],
+                sector,
+                [leads[p] for p in both],
+                [sectors[p] for p in both],
             )
             for position, findings in zip(both, merged, strict=True):
                 results[position] = findings
@@ -543,11 +550,17 @@ def mixed(text: str, lang: Lang | None) -> bool:
 
 
 def with_english_runs(
-    checker: _OneLanguage, texts: list[str], found: list[list[Finding]], sector: Sector | None, leads: list[int | None]
+    checker: _OneLanguage,
+    texts: list[str],
+    found: list[list[Finding]],
+    sector: Sector | None,
+    leads: list[int | None],
+    known: Sequence[Sector | None] | None = None,
 ) -> list[list[Finding]]:
     """Chinese texts' findings with those of their English runs ("投资这台设备 guaranteed returns，零风险"):
-    each run is checked as English in the Chinese text's sector, and its findings that overlap none of
-    the text's own join them, at the text's offsets, in order."""
+    each run is checked as English in the Chinese text's sector (``known``: each text's, where the
+    caller has it), and its findings that overlap none of the text's own join them, at the text's
+    offsets, in order."""
     runs = [
         (number, match.start(), match.group(0))
         for number, text in enumerate(texts)
@@ -556,7 +569,10 @@ def with_english_runs(
     ]
     if not runs:
         return found
-    sectors = {number: sector or checker.sector_of(texts[number], "zh") for number in {n for n, _, _ in runs}}
+    sectors = {
+        number: sector or (known[number] if known is not None else None) or checker.sector_of(texts[number], "zh")
+        for number in {n for n, _, _ in runs}
+    }
     merged = [list(findings) for findings in found]
     # a text's own findings are sorted and disjoint: one that overlaps a span is the last to start
     # before its end, and only if it ends after the span's start

@@ -175,20 +175,7 @@ class PlainPath:
                         spans.append((start, end, index))
         if not spans and not fired:
             return []
-        text_sector: str
-        if sector is not None:
-            text_sector = sector
-        elif not counts:
-            text_sector = "general"
-        elif len(counts) == 1:
-            text_sector = next(iter(counts))
-        else:
-            best = max(counts.values())
-            text_sector = "general"
-            for name in self.sector_order:
-                if counts.get(name, 0) == best:
-                    text_sector = name
-                    break
+        text_sector = sector if sector is not None else self._most_cued(counts)
         # pattern ids run in rule order, then in each rule's pattern order (the automaton path's
         # order); their spans, trimmed, follow the term hits
         if candidates:
@@ -241,6 +228,28 @@ class PlainPath:
                     kept.append(overpromised)
         return merge(text, kept, self.priority)
 
+    def sector_of(self, found: tuple[int, ...]) -> str:
+        """The sector of a text the prefilter scanned, from the cues it found (``Checker.sector_of``)."""
+        counts: dict[str, int] = {}
+        cue_sectors = self.cue_sectors
+        for ident in found:
+            if ident >= CUE:
+                for cue_sector in cue_sectors[ident]:
+                    counts[cue_sector] = counts.get(cue_sector, 0) + 1
+        return self._most_cued(counts)
+
+    def _most_cued(self, counts: dict[str, int]) -> str:
+        """The sector with most distinct cues (ties: common.yaml's order); ``general`` without any."""
+        if not counts:
+            return "general"
+        if len(counts) == 1:
+            return next(iter(counts))
+        best = max(counts.values())
+        for name in self.sector_order:
+            if counts.get(name, 0) == best:
+                return name
+        return "general"
+
 
 def check_batch(
     paths: dict[str, PlainPath],
@@ -251,14 +260,15 @@ def check_batch(
     sector: str | None,
     results: list[list[Finding]],
     longest: int,
-    english: list[int],
+    english: list[tuple[int, str]],
 ) -> list[int]:
     """The batch loop of ``Checker.check_many``: scans each short text (``scanners``: per language,
     the prefilter's scan and the plain-text pattern) and puts its findings
     in ``results``; gives the positions it left to the caller (texts over ``longest`` characters and
     texts the prefilter does not scan). Empty texts have no findings. The positions of scanned
-    Chinese texts in which the scan saw an English word (:data:`ENGLISH_WORD`) go to ``english``:
-    only those can hold English runs to check (``matcher.mixed``)."""
+    Chinese texts in which the scan saw an English word (:data:`ENGLISH_WORD`) go to ``english``
+    with their sector (the given one, else the text's): only those can hold English runs to check
+    (``matcher.mixed``)."""
     rest: list[int] = []
     for position in range(len(texts)):
         text = texts[position]
@@ -279,9 +289,10 @@ def check_batch(
             rest.append(position)
             continue
         found = scan(text)
+        path = paths[lang]
         if ENGLISH_WORD in found:
-            english.append(position)
-        results[position] = paths[lang].check(text, found, sector, leads[position])
+            english.append((position, sector if sector is not None else path.sector_of(found)))
+        results[position] = path.check(text, found, sector, leads[position])
     return rest
 
 
