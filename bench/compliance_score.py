@@ -14,7 +14,8 @@ clock and by this process's CPU time (the machine is shared).
 
 Each corpus also runs the checker without Hyperscan (``Checker(prefilter=False)``), the checker
 with the plain path's pure-Python source when the installed one is compiled by mypyc (which one is
-installed is printed first), and the matcher as it was before the prefilter
+installed, and which scan the prefilter uses, is printed first), the checker scanning through the
+python-hyperscan binding when the native scan is in use, and the matcher as it was before the prefilter
 (``tests/assistant/reference_matcher.py``), so before and after are measured back to back.
 """
 
@@ -40,6 +41,7 @@ from closeloop.assistant.compliance.matcher import (
     python_plain_path,
 )
 from closeloop.assistant.compliance.packs import shipped_library
+from closeloop.assistant.compliance.prefilter import engine_in_use, native_available
 from closeloop.assistant.compliance.scoring import score
 
 
@@ -94,8 +96,9 @@ def main(argv: list[str]) -> None:
     random.Random(6).shuffle(dev)
     without = Checker(shipped_library(), prefilter=False)
     implementation = plain_path_implementation()
-    print(f"\nplain path: {implementation}")
+    print(f"\nplain path: {implementation}; prefilter scan: {engine_in_use()}")
     source = Checker(shipped_library(), plain_path_module=python_plain_path()) if implementation != "python" else None
+    binding = Checker(shipped_library(), engine="binding") if native_available() else None
     reference = ReferenceChecker(shipped_library())
 
     def plain_find(text: str) -> int:
@@ -126,6 +129,9 @@ def main(argv: list[str]) -> None:
         if source is not None:
             assert batched(source)(sample) == found, "the plain path's source ≠ its compiled module"
             figures["checker, check_many, plain path from source"] = _throughput(corpus, batched(source))
+        if binding is not None:
+            assert batched(binding)(sample) == found, "the python-hyperscan scan ≠ the native one"
+            figures["checker, check_many, python-hyperscan scan"] = _throughput(corpus, batched(binding))
         figures |= {
             "checker without Hyperscan, check_many": _throughput(corpus, batched(without)),
             "previous matcher, check_many": _throughput(corpus, batched(reference)),
