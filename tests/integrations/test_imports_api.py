@@ -197,6 +197,35 @@ def test_an_undecodable_upload_names_the_line(client: TestClient, tenant: Tenant
 
 
 @pytest.mark.parametrize(
+    ("file_name", "content", "chinese", "english"),
+    [
+        ("a.csv", b"name\nok\nAcme \xff\n", "第 3 行第 6 个字节", "line 3, byte 6 of that line"),
+        ("a.csv", b"\n\n", "a.csv 是空文件：没有表头行", "a.csv is empty: no header row"),
+        ("old.xls", b"\xd0\xcf\x11\xe0rest", "old.xls 是旧版 .xls 工作簿", "old.xls is an old-style .xls workbook"),
+        ("b.xlsx", b"PK\x03\x04broken", "b.xlsx 不是可读取的 XLSX 工作簿", "b.xlsx is not a readable XLSX workbook"),
+    ],
+)
+def test_an_unreadable_upload_is_explained_in_the_readers_language(
+    client: TestClient, tenant: Tenant, queued: list[int], file_name: str, content: bytes, chinese: str, english: str
+) -> None:
+    """A Chinese reader is told what is wrong with the file in Chinese, with the same line and byte
+    (not the generic "some fields are not valid"); the English words stay beside them."""
+    response = client.post(
+        "/api/v1/imports",
+        headers={**tenant["manager"].headers, "Accept-Language": "zh-CN"},
+        files={"file": (file_name, content, "application/octet-stream")},
+        data={"entity": "accounts"},
+    )
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "unreadable_file"
+    assert chinese in problem["detail"]
+    assert english in problem["detail_en"]
+    assert queued == []
+
+
+@pytest.mark.parametrize(
     ("member", "status"),
     [("rep", 403), ("cfo", 403), ("it_director", 403), ("manager", 202), ("admin", 202)],
 )

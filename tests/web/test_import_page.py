@@ -97,6 +97,22 @@ def test_an_unreadable_file_is_explained_and_nothing_is_stored(
     assert queued == []
 
 
+def test_an_unreadable_file_is_explained_in_chinese_on_a_chinese_page(
+    client: TestClient, db: Database, tenant: Tenant, queued: list[int]
+) -> None:
+    manager = browser(client, db, tenant["manager"], locale="zh_CN")
+    token = csrf_of(manager.get("/import").text)
+    response = manager.post(
+        "/import",
+        data={"csrf": token, "entity": "accounts"},
+        files={"file": ("空表.csv", b"\n\n", "text/csv")},
+    )
+    assert response.status_code == 422
+    assert "无法读取文件：空表.csv 是空文件：没有表头行" in response.text
+    assert "no header row" not in response.text
+    assert queued == []
+
+
 def test_a_job_and_an_upload_are_only_their_owners(
     client: TestClient, db: Database, tenant: Tenant, queued: list[int]
 ) -> None:

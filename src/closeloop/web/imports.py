@@ -195,7 +195,7 @@ async def upload(request: Request) -> Response:
     except DomainError as failure:
         if failure.status in (403, 404):
             raise
-        message = _unreadable_text(gettext, upload_file.filename, failure)
+        message = _unreadable_text(gettext, upload_file.filename, failure, locale_of(request))
         return _upload_page(request, user, actor, error=message, entity=entity, status=422)
     token = _stage(request, actor, meta, data)
     return RedirectResponse(f"/import/{token}/mapping", status_code=303)
@@ -204,10 +204,11 @@ async def upload(request: Request) -> Response:
 _UNDECODABLE = re.compile(r"cannot decode the file as (?P<encoding>[^:]+): line (?P<line>\d+)")
 
 
-def _unreadable_text(gettext: Callable[[str], str], file_name: str, failure: DomainError) -> str:
+def _unreadable_text(gettext: Callable[[str], str], file_name: str, failure: DomainError, locale: str) -> str:
     """Why an upload cannot be read, in the page's words: a file that is not text in any encoding
     the importer reads names the file, the line, and what the form offers instead — the encoding
-    choice above it, or an Excel workbook — not the command line's ``--encoding`` flag."""
+    choice above it, or an Excel workbook — not the command line's ``--encoding`` flag. Other
+    reasons are the importer's sentence, in Chinese where it has one."""
     undecodable = _UNDECODABLE.search(failure.message)
     if failure.code == "unreadable_file" and undecodable is not None:
         return gettext(
@@ -215,7 +216,10 @@ def _unreadable_text(gettext: Callable[[str], str], file_name: str, failure: Dom
             "Upload a CSV file saved as UTF-8, UTF-16 or GBK / GB18030 — choose its encoding under "
             '"Text encoding (CSV)" if detecting it fails — or an Excel workbook (.xlsx).'
         ) % {"file": file_name, "encoding": undecodable["encoding"], "line": undecodable["line"]}
-    return gettext("The file cannot be read: %(reason)s") % {"reason": failure.message}
+    reason = failure.message
+    if locale.startswith("zh") and failure.extra.get("message_zh"):
+        reason = str(failure.extra["message_zh"])
+    return gettext("The file cannot be read: %(reason)s") % {"reason": reason}
 
 
 def _mapping_page(

@@ -6,10 +6,14 @@ from closeloop.core.errors import DomainError, FieldProblem
 
 
 class UnreadableFile(DomainError):
-    """The file cannot be read as a table: undecodable bytes, a broken workbook, no header row."""
+    """The file cannot be read as a table: undecodable bytes, a broken workbook, no header row.
+    ``message_zh`` is the same sentence in Chinese, values and all (the API's ``detail`` for a
+    Chinese reader, the import page's words); without it a Chinese reader gets the kind of refusal."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="unreadable_file", status=422)
+    def __init__(self, message: str, message_zh: str | None = None) -> None:
+        super().__init__(
+            message, code="unreadable_file", status=422, extra={"message_zh": message_zh} if message_zh else {}
+        )
 
 
 class UnusableMapping(DomainError):

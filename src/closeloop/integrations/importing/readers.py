@@ -65,7 +65,9 @@ def read_table(
         try:
             data = source.read_bytes()
         except OSError as error:
-            raise UnreadableFile(f"cannot open {source}: {error.strerror or error}") from None
+            raise UnreadableFile(
+                f"cannot open {source}: {error.strerror or error}", f"无法打开 {source}：{error.strerror or error}"
+            ) from None
         name = name or source.name
     else:
         data = source
@@ -73,9 +75,15 @@ def read_table(
     if data.startswith(_XLSX_MAGIC) or name.lower().endswith((".xlsx", ".xlsm")):
         return read_xlsx(data, name=name, sheet=sheet)
     if data.startswith(_OLE_MAGIC) or name.lower().endswith(".xls"):
-        raise UnreadableFile(f"{name} is an old-style .xls workbook; save it as .xlsx or CSV and import that")
+        raise UnreadableFile(
+            f"{name} is an old-style .xls workbook; save it as .xlsx or CSV and import that",
+            f"{name} 是旧版 .xls 工作簿：请另存为 .xlsx 或 CSV 后再导入",
+        )
     if sheet is not None:
-        raise UnreadableFile(f"{name} is a CSV file; --sheet applies to XLSX workbooks only")
+        raise UnreadableFile(
+            f"{name} is a CSV file; --sheet applies to XLSX workbooks only",
+            f"{name} 是 CSV 文件；--sheet 只适用于 XLSX 工作簿",
+        )
     return read_csv(data, name=name, encoding=encoding)
 
 
@@ -88,22 +96,22 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise UnreadableFile(f"unknown encoding '{encoding}'") from None
+            raise UnreadableFile(f"unknown encoding '{encoding}'", f"未知的编码“{encoding}”") from None
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as error:
-            raise UnreadableFile(_decode_error(data, error, encoding)) from None
+            raise UnreadableFile(*_decode_error(data, error, encoding)) from None
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as error:
             error.start += len(codecs.BOM_UTF8)
-            raise UnreadableFile(_decode_error(data, error, "UTF-8")) from None
+            raise UnreadableFile(*_decode_error(data, error, "UTF-8")) from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as error:
-            raise UnreadableFile(_decode_error(data, error, "UTF-16")) from None
+            raise UnreadableFile(*_decode_error(data, error, "UTF-16")) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf8_error:
@@ -114,18 +122,21 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             except UnicodeDecodeError:
                 pass
         raise UnreadableFile(
-            _decode_error(data, utf8_error, "UTF-8" if evidence >= _UTF8_EVIDENCE else "UTF-8 or GBK")
+            *_decode_error(data, utf8_error, "UTF-8" if evidence >= _UTF8_EVIDENCE else "UTF-8 or GBK")
         ) from None
 
 
-def _decode_error(data: bytes, error: UnicodeDecodeError, encoding: str) -> str:
+def _decode_error(data: bytes, error: UnicodeDecodeError, encoding: str) -> tuple[str, str]:
+    """Where the bytes stop being ``encoding`` text, in English and in Chinese."""
     line = data.count(b"\n", 0, error.start) + 1
     line_start = data.rfind(b"\n", 0, error.start) + 1
     column = error.start - line_start + 1
     bad = data[error.start : min(error.end, error.start + 4)].hex(" ").upper()
     return (
         f"cannot decode the file as {encoding}: line {line}, byte {column} of that line "
-        f"(byte offset {error.start}: 0x{bad}). Save it as UTF-8, or name its encoding (--encoding gbk)"
+        f"(byte offset {error.start}: 0x{bad}). Save it as UTF-8, or name its encoding (--encoding gbk)",
+        f"无法按 {encoding.replace(' or ', ' 或 ')} 解码该文件：第 {line} 行第 {column} 个字节"
+        f"（文件第 {error.start} 字节：0x{bad}）。请另存为 UTF-8，或指明其编码（如 GBK）",
     )
 
 
@@ -167,9 +178,11 @@ def read_csv(data: bytes, *, name: str, encoding: str | None = None) -> SourceTa
                 continue
             rows.append(SourceRow(number, tuple(record)))
     except csv.Error as error:
-        raise UnreadableFile(f"{name}: line {reader.line_num}: {error}") from None
+        raise UnreadableFile(
+            f"{name}: line {reader.line_num}: {error}", f"{name}：第 {reader.line_num} 行不是有效的 CSV（{error}）"
+        ) from None
     if headers is None:
-        raise UnreadableFile(f"{name} is empty: no header row")
+        raise UnreadableFile(f"{name} is empty: no header row", f"{name} 是空文件：没有表头行")
     return SourceTable(name, headers, rows, "csv", encoding=used, delimiter=delimiter)
 
 
@@ -189,7 +202,7 @@ def _headers(record: Sequence[Any], name: str) -> list[str]:
     while headers and headers[-1].startswith("column ") and len(headers) > 1:
         headers.pop()
     if not headers:
-        raise UnreadableFile(f"{name} has no header row")
+        raise UnreadableFile(f"{name} has no header row", f"{name} 没有表头行")
     return headers
 
 
@@ -203,11 +216,17 @@ def read_xlsx(data: bytes, *, name: str, sheet: str | None = None) -> SourceTabl
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise UnreadableFile(f"{name} is not a readable XLSX workbook ({error})") from None
+        raise UnreadableFile(
+            f"{name} is not a readable XLSX workbook ({error})", f"{name} 不是可读取的 XLSX 工作簿（{error}）"
+        ) from None
     try:
         if sheet is not None:
             if sheet not in workbook.sheetnames:
-                raise UnreadableFile(f"{name} has no sheet '{sheet}' (sheets: {', '.join(workbook.sheetnames)})")
+                sheets = ", ".join(workbook.sheetnames)
+                raise UnreadableFile(
+                    f"{name} has no sheet '{sheet}' (sheets: {sheets})",
+                    f"{name} 中没有名为“{sheet}”的工作表（现有：{sheets}）",
+                )
             worksheet = workbook[sheet]
         else:
             worksheet = workbook.worksheets[0]
@@ -225,7 +244,9 @@ def read_xlsx(data: bytes, *, name: str, sheet: str | None = None) -> SourceTabl
     finally:
         workbook.close()
     if headers is None:
-        raise UnreadableFile(f"sheet '{title}' of {name} is empty: no header row")
+        raise UnreadableFile(
+            f"sheet '{title}' of {name} is empty: no header row", f"{name} 的工作表“{title}”是空的：没有表头行"
+        )
     return SourceTable(name, headers, rows, "xlsx", sheet=title)
 
 
