@@ -28,15 +28,18 @@ $(VENDOR_STAMP): package.json package-lock.json
 	   node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	@touch $(VENDOR_STAMP)
 
-## libhs: the system's Hyperscan library for the compliance prefilter's scan (installed when missing and we may;
-## without it the checker scans through the python-hyperscan binding, finding the same, more slowly)
-libhs:
-	@ldconfig -p 2>/dev/null | grep -q "libhs.so.5 " || \
+## libhs: the system's Hyperscan library for the compliance prefilter's scan (installed once per .venv when
+## missing and we may; without it the checker scans through the python-hyperscan binding, finding the same, more slowly)
+libhs: $(VENV)/.libhs-tried
+
+$(VENV)/.libhs-tried:
+	@$(PYTHON) -c "import ctypes; ctypes.CDLL('libhs.so.5')" 2>/dev/null || \
 	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q libvectorscan5 >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libvectorscan5 >/dev/null; } || \
+	      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libvectorscan5 >/dev/null 2>&1; } || \
 	      echo "libvectorscan5 could not be installed: the compliance checker scans more slowly"; \
 	    else echo "For the compliance checker's faster scan: apt-get install libvectorscan5 (or libhyperscan5)"; fi; }
+	@mkdir -p $(VENV) && touch $@
 
 ## browser: Debian's chromium and a Chinese font for the UI tests (installed when missing and we may)
 browser:

@@ -1,12 +1,12 @@
-/* The compliance prefilter's scan, in C: which Hyperscan expressions match a text, as a set of ids.
+/* The compliance prefilter's scan, in C: which Hyperscan expressions match a text, as a tuple of ids.
  *
  * The python-hyperscan binding calls a Python function for every match, taking the GIL back and
  * building an argument tuple each time; for the checker's short texts (a hundred bytes, four or
  * five ids each) that costs twice the scan itself. This module compiles the same expressions with
  * the system's libhs (Debian's libvectorscan5 or libhyperscan5, opened with dlopen at import, so
  * the build needs no headers and a machine without the library still imports the module) and
- * collects the ids in C. The GIL stays held: a scan is a microsecond, and nothing else can use the
- * engine's scratch space meanwhile (a nested use clones it).
+ * collects the ids in C. The GIL stays held for a scan (a microsecond; the match handler is C and
+ * runs no Python), so no other thread can use the engine's scratch space or buffers meanwhile.
  *
  * Only the few functions and constants of hs.h used here are declared; they are libhs's stable
  * ABI (hs_common.h, hs_compile.h, hs_runtime.h of Hyperscan 5).
@@ -32,7 +32,6 @@ static int (*hs_compile_multi_)(const char *const *, const unsigned int *, const
 static int (*hs_free_compile_error_)(hs_compile_error_t *);
 static int (*hs_free_database_)(hs_database_t *);
 static int (*hs_alloc_scratch_)(const hs_database_t *, hs_scratch_t **);
-static int (*hs_clone_scratch_)(const hs_scratch_t *, hs_scratch_t **);
 static int (*hs_free_scratch_)(hs_scratch_t *);
 static int (*hs_scan_)(const hs_database_t *, const char *, unsigned int, unsigned int, hs_scratch_t *,
                        match_event_handler, void *);
@@ -55,13 +54,12 @@ static void load_library(void) {
     *(void **)&hs_free_compile_error_ = dlsym(handle, "hs_free_compile_error");
     *(void **)&hs_free_database_ = dlsym(handle, "hs_free_database");
     *(void **)&hs_alloc_scratch_ = dlsym(handle, "hs_alloc_scratch");
-    *(void **)&hs_clone_scratch_ = dlsym(handle, "hs_clone_scratch");
     *(void **)&hs_free_scratch_ = dlsym(handle, "hs_free_scratch");
     *(void **)&hs_scan_ = dlsym(handle, "hs_scan");
     *(void **)&hs_version_ = dlsym(handle, "hs_version");
     *(void **)&hs_valid_platform_ = dlsym(handle, "hs_valid_platform");
     if (!hs_compile_multi_ || !hs_free_compile_error_ || !hs_free_database_ || !hs_alloc_scratch_ ||
-        !hs_clone_scratch_ || !hs_free_scratch_ || !hs_scan_ || !hs_version_ || !hs_valid_platform_ ||
+        !hs_free_scratch_ || !hs_scan_ || !hs_version_ || !hs_valid_platform_ ||
         hs_valid_platform_() != HS_SUCCESS) {
         dlclose(handle);
         return;
@@ -69,35 +67,70 @@ static void load_library(void) {
     library_version = hs_version_();
 }
 
+#define HS_FLAG_SINGLEMATCH 8
+#define HS_NOMEM (-2)
+
 typedef struct {
     PyObject_HEAD
     hs_database_t *database;
     hs_scratch_t *scratch;
-    int busy;
-    Py_ssize_t count;
-    PyObject **idents; /* the caller's id of each expression, as int objects (libhs sees 0 … count-1) */
-    unsigned int *hits; /* a scan's reports (each expression at most once: HS_FLAG_SINGLEMATCH) */
+    Py_ssize_t expressions; /* how many expressions libhs knows (ids 0 … expressions-1) */
+    Py_ssize_t distinct;    /* how many distinct caller ids they have */
+    Py_ssize_t *slot;       /* each expression's caller id, as an index into idents */
+    PyObject **idents;      /* the distinct caller ids, as the int objects the caller gave */
+    Py_ssize_t *hits;       /* a scan's ids so far (indexes into idents), each once */
+    unsigned char *seen;    /* which idents this scan has reported (cleared after each scan) */
+    Py_ssize_t found;       /* how many hits this scan has */
+    int compiling;          /* Engine() is compiling (without the GIL) */
 } Engine;
 
-static void Engine_dealloc(Engine *self) {
+static void Engine_clear(Engine *self) {
     if (self->idents != NULL) {
-        for (Py_ssize_t i = 0; i < self->count; i++) {
+        for (Py_ssize_t i = 0; i < self->distinct; i++) {
             Py_XDECREF(self->idents[i]);
         }
-        PyMem_Free(self->idents);
     }
+    PyMem_Free(self->idents);
+    PyMem_Free(self->slot);
     PyMem_Free(self->hits);
+    PyMem_Free(self->seen);
+    self->idents = NULL;
+    self->slot = NULL;
+    self->hits = NULL;
+    self->seen = NULL;
+    self->expressions = self->distinct = 0;
     if (self->scratch != NULL) {
         hs_free_scratch_(self->scratch);
+        self->scratch = NULL;
     }
     if (self->database != NULL) {
         hs_free_database_(self->database);
+        self->database = NULL;
     }
+}
+
+static void Engine_dealloc(Engine *self) {
+    Engine_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Engine(expressions, flags, ids): one block-mode database of UTF-8 expressions, each compiled with
- * HS_FLAG_SINGLEMATCH (the scan keeps one report per expression). */
+/* An unsigned int from a Python int, or -1 with OverflowError (negative or over UINT_MAX). */
+static int unsigned_int(PyObject *value, unsigned int *out) {
+    unsigned long number = PyLong_AsUnsignedLong(value);
+    if (number == (unsigned long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (number > 0xffffffffUL) {
+        PyErr_SetString(PyExc_OverflowError, "a flag does not fit in 32 bits");
+        return -1;
+    }
+    *out = (unsigned int)number;
+    return 0;
+}
+
+/* Engine(expressions, flags, ids): one block-mode database of UTF-8 expressions. Each expression
+ * is compiled with HS_FLAG_SINGLEMATCH whatever its flags say, and a scan gives each distinct id
+ * once (two expressions may share an id: either matching reports it). */
 static int Engine_init(Engine *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"expressions", "flags", "ids", NULL};
     PyObject *expressions, *flags, *ids;
@@ -108,20 +141,24 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_RuntimeError, "no usable libhs (libhs.so.5) on this machine");
         return -1;
     }
-    if (self->database != NULL || self->idents != NULL) {
+    if (self->database != NULL || self->compiling) {
         PyErr_SetString(PyExc_RuntimeError, "an engine is compiled once");
         return -1;
     }
-    PyObject *expression_list = PySequence_Fast(expressions, "expressions must be a sequence of bytes");
-    PyObject *flag_list = expression_list ? PySequence_Fast(flags, "flags must be a sequence of int") : NULL;
+    Engine_clear(self); /* what a failed earlier call left */
+    self->compiling = 1;
+    /* tuples: the compile runs without the GIL, and a tuple's bytes objects cannot go meanwhile */
+    PyObject *expression_tuple = PySequence_Tuple(expressions);
+    PyObject *flag_list = expression_tuple ? PySequence_Fast(flags, "flags must be a sequence of int") : NULL;
     PyObject *id_list = flag_list ? PySequence_Fast(ids, "ids must be a sequence of int") : NULL;
+    PyObject *slots = id_list ? PyDict_New() : NULL; /* caller id -> its index in idents */
     int result = -1;
     const char **sources = NULL;
     unsigned int *flag_values = NULL, *id_values = NULL;
-    if (id_list == NULL) {
+    if (slots == NULL) {
         goto done;
     }
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(expression_list);
+    Py_ssize_t count = PyTuple_GET_SIZE(expression_tuple);
     if (count == 0 || PySequence_Fast_GET_SIZE(flag_list) != count || PySequence_Fast_GET_SIZE(id_list) != count) {
         PyErr_SetString(PyExc_ValueError, "expressions, flags and ids must be non-empty and of one length");
         goto done;
@@ -129,29 +166,46 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwargs) {
     sources = PyMem_Calloc((size_t)count, sizeof(char *));
     flag_values = PyMem_Calloc((size_t)count, sizeof(unsigned int));
     id_values = PyMem_Calloc((size_t)count, sizeof(unsigned int));
+    self->slot = PyMem_Calloc((size_t)count, sizeof(Py_ssize_t));
     self->idents = PyMem_Calloc((size_t)count, sizeof(PyObject *));
-    self->hits = PyMem_Calloc((size_t)count, sizeof(unsigned int));
-    if (sources == NULL || flag_values == NULL || id_values == NULL || self->idents == NULL || self->hits == NULL) {
+    self->hits = PyMem_Calloc((size_t)count, sizeof(Py_ssize_t));
+    self->seen = PyMem_Calloc((size_t)count, 1);
+    if (!sources || !flag_values || !id_values || !self->slot || !self->idents || !self->hits || !self->seen) {
         PyErr_NoMemory();
         goto done;
     }
-    self->count = count;
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *source = PySequence_Fast_GET_ITEM(expression_list, i);
+        PyObject *source = PyTuple_GET_ITEM(expression_tuple, i);
         PyObject *ident = PySequence_Fast_GET_ITEM(id_list, i);
         if (!PyBytes_Check(source) || !PyLong_Check(ident)) {
             PyErr_Format(PyExc_TypeError, "expression %zd is not bytes or its id not an int", i);
             goto done;
         }
+        if (unsigned_int(PySequence_Fast_GET_ITEM(flag_list, i), &flag_values[i]) < 0) {
+            goto done;
+        }
         sources[i] = PyBytes_AS_STRING(source);
-        flag_values[i] = (unsigned int)PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(flag_list, i));
+        flag_values[i] |= HS_FLAG_SINGLEMATCH;
         id_values[i] = (unsigned int)i;
+        PyObject *known = PyDict_GetItemWithError(slots, ident);
+        if (known != NULL) {
+            self->slot[i] = PyLong_AsSsize_t(known);
+            continue;
+        }
         if (PyErr_Occurred()) {
             goto done;
         }
+        PyObject *place = PyLong_FromSsize_t(self->distinct);
+        if (place == NULL || PyDict_SetItem(slots, ident, place) < 0) {
+            Py_XDECREF(place);
+            goto done;
+        }
+        Py_DECREF(place);
         Py_INCREF(ident);
-        self->idents[i] = ident;
+        self->idents[self->distinct] = ident;
+        self->slot[i] = self->distinct++;
     }
+    self->expressions = count;
     hs_database_t *database = NULL;
     hs_compile_error_t *error = NULL;
     int status;
@@ -172,41 +226,46 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwargs) {
         }
         goto done;
     }
-    if (hs_alloc_scratch_(database, &self->scratch) != HS_SUCCESS) {
-        hs_free_database_(database);
-        PyErr_NoMemory();
+    self->database = database;
+    status = hs_alloc_scratch_(database, &self->scratch);
+    if (status != HS_SUCCESS) {
+        if (status == HS_NOMEM) {
+            PyErr_NoMemory();
+        } else {
+            PyErr_Format(PyExc_RuntimeError, "hs_alloc_scratch failed (%d)", status);
+        }
         goto done;
     }
-    self->database = database;
     result = 0;
 done:
+    if (result < 0) {
+        Engine_clear(self);
+    }
+    self->compiling = 0;
     PyMem_Free(sources);
     PyMem_Free(flag_values);
     PyMem_Free(id_values);
-    Py_XDECREF(expression_list);
+    Py_XDECREF(expression_tuple);
     Py_XDECREF(flag_list);
     Py_XDECREF(id_list);
+    Py_XDECREF(slots);
     return result;
 }
-
-typedef struct {
-    unsigned int *hits;
-    Py_ssize_t found, room;
-} Collected;
 
 static int collect(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
                    void *context) {
     (void)from, (void)to, (void)flags;
-    Collected *collected = (Collected *)context;
-    if (collected->found == collected->room) {
-        return 1; /* more reports than expressions: not compiled with HS_FLAG_SINGLEMATCH; stop */
+    Engine *self = (Engine *)context;
+    Py_ssize_t slot = self->slot[id]; /* id < expressions: libhs reports only the ids it was given */
+    if (!self->seen[slot]) {
+        self->seen[slot] = 1;
+        self->hits[self->found++] = slot; /* at most distinct hits: each slot once */
     }
-    collected->hits[collected->found++] = id;
     return 0;
 }
 
-/* engine.scan(text) -> tuple[int, ...]: the ids of the expressions that match the text's UTF-8,
- * each once, in the order libhs reported them. */
+/* engine.scan(text) -> tuple[int, ...]: the distinct ids of the expressions that match the text's
+ * UTF-8, in the order libhs first reported them. */
 static PyObject *Engine_scan(Engine *self, PyObject *text) {
     if (self->database == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the engine is not compiled");
@@ -216,49 +275,54 @@ static PyObject *Engine_scan(Engine *self, PyObject *text) {
         PyErr_SetString(PyExc_TypeError, "scan() takes a str");
         return NULL;
     }
-    Py_ssize_t length;
-    const char *data = PyUnicode_AsUTF8AndSize(text, &length);
-    if (data == NULL) {
+    /* ASCII text is its own UTF-8; other text is encoded into a temporary (CPython's cached UTF-8
+     * copy would stay with every string scanned) */
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
         return NULL;
     }
+#endif
+    PyObject *encoded = NULL;
+    const char *data;
+    Py_ssize_t length;
+    if (PyUnicode_IS_COMPACT_ASCII(text)) {
+        data = (const char *)PyUnicode_DATA(text);
+        length = PyUnicode_GET_LENGTH(text);
+    } else {
+        encoded = PyUnicode_AsUTF8String(text);
+        if (encoded == NULL) {
+            return NULL;
+        }
+        data = PyBytes_AS_STRING(encoded);
+        length = PyBytes_GET_SIZE(encoded);
+    }
     if (length > (Py_ssize_t)0xffffffffu) {
+        Py_XDECREF(encoded);
         PyErr_SetString(PyExc_ValueError, "the text is longer than a Hyperscan block (4 GiB)");
         return NULL;
     }
-    Collected collected = {self->hits, 0, self->count};
-    hs_scratch_t *scratch = self->scratch, *cloned = NULL;
-    if (self->busy) { /* used again before a scan ended (another thread, in principle): its own buffers */
-        collected.hits = PyMem_Calloc((size_t)self->count, sizeof(unsigned int));
-        if (collected.hits == NULL || hs_clone_scratch_(self->scratch, &cloned) != HS_SUCCESS) {
-            PyMem_Free(collected.hits);
-            return PyErr_NoMemory();
-        }
-        scratch = cloned;
-    }
-    self->busy += 1;
-    int status = hs_scan_(self->database, data, (unsigned int)length, 0, scratch, collect, &collected);
-    self->busy -= 1;
-    if (cloned != NULL) {
-        hs_free_scratch_(cloned);
-    }
+    self->found = 0;
+    int status = hs_scan_(self->database, data, (unsigned int)length, 0, self->scratch, collect, self);
+    Py_XDECREF(encoded);
     PyObject *found = NULL;
     if (status != HS_SUCCESS) {
         PyErr_Format(PyExc_RuntimeError, "hs_scan failed (%d)", status);
-    } else if ((found = PyTuple_New(collected.found)) != NULL) {
-        for (Py_ssize_t i = 0; i < collected.found; i++) {
-            PyObject *ident = self->idents[collected.hits[i]];
+    } else if ((found = PyTuple_New(self->found)) != NULL) {
+        for (Py_ssize_t i = 0; i < self->found; i++) {
+            PyObject *ident = self->idents[self->hits[i]];
             Py_INCREF(ident);
             PyTuple_SET_ITEM(found, i, ident);
         }
     }
-    if (collected.hits != self->hits) {
-        PyMem_Free(collected.hits);
+    for (Py_ssize_t i = 0; i < self->found; i++) {
+        self->seen[self->hits[i]] = 0;
     }
+    self->found = 0;
     return found;
 }
 
 static PyMethodDef Engine_methods[] = {
-    {"scan", (PyCFunction)Engine_scan, METH_O, "The ids of the expressions that match the text, each once."},
+    {"scan", (PyCFunction)Engine_scan, METH_O, "The distinct ids of the expressions that match the text."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -30,6 +30,7 @@ it may); ``CLOSELOOP_HYPERSCAN=binding`` chooses the binding. They find the same
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -49,6 +50,8 @@ try:  # the native scan (setup.py builds it; it opens the system's libhs, if any
     from closeloop.assistant.compliance import _hsscan
 except ImportError:  # pragma: no cover - exercised only where the extension did not build
     _hsscan = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 #: a text's scan: the ids of the expressions that can match it
 Scan = Callable[[str], tuple[int, ...]]
@@ -76,8 +79,11 @@ def native_available() -> bool:
 
 
 def default_engine() -> str:
-    """``"native"`` where it is available and ``CLOSELOOP_HYPERSCAN`` does not say ``binding``; else ``"binding"``."""
+    """``"native"`` where it is available and ``CLOSELOOP_HYPERSCAN`` does not say ``binding``; else
+    ``"binding"``. Another value is logged and ignored (the checker is right with either)."""
     wanted = os.environ.get("CLOSELOOP_HYPERSCAN", "").strip().lower()
+    if wanted not in ("", "native", "binding"):
+        log.warning("CLOSELOOP_HYPERSCAN=%r is neither 'native' nor 'binding': ignored", wanted)
     return "native" if wanted != "binding" and native_available() else "binding"
 
 
@@ -337,7 +343,9 @@ class Prefilter:
         if self.engine == "native":
             found: tuple[int, ...] = database.scan(text)
             return found
-        return _binding_scan(database, self._scratch(lang))(text)
+        ids: set[int] = set()
+        database.scan(text.encode("utf-8"), _collect, 0, ids, self._scratch(lang))
+        return tuple(ids)
 
     def scanners(self) -> dict[str, tuple[Scan, re.Pattern[str]]]:
         """Per language scanned, its scan and the plain-text pattern (for the compiled batch loop in
