@@ -149,6 +149,49 @@ def test_the_native_engine_gives_each_id_once() -> None:
         engine.scan(b"bytes")  # type: ignore[arg-type]
 
 
+_EDGES = [
+    "é",
+    "ab",
+    "\\x{7ff}",
+    "\\x{800}",
+    "\\x{ffff}",
+    "\\x{10000}",
+    "😀",
+    "[\\x{4e00}-\\x{9fff}]{2}",
+    "é.中",
+    "^a",
+    "z$",
+]
+
+
+@cache
+def _edge_engines() -> tuple[Any, Any, Any]:
+    import hyperscan
+
+    from closeloop.assistant.compliance import _hsscan
+
+    flags = [hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH] * len(_EDGES)
+    sources = [edge.encode() for edge in _EDGES]
+    binding = hyperscan.Database()
+    binding.compile(expressions=sources, ids=list(range(len(_EDGES))), flags=flags, elements=len(_EDGES))
+    return _hsscan.Engine(sources, flags, list(range(len(_EDGES)))), binding, hyperscan.Scratch(binding)
+
+
+@pytest.mark.skipif(not native_available(), reason="the native scan is not available here")
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
+    | st.text(alphabet="aébz中文\u07ff\u0800\uffff😀𐀀", max_size=12)
+)
+def test_the_native_engine_reads_any_text_as_the_binding_does(text: str) -> None:
+    """The engine encodes non-ASCII text to UTF-8 itself (one, two, three and four bytes): every
+    expression matches where the binding, given Python's own UTF-8, says it does."""
+    native, binding, scratch = _edge_engines()
+    found: set[int] = set()
+    binding.scan(text.encode("utf-8"), plain_path.collect, 0, found, scratch)
+    assert sorted(native.scan(text)) == sorted(found)
+
+
 @pytest.mark.skipif(not native_available(), reason="the native scan is not available here")
 def test_the_native_engine_refuses_what_it_cannot_take() -> None:
     from closeloop.assistant.compliance import _hsscan

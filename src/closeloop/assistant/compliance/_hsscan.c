@@ -82,6 +82,8 @@ typedef struct {
     unsigned char *seen;    /* which idents this scan has reported (cleared after each scan) */
     Py_ssize_t found;       /* how many hits this scan has */
     int compiling;          /* Engine() is compiling (without the GIL) */
+    char *utf8;             /* a scanned text's UTF-8, when it is not ASCII (reused, grown as needed) */
+    size_t utf8_room;
 } Engine;
 
 static void Engine_clear(Engine *self) {
@@ -94,6 +96,9 @@ static void Engine_clear(Engine *self) {
     PyMem_Free(self->slot);
     PyMem_Free(self->hits);
     PyMem_Free(self->seen);
+    PyMem_Free(self->utf8);
+    self->utf8 = NULL;
+    self->utf8_room = 0;
     self->idents = NULL;
     self->slot = NULL;
     self->hits = NULL;
@@ -264,6 +269,47 @@ static int collect(unsigned int id, unsigned long long from, unsigned long long 
     return 0;
 }
 
+/* The text's UTF-8 in the engine's buffer; its length, or -1 when the text holds a surrogate (no
+ * UTF-8: the caller lets CPython's encoder raise the error) or with MemoryError. */
+static Py_ssize_t encode(Engine *self, PyObject *text) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    size_t room = (size_t)length * 4 + 1;
+    if (room > self->utf8_room) {
+        char *grown = PyMem_Realloc(self->utf8, room);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->utf8 = grown;
+        self->utf8_room = room;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    unsigned char *out = (unsigned char *)self->utf8;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 code = PyUnicode_READ(kind, data, i);
+        if (code < 0x80) {
+            *out++ = (unsigned char)code;
+        } else if (code < 0x800) {
+            *out++ = (unsigned char)(0xc0 | (code >> 6));
+            *out++ = (unsigned char)(0x80 | (code & 0x3f));
+        } else if (code < 0x10000) {
+            if (code >= 0xd800 && code <= 0xdfff) {
+                return -1;
+            }
+            *out++ = (unsigned char)(0xe0 | (code >> 12));
+            *out++ = (unsigned char)(0x80 | ((code >> 6) & 0x3f));
+            *out++ = (unsigned char)(0x80 | (code & 0x3f));
+        } else {
+            *out++ = (unsigned char)(0xf0 | (code >> 18));
+            *out++ = (unsigned char)(0x80 | ((code >> 12) & 0x3f));
+            *out++ = (unsigned char)(0x80 | ((code >> 6) & 0x3f));
+            *out++ = (unsigned char)(0x80 | (code & 0x3f));
+        }
+    }
+    return (Py_ssize_t)(out - (unsigned char *)self->utf8);
+}
+
 /* engine.scan(text) -> tuple[int, ...]: the distinct ids of the expressions that match the text's
  * UTF-8, in the order libhs first reported them. */
 static PyObject *Engine_scan(Engine *self, PyObject *text) {
@@ -275,35 +321,41 @@ static PyObject *Engine_scan(Engine *self, PyObject *text) {
         PyErr_SetString(PyExc_TypeError, "scan() takes a str");
         return NULL;
     }
-    /* ASCII text is its own UTF-8; other text is encoded into a temporary (CPython's cached UTF-8
-     * copy would stay with every string scanned) */
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(text) < 0) {
         return NULL;
     }
 #endif
-    PyObject *encoded = NULL;
+    /* ASCII text is its own UTF-8; other text is encoded into the engine's buffer (CPython's cached
+     * UTF-8 copy would stay with every string scanned) */
     const char *data;
     Py_ssize_t length;
     if (PyUnicode_IS_COMPACT_ASCII(text)) {
         data = (const char *)PyUnicode_DATA(text);
         length = PyUnicode_GET_LENGTH(text);
     } else {
-        encoded = PyUnicode_AsUTF8String(text);
-        if (encoded == NULL) {
+        if (PyUnicode_GET_LENGTH(text) > PY_SSIZE_T_MAX / 4 - 1) {
+            return PyErr_NoMemory();
+        }
+        length = encode(self, text);
+        if (length < 0) {
+            if (!PyErr_Occurred()) { /* a surrogate: CPython's encoder says so in its words */
+                PyObject *encoded = PyUnicode_AsUTF8String(text);
+                Py_XDECREF(encoded);
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_ValueError, "the text has no UTF-8");
+                }
+            }
             return NULL;
         }
-        data = PyBytes_AS_STRING(encoded);
-        length = PyBytes_GET_SIZE(encoded);
+        data = self->utf8;
     }
     if (length > (Py_ssize_t)0xffffffffu) {
-        Py_XDECREF(encoded);
         PyErr_SetString(PyExc_ValueError, "the text is longer than a Hyperscan block (4 GiB)");
         return NULL;
     }
     self->found = 0;
     int status = hs_scan_(self->database, data, (unsigned int)length, 0, self->scratch, collect, self);
-    Py_XDECREF(encoded);
     PyObject *found = NULL;
     if (status != HS_SUCCESS) {
         PyErr_Format(PyExc_RuntimeError, "hs_scan failed (%d)", status);
