@@ -144,6 +144,16 @@ def test_a_scan_stores_findings_per_activity_within_each_callers_reach(
     assert {f["span"] for f in shown.json()["items"]} >= {"保本保息"}
 
 
+def test_offsets_count_in_the_text_as_sent(client: TestClient, tenant: Tenant) -> None:
+    """A pasted mail often starts with a newline: the findings' offsets are those of the caller's
+    own copy, leading white space included."""
+    text = "\t\n  这款器械全国最好"
+    response = client.post("/api/v1/compliance/check", headers=tenant["rep"].headers, json={"text": text})
+    assert response.status_code == 200
+    finding = response.json()["findings"][0]
+    assert text[finding["start"] : finding["end"]] == finding["span"] == "全国最好"
+
+
 def test_a_blank_or_too_long_text_is_refused_naming_text_never_cut(client: TestClient, tenant: Tenant) -> None:
     rep = Api(client, tenant["rep"])
     for blank in ("", "  \n "):

@@ -62,3 +62,28 @@ def test_an_unreadable_line_is_named_in_its_place_and_the_rest_still_checked(tmp
     assert "line 2" in result.stderr
     assert "line 3" in result.stderr
     assert CliRunner().invoke(app, ["compliance", "check", "--lang", "fr", "-"], input="x").exit_code == 2
+
+
+def test_bytes_that_are_not_utf8_are_named_in_their_line(tmp_path: Path) -> None:
+    """A line that is not UTF-8 gets an error naming its byte — no traceback — and the other lines
+    (a byte-order mark, CRLF and a JSON string holding U+2028 included) are read as sent."""
+    source = tmp_path / "mixed.jsonl"
+    record = json.dumps({"text": "您好\u2028全国最好"}, ensure_ascii=False).encode()
+    source.write_bytes(b"\xef\xbb\xbf" + record + b"\r\n" + '{"text": "全国最好\xff"}'.encode() + b"\xff\n")
+    result = CliRunner().invoke(app, ["compliance", "check", str(source)])
+    assert result.exit_code == 2
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["line"] for line in out] == [1, 2]
+    assert out[0]["findings"][0]["span"] == "全国最好"
+    assert out[0]["findings"][0]["start"] == 3
+    assert "not UTF-8 text" in out[1]["error"]
+    assert "0xFF" in out[1]["error"]
+    assert "Traceback" not in result.output
+
+    plain = CliRunner().invoke(
+        app, ["compliance", "check", "-"], input=b"\xef\xbb\xbf\xe5\x85\xa8\xe5\x9b\xbd\xe6\x9c\x80\xe5\xa5\xbd\n\xff\n"
+    )
+    assert plain.exit_code == 2
+    lines = [json.loads(line) for line in plain.stdout.splitlines()]
+    assert lines[0]["findings"][0]["start"] == 0  # the mark is not a character of the text
+    assert "not UTF-8" in lines[1]["error"]

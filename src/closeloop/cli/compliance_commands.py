@@ -20,15 +20,37 @@ compliance_app = typer.Typer(
 _FIELDS = ("start", "end", "span", "level", "category", "citation", "rewrite", "explanation")
 
 
-def _inputs(lines: list[str]) -> list[dict[str, Any]]:
+def _lines(data: bytes) -> list[str | dict[str, Any]]:
+    """The input's lines — split at line feeds only (a JSON string may hold U+2028 or a form feed),
+    a UTF-8 byte-order mark and each line's CR dropped; a line that is not UTF-8 becomes
+    ``{"error": …}`` naming the byte, in its place."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    raw = data.split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()  # the newline that ends the last line
+    lines: list[str | dict[str, Any]] = []
+    for line in raw:
+        line = line.removesuffix(b"\r")
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            bad = line[error.start : error.start + 1].hex().upper()
+            lines.append({"error": f"not UTF-8 text (byte {error.start + 1} of the line: 0x{bad})"})
+    return lines
+
+
+def _inputs(lines: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
     """Each line as ``{"text": …}``; a file whose first line is a JSON object is read as JSONL. A
     JSONL line that cannot be read becomes ``{"error": …}`` in its place: the other lines are still
     checked and printed in order."""
-    first = next((line for line in lines if line.strip()), "")
+    first = next((line for line in lines if isinstance(line, str) and line.strip()), "")
     if not first.lstrip().startswith("{"):
-        return [{"text": line} for line in lines]
+        return [{"text": line} if isinstance(line, str) else line for line in lines]
     inputs: list[dict[str, Any]] = []
     for line in lines:
+        if not isinstance(line, str):
+            inputs.append(line)
+            continue
         if not line.strip():
             inputs.append({"text": ""})
             continue
@@ -55,19 +77,18 @@ def check(
 ) -> None:
     """Print one JSON object per input line, in order, with its ``findings`` (start, end, span, level,
     category, citation, rewrite). JSONL lines may carry ``lang`` and ``lead_time_days``; a line that
-    is not a JSON object with a ``text`` gets ``{"line": N, "error": …}`` instead, the rest are still
-    checked, and the command then exits with 2."""
+    is not UTF-8, or not a JSON object with a ``text``, gets ``{"line": N, "error": …}`` instead, the
+    rest are still checked, and the command then exits with 2."""
     if lang not in (None, "zh", "en"):
         raise fail(f"--lang: expected zh or en, not {lang!r}", code=2)
     if source == "-":
-        content = sys.stdin.read()
+        data = sys.stdin.buffer.read()
     else:
         path = Path(source)
         if not path.is_file():
             raise fail(f"{source}: no such file", code=2)
-        content = path.read_text(encoding="utf-8-sig")
-    lines = content.splitlines()
-    inputs = _inputs(lines)
+        data = path.read_bytes()
+    inputs = _inputs(_lines(data))
     checker = default_checker()
     out = sys.stdout.buffer
     leads = [record.get("lead_time_days") for record in inputs]

@@ -21,7 +21,8 @@ ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The review's id"
 
 
 class CheckRequest(Schema):
-    model_config = ConfigDict(extra="forbid")
+    # the text as sent: findings' offsets count in the caller's own copy (a pasted mail's leading newline too)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     text: str = Field(
         description=f"The draft, 1 to {compliance.MAX_TEXT} characters; a longer or blank one is refused (422 "
