@@ -48,6 +48,32 @@ def test_an_undecodable_byte_is_named_by_line_and_byte() -> None:
     )
 
 
+def test_a_gbk_file_with_a_bad_byte_is_named_where_gbk_stops_too() -> None:
+    """UTF-8 stops at a GBK file's first Chinese character; the byte to name is where the GBK
+    reading stops as well (line 3, 0xFF), in Chinese with the byte counted from 1."""
+    data = "name\n中国医院\nAcme ".encode("gbk") + b"\xff\n"
+
+    with pytest.raises(UnreadableFile) as raised:
+        read_table(data, name="g.csv")
+
+    assert "cannot decode the file as UTF-8 or GBK: line 3, byte 6 of that line" in str(raised.value)
+    assert "0xFF" in str(raised.value)
+    chinese = raised.value.extra["message_zh"]
+    assert "UTF-8 或 GBK" in chinese
+    assert "第 3 行第 6 个字节" in chinese
+    position = data.index(b"\xff") + 1
+    assert f"文件的第 {position} 个字节：0xFF" in chinese
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_named_as_an_editor_shows_it() -> None:
+    data = b"\xef\xbb\xbfname\xff\nAcme\n"
+
+    with pytest.raises(UnreadableFile) as raised:
+        read_table(data, name="bom.csv")
+
+    assert "line 1, byte 5 of that line (byte offset 7: 0xFF)" in str(raised.value)
+
+
 def test_a_named_encoding_is_used_strictly() -> None:
     data = TEXT.encode("gbk")
 

@@ -110,6 +110,14 @@ def test_an_unreadable_file_is_explained_in_chinese_on_a_chinese_page(
     assert response.status_code == 422
     assert "无法读取文件：空表.csv 是空文件：没有表头行" in response.text
     assert "no header row" not in response.text
+    undecodable = manager.post(
+        "/import",
+        data={"csrf": token, "entity": "accounts"},
+        files={"file": ("坏字节.csv", b"name\nok\nAcme \xff\n", "text/csv")},
+    )
+    assert undecodable.status_code == 422
+    assert "UTF-8 或 GBK" in undecodable.text
+    assert "UTF-8 or GBK" not in undecodable.text
     assert queued == []
 
 

@@ -215,7 +215,11 @@ def _unreadable_text(gettext: Callable[[str], str], file_name: str, failure: Dom
             "%(file)s cannot be read as %(encoding)s text (line %(line)s): it may not be a CSV file at all. "
             "Upload a CSV file saved as UTF-8, UTF-16 or GBK / GB18030 — choose its encoding under "
             '"Text encoding (CSV)" if detecting it fails — or an Excel workbook (.xlsx).'
-        ) % {"file": file_name, "encoding": undecodable["encoding"], "line": undecodable["line"]}
+        ) % {
+            "file": file_name,
+            "encoding": undecodable["encoding"].replace(" or ", " 或 " if locale.startswith("zh") else " or "),
+            "line": undecodable["line"],
+        }
     reason = failure.message
     if locale.startswith("zh") and failure.extra.get("message_zh"):
         reason = str(failure.extra["message_zh"])

@@ -106,6 +106,7 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as error:
             error.start += len(codecs.BOM_UTF8)
+            error.end += len(codecs.BOM_UTF8)
             raise UnreadableFile(*_decode_error(data, error, "UTF-8")) from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -116,27 +117,30 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf8_error:
         evidence = sum(1 for char in data[: utf8_error.start].decode("utf-8") if ord(char) > 127)
-        if evidence < _UTF8_EVIDENCE:
-            try:
-                return data.decode("gb18030"), "gb18030"
-            except UnicodeDecodeError:
-                pass
-        raise UnreadableFile(
-            *_decode_error(data, utf8_error, "UTF-8" if evidence >= _UTF8_EVIDENCE else "UTF-8 or GBK")
-        ) from None
+        if evidence >= _UTF8_EVIDENCE:
+            raise UnreadableFile(*_decode_error(data, utf8_error, "UTF-8")) from None
+        try:
+            return data.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError as gbk_error:
+            # neither reading gets past the later of the two places (a GBK file's bad byte, not
+            # its first Chinese character, where UTF-8 stopped)
+            later = gbk_error if gbk_error.start > utf8_error.start else utf8_error
+            raise UnreadableFile(*_decode_error(data, later, "UTF-8 or GBK")) from None
 
 
 def _decode_error(data: bytes, error: UnicodeDecodeError, encoding: str) -> tuple[str, str]:
     """Where the bytes stop being ``encoding`` text, in English and in Chinese."""
     line = data.count(b"\n", 0, error.start) + 1
     line_start = data.rfind(b"\n", 0, error.start) + 1
+    if line == 1 and data.startswith(codecs.BOM_UTF8):
+        line_start = len(codecs.BOM_UTF8)  # the mark is no byte of the line an editor shows
     column = error.start - line_start + 1
     bad = data[error.start : min(error.end, error.start + 4)].hex(" ").upper()
     return (
         f"cannot decode the file as {encoding}: line {line}, byte {column} of that line "
         f"(byte offset {error.start}: 0x{bad}). Save it as UTF-8, or name its encoding (--encoding gbk)",
         f"无法按 {encoding.replace(' or ', ' 或 ')} 解码该文件：第 {line} 行第 {column} 个字节"
-        f"（文件第 {error.start} 字节：0x{bad}）。请另存为 UTF-8，或指明其编码（如 GBK）",
+        f"（文件的第 {error.start + 1} 个字节：0x{bad}）。请另存为 UTF-8，或指明其编码（如 GBK）",
     )
 
 
