@@ -87,3 +87,17 @@ def test_bytes_that_are_not_utf8_are_named_in_their_line(tmp_path: Path) -> None
     lines = [json.loads(line) for line in plain.stdout.splitlines()]
     assert lines[0]["findings"][0]["start"] == 0  # the mark is not a character of the text
     assert "not UTF-8" in lines[1]["error"]
+
+
+def test_version_detail_says_how_the_checker_runs() -> None:
+    """For the operator: which plain path and which prefilter scan this installation uses."""
+    from closeloop.assistant.compliance.matcher import plain_path_implementation
+    from closeloop.assistant.compliance.prefilter import engine_in_use
+
+    plain = CliRunner().invoke(app, ["version"])
+    assert plain.exit_code == 0
+    assert "compliance" not in plain.stdout
+    result = CliRunner().invoke(app, ["version", "--detail"])
+    assert result.exit_code == 0
+    assert f"compliance plain path: {plain_path_implementation()}" in result.stdout
+    assert f"compliance prefilter scan: {engine_in_use()}" in result.stdout

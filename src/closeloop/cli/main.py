@@ -71,9 +71,19 @@ AsOption = Annotated[str | None, typer.Option("--as", help="Act as this user (ro
 
 
 @app.command()
-def version() -> None:
-    """Print the version."""
+def version(
+    detail: Annotated[
+        bool, typer.Option("--detail", help="Also say how the compliance checker's compiled parts run here")
+    ] = False,
+) -> None:
+    """Print the version (with ``--detail``, which compiled parts are in use)."""
     console.print(__version__)
+    if detail:
+        from closeloop.assistant.compliance.matcher import plain_path_implementation
+        from closeloop.assistant.compliance.prefilter import available, engine_in_use
+
+        console.print(f"compliance plain path: {plain_path_implementation()}")
+        console.print(f"compliance prefilter scan: {engine_in_use() if available() else 'none (no hyperscan)'}")
 
 
 @app.command()
